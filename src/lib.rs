@@ -1,0 +1,19 @@
+//! redis-topology: declare Redis streams, consumer groups, retention, ACL users and message
+//! schemas in one YAML file; validate it offline, plan against a live Redis, apply.
+//!
+//! The crate is a library with a thin binary (`src/main.rs` → [`cli::run`]). Its parts:
+//! - [`model`]: the desired state: load a file, merge an environment, convert to typed values;
+//! - [`validate`]: every rule of the format, offline, collecting all diagnostics;
+//! - [`compat`]: message-schema compatibility rules between versions (pure);
+//! - [`schema`]: the file's own JSON Schema;
+//! - [`render`]: human and JSON output;
+//! - [`diagnostics`]: the diagnostic type shared by all of them.
+
+pub mod cli;
+#[path = "compat_stub.rs"]
+pub mod compat;
+pub mod diagnostics;
+pub mod model;
+pub mod render;
+pub mod schema;
+pub mod validate;

@@ -1,0 +1,750 @@
+//! From the spanned YAML tree to the typed [`Topology`], collecting every problem.
+//!
+//! Each `*_from` function reads one kind of node. A problem becomes a diagnostic and the
+//! function returns `None` for that value only, so one bad field never hides the next one.
+//! Unknown fields are errors with a "did you mean" suggestion, because a misspelt
+//! `retension:` silently ignored would leave a stream unbounded in production.
+
+use super::interpolate::{Vars, interpolate};
+use super::node::{Node, NodeKind, Scalar, Span};
+use super::types::*;
+use crate::diagnostics::{Code, Diagnostic, Diagnostics, did_you_mean, one_of};
+
+/// Fields of each mapping kind. The JSON Schema test checks these lists against the model.
+pub const TOPOLOGY_FIELDS: &[&str] = &[
+    "version",
+    "namespace",
+    "schemas",
+    "streams",
+    "acl",
+    "environments",
+];
+pub const OVERLAY_FIELDS: &[&str] = &["namespace", "schemas", "streams", "acl"];
+pub const STREAM_FIELDS: &[&str] = &["description", "schema", "retention", "groups"];
+pub const RETENTION_FIELDS: &[&str] = &["maxlen", "approximate", "max_age"];
+pub const GROUP_FIELDS: &[&str] = &["start", "entries_read", "description"];
+pub const SCHEMA_FIELDS: &[&str] = &[
+    "description",
+    "encoding",
+    "field",
+    "version_field",
+    "compatibility",
+    "versions",
+];
+pub const VERSION_FIELDS: &[&str] = &["file", "schema"];
+pub const ACL_FIELDS: &[&str] = &["users"];
+pub const USER_FIELDS: &[&str] = &[
+    "description",
+    "enabled",
+    "passwords",
+    "nopass",
+    "keys",
+    "channels",
+    "commands",
+];
+pub const PASSWORD_FIELDS: &[&str] = &["env", "sha256", "file"];
+pub const KEYS_FIELDS: &[&str] = &["read", "write", "readwrite"];
+
+/// Keys that people reach for when they try to write a password in plaintext.
+const PLAINTEXT_PASSWORD_KEYS: &[&str] = &["password", "plaintext", "plain", "value", "secret"];
+
+pub const COMPATIBILITY_MODES: &[&str] = &[
+    "backward",
+    "backward_transitive",
+    "forward",
+    "forward_transitive",
+    "full",
+    "full_transitive",
+    "none",
+];
+
+/// Converts one (already environment-merged) document.
+pub struct Converter<'a> {
+    pub diags: &'a mut Diagnostics,
+    pub vars: &'a dyn Vars,
+}
+
+/// The fields of a mapping node, after unknown ones were reported.
+struct Fields<'n> {
+    entries: &'n [(Node, Node)],
+    span: Span,
+}
+
+impl<'n> Fields<'n> {
+    /// The value of a field; an explicit `null` counts as absent.
+    fn get(&self, name: &str) -> Option<&'n Node> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k.key_text().as_deref() == Some(name))
+            .map(|(_, v)| v)
+            .filter(|v| !v.is_null())
+    }
+}
+
+impl Converter<'_> {
+    pub fn topology(&mut self, root: &Node) -> Option<Topology> {
+        if root.is_null() {
+            self.push(
+                Diagnostic::error(Code::Empty, "the topology file is empty")
+                    .at(root.span)
+                    .help("a topology needs at least `version: 1` and `namespace: <prefix>`"),
+            );
+            return None;
+        }
+        let f = self.fields(root, "the topology", TOPOLOGY_FIELDS)?;
+        let version = self.required(&f, "version", "the topology", "`version: 1`");
+        let version = version.and_then(|n| self.uint(n, "`version`"));
+        let namespace = self.required(
+            &f,
+            "namespace",
+            "the topology",
+            "`namespace: <prefix>` (write `namespace: \"\"` for no prefix)",
+        );
+        let namespace = namespace.and_then(|n| self.string(n, "`namespace`"));
+        let schemas = f.get("schemas").and_then(|n| self.schemas(n));
+        let streams = f.get("streams").and_then(|n| self.streams(n));
+        let acl = f.get("acl").and_then(|n| self.acl(n));
+        if let Some(v) = &version
+            && v.value != 1
+        {
+            self.push(
+                Diagnostic::error(
+                    Code::VersionUnsupported,
+                    format!("format version {} is not supported", v.value),
+                )
+                .at(v.span)
+                .label("unsupported version")
+                .help("this redis-topology reads format version 1: write `version: 1`"),
+            );
+        }
+        Some(Topology {
+            version: version?,
+            namespace: namespace?,
+            schemas,
+            streams,
+            acl,
+            // Overlays are merged before conversion (see `load`); the merged document has none.
+            environments: None,
+        })
+    }
+
+    fn schemas(&mut self, node: &Node) -> Option<NamedMap<MessageSchema>> {
+        self.named_map(node, "`schemas`", |c, _, v| c.message_schema(v))
+    }
+
+    fn message_schema(&mut self, node: &Node) -> Option<MessageSchema> {
+        let f = self.fields(node, "a message schema", SCHEMA_FIELDS)?;
+        let encoding = f.get("encoding").and_then(|n| self.encoding(n));
+        let compatibility = f
+            .get("compatibility")
+            .and_then(|n| self.compatibility(n));
+        let versions = match f.get("versions") {
+            Some(n) => self.named_map(n, "`versions`", |c, _, v| c.schema_version(v)),
+            None => {
+                self.push(
+                    Diagnostic::error(
+                        Code::FieldMissing,
+                        "a message schema needs `versions`",
+                    )
+                    .at(f.span)
+                    .help("add `versions: { 1: { file: schemas/<name>.v1.json } }` or an inline `{ schema: {...} }`"),
+                );
+                None
+            }
+        };
+        Some(MessageSchema {
+            description: self.opt_string(&f, "description"),
+            encoding,
+            field: self.opt_string(&f, "field"),
+            version_field: self.opt_string(&f, "version_field"),
+            compatibility,
+            versions,
+        })
+    }
+
+    fn encoding(&mut self, node: &Node) -> Option<Sp<Encoding>> {
+        let text = self.string(node, "`encoding`")?;
+        let encoding = match text.value.as_str() {
+            "json" => Encoding::Json,
+            "fields" => Encoding::Fields,
+            other => {
+                self.push(
+                    Diagnostic::error(Code::SchemaEncoding, format!("unknown encoding `{other}`"))
+                        .at(text.span)
+                        .label("unknown encoding")
+                        .help("valid encodings are `json` (one entry field holds a JSON document) or `fields` (the entry's field/value pairs are the object)"),
+                );
+                return None;
+            }
+        };
+        Some(Sp::new(encoding, text.span))
+    }
+
+    fn compatibility(&mut self, node: &Node) -> Option<Sp<String>> {
+        let text = self.string(node, "`compatibility`")?;
+        if COMPATIBILITY_MODES.contains(&text.value.as_str()) {
+            return Some(text);
+        }
+        let mut help = format!("valid modes are {}", one_of(COMPATIBILITY_MODES));
+        if let Some(s) = did_you_mean(&text.value, COMPATIBILITY_MODES.iter().copied()) {
+            help = format!("did you mean `{s}`? {help}");
+        }
+        self.push(
+            Diagnostic::error(
+                Code::SchemaCompatibilityMode,
+                format!("unknown compatibility mode `{}`", text.value),
+            )
+            .at(text.span)
+            .label("unknown mode")
+            .help(help),
+        );
+        None
+    }
+
+    fn schema_version(&mut self, node: &Node) -> Option<SchemaVersion> {
+        let f = self.fields(node, "a schema version", VERSION_FIELDS)?;
+        match (f.get("file"), f.get("schema")) {
+            (Some(file), None) => self.string(file, "`file`").map(SchemaVersion::File),
+            (None, Some(schema)) => Some(SchemaVersion::Inline(Sp::new(
+                to_json(schema),
+                schema.span,
+            ))),
+            (Some(_), Some(_)) | (None, None) => {
+                self.push(
+                    Diagnostic::error(
+                        Code::SchemaVersionSource,
+                        "a schema version needs exactly one of `file` or `schema`",
+                    )
+                    .at(f.span)
+                    .help("write `{ file: schemas/<name>.v<n>.json }` or `{ schema: { type: object, ... } }`"),
+                );
+                None
+            }
+        }
+    }
+
+    fn streams(&mut self, node: &Node) -> Option<NamedMap<Stream>> {
+        self.named_map(node, "`streams`", |c, _, v| c.stream(v))
+    }
+
+    fn stream(&mut self, node: &Node) -> Option<Stream> {
+        // `rag:tasks: {}` and `rag:tasks:` (null) both declare a stream with defaults.
+        if node.is_null() {
+            return Some(Stream::default());
+        }
+        let f = self.fields(node, "a stream", STREAM_FIELDS)?;
+        Some(Stream {
+            description: self.opt_string(&f, "description"),
+            schema: self.opt_string(&f, "schema"),
+            retention: f.get("retention").and_then(|n| self.retention(n)),
+            groups: f
+                .get("groups")
+                .and_then(|n| self.named_map(n, "`groups`", |c, _, v| c.group(v))),
+        })
+    }
+
+    fn retention(&mut self, node: &Node) -> Option<Sp<Retention>> {
+        if let NodeKind::Scalar(Scalar::Str(_)) = &node.kind {
+            let text = self.string(node, "`retention`")?;
+            if text.value == "unbounded" {
+                return Some(Sp::new(Retention::Unbounded, node.span));
+            }
+            self.push(
+                Diagnostic::error(
+                    Code::TypeMismatch,
+                    format!("`retention` is `{}`", text.value),
+                )
+                .at(node.span)
+                .label("not a retention")
+                .help(RETENTION_HELP),
+            );
+            return None;
+        }
+        if node.as_map().is_none() {
+            self.push(
+                Diagnostic::error(
+                    Code::TypeMismatch,
+                    format!("`retention` must be `unbounded` or a mapping, found {}", node.describe()),
+                )
+                .at(node.span)
+                .help(RETENTION_HELP),
+            );
+            return None;
+        }
+        let f = self.fields(node, "`retention`", RETENTION_FIELDS)?;
+        let maxlen = f.get("maxlen").and_then(|n| self.maxlen(n));
+        let approximate = f.get("approximate").and_then(|n| self.boolean(n, "`approximate`"));
+        let max_age = f.get("max_age").and_then(|n| self.duration(n));
+        if f.get("maxlen").is_none() && f.get("max_age").is_none() {
+            self.push(
+                Diagnostic::error(Code::RetentionEmpty, "`retention` bounds nothing")
+                    .at(node.span)
+                    .label("no `maxlen` or `max_age`")
+                    .help("give `maxlen: N` and/or `max_age: 7d`, or write `retention: unbounded` to keep every entry on purpose"),
+            );
+            return None;
+        }
+        Some(Sp::new(
+            Retention::Bounded {
+                maxlen,
+                approximate,
+                max_age,
+            },
+            node.span,
+        ))
+    }
+
+    fn maxlen(&mut self, node: &Node) -> Option<Sp<u64>> {
+        let n = self.uint(node, "`maxlen`")?;
+        if n.value == 0 {
+            self.push(
+                Diagnostic::error(Code::RetentionMaxlen, "`maxlen` must be greater than 0")
+                    .at(n.span)
+                    .label("would empty the stream on every trim")
+                    .help("give the number of entries to keep, e.g. `maxlen: 20000`"),
+            );
+            return None;
+        }
+        Some(n)
+    }
+
+    fn duration(&mut self, node: &Node) -> Option<Sp<Duration>> {
+        let text = self.string(node, "`max_age`")?;
+        match parse_duration(&text.value) {
+            Some(d) if d.millis > 0 => Some(Sp::new(d, text.span)),
+            _ => {
+                self.push(
+                    Diagnostic::error(
+                        Code::DurationInvalid,
+                        format!("`{}` is not a valid duration", text.value),
+                    )
+                    .at(text.span)
+                    .label("not a duration")
+                    .help("write a positive number and a unit: `ms`, `s`, `m`, `h`, `d` or `w`, e.g. `90s`, `15m`, `12h`, `7d`"),
+                );
+                None
+            }
+        }
+    }
+
+    fn group(&mut self, node: &Node) -> Option<Group> {
+        if node.is_null() {
+            return Some(Group::default());
+        }
+        let f = self.fields(node, "a consumer group", GROUP_FIELDS)?;
+        Some(Group {
+            start: f.get("start").and_then(|n| self.start(n)),
+            entries_read: f.get("entries_read").and_then(|n| self.entries_read(n)),
+            description: self.opt_string(&f, "description"),
+        })
+    }
+
+    fn start(&mut self, node: &Node) -> Option<Sp<StartId>> {
+        let text = match &node.kind {
+            // `start: 0` unquoted is an integer in YAML; it means the ID 0.
+            NodeKind::Scalar(Scalar::Int(i)) => Sp::new(i.to_string(), node.span),
+            _ => self.string(node, "`start`")?,
+        };
+        match parse_start(&text.value) {
+            Some(id) => Some(Sp::new(id, text.span)),
+            None => {
+                self.push(
+                    Diagnostic::error(
+                        Code::StartInvalid,
+                        format!("`{}` is not a valid group start", text.value),
+                    )
+                    .at(text.span)
+                    .label("not `$`, `0` or a stream ID")
+                    .help("write `$` (only new entries), `0` (the whole stream) or a stream ID like \"1700000000000-0\""),
+                );
+                None
+            }
+        }
+    }
+
+    fn entries_read(&mut self, node: &Node) -> Option<Sp<u64>> {
+        if let NodeKind::Scalar(Scalar::Int(i)) = node.kind
+            && i < 0
+        {
+            self.push(
+                Diagnostic::error(Code::EntriesReadInvalid, "`entries_read` must not be negative")
+                    .at(node.span)
+                    .help("give the number of entries the group has already read (0 or more), or leave it out"),
+            );
+            return None;
+        }
+        self.uint(node, "`entries_read`")
+    }
+
+    fn acl(&mut self, node: &Node) -> Option<Acl> {
+        let f = self.fields(node, "`acl`", ACL_FIELDS)?;
+        Some(Acl {
+            users: f
+                .get("users")
+                .and_then(|n| self.named_map(n, "`users`", |c, _, v| c.user(v))),
+        })
+    }
+
+    fn user(&mut self, node: &Node) -> Option<User> {
+        if node.is_null() {
+            return Some(User::default());
+        }
+        let f = self.fields(node, "an ACL user", USER_FIELDS)?;
+        Some(User {
+            description: self.opt_string(&f, "description"),
+            enabled: f.get("enabled").and_then(|n| self.boolean(n, "`enabled`")),
+            passwords: f.get("passwords").and_then(|n| self.passwords(n)),
+            nopass: f.get("nopass").and_then(|n| self.boolean(n, "`nopass`")),
+            keys: f.get("keys").and_then(|n| self.keys(n)),
+            channels: f.get("channels").and_then(|n| self.string_list(n, "`channels`")),
+            commands: f.get("commands").and_then(|n| self.string_list(n, "`commands`")),
+        })
+    }
+
+    fn passwords(&mut self, node: &Node) -> Option<Vec<Sp<Password>>> {
+        let NodeKind::Seq(items) = &node.kind else {
+            if let NodeKind::Scalar(Scalar::Str(_)) = node.kind {
+                self.plaintext_password(node.span);
+            } else {
+                self.mismatch(node, "`passwords`", "a list");
+            }
+            return None;
+        };
+        Some(items.iter().filter_map(|n| self.password(n)).collect())
+    }
+
+    fn password(&mut self, node: &Node) -> Option<Sp<Password>> {
+        let Some(entries) = node.as_map() else {
+            match node.kind {
+                NodeKind::Scalar(Scalar::Str(_) | Scalar::Int(_) | Scalar::Float(_)) => {
+                    self.plaintext_password(node.span)
+                }
+                _ => self.mismatch(node, "a password", "a mapping"),
+            }
+            return None;
+        };
+        if let Some((key, _)) = entries.iter().find(|(k, _)| {
+            k.key_text()
+                .is_some_and(|t| PLAINTEXT_PASSWORD_KEYS.contains(&t.as_str()))
+        }) {
+            self.plaintext_password(key.span);
+            return None;
+        }
+        let f = self.fields(node, "a password", PASSWORD_FIELDS)?;
+        let given: Vec<&str> = PASSWORD_FIELDS
+            .iter()
+            .copied()
+            .filter(|k| f.get(k).is_some())
+            .collect();
+        let [kind] = given.as_slice() else {
+            self.push(
+                Diagnostic::error(
+                    Code::AclPasswordSource,
+                    "a password needs exactly one of `env`, `sha256` or `file`",
+                )
+                .at(node.span)
+                .help("write `- env: RAG_WORKER_PASSWORD`, `- sha256: <64 lowercase hex>` or `- file: secrets/rag-worker`"),
+            );
+            return None;
+        };
+        let value_node = f.get(kind)?;
+        let text = self.string(value_node, &format!("`{kind}`"))?;
+        let password = match *kind {
+            "env" => Password::Env(text.value),
+            "sha256" => Password::Sha256(text.value),
+            _ => Password::File(text.value),
+        };
+        Some(Sp::new(password, value_node.span))
+    }
+
+    fn plaintext_password(&mut self, span: Span) {
+        self.push(
+            Diagnostic::error(
+                Code::AclPlaintextPassword,
+                "passwords must not be written in plaintext in the topology file",
+            )
+            .at(span)
+            .label("plaintext password")
+            .help("read it at plan/apply time with `- env: VAR` or `- file: path`, or give its hash with `- sha256: <64 lowercase hex>`; and rotate this password, it is in your repository")
+            .sensitive(),
+        );
+    }
+
+    fn keys(&mut self, node: &Node) -> Option<Sp<Keys>> {
+        if let NodeKind::Seq(_) = node.kind {
+            let readwrite = self.string_list(node, "`keys`")?;
+            return Some(Sp::new(
+                Keys {
+                    readwrite,
+                    ..Keys::default()
+                },
+                node.span,
+            ));
+        }
+        if node.as_map().is_none() {
+            self.mismatch(node, "`keys`", "a list of patterns or `{read, write, readwrite}`");
+            return None;
+        }
+        let f = self.fields(node, "`keys`", KEYS_FIELDS)?;
+        let mut list = |name: &str| {
+            f.get(name)
+                .and_then(|n| self.string_list(n, &format!("`{name}`")))
+                .unwrap_or_default()
+        };
+        let keys = Keys {
+            read: list("read"),
+            write: list("write"),
+            readwrite: list("readwrite"),
+        };
+        Some(Sp::new(keys, node.span))
+    }
+
+    // ---- generic readers ---------------------------------------------------------------
+
+    fn push(&mut self, diagnostic: Diagnostic) {
+        self.diags.push(diagnostic);
+    }
+
+    fn mismatch(&mut self, node: &Node, what: &str, expected: &str) {
+        let found = match &node.kind {
+            NodeKind::Scalar(Scalar::Int(i)) => format!("`{i}`"),
+            NodeKind::Scalar(Scalar::Float(f)) => format!("`{f}`"),
+            NodeKind::Scalar(Scalar::Bool(b)) => format!("`{b}`"),
+            _ => node.describe().to_owned(),
+        };
+        self.push(
+            Diagnostic::error(
+                Code::TypeMismatch,
+                format!("{what} must be {expected}, found {found}"),
+            )
+            .at(node.span)
+            .label(format!("expected {expected}")),
+        );
+    }
+
+    /// The fields of a mapping, reporting every unknown one with a suggestion.
+    fn fields<'n>(&mut self, node: &'n Node, what: &str, known: &[&str]) -> Option<Fields<'n>> {
+        let Some(entries) = node.as_map() else {
+            self.mismatch(node, what, "a mapping");
+            return None;
+        };
+        for (key, _) in entries {
+            let name = key.key_text().unwrap_or_default();
+            if known.contains(&name.as_str()) {
+                continue;
+            }
+            let mut help = format!("valid fields of {what} are {}", one_of(known));
+            if let Some(s) = did_you_mean(&name, known.iter().copied()) {
+                help = format!("did you mean `{s}`? {help}");
+            }
+            self.push(
+                Diagnostic::error(
+                    Code::FieldUnknown,
+                    format!("unknown field `{name}` in {what}"),
+                )
+                .at(key.span)
+                .label("unknown field")
+                .help(help),
+            );
+        }
+        Some(Fields {
+            entries,
+            span: node.span,
+        })
+    }
+
+    fn required<'n>(
+        &mut self,
+        f: &Fields<'n>,
+        name: &str,
+        what: &str,
+        example: &str,
+    ) -> Option<&'n Node> {
+        let value = f.get(name);
+        if value.is_none() {
+            self.push(
+                Diagnostic::error(
+                    Code::FieldMissing,
+                    format!("{what} is missing the required field `{name}`"),
+                )
+                .at(Span { len: 0, ..f.span })
+                .help(format!("add {example}")),
+            );
+        }
+        value
+    }
+
+    /// A mapping from user-chosen names to values; the keys must be scalars.
+    fn named_map<V>(
+        &mut self,
+        node: &Node,
+        what: &str,
+        mut value: impl FnMut(&mut Self, &Node, &Node) -> Option<V>,
+    ) -> Option<NamedMap<V>> {
+        let Some(entries) = node.as_map() else {
+            self.mismatch(node, what, "a mapping of names");
+            return None;
+        };
+        let mut map = NamedMap::default();
+        for (key, val) in entries {
+            let Some(name) = key.key_text() else {
+                self.mismatch(key, &format!("a name in {what}"), "a string");
+                continue;
+            };
+            if let Some(v) = value(self, key, val) {
+                map.entries.push((Sp::new(name, key.span), v));
+            }
+        }
+        Some(map)
+    }
+
+    fn opt_string(&mut self, f: &Fields, name: &str) -> Option<Sp<String>> {
+        let node = f.get(name)?;
+        self.string(node, &format!("`{name}`"))
+    }
+
+    /// A string, with `${VAR}` and `${VAR:-default}` expanded.
+    fn string(&mut self, node: &Node, what: &str) -> Option<Sp<String>> {
+        let NodeKind::Scalar(Scalar::Str(s)) = &node.kind else {
+            self.mismatch(node, what, "a string");
+            return None;
+        };
+        let value = interpolate(s, node.span, self.vars, self.diags)?;
+        Some(Sp::new(value, node.span))
+    }
+
+    fn string_list(&mut self, node: &Node, what: &str) -> Option<Vec<Sp<String>>> {
+        let NodeKind::Seq(items) = &node.kind else {
+            self.mismatch(node, what, "a list of strings");
+            return None;
+        };
+        Some(
+            items
+                .iter()
+                .filter_map(|item| self.string(item, &format!("an item of {what}")))
+                .collect(),
+        )
+    }
+
+    /// A non-negative integer; `"${VAR:-100}"` is accepted and read after expansion.
+    fn uint(&mut self, node: &Node, what: &str) -> Option<Sp<u64>> {
+        let parsed = match &node.kind {
+            NodeKind::Scalar(Scalar::Int(i)) => u64::try_from(*i).ok(),
+            NodeKind::Scalar(Scalar::Str(s)) if s.contains("${") => {
+                let text = self.string(node, what)?;
+                text.value.trim().parse::<u64>().ok()
+            }
+            _ => None,
+        };
+        if parsed.is_none() {
+            self.mismatch(node, what, "a non-negative integer");
+        }
+        parsed.map(|v| Sp::new(v, node.span))
+    }
+
+    fn boolean(&mut self, node: &Node, what: &str) -> Option<Sp<bool>> {
+        let parsed = match &node.kind {
+            NodeKind::Scalar(Scalar::Bool(b)) => Some(*b),
+            NodeKind::Scalar(Scalar::Str(s)) if s.contains("${") => {
+                let text = self.string(node, what)?;
+                text.value.trim().parse::<bool>().ok()
+            }
+            _ => None,
+        };
+        if parsed.is_none() {
+            self.mismatch(node, what, "`true` or `false`");
+        }
+        parsed.map(|v| Sp::new(v, node.span))
+    }
+}
+
+const RETENTION_HELP: &str = "write `retention: { maxlen: 20000 }`, `retention: { max_age: 7d }` or `retention: unbounded` (never trimmed, on purpose)";
+
+/// `90s`, `15m`, `12h`, `7d`, `2w`, `500ms`.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let digits_end = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(digits_end);
+    let number: u64 = number.parse().ok()?;
+    let unit_ms: u64 = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "w" => 604_800_000,
+        _ => return None,
+    };
+    Some(Duration {
+        millis: number.checked_mul(unit_ms)?,
+    })
+}
+
+/// `$`, `0`, `<ms>` or `<ms>-<seq>`, as XGROUP CREATE accepts them.
+pub fn parse_start(text: &str) -> Option<StartId> {
+    if text == "$" {
+        return Some(StartId::Last);
+    }
+    let (ms, seq) = text.split_once('-').unwrap_or((text, "0"));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(ms) || !digits(seq) {
+        return None;
+    }
+    Some(StartId::Id {
+        ms: ms.parse().ok()?,
+        seq: seq.parse().ok()?,
+    })
+}
+
+/// An inline YAML value as JSON (for inline message schemas).
+pub fn to_json(node: &Node) -> serde_json::Value {
+    use serde_json::Value;
+    match &node.kind {
+        NodeKind::Scalar(Scalar::Null) => Value::Null,
+        NodeKind::Scalar(Scalar::Bool(b)) => Value::Bool(*b),
+        NodeKind::Scalar(Scalar::Int(i)) => i64::try_from(*i)
+            .map(Value::from)
+            .unwrap_or_else(|_| Value::from(*i as f64)),
+        NodeKind::Scalar(Scalar::Float(f)) => serde_json::Number::from_f64(*f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
+        NodeKind::Scalar(Scalar::Str(s)) => Value::String(s.clone()),
+        NodeKind::Seq(items) => Value::Array(items.iter().map(to_json).collect()),
+        NodeKind::Map(entries) => Value::Object(
+            entries
+                .iter()
+                .map(|(k, v)| (k.key_text().unwrap_or_default(), to_json(v)))
+                .collect(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s").map(|d| d.millis), Some(90_000));
+        assert_eq!(parse_duration("7d").map(|d| d.millis), Some(604_800_000));
+        assert_eq!(parse_duration("250ms").map(|d| d.millis), Some(250));
+        for bad in ["", "7", "d", "7 d", "7days", "-1s", "1.5h", "99999999999999999999w"] {
+            assert_eq!(parse_duration(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn start_ids() {
+        assert_eq!(parse_start("$"), Some(StartId::Last));
+        assert_eq!(parse_start("0"), Some(StartId::Id { ms: 0, seq: 0 }));
+        assert_eq!(
+            parse_start("1700000000000-3"),
+            Some(StartId::Id {
+                ms: 1_700_000_000_000,
+                seq: 3
+            })
+        );
+        for bad in [">", "", "-", "1-", "-1", "abc", "1-2-3", "$0", "+"] {
+            assert_eq!(parse_start(bad), None, "{bad:?}");
+        }
+    }
+}

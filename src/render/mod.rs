@@ -1,0 +1,10 @@
+//! Renderers: turn results into text for people (colour only on a terminal) or JSON for
+//! machines. Nothing else in the crate prints.
+
+pub mod diagnostics;
+
+/// Whether to use colour on a stream: only on a terminal, and never when `NO_COLOR` is set
+/// (https://no-color.org).
+pub fn use_colour(stream_is_terminal: bool) -> bool {
+    stream_is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}

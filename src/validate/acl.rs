@@ -1,0 +1,327 @@
+//! ACL users: password sources, key and channel patterns, command rules, and lints for
+//! grants that are rarely what a service needs.
+
+use crate::diagnostics::{Code, Diagnostic, Diagnostics, did_you_mean};
+use crate::model::interpolate::is_var_name;
+use crate::model::types::{Keys, Password, Sp, Topology, User};
+
+/// ACL categories of Redis 7 and 8 (`ACL CAT`), for checking `+@category` offline.
+pub const CATEGORIES: &[&str] = &[
+    "keyspace",
+    "read",
+    "write",
+    "set",
+    "sortedset",
+    "list",
+    "hash",
+    "string",
+    "bitmap",
+    "hyperloglog",
+    "geo",
+    "stream",
+    "pubsub",
+    "admin",
+    "fast",
+    "slow",
+    "blocking",
+    "dangerous",
+    "connection",
+    "transaction",
+    "scripting",
+    "all",
+    // Redis 8 module categories
+    "search",
+    "json",
+    "timeseries",
+    "bloom",
+    "cuckoo",
+    "cms",
+    "topk",
+    "tdigest",
+];
+
+/// Grants that give a service power over the whole server: data loss, configuration,
+/// replication or other users.
+const DANGEROUS_CATEGORIES: &[&str] = &["all", "dangerous", "admin"];
+const DANGEROUS_COMMANDS: &[&str] = &[
+    "flushall",
+    "flushdb",
+    "config",
+    "keys",
+    "debug",
+    "shutdown",
+    "module",
+    "acl",
+    "monitor",
+    "replicaof",
+    "slaveof",
+    "swapdb",
+    "migrate",
+    "restore",
+    "failover",
+    "save",
+    "bgsave",
+    "sync",
+    "psync",
+];
+
+pub fn check(topology: &Topology, diags: &mut Diagnostics) {
+    let users = topology.acl.as_ref().and_then(|a| a.users.as_ref());
+    let namespace = topology.namespace.value.as_str();
+    for (name, user) in users.iter().flat_map(|u| u.iter()) {
+        check_passwords(name, user, diags);
+        if let Some(keys) = &user.keys {
+            check_keys(name, &keys.value, user, namespace, diags);
+        }
+        for channel in user.channels.iter().flatten() {
+            check_pattern(channel, "channel", namespace, diags);
+        }
+        for token in user.commands.iter().flatten() {
+            check_command_token(name, token, diags);
+        }
+    }
+}
+
+fn check_passwords(name: &Sp<String>, user: &User, diags: &mut Diagnostics) {
+    let passwords = user.passwords.as_deref().unwrap_or_default();
+    let nopass = user.nopass.as_ref().filter(|n| n.value);
+    let enabled = user.enabled.as_ref().is_none_or(|e| e.value);
+    for password in passwords {
+        check_password(password, diags);
+    }
+    match nopass {
+        Some(nopass) if !passwords.is_empty() => diags.push(
+            Diagnostic::error(
+                Code::AclNopassConflict,
+                format!("user `{}` has both `nopass: true` and passwords", name.value),
+            )
+            .at(nopass.span)
+            .label("conflicts with `passwords`")
+            .help("`nopass` lets anyone in with any password: remove it, or remove `passwords`"),
+        ),
+        Some(nopass) => diags.push(
+            Diagnostic::warning(
+                Code::AclNopass,
+                format!("user `{}` accepts any password", name.value),
+            )
+            .at(nopass.span)
+            .label("no authentication")
+            .help("give the user `passwords: [{ env: VAR }]` unless this is a local development setup"),
+        ),
+        // Absent, not merely empty: `passwords: []` is explicit, and a list whose entries
+        // were all rejected has been reported already.
+        None if enabled && user.passwords.is_none() => diags.push(
+            Diagnostic::warning(
+                Code::AclNoPassword,
+                format!("user `{}` is enabled but has no password, so nobody can log in as it", name.value),
+            )
+            .at(name.span)
+            .label("no password")
+            .help("add `passwords: [{ env: VAR }]`, or `enabled: false` if the user is meant to be locked"),
+        ),
+        None => {}
+    }
+}
+
+fn check_password(password: &Sp<Password>, diags: &mut Diagnostics) {
+    match &password.value {
+        Password::Sha256(hash) => {
+            if hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                if hash.bytes().any(|b| b.is_ascii_uppercase()) {
+                    diags.push(sha256_error(password, "has uppercase hex digits, which Redis rejects"));
+                }
+            } else {
+                diags.push(sha256_error(password, "is not 64 hex digits"));
+            }
+        }
+        Password::Env(var) if !is_var_name(var) => diags.push(
+            Diagnostic::error(
+                Code::AclEnvName,
+                format!("`{var}` is not an environment variable name"),
+            )
+            .at(password.span)
+            .help("name the variable that holds the password: letters, digits and `_`, not starting with a digit, e.g. `RAG_WORKER_PASSWORD`"),
+        ),
+        Password::File(path) if path.trim().is_empty() => diags.push(
+            Diagnostic::error(Code::AclPasswordSource, "a password `file` is empty")
+                .at(password.span)
+                .help("give the path of a file that holds the password, relative to the topology file"),
+        ),
+        _ => {}
+    }
+}
+
+fn sha256_error(password: &Sp<Password>, problem: &str) -> Diagnostic {
+    Diagnostic::error(Code::AclSha256, format!("the sha256 password hash {problem}"))
+        .at(password.span)
+        .label("invalid hash")
+        .help("write the password's sha256 as 64 lowercase hex digits, e.g. from `printf %s \"$PASSWORD\" | sha256sum`")
+}
+
+fn check_keys(name: &Sp<String>, keys: &Keys, user: &User, namespace: &str, diags: &mut Diagnostics) {
+    for pattern in keys.all_patterns() {
+        check_pattern(pattern, "key", namespace, diags);
+    }
+    let grants_commands = user
+        .commands
+        .iter()
+        .flatten()
+        .any(|c| c.value.starts_with('+'));
+    let everything = keys
+        .write
+        .iter()
+        .chain(&keys.readwrite)
+        .find(|p| !p.value.is_empty() && p.value.chars().all(|c| c == '*'));
+    if let Some(pattern) = everything.filter(|_| grants_commands) {
+        diags.push(
+            Diagnostic::warning(
+                Code::AclAllKeysWrite,
+                format!("user `{}` may write every key of the namespace", name.value),
+            )
+            .at(pattern.span)
+            .label("every key")
+            .help("grant the streams the service writes, e.g. `write: [\"rag:results\", \"rag:dlq\"]`"),
+        );
+    }
+}
+
+/// A key or channel pattern, written relative to the namespace.
+fn check_pattern(pattern: &Sp<String>, what: &str, namespace: &str, diags: &mut Diagnostics) {
+    let value = &pattern.value;
+    let problem = if value.is_empty() {
+        Some("is empty".to_owned())
+    } else if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Some("contains whitespace, which would split the ACL rule".to_owned())
+    } else if value.starts_with(['~', '%', '&']) {
+        Some("starts with an ACL rule prefix; write the bare pattern, the tool adds `~`, `%R~`, `%W~` or `&`".to_owned())
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
+        diags.push(
+            Diagnostic::error(Code::AclPattern, format!("{what} pattern `{}` {problem}", value.escape_debug()))
+                .at(pattern.span)
+                .label("invalid pattern")
+                .help(format!("{what} patterns are relative to the namespace, e.g. `rag:tasks` or `ops:hb:*`")),
+        );
+        return;
+    }
+    if !namespace.is_empty() && value.starts_with(&format!("{namespace}:")) {
+        diags.push(
+            Diagnostic::warning(
+                Code::AclPatternPrefixed,
+                format!("{what} pattern `{value}` starts with the namespace, which is added again"),
+            )
+            .at(pattern.span)
+            .label(format!("becomes `{namespace}:{value}`"))
+            .help(format!("write it relative to the namespace: `{}`", &value[namespace.len() + 1..])),
+        );
+    }
+}
+
+fn check_command_token(user: &Sp<String>, token: &Sp<String>, diags: &mut Diagnostics) {
+    let Some(rule) = parse_command_rule(&token.value) else {
+        diags.push(
+            Diagnostic::error(
+                Code::AclCommandToken,
+                format!("`{}` is not an ACL command rule", token.value.escape_debug()),
+            )
+            .at(token.span)
+            .label("not a command rule")
+            .help("write `+cmd`, `-cmd`, `+cmd|subcommand`, `+@category` or `-@category`, e.g. `+@stream`, `-xgroup|destroy`"),
+        );
+        return;
+    };
+    if let CommandRule::Category(category) = &rule.target
+        && !CATEGORIES.contains(&category.as_str())
+    {
+        let mut help = "see `ACL CAT` for the categories of your server".to_owned();
+        if let Some(s) = did_you_mean(category, CATEGORIES.iter().copied()) {
+            help = format!("did you mean `@{s}`? {help}");
+        }
+        diags.push(
+            Diagnostic::error(Code::AclCategoryUnknown, format!("unknown ACL category `@{category}`"))
+                .at(token.span)
+                .label("unknown category")
+                .help(help),
+        );
+        return;
+    }
+    if rule.allow && rule.is_dangerous() {
+        diags.push(
+            Diagnostic::warning(
+                Code::AclDangerousGrant,
+                format!("user `{}` is granted `{}`", user.value, token.value),
+            )
+            .at(token.span)
+            .label("dangerous grant")
+            .help("this lets the service flush data, read every key name, reconfigure the server or change users; grant only the commands it needs, e.g. `+@stream`"),
+        );
+    }
+}
+
+/// A parsed `+cmd`, `-cmd|sub`, `+@category` rule.
+pub struct ParsedRule {
+    pub allow: bool,
+    pub target: CommandRule,
+}
+
+pub enum CommandRule {
+    Category(String),
+    Command(String),
+}
+
+impl ParsedRule {
+    fn is_dangerous(&self) -> bool {
+        match &self.target {
+            CommandRule::Category(c) => DANGEROUS_CATEGORIES.contains(&c.as_str()),
+            CommandRule::Command(name) => DANGEROUS_COMMANDS.contains(&name.as_str()),
+        }
+    }
+}
+
+/// Parse a command rule; names are case-insensitive in Redis, so they are lowercased.
+pub fn parse_command_rule(token: &str) -> Option<ParsedRule> {
+    let allow = match token.as_bytes().first()? {
+        b'+' => true,
+        b'-' => false,
+        _ => return None,
+    };
+    let body = token[1..].to_ascii_lowercase();
+    let word = |s: &str| {
+        !s.is_empty()
+            && s.starts_with(|c: char| c.is_ascii_alphabetic())
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+    };
+    let target = if let Some(category) = body.strip_prefix('@') {
+        word(category).then(|| CommandRule::Category(category.to_owned()))?
+    } else {
+        let (name, subcommand) = match body.split_once('|') {
+            Some((name, sub)) => (name, Some(sub)),
+            None => (body.as_str(), None),
+        };
+        if !word(name) || subcommand.is_some_and(|s| !word(s)) {
+            return None;
+        }
+        CommandRule::Command(name.to_owned())
+    };
+    Some(ParsedRule { allow, target })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_rules() {
+        for good in ["+@stream", "-@all", "+ping", "-xgroup|destroy", "+CLIENT|SETNAME", "+json.get"] {
+            assert!(parse_command_rule(good).is_some(), "{good}");
+        }
+        for bad in ["", "+", "ping", "+@", "+a b", "+x|", "+|x", "+x|y|z", "~keys", "allcommands", "+1abc"] {
+            assert!(parse_command_rule(bad).is_none(), "{bad}");
+        }
+        assert!(parse_command_rule("+FLUSHALL").is_some_and(|r| r.is_dangerous()));
+        assert!(parse_command_rule("+config|get").is_some_and(|r| r.is_dangerous()));
+        assert!(parse_command_rule("+@stream").is_some_and(|r| !r.is_dangerous()));
+    }
+}

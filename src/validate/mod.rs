@@ -1,0 +1,137 @@
+//! `validate`: every rule of the format, offline, collecting all problems.
+//!
+//! [`validate_file`] is the whole command: load the file, then for the base and for every
+//! environment (or only `--env`), merge, convert and run the rules below. A problem in the
+//! base shows up once, not once per environment; a problem that only one environment has says
+//! which environment in its message.
+
+mod acl;
+mod message_schemas;
+mod names;
+mod streams;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use crate::diagnostics::{Diagnostic, Diagnostics, Severity, Sources};
+use crate::model::interpolate::Vars;
+use crate::model::load::{self, Document};
+use crate::model::types::Topology;
+
+pub use message_schemas::SchemaStore;
+
+/// What `validate` found.
+pub struct Report {
+    pub sources: Sources,
+    pub diagnostics: Vec<Diagnostic>,
+    /// The environments that were checked (`None` is the base).
+    pub checked: Vec<Option<String>>,
+}
+
+impl Report {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+    pub fn count(&self, severity: Severity) -> usize {
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == severity)
+            .count()
+    }
+}
+
+/// Validate one topology file. `env`: only that environment; `None`: the base and every
+/// environment. `strict` turns warnings into errors.
+pub fn validate_file(path: &Path, env: Option<&str>, strict: bool, vars: &dyn Vars) -> Report {
+    let mut sources = Sources::default();
+    let mut diagnostics = Vec::new();
+    let mut checked = Vec::new();
+    match load::read_document(path, &mut sources) {
+        Err(diagnostic) => diagnostics.push(*diagnostic),
+        Ok(doc) => {
+            checked = environments_to_check(&doc, env, &mut diagnostics);
+            load::check_environments(&doc.root, &mut diagnostics);
+            let mut store = SchemaStore::new(base_dir(path));
+            let mut seen: HashSet<Diagnostic> = diagnostics.iter().cloned().collect();
+            for environment in &checked {
+                let mut found = Vec::new();
+                if let Some(topology) =
+                    load::topology(&doc.root, environment.as_deref(), vars, &mut found)
+                {
+                    validate_topology(&topology, &mut store, &mut sources, &mut found);
+                }
+                for diagnostic in found {
+                    if seen.insert(diagnostic.clone()) {
+                        diagnostics.push(in_environment(diagnostic, environment, &checked));
+                    }
+                }
+            }
+        }
+    }
+    // File order reads best; problems without a place (unreadable file, bad --env) first.
+    diagnostics.sort_by_key(|d| d.span.map(|s| (s.file, s.offset)));
+    if strict {
+        for diagnostic in &mut diagnostics {
+            diagnostic.severity = Severity::Error;
+        }
+    }
+    Report {
+        sources,
+        diagnostics,
+        checked,
+    }
+}
+
+/// The directory that relative paths in a topology file are resolved against.
+pub fn base_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn environments_to_check(
+    doc: &Document,
+    env: Option<&str>,
+    diagnostics: &mut Diagnostics,
+) -> Vec<Option<String>> {
+    let declared = load::environment_names(&doc.root);
+    match env {
+        Some(env) if declared.iter().any(|n| n.value == env) => vec![Some(env.to_owned())],
+        Some(env) => {
+            diagnostics.push(load::unknown_environment(doc, env));
+            Vec::new()
+        }
+        None => std::iter::once(None)
+            .chain(declared.into_iter().map(|n| Some(n.value)))
+            .collect(),
+    }
+}
+
+/// Say which environment a problem belongs to when more than one was checked and the base
+/// did not have it.
+fn in_environment(
+    mut diagnostic: Diagnostic,
+    environment: &Option<String>,
+    checked: &[Option<String>],
+) -> Diagnostic {
+    if let Some(env) = environment
+        && checked.len() > 1
+    {
+        diagnostic.message = format!("{} (environment `{env}`)", diagnostic.message);
+    }
+    diagnostic
+}
+
+/// Every rule that needs the whole (converted) topology.
+pub fn validate_topology(
+    topology: &Topology,
+    store: &mut SchemaStore,
+    sources: &mut Sources,
+    diags: &mut Diagnostics,
+) {
+    names::check(topology, diags);
+    streams::check(topology, diags);
+    message_schemas::check(topology, store, sources, diags);
+    acl::check(topology, diags);
+}
