@@ -14,7 +14,27 @@ use crate::model::types::Topology;
 pub fn topology_schema() -> serde_json::Value {
     let generator = SchemaSettings::draft07().into_generator();
     let schema = generator.into_root_schema_for::<Topology>();
-    serde_json::to_value(schema).unwrap_or_default()
+    let mut value = serde_json::to_value(schema).unwrap_or_default();
+    unwrap_descriptions(&mut value);
+    value
+}
+
+/// Doc comments are wrapped at 100 columns; editors wrap hover text themselves, so the
+/// line breaks inside a paragraph are joined.
+fn unwrap_descriptions(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map.iter_mut() {
+                match child {
+                    Value::String(text) if key == "description" => *text = text.replace('\n', " "),
+                    _ => unwrap_descriptions(child),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(unwrap_descriptions),
+        _ => {}
+    }
 }
 
 /// The schema as the pretty-printed text that is checked in, with a final newline.

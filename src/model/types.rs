@@ -92,7 +92,7 @@ impl<V: JsonSchema> JsonSchema for NamedMap<V> {
 }
 
 /// A redis-topology file: the streams, consumer groups, retention, ACL users and message
-/// schemas of one namespace. See https://github.com/redis-topology/redis-topology for the format.
+/// schemas of one namespace. The format is described in the project's README.
 #[derive(Clone, Debug, PartialEq, JsonSchema)]
 #[schemars(title = "redis-topology file", deny_unknown_fields)]
 pub struct Topology {

@@ -1,0 +1,196 @@
+//! `redis-topology validate` through the real binary: exit codes, formats, environments,
+//! colour, and the shipped topology and examples.
+
+use std::io::Write;
+
+use serde_json::Value;
+
+use super::util::{bin, repo};
+
+fn temp_topology(content: &str) -> tempfile::NamedTempFile {
+    let mut file = tempfile::Builder::new().suffix(".yaml").tempfile().expect("temp file");
+    file.write_all(content.as_bytes()).expect("write");
+    file
+}
+
+const VALID: &str = "version: 1\nnamespace: app\nstreams:\n  orders:\n    retention: { maxlen: 1000 }\n    groups:\n      billing: { start: \"0\" }\n";
+
+#[test]
+fn shipped_topology_is_valid_even_strictly() {
+    bin().args(["validate", "topology.yaml", "--strict"]).assert().success();
+    // FILE defaults to topology.yaml
+    let out = bin().arg("validate").assert().success().get_output().stderr.clone();
+    let stderr = String::from_utf8_lossy(&out);
+    assert!(stderr.contains("topology.yaml is valid"), "{stderr}");
+    assert!(stderr.contains("0 errors"), "{stderr}");
+}
+
+#[test]
+fn every_example_is_valid() {
+    let dir = repo().join("examples");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).expect("examples/ exists").filter_map(Result::ok) {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            count += 1;
+            let out = bin().arg("validate").arg(&path).output().expect("run");
+            assert!(
+                out.status.success(),
+                "{} is invalid:\n{}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    assert!(count >= 2, "expected at least 2 examples, found {count}");
+}
+
+#[test]
+fn valid_file_exits_0_and_json_is_an_empty_list() {
+    let file = temp_topology(VALID);
+    let out = bin()
+        .args(["validate", "--format", "json"])
+        .arg(file.path())
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let json: Value = serde_json::from_slice(&out).expect("JSON on stdout");
+    assert_eq!(json, Value::Array(vec![]));
+}
+
+#[test]
+fn json_lists_every_problem_with_its_place() {
+    let file = temp_topology(
+        "version: 1\nnamespace: app\nstreams:\n  orders:\n    retention: { maxlen: 0 }\n  audit: {}\n",
+    );
+    let out = bin()
+        .args(["validate", "--format", "json"])
+        .arg(file.path())
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let json: Value = serde_json::from_slice(&out).expect("JSON on stdout");
+    let list = json.as_array().expect("a list");
+    assert_eq!(list.len(), 2, "{json:#}");
+    let maxlen = &list[0];
+    assert_eq!(maxlen["severity"], "error");
+    assert_eq!(maxlen["code"], "retention::maxlen");
+    assert_eq!(maxlen["line"], 5);
+    assert_eq!(maxlen["column"], 27);
+    assert_eq!(maxlen["file"], file.path().display().to_string());
+    assert!(maxlen["help"].as_str().is_some_and(|h| h.contains("maxlen: 20000")));
+    let missing = &list[1];
+    assert_eq!(missing["severity"], "warning");
+    assert_eq!(missing["code"], "retention::missing");
+    assert_eq!(missing["line"], 6);
+    for key in ["severity", "code", "message", "file", "line", "column", "help"] {
+        assert!(maxlen.get(key).is_some(), "missing {key}");
+    }
+}
+
+#[test]
+fn strict_turns_warnings_into_errors() {
+    let file = temp_topology("version: 1\nnamespace: app\nstreams:\n  orders: {}\n");
+    bin().arg("validate").arg(file.path()).assert().success();
+    let out = bin()
+        .args(["validate", "--strict"])
+        .arg(file.path())
+        .assert()
+        .code(1)
+        .get_output()
+        .stderr
+        .clone();
+    assert!(String::from_utf8_lossy(&out).contains("retention::missing"));
+}
+
+#[test]
+fn environments_are_validated_and_named() {
+    let file = temp_topology(&format!(
+        "{VALID}environments:\n  dev:\n    streams:\n      orders: {{ retention: {{ max_age: 7days }} }}\n  prod: {{}}\n"
+    ));
+    let out = bin().arg("validate").arg(file.path()).assert().code(1).get_output().stderr.clone();
+    let stderr = String::from_utf8_lossy(&out);
+    assert!(stderr.contains("(environment `dev`)"), "{stderr}");
+    assert!(stderr.contains("base and environments dev, prod"), "{stderr}");
+    bin().args(["validate", "--env", "prod"]).arg(file.path()).assert().success();
+    bin().args(["validate", "--env", "dev"]).arg(file.path()).assert().code(1);
+}
+
+#[test]
+fn unknown_env_is_an_error_with_a_suggestion() {
+    let file = temp_topology(&format!("{VALID}environments:\n  staging: {{}}\n  prod: {{}}\n"));
+    let out = bin()
+        .args(["validate", "--env", "stagin"])
+        .arg(file.path())
+        .assert()
+        .code(1)
+        .get_output()
+        .stderr
+        .clone();
+    let stderr = String::from_utf8_lossy(&out);
+    assert!(stderr.contains("did you mean `staging`?"), "{stderr}");
+    let no_envs = temp_topology(VALID);
+    let out = bin().args(["validate", "--env", "dev"]).arg(no_envs.path()).assert().code(1).get_output().stderr.clone();
+    assert!(String::from_utf8_lossy(&out).contains("declares no environments"));
+}
+
+#[test]
+fn variables_come_from_the_environment() {
+    let file = temp_topology("version: 1\nnamespace: \"${APP_NS}\"\nstreams:\n  orders: { retention: { maxlen: \"${ORDERS_MAXLEN:-100}\" } }\n");
+    let out = bin().arg("validate").arg(file.path()).assert().code(1).get_output().stderr.clone();
+    let stderr = String::from_utf8_lossy(&out);
+    assert!(stderr.contains("environment variable `APP_NS` is not set"), "{stderr}");
+    bin().arg("validate").arg(file.path()).env("APP_NS", "shop").assert().success();
+    let out = bin()
+        .arg("validate")
+        .arg(file.path())
+        .env("APP_NS", "shop")
+        .env("ORDERS_MAXLEN", "zero")
+        .assert()
+        .code(1)
+        .get_output()
+        .stderr
+        .clone();
+    assert!(String::from_utf8_lossy(&out).contains("`maxlen` must be a non-negative integer"));
+}
+
+#[test]
+fn colour_only_when_asked_or_on_a_terminal() {
+    let file = temp_topology("version: 1\nnamespace: app\nstreams:\n  orders: {}\n");
+    let plain = bin().arg("validate").arg(file.path()).env_remove("NO_COLOR").output().expect("run");
+    assert!(!plain.stderr.contains(&0x1b), "escape codes off a terminal");
+    let coloured = bin()
+        .args(["--color", "always", "validate"])
+        .arg(file.path())
+        .output()
+        .expect("run");
+    assert!(coloured.stderr.contains(&0x1b), "no escape codes with --color always");
+}
+
+#[test]
+fn missing_file_and_usage_errors_exit_1() {
+    let out = bin().args(["validate", "no/such/file.yaml"]).assert().code(1).get_output().stderr.clone();
+    let stderr = String::from_utf8_lossy(&out);
+    assert!(stderr.contains("cannot read no/such/file.yaml"), "{stderr}");
+    bin().args(["validate", "--format", "xml"]).assert().code(1);
+    bin().arg("frobnicate").assert().code(1);
+    bin().arg("--help").assert().success();
+}
+
+#[test]
+fn plaintext_password_is_never_echoed() {
+    let secret = "hunter2-very-secret";
+    let file = temp_topology(&format!(
+        "version: 1\nnamespace: app\nacl:\n  users:\n    svc:\n      passwords: [\"{secret}\"]\n"
+    ));
+    for format in ["human", "json"] {
+        let out = bin().args(["validate", "--format", format]).arg(file.path()).assert().code(1).get_output().clone();
+        let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(all.contains("acl::plaintext_password"), "{all}");
+        assert!(!all.contains(secret), "the secret leaked: {all}");
+    }
+}

@@ -1,0 +1,114 @@
+//! Hostile and broken input: never a panic, never a hang, bounded memory, exit 1 with a
+//! clear message. Each case runs the real binary.
+
+use std::io::Write;
+
+use super::util::bin;
+
+/// Run `validate` on `content`; it must exit 1 without panicking, and stderr must contain
+/// `expected`.
+fn rejects(content: &[u8], expected: &str) {
+    let mut file = tempfile::Builder::new().suffix(".yaml").tempfile().expect("temp file");
+    file.write_all(content).expect("write temp file");
+    let out = bin()
+        .arg("validate")
+        .arg(file.path())
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .expect("run binary");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "panic: {stderr}");
+    assert!(stderr.contains(expected), "expected {expected:?} in: {stderr}");
+}
+
+#[test]
+fn empty_file() {
+    rejects(b"", "yaml::empty");
+    rejects(b"# only a comment\n\n", "yaml::empty");
+}
+
+#[test]
+fn random_bytes() {
+    // A fixed pseudo-random sequence (xorshift), so the test is repeatable.
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let bytes: Vec<u8> = (0..4096)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect();
+    rejects(&bytes, "file::not_utf8");
+}
+
+#[test]
+fn billion_laughs() {
+    let mut doc = String::from("version: 1\nnamespace: x\na0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for i in 1..10 {
+        let prev = i - 1;
+        doc.push_str(&format!(
+            "a{i}: &a{i} [*a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}]\n"
+        ));
+    }
+    rejects(doc.as_bytes(), "yaml::limit");
+}
+
+#[test]
+fn deep_nesting_of_200_000_levels() {
+    let depth = 200_000;
+    let flow = format!("version: 1\nnamespace: x\nstreams: {}{}\n", "[".repeat(depth), "]".repeat(depth));
+    rejects(flow.as_bytes(), "yaml");
+    let mut block = String::from("version: 1\nnamespace: x\nstreams:\n");
+    for level in 0..depth.min(20_000) {
+        block.push_str(&" ".repeat(level + 1));
+        block.push_str("k:\n");
+    }
+    rejects(block.as_bytes(), "yaml");
+}
+
+#[test]
+fn fifty_megabyte_file() {
+    let mut file = tempfile::Builder::new().suffix(".yaml").tempfile().expect("temp file");
+    let line = format!("# {}\n", "x".repeat(1022));
+    for _ in 0..(50 * 1024) {
+        file.write_all(line.as_bytes()).expect("write");
+    }
+    let out = bin()
+        .arg("validate")
+        .arg(file.path())
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .expect("run binary");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert!(stderr.contains("file::too_large"), "{stderr}");
+    assert!(stderr.contains("limited to 32 MB"), "{stderr}");
+}
+
+#[test]
+fn every_corpus_file_exits_1_without_panicking() {
+    let dir = super::util::repo().join("tests/corpus");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("tests/corpus exists")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 30, "corpus too small: {}", files.len());
+    for file in files {
+        for format in ["human", "json"] {
+            let out = bin()
+                .args(["validate", "--format", format])
+                .arg(&file)
+                .timeout(std::time::Duration::from_secs(30))
+                .output()
+                .expect("run binary");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{}: {stderr}", file.display());
+            assert!(!stderr.contains("panicked"), "{}: {stderr}", file.display());
+        }
+    }
+}

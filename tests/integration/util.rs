@@ -1,0 +1,17 @@
+//! Shared helpers: the real binary, and paths inside the repository.
+
+use std::path::PathBuf;
+
+use assert_cmd::Command;
+
+/// The `redis-topology` binary built by cargo for this test run, run from the repository
+/// root with no colour and a clean variable environment for `${VAR}` expansion.
+pub fn bin() -> Command {
+    let mut cmd = Command::cargo_bin("redis-topology").expect("binary built by cargo");
+    cmd.current_dir(repo()).env("NO_COLOR", "1").env_remove("REDIS_NAMESPACE");
+    cmd
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
