@@ -425,7 +425,7 @@ impl Converter<'_> {
         };
         if let Some((key, _)) = entries.iter().find(|(k, _)| {
             k.key_text()
-                .is_some_and(|t| PLAINTEXT_PASSWORD_KEYS.contains(&t.as_str()))
+                .is_some_and(|t| PLAINTEXT_PASSWORD_KEYS.contains(&&*t))
         }) {
             self.plaintext_password(key.span);
             return None;
@@ -530,7 +530,7 @@ impl Converter<'_> {
         };
         for (key, _) in entries {
             let name = key.key_text().unwrap_or_default();
-            if known.contains(&name.as_str()) {
+            if known.contains(&&*name) {
                 continue;
             }
             let mut help = format!("valid fields of {what} are {}", one_of(known));
@@ -592,7 +592,7 @@ impl Converter<'_> {
                 continue;
             };
             if let Some(v) = value(self, key, val) {
-                map.entries.push((Sp::new(name, key.span), v));
+                map.entries.push((Sp::new(name.into_owned(), key.span), v));
             }
         }
         Some(map)
@@ -712,7 +712,7 @@ pub fn to_json(node: &Node) -> serde_json::Value {
         NodeKind::Map(entries) => Value::Object(
             entries
                 .iter()
-                .map(|(k, v)| (k.key_text().unwrap_or_default(), to_json(v)))
+                .map(|(k, v)| (k.key_text().unwrap_or_default().into_owned(), to_json(v)))
                 .collect(),
         ),
     }

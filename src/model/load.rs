@@ -2,17 +2,16 @@
 //!
 //! The steps, each of which can only add diagnostics:
 //! 1. read the file (refusing files over [`MAX_FILE_BYTES`] before reading them),
-//! 2. parse YAML into a spanned [`Node`] tree under a [`Budget`] (aliases, depth, nodes),
+//! 2. parse YAML into a spanned [`Node`] tree under hard limits (aliases, depth, nodes),
 //! 3. merge the chosen environment's overlay over the base (`environments.<env>`),
 //! 4. convert the merged tree into a typed [`Topology`].
 
 use std::path::{Path, PathBuf};
 
-use serde_saphyr::{Budget, Options};
-
 use super::convert::{Converter, OVERLAY_FIELDS};
 use super::interpolate::Vars;
 use super::node::{FileId, Node, NodeKind, Span, merge_overlay};
+use super::yaml::{self, YamlErrorKind};
 use super::types::{Sp, Topology};
 use crate::diagnostics::{Code, Diagnostic, Diagnostics, Sources, did_you_mean, one_of};
 
@@ -32,7 +31,7 @@ pub fn read_document(path: &Path, sources: &mut Sources) -> Result<Document, Box
     let text = read_text(path)?;
     let file = sources.add(path, text);
     let text = sources.get(file).map(|f| f.text.clone()).unwrap_or_default();
-    let root = parse_yaml(&text, file, sources)?;
+    let root = parse_yaml(&text, file)?;
     Ok(Document {
         path: path.to_path_buf(),
         file,
@@ -78,74 +77,28 @@ pub fn read_text(path: &Path) -> Result<String, Box<Diagnostic>> {
     })
 }
 
-/// Limits that keep a hostile file from exhausting memory or stack. Generous for real
-/// topologies (a 10,000-stream file has about 150,000 nodes), tight for alias bombs.
-fn parse_options() -> Options {
-    let mut budget = Budget::default();
-    budget.max_depth = 64;
-    budget.max_nodes = 2_000_000;
-    budget.max_events = 4_000_000;
-    budget.max_aliases = 10_000;
-    budget.max_anchors = 10_000;
-    budget.max_total_scalar_bytes = MAX_FILE_BYTES as usize;
-    let mut options = Options::default();
-    options.budget = Some(budget);
-    options.with_snippet = false;
-    options.alias_limits.max_total_replayed_events = 1_000_000;
-    options
-}
-
-/// Parse YAML text into a spanned tree. An empty file is a `null` root.
-pub fn parse_yaml(text: &str, file: FileId, sources: &Sources) -> Result<Node, Box<Diagnostic>> {
-    if text.trim().is_empty() {
-        return Ok(Node {
-            kind: NodeKind::Scalar(super::node::Scalar::Null),
-            span: Span {
-                file,
-                offset: 0,
-                len: 0,
-            },
-        });
-    }
-    match serde_saphyr::from_str_with_options::<Node>(text, parse_options()) {
-        Ok(mut root) => {
-            root.set_file(file);
-            Ok(root)
-        }
-        Err(e) => Err(Box::new(yaml_error(&e, file, sources))),
-    }
-}
-
-fn yaml_error(error: &serde_saphyr::Error, file: FileId, sources: &Sources) -> Diagnostic {
-    let is_limit = matches!(error, serde_saphyr::Error::Budget { .. });
-    let text = error.to_string();
-    let message = clean_parser_message(&text);
-    let mut diagnostic = if is_limit {
-        Diagnostic::error(Code::YamlLimit, format!("the YAML exceeds a safety limit: {message}"))
-            .help("topology files are small and flat; deep nesting and alias expansion (`*alias`) are capped to keep the tool safe on untrusted input")
-    } else {
-        Diagnostic::error(Code::YamlSyntax, format!("invalid YAML: {message}"))
-            .help("fix the YAML syntax at this place (check indentation, quotes and `:` after keys)")
-    };
-    if let Some(location) = error.location() {
-        let span = sources.span_at(file, location.line() as usize, location.column() as usize);
-        diagnostic = diagnostic.at(span).label(message);
-    }
-    diagnostic
-}
-
-/// The parser's message without its position prefix or advice about its own options.
-fn clean_parser_message(text: &str) -> String {
-    let first = text.lines().next().unwrap_or_default();
-    let first = first.strip_prefix("error: ").unwrap_or(first);
-    let first = match first.split_once(": ") {
-        Some((position, rest)) if position.starts_with("line ") => rest,
-        _ => first,
-    };
-    first
-        .replace(", set DuplicateKeyPolicy in Options if acceptable", "")
-        .trim()
-        .to_owned()
+/// Parse YAML text into a spanned tree (see [`super::yaml`] for the limits).
+pub fn parse_yaml(text: &str, file: FileId) -> Result<Node, Box<Diagnostic>> {
+    yaml::parse(text, file).map_err(|e| {
+        let span = Span {
+            file,
+            offset: e.offset,
+            len: e.len,
+        };
+        Box::new(match e.kind {
+            YamlErrorKind::Limit => Diagnostic::error(
+                Code::YamlLimit,
+                format!("the YAML exceeds a safety limit: {}", e.message),
+            )
+            .at(span)
+            .label("limit exceeded here")
+            .help("topology files are small and flat; nesting depth, node count and alias expansion (`*alias`) are capped to keep the tool safe on untrusted input"),
+            YamlErrorKind::Syntax => Diagnostic::error(Code::YamlSyntax, format!("invalid YAML: {}", e.message))
+                .at(span)
+                .label(e.message)
+                .help("fix the YAML at this place (check indentation, quotes, brackets and the `:` after keys)"),
+        })
+    })
 }
 
 /// The environments a document declares, with their spans.
@@ -154,7 +107,7 @@ pub fn environment_names(root: &Node) -> Vec<Sp<String>> {
         .and_then(Node::as_map)
         .unwrap_or_default()
         .iter()
-        .filter_map(|(k, _)| Some(Sp::new(k.key_text()?, k.span)))
+        .filter_map(|(k, _)| Some(Sp::new(k.key_text()?.into_owned(), k.span)))
         .collect()
 }
 
@@ -193,7 +146,7 @@ pub fn check_environments(root: &Node, diags: &mut Diagnostics) {
         };
         for (key, _) in fields {
             let field = key.key_text().unwrap_or_default();
-            if OVERLAY_FIELDS.contains(&field.as_str()) {
+            if OVERLAY_FIELDS.contains(&&*field) {
                 continue;
             }
             let mut help = format!(
@@ -239,19 +192,16 @@ pub fn unknown_environment(doc: &Document, env: &str) -> Diagnostic {
     .help(help)
 }
 
-/// The document as seen in one environment (`None`: the base), overlay merged, environments
-/// removed.
-pub fn resolve(root: &Node, env: Option<&str>) -> Node {
+/// The document as seen in one environment: the base with the environment's overlay merged
+/// (only its overridable fields; others were reported by [`check_environments`]).
+/// `environments` itself stays in the tree and is ignored by the converter.
+pub fn resolve(root: &Node, env: &str) -> Node {
     let mut merged = root.clone();
-    if let NodeKind::Map(entries) = &mut merged.kind {
-        entries.retain(|(k, _)| k.key_text().as_deref() != Some("environments"));
-    }
-    let overlay = env.and_then(|env| root.get("environments")?.get(env));
+    let overlay = root.get("environments").and_then(|e| e.get(env));
     if let Some(NodeKind::Map(entries)) = overlay.map(|o| &o.kind) {
-        // Only overridable fields are merged; others were reported by `check_environments`.
         let allowed = entries
             .iter()
-            .filter(|(k, _)| k.key_text().is_some_and(|k| OVERLAY_FIELDS.contains(&k.as_str())))
+            .filter(|(k, _)| k.key_text().is_some_and(|k| OVERLAY_FIELDS.contains(&&*k)))
             .cloned()
             .collect();
         let overlay = Node {
@@ -263,13 +213,16 @@ pub fn resolve(root: &Node, env: Option<&str>) -> Node {
     merged
 }
 
-/// Convert the document as seen in one environment.
+/// Convert the document as seen in one environment (`None`: the base).
 pub fn topology(
     root: &Node,
     env: Option<&str>,
     vars: &dyn Vars,
     diags: &mut Diagnostics,
 ) -> Option<Topology> {
-    let merged = resolve(root, env);
-    Converter { diags, vars }.topology(&merged)
+    let mut converter = Converter { diags, vars };
+    match env {
+        None => converter.topology(root),
+        Some(env) => converter.topology(&resolve(root, env)),
+    }
 }

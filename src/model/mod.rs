@@ -9,3 +9,4 @@ pub mod interpolate;
 pub mod load;
 pub mod node;
 pub mod types;
+pub mod yaml;

@@ -7,10 +7,7 @@
 //! where environment overlays are merged (see `merge_overlay`), so a value that came from an
 //! overlay still points at the overlay's line.
 
-use std::fmt;
-
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_saphyr::Spanned;
+use std::borrow::Cow;
 
 /// Where a node came from: a byte range in one source file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -29,7 +26,7 @@ pub struct FileId(pub u32);
 pub enum Scalar {
     Null,
     Bool(bool),
-    Int(i128),
+    Int(i64),
     Float(f64),
     Str(String),
 }
@@ -74,12 +71,13 @@ impl Node {
     }
 
     /// The text of a scalar used as a map key or name: `1` and `"1"` both give `1`.
-    pub fn key_text(&self) -> Option<String> {
+    /// Borrowed for strings, which are nearly all keys: this is on the hot path.
+    pub fn key_text(&self) -> Option<Cow<'_, str>> {
         match &self.kind {
-            NodeKind::Scalar(Scalar::Str(s)) => Some(s.clone()),
-            NodeKind::Scalar(Scalar::Int(i)) => Some(i.to_string()),
-            NodeKind::Scalar(Scalar::Bool(b)) => Some(b.to_string()),
-            NodeKind::Scalar(Scalar::Float(f)) => Some(f.to_string()),
+            NodeKind::Scalar(Scalar::Str(s)) => Some(Cow::Borrowed(s)),
+            NodeKind::Scalar(Scalar::Int(i)) => Some(Cow::Owned(i.to_string())),
+            NodeKind::Scalar(Scalar::Bool(b)) => Some(Cow::Owned(b.to_string())),
+            NodeKind::Scalar(Scalar::Float(f)) => Some(Cow::Owned(f.to_string())),
             NodeKind::Scalar(Scalar::Null) | NodeKind::Seq(_) | NodeKind::Map(_) => None,
         }
     }
@@ -90,19 +88,6 @@ impl Node {
             .iter()
             .find(|(k, _)| k.key_text().as_deref() == Some(key))
             .map(|(_, v)| v)
-    }
-
-    /// Give every span in the tree the file id of the source it was parsed from.
-    pub(crate) fn set_file(&mut self, file: FileId) {
-        self.span.file = file;
-        match &mut self.kind {
-            NodeKind::Scalar(_) => {}
-            NodeKind::Seq(items) => items.iter_mut().for_each(|n| n.set_file(file)),
-            NodeKind::Map(entries) => entries.iter_mut().for_each(|(k, v)| {
-                k.set_file(file);
-                v.set_file(file);
-            }),
-        }
     }
 }
 
@@ -129,98 +114,5 @@ pub fn merge_overlay(base: &mut Node, overlay: &Node) {
             (None, true) => {}
             (None, false) => base_entries.push((key.clone(), value.clone())),
         }
-    }
-}
-
-fn span_of<T>(spanned: &Spanned<T>) -> Span {
-    let span = spanned.referenced.span();
-    Span {
-        file: FileId::default(),
-        offset: span.byte_offset().unwrap_or(0) as usize,
-        len: span.byte_len().unwrap_or(0) as usize,
-    }
-}
-
-impl<'de> Deserialize<'de> for Node {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let spanned = Spanned::<NodeKind>::deserialize(deserializer)?;
-        let span = span_of(&spanned);
-        Ok(Node {
-            kind: spanned.value,
-            span,
-        })
-    }
-}
-
-impl<'de> Deserialize<'de> for NodeKind {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(NodeVisitor)
-    }
-}
-
-struct NodeVisitor;
-
-impl<'de> Visitor<'de> for NodeVisitor {
-    type Value = NodeKind;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any YAML value")
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<NodeKind, E> {
-        Ok(NodeKind::Scalar(Scalar::Null))
-    }
-    fn visit_none<E: de::Error>(self) -> Result<NodeKind, E> {
-        Ok(NodeKind::Scalar(Scalar::Null))
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<NodeKind, D::Error> {
-        d.deserialize_any(NodeVisitor)
-    }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<NodeKind, E> {
-        Ok(NodeKind::Scalar(Scalar::Bool(v)))
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<NodeKind, E> {
-        Ok(NodeKind::Scalar(Scalar::Int(v.into())))
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<NodeKind, E> {
-        Ok(NodeKind::Scalar(Scalar::Int(v.into())))
-    }
-    fn visit_i128<E: de::Error>(self, v: i128) -> Result<NodeKind, E> {
-        Ok(NodeKind::Scalar(Scalar::Int(v)))
-    }
-    fn visit_u128<E: de::Error>(self, v: u128) -> Result<NodeKind, E> {
-        match i128::try_from(v) {
-            Ok(v) => Ok(NodeKind::Scalar(Scalar::Int(v))),
-            Err(_) => Ok(NodeKind::Scalar(Scalar::Float(v as f64))),
-        }
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<NodeKind, E> {
-        Ok(NodeKind::Scalar(Scalar::Float(v)))
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<NodeKind, E> {
-        Ok(NodeKind::Scalar(Scalar::Str(v.to_owned())))
-    }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<NodeKind, E> {
-        Ok(NodeKind::Scalar(Scalar::Str(v)))
-    }
-    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<NodeKind, E> {
-        Ok(NodeKind::Scalar(Scalar::Str(
-            String::from_utf8_lossy(v).into_owned(),
-        )))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<NodeKind, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element::<Node>()? {
-            items.push(item);
-        }
-        Ok(NodeKind::Seq(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NodeKind, A::Error> {
-        let mut entries = Vec::new();
-        while let Some(key) = map.next_key::<Node>()? {
-            let value = map.next_value::<Node>()?;
-            entries.push((key, value));
-        }
-        Ok(NodeKind::Map(entries))
     }
 }

@@ -80,7 +80,7 @@ fn json_lists_every_problem_with_its_place() {
     assert_eq!(maxlen["severity"], "error");
     assert_eq!(maxlen["code"], "retention::maxlen");
     assert_eq!(maxlen["line"], 5);
-    assert_eq!(maxlen["column"], 27);
+    assert_eq!(maxlen["column"], 26);
     assert_eq!(maxlen["file"], file.path().display().to_string());
     assert!(maxlen["help"].as_str().is_some_and(|h| h.contains("maxlen: 20000")));
     let missing = &list[1];
