@@ -371,6 +371,18 @@ mod tests {
     }
 
     #[test]
+    fn every_code_is_documented() {
+        let docs = include_str!("../docs/diagnostics.md");
+        for code in Code::ALL {
+            assert!(
+                docs.contains(&format!("| `{}` |", code.as_str())),
+                "{} is missing from docs/diagnostics.md",
+                code.as_str()
+            );
+        }
+    }
+
+    #[test]
     fn line_and_column_count_characters() {
         let file = SourceFile::new("t.yaml".into(), "a: 1\nnäme: x\n".into());
         assert_eq!(file.line_column(0), (1, 1));
