@@ -36,11 +36,20 @@ fn generate() -> String {
     }
     y.push_str("acl:\n  users:\n");
     for u in 0..200 {
-        let _ = writeln!(y, "    user{u}:\n      passwords: [{{ env: USER{u}_PASSWORD }}]\n      keys: {{ read: [\"svc{}:*\"], write: [\"svc{}:results\"] }}\n      commands: [\"+@stream\", \"+@connection\", \"-xgroup|destroy\"]", u % 50, u % 50);
+        let _ = writeln!(
+            y,
+            "    user{u}:\n      passwords: [{{ env: USER{u}_PASSWORD }}]\n      keys: {{ read: [\"svc{}:*\"], write: [\"svc{}:results\"] }}\n      commands: [\"+@stream\", \"+@connection\", \"-xgroup|destroy\"]",
+            u % 50,
+            u % 50
+        );
     }
     y.push_str("environments:\n  dev:\n    namespace: dev-bench\n    streams:\n");
     for i in (0..STREAMS).step_by(100) {
-        let _ = writeln!(y, "      svc{}:stream{i}: {{ retention: {{ maxlen: 100 }} }}", i % 50);
+        let _ = writeln!(
+            y,
+            "      svc{}:stream{i}: {{ retention: {{ maxlen: 100 }} }}",
+            i % 50
+        );
     }
     y.push_str("  prod: {}\n");
     y
@@ -72,7 +81,11 @@ fn main() {
     let one_env: Vec<Duration> = (0..RUNS)
         .map(|_| {
             let start = Instant::now();
-            std::hint::black_box(validate_file(&path, Some("prod"), false, &vars).diagnostics.len());
+            std::hint::black_box(
+                validate_file(&path, Some("prod"), false, &vars)
+                    .diagnostics
+                    .len(),
+            );
             start.elapsed()
         })
         .collect();

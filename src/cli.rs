@@ -105,7 +105,11 @@ fn validate_command(args: &ValidateArgs, colour: ColourChoice) -> u8 {
             let colour = colour.enabled(std::io::stderr().is_terminal());
             let mut text = String::new();
             for diagnostic in &report.diagnostics {
-                text.push_str(&render::diagnostics::human(diagnostic, &report.sources, colour));
+                text.push_str(&render::diagnostics::human(
+                    diagnostic,
+                    &report.sources,
+                    colour,
+                ));
                 text.push('\n');
             }
             text.push_str(&summary(&args.file, &report));
@@ -119,8 +123,17 @@ fn validate_command(args: &ValidateArgs, colour: ColourChoice) -> u8 {
 fn summary(file: &std::path::Path, report: &Report) -> String {
     let errors = report.count(Severity::Error);
     let warnings = report.count(Severity::Warning);
-    let counts = format!("{} and {}", plural(errors, "error"), plural(warnings, "warning"));
-    let envs: Vec<&str> = report.checked.iter().flatten().map(String::as_str).collect();
+    let counts = format!(
+        "{} and {}",
+        plural(errors, "error"),
+        plural(warnings, "warning")
+    );
+    let envs: Vec<&str> = report
+        .checked
+        .iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
     let scope = match (report.checked.first(), envs.as_slice()) {
         (Some(None), []) => String::new(),
         (Some(None), envs) => format!(" (base and environments {})", envs.join(", ")),

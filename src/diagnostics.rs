@@ -336,7 +336,10 @@ impl Sources {
 }
 
 /// The closest of `candidates` to a misspelt `word`, if one is close enough to be a likely typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(word, c), c))
@@ -365,7 +368,10 @@ mod tests {
         let strings: HashSet<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
         assert_eq!(strings.len(), Code::ALL.len(), "two codes share a string");
         for code in Code::ALL {
-            let (area, name) = code.as_str().split_once("::").expect("codes are area::name");
+            let (area, name) = code
+                .as_str()
+                .split_once("::")
+                .expect("codes are area::name");
             assert!(!area.is_empty() && !name.is_empty());
         }
     }

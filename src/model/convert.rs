@@ -135,9 +135,7 @@ impl Converter<'_> {
     fn message_schema(&mut self, node: &Node) -> Option<MessageSchema> {
         let f = self.fields(node, "a message schema", SCHEMA_FIELDS)?;
         let encoding = f.get("encoding").and_then(|n| self.encoding(n));
-        let compatibility = f
-            .get("compatibility")
-            .and_then(|n| self.compatibility(n));
+        let compatibility = f.get("compatibility").and_then(|n| self.compatibility(n));
         let versions = match f.get("versions") {
             Some(n) => self.named_map(n, "`versions`", |c, _, v| c.schema_version(v)),
             None => {
@@ -205,10 +203,9 @@ impl Converter<'_> {
         let f = self.fields(node, "a schema version", VERSION_FIELDS)?;
         match (f.get("file"), f.get("schema")) {
             (Some(file), None) => self.string(file, "`file`").map(SchemaVersion::File),
-            (None, Some(schema)) => Some(SchemaVersion::Inline(Sp::new(
-                to_json(schema),
-                schema.span,
-            ))),
+            (None, Some(schema)) => {
+                Some(SchemaVersion::Inline(Sp::new(to_json(schema), schema.span)))
+            }
             (Some(_), Some(_)) | (None, None) => {
                 self.push(
                     Diagnostic::error(
@@ -264,7 +261,10 @@ impl Converter<'_> {
             self.push(
                 Diagnostic::error(
                     Code::TypeMismatch,
-                    format!("`retention` must be `unbounded` or a mapping, found {}", node.describe()),
+                    format!(
+                        "`retention` must be `unbounded` or a mapping, found {}",
+                        node.describe()
+                    ),
                 )
                 .at(node.span)
                 .help(RETENTION_HELP),
@@ -273,7 +273,9 @@ impl Converter<'_> {
         }
         let f = self.fields(node, "`retention`", RETENTION_FIELDS)?;
         let maxlen = f.get("maxlen").and_then(|n| self.maxlen(n));
-        let approximate = f.get("approximate").and_then(|n| self.boolean(n, "`approximate`"));
+        let approximate = f
+            .get("approximate")
+            .and_then(|n| self.boolean(n, "`approximate`"));
         let max_age = f.get("max_age").and_then(|n| self.duration(n));
         if f.get("maxlen").is_none() && f.get("max_age").is_none() {
             self.push(
@@ -396,8 +398,12 @@ impl Converter<'_> {
             passwords: f.get("passwords").and_then(|n| self.passwords(n)),
             nopass: f.get("nopass").and_then(|n| self.boolean(n, "`nopass`")),
             keys: f.get("keys").and_then(|n| self.keys(n)),
-            channels: f.get("channels").and_then(|n| self.string_list(n, "`channels`")),
-            commands: f.get("commands").and_then(|n| self.string_list(n, "`commands`")),
+            channels: f
+                .get("channels")
+                .and_then(|n| self.string_list(n, "`channels`")),
+            commands: f
+                .get("commands")
+                .and_then(|n| self.string_list(n, "`commands`")),
         })
     }
 
@@ -482,7 +488,11 @@ impl Converter<'_> {
             ));
         }
         if node.as_map().is_none() {
-            self.mismatch(node, "`keys`", "a list of patterns or `{read, write, readwrite}`");
+            self.mismatch(
+                node,
+                "`keys`",
+                "a list of patterns or `{read, write, readwrite}`",
+            );
             return None;
         }
         let f = self.fields(node, "`keys`", KEYS_FIELDS)?;
@@ -701,9 +711,7 @@ pub fn to_json(node: &Node) -> serde_json::Value {
     match &node.kind {
         NodeKind::Scalar(Scalar::Null) => Value::Null,
         NodeKind::Scalar(Scalar::Bool(b)) => Value::Bool(*b),
-        NodeKind::Scalar(Scalar::Int(i)) => i64::try_from(*i)
-            .map(Value::from)
-            .unwrap_or_else(|_| Value::from(*i as f64)),
+        NodeKind::Scalar(Scalar::Int(i)) => Value::from(*i),
         NodeKind::Scalar(Scalar::Float(f)) => serde_json::Number::from_f64(*f)
             .map(Value::Number)
             .unwrap_or(Value::Null),
@@ -721,13 +729,181 @@ pub fn to_json(node: &Node) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::node::FileId;
+    use crate::model::yaml;
+    use std::collections::HashMap;
+
+    /// Convert a document (base, no environment) and return the model and the codes found.
+    fn convert(text: &str) -> (Option<Topology>, Vec<&'static str>) {
+        let root = yaml::parse(text, FileId(0)).expect("valid YAML");
+        let vars: HashMap<String, String> = HashMap::new();
+        let mut diags = Vec::new();
+        let topology = Converter {
+            diags: &mut diags,
+            vars: &vars,
+        }
+        .topology(&root);
+        (topology, diags.iter().map(|d| d.code.as_str()).collect())
+    }
+
+    const HEAD: &str = "version: 1\nnamespace: app\n";
+
+    #[test]
+    fn field_errors_each_reported() {
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "streams: { s: { retension: unbounded } }",
+                &["field::unknown"],
+            ),
+            (
+                "streams: { s: { retention: { maxlen: 0 } } }",
+                &["retention::maxlen"],
+            ),
+            (
+                "streams: { s: { retention: { approximate: true } } }",
+                &["retention::empty"],
+            ),
+            (
+                "streams: { s: { retention: forever } }",
+                &["type::mismatch"],
+            ),
+            (
+                "streams: { s: { retention: { max_age: 0s } } }",
+                &["retention::duration"],
+            ),
+            (
+                "streams: { s: { groups: { g: { start: x } } } }",
+                &["group::start"],
+            ),
+            (
+                "streams: { s: { groups: { g: { entries_read: -1 } } } }",
+                &["group::entries_read"],
+            ),
+            ("streams: { s: { groups: [a] } }", &["type::mismatch"]),
+            (
+                "schemas: { m: { encoding: xml, versions: {} } }",
+                &["schema::encoding"],
+            ),
+            (
+                "schemas: { m: { compatibility: backwards, versions: {} } }",
+                &["schema::compatibility_mode"],
+            ),
+            ("schemas: { m: { field: f } }", &["field::missing"]),
+            (
+                "schemas: { m: { versions: { 1: { file: a, schema: {} } } } }",
+                &["schema::version_source"],
+            ),
+            (
+                "acl: { users: { u: { passwords: [secret] } } }",
+                &["acl::plaintext_password"],
+            ),
+            (
+                "acl: { users: { u: { passwords: [{ password: x }] } } }",
+                &["acl::plaintext_password"],
+            ),
+            (
+                "acl: { users: { u: { passwords: [{ env: A, file: b }] } } }",
+                &["acl::password_source"],
+            ),
+            ("acl: { users: { u: { keys: 5 } } }", &["type::mismatch"]),
+            (
+                "acl: { users: { u: { enabled: yes } } }",
+                &["type::mismatch"],
+            ),
+            // Two independent mistakes: both reported.
+            (
+                "streams: { a: { retention: { maxlen: 0 } }, b: { groups: { g: { start: '>' } } } }",
+                &["retention::maxlen", "group::start"],
+            ),
+        ];
+        for (body, expected) in cases {
+            let (_, codes) = convert(&format!("{HEAD}{body}\n"));
+            assert_eq!(&codes, expected, "{body}");
+        }
+    }
+
+    #[test]
+    fn required_fields_and_version() {
+        assert_eq!(convert("namespace: x\n").1, ["field::missing"]);
+        assert_eq!(convert("version: 1\n").1, ["field::missing"]);
+        assert_eq!(
+            convert("version: 2\nnamespace: x\n").1,
+            ["version::unsupported"]
+        );
+        assert_eq!(convert("").1, ["yaml::empty"]);
+        assert_eq!(convert("[1, 2]").1, ["type::mismatch"]);
+    }
+
+    #[test]
+    fn a_full_stream_converts() {
+        let (topology, codes) = convert(&format!(
+            "{HEAD}streams:\n  s:\n    retention: {{ maxlen: \"${{N:-20}}\", approximate: false, max_age: 1h }}\n    groups:\n      g: {{ start: 0, entries_read: 3 }}\n      h:\n"
+        ));
+        assert!(codes.is_empty(), "{codes:?}");
+        let topology = topology.expect("converted");
+        let streams = topology.streams.expect("streams");
+        let stream = streams.get("s").expect("s");
+        let Some(Sp {
+            value:
+                Retention::Bounded {
+                    maxlen,
+                    approximate,
+                    max_age,
+                },
+            ..
+        }) = &stream.retention
+        else {
+            panic!("bounded retention expected");
+        };
+        assert_eq!(maxlen.as_ref().map(|m| m.value), Some(20));
+        assert_eq!(approximate.as_ref().map(|a| a.value), Some(false));
+        assert_eq!(max_age.as_ref().map(|d| d.value.millis), Some(3_600_000));
+        let groups = stream.groups.as_ref().expect("groups");
+        let g = groups.get("g").expect("g");
+        assert_eq!(
+            g.start.as_ref().map(|s| s.value),
+            Some(StartId::Id { ms: 0, seq: 0 })
+        );
+        assert_eq!(g.entries_read.as_ref().map(|e| e.value), Some(3));
+        assert_eq!(groups.get("h"), Some(&Group::default()));
+    }
+
+    #[test]
+    fn keys_list_means_readwrite() {
+        let (topology, codes) = convert(&format!(
+            "{HEAD}acl: {{ users: {{ u: {{ keys: [a, b], passwords: [{{ sha256: x }}] }} }} }}\n"
+        ));
+        assert!(codes.is_empty(), "{codes:?}");
+        let users = topology
+            .and_then(|t| t.acl)
+            .and_then(|a| a.users)
+            .expect("users");
+        let keys = users.get("u").and_then(|u| u.keys.clone()).expect("keys");
+        let names: Vec<&str> = keys
+            .value
+            .readwrite
+            .iter()
+            .map(|k| k.value.as_str())
+            .collect();
+        assert_eq!(names, ["a", "b"]);
+        assert!(keys.value.read.is_empty() && keys.value.write.is_empty());
+    }
 
     #[test]
     fn durations() {
         assert_eq!(parse_duration("90s").map(|d| d.millis), Some(90_000));
         assert_eq!(parse_duration("7d").map(|d| d.millis), Some(604_800_000));
         assert_eq!(parse_duration("250ms").map(|d| d.millis), Some(250));
-        for bad in ["", "7", "d", "7 d", "7days", "-1s", "1.5h", "99999999999999999999w"] {
+        for bad in [
+            "",
+            "7",
+            "d",
+            "7 d",
+            "7days",
+            "-1s",
+            "1.5h",
+            "99999999999999999999w",
+        ] {
             assert_eq!(parse_duration(bad), None, "{bad:?}");
         }
     }

@@ -73,7 +73,11 @@ fn expand(expr: &str, span: Span, vars: &dyn Vars, diags: &mut Diagnostics) -> O
         ));
         return None;
     }
-    match (vars.get(name).filter(|v| !v.is_empty() || default.is_none()), default) {
+    match (
+        vars.get(name)
+            .filter(|v| !v.is_empty() || default.is_none()),
+        default,
+    ) {
         (Some(value), _) => Some(value),
         (None, Some(default)) => Some(default.to_owned()),
         (None, None) => {
@@ -124,9 +128,18 @@ mod tests {
     fn expands_set_variables_and_defaults() {
         assert_eq!(run("${NS}", &[("NS", "x")]).0.as_deref(), Some("x"));
         assert_eq!(run("${NS:-agentic}", &[]).0.as_deref(), Some("agentic"));
-        assert_eq!(run("${NS:-agentic}", &[("NS", "")]).0.as_deref(), Some("agentic"));
-        assert_eq!(run("a-${A}-${B:-b}", &[("A", "1")]).0.as_deref(), Some("a-1-b"));
-        assert_eq!(run("cost $5 and $$x", &[]).0.as_deref(), Some("cost $5 and $x"));
+        assert_eq!(
+            run("${NS:-agentic}", &[("NS", "")]).0.as_deref(),
+            Some("agentic")
+        );
+        assert_eq!(
+            run("a-${A}-${B:-b}", &[("A", "1")]).0.as_deref(),
+            Some("a-1-b")
+        );
+        assert_eq!(
+            run("cost $5 and $$x", &[]).0.as_deref(),
+            Some("cost $5 and $x")
+        );
         assert_eq!(run("$${NS}", &[]).0.as_deref(), Some("${NS}"));
     }
 

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use super::convert::{Converter, OVERLAY_FIELDS};
 use super::interpolate::Vars;
 use super::node::{FileId, Node, NodeKind, Span, merge_overlay};
-use super::yaml::{self, YamlErrorKind};
 use super::types::{Sp, Topology};
+use super::yaml::{self, YamlErrorKind};
 use crate::diagnostics::{Code, Diagnostic, Diagnostics, Sources, did_you_mean, one_of};
 
 /// Topology files are hand-written; 10,000 streams take about 1 MB. Anything past this is a
@@ -28,9 +28,20 @@ pub struct Document {
 
 /// Read and parse a topology file. On failure the diagnostic says why and where.
 pub fn read_document(path: &Path, sources: &mut Sources) -> Result<Document, Box<Diagnostic>> {
-    let text = read_text(path)?;
+    parse_document(path, read_text(path)?, sources)
+}
+
+/// Parse topology text read from `path`.
+pub fn parse_document(
+    path: &Path,
+    text: String,
+    sources: &mut Sources,
+) -> Result<Document, Box<Diagnostic>> {
     let file = sources.add(path, text);
-    let text = sources.get(file).map(|f| f.text.clone()).unwrap_or_default();
+    let text = sources
+        .get(file)
+        .map(|f| f.text.clone())
+        .unwrap_or_default();
     let root = parse_yaml(&text, file)?;
     Ok(Document {
         path: path.to_path_buf(),
@@ -121,7 +132,10 @@ pub fn check_environments(root: &Node, diags: &mut Diagnostics) {
             diags.push(
                 Diagnostic::error(
                     Code::TypeMismatch,
-                    format!("`environments` must be a mapping of environment names, found {}", envs.describe()),
+                    format!(
+                        "`environments` must be a mapping of environment names, found {}",
+                        envs.describe()
+                    ),
                 )
                 .at(envs.span)
                 .help("write `environments: { dev: { namespace: dev-agentic }, prod: {} }`"),
@@ -136,7 +150,10 @@ pub fn check_environments(root: &Node, diags: &mut Diagnostics) {
                 diags.push(
                     Diagnostic::error(
                         Code::TypeMismatch,
-                        format!("environment `{env}` must be a mapping, found {}", overlay.describe()),
+                        format!(
+                            "environment `{env}` must be a mapping, found {}",
+                            overlay.describe()
+                        ),
                     )
                     .at(overlay.span)
                     .help("write `{}` for an environment identical to the base"),
@@ -149,10 +166,7 @@ pub fn check_environments(root: &Node, diags: &mut Diagnostics) {
             if OVERLAY_FIELDS.contains(&&*field) {
                 continue;
             }
-            let mut help = format!(
-                "an environment may override {}",
-                one_of(OVERLAY_FIELDS)
-            );
+            let mut help = format!("an environment may override {}", one_of(OVERLAY_FIELDS));
             if let Some(s) = did_you_mean(&field, OVERLAY_FIELDS.iter().copied()) {
                 help = format!("did you mean `{s}`? {help}");
             }

@@ -116,3 +116,69 @@ pub fn merge_overlay(base: &mut Node, overlay: &Node) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::yaml::parse;
+
+    fn tree(text: &str) -> Node {
+        parse(text, FileId(0)).expect("valid YAML")
+    }
+
+    /// The tree without spans, as JSON, to compare shapes.
+    fn shape(text: &str, overlay: &str) -> serde_json::Value {
+        let mut base = tree(text);
+        merge_overlay(&mut base, &tree(overlay));
+        crate::model::convert::to_json(&base)
+    }
+
+    #[test]
+    fn overlays_merge_deeply() {
+        let cases = [
+            (
+                "a: { x: 1, y: 2 }",
+                "a: { y: 3 }",
+                serde_json::json!({"a": {"x": 1, "y": 3}}),
+            ),
+            (
+                "a: { x: 1 }",
+                "b: 2",
+                serde_json::json!({"a": {"x": 1}, "b": 2}),
+            ),
+            (
+                "a: { x: 1, y: 2 }",
+                "a: { x: null }",
+                serde_json::json!({"a": {"y": 2}}),
+            ),
+            ("a: [1, 2]", "a: [3]", serde_json::json!({"a": [3]})),
+            (
+                "a: unbounded",
+                "a: { maxlen: 5 }",
+                serde_json::json!({"a": {"maxlen": 5}}),
+            ),
+            (
+                "a: { maxlen: 5 }",
+                "a: unbounded",
+                serde_json::json!({"a": "unbounded"}),
+            ),
+            ("a: 1", "{}", serde_json::json!({"a": 1})),
+            ("a: 1", "b: null", serde_json::json!({"a": 1})),
+        ];
+        for (base, overlay, expected) in cases {
+            assert_eq!(shape(base, overlay), expected, "{base} <- {overlay}");
+        }
+    }
+
+    #[test]
+    fn merged_values_keep_the_overlay_span() {
+        let mut base = tree("a: { x: 1 }");
+        let overlay_text = "a: { x: 22 }";
+        merge_overlay(&mut base, &tree(overlay_text));
+        let x = base.get("a").and_then(|a| a.get("x")).expect("a.x");
+        assert_eq!(
+            &overlay_text[x.span.offset..x.span.offset + x.span.len],
+            "22"
+        );
+    }
+}

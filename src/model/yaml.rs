@@ -184,7 +184,10 @@ impl Builder {
             let span = match &frame {
                 Frame::Seq { span, .. } | Frame::Map { span, .. } => *span,
             };
-            return Err(limit(span, format!("nesting deeper than {MAX_DEPTH} levels")));
+            return Err(limit(
+                span,
+                format!("nesting deeper than {MAX_DEPTH} levels"),
+            ));
         }
         self.count(1, frame_span(&frame))?;
         self.stack.push(frame);
@@ -234,7 +237,10 @@ impl Builder {
             return Err(limit(span, format!("more than {MAX_ALIASES} aliases")));
         }
         let Some(node) = self.anchors.get(&id) else {
-            return Err(syntax(span, "alias to an anchor that is not defined before it"));
+            return Err(syntax(
+                span,
+                "alias to an anchor that is not defined before it",
+            ));
         };
         let node = node.clone();
         self.count(count_nodes(&node), span)?;
@@ -294,10 +300,16 @@ const LINEAR_SEARCH_MAX: usize = 16;
 /// for large mappings.
 fn has_key(entries: &[(Node, Node)], keys: &mut HashSet<String>, key: &str) -> bool {
     if entries.len() < LINEAR_SEARCH_MAX {
-        return entries.iter().any(|(k, _)| k.key_text().as_deref() == Some(key));
+        return entries
+            .iter()
+            .any(|(k, _)| k.key_text().as_deref() == Some(key));
     }
     if keys.is_empty() {
-        keys.extend(entries.iter().filter_map(|(k, _)| k.key_text().map(Cow::into_owned)));
+        keys.extend(
+            entries
+                .iter()
+                .filter_map(|(k, _)| k.key_text().map(Cow::into_owned)),
+        );
     }
     !keys.insert(key.to_owned())
 }
@@ -379,7 +391,12 @@ fn unsupported_tag(tag: &Tag, span: Span) -> YamlError {
 }
 
 /// Resolve a scalar with the YAML 1.2 core schema; quoted scalars are always strings.
-fn resolve_scalar(value: &str, style: ScalarStyle, tag: Option<&Tag>, span: Span) -> Result<Scalar, YamlError> {
+fn resolve_scalar(
+    value: &str,
+    style: ScalarStyle,
+    tag: Option<&Tag>,
+    span: Span,
+) -> Result<Scalar, YamlError> {
     if let Some(tag) = tag {
         return match core_suffix(tag) {
             Some("str") => Ok(Scalar::Str(value.to_owned())),
@@ -427,7 +444,11 @@ fn parse_float(value: &str) -> Option<f64> {
     let unsigned = value.strip_prefix(['-', '+']).unwrap_or(value);
     match unsigned {
         ".inf" | ".Inf" | ".INF" => {
-            return Some(if value.starts_with('-') { f64::NEG_INFINITY } else { f64::INFINITY });
+            return Some(if value.starts_with('-') {
+                f64::NEG_INFINITY
+            } else {
+                f64::INFINITY
+            });
         }
         ".nan" | ".NaN" | ".NAN" if unsigned == value => return Some(f64::NAN),
         _ => {}
@@ -471,7 +492,6 @@ fn limit(span: Span, message: String) -> YamlError {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -499,7 +519,10 @@ mod tests {
         assert_eq!(scalar("true"), Scalar::Bool(true));
         assert_eq!(scalar("yes"), Scalar::Str("yes".into()));
         assert_eq!(scalar("7d"), Scalar::Str("7d".into()));
-        assert_eq!(scalar("1700000000000-0"), Scalar::Str("1700000000000-0".into()));
+        assert_eq!(
+            scalar("1700000000000-0"),
+            Scalar::Str("1700000000000-0".into())
+        );
         assert_eq!(scalar("!!str 12"), Scalar::Str("12".into()));
         assert_eq!(scalar("$"), Scalar::Str("$".into()));
     }
@@ -508,11 +531,18 @@ mod tests {
     fn spans_are_byte_ranges() {
         let text = "a: 1\nbé: [x, yz]\n";
         let root = parse_ok(text);
-        let NodeKind::Map(entries) = &root.kind else { panic!() };
+        let NodeKind::Map(entries) = &root.kind else {
+            panic!()
+        };
         let (key, value) = &entries[1];
         assert_eq!(&text[key.span.offset..key.span.offset + key.span.len], "bé");
-        let NodeKind::Seq(items) = &value.kind else { panic!() };
-        assert_eq!(&text[items[1].span.offset..items[1].span.offset + items[1].span.len], "yz");
+        let NodeKind::Seq(items) = &value.kind else {
+            panic!()
+        };
+        assert_eq!(
+            &text[items[1].span.offset..items[1].span.offset + items[1].span.len],
+            "yz"
+        );
     }
 
     #[test]
@@ -525,22 +555,38 @@ mod tests {
 
     #[test]
     fn merge_keys_fill_in_missing_fields() {
-        let root = parse_ok("base: &b { maxlen: 5, approximate: false }\ns:\n  <<: *b\n  maxlen: 9\n");
+        let root =
+            parse_ok("base: &b { maxlen: 5, approximate: false }\ns:\n  <<: *b\n  maxlen: 9\n");
         let s = root.get("s").expect("s");
-        assert_eq!(s.get("maxlen").map(|n| n.kind.clone()), Some(NodeKind::Scalar(Scalar::Int(9))));
-        assert_eq!(s.get("approximate").map(|n| n.kind.clone()), Some(NodeKind::Scalar(Scalar::Bool(false))));
+        assert_eq!(
+            s.get("maxlen").map(|n| n.kind.clone()),
+            Some(NodeKind::Scalar(Scalar::Int(9)))
+        );
+        assert_eq!(
+            s.get("approximate").map(|n| n.kind.clone()),
+            Some(NodeKind::Scalar(Scalar::Bool(false)))
+        );
         assert!(s.get("<<").is_none());
     }
 
     #[test]
     fn limits_hold() {
         let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
-        assert_eq!(parse(&deep, FileId(0)).unwrap_err().kind, YamlErrorKind::Limit);
+        assert_eq!(
+            parse(&deep, FileId(0)).unwrap_err().kind,
+            YamlErrorKind::Limit
+        );
         let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 1..8 {
-            bomb.push_str(&format!("a{i}: &a{i} [{}]\n", vec![format!("*a{}", i - 1); 10].join(", ")));
+            bomb.push_str(&format!(
+                "a{i}: &a{i} [{}]\n",
+                vec![format!("*a{}", i - 1); 10].join(", ")
+            ));
         }
-        assert_eq!(parse(&bomb, FileId(0)).unwrap_err().kind, YamlErrorKind::Limit);
+        assert_eq!(
+            parse(&bomb, FileId(0)).unwrap_err().kind,
+            YamlErrorKind::Limit
+        );
         let two_docs = parse("a: 1\n---\nb: 2\n", FileId(0)).unwrap_err();
         assert!(two_docs.message.contains("one YAML document"));
         assert!(parse("!custom x", FileId(0)).is_err());

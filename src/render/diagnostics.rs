@@ -60,9 +60,10 @@ struct MietteView<'a> {
 impl<'a> MietteView<'a> {
     fn new(diagnostic: &'a Diagnostic, sources: &Sources) -> Self {
         let file = diagnostic.span.and_then(|s| sources.get(s.file));
-        let place = diagnostic.span.and_then(|s| sources.locate(s)).map(
-            |(path, line, column)| format!("{}:{line}:{column}", path.display()),
-        );
+        let place = diagnostic
+            .span
+            .and_then(|s| sources.locate(s))
+            .map(|(path, line, column)| format!("{}:{line}:{column}", path.display()));
         let source = file
             .filter(|_| !diagnostic.sensitive)
             .map(|f| NamedSource::new(f.path.display().to_string(), f.text.clone()));

@@ -158,7 +158,13 @@ fn sha256_error(password: &Sp<Password>, problem: &str) -> Diagnostic {
         .help("write the password's sha256 as 64 lowercase hex digits, e.g. from `printf %s \"$PASSWORD\" | sha256sum`")
 }
 
-fn check_keys(name: &Sp<String>, keys: &Keys, user: &User, namespace: &str, diags: &mut Diagnostics) {
+fn check_keys(
+    name: &Sp<String>,
+    keys: &Keys,
+    user: &User,
+    namespace: &str,
+    diags: &mut Diagnostics,
+) {
     for pattern in keys.all_patterns() {
         check_pattern(pattern, "key", namespace, diags);
     }
@@ -199,10 +205,15 @@ fn check_pattern(pattern: &Sp<String>, what: &str, namespace: &str, diags: &mut 
     };
     if let Some(problem) = problem {
         diags.push(
-            Diagnostic::error(Code::AclPattern, format!("{what} pattern `{}` {problem}", value.escape_debug()))
-                .at(pattern.span)
-                .label("invalid pattern")
-                .help(format!("{what} patterns are relative to the namespace, e.g. `rag:tasks` or `ops:hb:*`")),
+            Diagnostic::error(
+                Code::AclPattern,
+                format!("{what} pattern `{}` {problem}", value.escape_debug()),
+            )
+            .at(pattern.span)
+            .label("invalid pattern")
+            .help(format!(
+                "{what} patterns are relative to the namespace, e.g. `rag:tasks` or `ops:hb:*`"
+            )),
         );
         return;
     }
@@ -214,7 +225,10 @@ fn check_pattern(pattern: &Sp<String>, what: &str, namespace: &str, diags: &mut 
             )
             .at(pattern.span)
             .label(format!("becomes `{namespace}:{value}`"))
-            .help(format!("write it relative to the namespace: `{}`", &value[namespace.len() + 1..])),
+            .help(format!(
+                "write it relative to the namespace: `{}`",
+                &value[namespace.len() + 1..]
+            )),
         );
     }
 }
@@ -240,10 +254,13 @@ fn check_command_token(user: &Sp<String>, token: &Sp<String>, diags: &mut Diagno
             help = format!("did you mean `@{s}`? {help}");
         }
         diags.push(
-            Diagnostic::error(Code::AclCategoryUnknown, format!("unknown ACL category `@{category}`"))
-                .at(token.span)
-                .label("unknown category")
-                .help(help),
+            Diagnostic::error(
+                Code::AclCategoryUnknown,
+                format!("unknown ACL category `@{category}`"),
+            )
+            .at(token.span)
+            .label("unknown category")
+            .help(help),
         );
         return;
     }
@@ -291,7 +308,8 @@ pub fn parse_command_rule(token: &str) -> Option<ParsedRule> {
     let word = |s: &str| {
         !s.is_empty()
             && s.starts_with(|c: char| c.is_ascii_alphabetic())
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
     };
     let target = if let Some(category) = body.strip_prefix('@') {
         word(category).then(|| CommandRule::Category(category.to_owned()))?
@@ -314,10 +332,29 @@ mod tests {
 
     #[test]
     fn command_rules() {
-        for good in ["+@stream", "-@all", "+ping", "-xgroup|destroy", "+CLIENT|SETNAME", "+json.get"] {
+        for good in [
+            "+@stream",
+            "-@all",
+            "+ping",
+            "-xgroup|destroy",
+            "+CLIENT|SETNAME",
+            "+json.get",
+        ] {
             assert!(parse_command_rule(good).is_some(), "{good}");
         }
-        for bad in ["", "+", "ping", "+@", "+a b", "+x|", "+|x", "+x|y|z", "~keys", "allcommands", "+1abc"] {
+        for bad in [
+            "",
+            "+",
+            "ping",
+            "+@",
+            "+a b",
+            "+x|",
+            "+|x",
+            "+x|y|z",
+            "~keys",
+            "allcommands",
+            "+1abc",
+        ] {
             assert!(parse_command_rule(bad).is_none(), "{bad}");
         }
         assert!(parse_command_rule("+FLUSHALL").is_some_and(|r| r.is_dangerous()));

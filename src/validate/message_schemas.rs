@@ -183,7 +183,9 @@ fn version_number(key: &Sp<String>, diags: &mut Diagnostics) -> Option<u64> {
                 )
                 .at(key.span)
                 .label("not a positive integer")
-                .help("versions are numbered 1, 2, 3, ...: write `versions: { 1: {...}, 2: {...} }`"),
+                .help(
+                    "versions are numbered 1, 2, 3, ...: write `versions: { 1: {...}, 2: {...} }`",
+                ),
             );
             None
         }
@@ -192,7 +194,13 @@ fn version_number(key: &Sp<String>, diags: &mut Diagnostics) -> Option<u64> {
 
 /// Is the document a valid JSON Schema, and do its own `examples` pass it? Reports and
 /// returns false when not.
-fn check_document(schema: &str, version: u64, json: &Value, span: Span, diags: &mut Diagnostics) -> bool {
+fn check_document(
+    schema: &str,
+    version: u64,
+    json: &Value,
+    span: Span,
+    diags: &mut Diagnostics,
+) -> bool {
     if let Err(e) = jsonschema::meta::validate(json) {
         diags.push(
             Diagnostic::error(

@@ -43,10 +43,29 @@ impl Report {
 /// Validate one topology file. `env`: only that environment; `None`: the base and every
 /// environment. `strict` turns warnings into errors.
 pub fn validate_file(path: &Path, env: Option<&str>, strict: bool, vars: &dyn Vars) -> Report {
+    match load::read_text(path) {
+        Ok(text) => validate_text(path, text, env, strict, vars),
+        Err(diagnostic) => Report {
+            sources: Sources::default(),
+            diagnostics: vec![*diagnostic],
+            checked: Vec::new(),
+        },
+    }
+}
+
+/// Validate topology text as if read from `path` (message-schema files are resolved next to
+/// it). The fuzz target and property tests enter here.
+pub fn validate_text(
+    path: &Path,
+    text: String,
+    env: Option<&str>,
+    strict: bool,
+    vars: &dyn Vars,
+) -> Report {
     let mut sources = Sources::default();
     let mut diagnostics = Vec::new();
     let mut checked = Vec::new();
-    match load::read_document(path, &mut sources) {
+    match load::parse_document(path, text, &mut sources) {
         Err(diagnostic) => diagnostics.push(*diagnostic),
         Ok(doc) => {
             checked = environments_to_check(&doc, env, &mut diagnostics);

@@ -4,11 +4,7 @@ use crate::diagnostics::{Code, Diagnostic, Diagnostics, did_you_mean, one_of};
 use crate::model::types::Topology;
 
 pub fn check(topology: &Topology, diags: &mut Diagnostics) {
-    let schema_names: Vec<&str> = topology
-        .schemas
-        .iter()
-        .flat_map(|s| s.names())
-        .collect();
+    let schema_names: Vec<&str> = topology.schemas.iter().flat_map(|s| s.names()).collect();
     let known: std::collections::HashSet<&str> = schema_names.iter().copied().collect();
     for (name, stream) in topology.streams.iter().flat_map(|s| s.iter()) {
         if stream.retention.is_none() {

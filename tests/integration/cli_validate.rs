@@ -8,7 +8,10 @@ use serde_json::Value;
 use super::util::{bin, repo};
 
 fn temp_topology(content: &str) -> tempfile::NamedTempFile {
-    let mut file = tempfile::Builder::new().suffix(".yaml").tempfile().expect("temp file");
+    let mut file = tempfile::Builder::new()
+        .suffix(".yaml")
+        .tempfile()
+        .expect("temp file");
     file.write_all(content.as_bytes()).expect("write");
     file
 }
@@ -17,9 +20,18 @@ const VALID: &str = "version: 1\nnamespace: app\nstreams:\n  orders:\n    retent
 
 #[test]
 fn shipped_topology_is_valid_even_strictly() {
-    bin().args(["validate", "topology.yaml", "--strict"]).assert().success();
+    bin()
+        .args(["validate", "topology.yaml", "--strict"])
+        .assert()
+        .success();
     // FILE defaults to topology.yaml
-    let out = bin().arg("validate").assert().success().get_output().stderr.clone();
+    let out = bin()
+        .arg("validate")
+        .assert()
+        .success()
+        .get_output()
+        .stderr
+        .clone();
     let stderr = String::from_utf8_lossy(&out);
     assert!(stderr.contains("topology.yaml is valid"), "{stderr}");
     assert!(stderr.contains("0 errors"), "{stderr}");
@@ -29,7 +41,10 @@ fn shipped_topology_is_valid_even_strictly() {
 fn every_example_is_valid() {
     let dir = repo().join("examples");
     let mut count = 0;
-    for entry in std::fs::read_dir(&dir).expect("examples/ exists").filter_map(Result::ok) {
+    for entry in std::fs::read_dir(&dir)
+        .expect("examples/ exists")
+        .filter_map(Result::ok)
+    {
         let path = entry.path();
         if path.extension().is_some_and(|e| e == "yaml") {
             count += 1;
@@ -82,12 +97,18 @@ fn json_lists_every_problem_with_its_place() {
     assert_eq!(maxlen["line"], 5);
     assert_eq!(maxlen["column"], 26);
     assert_eq!(maxlen["file"], file.path().display().to_string());
-    assert!(maxlen["help"].as_str().is_some_and(|h| h.contains("maxlen: 20000")));
+    assert!(
+        maxlen["help"]
+            .as_str()
+            .is_some_and(|h| h.contains("maxlen: 20000"))
+    );
     let missing = &list[1];
     assert_eq!(missing["severity"], "warning");
     assert_eq!(missing["code"], "retention::missing");
     assert_eq!(missing["line"], 6);
-    for key in ["severity", "code", "message", "file", "line", "column", "help"] {
+    for key in [
+        "severity", "code", "message", "file", "line", "column", "help",
+    ] {
         assert!(maxlen.get(key).is_some(), "missing {key}");
     }
 }
@@ -112,17 +133,37 @@ fn environments_are_validated_and_named() {
     let file = temp_topology(&format!(
         "{VALID}environments:\n  dev:\n    streams:\n      orders: {{ retention: {{ max_age: 7days }} }}\n  prod: {{}}\n"
     ));
-    let out = bin().arg("validate").arg(file.path()).assert().code(1).get_output().stderr.clone();
+    let out = bin()
+        .arg("validate")
+        .arg(file.path())
+        .assert()
+        .code(1)
+        .get_output()
+        .stderr
+        .clone();
     let stderr = String::from_utf8_lossy(&out);
     assert!(stderr.contains("(environment `dev`)"), "{stderr}");
-    assert!(stderr.contains("base and environments dev, prod"), "{stderr}");
-    bin().args(["validate", "--env", "prod"]).arg(file.path()).assert().success();
-    bin().args(["validate", "--env", "dev"]).arg(file.path()).assert().code(1);
+    assert!(
+        stderr.contains("base and environments dev, prod"),
+        "{stderr}"
+    );
+    bin()
+        .args(["validate", "--env", "prod"])
+        .arg(file.path())
+        .assert()
+        .success();
+    bin()
+        .args(["validate", "--env", "dev"])
+        .arg(file.path())
+        .assert()
+        .code(1);
 }
 
 #[test]
 fn unknown_env_is_an_error_with_a_suggestion() {
-    let file = temp_topology(&format!("{VALID}environments:\n  staging: {{}}\n  prod: {{}}\n"));
+    let file = temp_topology(&format!(
+        "{VALID}environments:\n  staging: {{}}\n  prod: {{}}\n"
+    ));
     let out = bin()
         .args(["validate", "--env", "stagin"])
         .arg(file.path())
@@ -134,17 +175,41 @@ fn unknown_env_is_an_error_with_a_suggestion() {
     let stderr = String::from_utf8_lossy(&out);
     assert!(stderr.contains("did you mean `staging`?"), "{stderr}");
     let no_envs = temp_topology(VALID);
-    let out = bin().args(["validate", "--env", "dev"]).arg(no_envs.path()).assert().code(1).get_output().stderr.clone();
+    let out = bin()
+        .args(["validate", "--env", "dev"])
+        .arg(no_envs.path())
+        .assert()
+        .code(1)
+        .get_output()
+        .stderr
+        .clone();
     assert!(String::from_utf8_lossy(&out).contains("declares no environments"));
 }
 
 #[test]
 fn variables_come_from_the_environment() {
-    let file = temp_topology("version: 1\nnamespace: \"${APP_NS}\"\nstreams:\n  orders: { retention: { maxlen: \"${ORDERS_MAXLEN:-100}\" } }\n");
-    let out = bin().arg("validate").arg(file.path()).assert().code(1).get_output().stderr.clone();
+    let file = temp_topology(
+        "version: 1\nnamespace: \"${APP_NS}\"\nstreams:\n  orders: { retention: { maxlen: \"${ORDERS_MAXLEN:-100}\" } }\n",
+    );
+    let out = bin()
+        .arg("validate")
+        .arg(file.path())
+        .assert()
+        .code(1)
+        .get_output()
+        .stderr
+        .clone();
     let stderr = String::from_utf8_lossy(&out);
-    assert!(stderr.contains("environment variable `APP_NS` is not set"), "{stderr}");
-    bin().arg("validate").arg(file.path()).env("APP_NS", "shop").assert().success();
+    assert!(
+        stderr.contains("environment variable `APP_NS` is not set"),
+        "{stderr}"
+    );
+    bin()
+        .arg("validate")
+        .arg(file.path())
+        .env("APP_NS", "shop")
+        .assert()
+        .success();
     let out = bin()
         .arg("validate")
         .arg(file.path())
@@ -161,19 +226,33 @@ fn variables_come_from_the_environment() {
 #[test]
 fn colour_only_when_asked_or_on_a_terminal() {
     let file = temp_topology("version: 1\nnamespace: app\nstreams:\n  orders: {}\n");
-    let plain = bin().arg("validate").arg(file.path()).env_remove("NO_COLOR").output().expect("run");
+    let plain = bin()
+        .arg("validate")
+        .arg(file.path())
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("run");
     assert!(!plain.stderr.contains(&0x1b), "escape codes off a terminal");
     let coloured = bin()
         .args(["--color", "always", "validate"])
         .arg(file.path())
         .output()
         .expect("run");
-    assert!(coloured.stderr.contains(&0x1b), "no escape codes with --color always");
+    assert!(
+        coloured.stderr.contains(&0x1b),
+        "no escape codes with --color always"
+    );
 }
 
 #[test]
 fn missing_file_and_usage_errors_exit_1() {
-    let out = bin().args(["validate", "no/such/file.yaml"]).assert().code(1).get_output().stderr.clone();
+    let out = bin()
+        .args(["validate", "no/such/file.yaml"])
+        .assert()
+        .code(1)
+        .get_output()
+        .stderr
+        .clone();
     let stderr = String::from_utf8_lossy(&out);
     assert!(stderr.contains("cannot read no/such/file.yaml"), "{stderr}");
     bin().args(["validate", "--format", "xml"]).assert().code(1);
@@ -188,8 +267,18 @@ fn plaintext_password_is_never_echoed() {
         "version: 1\nnamespace: app\nacl:\n  users:\n    svc:\n      passwords: [\"{secret}\"]\n"
     ));
     for format in ["human", "json"] {
-        let out = bin().args(["validate", "--format", format]).arg(file.path()).assert().code(1).get_output().clone();
-        let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let out = bin()
+            .args(["validate", "--format", format])
+            .arg(file.path())
+            .assert()
+            .code(1)
+            .get_output()
+            .clone();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(all.contains("acl::plaintext_password"), "{all}");
         assert!(!all.contains(secret), "the secret leaked: {all}");
     }

@@ -16,9 +16,12 @@ fn expectation(path: &Path) -> (String, Option<usize>) {
     let text = std::fs::read(path).unwrap_or_default();
     let first = String::from_utf8_lossy(&text);
     let first = first.lines().next().unwrap_or_default();
-    let spec = first
-        .strip_prefix("# expect: ")
-        .unwrap_or_else(|| panic!("{} must start with `# expect: <code> @ <line>`", path.display()));
+    let spec = first.strip_prefix("# expect: ").unwrap_or_else(|| {
+        panic!(
+            "{} must start with `# expect: <code> @ <line>`",
+            path.display()
+        )
+    });
     let (code, line) = spec.split_once(" @ ").expect("`<code> @ <line>`");
     (code.trim().to_owned(), line.trim().parse().ok())
 }
@@ -32,7 +35,11 @@ fn every_corpus_file_fails_at_its_line_with_its_code() {
         let relative = path.strip_prefix(super::util::repo()).unwrap_or(path);
         let report = validate_file(relative, None, false, &vars);
         let (code, line) = expectation(path);
-        assert!(report.has_errors(), "{} must be invalid", relative.display());
+        assert!(
+            report.has_errors(),
+            "{} must be invalid",
+            relative.display()
+        );
         let found = report.diagnostics.iter().any(|d| {
             d.code.as_str() == code
                 && d.severity == Severity::Error
@@ -57,5 +64,8 @@ fn every_corpus_file_fails_at_its_line_with_its_code() {
         );
         insta::assert_snapshot!(rendered);
     });
-    assert!(count >= 30, "the corpus has {count} files, it needs at least 30");
+    assert!(
+        count >= 30,
+        "the corpus has {count} files, it needs at least 30"
+    );
 }

@@ -8,7 +8,10 @@ use super::util::bin;
 /// Run `validate` on `content`; it must exit 1 without panicking, and stderr must contain
 /// `expected`.
 fn rejects(content: &[u8], expected: &str) {
-    let mut file = tempfile::Builder::new().suffix(".yaml").tempfile().expect("temp file");
+    let mut file = tempfile::Builder::new()
+        .suffix(".yaml")
+        .tempfile()
+        .expect("temp file");
     file.write_all(content).expect("write temp file");
     let out = bin()
         .arg("validate")
@@ -19,7 +22,10 @@ fn rejects(content: &[u8], expected: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
     assert!(!stderr.contains("panicked"), "panic: {stderr}");
-    assert!(stderr.contains(expected), "expected {expected:?} in: {stderr}");
+    assert!(
+        stderr.contains(expected),
+        "expected {expected:?} in: {stderr}"
+    );
 }
 
 #[test]
@@ -45,7 +51,9 @@ fn random_bytes() {
 
 #[test]
 fn billion_laughs() {
-    let mut doc = String::from("version: 1\nnamespace: x\na0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    let mut doc = String::from(
+        "version: 1\nnamespace: x\na0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n",
+    );
     for i in 1..10 {
         let prev = i - 1;
         doc.push_str(&format!(
@@ -58,7 +66,11 @@ fn billion_laughs() {
 #[test]
 fn deep_nesting_of_200_000_levels() {
     let depth = 200_000;
-    let flow = format!("version: 1\nnamespace: x\nstreams: {}{}\n", "[".repeat(depth), "]".repeat(depth));
+    let flow = format!(
+        "version: 1\nnamespace: x\nstreams: {}{}\n",
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
     rejects(flow.as_bytes(), "yaml");
     let mut block = String::from("version: 1\nnamespace: x\nstreams:\n");
     for level in 0..depth.min(20_000) {
@@ -70,7 +82,10 @@ fn deep_nesting_of_200_000_levels() {
 
 #[test]
 fn fifty_megabyte_file() {
-    let mut file = tempfile::Builder::new().suffix(".yaml").tempfile().expect("temp file");
+    let mut file = tempfile::Builder::new()
+        .suffix(".yaml")
+        .tempfile()
+        .expect("temp file");
     let line = format!("# {}\n", "x".repeat(1022));
     for _ in 0..(50 * 1024) {
         file.write_all(line.as_bytes()).expect("write");

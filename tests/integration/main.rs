@@ -3,5 +3,6 @@
 mod cli_validate;
 mod corpus;
 mod hostile_input;
+mod properties;
 mod schema_file;
 mod util;

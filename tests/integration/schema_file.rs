@@ -21,7 +21,13 @@ fn checked_in_schema_is_current() {
 
 #[test]
 fn schema_command_prints_it() {
-    let out = bin().arg("schema").assert().success().get_output().stdout.clone();
+    let out = bin()
+        .arg("schema")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     assert_eq!(String::from_utf8_lossy(&out), topology_schema_text());
 }
 
@@ -48,7 +54,10 @@ fn every_field_has_a_description() {
                 if let Some(Value::Object(props)) = map.get("properties") {
                     for (name, prop) in props {
                         let described = prop.get("description").is_some()
-                            || prop.get("$ref").is_some_and(|_| prop.as_object().is_some_and(|o| o.contains_key("description")));
+                            || prop.get("$ref").is_some_and(|_| {
+                                prop.as_object()
+                                    .is_some_and(|o| o.contains_key("description"))
+                            });
                         if !described {
                             missing.push(format!("{path}/properties/{name}"));
                         }
@@ -68,7 +77,10 @@ fn every_field_has_a_description() {
     }
     let mut missing = Vec::new();
     walk(&topology_schema(), "", &mut missing);
-    assert!(missing.is_empty(), "fields without a description: {missing:#?}");
+    assert!(
+        missing.is_empty(),
+        "fields without a description: {missing:#?}"
+    );
 }
 
 /// The loader's lists of known fields and the schema's properties name the same fields, so
@@ -85,10 +97,16 @@ fn loader_and_schema_agree_on_fields() {
     };
     let list = |l: &[&str]| -> BTreeSet<String> { l.iter().map(|s| s.to_string()).collect() };
     assert_eq!(props(&schema), list(convert::TOPOLOGY_FIELDS));
-    assert_eq!(props(&definitions["Overlay"]), list(convert::OVERLAY_FIELDS));
+    assert_eq!(
+        props(&definitions["Overlay"]),
+        list(convert::OVERLAY_FIELDS)
+    );
     assert_eq!(props(&definitions["Stream"]), list(convert::STREAM_FIELDS));
     assert_eq!(props(&definitions["Group"]), list(convert::GROUP_FIELDS));
-    assert_eq!(props(&definitions["MessageSchema"]), list(convert::SCHEMA_FIELDS));
+    assert_eq!(
+        props(&definitions["MessageSchema"]),
+        list(convert::SCHEMA_FIELDS)
+    );
     assert_eq!(props(&definitions["Acl"]), list(convert::ACL_FIELDS));
     assert_eq!(props(&definitions["User"]), list(convert::USER_FIELDS));
     let retention = &definitions["Retention"]["oneOf"][1];
@@ -99,7 +117,7 @@ fn loader_and_schema_agree_on_fields() {
         .as_array()
         .into_iter()
         .flatten()
-        .flat_map(|v| props(v))
+        .flat_map(props)
         .collect();
     assert_eq!(password_fields, list(convert::PASSWORD_FIELDS));
 }

@@ -8,7 +8,9 @@ use assert_cmd::Command;
 /// root with no colour and a clean variable environment for `${VAR}` expansion.
 pub fn bin() -> Command {
     let mut cmd = Command::cargo_bin("redis-topology").expect("binary built by cargo");
-    cmd.current_dir(repo()).env("NO_COLOR", "1").env_remove("REDIS_NAMESPACE");
+    cmd.current_dir(repo())
+        .env("NO_COLOR", "1")
+        .env_remove("REDIS_NAMESPACE");
     cmd
 }
 
