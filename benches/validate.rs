@@ -89,6 +89,15 @@ fn main() {
             start.elapsed()
         })
         .collect();
+    // The floor: the YAML parser's events alone, no tree, no checks.
+    let parser_only: Vec<Duration> = (0..RUNS)
+        .map(|_| {
+            let start = Instant::now();
+            let events = granit_parser::Parser::new_from_str(&text).count();
+            std::hint::black_box(events);
+            start.elapsed()
+        })
+        .collect();
     let binary = env!("CARGO_BIN_EXE_redis-topology");
     let process: Vec<Duration> = (0..RUNS)
         .map(|_| {
@@ -109,6 +118,7 @@ fn main() {
         text.len() as f64 / 1e6
     );
     for (name, times) in [
+        ("YAML parser events only (floor)", parser_only),
         ("library, base + 2 environments", lib),
         ("library, --env prod only", one_env),
         ("binary, base + 2 environments", process),

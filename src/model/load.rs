@@ -206,6 +206,17 @@ pub fn unknown_environment(doc: &Document, env: &str) -> Diagnostic {
     .help(help)
 }
 
+/// Whether an environment's overlay changes nothing (`prod: {}`, `prod:`, or only fields
+/// that cannot be overridden, which `check_environments` reports).
+pub fn overlay_is_empty(root: &Node, env: &str) -> bool {
+    let overlay = root.get("environments").and_then(|e| e.get(env));
+    overlay.and_then(Node::as_map).is_none_or(|entries| {
+        entries
+            .iter()
+            .all(|(k, _)| k.key_text().is_none_or(|k| !OVERLAY_FIELDS.contains(&&*k)))
+    })
+}
+
 /// The document as seen in one environment: the base with the environment's overlay merged
 /// (only its overridable fields; others were reported by [`check_environments`]).
 /// `environments` itself stays in the tree and is ignored by the converter.
@@ -219,7 +230,7 @@ pub fn resolve(root: &Node, env: &str) -> Node {
             .cloned()
             .collect();
         let overlay = Node {
-            kind: NodeKind::Map(allowed),
+            kind: NodeKind::Map(std::sync::Arc::new(allowed)),
             span: merged.span,
         };
         merge_overlay(&mut merged, &overlay);

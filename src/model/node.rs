@@ -8,6 +8,8 @@
 //! overlay still points at the overlay's line.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Where a node came from: a byte range in one source file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -31,12 +33,15 @@ pub enum Scalar {
     Str(String),
 }
 
+/// Collections are shared (`Arc`), so that merging an environment overlay copies only the
+/// path to what the overlay changes, not the whole document (10,000 streams, three
+/// environments: a full copy each would cost more than converting them).
 #[derive(Clone, Debug, PartialEq)]
 pub enum NodeKind {
     Scalar(Scalar),
-    Seq(Vec<Node>),
+    Seq(Arc<Vec<Node>>),
     /// Entries in file order; keys are unique (the parser rejects duplicate keys).
-    Map(Vec<(Node, Node)>),
+    Map(Arc<Vec<(Node, Node)>>),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -101,20 +106,48 @@ pub fn merge_overlay(base: &mut Node, overlay: &Node) {
         *base = overlay.clone();
         return;
     };
-    for (key, value) in overlay_entries {
-        let key_text = key.key_text();
-        let existing = base_entries
-            .iter()
-            .position(|(k, _)| k.key_text().is_some() && k.key_text() == key_text);
-        match (existing, value.is_null()) {
-            (Some(i), true) => {
-                base_entries.remove(i);
-            }
+    let positions = positions_in(base_entries, overlay_entries);
+    let base_entries = Arc::make_mut(base_entries);
+    let mut removed = Vec::new();
+    for ((key, value), position) in overlay_entries.iter().zip(positions) {
+        match (position, value.is_null()) {
+            (Some(i), true) => removed.push(i),
             (Some(i), false) => merge_overlay(&mut base_entries[i].1, value),
             (None, true) => {}
             (None, false) => base_entries.push((key.clone(), value.clone())),
         }
     }
+    if !removed.is_empty() {
+        let mut index = 0;
+        base_entries.retain(|_| {
+            index += 1;
+            !removed.contains(&(index - 1))
+        });
+    }
+}
+
+/// Where each overlay key sits in the base mapping. Large mappings (10,000 streams) are
+/// indexed once rather than searched once per overlay key.
+fn positions_in(base: &[(Node, Node)], overlay: &[(Node, Node)]) -> Vec<Option<usize>> {
+    if base.len() * overlay.len() <= 256 {
+        return overlay
+            .iter()
+            .map(|(key, _)| {
+                let key = key.key_text()?;
+                base.iter()
+                    .position(|(k, _)| k.key_text().as_deref() == Some(&*key))
+            })
+            .collect();
+    }
+    let index: HashMap<Cow<'_, str>, usize> = base
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (k, _))| Some((k.key_text()?, i)))
+        .collect();
+    overlay
+        .iter()
+        .map(|(key, _)| index.get(&key.key_text()?).copied())
+        .collect()
 }
 
 #[cfg(test)]

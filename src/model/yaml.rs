@@ -19,6 +19,7 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use granit_parser::{ErrorKind, Event, Marker, Parser, ScalarStyle, ScanError, Tag};
 
@@ -205,7 +206,7 @@ impl Builder {
                 anchor,
             } => (
                 Node {
-                    kind: NodeKind::Seq(items),
+                    kind: NodeKind::Seq(Arc::new(items)),
                     span,
                 },
                 anchor,
@@ -221,7 +222,7 @@ impl Builder {
                 apply_merges(&mut entries, &mut keys, merges);
                 (
                     Node {
-                        kind: NodeKind::Map(entries),
+                        kind: NodeKind::Map(Arc::new(entries)),
                         span,
                     },
                     anchor,
@@ -328,14 +329,14 @@ fn is_merge_key(key: &Node) -> bool {
 /// itself; earlier sources win over later ones.
 fn apply_merges(entries: &mut Vec<(Node, Node)>, keys: &mut HashSet<String>, merges: Vec<Node>) {
     let sources = merges.into_iter().flat_map(|m| match m.kind {
-        NodeKind::Seq(items) => items,
+        NodeKind::Seq(items) => Arc::unwrap_or_clone(items),
         _ => vec![m],
     });
     for source in sources {
         let NodeKind::Map(source_entries) = source.kind else {
             continue; // `<<` of a non-mapping: nothing to merge, the converter sees no field.
         };
-        for (key, value) in source_entries {
+        for (key, value) in Arc::unwrap_or_clone(source_entries) {
             let Some(text) = key.key_text().map(Cow::into_owned) else {
                 continue;
             };
@@ -354,9 +355,9 @@ fn count_nodes(node: &Node) -> usize {
         count += 1;
         match &n.kind {
             NodeKind::Scalar(_) => {}
-            NodeKind::Seq(items) => pending.extend(items),
+            NodeKind::Seq(items) => pending.extend(items.iter()),
             NodeKind::Map(entries) => {
-                for (k, v) in entries {
+                for (k, v) in entries.iter() {
                     pending.push(k);
                     pending.push(v);
                 }

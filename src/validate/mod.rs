@@ -73,6 +73,14 @@ pub fn validate_text(
             let mut store = SchemaStore::new(base_dir(path));
             let mut seen: HashSet<Diagnostic> = diagnostics.iter().cloned().collect();
             for environment in &checked {
+                // An environment that overrides nothing is the base: its problems are the
+                // base's, which are already reported (this is `prod: {}`, most of the time).
+                if let Some(env) = environment
+                    && checked.first() == Some(&None)
+                    && load::overlay_is_empty(&doc.root, env)
+                {
+                    continue;
+                }
                 let mut found = Vec::new();
                 if let Some(topology) =
                     load::topology(&doc.root, environment.as_deref(), vars, &mut found)
