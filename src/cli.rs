@@ -135,7 +135,7 @@ fn summary(file: &std::path::Path, report: &Report) -> String {
         .map(String::as_str)
         .collect();
     let scope = match (report.checked.first(), envs.as_slice()) {
-        (Some(None), []) => String::new(),
+        (_, []) => String::new(),
         (Some(None), envs) => format!(" (base and environments {})", envs.join(", ")),
         (_, envs) => format!(" (environment {})", envs.join(", ")),
     };

@@ -91,6 +91,23 @@ impl Converter<'_> {
             );
             return None;
         }
+        if root.as_map().is_none() {
+            self.push(
+                Diagnostic::error(
+                    Code::TypeMismatch,
+                    format!(
+                        "a topology file must be a mapping, found {}",
+                        root.describe()
+                    ),
+                )
+                .at(root.span)
+                .label("expected a mapping")
+                .help(
+                    "start the file with `version: 1` and `namespace: <prefix>`, then `streams:`",
+                ),
+            );
+            return None;
+        }
         let f = self.fields(root, "the topology", TOPOLOGY_FIELDS)?;
         let version = self.required(&f, "version", "the topology", "`version: 1`");
         let version = version.and_then(|n| self.uint(n, "`version`"));

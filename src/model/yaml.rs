@@ -37,6 +37,8 @@ pub struct YamlError {
     /// Byte offset of the problem.
     pub offset: usize,
     pub len: usize,
+    /// What to do about it, when we know better than "fix the syntax".
+    pub help: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +87,7 @@ fn scan_error(error: ScanError) -> YamlError {
         message: error.kind().to_string(),
         offset: offset(error.marker()),
         len: 1,
+        help: None,
     }
 }
 
@@ -129,10 +132,8 @@ impl Builder {
             Event::DocumentStart(..) => {
                 self.documents += 1;
                 if self.documents > 1 {
-                    return Err(syntax(
-                        span,
-                        "a topology file holds one YAML document; remove the second `---`",
-                    ));
+                    return Err(syntax(span, "a second YAML document")
+                        .help("a topology file holds one YAML document: remove the second `---` or split the file"));
                 }
             }
             Event::Scalar(value, style, anchor, tag) => {
@@ -284,7 +285,8 @@ impl Builder {
                     if let Some(text) = key.key_text()
                         && has_key(entries, keys, &text)
                     {
-                        return Err(syntax(key.span, &format!("duplicate key `{text}`")));
+                        return Err(syntax(key.span, &format!("duplicate key `{text}`"))
+                            .help("a key may appear once in a mapping: merge the two entries or remove one"));
                     }
                     entries.push((key, node));
                 }
@@ -384,11 +386,12 @@ fn unsupported_tag(tag: &Tag, span: Span) -> YamlError {
     syntax(
         span,
         &format!(
-            "the YAML tag `{}{}` is not supported; topology files use plain values",
+            "the YAML tag `{}{}` is not supported",
             tag.handle(),
             tag.suffix()
         ),
     )
+    .help("remove the tag: topology files use plain values (`!!str` is allowed to force a string)")
 }
 
 /// Resolve a scalar with the YAML 1.2 core schema; quoted scalars are always strings.
@@ -481,6 +484,14 @@ fn syntax(span: Span, message: &str) -> YamlError {
         message: message.to_owned(),
         offset: span.offset,
         len: span.len.max(1),
+        help: None,
+    }
+}
+
+impl YamlError {
+    fn help(mut self, help: &'static str) -> Self {
+        self.help = Some(help);
+        self
     }
 }
 
@@ -490,6 +501,7 @@ fn limit(span: Span, message: String) -> YamlError {
         message,
         offset: span.offset,
         len: span.len.max(1),
+        help: None,
     }
 }
 
@@ -589,7 +601,7 @@ mod tests {
             YamlErrorKind::Limit
         );
         let two_docs = parse("a: 1\n---\nb: 2\n", FileId(0)).unwrap_err();
-        assert!(two_docs.message.contains("one YAML document"));
+        assert!(two_docs.message.contains("second YAML document"));
         assert!(parse("!custom x", FileId(0)).is_err());
         assert!(parse("a: *nope", FileId(0)).is_err());
     }
