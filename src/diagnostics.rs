@@ -348,6 +348,14 @@ pub fn did_you_mean<'a>(
         .map(|(_, c)| c)
 }
 
+/// A help line, prefixed with "did you mean `x`?" when `word` is a near miss of a candidate.
+pub fn suggest(word: &str, candidates: &[&str], help: String) -> String {
+    match did_you_mean(word, candidates.iter().copied()) {
+        Some(s) => format!("did you mean `{s}`? {help}"),
+        None => help,
+    }
+}
+
 /// `a`, `b` or `c`: a human list of valid values for help lines.
 pub fn one_of(values: &[&str]) -> String {
     let quoted: Vec<String> = values.iter().map(|v| format!("`{v}`")).collect();

@@ -8,7 +8,7 @@
 use super::interpolate::{Vars, interpolate};
 use super::node::{Node, NodeKind, Scalar, Span};
 use super::types::*;
-use crate::diagnostics::{Code, Diagnostic, Diagnostics, did_you_mean, one_of};
+use crate::diagnostics::{Code, Diagnostic, Diagnostics, one_of, suggest};
 
 /// Fields of each mapping kind. The JSON Schema test checks these lists against the model.
 pub const TOPOLOGY_FIELDS: &[&str] = &[
@@ -200,10 +200,11 @@ impl Converter<'_> {
         if COMPATIBILITY_MODES.contains(&text.value.as_str()) {
             return Some(text);
         }
-        let mut help = format!("valid modes are {}", one_of(COMPATIBILITY_MODES));
-        if let Some(s) = did_you_mean(&text.value, COMPATIBILITY_MODES.iter().copied()) {
-            help = format!("did you mean `{s}`? {help}");
-        }
+        let help = suggest(
+            &text.value,
+            COMPATIBILITY_MODES,
+            format!("valid modes are {}", one_of(COMPATIBILITY_MODES)),
+        );
         self.push(
             Diagnostic::error(
                 Code::SchemaCompatibilityMode,
@@ -560,10 +561,11 @@ impl Converter<'_> {
             if known.contains(&&*name) {
                 continue;
             }
-            let mut help = format!("valid fields of {what} are {}", one_of(known));
-            if let Some(s) = did_you_mean(&name, known.iter().copied()) {
-                help = format!("did you mean `{s}`? {help}");
-            }
+            let help = suggest(
+                &name,
+                known,
+                format!("valid fields of {what} are {}", one_of(known)),
+            );
             self.push(
                 Diagnostic::error(
                     Code::FieldUnknown,
@@ -655,31 +657,42 @@ impl Converter<'_> {
 
     /// A non-negative integer; `"${VAR:-100}"` is accepted and read after expansion.
     fn uint(&mut self, node: &Node, what: &str) -> Option<Sp<u64>> {
-        let parsed = match &node.kind {
-            NodeKind::Scalar(Scalar::Int(i)) => u64::try_from(*i).ok(),
-            NodeKind::Scalar(Scalar::Str(s)) if s.contains("${") => {
-                let text = self.string(node, what)?;
-                text.value.trim().parse::<u64>().ok()
-            }
-            _ => None,
-        };
-        if parsed.is_none() {
-            self.mismatch(node, what, "a non-negative integer");
-        }
-        parsed.map(|v| Sp::new(v, node.span))
+        self.typed(
+            node,
+            what,
+            "a non-negative integer",
+            |scalar| match scalar {
+                Scalar::Int(i) => u64::try_from(*i).ok(),
+                _ => None,
+            },
+        )
     }
 
     fn boolean(&mut self, node: &Node, what: &str) -> Option<Sp<bool>> {
+        self.typed(node, what, "`true` or `false`", |scalar| match scalar {
+            Scalar::Bool(b) => Some(*b),
+            _ => None,
+        })
+    }
+
+    /// A scalar of type `T`, written as such or as a string of `${...}` that expands to one.
+    fn typed<T: std::str::FromStr>(
+        &mut self,
+        node: &Node,
+        what: &str,
+        expected: &str,
+        direct: impl Fn(&Scalar) -> Option<T>,
+    ) -> Option<Sp<T>> {
         let parsed = match &node.kind {
-            NodeKind::Scalar(Scalar::Bool(b)) => Some(*b),
             NodeKind::Scalar(Scalar::Str(s)) if s.contains("${") => {
                 let text = self.string(node, what)?;
-                text.value.trim().parse::<bool>().ok()
+                text.value.trim().parse::<T>().ok()
             }
+            NodeKind::Scalar(scalar) => direct(scalar),
             _ => None,
         };
         if parsed.is_none() {
-            self.mismatch(node, what, "`true` or `false`");
+            self.mismatch(node, what, expected);
         }
         parsed.map(|v| Sp::new(v, node.span))
     }

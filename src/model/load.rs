@@ -13,7 +13,7 @@ use super::interpolate::Vars;
 use super::node::{FileId, Node, NodeKind, Span, merge_overlay};
 use super::types::{Sp, Topology};
 use super::yaml::{self, YamlErrorKind};
-use crate::diagnostics::{Code, Diagnostic, Diagnostics, Sources, did_you_mean, one_of};
+use crate::diagnostics::{Code, Diagnostic, Diagnostics, Sources, one_of, suggest};
 
 /// Topology files are hand-written; 10,000 streams take about 1 MB. Anything past this is a
 /// mistake (or an attack), refused before it is read into memory.
@@ -166,10 +166,11 @@ pub fn check_environments(root: &Node, diags: &mut Diagnostics) {
             if OVERLAY_FIELDS.contains(&&*field) {
                 continue;
             }
-            let mut help = format!("an environment may override {}", one_of(OVERLAY_FIELDS));
-            if let Some(s) = did_you_mean(&field, OVERLAY_FIELDS.iter().copied()) {
-                help = format!("did you mean `{s}`? {help}");
-            }
+            let help = suggest(
+                &field,
+                OVERLAY_FIELDS,
+                format!("an environment may override {}", one_of(OVERLAY_FIELDS)),
+            );
             diags.push(
                 Diagnostic::error(
                     Code::EnvOverlayField,
@@ -195,10 +196,11 @@ pub fn unknown_environment(doc: &Document, env: &str) -> Diagnostic {
         .help("remove --env, or add `environments: { <name>: {} }` to the file");
     }
     let list: Vec<&str> = names.iter().map(|n| n.value.as_str()).collect();
-    let mut help = format!("declared environments: {}", one_of(&list));
-    if let Some(s) = did_you_mean(env, list.iter().copied()) {
-        help = format!("did you mean `{s}`? {help}");
-    }
+    let help = suggest(
+        env,
+        &list,
+        format!("declared environments: {}", one_of(&list)),
+    );
     Diagnostic::error(
         Code::EnvUnknown,
         format!("--env {env}: {shown} has no environment `{env}`"),

@@ -1,7 +1,7 @@
 //! ACL users: password sources, key and channel patterns, command rules, and lints for
 //! grants that are rarely what a service needs.
 
-use crate::diagnostics::{Code, Diagnostic, Diagnostics, did_you_mean};
+use crate::diagnostics::{Code, Diagnostic, Diagnostics, suggest};
 use crate::model::interpolate::is_var_name;
 use crate::model::types::{Keys, Password, Sp, Topology, User};
 
@@ -249,10 +249,13 @@ fn check_command_token(user: &Sp<String>, token: &Sp<String>, diags: &mut Diagno
     if let CommandRule::Category(category) = &rule.target
         && !CATEGORIES.contains(&category.as_str())
     {
-        let mut help = "see `ACL CAT` for the categories of your server".to_owned();
-        if let Some(s) = did_you_mean(category, CATEGORIES.iter().copied()) {
-            help = format!("did you mean `@{s}`? {help}");
-        }
+        let known: Vec<String> = CATEGORIES.iter().map(|c| format!("@{c}")).collect();
+        let known: Vec<&str> = known.iter().map(String::as_str).collect();
+        let help = suggest(
+            &format!("@{category}"),
+            &known,
+            "see `ACL CAT` for the categories of your server".to_owned(),
+        );
         diags.push(
             Diagnostic::error(
                 Code::AclCategoryUnknown,

@@ -1,6 +1,6 @@
 //! Streams: retention present, schema references resolve.
 
-use crate::diagnostics::{Code, Diagnostic, Diagnostics, did_you_mean, one_of};
+use crate::diagnostics::{Code, Diagnostic, Diagnostics, one_of, suggest};
 use crate::model::types::Topology;
 
 pub fn check(topology: &Topology, diags: &mut Diagnostics) {
@@ -21,14 +21,12 @@ pub fn check(topology: &Topology, diags: &mut Diagnostics) {
         if let Some(schema) = &stream.schema
             && !known.contains(schema.value.as_str())
         {
-            let mut help = if schema_names.is_empty() {
+            let declared = if schema_names.is_empty() {
                 "this file declares no `schemas`".to_owned()
             } else {
                 format!("declared schemas: {}", one_of(&schema_names))
             };
-            if let Some(s) = did_you_mean(&schema.value, schema_names.iter().copied()) {
-                help = format!("did you mean `{s}`? {help}");
-            }
+            let help = suggest(&schema.value, &schema_names, declared);
             diags.push(
                 Diagnostic::error(
                     Code::SchemaUnknownRef,

@@ -16,6 +16,18 @@ fn temp_topology(content: &str) -> tempfile::NamedTempFile {
     file
 }
 
+/// Run `redis-topology <args> <file>`, expect `code`, return stderr.
+fn stderr_of(args: &[&str], file: &std::path::Path, code: i32) -> String {
+    let out = bin()
+        .args(args)
+        .arg(file)
+        .assert()
+        .code(code)
+        .get_output()
+        .clone();
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 const VALID: &str = "version: 1\nnamespace: app\nstreams:\n  orders:\n    retention: { maxlen: 1000 }\n    groups:\n      billing: { start: \"0\" }\n";
 
 #[test]
@@ -117,15 +129,7 @@ fn json_lists_every_problem_with_its_place() {
 fn strict_turns_warnings_into_errors() {
     let file = temp_topology("version: 1\nnamespace: app\nstreams:\n  orders: {}\n");
     bin().arg("validate").arg(file.path()).assert().success();
-    let out = bin()
-        .args(["validate", "--strict"])
-        .arg(file.path())
-        .assert()
-        .code(1)
-        .get_output()
-        .stderr
-        .clone();
-    assert!(String::from_utf8_lossy(&out).contains("retention::missing"));
+    assert!(stderr_of(&["validate", "--strict"], file.path(), 1).contains("retention::missing"));
 }
 
 #[test]
@@ -133,15 +137,7 @@ fn environments_are_validated_and_named() {
     let file = temp_topology(&format!(
         "{VALID}environments:\n  dev:\n    streams:\n      orders: {{ retention: {{ max_age: 7days }} }}\n  prod: {{}}\n"
     ));
-    let out = bin()
-        .arg("validate")
-        .arg(file.path())
-        .assert()
-        .code(1)
-        .get_output()
-        .stderr
-        .clone();
-    let stderr = String::from_utf8_lossy(&out);
+    let stderr = stderr_of(&["validate"], file.path(), 1);
     assert!(stderr.contains("(environment `dev`)"), "{stderr}");
     assert!(
         stderr.contains("base and environments dev, prod"),
@@ -164,26 +160,13 @@ fn unknown_env_is_an_error_with_a_suggestion() {
     let file = temp_topology(&format!(
         "{VALID}environments:\n  staging: {{}}\n  prod: {{}}\n"
     ));
-    let out = bin()
-        .args(["validate", "--env", "stagin"])
-        .arg(file.path())
-        .assert()
-        .code(1)
-        .get_output()
-        .stderr
-        .clone();
-    let stderr = String::from_utf8_lossy(&out);
+    let stderr = stderr_of(&["validate", "--env", "stagin"], file.path(), 1);
     assert!(stderr.contains("did you mean `staging`?"), "{stderr}");
     let no_envs = temp_topology(VALID);
-    let out = bin()
-        .args(["validate", "--env", "dev"])
-        .arg(no_envs.path())
-        .assert()
-        .code(1)
-        .get_output()
-        .stderr
-        .clone();
-    assert!(String::from_utf8_lossy(&out).contains("declares no environments"));
+    assert!(
+        stderr_of(&["validate", "--env", "dev"], no_envs.path(), 1)
+            .contains("declares no environments")
+    );
 }
 
 #[test]
@@ -191,15 +174,7 @@ fn variables_come_from_the_environment() {
     let file = temp_topology(
         "version: 1\nnamespace: \"${APP_NS}\"\nstreams:\n  orders: { retention: { maxlen: \"${ORDERS_MAXLEN:-100}\" } }\n",
     );
-    let out = bin()
-        .arg("validate")
-        .arg(file.path())
-        .assert()
-        .code(1)
-        .get_output()
-        .stderr
-        .clone();
-    let stderr = String::from_utf8_lossy(&out);
+    let stderr = stderr_of(&["validate"], file.path(), 1);
     assert!(
         stderr.contains("environment variable `APP_NS` is not set"),
         "{stderr}"
