@@ -13,7 +13,11 @@ pub mod cli;
 #[path = "compat_stub.rs"]
 pub mod compat;
 pub mod diagnostics;
+pub mod live;
 pub mod model;
+pub mod plan;
+pub mod record;
 pub mod render;
 pub mod schema;
+pub mod target;
 pub mod validate;

@@ -5,6 +5,7 @@
 //! the whole topology live in [`crate::validate`].
 
 pub mod convert;
+pub mod desired;
 pub mod interpolate;
 pub mod load;
 pub mod node;

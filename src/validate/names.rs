@@ -5,6 +5,7 @@
 
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
 use crate::model::types::{Sp, Topology};
+use crate::record::RESERVED_PREFIX;
 
 const GLOB_CHARS: &[char] = &['*', '?', '[', ']'];
 
@@ -41,6 +42,14 @@ fn check_namespace(namespace: &Sp<String>, diags: &mut Diagnostics) {
 fn check_key_name(name: &Sp<String>, what: &str, diags: &mut Diagnostics) {
     if let Some(problem) = key_name_problem(&name.value) {
         diags.push(invalid(name, what, &problem));
+    } else if name.value.starts_with(RESERVED_PREFIX) {
+        diags.push(invalid(
+            name,
+            what,
+            &format!(
+                "starts with `{RESERVED_PREFIX}`, which is reserved for the tool's record and lock"
+            ),
+        ));
     }
 }
 

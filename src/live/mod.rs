@@ -1,0 +1,75 @@
+//! The live state: what the server has, for the keys a topology touches.
+//!
+//! [`LiveState`] is plain data, read by [`read`] in pipelined batches and handed to the pure
+//! planner. Tests of the planner build it by hand.
+
+pub mod read;
+
+use std::collections::BTreeMap;
+
+use crate::record::Record;
+
+/// A snapshot of everything the planner needs to know about one server.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LiveState {
+    /// Every key the topology declares or the record names.
+    pub keys: BTreeMap<String, LiveKey>,
+    /// The tool's record, if this namespace has one.
+    pub record: Option<Record>,
+    /// `stream-node-max-entries`: how far above a bound an approximate (`~`) trim may leave a
+    /// stream. 100 unless the server says otherwise.
+    pub node_max_entries: u64,
+    /// The server's clock at read time (Unix ms), for `max_age`.
+    pub now_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum LiveKey {
+    Missing,
+    /// The key exists with another type (`string`, `hash`, ...).
+    WrongType(String),
+    Stream(LiveStream),
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LiveStream {
+    pub length: u64,
+    /// ID of the oldest entry, if any.
+    pub first_id: Option<StreamId>,
+    pub last_generated_id: StreamId,
+    /// For streams with `max_age`: how many entries are older than the bound, counted up to
+    /// `node_max_entries + 1` (enough to decide whether a trim is due).
+    pub older_than_max_age: Option<u64>,
+    /// Groups by name.
+    pub groups: BTreeMap<String, LiveGroup>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LiveGroup {
+    pub consumers: u64,
+    pub pending: u64,
+    pub last_delivered_id: StreamId,
+}
+
+/// A stream entry ID, `<ms>-<seq>`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StreamId {
+    pub ms: u64,
+    pub seq: u64,
+}
+
+impl StreamId {
+    pub fn parse(text: &str) -> Option<StreamId> {
+        let (ms, seq) = text.split_once('-').unwrap_or((text, "0"));
+        Some(StreamId {
+            ms: ms.parse().ok()?,
+            seq: seq.parse().ok()?,
+        })
+    }
+}
+
+impl std::fmt::Display for StreamId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.ms, self.seq)
+    }
+}

@@ -1,0 +1,117 @@
+//! Consumer groups: create the missing ones, note a changed create-only `start`, clean up an
+//! interrupted empty-stream creation.
+
+use serde_json::json;
+
+use super::{Action, Change, Kind, MKSTREAM_GROUP, Plan, recorded_stream};
+use crate::live::{LiveGroup, LiveKey, LiveState};
+use crate::model::desired::Desired;
+use crate::model::types::StartId;
+
+pub fn create(desired: &Desired, live: &LiveState, plan: &mut Plan) {
+    for (key, stream) in &desired.streams {
+        let live_stream = match live.keys.get(key) {
+            Some(LiveKey::Stream(s)) => Some(s),
+            _ => None,
+        };
+        for (name, group) in &stream.groups {
+            match live_stream.and_then(|s| s.groups.get(name)) {
+                Some(_) => note_changed_start(live, key, name, group.start, plan),
+                None => plan.changes.push(create_change(
+                    &stream.name,
+                    key,
+                    name,
+                    group.start,
+                    group.entries_read,
+                )),
+            }
+        }
+        // An apply killed between creating an empty stream and destroying its helper group
+        // leaves the helper behind: remove it.
+        if let Some(helper) = live_stream.and_then(|s| s.groups.get(MKSTREAM_GROUP)) {
+            plan.changes
+                .push(destroy(desired, key, MKSTREAM_GROUP, helper, false));
+        }
+    }
+}
+
+fn create_change(
+    stream: &str,
+    key: &str,
+    group: &str,
+    start: StartId,
+    entries_read: Option<u64>,
+) -> Change {
+    let start_arg = start.as_redis_arg();
+    let mut command = vec![
+        "XGROUP".to_owned(),
+        "CREATE".to_owned(),
+        key.to_owned(),
+        group.to_owned(),
+        start_arg.clone(),
+    ];
+    if let Some(n) = entries_read {
+        command.extend(["ENTRIESREAD".to_owned(), n.to_string()]);
+    }
+    command.push("MKSTREAM".to_owned());
+    Change {
+        address: format!("group.{stream}.{group}"),
+        kind: Kind::Group,
+        action: Action::Create,
+        destructive: false,
+        before: None,
+        after: Some(json!({ "start": start_arg, "entries_read": entries_read })),
+        commands: vec![command],
+        reason: format!("declared, does not exist: starts at `{start_arg}`"),
+    }
+}
+
+/// `start` is create-only: Redis does not keep it, and the group's position moves as
+/// consumers read. A changed `start` on an existing group is never a silent
+/// destroy-and-recreate; it is shown as a note.
+fn note_changed_start(live: &LiveState, key: &str, group: &str, start: StartId, plan: &mut Plan) {
+    let Some(recorded) = recorded_stream(live, key).and_then(|s| s.groups.get(group)) else {
+        return;
+    };
+    let declared = start.as_redis_arg();
+    if recorded.start != declared {
+        plan.notes.push(format!(
+            "group `{group}` of `{key}` was created with start `{}`; the new start `{declared}` applies only when a group is created. To move the group, run XGROUP SETID by hand",
+            recorded.start
+        ));
+    }
+}
+
+pub fn destroy(
+    desired: &Desired,
+    key: &str,
+    group: &str,
+    live: &LiveGroup,
+    destructive: bool,
+) -> Change {
+    let stream = super::streams::relative(key, &desired.namespace);
+    Change {
+        address: format!("group.{stream}.{group}"),
+        kind: Kind::Group,
+        action: Action::Delete,
+        destructive,
+        before: Some(
+            json!({ "consumers": live.consumers, "pending": live.pending, "last_delivered_id": live.last_delivered_id.to_string() }),
+        ),
+        after: None,
+        commands: vec![vec![
+            "XGROUP".to_owned(),
+            "DESTROY".to_owned(),
+            key.to_owned(),
+            group.to_owned(),
+        ]],
+        reason: if destructive {
+            format!(
+                "no longer declared (--prune): {} consumers and {} pending entries are dropped",
+                live.consumers, live.pending
+            )
+        } else {
+            "left by an interrupted apply".to_owned()
+        },
+    }
+}

@@ -1,0 +1,227 @@
+//! The planner: desired + live → [`Plan`], a pure function.
+//!
+//! No I/O here: the plan is plain data (what changes, why, and the exact commands), so most of
+//! the product's logic is tested in memory, table-driven, without a server. Renderers print a
+//! plan; the applier executes one; `plan --out` saves one.
+//!
+//! Order of a plan, which is also the order apply runs it in: streams, then groups, then
+//! retention trims, then (with `--prune`) deletions, and last the tool's record, so that an
+//! interrupted apply is completed by the next one (the record is only written once the
+//! resources it lists exist).
+
+mod groups;
+mod retention;
+mod streams;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::live::LiveState;
+use crate::model::desired::Desired;
+use crate::record::{self, FORMAT, Record, RecordedGroup, RecordedStream};
+
+/// Name of the short-lived group used to create an empty stream (`XGROUP CREATE ... MKSTREAM`
+/// then `XGROUP DESTROY`): Redis has no command that creates an empty stream directly.
+pub const MKSTREAM_GROUP: &str = "__topology__:mkstream";
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub namespace: String,
+    pub environment: Option<String>,
+    pub changes: Vec<Change>,
+    /// Things a reviewer should know that change nothing (a changed create-only `start`, an
+    /// undeclared stream kept because `--prune` was not given).
+    pub notes: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    /// `stream.<name>`, `group.<stream>.<group>`, `retention.<stream>`, `record`.
+    pub address: String,
+    pub kind: Kind,
+    pub action: Action,
+    /// Loses data that no declaration asked to lose: deleting a stream, destroying a group.
+    pub destructive: bool,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+    /// The exact commands apply sends, in order.
+    pub commands: Vec<Vec<String>>,
+    /// One line for people: why this change.
+    pub reason: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Stream,
+    Group,
+    Retention,
+    Record,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Update,
+    Delete,
+    Replace,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// Delete recorded streams and groups that the file no longer declares.
+    pub prune: bool,
+}
+
+/// Why no plan can be made; found before anything is written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal(pub String);
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    pub fn count(&self, action: Action) -> usize {
+        self.changes.iter().filter(|c| c.action == action).count()
+    }
+
+    /// Every command, in apply order.
+    pub fn commands(&self) -> impl Iterator<Item = &Vec<String>> {
+        self.changes.iter().flat_map(|c| c.commands.iter())
+    }
+}
+
+/// Compare a desired state with a live one.
+pub fn plan(desired: &Desired, live: &LiveState, options: Options) -> Result<Plan, Vec<Refusal>> {
+    let mut refusals = check_environment(desired, live);
+    refusals.extend(streams::wrong_types(desired, live));
+    if !refusals.is_empty() {
+        return Err(refusals);
+    }
+    let mut plan = Plan {
+        namespace: desired.namespace.clone(),
+        environment: desired.environment.clone(),
+        changes: Vec::new(),
+        notes: Vec::new(),
+    };
+    streams::create(desired, live, &mut plan);
+    groups::create(desired, live, &mut plan);
+    retention::trim(desired, live, &mut plan);
+    let kept = streams::undeclared(desired, live, options, &mut plan);
+    record_change(desired, live, &kept, &mut plan);
+    Ok(plan)
+}
+
+/// An environment guard: a namespace applied for `prod` is never changed with `--env dev`.
+fn check_environment(desired: &Desired, live: &LiveState) -> Vec<Refusal> {
+    match &live.record {
+        Some(record) if record.environment != desired.environment => vec![Refusal(format!(
+            "namespace `{}` was applied for {}, not {}: refusing to mix environments (check --env and the namespace)",
+            desired.namespace,
+            describe_env(&record.environment),
+            describe_env(&desired.environment),
+        ))],
+        _ => Vec::new(),
+    }
+}
+
+fn describe_env(env: &Option<String>) -> String {
+    match env {
+        Some(env) => format!("environment `{env}`"),
+        None => "no environment".to_owned(),
+    }
+}
+
+/// What the record must say after apply: the declared streams and groups, plus recorded ones
+/// that stay managed because they were not pruned.
+fn record_change(desired: &Desired, live: &LiveState, kept: &Record, plan: &mut Plan) {
+    let mut streams = kept.streams.clone();
+    for (key, stream) in &desired.streams {
+        let recorded = streams.entry(key.clone()).or_default();
+        let previous = live
+            .record
+            .as_ref()
+            .and_then(|r| r.streams.get(key))
+            .cloned()
+            .unwrap_or_default();
+        for (name, group) in &stream.groups {
+            // The start a group was created with stays as recorded: `start` is create-only.
+            let start = previous
+                .groups
+                .get(name)
+                .map_or_else(|| group.start.as_redis_arg(), |g| g.start.clone());
+            recorded
+                .groups
+                .insert(name.clone(), RecordedGroup { start });
+        }
+    }
+    let unchanged = live.record.as_ref().is_some_and(|r| {
+        r.streams == streams && r.digest == desired.digest && r.environment == desired.environment
+    });
+    if unchanged {
+        return;
+    }
+    let record = Record {
+        format: FORMAT,
+        environment: desired.environment.clone(),
+        digest: desired.digest.clone(),
+        applied_at_ms: live.now_ms,
+        tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+        streams,
+    };
+    let adopted = record
+        .streams
+        .keys()
+        .filter(|k| {
+            live.record
+                .as_ref()
+                .is_none_or(|r| !r.streams.contains_key(*k))
+        })
+        .count();
+    let reason = match (&live.record, adopted) {
+        (None, n) => format!("first apply to this namespace: records {n} managed streams"),
+        (Some(_), 0) => "records the new desired state".to_owned(),
+        (Some(_), n) => format!("records {n} newly managed streams"),
+    };
+    plan.changes.push(Change {
+        address: "record".to_owned(),
+        kind: Kind::Record,
+        action: if live.record.is_some() {
+            Action::Update
+        } else {
+            Action::Create
+        },
+        destructive: false,
+        before: live.record.as_ref().map(record_summary),
+        after: Some(record_summary(&record)),
+        commands: vec![vec![
+            "SET".to_owned(),
+            record::record_key(&desired.namespace),
+            record.to_json(),
+        ]],
+        reason,
+    });
+}
+
+fn record_summary(record: &Record) -> Value {
+    serde_json::json!({
+        "environment": record.environment,
+        "digest": record.digest,
+        "streams": record.streams.len(),
+        "groups": record.streams.values().map(|s| s.groups.len()).sum::<usize>(),
+    })
+}
+
+/// The recorded state of one stream, or an empty one.
+fn recorded_stream<'a>(live: &'a LiveState, key: &str) -> Option<&'a RecordedStream> {
+    live.record.as_ref().and_then(|r| r.streams.get(key))
+}
+
+fn cmd(parts: &[&str]) -> Vec<String> {
+    parts.iter().map(|p| (*p).to_owned()).collect()
+}
+
+#[cfg(test)]
+mod tests;

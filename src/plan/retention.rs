@@ -1,0 +1,101 @@
+//! Retention: trims that bring streams within their declared bounds.
+//!
+//! Redis stores no retention: apply enforces the bound with XTRIM each time it runs. An
+//! approximate trim (`~`) only drops whole macro-nodes, so it may leave up to one node
+//! (`stream-node-max-entries`, 100 by default) above the bound; a trim is planned only when
+//! a stream is further over than that, so that apply then plan is empty.
+
+use serde_json::json;
+
+use super::{Action, Change, Kind, Plan};
+use crate::live::{LiveKey, LiveState, LiveStream};
+use crate::model::desired::{Desired, DesiredRetention};
+
+pub fn trim(desired: &Desired, live: &LiveState, plan: &mut Plan) {
+    for (key, stream) in &desired.streams {
+        let Some(LiveKey::Stream(live_stream)) = live.keys.get(key) else {
+            continue; // a new stream is empty
+        };
+        if let Some(change) = trim_change(&stream.name, key, stream.retention, live_stream, live) {
+            plan.changes.push(change);
+        }
+    }
+}
+
+fn trim_change(
+    name: &str,
+    key: &str,
+    retention: DesiredRetention,
+    stream: &LiveStream,
+    live: &LiveState,
+) -> Option<Change> {
+    let slack = if retention.approximate {
+        live.node_max_entries
+    } else {
+        0
+    };
+    let mut commands = Vec::new();
+    let mut effects = Vec::new();
+    if let Some(maxlen) = retention.maxlen
+        && stream.length > maxlen.saturating_add(slack)
+    {
+        commands.push(xtrim(
+            key,
+            "MAXLEN",
+            retention.approximate,
+            &maxlen.to_string(),
+        ));
+        effects.push(format!(
+            "length {} > maxlen {maxlen}: removes {}{} entries",
+            stream.length,
+            if retention.approximate { "up to " } else { "" },
+            stream.length - maxlen
+        ));
+    }
+    if let (Some(age), Some(older)) = (retention.max_age_ms, stream.older_than_max_age)
+        && older > slack
+    {
+        let minid = live.now_ms.saturating_sub(age);
+        commands.push(xtrim(
+            key,
+            "MINID",
+            retention.approximate,
+            &format!("{minid}-0"),
+        ));
+        let counted = if older > live.node_max_entries {
+            "more than "
+        } else {
+            ""
+        };
+        effects.push(format!(
+            "{counted}{} entries older than max_age",
+            older.min(live.node_max_entries)
+        ));
+    }
+    if commands.is_empty() {
+        return None;
+    }
+    Some(Change {
+        address: format!("retention.{name}"),
+        kind: Kind::Retention,
+        action: Action::Update,
+        destructive: false,
+        before: Some(
+            json!({ "length": stream.length, "first_id": stream.first_id.map(|id| id.to_string()) }),
+        ),
+        after: Some(
+            json!({ "maxlen": retention.maxlen, "max_age_ms": retention.max_age_ms, "approximate": retention.approximate }),
+        ),
+        commands,
+        reason: effects.join("; "),
+    })
+}
+
+fn xtrim(key: &str, strategy: &str, approximate: bool, threshold: &str) -> Vec<String> {
+    let mut command = vec!["XTRIM".to_owned(), key.to_owned(), strategy.to_owned()];
+    if approximate {
+        command.push("~".to_owned());
+    }
+    command.push(threshold.to_owned());
+    command
+}

@@ -1,0 +1,141 @@
+//! Streams: keys of the wrong type, streams to create, undeclared streams to delete or keep.
+
+use serde_json::json;
+
+use super::{Action, Change, Kind, MKSTREAM_GROUP, Options, Plan, Refusal, cmd};
+use crate::live::{LiveKey, LiveState};
+use crate::model::desired::Desired;
+use crate::record::{FORMAT, Record};
+
+/// A declared stream whose key holds something else stops the plan: apply must not write
+/// anything, and there is no safe way to turn a string or a hash into a stream.
+pub fn wrong_types(desired: &Desired, live: &LiveState) -> Vec<Refusal> {
+    desired
+        .streams
+        .keys()
+        .filter_map(|key| match live.keys.get(key) {
+            Some(LiveKey::WrongType(kind)) => Some(Refusal(format!(
+                "key `{key}` exists and holds a {kind}, not a stream: rename the stream in the topology or remove the key by hand"
+            ))),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Declared streams that do not exist. A stream with groups is created by its first group
+/// (`XGROUP CREATE ... MKSTREAM`); one without groups by a short-lived group.
+pub fn create(desired: &Desired, live: &LiveState, plan: &mut Plan) {
+    for (key, stream) in &desired.streams {
+        if !matches!(live.keys.get(key), None | Some(LiveKey::Missing)) {
+            continue;
+        }
+        let commands = if stream.groups.is_empty() {
+            vec![
+                cmd(&["XGROUP", "CREATE", key, MKSTREAM_GROUP, "$", "MKSTREAM"]),
+                cmd(&["XGROUP", "DESTROY", key, MKSTREAM_GROUP]),
+            ]
+        } else {
+            Vec::new() // the group changes below create it
+        };
+        plan.changes.push(Change {
+            address: format!("stream.{}", stream.name),
+            kind: Kind::Stream,
+            action: Action::Create,
+            destructive: false,
+            before: None,
+            after: Some(json!({ "key": key, "length": 0 })),
+            commands,
+            reason: if stream.groups.is_empty() {
+                "declared, does not exist: created empty".to_owned()
+            } else {
+                "declared, does not exist: created empty by its groups (MKSTREAM)".to_owned()
+            },
+        });
+    }
+}
+
+/// Recorded streams and groups the file no longer declares: deleted with `--prune`, otherwise
+/// kept (still managed) and noted. Returns the record entries that stay managed.
+pub fn undeclared(
+    desired: &Desired,
+    live: &LiveState,
+    options: Options,
+    plan: &mut Plan,
+) -> Record {
+    let mut kept = Record {
+        format: FORMAT,
+        environment: desired.environment.clone(),
+        digest: String::new(),
+        applied_at_ms: 0,
+        tool_version: String::new(),
+        streams: Default::default(),
+    };
+    let Some(record) = &live.record else {
+        return kept;
+    };
+    for (key, recorded) in &record.streams {
+        let Some(LiveKey::Stream(stream)) = live.keys.get(key) else {
+            continue; // gone by hand: nothing to delete, and the record forgets it
+        };
+        match desired.streams.get(key) {
+            None if options.prune => plan.changes.push(Change {
+                address: format!("stream.{}", relative(key, &desired.namespace)),
+                kind: Kind::Stream,
+                action: Action::Delete,
+                destructive: true,
+                before: Some(
+                    json!({ "key": key, "length": stream.length, "groups": stream.groups.len() }),
+                ),
+                after: None,
+                commands: vec![cmd(&["DEL", key])],
+                reason: format!(
+                    "no longer declared (--prune): deletes {} entries",
+                    stream.length
+                ),
+            }),
+            None => {
+                plan.notes.push(format!(
+                    "stream `{key}` ({} entries) is no longer declared; kept. `apply --prune` deletes it",
+                    stream.length
+                ));
+                kept.streams.insert(key.clone(), recorded.clone());
+            }
+            Some(declared) => {
+                for (group, recorded_group) in &recorded.groups {
+                    if declared.groups.contains_key(group) {
+                        continue;
+                    }
+                    let Some(live_group) = stream.groups.get(group) else {
+                        continue;
+                    };
+                    if options.prune {
+                        plan.changes.push(super::groups::destroy(
+                            desired, key, group, live_group, true,
+                        ));
+                    } else {
+                        plan.notes.push(format!(
+                            "group `{group}` of `{key}` is no longer declared; kept. `apply --prune` destroys it ({} pending)",
+                            live_group.pending
+                        ));
+                        kept.streams
+                            .entry(key.clone())
+                            .or_default()
+                            .groups
+                            .insert(group.clone(), recorded_group.clone());
+                    }
+                }
+            }
+        }
+    }
+    kept
+}
+
+/// A key's name relative to the namespace, for addresses.
+pub fn relative<'a>(key: &'a str, namespace: &str) -> &'a str {
+    if namespace.is_empty() {
+        return key;
+    }
+    key.strip_prefix(namespace)
+        .and_then(|k| k.strip_prefix(':'))
+        .unwrap_or(key)
+}

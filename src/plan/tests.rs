@@ -1,0 +1,360 @@
+//! Planner tests: desired + live in memory, no server.
+
+use super::*;
+use crate::live::{LiveGroup, LiveKey, LiveStream, StreamId};
+use crate::model::desired::{DesiredGroup, DesiredRetention, DesiredStream};
+use crate::model::types::StartId;
+
+/// A stream for a test: name, retention, groups with their start.
+type StreamSpec<'a> = (&'a str, DesiredRetention, &'a [(&'a str, StartId)]);
+
+fn desired(streams: &[StreamSpec]) -> Desired {
+    Desired {
+        namespace: "ns".to_owned(),
+        environment: Some("prod".to_owned()),
+        streams: streams
+            .iter()
+            .map(|(name, retention, groups)| {
+                let groups = groups
+                    .iter()
+                    .map(|(g, start)| {
+                        (
+                            (*g).to_owned(),
+                            DesiredGroup {
+                                start: *start,
+                                entries_read: None,
+                            },
+                        )
+                    })
+                    .collect();
+                (
+                    format!("ns:{name}"),
+                    DesiredStream {
+                        name: (*name).to_owned(),
+                        retention: *retention,
+                        groups,
+                    },
+                )
+            })
+            .collect(),
+        digest: "d1".to_owned(),
+    }
+}
+
+fn maxlen(n: u64) -> DesiredRetention {
+    DesiredRetention {
+        maxlen: Some(n),
+        max_age_ms: None,
+        approximate: true,
+    }
+}
+
+fn stream(length: u64, groups: &[&str]) -> LiveKey {
+    LiveKey::Stream(LiveStream {
+        length,
+        first_id: (length > 0).then_some(StreamId { ms: 1, seq: 0 }),
+        last_generated_id: StreamId { ms: length, seq: 0 },
+        older_than_max_age: None,
+        groups: groups
+            .iter()
+            .map(|g| ((*g).to_owned(), LiveGroup::default()))
+            .collect(),
+    })
+}
+
+fn live(keys: &[(&str, LiveKey)]) -> LiveState {
+    LiveState {
+        keys: keys
+            .iter()
+            .map(|(k, v)| (format!("ns:{k}"), v.clone()))
+            .collect(),
+        record: None,
+        node_max_entries: 100,
+        now_ms: 1_700_000_000_000,
+    }
+}
+
+/// The record a previous apply of `desired` would have left.
+fn recorded(desired: &Desired) -> Record {
+    Record {
+        format: FORMAT,
+        environment: desired.environment.clone(),
+        digest: desired.digest.clone(),
+        applied_at_ms: 1,
+        tool_version: "0".to_owned(),
+        streams: desired
+            .streams
+            .iter()
+            .map(|(k, s)| {
+                let groups = s
+                    .groups
+                    .iter()
+                    .map(|(g, d)| {
+                        (
+                            g.clone(),
+                            RecordedGroup {
+                                start: d.start.as_redis_arg(),
+                            },
+                        )
+                    })
+                    .collect();
+                (k.clone(), RecordedStream { groups })
+            })
+            .collect(),
+    }
+}
+
+fn addresses(plan: &Plan) -> Vec<(String, Action)> {
+    plan.changes
+        .iter()
+        .map(|c| (c.address.clone(), c.action))
+        .collect()
+}
+
+#[test]
+fn empty_server_creates_streams_groups_and_the_record() {
+    let d = desired(&[
+        ("tasks", maxlen(10), &[("workers", StartId::Last)]),
+        ("audit", DesiredRetention::default(), &[]),
+    ]);
+    let p = plan(&d, &live(&[]), Options::default()).expect("plan");
+    assert_eq!(
+        addresses(&p),
+        [
+            ("stream.audit".to_owned(), Action::Create),
+            ("stream.tasks".to_owned(), Action::Create),
+            ("group.tasks.workers".to_owned(), Action::Create),
+            ("record".to_owned(), Action::Create),
+        ]
+    );
+    let commands: Vec<String> = p.commands().map(|c| c.join(" ")).collect();
+    assert_eq!(
+        commands[0],
+        "XGROUP CREATE ns:audit __topology__:mkstream $ MKSTREAM"
+    );
+    assert_eq!(commands[1], "XGROUP DESTROY ns:audit __topology__:mkstream");
+    assert_eq!(commands[2], "XGROUP CREATE ns:tasks workers $ MKSTREAM");
+    assert!(commands[3].starts_with("SET ns:__topology__:record {"));
+    assert!(p.notes.is_empty());
+}
+
+#[test]
+fn converged_server_plans_nothing() {
+    let d = desired(&[("tasks", maxlen(10), &[("workers", StartId::Last)])]);
+    let mut l = live(&[("tasks", stream(5, &["workers"]))]);
+    l.record = Some(recorded(&d));
+    let p = plan(&d, &l, Options::default()).expect("plan");
+    assert!(p.is_empty(), "{:#?}", p.changes);
+}
+
+#[test]
+fn a_group_destroyed_by_hand_is_recreated() {
+    let d = desired(&[(
+        "tasks",
+        maxlen(10),
+        &[("workers", StartId::Id { ms: 0, seq: 0 })],
+    )]);
+    let mut l = live(&[("tasks", stream(5, &[]))]);
+    l.record = Some(recorded(&d));
+    let p = plan(&d, &l, Options::default()).expect("plan");
+    assert_eq!(
+        addresses(&p),
+        [("group.tasks.workers".to_owned(), Action::Create)]
+    );
+    assert_eq!(
+        p.changes[0].commands,
+        [cmd(&[
+            "XGROUP", "CREATE", "ns:tasks", "workers", "0", "MKSTREAM"
+        ])]
+    );
+}
+
+#[test]
+fn wrong_type_refuses_before_any_change() {
+    let d = desired(&[("tasks", maxlen(10), &[]), ("other", maxlen(10), &[])]);
+    let l = live(&[("tasks", LiveKey::WrongType("string".to_owned()))]);
+    let refusals = plan(&d, &l, Options::default()).expect_err("refused");
+    assert_eq!(refusals.len(), 1);
+    assert!(
+        refusals[0]
+            .0
+            .contains("`ns:tasks` exists and holds a string")
+    );
+}
+
+#[test]
+fn environment_guard() {
+    let d = desired(&[("tasks", maxlen(10), &[])]);
+    let mut l = live(&[("tasks", stream(0, &[]))]);
+    let mut record = recorded(&d);
+    record.environment = Some("dev".to_owned());
+    l.record = Some(record);
+    let refusals = plan(&d, &l, Options::default()).expect_err("refused");
+    assert!(
+        refusals[0]
+            .0
+            .contains("applied for environment `dev`, not environment `prod`")
+    );
+}
+
+#[test]
+fn retention_trims_only_beyond_the_approximate_slack() {
+    let cases = [
+        // (length, maxlen, approximate, expected trim)
+        (150, 100, true, false), // within one macro-node: `~` could not do better
+        (201, 100, true, true),
+        (101, 100, false, true),
+        (100, 100, false, false),
+    ];
+    for (length, max, approximate, expected) in cases {
+        let d = desired(&[(
+            "s",
+            DesiredRetention {
+                maxlen: Some(max),
+                max_age_ms: None,
+                approximate,
+            },
+            &[],
+        )]);
+        let mut l = live(&[("s", stream(length, &[]))]);
+        l.record = Some(recorded(&d));
+        let p = plan(&d, &l, Options::default()).expect("plan");
+        assert_eq!(!p.is_empty(), expected, "{length} {max} {approximate}");
+        if expected {
+            let tilde = if approximate { " ~" } else { "" };
+            assert_eq!(
+                p.changes[0].commands[0].join(" "),
+                format!("XTRIM ns:s MAXLEN{tilde} {max}")
+            );
+            assert!(p.changes[0].reason.contains(&format!(
+                "removes {}{} entries",
+                if approximate { "up to " } else { "" },
+                length - max
+            )));
+        }
+    }
+}
+
+#[test]
+fn max_age_trims_with_minid() {
+    let age = 7 * 86_400_000;
+    let d = desired(&[(
+        "s",
+        DesiredRetention {
+            maxlen: None,
+            max_age_ms: Some(age),
+            approximate: false,
+        },
+        &[],
+    )]);
+    let mut l = live(&[("s", stream(50, &[]))]);
+    if let Some(LiveKey::Stream(s)) = l.keys.get_mut("ns:s") {
+        s.older_than_max_age = Some(3);
+    }
+    l.record = Some(recorded(&d));
+    let p = plan(&d, &l, Options::default()).expect("plan");
+    let minid = 1_700_000_000_000 - age;
+    assert_eq!(
+        p.changes[0].commands[0].join(" "),
+        format!("XTRIM ns:s MINID {minid}-0")
+    );
+    assert!(p.changes[0].reason.contains("3 entries older than max_age"));
+}
+
+#[test]
+fn undeclared_streams_are_kept_without_prune_and_deleted_with_it() {
+    let old = desired(&[
+        ("tasks", maxlen(10), &[("workers", StartId::Last)]),
+        ("gone", maxlen(10), &[]),
+    ]);
+    let new = desired(&[("tasks", maxlen(10), &[])]);
+    let mut l = live(&[
+        ("tasks", stream(5, &["workers"])),
+        ("gone", stream(42, &[])),
+    ]);
+    l.record = Some(recorded(&old));
+
+    let kept = plan(&new, &l, Options { prune: false }).expect("plan");
+    assert!(kept.changes.iter().all(|c| c.action != Action::Delete));
+    assert_eq!(kept.notes.len(), 2, "{:?}", kept.notes);
+    assert!(
+        kept.notes
+            .iter()
+            .any(|n| n.contains("`ns:gone` (42 entries) is no longer declared; kept"))
+    );
+
+    let pruned = plan(&new, &l, Options { prune: true }).expect("plan");
+    let deletes: Vec<&Change> = pruned
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Delete)
+        .collect();
+    assert_eq!(deletes.len(), 2);
+    assert!(deletes.iter().all(|c| c.destructive));
+    assert_eq!(deletes[0].commands, [cmd(&["DEL", "ns:gone"])]);
+    assert!(deletes[0].reason.contains("deletes 42 entries"));
+    assert_eq!(
+        deletes[1].commands,
+        [cmd(&["XGROUP", "DESTROY", "ns:tasks", "workers"])]
+    );
+}
+
+#[test]
+fn unrecorded_live_streams_are_never_deleted() {
+    let d = desired(&[]);
+    let l = live(&[("foreign", stream(9, &["g"]))]);
+    let p = plan(&d, &l, Options { prune: true }).expect("plan");
+    assert!(
+        p.changes.iter().all(|c| c.action != Action::Delete),
+        "{:#?}",
+        p.changes
+    );
+}
+
+#[test]
+fn empty_streams_never_means_delete_everything() {
+    let old = desired(&[("a", maxlen(10), &[]), ("b", maxlen(10), &[])]);
+    let mut l = live(&[("a", stream(1, &[])), ("b", stream(1, &[]))]);
+    l.record = Some(recorded(&old));
+    let p = plan(&desired(&[]), &l, Options { prune: false }).expect("plan");
+    assert!(p.changes.iter().all(|c| c.action != Action::Delete));
+}
+
+#[test]
+fn changed_start_is_a_note_not_a_recreate() {
+    let created = desired(&[("s", maxlen(10), &[("g", StartId::Id { ms: 0, seq: 0 })])]);
+    let changed = desired(&[("s", maxlen(10), &[("g", StartId::Last)])]);
+    let mut l = live(&[("s", stream(1, &["g"]))]);
+    l.record = Some(recorded(&created));
+    let p = plan(&changed, &l, Options::default()).expect("plan");
+    assert!(
+        p.changes.iter().all(|c| c.kind != Kind::Group),
+        "{:#?}",
+        p.changes
+    );
+    assert_eq!(p.notes.len(), 1);
+    assert!(p.notes[0].contains("created with start `0`"));
+}
+
+#[test]
+fn adopting_existing_streams_updates_only_the_record() {
+    let d = desired(&[("s", maxlen(10), &[("g", StartId::Last)])]);
+    let l = live(&[("s", stream(1, &["g"]))]);
+    let p = plan(&d, &l, Options::default()).expect("plan");
+    assert_eq!(addresses(&p), [("record".to_owned(), Action::Create)]);
+    assert!(p.changes[0].reason.contains("records 1 managed streams"));
+}
+
+#[test]
+fn a_leftover_mkstream_helper_group_is_removed() {
+    let d = desired(&[("s", maxlen(10), &[])]);
+    let mut l = live(&[("s", stream(0, &[MKSTREAM_GROUP]))]);
+    l.record = Some(recorded(&d));
+    let p = plan(&d, &l, Options::default()).expect("plan");
+    assert_eq!(p.changes.len(), 1);
+    assert_eq!(
+        p.changes[0].commands,
+        [cmd(&["XGROUP", "DESTROY", "ns:s", MKSTREAM_GROUP])]
+    );
+    assert!(!p.changes[0].destructive);
+}

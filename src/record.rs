@@ -1,0 +1,121 @@
+//! The tool's record: what this topology manages on a server, kept in Redis itself.
+//!
+//! One key per namespace, `<namespace>:__topology__:record` (`__topology__:record` with an
+//! empty namespace), holding a JSON document: the environment it was applied for, the digest
+//! and time of the last apply, and every stream and group the tool created or adopted. It is
+//! what makes deletion safe: `--prune` only ever deletes what is recorded here, and an empty
+//! or missing `streams:` in a file deletes nothing that is not. Stream names starting with
+//! `__topology__` are reserved for it (and for the apply lock, `<namespace>:__topology__:lock`).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::desired::key;
+
+/// Names under the namespace that belong to the tool.
+pub const RESERVED_PREFIX: &str = "__topology__";
+/// The record's format; a record with a higher one was written by a newer version.
+pub const FORMAT: u32 = 1;
+
+pub fn record_key(namespace: &str) -> String {
+    key(namespace, &format!("{RESERVED_PREFIX}:record"))
+}
+
+pub fn lock_key(namespace: &str) -> String {
+    key(namespace, &format!("{RESERVED_PREFIX}:lock"))
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    pub format: u32,
+    /// The environment this namespace was applied for (`None`: a file without environments).
+    pub environment: Option<String>,
+    /// Digest of the last applied desired state (see `Desired::digest`).
+    pub digest: String,
+    /// When the last apply finished, in Unix milliseconds.
+    pub applied_at_ms: u64,
+    /// Version of redis-topology that wrote it.
+    pub tool_version: String,
+    /// Managed streams by full key.
+    pub streams: BTreeMap<String, RecordedStream>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedStream {
+    /// Managed groups by name.
+    pub groups: BTreeMap<String, RecordedGroup>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedGroup {
+    /// The `start` the group was created with (create-only: kept to explain a changed
+    /// `start` as a note instead of silently ignoring it).
+    pub start: String,
+}
+
+impl Record {
+    /// Parse a stored record; `Err` says why in one line.
+    pub fn parse(json: &str) -> Result<Record, String> {
+        let value: serde_json::Value =
+            serde_json::from_str(json).map_err(|e| format!("it is not JSON ({e})"))?;
+        let format = value.get("format").and_then(serde_json::Value::as_u64);
+        if format.is_some_and(|f| f > u64::from(FORMAT)) {
+            return Err(format!(
+                "it has format {}, written by a newer redis-topology; upgrade",
+                format.unwrap_or_default()
+            ));
+        }
+        serde_json::from_value(value)
+            .map_err(|e| format!("it is not a redis-topology record ({e})"))
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_live_under_the_namespace() {
+        assert_eq!(record_key("agentic"), "agentic:__topology__:record");
+        assert_eq!(record_key(""), "__topology__:record");
+        assert_eq!(lock_key("a:b"), "a:b:__topology__:lock");
+    }
+
+    #[test]
+    fn records_round_trip_and_refuse_newer_formats() {
+        let mut streams = BTreeMap::new();
+        let mut groups = BTreeMap::new();
+        groups.insert(
+            "g".to_owned(),
+            RecordedGroup {
+                start: "$".to_owned(),
+            },
+        );
+        streams.insert("ns:s".to_owned(), RecordedStream { groups });
+        let record = Record {
+            format: FORMAT,
+            environment: Some("prod".to_owned()),
+            digest: "abc".to_owned(),
+            applied_at_ms: 1,
+            tool_version: "0.1.0".to_owned(),
+            streams,
+        };
+        assert_eq!(Record::parse(&record.to_json()), Ok(record));
+        assert!(
+            Record::parse("{\"format\": 2}")
+                .unwrap_err()
+                .contains("newer")
+        );
+        assert!(Record::parse("nope").unwrap_err().contains("not JSON"));
+        assert!(
+            Record::parse("{\"format\": 1}")
+                .unwrap_err()
+                .contains("not a redis-topology record")
+        );
+    }
+}

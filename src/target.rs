@@ -1,0 +1,225 @@
+//! The connection layer: which Redis to talk to, and talking to it in pipelined batches.
+//!
+//! Everything that reaches a server goes through [`Target`]. Today a target is one Redis
+//! node; the Redis Cluster issue extends it to many nodes (ACLs on every node, keys routed by
+//! slot) behind the same two operations the rest of the code uses: [`Target::batch`] for
+//! pipelined commands and [`Target::describe`] for messages. The planner never sees it.
+
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Client, Pipeline, RedisError, Value};
+
+/// Default server when neither `--url` nor `$REDIS_URL` is given.
+pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
+
+/// Commands per pipelined round trip. Large enough that round trips do not grow with the
+/// number of streams in practice, small enough to keep replies (and server latency spikes)
+/// bounded.
+pub const BATCH_SIZE: usize = 1000;
+
+/// A server URL with its secrets masked, the only form in which a URL is ever printed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedactedUrl(String);
+
+impl RedactedUrl {
+    pub fn new(url: &str) -> Self {
+        RedactedUrl(redact_url(url))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for RedactedUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `redis://user:secret@host:6379/0` → `redis://user:***@host:6379/0`. A URL we cannot parse
+/// loses everything between `://` and the last `@`, so nothing secret survives.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let Some(at) = authority.rfind('@') else {
+        return url.to_owned();
+    };
+    let (userinfo, host) = authority.split_at(at);
+    let user = match userinfo.split_once(':') {
+        Some((user, _password)) => format!("{user}:***"),
+        None if userinfo.is_empty() => String::new(),
+        None => "***".to_owned(),
+    };
+    format!("{scheme}://{user}{host}{path}")
+}
+
+/// Which URL to use: `--url`, else `$REDIS_URL`, else [`DEFAULT_URL`].
+pub fn resolve_url(flag: Option<&str>) -> String {
+    flag.map(str::to_owned)
+        .or_else(|| std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| DEFAULT_URL.to_owned())
+}
+
+/// Timeouts for connecting and for each reply.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub response: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(5),
+            response: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A failure talking to the server, as one line with no secret in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetError(pub String);
+
+impl std::fmt::Display for TargetError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TargetError {}
+
+/// One Redis server.
+pub struct Target {
+    url: RedactedUrl,
+    connection: MultiplexedConnection,
+}
+
+impl Target {
+    /// Connect and check that the server answers (and that the credentials work).
+    pub async fn connect(url: &str, timeouts: Timeouts) -> Result<Target, TargetError> {
+        let shown = RedactedUrl::new(url);
+        let client = Client::open(url).map_err(|e| {
+            TargetError(format!(
+                "invalid Redis URL {shown}: {}",
+                describe_error(&e, url)
+            ))
+        })?;
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(timeouts.connect))
+            .set_response_timeout(Some(timeouts.response));
+        let connection = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(|e| {
+                TargetError(format!(
+                    "cannot connect to {shown}: {}",
+                    describe_error(&e, url)
+                ))
+            })?;
+        let mut target = Target {
+            url: shown,
+            connection,
+        };
+        target.ping().await?;
+        Ok(target)
+    }
+
+    /// The redacted URL, for messages.
+    pub fn describe(&self) -> &RedactedUrl {
+        &self.url
+    }
+
+    async fn ping(&mut self) -> Result<(), TargetError> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("PING");
+        let reply = self.run(&pipe).await?;
+        match reply.first() {
+            Some(Value::ServerError(e)) => Err(TargetError(format!(
+                "{} refused PING: {}",
+                self.url,
+                e.details().unwrap_or_default()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Send commands in pipelined batches of [`BATCH_SIZE`]; one reply per command, in order.
+    /// A command's own error (`WRONGTYPE`, `NOGROUP`, ...) is its reply
+    /// (`Value::ServerError`), not a failure of the batch: callers decide what it means.
+    pub async fn batch(&mut self, commands: &[redis::Cmd]) -> Result<Vec<Value>, TargetError> {
+        let mut replies = Vec::with_capacity(commands.len());
+        for chunk in commands.chunks(BATCH_SIZE) {
+            let mut pipe = redis::pipe();
+            for command in chunk {
+                pipe.add_command(command.clone());
+            }
+            replies.extend(self.run(&pipe).await?);
+        }
+        Ok(replies)
+    }
+
+    async fn run(&mut self, pipe: &Pipeline) -> Result<Vec<Value>, TargetError> {
+        let mut pipe = pipe.clone();
+        pipe.ignore_errors();
+        pipe.query_async::<Vec<Value>>(&mut self.connection)
+            .await
+            .map_err(|e| TargetError(format!("{}: {}", self.url, describe_error(&e, ""))))
+    }
+}
+
+/// A client error as one short line, with any occurrence of the URL's password removed (some
+/// errors echo what they were given).
+fn describe_error(error: &RedisError, url: &str) -> String {
+    let mut text = error.to_string();
+    if let Some(password) = url_password(url) {
+        text = text.replace(&password, "***");
+    }
+    let first_line = text.lines().next().unwrap_or_default().to_owned();
+    match error.kind() {
+        redis::ErrorKind::AuthenticationFailed => {
+            format!("authentication failed (check the user and password): {first_line}")
+        }
+        _ => first_line,
+    }
+}
+
+fn url_password(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    let userinfo = &authority[..authority.rfind('@')?];
+    let password = userinfo.split_once(':')?.1;
+    (!password.is_empty()).then(|| password.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_redacted() {
+        let cases = [
+            ("redis://127.0.0.1:6379", "redis://127.0.0.1:6379"),
+            ("redis://:s3cret@host:6379/0", "redis://:***@host:6379/0"),
+            (
+                "rediss://app:s3cret@host:6380",
+                "rediss://app:***@host:6380",
+            ),
+            ("redis://s3cret@host", "redis://***@host"),
+            ("redis://u:p@ss@host/1", "redis://u:***@host/1"),
+            ("not a url", "not a url"),
+        ];
+        for (url, shown) in cases {
+            assert_eq!(redact_url(url), shown, "{url}");
+            assert!(!redact_url(url).contains("s3cret"));
+        }
+        assert_eq!(
+            url_password("redis://u:p@ss@host/1").as_deref(),
+            Some("p@ss")
+        );
+        assert_eq!(url_password("redis://host"), None);
+    }
+}
