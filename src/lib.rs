@@ -9,6 +9,7 @@
 //! - [`render`]: human and JSON output;
 //! - [`diagnostics`]: the diagnostic type shared by all of them.
 
+pub mod apply;
 pub mod cli;
 #[path = "compat_stub.rs"]
 pub mod compat;

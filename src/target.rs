@@ -128,6 +128,11 @@ impl Target {
         Ok(target)
     }
 
+    /// A second handle on the same connection (for background work such as renewing a lock).
+    pub fn connection(&self) -> MultiplexedConnection {
+        self.connection.clone()
+    }
+
     /// The redacted URL, for messages.
     pub fn describe(&self) -> &RedactedUrl {
         &self.url

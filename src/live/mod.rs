@@ -73,3 +73,29 @@ impl std::fmt::Display for StreamId {
         write!(f, "{}-{}", self.ms, self.seq)
     }
 }
+
+impl LiveState {
+    /// What a saved plan depends on, hashed: which keys exist with which type, the groups of
+    /// each stream, and the record. Lengths and IDs are left out on purpose: they change with
+    /// every message, and no planned command depends on them (a trim's bound is fixed in the
+    /// plan). `apply --plan` refuses a plan whose fingerprint no longer matches.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        for (key, live) in &self.keys {
+            let state = match live {
+                LiveKey::Missing => "none".to_owned(),
+                LiveKey::WrongType(kind) => kind.clone(),
+                LiveKey::Stream(stream) => {
+                    let groups: Vec<&str> = stream.groups.keys().map(String::as_str).collect();
+                    format!("stream groups={}", groups.join(","))
+                }
+            };
+            hasher.update(format!("{key} {state}\n"));
+        }
+        if let Some(record) = &self.record {
+            hasher.update(format!("record {}", record.to_json()));
+        }
+        crate::model::desired::hex(&hasher.finalize())
+    }
+}

@@ -11,6 +11,7 @@
 
 mod groups;
 mod retention;
+pub mod saved;
 mod streams;
 
 use serde::{Deserialize, Serialize};

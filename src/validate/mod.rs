@@ -109,6 +109,73 @@ pub fn validate_text(
     }
 }
 
+/// Load and validate the one environment `plan` and `apply` work on (`env` must be given
+/// when the file declares environments). The topology comes back only when it has no errors;
+/// warnings are in the report either way.
+pub fn load_environment(
+    path: &Path,
+    env: Option<&str>,
+    vars: &dyn Vars,
+) -> (Report, Option<Topology>) {
+    let mut report = Report {
+        sources: Sources::default(),
+        diagnostics: Vec::new(),
+        checked: vec![env.map(str::to_owned)],
+    };
+    let doc = match load::read_text(path)
+        .and_then(|text| load::parse_document(path, text, &mut report.sources))
+    {
+        Ok(doc) => doc,
+        Err(diagnostic) => {
+            report.diagnostics.push(*diagnostic);
+            return (report, None);
+        }
+    };
+    let declared = load::environment_names(&doc.root);
+    match env {
+        None if !declared.is_empty() => {
+            let names: Vec<&str> = declared.iter().map(|n| n.value.as_str()).collect();
+            report.diagnostics.push(
+                Diagnostic::error(
+                    crate::diagnostics::Code::EnvRequired,
+                    format!(
+                        "{} declares environments; say which one with --env",
+                        path.display()
+                    ),
+                )
+                .help(format!(
+                    "declared environments: {}",
+                    crate::diagnostics::one_of(&names)
+                )),
+            );
+            return (report, None);
+        }
+        Some(env) if !declared.iter().any(|n| n.value == env) => {
+            report
+                .diagnostics
+                .push(load::unknown_environment(&doc, env));
+            return (report, None);
+        }
+        _ => {}
+    }
+    load::check_environments(&doc.root, &mut report.diagnostics);
+    let mut store = SchemaStore::new(base_dir(path));
+    let topology = load::topology(&doc.root, env, vars, &mut report.diagnostics);
+    if let Some(topology) = &topology {
+        validate_topology(
+            topology,
+            &mut store,
+            &mut report.sources,
+            &mut report.diagnostics,
+        );
+    }
+    report
+        .diagnostics
+        .sort_by_key(|d| d.span.map(|s| (s.file, s.offset)));
+    let topology = topology.filter(|_| !report.has_errors());
+    (report, topology)
+}
+
 /// The directory that relative paths in a topology file are resolved against.
 pub fn base_dir(path: &Path) -> PathBuf {
     match path.parent() {

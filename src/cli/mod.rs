@@ -4,15 +4,17 @@
 //! invalid input (usage errors included, as Terraform does, so that 2 and 3 keep their
 //! meaning of "changes" and "breaking changes" for `plan` and `diff`).
 
-use std::io::{IsTerminal, Write};
+mod apply;
+mod plan;
+mod session;
+mod validate;
+
+use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::diagnostics::Severity;
-use crate::model::interpolate::ProcessEnv;
 use crate::render;
-use crate::validate::{self, Report};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -33,6 +35,10 @@ pub struct Cli {
 pub enum Command {
     /// Check a topology file offline: every rule, every message schema. Touches no server.
     Validate(ValidateArgs),
+    /// Show what apply would change on a live Redis. Sends no write command.
+    Plan(PlanArgs),
+    /// Make a live Redis match the topology (or a saved plan).
+    Apply(ApplyArgs),
     /// Print the JSON Schema of the topology file format (draft-07, for editors).
     Schema,
 }
@@ -53,6 +59,54 @@ pub struct ValidateArgs {
     pub format: Format,
 }
 
+/// What `plan` and `apply` share: the file, the environment, the server.
+#[derive(clap::Args, Debug)]
+pub struct TargetArgs {
+    /// The topology file.
+    #[arg(default_value = "topology.yaml")]
+    pub file: PathBuf,
+    /// The environment to plan or apply (required when the file declares environments).
+    #[arg(long)]
+    pub env: Option<String>,
+    /// The Redis server; else $REDIS_URL, else redis://127.0.0.1:6379. `rediss://` for TLS.
+    /// The password in a URL is never printed.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Also delete recorded streams and groups that the file no longer declares.
+    #[arg(long)]
+    pub prune: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Save the plan, with a fingerprint of the live state it read, for `apply --plan`.
+    #[arg(long, value_name = "PLAN")]
+    pub out: Option<PathBuf>,
+    /// Exit 2 when there are changes (0 when none, 1 on error), as Terraform does.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Apply this saved plan; refused if the server changed since it was made.
+    #[arg(long, value_name = "PLAN")]
+    pub plan: Option<PathBuf>,
+    /// Do not ask for confirmation (required when not on a terminal).
+    #[arg(long)]
+    pub yes: bool,
+    /// How long to wait for another apply's lock, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::apply::lock::DEFAULT_TIMEOUT.as_secs())]
+    pub lock_timeout: u64,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Human,
@@ -67,7 +121,7 @@ pub enum ColourChoice {
 }
 
 impl ColourChoice {
-    fn enabled(self, is_terminal: bool) -> bool {
+    pub(crate) fn enabled(self, is_terminal: bool) -> bool {
         match self {
             ColourChoice::Always => true,
             ColourChoice::Never => false,
@@ -86,7 +140,9 @@ pub fn run() -> u8 {
         }
     };
     match cli.command {
-        Command::Validate(args) => validate_command(&args, cli.color),
+        Command::Validate(args) => validate::run(&args, cli.color),
+        Command::Plan(args) => plan::run(&args, cli.color),
+        Command::Apply(args) => apply::run(&args, cli.color),
         Command::Schema => {
             print_stdout(&crate::schema::topology_schema_text());
             0
@@ -94,67 +150,12 @@ pub fn run() -> u8 {
     }
 }
 
-fn validate_command(args: &ValidateArgs, colour: ColourChoice) -> u8 {
-    let report = validate::validate_file(&args.file, args.env.as_deref(), args.strict, &ProcessEnv);
-    match args.format {
-        Format::Json => {
-            let json = render::diagnostics::json(&report.diagnostics, &report.sources);
-            print_stdout(&format!("{json:#}\n"));
-        }
-        Format::Human => {
-            let colour = colour.enabled(std::io::stderr().is_terminal());
-            let mut text = String::new();
-            for diagnostic in &report.diagnostics {
-                text.push_str(&render::diagnostics::human(
-                    diagnostic,
-                    &report.sources,
-                    colour,
-                ));
-                text.push('\n');
-            }
-            text.push_str(&summary(&args.file, &report));
-            let _ = std::io::stderr().write_all(text.as_bytes());
-        }
-    }
-    u8::from(report.has_errors())
-}
-
-/// The last line of human output: valid or not, what was checked, how many problems.
-fn summary(file: &std::path::Path, report: &Report) -> String {
-    let errors = report.count(Severity::Error);
-    let warnings = report.count(Severity::Warning);
-    let counts = format!(
-        "{} and {}",
-        plural(errors, "error"),
-        plural(warnings, "warning")
-    );
-    let envs: Vec<&str> = report
-        .checked
-        .iter()
-        .flatten()
-        .map(String::as_str)
-        .collect();
-    let scope = match (report.checked.first(), envs.as_slice()) {
-        (_, []) => String::new(),
-        (Some(None), envs) => format!(" (base and environments {})", envs.join(", ")),
-        (_, envs) => format!(" (environment {})", envs.join(", ")),
-    };
-    if errors == 0 {
-        format!("{} is valid{scope}: {counts}\n", file.display())
-    } else {
-        format!("{} is invalid{scope}: {counts}\n", file.display())
-    }
-}
-
-fn plural(n: usize, word: &str) -> String {
-    if n == 1 {
-        format!("1 {word}")
-    } else {
-        format!("{n} {word}s")
-    }
-}
-
 /// Print to stdout; a closed pipe (`| head`) is not an error worth a panic.
-fn print_stdout(text: &str) {
+pub(crate) fn print_stdout(text: &str) {
     let _ = std::io::stdout().write_all(text.as_bytes());
+}
+
+/// Print to stderr, likewise.
+pub(crate) fn print_stderr(text: &str) {
+    let _ = std::io::stderr().write_all(text.as_bytes());
 }

@@ -1,0 +1,132 @@
+//! The apply lock: one apply per namespace at a time.
+//!
+//! `SET <ns>:__topology__:lock <token> NX PX <lease>`: the token names the holder (host, pid,
+//! start time) and is random, so only its owner renews it (compare-and-`PEXPIRE`) and releases
+//! it (compare-and-`DEL`). A lock left by a killed apply expires by itself after one lease; a
+//! new apply waits for it up to `--lock-timeout` (by default longer than a lease), then fails
+//! naming the holder. The lock is taken only when a plan has changes, so an apply with
+//! nothing to do sends no write command at all.
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use redis::Value;
+
+use crate::live::read::as_text;
+use crate::record::lock_key;
+use crate::target::{Target, TargetError};
+
+/// How long a lock lives without renewal.
+pub const LEASE: Duration = Duration::from_secs(30);
+/// Default wait for a held lock: one lease and a margin, so a lock left by a killed apply is
+/// outlasted.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(45);
+
+const RENEW: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
+const RELEASE: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+
+/// A held lock. Release it with [`Lock::release`]; if the process dies, it expires.
+pub struct Lock {
+    key: String,
+    token: String,
+    renewer: tokio::task::JoinHandle<()>,
+}
+
+fn new_token() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "unknown-host".to_owned());
+    let started = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let random = RandomState::new().hash_one((std::process::id(), Instant::now()));
+    format!(
+        "{host}/pid {}/since {started}/{random:016x}",
+        std::process::id()
+    )
+}
+
+/// Take the lock of a namespace, waiting up to `timeout` for a current holder.
+pub async fn acquire(
+    target: &mut Target,
+    namespace: &str,
+    timeout: Duration,
+) -> Result<Lock, TargetError> {
+    let key = lock_key(namespace);
+    let token = new_token();
+    let deadline = Instant::now() + timeout;
+    loop {
+        let set = redis::cmd("SET")
+            .arg(&key)
+            .arg(&token)
+            .arg("NX")
+            .arg("PX")
+            .arg(LEASE.as_millis() as u64)
+            .clone();
+        let get = redis::cmd("GET").arg(&key).clone();
+        let replies = target.batch(&[set, get]).await?;
+        match replies.first() {
+            Some(Value::Okay) | Some(Value::SimpleString(_)) => {
+                let renewer = spawn_renewer(target, key.clone(), token.clone());
+                return Ok(Lock {
+                    key,
+                    token,
+                    renewer,
+                });
+            }
+            Some(Value::ServerError(e)) => {
+                return Err(TargetError(format!(
+                    "cannot take the apply lock `{key}`: {}",
+                    crate::live::read::server_error_text(e)
+                )));
+            }
+            _ => {}
+        }
+        if Instant::now() >= deadline {
+            let holder = replies.get(1).and_then(as_text).unwrap_or_default();
+            let holder = holder.rsplit_once('/').map_or(holder.as_str(), |(h, _)| h);
+            return Err(TargetError(format!(
+                "another apply holds the lock `{key}` ({holder}); waited {}s. If that apply was killed, its lock expires within {}s",
+                timeout.as_secs(),
+                LEASE.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Renew the lease every third of it while the apply works.
+fn spawn_renewer(target: &Target, key: String, token: String) -> tokio::task::JoinHandle<()> {
+    let mut connection = target.connection();
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(LEASE / 3);
+        interval.tick().await; // the first tick is immediate
+        loop {
+            interval.tick().await;
+            let renewed: redis::RedisResult<i64> = redis::cmd("EVAL")
+                .arg(RENEW)
+                .arg(1)
+                .arg(&key)
+                .arg(&token)
+                .arg(LEASE.as_millis() as u64)
+                .query_async(&mut connection)
+                .await;
+            if !matches!(renewed, Ok(1)) {
+                return; // lost or unreachable: the lease runs out, apply's own errors report it
+            }
+        }
+    })
+}
+
+impl Lock {
+    /// Release the lock if it is still ours.
+    pub async fn release(self, target: &mut Target) -> Result<(), TargetError> {
+        self.renewer.abort();
+        let release = redis::cmd("EVAL")
+            .arg(RELEASE)
+            .arg(1)
+            .arg(&self.key)
+            .arg(&self.token)
+            .clone();
+        target.batch(&[release]).await.map(|_| ())
+    }
+}

@@ -1,0 +1,85 @@
+//! The applier: executes a [`Plan`] in pipelined batches, in plan order.
+//!
+//! Every command a plan holds is idempotent or made so here (`BUSYGROUP` on a group that
+//! already exists is success; `XGROUP DESTROY` and `DEL` of something gone are no-ops), and
+//! the tool's record is written in its own last round trip, only after every other command
+//! succeeded. So an apply interrupted at any moment (Ctrl-C, kill -9, a lost connection)
+//! leaves a state that the next apply completes.
+
+pub mod lock;
+
+use redis::Value;
+
+use crate::live::read::server_error_text;
+use crate::plan::{Kind, Plan};
+use crate::target::{BATCH_SIZE, Target, TargetError};
+
+/// What an apply did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub changes: usize,
+    pub commands: usize,
+}
+
+/// Called after each batch with (commands done, commands in total).
+pub type Progress<'a> = &'a mut dyn FnMut(usize, usize);
+
+pub async fn execute(
+    target: &mut Target,
+    plan: &Plan,
+    progress: Progress<'_>,
+) -> Result<Applied, TargetError> {
+    let (record, resources): (Vec<_>, Vec<_>) =
+        plan.changes.iter().partition(|c| c.kind == Kind::Record);
+    let commands: Vec<(&str, &Vec<String>)> = resources
+        .iter()
+        .chain(record.iter())
+        .flat_map(|change| change.commands.iter().map(|c| (change.address.as_str(), c)))
+        .collect();
+    let resource_count = commands.len() - record.iter().map(|c| c.commands.len()).sum::<usize>();
+    let total = commands.len();
+    let mut done = 0;
+    // Resources first, in batches; the record alone at the end.
+    let (first, last) = commands.split_at(resource_count);
+    for chunk in first.chunks(BATCH_SIZE).chain(last.chunks(BATCH_SIZE)) {
+        let redis_commands: Vec<redis::Cmd> = chunk.iter().map(|(_, c)| to_cmd(c)).collect();
+        let replies = target.batch(&redis_commands).await?;
+        for ((address, command), reply) in chunk.iter().zip(&replies) {
+            check_reply(address, command, reply)?;
+        }
+        done += chunk.len();
+        progress(done, total);
+    }
+    Ok(Applied {
+        changes: plan.changes.len(),
+        commands: total,
+    })
+}
+
+fn to_cmd(parts: &[String]) -> redis::Cmd {
+    let mut cmd = redis::cmd(parts.first().map_or("PING", String::as_str));
+    for part in parts.iter().skip(1) {
+        cmd.arg(part);
+    }
+    cmd
+}
+
+/// A command's reply: success, a benign error that means "already done", or a failure that
+/// stops the apply (what ran before it stays done and is completed by the next apply).
+fn check_reply(address: &str, command: &[String], reply: &Value) -> Result<(), TargetError> {
+    let Value::ServerError(error) = reply else {
+        return Ok(());
+    };
+    let is_group_create = command
+        .get(1)
+        .is_some_and(|c| c.eq_ignore_ascii_case("CREATE"));
+    if is_group_create && error.code() == "BUSYGROUP" {
+        return Ok(()); // created meanwhile, by a concurrent or interrupted apply
+    }
+    let shown: Vec<&str> = command.iter().take(4).map(String::as_str).collect();
+    Err(TargetError(format!(
+        "{address}: `{}` failed: {}; the changes before it were applied, run apply again after fixing this",
+        shown.join(" "),
+        server_error_text(error)
+    )))
+}

@@ -1,0 +1,191 @@
+//! `redis-topology apply`: read, plan, confirm, lock, re-check, execute, report.
+
+use std::io::{BufRead, IsTerminal};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::session::{Session, block_on, fail, open};
+use super::{ApplyArgs, ColourChoice, print_stderr, print_stdout};
+use crate::apply::{self, lock};
+use crate::plan::Plan;
+use crate::plan::saved::SavedPlan;
+use crate::render;
+use crate::target::BATCH_SIZE;
+
+pub fn run(args: &ApplyArgs, colour: ColourChoice) -> u8 {
+    block_on(apply(args, colour))
+}
+
+/// 1. load and validate, connect; 2. plan (or load the saved plan and check it is current);
+/// 3. nothing to do: stop here, having written nothing; 4. show the plan and confirm;
+/// 5. take the lock and re-check that the server did not change meanwhile; 6. execute;
+/// 7. release the lock and report.
+async fn apply(args: &ApplyArgs, colour: ColourChoice) -> u8 {
+    let mut session = match open(&args.target, colour).await {
+        Ok(session) => session,
+        Err(code) => return code,
+    };
+    let saved = match args.plan.as_deref().map(read_saved).transpose() {
+        Ok(saved) => saved,
+        Err(code) => return code,
+    };
+    let plan = match current_plan(&mut session, args, saved.as_ref()).await {
+        Ok(plan) => plan,
+        Err(code) => return code,
+    };
+    let target = session.plan_target();
+    let stdout_colour = colour.enabled(std::io::stdout().is_terminal());
+    print_stdout(&render::plan::human(&plan, &target, stdout_colour));
+    if plan.is_empty() {
+        return 0;
+    }
+    if let Err(code) = confirm(args, &plan) {
+        return code;
+    }
+    let lock = match lock::acquire(
+        &mut session.target,
+        &session.desired.namespace,
+        Duration::from_secs(args.lock_timeout),
+    )
+    .await
+    {
+        Ok(lock) => lock,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let code = execute_locked(&mut session, args, saved.as_ref(), &plan).await;
+    if let Err(e) = lock.release(&mut session.target).await {
+        print_stderr(&format!("warning: could not release the apply lock: {e}\n"));
+    }
+    code
+}
+
+/// The plan to apply: the saved one if it still matches the server, else a fresh one.
+async fn current_plan(
+    session: &mut Session,
+    args: &ApplyArgs,
+    saved: Option<&SavedPlan>,
+) -> Result<Plan, u8> {
+    let (live, plan) = session.read_and_plan(args.target.prune).await?;
+    let Some(saved) = saved else {
+        return Ok(plan);
+    };
+    check_saved(session, saved, &live.fingerprint())?;
+    Ok(saved.plan.clone())
+}
+
+fn read_saved(path: &std::path::Path) -> Result<SavedPlan, u8> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| fail(&format!("cannot read the plan {}: {e}", path.display())))?;
+    SavedPlan::parse(&text)
+        .map_err(|why| fail(&format!("cannot use the plan {}: {why}", path.display())))
+}
+
+/// A saved plan applies only to the namespace, environment, topology and live state it was
+/// made from.
+fn check_saved(session: &Session, saved: &SavedPlan, fingerprint: &str) -> Result<(), u8> {
+    let desired = &session.desired;
+    if saved.plan.namespace != desired.namespace || saved.plan.environment != desired.environment {
+        return Err(fail(
+            "the saved plan is for another namespace or environment; nothing was applied",
+        ));
+    }
+    if saved.desired_digest != desired.digest {
+        return Err(fail(
+            "the topology changed since the plan was made; run plan again. Nothing was applied",
+        ));
+    }
+    if saved.live_fingerprint != fingerprint {
+        return Err(fail(
+            "the server changed since the plan was made (streams, groups or the record differ); run plan again. Nothing was applied",
+        ));
+    }
+    Ok(())
+}
+
+/// On a terminal, ask; off one, require `--yes`.
+fn confirm(args: &ApplyArgs, plan: &Plan) -> Result<(), u8> {
+    if args.yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(fail(
+            "not on a terminal: add --yes to apply without confirmation. Nothing was applied",
+        ));
+    }
+    print_stderr(&format!(
+        "\nApply these {} changes? Only `yes` is accepted: ",
+        plan.changes.len()
+    ));
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    if answer.trim() == "yes" {
+        Ok(())
+    } else {
+        Err(fail("apply cancelled; nothing was applied"))
+    }
+}
+
+/// Under the lock: make sure the server is still as planned, then execute.
+async fn execute_locked(
+    session: &mut Session,
+    args: &ApplyArgs,
+    saved: Option<&SavedPlan>,
+    plan: &Plan,
+) -> u8 {
+    let (live, replanned) = match session.read_and_plan(args.target.prune).await {
+        Ok(planned) => planned,
+        Err(code) => return code,
+    };
+    let unchanged = match saved {
+        Some(saved) => saved.live_fingerprint == live.fingerprint(),
+        None => same_changes(&replanned, plan),
+    };
+    if !unchanged {
+        return fail(
+            "the server changed while waiting for confirmation or the lock; run apply again. Nothing was applied",
+        );
+    }
+    // A fresh plan runs as re-planned under the lock (a `max_age` trim's bound moves with the
+    // clock); a saved plan runs exactly as saved.
+    let plan = if saved.is_some() { plan } else { &replanned };
+    let total = plan.commands().count();
+    let bar = progress_bar(total);
+    let mut progress = |done: usize, _total: usize| bar.set_position(done as u64);
+    let result = apply::execute(&mut session.target, plan, &mut progress).await;
+    bar.finish_and_clear();
+    match result {
+        Ok(applied) => {
+            print_stdout(&format!(
+                "Apply complete: {} changes, {} commands.\n",
+                applied.changes, applied.commands
+            ));
+            0
+        }
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+/// Two plans change the same things the same way (the exact trim bounds and the record's
+/// timestamp aside).
+fn same_changes(a: &Plan, b: &Plan) -> bool {
+    let key = |p: &Plan| -> Vec<(String, crate::plan::Action)> {
+        p.changes
+            .iter()
+            .map(|c| (c.address.clone(), c.action))
+            .collect()
+    };
+    key(a) == key(b)
+}
+
+/// A progress bar on a terminal when there is more than one batch to send; hidden otherwise.
+fn progress_bar(total: usize) -> ProgressBar {
+    if total <= BATCH_SIZE || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total as u64);
+    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} commands ({eta} left)") {
+        bar.set_style(style);
+    }
+    bar
+}

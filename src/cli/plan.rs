@@ -1,0 +1,54 @@
+//! `redis-topology plan`: read-only; prints what apply would change.
+
+use std::io::IsTerminal;
+
+use super::session::{block_on, fail, open};
+use super::{ColourChoice, Format, PlanArgs, print_stdout};
+use crate::plan::saved::SavedPlan;
+use crate::render;
+
+pub fn run(args: &PlanArgs, colour: ColourChoice) -> u8 {
+    block_on(plan(args, colour))
+}
+
+async fn plan(args: &PlanArgs, colour: ColourChoice) -> u8 {
+    let mut session = match open(&args.target, colour).await {
+        Ok(session) => session,
+        Err(code) => return code,
+    };
+    let (live, plan) = match session.read_and_plan(args.target.prune).await {
+        Ok(planned) => planned,
+        Err(code) => return code,
+    };
+    let target = session.plan_target();
+    match args.format {
+        Format::Json => print_stdout(&format!("{:#}\n", render::plan::json(&plan, &target))),
+        Format::Human => {
+            let colour = colour.enabled(std::io::stdout().is_terminal());
+            print_stdout(&render::plan::human(&plan, &target, colour));
+        }
+    }
+    if let Some(out) = &args.out {
+        let saved = SavedPlan::new(
+            plan.clone(),
+            target.url.to_owned(),
+            session.desired.digest.clone(),
+            live.fingerprint(),
+        );
+        if let Err(e) = std::fs::write(out, saved.to_json()) {
+            return fail(&format!("cannot write the plan to {}: {e}", out.display()));
+        }
+        if args.format == Format::Human {
+            print_stdout(&format!(
+                "\nSaved the plan to {}; apply exactly it with `redis-topology apply --plan {}`.\n",
+                out.display(),
+                out.display()
+            ));
+        }
+    }
+    if args.detailed_exitcode && !plan.is_empty() {
+        2
+    } else {
+        0
+    }
+}

@@ -1,0 +1,83 @@
+//! What `plan` and `apply` share: load one environment, connect, read, plan.
+
+use std::io::IsTerminal;
+
+use super::{ColourChoice, TargetArgs, print_stderr};
+use crate::live::{LiveState, read};
+use crate::model::desired::Desired;
+use crate::model::interpolate::ProcessEnv;
+use crate::plan::{self, Plan};
+use crate::render::plan::PlanTarget;
+use crate::target::{Target, Timeouts, resolve_url};
+use crate::validate;
+
+/// A loaded environment and a connected server.
+pub struct Session {
+    pub desired: Desired,
+    pub target: Target,
+}
+
+impl Session {
+    pub fn plan_target(&self) -> PlanTarget<'_> {
+        PlanTarget {
+            url: self.target.describe().as_str(),
+            namespace: &self.desired.namespace,
+            environment: self.desired.environment.as_deref(),
+        }
+    }
+
+    /// Read the live state and plan against it; a refusal is printed and becomes `Err(1)`.
+    pub async fn read_and_plan(&mut self, prune: bool) -> Result<(LiveState, Plan), u8> {
+        let live = read::read(&mut self.target, &self.desired)
+            .await
+            .map_err(|e| fail(&e.to_string()))?;
+        let plan =
+            plan::plan(&self.desired, &live, plan::Options { prune }).map_err(|refusals| {
+                for refusal in refusals {
+                    print_stderr(&format!("error: {}\n", refusal.0));
+                }
+                1
+            })?;
+        Ok((live, plan))
+    }
+}
+
+/// Validate the chosen environment (printing its diagnostics) and connect to the server.
+pub async fn open(args: &TargetArgs, colour: ColourChoice) -> Result<Session, u8> {
+    let (report, topology) =
+        validate::load_environment(&args.file, args.env.as_deref(), &ProcessEnv);
+    if !report.diagnostics.is_empty() {
+        let colour = colour.enabled(std::io::stderr().is_terminal());
+        print_stderr(&super::validate::diagnostics_text(&report, colour));
+    }
+    let Some(topology) = topology else {
+        print_stderr(&format!(
+            "error: {} is invalid; nothing was sent to Redis\n",
+            args.file.display()
+        ));
+        return Err(1);
+    };
+    let desired = Desired::from_topology(&topology, args.env.as_deref());
+    let url = resolve_url(args.url.as_deref());
+    let target = Target::connect(&url, Timeouts::default())
+        .await
+        .map_err(|e| fail(&e.to_string()))?;
+    Ok(Session { desired, target })
+}
+
+/// Print one error line and give the exit code for errors.
+pub fn fail(message: &str) -> u8 {
+    print_stderr(&format!("error: {message}\n"));
+    1
+}
+
+/// Run a future on a single-threaded runtime: the tool's work is I/O-bound and sequential.
+pub fn block_on<F: std::future::Future<Output = u8>>(future: F) -> u8 {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(future),
+        Err(e) => fail(&format!("cannot start the async runtime: {e}")),
+    }
+}

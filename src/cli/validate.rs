@@ -1,0 +1,75 @@
+//! `redis-topology validate`.
+
+use std::io::IsTerminal;
+
+use super::{ColourChoice, Format, ValidateArgs, print_stderr, print_stdout};
+use crate::diagnostics::Severity;
+use crate::model::interpolate::ProcessEnv;
+use crate::render;
+use crate::validate::{self, Report};
+
+pub fn run(args: &ValidateArgs, colour: ColourChoice) -> u8 {
+    let report = validate::validate_file(&args.file, args.env.as_deref(), args.strict, &ProcessEnv);
+    match args.format {
+        Format::Json => {
+            let json = render::diagnostics::json(&report.diagnostics, &report.sources);
+            print_stdout(&format!("{json:#}\n"));
+        }
+        Format::Human => {
+            let colour = colour.enabled(std::io::stderr().is_terminal());
+            let mut text = diagnostics_text(&report, colour);
+            text.push_str(&summary(&args.file, &report));
+            print_stderr(&text);
+        }
+    }
+    u8::from(report.has_errors())
+}
+
+/// Every diagnostic of a report, rendered for people.
+pub fn diagnostics_text(report: &Report, colour: bool) -> String {
+    let mut text = String::new();
+    for diagnostic in &report.diagnostics {
+        text.push_str(&render::diagnostics::human(
+            diagnostic,
+            &report.sources,
+            colour,
+        ));
+        text.push('\n');
+    }
+    text
+}
+
+/// The last line of human output: valid or not, what was checked, how many problems.
+fn summary(file: &std::path::Path, report: &Report) -> String {
+    let errors = report.count(Severity::Error);
+    let warnings = report.count(Severity::Warning);
+    let counts = format!(
+        "{} and {}",
+        plural(errors, "error"),
+        plural(warnings, "warning")
+    );
+    let envs: Vec<&str> = report
+        .checked
+        .iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    let scope = match (report.checked.first(), envs.as_slice()) {
+        (_, []) => String::new(),
+        (Some(None), envs) => format!(" (base and environments {})", envs.join(", ")),
+        (_, envs) => format!(" (environment {})", envs.join(", ")),
+    };
+    if errors == 0 {
+        format!("{} is valid{scope}: {counts}\n", file.display())
+    } else {
+        format!("{} is invalid{scope}: {counts}\n", file.display())
+    }
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
