@@ -143,9 +143,14 @@ impl Target {
         pipe.cmd("PING");
         let reply = self.run(&pipe).await?;
         match reply.first() {
+            Some(Value::ServerError(e)) if e.code() == "NOAUTH" => Err(TargetError(format!(
+                "{} requires authentication: give the user and password in the URL (redis://user:password@host:port) or in $REDIS_URL",
+                self.url
+            ))),
             Some(Value::ServerError(e)) => Err(TargetError(format!(
-                "{} refused PING: {}",
+                "{} refused PING: {} {}",
                 self.url,
+                e.code(),
                 e.details().unwrap_or_default()
             ))),
             _ => Ok(()),
@@ -186,7 +191,7 @@ fn describe_error(error: &RedisError, url: &str) -> String {
     let first_line = text.lines().next().unwrap_or_default().to_owned();
     match error.kind() {
         redis::ErrorKind::AuthenticationFailed => {
-            format!("authentication failed (check the user and password): {first_line}")
+            "authentication failed: check the user and password in the URL".to_owned()
         }
         _ => first_line,
     }

@@ -3,6 +3,8 @@
 mod cli_validate;
 mod corpus;
 mod hostile_input;
+mod plan_apply;
 mod properties;
+mod redis;
 mod schema_file;
 mod util;

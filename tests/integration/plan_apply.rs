@@ -1,0 +1,451 @@
+//! `plan` and `apply` against a real redis-server, through the real binary.
+
+use std::io::Write;
+use std::process::Output;
+
+use serde_json::Value;
+
+use super::redis::RedisServer;
+use super::util::bin;
+
+/// Commands that change data or state; `plan` must never send one, and a second `apply`
+/// neither.
+const WRITES: &[&str] = &[
+    "xgroup", "xtrim", "set", "del", "unlink", "eval", "xadd", "xdel", "xsetid", "expire",
+    "pexpire",
+];
+
+const TOPOLOGY: &str = "\
+version: 1
+namespace: app
+streams:
+  orders:
+    retention: { maxlen: 100, approximate: false }
+    groups:
+      billing: { start: \"0\" }
+      shipping: {}
+  audit:
+    retention: unbounded
+";
+
+struct Fixture {
+    server: RedisServer,
+    file: tempfile::NamedTempFile,
+}
+
+impl Fixture {
+    fn new(topology: &str) -> Fixture {
+        Fixture {
+            server: RedisServer::start(),
+            file: topology_file(topology),
+        }
+    }
+
+    fn rewrite(&mut self, topology: &str) {
+        self.file = topology_file(topology);
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        bin()
+            .args(args)
+            .arg(self.file.path())
+            .arg("--url")
+            .arg(self.server.url())
+            .timeout(std::time::Duration::from_secs(120))
+            .output()
+            .expect("run redis-topology")
+    }
+
+    fn apply(&self) -> String {
+        let out = self.run(&["apply", "--yes"]);
+        assert_eq!(out.status.code(), Some(0), "apply failed: {}", text(&out));
+        text(&out)
+    }
+
+    fn plan_json(&self) -> Value {
+        let out = self.run(&["plan", "--format", "json"]);
+        assert_eq!(out.status.code(), Some(0), "plan failed: {}", text(&out));
+        serde_json::from_slice(&out.stdout).expect("plan JSON")
+    }
+
+    fn writes_since_reset(&self) -> Vec<String> {
+        self.server
+            .commandstats()
+            .into_iter()
+            .filter(|c| WRITES.contains(&c.split('|').next().unwrap_or_default()))
+            .collect()
+    }
+}
+
+fn topology_file(content: &str) -> tempfile::NamedTempFile {
+    let mut file = tempfile::Builder::new()
+        .suffix(".yaml")
+        .tempfile()
+        .expect("temp file");
+    file.write_all(content.as_bytes()).expect("write");
+    file
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn groups(server: &RedisServer, key: &str) -> Vec<String> {
+    let groups: Vec<redis::Value> = server.cmd(&["XINFO", "GROUPS", key]);
+    groups
+        .iter()
+        .filter_map(|g| match g {
+            redis::Value::Array(fields) => fields.chunks(2).find_map(|pair| match pair {
+                [redis::Value::BulkString(k), redis::Value::BulkString(v)] if k == b"name" => {
+                    Some(String::from_utf8_lossy(v).into_owned())
+                }
+                _ => None,
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn apply_creates_then_a_second_apply_writes_nothing() {
+    let f = Fixture::new(TOPOLOGY);
+    let first = f.apply();
+    assert!(first.contains("Apply complete"), "{first}");
+    assert_eq!(f.server.cmd::<String>(&["TYPE", "app:orders"]), "stream");
+    assert_eq!(f.server.cmd::<String>(&["TYPE", "app:audit"]), "stream");
+    assert_eq!(
+        f.server.cmd::<i64>(&["XLEN", "app:audit"]),
+        0,
+        "created empty"
+    );
+    assert_eq!(groups(&f.server, "app:orders"), ["billing", "shipping"]);
+    assert!(
+        groups(&f.server, "app:audit").is_empty(),
+        "the helper group is gone"
+    );
+    let record: String = f.server.cmd(&["GET", "app:__topology__:record"]);
+    assert!(record.contains("\"app:orders\""), "{record}");
+
+    f.server.cmd::<String>(&["CONFIG", "RESETSTAT"]);
+    let second = f.apply();
+    assert!(second.contains("No changes."), "{second}");
+    assert!(
+        f.writes_since_reset().is_empty(),
+        "second apply wrote: {:?}",
+        f.writes_since_reset()
+    );
+}
+
+#[test]
+fn plan_is_read_only() {
+    let f = Fixture::new(TOPOLOGY);
+    f.server.cmd::<String>(&["CONFIG", "RESETSTAT"]);
+    let plan = f.plan_json();
+    assert_eq!(plan["format_version"], 1);
+    assert_eq!(plan["summary"]["create"], 5, "{plan:#}");
+    assert!(
+        f.writes_since_reset().is_empty(),
+        "plan wrote: {:?}",
+        f.writes_since_reset()
+    );
+    assert_eq!(f.server.cmd::<String>(&["TYPE", "app:orders"]), "none");
+}
+
+#[test]
+fn drift_is_planned_and_repaired() {
+    let f = Fixture::new(TOPOLOGY);
+    f.apply();
+    f.server
+        .cmd::<i64>(&["XGROUP", "DESTROY", "app:orders", "billing"]);
+    let plan = f.plan_json();
+    let changes = plan["changes"].as_array().expect("changes");
+    assert_eq!(changes.len(), 1, "{plan:#}");
+    assert_eq!(changes[0]["address"], "group.orders.billing");
+    assert_eq!(changes[0]["action"], "create");
+    assert_eq!(
+        changes[0]["commands"][0],
+        serde_json::json!(["XGROUP", "CREATE", "app:orders", "billing", "0", "MKSTREAM"])
+    );
+    f.apply();
+    assert_eq!(groups(&f.server, "app:orders"), ["billing", "shipping"]);
+    assert_eq!(f.plan_json()["changes"], serde_json::json!([]));
+}
+
+#[test]
+fn a_wrong_type_key_stops_apply_before_any_write() {
+    let f = Fixture::new(TOPOLOGY);
+    f.server
+        .cmd::<String>(&["SET", "app:orders", "not a stream"]);
+    f.server.cmd::<String>(&["CONFIG", "RESETSTAT"]);
+    let out = f.run(&["apply", "--yes"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("key `app:orders` exists and holds a string"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        f.writes_since_reset().is_empty(),
+        "{:?}",
+        f.writes_since_reset()
+    );
+    assert_eq!(f.server.cmd::<String>(&["TYPE", "app:audit"]), "none");
+}
+
+#[test]
+fn retention_is_enforced_with_xtrim() {
+    let f = Fixture::new(TOPOLOGY);
+    f.apply();
+    for i in 0..250 {
+        f.server
+            .cmd::<String>(&["XADD", "app:orders", "*", "n", &i.to_string()]);
+    }
+    let plan = f.plan_json();
+    let change = &plan["changes"][0];
+    assert_eq!(change["address"], "retention.orders");
+    assert_eq!(
+        change["commands"][0],
+        serde_json::json!(["XTRIM", "app:orders", "MAXLEN", "100"])
+    );
+    assert!(
+        change["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("removes 150 entries")),
+        "{change:#}"
+    );
+    f.apply();
+    assert_eq!(f.server.cmd::<i64>(&["XLEN", "app:orders"]), 100);
+    assert_eq!(f.plan_json()["changes"], serde_json::json!([]));
+}
+
+#[test]
+fn prune_deletes_only_recorded_streams() {
+    let mut f = Fixture::new(TOPOLOGY);
+    f.apply();
+    f.server
+        .cmd::<String>(&["XADD", "app:foreign", "*", "f", "v"]);
+    f.server
+        .cmd::<String>(&["XADD", "app:audit", "*", "f", "v"]);
+    f.rewrite("version: 1\nnamespace: app\nstreams:\n  orders:\n    retention: { maxlen: 100 }\n    groups: { billing: { start: \"0\" }, shipping: {} }\n");
+    let kept = f.apply();
+    assert!(
+        kept.contains("`app:audit` (1 entries) is no longer declared; kept"),
+        "{kept}"
+    );
+    assert_eq!(f.server.cmd::<String>(&["TYPE", "app:audit"]), "stream");
+    let out = f.run(&["apply", "--yes", "--prune"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("(destructive)"), "{}", text(&out));
+    assert_eq!(f.server.cmd::<String>(&["TYPE", "app:audit"]), "none");
+    assert_eq!(
+        f.server.cmd::<String>(&["TYPE", "app:foreign"]),
+        "stream",
+        "never recorded, never deleted"
+    );
+}
+
+#[test]
+fn environments_are_guarded() {
+    let topology = format!("{TOPOLOGY}environments:\n  dev: {{}}\n  prod: {{}}\n");
+    let f = Fixture::new(&topology);
+    let out = f.run(&["apply", "--yes", "--env", "prod"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = f.run(&["apply", "--yes", "--env", "dev"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("was applied for environment `prod`, not environment `dev`"),
+        "{}",
+        text(&out)
+    );
+    let out = f.run(&["plan"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("say which one with --env"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn saved_plans_are_refused_when_the_server_changed() {
+    let f = Fixture::new(TOPOLOGY);
+    let dir = tempfile::tempdir().expect("dir");
+    let saved = dir.path().join("plan.json");
+    let saved = saved.to_str().expect("utf-8 path");
+    let out = f.run(&["plan", "--out", saved]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    f.server
+        .cmd::<String>(&["XGROUP", "CREATE", "app:orders", "billing", "0", "MKSTREAM"]);
+    let out = f.run(&["apply", "--yes", "--plan", saved]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("the server changed since the plan was made"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        groups(&f.server, "app:orders").len() == 1,
+        "nothing applied"
+    );
+
+    let out = f.run(&["plan", "--out", saved]);
+    assert_eq!(out.status.code(), Some(0));
+    let out = f.run(&["apply", "--yes", "--plan", saved]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(groups(&f.server, "app:orders"), ["billing", "shipping"]);
+}
+
+#[test]
+fn apply_off_a_terminal_needs_yes() {
+    let f = Fixture::new(TOPOLOGY);
+    let out = f.run(&["apply"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("add --yes"), "{}", text(&out));
+    assert_eq!(f.server.cmd::<String>(&["TYPE", "app:orders"]), "none");
+}
+
+#[test]
+fn detailed_exitcode() {
+    let f = Fixture::new(TOPOLOGY);
+    assert_eq!(
+        f.run(&["plan", "--detailed-exitcode"]).status.code(),
+        Some(2)
+    );
+    f.apply();
+    assert_eq!(
+        f.run(&["plan", "--detailed-exitcode"]).status.code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn connection_errors_are_one_line_without_secrets() {
+    let file = topology_file(TOPOLOGY);
+    let out = bin()
+        .args(["plan"])
+        .arg(file.path())
+        .args(["--url", "redis://app:sekret-pw@127.0.0.1:1"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let all = text(&out);
+    assert!(
+        all.contains("cannot connect to redis://app:***@127.0.0.1:1"),
+        "{all}"
+    );
+    assert!(!all.contains("sekret-pw"), "{all}");
+    assert_eq!(
+        all.lines().filter(|l| l.starts_with("error:")).count(),
+        1,
+        "{all}"
+    );
+}
+
+#[test]
+fn bad_credentials_and_noperm_are_clear() {
+    let server = RedisServer::start_with(&["--requirepass", "right-pw"]);
+    let file = topology_file(TOPOLOGY);
+    let url = format!("redis://:wrong-pw@127.0.0.1:{}", server.port);
+    let out = bin()
+        .arg("plan")
+        .arg(file.path())
+        .args(["--url", &url])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let all = text(&out);
+    assert!(
+        !all.contains("wrong-pw") && !all.contains("right-pw"),
+        "{all}"
+    );
+    assert!(
+        all.to_lowercase().contains("auth") || all.contains("WRONGPASS"),
+        "{all}"
+    );
+
+    let admin = format!("redis://:right-pw@127.0.0.1:{}", server.port);
+    let mut con = redis::Client::open(admin.as_str())
+        .expect("client")
+        .get_connection()
+        .expect("connect");
+    redis::cmd("ACL")
+        .arg(&[
+            "SETUSER",
+            "reader",
+            "on",
+            ">reader-pw",
+            "~*",
+            "-@all",
+            "+ping",
+            "+type",
+            "+xinfo",
+            "+get",
+            "+time",
+            "+config|get",
+        ])
+        .query::<()>(&mut con)
+        .expect("setuser");
+    let url = format!("redis://reader:reader-pw@127.0.0.1:{}", server.port);
+    let out = bin()
+        .arg("plan")
+        .arg(file.path())
+        .args(["--url", &url])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a read-only user can plan: {}",
+        text(&out)
+    );
+    let out = bin()
+        .args(["apply", "--yes"])
+        .arg(file.path())
+        .args(["--url", &url])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let all = text(&out);
+    assert!(all.contains("NOPERM"), "{all}");
+    assert!(!all.contains("reader-pw"), "{all}");
+}
+
+#[test]
+fn a_held_lock_is_waited_for_then_named() {
+    let f = Fixture::new(TOPOLOGY);
+    f.server.cmd::<String>(&[
+        "SET",
+        "app:__topology__:lock",
+        "ci-host/pid 42/since 0/abc",
+        "PX",
+        "60000",
+    ]);
+    let out = f.run(&["apply", "--yes", "--lock-timeout", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains(
+            "another apply holds the lock `app:__topology__:lock` (ci-host/pid 42/since 0)"
+        ),
+        "{}",
+        text(&out)
+    );
+    // A lock about to expire is outlasted.
+    f.server.cmd::<String>(&[
+        "SET",
+        "app:__topology__:lock",
+        "ci-host/pid 42/since 0/abc",
+        "PX",
+        "500",
+    ]);
+    let out = f.run(&["apply", "--yes", "--lock-timeout", "10"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        f.server.cmd::<String>(&["TYPE", "app:__topology__:lock"]),
+        "none",
+        "released"
+    );
+}
