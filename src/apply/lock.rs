@@ -19,6 +19,16 @@ use crate::target::{Target, TargetError};
 
 /// How long a lock lives without renewal.
 pub const LEASE: Duration = Duration::from_secs(30);
+
+/// The lease in force: [`LEASE`], or `REDIS_TOPOLOGY_LOCK_LEASE_MS` (for tests that kill an
+/// apply and must not wait 30 s for its lock to expire).
+fn lease() -> Duration {
+    std::env::var("REDIS_TOPOLOGY_LOCK_LEASE_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .filter(|ms| *ms >= 100)
+        .map_or(LEASE, Duration::from_millis)
+}
 /// Default wait for a held lock: one lease and a margin, so a lock left by a killed apply is
 /// outlasted.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(45);
@@ -60,7 +70,7 @@ pub async fn acquire(
             .arg(&token)
             .arg("NX")
             .arg("PX")
-            .arg(LEASE.as_millis() as u64)
+            .arg(lease().as_millis() as u64)
             .clone();
         let get = redis::cmd("GET").arg(&key).clone();
         let replies = target.batch(&[set, get]).await?;
@@ -87,7 +97,7 @@ pub async fn acquire(
             return Err(TargetError(format!(
                 "another apply holds the lock `{key}` ({holder}); waited {}s. If that apply was killed, its lock expires within {}s",
                 timeout.as_secs(),
-                LEASE.as_secs()
+                lease().as_secs()
             )));
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -98,7 +108,8 @@ pub async fn acquire(
 fn spawn_renewer(target: &Target, key: String, token: String) -> tokio::task::JoinHandle<()> {
     let mut connection = target.connection();
     tokio::spawn(async move {
-        let mut interval = tokio::time::interval(LEASE / 3);
+        let lease = lease();
+        let mut interval = tokio::time::interval(lease / 3);
         interval.tick().await; // the first tick is immediate
         loop {
             interval.tick().await;
@@ -107,7 +118,7 @@ fn spawn_renewer(target: &Target, key: String, token: String) -> tokio::task::Jo
                 .arg(1)
                 .arg(&key)
                 .arg(&token)
-                .arg(LEASE.as_millis() as u64)
+                .arg(lease.as_millis() as u64)
                 .query_async(&mut connection)
                 .await;
             if !matches!(renewed, Ok(1)) {

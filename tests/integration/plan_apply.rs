@@ -449,3 +449,86 @@ fn a_held_lock_is_waited_for_then_named() {
         "released"
     );
 }
+
+/// A large apply killed with SIGKILL at a random point leaves a state the next apply
+/// completes: its lock expires by itself, the helper groups and missing groups are planned,
+/// and the result is exactly the topology.
+#[test]
+fn kill_9_in_the_middle_then_apply_again_converges() {
+    use std::fmt::Write as _;
+    let mut topology = String::from("version: 1\nnamespace: big\nstreams:\n");
+    for i in 0..15_000 {
+        let _ = writeln!(
+            topology,
+            "  s{i}:\n    retention: {{ maxlen: 1000 }}\n    groups: {{ a: {{}}, b: {{ start: \"0\" }} }}"
+        );
+    }
+    for i in 0..2_000 {
+        let _ = writeln!(topology, "  empty{i}: {{ retention: unbounded }}");
+    }
+    let f = Fixture::new(&topology);
+    let mut child = bin()
+        .args(["apply", "--yes", "--lock-timeout", "20"])
+        .arg(f.file.path())
+        .arg("--url")
+        .arg(f.server.url())
+        .env("REDIS_TOPOLOGY_LOCK_LEASE_MS", "1500")
+        .spawn_stdio_null();
+    // Kill it once some, but not all, streams exist.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let keys: i64 = f.server.cmd(&["DBSIZE"]);
+        if keys > 500 || std::time::Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let _ = child.kill(); // SIGKILL
+    let _ = child.wait();
+    let keys: i64 = f.server.cmd(&["DBSIZE"]);
+    assert!(
+        keys < 17_000,
+        "the apply finished before it was killed ({keys} keys); make the topology larger"
+    );
+
+    let out = bin()
+        .args(["apply", "--yes", "--lock-timeout", "20"])
+        .arg(f.file.path())
+        .arg("--url")
+        .arg(f.server.url())
+        .env("REDIS_TOPOLOGY_LOCK_LEASE_MS", "1500")
+        .output()
+        .expect("second apply");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = f.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "not converged: {}", text(&out));
+    // 17,000 streams, the record, no lock.
+    assert_eq!(f.server.cmd::<i64>(&["DBSIZE"]), 17_001);
+    assert_eq!(groups(&f.server, "big:s14999"), ["a", "b"]);
+    assert!(groups(&f.server, "big:empty1999").is_empty());
+}
+
+trait SpawnQuiet {
+    fn spawn_stdio_null(&mut self) -> std::process::Child;
+}
+
+impl SpawnQuiet for assert_cmd::Command {
+    fn spawn_stdio_null(&mut self) -> std::process::Child {
+        let mut command = std::process::Command::new(self.get_program());
+        command.args(self.get_args());
+        for (key, value) in self.get_envs() {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+        if let Some(dir) = self.get_current_dir() {
+            command.current_dir(dir);
+        }
+        command
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn apply")
+    }
+}

@@ -1,0 +1,144 @@
+//! Property: for generated topologies and generated live states, apply then plan is empty.
+//! Runs the library's reader, planner and applier against one real redis-server.
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+use redis_topology::apply;
+use redis_topology::live::read::read;
+use redis_topology::model::desired::{Desired, DesiredGroup, DesiredRetention, DesiredStream};
+use redis_topology::model::types::StartId;
+use redis_topology::plan::{self, Options};
+use redis_topology::target::{Target, Timeouts};
+
+use super::redis::RedisServer;
+
+/// What a generated stream looks like, desired and live.
+#[derive(Clone, Debug)]
+struct Case {
+    /// (maxlen, approximate, groups, live entries, live groups)
+    streams: Vec<(Option<u64>, bool, Vec<String>, u64, Vec<String>)>,
+}
+
+fn group_names() -> impl Strategy<Value = Vec<String>> {
+    prop::collection::btree_set("[a-c]", 0..3).prop_map(|s| s.into_iter().collect())
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    prop::collection::vec(
+        (
+            prop::option::of(1u64..300),
+            any::<bool>(),
+            group_names(),
+            0u64..500,
+            group_names(),
+        ),
+        0..6,
+    )
+    .prop_map(|streams| Case { streams })
+}
+
+fn desired(case: &Case, namespace: &str) -> Desired {
+    let streams: BTreeMap<String, DesiredStream> = case
+        .streams
+        .iter()
+        .enumerate()
+        .map(|(i, (maxlen, approximate, groups, _, _))| {
+            let name = format!("s{i}");
+            let groups = groups
+                .iter()
+                .map(|g| {
+                    (
+                        g.clone(),
+                        DesiredGroup {
+                            start: StartId::Id { ms: 0, seq: 0 },
+                            entries_read: None,
+                        },
+                    )
+                })
+                .collect();
+            let retention = DesiredRetention {
+                maxlen: *maxlen,
+                max_age_ms: None,
+                approximate: *approximate,
+            };
+            (
+                format!("{namespace}:{name}"),
+                DesiredStream {
+                    name,
+                    retention,
+                    groups,
+                },
+            )
+        })
+        .collect();
+    Desired {
+        namespace: namespace.to_owned(),
+        environment: None,
+        streams,
+        digest: "p".to_owned(),
+    }
+}
+
+/// Build the generated live state by hand: entries and groups, some declared, some not.
+fn prepare(server: &RedisServer, case: &Case, namespace: &str) {
+    server.cmd::<String>(&["FLUSHALL"]);
+    let mut con = server.con();
+    for (i, (_, _, _, entries, groups)) in case.streams.iter().enumerate() {
+        let key = format!("{namespace}:s{i}");
+        let mut pipe = redis::pipe();
+        for n in 0..*entries {
+            pipe.cmd("XADD").arg(&key).arg("*").arg("n").arg(n).ignore();
+        }
+        for g in groups {
+            pipe.cmd("XGROUP")
+                .arg("CREATE")
+                .arg(&key)
+                .arg(g)
+                .arg("$")
+                .arg("MKSTREAM")
+                .ignore();
+        }
+        pipe.query::<()>(&mut con).expect("prepare live state");
+    }
+}
+
+fn apply_then_plan(
+    runtime: &tokio::runtime::Runtime,
+    target: &mut Target,
+    desired: &Desired,
+) -> plan::Plan {
+    runtime.block_on(async {
+        let live = read(target, desired).await.expect("read");
+        let first = plan::plan(desired, &live, Options::default()).expect("plan");
+        apply::execute(target, &first, &mut |_, _| {})
+            .await
+            .expect("apply");
+        let live = read(target, desired).await.expect("read again");
+        plan::plan(desired, &live, Options::default()).expect("plan again")
+    })
+}
+
+#[test]
+fn apply_then_plan_is_empty() {
+    let server = RedisServer::start();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    // The connection lives on this runtime, so every case runs on it too.
+    let target = runtime
+        .block_on(Target::connect(&server.url(), Timeouts::default()))
+        .expect("connect");
+    let target = std::cell::RefCell::new(target);
+    let config = ProptestConfig {
+        cases: 48,
+        ..ProptestConfig::default()
+    };
+    proptest!(config, |(case in case())| {
+        prepare(&server, &case, "prop");
+        let desired = desired(&case, "prop");
+        let after = apply_then_plan(&runtime, &mut target.borrow_mut(), &desired);
+        prop_assert!(after.is_empty(), "{case:?}\n{:#?}", after.changes);
+    });
+}
