@@ -13,11 +13,13 @@ use redis_topology::target::{Target, Timeouts};
 
 use super::redis::RedisServer;
 
-/// What a generated stream looks like, desired and live.
+/// One generated stream: (maxlen, approximate, declared groups, live entries, live groups).
+type StreamCase = (Option<u64>, bool, Vec<String>, u64, Vec<String>);
+
+/// What the generated streams look like, desired and live.
 #[derive(Clone, Debug)]
 struct Case {
-    /// (maxlen, approximate, groups, live entries, live groups)
-    streams: Vec<(Option<u64>, bool, Vec<String>, u64, Vec<String>)>,
+    streams: Vec<StreamCase>,
 }
 
 fn group_names() -> impl Strategy<Value = Vec<String>> {
