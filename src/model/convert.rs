@@ -616,12 +616,34 @@ impl Converter<'_> {
         };
         let mut map = NamedMap::default();
         for (key, val) in entries {
-            let Some(name) = key.key_text() else {
+            let Some(raw) = key.key_text() else {
                 self.mismatch(key, &format!("a name in {what}"), "a string");
                 continue;
             };
+            // Names may use `${VAR}` too (a user per project: `"svc-${PROJECT_ID}"`); two
+            // names that expand to the same text are then a duplicate the parser cannot see.
+            let name = if raw.contains('$') {
+                let Some(name) = interpolate(&raw, key.span, self.vars, self.diags) else {
+                    continue;
+                };
+                if map.names().any(|n| n == name) {
+                    self.push(
+                        Diagnostic::error(
+                            Code::YamlSyntax,
+                            format!("duplicate key `{name}` in {what} after expanding variables"),
+                        )
+                        .at(key.span)
+                        .label("same name as an earlier entry")
+                        .help("give each entry a distinct name"),
+                    );
+                    continue;
+                }
+                name
+            } else {
+                raw.into_owned()
+            };
             if let Some(v) = value(self, key, val) {
-                map.entries.push((Sp::new(name.into_owned(), key.span), v));
+                map.entries.push((Sp::new(name, key.span), v));
             }
         }
         Some(map)
