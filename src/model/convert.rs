@@ -154,6 +154,17 @@ impl Converter<'_> {
         let encoding = f.get("encoding").and_then(|n| self.encoding(n));
         let compatibility = f.get("compatibility").and_then(|n| self.compatibility(n));
         let versions = match f.get("versions") {
+            Some(n) if n.as_map().is_some_and(|m| m.is_empty()) => {
+                self.push(
+                    Diagnostic::error(
+                        Code::SchemaVersionsEmpty,
+                        "a message schema has no versions",
+                    )
+                    .at(n.span)
+                    .help("add `versions: { 1: { file: schemas/<name>.v1.json } }`"),
+                );
+                None
+            }
             Some(n) => self.named_map(n, "`versions`", |c, _, v| c.schema_version(v)),
             None => {
                 self.push(
@@ -169,6 +180,7 @@ impl Converter<'_> {
         };
         Some(MessageSchema {
             description: self.opt_string(&f, "description"),
+            encoding_invalid: encoding.is_none() && f.get("encoding").is_some(),
             encoding,
             field: self.opt_string(&f, "field"),
             version_field: self.opt_string(&f, "version_field"),
@@ -231,6 +243,7 @@ impl Converter<'_> {
                         "a schema version needs exactly one of `file` or `schema`",
                     )
                     .at(f.span)
+                    .label("one of `file` or `schema`")
                     .help("write `{ file: schemas/<name>.v<n>.json }` or `{ schema: { type: object, ... } }`"),
                 );
                 None
@@ -546,7 +559,10 @@ impl Converter<'_> {
                 format!("{what} must be {expected}, found {found}"),
             )
             .at(node.span)
-            .label(format!("expected {expected}")),
+            .label(format!("expected {expected}"))
+            .help(format!(
+                "write {what} as {expected}; docs/format.md shows every field with an example"
+            )),
         );
     }
 

@@ -107,7 +107,11 @@ pub fn parse_yaml(text: &str, file: FileId) -> Result<Node, Box<Diagnostic>> {
             YamlErrorKind::Syntax => Diagnostic::error(Code::YamlSyntax, format!("invalid YAML: {}", e.message))
                 .at(span)
                 .label(e.message)
-                .help(e.help.unwrap_or("fix the YAML at this place (check indentation, quotes, brackets and the `:` after keys)")),
+                .help(e.help.unwrap_or(if e.message.contains("tab") {
+                    "indent with spaces: YAML does not allow tabs for indentation"
+                } else {
+                    "fix the YAML at this place (check indentation, quotes, brackets and the `:` after keys)"
+                })),
         })
     })
 }

@@ -261,6 +261,10 @@ pub struct MessageSchema {
     /// field/value pairs are the object. Defaults to `json`.
     #[schemars(with = "Option<Encoding>")]
     pub encoding: Option<Sp<Encoding>>,
+    /// `encoding` was given but is not valid (already reported), so checks that depend on it
+    /// are skipped.
+    #[schemars(skip)]
+    pub encoding_invalid: bool,
     /// Entry field holding the JSON document (required with `encoding: json`).
     pub field: Option<Sp<String>>,
     /// Entry field that says which schema version a message follows.

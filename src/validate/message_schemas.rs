@@ -97,6 +97,9 @@ pub fn check(
 }
 
 fn check_encoding(name: &Sp<String>, schema: &MessageSchema, diags: &mut Diagnostics) {
+    if schema.encoding_invalid {
+        return; // already reported; guessing `json` would add a misleading second error
+    }
     let encoding = schema.encoding.as_ref().map_or(Encoding::Json, |e| e.value);
     match (encoding, &schema.field) {
         (Encoding::Json, None) => diags.push(
@@ -138,16 +141,6 @@ fn load_versions(
     let Some(versions) = &schema.versions else {
         return Vec::new();
     };
-    if versions.is_empty() {
-        diags.push(
-            Diagnostic::error(
-                Code::SchemaVersionsEmpty,
-                format!("schema `{}` has no versions", name.value),
-            )
-            .at(name.span)
-            .help("add `versions: { 1: { file: schemas/<name>.v1.json } }`"),
-        );
-    }
     let mut loaded = Vec::new();
     for (key, version) in versions.iter() {
         let Some(number) = version_number(key, diags) else {
