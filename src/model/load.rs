@@ -106,7 +106,7 @@ pub fn parse_yaml(text: &str, file: FileId) -> Result<Node, Box<Diagnostic>> {
             .help("topology files are small and flat; nesting depth, node count and alias expansion (`*alias`) are capped to keep the tool safe on untrusted input"),
             YamlErrorKind::Syntax => Diagnostic::error(Code::YamlSyntax, format!("invalid YAML: {}", e.message))
                 .at(span)
-                .label(e.message)
+                .label(e.message.clone())
                 .help(e.help.unwrap_or(if e.message.contains("tab") {
                     "indent with spaces: YAML does not allow tabs for indentation"
                 } else {
