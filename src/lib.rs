@@ -11,7 +11,6 @@
 
 pub mod apply;
 pub mod cli;
-#[path = "compat_stub.rs"]
 pub mod compat;
 pub mod diagnostics;
 pub mod live;

@@ -849,14 +849,18 @@ mod tests {
             ),
             ("streams: { s: { groups: [a] } }", &["type::mismatch"]),
             (
-                "schemas: { m: { encoding: xml, versions: {} } }",
+                "schemas: { m: { encoding: xml, versions: { 1: { schema: {} } } } }",
                 &["schema::encoding"],
             ),
             (
-                "schemas: { m: { compatibility: backwards, versions: {} } }",
+                "schemas: { m: { compatibility: backwards, versions: { 1: { schema: {} } } } }",
                 &["schema::compatibility_mode"],
             ),
             ("schemas: { m: { field: f } }", &["field::missing"]),
+            (
+                "schemas: { m: { field: f, versions: {} } }",
+                &["schema::versions_empty"],
+            ),
             (
                 "schemas: { m: { versions: { 1: { file: a, schema: {} } } } }",
                 &["schema::version_source"],
