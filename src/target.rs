@@ -64,18 +64,21 @@ pub fn resolve_url(flag: Option<&str>) -> String {
         .unwrap_or_else(|| DEFAULT_URL.to_owned())
 }
 
-/// Timeouts for connecting and for each reply.
-#[derive(Clone, Copy, Debug)]
-pub struct Timeouts {
+/// How to connect: timeouts, and for `rediss://` an optional CA certificate (PEM) to trust
+/// instead of the public web roots (for servers with a private CA).
+#[derive(Clone, Debug)]
+pub struct ConnectOptions {
     pub connect: Duration,
     pub response: Duration,
+    pub tls_ca_cert: Option<std::path::PathBuf>,
 }
 
-impl Default for Timeouts {
+impl Default for ConnectOptions {
     fn default() -> Self {
-        Timeouts {
+        ConnectOptions {
             connect: Duration::from_secs(5),
             response: Duration::from_secs(30),
+            tls_ca_cert: None,
         }
     }
 }
@@ -100,17 +103,19 @@ pub struct Target {
 
 impl Target {
     /// Connect and check that the server answers (and that the credentials work).
-    pub async fn connect(url: &str, timeouts: Timeouts) -> Result<Target, TargetError> {
+    pub async fn connect(url: &str, options: ConnectOptions) -> Result<Target, TargetError> {
         let shown = RedactedUrl::new(url);
-        let client = Client::open(url).map_err(|e| {
+        // rustls picks no cryptography by itself; an error means one is installed already.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = open_client(url, options.tls_ca_cert.as_deref()).map_err(|e| {
             TargetError(format!(
                 "invalid Redis URL {shown}: {}",
                 describe_error(&e, url)
             ))
         })?;
         let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(timeouts.connect))
-            .set_response_timeout(Some(timeouts.response));
+            .set_connection_timeout(Some(options.connect))
+            .set_response_timeout(Some(options.response));
         let connection = client
             .get_multiplexed_async_connection_with_config(&config)
             .await
@@ -179,6 +184,26 @@ impl Target {
             .await
             .map_err(|e| TargetError(format!("{}: {}", self.url, describe_error(&e, ""))))
     }
+}
+
+fn open_client(url: &str, ca_cert: Option<&std::path::Path>) -> redis::RedisResult<Client> {
+    let Some(path) = ca_cert else {
+        return Client::open(url);
+    };
+    let pem = std::fs::read(path).map_err(|e| {
+        RedisError::from((
+            redis::ErrorKind::InvalidClientConfig,
+            "cannot read the CA certificate",
+            format!("{}: {e}", path.display()),
+        ))
+    })?;
+    Client::build_with_tls(
+        url,
+        redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem),
+        },
+    )
 }
 
 /// A client error as one short line, with any occurrence of the URL's password removed (some

@@ -75,6 +75,9 @@ pub struct TargetArgs {
     /// Also delete recorded streams and groups that the file no longer declares.
     #[arg(long)]
     pub prune: bool,
+    /// For `rediss://`: trust this CA certificate (PEM) instead of the public roots.
+    #[arg(long, value_name = "PEM", env = "REDIS_TLS_CA_CERT")]
+    pub tls_ca_cert: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]

@@ -8,7 +8,7 @@ use crate::model::desired::Desired;
 use crate::model::interpolate::ProcessEnv;
 use crate::plan::{self, Plan};
 use crate::render::plan::PlanTarget;
-use crate::target::{Target, Timeouts, resolve_url};
+use crate::target::{ConnectOptions, Target, resolve_url};
 use crate::validate;
 
 /// A loaded environment and a connected server.
@@ -59,7 +59,11 @@ pub async fn open(args: &TargetArgs, colour: ColourChoice) -> Result<Session, u8
     };
     let desired = Desired::from_topology(&topology, args.env.as_deref());
     let url = resolve_url(args.url.as_deref());
-    let target = Target::connect(&url, Timeouts::default())
+    let options = ConnectOptions {
+        tls_ca_cert: args.tls_ca_cert.clone(),
+        ..ConnectOptions::default()
+    };
+    let target = Target::connect(&url, options)
         .await
         .map_err(|e| fail(&e.to_string()))?;
     Ok(Session { desired, target })

@@ -9,7 +9,7 @@ use redis_topology::live::read::read;
 use redis_topology::model::desired::{Desired, DesiredGroup, DesiredRetention, DesiredStream};
 use redis_topology::model::types::StartId;
 use redis_topology::plan::{self, Options};
-use redis_topology::target::{Target, Timeouts};
+use redis_topology::target::{ConnectOptions, Target};
 
 use super::redis::RedisServer;
 
@@ -130,7 +130,7 @@ fn apply_then_plan_is_empty() {
         .expect("runtime");
     // The connection lives on this runtime, so every case runs on it too.
     let target = runtime
-        .block_on(Target::connect(&server.url(), Timeouts::default()))
+        .block_on(Target::connect(&server.url(), ConnectOptions::default()))
         .expect("connect");
     let target = std::cell::RefCell::new(target);
     let config = ProptestConfig {

@@ -532,3 +532,95 @@ impl SpawnQuiet for assert_cmd::Command {
             .expect("spawn apply")
     }
 }
+
+/// A CA and a server certificate for 127.0.0.1, made with the openssl command.
+fn make_certificates(dir: &std::path::Path) {
+    let run = |args: &[&str]| {
+        let status = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("the TLS test needs the openssl command: apt-get install -y openssl (.ci/run does this)");
+        assert!(status.success(), "openssl {args:?}");
+    };
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").expect("write ext.cnf");
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=test-ca",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "1",
+        "-extfile",
+        "ext.cnf",
+    ]);
+}
+
+#[test]
+fn tls_with_a_private_ca() {
+    let certs = tempfile::tempdir().expect("dir");
+    make_certificates(certs.path());
+    let server = RedisServer::start_tls(
+        &certs.path().join("server.pem"),
+        &certs.path().join("server.key"),
+    );
+    let file = topology_file(TOPOLOGY);
+    let url = format!("rediss://127.0.0.1:{}", server.port);
+    let run = |args: &[&str]| {
+        bin()
+            .args(args)
+            .arg(file.path())
+            .args(["--url", &url])
+            .output()
+            .expect("run")
+    };
+    let untrusted = run(&["plan"]);
+    assert_eq!(untrusted.status.code(), Some(1), "{}", text(&untrusted));
+    assert!(
+        text(&untrusted).contains("cannot connect to rediss://"),
+        "{}",
+        text(&untrusted)
+    );
+    let ca = certs.path().join("ca.pem");
+    let ca = ca.to_str().expect("utf-8 path");
+    let applied = run(&["apply", "--yes", "--tls-ca-cert", ca]);
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    let planned = run(&["plan", "--detailed-exitcode", "--tls-ca-cert", ca]);
+    assert_eq!(planned.status.code(), Some(0), "{}", text(&planned));
+}

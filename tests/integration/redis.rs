@@ -21,21 +21,37 @@ impl RedisServer {
 
     /// A fresh server with extra `redis-server` arguments (e.g. `--requirepass x`).
     pub fn start_with(extra: &[&str]) -> RedisServer {
+        Self::spawn(extra, false)
+    }
+
+    /// A fresh server that speaks only TLS, with this certificate and key (PEM files).
+    pub fn start_tls(cert: &std::path::Path, key: &std::path::Path) -> RedisServer {
+        let (cert, key) = (cert.display().to_string(), key.display().to_string());
+        let tls = [
+            "--tls-cert-file",
+            &cert,
+            "--tls-key-file",
+            &key,
+            "--tls-auth-clients",
+            "no",
+        ];
+        Self::spawn(&tls, true)
+    }
+
+    fn spawn(extra: &[&str], tls: bool) -> RedisServer {
         let binary = find_redis_server();
         for _attempt in 0..5 {
             let port = free_port();
+            let port_text = port.to_string();
+            let ports = if tls {
+                ["--port", "0", "--tls-port", &port_text]
+            } else {
+                ["--port", &port_text, "--tls-port", "0"]
+            };
             let dir = tempfile::tempdir().expect("temp dir for redis-server");
             let child = Command::new(&binary)
-                .args([
-                    "--port",
-                    &port.to_string(),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                ])
+                .args(ports)
+                .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
                 .arg("--dir")
                 .arg(dir.path())
                 .args(extra)
@@ -48,7 +64,7 @@ impl RedisServer {
                 port,
                 _dir: dir,
             };
-            if server.wait_ready(extra) {
+            if server.wait_ready(tls || extra.contains(&"--requirepass")) {
                 return server;
             }
             let _ = server.child.kill();
@@ -56,15 +72,16 @@ impl RedisServer {
         panic!("redis-server did not start on a free port after 5 attempts");
     }
 
-    fn wait_ready(&mut self, extra: &[&str]) -> bool {
+    /// Wait until the server answers; `port_only`: just accepts connections (a server that
+    /// needs a password or TLS cannot be PINGed by the plain client).
+    fn wait_ready(&mut self, port_only: bool) -> bool {
         let deadline = Instant::now() + Duration::from_secs(10);
-        let needs_auth = extra.contains(&"--requirepass");
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return false; // exited: the port was taken meanwhile
             }
             if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                if needs_auth {
+                if port_only {
                     return true;
                 }
                 if let Ok(mut con) = self.client().get_connection()
