@@ -146,7 +146,7 @@ impl Target {
     async fn ping(&mut self) -> Result<(), TargetError> {
         let mut pipe = redis::pipe();
         pipe.cmd("PING");
-        let reply = self.run(&pipe).await?;
+        let reply = self.run(pipe).await?;
         match reply.first() {
             Some(Value::ServerError(e)) if e.code() == "NOAUTH" => Err(TargetError(format!(
                 "{} requires authentication: give the user and password in the URL (redis://user:password@host:port) or in $REDIS_URL",
@@ -172,13 +172,12 @@ impl Target {
             for command in chunk {
                 pipe.add_command(command.clone());
             }
-            replies.extend(self.run(&pipe).await?);
+            replies.extend(self.run(pipe).await?);
         }
         Ok(replies)
     }
 
-    async fn run(&mut self, pipe: &Pipeline) -> Result<Vec<Value>, TargetError> {
-        let mut pipe = pipe.clone();
+    async fn run(&mut self, mut pipe: Pipeline) -> Result<Vec<Value>, TargetError> {
         pipe.ignore_errors();
         pipe.query_async::<Vec<Value>>(&mut self.connection)
             .await

@@ -34,9 +34,6 @@ pub enum LiveKey {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct LiveStream {
     pub length: u64,
-    /// ID of the oldest entry, if any.
-    pub first_id: Option<StreamId>,
-    pub last_generated_id: StreamId,
     /// For streams with `max_age`: how many entries are older than the bound, counted up to
     /// `node_max_entries + 1` (enough to decide whether a trim is due).
     pub older_than_max_age: Option<u64>,

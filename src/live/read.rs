@@ -2,13 +2,17 @@
 //!
 //! 1. One round trip for the server's clock (`TIME`), `stream-node-max-entries` and the
 //!    tool's record.
-//! 2. For every key the topology declares or the record names: `TYPE`, `XINFO STREAM`,
-//!    `XINFO GROUPS` (never `XINFO ... FULL`, which can block a server for hundreds of
-//!    milliseconds), plus, for streams with `max_age`, an `XRANGE ... COUNT` probe bounded by
-//!    one macro-node. These go in batches of [`crate::target::BATCH_SIZE`] commands, so round
-//!    trips grow with the batch count, not with the number of streams.
+//! 2. For every key the topology declares or the record names: `XLEN` and `XINFO GROUPS`,
+//!    plus, for streams with `max_age`, an `XRANGE ... COUNT` probe bounded by one macro-node.
+//!    A missing key answers `XINFO GROUPS` with "no such key"; a key of another type answers
+//!    `WRONGTYPE`, and only those keys get a `TYPE` in a third round trip, for the message.
+//!    `XLEN` rather than `XINFO STREAM`: its reply does not carry the first and last entries,
+//!    which can be large, and the planner needs only the length. Never `XINFO ... FULL`,
+//!    which can block a server for hundreds of milliseconds.
 //!
-//! Only read commands are sent, so `plan` works with a read-only ACL user.
+//! Commands go in batches of [`crate::target::BATCH_SIZE`], so round trips grow with the
+//! batch count, not with the number of streams. Only read commands are sent, so `plan` works
+//! with a read-only ACL user.
 
 use std::collections::BTreeSet;
 
@@ -29,11 +33,10 @@ pub async fn read(target: &mut Target, desired: &Desired) -> Result<LiveState, T
     if let Some(record) = &record {
         keys.extend(record.streams.keys().cloned());
     }
-    let mut commands = Vec::with_capacity(keys.len() * 4);
+    let mut commands = Vec::with_capacity(keys.len() * 3);
     let mut probes = Vec::with_capacity(keys.len());
     for key in &keys {
-        commands.push(redis::cmd("TYPE").arg(key).clone());
-        commands.push(redis::cmd("XINFO").arg("STREAM").arg(key).clone());
+        commands.push(redis::cmd("XLEN").arg(key).clone());
         commands.push(redis::cmd("XINFO").arg("GROUPS").arg(key).clone());
         let max_age = desired
             .streams
@@ -44,23 +47,54 @@ pub async fn read(target: &mut Target, desired: &Desired) -> Result<LiveState, T
         }
         probes.push(max_age.is_some());
     }
-    let replies = target.batch(&commands).await?;
-    let mut replies = replies.into_iter();
+    let mut replies = target.batch(&commands).await?.into_iter();
     let mut live = LiveState {
         keys: Default::default(),
         record,
         node_max_entries,
         now_ms,
     };
+    let mut wrong_types = Vec::new();
     for (key, probed) in keys.into_iter().zip(probes) {
-        let kind = replies.next().unwrap_or(Value::Nil);
-        let info = replies.next().unwrap_or(Value::Nil);
+        let length = replies.next().unwrap_or(Value::Nil);
         let groups = replies.next().unwrap_or(Value::Nil);
         let probe = if probed { replies.next() } else { None };
-        let live_key = parse_key(&key, &kind, &info, &groups, probe.as_ref(), target)?;
-        live.keys.insert(key, live_key);
+        match parse_key(&key, &length, &groups, probe.as_ref(), target)? {
+            Some(live_key) => {
+                live.keys.insert(key, live_key);
+            }
+            None => wrong_types.push(key),
+        }
+    }
+    for (key, kind) in key_types(target, &wrong_types).await? {
+        live.keys.insert(key, LiveKey::WrongType(kind));
     }
     Ok(live)
+}
+
+/// The type of each key that is not a stream, for the message that names it.
+async fn key_types(
+    target: &mut Target,
+    keys: &[String],
+) -> Result<Vec<(String, String)>, TargetError> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let commands: Vec<Cmd> = keys
+        .iter()
+        .map(|k| redis::cmd("TYPE").arg(k).clone())
+        .collect();
+    let replies = target.batch(&commands).await?;
+    Ok(keys
+        .iter()
+        .zip(replies)
+        .map(|(key, kind)| {
+            (
+                key.clone(),
+                as_text(&kind).unwrap_or_else(|| "value of another type".to_owned()),
+            )
+        })
+        .collect())
 }
 
 /// Entries older than `minid_ms`, counted up to one more than a macro-node holds.
@@ -123,70 +157,39 @@ async fn read_header(
     Ok((now_ms, node_max_entries, record))
 }
 
+/// One key from its `XLEN` and `XINFO GROUPS` replies; `None` for a key of another type.
 fn parse_key(
     key: &str,
-    kind: &Value,
-    info: &Value,
+    length: &Value,
     groups: &Value,
     probe: Option<&Value>,
     target: &Target,
-) -> Result<LiveKey, TargetError> {
-    let kind = match kind {
-        Value::ServerError(e) => {
-            return Err(TargetError(format!(
-                "{}: TYPE {key} failed: {}",
-                target.describe(),
-                server_error_text(e)
-            )));
-        }
-        other => as_text(other).unwrap_or_default(),
-    };
-    match kind.as_str() {
-        "none" => return Ok(LiveKey::Missing),
-        "stream" => {}
-        other => return Ok(LiveKey::WrongType(other.to_owned())),
-    }
-    for reply in [info, groups] {
-        if let Value::ServerError(e) = reply {
-            return Err(TargetError(format!(
-                "{}: XINFO on {key} failed: {}",
-                target.describe(),
-                server_error_text(e)
-            )));
-        }
-    }
-    let mut stream = parse_stream_info(info);
-    stream.groups = parse_groups(groups);
-    stream.older_than_max_age = probe.map(|p| match p {
-        Value::Array(items) => items.len() as u64,
-        _ => 0,
-    });
-    Ok(LiveKey::Stream(stream))
-}
-
-fn parse_stream_info(info: &Value) -> LiveStream {
-    let mut stream = LiveStream::default();
-    for (field, value) in map_entries(info) {
-        match field.as_str() {
-            "length" => stream.length = as_u64(&value).unwrap_or(0),
-            "last-generated-id" => {
-                stream.last_generated_id = as_text(&value)
-                    .and_then(|t| StreamId::parse(&t))
-                    .unwrap_or_default();
+) -> Result<Option<LiveKey>, TargetError> {
+    for reply in [length, groups] {
+        match reply {
+            Value::ServerError(e) if e.code() == "WRONGTYPE" => return Ok(None),
+            Value::ServerError(e) if e.details().is_some_and(|d| d.contains("no such key")) => {
+                return Ok(Some(LiveKey::Missing));
             }
-            "first-entry" => {
-                stream.first_id = match &value {
-                    Value::Array(entry) => entry
-                        .first()
-                        .and_then(as_text)
-                        .and_then(|t| StreamId::parse(&t)),
-                    _ => None,
-                };
+            Value::ServerError(e) => {
+                return Err(TargetError(format!(
+                    "{}: reading {key} failed: {}",
+                    target.describe(),
+                    server_error_text(e)
+                )));
             }
             _ => {}
         }
     }
-    stream
+    let older_than_max_age = probe.map(|p| match p {
+        Value::Array(items) => items.len() as u64,
+        _ => 0,
+    });
+    Ok(Some(LiveKey::Stream(LiveStream {
+        length: as_u64(length).unwrap_or(0),
+        older_than_max_age,
+        groups: parse_groups(groups),
+    })))
 }
 
 fn parse_groups(groups: &Value) -> std::collections::BTreeMap<String, LiveGroup> {

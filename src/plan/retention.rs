@@ -80,9 +80,7 @@ fn trim_change(
         kind: Kind::Retention,
         action: Action::Update,
         destructive: false,
-        before: Some(
-            json!({ "length": stream.length, "first_id": stream.first_id.map(|id| id.to_string()) }),
-        ),
+        before: Some(json!({ "length": stream.length })),
         after: Some(
             json!({ "maxlen": retention.maxlen, "max_age_ms": retention.max_age_ms, "approximate": retention.approximate }),
         ),

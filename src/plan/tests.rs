@@ -1,7 +1,7 @@
 //! Planner tests: desired + live in memory, no server.
 
 use super::*;
-use crate::live::{LiveGroup, LiveKey, LiveStream, StreamId};
+use crate::live::{LiveGroup, LiveKey, LiveStream};
 use crate::model::desired::{DesiredGroup, DesiredRetention, DesiredStream};
 use crate::model::types::StartId;
 
@@ -52,8 +52,6 @@ fn maxlen(n: u64) -> DesiredRetention {
 fn stream(length: u64, groups: &[&str]) -> LiveKey {
     LiveKey::Stream(LiveStream {
         length,
-        first_id: (length > 0).then_some(StreamId { ms: 1, seq: 0 }),
-        last_generated_id: StreamId { ms: length, seq: 0 },
         older_than_max_age: None,
         groups: groups
             .iter()

@@ -380,12 +380,15 @@ fn bad_credentials_and_noperm_are_clear() {
             ">reader-pw",
             "~*",
             "-@all",
+            // The plan user of docs/operations.md.
             "+ping",
-            "+type",
-            "+xinfo",
-            "+get",
             "+time",
             "+config|get",
+            "+get",
+            "+xlen",
+            "+xinfo|groups",
+            "+xrange",
+            "+type",
         ])
         .query::<()>(&mut con)
         .expect("setuser");

@@ -1,0 +1,249 @@
+//! Benchmark: plan and apply of 10,000 streams with 2 groups each and retention, against
+//! fresh local redis-servers, beside `redis-cli --pipe` sending the same commands.
+//!
+//! Run with `cargo bench --bench apply` (needs `redis-server` and `redis-cli`). Reports, in
+//! one run: apply from empty, a no-op plan, a no-op apply, and as the reference the same
+//! XGROUP CREATE commands plus the reads a plan needs, and the reads alone, piped by
+//! redis-cli. Also the peak memory (VmHWM) of each redis-topology run.
+//! Goals: apply from empty within 1.5x of (writes + reads) by redis-cli --pipe; no-op plan
+//! within 1.5x of the reads; peak memory under 100 MB.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const STREAMS: usize = 10_000;
+const RUNS: usize = 5;
+
+struct Server {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start() -> Server {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed: apt-get install -y redis-server");
+        let server = Server {
+            child,
+            port,
+            _dir: dir,
+        };
+        while Command::new("redis-cli")
+            .args(["-p", &port.to_string(), "ping"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| !s.success())
+            .unwrap_or(true)
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn topology() -> String {
+    let mut y = String::from("version: 1\nnamespace: bench\nstreams:\n");
+    for i in 0..STREAMS {
+        let _ = writeln!(
+            y,
+            "  s{i}:\n    retention: {{ maxlen: 10000 }}\n    groups: {{ workers: {{ start: \"$\" }}, audit: {{ start: \"0\" }} }}"
+        );
+    }
+    y
+}
+
+/// RESP encoding of commands, for `redis-cli --pipe`.
+fn resp(commands: &[Vec<String>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for command in commands {
+        let _ = write!(out, "*{}\r\n", command.len());
+        for arg in command {
+            let _ = write!(out, "${}\r\n{arg}\r\n", arg.len());
+        }
+    }
+    out
+}
+
+fn writes() -> Vec<Vec<String>> {
+    (0..STREAMS)
+        .flat_map(|i| {
+            let key = format!("bench:s{i}");
+            [
+                vec![
+                    "XGROUP".into(),
+                    "CREATE".into(),
+                    key.clone(),
+                    "audit".into(),
+                    "0".into(),
+                    "MKSTREAM".into(),
+                ],
+                vec![
+                    "XGROUP".into(),
+                    "CREATE".into(),
+                    key,
+                    "workers".into(),
+                    "$".into(),
+                    "MKSTREAM".into(),
+                ],
+            ]
+        })
+        .collect()
+}
+
+fn reads() -> Vec<Vec<String>> {
+    (0..STREAMS)
+        .flat_map(|i| {
+            let key = format!("bench:s{i}");
+            [
+                vec!["TYPE".into(), key.clone()],
+                vec!["XINFO".into(), "STREAM".into(), key.clone()],
+                vec!["XINFO".into(), "GROUPS".into(), key],
+            ]
+        })
+        .collect()
+}
+
+fn pipe(server: &Server, commands: &[Vec<String>]) -> Duration {
+    let data = resp(commands);
+    let start = Instant::now();
+    let mut child = Command::new("redis-cli")
+        .args(["-p", &server.port.to_string(), "--pipe"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-cli must be installed");
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(&data).expect("pipe commands");
+    }
+    let status = child.wait().expect("redis-cli");
+    assert!(status.success());
+    start.elapsed()
+}
+
+/// Run redis-topology; returns its wall time and peak resident memory (VmHWM, in MB).
+fn run_tool(args: &[&str], file: &Path, server: &Server) -> (Duration, f64) {
+    let start = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_redis-topology"))
+        .args(args)
+        .arg(file)
+        .args(["--url", &server.url()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run redis-topology");
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak_kb = 0.0;
+    loop {
+        if let Ok(status) = std::fs::read_to_string(&status_path)
+            && let Some(line) = status.lines().find(|l| l.starts_with("VmHWM:"))
+        {
+            peak_kb = line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(peak_kb);
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            assert!(status.success(), "redis-topology {args:?} failed");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    (start.elapsed(), peak_kb / 1024.0)
+}
+
+fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn main() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("topology.yaml");
+    std::fs::write(&file, topology()).expect("write topology");
+    let (writes, reads) = (writes(), reads());
+    let mut all = writes.clone();
+    all.extend(reads.iter().cloned());
+
+    let (mut apply_empty, mut plan_noop, mut apply_noop) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut pipe_all, mut pipe_reads) = (Vec::new(), Vec::new());
+    let mut peak: f64 = 0.0;
+    for _ in 0..RUNS {
+        let ours = Server::start();
+        let (t, m) = run_tool(&["apply", "--yes"], &file, &ours);
+        apply_empty.push(t);
+        peak = peak.max(m);
+        let (t, m) = run_tool(&["plan"], &file, &ours);
+        plan_noop.push(t);
+        peak = peak.max(m);
+        let (t, m) = run_tool(&["apply", "--yes"], &file, &ours);
+        apply_noop.push(t);
+        peak = peak.max(m);
+
+        let reference = Server::start();
+        pipe_all.push(pipe(&reference, &all));
+        pipe_reads.push(pipe(&reference, &reads));
+    }
+    let (apply_empty, plan_noop, apply_noop) =
+        (median(apply_empty), median(plan_noop), median(apply_noop));
+    let (pipe_all, pipe_reads) = (median(pipe_all), median(pipe_reads));
+    println!(
+        "{STREAMS} streams x 2 groups + retention, fresh local redis-servers, median of {RUNS} runs:\n"
+    );
+    println!("| operation | redis-topology | redis-cli --pipe reference | ratio |");
+    println!("|---|---|---|---|");
+    println!(
+        "| apply from empty | {:.0} ms | {:.0} ms (20,000 XGROUP CREATE + 30,000 reads) | {:.2}x |",
+        ms(apply_empty),
+        ms(pipe_all),
+        ms(apply_empty) / ms(pipe_all)
+    );
+    println!(
+        "| no-op plan | {:.0} ms | {:.0} ms (30,000 reads) | {:.2}x |",
+        ms(plan_noop),
+        ms(pipe_reads),
+        ms(plan_noop) / ms(pipe_reads)
+    );
+    println!("| no-op apply | {:.0} ms | | |", ms(apply_noop));
+    println!("\npeak memory (VmHWM) of redis-topology: {peak:.1} MB");
+}
