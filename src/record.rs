@@ -57,6 +57,12 @@ pub struct RecordedGroup {
 impl Record {
     /// Parse a stored record; `Err` says why in one line.
     pub fn parse(json: &str) -> Result<Record, String> {
+        if let Ok(record) = serde_json::from_str::<Record>(json)
+            && record.format <= FORMAT
+        {
+            return Ok(record);
+        }
+        // Not a current record: find out why, for the message.
         let value: serde_json::Value =
             serde_json::from_str(json).map_err(|e| format!("it is not JSON ({e})"))?;
         let format = value.get("format").and_then(serde_json::Value::as_u64);

@@ -18,6 +18,8 @@ pub struct Desired {
     /// sha256 of the canonical form of everything above: what the record remembers as
     /// "last applied".
     pub digest: String,
+    /// ACL users the file declares (planned from the ACL issue on; until then only noted).
+    pub users_declared: usize,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -98,11 +100,17 @@ impl Desired {
                 (key(&namespace, &name.value), desired)
             })
             .collect();
+        let users_declared = topology
+            .acl
+            .as_ref()
+            .and_then(|a| a.users.as_ref())
+            .map_or(0, |u| u.len());
         let mut desired = Desired {
             namespace,
             environment: environment.map(str::to_owned),
             streams,
             digest: String::new(),
+            users_declared,
         };
         desired.digest = desired.compute_digest();
         desired

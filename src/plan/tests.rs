@@ -38,6 +38,7 @@ fn desired(streams: &[StreamSpec]) -> Desired {
             })
             .collect(),
         digest: "d1".to_owned(),
+        users_declared: 0,
     }
 }
 

@@ -79,6 +79,7 @@ fn desired(case: &Case, namespace: &str) -> Desired {
         environment: None,
         streams,
         digest: "p".to_owned(),
+        users_declared: 0,
     }
 }
 

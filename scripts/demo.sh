@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The main job on the shipped topology, on a fresh machine: get a local redis-server
+# (installing it from Debian's packages if missing), then validate, plan, apply and plan again.
+#   scripts/demo.sh [ENV]      (ENV defaults to dev)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+env_name="${1:-dev}"
+
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "redis-server is not installed; installing it (apt-get)..." >&2
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+fi
+
+# A throwaway server on a free loopback port, stopped on exit.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null || echo 6390)
+dir=$(mktemp -d)
+redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" --daemonize yes --logfile "$dir/redis.log"
+trap 'redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
+until redis-cli -p "$port" ping >/dev/null 2>&1; do sleep 0.1; done
+export REDIS_URL="redis://127.0.0.1:$port"
+
+cargo build --release --quiet
+bin=target/release/redis-topology
+echo "== validate"; $bin validate topology.yaml
+echo "== plan --env $env_name"; $bin plan topology.yaml --env "$env_name"
+echo "== apply --env $env_name"; $bin apply topology.yaml --env "$env_name" --yes
+echo "== plan --env $env_name (again: nothing to do)"; $bin plan topology.yaml --env "$env_name" --detailed-exitcode
