@@ -8,6 +8,7 @@
 use super::interpolate::{Vars, interpolate};
 use super::node::{Node, NodeKind, Scalar, Span};
 use super::types::*;
+use crate::compat::Mode;
 use crate::diagnostics::{Code, Diagnostic, Diagnostics, one_of, suggest};
 
 /// Fields of each mapping kind. The JSON Schema test checks these lists against the model.
@@ -47,16 +48,6 @@ pub const KEYS_FIELDS: &[&str] = &["read", "write", "readwrite"];
 
 /// Keys that people reach for when they try to write a password in plaintext.
 const PLAINTEXT_PASSWORD_KEYS: &[&str] = &["password", "plaintext", "plain", "value", "secret"];
-
-pub const COMPATIBILITY_MODES: &[&str] = &[
-    "backward",
-    "backward_transitive",
-    "forward",
-    "forward_transitive",
-    "full",
-    "full_transitive",
-    "none",
-];
 
 /// Converts one (already environment-merged) document.
 pub struct Converter<'a> {
@@ -209,13 +200,13 @@ impl Converter<'_> {
 
     fn compatibility(&mut self, node: &Node) -> Option<Sp<String>> {
         let text = self.string(node, "`compatibility`")?;
-        if COMPATIBILITY_MODES.contains(&text.value.as_str()) {
+        if Mode::parse(&text.value).is_some() {
             return Some(text);
         }
         let help = suggest(
             &text.value,
-            COMPATIBILITY_MODES,
-            format!("valid modes are {}", one_of(COMPATIBILITY_MODES)),
+            &Mode::ALL,
+            format!("valid modes are {}", one_of(&Mode::ALL)),
         );
         self.push(
             Diagnostic::error(

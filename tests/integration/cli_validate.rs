@@ -1,20 +1,9 @@
 //! `redis-topology validate` through the real binary: exit codes, formats, environments,
 //! colour, and the shipped topology and examples.
 
-use std::io::Write;
-
 use serde_json::Value;
 
-use super::util::{bin, repo};
-
-fn temp_topology(content: &str) -> tempfile::NamedTempFile {
-    let mut file = tempfile::Builder::new()
-        .suffix(".yaml")
-        .tempfile()
-        .expect("temp file");
-    file.write_all(content.as_bytes()).expect("write");
-    file
-}
+use super::util::{bin, repo, topology_file};
 
 /// Run `redis-topology <args> <file>`, expect `code`, return stderr.
 fn stderr_of(args: &[&str], file: &std::path::Path, code: i32) -> String {
@@ -74,7 +63,7 @@ fn every_example_is_valid() {
 
 #[test]
 fn valid_file_exits_0_and_json_is_an_empty_list() {
-    let file = temp_topology(VALID);
+    let file = topology_file(VALID);
     let out = bin()
         .args(["validate", "--format", "json"])
         .arg(file.path())
@@ -89,7 +78,7 @@ fn valid_file_exits_0_and_json_is_an_empty_list() {
 
 #[test]
 fn json_lists_every_problem_with_its_place() {
-    let file = temp_topology(
+    let file = topology_file(
         "version: 1\nnamespace: app\nstreams:\n  orders:\n    retention: { maxlen: 0 }\n  audit: {}\n",
     );
     let out = bin()
@@ -127,14 +116,14 @@ fn json_lists_every_problem_with_its_place() {
 
 #[test]
 fn strict_turns_warnings_into_errors() {
-    let file = temp_topology("version: 1\nnamespace: app\nstreams:\n  orders: {}\n");
+    let file = topology_file("version: 1\nnamespace: app\nstreams:\n  orders: {}\n");
     bin().arg("validate").arg(file.path()).assert().success();
     assert!(stderr_of(&["validate", "--strict"], file.path(), 1).contains("retention::missing"));
 }
 
 #[test]
 fn environments_are_validated_and_named() {
-    let file = temp_topology(&format!(
+    let file = topology_file(&format!(
         "{VALID}environments:\n  dev:\n    streams:\n      orders: {{ retention: {{ max_age: 7days }} }}\n  prod: {{}}\n"
     ));
     let stderr = stderr_of(&["validate"], file.path(), 1);
@@ -157,12 +146,12 @@ fn environments_are_validated_and_named() {
 
 #[test]
 fn unknown_env_is_an_error_with_a_suggestion() {
-    let file = temp_topology(&format!(
+    let file = topology_file(&format!(
         "{VALID}environments:\n  staging: {{}}\n  prod: {{}}\n"
     ));
     let stderr = stderr_of(&["validate", "--env", "stagin"], file.path(), 1);
     assert!(stderr.contains("did you mean `staging`?"), "{stderr}");
-    let no_envs = temp_topology(VALID);
+    let no_envs = topology_file(VALID);
     assert!(
         stderr_of(&["validate", "--env", "dev"], no_envs.path(), 1)
             .contains("declares no environments")
@@ -171,7 +160,7 @@ fn unknown_env_is_an_error_with_a_suggestion() {
 
 #[test]
 fn variables_come_from_the_environment() {
-    let file = temp_topology(
+    let file = topology_file(
         "version: 1\nnamespace: \"${APP_NS}\"\nstreams:\n  orders: { retention: { maxlen: \"${ORDERS_MAXLEN:-100}\" } }\n",
     );
     let stderr = stderr_of(&["validate"], file.path(), 1);
@@ -200,7 +189,7 @@ fn variables_come_from_the_environment() {
 
 #[test]
 fn colour_only_when_asked_or_on_a_terminal() {
-    let file = temp_topology("version: 1\nnamespace: app\nstreams:\n  orders: {}\n");
+    let file = topology_file("version: 1\nnamespace: app\nstreams:\n  orders: {}\n");
     let plain = bin()
         .arg("validate")
         .arg(file.path())
@@ -238,7 +227,7 @@ fn missing_file_and_usage_errors_exit_1() {
 #[test]
 fn plaintext_password_is_never_echoed() {
     let secret = "hunter2-very-secret";
-    let file = temp_topology(&format!(
+    let file = topology_file(&format!(
         "version: 1\nnamespace: app\nacl:\n  users:\n    svc:\n      passwords: [\"{secret}\"]\n"
     ));
     for format in ["human", "json"] {

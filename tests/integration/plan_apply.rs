@@ -1,12 +1,11 @@
 //! `plan` and `apply` against a real redis-server, through the real binary.
 
-use std::io::Write;
 use std::process::Output;
 
 use serde_json::Value;
 
 use super::redis::RedisServer;
-use super::util::bin;
+use super::util::{bin, topology_file};
 
 /// Commands that change data or state; `plan` must never send one, and a second `apply`
 /// neither.
@@ -75,15 +74,6 @@ impl Fixture {
             .filter(|c| WRITES.contains(&c.split('|').next().unwrap_or_default()))
             .collect()
     }
-}
-
-fn topology_file(content: &str) -> tempfile::NamedTempFile {
-    let mut file = tempfile::Builder::new()
-        .suffix(".yaml")
-        .tempfile()
-        .expect("temp file");
-    file.write_all(content.as_bytes()).expect("write");
-    file
 }
 
 fn text(out: &Output) -> String {

@@ -17,3 +17,14 @@ pub fn bin() -> Command {
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// A topology file with this content, deleted when dropped.
+pub fn topology_file(content: &str) -> tempfile::NamedTempFile {
+    use std::io::Write;
+    let mut file = tempfile::Builder::new()
+        .suffix(".yaml")
+        .tempfile()
+        .expect("temp file");
+    file.write_all(content.as_bytes()).expect("write");
+    file
+}
