@@ -143,11 +143,11 @@ fn describe_env(env: &Option<String>) -> String {
 
 /// Whether the live record already says what apply would write, checked without building a
 /// new record (the common case on a converged server with 10,000 streams).
-fn record_is_current(desired: &Desired, live: &LiveState, kept: &Record) -> bool {
+fn record_is_current(desired: &Desired, live: &LiveState, kept: &streams::Managed) -> bool {
     let Some(record) = &live.record else {
         return false;
     };
-    kept.streams.is_empty()
+    kept.is_empty()
         && record.digest == desired.digest
         && record.environment == desired.environment
         && record.streams.len() == desired.streams.len()
@@ -161,11 +161,11 @@ fn record_is_current(desired: &Desired, live: &LiveState, kept: &Record) -> bool
 
 /// What the record must say after apply: the declared streams and groups, plus recorded ones
 /// that stay managed because they were not pruned.
-fn record_change(desired: &Desired, live: &LiveState, kept: &Record, plan: &mut Plan) {
+fn record_change(desired: &Desired, live: &LiveState, kept: &streams::Managed, plan: &mut Plan) {
     if record_is_current(desired, live, kept) {
         return;
     }
-    let mut streams = kept.streams.clone();
+    let mut streams = kept.clone();
     for (key, stream) in &desired.streams {
         let recorded = streams.entry(key.clone()).or_default();
         let previous = live

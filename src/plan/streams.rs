@@ -5,7 +5,10 @@ use serde_json::json;
 use super::{Action, Change, Kind, MKSTREAM_GROUP, Options, Plan, Refusal, cmd};
 use crate::live::{LiveKey, LiveState};
 use crate::model::desired::Desired;
-use crate::record::{FORMAT, Record};
+use crate::record::RecordedStream;
+
+/// Recorded streams (by key) that stay managed although the file no longer declares them.
+pub type Managed = std::collections::BTreeMap<String, RecordedStream>;
 
 /// A declared stream whose key holds something else stops the plan: apply must not write
 /// anything, and there is no safe way to turn a string or a hash into a stream.
@@ -61,15 +64,8 @@ pub fn undeclared(
     live: &LiveState,
     options: Options,
     plan: &mut Plan,
-) -> Record {
-    let mut kept = Record {
-        format: FORMAT,
-        environment: desired.environment.clone(),
-        digest: String::new(),
-        applied_at_ms: 0,
-        tool_version: String::new(),
-        streams: Default::default(),
-    };
+) -> Managed {
+    let mut kept = Managed::new();
     let Some(record) = &live.record else {
         return kept;
     };
@@ -98,7 +94,7 @@ pub fn undeclared(
                     "stream `{key}` ({} entries) is no longer declared; kept. `apply --prune` deletes it",
                     stream.length
                 ));
-                kept.streams.insert(key.clone(), recorded.clone());
+                kept.insert(key.clone(), recorded.clone());
             }
             Some(declared) => {
                 for (group, recorded_group) in &recorded.groups {
@@ -117,8 +113,7 @@ pub fn undeclared(
                             "group `{group}` of `{key}` is no longer declared; kept. `apply --prune` destroys it ({} pending)",
                             live_group.pending
                         ));
-                        kept.streams
-                            .entry(key.clone())
+                        kept.entry(key.clone())
                             .or_default()
                             .groups
                             .insert(group.clone(), recorded_group.clone());
