@@ -119,21 +119,28 @@ impl Desired {
     /// A stable digest: the same declarations give the same digest whatever the file's
     /// layout, comments or key order.
     fn compute_digest(&self) -> String {
+        use std::fmt::Write as _;
+        // One reused buffer: this runs over every stream of large topologies.
+        let mut line = String::with_capacity(128);
         let mut hasher = Sha256::new();
         hasher.update(format!("ns={}\n", self.namespace));
         for (key, stream) in &self.streams {
             let r = stream.retention;
-            hasher.update(format!(
-                "stream={key} maxlen={:?} max_age={:?} approx={}\n",
+            line.clear();
+            let _ = writeln!(
+                line,
+                "stream={key} maxlen={:?} max_age={:?} approx={}",
                 r.maxlen, r.max_age_ms, r.approximate
-            ));
+            );
             for (name, group) in &stream.groups {
-                hasher.update(format!(
-                    "group={name} start={} entries_read={:?}\n",
+                let _ = writeln!(
+                    line,
+                    "group={name} start={} entries_read={:?}",
                     group.start.as_redis_arg(),
                     group.entries_read
-                ));
+                );
             }
+            hasher.update(line.as_bytes());
         }
         hex(&hasher.finalize())
     }
