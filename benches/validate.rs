@@ -18,8 +18,8 @@ fn generate() -> String {
     let mut y = String::with_capacity(2 << 20);
     y.push_str("version: 1\nnamespace: \"${BENCH_NS:-bench}\"\n");
     y.push_str("schemas:\n  task:\n    encoding: json\n    field: payload\n    version_field: v\n    compatibility: backward\n    versions:\n");
-    y.push_str("      1: { schema: { type: object, required: [id], properties: { id: { type: string } } } }\n");
-    y.push_str("      2: { schema: { type: object, required: [id], properties: { id: { type: string }, priority: { type: integer } } } }\n");
+    y.push_str("      1: { schema: { type: object, additionalProperties: false, required: [id], properties: { id: { type: string } } } }\n");
+    y.push_str("      2: { schema: { type: object, additionalProperties: false, required: [id], properties: { id: { type: string }, priority: { type: integer } } } }\n");
     y.push_str("streams:\n");
     for i in 0..STREAMS {
         let _ = writeln!(y, "  svc{}:stream{i}:", i % 50);
