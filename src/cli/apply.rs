@@ -53,7 +53,12 @@ async fn apply(args: &ApplyArgs, colour: ColourChoice) -> u8 {
         Ok(lock) => lock,
         Err(e) => return fail(&e.to_string()),
     };
-    let code = execute_locked(&mut session, args, saved.as_ref(), &plan).await;
+    // Ctrl-C stops between batches and releases the lock; what ran stays done, and the next
+    // apply completes it (kill -9 is covered too: the lock then expires by itself).
+    let code = tokio::select! {
+        code = execute_locked(&mut session, args, saved.as_ref(), &plan) => code,
+        _ = tokio::signal::ctrl_c() => fail("interrupted: the changes sent so far stay applied; run apply again to complete"),
+    };
     if let Err(e) = lock.release(&mut session.target).await {
         print_stderr(&format!("warning: could not release the apply lock: {e}\n"));
     }

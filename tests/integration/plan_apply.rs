@@ -617,3 +617,56 @@ fn tls_with_a_private_ca() {
     let planned = run(&["plan", "--detailed-exitcode", "--tls-ca-cert", ca]);
     assert_eq!(planned.status.code(), Some(0), "{}", text(&planned));
 }
+
+/// Ctrl-C in the middle of a large apply: it stops, says so, releases its lock at once, and
+/// the next apply completes the work.
+#[test]
+fn ctrl_c_releases_the_lock_and_the_next_apply_completes() {
+    use std::fmt::Write as _;
+    let mut topology = String::from("version: 1\nnamespace: big\nstreams:\n");
+    for i in 0..15_000 {
+        let _ = writeln!(
+            topology,
+            "  s{i}:\n    retention: unbounded\n    groups: {{ a: {{}} }}"
+        );
+    }
+    let f = Fixture::new(&topology);
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_redis-topology"))
+        .args(["apply", "--yes"])
+        .arg(f.file.path())
+        .args(["--url", &f.server.url()])
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn apply");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while f.server.cmd::<i64>(&["DBSIZE"]) < 200 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("wait for apply");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "apply finished before the signal; make the topology larger"
+    );
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert_eq!(
+        f.server.cmd::<String>(&["TYPE", "big:__topology__:lock"]),
+        "none",
+        "lock released"
+    );
+    let again = f.run(&["apply", "--yes", "--lock-timeout", "1"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert_eq!(
+        f.run(&["plan", "--detailed-exitcode"]).status.code(),
+        Some(0)
+    );
+}
