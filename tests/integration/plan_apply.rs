@@ -670,3 +670,41 @@ fn ctrl_c_releases_the_lock_and_the_next_apply_completes() {
         Some(0)
     );
 }
+
+/// On a terminal, apply asks and proceeds only on `yes`. The terminal is a pty made by
+/// `script` (util-linux, part of every Debian).
+#[test]
+fn apply_asks_on_a_terminal() {
+    use std::io::Write as _;
+    let f = Fixture::new(TOPOLOGY);
+    let command = format!(
+        "{} apply {} --url {}",
+        env!("CARGO_BIN_EXE_redis-topology"),
+        f.file.path().display(),
+        f.server.url()
+    );
+    let answer = |reply: &str| {
+        let mut child = std::process::Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("the prompt test needs `script` (util-linux)");
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(reply.as_bytes());
+        }
+        let out = child.wait_with_output().expect("wait");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let declined = answer("no\n");
+    assert!(declined.contains("Only `yes` is accepted"), "{declined}");
+    assert!(
+        declined.contains("apply cancelled; nothing was applied"),
+        "{declined}"
+    );
+    assert_eq!(f.server.cmd::<String>(&["TYPE", "app:orders"]), "none");
+    let accepted = answer("yes\n");
+    assert!(accepted.contains("Apply complete"), "{accepted}");
+    assert_eq!(f.server.cmd::<String>(&["TYPE", "app:orders"]), "stream");
+}
