@@ -208,10 +208,14 @@ fn record_change(desired: &Desired, live: &LiveState, kept: &streams::Managed, p
                 .is_none_or(|r| !r.streams.contains_key(*k))
         })
         .count();
+    let streams_word = |n: usize| if n == 1 { "stream" } else { "streams" };
     let reason = match (&live.record, adopted) {
-        (None, n) => format!("first apply to this namespace: records {n} managed streams"),
+        (None, n) => format!(
+            "first apply to this namespace: records {n} managed {}",
+            streams_word(n)
+        ),
         (Some(_), 0) => "records the new desired state".to_owned(),
-        (Some(_), n) => format!("records {n} newly managed streams"),
+        (Some(_), n) => format!("records {n} newly managed {}", streams_word(n)),
     };
     plan.changes.push(Change {
         address: "record".to_owned(),

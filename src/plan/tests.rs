@@ -341,7 +341,7 @@ fn adopting_existing_streams_updates_only_the_record() {
     let l = live(&[("s", stream(1, &["g"]))]);
     let p = plan(&d, &l, Options::default()).expect("plan");
     assert_eq!(addresses(&p), [("record".to_owned(), Action::Create)]);
-    assert!(p.changes[0].reason.contains("records 1 managed streams"));
+    assert!(p.changes[0].reason.contains("records 1 managed stream"));
 }
 
 #[test]
@@ -356,4 +356,49 @@ fn a_leftover_mkstream_helper_group_is_removed() {
         [cmd(&["XGROUP", "DESTROY", "ns:s", MKSTREAM_GROUP])]
     );
     assert!(!p.changes[0].destructive);
+}
+
+/// The renderers on one plan with every kind of change (snapshots in src/plan/snapshots/).
+#[test]
+fn rendered_plans() {
+    use crate::render::plan::{PlanTarget, human, json};
+    let old = desired(&[
+        ("tasks", maxlen(10), &[("workers", StartId::Last)]),
+        ("gone", maxlen(10), &[]),
+    ]);
+    let new = desired(&[
+        (
+            "tasks",
+            DesiredRetention {
+                maxlen: Some(10),
+                max_age_ms: None,
+                approximate: false,
+            },
+            &[
+                ("workers", StartId::Last),
+                ("audit", StartId::Id { ms: 0, seq: 0 }),
+            ],
+        ),
+        ("fresh", maxlen(10), &[]),
+    ]);
+    let mut l = live(&[
+        ("tasks", stream(25, &["workers"])),
+        ("gone", stream(3, &[])),
+    ]);
+    l.record = Some(recorded(&old));
+    let p = plan(&new, &l, Options { prune: true }).expect("plan");
+    let target = PlanTarget {
+        url: "redis://:***@cache:6379",
+        namespace: "ns",
+        environment: Some("prod"),
+    };
+    insta::assert_snapshot!("human", human(&p, &target, false));
+    let mut value = json(&p, &target);
+    // The record's JSON carries the tool version and is summarised elsewhere: keep it stable.
+    if let Some(changes) = value["changes"].as_array_mut() {
+        for change in changes.iter_mut().filter(|c| c["kind"] == "record") {
+            change["commands"] = serde_json::json!([["SET", "ns:__topology__:record", "<record>"]]);
+        }
+    }
+    insta::assert_json_snapshot!("json", value);
 }
