@@ -34,6 +34,11 @@ pub enum LiveKey {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct LiveStream {
     pub length: u64,
+    /// `last-generated-id` and `entries-added` from XINFO STREAM, read only for streams that
+    /// get a group with an explicit start or `entries_read` (Redis does not check those
+    /// against the stream, so the planner does).
+    pub last_generated_id: Option<StreamId>,
+    pub entries_added: Option<u64>,
     /// For streams with `max_age`: how many entries are older than the bound, counted up to
     /// `node_max_entries + 1` (enough to decide whether a trim is due).
     pub older_than_max_age: Option<u64>,

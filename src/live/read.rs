@@ -69,7 +69,55 @@ pub async fn read(target: &mut Target, desired: &Desired) -> Result<LiveState, T
     for (key, kind) in key_types(target, &wrong_types).await? {
         live.keys.insert(key, LiveKey::WrongType(kind));
     }
+    read_positions(target, desired, &mut live).await?;
     Ok(live)
+}
+
+/// `XINFO STREAM` for existing streams that get a new group with an explicit start ID or
+/// `entries_read`: the planner checks those against the stream (Redis does not).
+async fn read_positions(
+    target: &mut Target,
+    desired: &Desired,
+    live: &mut LiveState,
+) -> Result<(), TargetError> {
+    let keys: Vec<&String> = desired
+        .streams
+        .iter()
+        .filter(|(key, stream)| {
+            let Some(LiveKey::Stream(existing)) = live.keys.get(*key) else {
+                return false;
+            };
+            stream.groups.iter().any(|(name, group)| {
+                !existing.groups.contains_key(name)
+                    && (group.entries_read.is_some()
+                        || matches!(group.start, crate::model::types::StartId::Id { ms, seq } if ms > 0 || seq > 0))
+            })
+        })
+        .map(|(key, _)| key)
+        .collect();
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let commands: Vec<Cmd> = keys
+        .iter()
+        .map(|k| redis::cmd("XINFO").arg("STREAM").arg(k.as_str()).clone())
+        .collect();
+    let replies = target.batch(&commands).await?;
+    for (key, reply) in keys.into_iter().zip(replies) {
+        if let Some(LiveKey::Stream(stream)) = live.keys.get_mut(key) {
+            for (field, value) in map_entries(&reply) {
+                match field.as_str() {
+                    "last-generated-id" => {
+                        stream.last_generated_id =
+                            as_text(&value).and_then(|t| StreamId::parse(&t));
+                    }
+                    "entries-added" => stream.entries_added = as_u64(&value),
+                    _ => {}
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The type of each key that is not a stream, for the message that names it.
@@ -189,6 +237,7 @@ fn parse_key(
         length: as_u64(length).unwrap_or(0),
         older_than_max_age,
         groups: parse_groups(groups),
+        ..LiveStream::default()
     })))
 }
 

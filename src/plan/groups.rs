@@ -3,10 +3,41 @@
 
 use serde_json::json;
 
-use super::{Action, Change, Kind, MKSTREAM_GROUP, Plan, recorded_stream};
-use crate::live::{LiveGroup, LiveKey, LiveState};
+use super::{Action, Change, Kind, MKSTREAM_GROUP, Plan, Refusal, recorded_stream};
+use crate::live::{LiveGroup, LiveKey, LiveState, StreamId};
 use crate::model::desired::Desired;
 use crate::model::types::StartId;
+
+/// New groups whose declared position is past the stream's end: Redis accepts them, and the
+/// group then silently skips every entry up to that ID (or reports a wrong lag). Refused.
+pub fn impossible_positions(desired: &Desired, live: &LiveState) -> Vec<Refusal> {
+    let mut refusals = Vec::new();
+    for (key, stream) in &desired.streams {
+        let Some(LiveKey::Stream(existing)) = live.keys.get(key) else {
+            continue;
+        };
+        for (name, group) in &stream.groups {
+            if existing.groups.contains_key(name) {
+                continue;
+            }
+            if let (StartId::Id { ms, seq }, Some(last)) = (group.start, existing.last_generated_id)
+                && (StreamId { ms, seq }) > last
+            {
+                refusals.push(Refusal(format!(
+                    "group `{name}` of `{key}` would start at {ms}-{seq}, after the stream's last entry ID {last}: it would skip every entry until then. Use `$` for only new entries, or an ID that exists"
+                )));
+            }
+            if let (Some(read), Some(added)) = (group.entries_read, existing.entries_added)
+                && read > added
+            {
+                refusals.push(Refusal(format!(
+                    "group `{name}` of `{key}` declares entries_read {read}, but only {added} entries were ever added to the stream"
+                )));
+            }
+        }
+    }
+    refusals
+}
 
 pub fn create(desired: &Desired, live: &LiveState, plan: &mut Plan) {
     for (key, stream) in &desired.streams {

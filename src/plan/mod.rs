@@ -98,6 +98,7 @@ impl Plan {
 pub fn plan(desired: &Desired, live: &LiveState, options: Options) -> Result<Plan, Vec<Refusal>> {
     let mut refusals = check_environment(desired, live);
     refusals.extend(streams::wrong_types(desired, live));
+    refusals.extend(groups::impossible_positions(desired, live));
     if !refusals.is_empty() {
         return Err(refusals);
     }

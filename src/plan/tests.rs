@@ -58,6 +58,7 @@ fn stream(length: u64, groups: &[&str]) -> LiveKey {
             .iter()
             .map(|g| ((*g).to_owned(), LiveGroup::default()))
             .collect(),
+        ..LiveStream::default()
     })
 }
 
@@ -401,4 +402,26 @@ fn rendered_plans() {
         }
     }
     insta::assert_json_snapshot!("json", value);
+}
+
+#[test]
+fn a_new_group_cannot_start_past_the_end_of_the_stream() {
+    let d = desired(&[(
+        "s",
+        maxlen(10),
+        &[
+            ("late", StartId::Id { ms: 9, seq: 0 }),
+            ("ok", StartId::Id { ms: 5, seq: 0 }),
+        ],
+    )]);
+    let mut l = live(&[("s", stream(3, &[]))]);
+    if let Some(LiveKey::Stream(s)) = l.keys.get_mut("ns:s") {
+        s.last_generated_id = Some(crate::live::StreamId { ms: 5, seq: 0 });
+        s.entries_added = Some(3);
+    }
+    let refusals = plan(&d, &l, Options::default()).expect_err("refused");
+    assert_eq!(refusals.len(), 1, "{refusals:?}");
+    assert!(refusals[0].0.contains(
+        "group `late` of `ns:s` would start at 9-0, after the stream's last entry ID 5-0"
+    ));
 }

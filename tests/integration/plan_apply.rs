@@ -377,6 +377,7 @@ fn bad_credentials_and_noperm_are_clear() {
             "+get",
             "+xlen",
             "+xinfo|groups",
+            "+xinfo|stream",
             "+xrange",
             "+type",
         ])
@@ -707,4 +708,23 @@ fn apply_asks_on_a_terminal() {
     let accepted = answer("yes\n");
     assert!(accepted.contains("Apply complete"), "{accepted}");
     assert_eq!(f.server.cmd::<String>(&["TYPE", "app:orders"]), "stream");
+}
+
+#[test]
+fn a_group_start_past_the_last_entry_is_refused() {
+    let mut f =
+        Fixture::new("version: 1\nnamespace: app\nstreams:\n  s:\n    retention: unbounded\n");
+    f.apply();
+    f.server.cmd::<String>(&["XADD", "app:s", "5-0", "f", "v"]);
+    f.rewrite("version: 1\nnamespace: app\nstreams:\n  s:\n    retention: unbounded\n    groups:\n      late: { start: \"9-0\" }\n");
+    let out = f.run(&["plan"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("would start at 9-0, after the stream's last entry ID 5-0"),
+        "{}",
+        text(&out)
+    );
+    f.rewrite("version: 1\nnamespace: app\nstreams:\n  s:\n    retention: unbounded\n    groups:\n      replay: { start: \"5-0\", entries_read: 1 }\n");
+    f.apply();
+    assert_eq!(groups(&f.server, "app:s"), ["replay"]);
 }
