@@ -8,8 +8,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::session::{Session, block_on, fail, open};
 use super::{ApplyArgs, ColourChoice, print_stderr, print_stdout};
 use crate::apply::{self, lock};
-use crate::plan::Plan;
 use crate::plan::saved::SavedPlan;
+use crate::plan::{Action, Plan};
 use crate::render;
 use crate::target::BATCH_SIZE;
 
@@ -43,6 +43,13 @@ async fn apply(args: &ApplyArgs, colour: ColourChoice) -> u8 {
     if let Err(code) = confirm(args, &plan) {
         return code;
     }
+    // What was approved, kept small: the full plan is rebuilt under the lock (10,000 streams
+    // make a plan of tens of megabytes, and two at once would double the peak memory).
+    let approved = match &saved {
+        Some(saved) => Approved::Saved(saved),
+        None => Approved::Shown(shape(&plan)),
+    };
+    drop(plan);
     let lock = match lock::acquire(
         &mut session.target,
         &session.desired.namespace,
@@ -56,7 +63,7 @@ async fn apply(args: &ApplyArgs, colour: ColourChoice) -> u8 {
     // Ctrl-C stops between batches and releases the lock; what ran stays done, and the next
     // apply completes it (kill -9 is covered too: the lock then expires by itself).
     let code = tokio::select! {
-        code = execute_locked(&mut session, args, saved.as_ref(), &plan) => code,
+        code = execute_locked(&mut session, args, &approved) => code,
         _ = tokio::signal::ctrl_c() => fail("interrupted: the changes sent so far stay applied; run apply again to complete"),
     };
     if let Err(e) = lock.release(&mut session.target).await {
@@ -131,29 +138,30 @@ fn confirm(args: &ApplyArgs, plan: &Plan) -> Result<(), u8> {
     }
 }
 
-/// Under the lock: make sure the server is still as planned, then execute.
-async fn execute_locked(
-    session: &mut Session,
-    args: &ApplyArgs,
-    saved: Option<&SavedPlan>,
-    plan: &Plan,
-) -> u8 {
+/// What the user approved: a saved plan, or the shape of the plan shown.
+enum Approved<'a> {
+    Saved(&'a SavedPlan),
+    Shown(Vec<(String, Action)>),
+}
+
+/// Under the lock: make sure the server is still as planned, then execute. A fresh plan runs
+/// as re-planned under the lock (a `max_age` trim's bound moves with the clock); a saved plan
+/// runs exactly as saved.
+async fn execute_locked(session: &mut Session, args: &ApplyArgs, approved: &Approved<'_>) -> u8 {
     let (live, replanned) = match session.read_and_plan(args.target.prune).await {
         Ok(planned) => planned,
         Err(code) => return code,
     };
-    let unchanged = match saved {
-        Some(saved) => saved.live_fingerprint == live.fingerprint(),
-        None => same_changes(&replanned, plan),
+    let plan = match approved {
+        Approved::Saved(saved) if saved.live_fingerprint == live.fingerprint() => &saved.plan,
+        Approved::Shown(shown) if *shown == shape(&replanned) => &replanned,
+        _ => {
+            return fail(
+                "the server changed while waiting for confirmation or the lock; run apply again. Nothing was applied",
+            );
+        }
     };
-    if !unchanged {
-        return fail(
-            "the server changed while waiting for confirmation or the lock; run apply again. Nothing was applied",
-        );
-    }
-    // A fresh plan runs as re-planned under the lock (a `max_age` trim's bound moves with the
-    // clock); a saved plan runs exactly as saved.
-    let plan = if saved.is_some() { plan } else { &replanned };
+    drop(live);
     let total = plan.commands().count();
     let bar = progress_bar(total);
     let mut progress = |done: usize, _total: usize| bar.set_position(done as u64);
@@ -171,16 +179,13 @@ async fn execute_locked(
     }
 }
 
-/// Two plans change the same things the same way (the exact trim bounds and the record's
-/// timestamp aside).
-fn same_changes(a: &Plan, b: &Plan) -> bool {
-    let key = |p: &Plan| -> Vec<(String, crate::plan::Action)> {
-        p.changes
-            .iter()
-            .map(|c| (c.address.clone(), c.action))
-            .collect()
-    };
-    key(a) == key(b)
+/// What a plan changes and how: two plans with the same shape do the same thing (the exact
+/// trim bounds and the record's timestamp aside).
+fn shape(plan: &Plan) -> Vec<(String, Action)> {
+    plan.changes
+        .iter()
+        .map(|c| (c.address.clone(), c.action))
+        .collect()
 }
 
 /// A progress bar on a terminal when there is more than one batch to send; hidden otherwise.
