@@ -67,6 +67,12 @@ impl Fixture {
         serde_json::from_slice(&out.stdout).expect("plan JSON")
     }
 
+    /// Fail unless the server ran no write command since `CONFIG RESETSTAT`.
+    fn assert_no_writes(&self, what: &str) {
+        let writes = self.writes_since_reset();
+        assert!(writes.is_empty(), "{what} wrote: {writes:?}");
+    }
+
     fn writes_since_reset(&self) -> Vec<String> {
         self.server
             .commandstats()
@@ -123,11 +129,7 @@ fn apply_creates_then_a_second_apply_writes_nothing() {
     f.server.cmd::<String>(&["CONFIG", "RESETSTAT"]);
     let second = f.apply();
     assert!(second.contains("No changes."), "{second}");
-    assert!(
-        f.writes_since_reset().is_empty(),
-        "second apply wrote: {:?}",
-        f.writes_since_reset()
-    );
+    f.assert_no_writes("second apply");
 }
 
 #[test]
@@ -137,11 +139,7 @@ fn plan_is_read_only() {
     let plan = f.plan_json();
     assert_eq!(plan["format_version"], 1);
     assert_eq!(plan["summary"]["create"], 5, "{plan:#}");
-    assert!(
-        f.writes_since_reset().is_empty(),
-        "plan wrote: {:?}",
-        f.writes_since_reset()
-    );
+    f.assert_no_writes("plan");
     assert_eq!(f.server.cmd::<String>(&["TYPE", "app:orders"]), "none");
 }
 
@@ -178,11 +176,7 @@ fn a_wrong_type_key_stops_apply_before_any_write() {
         "{}",
         text(&out)
     );
-    assert!(
-        f.writes_since_reset().is_empty(),
-        "{:?}",
-        f.writes_since_reset()
-    );
+    f.assert_no_writes("a refused apply");
     assert_eq!(f.server.cmd::<String>(&["TYPE", "app:audit"]), "none");
 }
 
