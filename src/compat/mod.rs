@@ -1,26 +1,36 @@
-//! Message-schema compatibility: is version N+1 of a JSON Schema safe for the producers and
-//! consumers of a stream that still run version N?
+//! Message-schema compatibility: can producers and consumers on different versions of a JSON
+//! Schema still exchange messages?
 //!
-//! The rules follow Confluent's JSON Schema checker (see
-//! ../shared/research/plan-ux-and-schema-compat.md, section 3), each with a stable id:
-//! - **backward** (new readers read old messages): checked as `compare(old, new)`;
-//! - **forward** (old readers read new messages): `compare(new, old)`;
-//! - **full**: both; the `_transitive` forms check every earlier version, not only the
-//!   previous one; **none** checks nothing.
+//! The rules follow Confluent's JSON Schema checker (`SchemaDiff.compare(previous, new)` and its
+//! `COMPATIBLE_CHANGES`; see `shared/research/plan-ux-and-schema-compat.md`, section 3), each
+//! with a stable id listed in [`RULES`]:
+//! - **backward**: a reader using the new schema reads messages written with the old one
+//!   (upgrade consumers first);
+//! - **forward**: a reader using the old schema reads messages written with the new one
+//!   (upgrade producers first); the same rules with the roles swapped;
+//! - **full**: both; the `_transitive` modes check every earlier version, not only the previous
+//!   one; **none** checks nothing.
 //!
-//! `compare(writer, reader)` asks: can every message valid under `writer` be read by a
-//! consumer validating with `reader`? Each difference that could reject such a message is a
-//! [`Breaking`], naming its rule and the JSON pointer of the field. Pure functions, no I/O;
-//! recursion is bounded ([`MAX_DEPTH`]) so hostile schemas cannot overflow the stack.
+//! Internally every check asks one question of a *writer* schema and a *reader* schema: could a
+//! message valid for the writer be rejected by the reader? Each reason is a [`Breaking`] naming
+//! its rule, the JSON pointer of the field in the new schema (the old schema's where the field
+//! exists only there) and a sentence for people.
+//!
+//! Pure functions, no I/O. Local `$ref`s (`#/definitions/..`, `#/$defs/..`, `#`) are resolved,
+//! cycles included; other `$ref`s are compared by text. Recursion is bounded by [`MAX_DEPTH`] and
+//! total work by [`MAX_STEPS`]; hitting either is reported as a break rather than passed
+//! silently. Malformed schemas never panic: non-schema values are read as "accepts anything".
 
+mod engine;
+mod keywords;
+mod pattern;
 mod rules;
+mod structure;
 
 use serde_json::Value;
 
+pub use engine::{MAX_DEPTH, MAX_STEPS};
 pub use rules::RULES;
-
-/// Deeper schemas are compared down to this depth only.
-pub const MAX_DEPTH: usize = 32;
 
 /// Compatibility modes as written in the topology file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +45,7 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// Every mode as spelled in the topology file, for "did you mean" help.
     pub const ALL: [&'static str; 7] = [
         "backward",
         "backward_transitive",
@@ -45,6 +56,7 @@ impl Mode {
         "none",
     ];
 
+    /// The mode spelled `text` (exactly as in [`Mode::ALL`]).
     pub fn parse(text: &str) -> Option<Mode> {
         Some(match text {
             "backward" => Mode::Backward,
@@ -70,7 +82,8 @@ impl Mode {
         }
     }
 
-    fn directions(self) -> &'static [Direction] {
+    /// The directions this mode checks.
+    pub fn directions(&self) -> &'static [Direction] {
         match self {
             Mode::Backward | Mode::BackwardTransitive => &[Direction::Backward],
             Mode::Forward | Mode::ForwardTransitive => &[Direction::Forward],
@@ -79,7 +92,8 @@ impl Mode {
         }
     }
 
-    fn transitive(self) -> bool {
+    /// Whether each version is checked against all earlier ones, not only the previous one.
+    pub fn is_transitive(&self) -> bool {
         matches!(
             self,
             Mode::BackwardTransitive | Mode::ForwardTransitive | Mode::FullTransitive
@@ -90,23 +104,49 @@ impl Mode {
 /// Which side would break.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {
-    /// New readers reading old messages.
+    /// New readers reading old data.
     Backward,
-    /// Old readers reading new messages.
+    /// Old readers reading new data.
     Forward,
 }
 
+impl Direction {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Direction::Backward => "backward",
+            Direction::Forward => "forward",
+        }
+    }
+}
+
+/// One reason a version change breaks compatibility.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Breaking {
-    /// Stable rule id (see [`RULES`]).
+    /// Stable rule id, one of [`RULES`].
     pub rule: &'static str,
-    /// JSON pointer of the field concerned.
+    /// JSON pointer into the new schema of the field concerned (into the old schema when the
+    /// field exists only there, e.g. a removed property); `""` is the root. `$ref`s are
+    /// followed, so a field inside a definition is reported at the definition.
     pub pointer: String,
     /// One sentence for people.
     pub message: String,
     pub direction: Direction,
 }
 
+/// All breaking changes from `old` to `new` in one direction (pure, no I/O).
+pub fn compare(old: &Value, new: &Value, direction: Direction) -> Vec<Breaking> {
+    engine::run(old, new, direction)
+        .into_iter()
+        .map(|finding| Breaking {
+            rule: finding.rule,
+            pointer: finding.pointer,
+            message: finding.message,
+            direction,
+        })
+        .collect()
+}
+
+/// A break between two versions of a schema.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VersionBreak {
     pub from: u64,
@@ -114,36 +154,21 @@ pub struct VersionBreak {
     pub breaking: Breaking,
 }
 
-/// Every breaking change from `old` to `new` in one direction.
-pub fn compare(old: &Value, new: &Value, direction: Direction) -> Vec<Breaking> {
-    let (writer, reader) = match direction {
-        Direction::Backward => (old, new),
-        Direction::Forward => (new, old),
-    };
-    let mut found = Vec::new();
-    rules::compare(writer, reader, "", 0, &mut found);
-    found
-        .into_iter()
-        .map(|(rule, pointer, message)| Breaking {
-            rule,
-            pointer,
-            message,
-            direction,
-        })
-        .collect()
-}
-
-/// Check versions (in ascending order) under a mode: each against the previous one, or with
-/// a transitive mode against every earlier one.
+/// Check an ordered list of versions (ascending) under a mode: non-transitive modes check each
+/// consecutive pair, transitive modes check each version against all earlier ones. `None`
+/// checks nothing. Breaks come ordered by `to`, then `from`, then direction (backward first).
 pub fn check_versions(versions: &[(u64, &Value)], mode: Mode) -> Vec<VersionBreak> {
     let mut breaks = Vec::new();
+    if mode == Mode::None {
+        return breaks;
+    }
     for (i, (to, new)) in versions.iter().enumerate() {
-        let earlier = if mode.transitive() {
-            &versions[..i]
+        let earlier = if mode.is_transitive() {
+            versions.get(..i)
         } else {
-            &versions[i.saturating_sub(1)..i]
+            versions.get(i.saturating_sub(1)..i)
         };
-        for (from, old) in earlier {
+        for (from, old) in earlier.unwrap_or_default() {
             for direction in mode.directions() {
                 breaks.extend(compare(old, new, *direction).into_iter().map(|breaking| {
                     VersionBreak {
