@@ -205,9 +205,10 @@ pub struct Diagnostic {
     pub label: Option<String>,
     /// What would be valid.
     pub help: Option<String>,
-    /// The offending source text may hold a secret (a plaintext password): renderers give
-    /// the place but never show the line.
-    pub sensitive: bool,
+    /// Source text that holds a secret (a plaintext password): it is blanked out in the
+    /// run's [`Sources`] before anything is rendered, so neither this diagnostic's snippet nor
+    /// any other's context lines can show it.
+    pub secret: Option<Span>,
 }
 
 impl Diagnostic {
@@ -219,7 +220,7 @@ impl Diagnostic {
             span: None,
             label: None,
             help: None,
-            sensitive: false,
+            secret: None,
         }
     }
 
@@ -245,9 +246,9 @@ impl Diagnostic {
         self
     }
 
-    /// Mark the source text at the span as secret, so no renderer shows it.
-    pub fn sensitive(mut self) -> Self {
-        self.sensitive = true;
+    /// Mark the source text at `span` as a secret, so no renderer shows it.
+    pub fn secret(mut self, span: Span) -> Self {
+        self.secret = Some(span);
         self
     }
 
@@ -318,6 +319,31 @@ impl Sources {
 
     pub fn get(&self, id: FileId) -> Option<&SourceFile> {
         self.files.get(id.0 as usize)
+    }
+
+    /// Blank out the secrets of these diagnostics (each byte becomes `*`, so offsets, lines
+    /// and columns stay as they were).
+    pub fn redact_secrets<'a>(&mut self, diagnostics: impl IntoIterator<Item = &'a Diagnostic>) {
+        for span in diagnostics.into_iter().filter_map(|d| d.secret) {
+            let Some(file) = self.files.get_mut(span.file.0 as usize) else {
+                continue;
+            };
+            let mut text = file.text.as_bytes().to_vec();
+            let end = (span.offset + span.len).min(text.len());
+            for byte in text
+                .get_mut(span.offset.min(end)..end)
+                .into_iter()
+                .flatten()
+            {
+                if *byte != b'\n' {
+                    *byte = b'*';
+                }
+            }
+            // Only whole UTF-8 sequences were replaced by ASCII, so this cannot fail.
+            if let Ok(text) = String::from_utf8(text) {
+                file.text = Arc::from(text);
+            }
+        }
     }
 
     /// The span covering `line:column` of a file, one character wide.
@@ -397,6 +423,22 @@ mod tests {
                 code.as_str()
             );
         }
+    }
+
+    #[test]
+    fn secrets_are_blanked_in_place() {
+        let mut sources = Sources::default();
+        let file = sources.add(Path::new("t.yaml"), "pw: hünter2\nnext: 1\n".into());
+        let secret = Span {
+            file,
+            offset: 4,
+            len: "hünter2".len(),
+        };
+        let diagnostic = Diagnostic::error(Code::AclPlaintextPassword, "x").secret(secret);
+        sources.redact_secrets([&diagnostic]);
+        let text = &sources.get(file).unwrap().text;
+        assert!(!text.contains("nter2"), "{text}");
+        assert_eq!(text.find("next"), Some(4 + "hünter2".len() + 1));
     }
 
     #[test]

@@ -47,7 +47,16 @@ pub const PASSWORD_FIELDS: &[&str] = &["env", "sha256", "file"];
 pub const KEYS_FIELDS: &[&str] = &["read", "write", "readwrite"];
 
 /// Keys that people reach for when they try to write a password in plaintext.
-const PLAINTEXT_PASSWORD_KEYS: &[&str] = &["password", "plaintext", "plain", "value", "secret"];
+const PLAINTEXT_PASSWORD_KEYS: &[&str] = &[
+    "password",
+    "pass",
+    "passwd",
+    "pwd",
+    "plaintext",
+    "plain",
+    "value",
+    "secret",
+];
 
 /// Converts one (already environment-merged) document.
 pub struct Converter<'a> {
@@ -252,10 +261,12 @@ impl Converter<'_> {
             return Some(Stream::default());
         }
         let f = self.fields(node, "a stream", STREAM_FIELDS)?;
+        let retention = f.get("retention").and_then(|n| self.retention(n));
         Some(Stream {
             description: self.opt_string(&f, "description"),
             schema: self.opt_string(&f, "schema"),
-            retention: f.get("retention").and_then(|n| self.retention(n)),
+            retention_invalid: retention.is_none() && f.get("retention").is_some(),
+            retention,
             groups: f
                 .get("groups")
                 .and_then(|n| self.named_map(n, "`groups`", |c, _, v| c.group(v))),
@@ -333,6 +344,15 @@ impl Converter<'_> {
     }
 
     fn duration(&mut self, node: &Node) -> Option<Sp<Duration>> {
+        if let NodeKind::Scalar(Scalar::Int(n)) = node.kind {
+            self.push(
+                Diagnostic::error(Code::DurationInvalid, format!("`{n}` has no unit"))
+                    .at(node.span)
+                    .label("a number without a unit")
+                    .help(format!("write a number and a unit: `{n}s`, `{n}m`, `{n}h`, `{n}d` or `{n}w` (or `{n}ms`)")),
+            );
+            return None;
+        }
         let text = self.string(node, "`max_age`")?;
         match parse_duration(&text.value) {
             Some(d) if d.millis > 0 => Some(Sp::new(d, text.span)),
@@ -413,11 +433,35 @@ impl Converter<'_> {
         if node.is_null() {
             return Some(User::default());
         }
-        let f = self.fields(node, "an ACL user", USER_FIELDS)?;
+        // `password: hunter2` on the user itself: a plaintext password, not just an unknown
+        // field (whose snippet would show it). `password: {env: X}` stays an unknown field,
+        // with its "did you mean `passwords`".
+        let plaintext: Vec<&str> = node
+            .as_map()
+            .unwrap_or_default()
+            .iter()
+            .filter(|(key, value)| {
+                matches!(
+                    value.kind,
+                    NodeKind::Scalar(Scalar::Str(_) | Scalar::Int(_) | Scalar::Float(_))
+                ) && key
+                    .key_text()
+                    .is_some_and(|k| PLAINTEXT_PASSWORD_KEYS.contains(&&*k))
+            })
+            .filter_map(|(key, value)| {
+                self.plaintext_password(key.span, value);
+                let name = key.key_text()?;
+                PLAINTEXT_PASSWORD_KEYS.iter().copied().find(|k| *k == name)
+            })
+            .collect();
+        let f = self.fields_ignoring(node, "an ACL user", USER_FIELDS, &plaintext)?;
+        let passwords = f.get("passwords").and_then(|n| self.passwords(n));
         Some(User {
+            passwords_invalid: !plaintext.is_empty()
+                || (passwords.is_none() && f.get("passwords").is_some()),
+            passwords,
             description: self.opt_string(&f, "description"),
             enabled: f.get("enabled").and_then(|n| self.boolean(n, "`enabled`")),
-            passwords: f.get("passwords").and_then(|n| self.passwords(n)),
             nopass: f.get("nopass").and_then(|n| self.boolean(n, "`nopass`")),
             keys: f.get("keys").and_then(|n| self.keys(n)),
             channels: f
@@ -432,7 +476,7 @@ impl Converter<'_> {
     fn passwords(&mut self, node: &Node) -> Option<Vec<Sp<Password>>> {
         let NodeKind::Seq(items) = &node.kind else {
             if let NodeKind::Scalar(Scalar::Str(_)) = node.kind {
-                self.plaintext_password(node.span);
+                self.plaintext_password(node.span, node);
             } else {
                 self.mismatch(node, "`passwords`", "a list");
             }
@@ -445,17 +489,18 @@ impl Converter<'_> {
         let Some(entries) = node.as_map() else {
             match node.kind {
                 NodeKind::Scalar(Scalar::Str(_) | Scalar::Int(_) | Scalar::Float(_)) => {
-                    self.plaintext_password(node.span)
+                    self.plaintext_password(node.span, node)
                 }
                 _ => self.mismatch(node, "a password", "a mapping"),
             }
             return None;
         };
-        if let Some((key, _)) = entries.iter().find(|(k, _)| {
-            k.key_text()
-                .is_some_and(|t| PLAINTEXT_PASSWORD_KEYS.contains(&&*t))
-        }) {
-            self.plaintext_password(key.span);
+        // Any other key (`password:`, `pass:`, a typo) most likely holds the password itself.
+        if let Some((key, value)) = entries
+            .iter()
+            .find(|(k, _)| k.key_text().is_none_or(|t| !PASSWORD_FIELDS.contains(&&*t)))
+        {
+            self.plaintext_password(key.span, value);
             return None;
         }
         let f = self.fields(node, "a password", PASSWORD_FIELDS)?;
@@ -485,16 +530,34 @@ impl Converter<'_> {
         Some(Sp::new(password, value_node.span))
     }
 
-    fn plaintext_password(&mut self, span: Span) {
+    /// A password written in the file. Its text is marked secret, so no output shows it;
+    /// a `${VAR}` written where `env: VAR` belongs is not a secret and gets its own advice.
+    fn plaintext_password(&mut self, at: Span, value: &Node) {
+        if let NodeKind::Scalar(Scalar::Str(text)) = &value.kind
+            && let Some(var) = variable_reference(text)
+        {
+            self.push(
+                Diagnostic::error(
+                    Code::AclPlaintextPassword,
+                    format!("a password is given as the string `{text}`"),
+                )
+                .at(at)
+                .label("a variable reference, not a password source")
+                .help(format!(
+                    "passwords are read from the environment with `- env: {var}` (at plan/apply time, never by validate)"
+                )),
+            );
+            return;
+        }
         self.push(
             Diagnostic::error(
                 Code::AclPlaintextPassword,
                 "passwords must not be written in plaintext in the topology file",
             )
-            .at(span)
+            .at(at)
             .label("plaintext password")
             .help("read it at plan/apply time with `- env: VAR` or `- file: path`, or give its hash with `- sha256: <64 lowercase hex>`; and rotate this password, it is in your repository")
-            .sensitive(),
+            .secret(value.span),
         );
     }
 
@@ -559,13 +622,24 @@ impl Converter<'_> {
 
     /// The fields of a mapping, reporting every unknown one with a suggestion.
     fn fields<'n>(&mut self, node: &'n Node, what: &str, known: &[&str]) -> Option<Fields<'n>> {
+        self.fields_ignoring(node, what, known, &[])
+    }
+
+    /// Like [`Self::fields`], with keys reported elsewhere (`ignored`) left out.
+    fn fields_ignoring<'n>(
+        &mut self,
+        node: &'n Node,
+        what: &str,
+        known: &[&str],
+        ignored: &[&str],
+    ) -> Option<Fields<'n>> {
         let Some(entries) = node.as_map() else {
             self.mismatch(node, what, "a mapping");
             return None;
         };
         for (key, _) in entries {
             let name = key.key_text().unwrap_or_default();
-            if known.contains(&&*name) {
+            if known.contains(&&*name) || ignored.contains(&&*name) {
                 continue;
             }
             let help = suggest(
@@ -597,7 +671,18 @@ impl Converter<'_> {
         example: &str,
     ) -> Option<&'n Node> {
         let value = f.get(name);
-        if value.is_none() {
+        let empty = f
+            .entries
+            .iter()
+            .find(|(k, v)| k.key_text().as_deref() == Some(name) && v.is_null());
+        if let Some((key, _)) = empty {
+            self.push(
+                Diagnostic::error(Code::FieldMissing, format!("`{name}` is empty"))
+                    .at(key.span)
+                    .label("no value")
+                    .help(format!("write {example}")),
+            );
+        } else if value.is_none() {
             self.push(
                 Diagnostic::error(
                     Code::FieldMissing,
@@ -728,6 +813,15 @@ impl Converter<'_> {
 }
 
 const RETENTION_HELP: &str = "write `retention: { maxlen: 20000 }`, `retention: { max_age: 7d }` or `retention: unbounded` (never trimmed, on purpose)";
+
+/// `NAME` of a string that is only `${NAME}` or `$NAME`.
+fn variable_reference(text: &str) -> Option<&str> {
+    let name = text
+        .strip_prefix("${")
+        .and_then(|t| t.strip_suffix('}'))
+        .or_else(|| text.strip_prefix('$'))?;
+    super::interpolate::is_var_name(name).then_some(name)
+}
 
 /// `90s`, `15m`, `12h`, `7d`, `2w`, `500ms`.
 pub fn parse_duration(text: &str) -> Option<Duration> {

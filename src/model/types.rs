@@ -142,6 +142,9 @@ pub struct Stream {
     /// and producers should trim too (`XADD ... MAXLEN ~ N`). A stream without retention is a
     /// warning (an error with `--strict`).
     pub retention: Option<Sp<Retention>>,
+    /// `retention` was given but is not valid (already reported): no "no retention" warning.
+    #[schemars(skip)]
+    pub retention_invalid: bool,
     /// Consumer groups of this stream, by name.
     pub groups: Option<NamedMap<Group>>,
 }
@@ -354,6 +357,9 @@ pub struct User {
     /// Passwords the user can authenticate with. Never plaintext: `{env: VAR}` or `{file: path}`
     /// (read by plan/apply only and sent as a sha256 hash) or `{sha256: <64 lowercase hex>}`.
     pub passwords: Option<Vec<Sp<Password>>>,
+    /// Passwords were given but rejected (already reported): no "no password" warning.
+    #[schemars(skip)]
+    pub passwords_invalid: bool,
     /// Let the user in with any password. Explicit opt-in, warned about; excludes `passwords`.
     pub nopass: Option<Sp<bool>>,
     /// Key patterns, relative to the namespace: a list (read and write), or `{read, write,

@@ -64,9 +64,7 @@ impl<'a> MietteView<'a> {
             .span
             .and_then(|s| sources.locate(s))
             .map(|(path, line, column)| format!("{}:{line}:{column}", path.display()));
-        let source = file
-            .filter(|_| !diagnostic.sensitive)
-            .map(|f| NamedSource::new(f.path.display().to_string(), f.text.clone()));
+        let source = file.map(|f| NamedSource::new(f.path.display().to_string(), f.text.clone()));
         MietteView {
             diagnostic,
             source,

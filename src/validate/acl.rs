@@ -110,7 +110,7 @@ fn check_passwords(name: &Sp<String>, user: &User, diags: &mut Diagnostics) {
         ),
         // Absent, not merely empty: `passwords: []` is explicit, and a list whose entries
         // were all rejected has been reported already.
-        None if enabled && user.passwords.is_none() => diags.push(
+        None if enabled && user.passwords.is_none() && !user.passwords_invalid => diags.push(
             Diagnostic::warning(
                 Code::AclNoPassword,
                 format!("user `{}` is enabled but has no password, so nobody can log in as it", name.value),
@@ -134,12 +134,15 @@ fn check_password(password: &Sp<Password>, diags: &mut Diagnostics) {
                 diags.push(sha256_error(password, "is not 64 hex digits"));
             }
         }
+        // The text is not echoed and is blanked: a value that is no variable name is likely a
+        // pasted password.
         Password::Env(var) if !is_var_name(var) => diags.push(
             Diagnostic::error(
                 Code::AclEnvName,
-                format!("`{var}` is not an environment variable name"),
+                "a password `env` is not an environment variable name",
             )
             .at(password.span)
+            .secret(password.span)
             .help("name the variable that holds the password: letters, digits and `_`, not starting with a digit, e.g. `RAG_WORKER_PASSWORD`"),
         ),
         Password::File(path) if path.trim().is_empty() => diags.push(
@@ -154,6 +157,7 @@ fn check_password(password: &Sp<Password>, diags: &mut Diagnostics) {
 fn sha256_error(password: &Sp<Password>, problem: &str) -> Diagnostic {
     Diagnostic::error(Code::AclSha256, format!("the sha256 password hash {problem}"))
         .at(password.span)
+        .secret(password.span)
         .label("invalid hash")
         .help("write the password's sha256 as 64 lowercase hex digits, e.g. from `printf %s \"$PASSWORD\" | sha256sum`")
 }

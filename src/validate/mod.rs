@@ -97,6 +97,7 @@ pub fn validate_text(
     }
     // File order reads best; problems without a place (unreadable file, bad --env) first.
     diagnostics.sort_by_key(|d| d.span.map(|s| (s.file, s.offset)));
+    sources.redact_secrets(&diagnostics);
     if strict {
         for diagnostic in &mut diagnostics {
             diagnostic.severity = Severity::Error;

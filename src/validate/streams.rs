@@ -7,7 +7,7 @@ pub fn check(topology: &Topology, diags: &mut Diagnostics) {
     let schema_names: Vec<&str> = topology.schemas.iter().flat_map(|s| s.names()).collect();
     let known: std::collections::HashSet<&str> = schema_names.iter().copied().collect();
     for (name, stream) in topology.streams.iter().flat_map(|s| s.iter()) {
-        if stream.retention.is_none() {
+        if stream.retention.is_none() && !stream.retention_invalid {
             diags.push(
                 Diagnostic::warning(
                     Code::RetentionMissing,

@@ -62,6 +62,13 @@ fn every_corpus_file_fails_at_its_line_with_its_code() {
             "{}: expected {code} at line {line:?}, got:\n{rendered}",
             relative.display()
         );
+        // Every plaintext password in the corpus is `hunter2`: no output may show it.
+        let json = render::diagnostics::json(&report.diagnostics, &report.sources).to_string();
+        assert!(
+            !rendered.contains("hunter2") && !json.contains("hunter2"),
+            "{}: a secret leaked:\n{rendered}\n{json}",
+            relative.display()
+        );
         insta::assert_snapshot!(rendered);
     });
     assert!(
