@@ -401,6 +401,26 @@ impl Cx {
         });
     }
 
+    /// Records a finding for a keyword whose value changed (`wn` and `rn` are its values on
+    /// each side): "`keyword` changed from … to …: readers using … may reject `what` …".
+    pub fn report_change(
+        &mut self,
+        rule: &'static str,
+        keyword: &str,
+        (w, r): (&Node<'_>, &Node<'_>),
+        (wn, rn): (&Node<'_>, &Node<'_>),
+        what: &str,
+    ) {
+        let (old, new) = self.old_new(wn, rn);
+        let message = format!(
+            "`{keyword}` changed from {} to {}: {}",
+            show_node(old),
+            show_node(new),
+            self.may_reject(what)
+        );
+        self.report(rule, w, r, message);
+    }
+
     /// `(old, new)` from `(writer, reader)`.
     pub fn old_new<T>(&self, writer: T, reader: T) -> (T, T) {
         match self.dir {

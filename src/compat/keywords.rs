@@ -564,14 +564,7 @@ impl Cx {
         } else {
             return;
         };
-        let (old, new) = self.old_new(&wn, &rn);
-        let message = format!(
-            "`not` changed from {} to {}: {}",
-            super::engine::show_node(old),
-            super::engine::show_node(new),
-            self.may_reject("values")
-        );
-        self.report(rule, w, r, message);
+        self.report_change(rule, "not", (w, r), (&wn, &rn), "values");
     }
 
     /// `if`/`then`/`else` are compared by text: any difference on the reader's side counts.

@@ -10,7 +10,7 @@
 
 use serde_json::{Map, Value};
 
-use super::engine::{Cx, Node, show_node};
+use super::engine::{Cx, Node};
 use super::pattern;
 use super::rules::{
     ADDITIONAL_ITEMS_CLOSED, ADDITIONAL_PROPERTIES_CLOSED, ADDITIONAL_PROPERTIES_NARROWED,
@@ -353,14 +353,13 @@ impl Cx {
             (Extra::Any, Extra::Schema(_)) => ADDITIONAL_PROPERTIES_NARROWED,
             (Extra::Schema(_), Extra::Schema(_)) => return self.compare(&wn, &rn, depth + 1),
         };
-        let (old, new) = self.old_new(&wn, &rn);
-        let message = format!(
-            "`additionalProperties` changed from {} to {}: {}",
-            show_node(old),
-            show_node(new),
-            self.may_reject("extra properties")
+        self.report_change(
+            rule,
+            "additionalProperties",
+            (w, r),
+            (&wn, &rn),
+            "extra properties",
         );
-        self.report(rule, w, r, message);
     }
 
     /// `patternProperties`: same pattern, compare; a new pattern in the reader applies to the
@@ -528,14 +527,7 @@ impl Cx {
         if rm.contains_key("contains") {
             let (wn, rn) = (w.child(&["contains"]), r.child(&["contains"]));
             if !wn.present || !self.accepts(&wn, &rn, depth) {
-                let (old, new) = self.old_new(&wn, &rn);
-                let message = format!(
-                    "`contains` changed from {} to {}: {}",
-                    show_node(old),
-                    show_node(new),
-                    self.may_reject("arrays")
-                );
-                self.report(CONTAINS_NARROWED, w, r, message);
+                self.report_change(CONTAINS_NARROWED, "contains", (w, r), (&wn, &rn), "arrays");
             }
         }
     }
