@@ -5,6 +5,19 @@ use std::io::Write;
 
 use super::util::bin;
 
+/// Run `validate` on a file; it must exit 1 (within a minute). Returns stderr.
+fn validate_fails(path: &std::path::Path) -> String {
+    let out = bin()
+        .arg("validate")
+        .arg(path)
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .expect("run binary");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    stderr
+}
+
 /// Run `validate` on `content`; it must exit 1 without panicking, and stderr must contain
 /// `expected`.
 fn rejects(content: &[u8], expected: &str) {
@@ -13,14 +26,7 @@ fn rejects(content: &[u8], expected: &str) {
         .tempfile()
         .expect("temp file");
     file.write_all(content).expect("write temp file");
-    let out = bin()
-        .arg("validate")
-        .arg(file.path())
-        .timeout(std::time::Duration::from_secs(60))
-        .output()
-        .expect("run binary");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    let stderr = validate_fails(file.path());
     assert!(!stderr.contains("panicked"), "panic: {stderr}");
     assert!(
         stderr.contains(expected),
@@ -90,14 +96,7 @@ fn fifty_megabyte_file() {
     for _ in 0..(50 * 1024) {
         file.write_all(line.as_bytes()).expect("write");
     }
-    let out = bin()
-        .arg("validate")
-        .arg(file.path())
-        .timeout(std::time::Duration::from_secs(60))
-        .output()
-        .expect("run binary");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    let stderr = validate_fails(file.path());
     assert!(stderr.contains("file::too_large"), "{stderr}");
     assert!(stderr.contains("limited to 32 MB"), "{stderr}");
 }
