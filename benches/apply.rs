@@ -4,7 +4,7 @@
 //! Run with `cargo bench --bench apply` (needs `redis-server` and `redis-cli`). Reports, in
 //! one run: apply from empty, a no-op plan, a no-op apply, and as the reference the same
 //! XGROUP CREATE commands plus the reads a plan needs, and the reads alone, piped by
-//! redis-cli. Also the peak memory (VmHWM) of each redis-topology run.
+//! redis-cli. Also the peak memory (max RSS) of each redis-topology run.
 //! Goals: apply from empty within 1.5x of (writes + reads) by redis-cli --pipe; no-op plan
 //! within 1.5x of the reads; peak memory under 100 MB.
 
@@ -155,7 +155,8 @@ fn pipe(server: &Server, commands: &[Vec<String>]) -> Duration {
     start.elapsed()
 }
 
-/// Run redis-topology; returns its wall time and peak resident memory (VmHWM, in MB).
+/// Run redis-topology; returns its wall time and peak resident memory (`ru_maxrss` from
+/// wait4(2), in MB: exact, where sampling /proc would miss short peaks and add latency).
 fn run_tool(args: &[&str], file: &Path, server: &Server) -> (Duration, f64) {
     let start = Instant::now();
     let url = ["--url".to_owned(), server.url()];
@@ -164,7 +165,9 @@ fn run_tool(args: &[&str], file: &Path, server: &Server) -> (Duration, f64) {
     } else {
         &url
     };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_redis-topology"))
+    // Reaped below by wait4, which also gives the peak memory.
+    #[allow(clippy::zombie_processes)]
+    let child = Command::new(env!("CARGO_BIN_EXE_redis-topology"))
         .args(args)
         .arg(file)
         .args(url)
@@ -172,25 +175,19 @@ fn run_tool(args: &[&str], file: &Path, server: &Server) -> (Duration, f64) {
         .stderr(Stdio::null())
         .spawn()
         .expect("run redis-topology");
-    let status_path = format!("/proc/{}/status", child.id());
-    let mut peak_kb = 0.0;
-    loop {
-        if let Ok(status) = std::fs::read_to_string(&status_path)
-            && let Some(line) = status.lines().find(|l| l.starts_with("VmHWM:"))
-        {
-            peak_kb = line
-                .split_whitespace()
-                .nth(1)
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(peak_kb);
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            assert!(status.success(), "redis-topology {args:?} failed");
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    (start.elapsed(), peak_kb / 1024.0)
+    let pid = libc::pid_t::try_from(child.id()).expect("pid fits in pid_t");
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 on our own child, with pointers to live locals of the right types.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let elapsed = start.elapsed();
+    assert_eq!(waited, pid, "wait4 failed");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "redis-topology {args:?} failed"
+    );
+    (elapsed, usage.ru_maxrss as f64 / 1024.0)
 }
 
 fn median(mut times: Vec<Duration>) -> Duration {
@@ -257,5 +254,5 @@ fn main() {
         "| of which loading and validating the file (`validate`, no server) | {:.0} ms | | |",
         ms(median(validate_only))
     );
-    println!("\npeak memory (VmHWM) of redis-topology: {peak:.1} MB");
+    println!("\npeak memory (max RSS) of redis-topology: {peak:.1} MB");
 }

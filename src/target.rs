@@ -18,6 +18,9 @@ pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
 /// bounded.
 pub const BATCH_SIZE: usize = 1000;
 
+/// How many read batches may be in flight at once (see [`Target::read_batch`]).
+pub const READ_WINDOW: usize = 4;
+
 /// A server URL with its secrets masked, the only form in which a URL is ever printed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RedactedUrl(String);
@@ -175,6 +178,55 @@ impl Target {
             replies.extend(self.run(pipe).await?);
         }
         Ok(replies)
+    }
+
+    /// Like [`Target::batch`], for read-only commands: up to [`READ_WINDOW`] batches are in
+    /// flight at once on the one connection, so the server runs the next batch while this
+    /// process decodes the last one. Replies come back in command order. Not for writes:
+    /// an apply sends its batches one after another so that Ctrl-C stops between them.
+    pub async fn read_batch(
+        &mut self,
+        commands: Vec<redis::Cmd>,
+    ) -> Result<Vec<Value>, TargetError> {
+        let total = commands.len();
+        let mut in_flight = std::collections::VecDeque::with_capacity(READ_WINDOW);
+        let mut replies = Vec::with_capacity(total);
+        let mut commands = commands.into_iter().peekable();
+        while commands.peek().is_some() {
+            if in_flight.len() == READ_WINDOW
+                && let Some(oldest) = in_flight.pop_front()
+            {
+                replies.extend(self.join(oldest).await?);
+            }
+            let mut pipe = redis::pipe();
+            for command in commands.by_ref().take(BATCH_SIZE) {
+                pipe.add_command(command);
+            }
+            pipe.ignore_errors();
+            let mut connection = self.connection.clone();
+            in_flight.push_back(tokio::spawn(async move {
+                pipe.query_async::<Vec<Value>>(&mut connection).await
+            }));
+        }
+        while let Some(oldest) = in_flight.pop_front() {
+            replies.extend(self.join(oldest).await?);
+        }
+        Ok(replies)
+    }
+
+    async fn join(
+        &self,
+        handle: tokio::task::JoinHandle<redis::RedisResult<Vec<Value>>>,
+    ) -> Result<Vec<Value>, TargetError> {
+        match handle.await {
+            Ok(result) => {
+                result.map_err(|e| TargetError(format!("{}: {}", self.url, describe_error(&e, ""))))
+            }
+            Err(e) => Err(TargetError(format!(
+                "{}: a read was cancelled: {e}",
+                self.url
+            ))),
+        }
     }
 
     async fn run(&mut self, mut pipe: Pipeline) -> Result<Vec<Value>, TargetError> {

@@ -38,6 +38,9 @@ const RELEASE: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then return redi
 
 /// A held lock. Release it with [`Lock::release`]; if the process dies, it expires.
 pub struct Lock {
+    /// Whether another holder had it when this apply first asked: whatever that holder did
+    /// happened after this apply read the server.
+    pub contended: bool,
     key: String,
     token: String,
     renewer: tokio::task::JoinHandle<()>,
@@ -64,6 +67,7 @@ pub async fn acquire(
     let key = lock_key(namespace);
     let token = new_token();
     let deadline = Instant::now() + timeout;
+    let mut contended = false;
     loop {
         let set = redis::cmd("SET")
             .arg(&key)
@@ -78,6 +82,7 @@ pub async fn acquire(
             Some(Value::Okay) | Some(Value::SimpleString(_)) => {
                 let renewer = spawn_renewer(target, key.clone(), token.clone());
                 return Ok(Lock {
+                    contended,
                     key,
                     token,
                     renewer,
@@ -100,6 +105,7 @@ pub async fn acquire(
                 lease().as_secs()
             )));
         }
+        contended = true;
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }

@@ -5,11 +5,13 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::session::{Session, block_on, fail, open};
+use super::session::{Session, block_on, exit_soon, fail, open};
 use super::{ApplyArgs, ColourChoice, print_stderr, print_stdout};
 use crate::apply::{self, lock};
+use crate::live::read;
 use crate::plan::saved::SavedPlan;
 use crate::plan::{Action, Plan};
+use crate::record::Record;
 use crate::render;
 use crate::target::BATCH_SIZE;
 
@@ -30,26 +32,32 @@ async fn apply(args: &ApplyArgs, colour: ColourChoice) -> u8 {
         Ok(saved) => saved,
         Err(code) => return code,
     };
-    let plan = match current_plan(&mut session, args, saved.as_ref()).await {
-        Ok(plan) => plan,
+    let (plan, record) = match current_plan(&mut session, args, saved.as_ref()).await {
+        Ok(planned) => planned,
         Err(code) => return code,
     };
     let target = session.plan_target();
     let stdout_colour = colour.enabled(std::io::stdout().is_terminal());
     print_stdout(&render::plan::human(&plan, &target, stdout_colour));
     if plan.is_empty() {
+        exit_soon((session, plan));
         return 0;
     }
     if let Err(code) = confirm(args, &plan) {
         return code;
     }
-    // What was approved, kept small: the full plan is rebuilt under the lock (10,000 streams
-    // make a plan of tens of megabytes, and two at once would double the peak memory).
     let approved = match &saved {
         Some(saved) => Approved::Saved(saved),
+        None if args.yes => Approved::Unattended { plan, record },
+        // What was approved, kept small: the full plan is rebuilt under the lock (10,000
+        // streams make a plan of tens of megabytes, and two at once would double the peak
+        // memory).
         None => Approved::Shown(shape(&plan)),
     };
-    drop(plan);
+    let interrupted = match interrupt() {
+        Ok(interrupted) => interrupted,
+        Err(e) => return fail(&format!("cannot listen for Ctrl-C: {e}")),
+    };
     let lock = match lock::acquire(
         &mut session.target,
         &session.desired.namespace,
@@ -63,27 +71,51 @@ async fn apply(args: &ApplyArgs, colour: ColourChoice) -> u8 {
     // Ctrl-C stops between batches and releases the lock; what ran stays done, and the next
     // apply completes it (kill -9 is covered too: the lock then expires by itself).
     let code = tokio::select! {
-        code = execute_locked(&mut session, args, &approved) => code,
-        _ = tokio::signal::ctrl_c() => fail("interrupted: the changes sent so far stay applied; run apply again to complete"),
+        code = execute_locked(&mut session, args, approved, lock.contended) => code,
+        () = interrupted => fail("interrupted: the changes sent so far stay applied; run apply again to complete"),
     };
     if let Err(e) = lock.release(&mut session.target).await {
         print_stderr(&format!("warning: could not release the apply lock: {e}\n"));
     }
+    exit_soon(session);
     code
 }
 
-/// The plan to apply: the saved one if it still matches the server, else a fresh one.
+/// Resolves on Ctrl-C (SIGINT). Listening starts when this is called, not when the future
+/// is first polled (as with `tokio::signal::ctrl_c`): the first batch of writes must not go
+/// out before an interrupt can be caught.
+#[cfg(unix)]
+fn interrupt() -> std::io::Result<impl Future<Output = ()>> {
+    let mut signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    Ok(async move {
+        if signal.recv().await.is_none() {
+            // The runtime is shutting down: no interrupt will ever come.
+            std::future::pending::<()>().await;
+        }
+    })
+}
+
+#[cfg(not(unix))]
+fn interrupt() -> std::io::Result<impl Future<Output = ()>> {
+    let ctrl_c = tokio::signal::ctrl_c();
+    Ok(async move {
+        let _ = ctrl_c.await;
+    })
+}
+
+/// The plan to apply (the saved one if it still matches the server, else a fresh one) and
+/// the record it was read with.
 async fn current_plan(
     session: &mut Session,
     args: &ApplyArgs,
     saved: Option<&SavedPlan>,
-) -> Result<Plan, u8> {
+) -> Result<(Plan, Option<Record>), u8> {
     let (live, plan) = session.read_and_plan(args.target.prune).await?;
     let Some(saved) = saved else {
-        return Ok(plan);
+        return Ok((plan, live.record));
     };
     check_saved(session, saved, &live.fingerprint())?;
-    Ok(saved.plan.clone())
+    Ok((saved.plan.clone(), live.record))
 }
 
 fn read_saved(path: &std::path::Path) -> Result<SavedPlan, u8> {
@@ -138,23 +170,49 @@ fn confirm(args: &ApplyArgs, plan: &Plan) -> Result<(), u8> {
     }
 }
 
-/// What the user approved: a saved plan, or the shape of the plan shown.
+/// What the user approved: a saved plan, the shape of the plan shown at the prompt, or
+/// (with `--yes`) the plan itself and the record it was made with.
 enum Approved<'a> {
     Saved(&'a SavedPlan),
     Shown(Vec<(String, Action)>),
+    Unattended { plan: Plan, record: Option<Record> },
 }
 
-/// Under the lock: make sure the server is still as planned, then execute. A fresh plan runs
-/// as re-planned under the lock (a `max_age` trim's bound moves with the clock); a saved plan
-/// runs exactly as saved.
-async fn execute_locked(session: &mut Session, args: &ApplyArgs, approved: &Approved<'_>) -> u8 {
+/// Under the lock: make sure the server is still as planned, then execute.
+///
+/// With `--yes`, the plan was made milliseconds ago: if the lock was free at once and the
+/// record is unchanged, no other apply ran in between, and the plan runs as made (one round
+/// trip instead of reading every stream again). Otherwise the server is read and planned
+/// again: a fresh plan runs as re-planned (a `max_age` trim's bound moves with the clock) if
+/// it has the shape approved; a saved plan runs exactly as saved if the server still matches
+/// it.
+async fn execute_locked(
+    session: &mut Session,
+    args: &ApplyArgs,
+    approved: Approved<'_>,
+    lock_contended: bool,
+) -> u8 {
+    let shown = match approved {
+        Approved::Unattended { plan, record } => {
+            match read::read_record(&mut session.target, &session.desired.namespace).await {
+                Err(e) => return fail(&e.to_string()),
+                Ok(now) if !lock_contended && now == record => {
+                    let code = execute(session, &plan).await;
+                    exit_soon(plan);
+                    return code;
+                }
+                Ok(_) => Approved::Shown(shape(&plan)),
+            }
+        }
+        approved => approved,
+    };
     let (live, replanned) = match session.read_and_plan(args.target.prune).await {
         Ok(planned) => planned,
         Err(code) => return code,
     };
-    let plan = match approved {
+    let plan = match &shown {
         Approved::Saved(saved) if saved.live_fingerprint == live.fingerprint() => &saved.plan,
-        Approved::Shown(shown) if *shown == shape(&replanned) => &replanned,
+        Approved::Shown(shape_shown) if *shape_shown == shape(&replanned) => &replanned,
         _ => {
             return fail(
                 "the server changed while waiting for confirmation or the lock; run apply again. Nothing was applied",
@@ -162,6 +220,11 @@ async fn execute_locked(session: &mut Session, args: &ApplyArgs, approved: &Appr
         }
     };
     drop(live);
+    execute(session, plan).await
+}
+
+/// Send the plan's commands, with a progress bar on a terminal, and report.
+async fn execute(session: &mut Session, plan: &Plan) -> u8 {
     let total = plan.commands().count();
     let bar = progress_bar(total);
     let mut progress = |done: usize, _total: usize| bar.set_position(done as u64);

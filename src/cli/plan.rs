@@ -2,7 +2,7 @@
 
 use std::io::IsTerminal;
 
-use super::session::{block_on, fail, open};
+use super::session::{block_on, exit_soon, fail, open};
 use super::{ColourChoice, Format, PlanArgs, print_stdout};
 use crate::plan::saved::SavedPlan;
 use crate::render;
@@ -46,9 +46,11 @@ async fn plan(args: &PlanArgs, colour: ColourChoice) -> u8 {
             ));
         }
     }
-    if args.detailed_exitcode && !plan.is_empty() {
+    let code = if args.detailed_exitcode && !plan.is_empty() {
         2
     } else {
         0
-    }
+    };
+    exit_soon((session, live, plan));
+    code
 }

@@ -47,7 +47,7 @@ pub async fn read(target: &mut Target, desired: &Desired) -> Result<LiveState, T
         }
         probes.push(max_age.is_some());
     }
-    let mut replies = target.batch(&commands).await?.into_iter();
+    let mut replies = target.read_batch(commands).await?.into_iter();
     let mut live = LiveState {
         keys: Default::default(),
         record,
@@ -186,23 +186,42 @@ async fn read_header(
         .and_then(|(_, v)| as_text(&v)?.parse().ok())
         .filter(|n| *n > 0)
         .unwrap_or(DEFAULT_NODE_MAX_ENTRIES);
-    let record = match replies.get(2) {
-        Some(Value::ServerError(e)) => {
-            return Err(TargetError(format!(
-                "{}: cannot read the record `{record_key}`: {}",
-                target.describe(),
-                server_error_text(e)
-            )));
-        }
-        Some(value) => match as_text(value) {
-            Some(json) => Some(Record::parse(&json).map_err(|why| {
-                TargetError(format!("the record `{record_key}` cannot be used: {why}"))
-            })?),
-            None => None,
-        },
-        None => None,
-    };
+    let record = parse_record(target, &record_key, replies.get(2))?;
     Ok((now_ms, node_max_entries, record))
+}
+
+/// The record alone, in one round trip: apply checks under the lock that no other apply
+/// ran since it read the server.
+pub async fn read_record(
+    target: &mut Target,
+    namespace: &str,
+) -> Result<Option<Record>, TargetError> {
+    let record_key = record_key(namespace);
+    let replies = target
+        .batch(&[redis::cmd("GET").arg(&record_key).clone()])
+        .await?;
+    parse_record(target, &record_key, replies.first())
+}
+
+fn parse_record(
+    target: &Target,
+    record_key: &str,
+    reply: Option<&Value>,
+) -> Result<Option<Record>, TargetError> {
+    match reply {
+        Some(Value::ServerError(e)) => Err(TargetError(format!(
+            "{}: cannot read the record `{record_key}`: {}",
+            target.describe(),
+            server_error_text(e)
+        ))),
+        Some(value) => match as_text(value) {
+            Some(json) => Record::parse(&json).map(Some).map_err(|why| {
+                TargetError(format!("the record `{record_key}` cannot be used: {why}"))
+            }),
+            None => Ok(None),
+        },
+        None => Ok(None),
+    }
 }
 
 /// One key from its `XLEN` and `XINFO GROUPS` replies; `None` for a key of another type.
