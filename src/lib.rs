@@ -4,11 +4,13 @@
 //! The crate is a library with a thin binary (`src/main.rs` → [`cli::run`]). Its parts:
 //! - [`model`]: the desired state: load a file, merge an environment, convert to typed values;
 //! - [`validate`]: every rule of the format, offline, collecting all diagnostics;
+//! - [`acl`]: ACL users compared on meaning (pure);
 //! - [`compat`]: message-schema compatibility rules between versions (pure);
 //! - [`schema`]: the file's own JSON Schema;
 //! - [`render`]: human and JSON output;
 //! - [`diagnostics`]: the diagnostic type shared by all of them.
 
+pub mod acl;
 pub mod apply;
 pub mod cli;
 pub mod compat;

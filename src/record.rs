@@ -6,8 +6,10 @@
 //! what makes deletion safe: `--prune` only ever deletes what is recorded here, and an empty
 //! or missing `streams:` in a file deletes nothing that is not. Stream names starting with
 //! `__topology__` are reserved for it (and for the apply lock, `<namespace>:__topology__:lock`).
+//! Managed ACL users are listed in the record too, and in a server-wide registry
+//! ([`OWNERS_KEY`]) because user names are global.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +23,11 @@ pub const FORMAT: u32 = 1;
 pub fn record_key(namespace: &str) -> String {
     key(namespace, &format!("{RESERVED_PREFIX}:record"))
 }
+
+/// The server-wide registry of managed ACL users: a hash of user name → the namespace whose
+/// topology manages it. ACL users are global to a server, so two namespaces (two environments
+/// sharing a server, two teams) must not manage the same user; this is how each sees the other.
+pub const OWNERS_KEY: &str = "__topology__:users";
 
 pub fn lock_key(namespace: &str) -> String {
     key(namespace, &format!("{RESERVED_PREFIX}:lock"))
@@ -39,6 +46,9 @@ pub struct Record {
     pub tool_version: String,
     /// Managed streams by full key.
     pub streams: BTreeMap<String, RecordedStream>,
+    /// Managed ACL users (created or adopted by this topology).
+    #[serde(default)]
+    pub users: BTreeSet<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +120,7 @@ mod tests {
             applied_at_ms: 1,
             tool_version: "0.1.0".to_owned(),
             streams,
+            users: BTreeSet::from(["svc".to_owned()]),
         };
         assert_eq!(Record::parse(&record.to_json()), Ok(record));
         assert!(

@@ -10,7 +10,9 @@ pub mod lock;
 
 use redis::Value;
 
+use crate::acl::HASH_PLACEHOLDER;
 use crate::live::read::server_error_text;
+use crate::model::desired::Desired;
 use crate::plan::{Kind, Plan};
 use crate::target::{BATCH_SIZE, Target, TargetError};
 
@@ -24,9 +26,12 @@ pub struct Applied {
 /// Called after each batch with (commands done, commands in total).
 pub type Progress<'a> = &'a mut dyn FnMut(usize, usize);
 
+/// Run a plan. `desired` supplies the password hashes that plans hold only as placeholders
+/// (for a saved plan, its digest was checked to match `desired`).
 pub async fn execute(
     target: &mut Target,
     plan: &Plan,
+    desired: &Desired,
     progress: Progress<'_>,
 ) -> Result<Applied, TargetError> {
     let (record, resources): (Vec<_>, Vec<_>) =
@@ -42,7 +47,10 @@ pub async fn execute(
     // Resources first, in batches; the record alone at the end.
     let (first, last) = commands.split_at(resource_count);
     for chunk in first.chunks(BATCH_SIZE).chain(last.chunks(BATCH_SIZE)) {
-        let redis_commands: Vec<redis::Cmd> = chunk.iter().map(|(_, c)| to_cmd(c)).collect();
+        let redis_commands = chunk
+            .iter()
+            .map(|(_, c)| to_cmd(c, desired))
+            .collect::<Result<Vec<_>, _>>()?;
         let replies = target.batch(&redis_commands).await?;
         for ((address, command), reply) in chunk.iter().zip(&replies) {
             check_reply(address, command, reply)?;
@@ -56,12 +64,28 @@ pub async fn execute(
     })
 }
 
-fn to_cmd(parts: &[String]) -> redis::Cmd {
+/// The command to send: as planned, with each password placeholder of an `ACL SETUSER`
+/// replaced by the user's next hash (`#<sha256>`).
+fn to_cmd(parts: &[String], desired: &Desired) -> Result<redis::Cmd, TargetError> {
     let mut cmd = redis::cmd(parts.first().map_or("PING", String::as_str));
+    let mut hashes = parts
+        .get(2)
+        .and_then(|user| desired.users.get(user))
+        .map(|u| u.password_hashes.iter());
     for part in parts.iter().skip(1) {
-        cmd.arg(part);
+        if part == HASH_PLACEHOLDER {
+            let hash = hashes.as_mut().and_then(Iterator::next).ok_or_else(|| {
+                TargetError(format!(
+                    "the plan sets a password of ACL user `{}` that the topology does not declare; run plan again",
+                    parts.get(2).map_or("", String::as_str)
+                ))
+            })?;
+            cmd.arg(format!("#{hash}"));
+        } else {
+            cmd.arg(part);
+        }
     }
-    cmd
+    Ok(cmd)
 }
 
 /// A command's reply: success, a benign error that means "already done", or a failure that

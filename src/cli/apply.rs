@@ -48,7 +48,7 @@ async fn apply(args: &ApplyArgs, colour: ColourChoice) -> u8 {
     }
     let approved = match &saved {
         Some(saved) => Approved::Saved(saved),
-        None if args.yes => Approved::Unattended { plan, record },
+        None if args.yes => Approved::Unattended(Box::new((plan, record))),
         // What was approved, kept small: the full plan is rebuilt under the lock (10,000
         // streams make a plan of tens of megabytes, and two at once would double the peak
         // memory).
@@ -175,7 +175,8 @@ fn confirm(args: &ApplyArgs, plan: &Plan) -> Result<(), u8> {
 enum Approved<'a> {
     Saved(&'a SavedPlan),
     Shown(Vec<(String, Action)>),
-    Unattended { plan: Plan, record: Option<Record> },
+    /// Boxed: a plan of 10,000 streams is large, and so is the record.
+    Unattended(Box<(Plan, Option<Record>)>),
 }
 
 /// Under the lock: make sure the server is still as planned, then execute.
@@ -193,7 +194,8 @@ async fn execute_locked(
     lock_contended: bool,
 ) -> u8 {
     let shown = match approved {
-        Approved::Unattended { plan, record } => {
+        Approved::Unattended(planned) => {
+            let (plan, record) = *planned;
             match read::read_record(&mut session.target, &session.desired.namespace).await {
                 Err(e) => return fail(&e.to_string()),
                 Ok(now) if !lock_contended && now == record => {
@@ -228,7 +230,7 @@ async fn execute(session: &mut Session, plan: &Plan) -> u8 {
     let total = plan.commands().count();
     let bar = progress_bar(total);
     let mut progress = |done: usize, _total: usize| bar.set_position(done as u64);
-    let result = apply::execute(&mut session.target, plan, &mut progress).await;
+    let result = apply::execute(&mut session.target, plan, &session.desired, &mut progress).await;
     bar.finish_and_clear();
     match result {
         Ok(applied) => {

@@ -6,6 +6,7 @@ use super::{ColourChoice, TargetArgs, print_stderr};
 use crate::live::{LiveState, read};
 use crate::model::desired::Desired;
 use crate::model::interpolate::ProcessEnv;
+use crate::model::secrets::Secrets;
 use crate::plan::{self, Plan};
 use crate::render::plan::PlanTarget;
 use crate::target::{ConnectOptions, Target, resolve_url};
@@ -57,7 +58,26 @@ pub async fn open(args: &TargetArgs, colour: ColourChoice) -> Result<Session, u8
         ));
         return Err(1);
     };
-    let desired = Desired::from_topology(&topology, args.env.as_deref());
+    let base_dir = match args.file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => std::path::Path::new("."),
+    };
+    let secrets = Secrets {
+        vars: &ProcessEnv,
+        base_dir,
+    };
+    let desired = match Desired::from_topology(&topology, args.env.as_deref(), &secrets) {
+        Ok(desired) => desired,
+        Err(problems) => {
+            for problem in problems {
+                print_stderr(&format!("error: {problem}\n"));
+            }
+            print_stderr(
+                "error: passwords are read by plan and apply; nothing was sent to Redis\n",
+            );
+            return Err(1);
+        }
+    };
     let url = resolve_url(args.url.as_deref());
     let options = ConnectOptions {
         tls_ca_cert: args.tls_ca_cert.clone(),

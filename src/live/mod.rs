@@ -3,10 +3,12 @@
 //! [`LiveState`] is plain data, read by [`read`] in pipelined batches and handed to the pure
 //! planner. Tests of the planner build it by hand.
 
+pub mod acl;
 pub mod read;
 
 use std::collections::BTreeMap;
 
+use crate::acl::{Catalog, Permissions, channel_patterns, key_permissions};
 use crate::record::Record;
 
 /// A snapshot of everything the planner needs to know about one server.
@@ -21,6 +23,77 @@ pub struct LiveState {
     pub node_max_entries: u64,
     /// The server's clock at read time (Unix ms), for `max_age`.
     pub now_ms: u64,
+    /// ACL users and what is needed to compare them; read only when the topology declares
+    /// users or the record names some.
+    pub acl: Option<LiveAcl>,
+}
+
+/// The ACL side of a server.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LiveAcl {
+    /// The user the tool is connected as (`ACL WHOAMI`): never modified.
+    pub whoami: String,
+    /// The replication user (`CONFIG GET masteruser`), never modified; `None` when unset or
+    /// when CONFIG GET is not allowed.
+    pub masteruser: Option<String>,
+    /// Whether the server keeps users in an aclfile (`ACL SAVE` works); `None`: unknown
+    /// (CONFIG GET not allowed).
+    pub aclfile: Option<bool>,
+    pub catalog: Catalog,
+    /// Existing users among those declared or recorded, by name.
+    pub users: BTreeMap<String, LiveUser>,
+    /// Who manages each of those users, from the server-wide registry (user → namespace):
+    /// ACL users are global to a server, not per namespace.
+    pub owners: BTreeMap<String, String>,
+}
+
+/// One user as `ACL GETUSER` describes it.
+#[derive(Clone, Default, PartialEq)]
+pub struct LiveUser {
+    pub flags: Vec<String>,
+    pub password_hashes: Vec<String>,
+    /// The rule strings as the server prints them.
+    pub commands: String,
+    pub keys: String,
+    pub channels: String,
+    pub selectors: usize,
+}
+
+impl std::fmt::Debug for LiveUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveUser")
+            .field("flags", &self.flags)
+            .field("password_hashes", &crate::acl::SENSITIVE)
+            .field("commands", &self.commands)
+            .field("keys", &self.keys)
+            .field("channels", &self.channels)
+            .field("selectors", &self.selectors)
+            .finish()
+    }
+}
+
+impl LiveUser {
+    pub fn has_flag(&self, flag: &str) -> bool {
+        self.flags.iter().any(|f| f.eq_ignore_ascii_case(flag))
+    }
+
+    /// What this user may do; `Err` if its rules name something the catalog lacks.
+    pub fn permissions(&self, catalog: &Catalog) -> Result<Permissions, String> {
+        let commands: Vec<String> = self
+            .commands
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        Ok(Permissions {
+            enabled: self.has_flag("on"),
+            nopass: self.has_flag("nopass"),
+            password_hashes: self.password_hashes.iter().cloned().collect(),
+            keys: key_permissions(self.keys.split_whitespace()),
+            channels: channel_patterns(self.channels.split_whitespace()),
+            commands: catalog.allowed(&commands)?,
+            selectors: self.selectors,
+        })
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -97,6 +170,17 @@ impl LiveState {
         }
         if let Some(record) = &self.record {
             hasher.update(format!("record {}", record.to_json()));
+        }
+        for (name, user) in self.acl.iter().flat_map(|a| &a.users) {
+            hasher.update(format!(
+                "user {name} {:?} {:?} {} {} {} {}\n",
+                user.flags,
+                user.password_hashes,
+                user.commands,
+                user.keys,
+                user.channels,
+                user.selectors
+            ));
         }
         crate::model::desired::hex(&hasher.finalize())
     }

@@ -10,6 +10,8 @@
 //!    which can be large, and the planner needs only the length. Never `XINFO ... FULL`,
 //!    which can block a server for hundreds of milliseconds.
 //!
+//! 3. Only when the topology declares ACL users or the record names some: see [`super::acl`].
+//!
 //! Commands go in batches of [`crate::target::BATCH_SIZE`], so round trips grow with the
 //! batch count, not with the number of streams. Only read commands are sent, so `plan` works
 //! with a read-only ACL user.
@@ -48,11 +50,16 @@ pub async fn read(target: &mut Target, desired: &Desired) -> Result<LiveState, T
         probes.push(max_age.is_some());
     }
     let mut replies = target.read_batch(commands).await?.into_iter();
+    let mut users: BTreeSet<String> = desired.users.keys().cloned().collect();
+    if let Some(record) = &record {
+        users.extend(record.users.iter().cloned());
+    }
     let mut live = LiveState {
         keys: Default::default(),
         record,
         node_max_entries,
         now_ms,
+        acl: None,
     };
     let mut wrong_types = Vec::new();
     for (key, probed) in keys.into_iter().zip(probes) {
@@ -70,6 +77,9 @@ pub async fn read(target: &mut Target, desired: &Desired) -> Result<LiveState, T
         live.keys.insert(key, LiveKey::WrongType(kind));
     }
     read_positions(target, desired, &mut live).await?;
+    if !users.is_empty() {
+        live.acl = Some(super::acl::read(target, &users).await?);
+    }
     Ok(live)
 }
 
@@ -289,7 +299,7 @@ fn parse_groups(groups: &Value) -> std::collections::BTreeMap<String, LiveGroup>
 
 /// Field/value pairs of a reply that is a map (RESP3) or a flat array (RESP2). Unknown
 /// fields are kept for the caller to ignore: newer servers add fields.
-fn map_entries(value: &Value) -> Vec<(String, Value)> {
+pub(crate) fn map_entries(value: &Value) -> Vec<(String, Value)> {
     match value {
         Value::Map(pairs) => pairs
             .iter()

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 
-use super::types::{Retention, StartId, Topology};
+use super::secrets::Secrets;
+use super::types::{Keys, Retention, StartId, Topology, User};
 
 /// What one environment of a topology declares, ready to compare with a live server.
 #[derive(Clone, Debug, PartialEq)]
@@ -18,8 +19,85 @@ pub struct Desired {
     /// sha256 of the canonical form of everything above: what the record remembers as
     /// "last applied".
     pub digest: String,
-    /// ACL users the file declares (planned from the ACL issue on; until then only noted).
-    pub users_declared: usize,
+    /// ACL users by name, sorted.
+    pub users: BTreeMap<String, DesiredUser>,
+}
+
+/// An ACL user as `ACL SETUSER <name> reset <rules>` will write it.
+#[derive(Clone, PartialEq)]
+pub struct DesiredUser {
+    pub enabled: bool,
+    pub nopass: bool,
+    /// The sha256 of each password, in declared order, resolved from `env`, `file` or
+    /// `sha256` when plan or apply loads the file. Never printed (see the `Debug` below).
+    pub password_hashes: Vec<String>,
+    /// Key rules with the namespace: `%R~<ns>:p`, `%W~<ns>:p`, `~<ns>:p`, as declared.
+    pub keys: Vec<String>,
+    /// Channel rules with the namespace: `&<ns>:p`.
+    pub channels: Vec<String>,
+    /// Command rules as declared.
+    pub commands: Vec<String>,
+}
+
+impl std::fmt::Debug for DesiredUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DesiredUser")
+            .field("enabled", &self.enabled)
+            .field("nopass", &self.nopass)
+            .field("password_hashes", &crate::acl::SENSITIVE)
+            .field("keys", &self.keys)
+            .field("channels", &self.channels)
+            .field("commands", &self.commands)
+            .finish()
+    }
+}
+
+impl DesiredUser {
+    fn from_user(
+        name: &str,
+        user: &User,
+        namespace: &str,
+        secrets: &Secrets,
+    ) -> Result<DesiredUser, String> {
+        let password_hashes = user
+            .passwords
+            .iter()
+            .flatten()
+            .map(|p| secrets.hash(name, &p.value))
+            .collect::<Result<_, _>>()?;
+        let relative = |prefix: &str, patterns: &[super::types::Sp<String>]| -> Vec<String> {
+            patterns
+                .iter()
+                .map(|p| format!("{prefix}{}", key(namespace, &p.value)))
+                .collect()
+        };
+        let keys = match user.keys.as_ref().map(|k| &k.value) {
+            Some(Keys {
+                read,
+                write,
+                readwrite,
+            }) => [
+                relative("%R~", read),
+                relative("%W~", write),
+                relative("~", readwrite),
+            ]
+            .concat(),
+            None => Vec::new(),
+        };
+        Ok(DesiredUser {
+            enabled: user.enabled.as_ref().is_none_or(|e| e.value),
+            nopass: user.nopass.as_ref().is_some_and(|n| n.value),
+            password_hashes,
+            keys,
+            channels: relative("&", user.channels.as_deref().unwrap_or_default()),
+            commands: user
+                .commands
+                .iter()
+                .flatten()
+                .map(|c| c.value.clone())
+                .collect(),
+        })
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -60,8 +138,14 @@ pub fn key(namespace: &str, name: &str) -> String {
 }
 
 impl Desired {
-    /// The desired state of a topology that passed validation.
-    pub fn from_topology(topology: &Topology, environment: Option<&str>) -> Desired {
+    /// The desired state of a topology that passed validation. Passwords are resolved here
+    /// (environment variables and files are read by plan and apply, never by validate); `Err`
+    /// says, per user, which source is missing, without any secret.
+    pub fn from_topology(
+        topology: &Topology,
+        environment: Option<&str>,
+        secrets: &Secrets,
+    ) -> Result<Desired, Vec<String>> {
         let namespace = topology.namespace.value.clone();
         let streams = topology
             .streams
@@ -100,20 +184,29 @@ impl Desired {
                 (key(&namespace, &name.value), desired)
             })
             .collect();
-        let users_declared = topology
-            .acl
-            .as_ref()
-            .and_then(|a| a.users.as_ref())
-            .map_or(0, |u| u.len());
+        let mut users = BTreeMap::new();
+        let mut problems = Vec::new();
+        let declared = topology.acl.as_ref().and_then(|a| a.users.as_ref());
+        for (name, user) in declared.iter().flat_map(|u| u.iter()) {
+            match DesiredUser::from_user(&name.value, user, &namespace, secrets) {
+                Ok(desired) => {
+                    users.insert(name.value.clone(), desired);
+                }
+                Err(problem) => problems.push(problem),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
         let mut desired = Desired {
             namespace,
             environment: environment.map(str::to_owned),
             streams,
             digest: String::new(),
-            users_declared,
+            users,
         };
         desired.digest = desired.compute_digest();
-        desired
+        Ok(desired)
     }
 
     /// A stable digest: the same declarations give the same digest whatever the file's
@@ -141,6 +234,19 @@ impl Desired {
                 );
             }
             hasher.update(line.as_bytes());
+        }
+        // Users with their password hashes: a rotated password changes the digest, so a
+        // saved plan made before the rotation is refused. The digest reveals no hash.
+        for (name, user) in &self.users {
+            hasher.update(format!(
+                "user={name} on={} nopass={} passwords={:?} keys={:?} channels={:?} commands={:?}\n",
+                user.enabled,
+                user.nopass,
+                user.password_hashes,
+                user.keys,
+                user.channels,
+                user.commands
+            ));
         }
         hex(&hasher.finalize())
     }

@@ -9,5 +9,6 @@ pub mod desired;
 pub mod interpolate;
 pub mod load;
 pub mod node;
+pub mod secrets;
 pub mod types;
 pub mod yaml;

@@ -94,6 +94,7 @@ fn create_change(
         after: Some(json!({ "start": start_arg, "entries_read": entries_read })),
         commands: vec![command],
         reason: format!("declared, does not exist: starts at `{start_arg}`"),
+        details: Vec::new(),
     }
 }
 
@@ -144,5 +145,6 @@ pub fn destroy(
         } else {
             "left by an interrupted apply".to_owned()
         },
+        details: Vec::new(),
     }
 }

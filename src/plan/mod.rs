@@ -5,7 +5,8 @@
 //! plan; the applier executes one; `plan --out` saves one.
 //!
 //! Order of a plan, which is also the order apply runs it in: streams, then groups, then
-//! retention trims, then (with `--prune`) deletions, and last the tool's record, so that an
+//! retention trims, then ACL users (and `ACL SAVE`), then (with `--prune`) deletions of
+//! streams and groups, and last the tool's record, so that an
 //! interrupted apply is completed by the next one (the record is only written once the
 //! resources it lists exist).
 
@@ -13,13 +14,16 @@ mod groups;
 mod retention;
 pub mod saved;
 mod streams;
+mod users;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::live::LiveState;
 use crate::model::desired::Desired;
-use crate::record::{self, FORMAT, Record, RecordedGroup, RecordedStream};
+use std::collections::BTreeSet;
+
+use crate::record::{self, FORMAT, OWNERS_KEY, Record, RecordedGroup, RecordedStream};
 
 /// Name of the short-lived group used to create an empty stream (`XGROUP CREATE ... MKSTREAM`
 /// then `XGROUP DESTROY`): Redis has no command that creates an empty stream directly.
@@ -49,6 +53,9 @@ pub struct Change {
     pub commands: Vec<Vec<String>>,
     /// One line for people: why this change.
     pub reason: String,
+    /// Further lines for people: what differs, field by field (ACL users). Never a secret.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,6 +64,7 @@ pub enum Kind {
     Stream,
     Group,
     Retention,
+    User,
     Record,
 }
 
@@ -99,6 +107,7 @@ pub fn plan(desired: &Desired, live: &LiveState, options: Options) -> Result<Pla
     let mut refusals = check_environment(desired, live);
     refusals.extend(streams::wrong_types(desired, live));
     refusals.extend(groups::impossible_positions(desired, live));
+    refusals.extend(users::refusals(desired, live, options));
     if !refusals.is_empty() {
         return Err(refusals);
     }
@@ -111,14 +120,9 @@ pub fn plan(desired: &Desired, live: &LiveState, options: Options) -> Result<Pla
     streams::create(desired, live, &mut plan);
     groups::create(desired, live, &mut plan);
     retention::trim(desired, live, &mut plan);
+    let kept_users = users::plan(desired, live, options, &mut plan);
     let kept = streams::undeclared(desired, live, options, &mut plan);
-    record_change(desired, live, &kept, &mut plan);
-    if desired.users_declared > 0 {
-        plan.notes.push(format!(
-            "{} ACL users are declared; this version validates them but does not plan or apply ACL users yet",
-            desired.users_declared
-        ));
-    }
+    record_change(desired, live, &kept, &kept_users, &mut plan);
     Ok(plan)
 }
 
@@ -144,11 +148,18 @@ fn describe_env(env: &Option<String>) -> String {
 
 /// Whether the live record already says what apply would write, checked without building a
 /// new record (the common case on a converged server with 10,000 streams).
-fn record_is_current(desired: &Desired, live: &LiveState, kept: &streams::Managed) -> bool {
+fn record_is_current(
+    desired: &Desired,
+    live: &LiveState,
+    kept: &streams::Managed,
+    users: &BTreeSet<String>,
+) -> bool {
     let Some(record) = &live.record else {
         return false;
     };
     kept.is_empty()
+        && record.users == *users
+        && unregistered(desired, live, users).is_empty()
         && record.digest == desired.digest
         && record.environment == desired.environment
         && record.streams.len() == desired.streams.len()
@@ -162,8 +173,16 @@ fn record_is_current(desired: &Desired, live: &LiveState, kept: &streams::Manage
 
 /// What the record must say after apply: the declared streams and groups, plus recorded ones
 /// that stay managed because they were not pruned.
-fn record_change(desired: &Desired, live: &LiveState, kept: &streams::Managed, plan: &mut Plan) {
-    if record_is_current(desired, live, kept) {
+fn record_change(
+    desired: &Desired,
+    live: &LiveState,
+    kept: &streams::Managed,
+    kept_users: &BTreeSet<String>,
+    plan: &mut Plan,
+) {
+    let mut users: BTreeSet<String> = desired.users.keys().cloned().collect();
+    users.extend(kept_users.iter().cloned());
+    if record_is_current(desired, live, kept, &users) {
         return;
     }
     let mut streams = kept.clone();
@@ -187,11 +206,15 @@ fn record_change(desired: &Desired, live: &LiveState, kept: &streams::Managed, p
         }
     }
     let unchanged = live.record.as_ref().is_some_and(|r| {
-        r.streams == streams && r.digest == desired.digest && r.environment == desired.environment
-    });
+        r.streams == streams
+            && r.digest == desired.digest
+            && r.environment == desired.environment
+            && r.users == users
+    }) && unregistered(desired, live, &users).is_empty();
     if unchanged {
         return;
     }
+    let registry = registry_commands(desired, live, &users);
     let record = Record {
         format: FORMAT,
         environment: desired.environment.clone(),
@@ -199,6 +222,7 @@ fn record_change(desired: &Desired, live: &LiveState, kept: &streams::Managed, p
         applied_at_ms: live.now_ms,
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
         streams,
+        users,
     };
     let adopted = record
         .streams
@@ -229,13 +253,61 @@ fn record_change(desired: &Desired, live: &LiveState, kept: &streams::Managed, p
         destructive: false,
         before: live.record.as_ref().map(record_summary),
         after: Some(record_summary(&record)),
-        commands: vec![vec![
-            "SET".to_owned(),
-            record::record_key(&desired.namespace),
-            record.to_json(),
-        ]],
+        commands: registry
+            .into_iter()
+            .chain([vec![
+                "SET".to_owned(),
+                record::record_key(&desired.namespace),
+                record.to_json(),
+            ]])
+            .collect(),
         reason,
+        details: Vec::new(),
     });
+}
+
+/// Managed users whose entry in the server-wide registry is missing (a new or adopted user,
+/// or a registry lost with a flushed database).
+fn unregistered<'a>(
+    desired: &Desired,
+    live: &LiveState,
+    users: &'a BTreeSet<String>,
+) -> Vec<&'a String> {
+    let owners = live.acl.as_ref().map(|a| &a.owners);
+    users
+        .iter()
+        .filter(|u| owners.and_then(|o| o.get(*u)) != Some(&desired.namespace))
+        .collect()
+}
+
+/// `HSET` of this namespace as the owner of its unregistered users, `HDEL` of users it no
+/// longer manages.
+fn registry_commands(
+    desired: &Desired,
+    live: &LiveState,
+    users: &BTreeSet<String>,
+) -> Vec<Vec<String>> {
+    let mut commands = Vec::new();
+    let missing = unregistered(desired, live, users);
+    if !missing.is_empty() {
+        let mut hset = cmd(&["HSET", OWNERS_KEY]);
+        for user in missing {
+            hset.extend([user.clone(), desired.namespace.clone()]);
+        }
+        commands.push(hset);
+    }
+    let released: Vec<&String> = live
+        .record
+        .iter()
+        .flat_map(|r| &r.users)
+        .filter(|u| !users.contains(*u))
+        .collect();
+    if !released.is_empty() {
+        let mut hdel = cmd(&["HDEL", OWNERS_KEY]);
+        hdel.extend(released.into_iter().cloned());
+        commands.push(hdel);
+    }
+    commands
 }
 
 fn record_summary(record: &Record) -> Value {
@@ -244,6 +316,7 @@ fn record_summary(record: &Record) -> Value {
         "digest": record.digest,
         "streams": record.streams.len(),
         "groups": record.streams.values().map(|s| s.groups.len()).sum::<usize>(),
+        "users": record.users.len(),
     })
 }
 

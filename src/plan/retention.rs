@@ -86,6 +86,7 @@ fn trim_change(
         ),
         commands,
         reason: effects.join("; "),
+        details: Vec::new(),
     })
 }
 

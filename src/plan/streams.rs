@@ -53,6 +53,7 @@ pub fn create(desired: &Desired, live: &LiveState, plan: &mut Plan) {
             } else {
                 "declared, does not exist: created empty by its groups (MKSTREAM)".to_owned()
             },
+            details: Vec::new(),
         });
     }
 }
@@ -88,6 +89,7 @@ pub fn undeclared(
                     "no longer declared (--prune): deletes {} entries",
                     stream.length
                 ),
+                details: Vec::new(),
             }),
             None => {
                 plan.notes.push(format!(

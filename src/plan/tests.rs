@@ -38,7 +38,7 @@ fn desired(streams: &[StreamSpec]) -> Desired {
             })
             .collect(),
         digest: "d1".to_owned(),
-        users_declared: 0,
+        users: Default::default(),
     }
 }
 
@@ -71,6 +71,7 @@ fn live(keys: &[(&str, LiveKey)]) -> LiveState {
         record: None,
         node_max_entries: 100,
         now_ms: 1_700_000_000_000,
+        acl: None,
     }
 }
 
@@ -101,6 +102,7 @@ fn recorded(desired: &Desired) -> Record {
                 (k.clone(), RecordedStream { groups })
             })
             .collect(),
+        users: desired.users.keys().cloned().collect(),
     }
 }
 

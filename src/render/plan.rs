@@ -73,6 +73,7 @@ fn change_lines(change: &Change, style: &Style) -> String {
         Kind::Stream => "stream",
         Kind::Group => "group",
         Kind::Retention => "retention",
+        Kind::User => "user",
         Kind::Record => "record",
     };
     let name = change.address.split_once('.').map_or("", |(_, rest)| rest);
@@ -83,6 +84,9 @@ fn change_lines(change: &Change, style: &Style) -> String {
         head.push_str(&style.paint("1;31", "  (destructive)"));
     }
     let mut out = format!("  {head}\n      {}\n", change.reason);
+    for detail in &change.details {
+        out.push_str(&format!("        {detail}\n"));
+    }
     for command in &change.commands {
         out.push_str(&format!(
             "      {}\n",
@@ -94,7 +98,7 @@ fn change_lines(change: &Change, style: &Style) -> String {
 
 /// A command as shown to people: the record's JSON document is summarised.
 fn show_command(change: &Change, command: &[String]) -> String {
-    if change.kind == Kind::Record {
+    if change.kind == Kind::Record && command.first().is_some_and(|c| c == "SET") {
         let key = command.get(1).map_or("", String::as_str);
         return format!("SET {key} <record>");
     }
@@ -146,6 +150,7 @@ pub fn json(plan: &Plan, target: &PlanTarget) -> Value {
             "after": c.after,
             "commands": c.commands,
             "reason": c.reason,
+            "details": c.details,
         })).collect::<Vec<_>>(),
         "notes": plan.notes,
         "summary": {

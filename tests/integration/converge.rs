@@ -79,7 +79,7 @@ fn desired(case: &Case, namespace: &str) -> Desired {
         environment: None,
         streams,
         digest: "p".to_owned(),
-        users_declared: 0,
+        users: Default::default(),
     }
 }
 
@@ -117,7 +117,7 @@ fn apply_then_plan(
     runtime.block_on(async {
         let live = read(target, desired).await.expect("read");
         let first = plan::plan(desired, &live, Options::default()).expect("plan");
-        apply::execute(target, &first, &mut |_, _| {})
+        apply::execute(target, &first, desired, &mut |_, _| {})
             .await
             .expect("apply");
         let live = read(target, desired).await.expect("read again");

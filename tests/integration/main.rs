@@ -1,5 +1,6 @@
 //! Integration tests: one test binary, one module per theme (as ripgrep and just do).
 
+mod acl_users;
 mod cli_validate;
 mod converge;
 mod corpus;

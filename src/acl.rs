@@ -1,0 +1,373 @@
+//! ACL users compared on meaning: what a user may do, not how its rules are spelled.
+//!
+//! Redis 7.0 rebuilds a user's command rules from a bitmap, in an order that varies between
+//! processes; 7.2+ keeps the order they were given in. Comparing the strings would show
+//! changes that are none, or hide real ones. So both sides, the declaration and the server's
+//! `ACL GETUSER`, are reduced to [`Permissions`]: the set of commands and subcommands allowed
+//! (expanded with the server's own `ACL CAT` lists, the [`Catalog`]), key patterns with their
+//! read/write permission, channel patterns, on/off, nopass and password hashes. Two users with
+//! equal permissions are no change; any real difference (a `+flushall` added by hand) is.
+//!
+//! Pure: the live reader fills the catalog and the users, the planner compares.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Shown instead of a password hash in plans, commands and messages.
+pub const SENSITIVE: &str = "(sensitive value)";
+/// Stands for one password hash in a planned `ACL SETUSER`; the applier puts the hash in its
+/// place when it sends the command, so plans and saved plans never hold one.
+pub const HASH_PLACEHOLDER: &str = "#(sensitive value)";
+
+/// Read permission on a key pattern.
+pub const READ: u8 = 1;
+/// Write permission on a key pattern.
+pub const WRITE: u8 = 2;
+
+/// The server's commands by ACL category (`ACL CAT <category>`), subcommands as
+/// `container|sub` as Redis lists them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Catalog {
+    categories: BTreeMap<String, BTreeSet<String>>,
+    all: BTreeSet<String>,
+}
+
+impl Catalog {
+    pub fn new(categories: BTreeMap<String, BTreeSet<String>>) -> Catalog {
+        let all = categories.values().flatten().cloned().collect();
+        Catalog { categories, all }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.all.is_empty()
+    }
+
+    /// What `+name` or `-name` covers: a command, every subcommand of a container command,
+    /// or one subcommand (or first-argument rule such as `select|0`) as written.
+    fn command(&self, name: &str) -> Result<BTreeSet<String>, String> {
+        if name.contains('|') {
+            let container = name.split('|').next().unwrap_or_default();
+            return if self.all.contains(name) || self.all.contains(container) {
+                Ok(BTreeSet::from([name.to_owned()]))
+            } else {
+                Err(format!("`{name}` is not a command of this server"))
+            };
+        }
+        let prefix = format!("{name}|");
+        let covered: BTreeSet<String> = self
+            .all
+            .iter()
+            .filter(|c| *c == name || c.starts_with(&prefix))
+            .cloned()
+            .collect();
+        if covered.is_empty() {
+            Err(format!("`{name}` is not a command of this server"))
+        } else {
+            Ok(covered)
+        }
+    }
+
+    fn category(&self, name: &str) -> Result<&BTreeSet<String>, String> {
+        if name == "all" {
+            return Ok(&self.all);
+        }
+        self.categories
+            .get(name)
+            .ok_or_else(|| format!("`@{name}` is not an ACL category of this server"))
+    }
+
+    /// The commands a list of rules allows, starting from none (as after `reset`). Tokens are
+    /// case-insensitive. `Err` names the first token this server does not know.
+    pub fn allowed(&self, rules: &[String]) -> Result<BTreeSet<String>, String> {
+        let mut allowed = BTreeSet::new();
+        for rule in rules {
+            let rule = rule.to_ascii_lowercase();
+            let (allow, body) = match rule.as_str() {
+                "allcommands" => (true, "@all"),
+                "nocommands" => (false, "@all"),
+                r => match r.split_at_checked(1) {
+                    Some(("+", body)) => (true, body),
+                    Some(("-", body)) => (false, body),
+                    _ => return Err(format!("`{rule}` is not a command rule")),
+                },
+            };
+            let covered = match body.strip_prefix('@') {
+                Some(category) => self.category(category)?.clone(),
+                None => self.command(body)?,
+            };
+            if allow {
+                allowed.extend(covered);
+            } else {
+                allowed.retain(|c| !covered.contains(c));
+            }
+        }
+        Ok(allowed)
+    }
+}
+
+/// Everything that decides what a user may do, in a form where equal means equivalent.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Permissions {
+    pub enabled: bool,
+    pub nopass: bool,
+    pub password_hashes: BTreeSet<String>,
+    /// Key pattern → [`READ`] | [`WRITE`].
+    pub keys: BTreeMap<String, u8>,
+    pub channels: BTreeSet<String>,
+    pub commands: BTreeSet<String>,
+    /// Selectors (`(...)` rules): the tool declares none, so any on the server is a change.
+    pub selectors: usize,
+}
+
+/// One way a live user differs from its declaration, for people. Never holds a secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Difference {
+    pub field: &'static str,
+    pub text: String,
+}
+
+impl Permissions {
+    /// What differs between `self` (the server) and `desired`, field by field.
+    pub fn differences(&self, desired: &Permissions) -> Vec<Difference> {
+        let mut out = Vec::new();
+        let mut push = |field, text: String| out.push(Difference { field, text });
+        if self.enabled != desired.enabled {
+            push("enabled", format!("{} → {}", self.enabled, desired.enabled));
+        }
+        if self.nopass != desired.nopass {
+            push("nopass", format!("{} → {}", self.nopass, desired.nopass));
+        }
+        if self.password_hashes != desired.password_hashes {
+            push("passwords", format!("{SENSITIVE} changed"));
+        }
+        if self.keys != desired.keys {
+            let show = |keys: &BTreeMap<String, u8>| -> BTreeSet<String> {
+                keys.iter().map(|(p, perm)| key_rule(p, *perm)).collect()
+            };
+            push("keys", set_change(&show(&self.keys), &show(&desired.keys)));
+        }
+        if self.channels != desired.channels {
+            push("channels", set_change(&self.channels, &desired.channels));
+        }
+        if self.commands != desired.commands {
+            push("commands", set_change(&self.commands, &desired.commands));
+        }
+        if self.selectors > 0 {
+            push(
+                "selectors",
+                format!(
+                    "{} selector(s) on the server, none declared",
+                    self.selectors
+                ),
+            );
+        }
+        out
+    }
+}
+
+/// `+ added, - removed` between two sets, shortened for long lists.
+fn set_change(live: &BTreeSet<String>, desired: &BTreeSet<String>) -> String {
+    const SHOWN: usize = 8;
+    let list = |items: Vec<&String>| {
+        let mut text: Vec<&str> = items.iter().take(SHOWN).map(|s| s.as_str()).collect();
+        let more = items.len().saturating_sub(SHOWN);
+        let more = format!("and {more} more");
+        if items.len() > SHOWN {
+            text.push(&more);
+        }
+        text.join(" ")
+    };
+    let extra: Vec<&String> = live.difference(desired).collect();
+    let missing: Vec<&String> = desired.difference(live).collect();
+    let mut parts = Vec::new();
+    if !extra.is_empty() {
+        parts.push(format!("the server also has {} (removed)", list(extra)));
+    }
+    if !missing.is_empty() {
+        parts.push(format!("the server lacks {} (added)", list(missing)));
+    }
+    parts.join("; ")
+}
+
+/// `~p`, `%R~p` or `%W~p` for a pattern and its permissions.
+pub fn key_rule(pattern: &str, perm: u8) -> String {
+    match perm {
+        READ => format!("%R~{pattern}"),
+        WRITE => format!("%W~{pattern}"),
+        _ => format!("~{pattern}"),
+    }
+}
+
+/// Key rules (`~p`, `%R~p`, `%W~p`, `%RW~p`, `allkeys`) merged by pattern, as Redis merges
+/// them (`%R~a %W~a` is `~a`).
+pub fn key_permissions<'a>(rules: impl IntoIterator<Item = &'a str>) -> BTreeMap<String, u8> {
+    let mut keys = BTreeMap::new();
+    for rule in rules {
+        let (perm, pattern) = if rule.eq_ignore_ascii_case("allkeys") {
+            (READ | WRITE, "*")
+        } else if let Some(p) = rule.strip_prefix('~') {
+            (READ | WRITE, p)
+        } else if let Some((perms, p)) = rule.strip_prefix('%').and_then(|r| r.split_once('~')) {
+            let perms = perms.to_ascii_uppercase();
+            let read = if perms.contains('R') { READ } else { 0 };
+            let write = if perms.contains('W') { WRITE } else { 0 };
+            (read | write, p)
+        } else {
+            continue;
+        };
+        *keys.entry(pattern.to_owned()).or_insert(0) |= perm;
+    }
+    keys
+}
+
+/// Channel rules (`&p`, `allchannels`) as patterns.
+pub fn channel_patterns<'a>(rules: impl IntoIterator<Item = &'a str>) -> BTreeSet<String> {
+    rules
+        .into_iter()
+        .filter_map(|rule| {
+            if rule.eq_ignore_ascii_case("allchannels") {
+                Some("*".to_owned())
+            } else {
+                rule.strip_prefix('&').map(str::to_owned)
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog() -> Catalog {
+        let cat = |name: &str, commands: &[&str]| {
+            (
+                name.to_owned(),
+                commands.iter().map(|c| (*c).to_owned()).collect(),
+            )
+        };
+        Catalog::new(BTreeMap::from([
+            cat(
+                "stream",
+                &["xadd", "xlen", "xgroup|create", "xgroup|destroy", "xack"],
+            ),
+            cat("read", &["get", "xlen"]),
+            cat("write", &["set", "xadd", "flushall"]),
+            cat("dangerous", &["flushall", "config|set", "config|get"]),
+            cat("connection", &["ping", "select"]),
+        ]))
+    }
+
+    fn rules(text: &str) -> Vec<String> {
+        text.split_whitespace().map(str::to_owned).collect()
+    }
+
+    fn set(items: &[&str]) -> BTreeSet<String> {
+        items.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn rules_expand_to_the_commands_they_allow() {
+        let c = catalog();
+        let cases: &[(&str, &[&str])] = &[
+            ("", &[]),
+            (
+                "+@stream -xgroup|destroy",
+                &["xack", "xadd", "xgroup|create", "xlen"],
+            ),
+            ("+xgroup", &["xgroup|create", "xgroup|destroy"]),
+            ("+xgroup -xgroup|destroy", &["xgroup|create"]),
+            (
+                "+@all -@dangerous -@write",
+                &[
+                    "get",
+                    "ping",
+                    "select",
+                    "xack",
+                    "xgroup|create",
+                    "xgroup|destroy",
+                    "xlen",
+                ],
+            ),
+            ("-@all +GET +Ping", &["get", "ping"]),
+            ("allcommands nocommands +config|get", &["config|get"]),
+            ("+select|0", &["select|0"]),
+        ];
+        for (given, expected) in cases {
+            assert_eq!(c.allowed(&rules(given)), Ok(set(expected)), "{given}");
+        }
+    }
+
+    #[test]
+    fn the_same_permissions_in_any_order_are_equal() {
+        let c = catalog();
+        // What 7.0 may print for a user declared as `+@stream -xgroup|destroy +ping`.
+        let declared = c.allowed(&rules("+@stream -xgroup|destroy +ping"));
+        let printed = c.allowed(&rules("-@all +ping +xack +xlen +xgroup|create +xadd"));
+        assert_eq!(declared, printed);
+        let tampered = c.allowed(&rules("-@all +@stream -xgroup|destroy +ping +flushall"));
+        assert_ne!(declared, tampered);
+    }
+
+    #[test]
+    fn unknown_commands_and_categories_are_named() {
+        let c = catalog();
+        assert!(
+            c.allowed(&rules("+nosuch"))
+                .unwrap_err()
+                .contains("`nosuch`")
+        );
+        assert!(
+            c.allowed(&rules("+@nosuch"))
+                .unwrap_err()
+                .contains("`@nosuch`")
+        );
+        assert!(c.allowed(&rules("+nosuch|sub")).is_err());
+        assert!(c.allowed(&rules("~keys")).is_err());
+    }
+
+    #[test]
+    fn key_rules_merge_by_pattern() {
+        let keys = key_permissions(["%R~a:*", "%W~a:*", "%R~b", "~c", "%RW~d", "%W~e"]);
+        assert_eq!(
+            keys,
+            BTreeMap::from([
+                ("a:*".to_owned(), READ | WRITE),
+                ("b".to_owned(), READ),
+                ("c".to_owned(), READ | WRITE),
+                ("d".to_owned(), READ | WRITE),
+                ("e".to_owned(), WRITE),
+            ])
+        );
+        assert_eq!(key_permissions(["allkeys"]), key_permissions(["~*"]));
+        assert_eq!(key_rule("a", READ), "%R~a");
+        assert_eq!(key_rule("a", READ | WRITE), "~a");
+        assert_eq!(
+            channel_patterns(["&e:*", "allchannels"]),
+            set(&["*", "e:*"])
+        );
+    }
+
+    #[test]
+    fn differences_name_fields_and_never_hashes() {
+        let live = Permissions {
+            enabled: true,
+            password_hashes: set(&["aaaa"]),
+            commands: set(&["get", "flushall"]),
+            selectors: 1,
+            ..Permissions::default()
+        };
+        let desired = Permissions {
+            enabled: true,
+            password_hashes: set(&["bbbb"]),
+            commands: set(&["get", "ping"]),
+            ..Permissions::default()
+        };
+        let diffs = live.differences(&desired);
+        let fields: Vec<&str> = diffs.iter().map(|d| d.field).collect();
+        assert_eq!(fields, ["passwords", "commands", "selectors"]);
+        let text: String = diffs.iter().map(|d| d.text.clone()).collect();
+        assert!(!text.contains("aaaa") && !text.contains("bbbb"), "{text}");
+        assert!(text.contains("also has flushall (removed)"), "{text}");
+        assert!(text.contains("lacks ping (added)"), "{text}");
+        assert!(desired.differences(&desired).is_empty());
+    }
+}

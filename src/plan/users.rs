@@ -1,0 +1,589 @@
+//! ACL users: create, update when the permissions differ in meaning, adopt an existing user
+//! that no topology manages, delete (only recorded users, only with `--prune`).
+//!
+//! Each user is written with one `ACL SETUSER <name> reset <rules>`, atomic in Redis (a bad
+//! rule leaves the user unchanged), rules in a fixed order: on/off, passwords, keys,
+//! channels, commands. Passwords appear in plans only as [`HASH_PLACEHOLDER`]; the applier
+//! puts the hashes in when it sends the command.
+//!
+//! Never touched: the user the tool is connected as (changing it can lock the tool out
+//! mid-apply: Redis applies a user's new rules to its open connections at once) and the
+//! replication user. `default` only when declared.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+
+use super::{Action, Change, Kind, Options, Plan, Refusal};
+use crate::acl::{
+    Catalog, HASH_PLACEHOLDER, Permissions, SENSITIVE, channel_patterns, key_permissions,
+};
+use crate::live::{LiveAcl, LiveState, LiveUser};
+use crate::model::desired::{Desired, DesiredUser};
+
+/// What a declared user may do, against this server's command catalog.
+pub fn desired_permissions(user: &DesiredUser, catalog: &Catalog) -> Result<Permissions, String> {
+    Ok(Permissions {
+        enabled: user.enabled,
+        nopass: user.nopass,
+        password_hashes: user.password_hashes.iter().cloned().collect(),
+        keys: key_permissions(user.keys.iter().map(String::as_str)),
+        channels: channel_patterns(user.channels.iter().map(String::as_str)),
+        commands: catalog.allowed(&user.commands)?,
+        selectors: 0,
+    })
+}
+
+/// `ACL SETUSER <name> reset <rules>`, with placeholders for the password hashes.
+pub fn setuser(name: &str, user: &DesiredUser) -> Vec<String> {
+    let mut command = vec![
+        "ACL".to_owned(),
+        "SETUSER".to_owned(),
+        name.to_owned(),
+        "reset".to_owned(),
+        if user.enabled { "on" } else { "off" }.to_owned(),
+    ];
+    if user.nopass {
+        command.push("nopass".to_owned());
+    }
+    command.extend(
+        user.password_hashes
+            .iter()
+            .map(|_| HASH_PLACEHOLDER.to_owned()),
+    );
+    command.extend(user.keys.iter().cloned());
+    command.extend(user.channels.iter().cloned());
+    command.extend(user.commands.iter().cloned());
+    command
+}
+
+/// Problems that stop the plan before anything is written: a user managed by another
+/// namespace, a rule this server does not know, a change to the tool's own user.
+pub fn refusals(desired: &Desired, live: &LiveState, options: Options) -> Vec<Refusal> {
+    let Some(acl) = &live.acl else {
+        return Vec::new();
+    };
+    let mut refusals = Vec::new();
+    for (name, user) in &desired.users {
+        if let Some(owner) = acl.owners.get(name).filter(|o| **o != desired.namespace) {
+            refusals.push(Refusal(format!(
+                "ACL user `{name}` is managed by the topology of namespace `{owner}` (registry `{}`): ACL users are global to a server; rename it here or remove it there first",
+                crate::record::OWNERS_KEY
+            )));
+            continue;
+        }
+        let wanted = match desired_permissions(user, &acl.catalog) {
+            Ok(wanted) => wanted,
+            Err(why) => {
+                refusals.push(Refusal(format!("ACL user `{name}`: {why}")));
+                continue;
+            }
+        };
+        let changes = acl
+            .users
+            .get(name)
+            .is_none_or(|live_user| !differences(live_user, &wanted, &acl.catalog).is_empty());
+        if changes && let Some(why) = protected(name, acl) {
+            refusals.push(Refusal(format!(
+                "ACL user `{name}` {why}; the topology asks to change it, and a user's new rules apply to its open connections at once, which could lock the tool out. Run apply as another user (docs/operations.md), or make the declaration match the server"
+            )));
+        }
+    }
+    if options.prune {
+        for name in undeclared(desired, live) {
+            if let Some(why) = protected(&name, acl) {
+                refusals.push(Refusal(format!(
+                    "ACL user `{name}` {why}; --prune would delete it. Run apply as another user"
+                )));
+            }
+        }
+    }
+    refusals
+}
+
+/// Why a user must not be changed by this apply, if it must not.
+fn protected(name: &str, acl: &LiveAcl) -> Option<&'static str> {
+    if name == acl.whoami {
+        Some("is the user this tool is connected as")
+    } else if acl.masteruser.as_deref() == Some(name) {
+        Some("is the server's replication user (masteruser)")
+    } else {
+        None
+    }
+}
+
+/// How a live user differs from the permissions wanted, in lines for people.
+fn differences(live: &LiveUser, wanted: &Permissions, catalog: &Catalog) -> Vec<String> {
+    match live.permissions(catalog) {
+        Ok(current) => current
+            .differences(wanted)
+            .into_iter()
+            .map(|d| format!("{}: {}", d.field, d.text))
+            .collect(),
+        Err(why) => vec![format!("commands: cannot read the server's rules ({why})")],
+    }
+}
+
+/// Recorded users the file no longer declares.
+fn undeclared(desired: &Desired, live: &LiveState) -> Vec<String> {
+    live.record
+        .iter()
+        .flat_map(|r| &r.users)
+        .filter(|name| !desired.users.contains_key(*name))
+        .cloned()
+        .collect()
+}
+
+/// Add the user changes to the plan. Returns the recorded users that stay managed though
+/// undeclared (no `--prune`).
+pub fn plan(
+    desired: &Desired,
+    live: &LiveState,
+    options: Options,
+    plan: &mut Plan,
+) -> BTreeSet<String> {
+    let Some(acl) = &live.acl else {
+        return BTreeSet::new();
+    };
+    let recorded = |name: &str| live.record.as_ref().is_some_and(|r| r.users.contains(name));
+    let first = plan.changes.len();
+    for (name, user) in &desired.users {
+        // Refusals were checked first: the permissions are known to resolve.
+        let Ok(wanted) = desired_permissions(user, &acl.catalog) else {
+            continue;
+        };
+        let live_user = acl.users.get(name);
+        let details = live_user.map_or_else(Vec::new, |l| differences(l, &wanted, &acl.catalog));
+        let adopted = live_user.is_some() && !recorded(name);
+        if live_user.is_some() && details.is_empty() && !adopted {
+            continue;
+        }
+        let commands = if live_user.is_none() || !details.is_empty() {
+            vec![setuser(name, user)]
+        } else {
+            Vec::new()
+        };
+        let reason = match (live_user, adopted, details.is_empty()) {
+            (None, _, _) => "declared, does not exist".to_owned(),
+            (Some(_), true, true) => "adopted: exists and matches; from now on managed by this topology".to_owned(),
+            (Some(_), true, false) => "adopted: exists, managed by no topology, and differs; rewritten and from now on managed".to_owned(),
+            (Some(_), false, _) => "differs from the topology (compared on permissions, not on rule order)".to_owned(),
+        };
+        plan.changes.push(Change {
+            address: format!("user.{name}"),
+            kind: Kind::User,
+            action: if live_user.is_some() {
+                Action::Update
+            } else {
+                Action::Create
+            },
+            destructive: false,
+            before: live_user.map(live_summary),
+            after: Some(desired_summary(user)),
+            commands,
+            reason,
+            details,
+        });
+    }
+    let mut kept = BTreeSet::new();
+    for name in undeclared(desired, live) {
+        let Some(live_user) = acl.users.get(&name) else {
+            continue; // gone already: dropped from the record
+        };
+        if options.prune && name != "default" {
+            plan.changes.push(Change {
+                address: format!("user.{name}"),
+                kind: Kind::User,
+                action: Action::Delete,
+                destructive: true,
+                before: Some(live_summary(live_user)),
+                after: None,
+                commands: vec![vec!["ACL".to_owned(), "DELUSER".to_owned(), name.clone()]],
+                reason: "no longer declared (--prune): deleted, and its connections closed"
+                    .to_owned(),
+                details: Vec::new(),
+            });
+        } else {
+            plan.notes.push(format!(
+                "ACL user `{name}` is no longer declared; kept. `apply --prune` deletes it"
+            ));
+            kept.insert(name);
+        }
+    }
+    persist(acl, &mut plan.changes[first..], &mut plan.notes);
+    kept
+}
+
+/// After changing users: `ACL SAVE` where the server has an aclfile; otherwise a warning,
+/// since users set with `ACL SETUSER` are lost when the server restarts.
+fn persist(acl: &LiveAcl, changes: &mut [Change], notes: &mut Vec<String>) {
+    let Some(last) = changes.iter_mut().rev().find(|c| !c.commands.is_empty()) else {
+        return;
+    };
+    match acl.aclfile {
+        Some(true) => last.commands.push(vec!["ACL".to_owned(), "SAVE".to_owned()]),
+        Some(false) => notes.push(
+            "the server has no aclfile: ACL users written by apply are lost when it restarts (see docs/operations.md, \"ACL users\")".to_owned(),
+        ),
+        None => notes.push(
+            "cannot tell whether the server keeps ACL users across restarts (CONFIG GET aclfile is not allowed for this user)".to_owned(),
+        ),
+    }
+}
+
+fn desired_summary(user: &DesiredUser) -> Value {
+    json!({
+        "enabled": user.enabled,
+        "nopass": user.nopass,
+        "passwords": passwords_shown(user.password_hashes.len()),
+        "keys": user.keys,
+        "channels": user.channels,
+        "commands": user.commands,
+    })
+}
+
+fn live_summary(user: &LiveUser) -> Value {
+    let words = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+    json!({
+        "enabled": user.has_flag("on"),
+        "nopass": user.has_flag("nopass"),
+        "passwords": passwords_shown(user.password_hashes.len()),
+        "keys": words(&user.keys),
+        "channels": words(&user.channels),
+        "commands": words(&user.commands),
+    })
+}
+
+/// Passwords as a plan shows them: how many, never what.
+fn passwords_shown(count: usize) -> Value {
+    if count == 0 {
+        json!([])
+    } else {
+        json!(vec![SENSITIVE; count])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::live::LiveAcl;
+    use crate::model::secrets::sha256_hex;
+    use crate::plan::{Action, Options, plan as make_plan};
+    use crate::record::{FORMAT, Record};
+
+    fn catalog() -> Catalog {
+        let cat = |name: &str, commands: &[&str]| {
+            (
+                name.to_owned(),
+                commands.iter().map(|c| (*c).to_owned()).collect(),
+            )
+        };
+        Catalog::new(BTreeMap::from([
+            cat(
+                "stream",
+                &[
+                    "xadd",
+                    "xack",
+                    "xreadgroup",
+                    "xgroup|create",
+                    "xgroup|destroy",
+                ],
+            ),
+            cat("connection", &["ping", "hello", "auth"]),
+            cat("dangerous", &["flushall", "keys"]),
+            cat("write", &["xadd", "flushall"]),
+        ]))
+    }
+
+    fn user(password: &str, commands: &[&str]) -> DesiredUser {
+        DesiredUser {
+            enabled: true,
+            nopass: false,
+            password_hashes: vec![sha256_hex(password)],
+            keys: vec!["%R~ns:in".to_owned(), "%W~ns:out".to_owned()],
+            channels: vec![],
+            commands: commands.iter().map(|c| (*c).to_owned()).collect(),
+        }
+    }
+
+    fn desired(users: &[(&str, DesiredUser)]) -> Desired {
+        Desired {
+            namespace: "ns".to_owned(),
+            environment: None,
+            streams: BTreeMap::new(),
+            digest: "d".to_owned(),
+            users: users
+                .iter()
+                .map(|(n, u)| ((*n).to_owned(), u.clone()))
+                .collect(),
+        }
+    }
+
+    /// A live user as Redis 7.0 might print one: rules in another order.
+    fn live_user(password: &str, commands: &str) -> LiveUser {
+        LiveUser {
+            flags: vec!["on".to_owned(), "sanitize-payload".to_owned()],
+            password_hashes: vec![sha256_hex(password)],
+            commands: commands.to_owned(),
+            keys: "%W~ns:out %R~ns:in".to_owned(),
+            channels: String::new(),
+            selectors: 0,
+        }
+    }
+
+    fn live(users: &[(&str, LiveUser)], recorded: &[&str], aclfile: Option<bool>) -> LiveState {
+        let record = (!recorded.is_empty()).then(|| Record {
+            format: FORMAT,
+            environment: None,
+            digest: "d".to_owned(),
+            applied_at_ms: 0,
+            tool_version: "0".to_owned(),
+            streams: BTreeMap::new(),
+            users: recorded.iter().map(|u| (*u).to_owned()).collect(),
+        });
+        LiveState {
+            record,
+            acl: Some(LiveAcl {
+                whoami: "topology-apply".to_owned(),
+                masteruser: Some("replicator".to_owned()),
+                aclfile,
+                catalog: catalog(),
+                users: users
+                    .iter()
+                    .map(|(n, u)| ((*n).to_owned(), u.clone()))
+                    .collect(),
+                owners: recorded
+                    .iter()
+                    .map(|u| ((*u).to_owned(), "ns".to_owned()))
+                    .collect(),
+            }),
+            ..LiveState::default()
+        }
+    }
+
+    fn user_changes(plan: &Plan) -> Vec<(String, Action, usize)> {
+        plan.changes
+            .iter()
+            .filter(|c| c.kind == Kind::User)
+            .map(|c| (c.address.clone(), c.action, c.commands.len()))
+            .collect()
+    }
+
+    fn refusal_text(result: Result<Plan, Vec<Refusal>>) -> String {
+        match result {
+            Ok(plan) => panic!("expected a refusal, got {plan:?}"),
+            Err(refusals) => refusals
+                .into_iter()
+                .map(|r| r.0)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+
+    const WORKER: &[&str] = &["+@stream", "-xgroup|destroy", "+ping"];
+
+    #[test]
+    fn a_new_user_is_one_setuser_with_placeholders_then_acl_save() {
+        let d = desired(&[("worker", user("pw-1", WORKER))]);
+        let plan = make_plan(&d, &live(&[], &[], Some(true)), Options::default()).expect("plan");
+        assert_eq!(
+            user_changes(&plan),
+            [("user.worker".to_owned(), Action::Create, 2)]
+        );
+        let change = &plan.changes[0];
+        assert_eq!(
+            change.commands[0].join(" "),
+            "ACL SETUSER worker reset on #(sensitive value) %R~ns:in %W~ns:out +@stream -xgroup|destroy +ping"
+        );
+        assert_eq!(change.commands[1], ["ACL", "SAVE"]);
+        let everything = serde_json::to_string(&plan).expect("json");
+        assert!(!everything.contains(&sha256_hex("pw-1")), "{everything}");
+        // The record lists the user and the registry names this namespace as its owner.
+        let record = plan.changes.last().expect("record change");
+        assert_eq!(
+            record.commands[0],
+            ["HSET", "__topology__:users", "worker", "ns"]
+        );
+    }
+
+    #[test]
+    fn an_equivalent_user_in_another_order_is_no_change() {
+        let d = desired(&[("worker", user("pw-1", WORKER))]);
+        let server = live_user("pw-1", "-@all +ping +xgroup|create +xadd +xreadgroup +xack");
+        let plan = make_plan(
+            &d,
+            &live(&[("worker", server)], &["worker"], Some(true)),
+            Options::default(),
+        )
+        .expect("plan");
+        assert!(plan.is_empty(), "{plan:?}");
+    }
+
+    #[test]
+    fn a_rule_added_by_hand_and_a_rotated_password_are_updates() {
+        let d = desired(&[("worker", user("pw-2", WORKER))]);
+        let server = live_user("pw-1", "-@all +@stream -xgroup|destroy +ping +flushall");
+        let plan = make_plan(
+            &d,
+            &live(&[("worker", server)], &["worker"], Some(false)),
+            Options::default(),
+        )
+        .expect("plan");
+        assert_eq!(
+            user_changes(&plan),
+            [("user.worker".to_owned(), Action::Update, 1)]
+        );
+        let details = plan.changes[0].details.join("\n");
+        assert!(
+            details.contains("passwords: (sensitive value) changed"),
+            "{details}"
+        );
+        assert!(details.contains("also has flushall (removed)"), "{details}");
+        assert!(
+            plan.notes.iter().any(|n| n.contains("no aclfile")),
+            "{:?}",
+            plan.notes
+        );
+        let everything = serde_json::to_string(&plan).expect("json");
+        for secret in [sha256_hex("pw-1"), sha256_hex("pw-2")] {
+            assert!(!everything.contains(&secret));
+        }
+    }
+
+    #[test]
+    fn an_unrecorded_user_is_adopted() {
+        let d = desired(&[("worker", user("pw-1", WORKER))]);
+        let same = live_user("pw-1", "-@all +@stream -xgroup|destroy +ping");
+        let plan = make_plan(
+            &d,
+            &live(&[("worker", same.clone())], &[], None),
+            Options::default(),
+        )
+        .expect("plan");
+        assert_eq!(
+            user_changes(&plan),
+            [("user.worker".to_owned(), Action::Update, 0)]
+        );
+        assert!(
+            plan.changes[0]
+                .reason
+                .starts_with("adopted: exists and matches")
+        );
+        let differs = LiveUser {
+            flags: vec!["off".to_owned()],
+            ..same
+        };
+        let plan = make_plan(
+            &d,
+            &live(&[("worker", differs)], &[], None),
+            Options::default(),
+        )
+        .expect("plan");
+        assert_eq!(
+            user_changes(&plan),
+            [("user.worker".to_owned(), Action::Update, 1)]
+        );
+        assert!(
+            plan.changes[0]
+                .details
+                .iter()
+                .any(|d| d == "enabled: false → true")
+        );
+    }
+
+    #[test]
+    fn refusals_protect_other_namespaces_the_tool_and_the_server() {
+        let d = desired(&[("worker", user("pw-1", WORKER))]);
+        let mut state = live(&[], &[], Some(true));
+        if let Some(acl) = state.acl.as_mut() {
+            acl.owners
+                .insert("worker".to_owned(), "other-ns".to_owned());
+        }
+        let text = refusal_text(make_plan(&d, &state, Options::default()));
+        assert!(
+            text.contains("managed by the topology of namespace `other-ns`"),
+            "{text}"
+        );
+
+        let d = desired(&[("topology-apply", user("pw-1", WORKER))]);
+        let text = refusal_text(make_plan(
+            &d,
+            &live(&[], &[], Some(true)),
+            Options::default(),
+        ));
+        assert!(
+            text.contains("is the user this tool is connected as"),
+            "{text}"
+        );
+        let d = desired(&[("replicator", user("pw-1", WORKER))]);
+        let text = refusal_text(make_plan(
+            &d,
+            &live(&[], &[], Some(true)),
+            Options::default(),
+        ));
+        assert!(text.contains("replication user"), "{text}");
+
+        let d = desired(&[("worker", user("pw-1", &["+nosuch"]))]);
+        let text = refusal_text(make_plan(
+            &d,
+            &live(&[], &[], Some(true)),
+            Options::default(),
+        ));
+        assert!(
+            text.contains("`nosuch` is not a command of this server"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_connected_user_may_be_declared_when_it_already_matches() {
+        let d = desired(&[("topology-apply", user("pw-1", WORKER))]);
+        let same = live_user("pw-1", "-@all +@stream -xgroup|destroy +ping");
+        let state = live(&[("topology-apply", same)], &["topology-apply"], Some(true));
+        assert!(
+            make_plan(&d, &state, Options::default())
+                .expect("plan")
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn undeclared_recorded_users_are_deleted_only_with_prune() {
+        let d = desired(&[]);
+        let old = live_user("pw-1", "-@all +ping");
+        let state = live(&[("old", old)], &["old"], Some(true));
+        let kept = make_plan(&d, &state, Options::default()).expect("plan");
+        assert!(user_changes(&kept).is_empty());
+        assert!(
+            kept.notes
+                .iter()
+                .any(|n| n.contains("`old` is no longer declared; kept"))
+        );
+        let pruned = make_plan(&d, &state, Options { prune: true }).expect("plan");
+        assert_eq!(
+            user_changes(&pruned),
+            [("user.old".to_owned(), Action::Delete, 2)]
+        );
+        assert!(pruned.changes[0].destructive);
+        assert_eq!(
+            pruned.changes[0].commands,
+            [vec!["ACL", "DELUSER", "old"], vec!["ACL", "SAVE"]]
+        );
+        let record = pruned.changes.last().expect("record");
+        assert!(record.commands.contains(&vec![
+            "HDEL".to_owned(),
+            "__topology__:users".to_owned(),
+            "old".to_owned()
+        ]));
+
+        let state = live(
+            &[("topology-apply", live_user("pw", "-@all"))],
+            &["topology-apply"],
+            Some(true),
+        );
+        let text = refusal_text(make_plan(&d, &state, Options { prune: true }));
+        assert!(text.contains("--prune would delete it"), "{text}");
+    }
+}

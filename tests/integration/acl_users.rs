@@ -1,0 +1,458 @@
+//! ACL users against a real redis-server: users can log in with what the topology declares
+//! and do only what it grants; drift is detected on meaning; the tool never changes its own
+//! user; and no secret appears in any output.
+
+use std::process::Output;
+
+use crate::redis::RedisServer;
+use crate::util::{bin, topology_file};
+
+const WORKER_PASSWORD: &str = "worker-Secret-1";
+const WORKER_PASSWORD_NEXT: &str = "worker-Secret-2";
+/// The auditor's password is given to the topology only as its sha256.
+const AUDITOR_PASSWORD: &str = "auditor-Secret-9";
+
+fn sha256(text: &str) -> String {
+    redis_topology::model::secrets::sha256_hex(text)
+}
+
+fn topology() -> String {
+    format!(
+        r#"version: 1
+namespace: app
+streams:
+  tasks:
+    retention: {{ maxlen: 1000 }}
+    groups: {{ workers: {{ start: "0" }} }}
+  results:
+    retention: {{ maxlen: 1000 }}
+acl:
+  users:
+    worker:
+      passwords: [{{ env: WORKER_PASSWORD }}]
+      keys:
+        read: ["tasks"]
+        write: ["results"]
+      commands: ["+@stream", "-xgroup|destroy", "+ping"]
+    auditor:
+      passwords: [{{ sha256: {} }}]
+      keys: {{ read: ["*"] }}
+      commands: ["+xrange", "+xlen", "+ping"]
+"#,
+        sha256(AUDITOR_PASSWORD)
+    )
+}
+
+/// A server, a topology file, the outputs of every run (searched for secrets at the end).
+struct Fixture {
+    server: RedisServer,
+    file: tempfile::NamedTempFile,
+    worker_password: String,
+    outputs: std::cell::RefCell<Vec<String>>,
+}
+
+impl Fixture {
+    fn new(server: RedisServer) -> Fixture {
+        Fixture {
+            server,
+            file: topology_file(&topology()),
+            worker_password: WORKER_PASSWORD.to_owned(),
+            outputs: Default::default(),
+        }
+    }
+
+    fn run_as(&self, url: &str, args: &[&str]) -> Output {
+        let out = bin()
+            .args(args)
+            .arg(self.file.path())
+            .args(["--url", url])
+            .env("WORKER_PASSWORD", &self.worker_password)
+            .timeout(std::time::Duration::from_secs(60))
+            .output()
+            .expect("run redis-topology");
+        self.outputs.borrow_mut().push(text(&out));
+        out
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.run_as(&self.server.url(), args)
+    }
+
+    fn apply(&self) -> String {
+        let out = self.run(&["apply", "--yes"]);
+        assert_eq!(out.status.code(), Some(0), "apply failed: {}", text(&out));
+        text(&out)
+    }
+
+    /// Connect as a user; `Err` carries the server's refusal.
+    fn login(&self, user: &str, password: &str) -> redis::RedisResult<redis::Connection> {
+        let url = format!("redis://{user}:{password}@127.0.0.1:{}", self.server.port);
+        redis::Client::open(url)?.get_connection()
+    }
+
+    /// Fail if any output of any run so far holds a password or a password hash.
+    fn assert_no_secret_printed(&self) {
+        let secrets = [
+            WORKER_PASSWORD,
+            WORKER_PASSWORD_NEXT,
+            AUDITOR_PASSWORD,
+            &sha256(WORKER_PASSWORD),
+            &sha256(WORKER_PASSWORD_NEXT),
+            &sha256(AUDITOR_PASSWORD),
+        ];
+        let outputs = self.outputs.borrow();
+        assert!(!outputs.is_empty());
+        for output in outputs.iter() {
+            for secret in secrets {
+                assert!(!output.contains(secret), "a secret was printed:\n{output}");
+            }
+        }
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn query<T: redis::FromRedisValue>(
+    con: &mut redis::Connection,
+    args: &[&str],
+) -> redis::RedisResult<T> {
+    let mut cmd = redis::cmd(args[0]);
+    for arg in &args[1..] {
+        cmd.arg(*arg);
+    }
+    cmd.query(con)
+}
+
+/// Whether a reply is the server's permission error (redis-rs names its kind, the server
+/// says "no permissions").
+fn is_noperm<T: std::fmt::Debug>(result: redis::RedisResult<T>) -> bool {
+    match result {
+        Err(e) => {
+            let text = format!("{e} {:?}", e.kind());
+            assert!(
+                text.contains("no permissions"),
+                "not a permission error: {text}"
+            );
+            true
+        }
+        Ok(v) => panic!("expected NOPERM, got {v:?}"),
+    }
+}
+
+#[test]
+fn users_log_in_with_declared_passwords_and_get_only_their_grants() {
+    let f = Fixture::new(RedisServer::start());
+    let planned = f.run(&["plan"]);
+    assert_eq!(planned.status.code(), Some(0), "{}", text(&planned));
+    let shown = text(&planned);
+    assert!(shown.contains("+ user worker"), "{shown}");
+    assert!(shown.contains("#(sensitive value)"), "{shown}");
+    assert!(shown.contains("the server has no aclfile"), "{shown}");
+    f.apply();
+
+    // The env password and the sha256 password both work.
+    let mut worker = f.login("worker", WORKER_PASSWORD).expect("worker logs in");
+    let mut auditor = f
+        .login("auditor", AUDITOR_PASSWORD)
+        .expect("auditor logs in");
+    assert!(f.login("worker", "wrong").is_err());
+
+    // What the worker was granted works; everything else is NOPERM.
+    let id: String =
+        query(&mut worker, &["XADD", "app:results", "*", "k", "v"]).expect("xadd results");
+    assert!(!id.is_empty());
+    let _: redis::Value = query(
+        &mut worker,
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "workers",
+            "w1",
+            "COUNT",
+            "1",
+            "STREAMS",
+            "app:tasks",
+            ">",
+        ],
+    )
+    .expect("read its tasks");
+    assert!(
+        is_noperm(query::<String>(
+            &mut worker,
+            &["XADD", "app:tasks", "*", "k", "v"]
+        )),
+        "tasks is read-only"
+    );
+    assert!(
+        is_noperm(query::<String>(
+            &mut worker,
+            &["XADD", "other:s", "*", "k", "v"]
+        )),
+        "outside the namespace"
+    );
+    assert!(
+        is_noperm(query::<i64>(
+            &mut worker,
+            &["XGROUP", "DESTROY", "app:tasks", "workers"]
+        )),
+        "-xgroup|destroy"
+    );
+    assert!(
+        is_noperm(query::<String>(&mut worker, &["FLUSHALL"])),
+        "no flushall"
+    );
+    assert!(
+        is_noperm(query::<String>(&mut worker, &["GET", "app:results"])),
+        "no get"
+    );
+    let length: i64 = query(&mut auditor, &["XLEN", "app:results"]).expect("auditor reads");
+    assert_eq!(length, 1);
+    assert!(is_noperm(query::<String>(
+        &mut auditor,
+        &["XADD", "app:results", "*", "k", "v"]
+    )));
+
+    // Converged: nothing more to do, and a second apply sends no ACL SETUSER.
+    f.server.cmd::<String>(&["CONFIG", "RESETSTAT"]);
+    let again = f.apply();
+    assert!(again.contains("No changes"), "{again}");
+    let stats = f.server.commandstats();
+    assert!(
+        !stats.iter().any(|c| c.starts_with("acl|setuser")),
+        "{stats:?}"
+    );
+    f.assert_no_secret_printed();
+}
+
+#[test]
+fn a_rotated_password_is_an_update_that_works_after_apply() {
+    let mut f = Fixture::new(RedisServer::start());
+    f.apply();
+    f.worker_password = WORKER_PASSWORD_NEXT.to_owned();
+    let planned = f.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(planned.status.code(), Some(2), "{}", text(&planned));
+    let shown = text(&planned);
+    assert!(shown.contains("~ user worker"), "{shown}");
+    assert!(
+        shown.contains("passwords: (sensitive value) changed"),
+        "{shown}"
+    );
+    assert!(!shown.contains("user auditor"), "{shown}");
+    // A saved plan holds no hash either, and applies.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let saved = dir.path().join("plan.json");
+    let out = f.run(&["plan", "--out", saved.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    f.outputs
+        .borrow_mut()
+        .push(std::fs::read_to_string(&saved).expect("saved plan"));
+    let out = f.run(&["apply", "--yes", "--plan", saved.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(f.login("worker", WORKER_PASSWORD_NEXT).is_ok());
+    assert!(
+        f.login("worker", WORKER_PASSWORD).is_err(),
+        "the old password is gone"
+    );
+    f.assert_no_secret_printed();
+}
+
+#[test]
+fn a_rule_added_by_hand_is_detected_and_removed() {
+    let f = Fixture::new(RedisServer::start());
+    f.apply();
+    f.server
+        .cmd::<String>(&["ACL", "SETUSER", "worker", "+flushall", "~other:*"]);
+    let planned = f.run(&["plan", "--format", "json"]);
+    assert_eq!(planned.status.code(), Some(0), "{}", text(&planned));
+    let plan: serde_json::Value = serde_json::from_slice(&planned.stdout).expect("plan JSON");
+    let changes = plan["changes"].as_array().expect("changes");
+    let worker = changes
+        .iter()
+        .find(|c| c["address"] == "user.worker")
+        .expect("the worker is planned");
+    assert_eq!(worker["action"], "update");
+    let details = worker["details"].to_string();
+    assert!(details.contains("flushall"), "{details}");
+    assert!(details.contains("~other:*"), "{details}");
+    f.apply();
+    let dry: String = f.server.cmd(&["ACL", "DRYRUN", "worker", "FLUSHALL"]);
+    assert!(dry.contains("no permissions"), "{dry}");
+    let out = f.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    f.assert_no_secret_printed();
+}
+
+#[test]
+fn the_tool_never_changes_its_own_user() {
+    let f = Fixture::new(RedisServer::start());
+    // The tool connects as `worker`, which holds everything the tool needs, unlike what the
+    // topology declares for it.
+    f.server.cmd::<String>(&[
+        "ACL",
+        "SETUSER",
+        "worker",
+        "on",
+        &format!(">{WORKER_PASSWORD}"),
+        "allkeys",
+        "+@all",
+    ]);
+    let url = format!(
+        "redis://worker:{WORKER_PASSWORD}@127.0.0.1:{}",
+        f.server.port
+    );
+    let out = f.run_as(&url, &["apply", "--yes"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let shown = text(&out);
+    assert!(
+        shown.contains("ACL user `worker` is the user this tool is connected as"),
+        "{shown}"
+    );
+    let dry: String = f.server.cmd(&["ACL", "DRYRUN", "worker", "FLUSHALL"]);
+    assert_eq!(dry, "OK", "the user was left alone");
+    assert_eq!(
+        f.server.cmd::<i64>(&["EXISTS", "app:tasks"]),
+        0,
+        "nothing was written"
+    );
+    f.assert_no_secret_printed();
+}
+
+#[test]
+fn users_are_global_so_another_namespace_cannot_take_them() {
+    let f = Fixture::new(RedisServer::start());
+    f.apply();
+    let other = topology_file(&topology().replace("namespace: app", "namespace: other"));
+    let out = bin()
+        .args(["apply", "--yes"])
+        .arg(other.path())
+        .args(["--url", &f.server.url()])
+        .env("WORKER_PASSWORD", WORKER_PASSWORD)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("ACL user `worker` is managed by the topology of namespace `app`"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        f.server.cmd::<i64>(&["EXISTS", "other:tasks"]),
+        0,
+        "nothing was written"
+    );
+}
+
+#[test]
+fn a_missing_password_variable_stops_before_any_write() {
+    let f = Fixture::new(RedisServer::start());
+    let out = bin()
+        .args(["apply", "--yes"])
+        .arg(f.file.path())
+        .args(["--url", &f.server.url()])
+        .env_remove("WORKER_PASSWORD")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out)
+            .contains("ACL user `worker`: the password variable `WORKER_PASSWORD` is not set"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(f.server.cmd::<i64>(&["DBSIZE"]), 0);
+    assert!(f.login("worker", WORKER_PASSWORD).is_err());
+}
+
+#[test]
+fn prune_deletes_recorded_users_only() {
+    let f = Fixture::new(RedisServer::start());
+    f.apply();
+    f.server
+        .cmd::<String>(&["ACL", "SETUSER", "bystander", "on", ">x", "+ping"]);
+    let mut f = f;
+    f.file = topology_file(&topology().replace("    auditor:", "    auditor-gone:"));
+    // Without --prune the undeclared recorded user is kept and said so.
+    let planned = text(&f.run(&["plan"]));
+    assert!(
+        planned.contains("ACL user `auditor` is no longer declared; kept"),
+        "{planned}"
+    );
+    let out = f.run(&["apply", "--yes", "--prune"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let users: Vec<String> = f.server.cmd(&["ACL", "USERS"]);
+    assert!(!users.contains(&"auditor".to_owned()), "{users:?}");
+    assert!(
+        users.contains(&"bystander".to_owned()),
+        "never recorded, never deleted: {users:?}"
+    );
+    assert!(users.contains(&"auditor-gone".to_owned()), "{users:?}");
+    let owners: Vec<String> = f.server.cmd(&["HKEYS", "__topology__:users"]);
+    assert!(!owners.contains(&"auditor".to_owned()), "{owners:?}");
+}
+
+#[test]
+fn acl_save_persists_users_where_the_server_has_an_aclfile() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let aclfile = dir.path().join("users.acl");
+    std::fs::write(&aclfile, "").expect("empty aclfile");
+    let server = RedisServer::start_with(&["--aclfile", aclfile.to_str().expect("utf-8")]);
+    let f = Fixture::new(server);
+    let planned = text(&f.run(&["plan"]));
+    assert!(planned.contains("ACL SAVE"), "{planned}");
+    assert!(!planned.contains("no aclfile"), "{planned}");
+    f.apply();
+    let saved = std::fs::read_to_string(&aclfile).expect("aclfile");
+    assert!(saved.contains("user worker on"), "{saved}");
+    assert!(
+        saved.contains(&sha256(WORKER_PASSWORD)),
+        "Redis stores the hash, not the password"
+    );
+    assert!(!saved.contains(WORKER_PASSWORD));
+}
+
+/// The plan user of docs/operations.md can plan a topology with users, and nothing more.
+#[test]
+fn the_documented_plan_user_can_plan_users() {
+    let f = Fixture::new(RedisServer::start());
+    let mut rules = vec![
+        "SETUSER",
+        "topology-plan",
+        "on",
+        ">plan-pw",
+        "resetchannels",
+        "-@all",
+    ];
+    let documented = include_str!("../../docs/operations.md");
+    let block = documented
+        .split("ACL SETUSER topology-plan")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("docs/operations.md has the plan user's rules");
+    let tokens: Vec<String> = block
+        .split_whitespace()
+        .filter(|t| t.starts_with('+') || t.starts_with('%') || t.starts_with('~'))
+        .map(|t| t.replace("<namespace>", "app"))
+        .collect();
+    assert!(tokens.iter().any(|t| t == "+acl|getuser"), "{tokens:?}");
+    rules.extend(tokens.iter().map(String::as_str));
+    let mut args = vec!["ACL"];
+    args.extend(rules);
+    f.server.cmd::<String>(&args);
+    let url = format!("redis://topology-plan:plan-pw@127.0.0.1:{}", f.server.port);
+    let out = f.run_as(&url, &["plan"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("+ user worker"), "{}", text(&out));
+    let out = f.run_as(&url, &["apply", "--yes"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the plan user cannot apply: {}",
+        text(&out)
+    );
+}
