@@ -456,3 +456,104 @@ fn the_documented_plan_user_can_plan_users() {
         text(&out)
     );
 }
+
+/// The shipped topology.yaml: every worker role of the seed can do its job and nothing else.
+#[test]
+fn the_shipped_topology_gives_each_role_exactly_its_flow() {
+    let server = RedisServer::start();
+    let roles = [
+        "CAMPAIGN_MANAGER",
+        "CM_SUBSCRIBER",
+        "ORCHESTRATOR",
+        "RAG_WORKER",
+        "PERSIST_WRITER",
+        "AUDITOR",
+        "OPS_MONITOR",
+        "DLQ_READER",
+    ];
+    let mut apply = bin();
+    apply.args([
+        "apply",
+        "--yes",
+        "topology.yaml",
+        "--env",
+        "dev",
+        "--url",
+        &server.url(),
+    ]);
+    for role in roles {
+        apply.env(format!("{role}_PASSWORD"), format!("{role}-pw"));
+    }
+    let out = apply.output().expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // Commands as text, keys relative to the namespace in braces: `XLEN {rag:tasks}`.
+    let command = |text: &str| -> Vec<String> {
+        text.split_whitespace()
+            .map(
+                |w| match w.strip_prefix('{').and_then(|w| w.strip_suffix('}')) {
+                    Some(key) => format!("dev-agentic:{key}"),
+                    None => w.to_owned(),
+                },
+            )
+            .collect()
+    };
+    let may = |user: &str, text: &str| -> bool {
+        let mut args = vec!["ACL".to_owned(), "DRYRUN".to_owned(), user.to_owned()];
+        args.extend(command(text));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        server.cmd::<String>(&args) == "OK"
+    };
+    let allowed = [
+        (
+            "rag-worker",
+            "XREADGROUP GROUP rag-workers c1 COUNT 1 STREAMS {rag:tasks} >",
+        ),
+        ("rag-worker", "XACK {rag:tasks} rag-workers 1-0"),
+        ("rag-worker", "XADD {rag:results} * k v"),
+        ("rag-worker", "SETEX {ops:hb:rag:1} 30 1"),
+        ("rag-worker", "SET {locks:idemp:task-1} 1 NX EX 60"),
+        (
+            "persist-writer",
+            "XREADGROUP GROUP persist-writers c1 STREAMS {persist:tasks} >",
+        ),
+        ("persist-writer", "XADD {persist:results} * k v"),
+        ("orchestrator", "XADD {rag:tasks} * k v"),
+        ("orchestrator", "XREAD STREAMS {rag:results} 0"),
+        ("campaign-manager", "XADD {orchestrator:commands} * k v"),
+        (
+            "cm-subscriber",
+            "XREADGROUP GROUP cm-subscribers c1 STREAMS {cm:events} >",
+        ),
+        (
+            "auditor",
+            "XREADGROUP GROUP auditors c1 STREAMS {audit:events} >",
+        ),
+        ("ops-monitor", "XLEN {rag:tasks}"),
+        (
+            "ops-monitor",
+            "XREADGROUP GROUP ops c1 STREAMS {ops:health} >",
+        ),
+        ("dlq-reader", "XRANGE {rag:dlq} - +"),
+        ("dlq-reader", "XDEL {rag:dlq} 1-0"),
+        ("dlq-reader", "XADD {rag:tasks} * k v"),
+    ];
+    let denied = [
+        ("rag-worker", "XADD {persist:tasks} * k v"),
+        ("rag-worker", "XGROUP DESTROY {rag:tasks} rag-workers"),
+        ("rag-worker", "XTRIM {rag:tasks} MAXLEN 0"),
+        ("rag-worker", "FLUSHALL"),
+        ("rag-worker", "CLIENT KILL ID 1"),
+        ("rag-worker", "XADD other:stream * k v"),
+        ("persist-writer", "XADD {rag:results} * k v"),
+        ("orchestrator", "XADD {rag:results} * k v"),
+        ("ops-monitor", "XRANGE {rag:tasks} - +"),
+        ("cm-subscriber", "XADD {orchestrator:commands} * k v"),
+        ("dlq-reader", "XTRIM {rag:dlq} MAXLEN 0"),
+    ];
+    for (user, text) in allowed {
+        assert!(may(user, text), "{user} should be allowed: {text}");
+    }
+    for (user, text) in denied {
+        assert!(!may(user, text), "{user} should be denied: {text}");
+    }
+}
