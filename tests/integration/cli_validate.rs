@@ -247,3 +247,72 @@ fn plaintext_password_is_never_echoed() {
         assert!(!all.contains(secret), "the secret leaked: {all}");
     }
 }
+
+/// The ACL lints: warnings by default, errors with --strict, each at its line.
+#[test]
+fn acl_lints_warn_and_fail_strictly() {
+    let sha = "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8";
+    let file = topology_file(&format!(
+        r#"version: 1
+namespace: app
+acl:
+  users:
+    open:
+      nopass: true
+      commands: ["+ping"]
+    admin:
+      passwords: [{{ sha256: {sha} }}]
+      commands: ["+@all"]
+    flusher:
+      passwords: [{{ sha256: {sha} }}]
+      commands: ["+flushall", "+config|get", "+keys"]
+    everything:
+      passwords: [{{ sha256: {sha} }}]
+      keys: ["*"]
+      commands: ["+@stream"]
+    nobody:
+      commands: ["+ping"]
+"#
+    ));
+    let lint = |strict: bool| -> Vec<(String, String, u64)> {
+        let mut args = vec!["validate", "--format", "json"];
+        if strict {
+            args.push("--strict");
+        }
+        let out = bin().args(&args).arg(file.path()).output().expect("run");
+        assert_eq!(out.status.code(), Some(if strict { 1 } else { 0 }));
+        let json: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        json.as_array()
+            .expect("a list")
+            .iter()
+            .map(|d| {
+                (
+                    d["code"].as_str().unwrap_or_default().to_owned(),
+                    d["severity"].as_str().unwrap_or_default().to_owned(),
+                    d["line"].as_u64().unwrap_or_default(),
+                )
+            })
+            .collect()
+    };
+    let warnings = lint(false);
+    let expected = [
+        ("acl::nopass", 6),
+        ("acl::dangerous_grant", 10),
+        ("acl::dangerous_grant", 13),
+        ("acl::all_keys_write", 16),
+        ("acl::no_password", 18),
+    ];
+    for (code, line) in expected {
+        assert!(
+            warnings
+                .iter()
+                .any(|(c, s, l)| c == code && s == "warning" && *l == line),
+            "{code} at line {line} in {warnings:?}"
+        );
+    }
+    assert!(
+        lint(true)
+            .iter()
+            .all(|(_, severity, _)| severity == "error")
+    );
+}
