@@ -321,6 +321,16 @@ impl Sources {
         self.files.get(id.0 as usize)
     }
 
+    /// Rename files for messages (a git version read into a temporary folder is shown as
+    /// `git:REF:PATH`); `rename` gives the new name, or `None` to keep a file's.
+    pub fn relabel(&mut self, rename: impl Fn(&Path) -> Option<PathBuf>) {
+        for file in &mut self.files {
+            if let Some(name) = rename(&file.path) {
+                file.path = name;
+            }
+        }
+    }
+
     /// Blank out the secrets of these diagnostics (each byte becomes `*`, so offsets, lines
     /// and columns stay as they were).
     pub fn redact_secrets<'a>(&mut self, diagnostics: impl IntoIterator<Item = &'a Diagnostic>) {

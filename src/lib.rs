@@ -15,6 +15,7 @@ pub mod apply;
 pub mod cli;
 pub mod compat;
 pub mod diagnostics;
+pub mod diff;
 pub mod live;
 pub mod model;
 pub mod plan;

@@ -5,6 +5,7 @@
 //! meaning of "changes" and "breaking changes" for `plan` and `diff`).
 
 mod apply;
+mod diff;
 mod plan;
 mod session;
 mod validate;
@@ -39,8 +40,26 @@ pub enum Command {
     Plan(PlanArgs),
     /// Make a live Redis match the topology (or a saved plan).
     Apply(ApplyArgs),
+    /// Compare two versions of a topology offline (files or git:REF:PATH): what changes,
+    /// what is destructive, which message-schema changes break producers or consumers.
+    /// Exit 0 no changes, 2 changes, 3 a destructive or breaking change, 1 error.
+    Diff(DiffArgs),
     /// Print the JSON Schema of the topology file format (draft-07, for editors).
     Schema,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DiffArgs {
+    /// The old version: a file, or git:REF:PATH (e.g. git:origin/main:topology.yaml).
+    pub old: String,
+    /// The new version: a file, or git:REF:PATH.
+    pub new: String,
+    /// Compare this environment (default: every environment of NEW, or the file as is).
+    #[arg(long)]
+    pub env: Option<String>,
+    /// Output format; `markdown` is a pull-request comment.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+    pub format: ReportFormat,
 }
 
 #[derive(clap::Args, Debug)]
@@ -84,9 +103,9 @@ pub struct TargetArgs {
 pub struct PlanArgs {
     #[command(flatten)]
     pub target: TargetArgs,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    pub format: Format,
+    /// Output format; `markdown` is a pull-request comment.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+    pub format: ReportFormat,
     /// Save the plan, with a fingerprint of the live state it read, for `apply --plan`.
     #[arg(long, value_name = "PLAN")]
     pub out: Option<PathBuf>,
@@ -114,6 +133,14 @@ pub struct ApplyArgs {
 pub enum Format {
     Human,
     Json,
+}
+
+/// Formats of `plan` and `diff`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Human,
+    Json,
+    Markdown,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -146,6 +173,7 @@ pub fn run() -> u8 {
         Command::Validate(args) => validate::run(&args, cli.color),
         Command::Plan(args) => plan::run(&args, cli.color),
         Command::Apply(args) => apply::run(&args, cli.color),
+        Command::Diff(args) => diff::run(&args, cli.color),
         Command::Schema => {
             print_stdout(&crate::schema::topology_schema_text());
             0

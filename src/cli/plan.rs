@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 
 use super::session::{block_on, exit_soon, fail, open};
-use super::{ColourChoice, Format, PlanArgs, print_stdout};
+use super::{ColourChoice, PlanArgs, ReportFormat, print_stdout};
 use crate::plan::saved::SavedPlan;
 use crate::render;
 
@@ -22,8 +22,9 @@ async fn plan(args: &PlanArgs, colour: ColourChoice) -> u8 {
     };
     let target = session.plan_target();
     match args.format {
-        Format::Json => print_stdout(&format!("{:#}\n", render::plan::json(&plan, &target))),
-        Format::Human => {
+        ReportFormat::Json => print_stdout(&format!("{:#}\n", render::plan::json(&plan, &target))),
+        ReportFormat::Markdown => print_stdout(&render::markdown::plan(&plan, &target)),
+        ReportFormat::Human => {
             let colour = colour.enabled(std::io::stdout().is_terminal());
             print_stdout(&render::plan::human(&plan, &target, colour));
         }
@@ -38,7 +39,7 @@ async fn plan(args: &PlanArgs, colour: ColourChoice) -> u8 {
         if let Err(e) = std::fs::write(out, saved.to_json()) {
             return fail(&format!("cannot write the plan to {}: {e}", out.display()));
         }
-        if args.format == Format::Human {
+        if args.format == ReportFormat::Human {
             print_stdout(&format!(
                 "\nSaved the plan to {}; apply exactly it with `redis-topology apply --plan {}`.\n",
                 out.display(),

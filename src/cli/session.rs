@@ -62,7 +62,7 @@ pub async fn open(args: &TargetArgs, colour: ColourChoice) -> Result<Session, u8
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => std::path::Path::new("."),
     };
-    let secrets = Secrets {
+    let secrets = Secrets::Read {
         vars: &ProcessEnv,
         base_dir,
     };

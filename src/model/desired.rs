@@ -107,6 +107,8 @@ pub struct DesiredStream {
     pub retention: DesiredRetention,
     /// Groups by name, sorted.
     pub groups: BTreeMap<String, DesiredGroup>,
+    /// The message schema its entries follow (for reviews; nothing to apply).
+    pub schema: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -180,6 +182,7 @@ impl Desired {
                     name: name.value.clone(),
                     retention,
                     groups,
+                    schema: stream.schema.as_ref().map(|s| s.value.clone()),
                 };
                 (key(&namespace, &name.value), desired)
             })

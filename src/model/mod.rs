@@ -9,6 +9,7 @@ pub mod desired;
 pub mod interpolate;
 pub mod load;
 pub mod node;
+pub mod schemas;
 pub mod secrets;
 pub mod types;
 pub mod yaml;

@@ -13,23 +13,41 @@ use super::interpolate::Vars;
 use super::types::Password;
 
 /// Where password sources are looked up.
-pub struct Secrets<'a> {
-    /// Environment variables (the process environment in the CLI, a map in tests).
-    pub vars: &'a dyn Vars,
-    /// The topology file's folder: `file:` paths are relative to it.
-    pub base_dir: &'a Path,
+pub enum Secrets<'a> {
+    /// Read them (plan, apply).
+    Read {
+        /// Environment variables (the process environment in the CLI, a map in tests).
+        vars: &'a dyn Vars,
+        /// The topology file's folder: `file:` paths are relative to it.
+        base_dir: &'a Path,
+    },
+    /// Read nothing (`diff`, offline, in a pull request): each password is represented by a
+    /// digest of where it comes from, so two files compare equal when their passwords come
+    /// from the same places, and a changed source shows as a changed (sensitive) value.
+    SourcesOnly,
 }
 
 impl Secrets<'_> {
     /// The sha256 (64 lowercase hex digits) of one password of `user`.
     pub fn hash(&self, user: &str, password: &Password) -> Result<String, String> {
+        let (vars, base_dir) = match self {
+            Secrets::Read { vars, base_dir } => (*vars, *base_dir),
+            Secrets::SourcesOnly => {
+                let source = match password {
+                    Password::Env(var) => format!("env:{var}"),
+                    Password::File(path) => format!("file:{path}"),
+                    Password::Sha256(hash) => format!("sha256:{}", hash.to_ascii_lowercase()),
+                };
+                return Ok(sha256_hex(&source));
+            }
+        };
         let plaintext = match password {
             Password::Sha256(hash) => return Ok(hash.to_ascii_lowercase()),
-            Password::Env(var) => self.vars.get(var).ok_or_else(|| {
+            Password::Env(var) => vars.get(var).ok_or_else(|| {
                 format!("ACL user `{user}`: the password variable `{var}` is not set")
             })?,
             Password::File(path) => {
-                let full = self.base_dir.join(path);
+                let full = base_dir.join(path);
                 let text = std::fs::read_to_string(&full).map_err(|e| {
                     format!(
                         "ACL user `{user}`: cannot read the password file {}: {}",
@@ -74,7 +92,7 @@ mod tests {
             ("PW".to_owned(), "secret".to_owned()),
             ("EMPTY".to_owned(), String::new()),
         ]);
-        let secrets = Secrets {
+        let secrets = Secrets::Read {
             vars: &vars,
             base_dir: dir.path(),
         };

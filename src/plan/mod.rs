@@ -83,6 +83,18 @@ pub struct Options {
     pub prune: bool,
 }
 
+impl Action {
+    /// The sign people read it by, as in Terraform: `+`, `~`, `-`, `-/+`.
+    pub fn sign(self) -> &'static str {
+        match self {
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::Delete => "-",
+            Action::Replace => "-/+",
+        }
+    }
+}
+
 /// Why no plan can be made; found before anything is written.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refusal(pub String);

@@ -33,6 +33,7 @@ fn desired(streams: &[StreamSpec]) -> Desired {
                         name: (*name).to_owned(),
                         retention: *retention,
                         groups,
+                        schema: None,
                     },
                 )
             })
@@ -396,6 +397,7 @@ fn rendered_plans() {
         environment: Some("prod"),
     };
     insta::assert_snapshot!("human", human(&p, &target, false));
+    insta::assert_snapshot!("markdown", crate::render::markdown::plan(&p, &target));
     let mut value = json(&p, &target);
     // The record's JSON carries the tool version and is summarised elsewhere: keep it stable.
     if let Some(changes) = value["changes"].as_array_mut() {

@@ -2,6 +2,8 @@
 //! machines. Nothing else in the crate prints.
 
 pub mod diagnostics;
+pub mod diff;
+pub mod markdown;
 pub mod plan;
 
 /// Whether to use colour on a stream: only on a terminal, and never when `NO_COLOR` is set

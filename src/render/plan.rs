@@ -25,13 +25,15 @@ impl Style {
     }
 }
 
-fn symbol(action: Action) -> (&'static str, &'static str) {
-    match action {
-        Action::Create => ("+", "32"),
-        Action::Update => ("~", "33"),
-        Action::Delete => ("-", "31"),
-        Action::Replace => ("-/+", "35"),
-    }
+/// The action's sign and its ANSI colour (green, yellow, red, magenta).
+pub(crate) fn symbol(action: Action) -> (&'static str, &'static str) {
+    let colour = match action {
+        Action::Create => "32",
+        Action::Update => "33",
+        Action::Delete => "31",
+        Action::Replace => "35",
+    };
+    (action.sign(), colour)
 }
 
 /// The human plan: one line per change with its reason, the commands under it, notes, and a
@@ -97,7 +99,7 @@ fn change_lines(change: &Change, style: &Style) -> String {
 }
 
 /// A command as shown to people: the record's JSON document is summarised.
-fn show_command(change: &Change, command: &[String]) -> String {
+pub(crate) fn show_command(change: &Change, command: &[String]) -> String {
     if change.kind == Kind::Record && command.first().is_some_and(|c| c == "SET") {
         let key = command.get(1).map_or("", String::as_str);
         return format!("SET {key} <record>");

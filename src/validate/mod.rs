@@ -118,6 +118,19 @@ pub fn load_environment(
     env: Option<&str>,
     vars: &dyn Vars,
 ) -> (Report, Option<Topology>) {
+    let (report, topology) = load_environment_with_errors(path, env, vars);
+    let topology = topology.filter(|_| !report.has_errors());
+    (report, topology)
+}
+
+/// Like [`load_environment`], but the topology is returned whenever the file could be
+/// converted, errors or not: `diff` reports incompatible schema versions itself, as breaking
+/// changes, instead of stopping at them.
+pub fn load_environment_with_errors(
+    path: &Path,
+    env: Option<&str>,
+    vars: &dyn Vars,
+) -> (Report, Option<Topology>) {
     let mut report = Report {
         sources: Sources::default(),
         diagnostics: Vec::new(),
@@ -173,7 +186,6 @@ pub fn load_environment(
     report
         .diagnostics
         .sort_by_key(|d| d.span.map(|s| (s.file, s.offset)));
-    let topology = topology.filter(|_| !report.has_errors());
     (report, topology)
 }
 

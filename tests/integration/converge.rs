@@ -70,6 +70,7 @@ fn desired(case: &Case, namespace: &str) -> Desired {
                     name,
                     retention,
                     groups,
+                    schema: None,
                 },
             )
         })

@@ -4,6 +4,7 @@ mod acl_users;
 mod cli_validate;
 mod converge;
 mod corpus;
+mod diff_git;
 mod hostile_input;
 mod plan_apply;
 mod properties;
