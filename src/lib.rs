@@ -17,6 +17,7 @@ pub mod compat;
 pub mod diagnostics;
 pub mod diff;
 pub mod live;
+pub mod messages;
 pub mod model;
 pub mod plan;
 pub mod record;

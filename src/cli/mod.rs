@@ -5,6 +5,7 @@
 //! meaning of "changes" and "breaking changes" for `plan` and `diff`).
 
 mod apply;
+mod check_messages;
 mod diff;
 mod plan;
 mod session;
@@ -44,6 +45,10 @@ pub enum Command {
     /// what is destructive, which message-schema changes break producers or consumers.
     /// Exit 0 no changes, 2 changes, 3 a destructive or breaking change, 1 error.
     Diff(DiffArgs),
+    /// Check messages against their stream's schema (the version their `version_field` names):
+    /// from a file of JSON lines (--stream, --file), or the newest entries of every stream with
+    /// a schema on a live server (--url, --sample). Exit 0 clean, 1 violations or error.
+    CheckMessages(CheckMessagesArgs),
     /// Print the JSON Schema of the topology file format (draft-07, for editors).
     Schema,
 }
@@ -135,6 +140,45 @@ pub enum Format {
     Json,
 }
 
+#[derive(clap::Args, Debug)]
+pub struct CheckMessagesArgs {
+    /// The topology file.
+    #[arg(id = "topology", value_name = "FILE", default_value = "topology.yaml")]
+    pub topology: PathBuf,
+    /// The environment (required when the file declares environments).
+    #[arg(long)]
+    pub env: Option<String>,
+    /// With --file: the stream whose schema the messages follow (its name in the topology).
+    #[arg(long, requires = "messages")]
+    pub stream: Option<String>,
+    /// A file of JSON lines, one entry per line: an object of the entry's fields (the JSON
+    /// field as text or as a JSON value), e.g. {"v": "2", "payload": {"task_id": "t1"}}.
+    #[arg(
+        long = "file",
+        id = "messages",
+        value_name = "JSONL",
+        requires = "stream"
+    )]
+    pub messages: Option<PathBuf>,
+    /// The Redis server to sample; else $REDIS_URL, else redis://127.0.0.1:6379.
+    #[arg(long, conflicts_with = "messages")]
+    pub url: Option<String>,
+    /// How many of the newest entries of each stream to check (XREVRANGE).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 100,
+        conflicts_with = "messages"
+    )]
+    pub sample: usize,
+    /// For `rediss://`: trust this CA certificate (PEM) instead of the public roots.
+    #[arg(long, value_name = "PEM", env = "REDIS_TLS_CA_CERT")]
+    pub tls_ca_cert: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
 /// Formats of `plan` and `diff`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ReportFormat {
@@ -174,6 +218,7 @@ pub fn run() -> u8 {
         Command::Plan(args) => plan::run(&args, cli.color),
         Command::Apply(args) => apply::run(&args, cli.color),
         Command::Diff(args) => diff::run(&args, cli.color),
+        Command::CheckMessages(args) => check_messages::run(&args, cli.color),
         Command::Schema => {
             print_stdout(&crate::schema::topology_schema_text());
             0

@@ -106,12 +106,18 @@ pub fn fail(message: &str) -> u8 {
 /// worker thread while this thread turns the previous batch into live state (measured: a
 /// no-op plan of 10,000 streams 10% faster than on one thread).
 pub fn block_on<F: std::future::Future<Output = u8>>(future: F) -> u8 {
+    run_async(future).unwrap_or_else(|code| code)
+}
+
+/// Run a future on the runtime of [`block_on`]; `Err` is the exit code when the runtime
+/// cannot start (the reason printed).
+pub fn run_async<T>(future: impl std::future::Future<Output = T>) -> Result<T, u8> {
     match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
     {
-        Ok(runtime) => runtime.block_on(future),
-        Err(e) => fail(&format!("cannot start the async runtime: {e}")),
+        Ok(runtime) => Ok(runtime.block_on(future)),
+        Err(e) => Err(fail(&format!("cannot start the async runtime: {e}"))),
     }
 }

@@ -5,7 +5,7 @@
 use std::process::Output;
 
 use crate::redis::RedisServer;
-use crate::util::{bin, topology_file};
+use crate::util::{bin, text, topology_file};
 
 const WORKER_PASSWORD: &str = "worker-Secret-1";
 const WORKER_PASSWORD_NEXT: &str = "worker-Secret-2";
@@ -108,14 +108,6 @@ impl Fixture {
             }
         }
     }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn query<T: redis::FromRedisValue>(

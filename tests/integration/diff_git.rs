@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::util::bin;
+use crate::util::{bin, text};
 
 fn git(dir: &Path, args: &[&str]) {
     let status = Command::new("git")
@@ -62,14 +62,6 @@ fn diff(dir: &Path, args: &[&str]) -> Output {
         .current_dir(dir)
         .output()
         .expect("run diff")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::process::Output;
 use serde_json::Value;
 
 use super::redis::RedisServer;
-use super::util::{bin, topology_file};
+use super::util::{bin, text, topology_file};
 
 /// Commands that change data or state; `plan` must never send one, and a second `apply`
 /// neither.
@@ -80,14 +80,6 @@ impl Fixture {
             .filter(|c| WRITES.contains(&c.split('|').next().unwrap_or_default()))
             .collect()
     }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn groups(server: &RedisServer, key: &str) -> Vec<String> {

@@ -28,3 +28,12 @@ pub fn topology_file(content: &str) -> tempfile::NamedTempFile {
     file.write_all(content.as_bytes()).expect("write");
     file
 }
+
+/// Everything a run printed, stdout then stderr, for assertions and failure messages.
+pub fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}

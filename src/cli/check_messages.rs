@@ -1,0 +1,247 @@
+//! `redis-topology check-messages`: messages against their stream's schema, from a file of
+//! JSON lines or sampled from a live server.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+
+use redis::Value;
+use serde_json::json;
+
+use super::session::{fail, run_async};
+use super::validate::diagnostics_text;
+use super::{CheckMessagesArgs, ColourChoice, Format, print_stderr, print_stdout};
+use crate::live::read::as_text;
+use crate::messages::{Checker, Fields, Violation, check_lines};
+use crate::model::desired::Desired;
+use crate::model::interpolate::ProcessEnv;
+use crate::model::schemas::{self, LoadedSchema};
+use crate::model::secrets::Secrets;
+use crate::target::{ConnectOptions, Target, resolve_url};
+use crate::validate;
+
+/// Violations shown by the human format (JSON lists all).
+const SHOWN: usize = 100;
+
+/// A stream with a schema: its full key and the checker of its schema.
+struct Checked {
+    name: String,
+    key: String,
+    checker: Checker,
+}
+
+pub fn run(args: &CheckMessagesArgs, colour: ColourChoice) -> u8 {
+    let streams = match load(args, colour) {
+        Ok(streams) => streams,
+        Err(code) => return code,
+    };
+    let results = match (&args.messages, &args.stream) {
+        (Some(file), Some(stream)) => from_file(&streams, file, stream),
+        _ => match run_async(sample(args, &streams)) {
+            Ok(results) => results,
+            Err(code) => return code,
+        },
+    };
+    let (checked, violations) = match results {
+        Ok(results) => results,
+        Err(message) => return fail(&message),
+    };
+    report(args.format, checked, &violations);
+    u8::from(!violations.is_empty())
+}
+
+/// The topology's streams that have a schema, each with its compiled checker.
+fn load(args: &CheckMessagesArgs, colour: ColourChoice) -> Result<Vec<Checked>, u8> {
+    let (report, topology) =
+        validate::load_environment(&args.topology, args.env.as_deref(), &ProcessEnv);
+    if !report.diagnostics.is_empty() {
+        print_stderr(&diagnostics_text(
+            &report,
+            colour.enabled(std::io::stderr().is_terminal()),
+        ));
+    }
+    let Some(topology) = topology else {
+        return Err(fail(&format!("{} is invalid", args.topology.display())));
+    };
+    // Passwords are not needed here: nothing is read for them.
+    let desired = Desired::from_topology(&topology, args.env.as_deref(), &Secrets::SourcesOnly)
+        .map_err(|problems| fail(&problems.join("; ")))?;
+    let loaded: BTreeMap<String, LoadedSchema> =
+        schemas::load(&topology, &validate::base_dir(&args.topology)).map_err(|e| fail(&e))?;
+    let mut streams = Vec::new();
+    for (key, stream) in &desired.streams {
+        let Some(schema_name) = &stream.schema else {
+            continue;
+        };
+        let Some(schema) = loaded.get(schema_name) else {
+            continue;
+        };
+        let checker = Checker::new(schema_name, schema).map_err(|e| fail(&e))?;
+        streams.push(Checked {
+            name: stream.name.clone(),
+            key: key.clone(),
+            checker,
+        });
+    }
+    Ok(streams)
+}
+
+fn from_file(
+    streams: &[Checked],
+    file: &std::path::Path,
+    stream: &str,
+) -> Result<(usize, Vec<(String, Violation)>), String> {
+    let Some(checked) = streams.iter().find(|s| s.name == stream) else {
+        let names: Vec<&str> = streams.iter().map(|s| s.name.as_str()).collect();
+        return Err(format!(
+            "stream `{stream}` has no message schema in this topology; streams with one: {}",
+            if names.is_empty() {
+                "none".to_owned()
+            } else {
+                names.join(", ")
+            }
+        ));
+    };
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (count, violations) = check_lines(&checked.checker, &text, threads);
+    Ok((
+        count,
+        violations
+            .into_iter()
+            .map(|v| (checked.name.clone(), v))
+            .collect(),
+    ))
+}
+
+/// The newest `--sample` entries of every stream with a schema, in one pipelined round trip.
+async fn sample(
+    args: &CheckMessagesArgs,
+    streams: &[Checked],
+) -> Result<(usize, Vec<(String, Violation)>), String> {
+    let url = resolve_url(args.url.as_deref());
+    let options = ConnectOptions {
+        tls_ca_cert: args.tls_ca_cert.clone(),
+        ..ConnectOptions::default()
+    };
+    let mut target = Target::connect(&url, options)
+        .await
+        .map_err(|e| e.to_string())?;
+    let commands = streams
+        .iter()
+        .map(|s| {
+            redis::cmd("XREVRANGE")
+                .arg(&s.key)
+                .arg("+")
+                .arg("-")
+                .arg("COUNT")
+                .arg(args.sample)
+                .clone()
+        })
+        .collect();
+    let replies = target
+        .read_batch(commands)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut count = 0;
+    let mut violations = Vec::new();
+    for (stream, reply) in streams.iter().zip(&replies) {
+        if let Value::ServerError(e) = reply {
+            return Err(format!(
+                "{}: reading `{}` failed: {}",
+                target.describe(),
+                stream.key,
+                crate::live::read::server_error_text(e)
+            ));
+        }
+        for (id, fields) in entries(reply) {
+            count += 1;
+            let found = stream.checker.check(&id, &Fields::Redis(&fields));
+            violations.extend(found.into_iter().map(|v| (stream.name.clone(), v)));
+        }
+    }
+    Ok((count, violations))
+}
+
+/// `XREVRANGE` reply: `[[id, [field, value, ...]], ...]`.
+fn entries(reply: &Value) -> Vec<(String, Vec<(String, String)>)> {
+    let Value::Array(items) = reply else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|item| match item {
+            Value::Array(pair) => {
+                let id = as_text(pair.first()?)?;
+                let fields = match pair.get(1)? {
+                    Value::Array(flat) => flat
+                        .chunks(2)
+                        .filter_map(|kv| Some((as_text(kv.first()?)?, as_text(kv.get(1)?)?)))
+                        .collect(),
+                    Value::Map(pairs) => pairs
+                        .iter()
+                        .filter_map(|(k, v)| Some((as_text(k)?, as_text(v)?)))
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                Some((id, fields))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn report(format: Format, checked: usize, violations: &[(String, Violation)]) {
+    let entries = {
+        let mut seen: Vec<(&str, &str)> = violations
+            .iter()
+            .map(|(s, v)| (s.as_str(), v.entry.as_str()))
+            .collect();
+        seen.dedup();
+        seen.len()
+    };
+    match format {
+        Format::Json => {
+            let list: Vec<_> = violations
+                .iter()
+                .map(|(stream, v)| json!({ "stream": stream, "entry": v.entry, "version": v.version, "pointer": v.pointer, "message": v.message }))
+                .collect();
+            print_stdout(&format!(
+                "{:#}\n",
+                json!({ "checked": checked, "invalid": entries, "violations": list })
+            ));
+        }
+        Format::Human => {
+            let mut out = String::new();
+            for (stream, v) in violations.iter().take(SHOWN) {
+                let version = v
+                    .version
+                    .map_or_else(|| "no version".to_owned(), |n| format!("v{n}"));
+                let pointer = if v.pointer.is_empty() {
+                    "/"
+                } else {
+                    &v.pointer
+                };
+                out.push_str(&format!(
+                    "{stream} {} ({version}) at {pointer}: {}\n",
+                    v.entry, v.message
+                ));
+            }
+            if violations.len() > SHOWN {
+                out.push_str(&format!(
+                    "... and {} more (--format json lists them all)\n",
+                    violations.len() - SHOWN
+                ));
+            }
+            out.push_str(&format!(
+                "Checked {checked} messages: {}.\n",
+                if entries == 0 {
+                    "all valid".to_owned()
+                } else {
+                    format!("{entries} invalid, {} violations", violations.len())
+                }
+            ));
+            print_stdout(&out);
+        }
+    }
+}

@@ -1,0 +1,334 @@
+//! `check-messages`: stream entries checked against their stream's message schema, the version
+//! picked by the entry's `version_field`.
+//!
+//! An entry is its fields. With `encoding: json` the document is the JSON text of `field`
+//! (in a JSON-lines file it may also be given as a JSON value); with `encoding: fields` the
+//! document is the object of the entry's fields, less `version_field`. Schemas are compiled
+//! once per version; the valid path (nearly every message) is one `is_valid` call.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::model::schemas::LoadedSchema;
+use crate::model::types::Encoding;
+
+/// One problem with one entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    /// The entry: its stream ID, or `line N` of a file.
+    pub entry: String,
+    /// The schema version it was checked against, if one could be picked.
+    pub version: Option<u64>,
+    /// JSON pointer of the offending value (`""` for the whole document).
+    pub pointer: String,
+    pub message: String,
+}
+
+/// An entry's fields: from Redis (strings), or a JSON-lines object (any JSON values).
+pub enum Fields<'a> {
+    Redis(&'a [(String, String)]),
+    Json(&'a Map<String, Value>),
+}
+
+enum FieldValue<'a> {
+    Text(&'a str),
+    Json(&'a Value),
+}
+
+impl<'a> Fields<'a> {
+    fn get(&self, name: &str) -> Option<FieldValue<'a>> {
+        match self {
+            Fields::Redis(pairs) => pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| FieldValue::Text(v)),
+            Fields::Json(map) => map.get(name).map(|v| match v {
+                Value::String(s) => FieldValue::Text(s),
+                other => FieldValue::Json(other),
+            }),
+        }
+    }
+
+    /// The entry as an object, without the version field (`encoding: fields`).
+    fn object(&self, without: Option<&str>) -> Value {
+        let keep = |k: &str| Some(k) != without;
+        Value::Object(match self {
+            Fields::Redis(pairs) => pairs
+                .iter()
+                .filter(|(k, _)| keep(k))
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect(),
+            Fields::Json(map) => map
+                .iter()
+                .filter(|(k, _)| keep(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        })
+    }
+}
+
+/// One schema, compiled, ready to check entries.
+pub struct Checker {
+    encoding: Encoding,
+    field: Option<String>,
+    version_field: Option<String>,
+    validators: BTreeMap<u64, jsonschema::Validator>,
+}
+
+impl Checker {
+    pub fn new(name: &str, schema: &LoadedSchema) -> Result<Checker, String> {
+        let validators = schema
+            .versions
+            .iter()
+            .map(|(n, json)| {
+                jsonschema::validator_for(json)
+                    .map(|v| (*n, v))
+                    .map_err(|e| format!("schema `{name}` version {n} cannot be compiled: {e}"))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Checker {
+            encoding: schema.encoding,
+            field: schema.field.clone(),
+            version_field: schema.version_field.clone(),
+            validators,
+        })
+    }
+
+    /// Check one entry; `entry` names it in violations.
+    pub fn check(&self, entry: &str, fields: &Fields) -> Vec<Violation> {
+        let violation = |version, pointer: &str, message: String| Violation {
+            entry: entry.to_owned(),
+            version,
+            pointer: pointer.to_owned(),
+            message,
+        };
+        let (version, validator) = match self.pick_version(fields) {
+            Ok(picked) => picked,
+            Err(message) => return vec![violation(None, "", message)],
+        };
+        let parsed;
+        let document = match (self.encoding, self.field.as_deref()) {
+            (Encoding::Fields, _) | (Encoding::Json, None) => {
+                parsed = fields.object(self.version_field.as_deref());
+                &parsed
+            }
+            (Encoding::Json, Some(field)) => match fields.get(field) {
+                None => {
+                    return vec![violation(
+                        Some(version),
+                        "",
+                        format!("no field `{field}` (the JSON document)"),
+                    )];
+                }
+                Some(FieldValue::Json(value)) => value,
+                Some(FieldValue::Text(text)) => match serde_json::from_str(text) {
+                    Ok(value) => {
+                        parsed = value;
+                        &parsed
+                    }
+                    Err(e) => {
+                        return vec![violation(
+                            Some(version),
+                            "",
+                            format!("field `{field}` is not JSON: {e}"),
+                        )];
+                    }
+                },
+            },
+        };
+        if validator.is_valid(document) {
+            return Vec::new();
+        }
+        validator
+            .iter_errors(document)
+            .map(|e| violation(Some(version), &e.instance_path().to_string(), e.to_string()))
+            .collect()
+    }
+
+    /// The version an entry names in `version_field`, or the latest when there is none.
+    fn pick_version(&self, fields: &Fields) -> Result<(u64, &jsonschema::Validator), String> {
+        let Some(version_field) = &self.version_field else {
+            return self
+                .validators
+                .iter()
+                .next_back()
+                .map(|(n, v)| (*n, v))
+                .ok_or_else(|| "the schema has no versions".to_owned());
+        };
+        let named = match fields.get(version_field) {
+            None => return Err(format!("no version field `{version_field}`")),
+            Some(FieldValue::Text(text)) => text.trim().parse::<u64>().ok(),
+            Some(FieldValue::Json(value)) => value.as_u64(),
+        };
+        named
+            .and_then(|n| self.validators.get(&n).map(|v| (n, v)))
+            .ok_or_else(|| {
+                let declared: Vec<String> = self.validators.keys().map(u64::to_string).collect();
+                format!(
+                    "version field `{version_field}` names no declared version (declared: {})",
+                    declared.join(", ")
+                )
+            })
+    }
+}
+
+/// Check a JSON-lines text, one entry per line (blank lines skipped), on `threads` threads.
+/// Violations come in line order.
+pub fn check_lines(checker: &Checker, text: &str, threads: usize) -> (usize, Vec<Violation>) {
+    let lines: Vec<(usize, &str)> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| (i + 1, l))
+        .collect();
+    let chunk = lines.len().div_ceil(threads.max(1)).max(1);
+    // Contiguous chunks joined in order: violations stay in line order.
+    let violations: Vec<Violation> = std::thread::scope(|scope| {
+        let workers: Vec<_> = lines
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .flat_map(|(n, line)| check_line(checker, *n, line))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
+    });
+    (lines.len(), violations)
+}
+
+fn check_line(checker: &Checker, number: usize, line: &str) -> Vec<Violation> {
+    let entry = format!("line {number}");
+    match serde_json::from_str::<Map<String, Value>>(line) {
+        Ok(map) => checker.check(&entry, &Fields::Json(&map)),
+        Err(e) => vec![Violation {
+            entry,
+            version: None,
+            pointer: String::new(),
+            message: format!("not a JSON object of entry fields: {e}"),
+        }],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compat::Mode;
+
+    fn schema(
+        encoding: Encoding,
+        field: Option<&str>,
+        version_field: Option<&str>,
+    ) -> LoadedSchema {
+        let v1 = serde_json::json!({
+            "type": "object", "required": ["id"],
+            "properties": { "id": { "type": "string" }, "n": { "type": "integer" } }
+        });
+        let v2 = serde_json::json!({
+            "type": "object", "required": ["id", "owner"],
+            "properties": { "id": { "type": "string" }, "owner": { "type": "string" } }
+        });
+        LoadedSchema {
+            encoding,
+            field: field.map(str::to_owned),
+            version_field: version_field.map(str::to_owned),
+            mode: Mode::Backward,
+            versions: BTreeMap::from([(1, v1), (2, v2)]),
+        }
+    }
+
+    fn redis(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn json_entries_are_checked_against_the_version_they_name() {
+        let c = Checker::new("t", &schema(Encoding::Json, Some("payload"), Some("v")))
+            .expect("compiles");
+        let ok = redis(&[("v", "1"), ("payload", r#"{"id": "a", "n": 3}"#)]);
+        assert!(c.check("1-0", &Fields::Redis(&ok)).is_empty());
+        let wrong_type = redis(&[("v", "1"), ("payload", r#"{"id": "a", "n": "three"}"#)]);
+        let found = c.check("1-1", &Fields::Redis(&wrong_type));
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            (
+                found[0].entry.as_str(),
+                found[0].version,
+                found[0].pointer.as_str()
+            ),
+            ("1-1", Some(1), "/n")
+        );
+        let v2_without_owner = redis(&[("v", "2"), ("payload", r#"{"id": "a"}"#)]);
+        let found = c.check("1-2", &Fields::Redis(&v2_without_owner));
+        assert_eq!(found[0].version, Some(2));
+        assert!(found[0].message.contains("owner"), "{found:?}");
+        for (fields, expected) in [
+            (redis(&[("payload", "{}")]), "no version field `v`"),
+            (
+                redis(&[("v", "9"), ("payload", "{}")]),
+                "names no declared version (declared: 1, 2)",
+            ),
+            (redis(&[("v", "1")]), "no field `payload`"),
+            (
+                redis(&[("v", "1"), ("payload", "{not json")]),
+                "is not JSON",
+            ),
+        ] {
+            let found = c.check("x", &Fields::Redis(&fields));
+            assert!(
+                found.len() == 1 && found[0].message.contains(expected),
+                "{expected}: {found:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn field_entries_are_objects_without_the_version_field() {
+        let c = Checker::new("t", &schema(Encoding::Fields, None, Some("v"))).expect("compiles");
+        let ok = redis(&[("v", "2"), ("id", "a"), ("owner", "me")]);
+        assert!(c.check("1-0", &Fields::Redis(&ok)).is_empty());
+        let missing = redis(&[("v", "2"), ("id", "a")]);
+        assert_eq!(c.check("1-1", &Fields::Redis(&missing)).len(), 1);
+        // Without a version field, the latest version applies.
+        let latest = Checker::new("t", &schema(Encoding::Fields, None, None)).expect("compiles");
+        assert_eq!(
+            latest
+                .check("1-2", &Fields::Redis(&redis(&[("id", "a")])))
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn lines_are_checked_in_parallel_and_reported_in_order() {
+        let c = Checker::new("t", &schema(Encoding::Json, Some("payload"), Some("v")))
+            .expect("compiles");
+        let mut text = String::new();
+        for i in 0..1000 {
+            if i % 100 == 7 {
+                text.push_str(&format!("{{\"v\": 1, \"payload\": {{\"n\": {i}}}}}\n"));
+            } else {
+                text.push_str(&format!(
+                    "{{\"v\": \"1\", \"payload\": {{\"id\": \"x{i}\"}}}}\n"
+                ));
+            }
+        }
+        text.push_str("\nnot json\n");
+        let (checked, violations) = check_lines(&c, &text, 3);
+        assert_eq!(checked, 1001);
+        let entries: Vec<&str> = violations.iter().map(|v| v.entry.as_str()).collect();
+        let mut expected: Vec<String> = (0..10).map(|k| format!("line {}", k * 100 + 8)).collect();
+        expected.push("line 1002".to_owned());
+        assert_eq!(entries, expected);
+    }
+}

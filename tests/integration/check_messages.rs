@@ -1,0 +1,162 @@
+//! `check-messages` through the real binary: a JSON-lines file, and the newest entries of a
+//! real redis-server's streams.
+
+use crate::redis::RedisServer;
+use crate::util::{bin, text, topology_file};
+
+const TOPOLOGY: &str = r#"version: 1
+namespace: app
+streams:
+  tasks:
+    schema: task
+    retention: { maxlen: 1000 }
+  beats:
+    schema: heartbeat
+    retention: { maxlen: 1000 }
+  free:
+    retention: { maxlen: 1000 }
+schemas:
+  task:
+    field: payload
+    version_field: v
+    compatibility: none
+    versions:
+      1:
+        schema: { type: object, required: [id], properties: { id: { type: string }, size: { type: integer } } }
+      2:
+        schema: { type: object, required: [id, owner], properties: { id: { type: string }, owner: { type: string } } }
+  heartbeat:
+    encoding: fields
+    versions:
+      1:
+        schema: { type: object, required: [service], properties: { service: { type: string } } }
+"#;
+
+#[test]
+fn a_file_of_messages_is_checked_with_the_version_each_names() {
+    let topology = topology_file(TOPOLOGY);
+    let messages = topology_file(concat!(
+        "{\"v\": \"1\", \"payload\": \"{\\\"id\\\": \\\"a\\\", \\\"size\\\": 3}\"}\n",
+        "{\"v\": 2, \"payload\": {\"id\": \"b\", \"owner\": \"me\"}}\n",
+        "{\"v\": \"2\", \"payload\": {\"id\": \"c\"}}\n",
+        "{\"v\": \"1\", \"payload\": {\"id\": \"d\", \"size\": \"big\"}}\n",
+        "{\"v\": \"7\", \"payload\": {\"id\": \"e\"}}\n",
+    ));
+    let run = |extra: &[&str]| {
+        bin()
+            .arg("check-messages")
+            .arg(topology.path())
+            .args(["--stream", "tasks", "--file"])
+            .arg(messages.path())
+            .args(extra)
+            .output()
+            .expect("run")
+    };
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let shown = text(&out);
+    for expected in [
+        "tasks line 3 (v2) at /: \"owner\" is a required property",
+        "tasks line 4 (v1) at /size:",
+        "tasks line 5 (no version) at /: version field `v` names no declared version (declared: 1, 2)",
+        "Checked 5 messages: 3 invalid, 3 violations.",
+    ] {
+        assert!(
+            shown.contains(expected),
+            "missing {expected:?} in:\n{shown}"
+        );
+    }
+    let out = run(&["--format", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(json["checked"], 5);
+    assert_eq!(json["violations"][1]["entry"], "line 4");
+    assert_eq!(json["violations"][1]["pointer"], "/size");
+    assert_eq!(json["violations"][1]["version"], 1);
+
+    let out = bin()
+        .arg("check-messages")
+        .arg(topology.path())
+        .args(["--stream", "free", "--file"])
+        .arg(messages.path())
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains(
+            "stream `free` has no message schema in this topology; streams with one: beats, tasks"
+        ),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn the_newest_entries_of_a_live_server_are_sampled() {
+    let server = RedisServer::start();
+    let topology = topology_file(TOPOLOGY);
+    let xadd = |key: &str, fields: &[&str]| -> String {
+        let mut args = vec!["XADD", key, "*"];
+        args.extend(fields);
+        server.cmd(&args)
+    };
+    xadd(
+        "app:tasks",
+        &["v", "1", "payload", r#"{"id": "old-and-bad", "size": "x"}"#],
+    );
+    xadd(
+        "app:tasks",
+        &["v", "2", "payload", r#"{"id": "a", "owner": "me"}"#],
+    );
+    let bad = xadd("app:tasks", &["v", "2", "payload", r#"{"id": "b"}"#]);
+    xadd("app:beats", &["service", "rag"]);
+    let bad_beat = xadd("app:beats", &["host", "h1"]);
+    xadd("app:free", &["anything", "goes"]);
+
+    let run = |sample: &str| {
+        bin()
+            .arg("check-messages")
+            .arg(topology.path())
+            .args(["--url", &server.url(), "--sample", sample])
+            .output()
+            .expect("run")
+    };
+    let out = run("2");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let shown = text(&out);
+    assert!(
+        shown.contains(&format!(
+            "tasks {bad} (v2) at /: \"owner\" is a required property"
+        )),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!(
+            "beats {bad_beat} (v1) at /: \"service\" is a required property"
+        )),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("old-and-bad") && !shown.contains("/size"),
+        "only the newest 2: {shown}"
+    );
+    assert!(shown.contains("Checked 4 messages: 2 invalid"), "{shown}");
+
+    server.cmd::<i64>(&["XDEL", "app:tasks", &bad]);
+    server.cmd::<i64>(&["XDEL", "app:beats", &bad_beat]);
+    let out = run("2");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the older bad task is now among the newest 2: {}",
+        text(&out)
+    );
+    assert!(text(&out).contains("/size"), "{}", text(&out));
+    server.cmd::<i64>(&["DEL", "app:tasks"]);
+    let out = run("100");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("Checked 1 messages: all valid."),
+        "{}",
+        text(&out)
+    );
+}
