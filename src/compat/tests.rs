@@ -1282,3 +1282,29 @@ fn modes_parse_and_print() {
     assert_eq!(Mode::None.directions(), &[] as &[Direction]);
     assert_eq!(Direction::Forward.as_str(), "forward");
 }
+
+/// Every table row as two versions of a schema under every mode: a mode reports exactly the
+/// rules of the directions it checks (none for `none`), transitive or not (two versions).
+#[test]
+fn every_row_under_every_mode() {
+    for c in all_cases() {
+        let versions = [(1, &c.old), (2, &c.new)];
+        for name in Mode::ALL {
+            let Some(mode) = Mode::parse(name) else {
+                panic!("{name} parses");
+            };
+            let mut expected = BTreeSet::new();
+            for direction in mode.directions() {
+                expected.extend(match direction {
+                    Direction::Backward => c.backward,
+                    Direction::Forward => c.forward,
+                });
+            }
+            let found: BTreeSet<&str> = check_versions(&versions, mode)
+                .into_iter()
+                .map(|b| b.breaking.rule)
+                .collect();
+            assert_eq!(found, expected, "[{}] under {name}", c.about);
+        }
+    }
+}

@@ -6,6 +6,7 @@ mod cli_validate;
 mod converge;
 mod corpus;
 mod diff_git;
+mod examples;
 mod hostile_input;
 mod plan_apply;
 mod properties;
