@@ -75,12 +75,16 @@ pub fn read_text(path: &Path) -> Result<String, Box<Diagnostic>> {
     }
     let bytes = std::fs::read(path).map_err(io_error)?;
     String::from_utf8(bytes).map_err(|e| {
+        // Where, in the terms an editor shows: line and column of the first invalid byte.
+        let valid = e.utf8_error().valid_up_to();
+        let prefix = String::from_utf8_lossy(&e.as_bytes()[..valid]);
+        let line = prefix.matches('\n').count() + 1;
+        let column = prefix.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
         Box::new(
             Diagnostic::error(
                 Code::NotUtf8,
                 format!(
-                    "{shown} is not UTF-8 text (invalid byte at offset {})",
-                    e.utf8_error().valid_up_to()
+                    "{shown} is not UTF-8 text: invalid byte at line {line}, column {column} (byte offset {valid})"
                 ),
             )
             .help("topology files are YAML, which must be UTF-8 encoded"),
@@ -90,7 +94,16 @@ pub fn read_text(path: &Path) -> Result<String, Box<Diagnostic>> {
 
 /// Parse YAML text into a spanned tree (see [`super::yaml`] for the limits).
 pub fn parse_yaml(text: &str, file: FileId) -> Result<Node, Box<Diagnostic>> {
-    yaml::parse(text, file).map_err(|e| {
+    yaml::parse(text, file).map_err(|mut e| {
+        if e.message.contains("unknown anchor")
+            && let Some(alias) = alias_at(text, e.offset)
+        {
+            e.message = format!("the alias `*{alias}` names no anchor defined before it");
+            e.help = Some(
+                "YAML reads top to bottom: define the anchor (`&name`) before the first `*name` that uses it",
+            );
+            e.len = alias.len() + 1;
+        }
         let span = Span {
             file,
             offset: e.offset,
@@ -114,6 +127,15 @@ pub fn parse_yaml(text: &str, file: FileId) -> Result<Node, Box<Diagnostic>> {
                 })),
         })
     })
+}
+
+/// The name of the alias (`*name`) at a byte offset, for messages.
+fn alias_at(text: &str, offset: usize) -> Option<&str> {
+    let name = text.get(offset..)?.strip_prefix('*')?;
+    let end = name
+        .find(|c: char| c.is_whitespace() || ",[]{}".contains(c))
+        .unwrap_or(name.len());
+    Some(&name[..end]).filter(|n| !n.is_empty())
 }
 
 /// The environments a document declares, with their spans.

@@ -280,7 +280,16 @@ impl Builder {
                 ..
             }) => match pending_key.take() {
                 None => *pending_key = Some(node),
-                Some(key) if is_merge_key(&key) => merges.push(node),
+                Some(key) if is_merge_key(&key) => {
+                    if !is_mergeable(&node) {
+                        return Err(syntax(
+                            node.span,
+                            &format!("`<<` merges mappings, found {}", node.describe()),
+                        )
+                        .help("write `<<: *anchor` (an anchored mapping) or `<<: [*a, *b]`"));
+                    }
+                    merges.push(node);
+                }
                 Some(key) => {
                     if let Some(text) = key.key_text()
                         && has_key(entries, keys, &text)
@@ -327,6 +336,15 @@ fn is_merge_key(key: &Node) -> bool {
     matches!(&key.kind, NodeKind::Scalar(Scalar::Str(s)) if s == "<<")
 }
 
+/// A mapping, or a list of mappings: what `<<` can merge.
+fn is_mergeable(node: &Node) -> bool {
+    match &node.kind {
+        NodeKind::Map(_) => true,
+        NodeKind::Seq(items) => items.iter().all(|i| matches!(i.kind, NodeKind::Map(_))),
+        NodeKind::Scalar(_) => false,
+    }
+}
+
 /// `<<: *base` or `<<: [*a, *b]`: copy in the entries whose keys the mapping does not set
 /// itself; earlier sources win over later ones.
 fn apply_merges(entries: &mut Vec<(Node, Node)>, keys: &mut HashSet<String>, merges: Vec<Node>) {
@@ -336,7 +354,7 @@ fn apply_merges(entries: &mut Vec<(Node, Node)>, keys: &mut HashSet<String>, mer
     });
     for source in sources {
         let NodeKind::Map(source_entries) = source.kind else {
-            continue; // `<<` of a non-mapping: nothing to merge, the converter sees no field.
+            continue; // not reached: `<<` of anything but mappings is refused when read
         };
         for (key, value) in Arc::unwrap_or_clone(source_entries) {
             let Some(text) = key.key_text().map(Cow::into_owned) else {

@@ -130,6 +130,11 @@ fn check_password(password: &Sp<Password>, diags: &mut Diagnostics) {
                 if hash.bytes().any(|b| b.is_ascii_uppercase()) {
                     diags.push(sha256_error(password, "has uppercase hex digits, which Redis rejects"));
                 }
+            } else if hash.strip_prefix('#').is_some_and(|h| h.len() == 64) {
+                diags.push(
+                    sha256_error(password, "starts with `#`")
+                        .help("write the 64 hex digits without the `#`: the tool adds it when it sends the hash (`#<sha256>`)"),
+                );
             } else {
                 diags.push(sha256_error(password, "is not 64 hex digits"));
             }
