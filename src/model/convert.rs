@@ -603,7 +603,12 @@ impl Converter<'_> {
     fn mismatch(&mut self, node: &Node, what: &str, expected: &str) {
         let found = match &node.kind {
             NodeKind::Scalar(Scalar::Int(i)) => format!("`{i}`"),
-            NodeKind::Scalar(Scalar::Float(f)) => format!("`{f}`"),
+            // `1e6` and `5.0` are floats in YAML: show it as one, and what to write instead.
+            NodeKind::Scalar(Scalar::Float(f)) if f.fract() == 0.0 && f.abs() < 1e18 => format!(
+                "the float `{f:?}` (an exponent or decimal point makes a float in YAML: write `{}`)",
+                *f as i64
+            ),
+            NodeKind::Scalar(Scalar::Float(f)) => format!("the float `{f:?}`"),
             NodeKind::Scalar(Scalar::Bool(b)) => format!("`{b}`"),
             _ => node.describe().to_owned(),
         };

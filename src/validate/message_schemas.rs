@@ -215,7 +215,7 @@ fn check_document(
             diags.push(
                 Diagnostic::error(
                     Code::SchemaInvalid,
-                    format!("schema `{schema}` version {version} cannot be compiled: {e}"),
+                    format!("schema `{schema}` version {version} cannot be compiled: {}", compile_error(&e.to_string())),
                 )
                 .at(span)
                 .label("invalid JSON Schema")
@@ -242,6 +242,21 @@ fn check_document(
         }
     }
     true
+}
+
+/// A compile error in the user's terms: a remote `$ref` is named, not the library's features.
+fn compile_error(error: &str) -> String {
+    let remote = error
+        .strip_prefix("Resource '")
+        .and_then(|rest| rest.split_once('\''))
+        .filter(|(_, rest)| rest.contains("not present in a registry"))
+        .map(|(uri, _)| uri);
+    match remote {
+        Some(uri) => format!(
+            "it refers to `{uri}`, which is not part of it; remote `$ref`s are never fetched"
+        ),
+        None => error.to_owned(),
+    }
 }
 
 fn pointer_or_root(pointer: &str) -> String {
