@@ -117,16 +117,90 @@ pub fn parse_yaml(text: &str, file: FileId) -> Result<Node, Box<Diagnostic>> {
             .at(span)
             .label("limit exceeded here")
             .help("topology files are small and flat; nesting depth, node count and alias expansion (`*alias`) are capped to keep the tool safe on untrusted input"),
-            YamlErrorKind::Syntax => Diagnostic::error(Code::YamlSyntax, format!("invalid YAML: {}", e.message))
-                .at(span)
-                .label(e.message.clone())
-                .help(e.help.unwrap_or(if e.message.contains("tab") {
-                    "indent with spaces: YAML does not allow tabs for indentation"
-                } else {
-                    "fix the YAML at this place (check indentation, quotes, brackets and the `:` after keys)"
-                })),
+            YamlErrorKind::Syntax => {
+                // Only for the errors an unclosed bracket or quote causes: elsewhere an open
+                // `{` at the error is no mistake.
+                let unclosed = ["did not find expected ','", "quote", "placement of ':'"]
+                    .iter()
+                    .any(|m| e.message.contains(m))
+                    .then(|| unclosed(text, e.offset))
+                    .flatten();
+                let help = match (e.help, unclosed) {
+                    (Some(help), _) => help.to_owned(),
+                    (None, Some(unclosed)) => unclosed,
+                    (None, None) if e.message.contains("tab") => {
+                        "indent with spaces: YAML does not allow tabs for indentation".to_owned()
+                    }
+                    (None, None) => "fix the YAML at this place (check indentation, quotes, brackets and the `:` after keys)".to_owned(),
+                };
+                Diagnostic::error(Code::YamlSyntax, format!("invalid YAML: {}", e.message))
+                    .at(span)
+                    .label(e.message.clone())
+                    .help(help)
+            }
         })
     })
+}
+
+/// Where a parser error is found is often after the mistake: the line after a `{`, `[` or
+/// quote that was never closed. Name that opener, if there is one before `offset`.
+fn unclosed(text: &str, offset: usize) -> Option<String> {
+    // Up to and including the character at the error: "unclosed quote" points at the quote.
+    let end = text
+        .get(offset..)?
+        .chars()
+        .next()
+        .map_or(offset, |c| offset + c.len_utf8());
+    let before = text.get(..end)?;
+    let mut brackets: Vec<(usize, char)> = Vec::new();
+    let mut quote: Option<(usize, char)> = None;
+    let mut chars = before.char_indices().peekable();
+    let mut previous = '\n';
+    while let Some((i, c)) = chars.next() {
+        match (quote, c) {
+            (Some((_, '"')), '\\') => {
+                chars.next(); // an escaped character inside "..."
+            }
+            (Some((_, q)), c) if c == q => {
+                // '' inside '...' is an escaped quote
+                if q == '\'' && chars.peek().is_some_and(|(_, n)| *n == '\'') {
+                    chars.next();
+                } else {
+                    quote = None;
+                }
+            }
+            (Some(_), _) => {}
+            (None, '"' | '\'') if previous.is_whitespace() || "[{,:".contains(previous) => {
+                quote = Some((i, c));
+            }
+            (None, '#') if previous.is_whitespace() => {
+                while chars.peek().is_some_and(|(_, n)| *n != '\n') {
+                    chars.next();
+                }
+            }
+            (None, '{' | '[') => brackets.push((i, c)),
+            (None, '}' | ']') => {
+                brackets.pop();
+            }
+            _ => {}
+        }
+        previous = c;
+    }
+    let (at, what, close) = match (quote, brackets.last()) {
+        (Some((at, q)), _) => (at, format!("quote `{q}`"), q),
+        (None, Some((at, '{'))) => (*at, "`{`".to_owned(), '}'),
+        (None, Some((at, _))) => (*at, "`[`".to_owned(), ']'),
+        (None, None) => return None,
+    };
+    let line = before[..at].matches('\n').count() + 1;
+    let column = before[..at]
+        .rsplit('\n')
+        .next()
+        .map_or(0, |l| l.chars().count())
+        + 1;
+    Some(format!(
+        "the {what} at line {line}, column {column} is never closed: add `{close}` where it should end"
+    ))
 }
 
 /// The name of the alias (`*name`) at a byte offset, for messages.
@@ -277,5 +351,36 @@ pub fn topology(
     match env {
         None => converter.topology(root),
         Some(env) => converter.topology(&resolve(root, env)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_unclosed_opener_is_named_quotes_and_comments_aside() {
+        let at = |text: &str, marker: &str| unclosed(text, text.find(marker).unwrap_or(0));
+        assert_eq!(
+            at("a: { b: 1\nc: 2\n", "c:").as_deref(),
+            Some("the `{` at line 1, column 4 is never closed: add `}` where it should end")
+        );
+        // Closed brackets, brackets in quotes (with escapes) and in comments do not count.
+        assert_eq!(
+            at("a: { b: \"}{\\\"\" }\n# [ {\nc: 'x''[y'\nd:", "d:"),
+            None
+        );
+        assert_eq!(
+            at("a: [1, 2\nb: 3", "b:").as_deref(),
+            Some("the `[` at line 1, column 4 is never closed: add `]` where it should end")
+        );
+        assert_eq!(
+            at("a: \"open\nb: 1", "b:").as_deref(),
+            Some(
+                "the quote `\"` at line 1, column 4 is never closed: add `\"` where it should end"
+            )
+        );
+        assert_eq!(alias_at("x: *base, y", 3), Some("base"));
+        assert_eq!(alias_at("x: base", 3), None);
     }
 }
