@@ -712,6 +712,7 @@ impl Converter<'_> {
             return None;
         };
         let mut map = NamedMap::default();
+        let mut seen: Option<std::collections::HashSet<String>> = None;
         for (key, val) in entries {
             let Some(raw) = key.key_text() else {
                 self.mismatch(key, &format!("a name in {what}"), "a string");
@@ -723,22 +724,29 @@ impl Converter<'_> {
                 let Some(name) = interpolate(&raw, key.span, self.vars, self.diags) else {
                     continue;
                 };
-                if map.names().any(|n| n == name) {
-                    self.push(
-                        Diagnostic::error(
-                            Code::YamlSyntax,
-                            format!("duplicate key `{name}` in {what} after expanding variables"),
-                        )
-                        .at(key.span)
-                        .label("same name as an earlier entry")
-                        .help("give each entry a distinct name"),
-                    );
-                    continue;
+                // From the first expanded name on, names are indexed to catch duplicates.
+                if seen.is_none() {
+                    seen = Some(map.names().map(str::to_owned).collect());
                 }
                 name
             } else {
                 raw.into_owned()
             };
+            // Literal duplicates are the parser's; only an expanded name can meet another.
+            if let Some(seen) = seen.as_mut()
+                && !seen.insert(name.clone())
+            {
+                self.push(
+                    Diagnostic::error(
+                        Code::NameDuplicate,
+                        format!("two entries of {what} are named `{name}` once variables are expanded"),
+                    )
+                    .at(key.span)
+                    .label("same name as an earlier entry")
+                    .help("give each entry a distinct name (check the values of the `${...}` variables in these names)"),
+                );
+                continue;
+            }
             if let Some(v) = value(self, key, val) {
                 map.entries.push((Sp::new(name, key.span), v));
             }
