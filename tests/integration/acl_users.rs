@@ -280,6 +280,39 @@ fn a_rule_added_by_hand_is_detected_and_removed() {
     f.assert_no_secret_printed();
 }
 
+/// The same permissions written in another order (as a hand edit, or Redis 7.0 rebuilding
+/// the rules) are no change.
+#[test]
+fn an_equivalent_user_in_another_order_is_no_change() {
+    let f = Fixture::new(RedisServer::start());
+    f.apply();
+    f.server.cmd::<String>(&[
+        "ACL",
+        "SETUSER",
+        "worker",
+        "reset",
+        "on",
+        &format!(">{WORKER_PASSWORD}"),
+        "%W~app:results",
+        "%R~app:tasks",
+        "+ping",
+        "+@stream",
+        "-xgroup|destroy",
+    ]);
+    let out = f.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // ...but the same rules with one command more are a change.
+    f.server
+        .cmd::<String>(&["ACL", "SETUSER", "worker", "+xgroup|destroy"]);
+    let out = f.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("commands: the server also has xgroup|destroy (removed)"),
+        "{}",
+        text(&out)
+    );
+}
+
 #[test]
 fn the_tool_never_changes_its_own_user() {
     let f = Fixture::new(RedisServer::start());
