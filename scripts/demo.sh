@@ -22,8 +22,19 @@ trap 'redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true; rm -rf "$dir
 until redis-cli -p "$port" ping >/dev/null 2>&1; do sleep 0.1; done
 export REDIS_URL="redis://127.0.0.1:$port"
 
-cargo build --release --quiet
-bin=target/release/redis-topology
+# The topology's ACL users take their passwords from the environment (plan and apply compare
+# their hashes); give the ones that are not set throwaway values for this demo.
+for role in CAMPAIGN_MANAGER CM_SUBSCRIBER ORCHESTRATOR RAG_WORKER PERSIST_WRITER AUDITOR OPS_MONITOR DLQ_READER; do
+  var="${role}_PASSWORD"
+  [ -n "${!var:-}" ] || export "$var=demo-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+done
+
+# REDIS_TOPOLOGY_BIN: an already built binary (the tests run this script with theirs).
+bin="${REDIS_TOPOLOGY_BIN:-}"
+if [ -z "$bin" ]; then
+  cargo build --release --quiet
+  bin=target/release/redis-topology
+fi
 echo "== validate"; $bin validate topology.yaml
 echo "== plan --env $env_name"; $bin plan topology.yaml --env "$env_name"
 echo "== apply --env $env_name"; $bin apply topology.yaml --env "$env_name" --yes

@@ -316,3 +316,23 @@ acl:
             .all(|(_, severity, _)| severity == "error")
     );
 }
+
+/// README's main-job command, scripts/demo.sh, runs end to end (with this build's binary):
+/// validate, plan, apply, and a second plan with nothing to do.
+#[test]
+fn the_demo_script_runs_end_to_end() {
+    let out = std::process::Command::new("bash")
+        .arg(repo().join("scripts/demo.sh"))
+        .env("REDIS_TOPOLOGY_BIN", env!("CARGO_BIN_EXE_redis-topology"))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run scripts/demo.sh");
+    let shown = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{shown}");
+    assert!(shown.contains("Apply complete:"), "{shown}");
+    assert!(shown.contains("No changes."), "{shown}");
+}
