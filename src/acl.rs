@@ -37,6 +37,20 @@ impl Catalog {
         Catalog { categories, all }
     }
 
+    /// A catalog from `(category, commands)` lists, as `ACL CAT` gives them (for tests).
+    #[cfg(test)]
+    pub fn of(lists: &[(&str, &[&str])]) -> Catalog {
+        Catalog::new(
+            lists
+                .iter()
+                .map(|(name, commands)| {
+                    let commands = commands.iter().map(|c| (*c).to_owned()).collect();
+                    ((*name).to_owned(), commands)
+                })
+                .collect(),
+        )
+    }
+
     pub fn is_empty(&self) -> bool {
         self.all.is_empty()
     }
@@ -238,22 +252,16 @@ mod tests {
     use super::*;
 
     fn catalog() -> Catalog {
-        let cat = |name: &str, commands: &[&str]| {
+        Catalog::of(&[
             (
-                name.to_owned(),
-                commands.iter().map(|c| (*c).to_owned()).collect(),
-            )
-        };
-        Catalog::new(BTreeMap::from([
-            cat(
                 "stream",
                 &["xadd", "xlen", "xgroup|create", "xgroup|destroy", "xack"],
             ),
-            cat("read", &["get", "xlen"]),
-            cat("write", &["set", "xadd", "flushall"]),
-            cat("dangerous", &["flushall", "config|set", "config|get"]),
-            cat("connection", &["ping", "select"]),
-        ]))
+            ("read", &["get", "xlen"]),
+            ("write", &["set", "xadd", "flushall"]),
+            ("dangerous", &["flushall", "config|set", "config|get"]),
+            ("connection", &["ping", "select"]),
+        ])
     }
 
     fn rules(text: &str) -> Vec<String> {

@@ -198,7 +198,11 @@ pub fn check_lines(checker: &Checker, text: &str, threads: usize) -> (usize, Vec
             .collect();
         workers
             .into_iter()
-            .flat_map(|w| w.join().unwrap_or_default())
+            // A panicking worker must not pass for "no violations".
+            .flat_map(|w| {
+                w.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
             .collect()
     });
     (lines.len(), violations)

@@ -7,16 +7,15 @@ use std::io::IsTerminal;
 use redis::Value;
 use serde_json::json;
 
-use super::session::{fail, run_async};
+use super::session::{connect, fail, run_async};
 use super::validate::diagnostics_text;
 use super::{CheckMessagesArgs, ColourChoice, Format, print_stderr, print_stdout};
-use crate::live::read::as_text;
+use crate::live::read::{as_text, map_entries};
 use crate::messages::{Checker, Fields, Violation, check_lines};
 use crate::model::desired::Desired;
 use crate::model::interpolate::ProcessEnv;
 use crate::model::schemas::{self, LoadedSchema};
 use crate::model::secrets::Secrets;
-use crate::target::{ConnectOptions, Target, resolve_url};
 use crate::validate;
 
 /// Violations shown by the human format (JSON lists all).
@@ -119,12 +118,7 @@ async fn sample(
     args: &CheckMessagesArgs,
     streams: &[Checked],
 ) -> Result<(usize, Vec<(String, Violation)>), String> {
-    let url = resolve_url(args.url.as_deref());
-    let options = ConnectOptions {
-        tls_ca_cert: args.tls_ca_cert.clone(),
-        ..ConnectOptions::default()
-    };
-    let mut target = Target::connect(&url, options)
+    let mut target = connect(args.url.as_deref(), args.tls_ca_cert.clone())
         .await
         .map_err(|e| e.to_string())?;
     let commands = streams
@@ -163,7 +157,8 @@ async fn sample(
     Ok((count, violations))
 }
 
-/// `XREVRANGE` reply: `[[id, [field, value, ...]], ...]`.
+/// `XREVRANGE` reply: `[[id, [field, value, ...]], ...]` (the fields a flat array in RESP2,
+/// a map in RESP3, as `map_entries` reads both).
 fn entries(reply: &Value) -> Vec<(String, Vec<(String, String)>)> {
     let Value::Array(items) = reply else {
         return Vec::new();
@@ -173,17 +168,10 @@ fn entries(reply: &Value) -> Vec<(String, Vec<(String, String)>)> {
         .filter_map(|item| match item {
             Value::Array(pair) => {
                 let id = as_text(pair.first()?)?;
-                let fields = match pair.get(1)? {
-                    Value::Array(flat) => flat
-                        .chunks(2)
-                        .filter_map(|kv| Some((as_text(kv.first()?)?, as_text(kv.get(1)?)?)))
-                        .collect(),
-                    Value::Map(pairs) => pairs
-                        .iter()
-                        .filter_map(|(k, v)| Some((as_text(k)?, as_text(v)?)))
-                        .collect(),
-                    _ => Vec::new(),
-                };
+                let fields = map_entries(pair.get(1)?)
+                    .into_iter()
+                    .filter_map(|(k, v)| Some((k, as_text(&v)?)))
+                    .collect();
                 Some((id, fields))
             }
             _ => None,

@@ -58,13 +58,10 @@ pub async fn open(args: &TargetArgs, colour: ColourChoice) -> Result<Session, u8
         ));
         return Err(1);
     };
-    let base_dir = match args.file.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => std::path::Path::new("."),
-    };
+    let base_dir = validate::base_dir(&args.file);
     let secrets = Secrets::Read {
         vars: &ProcessEnv,
-        base_dir,
+        base_dir: &base_dir,
     };
     let desired = match Desired::from_topology(&topology, args.env.as_deref(), &secrets) {
         Ok(desired) => desired,
@@ -78,15 +75,22 @@ pub async fn open(args: &TargetArgs, colour: ColourChoice) -> Result<Session, u8
             return Err(1);
         }
     };
-    let url = resolve_url(args.url.as_deref());
-    let options = ConnectOptions {
-        tls_ca_cert: args.tls_ca_cert.clone(),
-        ..ConnectOptions::default()
-    };
-    let target = Target::connect(&url, options)
+    let target = connect(args.url.as_deref(), args.tls_ca_cert.clone())
         .await
         .map_err(|e| fail(&e.to_string()))?;
     Ok(Session { desired, target })
+}
+
+/// Connect to `--url` (else `$REDIS_URL`, else the default), trusting `--tls-ca-cert` if given.
+pub async fn connect(
+    url: Option<&str>,
+    tls_ca_cert: Option<std::path::PathBuf>,
+) -> Result<Target, crate::target::TargetError> {
+    let options = ConnectOptions {
+        tls_ca_cert,
+        ..ConnectOptions::default()
+    };
+    Target::connect(&resolve_url(url), options).await
 }
 
 /// For values the process is about to exit with: leave their memory to the operating

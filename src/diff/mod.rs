@@ -234,10 +234,8 @@ fn streams(
             if let Some(e) = retention(name, &old.retention, &new.retention) {
                 entries.push(e);
             }
-            if old.schema != new.schema
-                && let Some(e) = stream_schema(name, old, new, old_side, new_side)
-            {
-                entries.push(e);
+            if old.schema != new.schema {
+                entries.push(stream_schema(name, old, new, old_side, new_side));
             }
             let old_groups: BTreeMap<&str, &DesiredGroup> =
                 old.groups.iter().map(|(k, v)| (k.as_str(), v)).collect();
@@ -376,7 +374,7 @@ fn user(name: &str, old: Option<&DesiredUser>, new: Option<&DesiredUser>) -> Opt
     match (old, new) {
         (None, Some(u)) => {
             let mut e = entry(address, Kind::User, Action::Create, "declared".to_owned());
-            e.after = Some(user_summary(u));
+            e.after = Some(u.summary());
             Some(e)
         }
         (Some(u), None) => {
@@ -387,7 +385,7 @@ fn user(name: &str, old: Option<&DesiredUser>, new: Option<&DesiredUser>) -> Opt
                 "no longer declared: `apply --prune` deletes the user and closes its connections"
                     .to_owned(),
             );
-            e.before = Some(user_summary(u));
+            e.before = Some(u.summary());
             Some(e)
         }
         (Some(o), Some(n)) if o != n => {
@@ -398,23 +396,12 @@ fn user(name: &str, old: Option<&DesiredUser>, new: Option<&DesiredUser>) -> Opt
                 "its rules change".to_owned(),
             );
             e.details = user_details(o, n);
-            e.before = Some(user_summary(o));
-            e.after = Some(user_summary(n));
+            e.before = Some(o.summary());
+            e.after = Some(n.summary());
             Some(e)
         }
         _ => None,
     }
-}
-
-fn user_summary(u: &DesiredUser) -> Value {
-    json!({
-        "enabled": u.enabled,
-        "nopass": u.nopass,
-        "passwords": vec![SENSITIVE; u.password_hashes.len()],
-        "keys": u.keys,
-        "channels": u.channels,
-        "commands": u.commands,
-    })
 }
 
 fn user_details(o: &DesiredUser, n: &DesiredUser) -> Vec<String> {
@@ -472,23 +459,28 @@ fn breaks_against(schema: &str, old: &LoadedSchema, to: (u64, &Value), mode: Mod
     } else {
         old.latest().into_iter().collect()
     };
+    olds.into_iter()
+        .flat_map(|from| breaks_between(schema, from, to, mode))
+        .collect()
+}
+
+/// Breaks from one version to another in the directions `mode` checks.
+fn breaks_between(schema: &str, from: (u64, &Value), to: (u64, &Value), mode: Mode) -> Vec<Break> {
     let mut breaks = Vec::new();
-    for (from, old_json) in olds {
-        for direction in mode.directions() {
-            breaks.extend(
-                compat::compare(old_json, to.1, *direction)
-                    .into_iter()
-                    .map(|b| Break {
-                        rule: b.rule,
-                        schema: schema.to_owned(),
-                        from_version: from,
-                        to_version: to.0,
-                        direction: direction.as_str(),
-                        pointer: b.pointer,
-                        message: b.message,
-                    }),
-            );
-        }
+    for direction in mode.directions() {
+        breaks.extend(
+            compat::compare(from.1, to.1, *direction)
+                .into_iter()
+                .map(|b| Break {
+                    rule: b.rule,
+                    schema: schema.to_owned(),
+                    from_version: from.0,
+                    to_version: to.0,
+                    direction: direction.as_str(),
+                    pointer: b.pointer,
+                    message: b.message,
+                }),
+        );
     }
     breaks
 }
@@ -501,7 +493,7 @@ fn stream_schema(
     new: &DesiredStream,
     old_side: &Side,
     new_side: &Side,
-) -> Option<Entry> {
+) -> Entry {
     let describe = |s: &Option<String>| s.clone().unwrap_or_else(|| "none".to_owned());
     let mut e = entry(
         format!("stream.{name}"),
@@ -525,7 +517,7 @@ fn stream_schema(
     {
         e.breaking = breaks_against(new_name, old_schema, latest, new_schema.mode);
     }
-    Some(e)
+    e
 }
 
 fn schema(
@@ -546,7 +538,6 @@ fn schema(
     } else {
         format!("used by {}", users.join(", "))
     };
-    let versions = |s: &LoadedSchema| s.versions.keys().copied().collect::<Vec<_>>();
     match (old, new) {
         (None, Some(s)) => {
             let mut e = entry(
@@ -555,7 +546,7 @@ fn schema(
                 Action::Create,
                 format!("declared ({used_by})"),
             );
-            e.after = Some(json!({ "versions": versions(s), "compatibility": s.mode.as_str() }));
+            e.after = Some(schema_summary(s));
             Some(e)
         }
         (Some(s), None) => {
@@ -565,23 +556,17 @@ fn schema(
                 Action::Delete,
                 "removed: messages written with it can no longer be checked".to_owned(),
             );
-            e.before = Some(json!({ "versions": versions(s), "compatibility": s.mode.as_str() }));
+            e.before = Some(schema_summary(s));
             Some(e)
         }
-        (Some(o), Some(n)) if o != n => Some(schema_change(address, o, n, used_by)),
+        (Some(o), Some(n)) if o != n => Some(schema_change(name, o, n, used_by)),
         _ => None,
     }
 }
 
-fn schema_change(
-    address: String,
-    old: &LoadedSchema,
-    new: &LoadedSchema,
-    used_by: String,
-) -> Entry {
-    let name = address.trim_start_matches("schema.").to_owned();
+fn schema_change(name: &str, old: &LoadedSchema, new: &LoadedSchema, used_by: String) -> Entry {
     let mut e = entry(
-        address,
+        format!("schema.{name}"),
         Kind::Schema,
         Action::Update,
         format!("changes ({used_by})"),
@@ -650,28 +635,26 @@ fn schema_change(
     if let Some(latest) = new.latest()
         && (!added.is_empty() || rewritten.contains(&latest.0))
     {
-        e.breaking = breaks_against(&name, old, latest, new.mode);
+        e.breaking = breaks_against(name, old, latest, new.mode);
     }
-    for version in rewritten
-        .iter()
-        .filter(|v| Some(**v) != new.latest().map(|l| l.0))
-    {
+    let latest = new.latest().map(|(n, _)| n);
+    for version in rewritten.iter().filter(|v| Some(**v) != latest) {
         if let (Some(o), Some(n)) = (old.versions.get(version), new.versions.get(version)) {
-            let single = LoadedSchema {
-                versions: BTreeMap::from([(*version, o.clone())]),
-                ..old.clone()
-            };
-            e.breaking
-                .extend(breaks_against(&name, &single, (*version, n), Mode::Full));
+            e.breaking.extend(breaks_between(
+                name,
+                (*version, o),
+                (*version, n),
+                Mode::Full,
+            ));
         }
     }
-    e.before = Some(
-        json!({ "versions": old.versions.keys().collect::<Vec<_>>(), "compatibility": old.mode.as_str() }),
-    );
-    e.after = Some(
-        json!({ "versions": new.versions.keys().collect::<Vec<_>>(), "compatibility": new.mode.as_str() }),
-    );
+    e.before = Some(schema_summary(old));
+    e.after = Some(schema_summary(new));
     e
+}
+
+fn schema_summary(s: &LoadedSchema) -> Value {
+    json!({ "versions": s.versions.keys().collect::<Vec<_>>(), "compatibility": s.mode.as_str() })
 }
 
 fn numbers(versions: &[u64]) -> String {

@@ -53,6 +53,18 @@ impl std::fmt::Debug for DesiredUser {
 }
 
 impl DesiredUser {
+    /// The user as plans and diffs show it: passwords as `(sensitive value)`, never a hash.
+    pub fn summary(&self) -> serde_json::Value {
+        serde_json::json!({
+            "enabled": self.enabled,
+            "nopass": self.nopass,
+            "passwords": vec![crate::acl::SENSITIVE; self.password_hashes.len()],
+            "keys": self.keys,
+            "channels": self.channels,
+            "commands": self.commands,
+        })
+    }
+
     fn from_user(
         name: &str,
         user: &User,

@@ -165,13 +165,14 @@ fn record_is_current(
     live: &LiveState,
     kept: &streams::Managed,
     users: &BTreeSet<String>,
+    all_registered: bool,
 ) -> bool {
     let Some(record) = &live.record else {
         return false;
     };
     kept.is_empty()
         && record.users == *users
-        && unregistered(desired, live, users).is_empty()
+        && all_registered
         && record.digest == desired.digest
         && record.environment == desired.environment
         && record.streams.len() == desired.streams.len()
@@ -194,7 +195,8 @@ fn record_change(
 ) {
     let mut users: BTreeSet<String> = desired.users.keys().cloned().collect();
     users.extend(kept_users.iter().cloned());
-    if record_is_current(desired, live, kept, &users) {
+    let unregistered = unregistered(desired, live, &users);
+    if record_is_current(desired, live, kept, &users, unregistered.is_empty()) {
         return;
     }
     let mut streams = kept.clone();
@@ -222,11 +224,11 @@ fn record_change(
             && r.digest == desired.digest
             && r.environment == desired.environment
             && r.users == users
-    }) && unregistered(desired, live, &users).is_empty();
+    }) && unregistered.is_empty();
     if unchanged {
         return;
     }
-    let registry = registry_commands(desired, live, &users);
+    let registry = registry_commands(desired, live, &users, &unregistered);
     let record = Record {
         format: FORMAT,
         environment: desired.environment.clone(),
@@ -298,13 +300,13 @@ fn registry_commands(
     desired: &Desired,
     live: &LiveState,
     users: &BTreeSet<String>,
+    unregistered: &[&String],
 ) -> Vec<Vec<String>> {
     let mut commands = Vec::new();
-    let missing = unregistered(desired, live, users);
-    if !missing.is_empty() {
+    if !unregistered.is_empty() {
         let mut hset = cmd(&["HSET", OWNERS_KEY]);
-        for user in missing {
-            hset.extend([user.clone(), desired.namespace.clone()]);
+        for user in unregistered {
+            hset.extend([(*user).clone(), desired.namespace.clone()]);
         }
         commands.push(hset);
     }

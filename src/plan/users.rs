@@ -179,7 +179,7 @@ pub fn plan(
             },
             destructive: false,
             before: live_user.map(live_summary),
-            after: Some(desired_summary(user)),
+            after: Some(user.summary()),
             commands,
             reason,
             details,
@@ -231,36 +231,16 @@ fn persist(acl: &LiveAcl, changes: &mut [Change], notes: &mut Vec<String>) {
     }
 }
 
-fn desired_summary(user: &DesiredUser) -> Value {
-    json!({
-        "enabled": user.enabled,
-        "nopass": user.nopass,
-        "passwords": passwords_shown(user.password_hashes.len()),
-        "keys": user.keys,
-        "channels": user.channels,
-        "commands": user.commands,
-    })
-}
-
 fn live_summary(user: &LiveUser) -> Value {
     let words = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
     json!({
         "enabled": user.has_flag("on"),
         "nopass": user.has_flag("nopass"),
-        "passwords": passwords_shown(user.password_hashes.len()),
+        "passwords": vec![SENSITIVE; user.password_hashes.len()],
         "keys": words(&user.keys),
         "channels": words(&user.channels),
         "commands": words(&user.commands),
     })
-}
-
-/// Passwords as a plan shows them: how many, never what.
-fn passwords_shown(count: usize) -> Value {
-    if count == 0 {
-        json!([])
-    } else {
-        json!(vec![SENSITIVE; count])
-    }
 }
 
 #[cfg(test)]
@@ -274,14 +254,8 @@ mod tests {
     use crate::record::{FORMAT, Record};
 
     fn catalog() -> Catalog {
-        let cat = |name: &str, commands: &[&str]| {
+        Catalog::of(&[
             (
-                name.to_owned(),
-                commands.iter().map(|c| (*c).to_owned()).collect(),
-            )
-        };
-        Catalog::new(BTreeMap::from([
-            cat(
                 "stream",
                 &[
                     "xadd",
@@ -291,10 +265,10 @@ mod tests {
                     "xgroup|destroy",
                 ],
             ),
-            cat("connection", &["ping", "hello", "auth"]),
-            cat("dangerous", &["flushall", "keys"]),
-            cat("write", &["xadd", "flushall"]),
-        ]))
+            ("connection", &["ping", "hello", "auth"]),
+            ("dangerous", &["flushall", "keys"]),
+            ("write", &["xadd", "flushall"]),
+        ])
     }
 
     fn user(password: &str, commands: &[&str]) -> DesiredUser {

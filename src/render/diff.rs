@@ -12,11 +12,7 @@ pub struct Labelled<'a> {
 }
 
 fn paint(colour: bool, code: &str, text: &str) -> String {
-    if colour {
-        format!("\x1b[{code}m{text}\x1b[0m")
-    } else {
-        text.to_owned()
-    }
+    super::plan::Style { colour }.paint(code, text)
 }
 
 pub fn human(old: &str, new: &str, diffs: &[Labelled], colour: bool) -> String {

@@ -11,12 +11,13 @@ pub struct PlanTarget<'a> {
     pub environment: Option<&'a str>,
 }
 
-struct Style {
-    colour: bool,
+/// ANSI colour, only when it is on (see [`super::use_colour`]).
+pub(crate) struct Style {
+    pub colour: bool,
 }
 
 impl Style {
-    fn paint(&self, code: &str, text: &str) -> String {
+    pub(crate) fn paint(&self, code: &str, text: &str) -> String {
         if self.colour {
             format!("\x1b[{code}m{text}\x1b[0m")
         } else {
