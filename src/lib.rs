@@ -23,5 +23,6 @@ pub mod plan;
 pub mod record;
 pub mod render;
 pub mod schema;
+pub mod small_map;
 pub mod target;
 pub mod validate;

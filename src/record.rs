@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::model::desired::key;
+use crate::small_map::SmallMap;
 
 /// Names under the namespace that belong to the tool.
 pub const RESERVED_PREFIX: &str = "__topology__";
@@ -54,7 +55,7 @@ pub struct Record {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordedStream {
     /// Managed groups by name.
-    pub groups: BTreeMap<String, RecordedGroup>,
+    pub groups: SmallMap<String, RecordedGroup>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,7 +106,7 @@ mod tests {
     #[test]
     fn records_round_trip_and_refuse_newer_formats() {
         let mut streams = BTreeMap::new();
-        let mut groups = BTreeMap::new();
+        let mut groups = SmallMap::new();
         groups.insert(
             "g".to_owned(),
             RecordedGroup {

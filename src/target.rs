@@ -7,8 +7,9 @@
 
 use std::time::Duration;
 
+use futures_util::{Stream, StreamExt};
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client, Pipeline, RedisError, Value};
+use redis::{AsyncConnectionConfig, Client, Cmd, Pipeline, RedisError, Value};
 
 /// Default server when neither `--url` nor `$REDIS_URL` is given.
 pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
@@ -18,8 +19,8 @@ pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
 /// bounded.
 pub const BATCH_SIZE: usize = 1000;
 
-/// How many read batches may be in flight at once (see [`Target::read_batch`]).
-pub const READ_WINDOW: usize = 4;
+/// How many batches may be in flight at once on the one connection (see [`Target::batches`]).
+pub const WINDOW: usize = 4;
 
 /// A server URL with its secrets masked, the only form in which a URL is ever printed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -168,65 +169,53 @@ impl Target {
     /// Send commands in pipelined batches of [`BATCH_SIZE`]; one reply per command, in order.
     /// A command's own error (`WRONGTYPE`, `NOGROUP`, ...) is its reply
     /// (`Value::ServerError`), not a failure of the batch: callers decide what it means.
-    pub async fn batch(&mut self, commands: &[redis::Cmd]) -> Result<Vec<Value>, TargetError> {
-        let mut replies = Vec::with_capacity(commands.len());
-        for chunk in commands.chunks(BATCH_SIZE) {
-            let mut pipe = redis::pipe();
-            for command in chunk {
-                pipe.add_command(command.clone());
-            }
-            replies.extend(self.run(pipe).await?);
-        }
-        Ok(replies)
+    pub async fn batch(&mut self, commands: &[Cmd]) -> Result<Vec<Value>, TargetError> {
+        self.read_batch(commands.to_vec()).await
     }
 
-    /// Like [`Target::batch`], for read-only commands: up to [`READ_WINDOW`] batches are in
-    /// flight at once on the one connection, so the server runs the next batch while this
-    /// process decodes the last one. Replies come back in command order. Not for writes:
-    /// an apply sends its batches one after another so that Ctrl-C stops between them.
-    pub async fn read_batch(
-        &mut self,
-        commands: Vec<redis::Cmd>,
-    ) -> Result<Vec<Value>, TargetError> {
+    /// Like [`Target::batch`], taking the commands by value (no copy of 20,000 commands).
+    pub async fn read_batch(&mut self, commands: Vec<Cmd>) -> Result<Vec<Value>, TargetError> {
         let total = commands.len();
-        let mut in_flight = std::collections::VecDeque::with_capacity(READ_WINDOW);
+        let mut commands = commands.into_iter();
+        let chunks = std::iter::from_fn(|| {
+            let chunk: Vec<Cmd> = commands.by_ref().take(BATCH_SIZE).collect();
+            (!chunk.is_empty()).then_some(chunk)
+        });
         let mut replies = Vec::with_capacity(total);
-        let mut commands = commands.into_iter().peekable();
-        while commands.peek().is_some() {
-            if in_flight.len() == READ_WINDOW
-                && let Some(oldest) = in_flight.pop_front()
-            {
-                replies.extend(self.join(oldest).await?);
-            }
-            let mut pipe = redis::pipe();
-            for command in commands.by_ref().take(BATCH_SIZE) {
-                pipe.add_command(command);
-            }
-            pipe.ignore_errors();
-            let mut connection = self.connection.clone();
-            in_flight.push_back(tokio::spawn(async move {
-                pipe.query_async::<Vec<Value>>(&mut connection).await
-            }));
-        }
-        while let Some(oldest) = in_flight.pop_front() {
-            replies.extend(self.join(oldest).await?);
+        let mut batches = std::pin::pin!(self.batches(chunks));
+        while let Some(batch) = batches.next().await {
+            replies.extend(batch?);
         }
         Ok(replies)
     }
 
-    async fn join(
-        &self,
-        handle: tokio::task::JoinHandle<redis::RedisResult<Vec<Value>>>,
-    ) -> Result<Vec<Value>, TargetError> {
-        match handle.await {
-            Ok(result) => {
-                result.map_err(|e| TargetError(format!("{}: {}", self.url, describe_error(&e, ""))))
-            }
-            Err(e) => Err(TargetError(format!(
-                "{}: a read was cancelled: {e}",
-                self.url
-            ))),
-        }
+    /// Send each batch as one pipeline, keeping up to [`WINDOW`] of them in flight on the
+    /// connection, so that the server runs one batch while this process encodes the next and
+    /// decodes the last. Batches reach the server in order (the connection queues requests
+    /// first come, first served, and the window starts them in order), and their replies
+    /// come out in order. A consumer that stops early (an error, Ctrl-C) sends no further
+    /// batch; the ones already sent still run, which is why every write is idempotent.
+    pub fn batches<'a>(
+        &'a self,
+        batches: impl Iterator<Item = Vec<Cmd>> + 'a,
+    ) -> impl Stream<Item = Result<Vec<Value>, TargetError>> + 'a {
+        futures_util::stream::iter(batches)
+            .map(move |commands| {
+                let mut connection = self.connection.clone();
+                async move {
+                    let mut pipe = redis::pipe();
+                    for command in commands {
+                        pipe.add_command(command);
+                    }
+                    pipe.ignore_errors();
+                    pipe.query_async::<Vec<Value>>(&mut connection)
+                        .await
+                        .map_err(|e| {
+                            TargetError(format!("{}: {}", self.url, describe_error(&e, "")))
+                        })
+                }
+            })
+            .buffered(WINDOW)
     }
 
     async fn run(&mut self, mut pipe: Pipeline) -> Result<Vec<Value>, TargetError> {

@@ -1,4 +1,5 @@
-//! The applier: executes a [`Plan`] in pipelined batches, in plan order.
+//! The applier: executes a [`Plan`] in pipelined batches, in plan order, a few batches in
+//! flight at once (see [`Target::batches`]).
 //!
 //! Every command a plan holds is idempotent or made so here (`BUSYGROUP` on a group that
 //! already exists is success; `XGROUP DESTROY` and `DEL` of something gone are no-ops), and
@@ -8,6 +9,7 @@
 
 pub mod lock;
 
+use futures_util::StreamExt;
 use redis::Value;
 
 use crate::acl::HASH_PLACEHOLDER;
@@ -29,7 +31,7 @@ pub type Progress<'a> = &'a mut dyn FnMut(usize, usize);
 /// Run a plan. `desired` supplies the password hashes that plans hold only as placeholders
 /// (for a saved plan, its digest was checked to match `desired`).
 pub async fn execute(
-    target: &mut Target,
+    target: &Target,
     plan: &Plan,
     desired: &Desired,
     progress: Progress<'_>,
@@ -44,19 +46,23 @@ pub async fn execute(
     let resource_count = commands.len() - record.iter().map(|c| c.commands.len()).sum::<usize>();
     let total = commands.len();
     let mut done = 0;
-    // Resources first, in batches; the record alone at the end.
+    // Resources first, in batches kept in flight a few at a time; the record alone at the
+    // end, once every resource command succeeded.
     let (first, last) = commands.split_at(resource_count);
-    for chunk in first.chunks(BATCH_SIZE).chain(last.chunks(BATCH_SIZE)) {
-        let redis_commands = chunk
-            .iter()
-            .map(|(_, c)| to_cmd(c, desired))
-            .collect::<Result<Vec<_>, _>>()?;
-        let replies = target.batch(&redis_commands).await?;
-        for ((address, command), reply) in chunk.iter().zip(&replies) {
-            check_reply(address, command, reply)?;
+    for part in [first, last] {
+        let chunks = part
+            .chunks(BATCH_SIZE)
+            .map(|chunk| chunk.iter().map(|(_, c)| to_cmd(c, desired)).collect())
+            .collect::<Result<Vec<Vec<redis::Cmd>>, _>>()?;
+        let mut sent = part.chunks(BATCH_SIZE);
+        let mut replies = std::pin::pin!(target.batches(chunks.into_iter()));
+        while let (Some(batch), Some(chunk)) = (replies.next().await, sent.next()) {
+            for ((address, command), reply) in chunk.iter().zip(&batch?) {
+                check_reply(address, command, reply)?;
+            }
+            done += chunk.len();
+            progress(done, total);
         }
-        done += chunk.len();
-        progress(done, total);
     }
     Ok(Applied {
         changes: plan.changes.len(),

@@ -230,7 +230,7 @@ async fn execute(session: &mut Session, plan: &Plan) -> u8 {
     let total = plan.commands().count();
     let bar = progress_bar(total);
     let mut progress = |done: usize, _total: usize| bar.set_position(done as u64);
-    let result = apply::execute(&mut session.target, plan, &session.desired, &mut progress).await;
+    let result = apply::execute(&session.target, plan, &session.desired, &mut progress).await;
     bar.finish_and_clear();
     match result {
         Ok(applied) => {

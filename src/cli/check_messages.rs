@@ -170,7 +170,7 @@ fn entries(reply: &Value) -> Vec<(String, Vec<(String, String)>)> {
                 let id = as_text(pair.first()?)?;
                 let fields = map_entries(pair.get(1)?)
                     .into_iter()
-                    .filter_map(|(k, v)| Some((k, as_text(&v)?)))
+                    .filter_map(|(k, v)| Some((k.into_owned(), as_text(v)?)))
                     .collect();
                 Some((id, fields))
             }

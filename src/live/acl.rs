@@ -98,7 +98,7 @@ fn config_value(reply: &Value, name: &str) -> Option<String> {
     map_entries(reply)
         .into_iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .and_then(|(_, v)| as_text(&v))
+        .and_then(|(_, v)| as_text(v))
 }
 
 fn texts(value: &Value) -> Vec<String> {
@@ -120,13 +120,13 @@ fn texts_or_nil(value: &Value) -> Vec<Option<String>> {
 fn parse_user(value: &Value) -> LiveUser {
     let mut user = LiveUser::default();
     for (field, value) in map_entries(value) {
-        match field.as_str() {
-            "flags" => user.flags = texts(&value),
-            "passwords" => user.password_hashes = texts(&value),
-            "commands" => user.commands = joined(&value),
-            "keys" => user.keys = joined(&value),
-            "channels" => user.channels = joined(&value),
-            "selectors" => user.selectors = texts_len(&value),
+        match field.as_ref() {
+            "flags" => user.flags = texts(value),
+            "passwords" => user.password_hashes = texts(value),
+            "commands" => user.commands = joined(value),
+            "keys" => user.keys = joined(value),
+            "channels" => user.channels = joined(value),
+            "selectors" => user.selectors = texts_len(value),
             _ => {}
         }
     }

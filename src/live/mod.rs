@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use crate::acl::{Catalog, Permissions, channel_patterns, key_permissions};
 use crate::record::Record;
+use crate::small_map::SmallMap;
 
 /// A snapshot of everything the planner needs to know about one server.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -116,7 +117,7 @@ pub struct LiveStream {
     /// `node_max_entries + 1` (enough to decide whether a trim is due).
     pub older_than_max_age: Option<u64>,
     /// Groups by name.
-    pub groups: BTreeMap<String, LiveGroup>,
+    pub groups: SmallMap<String, LiveGroup>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

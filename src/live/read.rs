@@ -16,63 +16,87 @@
 //! batch count, not with the number of streams. Only read commands are sent, so `plan` works
 //! with a read-only ACL user.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
+use futures_util::StreamExt;
 use redis::{Cmd, Value};
 
 use super::{LiveGroup, LiveKey, LiveState, LiveStream, StreamId};
 use crate::model::desired::Desired;
 use crate::record::{Record, record_key};
-use crate::target::{Target, TargetError};
+use crate::small_map::SmallMap;
+use crate::target::{BATCH_SIZE, Target, TargetError};
 
 /// Default `stream-node-max-entries`, used when CONFIG GET is not allowed (a least-privilege
 /// user, a managed service).
 const DEFAULT_NODE_MAX_ENTRIES: u64 = 100;
 
+/// Keys per pipelined batch: two or three commands each, so a batch is about
+/// [`BATCH_SIZE`] commands and always holds every command of its keys.
+const KEYS_PER_BATCH: usize = BATCH_SIZE / 2;
+
 pub async fn read(target: &mut Target, desired: &Desired) -> Result<LiveState, TargetError> {
     let (now_ms, node_max_entries, record) = read_header(target, desired).await?;
-    let mut keys: BTreeSet<String> = desired.streams.keys().cloned().collect();
+    let mut keys: BTreeSet<&str> = desired.streams.keys().map(String::as_str).collect();
     if let Some(record) = &record {
-        keys.extend(record.streams.keys().cloned());
+        keys.extend(record.streams.keys().map(String::as_str));
     }
-    let mut commands = Vec::with_capacity(keys.len() * 3);
-    let mut probes = Vec::with_capacity(keys.len());
-    for key in &keys {
-        commands.push(redis::cmd("XLEN").arg(key).clone());
-        commands.push(redis::cmd("XINFO").arg("GROUPS").arg(key).clone());
-        let max_age = desired
-            .streams
-            .get(key)
-            .and_then(|s| s.retention.max_age_ms);
-        if let Some(age) = max_age {
-            commands.push(age_probe(key, now_ms.saturating_sub(age), node_max_entries));
+    let keys: Vec<&str> = keys.into_iter().collect();
+    let age_probe_of = |key: &str| {
+        let max_age = desired.streams.get(key)?.retention.max_age_ms?;
+        Some(age_probe(
+            key,
+            now_ms.saturating_sub(max_age),
+            node_max_entries,
+        ))
+    };
+    // Each batch's replies become live state as soon as they arrive, so that only a few
+    // batches of raw replies are ever held at once.
+    let mut read = Vec::with_capacity(keys.len());
+    let mut wrong_types = Vec::new();
+    {
+        let batches = keys.chunks(KEYS_PER_BATCH).map(|chunk| {
+            let mut commands = Vec::with_capacity(chunk.len() * 3);
+            for key in chunk {
+                commands.push(redis::cmd("XLEN").arg(*key).clone());
+                commands.push(redis::cmd("XINFO").arg("GROUPS").arg(*key).clone());
+                commands.extend(age_probe_of(key));
+            }
+            commands
+        });
+        let mut replies = std::pin::pin!(target.batches(batches));
+        for chunk in keys.chunks(KEYS_PER_BATCH) {
+            let Some(batch) = replies.next().await else {
+                break;
+            };
+            let mut batch = batch?.into_iter();
+            for key in chunk {
+                let length = batch.next().unwrap_or(Value::Nil);
+                let groups = batch.next().unwrap_or(Value::Nil);
+                let has_probe = desired
+                    .streams
+                    .get(*key)
+                    .is_some_and(|s| s.retention.max_age_ms.is_some());
+                let probe = if has_probe { batch.next() } else { None };
+                match parse_key(key, &length, &groups, probe.as_ref(), target)? {
+                    Some(live_key) => read.push(((*key).to_owned(), live_key)),
+                    None => wrong_types.push((*key).to_owned()),
+                }
+            }
         }
-        probes.push(max_age.is_some());
     }
-    let mut replies = target.read_batch(commands).await?.into_iter();
     let mut users: BTreeSet<String> = desired.users.keys().cloned().collect();
     if let Some(record) = &record {
         users.extend(record.users.iter().cloned());
     }
     let mut live = LiveState {
-        keys: Default::default(),
+        keys: read.into_iter().collect(),
         record,
         node_max_entries,
         now_ms,
         acl: None,
     };
-    let mut wrong_types = Vec::new();
-    for (key, probed) in keys.into_iter().zip(probes) {
-        let length = replies.next().unwrap_or(Value::Nil);
-        let groups = replies.next().unwrap_or(Value::Nil);
-        let probe = if probed { replies.next() } else { None };
-        match parse_key(&key, &length, &groups, probe.as_ref(), target)? {
-            Some(live_key) => {
-                live.keys.insert(key, live_key);
-            }
-            None => wrong_types.push(key),
-        }
-    }
     for (key, kind) in key_types(target, &wrong_types).await? {
         live.keys.insert(key, LiveKey::WrongType(kind));
     }
@@ -116,12 +140,11 @@ async fn read_positions(
     for (key, reply) in keys.into_iter().zip(replies) {
         if let Some(LiveKey::Stream(stream)) = live.keys.get_mut(key) {
             for (field, value) in map_entries(&reply) {
-                match field.as_str() {
+                match field.as_ref() {
                     "last-generated-id" => {
-                        stream.last_generated_id =
-                            as_text(&value).and_then(|t| StreamId::parse(&t));
+                        stream.last_generated_id = text(value).and_then(|t| StreamId::parse(&t));
                     }
-                    "entries-added" => stream.entries_added = as_u64(&value),
+                    "entries-added" => stream.entries_added = as_u64(value),
                     _ => {}
                 }
             }
@@ -193,7 +216,7 @@ async fn read_header(
                 .into_iter()
                 .find(|(k, _)| k == "stream-node-max-entries")
         })
-        .and_then(|(_, v)| as_text(&v)?.parse().ok())
+        .and_then(|(_, v)| text(v)?.parse().ok())
         .filter(|n| *n > 0)
         .unwrap_or(DEFAULT_NODE_MAX_ENTRIES);
     let record = parse_record(target, &record_key, replies.get(2))?;
@@ -270,7 +293,7 @@ fn parse_key(
     })))
 }
 
-fn parse_groups(groups: &Value) -> std::collections::BTreeMap<String, LiveGroup> {
+fn parse_groups(groups: &Value) -> SmallMap<String, LiveGroup> {
     let Value::Array(items) = groups else {
         return Default::default();
     };
@@ -280,12 +303,12 @@ fn parse_groups(groups: &Value) -> std::collections::BTreeMap<String, LiveGroup>
             let mut name = None;
             let mut live = LiveGroup::default();
             for (field, value) in map_entries(group) {
-                match field.as_str() {
-                    "name" => name = as_text(&value),
-                    "consumers" => live.consumers = as_u64(&value).unwrap_or(0),
-                    "pending" => live.pending = as_u64(&value).unwrap_or(0),
+                match field.as_ref() {
+                    "name" => name = as_text(value),
+                    "consumers" => live.consumers = as_u64(value).unwrap_or(0),
+                    "pending" => live.pending = as_u64(value).unwrap_or(0),
                     "last-delivered-id" => {
-                        live.last_delivered_id = as_text(&value)
+                        live.last_delivered_id = text(value)
                             .and_then(|t| StreamId::parse(&t))
                             .unwrap_or_default();
                     }
@@ -297,22 +320,32 @@ fn parse_groups(groups: &Value) -> std::collections::BTreeMap<String, LiveGroup>
         .collect()
 }
 
-/// Field/value pairs of a reply that is a map (RESP3) or a flat array (RESP2). Unknown
-/// fields are kept for the caller to ignore: newer servers add fields.
-pub(crate) fn map_entries(value: &Value) -> Vec<(String, Value)> {
+/// Field/value pairs of a reply that is a map (RESP3) or a flat array (RESP2), borrowed from
+/// the reply (an `XINFO GROUPS` of 10,000 streams has 240,000 of them). Unknown fields are
+/// kept for the caller to ignore: newer servers add fields.
+pub(crate) fn map_entries(value: &Value) -> Vec<(Cow<'_, str>, &Value)> {
     match value {
         Value::Map(pairs) => pairs
             .iter()
-            .filter_map(|(k, v)| Some((as_text(k)?, v.clone())))
+            .filter_map(|(k, v)| Some((text(k)?, v)))
             .collect(),
         Value::Array(items) => items
             .chunks(2)
             .filter_map(|pair| match pair {
-                [k, v] => Some((as_text(k)?, v.clone())),
+                [k, v] => Some((text(k)?, v)),
                 _ => None,
             })
             .collect(),
         _ => Vec::new(),
+    }
+}
+
+/// The text of a string reply, borrowed when it is valid UTF-8.
+fn text(value: &Value) -> Option<Cow<'_, str>> {
+    match value {
+        Value::BulkString(bytes) => Some(String::from_utf8_lossy(bytes)),
+        Value::SimpleString(s) | Value::VerbatimString { text: s, .. } => Some(Cow::Borrowed(s)),
+        _ => None,
     }
 }
 
@@ -328,7 +361,7 @@ pub fn as_text(value: &Value) -> Option<String> {
 fn as_u64(value: &Value) -> Option<u64> {
     match value {
         Value::Int(i) => u64::try_from(*i).ok(),
-        other => as_text(other)?.parse().ok(),
+        other => text(other)?.parse().ok(),
     }
 }
 

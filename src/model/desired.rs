@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 
+use crate::small_map::SmallMap;
+
 use super::secrets::Secrets;
 use super::types::{Keys, Retention, StartId, Topology, User};
 
@@ -118,7 +120,7 @@ pub struct DesiredStream {
     pub name: String,
     pub retention: DesiredRetention,
     /// Groups by name, sorted.
-    pub groups: BTreeMap<String, DesiredGroup>,
+    pub groups: SmallMap<String, DesiredGroup>,
     /// The message schema its entries follow (for reviews; nothing to apply).
     pub schema: Option<String>,
 }

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{Action, Change, Kind, MKSTREAM_GROUP, Plan, Refusal, recorded_stream};
+use super::{Action, Change, Kind, MKSTREAM_GROUP, Plan, Refusal, State, recorded_stream};
 use crate::live::{LiveGroup, LiveKey, LiveState, StreamId};
 use crate::model::desired::Desired;
 use crate::model::types::StartId;
@@ -91,7 +91,9 @@ fn create_change(
         action: Action::Create,
         destructive: false,
         before: None,
-        after: Some(json!({ "start": start_arg, "entries_read": entries_read })),
+        after: Some(State::of(
+            &json!({ "start": start_arg, "entries_read": entries_read }),
+        )),
         commands: vec![command],
         reason: format!("declared, does not exist: starts at `{start_arg}`"),
         details: Vec::new(),
@@ -127,9 +129,9 @@ pub fn destroy(
         kind: Kind::Group,
         action: Action::Delete,
         destructive,
-        before: Some(
-            json!({ "consumers": live.consumers, "pending": live.pending, "last_delivered_id": live.last_delivered_id.to_string() }),
-        ),
+        before: Some(State::of(
+            &json!({ "consumers": live.consumers, "pending": live.pending, "last_delivered_id": live.last_delivered_id.to_string() }),
+        )),
         after: None,
         commands: vec![vec![
             "XGROUP".to_owned(),

@@ -47,8 +47,8 @@ pub struct Change {
     pub action: Action,
     /// Loses data that no declaration asked to lose: deleting a stream, destroying a group.
     pub destructive: bool,
-    pub before: Option<Value>,
-    pub after: Option<Value>,
+    pub before: Option<State>,
+    pub after: Option<State>,
     /// The exact commands apply sends, in order.
     pub commands: Vec<Vec<String>>,
     /// One line for people: why this change.
@@ -56,6 +56,37 @@ pub struct Change {
     /// Further lines for people: what differs, field by field (ACL users). Never a secret.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<String>,
+}
+
+/// What a resource looks like before or after a change (JSON, for machines and reviewers),
+/// kept as compact JSON text: a plan of 10,000 new streams holds 30,000 of them, and as
+/// `serde_json::Value` maps they were half of the plan's memory.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct State(Box<serde_json::value::RawValue>);
+
+impl State {
+    pub fn of(value: &Value) -> State {
+        // A `Value` always serializes; the fallback only satisfies the type.
+        serde_json::value::to_raw_value(value)
+            .map(State)
+            .unwrap_or_else(|_| State::null())
+    }
+
+    fn null() -> State {
+        State(serde_json::value::RawValue::NULL.to_owned())
+    }
+
+    pub fn to_value(&self) -> Value {
+        serde_json::from_str(self.0.get()).unwrap_or(Value::Null)
+    }
+}
+
+/// The same JSON, however it is laid out (a saved plan may be pretty-printed).
+impl PartialEq for State {
+    fn eq(&self, other: &State) -> bool {
+        self.0.get() == other.0.get() || self.to_value() == other.to_value()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -265,8 +296,8 @@ fn record_change(
             Action::Create
         },
         destructive: false,
-        before: live.record.as_ref().map(record_summary),
-        after: Some(record_summary(&record)),
+        before: live.record.as_ref().map(|r| State::of(&record_summary(r))),
+        after: Some(State::of(&record_summary(&record))),
         commands: registry
             .into_iter()
             .chain([vec![

@@ -7,7 +7,7 @@
 
 use serde_json::json;
 
-use super::{Action, Change, Kind, Plan};
+use super::{Action, Change, Kind, Plan, State};
 use crate::live::{LiveKey, LiveState, LiveStream};
 use crate::model::desired::{Desired, DesiredRetention};
 
@@ -80,10 +80,10 @@ fn trim_change(
         kind: Kind::Retention,
         action: Action::Update,
         destructive: false,
-        before: Some(json!({ "length": stream.length })),
-        after: Some(
-            json!({ "maxlen": retention.maxlen, "max_age_ms": retention.max_age_ms, "approximate": retention.approximate }),
-        ),
+        before: Some(State::of(&json!({ "length": stream.length }))),
+        after: Some(State::of(
+            &json!({ "maxlen": retention.maxlen, "max_age_ms": retention.max_age_ms, "approximate": retention.approximate }),
+        )),
         commands,
         reason: effects.join("; "),
         details: Vec::new(),

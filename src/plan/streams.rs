@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{Action, Change, Kind, MKSTREAM_GROUP, Options, Plan, Refusal, cmd};
+use super::{Action, Change, Kind, MKSTREAM_GROUP, Options, Plan, Refusal, State, cmd};
 use crate::live::{LiveKey, LiveState};
 use crate::model::desired::Desired;
 use crate::record::RecordedStream;
@@ -46,7 +46,7 @@ pub fn create(desired: &Desired, live: &LiveState, plan: &mut Plan) {
             action: Action::Create,
             destructive: false,
             before: None,
-            after: Some(json!({ "key": key, "length": 0 })),
+            after: Some(State::of(&json!({ "key": key, "length": 0 }))),
             commands,
             reason: if stream.groups.is_empty() {
                 "declared, does not exist: created empty".to_owned()
@@ -80,9 +80,9 @@ pub fn undeclared(
                 kind: Kind::Stream,
                 action: Action::Delete,
                 destructive: true,
-                before: Some(
-                    json!({ "key": key, "length": stream.length, "groups": stream.groups.len() }),
-                ),
+                before: Some(State::of(
+                    &json!({ "key": key, "length": stream.length, "groups": stream.groups.len() }),
+                )),
                 after: None,
                 commands: vec![cmd(&["DEL", key])],
                 reason: format!(

@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use super::{Action, Change, Kind, Options, Plan, Refusal};
+use super::{Action, Change, Kind, Options, Plan, Refusal, State};
 use crate::acl::{
     Catalog, HASH_PLACEHOLDER, Permissions, SENSITIVE, channel_patterns, key_permissions,
 };
@@ -178,8 +178,8 @@ pub fn plan(
                 Action::Create
             },
             destructive: false,
-            before: live_user.map(live_summary),
-            after: Some(user.summary()),
+            before: live_user.map(|u| State::of(&live_summary(u))),
+            after: Some(State::of(&user.summary())),
             commands,
             reason,
             details,
@@ -196,7 +196,7 @@ pub fn plan(
                 kind: Kind::User,
                 action: Action::Delete,
                 destructive: true,
-                before: Some(live_summary(live_user)),
+                before: Some(State::of(&live_summary(live_user))),
                 after: None,
                 commands: vec![vec!["ACL".to_owned(), "DELUSER".to_owned(), name.clone()]],
                 reason: "no longer declared (--prune): deleted, and its connections closed"
