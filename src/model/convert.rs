@@ -711,7 +711,11 @@ impl Converter<'_> {
             self.mismatch(node, what, "a mapping of names");
             return None;
         };
-        let mut map = NamedMap::default();
+        // Sized up front: a topology holds one map per stream, and a vector grown by pushes
+        // keeps up to twice the room it needs.
+        let mut map = NamedMap {
+            entries: Vec::with_capacity(entries.len()),
+        };
         let mut seen: Option<std::collections::HashSet<String>> = None;
         for (key, val) in entries {
             let Some(raw) = key.key_text() else {

@@ -7,7 +7,7 @@ pub mod markdown;
 pub mod plan;
 
 /// Whether to use colour on a stream: only on a terminal, and never when `NO_COLOR` is set
-/// (https://no-color.org).
+/// (<https://no-color.org>).
 pub fn use_colour(stream_is_terminal: bool) -> bool {
     stream_is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
