@@ -64,10 +64,7 @@ pub async fn open(args: &TargetArgs, colour: ColourChoice) -> Result<Session, u8
         base_dir: &base_dir,
     };
     let desired = match Desired::from_topology(&topology, args.env.as_deref(), &secrets) {
-        Ok(desired) => {
-            exit_soon(topology); // the process ends with this command: see exit_soon
-            desired
-        }
+        Ok(desired) => desired,
         Err(problems) => {
             for problem in problems {
                 print_stderr(&format!("error: {problem}\n"));
