@@ -49,13 +49,14 @@ pub async fn execute(
     // Resources first, in batches kept in flight a few at a time; the record alone at the
     // end, once every resource command succeeded.
     let (first, last) = commands.split_at(resource_count);
+    check_passwords(commands.iter().map(|(_, c)| *c), desired)?;
     for part in [first, last] {
+        // Each batch's commands are encoded as it is sent, not all up front.
         let chunks = part
             .chunks(BATCH_SIZE)
-            .map(|chunk| chunk.iter().map(|(_, c)| to_cmd(c, desired)).collect())
-            .collect::<Result<Vec<Vec<redis::Cmd>>, _>>()?;
+            .map(|chunk| chunk.iter().map(|(_, c)| to_cmd(c, desired)).collect());
         let mut sent = part.chunks(BATCH_SIZE);
-        let mut replies = std::pin::pin!(target.batches(chunks.into_iter()));
+        let mut replies = std::pin::pin!(target.batches(chunks));
         while let (Some(batch), Some(chunk)) = (replies.next().await, sent.next()) {
             for ((address, command), reply) in chunk.iter().zip(&batch?) {
                 check_reply(address, command, reply)?;
@@ -70,28 +71,54 @@ pub async fn execute(
     })
 }
 
+/// Refuse, before anything is sent, a plan that sets more passwords of a user than the
+/// topology declares (a saved plan made from another topology would; its digest check
+/// normally catches that first).
+fn check_passwords<'a>(
+    commands: impl Iterator<Item = &'a Vec<String>>,
+    desired: &Desired,
+) -> Result<(), TargetError> {
+    for parts in commands {
+        let placeholders = parts.iter().filter(|p| *p == HASH_PLACEHOLDER).count();
+        if placeholders == 0 {
+            continue;
+        }
+        let user = parts.get(2).map_or("", String::as_str);
+        let declared = desired
+            .users
+            .get(user)
+            .map_or(0, |u| u.password_hashes.len());
+        if placeholders > declared {
+            return Err(TargetError(format!(
+                "the plan sets a password of ACL user `{user}` that the topology does not declare; run plan again"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The command to send: as planned, with each password placeholder of an `ACL SETUSER`
-/// replaced by the user's next hash (`#<sha256>`).
-fn to_cmd(parts: &[String], desired: &Desired) -> Result<redis::Cmd, TargetError> {
+/// replaced by the user's next hash (`#<sha256>`). [`check_passwords`] made sure there is
+/// one for each; were one missing, the placeholder would go as is and Redis would refuse it
+/// as a malformed rule, stopping the apply.
+fn to_cmd(parts: &[String], desired: &Desired) -> redis::Cmd {
     let mut cmd = redis::cmd(parts.first().map_or("PING", String::as_str));
     let mut hashes = parts
         .get(2)
         .and_then(|user| desired.users.get(user))
         .map(|u| u.password_hashes.iter());
     for part in parts.iter().skip(1) {
-        if part == HASH_PLACEHOLDER {
-            let hash = hashes.as_mut().and_then(Iterator::next).ok_or_else(|| {
-                TargetError(format!(
-                    "the plan sets a password of ACL user `{}` that the topology does not declare; run plan again",
-                    parts.get(2).map_or("", String::as_str)
-                ))
-            })?;
-            cmd.arg(format!("#{hash}"));
+        let hash = if part == HASH_PLACEHOLDER {
+            hashes.as_mut().and_then(Iterator::next)
         } else {
-            cmd.arg(part);
-        }
+            None
+        };
+        match hash {
+            Some(hash) => cmd.arg(format!("#{hash}")),
+            None => cmd.arg(part),
+        };
     }
-    Ok(cmd)
+    cmd
 }
 
 /// A command's reply: success, a benign error that means "already done", or a failure that
@@ -112,4 +139,59 @@ fn check_reply(address: &str, command: &[String], reply: &Value) -> Result<(), T
         shown.join(" "),
         server_error_text(error)
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn desired_with(hashes: &[&str]) -> Desired {
+        let user = crate::model::desired::DesiredUser {
+            enabled: true,
+            nopass: false,
+            password_hashes: hashes.iter().map(|h| (*h).to_owned()).collect(),
+            keys: Vec::new(),
+            channels: Vec::new(),
+            commands: Vec::new(),
+        };
+        Desired {
+            namespace: "app".to_owned(),
+            environment: None,
+            streams: Default::default(),
+            digest: String::new(),
+            users: [("worker".to_owned(), user)].into_iter().collect(),
+        }
+    }
+
+    fn setuser(placeholders: usize) -> Vec<String> {
+        ["ACL", "SETUSER", "worker", "reset", "on"]
+            .into_iter()
+            .chain(std::iter::repeat_n(HASH_PLACEHOLDER, placeholders))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn placeholders_are_filled_with_the_declared_hashes_in_order() {
+        let desired = desired_with(&["aa", "bb"]);
+        let command = setuser(2);
+        assert!(check_passwords([&command].into_iter(), &desired).is_ok());
+        let packed =
+            String::from_utf8_lossy(&to_cmd(&command, &desired).get_packed_command()).into_owned();
+        assert!(packed.contains("#aa") && packed.contains("#bb"), "{packed}");
+        assert!(!packed.contains(HASH_PLACEHOLDER), "{packed}");
+    }
+
+    #[test]
+    fn a_plan_with_more_passwords_than_declared_is_refused_before_sending() {
+        let desired = desired_with(&["aa"]);
+        let command = setuser(2);
+        let error = check_passwords([&command].into_iter(), &desired)
+            .expect_err("one hash for two placeholders");
+        assert!(error.to_string().contains("`worker`"), "{error}");
+        assert!(
+            !error.to_string().contains("aa"),
+            "no hash in the message: {error}"
+        );
+    }
 }

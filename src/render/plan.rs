@@ -1,5 +1,7 @@
 //! Plans for people (Terraform-like `+ ~ -` lines) and for machines (the contract's JSON).
 
+use std::fmt::Write as _;
+
 use serde_json::{Value, json};
 
 use crate::plan::{Action, Change, Kind, Plan};
@@ -41,7 +43,9 @@ pub(crate) fn symbol(action: Action) -> (&'static str, &'static str) {
 /// summary line.
 pub fn human(plan: &Plan, target: &PlanTarget, colour: bool) -> String {
     let style = Style { colour };
-    let mut out = String::new();
+    // Room for every line up front: a plan of 30,000 changes renders to megabytes, and a
+    // string grown by doubling would copy it over and over (room never written costs nothing).
+    let mut out = String::with_capacity(256 + plan.changes.len() * 160);
     let scope = match target.environment {
         Some(env) => format!("namespace `{}`, environment `{env}`", target.namespace),
         None => format!("namespace `{}`", target.namespace),
@@ -54,7 +58,7 @@ pub fn human(plan: &Plan, target: &PlanTarget, colour: bool) -> String {
     } else {
         out.push_str(&format!("Planned changes on {} ({scope}):\n\n", target.url));
         for change in &plan.changes {
-            out.push_str(&change_lines(change, &style));
+            write_change(&mut out, change, &style);
         }
     }
     if !plan.notes.is_empty() {
@@ -70,7 +74,7 @@ pub fn human(plan: &Plan, target: &PlanTarget, colour: bool) -> String {
     out
 }
 
-fn change_lines(change: &Change, style: &Style) -> String {
+fn write_change(out: &mut String, change: &Change, style: &Style) {
     let (sign, colour) = symbol(change.action);
     let kind = match change.kind {
         Kind::Stream => "stream",
@@ -86,17 +90,17 @@ fn change_lines(change: &Change, style: &Style) -> String {
     if change.destructive {
         head.push_str(&style.paint("1;31", "  (destructive)"));
     }
-    let mut out = format!("  {head}\n      {}\n", change.reason);
+    let _ = writeln!(out, "  {head}\n      {}", change.reason);
     for detail in &change.details {
-        out.push_str(&format!("        {detail}\n"));
+        let _ = writeln!(out, "        {detail}");
     }
     for command in &change.commands {
-        out.push_str(&format!(
-            "      {}\n",
+        let _ = writeln!(
+            out,
+            "      {}",
             style.paint("2", &show_command(change, command))
-        ));
+        );
     }
-    out
 }
 
 /// A command as shown to people: the record's JSON document is summarised.
