@@ -65,7 +65,7 @@ pub async fn read(target: &mut Target, desired: &Desired) -> Result<LiveState, T
             }
             commands
         });
-        let mut replies = std::pin::pin!(target.batches(batches));
+        let mut replies = std::pin::pin!(target.read_batches(batches));
         for chunk in keys.chunks(KEYS_PER_BATCH) {
             let Some(batch) = replies.next().await else {
                 break;
