@@ -20,10 +20,19 @@ pub(crate) struct Style {
 
 impl Style {
     pub(crate) fn paint(&self, code: &str, text: &str) -> String {
+        let mut out = String::new();
+        self.paint_into(&mut out, code, |out| out.push_str(text));
+        out
+    }
+
+    /// Append what `write` appends, in colour `code` when colour is on.
+    fn paint_into(&self, out: &mut String, code: &str, write: impl FnOnce(&mut String)) {
         if self.colour {
-            format!("\x1b[{code}m{text}\x1b[0m")
-        } else {
-            text.to_owned()
+            let _ = write!(out, "\x1b[{code}m");
+        }
+        write(out);
+        if self.colour {
+            out.push_str("\x1b[0m");
         }
     }
 }
@@ -74,6 +83,8 @@ pub fn human(plan: &Plan, target: &PlanTarget, colour: bool) -> String {
     out
 }
 
+/// One change's lines, appended to `out` piece by piece: a plan may hold 30,000 changes,
+/// and building each line as its own string first took longer than writing it.
 fn write_change(out: &mut String, change: &Change, style: &Style) {
     let (sign, colour) = symbol(change.action);
     let kind = match change.kind {
@@ -83,44 +94,50 @@ fn write_change(out: &mut String, change: &Change, style: &Style) {
         Kind::User => "user",
         Kind::Record => "record",
     };
-    let name = change.address.split_once('.').map_or("", |(_, rest)| rest);
-    let mut head = format!("{} {kind} {name}", style.paint(colour, sign))
-        .trim_end()
-        .to_owned();
-    if change.destructive {
-        head.push_str(&style.paint("1;31", "  (destructive)"));
+    out.push_str("  ");
+    style.paint_into(out, colour, |out| out.push_str(sign));
+    let _ = write!(out, " {kind}");
+    if let Some((_, name)) = change.address.split_once('.')
+        && !name.is_empty()
+    {
+        let _ = write!(out, " {name}");
     }
-    let _ = writeln!(out, "  {head}\n      {}", change.reason);
+    if change.destructive {
+        style.paint_into(out, "1;31", |out| out.push_str("  (destructive)"));
+    }
+    let _ = writeln!(out, "\n      {}", change.reason);
     for detail in &change.details {
         let _ = writeln!(out, "        {detail}");
     }
     for command in &change.commands {
-        let _ = writeln!(
-            out,
-            "      {}",
-            style.paint("2", &show_command(change, command))
-        );
+        out.push_str("      ");
+        style.paint_into(out, "2", |out| write_command(out, change, command));
+        out.push('\n');
     }
 }
 
 /// A command as shown to people: the record's JSON document is summarised.
 pub(crate) fn show_command(change: &Change, command: &[String]) -> String {
-    if change.kind == Kind::Record && command.first().is_some_and(|c| c == "SET") {
-        let key = command.get(1).map_or("", String::as_str);
-        return format!("SET {key} <record>");
-    }
-    command
-        .iter()
-        .map(|part| quote(part))
-        .collect::<Vec<_>>()
-        .join(" ")
+    let mut out = String::new();
+    write_command(&mut out, change, command);
+    out
 }
 
-fn quote(part: &str) -> String {
-    if part.is_empty() || part.contains(|c: char| c.is_whitespace() || c == '"') {
-        format!("{part:?}")
-    } else {
-        part.to_owned()
+fn write_command(out: &mut String, change: &Change, command: &[String]) {
+    if change.kind == Kind::Record && command.first().is_some_and(|c| c == "SET") {
+        let key = command.get(1).map_or("", String::as_str);
+        let _ = write!(out, "SET {key} <record>");
+        return;
+    }
+    for (i, part) in command.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        if part.is_empty() || part.contains(|c: char| c.is_whitespace() || c == '"') {
+            let _ = write!(out, "{part:?}");
+        } else {
+            out.push_str(part);
+        }
     }
 }
 
