@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const STREAMS: usize = 10_000;
-const RUNS: usize = 5;
+const RUNS: usize = 9;
 
 struct Server {
     child: Child,
