@@ -252,6 +252,17 @@ impl StartId {
             StartId::Id { ms, seq } => format!("{ms}-{seq}"),
         }
     }
+
+    /// Whether `arg` is this start as [`StartId::as_redis_arg`] writes it, without building
+    /// that text (a plan compares every existing group's start with its record).
+    pub fn is_written_as(&self, arg: &str) -> bool {
+        match self {
+            StartId::Last => arg == "$",
+            StartId::Id { ms: 0, seq: 0 } => arg == "0",
+            // Explicit IDs are rare: built and compared.
+            StartId::Id { .. } => arg == self.as_redis_arg(),
+        }
+    }
 }
 
 /// A message schema: what the entries of a stream look like, with its versions.
@@ -431,5 +442,30 @@ impl JsonSchema for Keys {
                 } }
             ]
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StartId;
+
+    #[test]
+    fn a_start_is_written_as_exactly_its_redis_argument() {
+        let starts = [
+            StartId::Last,
+            StartId::Id { ms: 0, seq: 0 },
+            StartId::Id { ms: 0, seq: 5 },
+            StartId::Id { ms: 17, seq: 0 },
+        ];
+        let texts = ["$", "0", "0-5", "17-0", "0-0", "17", "017-0", "+17-0", ""];
+        for start in starts {
+            for text in texts {
+                assert_eq!(
+                    start.is_written_as(text),
+                    start.as_redis_arg() == text,
+                    "{start:?} vs {text:?}"
+                );
+            }
+        }
     }
 }

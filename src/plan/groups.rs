@@ -1,6 +1,7 @@
 //! Consumer groups: create the missing ones, note a changed create-only `start`, clean up an
 //! interrupted empty-stream creation.
 
+use serde::Serialize;
 use serde_json::json;
 
 use super::{Action, Change, Kind, MKSTREAM_GROUP, Plan, Refusal, State, recorded_stream};
@@ -66,6 +67,13 @@ pub fn create(desired: &Desired, live: &LiveState, plan: &mut Plan) {
     }
 }
 
+/// A group as created: the JSON `after` of a group creation.
+#[derive(Serialize)]
+struct CreatedGroup<'a> {
+    start: &'a str,
+    entries_read: Option<u64>,
+}
+
 fn create_change(
     stream: &str,
     key: &str,
@@ -91,9 +99,10 @@ fn create_change(
         action: Action::Create,
         destructive: false,
         before: None,
-        after: Some(State::of(
-            &json!({ "start": start_arg, "entries_read": entries_read }),
-        )),
+        after: Some(State::of(&CreatedGroup {
+            start: &start_arg,
+            entries_read,
+        })),
         commands: vec![command],
         reason: format!("declared, does not exist: starts at `{start_arg}`"),
         details: Vec::new(),
@@ -107,8 +116,8 @@ fn note_changed_start(live: &LiveState, key: &str, group: &str, start: StartId, 
     let Some(recorded) = recorded_stream(live, key).and_then(|s| s.groups.get(group)) else {
         return;
     };
-    let declared = start.as_redis_arg();
-    if recorded.start != declared {
+    if !start.is_written_as(&recorded.start) {
+        let declared = start.as_redis_arg();
         plan.notes.push(format!(
             "group `{group}` of `{key}` was created with start `{}`; the new start `{declared}` applies only when a group is created. To move the group, run XGROUP SETID by hand",
             recorded.start

@@ -66,8 +66,10 @@ pub struct Change {
 pub struct State(Box<serde_json::value::RawValue>);
 
 impl State {
-    pub fn of(value: &Value) -> State {
-        // A `Value` always serializes; the fallback only satisfies the type.
+    /// The JSON of `value`: a `json!` value, or for the changes a plan makes by the
+    /// thousand, a small struct (serialized straight to text, no map built first).
+    pub fn of(value: &impl Serialize) -> State {
+        // Plain data always serializes; the fallback only satisfies the type.
         serde_json::value::to_raw_value(value)
             .map(State)
             .unwrap_or_else(|_| State::null())

@@ -1,5 +1,6 @@
 //! Streams: keys of the wrong type, streams to create, undeclared streams to delete or keep.
 
+use serde::Serialize;
 use serde_json::json;
 
 use super::{Action, Change, Kind, MKSTREAM_GROUP, Options, Plan, Refusal, State, cmd};
@@ -25,6 +26,13 @@ pub fn wrong_types(desired: &Desired, live: &LiveState) -> Vec<Refusal> {
         .collect()
 }
 
+/// A stream as created: the JSON `after` of a stream creation.
+#[derive(Serialize)]
+struct CreatedStream<'a> {
+    key: &'a str,
+    length: u64,
+}
+
 /// Declared streams that do not exist. A stream with groups is created by its first group
 /// (`XGROUP CREATE ... MKSTREAM`); one without groups by a short-lived group.
 pub fn create(desired: &Desired, live: &LiveState, plan: &mut Plan) {
@@ -46,7 +54,7 @@ pub fn create(desired: &Desired, live: &LiveState, plan: &mut Plan) {
             action: Action::Create,
             destructive: false,
             before: None,
-            after: Some(State::of(&json!({ "key": key, "length": 0 }))),
+            after: Some(State::of(&CreatedStream { key, length: 0 })),
             commands,
             reason: if stream.groups.is_empty() {
                 "declared, does not exist: created empty".to_owned()
