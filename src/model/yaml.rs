@@ -50,6 +50,10 @@ pub enum YamlErrorKind {
 
 /// Parse one YAML document. An empty document (or only comments) is a `null` root.
 pub fn parse(text: &str, file: FileId) -> Result<Node, YamlError> {
+    parse_on(text, file, text.len() >= PARALLEL_MIN_BYTES)
+}
+
+fn parse_on(text: &str, file: FileId, two_threads: bool) -> Result<Node, YamlError> {
     let mut builder = Builder {
         file,
         stack: Vec::new(),
@@ -59,7 +63,7 @@ pub fn parse(text: &str, file: FileId) -> Result<Node, YamlError> {
         nodes: 0,
         aliases: 0,
     };
-    if text.len() < PARALLEL_MIN_BYTES {
+    if !two_threads {
         for event in parser(text) {
             let (event, span) = event.map_err(scan_error)?;
             builder.event(event, span)?;
@@ -656,6 +660,35 @@ mod tests {
             Some(NodeKind::Scalar(Scalar::Bool(false)))
         );
         assert!(s.get("<<").is_none());
+    }
+
+    /// Large files are parsed on two threads: the same tree, and the same first error, as on
+    /// one thread, whether the scanner or the builder finds it, early or late.
+    #[test]
+    fn two_threads_parse_as_one_does() {
+        let mut big = String::from("streams:\n");
+        for i in 0..5_000 {
+            big.push_str(&format!(
+                "  s{i}: {{ retention: {{ maxlen: {i} }}, groups: [a, b] }}\n"
+            ));
+        }
+        assert!(big.len() > PARALLEL_MIN_BYTES);
+        let cases = [
+            big.clone(),
+            format!("{big}  broken: {{ unclosed\n"),
+            format!("{big}  s17: duplicate\n"),
+            format!("streams:\n  s1: x\n  s1: y\n{}", &big["streams:\n".len()..]),
+            format!("{big}---\nsecond: document\n"),
+        ];
+        for (i, text) in cases.iter().enumerate() {
+            let one = parse_on(text, FileId(0), false);
+            let two = parse_on(text, FileId(0), true);
+            assert_eq!(one, two, "case {i}");
+        }
+        assert!(parse_on(&cases[0], FileId(0), true).is_ok());
+        for case in &cases[1..] {
+            assert!(parse_on(case, FileId(0), true).is_err());
+        }
     }
 
     #[test]
