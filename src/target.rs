@@ -19,7 +19,7 @@ pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
 /// bounded.
 pub const BATCH_SIZE: usize = 1000;
 
-/// How many batches may be in flight at once on the one connection (see [`Target::batches`]).
+/// How many batches may be in flight at once (see [`Target::batches`]).
 pub const WINDOW: usize = 4;
 
 /// A server URL with its secrets masked, the only form in which a URL is ever printed.

@@ -43,8 +43,9 @@ pub async fn read(target: &mut Target, desired: &Desired) -> Result<LiveState, T
         keys.extend(record.streams.keys().map(String::as_str));
     }
     let keys: Vec<&str> = keys.into_iter().collect();
+    let max_age_of = |key: &str| desired.streams.get(key)?.retention.max_age_ms;
     let age_probe_of = |key: &str| {
-        let max_age = desired.streams.get(key)?.retention.max_age_ms?;
+        let max_age = max_age_of(key)?;
         Some(age_probe(
             key,
             now_ms.saturating_sub(max_age),
@@ -74,11 +75,7 @@ pub async fn read(target: &mut Target, desired: &Desired) -> Result<LiveState, T
             for key in chunk {
                 let length = batch.next().unwrap_or(Value::Nil);
                 let groups = batch.next().unwrap_or(Value::Nil);
-                let has_probe = desired
-                    .streams
-                    .get(*key)
-                    .is_some_and(|s| s.retention.max_age_ms.is_some());
-                let probe = if has_probe { batch.next() } else { None };
+                let probe = max_age_of(key).and_then(|_| batch.next());
                 match parse_key(key, &length, &groups, probe.as_ref(), target)? {
                     Some(live_key) => read.push(((*key).to_owned(), live_key)),
                     None => wrong_types.push((*key).to_owned()),
@@ -351,10 +348,8 @@ fn text(value: &Value) -> Option<Cow<'_, str>> {
 
 pub fn as_text(value: &Value) -> Option<String> {
     match value {
-        Value::BulkString(bytes) => Some(String::from_utf8_lossy(bytes).into_owned()),
-        Value::SimpleString(s) | Value::VerbatimString { text: s, .. } => Some(s.clone()),
         Value::Int(i) => Some(i.to_string()),
-        _ => None,
+        other => text(other).map(Cow::into_owned),
     }
 }
 

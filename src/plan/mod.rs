@@ -159,9 +159,9 @@ pub fn plan(desired: &Desired, live: &LiveState, options: Options) -> Result<Pla
     let mut plan = Plan {
         namespace: desired.namespace.clone(),
         environment: desired.environment.clone(),
-        // Room for the largest plan this topology can make (every stream and group created,
-        // every user written, the record): room never used costs nothing, while a vector
-        // grown by doubling copies 30,000 changes over and over.
+        // Room for the plan of this topology on an empty server (every stream and group
+        // created, every user written, the record): room never used costs nothing, while a
+        // vector grown by doubling copies 30,000 changes over and over.
         changes: Vec::with_capacity(
             desired.streams.len() * 2
                 + desired
