@@ -7,7 +7,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::model::node::{FileId, Span};
 
@@ -268,27 +268,35 @@ pub type Diagnostics = Vec<Diagnostic>;
 pub struct SourceFile {
     /// The path as the user gave it (relative paths stay relative in messages).
     pub path: PathBuf,
-    pub text: Arc<str>,
-    line_starts: Vec<usize>,
+    /// The text as read (an `Arc<String>`, not an `Arc<str>`, which would copy a 1 MB file).
+    pub text: Arc<String>,
+    /// Where each line starts; built on the first diagnostic (a valid file never needs it).
+    line_starts: OnceLock<Vec<usize>>,
 }
 
 impl SourceFile {
     pub fn new(path: PathBuf, text: String) -> Self {
-        let line_starts = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
         SourceFile {
             path,
-            text: Arc::from(text),
-            line_starts,
+            text: Arc::new(text),
+            line_starts: OnceLock::new(),
         }
+    }
+
+    fn line_starts(&self) -> &[usize] {
+        self.line_starts.get_or_init(|| {
+            std::iter::once(0)
+                .chain(self.text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect()
+        })
     }
 
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_column(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());
-        let line = self.line_starts.partition_point(|&start| start <= offset) - 1;
-        let line_start = self.line_starts[line];
+        let line_starts = self.line_starts();
+        let line = line_starts.partition_point(|&start| start <= offset) - 1;
+        let line_start = line_starts[line];
         let column = self
             .text
             .get(line_start..offset)
@@ -298,7 +306,7 @@ impl SourceFile {
 
     /// Byte offset of a 1-based line and column (in characters), clamped to the text.
     pub fn offset_of(&self, line: usize, column: usize) -> usize {
-        let Some(&line_start) = self.line_starts.get(line.saturating_sub(1)) else {
+        let Some(&line_start) = self.line_starts().get(line.saturating_sub(1)) else {
             return self.text.len();
         };
         let rest = &self.text[line_start..];
@@ -354,7 +362,7 @@ impl Sources {
             }
             // Only whole UTF-8 sequences were replaced by ASCII, so this cannot fail.
             if let Ok(text) = String::from_utf8(text) {
-                file.text = Arc::from(text);
+                file.text = Arc::new(text);
             }
         }
     }

@@ -52,7 +52,7 @@ pub fn json(diagnostics: &[Diagnostic], sources: &Sources) -> serde_json::Value 
 /// Adapter from our [`Diagnostic`] to miette's trait, with its source attached.
 struct MietteView<'a> {
     diagnostic: &'a Diagnostic,
-    source: Option<NamedSource<Arc<str>>>,
+    source: Option<NamedSource<Arc<String>>>,
     /// `file:line:column`, given in the message when the source text must not be shown.
     place: Option<String>,
 }

@@ -16,9 +16,10 @@
 //! mutated documents (`tests` below, and the `load` fuzz target).
 
 use std::collections::HashSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
-use super::{has_key, is_merge_key, resolve_plain};
+use super::{LINEAR_SEARCH_MAX, is_merge_key, resolve_plain};
 use crate::model::node::{FileId, Node, NodeKind, Scalar, Span};
 
 /// Deeper nesting than this is left to the general parser and its limit (64).
@@ -69,6 +70,39 @@ fn plain_text(text: &str) -> bool {
         && !text
             .split('\n')
             .any(|line| line.starts_with('%') || line.starts_with("---") || line.starts_with("..."))
+}
+
+/// Whether `key` may join a mapping that holds `entries`: not for `<<` (merges are the
+/// general parser's) nor for a key the mapping may already hold (a duplicate is an error for
+/// the general parser to report). Large mappings check the hashes of their keys in `hashes`,
+/// so no key is copied; two different keys with one hash also give `false`, which costs only
+/// a fall back to the general parser.
+fn new_key(entries: &[(Node, Node)], hashes: &mut HashSet<u64>, key: &Node) -> bool {
+    if is_merge_key(key) {
+        return false;
+    }
+    let Some(text) = key.key_text() else {
+        return true;
+    };
+    if entries.len() < LINEAR_SEARCH_MAX {
+        return !entries
+            .iter()
+            .any(|(k, _)| k.key_text().as_deref() == Some(&*text));
+    }
+    if hashes.is_empty() {
+        hashes.extend(
+            entries
+                .iter()
+                .filter_map(|(k, _)| Some(hash(&k.key_text()?))),
+        );
+    }
+    hashes.insert(hash(&text))
+}
+
+fn hash(text: &str) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    text.hash(&mut hasher);
+    hasher.finish()
 }
 
 struct Reader<'a> {
@@ -123,12 +157,8 @@ impl Reader<'_> {
             }
             let key = self.key()?;
             let value = self.block_value(indent)?;
-            if is_merge_key(&key)
-                || key
-                    .key_text()
-                    .is_some_and(|text| has_key(&self.entries[start..], &mut keys, &text))
-            {
-                return None; // `<<` merges, and a duplicate key is an error to report
+            if !new_key(&self.entries[start..], &mut keys, &key) {
+                return None;
             }
             self.entries.push((key, value));
             match self.line {
@@ -304,11 +334,7 @@ impl Reader<'_> {
                 }
                 self.pos += 1;
                 let value = self.flow_node()?;
-                if is_merge_key(&key)
-                    || key
-                        .key_text()
-                        .is_some_and(|text| has_key(&self.entries[start..], &mut keys, &text))
-                {
+                if !new_key(&self.entries[start..], &mut keys, &key) {
                     return None;
                 }
                 self.entries.push((key, value));
