@@ -4,17 +4,19 @@
 use serde::Serialize;
 use serde_json::json;
 
-use super::{Action, Change, Kind, MKSTREAM_GROUP, Plan, Refusal, State, recorded_stream};
-use crate::live::{LiveGroup, LiveKey, LiveState, StreamId};
+use super::join::StreamFacts;
+use super::{Action, Change, Kind, MKSTREAM_GROUP, Plan, Refusal, State};
+use crate::live::{LiveGroup, StreamId};
 use crate::model::desired::Desired;
 use crate::model::types::StartId;
+use crate::record::RecordedStream;
 
 /// New groups whose declared position is past the stream's end: Redis accepts them, and the
 /// group then silently skips every entry up to that ID (or reports a wrong lag). Refused.
-pub fn impossible_positions(desired: &Desired, live: &LiveState) -> Vec<Refusal> {
+pub fn impossible_positions(facts: &[StreamFacts]) -> Vec<Refusal> {
     let mut refusals = Vec::new();
-    for (key, stream) in &desired.streams {
-        let Some(LiveKey::Stream(existing)) = live.keys.get(key) else {
+    for fact in facts {
+        let (key, Some(stream), Some(existing)) = (fact.key, fact.declared, fact.existing()) else {
             continue;
         };
         for (name, group) in &stream.groups {
@@ -40,15 +42,15 @@ pub fn impossible_positions(desired: &Desired, live: &LiveState) -> Vec<Refusal>
     refusals
 }
 
-pub fn create(desired: &Desired, live: &LiveState, plan: &mut Plan) {
-    for (key, stream) in &desired.streams {
-        let live_stream = match live.keys.get(key) {
-            Some(LiveKey::Stream(s)) => Some(s),
-            _ => None,
+pub fn create(desired: &Desired, facts: &[StreamFacts], plan: &mut Plan) {
+    for fact in facts {
+        let (key, Some(stream)) = (fact.key, fact.declared) else {
+            continue;
         };
+        let live_stream = fact.existing();
         for (name, group) in &stream.groups {
             match live_stream.and_then(|s| s.groups.get(name)) {
-                Some(_) => note_changed_start(live, key, name, group.start, plan),
+                Some(_) => note_changed_start(fact.recorded, key, name, group.start, plan),
                 None => plan.changes.push(create_change(
                     &stream.name,
                     key,
@@ -112,8 +114,14 @@ fn create_change(
 /// `start` is create-only: Redis does not keep it, and the group's position moves as
 /// consumers read. A changed `start` on an existing group is never a silent
 /// destroy-and-recreate; it is shown as a note.
-fn note_changed_start(live: &LiveState, key: &str, group: &str, start: StartId, plan: &mut Plan) {
-    let Some(recorded) = recorded_stream(live, key).and_then(|s| s.groups.get(group)) else {
+fn note_changed_start(
+    recorded: Option<&RecordedStream>,
+    key: &str,
+    group: &str,
+    start: StartId,
+    plan: &mut Plan,
+) {
+    let Some(recorded) = recorded.and_then(|s| s.groups.get(group)) else {
         return;
     };
     if !start.is_written_as(&recorded.start) {

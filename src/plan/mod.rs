@@ -11,6 +11,7 @@
 //! resources it lists exist).
 
 mod groups;
+mod join;
 mod retention;
 pub mod saved;
 mod streams;
@@ -23,7 +24,7 @@ use crate::live::LiveState;
 use crate::model::desired::Desired;
 use std::collections::BTreeSet;
 
-use crate::record::{self, FORMAT, OWNERS_KEY, Record, RecordedGroup, RecordedStream};
+use crate::record::{self, FORMAT, OWNERS_KEY, Record, RecordedGroup};
 
 /// Name of the short-lived group used to create an empty stream (`XGROUP CREATE ... MKSTREAM`
 /// then `XGROUP DESTROY`): Redis has no command that creates an empty stream directly.
@@ -149,9 +150,10 @@ impl Plan {
 
 /// Compare a desired state with a live one.
 pub fn plan(desired: &Desired, live: &LiveState, options: Options) -> Result<Plan, Vec<Refusal>> {
+    let facts = join::streams(desired, live);
     let mut refusals = check_environment(desired, live);
-    refusals.extend(streams::wrong_types(desired, live));
-    refusals.extend(groups::impossible_positions(desired, live));
+    refusals.extend(streams::wrong_types(&facts));
+    refusals.extend(groups::impossible_positions(&facts));
     refusals.extend(users::refusals(desired, live, options));
     if !refusals.is_empty() {
         return Err(refusals);
@@ -174,12 +176,12 @@ pub fn plan(desired: &Desired, live: &LiveState, options: Options) -> Result<Pla
         ),
         notes: Vec::new(),
     };
-    streams::create(desired, live, &mut plan);
-    groups::create(desired, live, &mut plan);
-    retention::trim(desired, live, &mut plan);
+    streams::create(&facts, &mut plan);
+    groups::create(desired, &facts, &mut plan);
+    retention::trim(&facts, live, &mut plan);
     let kept_users = users::plan(desired, live, options, &mut plan);
-    let kept = streams::undeclared(desired, live, options, &mut plan);
-    record_change(desired, live, &kept, &kept_users, &mut plan);
+    let kept = streams::undeclared(desired, &facts, options, &mut plan);
+    record_change(desired, live, &facts, &kept, &kept_users, &mut plan);
     Ok(plan)
 }
 
@@ -208,6 +210,7 @@ fn describe_env(env: &Option<String>) -> String {
 fn record_is_current(
     desired: &Desired,
     live: &LiveState,
+    facts: &[join::StreamFacts],
     kept: &streams::Managed,
     users: &BTreeSet<String>,
     all_registered: bool,
@@ -221,12 +224,15 @@ fn record_is_current(
         && record.digest == desired.digest
         && record.environment == desired.environment
         && record.streams.len() == desired.streams.len()
-        && desired.streams.iter().all(|(key, stream)| {
-            record.streams.get(key).is_some_and(|r| {
-                r.groups.len() == stream.groups.len()
-                    && stream.groups.keys().all(|g| r.groups.contains_key(g))
+        && facts
+            .iter()
+            .all(|fact| match (fact.declared, fact.recorded) {
+                (Some(stream), Some(r)) => {
+                    r.groups.len() == stream.groups.len()
+                        && stream.groups.keys().all(|g| r.groups.contains_key(g))
+                }
+                _ => false,
             })
-        })
 }
 
 /// What the record must say after apply: the declared streams and groups, plus recorded ones
@@ -234,6 +240,7 @@ fn record_is_current(
 fn record_change(
     desired: &Desired,
     live: &LiveState,
+    facts: &[join::StreamFacts],
     kept: &streams::Managed,
     kept_users: &BTreeSet<String>,
     plan: &mut Plan,
@@ -241,7 +248,7 @@ fn record_change(
     let mut users: BTreeSet<String> = desired.users.keys().cloned().collect();
     users.extend(kept_users.iter().cloned());
     let unregistered = unregistered(desired, live, &users);
-    if record_is_current(desired, live, kept, &users, unregistered.is_empty()) {
+    if record_is_current(desired, live, facts, kept, &users, unregistered.is_empty()) {
         return;
     }
     let mut streams = kept.clone();
@@ -377,11 +384,6 @@ fn record_summary(record: &Record) -> Value {
         "groups": record.streams.values().map(|s| s.groups.len()).sum::<usize>(),
         "users": record.users.len(),
     })
-}
-
-/// The recorded state of one stream, or an empty one.
-fn recorded_stream<'a>(live: &'a LiveState, key: &str) -> Option<&'a RecordedStream> {
-    live.record.as_ref().and_then(|r| r.streams.get(key))
 }
 
 fn cmd(parts: &[&str]) -> Vec<String> {

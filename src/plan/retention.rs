@@ -7,14 +7,16 @@
 
 use serde_json::json;
 
+use super::join::StreamFacts;
 use super::{Action, Change, Kind, Plan, State};
-use crate::live::{LiveKey, LiveState, LiveStream};
-use crate::model::desired::{Desired, DesiredRetention};
+use crate::live::{LiveState, LiveStream};
+use crate::model::desired::DesiredRetention;
 
-pub fn trim(desired: &Desired, live: &LiveState, plan: &mut Plan) {
-    for (key, stream) in &desired.streams {
-        let Some(LiveKey::Stream(live_stream)) = live.keys.get(key) else {
-            continue; // a new stream is empty
+pub fn trim(facts: &[StreamFacts], live: &LiveState, plan: &mut Plan) {
+    for fact in facts {
+        let (key, Some(stream), Some(live_stream)) = (fact.key, fact.declared, fact.existing())
+        else {
+            continue; // not declared, or new (a new stream is empty)
         };
         if let Some(change) = trim_change(&stream.name, key, stream.retention, live_stream, live) {
             plan.changes.push(change);

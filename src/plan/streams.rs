@@ -3,8 +3,9 @@
 use serde::Serialize;
 use serde_json::json;
 
+use super::join::StreamFacts;
 use super::{Action, Change, Kind, MKSTREAM_GROUP, Options, Plan, Refusal, State, cmd};
-use crate::live::{LiveKey, LiveState};
+use crate::live::LiveKey;
 use crate::model::desired::Desired;
 use crate::record::RecordedStream;
 
@@ -13,11 +14,11 @@ pub type Managed = std::collections::BTreeMap<String, RecordedStream>;
 
 /// A declared stream whose key holds something else stops the plan: apply must not write
 /// anything, and there is no safe way to turn a string or a hash into a stream.
-pub fn wrong_types(desired: &Desired, live: &LiveState) -> Vec<Refusal> {
-    desired
-        .streams
-        .keys()
-        .filter_map(|key| match live.keys.get(key) {
+pub fn wrong_types(facts: &[StreamFacts]) -> Vec<Refusal> {
+    facts
+        .iter()
+        .filter(|fact| fact.declared.is_some())
+        .filter_map(|&StreamFacts { key, live, .. }| match live {
             Some(LiveKey::WrongType(kind)) => Some(Refusal(format!(
                 "key `{key}` exists and holds a {kind}, not a stream: rename the stream in the topology or remove the key by hand"
             ))),
@@ -35,11 +36,13 @@ struct CreatedStream<'a> {
 
 /// Declared streams that do not exist. A stream with groups is created by its first group
 /// (`XGROUP CREATE ... MKSTREAM`); one without groups by a short-lived group.
-pub fn create(desired: &Desired, live: &LiveState, plan: &mut Plan) {
-    for (key, stream) in &desired.streams {
-        if !matches!(live.keys.get(key), None | Some(LiveKey::Missing)) {
+pub fn create(facts: &[StreamFacts], plan: &mut Plan) {
+    for fact in facts {
+        let (key, Some(stream), None | Some(LiveKey::Missing)) =
+            (fact.key, fact.declared, fact.live)
+        else {
             continue;
-        }
+        };
         let commands = if stream.groups.is_empty() {
             vec![
                 cmd(&["XGROUP", "CREATE", key, MKSTREAM_GROUP, "$", "MKSTREAM"]),
@@ -70,19 +73,16 @@ pub fn create(desired: &Desired, live: &LiveState, plan: &mut Plan) {
 /// kept (still managed) and noted. Returns the record entries that stay managed.
 pub fn undeclared(
     desired: &Desired,
-    live: &LiveState,
+    facts: &[StreamFacts],
     options: Options,
     plan: &mut Plan,
 ) -> Managed {
     let mut kept = Managed::new();
-    let Some(record) = &live.record else {
-        return kept;
-    };
-    for (key, recorded) in &record.streams {
-        let Some(LiveKey::Stream(stream)) = live.keys.get(key) else {
-            continue; // gone by hand: nothing to delete, and the record forgets it
+    for fact in facts {
+        let (key, Some(recorded), Some(stream)) = (fact.key, fact.recorded, fact.existing()) else {
+            continue; // not recorded; or gone by hand: nothing to delete, the record forgets it
         };
-        match desired.streams.get(key) {
+        match fact.declared {
             None if options.prune => plan.changes.push(Change {
                 address: format!("stream.{}", relative(key, &desired.namespace)),
                 kind: Kind::Stream,
@@ -104,7 +104,7 @@ pub fn undeclared(
                     "stream `{key}` ({} entries) is no longer declared; kept. `apply --prune` deletes it",
                     stream.length
                 ));
-                kept.insert(key.clone(), recorded.clone());
+                kept.insert(key.to_owned(), recorded.clone());
             }
             Some(declared) => {
                 for (group, recorded_group) in &recorded.groups {
@@ -123,7 +123,7 @@ pub fn undeclared(
                             "group `{group}` of `{key}` is no longer declared; kept. `apply --prune` destroys it ({} pending)",
                             live_group.pending
                         ));
-                        kept.entry(key.clone())
+                        kept.entry(key.to_owned())
                             .or_default()
                             .groups
                             .insert(group.clone(), recorded_group.clone());

@@ -4,6 +4,7 @@ use super::*;
 use crate::live::{LiveGroup, LiveKey, LiveStream};
 use crate::model::desired::{DesiredGroup, DesiredRetention, DesiredStream};
 use crate::model::types::StartId;
+use crate::record::RecordedStream;
 
 /// A stream for a test: name, retention, groups with their start.
 type StreamSpec<'a> = (&'a str, DesiredRetention, &'a [(&'a str, StartId)]);
@@ -74,6 +75,37 @@ fn live(keys: &[(&str, LiveKey)]) -> LiveState {
         now_ms: 1_700_000_000_000,
         acl: None,
     }
+}
+
+/// Streams `s<n>` declared for each of `declared`, recorded for each of `recorded`, and
+/// existing on the server for each of `existing` (for walks over the three).
+pub(super) fn state_with(
+    declared: &std::collections::BTreeSet<u8>,
+    recorded_keys: &std::collections::BTreeSet<u8>,
+    existing: &std::collections::BTreeSet<u8>,
+) -> (Desired, LiveState) {
+    let names = |set: &std::collections::BTreeSet<u8>| -> Vec<String> {
+        set.iter().map(|n| format!("s{n}")).collect()
+    };
+    let declared = names(declared);
+    let specs: Vec<StreamSpec> = declared
+        .iter()
+        .map(|n| (n.as_str(), maxlen(10), &[][..]))
+        .collect();
+    let desired = desired(&specs);
+    let existing = names(existing);
+    let keys: Vec<(&str, LiveKey)> = existing
+        .iter()
+        .map(|n| (n.as_str(), stream(1, &[])))
+        .collect();
+    let mut live = live(&keys);
+    let mut record = recorded(&desired);
+    record.streams = names(recorded_keys)
+        .into_iter()
+        .map(|n| (format!("ns:{n}"), RecordedStream::default()))
+        .collect();
+    live.record = Some(record);
+    (desired, live)
 }
 
 /// The record a previous apply of `desired` would have left.
