@@ -22,6 +22,7 @@ pub mod model;
 pub mod plan;
 pub mod record;
 pub mod render;
+pub mod resp;
 pub mod schema;
 pub mod small_map;
 pub mod target;

@@ -13,20 +13,21 @@
 //! 3. Only when the topology declares ACL users or the record names some: see [`super::acl`].
 //!
 //! Commands go in batches of [`crate::target::BATCH_SIZE`], so round trips grow with the
-//! batch count, not with the number of streams. Only read commands are sent, so `plan` works
+//! batch count, not with the number of streams; the replies of step 2 are parsed by
+//! [`crate::resp`] (see [`Target::read_each`]). Only read commands are sent, so `plan` works
 //! with a read-only ACL user.
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 
-use futures_util::StreamExt;
 use redis::{Cmd, Value};
 
 use super::{LiveGroup, LiveKey, LiveState, LiveStream, StreamId};
 use crate::model::desired::Desired;
 use crate::record::{Record, record_key};
+use crate::resp::Reply;
 use crate::small_map::SmallMap;
-use crate::target::{BATCH_SIZE, Target, TargetError};
+use crate::target::{BATCH_SIZE, RedactedUrl, Target, TargetError};
 
 /// Default `stream-node-max-entries`, used when CONFIG GET is not allowed (a least-privilege
 /// user, a managed service).
@@ -52,37 +53,42 @@ pub async fn read(target: &mut Target, desired: &Desired) -> Result<LiveState, T
             node_max_entries,
         ))
     };
+    let batches: Vec<Vec<Cmd>> = keys
+        .chunks(KEYS_PER_BATCH)
+        .map(|chunk| {
+            let mut commands = Vec::with_capacity(chunk.len() * 3);
+            for key in chunk {
+                let mut xlen = redis::cmd("XLEN");
+                xlen.arg(*key);
+                let mut groups = redis::cmd("XINFO");
+                groups.arg("GROUPS").arg(*key);
+                commands.extend([xlen, groups]);
+                commands.extend(age_probe_of(key));
+            }
+            commands
+        })
+        .collect();
     // Each batch's replies become live state as soon as they arrive, so that only a few
     // batches of raw replies are ever held at once.
     let mut read = Vec::with_capacity(keys.len());
     let mut wrong_types = Vec::new();
-    {
-        let batches = keys.chunks(KEYS_PER_BATCH).map(|chunk| {
-            let mut commands = Vec::with_capacity(chunk.len() * 3);
-            for key in chunk {
-                commands.push(redis::cmd("XLEN").arg(*key).clone());
-                commands.push(redis::cmd("XINFO").arg("GROUPS").arg(*key).clone());
-                commands.extend(age_probe_of(key));
-            }
-            commands
-        });
-        let mut replies = std::pin::pin!(target.read_batches(batches));
-        for chunk in keys.chunks(KEYS_PER_BATCH) {
-            let Some(batch) = replies.next().await else {
-                break;
-            };
-            let mut batch = batch?.into_iter();
-            for key in chunk {
-                let length = batch.next().unwrap_or(Value::Nil);
-                let groups = batch.next().unwrap_or(Value::Nil);
-                let probe = max_age_of(key).and_then(|_| batch.next());
-                match parse_key(key, &length, &groups, probe.as_ref(), target)? {
+    let url = target.describe().clone();
+    let mut chunks = keys.chunks(KEYS_PER_BATCH);
+    target
+        .read_each(batches, |replies| {
+            let mut replies = replies.iter();
+            for key in chunks.next().unwrap_or_default() {
+                let length = replies.next().unwrap_or(&Reply::Nil);
+                let groups = replies.next().unwrap_or(&Reply::Nil);
+                let probe = max_age_of(key).and_then(|_| replies.next());
+                match parse_key(key, length, groups, probe, &url)? {
                     Some(live_key) => read.push(((*key).to_owned(), live_key)),
                     None => wrong_types.push((*key).to_owned()),
                 }
             }
-        }
-    }
+            Ok(())
+        })
+        .await?;
     let mut users: BTreeSet<String> = desired.users.keys().cloned().collect();
     if let Some(record) = &record {
         users.extend(record.users.iter().cloned());
@@ -257,41 +263,43 @@ fn parse_record(
 /// One key from its `XLEN` and `XINFO GROUPS` replies; `None` for a key of another type.
 fn parse_key(
     key: &str,
-    length: &Value,
-    groups: &Value,
-    probe: Option<&Value>,
-    target: &Target,
+    length: &Reply,
+    groups: &Reply,
+    probe: Option<&Reply>,
+    url: &RedactedUrl,
 ) -> Result<Option<LiveKey>, TargetError> {
     for reply in [length, groups] {
         match reply {
-            Value::ServerError(e) if e.code() == "WRONGTYPE" => return Ok(None),
-            Value::ServerError(e) if e.details().is_some_and(|d| d.contains("no such key")) => {
+            Reply::Error {
+                code: "WRONGTYPE", ..
+            } => return Ok(None),
+            Reply::Error { details, .. } if details.contains("no such key") => {
                 return Ok(Some(LiveKey::Missing));
             }
-            Value::ServerError(e) => {
-                return Err(TargetError(format!(
-                    "{}: reading {key} failed: {}",
-                    target.describe(),
-                    server_error_text(e)
-                )));
+            Reply::Error { code, details } => {
+                return Err(TargetError(
+                    format!("{url}: reading {key} failed: {code} {details}")
+                        .trim_end()
+                        .to_owned(),
+                ));
             }
             _ => {}
         }
     }
     let older_than_max_age = probe.map(|p| match p {
-        Value::Array(items) => items.len() as u64,
+        Reply::Array(items) => items.len() as u64,
         _ => 0,
     });
     Ok(Some(LiveKey::Stream(LiveStream {
-        length: as_u64(length).unwrap_or(0),
+        length: length.as_u64().unwrap_or(0),
         older_than_max_age,
         groups: parse_groups(groups),
         ..LiveStream::default()
     })))
 }
 
-fn parse_groups(groups: &Value) -> SmallMap<String, LiveGroup> {
-    let Value::Array(items) = groups else {
+fn parse_groups(groups: &Reply) -> SmallMap<String, LiveGroup> {
+    let Reply::Array(items) = groups else {
         return Default::default();
     };
     items
@@ -299,15 +307,14 @@ fn parse_groups(groups: &Value) -> SmallMap<String, LiveGroup> {
         .filter_map(|group| {
             let mut name = None;
             let mut live = LiveGroup::default();
-            for (field, value) in map_entries(group) {
-                match field.as_ref() {
-                    "name" => name = as_text(value),
-                    "consumers" => live.consumers = as_u64(value).unwrap_or(0),
-                    "pending" => live.pending = as_u64(value).unwrap_or(0),
+            for (field, value) in group.fields() {
+                match field {
+                    "name" => name = value.text().map(Cow::into_owned),
+                    "consumers" => live.consumers = value.as_u64().unwrap_or(0),
+                    "pending" => live.pending = value.as_u64().unwrap_or(0),
                     "last-delivered-id" => {
-                        live.last_delivered_id = text(value)
-                            .and_then(|t| StreamId::parse(&t))
-                            .unwrap_or_default();
+                        live.last_delivered_id =
+                            value.as_str().and_then(StreamId::parse).unwrap_or_default();
                     }
                     _ => {}
                 }

@@ -513,6 +513,16 @@ impl SpawnQuiet for assert_cmd::Command {
     }
 }
 
+/// Run the binary with `args`, the topology `file` and `--url url`.
+fn run_at(url: &str, file: &tempfile::NamedTempFile, args: &[&str]) -> Output {
+    bin()
+        .args(args)
+        .arg(file.path())
+        .args(["--url", url])
+        .output()
+        .expect("run redis-topology")
+}
+
 /// A CA and a server certificate for 127.0.0.1, made with the openssl command.
 fn make_certificates(dir: &std::path::Path) {
     let run = |args: &[&str]| {
@@ -582,14 +592,7 @@ fn tls_with_a_private_ca() {
     );
     let file = topology_file(TOPOLOGY);
     let url = format!("rediss://127.0.0.1:{}", server.port);
-    let run = |args: &[&str]| {
-        bin()
-            .args(args)
-            .arg(file.path())
-            .args(["--url", &url])
-            .output()
-            .expect("run")
-    };
+    let run = |args: &[&str]| run_at(&url, &file, args);
     let untrusted = run(&["plan"]);
     assert_eq!(untrusted.status.code(), Some(1), "{}", text(&untrusted));
     assert!(
@@ -603,6 +606,47 @@ fn tls_with_a_private_ca() {
     assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
     let planned = run(&["plan", "--detailed-exitcode", "--tls-ca-cert", ca]);
     assert_eq!(planned.status.code(), Some(0), "{}", text(&planned));
+}
+
+/// A database number and a user in the URL hold for every connection, the bulk reader's
+/// included: apply writes to database 3 as that user, and the plan after it, which reads
+/// every stream through the bulk reader, finds nothing to change.
+#[test]
+fn the_url_database_and_user_hold_for_every_connection() {
+    let server = RedisServer::start();
+    server.cmd::<String>(&[
+        "ACL",
+        "SETUSER",
+        "tool",
+        "on",
+        ">t0p-s3cret",
+        "~*",
+        "&*",
+        "+@all",
+    ]);
+    let file = topology_file(TOPOLOGY);
+    let url = format!("redis://tool:t0p-s3cret@127.0.0.1:{}/3", server.port);
+    let run = |args: &[&str]| run_at(&url, &file, args);
+    let applied = run(&["apply", "--yes"]);
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    let mut con = server.con();
+    let in_db = |con: &mut redis::Connection, db: &str| -> String {
+        redis::cmd("SELECT")
+            .arg(db)
+            .query::<()>(con)
+            .expect("select");
+        redis::cmd("TYPE")
+            .arg("app:orders")
+            .query(con)
+            .expect("type")
+    };
+    assert_eq!(in_db(&mut con, "3"), "stream");
+    assert_eq!(in_db(&mut con, "0"), "none");
+    let planned = run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(planned.status.code(), Some(0), "{}", text(&planned));
+    for out in [&applied, &planned] {
+        assert!(!text(out).contains("t0p-s3cret"), "{}", text(out));
+    }
 }
 
 /// Ctrl-C in the middle of a large apply: it stops, says so, releases its lock at once, and
