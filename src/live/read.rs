@@ -37,13 +37,71 @@ const DEFAULT_NODE_MAX_ENTRIES: u64 = 100;
 /// [`BATCH_SIZE`] commands and always holds every command of its keys.
 const KEYS_PER_BATCH: usize = BATCH_SIZE / 2;
 
+/// What can be read before the topology file is loaded, once its namespace is known: the
+/// header and every stream the record names (see `cli::session`, which reads this while the
+/// file is validated). On a converged server that is every read a plan needs.
+pub struct Prefetched {
+    namespace: String,
+    header: Header,
+    streams: Streams,
+}
+
+/// The first round trip: the server's clock, its macro-node size, the tool's record.
+struct Header {
+    now_ms: u64,
+    node_max_entries: u64,
+    record: Option<Record>,
+}
+
+/// Streams read so far.
+#[derive(Default)]
+struct Streams {
+    read: Vec<(String, LiveKey)>,
+    /// Keys that hold another type (their `TYPE` is read later, for the message).
+    wrong_types: Vec<String>,
+}
+
+/// Read the header of `namespace` and every stream its record names.
+pub async fn prefetch(target: &mut Target, namespace: &str) -> Result<Prefetched, TargetError> {
+    let header = read_header(target, namespace).await?;
+    let recorded: Vec<&str> = header
+        .record
+        .iter()
+        .flat_map(|r| r.streams.keys())
+        .map(String::as_str)
+        .collect();
+    let mut streams = Streams::default();
+    read_streams(target, &recorded, &|_| None, &mut streams).await?;
+    Ok(Prefetched {
+        namespace: namespace.to_owned(),
+        header,
+        streams,
+    })
+}
+
 pub async fn read(target: &mut Target, desired: &Desired) -> Result<LiveState, TargetError> {
-    let (now_ms, node_max_entries, record) = read_header(target, desired).await?;
-    let mut keys: BTreeSet<&str> = desired.streams.keys().map(String::as_str).collect();
-    if let Some(record) = &record {
-        keys.extend(record.streams.keys().map(String::as_str));
-    }
-    let keys: Vec<&str> = keys.into_iter().collect();
+    read_after(target, desired, None).await
+}
+
+/// Read the live state, going on from what was prefetched when it was read for this
+/// namespace (otherwise from scratch).
+pub async fn read_after(
+    target: &mut Target,
+    desired: &Desired,
+    prefetched: Option<Prefetched>,
+) -> Result<LiveState, TargetError> {
+    let (header, mut streams) = match prefetched {
+        Some(p) if p.namespace == desired.namespace => (p.header, p.streams),
+        _ => (
+            read_header(target, &desired.namespace).await?,
+            Streams::default(),
+        ),
+    };
+    let Header {
+        now_ms,
+        node_max_entries,
+        record,
+    } = header;
     let max_age_of = |key: &str| desired.streams.get(key)?.retention.max_age_ms;
     let age_probe_of = |key: &str| {
         let max_age = max_age_of(key)?;
@@ -53,6 +111,55 @@ pub async fn read(target: &mut Target, desired: &Desired) -> Result<LiveState, T
             node_max_entries,
         ))
     };
+    let mut keys: BTreeSet<&str> = desired.streams.keys().map(String::as_str).collect();
+    if let Some(record) = &record {
+        keys.extend(record.streams.keys().map(String::as_str));
+    }
+    let already: BTreeSet<&str> = streams
+        .read
+        .iter()
+        .map(|(key, _)| key.as_str())
+        .chain(streams.wrong_types.iter().map(String::as_str))
+        .collect();
+    let (prefetched, remaining): (Vec<&str>, Vec<&str>) =
+        keys.into_iter().partition(|key| already.contains(key));
+    // Streams read before the file was loaded were not probed for `max_age`.
+    let unprobed: Vec<String> = prefetched
+        .into_iter()
+        .filter(|key| max_age_of(key).is_some())
+        .map(str::to_owned)
+        .collect();
+    read_streams(target, &remaining, &age_probe_of, &mut streams).await?;
+    let mut users: BTreeSet<String> = desired.users.keys().cloned().collect();
+    if let Some(record) = &record {
+        users.extend(record.users.iter().cloned());
+    }
+    let mut live = LiveState {
+        keys: streams.read.into_iter().collect(),
+        record,
+        node_max_entries,
+        now_ms,
+        acl: None,
+    };
+    for (key, kind) in key_types(target, &streams.wrong_types).await? {
+        live.keys.insert(key, LiveKey::WrongType(kind));
+    }
+    probe_ages(target, &unprobed, &age_probe_of, &mut live).await?;
+    read_positions(target, desired, &mut live).await?;
+    if !users.is_empty() {
+        live.acl = Some(super::acl::read(target, &users).await?);
+    }
+    Ok(live)
+}
+
+/// `XLEN` and `XINFO GROUPS` of each key, and its age probe where `age_probe_of` gives one.
+async fn read_streams(
+    target: &mut Target,
+    keys: &[&str],
+    age_probe_of: &(dyn Fn(&str) -> Option<Cmd> + Sync),
+    streams: &mut Streams,
+) -> Result<(), TargetError> {
+    let mut probed = Vec::with_capacity(keys.len());
     let batches: Vec<Vec<Cmd>> = keys
         .chunks(KEYS_PER_BATCH)
         .map(|chunk| {
@@ -63,51 +170,66 @@ pub async fn read(target: &mut Target, desired: &Desired) -> Result<LiveState, T
                 let mut groups = redis::cmd("XINFO");
                 groups.arg("GROUPS").arg(*key);
                 commands.extend([xlen, groups]);
-                commands.extend(age_probe_of(key));
+                let probe = age_probe_of(key);
+                probed.push(probe.is_some());
+                commands.extend(probe);
             }
             commands
         })
         .collect();
     // Each batch's replies become live state as soon as they arrive, so that only a few
     // batches of raw replies are ever held at once.
-    let mut read = Vec::with_capacity(keys.len());
-    let mut wrong_types = Vec::new();
+    streams.read.reserve(keys.len());
     let url = target.describe().clone();
-    let mut chunks = keys.chunks(KEYS_PER_BATCH);
+    let mut keys = keys.iter().zip(probed);
     target
         .read_each(batches, |replies| {
             let mut replies = replies.iter();
-            for key in chunks.next().unwrap_or_default() {
+            for (key, probed) in keys.by_ref().take(KEYS_PER_BATCH) {
                 let length = replies.next().unwrap_or(&Reply::Nil);
                 let groups = replies.next().unwrap_or(&Reply::Nil);
-                let probe = max_age_of(key).and_then(|_| replies.next());
+                let probe = if probed { replies.next() } else { None };
                 match parse_key(key, length, groups, probe, &url)? {
-                    Some(live_key) => read.push(((*key).to_owned(), live_key)),
-                    None => wrong_types.push((*key).to_owned()),
+                    Some(live_key) => streams.read.push(((*key).to_owned(), live_key)),
+                    None => streams.wrong_types.push((*key).to_owned()),
                 }
             }
             Ok(())
         })
-        .await?;
-    let mut users: BTreeSet<String> = desired.users.keys().cloned().collect();
-    if let Some(record) = &record {
-        users.extend(record.users.iter().cloned());
+        .await
+}
+
+/// The `max_age` probes of streams read without one (see [`prefetch`]).
+async fn probe_ages(
+    target: &mut Target,
+    keys: &[String],
+    age_probe_of: &(dyn Fn(&str) -> Option<Cmd> + Sync),
+    live: &mut LiveState,
+) -> Result<(), TargetError> {
+    let (keys, commands): (Vec<&String>, Vec<Cmd>) = keys
+        .iter()
+        .filter(|key| matches!(live.keys.get(*key), Some(LiveKey::Stream(_))))
+        .filter_map(|key| Some((key, age_probe_of(key)?)))
+        .unzip();
+    if commands.is_empty() {
+        return Ok(());
     }
-    let mut live = LiveState {
-        keys: read.into_iter().collect(),
-        record,
-        node_max_entries,
-        now_ms,
-        acl: None,
-    };
-    for (key, kind) in key_types(target, &wrong_types).await? {
-        live.keys.insert(key, LiveKey::WrongType(kind));
-    }
-    read_positions(target, desired, &mut live).await?;
-    if !users.is_empty() {
-        live.acl = Some(super::acl::read(target, &users).await?);
-    }
-    Ok(live)
+    let batches = commands.chunks(BATCH_SIZE).map(<[Cmd]>::to_vec).collect();
+    let mut keys = keys.into_iter();
+    target
+        .read_each(batches, |replies| {
+            // Replies first: a batch's replies end before the keys do.
+            for (reply, key) in replies.iter().zip(keys.by_ref()) {
+                if let Some(LiveKey::Stream(stream)) = live.keys.get_mut(key) {
+                    stream.older_than_max_age = Some(match reply {
+                        Reply::Array(items) => items.len() as u64,
+                        _ => 0,
+                    });
+                }
+            }
+            Ok(())
+        })
+        .await
 }
 
 /// `XINFO STREAM` for existing streams that get a new group with an explicit start ID or
@@ -192,11 +314,8 @@ fn age_probe(key: &str, minid_ms: u64, node_max_entries: u64) -> Cmd {
         .clone()
 }
 
-async fn read_header(
-    target: &mut Target,
-    desired: &Desired,
-) -> Result<(u64, u64, Option<Record>), TargetError> {
-    let record_key = record_key(&desired.namespace);
+async fn read_header(target: &mut Target, namespace: &str) -> Result<Header, TargetError> {
+    let record_key = record_key(namespace);
     let commands = [
         redis::cmd("TIME").clone(),
         redis::cmd("CONFIG")
@@ -223,7 +342,11 @@ async fn read_header(
         .filter(|n| *n > 0)
         .unwrap_or(DEFAULT_NODE_MAX_ENTRIES);
     let record = parse_record(target, &record_key, replies.get(2))?;
-    Ok((now_ms, node_max_entries, record))
+    Ok(Header {
+        now_ms,
+        node_max_entries,
+        record,
+    })
 }
 
 /// The record alone, in one round trip: apply checks under the lock that no other apply

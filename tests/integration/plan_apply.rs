@@ -198,6 +198,51 @@ fn retention_is_enforced_with_xtrim() {
     assert_eq!(f.plan_json()["changes"], serde_json::json!([]));
 }
 
+/// `max_age` against a real server: entries older than the bound are counted and trimmed
+/// with MINID. The stream is recorded by then, so the second plan reads it while the file is
+/// still being validated, and probes its age afterwards.
+#[test]
+fn max_age_is_enforced_with_minid() {
+    let f = Fixture::new(
+        "version: 1\nnamespace: app\nstreams:\n  events:\n    retention: { max_age: 1h, approximate: false }\n",
+    );
+    f.apply();
+    for seq in 1..=150 {
+        f.server
+            .cmd::<String>(&["XADD", "app:events", &format!("1000-{seq}"), "old", "1"]);
+    }
+    for _ in 0..3 {
+        f.server
+            .cmd::<String>(&["XADD", "app:events", "*", "new", "1"]);
+    }
+    let plan = f.plan_json();
+    let change = &plan["changes"][0];
+    assert_eq!(change["address"], "retention.events", "{plan:#}");
+    assert_eq!(change["commands"][0][2], "MINID", "{change:#}");
+    f.apply();
+    assert_eq!(f.server.cmd::<i64>(&["XLEN", "app:events"]), 3);
+    assert_eq!(f.plan_json()["changes"], serde_json::json!([]));
+}
+
+/// An environment with a namespace of its own: the namespace at the top of the file is not
+/// the one applied, so what was read for it ahead of time must be set aside.
+#[test]
+fn an_environment_namespace_is_read_as_its_own() {
+    let topology =
+        format!("{TOPOLOGY}environments:\n  dev: {{}}\n  prod:\n    namespace: app-prod\n");
+    let f = Fixture::new(&topology);
+    let out = f.run(&["apply", "--yes", "--env", "dev"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = f.run(&["apply", "--yes", "--env", "prod"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        f.server.cmd::<String>(&["TYPE", "app-prod:orders"]),
+        "stream"
+    );
+    let out = f.run(&["plan", "--env", "prod", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
 #[test]
 fn prune_deletes_only_recorded_streams() {
     let mut f = Fixture::new(TOPOLOGY);
