@@ -18,7 +18,7 @@
 //! with a read-only ACL user.
 
 use std::borrow::Cow;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use redis::{Cmd, Value};
 
@@ -111,31 +111,36 @@ pub async fn read_after(
             node_max_entries,
         ))
     };
+    // What is still to read: declared or recorded, and not prefetched (the sets are sorted,
+    // so one walk over them, not a lookup per key).
     let mut keys: BTreeSet<&str> = desired.streams.keys().map(String::as_str).collect();
     if let Some(record) = &record {
         keys.extend(record.streams.keys().map(String::as_str));
     }
-    let already: BTreeSet<&str> = streams
-        .read
-        .iter()
-        .map(|(key, _)| key.as_str())
-        .chain(streams.wrong_types.iter().map(String::as_str))
-        .collect();
-    let (prefetched, remaining): (Vec<&str>, Vec<&str>) =
-        keys.into_iter().partition(|key| already.contains(key));
-    // Streams read before the file was loaded were not probed for `max_age`.
-    let unprobed: Vec<String> = prefetched
-        .into_iter()
-        .filter(|key| max_age_of(key).is_some())
-        .map(str::to_owned)
-        .collect();
+    let mut read: BTreeMap<String, LiveKey> =
+        std::mem::take(&mut streams.read).into_iter().collect();
+    let wrong: BTreeSet<&str> = streams.wrong_types.iter().map(String::as_str).collect();
+    let mut prefetched = read.keys().map(String::as_str).peekable();
+    let (mut remaining, mut unprobed) = (Vec::new(), Vec::new());
+    for key in keys {
+        while prefetched.next_if(|k| *k < key).is_some() {}
+        if prefetched.next_if_eq(&key).is_some() {
+            // Streams read before the file was loaded were not probed for `max_age`.
+            if max_age_of(key).is_some() {
+                unprobed.push(key.to_owned());
+            }
+        } else if !wrong.contains(key) {
+            remaining.push(key);
+        }
+    }
     read_streams(target, &remaining, &age_probe_of, &mut streams).await?;
+    read.extend(streams.read);
     let mut users: BTreeSet<String> = desired.users.keys().cloned().collect();
     if let Some(record) = &record {
         users.extend(record.users.iter().cloned());
     }
     let mut live = LiveState {
-        keys: streams.read.into_iter().collect(),
+        keys: read,
         record,
         node_max_entries,
         now_ms,
@@ -243,14 +248,22 @@ async fn read_positions(
         .streams
         .iter()
         .filter(|(key, stream)| {
+            // The declaration first: few groups have an explicit position, and looking each
+            // of 10,000 keys up costs more than the rest of this.
+            let positioned = |group: &crate::model::desired::DesiredGroup| {
+                group.entries_read.is_some()
+                    || matches!(group.start, crate::model::types::StartId::Id { ms, seq } if ms > 0 || seq > 0)
+            };
+            if !stream.groups.values().any(positioned) {
+                return false;
+            }
             let Some(LiveKey::Stream(existing)) = live.keys.get(*key) else {
                 return false;
             };
-            stream.groups.iter().any(|(name, group)| {
-                !existing.groups.contains_key(name)
-                    && (group.entries_read.is_some()
-                        || matches!(group.start, crate::model::types::StartId::Id { ms, seq } if ms > 0 || seq > 0))
-            })
+            stream
+                .groups
+                .iter()
+                .any(|(name, group)| !existing.groups.contains_key(name) && positioned(group))
         })
         .map(|(key, _)| key)
         .collect();
