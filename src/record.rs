@@ -88,7 +88,18 @@ impl Record {
     }
 
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+        // Sized up front: the record of 10,000 streams is about a megabyte, and growing a
+        // buffer that large by doubling touches twice the memory (see `render::plan`).
+        let groups: usize = self
+            .streams
+            .iter()
+            .map(|(key, s)| key.len() + 16 + s.groups.len() * 40)
+            .sum();
+        let mut json = Vec::with_capacity(256 + groups);
+        if serde_json::to_writer(&mut json, self).is_err() {
+            return String::new(); // plain data always serializes
+        }
+        String::from_utf8(json).unwrap_or_default()
     }
 }
 

@@ -38,7 +38,7 @@ async fn apply(args: &ApplyArgs, colour: ColourChoice) -> u8 {
     };
     let target = session.plan_target();
     let stdout_colour = colour.enabled(std::io::stdout().is_terminal());
-    print_stdout(&render::plan::human(&plan, &target, stdout_colour));
+    render::plan::write_human(&plan, &target, stdout_colour, print_stdout);
     if plan.is_empty() {
         exit_soon((session, plan));
         return 0;

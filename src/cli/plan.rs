@@ -26,7 +26,7 @@ async fn plan(args: &PlanArgs, colour: ColourChoice) -> u8 {
         ReportFormat::Markdown => print_stdout(&render::markdown::plan(&plan, &target)),
         ReportFormat::Human => {
             let colour = colour.enabled(std::io::stdout().is_terminal());
-            print_stdout(&render::plan::human(&plan, &target, colour));
+            render::plan::write_human(&plan, &target, colour, print_stdout);
         }
     }
     if let Some(out) = &args.out {

@@ -133,7 +133,17 @@ pub async fn read_after(
             remaining.push(key);
         }
     }
-    read_streams(target, &remaining, &age_probe_of, &mut streams).await?;
+    // Keys the record names are streams nearly always; the others are nearly always new
+    // (a first apply: all of them), so those get a TYPE first and the stream reads only if
+    // they are streams: one command per new key instead of two.
+    let (recorded, unrecorded): (Vec<&str>, Vec<&str>) = remaining.into_iter().partition(|key| {
+        record
+            .as_ref()
+            .is_some_and(|r| r.streams.contains_key(*key))
+    });
+    read_streams(target, &recorded, &age_probe_of, &mut streams).await?;
+    let existing = read_types(target, &unrecorded, &mut read).await?;
+    read_streams(target, &existing, &age_probe_of, &mut streams).await?;
     read.extend(streams.read);
     let mut users: BTreeSet<String> = desired.users.keys().cloned().collect();
     if let Some(record) = &record {
@@ -291,6 +301,55 @@ async fn read_positions(
     Ok(())
 }
 
+/// The `TYPE` of each key: a missing key or one of another type goes into `read`; the keys
+/// that hold streams are returned, to be read as streams.
+async fn read_types<'k>(
+    target: &mut Target,
+    keys: &[&'k str],
+    read: &mut BTreeMap<String, LiveKey>,
+) -> Result<Vec<&'k str>, TargetError> {
+    let mut streams = Vec::new();
+    let batches = keys
+        .chunks(BATCH_SIZE)
+        .map(|chunk| {
+            chunk
+                .iter()
+                .map(|key| {
+                    let mut command = redis::cmd("TYPE");
+                    command.arg(*key);
+                    command
+                })
+                .collect()
+        })
+        .collect();
+    let url = target.describe().clone();
+    let mut keys = keys.iter();
+    target
+        .read_each(batches, |replies| {
+            // Replies first: a batch's replies end before the keys do.
+            for (reply, key) in replies.iter().zip(keys.by_ref()) {
+                let live = match reply {
+                    Reply::Error { code, details } => {
+                        return Err(read_failed(&url, key, code, details));
+                    }
+                    _ => match reply.text().as_deref() {
+                        Some("stream") => {
+                            streams.push(*key);
+                            continue;
+                        }
+                        Some("none") => LiveKey::Missing,
+                        Some(other) => LiveKey::WrongType(other.to_owned()),
+                        None => LiveKey::WrongType("value of another type".to_owned()),
+                    },
+                };
+                read.insert((*key).to_owned(), live);
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(streams)
+}
+
 /// The type of each key that is not a stream, for the message that names it.
 async fn key_types(
     target: &mut Target,
@@ -412,13 +471,7 @@ fn parse_key(
             Reply::Error { details, .. } if details.contains("no such key") => {
                 return Ok(Some(LiveKey::Missing));
             }
-            Reply::Error { code, details } => {
-                return Err(TargetError(
-                    format!("{url}: reading {key} failed: {code} {details}")
-                        .trim_end()
-                        .to_owned(),
-                ));
-            }
+            Reply::Error { code, details } => return Err(read_failed(url, key, code, details)),
             _ => {}
         }
     }
@@ -432,6 +485,11 @@ fn parse_key(
         groups: parse_groups(groups),
         ..LiveStream::default()
     })))
+}
+
+fn read_failed(url: &RedactedUrl, key: &str, code: &str, details: &str) -> TargetError {
+    let message = format!("{url}: reading {key} failed: {code} {details}");
+    TargetError(message.trim_end().to_owned())
 }
 
 fn parse_groups(groups: &Reply) -> SmallMap<String, LiveGroup> {

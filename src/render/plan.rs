@@ -51,10 +51,20 @@ pub(crate) fn symbol(action: Action) -> (&'static str, &'static str) {
 /// The human plan: one line per change with its reason, the commands under it, notes, and a
 /// summary line.
 pub fn human(plan: &Plan, target: &PlanTarget, colour: bool) -> String {
+    let mut all = String::new();
+    write_human(plan, target, colour, |piece| all.push_str(piece));
+    all
+}
+
+/// Pieces of [`write_human`]'s output are about this long.
+const PIECE: usize = 64 * 1024;
+
+/// The human plan, handed to `emit` piece by piece through one small buffer: a plan of
+/// 30,000 changes is megabytes of text, and on the machines measured a string that large
+/// (fresh memory, zeroed by the kernel page by page) cost more than rendering it.
+pub fn write_human(plan: &Plan, target: &PlanTarget, colour: bool, mut emit: impl FnMut(&str)) {
     let style = Style { colour };
-    // Room for every line up front: a plan of 30,000 changes renders to megabytes, and a
-    // string grown by doubling would copy it over and over (room never written costs nothing).
-    let mut out = String::with_capacity(256 + plan.changes.len() * 160);
+    let mut out = String::with_capacity(PIECE + 4096);
     let scope = match target.environment {
         Some(env) => format!("namespace `{}`, environment `{env}`", target.namespace),
         None => format!("namespace `{}`", target.namespace),
@@ -68,6 +78,10 @@ pub fn human(plan: &Plan, target: &PlanTarget, colour: bool) -> String {
         out.push_str(&format!("Planned changes on {} ({scope}):\n\n", target.url));
         for change in &plan.changes {
             write_change(&mut out, change, &style);
+            if out.len() >= PIECE {
+                emit(&out);
+                out.clear();
+            }
         }
     }
     if !plan.notes.is_empty() {
@@ -80,7 +94,7 @@ pub fn human(plan: &Plan, target: &PlanTarget, colour: bool) -> String {
         out.push('\n');
         out.push_str(&summary_line(plan, &style));
     }
-    out
+    emit(&out);
 }
 
 /// One change's lines, appended to `out` piece by piece: a plan may hold 30,000 changes,
