@@ -14,8 +14,9 @@
 //! - one document per file, no duplicate keys, no custom tags.
 //!
 //! Most topology files use only a plain, regular part of YAML; `fast` reads that part in one
-//! pass (5x faster on a 10,000-stream file) and hands anything else to the general parser
-//! described above, which is also the only source of error messages.
+//! pass and hands anything else to the general parser described above, which is also the
+//! only source of error messages (measured on the 1.6 MB file of `cargo bench --bench
+//! validate`: the tree in 24-28 ms, where the general parser's events alone take 55-60 ms).
 //!
 //! Plain scalars are resolved with the YAML 1.2 core schema (`0` is an integer, `"0"` a
 //! string, `yes` a string); `<<` merge keys are supported because people use them to share
