@@ -212,48 +212,65 @@ fn main() {
     let (mut pipe_all, mut pipe_reads) = (Vec::new(), Vec::new());
     let mut peak: f64 = 0.0;
     for _ in 0..RUNS {
-        let ours = Server::start();
+        // Each operation right beside its reference, each on its own fresh server.
+        let (ours, reference) = (Server::start(), Server::start());
         let (t, m) = run_tool(&["apply", "--yes"], &file, &ours);
         apply_empty.push(t);
         peak = peak.max(m);
+        pipe_all.push(pipe(&reference, &all));
         let (t, m) = run_tool(&["plan"], &file, &ours);
         plan_noop.push(t);
         peak = peak.max(m);
+        pipe_reads.push(pipe(&reference, &reads));
         let (t, m) = run_tool(&["apply", "--yes"], &file, &ours);
         apply_noop.push(t);
         peak = peak.max(m);
         let (t, _) = run_tool(&["validate"], &file, &ours);
         validate_only.push(t);
-
-        let reference = Server::start();
-        pipe_all.push(pipe(&reference, &all));
-        pipe_reads.push(pipe(&reference, &reads));
     }
+    // This machine's speed drifts by tens of percent over minutes; each run's tool and
+    // reference times are taken within a second or so of each other, so the ratio of each
+    // pair cancels most of the drift that a ratio of medians keeps.
+    let paired = |ours: &[Duration], reference: &[Duration]| {
+        let mut ratios: Vec<f64> = ours
+            .iter()
+            .zip(reference)
+            .map(|(o, r)| o.as_secs_f64() / r.as_secs_f64())
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        ratios[ratios.len() / 2]
+    };
+    let (apply_paired, plan_paired) = (
+        paired(&apply_empty, &pipe_all),
+        paired(&plan_noop, &pipe_reads),
+    );
     let (apply_empty, plan_noop, apply_noop) =
         (median(apply_empty), median(plan_noop), median(apply_noop));
     let (pipe_all, pipe_reads) = (median(pipe_all), median(pipe_reads));
     println!(
         "{STREAMS} streams x 2 groups + retention, fresh local redis-servers, median of {RUNS} runs:\n"
     );
-    println!("| operation | redis-topology | redis-cli --pipe reference | ratio |");
-    println!("|---|---|---|---|");
     println!(
-        "| apply from empty | {:.0} ms | {:.0} ms (20,000 XGROUP CREATE + 20,000 reads) | {:.2}x |",
+        "| operation | redis-topology | redis-cli --pipe reference | ratio of medians | median of paired ratios |"
+    );
+    println!("|---|---|---|---|---|");
+    println!(
+        "| apply from empty | {:.0} ms | {:.0} ms (20,000 XGROUP CREATE + 20,000 reads) | {:.2}x | {apply_paired:.2}x |",
         ms(apply_empty),
         ms(pipe_all),
         ms(apply_empty) / ms(pipe_all)
     );
     println!(
-        "| no-op plan | {:.0} ms | {:.0} ms (20,000 reads: XLEN, XINFO GROUPS) | {:.2}x |",
+        "| no-op plan | {:.0} ms | {:.0} ms (20,000 reads: XLEN, XINFO GROUPS) | {:.2}x | {plan_paired:.2}x |",
         ms(plan_noop),
         ms(pipe_reads),
         ms(plan_noop) / ms(pipe_reads)
     );
-    println!("| no-op apply | {:.0} ms | | |", ms(apply_noop));
+    println!("| no-op apply | {:.0} ms | | | |", ms(apply_noop));
     // What the reference does not do at all is read a topology file. plan and apply read
     // the server while they load it, so this is not a part of their times to subtract.
     println!(
-        "| loading and validating the file alone (`validate`, no server) | {:.0} ms | | |",
+        "| loading and validating the file alone (`validate`, no server) | {:.0} ms | | | |",
         ms(median(validate_only))
     );
     println!("\npeak memory (max RSS) of redis-topology: {peak:.1} MB");
