@@ -248,13 +248,18 @@ impl Target {
             self.bulk = Some(bulk);
         }
         if let Some(bulk) = &mut self.bulk {
-            return bulk
+            let read = bulk
                 .read_each(&batches, &mut each, self.options.response)
-                .await
-                .map_err(|e| match e {
-                    BulkError::Io(e) => TargetError(format!("{}: {e}", self.url)),
-                    BulkError::Stopped(e) => e,
-                });
+                .await;
+            if read.is_err() {
+                // Replies may still be on their way: a later read must not take them for
+                // its own, so it opens a new connection.
+                self.bulk = None;
+            }
+            return read.map_err(|e| match e {
+                BulkError::Io(e) => TargetError(format!("{}: {e}", self.url)),
+                BulkError::Stopped(e) => e,
+            });
         }
         let mut replies = std::pin::pin!(self.read_batches(batches.into_iter()));
         while let Some(batch) = replies.next().await {
