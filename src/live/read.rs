@@ -2,20 +2,24 @@
 //!
 //! 1. One round trip for the server's clock (`TIME`), `stream-node-max-entries` and the
 //!    tool's record.
-//! 2. For every key the topology declares or the record names: `XLEN` and `XINFO GROUPS`,
-//!    plus, for streams with `max_age`, an `XRANGE ... COUNT` probe bounded by one macro-node.
-//!    A missing key answers `XINFO GROUPS` with "no such key"; a key of another type answers
-//!    `WRONGTYPE`, and only those keys get a `TYPE` in a third round trip, for the message.
+//! 2. For every key the record names: `XLEN` and `XINFO GROUPS`, plus, for streams with
+//!    `max_age`, an `XRANGE ... COUNT` probe bounded by one macro-node. A missing key answers
+//!    `XINFO GROUPS` with "no such key"; a key of another type answers `WRONGTYPE`, and only
+//!    those keys get a `TYPE` in a later round trip, for the message. Keys the topology
+//!    declares and the record does not name (new streams) get a `TYPE` first, and the stream
+//!    reads only if they hold streams.
 //!    `XLEN` rather than `XINFO STREAM`: its reply does not carry the first and last entries,
 //!    which can be large, and the planner needs only the length. Never `XINFO ... FULL`,
 //!    which can block a server for hundreds of milliseconds.
 //!
 //! 3. Only when the topology declares ACL users or the record names some: see [`super::acl`].
 //!
-//! Commands go in batches of [`crate::target::BATCH_SIZE`], so round trips grow with the
-//! batch count, not with the number of streams; the replies of step 2 are parsed by
-//! [`crate::resp`] (see [`Target::read_each`]). Only read commands are sent, so `plan` works
-//! with a read-only ACL user.
+//! Steps 1 and 2 for the recorded streams can run while the file is still being validated
+//! ([`prefetch`]); [`read_after`] then reads only what is left. Commands go in batches of
+//! [`crate::target::BATCH_SIZE`], so round trips grow with the batch count, not with the
+//! number of streams; the replies of step 2 are parsed by [`crate::resp`] (see
+//! [`Target::read_each`]). Only read commands are sent, so `plan` works with a read-only ACL
+//! user.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
