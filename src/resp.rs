@@ -41,7 +41,7 @@ impl fmt::Display for ProtocolError {
 const MAX_DEPTH: usize = 32;
 
 impl<'a> Reply<'a> {
-    /// The reply as text, if it is a string of UTF-8 or an integer's digits are wanted.
+    /// The reply as text, if it is a string and valid UTF-8.
     pub fn as_str(&self) -> Option<&'a str> {
         match self {
             Reply::Bytes(bytes) => std::str::from_utf8(bytes).ok(),

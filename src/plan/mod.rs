@@ -252,19 +252,16 @@ fn record_change(
         return;
     }
     let mut streams = kept.clone();
-    for (key, stream) in &desired.streams {
-        let recorded = streams.entry(key.clone()).or_default();
-        let previous = live
-            .record
-            .as_ref()
-            .and_then(|r| r.streams.get(key))
-            .cloned()
-            .unwrap_or_default();
+    for fact in facts {
+        let Some(stream) = fact.declared else {
+            continue;
+        };
+        let recorded = streams.entry(fact.key.to_owned()).or_default();
         for (name, group) in &stream.groups {
             // The start a group was created with stays as recorded: `start` is create-only.
-            let start = previous
-                .groups
-                .get(name)
+            let start = fact
+                .recorded
+                .and_then(|previous| previous.groups.get(name))
                 .map_or_else(|| group.start.as_redis_arg(), |g| g.start.clone());
             recorded
                 .groups
