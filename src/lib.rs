@@ -8,7 +8,8 @@
 //! - [`compat`]: message-schema compatibility rules between versions (pure);
 //! - [`schema`]: the file's own JSON Schema;
 //! - [`render`]: human and JSON output;
-//! - [`diagnostics`]: the diagnostic type shared by all of them.
+//! - [`diagnostics`]: the diagnostic type shared by all of them;
+//! - [`text`]: text from servers and messages made safe to print.
 
 pub mod acl;
 pub mod apply;
@@ -26,4 +27,5 @@ pub mod resp;
 pub mod schema;
 pub mod small_map;
 pub mod target;
+pub mod text;
 pub mod validate;

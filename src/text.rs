@@ -1,0 +1,105 @@
+//! Text that someone else wrote, made safe to print.
+//!
+//! Values from a server (a key's type, an error's words, the lock holder's name) and from
+//! messages (payloads) are written by whoever can write to that server. Printed as they
+//! are, a value could forge an `error:` line or a whole fake plan with a newline, move the
+//! cursor with an escape sequence, or print 50 MB. [`untrusted`] escapes every control
+//! character (as `\n`, `\u{1b}`, ...) and cuts long values, saying how much was cut.
+
+use std::borrow::Cow;
+use std::fmt::Write;
+
+/// The longest untrusted value printed whole, in characters; longer ones are cut.
+pub const MAX_SHOWN_CHARS: usize = 200;
+
+/// `value` on one line, control characters escaped, cut after [`MAX_SHOWN_CHARS`]
+/// characters (with the number of bytes left out).
+pub fn untrusted(value: &str) -> Cow<'_, str> {
+    untrusted_within(value, MAX_SHOWN_CHARS)
+}
+
+/// Like [`untrusted`], with its own limit (e.g. a payload excerpt).
+pub fn untrusted_within(value: &str, max_chars: usize) -> Cow<'_, str> {
+    let safe = |c: char| !c.is_control() && !is_bidi_control(c);
+    let cut = value.char_indices().nth(max_chars).map(|(at, _)| at);
+    if cut.is_none() && value.chars().all(safe) {
+        return Cow::Borrowed(value);
+    }
+    let shown = &value[..cut.unwrap_or(value.len())];
+    let mut out = String::with_capacity(shown.len() + 16);
+    for c in shown.chars() {
+        if safe(c) {
+            out.push(c);
+        } else {
+            // `escape_default` writes `\n`, `\t`, `\u{1b}`: readable, and never a control.
+            let _ = write!(out, "{}", c.escape_default());
+        }
+    }
+    if let Some(at) = cut {
+        let _ = write!(out, "… ({} more bytes)", value.len() - at);
+    }
+    Cow::Owned(out)
+}
+
+/// Like [`untrusted`], for bytes that may not be UTF-8 (invalid sequences shown as `\xNN`).
+pub fn untrusted_bytes(value: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(value) {
+        Ok(text) => untrusted(text),
+        Err(_) => {
+            let mut text = String::new();
+            for chunk in value.utf8_chunks() {
+                text.push_str(chunk.valid());
+                for byte in chunk.invalid() {
+                    let _ = write!(text, "\\x{byte:02x}");
+                }
+            }
+            Cow::Owned(untrusted(&text).into_owned())
+        }
+    }
+}
+
+/// Characters that reorder how a terminal shows the text around them (the "Trojan Source"
+/// characters): they are not `is_control`, but can make printed text say something else.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_text_is_borrowed_as_is() {
+        assert!(matches!(untrusted("stream"), Cow::Borrowed("stream")));
+        assert_eq!(untrusted("héllo wörld"), "héllo wörld");
+    }
+
+    #[test]
+    fn control_characters_cannot_start_a_new_line_or_an_escape_sequence() {
+        let forged = "string\nerror: the plan was approved\r\u{1b}[2K\u{202e}";
+        let shown = untrusted(forged);
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        assert!(!shown.contains('\u{202e}'), "{shown:?}");
+        assert_eq!(
+            shown,
+            "string\\nerror: the plan was approved\\r\\u{1b}[2K\\u{202e}"
+        );
+    }
+
+    #[test]
+    fn long_values_are_cut_and_say_how_much() {
+        let long = "x".repeat(50 * 1024 * 1024);
+        let shown = untrusted(&long);
+        assert!(shown.len() < 300, "{}", shown.len());
+        assert!(shown.ends_with(&format!("… ({} more bytes)", long.len() - 200)));
+        // A cut never splits a character.
+        let wide = "é".repeat(300);
+        assert!(untrusted(&wide).starts_with(&"é".repeat(200)));
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_shown_as_hex() {
+        assert_eq!(untrusted_bytes(b"ok\xff\n"), "ok\\xff\\n");
+        assert_eq!(untrusted_bytes(b"plain"), "plain");
+    }
+}
