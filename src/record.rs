@@ -50,6 +50,15 @@ pub struct Record {
     /// Managed ACL users (created or adopted by this topology).
     #[serde(default)]
     pub users: BTreeSet<String>,
+    /// How many applies with changes this namespace has had: each one writes the record
+    /// with the next number, so an apply that waited for the lock sees that the server
+    /// moved on even when the other apply's changes left the rest of the record as it was.
+    #[serde(default)]
+    pub serial: u64,
+    /// The saved plan (`plan --out`) the last apply ran, by its id: re-applying it is
+    /// reported as such, not as "the server changed".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_plan: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,6 +142,8 @@ mod tests {
             tool_version: "0.1.0".to_owned(),
             streams,
             users: BTreeSet::from(["svc".to_owned()]),
+            serial: 3,
+            applied_plan: Some("p1".to_owned()),
         };
         assert_eq!(Record::parse(&record.to_json()), Ok(record));
         assert!(

@@ -20,6 +20,9 @@ use tokio::net::TcpStream;
 
 use crate::resp::{self, Reply};
 
+pub mod fenced;
+pub use fenced::{Fenced, Identity};
+
 /// Default server when neither `--url` nor `$REDIS_URL` is given.
 pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
 
@@ -123,6 +126,11 @@ pub struct Target {
     info: redis::ConnectionInfo,
     options: ConnectOptions,
     bulk: Option<BulkReader>,
+    /// For connections opened later (see `fenced`).
+    client: Client,
+    /// A connection of apply's ACL transactions alone (`WATCH` is per connection), opened
+    /// on the first one.
+    transactions: Option<MultiplexedConnection>,
 }
 
 impl Target {
@@ -154,6 +162,8 @@ impl Target {
             info: client.get_connection_info().clone(),
             options,
             bulk: None,
+            client,
+            transactions: None,
         };
         target.ping().await?;
         Ok(target)
@@ -211,7 +221,7 @@ impl Target {
         &'a self,
         batches: impl Iterator<Item = Vec<Cmd>> + 'a,
     ) -> impl Stream<Item = Result<Vec<Value>, TargetError>> + 'a {
-        self.in_flight(batches, |_| &self.connection)
+        self.in_flight(batches, WINDOW, |_| &self.connection)
     }
 
     /// Like [`Target::batches`], for read-only commands: batches alternate between the two
@@ -221,7 +231,7 @@ impl Target {
         &'a self,
         batches: impl Iterator<Item = Vec<Cmd>> + 'a,
     ) -> impl Stream<Item = Result<Vec<Value>, TargetError>> + 'a {
-        self.in_flight(batches, |index| {
+        self.in_flight(batches, WINDOW, |index| {
             if index % 2 == 0 {
                 &self.connection
             } else {
@@ -273,6 +283,7 @@ impl Target {
     fn in_flight<'a>(
         &'a self,
         batches: impl Iterator<Item = Vec<Cmd>> + 'a,
+        window: usize,
         connection_for: impl Fn(usize) -> &'a MultiplexedConnection + 'a,
     ) -> impl Stream<Item = Result<Vec<Value>, TargetError>> + 'a {
         futures_util::stream::iter(batches.enumerate())
@@ -291,7 +302,7 @@ impl Target {
                         })
                 }
             })
-            .buffered(WINDOW)
+            .buffered(window.max(1))
     }
 
     async fn run(&mut self, mut pipe: Pipeline) -> Result<Vec<Value>, TargetError> {

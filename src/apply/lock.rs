@@ -40,10 +40,75 @@ const RELEASE: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then return redi
 pub struct Lock {
     /// Whether another holder had it when this apply first asked: whatever that holder did
     /// happened after this apply read the server.
-    pub contended: bool,
+    contended: bool,
     key: String,
     token: String,
     renewer: tokio::task::JoinHandle<()>,
+    lease: std::sync::Arc<std::sync::Mutex<Lease>>,
+}
+
+/// What is known of the lease: until when it is ours, or why it is not.
+struct Lease {
+    confirmed_until: Instant,
+    lost: Option<String>,
+}
+
+impl Lock {
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    pub fn lease(&self) -> Duration {
+        lease()
+    }
+
+    /// Whether another apply held the lock when this one first asked.
+    pub fn contended(&self) -> bool {
+        self.contended
+    }
+
+    /// Ok while the lease is known to be ours for at least `margin` more.
+    pub fn check(&self, margin: Duration) -> Result<(), TargetError> {
+        let lease = self
+            .lease
+            .lock()
+            .map_err(|_| TargetError("the lock's state is unusable".to_owned()))?;
+        if let Some(why) = &lease.lost {
+            return Err(TargetError(format!(
+                "lost the apply lock `{}`: {why}",
+                self.key
+            )));
+        }
+        if Instant::now() + margin > lease.confirmed_until {
+            return Err(TargetError(format!(
+                "lost the apply lock `{}`: its lease could not be renewed in time (a slow or stalled connection)",
+                self.key
+            )));
+        }
+        Ok(())
+    }
+
+    /// A write that renewed the lease server-side was sent at `sent_at` and confirmed.
+    pub fn confirm(&self, sent_at: Instant) {
+        if let Ok(mut lease) = self.lease.lock() {
+            lease.confirmed_until = lease.confirmed_until.max(sent_at + lease_now());
+        }
+    }
+
+    /// A fenced batch found the lock not ours.
+    pub fn mark_lost(&self, why: &str) {
+        if let Ok(mut lease) = self.lease.lock() {
+            lease.lost = Some(why.to_owned());
+        }
+    }
+}
+
+fn lease_now() -> Duration {
+    lease()
 }
 
 fn new_token() -> String {
@@ -77,15 +142,21 @@ pub async fn acquire(
             .arg(lease().as_millis() as u64)
             .clone();
         let get = redis::cmd("GET").arg(&key).clone();
+        let taken_at = Instant::now();
         let replies = target.batch(&[set, get]).await?;
         match replies.first() {
             Some(Value::Okay) | Some(Value::SimpleString(_)) => {
-                let renewer = spawn_renewer(target, key.clone(), token.clone());
+                let state = std::sync::Arc::new(std::sync::Mutex::new(Lease {
+                    confirmed_until: taken_at + lease(),
+                    lost: None,
+                }));
+                let renewer = spawn_renewer(target, key.clone(), token.clone(), state.clone());
                 return Ok(Lock {
                     contended,
                     key,
                     token,
                     renewer,
+                    lease: state,
                 });
             }
             Some(Value::ServerError(e)) => {
@@ -111,7 +182,12 @@ pub async fn acquire(
 }
 
 /// Renew the lease every third of it while the apply works.
-fn spawn_renewer(target: &Target, key: String, token: String) -> tokio::task::JoinHandle<()> {
+fn spawn_renewer(
+    target: &Target,
+    key: String,
+    token: String,
+    state: std::sync::Arc<std::sync::Mutex<Lease>>,
+) -> tokio::task::JoinHandle<()> {
     let mut connection = target.connection();
     tokio::spawn(async move {
         let lease = lease();
@@ -119,6 +195,7 @@ fn spawn_renewer(target: &Target, key: String, token: String) -> tokio::task::Jo
         interval.tick().await; // the first tick is immediate
         loop {
             interval.tick().await;
+            let sent_at = Instant::now();
             let renewed: redis::RedisResult<i64> = redis::cmd("EVAL")
                 .arg(RENEW)
                 .arg(1)
@@ -127,8 +204,19 @@ fn spawn_renewer(target: &Target, key: String, token: String) -> tokio::task::Jo
                 .arg(lease.as_millis() as u64)
                 .query_async(&mut connection)
                 .await;
-            if !matches!(renewed, Ok(1)) {
-                return; // lost or unreachable: the lease runs out, apply's own errors report it
+            let Ok(mut lease) = state.lock() else {
+                return;
+            };
+            match renewed {
+                Ok(1) => lease.confirmed_until = lease.confirmed_until.max(sent_at + lease_now()),
+                Ok(_) => {
+                    lease.lost = Some("another apply holds it now".to_owned());
+                    return;
+                }
+                Err(e) => {
+                    lease.lost = Some(format!("renewing it failed: {e}"));
+                    return;
+                }
             }
         }
     })

@@ -1,22 +1,39 @@
-//! The applier: executes a [`Plan`] in pipelined batches, in plan order, a few batches in
-//! flight at once (see [`Target::batches`]).
+//! The applier: runs a [`Plan`]'s operations on the server, under the lock, in three phases.
 //!
-//! Every command a plan holds is idempotent or made so here (`BUSYGROUP` on a group that
-//! already exists is success; `XGROUP DESTROY` and `DEL` of something gone are no-ops), and
-//! the tool's record is written in its own last round trip, only after every other command
-//! succeeded. So an apply interrupted at any moment (Ctrl-C, kill -9, a lost connection)
-//! leaves a state that the next apply completes.
+//! 1. **Changes**: creations, trims, user rewrites, cleanup of an interrupted apply.
+//! 2. **Destructive** operations (`--prune`: `DEL`, `XGROUP DESTROY`, `ACL DELUSER`), only
+//!    once every change of phase 1 succeeded, one batch at a time.
+//! 3. **The record** (and the users registry), only once everything else succeeded.
+//!
+//! Every write is fenced by the lock on the server (see `target::fenced`): key writes run in
+//! a script that checks the lock's token first and stops at the first failing command; ACL
+//! commands run in a `WATCH`ed transaction. Before each batch the lease must be known to be
+//! ours for a while yet ([`Lock::check`]), so a stalled connection stops the apply before
+//! its next batch. A failure stops the apply: batches already on their way (phase 1 keeps a
+//! few in flight) finish, nothing more is sent, and the report says, command by command,
+//! what failed and how much was applied.
+//!
+//! Every operation is idempotent or made so (`BUSYGROUP` on a group that exists is success,
+//! `XGROUP DESTROY` of a stream gone is skipped), and the record is written last, so an
+//! apply interrupted at any moment (Ctrl-C, kill -9, a lost connection) leaves a state the
+//! next apply completes.
 
 pub mod lock;
 
+use std::cell::RefCell;
+use std::time::{Duration, Instant};
+
 use futures_util::StreamExt;
-use redis::Value;
+use redis::{Cmd, Value};
 
 use crate::acl::HASH_PLACEHOLDER;
 use crate::live::read::server_error_text;
 use crate::model::desired::Desired;
-use crate::plan::{Kind, Plan};
-use crate::target::{BATCH_SIZE, Target, TargetError};
+use crate::plan::{Change, Kind, Op, Plan};
+use crate::target::fenced::{self, BatchOutcome, FencedCommand, Mode};
+use crate::target::{BATCH_SIZE, Fenced, Target, TargetError, WINDOW};
+use crate::text::untrusted;
+use lock::Lock;
 
 /// What an apply did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -28,122 +45,530 @@ pub struct Applied {
 /// Called after each batch with (commands done, commands in total).
 pub type Progress<'a> = &'a mut dyn FnMut(usize, usize);
 
-/// Run a plan. `desired` supplies the password hashes that plans hold only as placeholders
-/// (for a saved plan, its digest was checked to match `desired`).
+/// Why an apply stopped, and exactly how far it got: one line per failed command, then
+/// what was and was not applied. Holds no secret (commands show password placeholders).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stopped(pub String);
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One operation to run: the change it belongs to and its position there.
+struct Step<'p> {
+    change: usize,
+    position: usize,
+    op: &'p Op,
+}
+
+/// Why no further batch may be sent.
+enum Halt {
+    /// A command failed (it is in the failures).
+    Failure,
+    /// The lock, the connection or the server stopped the apply.
+    Stopped(String),
+}
+
+/// What happened to each operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Outcome {
+    NotRun,
+    Done,
+    Failed(String),
+}
+
+/// The phases, in order; a phase runs only when every phase before it succeeded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Changes,
+    Destructive,
+    Record,
+}
+
+impl Phase {
+    fn of(change: &Change) -> Phase {
+        if change.kind == Kind::Record {
+            Phase::Record
+        } else if change.destructive {
+            Phase::Destructive
+        } else {
+            Phase::Changes
+        }
+    }
+
+    /// Batches in flight at once: a few for phase 1 (speed: the server runs one while the
+    /// next is encoded), one for the others, so that a failure stops what comes after it.
+    fn window(self) -> usize {
+        match self {
+            Phase::Changes => WINDOW,
+            Phase::Destructive | Phase::Record => 1,
+        }
+    }
+}
+
+/// Run a plan under `lock`. `desired` supplies the password hashes that plans hold only as
+/// placeholders; `plan_id` (a saved plan's id) is written into the record.
 pub async fn execute(
-    target: &Target,
+    target: &mut Target,
     plan: &Plan,
     desired: &Desired,
+    lock: &Lock,
+    plan_id: Option<&str>,
     progress: Progress<'_>,
-) -> Result<Applied, TargetError> {
-    let (record, resources): (Vec<_>, Vec<_>) =
-        plan.changes.iter().partition(|c| c.kind == Kind::Record);
-    let commands: Vec<(&str, &Vec<String>)> = resources
-        .iter()
-        .chain(record.iter())
-        .flat_map(|change| change.commands.iter().map(|c| (change.address.as_str(), c)))
-        .collect();
-    let resource_count = commands.len() - record.iter().map(|c| c.commands.len()).sum::<usize>();
-    let total = commands.len();
-    let mut done = 0;
-    // Resources first, in batches kept in flight a few at a time; the record alone at the
-    // end, once every resource command succeeded.
-    let (first, last) = commands.split_at(resource_count);
-    check_passwords(commands.iter().map(|(_, c)| *c), desired)?;
-    for part in [first, last] {
-        // Each batch's commands are encoded as it is sent, not all up front.
-        let chunks = part
-            .chunks(BATCH_SIZE)
-            .map(|chunk| chunk.iter().map(|(_, c)| to_cmd(c, desired)).collect());
-        let mut sent = part.chunks(BATCH_SIZE);
-        let mut replies = std::pin::pin!(target.batches(chunks));
-        while let (Some(batch), Some(chunk)) = (replies.next().await, sent.next()) {
-            for ((address, command), reply) in chunk.iter().zip(&batch?) {
-                check_reply(address, command, reply)?;
-            }
-            done += chunk.len();
-            progress(done, total);
+) -> Result<Applied, Stopped> {
+    check_passwords(plan, desired).map_err(|e| Stopped(e.0))?;
+    let mut run = Run {
+        plan,
+        desired,
+        lock,
+        plan_id,
+        outcomes: vec![Vec::new(); plan.changes.len()],
+        done: 0,
+        total: plan.ops().count(),
+        failures: Vec::new(),
+        stopped: None,
+    };
+    for (change, ops) in plan.changes.iter().zip(run.outcomes.iter_mut()) {
+        *ops = vec![Outcome::NotRun; change.ops.len()];
+    }
+    for phase in [Phase::Changes, Phase::Destructive, Phase::Record] {
+        let steps: Vec<Step<'_>> = plan
+            .changes
+            .iter()
+            .enumerate()
+            .filter(|(_, change)| Phase::of(change) == phase)
+            .flat_map(|(index, change)| {
+                change
+                    .ops
+                    .iter()
+                    .enumerate()
+                    .map(move |(position, op)| Step {
+                        change: index,
+                        position,
+                        op,
+                    })
+            })
+            .collect();
+        run.phase(target, phase, &steps, progress).await;
+        if run.failed() {
+            return Err(run.report());
         }
     }
     Ok(Applied {
         changes: plan.changes.len(),
-        commands: total,
+        commands: run.total,
     })
 }
 
-/// Refuse, before anything is sent, a plan that sets more passwords of a user than the
-/// topology declares (a saved plan made from another topology would; its digest check
-/// normally catches that first).
-fn check_passwords<'a>(
-    commands: impl Iterator<Item = &'a Vec<String>>,
-    desired: &Desired,
-) -> Result<(), TargetError> {
-    for parts in commands {
-        let placeholders = parts.iter().filter(|p| *p == HASH_PLACEHOLDER).count();
-        if placeholders == 0 {
-            continue;
+/// The state of one apply's run.
+struct Run<'p> {
+    plan: &'p Plan,
+    desired: &'p Desired,
+    lock: &'p Lock,
+    plan_id: Option<&'p str>,
+    /// Per change, per operation.
+    outcomes: Vec<Vec<Outcome>>,
+    done: usize,
+    total: usize,
+    /// Failed commands, for the report: (change address, command shown, the server's words).
+    failures: Vec<String>,
+    /// Why the run stopped before sending everything (the lock, the connection).
+    stopped: Option<String>,
+}
+
+impl<'p> Run<'p> {
+    fn failed(&self) -> bool {
+        !self.failures.is_empty() || self.stopped.is_some()
+    }
+
+    /// Run one phase's steps: runs of key operations as fenced scripts, runs of ACL
+    /// operations as fenced transactions, in plan order.
+    async fn phase(
+        &mut self,
+        target: &mut Target,
+        phase: Phase,
+        steps: &[Step<'p>],
+        progress: Progress<'_>,
+    ) {
+        let mut rest = steps;
+        while let Some(first) = rest.first() {
+            let channel = first.op.channel();
+            let length = rest
+                .iter()
+                .position(|s| s.op.channel() != channel)
+                .unwrap_or(rest.len());
+            let (run, after) = rest.split_at(length);
+            match channel {
+                crate::plan::ops::Channel::Key => {
+                    self.key_batches(target, phase, run, progress).await
+                }
+                crate::plan::ops::Channel::Acl => self.acl_batches(target, run, progress).await,
+            }
+            if self.failed() {
+                return;
+            }
+            rest = after;
         }
-        let user = parts.get(2).map_or("", String::as_str);
+    }
+
+    /// Key operations in fenced scripts of [`BATCH_SIZE`] commands, `phase.window()` in
+    /// flight. The lease is checked before each batch is sent; after a failure no further
+    /// batch is sent.
+    async fn key_batches(
+        &mut self,
+        target: &Target,
+        phase: Phase,
+        steps: &[Step<'p>],
+        progress: Progress<'_>,
+    ) {
+        let margin = margin(self.lock.lease());
+        let halt = RefCell::new(None::<Halt>);
+        let sent_at = RefCell::new(Vec::new());
+        let chunks: Vec<&[Step<'p>]> = steps.chunks(BATCH_SIZE).collect();
+        let lock = self.lock;
+        let (plan_id, desired) = (self.plan_id, self.desired);
+        let batches = chunks.iter().map_while(|chunk| {
+            if halt.borrow().is_some() {
+                return None;
+            }
+            if let Err(e) = lock.check(margin) {
+                *halt.borrow_mut() = Some(Halt::Stopped(e.0));
+                return None;
+            }
+            sent_at.borrow_mut().push(Instant::now());
+            Some(vec![fenced_batch(lock, chunk, desired, plan_id)])
+        });
+        {
+            let mut replies = std::pin::pin!(target.batches_in_window(batches, phase.window()));
+            let mut index = 0;
+            while let Some(reply) = replies.next().await {
+                let Some(chunk) = chunks.get(index) else {
+                    break;
+                };
+                let sent = sent_at.borrow().get(index).copied();
+                index += 1;
+                match reply {
+                    Ok(values) => {
+                        let outcome = values
+                            .first()
+                            .ok_or_else(|| "no reply".to_owned())
+                            .and_then(fenced::batch_outcome);
+                        if let Err(stop) = self.record_batch(chunk, outcome, sent) {
+                            // Stop sending: batches already on their way still report.
+                            halt.borrow_mut().get_or_insert(stop);
+                        }
+                    }
+                    Err(e) => {
+                        halt.borrow_mut().get_or_insert(Halt::Stopped(e.0));
+                    }
+                }
+                progress(self.done, self.total);
+            }
+        }
+        if let Some(Halt::Stopped(why)) = halt.take() {
+            self.stopped.get_or_insert(why);
+        }
+    }
+
+    /// Note what one fenced batch did; `Err` when the apply must stop.
+    fn record_batch(
+        &mut self,
+        chunk: &[Step<'p>],
+        outcome: Result<BatchOutcome, String>,
+        sent_at: Option<Instant>,
+    ) -> Result<(), Halt> {
+        match outcome {
+            Err(why) => Err(Halt::Stopped(why)),
+            Ok(BatchOutcome::LockLost) => {
+                let why = "another apply holds it now (the server ran none of this batch)";
+                self.lock.mark_lost(why);
+                Err(Halt::Stopped(format!(
+                    "lost the apply lock `{}`: {why}",
+                    self.lock.key()
+                )))
+            }
+            Ok(BatchOutcome::Ran { done, failed }) => {
+                if let Some(sent_at) = sent_at {
+                    self.lock.confirm(sent_at);
+                }
+                for step in chunk.iter().take(done) {
+                    self.set(step, Outcome::Done);
+                }
+                match (failed, chunk.get(done)) {
+                    (Some(error), Some(step)) => {
+                        self.fail(step, &error);
+                        Err(Halt::Failure)
+                    }
+                    (Some(error), None) => Err(Halt::Stopped(format!(
+                        "the batch script reported a failure past its last command: {}",
+                        untrusted(&error)
+                    ))),
+                    (None, _) if done < chunk.len() => Err(Halt::Stopped(format!(
+                        "the batch script ran {done} of {} commands and reported no failure",
+                        chunk.len()
+                    ))),
+                    (None, _) => Ok(()),
+                }
+            }
+        }
+    }
+
+    /// ACL operations in fenced transactions of [`BATCH_SIZE`] commands, one at a time.
+    async fn acl_batches(
+        &mut self,
+        target: &mut Target,
+        steps: &[Step<'p>],
+        progress: Progress<'_>,
+    ) {
+        let margin = margin(self.lock.lease());
+        for chunk in steps.chunks(BATCH_SIZE) {
+            if let Err(e) = self.lock.check(margin) {
+                self.stopped = Some(e.0);
+                return;
+            }
+            let commands: Vec<Cmd> = chunk
+                .iter()
+                .map(|step| to_cmd(step.op, self.desired, self.plan_id))
+                .collect();
+            let result = target
+                .fenced_transaction(self.lock.key(), self.lock.token(), &commands)
+                .await;
+            match result {
+                Err(e) => {
+                    self.stopped = Some(e.0);
+                    return;
+                }
+                Ok(Fenced::LockLost) => {
+                    let why =
+                        "another apply holds it now (the server ran none of these ACL commands)";
+                    self.lock.mark_lost(why);
+                    self.stopped =
+                        Some(format!("lost the apply lock `{}`: {why}", self.lock.key()));
+                    return;
+                }
+                Ok(Fenced::Refused(why)) => {
+                    if let Some(step) = chunk.first() {
+                        self.fail(step, &why);
+                    }
+                    self.stopped =
+                        Some("the server refused the ACL commands; none of them ran".to_owned());
+                    return;
+                }
+                Ok(Fenced::Ran(replies)) => {
+                    for (step, reply) in chunk.iter().zip(&replies) {
+                        match reply {
+                            Value::ServerError(e) => self.fail(step, &server_error_text(e)),
+                            _ => self.set(step, Outcome::Done),
+                        }
+                    }
+                    if replies.len() != chunk.len() {
+                        self.stopped = Some(format!(
+                            "EXEC gave {} replies for {} commands",
+                            replies.len(),
+                            chunk.len()
+                        ));
+                    }
+                    progress(self.done, self.total);
+                    if self.failed() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    fn set(&mut self, step: &Step<'p>, outcome: Outcome) {
+        let slot = self
+            .outcomes
+            .get_mut(step.change)
+            .and_then(|ops| ops.get_mut(step.position));
+        if let Some(slot) = slot {
+            if outcome == Outcome::Done && *slot != Outcome::Done {
+                self.done += 1;
+            }
+            *slot = outcome;
+        }
+    }
+
+    fn fail(&mut self, step: &Step<'p>, error: &str) {
+        let address = self
+            .plan
+            .changes
+            .get(step.change)
+            .map_or("", |c| c.address.as_str());
+        self.failures.push(format!(
+            "{}: `{}` failed: {}",
+            address,
+            step.op.shown_args().join(" "),
+            untrusted(error)
+        ));
+        self.set(step, Outcome::Failed(error.to_owned()));
+    }
+
+    /// Every failed command, then exactly how far the apply got.
+    fn report(&self) -> Stopped {
+        let mut lines = Vec::new();
+        match (&self.stopped, self.failures.len()) {
+            (Some(why), 0) => lines.push(format!("apply stopped: {why}")),
+            (_, n) => lines.push(format!(
+                "apply stopped: {n} command{} failed",
+                if n == 1 { "" } else { "s" }
+            )),
+        }
+        for failure in &self.failures {
+            lines.push(format!("  {failure}"));
+        }
+        if let (Some(why), false) = (&self.stopped, self.failures.is_empty()) {
+            lines.push(format!("  and: {why}"));
+        }
+        lines.push(self.progress_line());
+        let unfinished = self.unfinished();
+        if !unfinished.is_empty() {
+            lines.push("Not (fully) applied:".to_owned());
+            const SHOWN: usize = 20;
+            for change in unfinished.iter().take(SHOWN) {
+                lines.push(format!("  {change}"));
+            }
+            if unfinished.len() > SHOWN {
+                lines.push(format!("  ... and {} more", unfinished.len() - SHOWN));
+            }
+        }
+        lines.push(
+            "What was applied stays applied; the record was not written unless it says so above. Run apply again after fixing this: it plans from the server as it is now and completes what is left.".to_owned(),
+        );
+        Stopped(lines.join("\n"))
+    }
+
+    fn progress_line(&self) -> String {
+        let changes_done = self
+            .outcomes
+            .iter()
+            .filter(|ops| ops.iter().all(|o| *o == Outcome::Done))
+            .count();
+        format!(
+            "Applied {} of {} commands; {} of {} changes fully applied.",
+            self.done,
+            self.total,
+            changes_done,
+            self.plan.changes.len()
+        )
+    }
+
+    /// The changes not fully applied, each with how far it got.
+    fn unfinished(&self) -> Vec<String> {
+        self.plan
+            .changes
+            .iter()
+            .zip(&self.outcomes)
+            .filter(|(_, ops)| ops.iter().any(|o| *o != Outcome::Done))
+            .map(|(change, ops)| {
+                let done = ops.iter().filter(|o| **o == Outcome::Done).count();
+                let state = if ops.iter().any(|o| matches!(o, Outcome::Failed(_))) {
+                    "failed"
+                } else if done == 0 {
+                    "not run"
+                } else {
+                    "partly run"
+                };
+                format!(
+                    "{} {}: {state} ({done} of {} commands)",
+                    change.action.sign(),
+                    change.address,
+                    ops.len()
+                )
+            })
+            .collect()
+    }
+}
+
+/// The fenced script running `chunk`'s key operations.
+fn fenced_batch(lock: &Lock, chunk: &[Step<'_>], desired: &Desired, plan_id: Option<&str>) -> Cmd {
+    let commands: Vec<FencedCommand<'_>> = chunk
+        .iter()
+        .map(|step| FencedCommand {
+            mode: if step.op.done_already_code() == Some("BUSYGROUP") {
+                Mode::BusyGroupIsDone
+            } else if step.op.needs_key() {
+                Mode::NeedsKey
+            } else {
+                Mode::Plain
+            },
+            key: step.op.key().unwrap_or_default(),
+            args: sent_args(step.op, desired, plan_id),
+        })
+        .collect();
+    let lease_ms = u64::try_from(lock.lease().as_millis()).unwrap_or(u64::MAX);
+    fenced::batch_command(lock.key(), lock.token(), lease_ms, &commands)
+}
+
+/// The arguments as sent: each password placeholder of a user's rewrite replaced by the
+/// user's next declared hash (`#<sha256>`), and the record stamped with the saved plan's id.
+fn sent_args(op: &Op, desired: &Desired, plan_id: Option<&str>) -> Vec<String> {
+    match op {
+        Op::SetUser { name, .. } => {
+            let mut hashes = desired.users.get(name).map(|u| u.password_hashes.iter());
+            op.args()
+                .into_iter()
+                .map(|part| {
+                    let hash = (part == HASH_PLACEHOLDER)
+                        .then(|| hashes.as_mut().and_then(Iterator::next))
+                        .flatten();
+                    hash.map_or(part, |h| format!("#{h}"))
+                })
+                .collect()
+        }
+        Op::WriteRecord { key, record } if plan_id.is_some() => {
+            let mut record = record.clone();
+            record.applied_plan = plan_id.map(str::to_owned);
+            vec!["SET".to_owned(), key.clone(), record.to_json()]
+        }
+        _ => op.args(),
+    }
+}
+
+fn to_cmd(op: &Op, desired: &Desired, plan_id: Option<&str>) -> Cmd {
+    let args = sent_args(op, desired, plan_id);
+    let mut cmd = redis::cmd(args.first().map_or("PING", String::as_str));
+    for part in args.iter().skip(1) {
+        cmd.arg(part);
+    }
+    cmd
+}
+
+/// Refuse, before anything is sent, a plan whose user rewrites set another number of
+/// passwords than the topology declares for that user (the planner never makes one; a
+/// placeholder left unfilled would reach Redis as a malformed rule).
+fn check_passwords(plan: &Plan, desired: &Desired) -> Result<(), TargetError> {
+    for op in plan.ops() {
+        let Op::SetUser { name, .. } = op else {
+            continue;
+        };
         let declared = desired
             .users
-            .get(user)
+            .get(name)
             .map_or(0, |u| u.password_hashes.len());
-        if placeholders > declared {
+        if op.placeholders() != declared {
             return Err(TargetError(format!(
-                "the plan sets a password of ACL user `{user}` that the topology does not declare; run plan again"
+                "the plan sets {} passwords of ACL user `{name}`, the topology declares {declared}; run plan again",
+                op.placeholders()
             )));
         }
     }
     Ok(())
 }
 
-/// The command to send: as planned, with each password placeholder of an `ACL SETUSER`
-/// replaced by the user's next hash (`#<sha256>`). [`check_passwords`] made sure there is
-/// one for each; were one missing, the placeholder would go as is and Redis would refuse it
-/// as a malformed rule, stopping the apply.
-fn to_cmd(parts: &[String], desired: &Desired) -> redis::Cmd {
-    let mut cmd = redis::cmd(parts.first().map_or("PING", String::as_str));
-    let mut hashes = parts
-        .get(2)
-        .and_then(|user| desired.users.get(user))
-        .map(|u| u.password_hashes.iter());
-    for part in parts.iter().skip(1) {
-        let hash = if part == HASH_PLACEHOLDER {
-            hashes.as_mut().and_then(Iterator::next)
-        } else {
-            None
-        };
-        match hash {
-            Some(hash) => cmd.arg(format!("#{hash}")),
-            None => cmd.arg(part),
-        };
-    }
-    cmd
-}
-
-/// A command's reply: success, a benign error that means "already done", or a failure that
-/// stops the apply (what ran before it stays done and is completed by the next apply).
-fn check_reply(address: &str, command: &[String], reply: &Value) -> Result<(), TargetError> {
-    let Value::ServerError(error) = reply else {
-        return Ok(());
-    };
-    let is_group_create = command
-        .get(1)
-        .is_some_and(|c| c.eq_ignore_ascii_case("CREATE"));
-    if is_group_create && error.code() == "BUSYGROUP" {
-        return Ok(()); // created meanwhile, by a concurrent or interrupted apply
-    }
-    let shown: Vec<&str> = command.iter().take(4).map(String::as_str).collect();
-    Err(TargetError(format!(
-        "{address}: `{}` failed: {}; the changes before it were applied, run apply again after fixing this",
-        shown.join(" "),
-        server_error_text(error)
-    )))
+/// How long the lease must still have to run for another batch to be sent: half of it, so
+/// a batch has that long to reach the server (whose script checks the lock anyway).
+fn margin(lease: Duration) -> Duration {
+    lease / 2
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::{Action, Change};
 
     fn desired_with(hashes: &[&str]) -> Desired {
         let user = crate::model::desired::DesiredUser {
@@ -163,35 +588,56 @@ mod tests {
         }
     }
 
-    fn setuser(placeholders: usize) -> Vec<String> {
-        ["ACL", "SETUSER", "worker", "reset", "on"]
-            .into_iter()
-            .chain(std::iter::repeat_n(HASH_PLACEHOLDER, placeholders))
-            .map(str::to_owned)
-            .collect()
+    fn setuser(placeholders: usize) -> Op {
+        Op::SetUser {
+            name: "worker".to_owned(),
+            rules: ["on"]
+                .into_iter()
+                .chain(std::iter::repeat_n(HASH_PLACEHOLDER, placeholders))
+                .map(str::to_owned)
+                .collect(),
+        }
+    }
+
+    fn plan_of(op: Op) -> Plan {
+        Plan {
+            namespace: "app".to_owned(),
+            environment: None,
+            changes: vec![Change {
+                address: "user.worker".to_owned(),
+                kind: Kind::User,
+                action: Action::Update,
+                destructive: false,
+                before: None,
+                after: None,
+                ops: vec![op],
+                reason: String::new(),
+                details: Vec::new(),
+            }],
+            notes: Vec::new(),
+        }
     }
 
     #[test]
     fn placeholders_are_filled_with_the_declared_hashes_in_order() {
         let desired = desired_with(&["aa", "bb"]);
-        let command = setuser(2);
-        assert!(check_passwords([&command].into_iter(), &desired).is_ok());
-        let packed =
-            String::from_utf8_lossy(&to_cmd(&command, &desired).get_packed_command()).into_owned();
-        assert!(packed.contains("#aa") && packed.contains("#bb"), "{packed}");
-        assert!(!packed.contains(HASH_PLACEHOLDER), "{packed}");
+        let op = setuser(2);
+        assert!(check_passwords(&plan_of(op.clone()), &desired).is_ok());
+        let sent = sent_args(&op, &desired, None).join(" ");
+        assert_eq!(sent, "ACL SETUSER worker reset on #aa #bb");
     }
 
     #[test]
-    fn a_plan_with_more_passwords_than_declared_is_refused_before_sending() {
+    fn a_plan_with_another_number_of_passwords_is_refused_before_sending() {
         let desired = desired_with(&["aa"]);
-        let command = setuser(2);
-        let error = check_passwords([&command].into_iter(), &desired)
-            .expect_err("one hash for two placeholders");
-        assert!(error.to_string().contains("`worker`"), "{error}");
-        assert!(
-            !error.to_string().contains("aa"),
-            "no hash in the message: {error}"
-        );
+        for placeholders in [0, 2] {
+            let error = check_passwords(&plan_of(setuser(placeholders)), &desired)
+                .expect_err("one hash declared");
+            assert!(error.to_string().contains("`worker`"), "{error}");
+            assert!(
+                !error.to_string().contains("aa"),
+                "no hash in the message: {error}"
+            );
+        }
     }
 }

@@ -9,7 +9,7 @@ use super::session::{Session, block_on, exit_soon, fail, open};
 use super::{ApplyArgs, ColourChoice, print_stderr, print_stdout};
 use crate::apply::{self, lock};
 use crate::live::read;
-use crate::plan::saved::SavedPlan;
+use crate::plan::saved::{self, SavedPlan, SavedTarget, reconcile};
 use crate::plan::{Action, Plan};
 use crate::record::Record;
 use crate::render;
@@ -19,10 +19,14 @@ pub fn run(args: &ApplyArgs, colour: ColourChoice) -> u8 {
     block_on(apply(args, colour))
 }
 
-/// 1. load and validate, connect; 2. plan (or load the saved plan and check it is current);
-/// 3. nothing to do: stop here, having written nothing; 4. show the plan and confirm;
-/// 5. take the lock and re-check that the server did not change meanwhile; 6. execute;
-/// 7. release the lock and report.
+/// 1. Load and validate, connect.
+/// 2. Plan (with a saved plan: check it was made for this server and topology, and that a
+///    fresh plan equals it).
+/// 3. Nothing to do: stop here, having written nothing.
+/// 4. Show the plan and confirm.
+/// 5. Take the lock and plan again unless nothing can have changed.
+/// 6. Execute.
+/// 7. Release the lock and report.
 async fn apply(args: &ApplyArgs, colour: ColourChoice) -> u8 {
     let mut session = match open(&args.target, colour).await {
         Ok(session) => session,
@@ -32,10 +36,27 @@ async fn apply(args: &ApplyArgs, colour: ColourChoice) -> u8 {
         Ok(saved) => saved,
         Err(code) => return code,
     };
-    let (plan, record) = match current_plan(&mut session, args, saved.as_ref()).await {
+    if let Some(saved) = &saved
+        && let Err(code) = check_saved(&session, args, saved)
+    {
+        return code;
+    }
+    let prune = saved.as_ref().map_or(args.target.prune, |s| s.prune);
+    let (live, plan) = match session.read_and_plan(prune).await {
         Ok(planned) => planned,
         Err(code) => return code,
     };
+    let plan = match &saved {
+        Some(saved) if plan.is_empty() => {
+            return nothing_left(saved, live.record.as_ref());
+        }
+        Some(saved) => match reconcile(&saved.plan, plan) {
+            Ok(plan) => plan,
+            Err(why) => return refuse_saved(&why),
+        },
+        None => plan,
+    };
+    let record = live.record;
     let target = session.plan_target();
     let stdout_colour = colour.enabled(std::io::stdout().is_terminal());
     render::plan::write_human(&plan, &target, stdout_colour, print_stdout);
@@ -71,7 +92,7 @@ async fn apply(args: &ApplyArgs, colour: ColourChoice) -> u8 {
     // Ctrl-C stops between batches and releases the lock; what ran stays done, and the next
     // apply completes it (kill -9 is covered too: the lock then expires by itself).
     let code = tokio::select! {
-        code = execute_locked(&mut session, args, approved, lock.contended) => code,
+        code = execute_locked(&mut session, prune, approved, &lock, colour) => code,
         () = interrupted => fail("interrupted: the changes sent so far stay applied; run apply again to complete"),
     };
     if let Err(e) = lock.release(&mut session.target).await {
@@ -103,48 +124,66 @@ fn interrupt() -> std::io::Result<impl Future<Output = ()>> {
     })
 }
 
-/// The plan to apply (the saved one if it still matches the server, else a fresh one) and
-/// the record it was read with.
-async fn current_plan(
-    session: &mut Session,
-    args: &ApplyArgs,
-    saved: Option<&SavedPlan>,
-) -> Result<(Plan, Option<Record>), u8> {
-    let (live, plan) = session.read_and_plan(args.target.prune).await?;
-    let Some(saved) = saved else {
-        return Ok((plan, live.record));
-    };
-    check_saved(session, saved, &live.fingerprint())?;
-    Ok((saved.plan.clone(), live.record))
-}
-
 fn read_saved(path: &std::path::Path) -> Result<SavedPlan, u8> {
+    let cannot = |why: String| fail(&format!("cannot use the plan {}: {why}", path.display()));
+    let size = std::fs::metadata(path)
+        .map_err(|e| fail(&format!("cannot read the plan {}: {e}", path.display())))?
+        .len();
+    if size > saved::MAX_BYTES {
+        return Err(cannot(format!(
+            "it is {size} bytes, more than a plan can be ({} MB)",
+            saved::MAX_BYTES / (1024 * 1024)
+        )));
+    }
     let text = std::fs::read_to_string(path)
         .map_err(|e| fail(&format!("cannot read the plan {}: {e}", path.display())))?;
-    SavedPlan::parse(&text)
-        .map_err(|why| fail(&format!("cannot use the plan {}: {why}", path.display())))
+    SavedPlan::parse(&text).map_err(cannot)
 }
 
-/// A saved plan applies only to the namespace, environment, topology and live state it was
-/// made from.
-fn check_saved(session: &Session, saved: &SavedPlan, fingerprint: &str) -> Result<(), u8> {
-    let desired = &session.desired;
-    if saved.plan.namespace != desired.namespace || saved.plan.environment != desired.environment {
+/// A saved plan applies only to the server, user and topology it was made for.
+fn check_saved(session: &Session, args: &ApplyArgs, saved: &SavedPlan) -> Result<(), u8> {
+    let here = session.target.identity();
+    let target = SavedTarget {
+        url: session.target.describe().to_string(),
+        address: here.address,
+        db: here.db,
+        user: here.user,
+    };
+    if let Some(why) = saved.target_mismatch(&target) {
+        return Err(fail(&format!("{why}. Nothing was applied")));
+    }
+    if args.target.prune && !saved.prune {
         return Err(fail(
-            "the saved plan is for another namespace or environment; nothing was applied",
+            "the saved plan was made without --prune; make it again with `plan --prune --out FILE`. Nothing was applied",
         ));
     }
-    if saved.desired_digest != desired.digest {
+    if saved.desired_digest != session.desired.digest {
         return Err(fail(
             "the topology changed since the plan was made; run plan again. Nothing was applied",
         ));
     }
-    if saved.live_fingerprint != fingerprint {
-        return Err(fail(
-            "the server changed since the plan was made (streams, groups or the record differ); run plan again. Nothing was applied",
-        ));
-    }
     Ok(())
+}
+
+/// A fresh plan that differs from the saved one: nothing is applied.
+fn refuse_saved(why: &str) -> u8 {
+    fail(&format!(
+        "the saved plan is not what the topology and the server give now, so it is not applied: {why}. Run plan again and review the new plan. Nothing was applied"
+    ))
+}
+
+/// A saved plan when nothing is left to do: say whether this plan did it.
+fn nothing_left(saved: &SavedPlan, record: Option<&Record>) -> u8 {
+    match record.filter(|r| r.applied_plan.as_deref() == Some(saved.id.as_str())) {
+        Some(record) => print_stdout(&format!(
+            "This plan was already applied (the record names it, written at {} ms since the epoch); nothing to do.\n",
+            record.applied_at_ms
+        )),
+        None => print_stdout(
+            "Nothing to do: the server already matches the topology (another apply made these changes).\n",
+        ),
+    }
+    0
 }
 
 /// On a terminal, ask; off one, require `--yes`.
@@ -182,55 +221,93 @@ enum Approved<'a> {
 /// Under the lock: make sure the server is still as planned, then execute.
 ///
 /// With `--yes`, the plan was made milliseconds ago: if the lock was free at once and the
-/// record is unchanged, no other apply ran in between, and the plan runs as made (one round
-/// trip instead of reading every stream again). Otherwise the server is read and planned
-/// again: a fresh plan runs as re-planned (a `max_age` trim's bound moves with the clock) if
-/// it has the shape approved; a saved plan runs exactly as saved if the server still matches
-/// it.
+/// record is unchanged (every apply that changes anything writes it, with a new serial), no
+/// other apply ran in between, and the plan runs as made (one round trip instead of reading
+/// every stream again). Otherwise the server is read and planned again, and when another
+/// apply already did the work there is nothing to do. A fresh plan runs if it has the shape
+/// approved at the prompt (a `max_age` trim's bound moves with the clock); with `--yes`,
+/// as planned again; a saved plan runs only if the fresh plan equals it.
 async fn execute_locked(
     session: &mut Session,
-    args: &ApplyArgs,
+    prune: bool,
     approved: Approved<'_>,
-    lock_contended: bool,
+    lock: &lock::Lock,
+    colour: ColourChoice,
 ) -> u8 {
-    let shown = match approved {
+    let approved = match approved {
         Approved::Unattended(planned) => {
             let (plan, record) = *planned;
             match read::read_record(&mut session.target, &session.desired.namespace).await {
                 Err(e) => return fail(&e.to_string()),
-                Ok(now) if !lock_contended && now == record => {
-                    let code = execute(session, &plan).await;
+                Ok(now) if !lock.contended() && now == record => {
+                    let code = execute(session, &plan, lock, None).await;
                     exit_soon(plan);
                     return code;
                 }
-                Ok(_) => Approved::Shown(shape(&plan)),
+                Ok(_) => Approved::Unattended(Box::new((plan, record))),
             }
         }
         approved => approved,
     };
-    let (live, replanned) = match session.read_and_plan(args.target.prune).await {
+    let (live, fresh) = match session.read_and_plan(prune).await {
         Ok(planned) => planned,
         Err(code) => return code,
     };
-    let plan = match &shown {
-        Approved::Saved(saved) if saved.live_fingerprint == live.fingerprint() => &saved.plan,
-        Approved::Shown(shape_shown) if *shape_shown == shape(&replanned) => &replanned,
-        _ => {
+    if fresh.is_empty() {
+        return match approved {
+            Approved::Saved(saved) => nothing_left(saved, live.record.as_ref()),
+            _ => {
+                print_stdout(
+                    "Nothing to do: another apply made these changes while this one waited for the lock.\n",
+                );
+                0
+            }
+        };
+    }
+    drop(live);
+    let (plan, plan_id) = match approved {
+        Approved::Saved(saved) => match reconcile(&saved.plan, fresh) {
+            Ok(plan) => (plan, Some(saved.id.as_str())),
+            Err(why) => return refuse_saved(&why),
+        },
+        Approved::Shown(shape_shown) if shape_shown == shape(&fresh) => (fresh, None),
+        Approved::Shown(_) => {
             return fail(
-                "the server changed while waiting for confirmation or the lock; run apply again. Nothing was applied",
+                "the server changed while waiting for confirmation or the lock; run apply again to see what it would do now. Nothing was applied",
             );
         }
+        Approved::Unattended(_) => {
+            print_stdout(
+                "\nThe server changed while this apply waited for the lock; planned again:\n",
+            );
+            let target = session.plan_target();
+            let stdout_colour = colour.enabled(std::io::stdout().is_terminal());
+            render::plan::write_human(&fresh, &target, stdout_colour, print_stdout);
+            (fresh, None)
+        }
     };
-    drop(live);
-    execute(session, plan).await
+    execute(session, &plan, lock, plan_id).await
 }
 
-/// Send the plan's commands, with a progress bar on a terminal, and report.
-async fn execute(session: &mut Session, plan: &Plan) -> u8 {
-    let total = plan.commands().count();
+/// Send the plan's operations under the lock, with a progress bar on a terminal, and report.
+async fn execute(
+    session: &mut Session,
+    plan: &Plan,
+    lock: &lock::Lock,
+    plan_id: Option<&str>,
+) -> u8 {
+    let total = plan.ops().count();
     let bar = progress_bar(total);
     let mut progress = |done: usize, _total: usize| bar.set_position(done as u64);
-    let result = apply::execute(&session.target, plan, &session.desired, &mut progress).await;
+    let result = apply::execute(
+        &mut session.target,
+        plan,
+        &session.desired,
+        lock,
+        plan_id,
+        &mut progress,
+    )
+    .await;
     bar.finish_and_clear();
     match result {
         Ok(applied) => {
@@ -240,7 +317,7 @@ async fn execute(session: &mut Session, plan: &Plan) -> u8 {
             ));
             0
         }
-        Err(e) => fail(&e.to_string()),
+        Err(stopped) => fail(&stopped.to_string()),
     }
 }
 

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 
 use super::session::{block_on, exit_soon, fail, open};
 use super::{ColourChoice, PlanArgs, ReportFormat, print_stdout};
-use crate::plan::saved::SavedPlan;
+use crate::plan::saved::{SavedPlan, SavedTarget};
 use crate::render;
 
 pub fn run(args: &PlanArgs, colour: ColourChoice) -> u8 {
@@ -30,11 +30,18 @@ async fn plan(args: &PlanArgs, colour: ColourChoice) -> u8 {
         }
     }
     if let Some(out) = &args.out {
+        let here = session.target.identity();
+        let saved_target = SavedTarget {
+            url: target.url.to_owned(),
+            address: here.address,
+            db: here.db,
+            user: here.user,
+        };
         let saved = SavedPlan::new(
             plan.clone(),
-            target.url.to_owned(),
+            saved_target,
             session.desired.digest.clone(),
-            live.fingerprint(),
+            args.target.prune,
         );
         if let Err(e) = std::fs::write(out, saved.to_json()) {
             return fail(&format!("cannot write the plan to {}: {e}", out.display()));

@@ -144,45 +144,27 @@ impl StreamId {
     }
 }
 
-impl std::fmt::Display for StreamId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}-{}", self.ms, self.seq)
+/// Written as `<ms>-<seq>` in saved plans, as Redis writes it.
+impl serde::Serialize for StreamId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 
-impl LiveState {
-    /// What a saved plan depends on, hashed: which keys exist with which type, the groups of
-    /// each stream, and the record. Lengths and IDs are left out on purpose: they change with
-    /// every message, and no planned command depends on them (a trim's bound is fixed in the
-    /// plan). `apply --plan` refuses a plan whose fingerprint no longer matches.
-    pub fn fingerprint(&self) -> String {
-        use sha2::{Digest, Sha256};
-        let mut hasher = Sha256::new();
-        for (key, live) in &self.keys {
-            let state = match live {
-                LiveKey::Missing => "none".to_owned(),
-                LiveKey::WrongType(kind) => kind.clone(),
-                LiveKey::Stream(stream) => {
-                    let groups: Vec<&str> = stream.groups.keys().map(String::as_str).collect();
-                    format!("stream groups={}", groups.join(","))
-                }
-            };
-            hasher.update(format!("{key} {state}\n"));
-        }
-        if let Some(record) = &self.record {
-            hasher.update(format!("record {}", record.to_json()));
-        }
-        for (name, user) in self.acl.iter().flat_map(|a| &a.users) {
-            hasher.update(format!(
-                "user {name} {:?} {:?} {} {} {} {}\n",
-                user.flags,
-                user.password_hashes,
-                user.commands,
-                user.keys,
-                user.channels,
-                user.selectors
-            ));
-        }
-        crate::model::desired::hex(&hasher.finalize())
+impl<'de> serde::Deserialize<'de> for StreamId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        StreamId::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "`{}` is not a stream ID",
+                crate::text::untrusted(&text)
+            ))
+        })
+    }
+}
+
+impl std::fmt::Display for StreamId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.ms, self.seq)
     }
 }

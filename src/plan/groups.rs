@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::join::StreamFacts;
-use super::{Action, Change, Kind, MKSTREAM_GROUP, Plan, Refusal, State};
+use super::{Action, Change, Kind, MKSTREAM_GROUP, Op, Plan, Refusal, State};
 use crate::live::{LiveGroup, StreamId};
 use crate::model::desired::Desired;
 use crate::model::types::StartId;
@@ -84,17 +84,12 @@ fn create_change(
     entries_read: Option<u64>,
 ) -> Change {
     let start_arg = start.as_redis_arg();
-    let mut command = vec![
-        "XGROUP".to_owned(),
-        "CREATE".to_owned(),
-        key.to_owned(),
-        group.to_owned(),
-        start_arg.clone(),
-    ];
-    if let Some(n) = entries_read {
-        command.extend(["ENTRIESREAD".to_owned(), n.to_string()]);
-    }
-    command.push("MKSTREAM".to_owned());
+    let op = Op::CreateGroup {
+        key: key.to_owned(),
+        group: group.to_owned(),
+        start: start_arg.clone(),
+        entries_read,
+    };
     Change {
         address: format!("group.{stream}.{group}"),
         kind: Kind::Group,
@@ -105,7 +100,7 @@ fn create_change(
             start: &start_arg,
             entries_read,
         })),
-        commands: vec![command],
+        ops: vec![op],
         reason: format!("declared, does not exist: starts at `{start_arg}`"),
         details: Vec::new(),
     }
@@ -150,12 +145,10 @@ pub fn destroy(
             &json!({ "consumers": live.consumers, "pending": live.pending, "last_delivered_id": live.last_delivered_id.to_string() }),
         )),
         after: None,
-        commands: vec![vec![
-            "XGROUP".to_owned(),
-            "DESTROY".to_owned(),
-            key.to_owned(),
-            group.to_owned(),
-        ]],
+        ops: vec![Op::DestroyGroup {
+            key: key.to_owned(),
+            group: group.to_owned(),
+        }],
         reason: if destructive {
             format!(
                 "no longer declared (--prune): {} consumers and {} pending entries are dropped",

@@ -12,10 +12,13 @@
 
 mod groups;
 mod join;
+pub mod ops;
 mod retention;
 pub mod saved;
 mod streams;
 mod users;
+
+pub use ops::{Op, TrimBy};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -24,13 +27,14 @@ use crate::live::LiveState;
 use crate::model::desired::Desired;
 use std::collections::BTreeSet;
 
-use crate::record::{self, FORMAT, OWNERS_KEY, Record, RecordedGroup};
+use crate::record::{self, FORMAT, Record, RecordedGroup};
 
 /// Name of the short-lived group used to create an empty stream (`XGROUP CREATE ... MKSTREAM`
 /// then `XGROUP DESTROY`): Redis has no command that creates an empty stream directly.
 pub const MKSTREAM_GROUP: &str = "__topology__:mkstream";
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Plan {
     pub namespace: String,
     pub environment: Option<String>,
@@ -41,6 +45,7 @@ pub struct Plan {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Change {
     /// `stream.<name>`, `group.<stream>.<group>`, `retention.<stream>`, `record`.
     pub address: String,
@@ -50,8 +55,8 @@ pub struct Change {
     pub destructive: bool,
     pub before: Option<State>,
     pub after: Option<State>,
-    /// The exact commands apply sends, in order.
-    pub commands: Vec<Vec<String>>,
+    /// What apply does for this change, in order (see [`Op::args`] for the commands).
+    pub ops: Vec<Op>,
     /// One line for people: why this change.
     pub reason: String,
     /// Further lines for people: what differs, field by field (ACL users). Never a secret.
@@ -142,9 +147,17 @@ impl Plan {
         self.changes.iter().filter(|c| c.action == action).count()
     }
 
-    /// Every command, in apply order.
-    pub fn commands(&self) -> impl Iterator<Item = &Vec<String>> {
-        self.changes.iter().flat_map(|c| c.commands.iter())
+    /// Every operation, in plan order.
+    pub fn ops(&self) -> impl Iterator<Item = &Op> {
+        self.changes.iter().flat_map(|c| c.ops.iter())
+    }
+}
+
+impl Change {
+    /// The commands apply sends for this change, as people and `--format json` see them
+    /// (password hashes as placeholders).
+    pub fn commands(&self) -> impl Iterator<Item = Vec<String>> + '_ {
+        self.ops.iter().map(Op::args)
     }
 }
 
@@ -236,7 +249,9 @@ fn record_is_current(
 }
 
 /// What the record must say after apply: the declared streams and groups, plus recorded ones
-/// that stay managed because they were not pruned.
+/// that stay managed because they were not pruned. Every apply that changes anything writes
+/// it, with the next serial: an apply waiting for the lock then sees that the server moved
+/// on, even when the rest of the record stays as it was.
 fn record_change(
     desired: &Desired,
     live: &LiveState,
@@ -248,7 +263,10 @@ fn record_change(
     let mut users: BTreeSet<String> = desired.users.keys().cloned().collect();
     users.extend(kept_users.iter().cloned());
     let unregistered = unregistered(desired, live, &users);
-    if record_is_current(desired, live, facts, kept, &users, unregistered.is_empty()) {
+    let applies_changes = !plan.changes.is_empty();
+    if !applies_changes
+        && record_is_current(desired, live, facts, kept, &users, unregistered.is_empty())
+    {
         return;
     }
     let mut streams = kept.clone();
@@ -268,16 +286,16 @@ fn record_change(
                 .insert(name.clone(), RecordedGroup { start });
         }
     }
-    let unchanged = live.record.as_ref().is_some_and(|r| {
+    let same_content = live.record.as_ref().is_some_and(|r| {
         r.streams == streams
             && r.digest == desired.digest
             && r.environment == desired.environment
             && r.users == users
     }) && unregistered.is_empty();
-    if unchanged {
+    if same_content && !applies_changes {
         return;
     }
-    let registry = registry_commands(desired, live, &users, &unregistered);
+    let mut ops = registry_ops(desired, live, &users, &unregistered);
     let record = Record {
         format: FORMAT,
         environment: desired.environment.clone(),
@@ -286,6 +304,8 @@ fn record_change(
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
         streams,
         users,
+        serial: live.record.as_ref().map_or(0, |r| r.serial) + 1,
+        applied_plan: None,
     };
     let adopted = record
         .streams
@@ -302,9 +322,19 @@ fn record_change(
             "first apply to this namespace: records {n} managed {}",
             streams_word(n)
         ),
+        (Some(_), 0) if same_content => format!(
+            "records this apply (number {}), so that an apply waiting for the lock sees it",
+            record.serial
+        ),
         (Some(_), 0) => "records the new desired state".to_owned(),
         (Some(_), n) => format!("records {n} newly managed {}", streams_word(n)),
     };
+    let before = live.record.as_ref().map(|r| State::of(&record_summary(r)));
+    let after = Some(State::of(&record_summary(&record)));
+    ops.push(Op::WriteRecord {
+        key: record::record_key(&desired.namespace),
+        record,
+    });
     plan.changes.push(Change {
         address: "record".to_owned(),
         kind: Kind::Record,
@@ -314,16 +344,9 @@ fn record_change(
             Action::Create
         },
         destructive: false,
-        before: live.record.as_ref().map(|r| State::of(&record_summary(r))),
-        after: Some(State::of(&record_summary(&record))),
-        commands: registry
-            .into_iter()
-            .chain([vec![
-                "SET".to_owned(),
-                record::record_key(&desired.namespace),
-                record.to_json(),
-            ]])
-            .collect(),
+        before,
+        after,
+        ops,
         reason,
         details: Vec::new(),
     });
@@ -343,34 +366,32 @@ fn unregistered<'a>(
         .collect()
 }
 
-/// `HSET` of this namespace as the owner of its unregistered users, `HDEL` of users it no
+/// Register this namespace as the owner of its unregistered users; release the users it no
 /// longer manages.
-fn registry_commands(
+fn registry_ops(
     desired: &Desired,
     live: &LiveState,
     users: &BTreeSet<String>,
     unregistered: &[&String],
-) -> Vec<Vec<String>> {
-    let mut commands = Vec::new();
+) -> Vec<Op> {
+    let mut ops = Vec::new();
     if !unregistered.is_empty() {
-        let mut hset = cmd(&["HSET", OWNERS_KEY]);
-        for user in unregistered {
-            hset.extend([(*user).clone(), desired.namespace.clone()]);
-        }
-        commands.push(hset);
+        ops.push(Op::RegisterUsers {
+            namespace: desired.namespace.clone(),
+            users: unregistered.iter().map(|u| (*u).clone()).collect(),
+        });
     }
-    let released: Vec<&String> = live
+    let released: Vec<String> = live
         .record
         .iter()
         .flat_map(|r| &r.users)
         .filter(|u| !users.contains(*u))
+        .cloned()
         .collect();
     if !released.is_empty() {
-        let mut hdel = cmd(&["HDEL", OWNERS_KEY]);
-        hdel.extend(released.into_iter().cloned());
-        commands.push(hdel);
+        ops.push(Op::UnregisterUsers { users: released });
     }
-    commands
+    ops
 }
 
 fn record_summary(record: &Record) -> Value {
@@ -381,10 +402,6 @@ fn record_summary(record: &Record) -> Value {
         "groups": record.streams.values().map(|s| s.groups.len()).sum::<usize>(),
         "users": record.users.len(),
     })
-}
-
-fn cmd(parts: &[&str]) -> Vec<String> {
-    parts.iter().map(|p| (*p).to_owned()).collect()
 }
 
 #[cfg(test)]

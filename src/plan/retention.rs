@@ -8,8 +8,8 @@
 use serde_json::json;
 
 use super::join::StreamFacts;
-use super::{Action, Change, Kind, Plan, State};
-use crate::live::{LiveState, LiveStream};
+use super::{Action, Change, Kind, Op, Plan, State, TrimBy};
+use crate::live::{LiveState, LiveStream, StreamId};
 use crate::model::desired::DesiredRetention;
 
 pub fn trim(facts: &[StreamFacts], live: &LiveState, plan: &mut Plan) {
@@ -36,17 +36,16 @@ fn trim_change(
     } else {
         0
     };
-    let mut commands = Vec::new();
+    let mut ops = Vec::new();
     let mut effects = Vec::new();
     if let Some(maxlen) = retention.maxlen
         && stream.length > maxlen.saturating_add(slack)
     {
-        commands.push(xtrim(
-            key,
-            "MAXLEN",
-            retention.approximate,
-            &maxlen.to_string(),
-        ));
+        ops.push(Op::Trim {
+            key: key.to_owned(),
+            by: TrimBy::Maxlen(maxlen),
+            approximate: retention.approximate,
+        });
         effects.push(format!(
             "length {} > maxlen {maxlen}: removes {}{} entries",
             stream.length,
@@ -58,12 +57,11 @@ fn trim_change(
         && older > slack
     {
         let minid = live.now_ms.saturating_sub(age);
-        commands.push(xtrim(
-            key,
-            "MINID",
-            retention.approximate,
-            &format!("{minid}-0"),
-        ));
+        ops.push(Op::Trim {
+            key: key.to_owned(),
+            by: TrimBy::Minid(StreamId { ms: minid, seq: 0 }),
+            approximate: retention.approximate,
+        });
         let counted = if older > live.node_max_entries {
             "more than "
         } else {
@@ -74,7 +72,7 @@ fn trim_change(
             older.min(live.node_max_entries)
         ));
     }
-    if commands.is_empty() {
+    if ops.is_empty() {
         return None;
     }
     Some(Change {
@@ -86,17 +84,8 @@ fn trim_change(
         after: Some(State::of(
             &json!({ "maxlen": retention.maxlen, "max_age_ms": retention.max_age_ms, "approximate": retention.approximate }),
         )),
-        commands,
+        ops,
         reason: effects.join("; "),
         details: Vec::new(),
     })
-}
-
-fn xtrim(key: &str, strategy: &str, approximate: bool, threshold: &str) -> Vec<String> {
-    let mut command = vec!["XTRIM".to_owned(), key.to_owned(), strategy.to_owned()];
-    if approximate {
-        command.push("~".to_owned());
-    }
-    command.push(threshold.to_owned());
-    command
 }

@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::join::StreamFacts;
-use super::{Action, Change, Kind, MKSTREAM_GROUP, Options, Plan, Refusal, State, cmd};
+use super::{Action, Change, Kind, MKSTREAM_GROUP, Op, Options, Plan, Refusal, State};
 use crate::live::LiveKey;
 use crate::model::desired::Desired;
 use crate::record::RecordedStream;
@@ -43,10 +43,18 @@ pub fn create(facts: &[StreamFacts], plan: &mut Plan) {
         else {
             continue;
         };
-        let commands = if stream.groups.is_empty() {
+        let ops = if stream.groups.is_empty() {
             vec![
-                cmd(&["XGROUP", "CREATE", key, MKSTREAM_GROUP, "$", "MKSTREAM"]),
-                cmd(&["XGROUP", "DESTROY", key, MKSTREAM_GROUP]),
+                Op::CreateGroup {
+                    key: key.to_owned(),
+                    group: MKSTREAM_GROUP.to_owned(),
+                    start: "$".to_owned(),
+                    entries_read: None,
+                },
+                Op::DestroyGroup {
+                    key: key.to_owned(),
+                    group: MKSTREAM_GROUP.to_owned(),
+                },
             ]
         } else {
             Vec::new() // the group changes below create it
@@ -58,7 +66,7 @@ pub fn create(facts: &[StreamFacts], plan: &mut Plan) {
             destructive: false,
             before: None,
             after: Some(State::of(&CreatedStream { key, length: 0 })),
-            commands,
+            ops,
             reason: if stream.groups.is_empty() {
                 "declared, does not exist: created empty".to_owned()
             } else {
@@ -92,7 +100,9 @@ pub fn undeclared(
                     &json!({ "key": key, "length": stream.length, "groups": stream.groups.len() }),
                 )),
                 after: None,
-                commands: vec![cmd(&["DEL", key])],
+                ops: vec![Op::DeleteStream {
+                    key: key.to_owned(),
+                }],
                 reason: format!(
                     "no longer declared (--prune): deletes {} entries",
                     stream.length

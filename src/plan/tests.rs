@@ -6,6 +6,15 @@ use crate::model::desired::{DesiredGroup, DesiredRetention, DesiredStream};
 use crate::model::types::StartId;
 use crate::record::RecordedStream;
 
+fn cmd(parts: &[&str]) -> Vec<String> {
+    parts.iter().map(|p| (*p).to_owned()).collect()
+}
+
+/// The commands of a change, as `--format json` shows them.
+pub(super) fn commands(change: &Change) -> Vec<Vec<String>> {
+    change.commands().collect()
+}
+
 /// A stream for a test: name, retention, groups with their start.
 type StreamSpec<'a> = (&'a str, DesiredRetention, &'a [(&'a str, StartId)]);
 
@@ -111,6 +120,8 @@ pub(super) fn state_with(
 /// The record a previous apply of `desired` would have left.
 fn recorded(desired: &Desired) -> Record {
     Record {
+        serial: 1,
+        applied_plan: None,
         format: FORMAT,
         environment: desired.environment.clone(),
         digest: desired.digest.clone(),
@@ -162,7 +173,12 @@ fn empty_server_creates_streams_groups_and_the_record() {
             ("record".to_owned(), Action::Create),
         ]
     );
-    let commands: Vec<String> = p.commands().map(|c| c.join(" ")).collect();
+    let commands: Vec<String> = p
+        .changes
+        .iter()
+        .flat_map(Change::commands)
+        .map(|c| c.join(" "))
+        .collect();
     assert_eq!(
         commands[0],
         "XGROUP CREATE ns:audit __topology__:mkstream $ MKSTREAM"
@@ -192,12 +208,24 @@ fn a_group_destroyed_by_hand_is_recreated() {
     let mut l = live(&[("tasks", stream(5, &[]))]);
     l.record = Some(recorded(&d));
     let p = plan(&d, &l, Options::default()).expect("plan");
+    // The record's content stays as it was, but every apply that changes anything writes
+    // it with the next serial, so that an apply waiting for the lock sees the change.
     assert_eq!(
         addresses(&p),
-        [("group.tasks.workers".to_owned(), Action::Create)]
+        [
+            ("group.tasks.workers".to_owned(), Action::Create),
+            ("record".to_owned(), Action::Update)
+        ]
+    );
+    assert!(
+        p.changes[1]
+            .reason
+            .starts_with("records this apply (number 2)"),
+        "{}",
+        p.changes[1].reason
     );
     assert_eq!(
-        p.changes[0].commands,
+        commands(&p.changes[0]),
         [cmd(&[
             "XGROUP", "CREATE", "ns:tasks", "workers", "0", "MKSTREAM"
         ])]
@@ -258,7 +286,7 @@ fn retention_trims_only_beyond_the_approximate_slack() {
         if expected {
             let tilde = if approximate { " ~" } else { "" };
             assert_eq!(
-                p.changes[0].commands[0].join(" "),
+                commands(&p.changes[0])[0].join(" "),
                 format!("XTRIM ns:s MAXLEN{tilde} {max}")
             );
             assert!(p.changes[0].reason.contains(&format!(
@@ -290,7 +318,7 @@ fn max_age_trims_with_minid() {
     let p = plan(&d, &l, Options::default()).expect("plan");
     let minid = 1_700_000_000_000 - age;
     assert_eq!(
-        p.changes[0].commands[0].join(" "),
+        commands(&p.changes[0])[0].join(" "),
         format!("XTRIM ns:s MINID {minid}-0")
     );
     assert!(p.changes[0].reason.contains("3 entries older than max_age"));
@@ -326,10 +354,10 @@ fn undeclared_streams_are_kept_without_prune_and_deleted_with_it() {
         .collect();
     assert_eq!(deletes.len(), 2);
     assert!(deletes.iter().all(|c| c.destructive));
-    assert_eq!(deletes[0].commands, [cmd(&["DEL", "ns:gone"])]);
+    assert_eq!(commands(deletes[0]), [cmd(&["DEL", "ns:gone"])]);
     assert!(deletes[0].reason.contains("deletes 42 entries"));
     assert_eq!(
-        deletes[1].commands,
+        commands(deletes[1]),
         [cmd(&["XGROUP", "DESTROY", "ns:tasks", "workers"])]
     );
 }
@@ -386,9 +414,9 @@ fn a_leftover_mkstream_helper_group_is_removed() {
     let mut l = live(&[("s", stream(0, &[MKSTREAM_GROUP]))]);
     l.record = Some(recorded(&d));
     let p = plan(&d, &l, Options::default()).expect("plan");
-    assert_eq!(p.changes.len(), 1);
+    assert_eq!(p.changes.len(), 2, "the cleanup, then the record");
     assert_eq!(
-        p.changes[0].commands,
+        commands(&p.changes[0]),
         [cmd(&["XGROUP", "DESTROY", "ns:s", MKSTREAM_GROUP])]
     );
     assert!(!p.changes[0].destructive);

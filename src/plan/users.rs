@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use super::{Action, Change, Kind, Options, Plan, Refusal, State};
+use super::{Action, Change, Kind, Op, Options, Plan, Refusal, State};
 use crate::acl::{
     Catalog, HASH_PLACEHOLDER, Permissions, SENSITIVE, channel_patterns, key_permissions,
 };
@@ -35,26 +35,23 @@ pub fn desired_permissions(user: &DesiredUser, catalog: &Catalog) -> Result<Perm
 }
 
 /// `ACL SETUSER <name> reset <rules>`, with placeholders for the password hashes.
-pub fn setuser(name: &str, user: &DesiredUser) -> Vec<String> {
-    let mut command = vec![
-        "ACL".to_owned(),
-        "SETUSER".to_owned(),
-        name.to_owned(),
-        "reset".to_owned(),
-        if user.enabled { "on" } else { "off" }.to_owned(),
-    ];
+pub fn setuser(name: &str, user: &DesiredUser) -> Op {
+    let mut rules = vec![if user.enabled { "on" } else { "off" }.to_owned()];
     if user.nopass {
-        command.push("nopass".to_owned());
+        rules.push("nopass".to_owned());
     }
-    command.extend(
+    rules.extend(
         user.password_hashes
             .iter()
             .map(|_| HASH_PLACEHOLDER.to_owned()),
     );
-    command.extend(user.keys.iter().cloned());
-    command.extend(user.channels.iter().cloned());
-    command.extend(user.commands.iter().cloned());
-    command
+    rules.extend(user.keys.iter().cloned());
+    rules.extend(user.channels.iter().cloned());
+    rules.extend(user.commands.iter().cloned());
+    Op::SetUser {
+        name: name.to_owned(),
+        rules,
+    }
 }
 
 /// Problems that stop the plan before anything is written: a user managed by another
@@ -158,7 +155,7 @@ pub fn plan(
         if live_user.is_some() && details.is_empty() && !adopted {
             continue;
         }
-        let commands = if live_user.is_none() || !details.is_empty() {
+        let ops = if live_user.is_none() || !details.is_empty() {
             vec![setuser(name, user)]
         } else {
             Vec::new()
@@ -180,7 +177,7 @@ pub fn plan(
             destructive: false,
             before: live_user.map(|u| State::of(&live_summary(u))),
             after: Some(State::of(&user.summary())),
-            commands,
+            ops,
             reason,
             details,
         });
@@ -198,7 +195,7 @@ pub fn plan(
                 destructive: true,
                 before: Some(State::of(&live_summary(live_user))),
                 after: None,
-                commands: vec![vec!["ACL".to_owned(), "DELUSER".to_owned(), name.clone()]],
+                ops: vec![Op::DeleteUser { name: name.clone() }],
                 reason: "no longer declared (--prune): deleted, and its connections closed"
                     .to_owned(),
                 details: Vec::new(),
@@ -215,13 +212,28 @@ pub fn plan(
 }
 
 /// After changing users: `ACL SAVE` where the server has an aclfile; otherwise a warning,
-/// since users set with `ACL SETUSER` are lost when the server restarts.
+/// since users set with `ACL SETUSER` are lost when the server restarts. Deletions run in
+/// apply's last phase, after every other change succeeded, so each phase that changes users
+/// ends with its own `ACL SAVE`.
 fn persist(acl: &LiveAcl, changes: &mut [Change], notes: &mut Vec<String>) {
-    let Some(last) = changes.iter_mut().rev().find(|c| !c.commands.is_empty()) else {
+    let mut last_of_each_phase = Vec::new();
+    for destructive in [false, true] {
+        if let Some(last) = changes
+            .iter()
+            .rposition(|c| c.destructive == destructive && !c.ops.is_empty())
+        {
+            last_of_each_phase.push(last);
+        }
+    }
+    if last_of_each_phase.is_empty() {
         return;
-    };
+    }
     match acl.aclfile {
-        Some(true) => last.commands.push(vec!["ACL".to_owned(), "SAVE".to_owned()]),
+        Some(true) => {
+            for index in last_of_each_phase {
+                changes[index].ops.push(Op::SaveAcl);
+            }
+        }
         Some(false) => notes.push(
             "the server has no aclfile: ACL users written by apply are lost when it restarts (see docs/operations.md, \"ACL users\")".to_owned(),
         ),
@@ -309,6 +321,8 @@ mod tests {
 
     fn live(users: &[(&str, LiveUser)], recorded: &[&str], aclfile: Option<bool>) -> LiveState {
         let record = (!recorded.is_empty()).then(|| Record {
+            serial: 1,
+            applied_plan: None,
             format: FORMAT,
             environment: None,
             digest: "d".to_owned(),
@@ -341,7 +355,7 @@ mod tests {
         plan.changes
             .iter()
             .filter(|c| c.kind == Kind::User)
-            .map(|c| (c.address.clone(), c.action, c.commands.len()))
+            .map(|c| (c.address.clone(), c.action, c.ops.len()))
             .collect()
     }
 
@@ -356,6 +370,8 @@ mod tests {
         }
     }
 
+    use crate::plan::tests::commands;
+
     const WORKER: &[&str] = &["+@stream", "-xgroup|destroy", "+ping"];
 
     #[test]
@@ -368,16 +384,16 @@ mod tests {
         );
         let change = &plan.changes[0];
         assert_eq!(
-            change.commands[0].join(" "),
+            commands(change)[0].join(" "),
             "ACL SETUSER worker reset on #(sensitive value) %R~ns:in %W~ns:out +@stream -xgroup|destroy +ping"
         );
-        assert_eq!(change.commands[1], ["ACL", "SAVE"]);
+        assert_eq!(commands(change)[1], ["ACL", "SAVE"]);
         let everything = serde_json::to_string(&plan).expect("json");
         assert!(!everything.contains(&sha256_hex("pw-1")), "{everything}");
         // The record lists the user and the registry names this namespace as its owner.
         let record = plan.changes.last().expect("record change");
         assert_eq!(
-            record.commands[0],
+            commands(record)[0],
             ["HSET", "__topology__:users", "worker", "ns"]
         );
     }
@@ -542,11 +558,11 @@ mod tests {
         );
         assert!(pruned.changes[0].destructive);
         assert_eq!(
-            pruned.changes[0].commands,
+            commands(&pruned.changes[0]),
             [vec!["ACL", "DELUSER", "old"], vec!["ACL", "SAVE"]]
         );
         let record = pruned.changes.last().expect("record");
-        assert!(record.commands.contains(&vec![
+        assert!(commands(record).contains(&vec![
             "HDEL".to_owned(),
             "__topology__:users".to_owned(),
             "old".to_owned()

@@ -75,8 +75,8 @@ pub fn plan(plan: &Plan, target: &PlanTarget) -> String {
         for detail in &change.details {
             out.push_str(&format!("      {detail}\n"));
         }
-        for command in &change.commands {
-            out.push_str(&format!("    {}\n", show_command(change, command)));
+        for op in &change.ops {
+            out.push_str(&format!("    {}\n", show_command(op)));
         }
     }
     out.push_str("```\n\n</details>\n");

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
-use crate::plan::{Action, Change, Kind, Plan};
+use crate::plan::{Action, Change, Kind, Op, Plan};
 
 /// Where a plan applies, for headers and the JSON `target` object.
 pub struct PlanTarget<'a> {
@@ -123,27 +123,22 @@ fn write_change(out: &mut String, change: &Change, style: &Style) {
     for detail in &change.details {
         let _ = writeln!(out, "        {detail}");
     }
-    for command in &change.commands {
+    for op in &change.ops {
         out.push_str("      ");
-        style.paint_into(out, "2", |out| write_command(out, change, command));
+        style.paint_into(out, "2", |out| write_command(out, op));
         out.push('\n');
     }
 }
 
 /// A command as shown to people: the record's JSON document is summarised.
-pub(crate) fn show_command(change: &Change, command: &[String]) -> String {
+pub(crate) fn show_command(op: &Op) -> String {
     let mut out = String::new();
-    write_command(&mut out, change, command);
+    write_command(&mut out, op);
     out
 }
 
-fn write_command(out: &mut String, change: &Change, command: &[String]) {
-    if change.kind == Kind::Record && command.first().is_some_and(|c| c == "SET") {
-        let key = command.get(1).map_or("", String::as_str);
-        let _ = write!(out, "SET {key} <record>");
-        return;
-    }
-    for (i, part) in command.iter().enumerate() {
+fn write_command(out: &mut String, op: &Op) {
+    for (i, part) in op.shown_args().iter().enumerate() {
         if i > 0 {
             out.push(' ');
         }
@@ -186,7 +181,7 @@ pub fn json(plan: &Plan, target: &PlanTarget) -> Value {
             "destructive": c.destructive,
             "before": c.before,
             "after": c.after,
-            "commands": c.commands,
+            "commands": c.commands().collect::<Vec<_>>(),
             "reason": c.reason,
             "details": c.details,
         })).collect::<Vec<_>>(),

@@ -2,6 +2,7 @@
 //! Runs the library's reader, planner and applier against one real redis-server.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use proptest::prelude::*;
 use redis_topology::apply;
@@ -118,9 +119,13 @@ fn apply_then_plan(
     runtime.block_on(async {
         let live = read(target, desired).await.expect("read");
         let first = plan::plan(desired, &live, Options::default()).expect("plan");
-        apply::execute(target, &first, desired, &mut |_, _| {})
+        let lock = apply::lock::acquire(target, &desired.namespace, Duration::from_secs(10))
+            .await
+            .expect("lock");
+        apply::execute(target, &first, desired, &lock, None, &mut |_, _| {})
             .await
             .expect("apply");
+        lock.release(target).await.expect("release");
         let live = read(target, desired).await.expect("read again");
         plan::plan(desired, &live, Options::default()).expect("plan again")
     })

@@ -143,7 +143,8 @@ fn drift_is_planned_and_repaired() {
         .cmd::<i64>(&["XGROUP", "DESTROY", "app:orders", "billing"]);
     let plan = f.plan_json();
     let changes = plan["changes"].as_array().expect("changes");
-    assert_eq!(changes.len(), 1, "{plan:#}");
+    assert_eq!(changes.len(), 2, "the group, then the record: {plan:#}");
+    assert_eq!(changes[1]["address"], "record");
     assert_eq!(changes[0]["address"], "group.orders.billing");
     assert_eq!(changes[0]["action"], "create");
     assert_eq!(
@@ -304,7 +305,8 @@ fn saved_plans_are_refused_when_the_server_changed() {
     let out = f.run(&["apply", "--yes", "--plan", saved]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out).contains("the server changed since the plan was made"),
+        text(&out).contains("the saved plan is not what the topology and the server give now")
+            && text(&out).contains("change 2: the saved plan has `stream.orders` (create), a plan made now has `group.orders.shipping` (create)"),
         "{}",
         text(&out)
     );

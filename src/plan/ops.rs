@@ -1,0 +1,246 @@
+//! The operations apply performs, typed.
+//!
+//! A plan's changes hold [`Op`]s, not command strings: each knows its arguments, the key it
+//! touches (for the lock fencing today, and for routing to a Redis Cluster node later),
+//! which server errors mean "already done", and whether it can only run as a plain command
+//! (ACL commands are refused inside scripts). So the applier never guesses what a command
+//! means from its argument positions, and a saved plan can be compared with a fresh one
+//! operation for operation (see [`super::saved`]).
+
+use serde::{Deserialize, Serialize};
+
+use crate::acl::HASH_PLACEHOLDER;
+use crate::live::StreamId;
+use crate::record::{OWNERS_KEY, Record};
+
+/// One thing apply does on the server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Op {
+    /// `XGROUP CREATE <key> <group> <start> [ENTRIESREAD <n>] MKSTREAM`: creates the stream
+    /// too when it does not exist. `BUSYGROUP` (created meanwhile) is success.
+    CreateGroup {
+        key: String,
+        group: String,
+        start: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        entries_read: Option<u64>,
+    },
+    /// `XGROUP DESTROY <key> <group>`; nothing to do when the key is gone.
+    DestroyGroup { key: String, group: String },
+    /// `XTRIM <key> MAXLEN|MINID [~] <threshold>`.
+    Trim {
+        key: String,
+        by: TrimBy,
+        approximate: bool,
+    },
+    /// `DEL <key>` of a stream (only with `--prune`, only keys the record lists).
+    DeleteStream { key: String },
+    /// `ACL SETUSER <name> reset <rules>`: one atomic rewrite of a user. Each password hash
+    /// is [`HASH_PLACEHOLDER`] here; the applier puts the declared hashes in, in order.
+    SetUser { name: String, rules: Vec<String> },
+    /// `ACL DELUSER <name>` (only with `--prune`, only users this namespace manages).
+    DeleteUser { name: String },
+    /// `ACL SAVE`: writes every user to the server's aclfile.
+    SaveAcl,
+    /// `HSET __topology__:users <user> <namespace> ...`: this namespace manages these users.
+    RegisterUsers {
+        namespace: String,
+        users: Vec<String>,
+    },
+    /// `HDEL __topology__:users <user> ...`: users this namespace no longer manages.
+    UnregisterUsers { users: Vec<String> },
+    /// `SET <namespace>:__topology__:record <record>`, only while this apply holds the lock.
+    WriteRecord { key: String, record: Record },
+}
+
+/// How a trim bounds a stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum TrimBy {
+    /// Keep at most this many entries.
+    Maxlen(u64),
+    /// Drop entries with a smaller ID: `now - max_age` at the moment of planning.
+    Minid(StreamId),
+}
+
+/// Where an operation can run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Channel {
+    /// On a key, inside the applier's fenced script (see `apply`).
+    Key,
+    /// A plain command: ACL commands are refused inside scripts.
+    Acl,
+}
+
+impl Op {
+    /// The command as sent (password hashes still placeholders).
+    pub fn args(&self) -> Vec<String> {
+        let owned = |parts: &[&str]| parts.iter().map(|p| (*p).to_owned()).collect::<Vec<_>>();
+        match self {
+            Op::CreateGroup {
+                key,
+                group,
+                start,
+                entries_read,
+            } => {
+                let mut args = owned(&["XGROUP", "CREATE", key, group, start]);
+                if let Some(n) = entries_read {
+                    args.extend(["ENTRIESREAD".to_owned(), n.to_string()]);
+                }
+                args.push("MKSTREAM".to_owned());
+                args
+            }
+            Op::DestroyGroup { key, group } => owned(&["XGROUP", "DESTROY", key, group]),
+            Op::Trim {
+                key,
+                by,
+                approximate,
+            } => {
+                let (strategy, threshold) = match by {
+                    TrimBy::Maxlen(n) => ("MAXLEN", n.to_string()),
+                    TrimBy::Minid(id) => ("MINID", id.to_string()),
+                };
+                let mut args = owned(&["XTRIM", key, strategy]);
+                if *approximate {
+                    args.push("~".to_owned());
+                }
+                args.push(threshold);
+                args
+            }
+            Op::DeleteStream { key } => owned(&["DEL", key]),
+            Op::SetUser { name, rules } => {
+                let mut args = owned(&["ACL", "SETUSER", name, "reset"]);
+                args.extend(rules.iter().cloned());
+                args
+            }
+            Op::DeleteUser { name } => owned(&["ACL", "DELUSER", name]),
+            Op::SaveAcl => owned(&["ACL", "SAVE"]),
+            Op::RegisterUsers { namespace, users } => {
+                let mut args = owned(&["HSET", OWNERS_KEY]);
+                for user in users {
+                    args.extend([user.clone(), namespace.clone()]);
+                }
+                args
+            }
+            Op::UnregisterUsers { users } => {
+                let mut args = owned(&["HDEL", OWNERS_KEY]);
+                args.extend(users.iter().cloned());
+                args
+            }
+            Op::WriteRecord { key, record } => owned(&["SET", key, &record.to_json()]),
+        }
+    }
+
+    /// The command for people: like [`Op::args`], with the record summarised.
+    pub fn shown_args(&self) -> Vec<String> {
+        match self {
+            Op::WriteRecord { key, .. } => {
+                vec!["SET".to_owned(), key.clone(), "<record>".to_owned()]
+            }
+            op => op.args(),
+        }
+    }
+
+    /// The key the operation writes, if it writes one key.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            Op::CreateGroup { key, .. }
+            | Op::DestroyGroup { key, .. }
+            | Op::Trim { key, .. }
+            | Op::DeleteStream { key }
+            | Op::WriteRecord { key, .. } => Some(key),
+            Op::RegisterUsers { .. } | Op::UnregisterUsers { .. } => Some(OWNERS_KEY),
+            Op::SetUser { .. } | Op::DeleteUser { .. } | Op::SaveAcl => None,
+        }
+    }
+
+    pub fn channel(&self) -> Channel {
+        match self {
+            Op::SetUser { .. } | Op::DeleteUser { .. } | Op::SaveAcl => Channel::Acl,
+            _ => Channel::Key,
+        }
+    }
+
+    /// The server error code that means the operation was already done (another apply, or
+    /// an interrupted one, did it).
+    pub fn done_already_code(&self) -> Option<&'static str> {
+        match self {
+            Op::CreateGroup { .. } => Some("BUSYGROUP"),
+            _ => None,
+        }
+    }
+
+    /// Whether the operation is skipped when its key no longer exists (`XGROUP DESTROY` of
+    /// a stream deleted meanwhile: what it would remove is gone already).
+    pub fn needs_key(&self) -> bool {
+        matches!(self, Op::DestroyGroup { .. })
+    }
+
+    /// How many password placeholders the operation holds.
+    pub fn placeholders(&self) -> usize {
+        match self {
+            Op::SetUser { rules, .. } => rules.iter().filter(|r| *r == HASH_PLACEHOLDER).count(),
+            _ => 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operations_read_as_the_commands_they_send() {
+        let cases = [
+            (
+                Op::CreateGroup {
+                    key: "ns:s".to_owned(),
+                    group: "g".to_owned(),
+                    start: "$".to_owned(),
+                    entries_read: Some(3),
+                },
+                "XGROUP CREATE ns:s g $ ENTRIESREAD 3 MKSTREAM",
+            ),
+            (
+                Op::Trim {
+                    key: "ns:s".to_owned(),
+                    by: TrimBy::Minid(StreamId { ms: 5, seq: 0 }),
+                    approximate: true,
+                },
+                "XTRIM ns:s MINID ~ 5-0",
+            ),
+            (
+                Op::Trim {
+                    key: "ns:s".to_owned(),
+                    by: TrimBy::Maxlen(10),
+                    approximate: false,
+                },
+                "XTRIM ns:s MAXLEN 10",
+            ),
+            (
+                Op::RegisterUsers {
+                    namespace: "ns".to_owned(),
+                    users: vec!["a".to_owned(), "b".to_owned()],
+                },
+                "HSET __topology__:users a ns b ns",
+            ),
+        ];
+        for (op, expected) in cases {
+            assert_eq!(op.args().join(" "), expected);
+            let json = serde_json::to_string(&op).expect("serializes");
+            assert_eq!(serde_json::from_str::<Op>(&json).expect("reads back"), op);
+        }
+    }
+
+    #[test]
+    fn operations_from_a_file_are_only_the_known_kinds_with_their_fields() {
+        for tampered in [
+            r#"{"op": "eval", "script": "redis.call('FLUSHALL')"}"#,
+            r#"{"op": "delete_stream", "key": "ns:s", "extra": "FLUSHALL"}"#,
+            r#"{"op": "trim", "key": "ns:s", "by": {"maxlen": -1}, "approximate": true}"#,
+        ] {
+            assert!(serde_json::from_str::<Op>(tampered).is_err(), "{tampered}");
+        }
+    }
+}
