@@ -435,9 +435,20 @@ impl<'p> Run<'p> {
                 lines.push(format!("  ... and {} more", unfinished.len() - SHOWN));
             }
         }
-        lines.push(
-            "What was applied stays applied; the record was not written unless it says so above. Run apply again after fixing this: it plans from the server as it is now and completes what is left.".to_owned(),
-        );
+        let record_written = self
+            .plan
+            .changes
+            .iter()
+            .zip(&self.outcomes)
+            .any(|(c, ops)| c.kind == Kind::Record && ops.iter().all(|o| *o == Outcome::Done));
+        lines.push(format!(
+            "What was applied stays applied.{} Run apply again after fixing this: it plans from the server as it is now and completes what is left.",
+            if record_written {
+                ""
+            } else {
+                " The record was not written."
+            }
+        ));
         Stopped(lines.join("\n"))
     }
 

@@ -24,22 +24,22 @@ use super::{Target, TargetError, describe_error};
 /// argument count and its arguments. Replies `{-1}` when the lock is not ours (nothing
 /// ran), `{n}` when all n commands ran, `{n, error}` when command n+1 failed (the first n
 /// ran, none after it). Only the lock is declared in KEYS: on one node the others need not
-/// be, and a Cluster splits batches by node anyway.
+/// be, and a Cluster splits batches by node anyway. Arguments are passed to `redis.pcall`
+/// straight from ARGV (`unpack` of a range, no table per command): measured on 20,000
+/// `XGROUP CREATE`s, the script costs the server ~11 ms more than the bare commands.
 pub const BATCH_SCRIPT: &str = r"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {-1} end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-local i, done = 3, 0
-while i <= #ARGV do
-  local mode, key, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
-  local args = {}
-  for j = 1, n do args[j] = ARGV[i + 2 + j] end
-  i = i + 3 + n
-  if not (mode == 'E' and redis.call('EXISTS', key) == 0) then
-    local reply = redis.pcall(unpack(args))
-    if type(reply) == 'table' and reply.err then
-      if not (mode == 'B' and string.sub(reply.err, 1, 10) == 'BUSYGROUP ') then
-        return {done, reply.err}
-      end
+local i, done, last = 3, 0, #ARGV
+while i <= last do
+  local mode, n = ARGV[i], tonumber(ARGV[i + 2])
+  local first = i + 3
+  i = first + n
+  if mode ~= 'E' or redis.call('EXISTS', ARGV[first - 2]) == 1 then
+    local reply = redis.pcall(unpack(ARGV, first, i - 1))
+    if type(reply) == 'table' and reply.err
+      and not (mode == 'B' and string.sub(reply.err, 1, 10) == 'BUSYGROUP ') then
+      return {done, reply.err}
     end
   end
   done = done + 1

@@ -482,6 +482,74 @@ fn the_documented_plan_user_can_plan_users() {
     );
 }
 
+/// The rules of a user documented in docs/operations.md (`ACL SETUSER <name> ...` block),
+/// for namespace `app`.
+fn documented_rules(name: &str) -> Vec<String> {
+    let documented = include_str!("../../docs/operations.md");
+    let block = documented
+        .split(&format!("ACL SETUSER {name}"))
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .unwrap_or_else(|| panic!("docs/operations.md has the rules of {name}"));
+    block
+        .split_whitespace()
+        .filter(|t| t.starts_with('+') || t.starts_with('%') || t.starts_with('~'))
+        .map(|t| t.replace("<namespace>", "app"))
+        .collect()
+}
+
+/// The apply user of docs/operations.md can apply everything a topology asks, users and
+/// `--prune` included: every command apply sends, and every command its scripts run.
+#[test]
+fn the_documented_apply_user_can_apply_users_and_prune() {
+    let mut f = Fixture::new(RedisServer::start());
+    let mut args = vec![
+        "ACL".to_owned(),
+        "SETUSER".to_owned(),
+        "topology-apply".to_owned(),
+        "on".to_owned(),
+        ">apply-pw".to_owned(),
+        "resetchannels".to_owned(),
+        "-@all".to_owned(),
+    ];
+    let rules = documented_rules("topology-apply");
+    assert!(rules.iter().any(|t| t == "+eval"), "{rules:?}");
+    args.extend(rules);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    f.server.cmd::<String>(&args);
+    let url = format!(
+        "redis://topology-apply:apply-pw@127.0.0.1:{}",
+        f.server.port
+    );
+    let out = f.run_as(&url, &["apply", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(f.login("worker", WORKER_PASSWORD).is_ok());
+    f.server
+        .cmd::<String>(&["XADD", "app:results", "*", "n", "1"]);
+    // Without `results` and `auditor`: --prune deletes the stream and the user.
+    let smaller = topology()
+        .replace(
+            "  results:
+    retention: { maxlen: 1000 }
+",
+            "",
+        )
+        .replace("write: [\"results\"]", "write: [\"tasks\"]");
+    let smaller = smaller
+        .split("    auditor:")
+        .next()
+        .expect("the worker comes first")
+        .to_owned();
+    f.file = topology_file(&smaller);
+    let out = f.run_as(&url, &["apply", "--yes", "--prune"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(f.server.cmd::<String>(&["TYPE", "app:results"]), "none");
+    assert!(f.login("auditor", AUDITOR_PASSWORD).is_err());
+    let out = f.run_as(&url, &["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "converged: {}", text(&out));
+    f.assert_no_secret_printed();
+}
+
 /// The shipped topology.yaml: every worker role of the seed can do its job and nothing else.
 #[test]
 fn the_shipped_topology_gives_each_role_exactly_its_flow() {

@@ -1,0 +1,372 @@
+//! apply's safety promises against a real redis-server: a saved plan is a guard, never a
+//! source of commands; it runs only on the server it was made for; a failure stops the
+//! apply before anything destructive and before the record.
+
+use std::path::Path;
+use std::process::Output;
+
+use serde_json::{Value, json};
+
+use super::redis::RedisServer;
+use super::util::{bin, text, topology_file};
+
+const TOPOLOGY: &str = "\
+version: 1
+namespace: app
+streams:
+  orders:
+    retention: { maxlen: 100 }
+    groups:
+      billing: { start: \"0\" }
+      shipping: {}
+  audit:
+    retention: unbounded
+";
+
+/// Commands that write; a refused apply must send none.
+const WRITES: &[&str] = &[
+    "xgroup",
+    "xtrim",
+    "set",
+    "del",
+    "unlink",
+    "eval",
+    "xadd",
+    "flushall",
+    "flushdb",
+    "acl|setuser",
+    "acl|deluser",
+    "hset",
+    "hdel",
+    "multi",
+    "exec",
+];
+
+struct Fixture {
+    server: RedisServer,
+    file: tempfile::NamedTempFile,
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new(topology: &str) -> Fixture {
+        Fixture {
+            server: RedisServer::start(),
+            file: topology_file(topology),
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    fn run_on(&self, url: &str, args: &[&str]) -> Output {
+        bin()
+            .args(args)
+            .arg(self.file.path())
+            .args(["--url", url])
+            .timeout(std::time::Duration::from_secs(60))
+            .output()
+            .expect("run redis-topology")
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.run_on(&self.server.url(), args)
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+
+    /// `plan --out`, read back as JSON.
+    fn saved_plan(&self) -> Value {
+        let path = self.path("plan.json");
+        let out = self.run(&["plan", "--out", &path]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        read_json(Path::new(&path))
+    }
+
+    fn write_plan(&self, name: &str, plan: &Value) -> String {
+        let path = self.path(name);
+        std::fs::write(&path, serde_json::to_string_pretty(plan).expect("json")).expect("write");
+        path
+    }
+
+    /// Write commands the server ran since the last `CONFIG RESETSTAT`.
+    fn writes(&self) -> Vec<String> {
+        self.server
+            .commandstats()
+            .into_iter()
+            .filter(|c| {
+                WRITES.contains(&c.as_str())
+                    || WRITES.contains(&c.split('|').next().unwrap_or_default())
+            })
+            .collect()
+    }
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).expect("read plan")).expect("plan JSON")
+}
+
+fn changes(plan: &mut Value) -> &mut Vec<Value> {
+    plan["plan"]["changes"].as_array_mut().expect("changes")
+}
+
+/// A saved plan edited in each of the ways an attacker with write access to the CI
+/// workspace could: every one is refused before anything is written, saying why, and the
+/// untouched plan still applies.
+#[test]
+fn a_tampered_saved_plan_is_refused_and_runs_nothing() {
+    let f = Fixture::new(TOPOLOGY);
+    f.server.cmd::<String>(&["SET", "sentinel", "still here"]);
+    let original = f.saved_plan();
+    type Tamper = fn(&mut Value);
+    let tampers: [(&str, Tamper, &str); 10] = [
+        (
+            "injected command",
+            |p| {
+                changes(p)[0]["ops"]
+                    .as_array_mut()
+                    .expect("ops")
+                    .push(json!({"op": "flushall"}));
+            },
+            "damaged",
+        ),
+        (
+            "injected EVAL",
+            |p| {
+                changes(p)[0]["ops"][0] = json!({"op": "eval", "script": "redis.call('FLUSHALL')"});
+            },
+            "damaged",
+        ),
+        (
+            "a command smuggled into an operation",
+            |p| {
+                changes(p)[0]["ops"][0]["command"] = json!(["FLUSHALL"]);
+            },
+            "damaged",
+        ),
+        (
+            "injected change",
+            |p| {
+                let intruder = json!({
+                    "address": "user.intruder", "kind": "user", "action": "create",
+                    "destructive": false, "before": null, "after": null, "reason": "",
+                    "ops": [{"op": "set_user", "name": "intruder",
+                             "rules": ["on", "nopass", "+@all", "~*", "&*"]}],
+                });
+                changes(p).insert(0, intruder);
+            },
+            "change 1: the saved plan has `user.intruder`",
+        ),
+        (
+            "a key outside the namespace",
+            |p| {
+                let group = changes(p)
+                    .iter_mut()
+                    .find(|c| c["address"] == "group.orders.billing")
+                    .expect("the billing group");
+                group["ops"][0]["key"] = json!("victim:stream");
+            },
+            "operation 1: the operations differ",
+        ),
+        (
+            "a duplicated change",
+            |p| {
+                let first = changes(p)[0].clone();
+                changes(p).insert(0, first);
+            },
+            "the saved plan has",
+        ),
+        (
+            "a removed change",
+            |p| {
+                changes(p).remove(0);
+            },
+            "a plan made now has",
+        ),
+        (
+            "an edited target",
+            |p| {
+                p["target"]["address"] = json!("10.9.9.9:6379");
+            },
+            "the saved plan is for another server: it was made for 10.9.9.9:6379",
+        ),
+        (
+            "another namespace",
+            |p| {
+                p["plan"]["namespace"] = json!("victim");
+            },
+            "namespace `victim`",
+        ),
+        (
+            "an older format, with command strings",
+            |p| {
+                p["format_version"] = json!(1);
+                changes(p)[0]["commands"] = json!([["FLUSHALL"]]);
+            },
+            "format_version 1",
+        ),
+    ];
+    for (what, tamper, expected) in tampers {
+        let mut plan = original.clone();
+        tamper(&mut plan);
+        let path = f.write_plan("tampered.json", &plan);
+        f.server.cmd::<String>(&["CONFIG", "RESETSTAT"]);
+        let out = f.run(&["apply", "--yes", "--plan", &path]);
+        assert_eq!(out.status.code(), Some(1), "{what}: {}", text(&out));
+        assert!(
+            text(&out).contains(expected),
+            "{what}: {expected:?} not in {}",
+            text(&out)
+        );
+        assert!(
+            text(&out).contains("Nothing was applied")
+                || text(&out).contains("cannot use the plan"),
+            "{what}: {}",
+            text(&out)
+        );
+        assert_eq!(f.writes(), Vec::<String>::new(), "{what} wrote");
+        assert_eq!(
+            f.server.cmd::<String>(&["GET", "sentinel"]),
+            "still here",
+            "{what}"
+        );
+        assert_eq!(
+            f.server.cmd::<String>(&["TYPE", "app:orders"]),
+            "none",
+            "{what}"
+        );
+    }
+    let users: Vec<String> = f.server.cmd(&["ACL", "USERS"]);
+    assert_eq!(users, ["default"]);
+
+    let path = f.path("plan.json");
+    let out = f.run(&["apply", "--yes", "--plan", &path]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the plan as made: {}",
+        text(&out)
+    );
+    assert_eq!(f.server.cmd::<String>(&["TYPE", "app:orders"]), "stream");
+    let record: String = f.server.cmd(&["GET", "app:__topology__:record"]);
+    let id = original["id"].as_str().expect("a saved plan has an id");
+    assert!(
+        record.contains(id),
+        "the record names the plan it ran: {record}"
+    );
+
+    f.server.cmd::<String>(&["CONFIG", "RESETSTAT"]);
+    let again = f.run(&["apply", "--yes", "--plan", &path]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert!(
+        text(&again).contains("This plan was already applied"),
+        "{}",
+        text(&again)
+    );
+    assert_eq!(
+        f.writes(),
+        Vec::<String>::new(),
+        "a second run writes nothing"
+    );
+}
+
+/// A saved plan runs only on the server, database and user it was made for.
+#[test]
+fn a_saved_plan_is_bound_to_its_server_database_and_user() {
+    let f = Fixture::new(TOPOLOGY);
+    let other = RedisServer::start();
+    f.saved_plan();
+    let path = f.path("plan.json");
+    let out = f.run_on(&other.url(), &["apply", "--yes", "--plan", &path]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let expected = format!(
+        "it was made for 127.0.0.1:{}, this is 127.0.0.1:{}",
+        f.server.port, other.port
+    );
+    assert!(text(&out).contains(&expected), "{}", text(&out));
+    assert_eq!(other.cmd::<String>(&["TYPE", "app:orders"]), "none");
+
+    let out = f.run_on(
+        &format!("{}/1", f.server.url()),
+        &["apply", "--yes", "--plan", &path],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("database 0 (this is database 1)"),
+        "{}",
+        text(&out)
+    );
+
+    f.server
+        .cmd::<String>(&["ACL", "SETUSER", "ops", "on", ">ops-pw", "~*", "+@all"]);
+    let as_ops = format!("redis://ops:ops-pw@127.0.0.1:{}", f.server.port);
+    let out = f.run_on(&as_ops, &["apply", "--yes", "--plan", &path]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("user `default` (this is user `ops`)"),
+        "{}",
+        text(&out)
+    );
+    assert!(!text(&out).contains("ops-pw"), "{}", text(&out));
+    assert_eq!(f.server.cmd::<String>(&["TYPE", "app:orders"]), "none");
+}
+
+/// A command that fails stops the apply: the destructive changes (`--prune`) and the record
+/// come after everything else succeeded, so neither runs; the report names the failed
+/// command and what was not applied.
+#[test]
+fn a_failure_stops_apply_before_destructive_changes_and_the_record() {
+    let with_old = format!("{TOPOLOGY}  old:\n    retention: unbounded\n");
+    let mut f = Fixture::new(&with_old);
+    let out = f.run(&["apply", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    f.server.cmd::<String>(&["XADD", "app:old", "*", "n", "1"]);
+    for i in 0..300 {
+        f.server
+            .cmd::<String>(&["XADD", "app:orders", "*", "n", &i.to_string()]);
+    }
+    let record_before: String = f.server.cmd(&["GET", "app:__topology__:record"]);
+    f.file = topology_file(&format!("{TOPOLOGY}  fresh:\n    retention: unbounded\n"));
+    // An apply user that may do everything but trim.
+    f.server.cmd::<String>(&[
+        "ACL",
+        "SETUSER",
+        "applier",
+        "on",
+        ">applier-pw",
+        "~app:*",
+        "~__topology__:users",
+        "+@all",
+        "-xtrim",
+    ]);
+    let url = format!("redis://applier:applier-pw@127.0.0.1:{}", f.server.port);
+    f.server.cmd::<String>(&["CONFIG", "RESETSTAT"]);
+    let out = f.run_on(&url, &["apply", "--yes", "--prune"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let all = text(&out);
+    assert!(all.contains("apply stopped: 1 command failed"), "{all}");
+    assert!(
+        // The server's own words follow (Redis 7.0 says ERR inside a script, later NOPERM).
+        all.contains("retention.orders: `XTRIM app:orders MAXLEN ~ 100` failed: "),
+        "{all}"
+    );
+    assert!(all.contains("- stream.old: not run"), "{all}");
+    assert!(all.contains("record: not run"), "{all}");
+    assert!(all.contains("The record was not written."), "{all}");
+    assert!(!all.contains("applier-pw"), "{all}");
+    assert_eq!(
+        f.server.cmd::<String>(&["TYPE", "app:old"]),
+        "stream",
+        "the destructive change did not run"
+    );
+    assert_eq!(
+        f.server.cmd::<String>(&["GET", "app:__topology__:record"]),
+        record_before,
+        "the record was not written"
+    );
+    assert_eq!(
+        f.server.cmd::<String>(&["TYPE", "app:fresh"]),
+        "stream",
+        "the change before the failure was applied, as the report says"
+    );
+}
