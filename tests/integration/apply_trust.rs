@@ -370,3 +370,65 @@ fn a_failure_stops_apply_before_destructive_changes_and_the_record() {
         "the change before the failure was applied, as the report says"
     );
 }
+
+/// A `max_age` trim's bound is the one value a saved plan may supply, and only if it
+/// removes no more than a plan made now would: an edited, later MINID is refused.
+#[test]
+fn a_saved_max_age_trim_keeps_its_bound_and_a_later_one_is_refused() {
+    let topology = "\
+version: 1
+namespace: app
+streams:
+  events:
+    retention: { max_age: 1h, approximate: false }
+";
+    let f = Fixture::new(topology);
+    assert_eq!(f.run(&["apply", "--yes"]).status.code(), Some(0));
+    // Entries from 1970 and from now: the old ones are past max_age.
+    for ms in 1..=5 {
+        f.server
+            .cmd::<String>(&["XADD", "app:events", &format!("{ms}-0"), "n", "old"]);
+    }
+    f.server
+        .cmd::<String>(&["XADD", "app:events", "*", "n", "new"]);
+    let mut plan = f.saved_plan();
+    let trim = changes(&mut plan)
+        .iter()
+        .find(|c| c["address"] == "retention.events")
+        .map(|c| c["ops"][0].clone())
+        .expect("a trim is planned");
+    assert_eq!(
+        trim["by"]["minid"].as_str().map(|m| m.ends_with("-0")),
+        Some(true),
+        "{trim}"
+    );
+
+    let mut later = plan.clone();
+    for change in changes(&mut later) {
+        if change["address"] == "retention.events" {
+            change["ops"][0]["by"]["minid"] = json!("99999999999999-0");
+        }
+    }
+    let path = f.write_plan("later.json", &later);
+    let out = f.run(&["apply", "--yes", "--plan", &path]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("its MINID is later than a plan made now would use"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        f.server.cmd::<i64>(&["XLEN", "app:events"]),
+        6,
+        "nothing trimmed"
+    );
+
+    let path = f.path("plan.json");
+    let out = f.run(&["apply", "--yes", "--plan", &path]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        f.server.cmd::<i64>(&["XLEN", "app:events"]),
+        1,
+        "the old entries are gone"
+    );
+}
