@@ -71,7 +71,7 @@ async fn apply(args: &ApplyArgs, colour: ColourChoice) -> u8 {
     // Ctrl-C stops between batches and releases the lock; what ran stays done, and the next
     // apply completes it (kill -9 is covered too: the lock then expires by itself).
     let code = tokio::select! {
-        code = execute_locked(&mut session, args, approved, lock.contended) => code,
+        code = execute_locked(&mut session, args, approved, lock.contended()) => code,
         () = interrupted => fail("interrupted: the changes sent so far stay applied; run apply again to complete"),
     };
     if let Err(e) = lock.release(&mut session.target).await {
