@@ -321,9 +321,11 @@ fn five_concurrent_applies_create_each_group_once() {
             (spawn_apply(&server.url(), file.path(), "30000", &out), out)
         })
         .collect();
-    wait_for("five applies waiting for the lock", Duration::from_secs(120), || {
-        let clients: String = server.cmd(&["CLIENT", "LIST"]);
-        clients.lines().filter(|c| c.contains(" cmd=eval ")).count() == 5
+    // An apply prints its plan before it asks for the lock.
+    wait_for("five applies to plan", Duration::from_secs(120), || {
+        applies.iter().all(|(_, out)| {
+            std::fs::read_to_string(out).is_ok_and(|printed| printed.contains("\nPlan: "))
+        })
     });
     server.cmd::<i64>(&["DEL", LOCK]);
     for (mut child, out) in applies {
