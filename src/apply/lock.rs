@@ -49,6 +49,11 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(45);
 /// How often a waiting apply asks again.
 const RETRY: Duration = Duration::from_millis(250);
 
+/// The ACL rules the lock's scripts need: `EVAL`, and every command they run (a script runs
+/// with its caller's permissions).
+const SCRIPT_RULES: &str =
+    "`+eval` and, for the commands the lock's scripts run, `+get +set +del +pexpire +pttl`";
+
 /// The shortest and longest lease `REDIS_TOPOLOGY_LOCK_LEASE_MS` may set.
 const LEASE_RANGE_MS: std::ops::RangeInclusive<u64> = 100..=86_400_000;
 
@@ -544,9 +549,9 @@ async fn ask(target: &mut Target, command: Cmd) -> Result<Value, TargetError> {
 /// A lock script the server refused: its words, and for a permission the rule to add.
 fn refused(step: &str, key: &str, error: &redis::ServerError, lease: Duration) -> TargetError {
     let words = server_error_text(error);
-    let advice = if error.code() == "NOPERM" {
-        "; the apply user needs `+eval` for the lock's scripts (docs/operations.md lists its rules)"
-            .to_owned()
+    // NOPERM refuses `EVAL` itself; a command the script runs is refused with an `ERR`.
+    let advice = if error.code() == "NOPERM" || words.contains("can't run this command") {
+        format!("; the apply user needs {SCRIPT_RULES} (docs/operations.md lists its rules)")
     } else if step == "take" {
         String::new()
     } else {
@@ -554,7 +559,7 @@ fn refused(step: &str, key: &str, error: &redis::ServerError, lease: Duration) -
     };
     TargetError(format!(
         "cannot {step} the apply lock `{key}`: EVAL failed: {}{advice}",
-        untrusted(&words)
+        untrusted(words.trim_end_matches('.'))
     ))
 }
 
@@ -655,6 +660,14 @@ mod tests {
             "{message}"
         );
         assert!(message.contains("needs `+eval`"), "{message}");
+        let reply = redis::parse_redis_value(
+            b"-ERR The user executing the script can't run this command or subcommand script: 2d7b, on @user_script:1.\r\n",
+        );
+        let Ok(Value::ServerError(error)) = reply else {
+            panic!("not parsed as a server error: {reply:?}");
+        };
+        let message = refused("renew", "k", &error, LEASE).to_string();
+        assert!(message.contains("+pexpire +pttl"), "{message}");
     }
 
     #[test]

@@ -107,20 +107,24 @@ fn server_condition(
     move || condition(&mut con.lock().unwrap_or_else(PoisonError::into_inner))
 }
 
-/// The apply user of docs/operations.md, with `+eval` or without it.
-fn apply_user(server: &RedisServer, with_eval: bool) -> String {
-    let rules = "on >apply-pw resetchannels -@all ~app:* ~__topology__:users \
-        +ping +time +config|get +get +xlen +xinfo|groups +xinfo|stream +xrange +type \
-        +acl|whoami +acl|cat +acl|getuser +hmget \
-        +xgroup|create +xgroup|destroy +xtrim +set +del \
-        +acl|setuser +acl|deluser +acl|save +hset +hdel +client|id +client|list";
+/// The rules of the apply user in docs/operations.md.
+const APPLY_RULES: &str = "on >apply-pw resetchannels -@all ~app:* ~__topology__:users \
+    +ping +time +config|get +get +xlen +xinfo|groups +xinfo|stream +xrange +type \
+    +acl|whoami +acl|cat +acl|getuser +hmget \
+    +xgroup|create +xgroup|destroy +xtrim +set +del +eval +pexpire +pttl \
+    +acl|setuser +acl|deluser +acl|save +hset +hdel +client|id +client|list";
+
+/// Create the apply user of docs/operations.md, but for the rule `without` (none: ""), and
+/// give the URL that logs in as it on `port` (the server's, or a proxy's).
+fn apply_user(server: &RedisServer, without: &str, port: u16) -> String {
     let mut args = vec!["ACL", "SETUSER", "topology-apply", "reset"];
-    args.extend(rules.split_whitespace());
-    if with_eval {
-        args.push("+eval");
-    }
+    args.extend(
+        APPLY_RULES
+            .split_whitespace()
+            .filter(|rule| *rule != without),
+    );
     server.cmd::<String>(&args);
-    format!("redis://topology-apply:apply-pw@127.0.0.1:{}", server.port)
+    format!("redis://topology-apply:apply-pw@127.0.0.1:{port}")
 }
 
 /// Today a plain `SET NX` took the lock and the failed release was ignored: apply exited 0
@@ -130,7 +134,7 @@ fn a_user_without_eval_fails_at_the_lock_and_leaves_none() {
     let server = RedisServer::start();
     let file = topology_file(TOPOLOGY);
     let limit = Duration::from_secs(120);
-    let url = apply_user(&server, false);
+    let url = apply_user(&server, "+eval", server.port);
     let out = apply(&url, file.path(), &[], &[], limit);
     let all = text(&out);
     assert_eq!(out.status.code(), Some(1), "{all}");
@@ -140,7 +144,7 @@ fn a_user_without_eval_fails_at_the_lock_and_leaves_none() {
     assert!(!exists(&server, LOCK), "no lock left: {all}");
     assert!(!exists(&server, "app:orders"), "nothing applied: {all}");
     // The same user with `+eval` applies: nothing else was missing.
-    let url = apply_user(&server, true);
+    let url = apply_user(&server, "", server.port);
     let out = apply(&url, file.path(), &[], &[], limit);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(exists(&server, "app:orders"));
@@ -163,8 +167,10 @@ fn a_killed_apply_is_taken_over_at_once() {
             .query::<i64>(con)
             .is_ok_and(|n| n == 1)
     }));
+    // As the apply user of docs/operations.md: its rules cover recording its connection
+    // (the first apply) and checking the holder's (the second).
     let mut first = spawn_apply(
-        &proxy.url(),
+        &apply_user(&server, "", proxy.port()),
         file.path(),
         "60000",
         &dir.path().join("first"),
@@ -195,7 +201,7 @@ fn a_killed_apply_is_taken_over_at_once() {
 
     let lease = [("REDIS_TOPOLOGY_LOCK_LEASE_MS", "60000")];
     let out = apply(
-        &server.url(),
+        &apply_user(&server, "", server.port),
         file.path(),
         &["--lock-timeout", "30"],
         &lease,
@@ -220,6 +226,9 @@ fn a_killed_apply_is_taken_over_at_once() {
 fn a_live_holder_is_waited_for_and_named_with_its_remaining_time() {
     let server = RedisServer::start();
     let file = topology_file(TOPOLOGY);
+    // As the apply user of docs/operations.md: its rules cover reading the holder's PTTL
+    // and checking its connection.
+    let url = apply_user(&server, "", server.port);
     let mut holder = server.con();
     let id: i64 = redis::cmd("CLIENT")
         .arg("ID")
@@ -235,7 +244,7 @@ fn a_live_holder_is_waited_for_and_named_with_its_remaining_time() {
         .query::<()>(&mut holder)
         .expect("SET");
     let out = apply(
-        &server.url(),
+        &url,
         file.path(),
         &["--lock-timeout", "1"],
         &[],
@@ -266,7 +275,7 @@ fn a_live_holder_is_waited_for_and_named_with_its_remaining_time() {
     // Once that connection is gone, the next apply takes over without waiting ten minutes.
     drop(holder);
     let out = apply(
-        &server.url(),
+        &url,
         file.path(),
         &["--lock-timeout", "30"],
         &[],
@@ -274,6 +283,56 @@ fn a_live_holder_is_waited_for_and_named_with_its_remaining_time() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(!exists(&server, LOCK));
+}
+
+/// Without `+client|list` a waiting apply cannot tell that the holder's connection is gone:
+/// it waits (here until its timeout) and says why, rather than taking over blindly; with it,
+/// the same lock is taken over at once.
+#[test]
+fn without_client_list_a_gone_holder_is_waited_for_and_the_reason_given() {
+    let server = RedisServer::start();
+    let file = topology_file(TOPOLOGY);
+    let mut holder = server.con();
+    let id: i64 = redis::cmd("CLIENT")
+        .arg("ID")
+        .query(&mut holder)
+        .expect("CLIENT ID");
+    let token = format!("ci-host/pid 42/since 0/client {id}/abc");
+    server.cmd::<String>(&["SET", LOCK, &token, "PX", "600000"]);
+    drop(holder);
+    wait_for(
+        "the holder's connection to close",
+        Duration::from_secs(30),
+        || {
+            server
+                .cmd::<String>(&["CLIENT", "LIST", "ID", &id.to_string()])
+                .is_empty()
+        },
+    );
+    let url = apply_user(&server, "+client|list", server.port);
+    let out = apply(
+        &url,
+        file.path(),
+        &["--lock-timeout", "1"],
+        &[],
+        Duration::from_secs(60),
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains("whether its connection is open is unknown (CLIENT LIST was refused: NOPERM"),
+        "{all}"
+    );
+    assert_eq!(server.cmd::<String>(&["GET", LOCK]), token, "left alone");
+    let url = apply_user(&server, "", server.port);
+    let out = apply(
+        &url,
+        file.path(),
+        &["--lock-timeout", "30"],
+        &[],
+        Duration::from_secs(50),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
 
 /// Five applies of the same topology at once, from empty: one applies, the others wait, find
@@ -314,11 +373,12 @@ fn five_concurrent_applies_create_each_group_once() {
     // All five plan while the lock is held (by the test, with no connection named, so it
     // is waited for), then race for it when it is released: each planned from empty.
     server.cmd::<String>(&["SET", LOCK, "test/pid 0/since 0/r", "PX", "600000"]);
+    let url = apply_user(&server, "", server.port);
     let dir = tempfile::tempdir().expect("dir");
     let applies: Vec<(Child, std::path::PathBuf)> = (0..5)
         .map(|n| {
             let out = dir.path().join(format!("apply{n}"));
-            (spawn_apply(&server.url(), file.path(), "30000", &out), out)
+            (spawn_apply(&url, file.path(), "30000", &out), out)
         })
         .collect();
     // An apply prints its plan before it asks for the lock.
@@ -381,7 +441,12 @@ fn an_apply_that_lost_its_lease_on_a_stalled_link_writes_nothing_more() {
     proxy.stall_when(server_condition(&server, |con| {
         redis::cmd("DBSIZE").query::<i64>(con).is_ok_and(|n| n >= 2)
     }));
-    let mut a = spawn_apply(&proxy.url(), file_a.path(), "1500", &out_a);
+    let mut a = spawn_apply(
+        &apply_user(&server, "", proxy.port()),
+        file_a.path(),
+        "1500",
+        &out_a,
+    );
     wait_for("apply A to be stalled", Duration::from_secs(120), || {
         if let Ok(Some(status)) = a.try_wait() {
             panic!(
@@ -396,7 +461,7 @@ fn an_apply_that_lost_its_lease_on_a_stalled_link_writes_nothing_more() {
     });
 
     let out = apply(
-        &server.url(),
+        &apply_user(&server, "", server.port),
         file_b.path(),
         &[],
         &[],
