@@ -243,7 +243,7 @@ impl Lease {
             ),
         };
         Err(format!(
-            "is known to be this apply's for {} more, less than the {} needed: {why}; another apply may take it over, so this one stops",
+            "is known to be this apply's for {} more, less than the {} needed: {why}; another apply may take it over",
             seconds(left),
             seconds(margin)
         ))
@@ -498,22 +498,22 @@ async fn renew(
         pipe.add_command(script(RENEW, &key, &[&token, &millis(lease)]));
         pipe.ignore_errors();
         let reply = pipe.query_async::<Vec<Value>>(&mut connection).await;
-        let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut known = state.lock().unwrap_or_else(PoisonError::into_inner);
         match reply.as_deref() {
-            Ok([Value::Int(1)]) => state.confirm(sent),
+            Ok([Value::Int(1)]) => known.confirm(sent),
             Ok([Value::Int(0)]) => {
-                state.end("was lost: its lease ran out and another apply holds it now".to_owned());
+                known.end("was lost: its lease ran out (another apply may hold it now)".to_owned());
                 return;
             }
             Ok([Value::ServerError(e)]) => {
-                state.end(format!(
+                known.end(format!(
                     "could not be renewed: EVAL failed: {}",
                     untrusted(&server_error_text(e))
                 ));
                 return;
             }
             Ok(other) => {
-                state.failing = Some(format!(
+                known.failing = Some(format!(
                     "EVAL gave an unexpected reply: {}",
                     describe_all(other)
                 ));
@@ -521,7 +521,7 @@ async fn renew(
             Err(e) => {
                 let first_line = e.to_string();
                 let first_line = first_line.lines().next().unwrap_or_default();
-                state.failing = Some(format!("EVAL got no reply: {}", untrusted(first_line)));
+                known.failing = Some(format!("EVAL got no reply: {}", untrusted(first_line)));
             }
         }
     }
