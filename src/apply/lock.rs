@@ -1,69 +1,119 @@
-//! The apply lock: one apply per namespace at a time.
+//! The apply lock: one apply per namespace at a time, and never two that both write.
 //!
-//! `SET <ns>:__topology__:lock <token> NX PX <lease>`: the token names the holder (host, pid,
-//! start time) and is random, so only its owner renews it (compare-and-`PEXPIRE`) and releases
-//! it (compare-and-`DEL`). A lock left by a killed apply expires by itself after one lease; a
-//! new apply waits for it up to `--lock-timeout` (by default longer than a lease), then fails
-//! naming the holder. The lock is taken only when a plan has changes, so an apply with
-//! nothing to do sends no write command at all.
+//! The lock is the key `<ns>:__topology__:lock`. Its value is a token that names the holder,
+//! `host/pid N/since T/client C/<random>`: `C` is the `CLIENT ID` of the connection that
+//! carries the holder's writes (left out when `CLIENT ID` is refused), and the random part
+//! makes the token the holder's alone. Every step is one round trip whose reply is checked:
+//!
+//! - **Take** ([`TAKE`]): `SET key token NX PX lease` in a script that, when the lock is
+//!   held, also returns the holder and the lock's `PTTL`. A user that may not run scripts
+//!   fails here, naming `EVAL` and the server's words, before anything is written (a plain
+//!   `SET` would succeed and leave a lock that user could then not release).
+//! - **Take over** ([`TAKE_OVER`]): a holder's writes all go over the connection its token
+//!   names, so once that connection is gone (`CLIENT LIST ID C` is empty: the process was
+//!   killed, or its link cut) the holder can never write again, and a waiting apply takes
+//!   the lock at once instead of waiting out the lease. The script sets the new token only
+//!   if the value is still the dead holder's, so of two waiters exactly one wins. Without
+//!   permission for `CLIENT LIST` the waiter cannot tell, and waits for the lease to end.
+//! - **Renew** ([`RENEW`]): compare-and-`PEXPIRE` every third of the lease. A confirmed
+//!   renewal keeps the lease ours until the moment it was *sent* plus one lease (the server
+//!   started its count later than that, so this errs on the safe side); `0` means another
+//!   apply holds the lock now. [`Lock::check`] tells the applier before each batch whether
+//!   the lease is still known to be ours: an apply whose link stalls stops rather than
+//!   writing after another apply took over.
+//! - **Release** ([`RELEASE`]): compare-and-`DEL`; finding the lock no longer ours is
+//!   reported, not ignored.
+//!
+//! The lock is taken only when a plan has changes, so an apply with nothing to do sends no
+//! write command at all.
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use redis::Value;
+use redis::{Cmd, Value};
 
-use crate::live::read::as_text;
+use crate::live::read::server_error_text;
 use crate::record::lock_key;
 use crate::target::{Target, TargetError};
+use crate::text::untrusted;
 
 /// How long a lock lives without renewal.
 pub const LEASE: Duration = Duration::from_secs(30);
 
+/// Default wait for a held lock: one lease and a margin, so a lock left by a killed apply
+/// whose connection cannot be checked (no `CLIENT LIST` permission) is outlasted.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(45);
+
+/// How often a waiting apply asks again.
+const RETRY: Duration = Duration::from_millis(250);
+
+/// The ACL rules the lock's scripts need: `EVAL`, and every command they run (a script runs
+/// with its caller's permissions).
+const SCRIPT_RULES: &str =
+    "`+eval` and, for the commands the lock's scripts run, `+get +set +del +pexpire +pttl`";
+
+/// The shortest and longest lease `REDIS_TOPOLOGY_LOCK_LEASE_MS` may set.
+const LEASE_RANGE_MS: std::ops::RangeInclusive<u64> = 100..=86_400_000;
+
+/// Take a free lock; when held, say by whom and for how long: `{1}`, or `{0, holder, pttl}`.
+const TAKE: &str = "\
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {1} end \
+return {0, redis.call('get', KEYS[1]), redis.call('pttl', KEYS[1])}";
+
+/// Replace the token ARGV[1] (a holder whose connection is gone) by ARGV[2]: 1, or 0 when the
+/// lock changed hands meanwhile.
+const TAKE_OVER: &str = "\
+if redis.call('get', KEYS[1]) == ARGV[1] then \
+redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 end \
+return 0";
+
+/// Extend our lease: 1, or 0 when the lock is not ours any more.
+const RENEW: &str = "\
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end \
+return 0";
+
+/// Delete the lock if it is ours: 1, or 0 when it is not ours any more.
+const RELEASE: &str = "\
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end \
+return 0";
+
 /// The lease in force: [`LEASE`], or `REDIS_TOPOLOGY_LOCK_LEASE_MS` (for tests that kill an
-/// apply and must not wait 30 s for its lock to expire).
+/// apply or stall its link, and must not wait 30 s for its lock to expire).
 fn lease() -> Duration {
     std::env::var("REDIS_TOPOLOGY_LOCK_LEASE_MS")
         .ok()
         .and_then(|ms| ms.parse().ok())
-        .filter(|ms| *ms >= 100)
+        .filter(|ms| LEASE_RANGE_MS.contains(ms))
         .map_or(LEASE, Duration::from_millis)
 }
-/// Default wait for a held lock: one lease and a margin, so a lock left by a killed apply is
-/// outlasted.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(45);
 
-const RENEW: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
-const RELEASE: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
-
-/// A held lock. Release it with [`Lock::release`]; if the process dies, it expires.
+/// A held lock. Release it with [`Lock::release`]; if the process dies, another apply takes
+/// it over once the holder's connection is gone, or it expires.
 pub struct Lock {
-    /// Whether another holder had it when this apply first asked: whatever that holder did
-    /// happened after this apply read the server.
-    contended: bool,
     key: String,
     token: String,
+    lease: Duration,
+    contended: bool,
+    state: Arc<Mutex<Lease>>,
     renewer: tokio::task::JoinHandle<()>,
-    lease: std::sync::Arc<std::sync::Mutex<Lease>>,
-}
-
-/// What is known of the lease: until when it is ours, or why it is not.
-struct Lease {
-    confirmed_until: Instant,
-    lost: Option<String>,
 }
 
 impl Lock {
+    /// The lock's key, `<namespace>:__topology__:lock`.
     pub fn key(&self) -> &str {
         &self.key
     }
 
+    /// This apply's token: a fenced batch compares the lock's value with it.
     pub fn token(&self) -> &str {
         &self.token
     }
 
+    /// How long the lock lives without renewal.
     pub fn lease(&self) -> Duration {
-        lease()
+        self.lease
     }
 
     /// Whether another apply held the lock when this one first asked.
@@ -71,167 +121,626 @@ impl Lock {
         self.contended
     }
 
-    /// Ok while the lease is known to be ours for at least `margin` more.
+    /// Ok while the lease is known to be ours for at least `margin` more; Err (one line, why:
+    /// lost to another holder, renewal refused with the server's words, or not confirmed
+    /// for too long, e.g. a stalled connection) otherwise. Called before every batch.
     pub fn check(&self, margin: Duration) -> Result<(), TargetError> {
-        let lease = self
-            .lease
-            .lock()
-            .map_err(|_| TargetError("the lock's state is unusable".to_owned()))?;
-        if let Some(why) = &lease.lost {
-            return Err(TargetError(format!(
-                "lost the apply lock `{}`: {why}",
-                self.key
-            )));
-        }
-        if Instant::now() + margin > lease.confirmed_until {
-            return Err(TargetError(format!(
-                "lost the apply lock `{}`: its lease could not be renewed in time (a slow or stalled connection)",
-                self.key
-            )));
-        }
-        Ok(())
+        self.lease_state()
+            .check(Instant::now(), margin)
+            .map_err(|why| TargetError(format!("the apply lock `{}` {why}", self.key)))
     }
 
-    /// A write that renewed the lease server-side was sent at `sent_at` and confirmed.
+    /// A write batch that renewed the lease server-side (the integrator's fenced batches
+    /// run `PEXPIRE` when the token matches) was sent at `sent_at` and confirmed.
     pub fn confirm(&self, sent_at: Instant) {
-        if let Ok(mut lease) = self.lease.lock() {
-            lease.confirmed_until = lease.confirmed_until.max(sent_at + lease_now());
-        }
+        self.lease_state().confirm(sent_at);
     }
 
-    /// A fenced batch found the lock not ours.
+    /// A fenced batch found the lock not ours: the lease is lost; `check` fails from now on.
     pub fn mark_lost(&self, why: &str) {
-        if let Ok(mut lease) = self.lease.lock() {
-            lease.lost = Some(why.to_owned());
+        self.lease_state()
+            .end(format!("was lost: {}", untrusted(why)));
+    }
+
+    /// Stop renewing and delete the lock if it is still ours. Err when it could not be
+    /// released, including when it was not ours any more (another apply took it over after
+    /// this one's lease ran out): the caller warns.
+    pub async fn release(self, target: &mut Target) -> Result<(), TargetError> {
+        self.renewer.abort();
+        let release = script(RELEASE, &self.key, &[&self.token]);
+        match ask(target, release).await {
+            Ok(Value::Int(1)) => Ok(()),
+            Ok(Value::Int(0)) => Err(TargetError(format!(
+                "the apply lock `{}` was no longer this apply's (its lease ran out and another apply may have taken it); it was left as it is",
+                self.key
+            ))),
+            Ok(Value::ServerError(e)) => Err(refused("release", &self.key, &e, self.lease)),
+            Ok(other) => Err(unexpected("release", &self.key, &other)),
+            Err(e) => Err(TargetError(format!(
+                "cannot release the apply lock `{}`: {e}; it expires by itself within {}",
+                self.key,
+                seconds(self.lease)
+            ))),
         }
+    }
+
+    /// The lease state, also when the renewer panicked holding it (it cannot: no code under
+    /// the lock panics; the state stays meaningful either way).
+    fn lease_state(&self) -> std::sync::MutexGuard<'_, Lease> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-fn lease_now() -> Duration {
-    lease()
+impl Drop for Lock {
+    /// A lock dropped without [`Lock::release`] stops being renewed, and expires.
+    fn drop(&mut self) {
+        self.renewer.abort();
+    }
 }
 
-fn new_token() -> String {
-    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "unknown-host".to_owned());
-    let started = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let random = RandomState::new().hash_one((std::process::id(), Instant::now()));
-    format!(
-        "{host}/pid {}/since {started}/{random:016x}",
-        std::process::id()
-    )
+/// What is known about the lease: until when it is surely ours, and whether it ended.
+#[derive(Debug)]
+struct Lease {
+    length: Duration,
+    /// The send time of the last confirmed take or renewal, plus one lease.
+    confirmed_until: Instant,
+    /// Why the last renewal was not confirmed (no reply, a client error), until one is.
+    failing: Option<String>,
+    /// Why the lease is over for good (lost to another holder, renewal refused).
+    ended: Option<String>,
 }
 
-/// Take the lock of a namespace, waiting up to `timeout` for a current holder.
+impl Lease {
+    /// A lease taken by a command sent at `sent_at`.
+    fn new(length: Duration, sent_at: Instant) -> Lease {
+        Lease {
+            length,
+            // An unrepresentable instant cannot happen with a lease of at most a day; were
+            // it to, the lease counts as unconfirmed, which is safe.
+            confirmed_until: sent_at.checked_add(length).unwrap_or(sent_at),
+            failing: None,
+            ended: None,
+        }
+    }
+
+    fn confirm(&mut self, sent_at: Instant) {
+        if let Some(until) = sent_at.checked_add(self.length)
+            && until > self.confirmed_until
+        {
+            self.confirmed_until = until;
+            self.failing = None;
+        }
+    }
+
+    /// The first reason the lease ended is kept: later ones follow from it.
+    fn end(&mut self, why: String) {
+        self.ended.get_or_insert(why);
+    }
+
+    /// Ok when the lease is known to be ours until `now + margin`; else why not (a phrase
+    /// that follows "the apply lock `key`").
+    fn check(&self, now: Instant, margin: Duration) -> Result<(), String> {
+        if let Some(why) = &self.ended {
+            return Err(why.clone());
+        }
+        if now
+            .checked_add(margin)
+            .is_some_and(|needed| needed <= self.confirmed_until)
+        {
+            return Ok(());
+        }
+        let left = self.confirmed_until.saturating_duration_since(now);
+        let last_confirmed_send = self
+            .confirmed_until
+            .checked_sub(self.length)
+            .unwrap_or(self.confirmed_until);
+        let unconfirmed = now.saturating_duration_since(last_confirmed_send);
+        let why = match &self.failing {
+            Some(failure) => format!("the last renewal failed: {failure}"),
+            None => format!(
+                "no renewal was confirmed for {} (a stalled or slow connection?)",
+                seconds(unconfirmed)
+            ),
+        };
+        Err(format!(
+            "is known to be this apply's for {} more, less than the {} needed: {why}; another apply may take it over",
+            seconds(left),
+            seconds(margin)
+        ))
+    }
+}
+
+/// Take the lock of a namespace, waiting up to `timeout` for a current holder, and taking it
+/// over at once from a holder whose connection is gone.
 pub async fn acquire(
     target: &mut Target,
     namespace: &str,
     timeout: Duration,
 ) -> Result<Lock, TargetError> {
     let key = lock_key(namespace);
-    let token = new_token();
-    let deadline = Instant::now() + timeout;
+    let lease = lease();
+    let token = new_token(own_client_id(target).await?);
+    // No deadline when it cannot be represented (`--lock-timeout` of billions of years).
+    let deadline = Instant::now().checked_add(timeout);
     let mut contended = false;
+    let mut cannot_list: Option<String> = None;
     loop {
-        let set = redis::cmd("SET")
-            .arg(&key)
-            .arg(&token)
-            .arg("NX")
-            .arg("PX")
-            .arg(lease().as_millis() as u64)
-            .clone();
-        let get = redis::cmd("GET").arg(&key).clone();
-        let taken_at = Instant::now();
-        let replies = target.batch(&[set, get]).await?;
-        match replies.first() {
-            Some(Value::Okay) | Some(Value::SimpleString(_)) => {
-                let state = std::sync::Arc::new(std::sync::Mutex::new(Lease {
-                    confirmed_until: taken_at + lease(),
-                    lost: None,
-                }));
-                let renewer = spawn_renewer(target, key.clone(), token.clone(), state.clone());
-                return Ok(Lock {
-                    contended,
-                    key,
-                    token,
-                    renewer,
-                    lease: state,
-                });
-            }
-            Some(Value::ServerError(e)) => {
-                return Err(TargetError(format!(
-                    "cannot take the apply lock `{key}`: {}",
-                    crate::live::read::server_error_text(e)
-                )));
-            }
-            _ => {}
-        }
-        if Instant::now() >= deadline {
-            let holder = replies.get(1).and_then(as_text).unwrap_or_default();
-            let holder = holder.rsplit_once('/').map_or(holder.as_str(), |(h, _)| h);
-            return Err(TargetError(format!(
-                "another apply holds the lock `{key}` ({holder}); waited {}s. If that apply was killed, its lock expires within {}s",
-                timeout.as_secs(),
-                lease().as_secs()
-            )));
-        }
+        let sent = Instant::now();
+        let (holder, pttl) = match take(target, &key, &token, lease).await? {
+            Held::Free => return Ok(Lock::start(target, key, token, lease, contended, sent)),
+            Held::By { holder, pttl } => (holder, pttl),
+        };
         contended = true;
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        let connection = match &cannot_list {
+            Some(why) => Connection::Unknown(why.clone()),
+            None => holder_connection(target, &holder).await?,
+        };
+        match &connection {
+            Connection::Gone => {
+                let sent = Instant::now();
+                if take_over(target, &key, &holder, &token, lease).await? {
+                    return Ok(Lock::start(target, key, token, lease, contended, sent));
+                }
+                // Taken or released meanwhile: ask again.
+            }
+            Connection::Unknown(why) => cannot_list = Some(why.clone()),
+            Connection::Open(_) | Connection::NotRecorded => {}
+        }
+        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            return Err(still_held(&key, &holder, pttl, &connection, timeout));
+        }
+        tokio::time::sleep(RETRY).await;
     }
 }
 
-/// Renew the lease every third of it while the apply works.
-fn spawn_renewer(
-    target: &Target,
-    key: String,
-    token: String,
-    state: std::sync::Arc<std::sync::Mutex<Lease>>,
-) -> tokio::task::JoinHandle<()> {
-    let mut connection = target.connection();
-    tokio::spawn(async move {
-        let lease = lease();
-        let mut interval = tokio::time::interval(lease / 3);
-        interval.tick().await; // the first tick is immediate
-        loop {
-            interval.tick().await;
-            let sent_at = Instant::now();
-            let renewed: redis::RedisResult<i64> = redis::cmd("EVAL")
-                .arg(RENEW)
-                .arg(1)
-                .arg(&key)
-                .arg(&token)
-                .arg(lease.as_millis() as u64)
-                .query_async(&mut connection)
-                .await;
-            let Ok(mut lease) = state.lock() else {
-                return;
-            };
-            match renewed {
-                Ok(1) => lease.confirmed_until = lease.confirmed_until.max(sent_at + lease_now()),
-                Ok(_) => {
-                    lease.lost = Some("another apply holds it now".to_owned());
-                    return;
-                }
-                Err(e) => {
-                    lease.lost = Some(format!("renewing it failed: {e}"));
-                    return;
-                }
-            }
+impl Lock {
+    /// A lock just taken by a command sent at `sent`: start renewing it.
+    fn start(
+        target: &Target,
+        key: String,
+        token: String,
+        lease: Duration,
+        contended: bool,
+        sent: Instant,
+    ) -> Lock {
+        let state = Arc::new(Mutex::new(Lease::new(lease, sent)));
+        let renewer = tokio::spawn(renew(
+            target.connection(),
+            key.clone(),
+            token.clone(),
+            Arc::clone(&state),
+        ));
+        Lock {
+            key,
+            token,
+            lease,
+            contended,
+            state,
+            renewer,
         }
+    }
+}
+
+/// The token: who holds the lock, and a random part that makes it this apply's alone.
+fn new_token(client: Option<i64>) -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "unknown-host".to_owned());
+    let pid = std::process::id();
+    let started = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let random = RandomState::new().hash_one((pid, Instant::now()));
+    let client = client.map(|id| format!("client {id}/")).unwrap_or_default();
+    format!("{host}/pid {pid}/since {started}/{client}{random:016x}")
+}
+
+/// The holder as shown in messages: its token without the random part, escaped.
+fn shown_holder(token: &str) -> String {
+    let named = token.rsplit_once('/').map_or(token, |(holder, _)| holder);
+    untrusted(named).into_owned()
+}
+
+/// The write connection's id recorded in a token, if it has one.
+fn token_client_id(token: &str) -> Option<i64> {
+    token
+        .split('/')
+        .find_map(|part| part.strip_prefix("client "))
+        .and_then(|id| id.parse().ok())
+}
+
+/// The `CLIENT ID` of the write connection (the one [`Target::batch`] and the renewer use),
+/// or `None` when the server refuses it: the lock then cannot be taken over at once.
+async fn own_client_id(target: &mut Target) -> Result<Option<i64>, TargetError> {
+    let id = redis::cmd("CLIENT").arg("ID").clone();
+    match ask(target, id).await {
+        Ok(Value::Int(id)) => Ok(Some(id)),
+        Ok(_) => Ok(None),
+        Err(e) => Err(TargetError(format!("cannot take the apply lock: {e}"))),
+    }
+}
+
+/// What the take script found.
+enum Held {
+    Free,
+    By { holder: String, pttl: i64 },
+}
+
+async fn take(
+    target: &mut Target,
+    key: &str,
+    token: &str,
+    lease: Duration,
+) -> Result<Held, TargetError> {
+    let take = script(TAKE, key, &[token, &millis(lease)]);
+    let reply = ask(target, take)
+        .await
+        .map_err(|e| TargetError(format!("cannot take the apply lock `{key}`: {e}")))?;
+    parse_take(&reply).map_err(|reply| match reply {
+        Value::ServerError(e) => refused("take", key, e, lease),
+        other => unexpected("take", key, other),
     })
 }
 
-impl Lock {
-    /// Release the lock if it is still ours.
-    pub async fn release(self, target: &mut Target) -> Result<(), TargetError> {
-        self.renewer.abort();
-        let release = redis::cmd("EVAL")
-            .arg(RELEASE)
-            .arg(1)
-            .arg(&self.key)
-            .arg(&self.token)
-            .clone();
-        target.batch(&[release]).await.map(|_| ())
+/// The take script's reply, or the reply itself when it is not one.
+fn parse_take(reply: &Value) -> Result<Held, &Value> {
+    let Value::Array(parts) = reply else {
+        return Err(reply);
+    };
+    match parts.as_slice() {
+        [Value::Int(1)] => Ok(Held::Free),
+        [Value::Int(0), holder, Value::Int(pttl)] => Ok(Held::By {
+            holder: text_of(holder).ok_or(reply)?,
+            pttl: *pttl,
+        }),
+        _ => Err(reply),
+    }
+}
+
+/// Whether the connection a holder's token names is still open.
+enum Connection {
+    Open(i64),
+    Gone,
+    /// The token names none (taken without `CLIENT ID`, or set by hand).
+    NotRecorded,
+    /// `CLIENT LIST` was refused (the server's words): wait for the lease instead.
+    Unknown(String),
+}
+
+async fn holder_connection(target: &mut Target, holder: &str) -> Result<Connection, TargetError> {
+    let Some(id) = token_client_id(holder) else {
+        return Ok(Connection::NotRecorded);
+    };
+    let list = redis::cmd("CLIENT").arg("LIST").arg("ID").arg(id).clone();
+    let reply = ask(target, list)
+        .await
+        .map_err(|e| TargetError(format!("cannot check the apply lock's holder: {e}")))?;
+    Ok(match reply {
+        Value::ServerError(e) => Connection::Unknown(format!(
+            "CLIENT LIST was refused: {}",
+            untrusted(&server_error_text(&e))
+        )),
+        other => match text_of(&other) {
+            Some(clients) if clients.trim().is_empty() => Connection::Gone,
+            Some(_) => Connection::Open(id),
+            None => Connection::Unknown(format!(
+                "CLIENT LIST gave an unexpected reply: {}",
+                describe(&other)
+            )),
+        },
+    })
+}
+
+/// Replace a gone holder's token by ours: whether we got it.
+async fn take_over(
+    target: &mut Target,
+    key: &str,
+    holder: &str,
+    token: &str,
+    lease: Duration,
+) -> Result<bool, TargetError> {
+    let take_over = script(TAKE_OVER, key, &[holder, token, &millis(lease)]);
+    match ask(target, take_over).await {
+        Ok(Value::Int(taken)) => Ok(taken == 1),
+        Ok(Value::ServerError(e)) => Err(refused("take over", key, &e, lease)),
+        Ok(other) => Err(unexpected("take over", key, &other)),
+        Err(e) => Err(TargetError(format!(
+            "cannot take over the apply lock `{key}`: {e}"
+        ))),
+    }
+}
+
+/// The error when the wait ran out: who holds the lock, and what will end the wait.
+fn still_held(
+    key: &str,
+    holder: &str,
+    pttl: i64,
+    connection: &Connection,
+    timeout: Duration,
+) -> TargetError {
+    let expiry = match u64::try_from(pttl) {
+        Ok(ms) => format!(
+            "the lock expires in {} unless its holder renews it",
+            seconds(Duration::from_millis(ms))
+        ),
+        Err(_) => format!(
+            "the lock has no expiry, so no apply set it: once sure no apply runs, delete it with `DEL {key}`"
+        ),
+    };
+    let connection = match connection {
+        Connection::Open(id) => format!("; its connection (client {id}) is open"),
+        Connection::Unknown(why) => {
+            format!("; whether its connection is open is unknown ({why})")
+        }
+        Connection::Gone | Connection::NotRecorded => String::new(),
+    };
+    TargetError(format!(
+        "another apply holds the lock `{key}` ({}); waited {}s: {expiry}{connection}. Run apply again once it is done",
+        shown_holder(holder),
+        timeout.as_secs()
+    ))
+}
+
+/// Renew the lease every third of it, until the lock is released, lost or refused. Each
+/// reply is recorded in `state` for [`Lock::check`].
+async fn renew(
+    mut connection: redis::aio::MultiplexedConnection,
+    key: String,
+    token: String,
+    state: Arc<Mutex<Lease>>,
+) {
+    let lease = state.lock().unwrap_or_else(PoisonError::into_inner).length;
+    let mut ticks = tokio::time::interval(lease / 3);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await; // the first tick is immediate
+    loop {
+        ticks.tick().await;
+        let sent = Instant::now();
+        let mut pipe = redis::pipe();
+        pipe.add_command(script(RENEW, &key, &[&token, &millis(lease)]));
+        pipe.ignore_errors();
+        let reply = pipe.query_async::<Vec<Value>>(&mut connection).await;
+        let mut known = state.lock().unwrap_or_else(PoisonError::into_inner);
+        match reply.as_deref() {
+            Ok([Value::Int(1)]) => known.confirm(sent),
+            Ok([Value::Int(0)]) => {
+                known.end("was lost: its lease ran out (another apply may hold it now)".to_owned());
+                return;
+            }
+            Ok([Value::ServerError(e)]) => {
+                known.end(format!(
+                    "could not be renewed: EVAL failed: {}",
+                    untrusted(&server_error_text(e))
+                ));
+                return;
+            }
+            Ok(other) => {
+                known.failing = Some(format!(
+                    "EVAL gave an unexpected reply: {}",
+                    describe_all(other)
+                ));
+            }
+            Err(e) => {
+                let first_line = e.to_string();
+                let first_line = first_line.lines().next().unwrap_or_default();
+                known.failing = Some(format!("EVAL got no reply: {}", untrusted(first_line)));
+            }
+        }
+    }
+}
+
+/// `EVAL body 1 key args...`
+fn script(body: &str, key: &str, args: &[&str]) -> Cmd {
+    let mut eval = redis::cmd("EVAL");
+    eval.arg(body).arg(1).arg(key);
+    for arg in args {
+        eval.arg(*arg);
+    }
+    eval
+}
+
+/// The reply to one command sent alone on the write connection.
+async fn ask(target: &mut Target, command: Cmd) -> Result<Value, TargetError> {
+    target
+        .batch(std::slice::from_ref(&command))
+        .await?
+        .pop()
+        .ok_or_else(|| TargetError("the server sent no reply".to_owned()))
+}
+
+/// A lock script the server refused: its words, and for a permission the rule to add.
+fn refused(step: &str, key: &str, error: &redis::ServerError, lease: Duration) -> TargetError {
+    let words = server_error_text(error);
+    // NOPERM refuses `EVAL` itself; a command the script runs is refused with an `ERR`.
+    let advice = if error.code() == "NOPERM" || words.contains("can't run this command") {
+        format!("; the apply user needs {SCRIPT_RULES} (docs/operations.md lists its rules)")
+    } else if step == "take" {
+        String::new()
+    } else {
+        format!("; the lock expires by itself within {}", seconds(lease))
+    };
+    TargetError(format!(
+        "cannot {step} the apply lock `{key}`: EVAL failed: {}{advice}",
+        untrusted(words.trim_end_matches('.'))
+    ))
+}
+
+fn unexpected(step: &str, key: &str, reply: &Value) -> TargetError {
+    TargetError(format!(
+        "cannot {step} the apply lock `{key}`: EVAL gave an unexpected reply: {}",
+        describe(reply)
+    ))
+}
+
+/// A reply, shown briefly and safely.
+fn describe(reply: &Value) -> String {
+    untrusted(&format!("{reply:?}")).into_owned()
+}
+
+fn describe_all(replies: &[Value]) -> String {
+    untrusted(&format!("{replies:?}")).into_owned()
+}
+
+/// A string reply's text.
+fn text_of(value: &Value) -> Option<String> {
+    match value {
+        Value::BulkString(bytes) => Some(String::from_utf8_lossy(bytes).into_owned()),
+        Value::SimpleString(text) | Value::VerbatimString { text, .. } => Some(text.clone()),
+        _ => None,
+    }
+}
+
+/// A duration in milliseconds, as a command argument.
+fn millis(duration: Duration) -> String {
+    duration.as_millis().to_string()
+}
+
+/// `12.3s`
+fn seconds(duration: Duration) -> String {
+    format!("{:.1}s", duration.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_names_the_holder_and_its_connection() {
+        let token = new_token(Some(42));
+        assert_eq!(token_client_id(&token), Some(42), "{token}");
+        let shown = shown_holder(&token);
+        assert!(shown.ends_with("/client 42"), "{shown}");
+        assert!(shown.contains(&format!("/pid {}/", std::process::id())));
+        let without = new_token(None);
+        assert_eq!(token_client_id(&without), None, "{without}");
+        assert_ne!(new_token(None), new_token(None), "random part");
+    }
+
+    #[test]
+    fn a_forged_holder_is_shown_escaped() {
+        let shown = shown_holder("evil\nerror: forged/pid 1/since 0/abc");
+        assert_eq!(shown, "evil\\nerror: forged/pid 1/since 0");
+        assert_eq!(token_client_id("host/pid 1/client x/abc"), None);
+    }
+
+    #[test]
+    fn take_replies_are_checked() {
+        let free = Value::Array(vec![Value::Int(1)]);
+        assert!(matches!(parse_take(&free), Ok(Held::Free)));
+        let held = Value::Array(vec![
+            Value::Int(0),
+            Value::BulkString(b"h/pid 1/since 0/client 7/ab".to_vec()),
+            Value::Int(1234),
+        ]);
+        assert!(matches!(
+            parse_take(&held),
+            Ok(Held::By { ref holder, pttl: 1234 }) if holder.ends_with("/ab")
+        ));
+        // A plain `SET`'s OK (what the old code took for success) or a refusal is no answer.
+        for wrong in [
+            Value::Okay,
+            Value::Int(1),
+            Value::Array(vec![Value::Int(0)]),
+        ] {
+            assert!(parse_take(&wrong).is_err(), "{wrong:?}");
+        }
+    }
+
+    #[test]
+    fn a_refused_script_names_eval_and_the_servers_words() {
+        let reply = redis::parse_redis_value(
+            b"-NOPERM this user has no permissions to run the 'eval' command\r\n",
+        );
+        let Ok(Value::ServerError(error)) = reply else {
+            panic!("not parsed as a server error: {reply:?}");
+        };
+        let message = refused("take", "app:__topology__:lock", &error, LEASE).to_string();
+        assert!(
+            message.starts_with(
+                "cannot take the apply lock `app:__topology__:lock`: EVAL failed: NOPERM this user"
+            ),
+            "{message}"
+        );
+        assert!(message.contains("needs `+eval`"), "{message}");
+        let reply = redis::parse_redis_value(
+            b"-ERR The user executing the script can't run this command or subcommand script: 2d7b, on @user_script:1.\r\n",
+        );
+        let Ok(Value::ServerError(error)) = reply else {
+            panic!("not parsed as a server error: {reply:?}");
+        };
+        let message = refused("renew", "k", &error, LEASE).to_string();
+        assert!(message.contains("+pexpire +pttl"), "{message}");
+    }
+
+    #[test]
+    fn the_lease_is_confirmed_from_the_send_time_of_each_renewal() {
+        let start = Instant::now();
+        let length = Duration::from_secs(3);
+        let mut lease = Lease::new(length, start);
+        assert!(lease.check(start, Duration::from_secs(2)).is_ok());
+        let late = start + Duration::from_secs(2);
+        let error = lease.check(late, Duration::from_secs(2)).unwrap_err();
+        assert!(
+            error.contains("1.0s more, less than the 2.0s needed"),
+            "{error}"
+        );
+        assert!(error.contains("stalled"), "{error}");
+        lease.confirm(start + Duration::from_secs(1));
+        assert!(lease.check(late, Duration::from_secs(2)).is_ok());
+        // An older confirmation arriving late does not shorten the lease.
+        lease.confirm(start);
+        assert!(lease.check(late, Duration::from_secs(2)).is_ok());
+        lease.failing = Some("EVAL got no reply: timed out".to_owned());
+        let error = lease
+            .check(start + Duration::from_secs(5), Duration::ZERO)
+            .unwrap_err();
+        assert!(
+            error.contains("the last renewal failed: EVAL got no reply"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_lost_lease_stays_lost() {
+        let start = Instant::now();
+        let mut lease = Lease::new(Duration::from_secs(30), start);
+        lease.end("was lost: another apply holds it now".to_owned());
+        lease.end("could not be renewed".to_owned());
+        lease.confirm(start + Duration::from_secs(1));
+        assert_eq!(
+            lease.check(start, Duration::ZERO),
+            Err("was lost: another apply holds it now".to_owned())
+        );
+    }
+
+    #[test]
+    fn no_margin_or_timeout_overflows() {
+        let start = Instant::now();
+        let lease = Lease::new(Duration::from_secs(30), start);
+        assert!(lease.check(start, Duration::MAX).is_err());
+        let message = still_held(
+            "k",
+            "h/pid 1/since 0/x",
+            -1,
+            &Connection::NotRecorded,
+            Duration::from_secs(u64::MAX),
+        )
+        .to_string();
+        assert!(message.contains("no expiry"), "{message}");
+        assert!(message.contains("(h/pid 1/since 0)"), "{message}");
+    }
+
+    #[test]
+    fn the_wait_message_gives_the_real_remaining_time() {
+        let message = still_held(
+            "app:__topology__:lock",
+            "ci/pid 42/since 0/client 9/abc",
+            61_234,
+            &Connection::Open(9),
+            Duration::from_secs(1),
+        )
+        .to_string();
+        assert!(
+            message.contains("(ci/pid 42/since 0/client 9); waited 1s: the lock expires in 61.2s unless its holder renews it; its connection (client 9) is open"),
+            "{message}"
+        );
     }
 }

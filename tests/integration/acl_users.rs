@@ -5,7 +5,7 @@
 use std::process::Output;
 
 use crate::redis::RedisServer;
-use crate::util::{bin, text, topology_file};
+use crate::util::{bin, documented_rules, text, topology_file};
 
 const WORKER_PASSWORD: &str = "worker-Secret-1";
 const WORKER_PASSWORD_NEXT: &str = "worker-Secret-2";
@@ -480,22 +480,6 @@ fn the_documented_plan_user_can_plan_users() {
         "the plan user cannot apply: {}",
         text(&out)
     );
-}
-
-/// The rules of a user documented in docs/operations.md (`ACL SETUSER <name> ...` block),
-/// for namespace `app`.
-fn documented_rules(name: &str) -> Vec<String> {
-    let documented = include_str!("../../docs/operations.md");
-    let block = documented
-        .split(&format!("ACL SETUSER {name}"))
-        .nth(1)
-        .and_then(|rest| rest.split("```").next())
-        .unwrap_or_else(|| panic!("docs/operations.md has the rules of {name}"));
-    block
-        .split_whitespace()
-        .filter(|t| t.starts_with('+') || t.starts_with('%') || t.starts_with('~'))
-        .map(|t| t.replace("<namespace>", "app"))
-        .collect()
 }
 
 /// The apply user of docs/operations.md can apply everything a topology asks, users and

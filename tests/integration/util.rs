@@ -37,3 +37,19 @@ pub fn text(out: &std::process::Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     )
 }
+
+/// The rules of a tool user documented in docs/operations.md (its `ACL SETUSER <name> ...`
+/// block), for namespace `app`: the tests log in as exactly these users.
+pub fn documented_rules(name: &str) -> Vec<String> {
+    let documented = include_str!("../../docs/operations.md");
+    let block = documented
+        .split(&format!("ACL SETUSER {name}"))
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .unwrap_or_else(|| panic!("docs/operations.md has the rules of {name}"));
+    block
+        .split_whitespace()
+        .filter(|t| t.starts_with('+') || t.starts_with('%') || t.starts_with('~'))
+        .map(|t| t.replace("<namespace>", "app"))
+        .collect()
+}
