@@ -15,6 +15,7 @@ mod join;
 mod retention;
 pub mod saved;
 mod streams;
+mod trust;
 mod users;
 
 use serde::{Deserialize, Serialize};
@@ -152,6 +153,7 @@ impl Plan {
 pub fn plan(desired: &Desired, live: &LiveState, options: Options) -> Result<Plan, Vec<Refusal>> {
     let facts = join::streams(desired, live);
     let mut refusals = check_environment(desired, live);
+    refusals.extend(trust::record_refusals(desired, live));
     refusals.extend(streams::wrong_types(&facts));
     refusals.extend(groups::impossible_positions(&facts));
     refusals.extend(users::refusals(desired, live, options));
