@@ -28,7 +28,7 @@
 use super::Refusal;
 use crate::live::LiveState;
 use crate::model::desired::Desired;
-use crate::record::{OWNERS_KEY, Record, record_key};
+use crate::record::{OWNERS_KEY, Record, RecordedStream, record_key};
 use crate::text::untrusted;
 use crate::validate::names::{self, Problem};
 
@@ -72,37 +72,42 @@ impl RecordAdvice {
 fn stream_refusals(desired: &Desired, record: &Record, advice: &RecordAdvice) -> Vec<Refusal> {
     let mut refusals = Vec::new();
     for (key, stream) in &record.streams {
-        let entry = format!("stream `{}`", untrusted(key));
-        match relative_name(&desired.namespace, key) {
-            None => refusals.push(advice.refuse(
-                entry,
-                &format!("is outside namespace `{}`", desired.namespace),
-            )),
-            Some(name) => match names::stream_problem(name) {
-                Some(problem) => {
-                    refusals.push(advice.refuse(
-                        entry,
-                        &format!("is not a stream this tool manages: its name {problem}"),
-                    ));
-                }
-                None => {
-                    for group in stream.groups.keys() {
-                        if let Some(problem) = names::group_problem(group) {
-                            refusals.push(advice.refuse(
-                                format!(
-                                    "group `{}` of stream `{}`",
-                                    untrusted(group),
-                                    untrusted(key)
-                                ),
-                                &format!("is not a group this tool manages: its name {problem}"),
-                            ));
-                        }
-                    }
-                }
-            },
+        match stream_problem(&desired.namespace, key) {
+            Some(problem) => {
+                refusals.push(advice.refuse(format!("stream `{}`", untrusted(key)), &problem));
+            }
+            None => refusals.extend(group_refusals(key, stream, advice)),
         }
     }
     refusals
+}
+
+/// Why a recorded key is not a stream of this namespace that the tool could manage.
+fn stream_problem(namespace: &str, key: &str) -> Option<String> {
+    let Some(name) = relative_name(namespace, key) else {
+        return Some(format!("is outside namespace `{namespace}`"));
+    };
+    names::stream_problem(name)
+        .map(|problem| format!("is not a stream this tool manages: its name {problem}"))
+}
+
+/// Recorded groups of a stream whose names the format forbids.
+fn group_refusals(key: &str, stream: &RecordedStream, advice: &RecordAdvice) -> Vec<Refusal> {
+    stream
+        .groups
+        .keys()
+        .filter_map(|group| {
+            let problem = names::group_problem(group)?;
+            Some(advice.refuse(
+                format!(
+                    "group `{}` of stream `{}`",
+                    untrusted(group),
+                    untrusted(key)
+                ),
+                &format!("is not a group this tool manages: its name {problem}"),
+            ))
+        })
+        .collect()
 }
 
 /// A key's name relative to the namespace; `None` when the key is outside it.
@@ -127,37 +132,35 @@ fn user_refusals(
         let entry = format!("ACL user `{}`", untrusted(user));
         if let Some(problem) = names::user_problem(user) {
             refusals.push(advice.refuse(entry, &format!("is not a user name: it {problem}")));
-            continue;
-        }
-        // Unread registry (no ACL state): users are then neither read nor changed at all.
-        let Some(owners) = owners else { continue };
-        if desired.users.contains_key(user) {
-            continue;
-        }
-        let owner = owners.get(user);
-        if owner == Some(&desired.namespace) {
-            continue;
-        }
-        let assigned = match owner {
-            Some(other) => format!(
-                "the users registry `{OWNERS_KEY}` assigns to namespace `{}`, not `{}`",
-                untrusted(other),
+        } else if let Some(owners) = owners
+            && !desired.users.contains_key(user)
+            && let Some(problem) = ownership_problem(&desired.namespace, owners.get(user))
+        {
+            refusals.push(Refusal(format!(
+                "{}. If namespace `{}` does manage this user, register it: `HSET {OWNERS_KEY} {} {}`",
+                advice.refuse(entry, &problem).0,
+                desired.namespace,
+                untrusted(user),
                 desired.namespace
-            ),
-            None => format!(
-                "the users registry `{OWNERS_KEY}` does not assign to namespace `{}` (it has no entry for it)",
-                desired.namespace
-            ),
-        };
-        refusals.push(Refusal(format!(
-            "{}. If namespace `{}` does manage this user, register it: `HSET {OWNERS_KEY} {} {}`",
-            advice.refuse(entry, &assigned).0,
-            desired.namespace,
-            untrusted(user),
-            desired.namespace
-        )));
+            )));
+        }
+        // No ACL state read: users are then neither compared nor changed at all.
     }
     refusals
+}
+
+/// Why a recorded user's registry entry does not make it this namespace's, if it does not.
+fn ownership_problem(namespace: &str, owner: Option<&String>) -> Option<String> {
+    match owner {
+        Some(owner) if owner == namespace => None,
+        Some(other) => Some(format!(
+            "the users registry `{OWNERS_KEY}` assigns to namespace `{}`, not `{namespace}`",
+            untrusted(other)
+        )),
+        None => Some(format!(
+            "the users registry `{OWNERS_KEY}` does not assign to namespace `{namespace}` (it has no entry for it)"
+        )),
+    }
 }
 
 /// Registry entries (for the users this topology declares or records) whose owner is not a
@@ -192,7 +195,7 @@ mod tests {
     use crate::live::{LiveAcl, LiveGroup, LiveKey, LiveStream, LiveUser};
     use crate::model::desired::{DesiredRetention, DesiredStream};
     use crate::plan::{Options, plan};
-    use crate::record::{FORMAT, RecordedGroup, RecordedStream};
+    use crate::record::{FORMAT, RecordedGroup};
     use crate::small_map::SmallMap;
 
     /// Namespace `app` declaring stream `app:orders` and no users.
