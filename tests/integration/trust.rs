@@ -272,6 +272,15 @@ fn set(con: &mut redis::Connection, key: &str) -> redis::RedisResult<String> {
     redis::cmd("SET").arg(key).arg("v").query(con)
 }
 
+/// Connections the server has accepted so far (this query's own included).
+fn connections(server: &RedisServer) -> u64 {
+    let info: String = server.cmd(&["INFO", "stats"]);
+    info.lines()
+        .find_map(|l| l.strip_prefix("total_connections_received:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_default()
+}
+
 fn is_noperm(result: redis::RedisResult<String>) -> bool {
     matches!(result, Err(e) if e.to_string().contains("no permissions"))
 }
@@ -302,12 +311,19 @@ fn every_glob_character_in_a_namespace_is_escaped_or_refused() {
         assert_eq!(found, [("name::invalid".to_owned(), 2, 12)], "{namespace}");
         server.cmd::<String>(&["CONFIG", "RESETSTAT"]);
         for args in [&["plan"][..], &["apply", "--yes"]] {
+            let before = connections(&server);
             let out = run(&file, &server, args);
             let shown = text(&out);
             assert_eq!(out.status.code(), Some(1), "{args:?} {namespace}: {shown}");
             assert!(
                 shown.contains(&format!("contains the glob character `{c}`")),
                 "{shown}"
+            );
+            // One connection: the one that counts them.
+            assert_eq!(
+                connections(&server),
+                before + 1,
+                "{args:?} {namespace} connected"
             );
         }
         assert_eq!(writes(&server), Vec::<String>::new(), "{namespace}");
