@@ -12,6 +12,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::text::untrusted;
+
 /// Shown instead of a password hash in plans, commands and messages.
 pub const SENSITIVE: &str = "(sensitive value)";
 /// Stands for one password hash in a planned `ACL SETUSER`; the applier puts the hash in its
@@ -130,6 +132,17 @@ pub struct Permissions {
     pub commands: BTreeSet<String>,
     /// Selectors (`(...)` rules): the tool declares none, so any on the server is a change.
     pub selectors: usize,
+    /// A database restriction (Valkey 9.1+ `databases`, e.g. `db=0,1` or `resetdbs`) as the
+    /// server prints it; `None` for every database, which is what `reset` gives and the tool
+    /// declares.
+    pub databases: Option<String>,
+    /// Flags the tool does not manage that change what the user may do (see
+    /// [`unmanaged_flags`]); the tool's rewrite (`reset`) leaves none.
+    pub flags: BTreeSet<String>,
+    /// Fields of `ACL GETUSER` this version does not know, with a non-empty value: they may
+    /// widen or narrow access in ways the comparison cannot see, so they are a change, which
+    /// the rewrite (`reset`) clears.
+    pub other: BTreeMap<String, String>,
 }
 
 /// One way a live user differs from its declaration, for people. Never holds a secret.
@@ -174,7 +187,67 @@ impl Permissions {
                 ),
             );
         }
+        if let Some(databases) = &self.databases {
+            push(
+                "databases",
+                format!(
+                    "the server limits the user to `{}` (restored to every database)",
+                    untrusted(databases)
+                ),
+            );
+        }
+        if self.flags != desired.flags {
+            push("flags", set_change(&self.flags, &desired.flags));
+        }
+        for (field, value) in &self.other {
+            push(
+                "fields",
+                format!(
+                    "the server has `{}` = `{}`, which this version does not manage (cleared)",
+                    untrusted(field),
+                    untrusted(value)
+                ),
+            );
+        }
         out
+    }
+}
+
+/// User flags that `ACL SETUSER <u> reset ...` sets or leaves, whatever the declaration:
+/// `on`/`off` and `nopass` are compared on their own, and `sanitize-payload` is what `reset`
+/// sets on Redis 7.0+ and Valkey up to 9.0 (Redis 7.0 `src/acl.c:1316-1325`; newer Valkey
+/// prints neither sanitize flag).
+const RESET_FLAGS: &[&str] = &["on", "off", "nopass", "sanitize-payload"];
+
+/// The flags of a live user that the declaration cannot express: `skip-sanitize-payload`
+/// (RESTORE then skips the deep check of its payload, so a user allowed `RESTORE` can load a
+/// crafted one: wider access) and any flag this version does not know. `reset` clears both
+/// (`skip-sanitize-payload` by setting `sanitize-payload`, Redis 7.0 `src/acl.c:1248-1253`),
+/// so the rewrite restores the user. Lowercased, as Redis names flags.
+pub fn unmanaged_flags<'a>(flags: impl IntoIterator<Item = &'a String>) -> BTreeSet<String> {
+    flags
+        .into_iter()
+        .map(|f| f.to_ascii_lowercase())
+        .filter(|f| !RESET_FLAGS.contains(&f.as_str()))
+        .collect()
+}
+
+/// The database restriction a Valkey 9.1+ `databases` field describes, if any. `alldbs` is
+/// every database (what `reset` gives: valkey-doc `topics/acl.md:134` lists "resetdbs,
+/// alldbs" among `reset`'s actions; `ACL GETUSER` prints it as `"databases" "alldbs"`,
+/// valkey-doc `commands/acl-getuser.md:31-32`). An empty value is read the same way: the
+/// newest `ACL LIST` omits `alldbs` as implicit (valkey-doc commit fe8f96a2), and treating an
+/// empty field as a restriction would rewrite such a user on every apply. Anything else
+/// (`db=0,1`, `resetdbs`) narrows the user's access.
+pub fn database_restriction(databases: Option<&str>) -> Option<String> {
+    let value = databases?.trim();
+    if value
+        .split_whitespace()
+        .all(|word| word.eq_ignore_ascii_case("alldbs"))
+    {
+        None
+    } else {
+        Some(value.to_owned())
     }
 }
 
@@ -377,5 +450,59 @@ mod tests {
         assert!(text.contains("also has flushall (removed)"), "{text}");
         assert!(text.contains("lacks ping (added)"), "{text}");
         assert!(desired.differences(&desired).is_empty());
+    }
+
+    #[test]
+    fn flags_that_widen_access_are_unmanaged_and_reset_ones_are_not() {
+        let flags: Vec<String> = [
+            "on",
+            "NOPASS",
+            "sanitize-payload",
+            "skip-sanitize-payload",
+            "future-flag",
+        ]
+        .iter()
+        .map(|f| (*f).to_owned())
+        .collect();
+        assert_eq!(
+            unmanaged_flags(&flags),
+            set(&["future-flag", "skip-sanitize-payload"])
+        );
+        assert!(unmanaged_flags(&[]).is_empty());
+    }
+
+    #[test]
+    fn only_a_database_restriction_is_a_change() {
+        assert_eq!(
+            database_restriction(None),
+            None,
+            "a server without the field"
+        );
+        assert_eq!(database_restriction(Some("alldbs")), None);
+        assert_eq!(database_restriction(Some("")), None);
+        assert_eq!(database_restriction(Some("db=1")), Some("db=1".to_owned()));
+        assert_eq!(
+            database_restriction(Some("resetdbs")),
+            Some("resetdbs".to_owned())
+        );
+        let live = Permissions {
+            databases: Some("db=1".to_owned()),
+            flags: set(&["skip-sanitize-payload"]),
+            other: BTreeMap::from([("roles".to_owned(), "admin\nerror: x".to_owned())]),
+            ..Permissions::default()
+        };
+        let diffs = live.differences(&Permissions::default());
+        let fields: Vec<&str> = diffs.iter().map(|d| d.field).collect();
+        assert_eq!(fields, ["databases", "flags", "fields"]);
+        let text: Vec<String> = diffs.iter().map(|d| d.text.clone()).collect();
+        assert_eq!(
+            text[0],
+            "the server limits the user to `db=1` (restored to every database)"
+        );
+        assert_eq!(
+            text[1],
+            "the server also has skip-sanitize-payload (removed)"
+        );
+        assert!(!text[2].contains('\n'), "{text:?}");
     }
 }

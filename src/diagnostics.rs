@@ -80,6 +80,8 @@ pub enum Code {
     AclPattern,
     AclPatternPrefixed,
     AclAllKeysWrite,
+    AclPatternReserved,
+    AclReservedKeys,
 }
 
 impl Code {
@@ -133,6 +135,8 @@ impl Code {
         Code::AclPattern,
         Code::AclPatternPrefixed,
         Code::AclAllKeysWrite,
+        Code::AclPatternReserved,
+        Code::AclReservedKeys,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -186,6 +190,8 @@ impl Code {
             Code::AclPattern => "acl::pattern",
             Code::AclPatternPrefixed => "acl::pattern_prefixed",
             Code::AclAllKeysWrite => "acl::all_keys_write",
+            Code::AclPatternReserved => "acl::pattern_reserved",
+            Code::AclReservedKeys => "acl::reserved_keys",
         }
     }
 }

@@ -9,7 +9,8 @@
 //! - [`schema`]: the file's own JSON Schema;
 //! - [`render`]: human and JSON output;
 //! - [`diagnostics`]: the diagnostic type shared by all of them;
-//! - [`text`]: text from servers and messages made safe to print.
+//! - [`text`]: text from servers and messages made safe to print;
+//! - [`glob`]: Redis glob patterns (escaping names put into ACL rules, matching as Redis does).
 
 pub mod acl;
 pub mod apply;
@@ -17,6 +18,7 @@ pub mod cli;
 pub mod compat;
 pub mod diagnostics;
 pub mod diff;
+pub mod glob;
 pub mod live;
 pub mod messages;
 pub mod model;

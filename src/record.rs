@@ -4,10 +4,13 @@
 //! empty namespace), holding a JSON document: the environment it was applied for, the digest
 //! and time of the last apply, and every stream and group the tool created or adopted. It is
 //! what makes deletion safe: `--prune` only ever deletes what is recorded here, and an empty
-//! or missing `streams:` in a file deletes nothing that is not. Stream names starting with
-//! `__topology__` are reserved for it (and for the apply lock, `<namespace>:__topology__:lock`).
-//! Managed ACL users are listed in the record too, and in a server-wide registry
-//! ([`OWNERS_KEY`]) because user names are global.
+//! or missing `streams:` in a file deletes nothing that is not. Names with a `:`-separated part
+//! starting with `__topology__` are reserved for it (see [`has_reserved_segment`]), and so is
+//! the apply lock, `<namespace>:__topology__:lock`. Managed ACL users are listed in the record
+//! too, and in a server-wide registry ([`OWNERS_KEY`]) because user names are global.
+//!
+//! The record and the registry are data: anyone with write access to them can edit them, so
+//! the planner checks every entry before it acts on one (`plan::trust`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -32,6 +35,27 @@ pub const OWNERS_KEY: &str = "__topology__:users";
 
 pub fn lock_key(namespace: &str) -> String {
     key(namespace, &format!("{RESERVED_PREFIX}:lock"))
+}
+
+/// Whether a namespace, stream or group name has a `:`-separated part starting with
+/// [`RESERVED_PREFIX`]. One simple rule covers every way a name could reach the tool's keys:
+/// namespace `__topology__` with stream `users` is the registry, namespace `shop:__topology__`
+/// with stream `lock` is the lock of namespace `shop`, stream `eu:__topology__:record` of
+/// namespace `shop` is the record of namespace `shop:eu`, and a group `__topology__:mkstream`
+/// is the helper group apply destroys after creating an empty stream.
+pub fn has_reserved_segment(name: &str) -> bool {
+    name.split(':')
+        .any(|part| part.starts_with(RESERVED_PREFIX))
+}
+
+/// The keys of the tool itself that a namespace's ACL users could reach: its record, its lock,
+/// and the server-wide users registry.
+pub fn reserved_keys(namespace: &str) -> [String; 3] {
+    [
+        record_key(namespace),
+        lock_key(namespace),
+        OWNERS_KEY.to_owned(),
+    ]
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,6 +145,30 @@ mod tests {
         assert_eq!(record_key("agentic"), "agentic:__topology__:record");
         assert_eq!(record_key(""), "__topology__:record");
         assert_eq!(lock_key("a:b"), "a:b:__topology__:lock");
+    }
+
+    #[test]
+    fn reserved_segments_are_found_anywhere_in_a_name() {
+        for reserved in [
+            "__topology__",
+            "__topology__:mkstream",
+            "shop:__topology__",
+            "eu:__topology__:record",
+            "a:__topology__x",
+        ] {
+            assert!(has_reserved_segment(reserved), "{reserved}");
+        }
+        for free in ["topology", "a__topology__", "_topology__", "a:b", ""] {
+            assert!(!has_reserved_segment(free), "{free}");
+        }
+        assert_eq!(
+            reserved_keys(""),
+            [
+                "__topology__:record".to_owned(),
+                "__topology__:lock".to_owned(),
+                "__topology__:users".to_owned()
+            ]
+        );
     }
 
     #[test]

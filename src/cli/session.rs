@@ -114,7 +114,9 @@ pub async fn open(args: &TargetArgs, colour: ColourChoice) -> Result<Session, u8
 
 /// The namespace a topology file sets at its top level, read from its first 64 KB without
 /// parsing (`namespace: shop`); `None` when it is not there in that plain form. A guess:
-/// what is read with it is used only if the loaded file agrees.
+/// what is read with it is used only if the loaded file agrees. A namespace the format
+/// rejects (glob characters, a reserved `__topology__` part) is no guess: plan and apply then
+/// stop at its diagnostic without connecting.
 fn namespace_hint(path: &std::path::Path) -> Option<String> {
     use std::io::Read;
     let mut head = Vec::new();
@@ -133,7 +135,8 @@ fn namespace_hint(path: &std::path::Path) -> Option<String> {
         .and_then(|v| v.strip_suffix('"'))
         .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
         .unwrap_or(value);
-    (!value.contains(['$', '"', '\'', '{', '[', '&', '*'])).then(|| value.to_owned())
+    let plain = !value.contains(['$', '"', '\'', '{', '[', '&', '*']);
+    (plain && crate::validate::names::namespace_problem(value).is_none()).then(|| value.to_owned())
 }
 
 /// Connect to `--url` (else `$REDIS_URL`, else the default), trusting `--tls-ca-cert` if given.
@@ -197,6 +200,9 @@ mod tests {
             ("namespace: ${NS}\n", None),
             ("streams:\n  namespace: nested\n", None),
             ("namespace: &ns shop\n", None),
+            ("namespace: 'pro?j'\n", None),
+            ("namespace: __topology__\n", None),
+            ("namespace: 'pro\\j'\n", Some("pro\\j")),
             ("version: 1\n", None),
         ];
         for (text, expected) in cases {

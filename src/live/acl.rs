@@ -6,8 +6,9 @@
 //!    meaning (see [`crate::acl`]).
 //!
 //! Read-only: `plan` needs `+acl|whoami +acl|cat +acl|getuser +hmget` (and, optionally,
-//! `+config|get`). Replies are parsed as maps (RESP2 flat arrays or RESP3 maps), ignoring
-//! fields this version does not know (Valkey adds `databases`).
+//! `+config|get`). Replies are parsed as maps (RESP2 flat arrays or RESP3 maps); fields this
+//! version does not know are kept, not ignored, so that the planner can see them (Valkey 9.1
+//! adds `databases`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -116,7 +117,16 @@ fn texts_or_nil(value: &Value) -> Vec<Option<String>> {
 }
 
 /// `ACL GETUSER`: flags, passwords, commands, keys, channels, selectors, as Redis 7.0+ prints
-/// them (rule strings; the tool needs 7.0 for `%R~`/`%W~` key rules anyway).
+/// them (rule strings; the tool needs 7.0 for `%R~`/`%W~` key rules anyway), and Valkey
+/// 9.1's `databases`. The reply is a map (RESP3) or a flat field/value array (RESP2): Redis
+/// 7.0 `src/acl.c:2706-2751` writes `flags` (a set), `passwords`, the root selector's
+/// `commands`, `keys` and `channels` (`aclAddReplySelectorDescription`, `src/acl.c:2600`),
+/// then `selectors`; Valkey 9.1 adds `databases` after `channels`, at the top and in each
+/// selector (valkey-doc `commands/acl-getuser.md:20-41`).
+///
+/// Every other field is kept with its value as text: a field this version does not know may
+/// widen or narrow what the user may do, so the planner treats a non-empty one as a change
+/// (see [`crate::acl::Permissions`]) instead of ignoring it.
 fn parse_user(value: &Value) -> LiveUser {
     let mut user = LiveUser::default();
     for (field, value) in map_entries(value) {
@@ -127,10 +137,32 @@ fn parse_user(value: &Value) -> LiveUser {
             "keys" => user.keys = joined(value),
             "channels" => user.channels = joined(value),
             "selectors" => user.selectors = texts_len(value),
-            _ => {}
+            "databases" => user.databases = Some(flattened(value)),
+            other => user.other_fields.push((other.to_owned(), flattened(value))),
         }
     }
     user
+}
+
+/// Any reply as one line of text, nested arrays and maps included (`""` for nil and empty
+/// values, which is how a field that restricts nothing usually looks).
+fn flattened(value: &Value) -> String {
+    let words: Vec<String> = match value {
+        Value::Nil => Vec::new(),
+        Value::Array(items) | Value::Set(items) => items.iter().map(flattened).collect(),
+        Value::Map(pairs) => pairs
+            .iter()
+            .map(|(k, v)| format!("{}={}", flattened(k), flattened(v)))
+            .collect(),
+        Value::Boolean(b) => vec![b.to_string()],
+        Value::Double(d) => vec![d.to_string()],
+        other => vec![as_text(other).unwrap_or_else(|| format!("{other:?}"))],
+    };
+    words
+        .into_iter()
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn joined(value: &Value) -> String {
@@ -144,5 +176,148 @@ fn texts_len(value: &Value) -> usize {
     match value {
         Value::Array(items) | Value::Set(items) => items.len(),
         _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(text: &str) -> Value {
+        Value::BulkString(text.as_bytes().to_vec())
+    }
+
+    fn array(items: Vec<Value>) -> Value {
+        Value::Array(items)
+    }
+
+    /// The RESP2 reply of `ACL GETUSER sample` after `ACL SETUSER sample on nopass +GET
+    /// allkeys &* (+SET ~key2)` on Valkey 9.1, field for field as valkey-doc
+    /// `commands/acl-getuser.md:20-41` shows it, with the database value given.
+    fn valkey_reply(databases: &str) -> Value {
+        array(vec![
+            bulk("flags"),
+            array(vec![bulk("on"), bulk("nopass")]),
+            bulk("passwords"),
+            array(vec![]),
+            bulk("commands"),
+            bulk("-@all +get"),
+            bulk("keys"),
+            bulk("~*"),
+            bulk("channels"),
+            bulk("&*"),
+            bulk("databases"),
+            bulk(databases),
+            bulk("selectors"),
+            array(vec![array(vec![
+                bulk("commands"),
+                bulk("-@all +set"),
+                bulk("keys"),
+                bulk("~key2"),
+                bulk("channels"),
+                bulk(""),
+                bulk("databases"),
+                bulk("alldbs"),
+            ])]),
+        ])
+    }
+
+    #[test]
+    fn valkey_databases_are_read_and_only_a_restriction_is_a_change() {
+        let catalog = Catalog::of(&[("read", &["get"]), ("write", &["set"])]);
+        let all = parse_user(&valkey_reply("alldbs"));
+        assert_eq!(all.databases.as_deref(), Some("alldbs"));
+        assert!(all.other_fields.is_empty(), "{:?}", all.other_fields);
+        assert_eq!(all.selectors, 1);
+        let permissions = all.permissions(&catalog).expect("known rules");
+        assert_eq!(permissions.databases, None);
+        for restricted in ["db=1", "db=0,1", "resetdbs"] {
+            let user = parse_user(&valkey_reply(restricted));
+            let permissions = user.permissions(&catalog).expect("known rules");
+            assert_eq!(permissions.databases.as_deref(), Some(restricted));
+        }
+    }
+
+    /// The same reply over RESP3, where the user is a map and `flags` a set.
+    #[test]
+    fn resp3_maps_read_the_same() {
+        let Value::Array(flat) = valkey_reply("db=2") else {
+            unreachable!("built as an array")
+        };
+        let pairs = flat
+            .chunks(2)
+            .map(|pair| {
+                let value = match &pair[1] {
+                    Value::Array(items) if pair[0] == bulk("flags") => Value::Set(items.clone()),
+                    other => other.clone(),
+                };
+                (pair[0].clone(), value)
+            })
+            .collect();
+        let user = parse_user(&Value::Map(pairs));
+        assert_eq!(user.flags, ["on", "nopass"]);
+        assert_eq!(user.databases.as_deref(), Some("db=2"));
+        assert_eq!(user.commands, "-@all +get");
+    }
+
+    /// Redis 7.0 (`src/acl.c:2706-2751`): no `databases`; a user written by the tool's
+    /// `reset` has `sanitize-payload`, which is not a change; `skip-sanitize-payload` set by
+    /// hand, and a field this version does not know, are.
+    #[test]
+    fn redis_users_and_unknown_fields() {
+        let catalog = Catalog::of(&[("read", &["get"])]);
+        let reply = |flags: &[&str], extra: Vec<Value>| {
+            let mut items = vec![
+                bulk("flags"),
+                array(flags.iter().map(|f| bulk(f)).collect()),
+                bulk("passwords"),
+                array(vec![]),
+                bulk("commands"),
+                bulk("-@all +get"),
+                bulk("keys"),
+                bulk(""),
+                bulk("channels"),
+                bulk(""),
+                bulk("selectors"),
+                array(vec![]),
+            ];
+            items.extend(extra);
+            array(items)
+        };
+        let written = parse_user(&reply(&["on", "sanitize-payload"], vec![]));
+        assert_eq!(written.databases, None);
+        let permissions = written.permissions(&catalog).expect("known rules");
+        assert!(permissions.flags.is_empty() && permissions.other.is_empty());
+
+        let skipped = parse_user(&reply(&["on", "skip-sanitize-payload"], vec![]));
+        let permissions = skipped.permissions(&catalog).expect("known rules");
+        assert_eq!(
+            permissions.flags.into_iter().collect::<Vec<_>>(),
+            ["skip-sanitize-payload"]
+        );
+
+        let extra = vec![
+            bulk("roles"),
+            array(vec![bulk("admin")]),
+            bulk("notes"),
+            array(vec![]),
+            bulk("nested"),
+            array(vec![array(vec![bulk("a"), Value::Int(1)])]),
+        ];
+        let future = parse_user(&reply(&["on"], extra));
+        assert_eq!(
+            future.other_fields,
+            [
+                ("roles".to_owned(), "admin".to_owned()),
+                ("notes".to_owned(), String::new()),
+                ("nested".to_owned(), "a 1".to_owned())
+            ]
+        );
+        let permissions = future.permissions(&catalog).expect("known rules");
+        assert_eq!(
+            permissions.other.keys().collect::<Vec<_>>(),
+            ["nested", "roles"],
+            "an empty field restricts nothing"
+        );
     }
 }

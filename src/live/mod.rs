@@ -58,6 +58,11 @@ pub struct LiveUser {
     pub keys: String,
     pub channels: String,
     pub selectors: usize,
+    /// The `databases` field (Valkey 9.1+: `alldbs`, `db=0,1`, `resetdbs`); `None` when the
+    /// server has no such field (Redis, older Valkey).
+    pub databases: Option<String>,
+    /// Fields this version does not know, with their values flattened to text, in reply order.
+    pub other_fields: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for LiveUser {
@@ -69,6 +74,8 @@ impl std::fmt::Debug for LiveUser {
             .field("keys", &self.keys)
             .field("channels", &self.channels)
             .field("selectors", &self.selectors)
+            .field("databases", &self.databases)
+            .field("other_fields", &self.other_fields)
             .finish()
     }
 }
@@ -93,6 +100,14 @@ impl LiveUser {
             channels: channel_patterns(self.channels.split_whitespace()),
             commands: catalog.allowed(&commands)?,
             selectors: self.selectors,
+            databases: crate::acl::database_restriction(self.databases.as_deref()),
+            flags: crate::acl::unmanaged_flags(&self.flags),
+            other: self
+                .other_fields
+                .iter()
+                .filter(|(_, value)| !value.is_empty())
+                .cloned()
+                .collect(),
         })
     }
 }

@@ -33,9 +33,9 @@ pub struct DesiredUser {
     /// The sha256 of each password, in declared order, resolved from `env`, `file` or
     /// `sha256` when plan or apply loads the file. Never printed (see the `Debug` below).
     pub password_hashes: Vec<String>,
-    /// Key rules with the namespace: `%R~<ns>:p`, `%W~<ns>:p`, `~<ns>:p`, as declared.
+    /// Key rules with the (escaped) namespace: `%R~<ns>:p`, `%W~<ns>:p`, `~<ns>:p`, as declared.
     pub keys: Vec<String>,
-    /// Channel rules with the namespace: `&<ns>:p`.
+    /// Channel rules with the (escaped) namespace: `&<ns>:p`.
     pub channels: Vec<String>,
     /// Command rules as declared.
     pub commands: Vec<String>,
@@ -82,7 +82,7 @@ impl DesiredUser {
         let relative = |prefix: &str, patterns: &[super::types::Sp<String>]| -> Vec<String> {
             patterns
                 .iter()
-                .map(|p| format!("{prefix}{}", key(namespace, &p.value)))
+                .map(|p| format!("{prefix}{}", acl_pattern(namespace, &p.value)))
                 .collect()
         };
         let keys = match user.keys.as_ref().map(|k| &k.value) {
@@ -151,6 +151,13 @@ pub fn key(namespace: &str, name: &str) -> String {
     } else {
         format!("{namespace}:{name}")
     }
+}
+
+/// An ACL key or channel pattern written relative to the namespace, as Redis gets it: the
+/// namespace escaped (it is a literal prefix, and `\`, `*`, `?`, `[`, `]` are special in Redis
+/// globs: namespace `pro\j` unescaped would match key `proj:s`), the pattern as written.
+pub fn acl_pattern(namespace: &str, pattern: &str) -> String {
+    key(&crate::glob::escape(namespace), pattern)
 }
 
 impl Desired {

@@ -101,12 +101,14 @@ pub struct Topology {
     pub version: Sp<u64>,
     /// Prefix of every key this topology manages, joined with `:` (`agentic` makes stream
     /// `rag:tasks` the key `agentic:rag:tasks`). Write `""` explicitly for no prefix. No spaces
-    /// or glob characters (`* ? [ ]`).
+    /// or glob characters (`* ? [ ]`), and no `:`-separated part starting with `__topology__`
+    /// (the tool's own keys).
     pub namespace: Sp<String>,
     /// Message schemas, by name. Streams refer to them with `schema: <name>`.
     pub schemas: Option<NamedMap<MessageSchema>>,
-    /// Streams, by name relative to the namespace (`rag:tasks`). A declared stream that does not
-    /// exist is created empty by `apply`.
+    /// Streams, by name relative to the namespace (`rag:tasks`): no spaces, no glob characters
+    /// (`* ? [ ] \`), no `:`-separated part starting with `__topology__`. A declared stream
+    /// that does not exist is created empty by `apply`.
     pub streams: Option<NamedMap<Stream>>,
     /// Redis ACL users this topology manages.
     pub acl: Option<Acl>,
@@ -145,7 +147,8 @@ pub struct Stream {
     /// `retention` was given but is not valid (already reported): no "no retention" warning.
     #[schemars(skip)]
     pub retention_invalid: bool,
-    /// Consumer groups of this stream, by name.
+    /// Consumer groups of this stream, by name (no `:`-separated part starting with
+    /// `__topology__`).
     pub groups: Option<NamedMap<Group>>,
 }
 

@@ -16,6 +16,7 @@ pub mod ops;
 mod retention;
 pub mod saved;
 mod streams;
+mod trust;
 mod users;
 
 pub use ops::{Op, TrimBy};
@@ -165,6 +166,7 @@ impl Change {
 pub fn plan(desired: &Desired, live: &LiveState, options: Options) -> Result<Plan, Vec<Refusal>> {
     let facts = join::streams(desired, live);
     let mut refusals = check_environment(desired, live);
+    refusals.extend(trust::record_refusals(desired, live));
     refusals.extend(streams::wrong_types(&facts));
     refusals.extend(groups::impossible_positions(&facts));
     refusals.extend(users::refusals(desired, live, options));

@@ -31,6 +31,8 @@ pub fn desired_permissions(user: &DesiredUser, catalog: &Catalog) -> Result<Perm
         channels: channel_patterns(user.channels.iter().map(String::as_str)),
         commands: catalog.allowed(&user.commands)?,
         selectors: 0,
+        // Every database, no unmanaged flag or field: what `reset` leaves.
+        ..Permissions::default()
     })
 }
 
@@ -316,6 +318,7 @@ mod tests {
             keys: "%W~ns:out %R~ns:in".to_owned(),
             channels: String::new(),
             selectors: 0,
+            ..LiveUser::default()
         }
     }
 

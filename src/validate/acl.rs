@@ -1,9 +1,15 @@
 //! ACL users: password sources, key and channel patterns, command rules, and lints for
 //! grants that are rarely what a service needs.
+//!
+//! Patterns are Redis globs: whether one reaches the tool's own keys (`*` covers
+//! `<ns>:__topology__:record`) is decided with [`crate::glob::matches`], as Redis decides it.
 
 use crate::diagnostics::{Code, Diagnostic, Diagnostics, suggest};
+use crate::glob;
+use crate::model::desired::acl_pattern;
 use crate::model::interpolate::is_var_name;
 use crate::model::types::{Keys, Password, Sp, Topology, User};
+use crate::record::{OWNERS_KEY, RESERVED_PREFIX, reserved_keys};
 
 /// ACL categories of Redis 7 and 8 (`ACL CAT`), for checking `+@category` offline.
 pub const CATEGORIES: &[&str] = &[
@@ -177,6 +183,9 @@ fn check_keys(
     for pattern in keys.all_patterns() {
         check_pattern(pattern, "key", namespace, diags);
     }
+    for pattern in keys.write.iter().chain(&keys.readwrite) {
+        check_reserved_keys(name, pattern, namespace, diags);
+    }
     let grants_commands = user
         .commands
         .iter()
@@ -226,6 +235,23 @@ fn check_pattern(pattern: &Sp<String>, what: &str, namespace: &str, diags: &mut 
         );
         return;
     }
+    if mentions_reserved(value) {
+        diags.push(
+            Diagnostic::error(
+                Code::AclPatternReserved,
+                format!(
+                    "{what} pattern `{}` mentions `{RESERVED_PREFIX}`, which is reserved for the tool",
+                    value.escape_debug()
+                ),
+            )
+            .at(pattern.span)
+            .label("reserved")
+            .help(format!(
+                "the tool keeps its record, its lock and the users registry (`{OWNERS_KEY}`) under `{RESERVED_PREFIX}`; a service needs none of them: remove the pattern, or name the streams the service uses, e.g. `rag:tasks`"
+            )),
+        );
+        return;
+    }
     if !namespace.is_empty() && value.starts_with(&format!("{namespace}:")) {
         diags.push(
             Diagnostic::warning(
@@ -240,6 +266,58 @@ fn check_pattern(pattern: &Sp<String>, what: &str, namespace: &str, diags: &mut 
             )),
         );
     }
+}
+
+/// Whether a pattern names `__topology__` explicitly, `\`-escapes read as the byte they
+/// escape (`\_\_topology\_\_` is as explicit as `__topology__`).
+fn mentions_reserved(pattern: &str) -> bool {
+    let mut literal = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => literal.extend(chars.next()),
+            c => literal.push(c),
+        }
+    }
+    literal.contains(RESERVED_PREFIX)
+}
+
+/// A write pattern that covers the tool's own keys, judged as Redis matches it against the
+/// namespace's record, lock and the users registry. A user who may write the record can make
+/// apply prune streams of the namespace it never created, and one who may write the lock can
+/// block applies; reading them is harmless (they hold no secret), so read patterns pass.
+fn check_reserved_keys(
+    user: &Sp<String>,
+    pattern: &Sp<String>,
+    namespace: &str,
+    diags: &mut Diagnostics,
+) {
+    if pattern.value.is_empty() || mentions_reserved(&pattern.value) {
+        return; // an error already
+    }
+    let rule = acl_pattern(namespace, &pattern.value);
+    let covered: Vec<String> = reserved_keys(namespace)
+        .into_iter()
+        .filter(|key| glob::matches(&rule, key))
+        .map(|key| format!("`{key}`"))
+        .collect();
+    if covered.is_empty() {
+        return;
+    }
+    diags.push(
+        Diagnostic::warning(
+            Code::AclReservedKeys,
+            format!(
+                "user `{}` may write the tool's own keys: `{}` covers {}",
+                user.value,
+                pattern.value.escape_debug(),
+                covered.join(", ")
+            ),
+        )
+        .at(pattern.span)
+        .label("covers the tool's keys")
+        .help("a user who can write the record can make apply prune streams of the namespace it never created; grant the streams the service uses, e.g. `rag:*` instead of `*`, or make the pattern read-only"),
+    );
 }
 
 fn check_command_token(user: &Sp<String>, token: &Sp<String>, diags: &mut Diagnostics) {
@@ -341,6 +419,74 @@ pub fn parse_command_rule(token: &str) -> Option<ParsedRule> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::diagnostics::Severity;
+
+    /// `(code, severity, line, column)` of every diagnostic of a topology's users section.
+    fn found(users: &str) -> Vec<(&'static str, Severity, usize, usize)> {
+        let text = format!("version: 1\nnamespace: \"app\"\nacl:\n  users:\n{users}");
+        let vars = std::collections::HashMap::<String, String>::new();
+        let report = crate::validate::validate_text(
+            std::path::Path::new("t.yaml"),
+            text,
+            None,
+            false,
+            &vars,
+        );
+        report
+            .diagnostics
+            .iter()
+            .filter(|d| d.code != Code::AclNoPassword)
+            .map(|d| {
+                let (_, line, column) = d.span.and_then(|s| report.sources.locate(s)).unwrap_or((
+                    std::path::Path::new(""),
+                    0,
+                    0,
+                ));
+                (d.code.as_str(), d.severity, line, column)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn patterns_that_mention_the_tools_keys_are_errors_at_their_place() {
+        for pattern in [
+            "__topology__:record",
+            "*__topology__*",
+            "a:__topology__:lock",
+            "\\\\_\\\\_topology\\\\_\\\\_:*",
+        ] {
+            let users = format!("    svc:\n      keys: {{ read: [\"{pattern}\"] }}\n");
+            assert_eq!(
+                found(&users),
+                [("acl::pattern_reserved", Severity::Error, 6, 22)],
+                "{pattern}"
+            );
+        }
+        let users = "    svc:\n      channels: [\"__topology__\"]\n";
+        assert_eq!(
+            found(users),
+            [("acl::pattern_reserved", Severity::Error, 6, 18)]
+        );
+    }
+
+    #[test]
+    fn write_patterns_that_cover_the_tools_keys_are_warnings() {
+        for pattern in ["*", "__*", "_?topology__:*", "*:lock", "[_]*"] {
+            let users = format!("    svc:\n      keys: {{ write: [\"{pattern}\"] }}\n");
+            let codes = found(&users);
+            assert!(
+                codes.contains(&("acl::reserved_keys", Severity::Warning, 6, 23)),
+                "{pattern}: {codes:?}"
+            );
+        }
+        for pattern in ["rag:*", "x*", "*:tasks", "_x*"] {
+            let users = format!("    svc:\n      keys: {{ write: [\"{pattern}\"] }}\n");
+            assert_eq!(found(&users), [], "{pattern}");
+        }
+        // Reading the record is harmless: it holds no secret.
+        let users = "    svc:\n      keys: { read: [\"*\"] }\n";
+        assert_eq!(found(users), []);
+    }
 
     #[test]
     fn command_rules() {

@@ -7,7 +7,7 @@
 
 mod acl;
 mod message_schemas;
-mod names;
+pub(crate) mod names;
 mod streams;
 
 use std::collections::HashSet;

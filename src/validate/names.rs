@@ -1,96 +1,244 @@
 //! Names of the namespace, streams, groups and users.
 //!
 //! Stream names become Redis keys and ACL patterns: a space would split an ACL rule in two,
-//! and a glob character in a name would make `~ns:name` match other keys.
+//! and a glob character in a name would make `~ns:name` match other keys. The namespace is
+//! put into ACL rules by the tool, escaped (see [`crate::glob::escape`]), so a `\` in it (an
+//! ID from a variable, say) is safe; `* ? [ ]` stay rejected as the format says. Names with a
+//! part starting with `__topology__` are the tool's own ([`crate::record::has_reserved_segment`]).
+//!
+//! The rules are also used by the planner on the record, which is data anyone with write
+//! access to it can edit (`plan::trust`): hence the plain `*_problem` functions.
 
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
 use crate::model::types::{Sp, Topology};
-use crate::record::RESERVED_PREFIX;
+use crate::record::{RESERVED_PREFIX, has_reserved_segment};
 
-const GLOB_CHARS: &[char] = &['*', '?', '[', ']'];
+/// Characters a namespace may not contain: Redis glob characters, except `\`, which the tool
+/// escapes when it puts the namespace into an ACL rule.
+const NAMESPACE_GLOB: &[char] = &['*', '?', '[', ']'];
+/// Characters a stream name may not contain: every Redis glob character. Users name streams
+/// in their own key patterns, where the tool cannot tell a literal from a wildcard.
+const STREAM_GLOB: &[char] = &['*', '?', '[', ']', '\\'];
+
+/// Why a name is not allowed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Problem {
+    /// Breaks the format's rules; the text says how.
+    Invalid(String),
+    /// Has a part starting with `__topology__`.
+    Reserved,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Problem::Invalid(text) => f.write_str(text),
+            Problem::Reserved => write!(
+                f,
+                "has a `:`-separated part starting with `{RESERVED_PREFIX}`, which is reserved for the tool's own keys and helper group"
+            ),
+        }
+    }
+}
 
 pub fn check(topology: &Topology, diags: &mut Diagnostics) {
-    check_namespace(&topology.namespace, diags);
+    check_name(&topology.namespace, Kind::Namespace, diags);
     for (name, stream) in topology.streams.iter().flat_map(|s| s.iter()) {
-        check_key_name(name, "stream", diags);
+        check_name(name, Kind::Stream, diags);
         for (group, _) in stream.groups.iter().flat_map(|g| g.iter()) {
-            check_plain_name(group, "consumer group", diags);
+            check_name(group, Kind::Group, diags);
         }
     }
     let users = topology.acl.as_ref().and_then(|a| a.users.as_ref());
     for (user, _) in users.iter().flat_map(|u| u.iter()) {
-        check_plain_name(user, "ACL user", diags);
+        check_name(user, Kind::User, diags);
     }
 }
 
-fn check_namespace(namespace: &Sp<String>, diags: &mut Diagnostics) {
-    let value = &namespace.value;
-    if value.is_empty() {
-        return; // `""` is the explicit "no prefix"
+/// What a name names, for the rule and the message.
+#[derive(Clone, Copy)]
+enum Kind {
+    Namespace,
+    Stream,
+    Group,
+    User,
+}
+
+impl Kind {
+    fn what(self) -> &'static str {
+        match self {
+            Kind::Namespace => "namespace",
+            Kind::Stream => "stream",
+            Kind::Group => "consumer group",
+            Kind::User => "ACL user",
+        }
     }
-    if let Some(problem) = key_name_problem(value) {
-        diags.push(invalid(namespace, "namespace", &problem));
-    } else if value.ends_with(':') {
-        diags.push(invalid(
-            namespace,
-            "namespace",
-            "ends with `:` (the separator is added for you)",
-        ));
+
+    fn problem(self, name: &str) -> Option<Problem> {
+        match self {
+            Kind::Namespace => namespace_problem(name),
+            Kind::Stream => stream_problem(name),
+            Kind::Group => group_problem(name),
+            Kind::User => user_problem(name),
+        }
+    }
+
+    /// What a valid name of this kind looks like.
+    fn rule(self) -> &'static str {
+        match self {
+            Kind::Namespace => {
+                "a namespace name is non-empty, without spaces or glob characters (`* ? [ ]`)"
+            }
+            Kind::Stream => {
+                "a stream name is non-empty, without spaces or glob characters (`* ? [ ] \\`)"
+            }
+            Kind::Group => "a consumer group name is non-empty, without spaces",
+            Kind::User => "an ACL user name is non-empty, without spaces",
+        }
     }
 }
 
-fn check_key_name(name: &Sp<String>, what: &str, diags: &mut Diagnostics) {
-    if let Some(problem) = key_name_problem(&name.value) {
-        diags.push(invalid(name, what, &problem));
-    } else if name.value.starts_with(RESERVED_PREFIX) {
-        diags.push(invalid(
-            name,
-            what,
-            &format!(
-                "starts with `{RESERVED_PREFIX}`, which is reserved for the tool's record and lock"
-            ),
-        ));
+fn check_name(name: &Sp<String>, kind: Kind, diags: &mut Diagnostics) {
+    match kind.problem(&name.value) {
+        Some(Problem::Invalid(problem)) => diags.push(invalid(name, kind, &problem)),
+        Some(Problem::Reserved) => diags.push(reserved(name, kind)),
+        None => {}
     }
 }
 
-fn check_plain_name(name: &Sp<String>, what: &str, diags: &mut Diagnostics) {
-    let problem = if name.value.is_empty() {
-        Some("is empty".to_owned())
+/// Why a namespace is not allowed (`""`, no prefix, is).
+pub fn namespace_problem(namespace: &str) -> Option<Problem> {
+    if namespace.is_empty() {
+        return None; // `""` is the explicit "no prefix"
+    }
+    key_name_problem(namespace, NAMESPACE_GLOB)
+        .or_else(|| {
+            namespace.ends_with(':').then(|| {
+                Problem::Invalid("ends with `:` (the separator is added for you)".to_owned())
+            })
+        })
+        .or_else(|| reserved_problem(namespace))
+}
+
+/// Why a stream name (relative to the namespace) is not allowed.
+pub fn stream_problem(name: &str) -> Option<Problem> {
+    key_name_problem(name, STREAM_GLOB).or_else(|| reserved_problem(name))
+}
+
+/// Why a consumer group name is not allowed.
+pub fn group_problem(name: &str) -> Option<Problem> {
+    plain_problem(name).or_else(|| reserved_problem(name))
+}
+
+/// Why an ACL user name is not allowed.
+pub fn user_problem(name: &str) -> Option<Problem> {
+    plain_problem(name)
+}
+
+fn reserved_problem(name: &str) -> Option<Problem> {
+    has_reserved_segment(name).then_some(Problem::Reserved)
+}
+
+fn plain_problem(name: &str) -> Option<Problem> {
+    if name.is_empty() {
+        Some(Problem::Invalid("is empty".to_owned()))
     } else {
-        whitespace_problem(&name.value)
-    };
-    if let Some(problem) = problem {
-        diags.push(invalid(name, what, &problem));
+        whitespace_problem(name)
     }
 }
 
 /// Why a name cannot be (part of) a Redis key managed by patterns, if it cannot.
-fn key_name_problem(name: &str) -> Option<String> {
-    if name.is_empty() {
-        return Some("is empty".to_owned());
-    }
-    if let Some(problem) = whitespace_problem(name) {
-        return Some(problem);
-    }
-    name.chars()
-        .find(|c| GLOB_CHARS.contains(c))
-        .map(|c| format!("contains the glob character `{c}`"))
+fn key_name_problem(name: &str, glob: &[char]) -> Option<Problem> {
+    plain_problem(name).or_else(|| {
+        name.chars()
+            .find(|c| glob.contains(c))
+            .map(|c| Problem::Invalid(format!("contains the glob character `{c}`")))
+    })
 }
 
-fn whitespace_problem(name: &str) -> Option<String> {
+fn whitespace_problem(name: &str) -> Option<Problem> {
     name.chars()
         .find(|c| c.is_whitespace() || c.is_control())
-        .map(|c| format!("contains whitespace or a control character ({c:?})"))
+        .map(|c| {
+            Problem::Invalid(format!(
+                "contains whitespace or a control character ({c:?})"
+            ))
+        })
 }
 
-fn invalid(name: &Sp<String>, what: &str, problem: &str) -> Diagnostic {
+fn invalid(name: &Sp<String>, kind: Kind, problem: &str) -> Diagnostic {
     Diagnostic::error(
         Code::NameInvalid,
-        format!("{what} name `{}` {problem}", name.value.escape_debug()),
+        format!(
+            "{} name `{}` {problem}",
+            kind.what(),
+            name.value.escape_debug()
+        ),
     )
     .at(name.span)
     .label("invalid name")
     .help(format!(
-        "a {what} name is non-empty, without spaces or glob characters (`* ? [ ]`); use `:`, `-`, `_` or `.` to separate words"
+        "{}; use `:`, `-`, `_` or `.` to separate words",
+        kind.rule()
     ))
+}
+
+/// A reserved name. Its code is `name::invalid`, the code reserved stream names always had
+/// (codes are never renamed).
+fn reserved(name: &Sp<String>, kind: Kind) -> Diagnostic {
+    Diagnostic::error(
+        Code::NameInvalid,
+        format!(
+            "{} name `{}` {}",
+            kind.what(),
+            name.value.escape_debug(),
+            Problem::Reserved
+        ),
+    )
+    .at(name.span)
+    .label("reserved name")
+    .help(format!(
+        "rename it: no `:`-separated part of a namespace, stream or group name may start with `{RESERVED_PREFIX}` (the tool keeps `<namespace>:{RESERVED_PREFIX}:record`, `<namespace>:{RESERVED_PREFIX}:lock` and `{}` there)",
+        crate::record::OWNERS_KEY
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserved_parts_are_refused_in_namespaces_streams_and_groups() {
+        for name in ["__topology__", "shop:__topology__", "a:__topology__x"] {
+            assert_eq!(namespace_problem(name), Some(Problem::Reserved), "{name}");
+        }
+        for name in [
+            "users",
+            "lock",
+            "__topology__:record",
+            "eu:__topology__:lock",
+        ] {
+            let expected = name.contains(RESERVED_PREFIX).then_some(Problem::Reserved);
+            assert_eq!(stream_problem(name), expected, "{name}");
+        }
+        assert_eq!(
+            group_problem("__topology__:mkstream"),
+            Some(Problem::Reserved)
+        );
+        assert_eq!(user_problem("__topology__"), None, "users are not keys");
+        assert_eq!(namespace_problem(""), None);
+    }
+
+    #[test]
+    fn a_backslash_is_escaped_in_namespaces_and_refused_in_stream_names() {
+        assert_eq!(namespace_problem("proj:4\\2"), None);
+        assert!(matches!(stream_problem("a\\b"), Some(Problem::Invalid(t)) if t.contains('\\')));
+        for c in ['*', '?', '[', ']'] {
+            let name = format!("pro{c}j");
+            assert!(
+                matches!(namespace_problem(&name), Some(Problem::Invalid(t)) if t.contains(c)),
+                "{name}"
+            );
+        }
+    }
 }

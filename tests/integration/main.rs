@@ -16,4 +16,5 @@ mod properties;
 mod proxy;
 mod redis;
 mod schema_file;
+mod trust;
 mod util;

@@ -1,0 +1,436 @@
+//! The record and the users registry are untrusted input.
+//!
+//! Both are plain data in Redis: anyone with write access to `<ns>:__topology__:record` or to
+//! `__topology__:users` can edit them, and `apply --prune` deletes what the record lists. So
+//! before anything else the planner checks every entry it could act on, and refuses (naming
+//! the entry, saying what to do) when one:
+//!
+//! - names a stream key outside this namespace (`victim:stream` in the record of `app`), or one
+//!   whose name, relative to the namespace, breaks the format's stream name rules (a reserved
+//!   `__topology__` part, whitespace, a glob character);
+//! - names a consumer group the format would not allow (such as `__topology__:mkstream`);
+//! - lists an ACL user the file no longer declares (one prune would delete) that the registry
+//!   does not assign to this namespace (another namespace's user, or an unregistered one);
+//! - or the registry names, for a user this topology declares or records, an owner that is not
+//!   a namespace at all.
+//!
+//! With these refused, prune only ever touches keys inside the namespace that the record lists
+//! and users the registry assigns to this namespace. For the empty namespace every key is
+//! inside the namespace: its record may name any key that is a valid stream name and not the
+//! tool's own (give such a topology a database of its own).
+//!
+//! Declared users are not checked against the registry here: what apply does to them comes
+//! from the file, and a user registered to another namespace is refused by `users::refusals`.
+//!
+//! Pure: desired + live in, refusals out. Text from the server is shown through
+//! [`crate::text::untrusted`], so an entry cannot forge output lines.
+
+use super::Refusal;
+use crate::live::LiveState;
+use crate::model::desired::Desired;
+use crate::record::{OWNERS_KEY, Record, RecordedStream, record_key};
+use crate::text::untrusted;
+use crate::validate::names::{self, Problem};
+
+/// Every entry of the record and the registry that the planner must not act on.
+pub fn record_refusals(desired: &Desired, live: &LiveState) -> Vec<Refusal> {
+    let mut refusals = Vec::new();
+    if let Some(record) = &live.record {
+        let advice = RecordAdvice::new(&desired.namespace);
+        refusals.extend(stream_refusals(desired, record, &advice));
+        refusals.extend(user_refusals(desired, live, record, &advice));
+    }
+    refusals.extend(registry_refusals(live));
+    refusals
+}
+
+/// What to do about a record that cannot be trusted, said once per refusal.
+struct RecordAdvice {
+    key: String,
+    text: String,
+}
+
+impl RecordAdvice {
+    fn new(namespace: &str) -> RecordAdvice {
+        let key = record_key(namespace);
+        let text = format!(
+            "nothing was changed. The record is data anyone with write access to it can edit: restore it from a trusted copy, or delete it (`DEL {key}`) so that the next apply records the declared streams and users again (what it no longer lists is then kept, never pruned)"
+        );
+        RecordAdvice { key, text }
+    }
+
+    fn refuse(&self, entry: String, problem: &str) -> Refusal {
+        Refusal(format!(
+            "the record `{}` lists {entry}, which {problem}; {}",
+            self.key, self.text
+        ))
+    }
+}
+
+/// Recorded stream keys outside the namespace or with names the format forbids, and
+/// recorded groups with names the format forbids.
+fn stream_refusals(desired: &Desired, record: &Record, advice: &RecordAdvice) -> Vec<Refusal> {
+    let mut refusals = Vec::new();
+    for (key, stream) in &record.streams {
+        match stream_problem(&desired.namespace, key) {
+            Some(problem) => {
+                refusals.push(advice.refuse(format!("stream `{}`", untrusted(key)), &problem));
+            }
+            None => refusals.extend(group_refusals(key, stream, advice)),
+        }
+    }
+    refusals
+}
+
+/// Why a recorded key is not a stream of this namespace that the tool could manage.
+fn stream_problem(namespace: &str, key: &str) -> Option<String> {
+    let Some(name) = relative_name(namespace, key) else {
+        return Some(format!("is outside namespace `{namespace}`"));
+    };
+    names::stream_problem(name)
+        .map(|problem| format!("is not a stream this tool manages: its name {problem}"))
+}
+
+/// Recorded groups of a stream whose names the format forbids.
+fn group_refusals(key: &str, stream: &RecordedStream, advice: &RecordAdvice) -> Vec<Refusal> {
+    stream
+        .groups
+        .keys()
+        .filter_map(|group| {
+            let problem = names::group_problem(group)?;
+            Some(advice.refuse(
+                format!(
+                    "group `{}` of stream `{}`",
+                    untrusted(group),
+                    untrusted(key)
+                ),
+                &format!("is not a group this tool manages: its name {problem}"),
+            ))
+        })
+        .collect()
+}
+
+/// A key's name relative to the namespace; `None` when the key is outside it.
+fn relative_name<'a>(namespace: &str, key: &'a str) -> Option<&'a str> {
+    if namespace.is_empty() {
+        return Some(key);
+    }
+    key.strip_prefix(namespace)?.strip_prefix(':')
+}
+
+/// Recorded users with names the format forbids, and recorded users the file no longer
+/// declares (prune would delete them) that the registry does not assign to this namespace.
+fn user_refusals(
+    desired: &Desired,
+    live: &LiveState,
+    record: &Record,
+    advice: &RecordAdvice,
+) -> Vec<Refusal> {
+    let owners = live.acl.as_ref().map(|acl| &acl.owners);
+    let mut refusals = Vec::new();
+    for user in &record.users {
+        let entry = format!("ACL user `{}`", untrusted(user));
+        if let Some(problem) = names::user_problem(user) {
+            refusals.push(advice.refuse(entry, &format!("is not a user name: it {problem}")));
+        } else if let Some(owners) = owners
+            && !desired.users.contains_key(user)
+            && let Some(problem) = ownership_problem(&desired.namespace, owners.get(user))
+        {
+            refusals.push(Refusal(format!(
+                "{}. If namespace `{}` does manage this user, register it: `HSET {OWNERS_KEY} {} {}`",
+                advice.refuse(entry, &problem).0,
+                desired.namespace,
+                untrusted(user),
+                desired.namespace
+            )));
+        }
+        // No ACL state read: users are then neither compared nor changed at all.
+    }
+    refusals
+}
+
+/// Why a recorded user's registry entry does not make it this namespace's, if it does not.
+fn ownership_problem(namespace: &str, owner: Option<&String>) -> Option<String> {
+    match owner {
+        Some(owner) if owner == namespace => None,
+        Some(other) => Some(format!(
+            "the users registry `{OWNERS_KEY}` assigns to namespace `{}`, not `{namespace}`",
+            untrusted(other)
+        )),
+        None => Some(format!(
+            "the users registry `{OWNERS_KEY}` does not assign to namespace `{namespace}` (it has no entry for it)"
+        )),
+    }
+}
+
+/// Registry entries (for the users this topology declares or records) whose owner is not a
+/// namespace the format allows.
+fn registry_refusals(live: &LiveState) -> Vec<Refusal> {
+    let Some(acl) = &live.acl else {
+        return Vec::new();
+    };
+    acl.owners
+        .iter()
+        .filter_map(|(user, owner)| {
+            let problem = names::namespace_problem(owner)?;
+            let why = match problem {
+                Problem::Reserved => problem.to_string(),
+                Problem::Invalid(text) => text,
+            };
+            Some(Refusal(format!(
+                "the users registry `{OWNERS_KEY}` says ACL user `{}` belongs to namespace `{}`, which is not a namespace (it {why}): nothing was changed. The registry is data anyone with write access to it can edit: set the entry to the namespace that manages the user (`HSET {OWNERS_KEY} <user> <namespace>`) or remove it (`HDEL {OWNERS_KEY} <user>`)",
+                untrusted(user),
+                untrusted(owner)
+            )))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::acl::Catalog;
+    use crate::live::{LiveAcl, LiveGroup, LiveKey, LiveStream, LiveUser};
+    use crate::model::desired::{DesiredRetention, DesiredStream};
+    use crate::plan::{Op, Options, plan};
+    use crate::record::{FORMAT, RecordedGroup};
+    use crate::small_map::SmallMap;
+
+    /// Namespace `app` declaring stream `app:orders` and no users.
+    fn desired() -> Desired {
+        let orders = DesiredStream {
+            name: "orders".to_owned(),
+            retention: DesiredRetention::default(),
+            groups: SmallMap::new(),
+            schema: None,
+        };
+        Desired {
+            namespace: "app".to_owned(),
+            environment: None,
+            streams: BTreeMap::from([("app:orders".to_owned(), orders)]),
+            digest: "d".to_owned(),
+            users: BTreeMap::new(),
+        }
+    }
+
+    fn existing(groups: &[&str]) -> LiveKey {
+        LiveKey::Stream(LiveStream {
+            length: 3,
+            groups: groups
+                .iter()
+                .map(|g| ((*g).to_owned(), LiveGroup::default()))
+                .collect(),
+            ..LiveStream::default()
+        })
+    }
+
+    /// A server where `app:orders` exists and was recorded, plus whatever the record was
+    /// edited to list: the keys in `extra` exist (as streams) too.
+    fn live(extra: &[&str], users: &[&str], owners: &[(&str, &str)]) -> LiveState {
+        let mut streams = BTreeMap::from([("app:orders".to_owned(), RecordedStream::default())]);
+        let mut keys = BTreeMap::from([("app:orders".to_owned(), existing(&[]))]);
+        for key in extra {
+            streams.insert((*key).to_owned(), RecordedStream::default());
+            keys.insert((*key).to_owned(), existing(&[]));
+        }
+        let record = Record {
+            format: FORMAT,
+            environment: None,
+            digest: "d".to_owned(),
+            applied_at_ms: 1,
+            tool_version: "0".to_owned(),
+            streams,
+            users: users.iter().map(|u| (*u).to_owned()).collect(),
+            serial: 1,
+            applied_plan: None,
+        };
+        let acl = (!users.is_empty() || !owners.is_empty()).then(|| LiveAcl {
+            whoami: "topology-apply".to_owned(),
+            masteruser: None,
+            aclfile: Some(false),
+            catalog: Catalog::default(),
+            users: users
+                .iter()
+                .map(|u| ((*u).to_owned(), LiveUser::default()))
+                .collect(),
+            owners: owners
+                .iter()
+                .map(|(u, o)| ((*u).to_owned(), (*o).to_owned()))
+                .collect(),
+        });
+        LiveState {
+            keys,
+            record: Some(record),
+            node_max_entries: 100,
+            now_ms: 1,
+            acl,
+        }
+    }
+
+    /// The planner's refusals for a prune; panics if it would plan instead.
+    fn refused(desired: &Desired, live: &LiveState) -> String {
+        match plan(desired, live, Options { prune: true }) {
+            Ok(plan) => panic!(
+                "planned instead of refusing: {:?}",
+                plan.ops().collect::<Vec<_>>()
+            ),
+            Err(refusals) => refusals
+                .into_iter()
+                .map(|r| r.0)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+
+    #[test]
+    fn a_recorded_stream_outside_the_namespace_is_refused_by_name() {
+        // A stream of the namespace is pruned as recorded...
+        let state = live(&["app:old"], &[], &[]);
+        let plan = plan(&desired(), &state, Options { prune: true }).expect("plan");
+        let deletes: Vec<&Op> = plan
+            .ops()
+            .filter(|op| matches!(op, Op::DeleteStream { .. }))
+            .collect();
+        assert_eq!(
+            deletes,
+            [&Op::DeleteStream {
+                key: "app:old".to_owned()
+            }]
+        );
+        // ...one outside it stops the plan.
+        for key in ["victim:stream", "application:orders", "ap", "app"] {
+            let text = refused(&desired(), &live(&[key], &[], &[]));
+            assert!(
+                text.contains(&format!(
+                    "lists stream `{key}`, which is outside namespace `app`"
+                )),
+                "{text}"
+            );
+            assert!(text.contains("DEL app:__topology__:record"), "{text}");
+        }
+    }
+
+    #[test]
+    fn recorded_names_that_break_the_format_are_refused() {
+        for key in [
+            "app:__topology__:record",
+            "app:__topology__:lock",
+            "app:eu:__topology__:record",
+            "app:a b",
+            "app:a*",
+            "app:",
+        ] {
+            let text = refused(&desired(), &live(&[key], &[], &[]));
+            assert!(
+                text.contains("is not a stream this tool manages"),
+                "{key}: {text}"
+            );
+        }
+        let mut state = live(&[], &[], &[]);
+        if let Some(record) = state.record.as_mut() {
+            let groups = [crate::plan::MKSTREAM_GROUP, "bad group"]
+                .into_iter()
+                .map(|g| {
+                    let start = RecordedGroup {
+                        start: "$".to_owned(),
+                    };
+                    (g.to_owned(), start)
+                })
+                .collect();
+            record
+                .streams
+                .insert("app:orders".to_owned(), RecordedStream { groups });
+        }
+        let text = refused(&desired(), &state);
+        assert!(
+            text.contains("lists group `__topology__:mkstream` of stream `app:orders`"),
+            "{text}"
+        );
+        assert!(text.contains("lists group `bad group`"), "{text}");
+    }
+
+    #[test]
+    fn a_recorded_user_of_another_namespace_or_of_none_is_refused() {
+        // A user the registry gives to this namespace is pruned as recorded...
+        let state = live(&[], &["old"], &[("old", "app")]);
+        let plan = plan(&desired(), &state, Options { prune: true }).expect("plan");
+        assert!(
+            plan.ops().any(|op| op
+                == &Op::DeleteUser {
+                    name: "old".to_owned()
+                }),
+            "{plan:?}"
+        );
+        // ...one it gives to another namespace, or to none, stops the plan.
+        let text = refused(
+            &desired(),
+            &live(&[], &["victim-admin"], &[("victim-admin", "victim")]),
+        );
+        assert!(
+            text.contains("lists ACL user `victim-admin`, which the users registry `__topology__:users` assigns to namespace `victim`, not `app`"),
+            "{text}"
+        );
+        assert!(
+            text.contains("HSET __topology__:users victim-admin app"),
+            "{text}"
+        );
+        let text = refused(&desired(), &live(&[], &["victim-admin"], &[]));
+        assert!(
+            text.contains("does not assign to namespace `app`"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn registry_entries_that_are_no_namespace_are_refused() {
+        let mut d = desired();
+        d.users.insert(
+            "worker".to_owned(),
+            crate::model::desired::DesiredUser {
+                enabled: true,
+                nopass: true,
+                password_hashes: Vec::new(),
+                keys: Vec::new(),
+                channels: Vec::new(),
+                commands: Vec::new(),
+            },
+        );
+        for owner in ["a b", "x*", "__topology__", "ns\nerror: forged"] {
+            let state = live(&[], &[], &[("worker", owner)]);
+            let text = refused(&d, &state);
+            assert!(
+                text.contains("says ACL user `worker` belongs to namespace"),
+                "{owner}: {text}"
+            );
+            let own: Vec<String> = record_refusals(&d, &state)
+                .into_iter()
+                .map(|r| r.0)
+                .collect();
+            assert_eq!(own.len(), 1, "{own:?}");
+            assert!(
+                !own[0].contains('\n'),
+                "an entry cannot start a line: {own:?}"
+            );
+        }
+        let state = live(&[], &[], &[("worker", "")]);
+        assert!(
+            record_refusals(&d, &state).is_empty(),
+            "`\"\"` is the empty namespace"
+        );
+    }
+
+    #[test]
+    fn the_empty_namespace_owns_every_valid_key_but_not_the_tools_own() {
+        let mut d = desired();
+        d.namespace = String::new();
+        let state = live(&["victim:stream"], &[], &[]);
+        assert!(record_refusals(&d, &state).is_empty());
+        for key in ["__topology__:users", "shop:__topology__:record"] {
+            let state = live(&[key], &[], &[]);
+            let text = refused(&d, &state);
+            assert!(text.contains("is not a stream this tool manages"), "{text}");
+        }
+    }
+}
