@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use redis::Value;
 use serde_json::json;
 
-use super::session::{connect, fail, run_async};
+use super::session::{connect, fail, run_async, server_url};
 use super::validate::diagnostics_text;
 use super::{CheckMessagesArgs, ColourChoice, Format, print_stderr, print_stdout};
 use crate::live::read::{as_text, map_entries};
@@ -118,7 +118,8 @@ async fn sample(
     args: &CheckMessagesArgs,
     streams: &[Checked],
 ) -> Result<(usize, Vec<(String, Violation)>), String> {
-    let mut target = connect(args.url.as_deref(), args.tls_ca_cert.clone())
+    let url = server_url(args.url.as_deref(), args.url_file.as_deref())?;
+    let mut target = connect(&url, args.tls_ca_cert.clone())
         .await
         .map_err(|e| e.to_string())?;
     let commands = streams

@@ -13,4 +13,5 @@ mod plan_apply;
 mod properties;
 mod redis;
 mod schema_file;
+mod secrets;
 mod util;
