@@ -16,10 +16,14 @@ use crate::model::desired::Desired;
 use crate::model::interpolate::ProcessEnv;
 use crate::model::schemas::{self, LoadedSchema};
 use crate::model::secrets::Secrets;
+use crate::text::untrusted_within;
 use crate::validate;
 
 /// Violations shown by the human format (JSON lists all).
 const SHOWN: usize = 100;
+
+/// The longest error message printed, in characters.
+const ERROR_CHARS: usize = 1_000;
 
 /// A stream with a schema: its full key and the checker of its schema.
 struct Checked {
@@ -42,7 +46,8 @@ pub fn run(args: &CheckMessagesArgs, colour: ColourChoice) -> u8 {
     };
     let (checked, violations) = match results {
         Ok(results) => results,
-        Err(message) => return fail(&message),
+        // It may quote the server (a read's error): escaped and cut like any server text.
+        Err(message) => return fail(&untrusted_within(&message, ERROR_CHARS)),
     };
     report(args.format, checked, &violations);
     u8::from(!violations.is_empty())
