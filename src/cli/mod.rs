@@ -134,10 +134,20 @@ pub struct ApplyArgs {
     /// Do not ask for confirmation (required when not on a terminal).
     #[arg(long)]
     pub yes: bool,
-    /// How long to wait for another apply's lock, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = crate::apply::lock::DEFAULT_TIMEOUT.as_secs())]
+    /// How long to wait for another apply's lock, in seconds (at most 86400, a day).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = crate::apply::lock::DEFAULT_TIMEOUT.as_secs(),
+        value_parser = clap::value_parser!(u64).range(..=MAX_LOCK_TIMEOUT_SECS),
+        allow_negative_numbers = true
+    )]
     pub lock_timeout: u64,
 }
+
+/// The longest `--lock-timeout`: a day. Waiting longer is never what a CI job wants, and
+/// an unbounded number of seconds overflows the deadline computed from it.
+pub const MAX_LOCK_TIMEOUT_SECS: u64 = 24 * 60 * 60;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {

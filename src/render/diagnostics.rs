@@ -7,6 +7,13 @@ use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, S
 use serde_json::json;
 
 use crate::diagnostics::{Diagnostic, Severity, Sources};
+use crate::model::node::Span;
+
+/// The longest line, in bytes, shown as a snippet; a diagnostic on a longer one names its
+/// `file:line:column` without it. miette pads the underline under a label with a formatting
+/// width, and a width past 65,535 panics; a byte is at most 4 columns wide there (a tab), so
+/// 16,000 bytes stay below that. A line that long is unreadable as a snippet anyway.
+const MAX_SNIPPET_LINE: usize = 16_000;
 
 /// One diagnostic, in human form: the message, the offending line with a label, the help.
 pub fn human(diagnostic: &Diagnostic, sources: &Sources, colour: bool) -> String {
@@ -64,13 +71,38 @@ impl<'a> MietteView<'a> {
             .span
             .and_then(|s| sources.locate(s))
             .map(|(path, line, column)| format!("{}:{line}:{column}", path.display()));
-        let source = file.map(|f| NamedSource::new(f.path.display().to_string(), f.text.clone()));
+        let source = file
+            .filter(|f| diagnostic.span.is_some_and(|s| fits_a_snippet(&f.text, s)))
+            .map(|f| NamedSource::new(f.path.display().to_string(), f.text.clone()));
         MietteView {
             diagnostic,
             source,
             place,
         }
     }
+}
+
+/// Whether the lines where `span` starts and ends are short enough to show (see
+/// [`MAX_SNIPPET_LINE`]).
+fn fits_a_snippet(text: &str, span: Span) -> bool {
+    let end = span.offset.saturating_add(span.len);
+    [span.offset, end]
+        .into_iter()
+        .all(|offset| line_length(text.as_bytes(), offset) <= MAX_SNIPPET_LINE)
+}
+
+/// The length in bytes of the line holding byte `offset` (the last line past the end).
+fn line_length(text: &[u8], offset: usize) -> usize {
+    let offset = offset.min(text.len());
+    let start = text[..offset]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |at| at + 1);
+    let end = text[offset..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(text.len(), |at| offset + at);
+    end - start
 }
 
 impl fmt::Display for MietteView<'_> {
@@ -122,5 +154,45 @@ impl miette::Diagnostic for MietteView<'_> {
             SourceSpan::new(span.offset.into(), span.len),
         );
         Some(Box::new(std::iter::once(label)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::diagnostics::Code;
+
+    #[test]
+    fn a_diagnostic_past_column_65535_names_its_place_without_a_snippet() {
+        let mut sources = Sources::default();
+        let long = format!("key: {}x\n", "k".repeat(70_000));
+        let file = sources.add(Path::new("t.yaml"), format!("a: 1\n{long}b: 2\n"));
+        let at = |offset, len| Span { file, offset, len };
+        let offset = 5 + long.len() - 2;
+        let far = Diagnostic::error(Code::NameInvalid, "far away")
+            .at(at(offset, 1))
+            .label("here");
+        let shown = human(&far, &sources, false);
+        assert!(shown.contains("t.yaml:2:70006: far away"), "{shown}");
+        assert!(
+            shown.len() < 1_000,
+            "no 70,000-byte snippet: {}",
+            shown.len()
+        );
+        // A short line still gets its snippet.
+        let near = Diagnostic::error(Code::NameInvalid, "near")
+            .at(at(3, 1))
+            .label("here");
+        let shown = human(&near, &sources, false);
+        assert!(
+            shown.contains("[t.yaml:1:4]") && shown.contains("a: 1"),
+            "{shown}"
+        );
+        assert_eq!(
+            line_length(sources.get(file).expect("file").text.as_bytes(), 2),
+            4
+        );
     }
 }
