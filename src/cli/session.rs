@@ -38,7 +38,7 @@ impl Session {
         let plan =
             plan::plan(&self.desired, &live, plan::Options { prune }).map_err(|refusals| {
                 for refusal in refusals {
-                    print_stderr(&format!("error: {}\n", refusal.0));
+                    fail(&refusal.0);
                 }
                 1
             })?;
@@ -86,7 +86,7 @@ pub async fn open(args: &TargetArgs, colour: ColourChoice) -> Result<Session, u8
         Ok(desired) => desired,
         Err(problems) => {
             for problem in problems {
-                print_stderr(&format!("error: {problem}\n"));
+                fail(&problem);
             }
             print_stderr(
                 "error: passwords are read by plan and apply; nothing was sent to Redis\n",
@@ -172,8 +172,11 @@ pub fn exit_soon<T>(values: T) {
     std::mem::forget(values);
 }
 
-/// Print one error line and give the exit code for errors.
+/// Print one error line and give the exit code for errors. The message is escaped to one
+/// line (control characters as `\n`, `\u{1b}`): it may quote a server, a file or a path, and
+/// must not print a line of its own or move the cursor.
 pub fn fail(message: &str) -> u8 {
+    let message = crate::text::untrusted_within(message, usize::MAX);
     print_stderr(&format!("error: {message}\n"));
     1
 }

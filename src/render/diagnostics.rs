@@ -73,7 +73,7 @@ impl<'a> MietteView<'a> {
             .map(|(path, line, column)| format!("{}:{line}:{column}", path.display()));
         let source = file
             .filter(|f| diagnostic.span.is_some_and(|s| fits_a_snippet(&f.text, s)))
-            .map(|f| NamedSource::new(f.path.display().to_string(), f.text.clone()));
+            .map(|f| NamedSource::new(f.path.display().to_string(), f.printable_text()));
         MietteView {
             diagnostic,
             source,
@@ -105,12 +105,19 @@ fn line_length(text: &[u8], offset: usize) -> usize {
     end - start
 }
 
+/// A message, label or help on one line: they quote the file (a key, a value), and a key can
+/// hold a newline or an escape sequence (`"a\nerror: x"`), which is escaped here.
+fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    crate::text::untrusted_within(text, usize::MAX)
+}
+
 impl fmt::Display for MietteView<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let message = one_line(&self.diagnostic.message);
         match (&self.source, &self.place) {
             // Without a snippet miette shows no place, so the message carries it.
-            (None, Some(place)) => write!(f, "{place}: {}", self.diagnostic.message),
-            _ => f.write_str(&self.diagnostic.message),
+            (None, Some(place)) => write!(f, "{}: {message}", one_line(place)),
+            _ => f.write_str(&message),
         }
     }
 }
@@ -138,8 +145,8 @@ impl miette::Diagnostic for MietteView<'_> {
     fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
         self.diagnostic
             .help
-            .as_ref()
-            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+            .as_deref()
+            .map(|h| Box::new(one_line(h)) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
@@ -150,7 +157,10 @@ impl miette::Diagnostic for MietteView<'_> {
         self.source.as_ref()?;
         let span = self.diagnostic.span?;
         let label = LabeledSpan::new_with_span(
-            self.diagnostic.label.clone(),
+            self.diagnostic
+                .label
+                .as_deref()
+                .map(|l| one_line(l).into_owned()),
             SourceSpan::new(span.offset.into(), span.len),
         );
         Some(Box::new(std::iter::once(label)))
@@ -193,6 +203,47 @@ mod tests {
         assert_eq!(
             line_length(sources.get(file).expect("file").text.as_bytes(), 2),
             4
+        );
+    }
+
+    /// A file's text is written by whoever can open a pull request: a key holding a newline
+    /// or an escape sequence is escaped in the message, and the snippet shows the line with
+    /// its control characters replaced (at the same columns).
+    #[test]
+    fn control_characters_of_the_file_never_reach_the_terminal() {
+        let mut sources = Sources::default();
+        let text = "a: 1 # \u{1b}]0;title\u{7}\n\"k\u{1b}[2K\nerror: forged\": 2\n";
+        let file = sources.add(Path::new("t.yaml"), text.to_owned());
+        let key = text.find("\"k").expect("key");
+        let diagnostic = Diagnostic::error(
+            Code::FieldUnknown,
+            "unknown field `k\u{1b}[2K\nerror: forged`",
+        )
+        .at(Span {
+            file,
+            offset: key,
+            len: 1,
+        })
+        .label("a\u{1b}b")
+        .help("h\ni");
+        let shown = human(&diagnostic, &sources, false);
+        assert!(
+            !shown.contains('\u{1b}') && !shown.contains('\u{7}'),
+            "{shown:?}"
+        );
+        assert!(
+            !shown.lines().any(|l| l.starts_with("error: forged")),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("unknown field `k\\u{1b}[2K\\nerror: forged`"),
+            "{shown}"
+        );
+        assert!(shown.contains("a: 1 # ?]0;title?"), "{shown}");
+        assert!(shown.contains("[t.yaml:2:1]"), "{shown}");
+        assert!(
+            shown.contains("a\\u{1b}b") && shown.contains("h\\ni"),
+            "{shown}"
         );
     }
 }

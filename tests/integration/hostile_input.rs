@@ -193,3 +193,80 @@ fn a_huge_lock_timeout_is_a_usage_error() {
         .expect("run binary");
     assert_eq!(out.status.code(), Some(0), "{}", super::util::text(&out));
 }
+
+/// A topology's text reaches the terminal only escaped: a key or an environment name holding
+/// a newline cannot print a line of its own (`error: forged`), and an escape sequence in a
+/// comment or a key is not sent to the terminal in the message, the snippet or the summary.
+#[test]
+fn control_characters_in_the_file_never_reach_the_terminal() {
+    let raw = "version: 1\nnamespace: x # \u{1b}]0;new title\u{7}\u{1b}[2K\n";
+    let quoted = concat!(
+        "version: 1\n",
+        "namespace: x\n",
+        "streams:\n",
+        "  s: { retention: unbounded, \"re\\e[31mX\\nerror: forged\": 1 }\n",
+        "environments: { \"d\\nerror: forged\": {} }\n",
+    );
+    for (content, expected) in [
+        (
+            raw,
+            &["unexpected character", "namespace: x # ?]0;new title??[2K"][..],
+        ),
+        (
+            quoted,
+            &[
+                "re\\u{1b}[31mX\\nerror: forged",
+                "environments d\\nerror: forged)",
+            ],
+        ),
+    ] {
+        let mut file = tempfile::Builder::new()
+            .suffix(".yaml")
+            .tempfile()
+            .expect("temp file");
+        file.write_all(content.as_bytes()).expect("write temp file");
+        let stderr = validate_fails(file.path());
+        assert!(
+            !stderr.contains('\u{1b}') && !stderr.contains('\u{7}'),
+            "{stderr:?}"
+        );
+        assert!(
+            !stderr
+                .lines()
+                .any(|l| l.trim_start().starts_with("error: forged")),
+            "{stderr}"
+        );
+        for expected in expected {
+            assert!(stderr.contains(expected), "{expected}: {stderr}");
+        }
+    }
+}
+
+/// Error lines are one line whatever they quote: a password file's path (from the topology)
+/// holding a newline cannot print an `error:` line of its own.
+#[test]
+fn an_error_quoting_the_file_stays_on_one_line() {
+    let file = super::util::topology_file(concat!(
+        "version: 1\nnamespace: x\nstreams:\n  s: { retention: unbounded }\n",
+        "acl:\n  users:\n    svc:\n      passwords: [{ file: \"gone\\nerror: forged \\e[2K\" }]\n      keys: [s]\n",
+    ));
+    let out = bin()
+        .arg("plan")
+        .arg(file.path())
+        .args(["--url", "redis://127.0.0.1:1"])
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .expect("run binary");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot read the password file"), "{stderr}");
+    assert!(
+        stderr.contains("gone\\nerror: forged \\u{1b}[2K"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+    assert!(
+        !stderr.lines().any(|l| l.starts_with("error: forged")),
+        "{stderr}"
+    );
+}
