@@ -250,39 +250,14 @@ impl RedisUrl {
         text
     }
 
+    /// The redacted form: `scheme://`, the address with the user and `***` for a password,
+    /// then the parameters; the database when the URL named one (or it is not 0).
     fn redact(&self, db_given: bool) -> String {
-        let mut shown = format!("{}://", self.scheme);
-        let mut query = Vec::new();
-        match &self.address {
-            Address::Tcp { host, port, .. } => {
-                match (&self.user, &self.password) {
-                    (Some(user), Some(_)) => shown.push_str(&format!("{}:***@", shown_user(user))),
-                    (Some(user), None) => shown.push_str(&format!("{}@", shown_user(user))),
-                    (None, Some(_)) => shown.push_str(":***@"),
-                    (None, None) => {}
-                }
-                if host.contains(':') {
-                    shown.push_str(&format!("[{host}]:{port}"));
-                } else {
-                    shown.push_str(&format!("{host}:{port}"));
-                }
-                if db_given || self.db != 0 {
-                    shown.push_str(&format!("/{}", self.db));
-                }
-            }
-            Address::Unix(path) => {
-                shown.push_str(&path.display().to_string());
-                if let Some(user) = &self.user {
-                    query.push(format!("user={}", shown_user(user)));
-                }
-                if self.password.is_some() {
-                    query.push("pass=***".to_owned());
-                }
-                if db_given || self.db != 0 {
-                    query.push(format!("db={}", self.db));
-                }
-            }
-        }
+        let db = (db_given || self.db != 0).then_some(self.db);
+        let (mut shown, mut query) = match &self.address {
+            Address::Tcp { host, port, .. } => (self.tcp_shown(host, *port, db), Vec::new()),
+            Address::Unix(path) => (path.display().to_string(), self.unix_query(db)),
+        };
         if let Some(protocol) = self.protocol {
             query.push(format!("protocol={}", protocol_name(protocol)));
         }
@@ -297,7 +272,37 @@ impl RedisUrl {
         {
             shown.push_str("#insecure");
         }
+        let shown = format!("{}://{shown}", self.scheme);
+        // A socket path may hold anything, a control character included.
         crate::text::untrusted_within(&shown, usize::MAX).into_owned()
+    }
+
+    /// `user:***@host:port/db`.
+    fn tcp_shown(&self, host: &str, port: u16, db: Option<u32>) -> String {
+        let userinfo = match (&self.user, &self.password) {
+            (Some(user), Some(_)) => format!("{}:***@", shown_user(user)),
+            (Some(user), None) => format!("{}@", shown_user(user)),
+            (None, Some(_)) => ":***@".to_owned(),
+            (None, None) => String::new(),
+        };
+        let host = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host.to_owned()
+        };
+        let db = db.map(|db| format!("/{db}")).unwrap_or_default();
+        format!("{userinfo}{host}:{port}{db}")
+    }
+
+    /// `user=U`, `pass=***`, `db=N` of a Unix socket URL.
+    fn unix_query(&self, db: Option<u32>) -> Vec<String> {
+        let user = self
+            .user
+            .as_deref()
+            .map(|u| format!("user={}", shown_user(u)));
+        let pass = self.password.as_ref().map(|_| "pass=***".to_owned());
+        let db = db.map(|db| format!("db={db}"));
+        [user, pass, db].into_iter().flatten().collect()
     }
 }
 
@@ -378,36 +383,8 @@ fn known_scheme(text: &str) -> Option<&'static str> {
 }
 
 fn tcp_parts(url: &::url::Url, tls: bool) -> Result<Parts, String> {
-    let host = match url.host() {
-        Some(::url::Host::Domain(name)) if !name.is_empty() => name.to_owned(),
-        Some(::url::Host::Ipv4(ip)) => ip.to_string(),
-        Some(::url::Host::Ipv6(ip)) => ip.to_string(),
-        _ => return Err(format!("the URL names no host; {ENCODE_HINT}")),
-    };
-    if host == "0.0.0.0" || host == "::" {
-        return Err("a wildcard address (0.0.0.0 or ::) names no server".to_owned());
-    }
-    let tls = match (tls, url.fragment()) {
-        (true, None) => Some(Tls::Verified),
-        (true, Some("insecure")) => Some(Tls::Insecure),
-        (false, None) => None,
-        _ => {
-            return Err(format!(
-                "only `#insecure` may follow a `#` (with rediss://); {ENCODE_HINT}"
-            ));
-        }
-    };
-    let (db, db_given) = match url.path().trim_matches('/') {
-        "" => (0, false),
-        db => (
-            db.parse::<u32>().map_err(|_| {
-                format!(
-                    "the database (the path after host:port) must be a number, e.g. redis://host:6379/0; {ENCODE_HINT}"
-                )
-            })?,
-            true,
-        ),
-    };
+    let (user, password) = credentials(url)?;
+    let (db, db_given) = tcp_db(url)?;
     let mut protocol = None;
     for (name, value) in url.query_pairs() {
         match &*name {
@@ -419,24 +396,11 @@ fn tcp_parts(url: &::url::Url, tls: bool) -> Result<Parts, String> {
             }
         }
     }
-    let user = decoded(url.username(), "user")?.filter(|u| !u.is_empty());
-    let password = url
-        .password()
-        .map(|p| decoded(p, "password"))
-        .transpose()?
-        .flatten()
-        .filter(|p| !p.is_empty())
-        .map(Secret);
-    if user.is_some() && password.is_none() {
-        // redis-rs sends no AUTH without a password, so the user would be ignored; and a
-        // lone user is most often a password missing its `:` (so it is not shown).
-        return Err("the URL has a user but no password: write redis://user:password@host, or redis://:password@host for the default user".to_owned());
-    }
     Ok(Parts {
         address: Address::Tcp {
-            host,
+            host: tcp_host(url)?,
             port: url.port().unwrap_or(DEFAULT_PORT),
-            tls,
+            tls: tls_mode(url, tls)?,
         },
         user,
         password,
@@ -444,6 +408,60 @@ fn tcp_parts(url: &::url::Url, tls: bool) -> Result<Parts, String> {
         db_given,
         protocol,
     })
+}
+
+/// The host as redis-rs connects to it (an IPv6 address without brackets).
+fn tcp_host(url: &::url::Url) -> Result<String, String> {
+    let host = match url.host() {
+        Some(::url::Host::Domain(name)) if !name.is_empty() => name.to_owned(),
+        Some(::url::Host::Ipv4(ip)) => ip.to_string(),
+        Some(::url::Host::Ipv6(ip)) => ip.to_string(),
+        _ => return Err(format!("the URL names no host; {ENCODE_HINT}")),
+    };
+    if host == "0.0.0.0" || host == "::" {
+        return Err("a wildcard address (0.0.0.0 or ::) names no server".to_owned());
+    }
+    Ok(host)
+}
+
+/// TLS for `rediss://` (`#insecure`: no host name check); any other fragment is an error, as
+/// it most often is a `#` of a password that was not encoded.
+fn tls_mode(url: &::url::Url, tls: bool) -> Result<Option<Tls>, String> {
+    match (tls, url.fragment()) {
+        (true, None) => Ok(Some(Tls::Verified)),
+        (true, Some("insecure")) => Ok(Some(Tls::Insecure)),
+        (false, None) => Ok(None),
+        _ => Err(format!(
+            "only `#insecure` may follow a `#` (with rediss://); {ENCODE_HINT}"
+        )),
+    }
+}
+
+/// The database of the path (`/2`), and whether the URL named one.
+fn tcp_db(url: &::url::Url) -> Result<(u32, bool), String> {
+    match url.path().trim_matches('/') {
+        "" => Ok((0, false)),
+        db => db.parse::<u32>().map(|db| (db, true)).map_err(|_| {
+            format!(
+                "the database (the path after host:port) must be a number, e.g. redis://host:6379/0; {ENCODE_HINT}"
+            )
+        }),
+    }
+}
+
+/// The user and password, percent-decoded.
+fn credentials(url: &::url::Url) -> Result<(Option<String>, Option<Secret>), String> {
+    let user = decoded(url.username(), "user")?;
+    let password = match url.password() {
+        Some(password) => decoded(password, "password")?.map(Secret),
+        None => None,
+    };
+    if user.is_some() && password.is_none() {
+        // redis-rs sends no AUTH without a password, so the user would be ignored; and a
+        // lone user is most often a password missing its `:` (so it is not shown).
+        return Err("the URL has a user but no password: write redis://user:password@host, or redis://:password@host for the default user".to_owned());
+    }
+    Ok((user, password))
 }
 
 fn unix_parts(url: &::url::Url) -> Result<Parts, String> {
