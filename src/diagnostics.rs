@@ -278,6 +278,8 @@ pub struct SourceFile {
     pub text: Arc<String>,
     /// Where each line starts; built on the first diagnostic (a valid file never needs it).
     line_starts: OnceLock<Vec<usize>>,
+    /// The text as snippets show it ([`SourceFile::printable_text`]), made on the first one.
+    printable: OnceLock<Arc<String>>,
 }
 
 impl SourceFile {
@@ -286,7 +288,21 @@ impl SourceFile {
             path,
             text: Arc::new(text),
             line_starts: OnceLock::new(),
+            printable: OnceLock::new(),
         }
+    }
+
+    /// The text with control and bidi characters replaced by visible ones of the same
+    /// length ([`crate::text::printable_in_place`]), for snippets: a file is written by
+    /// whoever can open a pull request, and its lines are printed as they are, where an
+    /// escape sequence would reach the terminal. Offsets, lines and columns are unchanged.
+    pub fn printable_text(&self) -> Arc<String> {
+        self.printable
+            .get_or_init(|| match crate::text::printable_in_place(&self.text) {
+                std::borrow::Cow::Borrowed(_) => self.text.clone(),
+                std::borrow::Cow::Owned(text) => Arc::new(text),
+            })
+            .clone()
     }
 
     fn line_starts(&self) -> &[usize] {
@@ -369,6 +385,7 @@ impl Sources {
             // Only whole UTF-8 sequences were replaced by ASCII, so this cannot fail.
             if let Ok(text) = String::from_utf8(text) {
                 file.text = Arc::new(text);
+                file.printable = OnceLock::new();
             }
         }
     }

@@ -8,6 +8,7 @@
 //! - [`compat`]: message-schema compatibility rules between versions (pure);
 //! - [`schema`]: the file's own JSON Schema;
 //! - [`render`]: human and JSON output;
+//! - [`redis_url`]: the server URL, parsed once and printed only redacted;
 //! - [`diagnostics`]: the diagnostic type shared by all of them;
 //! - [`text`]: text from servers and messages made safe to print;
 //! - [`glob`]: Redis glob patterns (escaping names put into ACL rules, matching as Redis does).
@@ -24,6 +25,7 @@ pub mod messages;
 pub mod model;
 pub mod plan;
 pub mod record;
+pub mod redis_url;
 pub mod render;
 pub mod resp;
 pub mod schema;

@@ -13,8 +13,18 @@ use serde_json::{Map, Value};
 
 use crate::model::schemas::LoadedSchema;
 use crate::model::types::Encoding;
+use crate::text::{untrusted, untrusted_within};
 
-/// One problem with one entry.
+/// The longest excerpt of an entry's value in a violation's message, in characters.
+const EXCERPT_CHARS: usize = 80;
+
+/// The longest violation message, in characters (a message may list field names).
+const MESSAGE_CHARS: usize = 400;
+
+/// One problem with one entry. Every field is safe to print: entries are written by whoever
+/// can write to the stream, so what a violation quotes of them (the ID, field names in the
+/// pointer and the message, an excerpt of a value) is escaped and cut ([`crate::text`]), and
+/// an entry cannot forge a line of output or print 50 MB.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Violation {
     /// The entry: its stream ID, or `line N` of a file.
@@ -35,6 +45,69 @@ pub enum Fields<'a> {
 enum FieldValue<'a> {
     Text(&'a str),
     Json(&'a Value),
+}
+
+impl Violation {
+    /// A violation, its texts made safe to print.
+    fn new(entry: &str, version: Option<u64>, pointer: &str, message: &str) -> Violation {
+        Violation {
+            entry: untrusted(entry).into_owned(),
+            version,
+            pointer: untrusted(pointer).into_owned(),
+            message: untrusted_within(message, MESSAGE_CHARS).into_owned(),
+        }
+    }
+}
+
+/// A schema error's message, quoting an excerpt of the offending value rather than all of it.
+fn error_message(error: &jsonschema::ValidationError<'_>) -> String {
+    error.masked_with(excerpt(error.instance())).to_string()
+}
+
+/// A JSON value as compact JSON text, escaped and cut after [`EXCERPT_CHARS`] characters (with
+/// the number of bytes left out). Only the first bytes are kept while it is written, so a
+/// 10 MB value costs no memory.
+fn excerpt(value: &Value) -> String {
+    let mut head = Head::default();
+    // `Head` never fails; serde_json's own errors cannot happen for a `Value`.
+    let _ = serde_json::to_writer(&mut head, value);
+    let text = String::from_utf8_lossy(&head.kept);
+    // A character cut at the end of `kept` lies past `cut`: `head.kept` holds at least
+    // EXCERPT_CHARS + 1 whole characters when it is full.
+    let cut = text
+        .char_indices()
+        .nth(EXCERPT_CHARS)
+        .map_or(text.len(), |(at, _)| at);
+    let shown = untrusted_within(&text[..cut], usize::MAX);
+    match head.written - cut {
+        0 => shown.into_owned(),
+        rest => format!("{shown}… ({rest} more bytes)"),
+    }
+}
+
+/// The first bytes written to it, and how many were written in all.
+#[derive(Default)]
+struct Head {
+    kept: Vec<u8>,
+    written: usize,
+}
+
+impl Head {
+    /// Enough bytes for EXCERPT_CHARS + 1 characters of up to 4 bytes.
+    const KEPT: usize = (EXCERPT_CHARS + 1) * 4;
+}
+
+impl std::io::Write for Head {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let room = Self::KEPT.saturating_sub(self.kept.len());
+        self.kept.extend_from_slice(&buf[..room.min(buf.len())]);
+        self.written += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 impl<'a> Fields<'a> {
@@ -98,11 +171,8 @@ impl Checker {
 
     /// Check one entry; `entry` names it in violations.
     pub fn check(&self, entry: &str, fields: &Fields) -> Vec<Violation> {
-        let violation = |version, pointer: &str, message: String| Violation {
-            entry: entry.to_owned(),
-            version,
-            pointer: pointer.to_owned(),
-            message,
+        let violation = |version, pointer: &str, message: String| {
+            Violation::new(entry, version, pointer, &message)
         };
         let (version, validator) = match self.pick_version(fields) {
             Ok(picked) => picked,
@@ -143,7 +213,10 @@ impl Checker {
         }
         validator
             .iter_errors(document)
-            .map(|e| violation(Some(version), &e.instance_path().to_string(), e.to_string()))
+            .map(|e| {
+                let pointer = e.instance_path().to_string();
+                violation(Some(version), &pointer, error_message(&e))
+            })
             .collect()
     }
 
@@ -212,12 +285,12 @@ fn check_line(checker: &Checker, number: usize, line: &str) -> Vec<Violation> {
     let entry = format!("line {number}");
     match serde_json::from_str::<Map<String, Value>>(line) {
         Ok(map) => checker.check(&entry, &Fields::Json(&map)),
-        Err(e) => vec![Violation {
-            entry,
-            version: None,
-            pointer: String::new(),
-            message: format!("not a JSON object of entry fields: {e}"),
-        }],
+        Err(e) => vec![Violation::new(
+            &entry,
+            None,
+            "",
+            &format!("not a JSON object of entry fields: {e}"),
+        )],
     }
 }
 
@@ -310,6 +383,52 @@ mod tests {
                 .check("1-2", &Fields::Redis(&redis(&[("id", "a")])))
                 .len(),
             1
+        );
+    }
+
+    #[test]
+    fn violations_quote_an_escaped_excerpt_of_the_value() {
+        let c = Checker::new("t", &schema(Encoding::Fields, None, Some("v"))).expect("compiles");
+        let huge = "y".repeat(1_000_000);
+        let found = c.check(
+            "1-0",
+            &Fields::Redis(&redis(&[("v", "1"), ("id", "a"), ("n", &huge)])),
+        );
+        let [violation] = found.as_slice() else {
+            panic!("{found:?}");
+        };
+        let expected = format!(
+            "\"{}… ({} more bytes) is not of type \"integer\"",
+            "y".repeat(79),
+            huge.len() + 2 - 80
+        );
+        assert_eq!(violation.message, expected);
+        let forged = redis(&[("v", "1"), ("id", "a"), ("n", "x\nerror: forged\u{1b}[2K")]);
+        let found = c.check("1-1\nerror: forged", &Fields::Redis(&forged));
+        assert_eq!(found[0].entry, "1-1\\nerror: forged");
+        assert_eq!(
+            found[0].message,
+            "\"x\\nerror: forged\\u001b[2K\" is not of type \"integer\""
+        );
+        // A field name is quoted whole by the schema library: escaped and cut here.
+        let strict = LoadedSchema {
+            versions: BTreeMap::from([(
+                1,
+                serde_json::json!({ "properties": { "id": {} }, "additionalProperties": false }),
+            )]),
+            ..schema(Encoding::Fields, None, None)
+        };
+        let c = Checker::new("t", &strict).expect("compiles");
+        let found = c.check(
+            "1-2",
+            &Fields::Redis(&redis(&[(&format!("a\n{huge}"), "1")])),
+        );
+        assert!(!found[0].message.contains('\n'), "{:?}", found[0]);
+        assert!(found[0].message.len() < 500, "{}", found[0].message.len());
+        assert!(
+            found[0].message.ends_with(" more bytes)"),
+            "{}",
+            found[0].message
         );
     }
 

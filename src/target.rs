@@ -23,8 +23,7 @@ use crate::resp::{self, Reply};
 pub mod fenced;
 pub use fenced::{Fenced, Identity};
 
-/// Default server when neither `--url` nor `$REDIS_URL` is given.
-pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
+pub use crate::redis_url::{DEFAULT_URL, RedactedUrl, RedisUrl, resolve_url};
 
 /// Commands per pipelined round trip. Large enough that round trips do not grow with the
 /// number of streams in practice, small enough to keep replies (and server latency spikes)
@@ -33,52 +32,6 @@ pub const BATCH_SIZE: usize = 1000;
 
 /// How many batches may be in flight at once (see [`Target::batches`]).
 pub const WINDOW: usize = 4;
-
-/// A server URL with its secrets masked, the only form in which a URL is ever printed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RedactedUrl(String);
-
-impl RedactedUrl {
-    pub fn new(url: &str) -> Self {
-        RedactedUrl(redact_url(url))
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Display for RedactedUrl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// `redis://user:secret@host:6379/0` → `redis://user:***@host:6379/0`. A URL we cannot parse
-/// loses everything between `://` and the last `@`, so nothing secret survives.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    let Some(at) = authority.rfind('@') else {
-        return url.to_owned();
-    };
-    let (userinfo, host) = authority.split_at(at);
-    let user = match userinfo.split_once(':') {
-        Some((user, _password)) => format!("{user}:***"),
-        None if userinfo.is_empty() => String::new(),
-        None => "***".to_owned(),
-    };
-    format!("{scheme}://{user}{host}{path}")
-}
-
-/// Which URL to use: `--url`, else `$REDIS_URL`, else [`DEFAULT_URL`].
-pub fn resolve_url(flag: Option<&str>) -> String {
-    flag.map(str::to_owned)
-        .or_else(|| std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()))
-        .unwrap_or_else(|| DEFAULT_URL.to_owned())
-}
 
 /// How to connect: timeouts, and for `rediss://` an optional CA certificate (PEM) to trust
 /// instead of the public web roots (for servers with a private CA).
@@ -113,7 +66,8 @@ impl std::error::Error for TargetError {}
 
 /// One Redis server.
 pub struct Target {
-    url: RedactedUrl,
+    /// The server's URL, parsed; it Displays redacted.
+    url: RedisUrl,
     /// Every write, and reads that must follow them, go on this connection, in order.
     connection: MultiplexedConnection,
     /// A second connection for bulk reads through the Redis client ([`Target::read_batches`]:
@@ -134,14 +88,22 @@ pub struct Target {
 }
 
 impl Target {
-    /// Connect and check that the server answers (and that the credentials work).
+    /// Parse `url` and connect to it (see [`Target::connect_to`]).
     pub async fn connect(url: &str, options: ConnectOptions) -> Result<Target, TargetError> {
-        let shown = RedactedUrl::new(url);
+        let url = RedisUrl::parse(url).map_err(|e| TargetError(e.to_string()))?;
+        Target::connect_to(&url, options).await
+    }
+
+    /// Connect and check that the server answers (and that the credentials work).
+    pub async fn connect_to(
+        url: &RedisUrl,
+        options: ConnectOptions,
+    ) -> Result<Target, TargetError> {
         // rustls picks no cryptography by itself; an error means one is installed already.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = open_client(url, options.tls_ca_cert.as_deref()).map_err(|e| {
             TargetError(format!(
-                "invalid Redis URL {shown}: {}",
+                "cannot use the Redis URL {url}: {}",
                 describe_error(&e, url)
             ))
         })?;
@@ -151,12 +113,12 @@ impl Target {
         let open = || client.get_multiplexed_async_connection_with_config(&config);
         let (connection, reader) = tokio::try_join!(open(), open()).map_err(|e| {
             TargetError(format!(
-                "cannot connect to {shown}: {}",
+                "cannot connect to {url}: {}",
                 describe_error(&e, url)
             ))
         })?;
         let mut target = Target {
-            url: shown,
+            url: url.clone(),
             connection,
             reader,
             info: client.get_connection_info().clone(),
@@ -176,6 +138,12 @@ impl Target {
 
     /// The redacted URL, for messages.
     pub fn describe(&self) -> &RedactedUrl {
+        self.url.redacted()
+    }
+
+    /// The server's URL, parsed (its host, port, database and user, e.g. to bind a saved
+    /// plan to the server it was made for). Displays redacted.
+    pub fn url(&self) -> &RedisUrl {
         &self.url
     }
 
@@ -298,7 +266,7 @@ impl Target {
                     pipe.query_async::<Vec<Value>>(&mut connection)
                         .await
                         .map_err(|e| {
-                            TargetError(format!("{}: {}", self.url, describe_error(&e, "")))
+                            TargetError(format!("{}: {}", self.url, describe_error(&e, &self.url)))
                         })
                 }
             })
@@ -309,7 +277,7 @@ impl Target {
         pipe.ignore_errors();
         pipe.query_async::<Vec<Value>>(&mut self.connection)
             .await
-            .map_err(|e| TargetError(format!("{}: {}", self.url, describe_error(&e, ""))))
+            .map_err(|e| TargetError(format!("{}: {}", self.url, describe_error(&e, &self.url))))
     }
 }
 
@@ -476,9 +444,10 @@ async fn collect(
     Ok(replies)
 }
 
-fn open_client(url: &str, ca_cert: Option<&std::path::Path>) -> redis::RedisResult<Client> {
+fn open_client(url: &RedisUrl, ca_cert: Option<&std::path::Path>) -> redis::RedisResult<Client> {
+    let info = url.connection_info()?;
     let Some(path) = ca_cert else {
-        return Client::open(url);
+        return Client::open(info);
     };
     let pem = std::fs::read(path).map_err(|e| {
         RedisError::from((
@@ -488,7 +457,7 @@ fn open_client(url: &str, ca_cert: Option<&std::path::Path>) -> redis::RedisResu
         ))
     })?;
     Client::build_with_tls(
-        url,
+        info,
         redis::TlsCertificates {
             client_tls: None,
             root_cert: Some(pem),
@@ -496,55 +465,17 @@ fn open_client(url: &str, ca_cert: Option<&std::path::Path>) -> redis::RedisResu
     )
 }
 
-/// A client error as one short line, with any occurrence of the URL's password removed (some
-/// errors echo what they were given).
-fn describe_error(error: &RedisError, url: &str) -> String {
-    let mut text = error.to_string();
-    if let Some(password) = url_password(url) {
-        text = text.replace(&password, "***");
-    }
-    let first_line = text.lines().next().unwrap_or_default().to_owned();
-    match error.kind() {
-        redis::ErrorKind::AuthenticationFailed => {
-            "authentication failed: check the user and password in the URL".to_owned()
-        }
-        _ => first_line,
-    }
-}
+/// Longest client error shown, in characters.
+const ERROR_CHARS: usize = 500;
 
-fn url_password(url: &str) -> Option<String> {
-    let rest = url.split_once("://")?.1;
-    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
-    let userinfo = &authority[..authority.rfind('@')?];
-    let password = userinfo.split_once(':')?.1;
-    (!password.is_empty()).then(|| password.to_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_are_redacted() {
-        let cases = [
-            ("redis://127.0.0.1:6379", "redis://127.0.0.1:6379"),
-            ("redis://:s3cret@host:6379/0", "redis://:***@host:6379/0"),
-            (
-                "rediss://app:s3cret@host:6380",
-                "rediss://app:***@host:6380",
-            ),
-            ("redis://s3cret@host", "redis://***@host"),
-            ("redis://u:p@ss@host/1", "redis://u:***@host/1"),
-            ("not a url", "not a url"),
-        ];
-        for (url, shown) in cases {
-            assert_eq!(redact_url(url), shown, "{url}");
-            assert!(!redact_url(url).contains("s3cret"));
-        }
-        assert_eq!(
-            url_password("redis://u:p@ss@host/1").as_deref(),
-            Some("p@ss")
-        );
-        assert_eq!(url_password("redis://host"), None);
+/// A client error as one short line, with every form of the URL's password in it removed
+/// (some errors echo what they were given) and control characters escaped (the server's
+/// words are in some).
+fn describe_error(error: &RedisError, url: &RedisUrl) -> String {
+    if error.kind() == redis::ErrorKind::AuthenticationFailed {
+        return "authentication failed: check the user and password in the URL".to_owned();
     }
+    let text = url.scrub(&error.to_string());
+    let first_line = text.lines().next().unwrap_or_default();
+    crate::text::untrusted_within(first_line, ERROR_CHARS).into_owned()
 }

@@ -58,6 +58,35 @@ pub fn untrusted_bytes(value: &[u8]) -> Cow<'_, str> {
     }
 }
 
+/// `text` with every character [`untrusted`] would escape (but tabs and line ends) replaced
+/// by a visible character of the same UTF-8 length (`?`, `¿`, `�`), for text whose byte
+/// offsets must stay as they are: a file's lines shown under a diagnostic, whose labels point
+/// at byte offsets. A lone `\r` (one not ending a line) is replaced too: it would move the
+/// cursor back over the line.
+pub fn printable_in_place(text: &str) -> Cow<'_, str> {
+    let keep = |(at, c): (usize, char)| match c {
+        '\n' | '\t' => true,
+        '\r' => text.as_bytes().get(at + 1) == Some(&b'\n'),
+        c => !c.is_control() && !is_bidi_control(c),
+    };
+    if text.char_indices().all(keep) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    for (at, c) in text.char_indices() {
+        if keep((at, c)) {
+            out.push(c);
+        } else {
+            out.push(match c.len_utf8() {
+                1 => '?',
+                2 => '¿',
+                _ => '\u{fffd}',
+            });
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// Characters that reorder how a terminal shows the text around them (the "Trojan Source"
 /// characters): they are not `is_control`, but can make printed text say something else.
 fn is_bidi_control(c: char) -> bool {
@@ -95,6 +124,16 @@ mod tests {
         // A cut never splits a character.
         let wide = "é".repeat(300);
         assert!(untrusted(&wide).starts_with(&"é".repeat(200)));
+    }
+
+    #[test]
+    fn printable_in_place_keeps_every_byte_offset() {
+        let text = "a: 1 # \u{1b}[31mred\u{7}\r\nb: \u{85}x\u{202e}y\rz\n\tc";
+        let shown = printable_in_place(text);
+        assert_eq!(shown, "a: 1 # ?[31mred?\r\nb: ¿x\u{fffd}y?z\n\tc");
+        assert_eq!(shown.len(), text.len());
+        assert_eq!(shown.chars().count(), text.chars().count());
+        assert!(matches!(printable_in_place("plain\r\n"), Cow::Borrowed(_)));
     }
 
     #[test]

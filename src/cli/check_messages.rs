@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use redis::Value;
 use serde_json::json;
 
-use super::session::{connect, fail, run_async};
+use super::session::{connect, fail, run_async, server_url};
 use super::validate::diagnostics_text;
 use super::{CheckMessagesArgs, ColourChoice, Format, print_stderr, print_stdout};
 use crate::live::read::{as_text, map_entries};
@@ -16,10 +16,14 @@ use crate::model::desired::Desired;
 use crate::model::interpolate::ProcessEnv;
 use crate::model::schemas::{self, LoadedSchema};
 use crate::model::secrets::Secrets;
+use crate::text::untrusted_within;
 use crate::validate;
 
 /// Violations shown by the human format (JSON lists all).
 const SHOWN: usize = 100;
+
+/// The longest error message printed, in characters.
+const ERROR_CHARS: usize = 1_000;
 
 /// A stream with a schema: its full key and the checker of its schema.
 struct Checked {
@@ -42,7 +46,8 @@ pub fn run(args: &CheckMessagesArgs, colour: ColourChoice) -> u8 {
     };
     let (checked, violations) = match results {
         Ok(results) => results,
-        Err(message) => return fail(&message),
+        // It may quote the server (a read's error): escaped and cut like any server text.
+        Err(message) => return fail(&untrusted_within(&message, ERROR_CHARS)),
     };
     report(args.format, checked, &violations);
     u8::from(!violations.is_empty())
@@ -118,7 +123,8 @@ async fn sample(
     args: &CheckMessagesArgs,
     streams: &[Checked],
 ) -> Result<(usize, Vec<(String, Violation)>), String> {
-    let mut target = connect(args.url.as_deref(), args.tls_ca_cert.clone())
+    let url = server_url(args.url.as_deref(), args.url_file.as_deref())?;
+    let mut target = connect(&url, args.tls_ca_cert.clone())
         .await
         .map_err(|e| e.to_string())?;
     let commands = streams

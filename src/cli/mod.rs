@@ -92,10 +92,15 @@ pub struct TargetArgs {
     /// The environment to plan or apply (required when the file declares environments).
     #[arg(long)]
     pub env: Option<String>,
-    /// The Redis server; else $REDIS_URL, else redis://127.0.0.1:6379. `rediss://` for TLS.
-    /// The password in a URL is never printed.
+    /// The Redis server; else --url-file, else $REDIS_URL, else redis://127.0.0.1:6379.
+    /// `rediss://` for TLS. The password in a URL is never printed, but one given here is
+    /// visible to other users of the machine (`ps`): prefer --url-file or $REDIS_URL.
     #[arg(long)]
     pub url: Option<String>,
+    /// Read the server URL from the first line of this file (keeps a password off the
+    /// command line).
+    #[arg(long, value_name = "PATH", conflicts_with = "url")]
+    pub url_file: Option<PathBuf>,
     /// Also delete recorded streams and groups that the file no longer declares.
     #[arg(long)]
     pub prune: bool,
@@ -129,10 +134,20 @@ pub struct ApplyArgs {
     /// Do not ask for confirmation (required when not on a terminal).
     #[arg(long)]
     pub yes: bool,
-    /// How long to wait for another apply's lock, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = crate::apply::lock::DEFAULT_TIMEOUT.as_secs())]
+    /// How long to wait for another apply's lock, in seconds (at most 86400, a day).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = crate::apply::lock::DEFAULT_TIMEOUT.as_secs(),
+        value_parser = clap::value_parser!(u64).range(..=MAX_LOCK_TIMEOUT_SECS),
+        allow_negative_numbers = true
+    )]
     pub lock_timeout: u64,
 }
+
+/// The longest `--lock-timeout`: a day. Waiting longer is never what a CI job wants, and
+/// an unbounded number of seconds overflows the deadline computed from it.
+pub const MAX_LOCK_TIMEOUT_SECS: u64 = 24 * 60 * 60;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -160,9 +175,15 @@ pub struct CheckMessagesArgs {
         requires = "stream"
     )]
     pub messages: Option<PathBuf>,
-    /// The Redis server to sample; else $REDIS_URL, else redis://127.0.0.1:6379.
+    /// The Redis server to sample; else --url-file, else $REDIS_URL, else
+    /// redis://127.0.0.1:6379. A password given here is visible to other users of the
+    /// machine (`ps`): prefer --url-file or $REDIS_URL.
     #[arg(long, conflicts_with = "messages")]
     pub url: Option<String>,
+    /// Read the server URL from the first line of this file (keeps a password off the
+    /// command line).
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["url", "messages"])]
+    pub url_file: Option<PathBuf>,
     /// How many of the newest entries of each stream to check (XREVRANGE).
     #[arg(
         long,

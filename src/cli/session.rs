@@ -8,8 +8,9 @@ use crate::model::desired::Desired;
 use crate::model::interpolate::ProcessEnv;
 use crate::model::secrets::Secrets;
 use crate::plan::{self, Plan};
+use crate::redis_url::{Origin, RedisUrl, resolve_url};
 use crate::render::plan::PlanTarget;
-use crate::target::{ConnectOptions, Target, TargetError, resolve_url};
+use crate::target::{ConnectOptions, Target, TargetError};
 use crate::validate;
 
 /// A loaded environment and a connected server.
@@ -37,7 +38,7 @@ impl Session {
         let plan =
             plan::plan(&self.desired, &live, plan::Options { prune }).map_err(|refusals| {
                 for refusal in refusals {
-                    print_stderr(&format!("error: {}\n", refusal.0));
+                    fail(&refusal.0);
                 }
                 1
             })?;
@@ -54,10 +55,11 @@ impl Session {
 /// turns out valid and really has that namespace; a connection error is reported only for a
 /// valid file, as before.
 pub async fn open(args: &TargetArgs, colour: ColourChoice) -> Result<Session, u8> {
+    let url = server_url(args.url.as_deref(), args.url_file.as_deref()).map_err(|e| fail(&e))?;
     let prefetch = namespace_hint(&args.file).map(|namespace| {
-        let (url, ca) = (args.url.clone(), args.tls_ca_cert.clone());
+        let (url, ca) = (url.clone(), args.tls_ca_cert.clone());
         tokio::spawn(async move {
-            let mut target = connect(url.as_deref(), ca).await?;
+            let mut target = connect(&url, ca).await?;
             let prefetched = read::prefetch(&mut target, &namespace).await.ok();
             Ok::<_, TargetError>((target, prefetched))
         })
@@ -84,7 +86,7 @@ pub async fn open(args: &TargetArgs, colour: ColourChoice) -> Result<Session, u8
         Ok(desired) => desired,
         Err(problems) => {
             for problem in problems {
-                print_stderr(&format!("error: {problem}\n"));
+                fail(&problem);
             }
             print_stderr(
                 "error: passwords are read by plan and apply; nothing was sent to Redis\n",
@@ -99,7 +101,7 @@ pub async fn open(args: &TargetArgs, colour: ColourChoice) -> Result<Session, u8
     let (target, prefetched) = match prefetched {
         Some(connected) => connected.map_err(|e| fail(&e.to_string()))?,
         None => (
-            connect(args.url.as_deref(), args.tls_ca_cert.clone())
+            connect(&url, args.tls_ca_cert.clone())
                 .await
                 .map_err(|e| fail(&e.to_string()))?,
             None,
@@ -139,16 +141,31 @@ fn namespace_hint(path: &std::path::Path) -> Option<String> {
     (plain && crate::validate::names::namespace_problem(value).is_none()).then(|| value.to_owned())
 }
 
-/// Connect to `--url` (else `$REDIS_URL`, else the default), trusting `--tls-ca-cert` if given.
+/// The server URL of `--url`, `--url-file`, `$REDIS_URL` or the default (see
+/// [`resolve_url`]). A password on the command line is warned about: any user of the
+/// machine can read a process's arguments while it runs.
+pub fn server_url(flag: Option<&str>, file: Option<&std::path::Path>) -> Result<RedisUrl, String> {
+    let environment = std::env::var("REDIS_URL").ok();
+    let (url, origin) = resolve_url(flag, file, environment)?;
+    if origin == Origin::Flag && url.password().is_some() {
+        print_stderr(PASSWORD_ON_COMMAND_LINE);
+    }
+    Ok(url)
+}
+
+/// The warning for a password given with `--url`.
+const PASSWORD_ON_COMMAND_LINE: &str = "warning: the password in --url is visible to other users of this machine (`ps`, /proc) while the command runs; give the URL with --url-file PATH or in $REDIS_URL instead\n";
+
+/// Connect to a server URL, trusting `--tls-ca-cert` if given.
 pub async fn connect(
-    url: Option<&str>,
+    url: &RedisUrl,
     tls_ca_cert: Option<std::path::PathBuf>,
 ) -> Result<Target, crate::target::TargetError> {
     let options = ConnectOptions {
         tls_ca_cert,
         ..ConnectOptions::default()
     };
-    Target::connect(&resolve_url(url), options).await
+    Target::connect_to(url, options).await
 }
 
 /// For values the process is about to exit with: leave their memory to the operating
@@ -158,8 +175,11 @@ pub fn exit_soon<T>(values: T) {
     std::mem::forget(values);
 }
 
-/// Print one error line and give the exit code for errors.
+/// Print one error line and give the exit code for errors. The message is escaped to one
+/// line (control characters as `\n`, `\u{1b}`): it may quote a server, a file or a path, and
+/// must not print a line of its own or move the cursor.
 pub fn fail(message: &str) -> u8 {
+    let message = crate::text::untrusted_within(message, usize::MAX);
     print_stderr(&format!("error: {message}\n"));
     1
 }

@@ -48,11 +48,13 @@ fn summary(file: &std::path::Path, report: &Report) -> String {
         plural(errors, "error"),
         plural(warnings, "warning")
     );
-    let envs: Vec<&str> = report
+    // Environment names are the file's keys, not validated names: escaped (a newline in one
+    // would print a line of its own).
+    let envs: Vec<std::borrow::Cow<'_, str>> = report
         .checked
         .iter()
         .flatten()
-        .map(String::as_str)
+        .map(|env| crate::text::untrusted(env))
         .collect();
     let scope = match (report.checked.first(), envs.as_slice()) {
         (_, []) => String::new(),

@@ -110,6 +110,13 @@ impl Checkout {
 
 fn checkout_git(spec: &Spec, rev: &str, path: &str) -> Result<Checkout, String> {
     let text = git_show(rev, path)?;
+    if text.trim().is_empty() {
+        // Not an old side with nothing declared, which would show every stream as new.
+        return Err(format!(
+            "{}: `git show` printed nothing (an empty file at that ref?); a topology is never empty",
+            spec.describe()
+        ));
+    }
     let dir = tempfile::tempdir().map_err(|e| format!("cannot make a temporary folder: {e}"))?;
     let relative = normalize(Path::new(path))
         .ok_or_else(|| format!("{}: the path leaves the repository", spec.describe()))?;
@@ -133,20 +140,26 @@ fn checkout_git(spec: &Spec, rev: &str, path: &str) -> Result<Checkout, String> 
     })
 }
 
+/// `git show REV:PATH`. A ref starting with `-` is refused, and the object is passed after
+/// `--end-of-options` (git 2.24 and later) as well: otherwise git reads it as an option
+/// (`--output=FILE` writes a file).
 fn git_show(rev: &str, path: &str) -> Result<String, String> {
+    if rev.starts_with('-') {
+        return Err(format!(
+            "git:{rev}:{path}: a git ref cannot start with `-` (git would read it as an option); name a branch, tag or commit, e.g. git:origin/main:{path}"
+        ));
+    }
     let output = Command::new("git")
-        .arg("show")
+        .args(["show", "--end-of-options"])
         .arg(format!("{rev}:{path}"))
         .output()
         .map_err(|e| format!("cannot run git to read git:{rev}:{path}: {e}"))?;
     if !output.status.success() {
         let why = String::from_utf8_lossy(&output.stderr);
+        let first = why.lines().next().unwrap_or("git show failed");
         return Err(format!(
             "git:{rev}:{path}: {}",
-            why.lines()
-                .next()
-                .unwrap_or("git show failed")
-                .trim_start_matches("fatal: ")
+            crate::text::untrusted(first.trim_start_matches("fatal: "))
         ));
     }
     String::from_utf8(output.stdout).map_err(|_| format!("git:{rev}:{path} is not UTF-8 text"))
@@ -247,6 +260,8 @@ mod tests {
             Some(PathBuf::from("a/c"))
         );
         assert_eq!(normalize(Path::new("../x")), None);
+        let refused = git_show("--output=/tmp/x", "t.yaml").expect_err("an option");
+        assert!(refused.contains("cannot start with `-`"), "{refused}");
         assert_eq!(normalize(Path::new("/etc/passwd")), None);
     }
 }

@@ -510,17 +510,26 @@ impl Converter<'_> {
             .filter(|k| f.get(k).is_some())
             .collect();
         let [kind] = given.as_slice() else {
-            self.push(
-                Diagnostic::error(
-                    Code::AclPasswordSource,
-                    "a password needs exactly one of `env`, `sha256` or `file`",
-                )
-                .at(node.span)
-                .help("write `- env: RAG_WORKER_PASSWORD`, `- sha256: <64 lowercase hex>` or `- file: secrets/rag-worker`"),
-            );
+            let mut diagnostic = Diagnostic::error(
+                Code::AclPasswordSource,
+                "a password needs exactly one of `env`, `sha256` or `file`",
+            )
+            .at(node.span)
+            .help("write `- env: RAG_WORKER_PASSWORD`, `- sha256: <64 lowercase hex>` or `- file: secrets/rag-worker`");
+            // The hash is blanked as in the `acl::sha256` error: the snippet shows the entry.
+            if let Some(hash) = f.get("sha256") {
+                diagnostic = diagnostic.secret(hash.span);
+            }
+            self.push(diagnostic);
             return None;
         };
         let value_node = f.get(kind)?;
+        if let NodeKind::Scalar(Scalar::Int(_) | Scalar::Float(_) | Scalar::Bool(_)) =
+            value_node.kind
+        {
+            self.secret_mismatch(value_node, kind);
+            return None;
+        }
         let text = self.string(value_node, &format!("`{kind}`"))?;
         let password = match *kind {
             "env" => Password::Env(text.value),
@@ -528,6 +537,21 @@ impl Converter<'_> {
             _ => Password::File(text.value),
         };
         Some(Sp::new(password, value_node.span))
+    }
+
+    /// A password source that is a number or a boolean: a type mismatch whose value is not
+    /// shown and is blanked, since it may be the password itself (`sha256: 12345678`).
+    fn secret_mismatch(&mut self, value: &Node, kind: &str) {
+        self.push(
+            Diagnostic::error(
+                Code::TypeMismatch,
+                format!("a password `{kind}` must be a string, found {} (not shown: it may be a password)", value.describe()),
+            )
+            .at(value.span)
+            .label("expected a string")
+            .secret(value.span)
+            .help("write `- env: RAG_WORKER_PASSWORD`, `- sha256: <64 lowercase hex>` or `- file: secrets/rag-worker`, quoted when it looks like a number"),
+        );
     }
 
     /// A password written in the file. Its text is marked secret, so no output shows it;
@@ -1040,6 +1064,39 @@ mod tests {
         );
         assert_eq!(g.entries_read.as_ref().map(|e| e.value), Some(3));
         assert_eq!(groups.get("h"), Some(&Group::default()));
+    }
+
+    /// The password entries whose errors quote what may be a secret: each blanks it.
+    #[test]
+    fn password_errors_mark_their_secret() {
+        for (entry, secret) in [
+            ("{ env: A, sha256: abc123 }", "abc123"),
+            ("{ sha256: 12345678 }", "12345678"),
+            ("{ file: 12.5 }", "12.5"),
+        ] {
+            let text = format!("{HEAD}acl: {{ users: {{ u: {{ passwords: [{entry}] }} }} }}\n");
+            let root = yaml::parse(&text, FileId(0)).expect("valid YAML");
+            let vars: HashMap<String, String> = HashMap::new();
+            let mut diags = Vec::new();
+            Converter {
+                diags: &mut diags,
+                vars: &vars,
+            }
+            .topology(&root);
+            let [diagnostic] = diags.as_slice() else {
+                panic!("{entry}: {diags:?}");
+            };
+            let span = diagnostic.secret.expect("a secret");
+            assert_eq!(
+                &text[span.offset..span.offset + span.len],
+                secret,
+                "{entry}"
+            );
+            assert!(
+                !diagnostic.message.contains(secret),
+                "{entry}: {diagnostic:?}"
+            );
+        }
     }
 
     #[test]

@@ -7,6 +7,13 @@ use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, S
 use serde_json::json;
 
 use crate::diagnostics::{Diagnostic, Severity, Sources};
+use crate::model::node::Span;
+
+/// The longest line, in bytes, shown as a snippet; a diagnostic on a longer one names its
+/// `file:line:column` without it. miette pads the underline under a label with a formatting
+/// width, and a width past 65,535 panics; a byte is at most 4 columns wide there (a tab), so
+/// 16,000 bytes stay below that. A line that long is unreadable as a snippet anyway.
+const MAX_SNIPPET_LINE: usize = 16_000;
 
 /// One diagnostic, in human form: the message, the offending line with a label, the help.
 pub fn human(diagnostic: &Diagnostic, sources: &Sources, colour: bool) -> String {
@@ -64,7 +71,9 @@ impl<'a> MietteView<'a> {
             .span
             .and_then(|s| sources.locate(s))
             .map(|(path, line, column)| format!("{}:{line}:{column}", path.display()));
-        let source = file.map(|f| NamedSource::new(f.path.display().to_string(), f.text.clone()));
+        let source = file
+            .filter(|f| diagnostic.span.is_some_and(|s| fits_a_snippet(&f.text, s)))
+            .map(|f| NamedSource::new(f.path.display().to_string(), f.printable_text()));
         MietteView {
             diagnostic,
             source,
@@ -73,12 +82,42 @@ impl<'a> MietteView<'a> {
     }
 }
 
+/// Whether the lines where `span` starts and ends are short enough to show (see
+/// [`MAX_SNIPPET_LINE`]).
+fn fits_a_snippet(text: &str, span: Span) -> bool {
+    let end = span.offset.saturating_add(span.len);
+    [span.offset, end]
+        .into_iter()
+        .all(|offset| line_length(text.as_bytes(), offset) <= MAX_SNIPPET_LINE)
+}
+
+/// The length in bytes of the line holding byte `offset` (the last line past the end).
+fn line_length(text: &[u8], offset: usize) -> usize {
+    let offset = offset.min(text.len());
+    let start = text[..offset]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |at| at + 1);
+    let end = text[offset..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(text.len(), |at| offset + at);
+    end - start
+}
+
+/// A message, label or help on one line: they quote the file (a key, a value), and a key can
+/// hold a newline or an escape sequence (`"a\nerror: x"`), which is escaped here.
+fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    crate::text::untrusted_within(text, usize::MAX)
+}
+
 impl fmt::Display for MietteView<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let message = one_line(&self.diagnostic.message);
         match (&self.source, &self.place) {
             // Without a snippet miette shows no place, so the message carries it.
-            (None, Some(place)) => write!(f, "{place}: {}", self.diagnostic.message),
-            _ => f.write_str(&self.diagnostic.message),
+            (None, Some(place)) => write!(f, "{}: {message}", one_line(place)),
+            _ => f.write_str(&message),
         }
     }
 }
@@ -106,8 +145,8 @@ impl miette::Diagnostic for MietteView<'_> {
     fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
         self.diagnostic
             .help
-            .as_ref()
-            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+            .as_deref()
+            .map(|h| Box::new(one_line(h)) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
@@ -118,9 +157,93 @@ impl miette::Diagnostic for MietteView<'_> {
         self.source.as_ref()?;
         let span = self.diagnostic.span?;
         let label = LabeledSpan::new_with_span(
-            self.diagnostic.label.clone(),
+            self.diagnostic
+                .label
+                .as_deref()
+                .map(|l| one_line(l).into_owned()),
             SourceSpan::new(span.offset.into(), span.len),
         );
         Some(Box::new(std::iter::once(label)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::diagnostics::Code;
+
+    #[test]
+    fn a_diagnostic_past_column_65535_names_its_place_without_a_snippet() {
+        let mut sources = Sources::default();
+        let long = format!("key: {}x\n", "k".repeat(70_000));
+        let file = sources.add(Path::new("t.yaml"), format!("a: 1\n{long}b: 2\n"));
+        let at = |offset, len| Span { file, offset, len };
+        let offset = 5 + long.len() - 2;
+        let far = Diagnostic::error(Code::NameInvalid, "far away")
+            .at(at(offset, 1))
+            .label("here");
+        let shown = human(&far, &sources, false);
+        assert!(shown.contains("t.yaml:2:70006: far away"), "{shown}");
+        assert!(
+            shown.len() < 1_000,
+            "no 70,000-byte snippet: {}",
+            shown.len()
+        );
+        // A short line still gets its snippet.
+        let near = Diagnostic::error(Code::NameInvalid, "near")
+            .at(at(3, 1))
+            .label("here");
+        let shown = human(&near, &sources, false);
+        assert!(
+            shown.contains("[t.yaml:1:4]") && shown.contains("a: 1"),
+            "{shown}"
+        );
+        assert_eq!(
+            line_length(sources.get(file).expect("file").text.as_bytes(), 2),
+            4
+        );
+    }
+
+    /// A file's text is written by whoever can open a pull request: a key holding a newline
+    /// or an escape sequence is escaped in the message, and the snippet shows the line with
+    /// its control characters replaced (at the same columns).
+    #[test]
+    fn control_characters_of_the_file_never_reach_the_terminal() {
+        let mut sources = Sources::default();
+        let text = "a: 1 # \u{1b}]0;title\u{7}\n\"k\u{1b}[2K\nerror: forged\": 2\n";
+        let file = sources.add(Path::new("t.yaml"), text.to_owned());
+        let key = text.find("\"k").expect("key");
+        let diagnostic = Diagnostic::error(
+            Code::FieldUnknown,
+            "unknown field `k\u{1b}[2K\nerror: forged`",
+        )
+        .at(Span {
+            file,
+            offset: key,
+            len: 1,
+        })
+        .label("a\u{1b}b")
+        .help("h\ni");
+        let shown = human(&diagnostic, &sources, false);
+        assert!(
+            !shown.contains('\u{1b}') && !shown.contains('\u{7}'),
+            "{shown:?}"
+        );
+        assert!(
+            !shown.lines().any(|l| l.starts_with("error: forged")),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("unknown field `k\\u{1b}[2K\\nerror: forged`"),
+            "{shown}"
+        );
+        assert!(shown.contains("a: 1 # ?]0;title?"), "{shown}");
+        assert!(shown.contains("[t.yaml:2:1]"), "{shown}");
+        assert!(
+            shown.contains("a\\u{1b}b") && shown.contains("h\\ni"),
+            "{shown}"
+        );
     }
 }

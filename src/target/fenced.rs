@@ -159,17 +159,18 @@ const TRANSACTION_ATTEMPTS: usize = 5;
 impl Target {
     /// The server and the user this target talks to.
     pub fn identity(&self) -> Identity {
-        let address = match self.info.addr() {
-            redis::ConnectionAddr::Tcp(host, port)
-            | redis::ConnectionAddr::TcpTls { host, port, .. } => format!("{host}:{port}"),
-            redis::ConnectionAddr::Unix(path) => path.display().to_string(),
-            _ => self.url.as_str().to_owned(),
+        let address = match self.url.address() {
+            crate::redis_url::Address::Tcp { host, port, .. } if host.contains(':') => {
+                format!("[{host}]:{port}")
+            }
+            crate::redis_url::Address::Tcp { host, port, .. } => format!("{host}:{port}"),
+            crate::redis_url::Address::Unix(path) => path.display().to_string(),
         };
-        let settings = self.info.redis_settings();
         Identity {
             address,
-            db: settings.db(),
-            user: settings.username().map(str::to_owned),
+            db: i64::from(self.url.db()),
+            // No user in the URL is the `default` user: the same server either way.
+            user: Some(self.url.user().unwrap_or("default").to_owned()),
         }
     }
 
@@ -239,7 +240,9 @@ impl Target {
                 .client
                 .get_multiplexed_async_connection_with_config(&config)
                 .await
-                .map_err(|e| TargetError(format!("{}: {}", self.url, describe_error(&e, ""))))?;
+                .map_err(|e| {
+                    TargetError(format!("{}: {}", self.url, describe_error(&e, &self.url)))
+                })?;
             self.transactions = Some(connection);
         }
         let Some(connection) = self.transactions.as_mut() else {
@@ -248,7 +251,7 @@ impl Target {
         pipe.ignore_errors();
         pipe.query_async::<Vec<Value>>(connection)
             .await
-            .map_err(|e| TargetError(format!("{}: {}", self.url, describe_error(&e, ""))))
+            .map_err(|e| TargetError(format!("{}: {}", self.url, describe_error(&e, &self.url))))
     }
 
     /// Like [`Target::batches`], with `window` batches in flight at most (1: each batch

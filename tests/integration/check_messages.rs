@@ -160,3 +160,90 @@ fn the_newest_entries_of_a_live_server_are_sampled() {
         text(&out)
     );
 }
+
+/// Payloads, field names and field values are written by whoever can write to the stream:
+/// printed, they are escaped (no newline can forge an `error:` line) and cut (a 10 MB value
+/// prints a short excerpt), in both formats.
+#[test]
+fn hostile_payloads_cannot_forge_lines_or_flood_the_output() {
+    let server = RedisServer::start();
+    let topology = topology_file(
+        r#"version: 1
+namespace: app
+streams:
+  beats:
+    schema: heartbeat
+    retention: { maxlen: 1000 }
+  tasks:
+    schema: task
+    retention: { maxlen: 1000 }
+schemas:
+  heartbeat:
+    encoding: fields
+    versions:
+      1:
+        schema: { type: object, additionalProperties: false, properties: { service: { type: string, maxLength: 5 } } }
+  task:
+    field: payload
+    versions:
+      1:
+        schema: { type: object, properties: { id: { type: integer } } }
+"#,
+    );
+    let forged = "x\nerror: forged";
+    let huge = "y".repeat(10 * 1024 * 1024);
+    let mut con = server.con();
+    let xadd = |con: &mut redis::Connection, key: &str, field: &str, value: &str| {
+        redis::cmd("XADD")
+            .arg(key)
+            .arg("*")
+            .arg(field)
+            .arg(value)
+            .query::<String>(con)
+            .expect("XADD")
+    };
+    xadd(&mut con, "app:beats", "service", forged);
+    xadd(&mut con, "app:beats", forged, "up");
+    xadd(&mut con, "app:beats", "service", &huge);
+    xadd(&mut con, "app:beats", &huge, "up");
+    let payload = serde_json::json!({ "id": forged }).to_string();
+    xadd(&mut con, "app:tasks", "payload", &payload);
+    let payload = serde_json::json!({ "id": huge }).to_string();
+    xadd(&mut con, "app:tasks", "payload", &payload);
+    xadd(&mut con, "app:tasks", "payload", &format!("\"{huge}"));
+
+    for format in ["human", "json"] {
+        let out = bin()
+            .arg("check-messages")
+            .arg(topology.path())
+            .args(["--url", &server.url(), "--format", format])
+            .timeout(std::time::Duration::from_secs(60))
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        let shown = text(&out);
+        assert!(
+            shown.len() < 16 * 1024,
+            "{format}: {} bytes printed: {}",
+            shown.len(),
+            &shown[..2000.min(shown.len())]
+        );
+        assert!(!shown.contains(&"y".repeat(1000)), "{format}: {shown}");
+        assert!(
+            !shown.lines().any(|l| l.starts_with("error: forged")),
+            "{format}: {shown}"
+        );
+        assert!(!shown.contains(forged), "{format}: {shown}");
+        assert!(
+            shown.contains("more bytes)"),
+            "{format}: says what was cut: {shown}"
+        );
+        if format == "human" {
+            assert!(shown.contains("Checked 7 messages: 7 invalid"), "{shown}");
+            assert!(shown.contains("x\\nerror: forged"), "escaped: {shown}");
+        } else {
+            let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+            assert_eq!(json["invalid"], 7, "{shown}");
+        }
+    }
+}

@@ -188,3 +188,44 @@ fn bad_refs_and_invalid_files_are_errors() {
         text(&out)
     );
 }
+
+/// A ref that starts with `-` would reach `git show` as an option (`--output=FILE` made git
+/// write FILE, and the diff then ran against an empty old side): it is refused, and git writes
+/// nothing.
+#[test]
+fn a_ref_that_looks_like_an_option_is_refused() {
+    let repo = repository();
+    let dir = repo.path();
+    let written = dir.join("written-by-git");
+    for old in [
+        format!("git:--output={}:topology.yaml", written.display()),
+        "git:-p:topology.yaml".to_owned(),
+    ] {
+        let out = diff(dir, &[&old, "topology.yaml"]);
+        assert_eq!(out.status.code(), Some(1), "{old}: {}", text(&out));
+        assert!(!written.exists(), "{old}: git wrote a file");
+        assert!(
+            text(&out).contains("a git ref cannot start with `-`"),
+            "{old}: {}",
+            text(&out)
+        );
+    }
+}
+
+/// `git show` printing nothing (an empty file at that ref) is an error, not an old side
+/// with nothing declared (which made every stream look new).
+#[test]
+fn an_empty_git_show_is_an_error() {
+    let repo = repository();
+    let dir = repo.path();
+    std::fs::write(dir.join("empty.yaml"), "").expect("write");
+    git(dir, &["add", "empty.yaml"]);
+    git(dir, &["commit", "-q", "-m", "an empty file"]);
+    let out = diff(dir, &["git:main:empty.yaml", "topology.yaml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("error: git:main:empty.yaml: `git show` printed nothing"),
+        "{}",
+        text(&out)
+    );
+}

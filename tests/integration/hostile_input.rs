@@ -126,3 +126,147 @@ fn every_corpus_file_exits_1_without_panicking() {
         }
     }
 }
+
+/// A problem past column 65,535 (a 65,600-character key) made the human renderer panic
+/// (miette pads the underline with a formatting width, which must fit in 16 bits); the
+/// diagnostic still names `file:line:column`.
+#[test]
+fn a_problem_past_column_65535_is_reported_not_a_panic() {
+    let key = "k".repeat(65_600);
+    for content in [
+        // Invalid YAML: a plain key longer than YAML allows, the error at its end.
+        format!("version: 1\nnamespace: x\nstreams:\n  {key}: {{ retention: unbounded }}\n"),
+        // Valid YAML, an invalid value after the long key, on the same line.
+        format!(
+            "version: 1\nnamespace: x\nstreams: {{ \"{key}\": {{ retention: {{ maxlen: -1 }} }} }}\n"
+        ),
+    ] {
+        let mut file = tempfile::Builder::new()
+            .suffix(".yaml")
+            .tempfile()
+            .expect("temp file");
+        file.write_all(content.as_bytes()).expect("write temp file");
+        let json = bin()
+            .args(["validate", "--format", "json"])
+            .arg(file.path())
+            .output()
+            .expect("run binary");
+        let found: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+        let (line, column) = (&found[0]["line"], &found[0]["column"]);
+        assert!(column.as_u64() > Some(65_535), "{found}");
+        let stderr = validate_fails(file.path());
+        let excerpt = &stderr[..2000.min(stderr.len())];
+        assert!(!stderr.contains("panicked"), "panic: {excerpt}");
+        let place = format!("{}:{line}:{column}", file.path().display());
+        assert!(stderr.contains(&place), "names {place}: {excerpt}");
+        assert!(stderr.len() < 8 * 1024, "{} bytes: {excerpt}", stderr.len());
+    }
+}
+
+/// `--lock-timeout` is bounded (at most a day): the largest u64 made apply panic computing
+/// its deadline; now it is a usage error, exit 1, before anything is read or written.
+#[test]
+fn a_huge_lock_timeout_is_a_usage_error() {
+    let server = super::redis::RedisServer::start();
+    let file = super::util::topology_file(
+        "version: 1\nnamespace: x\nstreams:\n  s: { retention: unbounded }\n",
+    );
+    for timeout in ["18446744073709551615", "86401", "-1"] {
+        let out = bin()
+            .arg("apply")
+            .arg(file.path())
+            .args(["--yes", "--url", &server.url(), "--lock-timeout", timeout])
+            .timeout(std::time::Duration::from_secs(60))
+            .output()
+            .expect("run binary");
+        let shown = super::util::text(&out);
+        assert_eq!(out.status.code(), Some(1), "{timeout}: {shown}");
+        assert!(!shown.contains("panicked"), "{timeout}: {shown}");
+        assert!(shown.contains("--lock-timeout"), "{timeout}: {shown}");
+    }
+    assert_eq!(server.cmd::<i64>(&["DBSIZE"]), 0, "nothing was written");
+    let out = bin()
+        .arg("apply")
+        .arg(file.path())
+        .args(["--yes", "--url", &server.url(), "--lock-timeout", "86400"])
+        .output()
+        .expect("run binary");
+    assert_eq!(out.status.code(), Some(0), "{}", super::util::text(&out));
+}
+
+/// A topology's text reaches the terminal only escaped: a key or an environment name holding
+/// a newline cannot print a line of its own (`error: forged`), and an escape sequence in a
+/// comment or a key is not sent to the terminal in the message, the snippet or the summary.
+#[test]
+fn control_characters_in_the_file_never_reach_the_terminal() {
+    let raw = "version: 1\nnamespace: x # \u{1b}]0;new title\u{7}\u{1b}[2K\n";
+    let quoted = concat!(
+        "version: 1\n",
+        "namespace: x\n",
+        "streams:\n",
+        "  s: { retention: unbounded, \"re\\e[31mX\\nerror: forged\": 1 }\n",
+        "environments: { \"d\\nerror: forged\": {} }\n",
+    );
+    for (content, expected) in [
+        (
+            raw,
+            &["unexpected character", "namespace: x # ?]0;new title??[2K"][..],
+        ),
+        (
+            quoted,
+            &[
+                "re\\u{1b}[31mX\\nerror: forged",
+                "environments d\\nerror: forged)",
+            ],
+        ),
+    ] {
+        let mut file = tempfile::Builder::new()
+            .suffix(".yaml")
+            .tempfile()
+            .expect("temp file");
+        file.write_all(content.as_bytes()).expect("write temp file");
+        let stderr = validate_fails(file.path());
+        assert!(
+            !stderr.contains('\u{1b}') && !stderr.contains('\u{7}'),
+            "{stderr:?}"
+        );
+        assert!(
+            !stderr
+                .lines()
+                .any(|l| l.trim_start().starts_with("error: forged")),
+            "{stderr}"
+        );
+        for expected in expected {
+            assert!(stderr.contains(expected), "{expected}: {stderr}");
+        }
+    }
+}
+
+/// Error lines are one line whatever they quote: a password file's path (from the topology)
+/// holding a newline cannot print an `error:` line of its own.
+#[test]
+fn an_error_quoting_the_file_stays_on_one_line() {
+    let file = super::util::topology_file(concat!(
+        "version: 1\nnamespace: x\nstreams:\n  s: { retention: unbounded }\n",
+        "acl:\n  users:\n    svc:\n      passwords: [{ file: \"gone\\nerror: forged \\e[2K\" }]\n      keys: [s]\n",
+    ));
+    let out = bin()
+        .arg("plan")
+        .arg(file.path())
+        .args(["--url", "redis://127.0.0.1:1"])
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .expect("run binary");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot read the password file"), "{stderr}");
+    assert!(
+        stderr.contains("gone\\nerror: forged \\u{1b}[2K"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+    assert!(
+        !stderr.lines().any(|l| l.starts_with("error: forged")),
+        "{stderr}"
+    );
+}

@@ -16,5 +16,6 @@ mod properties;
 mod proxy;
 mod redis;
 mod schema_file;
+mod secrets;
 mod trust;
 mod util;
