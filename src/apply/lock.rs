@@ -96,6 +96,8 @@ pub struct Lock {
     token: String,
     lease: Duration,
     contended: bool,
+    /// The holder (as shown) whose lock this apply took over because its connection was gone.
+    taken_over_from: Option<String>,
     state: Arc<Mutex<Lease>>,
     renewer: tokio::task::JoinHandle<()>,
 }
@@ -104,6 +106,12 @@ impl Lock {
     /// The lock's key, `<namespace>:__topology__:lock`.
     pub fn key(&self) -> &str {
         &self.key
+    }
+
+    /// The holder whose lock this apply took over (its connection was gone), as shown to
+    /// people (escaped).
+    pub fn taken_over_from(&self) -> Option<&str> {
+        self.taken_over_from.as_deref()
     }
 
     /// This apply's token: a fenced batch compares the lock's value with it.
@@ -267,7 +275,11 @@ pub async fn acquire(
     loop {
         let sent = Instant::now();
         let (holder, pttl) = match take(target, &key, &token, lease).await? {
-            Held::Free => return Ok(Lock::start(target, key, token, lease, contended, sent)),
+            Held::Free => {
+                return Ok(Lock::start(
+                    target, key, token, lease, contended, sent, None,
+                ));
+            }
             Held::By { holder, pttl } => (holder, pttl),
         };
         contended = true;
@@ -279,7 +291,10 @@ pub async fn acquire(
             Connection::Gone => {
                 let sent = Instant::now();
                 if take_over(target, &key, &holder, &token, lease).await? {
-                    return Ok(Lock::start(target, key, token, lease, contended, sent));
+                    let from = Some(shown_holder(&holder));
+                    return Ok(Lock::start(
+                        target, key, token, lease, contended, sent, from,
+                    ));
                 }
                 // Taken or released meanwhile: ask again.
             }
@@ -302,6 +317,7 @@ impl Lock {
         lease: Duration,
         contended: bool,
         sent: Instant,
+        taken_over_from: Option<String>,
     ) -> Lock {
         let state = Arc::new(Mutex::new(Lease::new(lease, sent)));
         let renewer = tokio::spawn(renew(
@@ -315,6 +331,7 @@ impl Lock {
             token,
             lease,
             contended,
+            taken_over_from,
             state,
             renewer,
         }

@@ -89,6 +89,11 @@ async fn apply(args: &ApplyArgs, colour: ColourChoice) -> u8 {
         Ok(lock) => lock,
         Err(e) => return fail(&e.to_string()),
     };
+    if let Some(holder) = lock.taken_over_from() {
+        print_stderr(&format!(
+            "note: took over the apply lock from {holder}, whose connection to the server is gone (a killed or cut-off apply: the server can no longer run anything it sent)\n"
+        ));
+    }
     // Ctrl-C stops between batches and releases the lock; what ran stays done, and the next
     // apply completes it (kill -9 is covered too: the lock then expires by itself).
     let code = tokio::select! {

@@ -66,7 +66,8 @@ pub fn refusals(desired: &Desired, live: &LiveState, options: Options) -> Vec<Re
     for (name, user) in &desired.users {
         if let Some(owner) = acl.owners.get(name).filter(|o| **o != desired.namespace) {
             refusals.push(Refusal(format!(
-                "ACL user `{name}` is managed by the topology of namespace `{owner}` (registry `{}`): ACL users are global to a server; rename it here or remove it there first",
+                "ACL user `{name}` is managed by the topology of namespace `{}` (registry `{}`): ACL users are global to a server; rename it here or remove it there first",
+                crate::text::untrusted(owner),
                 crate::record::OWNERS_KEY
             )));
             continue;

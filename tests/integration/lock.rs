@@ -216,6 +216,14 @@ fn a_killed_apply_is_taken_over_at_once() {
         Duration::from_secs(50),
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!(
+            "took over the apply lock from {}",
+            holder.rsplit_once('/').map_or("", |(shown, _)| shown)
+        )),
+        "says whose lock it took: {}",
+        text(&out)
+    );
     assert!(!exists(&server, LOCK), "released");
     assert!(exists(&server, RECORD));
     let out = bin()
