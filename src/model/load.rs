@@ -245,6 +245,23 @@ pub fn check_environments(root: &Node, diags: &mut Diagnostics) {
     };
     for (name, overlay) in entries {
         let env = name.key_text().unwrap_or_default();
+        if let Some(c) = env.chars().find(|c| c.is_whitespace() || c.is_control()) {
+            // Environment names are printed in plans, diffs and the record: one with a
+            // newline could forge an output line.
+            diags.push(
+                Diagnostic::error(
+                    Code::NameInvalid,
+                    format!(
+                        "environment name `{}` contains whitespace or a control character ({c:?})",
+                        env.escape_debug()
+                    ),
+                )
+                .at(name.span)
+                .label("invalid name")
+                .help("name environments with letters, digits, `-`, `_` or `.`, e.g. `prod-eu`"),
+            );
+            continue;
+        }
         let Some(fields) = overlay.as_map() else {
             if !overlay.is_null() {
                 diags.push(
