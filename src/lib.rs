@@ -9,7 +9,8 @@
 //! - [`schema`]: the file's own JSON Schema;
 //! - [`render`]: human and JSON output;
 //! - [`diagnostics`]: the diagnostic type shared by all of them;
-//! - [`text`]: text from servers and messages made safe to print.
+//! - [`text`]: text from servers and messages made safe to print;
+//! - [`target`], [`reader`] and [`resp`]: talking to the server; every read strict and bounded.
 
 pub mod acl;
 pub mod apply;
@@ -21,6 +22,7 @@ pub mod live;
 pub mod messages;
 pub mod model;
 pub mod plan;
+pub mod reader;
 pub mod record;
 pub mod render;
 pub mod resp;

@@ -8,6 +8,7 @@ mod converge;
 mod corpus;
 mod diff_git;
 mod examples;
+mod fake_server;
 mod hostile_input;
 mod plan_apply;
 mod properties;
