@@ -196,7 +196,7 @@ impl Target {
                 describe_error(&e, url)
             ))
         })?;
-        let reader = reader.map_err(|e| TargetError(format!("cannot connect to {shown}: {e}")))?;
+        let reader = reader.map_err(|e| TargetError(format!("{shown}: {e}")))?;
         let mut target = Target {
             url: shown,
             connection,

@@ -162,6 +162,7 @@ fn as_redis_7(command: &[String]) -> Vec<u8> {
 /// How a run of the binary ended.
 struct Outcome {
     code: Option<i32>,
+    stdout: String,
     stderr: String,
     /// Peak resident memory, in KiB.
     peak_kib: i64,
@@ -179,16 +180,12 @@ fn run(args: &[&str], server: &FakeServer, env: &[(&str, &str)]) -> Outcome {
         .env("NO_COLOR", "1")
         .env_remove("REDIS_URL")
         .current_dir(repo())
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("run redis-topology");
-    let mut stderr = child.stderr.take().expect("stderr");
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
+    let stdout = read_all(child.stdout.take().expect("stdout"));
+    let stderr = read_all(child.stderr.take().expect("stderr"));
     let pid = libc::pid_t::try_from(child.id()).expect("a pid");
     let deadline = Instant::now() + Duration::from_secs(60);
     let (status, usage) = loop {
@@ -209,9 +206,19 @@ fn run(args: &[&str], server: &FakeServer, env: &[(&str, &str)]) -> Outcome {
     };
     Outcome {
         code: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
-        stderr: reader.join().expect("stderr read"),
+        stdout: stdout.join().expect("stdout read"),
+        stderr: stderr.join().expect("stderr read"),
         peak_kib: usage.ru_maxrss,
     }
+}
+
+/// Everything a pipe gives until it closes, read on a thread of its own.
+fn read_all(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = pipe.read_to_string(&mut text);
+        text
+    })
 }
 
 const TOPOLOGY: &str = "version: 1
@@ -410,4 +417,55 @@ streams:
     for part in ["`app:tasks`", "536870912", "64 MiB", "--sample"] {
         assert!(out.stderr.contains(part), "{part:?} in {}", out.stderr);
     }
+}
+
+/// The record of `TOPOLOGY` as an apply writes it: `app:orders` with its group.
+const RECORD: &str = r#"{"format":1,"environment":null,"digest":"936e60ff0fa96140af1691d0099c95822c3fc6998c538bc0053285bf99b37d39","applied_at_ms":1796288792314,"tool_version":"0.1.0","streams":{"app:orders":{"groups":{"workers":{"start":"$"}}}},"users":[]}"#;
+
+/// A server whose record names `app:orders`, which answers `XLEN` with 0, `XINFO GROUPS`
+/// with `ERR` and these words, and `TYPE` with `kind`.
+fn recorded_stream_answering(
+    words: &'static str,
+    kind: &'static str,
+) -> impl Fn(&[String]) -> Option<Answer> + Send + Sync + 'static {
+    move |command| {
+        let bulk = |text: &str| format!("${}\r\n{text}\r\n", text.len()).into_bytes();
+        if is(command, "GET") {
+            Some(Answer::Raw(bulk(RECORD)))
+        } else if is(command, "XINFO GROUPS") {
+            Some(Answer::Raw(format!("-ERR {words}\r\n").into_bytes()))
+        } else if is(command, "TYPE") {
+            Some(Answer::Raw(format!("+{kind}\r\n").into_bytes()))
+        } else {
+            None
+        }
+    }
+}
+
+/// A recorded stream that is gone is told by the codes of the replies and its `TYPE`, not by
+/// the words "no such key": a server that words it otherwise still gets it created again.
+#[test]
+fn a_missing_key_is_told_by_codes_not_words() {
+    let server = FakeServer::start(recorded_stream_answering("the key is gone", "none"));
+    let file = topology_file(TOPOLOGY);
+    let path = file.path().to_str().expect("utf-8 path");
+    let out = run(&["plan", path, "--format", "json"], &server, &[]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let plan: serde_json::Value = serde_json::from_str(&out.stdout).expect("a JSON plan");
+    let created = plan["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .any(|c| c["address"] == "stream.orders" && c["action"] == "create");
+    assert!(created, "{plan:#}");
+}
+
+/// When the key holds a stream after all, `XINFO GROUPS` failed: said in the server's words.
+#[test]
+fn xinfo_groups_failing_on_an_empty_stream_is_reported() {
+    plan_fails(
+        recorded_stream_answering("unknown command 'XINFO'", "stream"),
+        &[],
+        &["`XINFO GROUPS app:orders` failed: ERR unknown command 'XINFO'"],
+    );
 }
