@@ -276,6 +276,14 @@ impl Reader {
                     buf.shrink_to(KEEP_BUFFER);
                 }
             }
+            // Bytes past the last reply owed were never asked for: a later read must not
+            // take them for its replies.
+            if !buf.is_empty() {
+                return Err(ReadFailure::Connection(format!(
+                    "the server sent {} bytes after the replies it owed; check that the URL is a Redis server's",
+                    buf.len()
+                )));
+            }
             Ok(())
         };
         tokio::try_join!(send, receive).map(|_| ())

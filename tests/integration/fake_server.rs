@@ -469,3 +469,13 @@ fn xinfo_groups_failing_on_an_empty_stream_is_reported() {
         &["`XINFO GROUPS app:orders` failed: ERR unknown command 'XINFO'"],
     );
 }
+
+/// Replies nobody asked for are an error, never taken by a later read for its own.
+#[test]
+fn replies_nobody_asked_for_are_an_error() {
+    plan_fails(
+        |command| is(command, "TYPE").then(|| Answer::Raw(b"+none\r\n:1\r\n".to_vec())),
+        &[],
+        &["after the replies it owed"],
+    );
+}
