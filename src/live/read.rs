@@ -732,14 +732,16 @@ fn parse_group(group: &Reply) -> Result<(String, LiveGroup), String> {
     let name = name
         .and_then(Reply::text)
         .ok_or_else(|| "has no name".to_owned())?;
-    let shown = untrusted(&name);
+    // Escaped only for a message: most groups are whole.
+    let shown = || untrusted(&name).into_owned();
     let count = |value: Option<&Reply>, field: &str| {
         value.and_then(Reply::as_u64).ok_or_else(|| match value {
             Some(value) => format!(
-                "(`{shown}`) has {} as `{field}`, not a count",
+                "(`{}`) has {} as `{field}`, not a count",
+                shown(),
                 value.describe()
             ),
-            None => format!("(`{shown}`) has no `{field}`"),
+            None => format!("(`{}`) has no `{field}`", shown()),
         })
     };
     let live = LiveGroup {
@@ -748,7 +750,7 @@ fn parse_group(group: &Reply) -> Result<(String, LiveGroup), String> {
         last_delivered_id: last
             .and_then(Reply::as_str)
             .and_then(StreamId::parse)
-            .ok_or_else(|| format!("(`{shown}`) has no stream ID as `last-delivered-id`"))?,
+            .ok_or_else(|| format!("(`{}`) has no stream ID as `last-delivered-id`", shown()))?,
     };
     Ok((name.into_owned(), live))
 }
