@@ -44,6 +44,9 @@ pub const MAX_DEPTH: usize = 32;
 /// The longest integer or length: `-9223372036854775808` has 20 characters.
 const MAX_NUMBER_CHARS: usize = 20;
 
+// The parsed size that MAX_REPLY_VALUES bounds.
+const _: () = assert!(std::mem::size_of::<Reply>() <= 40);
+
 /// One reply, borrowing its strings from the buffer it was read from.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Reply<'a> {
