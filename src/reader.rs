@@ -237,38 +237,10 @@ impl Reader {
     ) -> Result<(), ReadFailure> {
         let (mut from_server, mut to_server) = tokio::io::split(&mut self.stream);
         let buf = &mut self.buf;
-        let send = async {
-            let mut packed = Vec::new();
-            for batch in batches {
-                packed.clear();
-                for command in batch {
-                    command.write_packed_command(&mut packed);
-                }
-                to_server.write_all(&packed).await.map_err(cannot_send)?;
-            }
-            // TLS may hold the last bytes back until flushed.
-            to_server.flush().await.map_err(cannot_send)
-        };
         let receive = async {
             for (number, batch) in batches.iter().enumerate() {
-                let in_batch = |failure| match failure {
-                    ReadFailure::Reply {
-                        index,
-                        command,
-                        problem,
-                        ..
-                    } => ReadFailure::Reply {
-                        batch: number,
-                        index,
-                        command,
-                        problem,
-                    },
-                    other => other,
-                };
-                let ends = receive_batch(buf, &mut from_server, batch, timeout)
-                    .await
-                    .map_err(in_batch)?;
-                let replies = parse_batch(buf, &ends, batch).map_err(in_batch)?;
+                let ends = receive_batch(buf, &mut from_server, (number, batch), timeout).await?;
+                let replies = parse_batch(buf, &ends, (number, batch))?;
                 each(&replies).map_err(ReadFailure::Stopped)?;
                 drop(replies);
                 buf.drain(..ends.last().copied().unwrap_or(0));
@@ -286,8 +258,28 @@ impl Reader {
             }
             Ok(())
         };
-        tokio::try_join!(send, receive).map(|_| ())
+        tokio::try_join!(send_all(&mut to_server, batches), receive).map(|_| ())
     }
+}
+
+/// A batch and its number in the read, for messages.
+type Numbered<'b> = (usize, &'b [Cmd]);
+
+/// Write every batch, one write per batch (the server reads them as fast as it answers).
+async fn send_all(
+    to_server: &mut (impl AsyncWrite + Unpin),
+    batches: &[Vec<Cmd>],
+) -> Result<(), ReadFailure> {
+    let mut packed = Vec::new();
+    for batch in batches {
+        packed.clear();
+        for command in batch {
+            command.write_packed_command(&mut packed);
+        }
+        to_server.write_all(&packed).await.map_err(cannot_send)?;
+    }
+    // TLS may hold the last bytes back until flushed.
+    to_server.flush().await.map_err(cannot_send)
 }
 
 async fn connect(address: &Address) -> Result<Box<dyn Duplex>, String> {
@@ -346,13 +338,14 @@ fn refusal(replies: &[Reply<'_>], endpoint: &Endpoint) -> Option<String> {
 async fn receive_batch(
     buf: &mut Vec<u8>,
     from_server: &mut (impl AsyncRead + Unpin),
-    batch: &[Cmd],
+    batch: Numbered<'_>,
     timeout: Duration,
 ) -> Result<Vec<usize>, ReadFailure> {
     let deadline = Instant::now() + timeout;
     let mut scanner = Scanner::new(0);
-    let mut ends = Vec::with_capacity(batch.len());
-    while ends.len() < batch.len() {
+    let commands = batch.1.len();
+    let mut ends = Vec::with_capacity(commands);
+    while ends.len() < commands {
         let index = ends.len();
         match scanner.scan(buf) {
             Err(problem) => return Err(reply_failure(batch, index, problem)),
@@ -363,22 +356,22 @@ async fn receive_batch(
             Ok(None) => {}
         }
         // Everything in the buffer belongs to this batch: its last reply is incomplete.
-        within_batch_limits(buf.len(), scanner.values(), batch.len())
+        within_batch_limits(buf.len(), scanner.values(), commands)
             .map_err(|problem| reply_failure(batch, index, problem))?;
         read_more(buf, from_server, deadline)
             .await
             .map_err(|late| match late {
                 Late::Timeout => ReadFailure::Connection(format!(
                     "no complete reply to `{}` within {} (each batch of up to {} replies must be in within that time); the server is busy or the connection slow",
-                    describe_command(batch.get(index)),
+                    describe_command(batch.1.get(index)),
                     seconds(timeout),
                     crate::target::BATCH_SIZE
                 )),
                 Late::Failed(why) => ReadFailure::Connection(why),
             })?;
     }
-    within_batch_limits(0, scanner.values(), batch.len())
-        .map_err(|problem| reply_failure(batch, batch.len().saturating_sub(1), problem))?;
+    within_batch_limits(0, scanner.values(), commands)
+        .map_err(|problem| reply_failure(batch, commands.saturating_sub(1), problem))?;
     Ok(ends)
 }
 
@@ -386,7 +379,7 @@ async fn receive_batch(
 fn parse_batch<'b>(
     buf: &'b [u8],
     ends: &[usize],
-    batch: &[Cmd],
+    batch: Numbered<'_>,
 ) -> Result<Vec<Reply<'b>>, ReadFailure> {
     let mut start = 0;
     let mut replies = Vec::with_capacity(ends.len());
@@ -439,10 +432,14 @@ fn cannot_send(e: std::io::Error) -> ReadFailure {
     ReadFailure::Connection(format!("cannot send: {e}"))
 }
 
-/// The reply at `index` of `batch` failed (the batch's number is set by the caller).
-fn reply_failure(batch: &[Cmd], index: usize, problem: ProtocolError) -> ReadFailure {
+/// The reply at `index` of `batch` failed.
+fn reply_failure(
+    (number, batch): Numbered<'_>,
+    index: usize,
+    problem: ProtocolError,
+) -> ReadFailure {
     ReadFailure::Reply {
-        batch: 0,
+        batch: number,
         index,
         command: describe_command(batch.get(index)),
         problem,
