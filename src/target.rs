@@ -228,10 +228,9 @@ impl Target {
                 self.url
             ))),
             Some(Value::ServerError(e)) => Err(TargetError(format!(
-                "{} refused PING: {} {}",
+                "{} refused PING: {}",
                 self.url,
-                e.code(),
-                e.details().unwrap_or_default()
+                server_words(e.code(), e.details().unwrap_or_default())
             ))),
             _ => Ok(()),
         }
