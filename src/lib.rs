@@ -12,6 +12,7 @@
 //! - [`diagnostics`]: the diagnostic type shared by all of them;
 //! - [`text`]: text from servers and messages made safe to print;
 //! - [`glob`]: Redis glob patterns (escaping names put into ACL rules, matching as Redis does).
+//! - [`target`], [`reader`] and [`resp`]: talking to the server; every read strict and bounded.
 
 pub mod acl;
 pub mod apply;
@@ -24,6 +25,7 @@ pub mod live;
 pub mod messages;
 pub mod model;
 pub mod plan;
+pub mod reader;
 pub mod record;
 pub mod redis_url;
 pub mod render;

@@ -1,16 +1,51 @@
-//! Replies of the bulk reads, parsed straight from the bytes the server sent (RESP2).
+//! Replies from the server, parsed straight from the bytes it sent (RESP2), strictly and
+//! within limits.
 //!
-//! A plan of 10,000 streams reads 20,000 replies, most of them `XINFO GROUPS` arrays of
-//! field/value pairs. The Redis client's general decoder builds an owned value per string
-//! (~450,000 of them) through a parser-combinator state machine: measured, 47 ms of CPU,
-//! nearly twice what the server spends producing the replies. Here a batch's bytes are
-//! first checked to be complete ([`reply_end`], no allocation), then read into [`Reply`]
-//! values that borrow their strings from the buffer.
+//! Every read the tool makes goes through here (see [`crate::reader`]). A plan of 10,000
+//! streams reads 20,000 replies, most of them `XINFO GROUPS` arrays of field/value pairs. The
+//! Redis client's general decoder builds an owned value per string (~450,000 of them)
+//! through a parser-combinator state machine: measured, 47 ms of CPU, nearly twice what the
+//! server spends producing the replies. Here a batch's bytes are first found complete by a
+//! [`Scanner`] (no allocation), then read into [`Reply`] values that borrow their strings from
+//! the buffer.
 //!
-//! Only what the reads need: RESP2 (the connection never sends `HELLO 3`), and a bounded
-//! nesting depth (a server never nests these replies more than three deep).
+//! The server is not trusted to behave (a buggy proxy, a port that is not Redis, a hostile
+//! server), so the reader is:
+//! - **strict**: RESP2 as Redis writes it and nothing else: the five types of RESP2, integers
+//!   of ASCII digits, a bulk string followed by `\r\n`, no length below -1 (nil), no CR or LF
+//!   inside a line. The connection never sends `HELLO 3`, so RESP3 types are errors.
+//! - **bounded**: one reply may take [`MAX_REPLY_BYTES`], hold [`MAX_REPLY_VALUES`] values and
+//!   nest arrays [`MAX_DEPTH`] deep. A reply announcing more (`$9223372036854775807`, an array
+//!   of 4,000,000,000,000) is refused at its header, before any buffer grows toward it.
+//! - **incremental**: a reply that arrives in many pieces is scanned once. The [`Scanner`]
+//!   keeps where it stopped (the open arrays, a bulk string's end, how far a line was
+//!   searched), so each piece costs only its own bytes, never a rescan of the reply.
+//!
+//! [`reply_end`] (a scan) and [`parse`] apply the same rules in the same order, so they agree
+//! on every input: one finds a reply complete where the other reads it whole, and both refuse
+//! the same bytes (property-tested below, fuzzed by `fuzz/fuzz_targets/resp.rs`).
 
 use std::fmt;
+
+use crate::text::untrusted_bytes;
+
+/// The most one reply may take on the wire: 64 MiB. The largest replies the tool reads are
+/// its record (about 100 bytes per stream: 10 MB for 100,000 streams) and message samples.
+pub const MAX_REPLY_BYTES: usize = 64 * 1024 * 1024;
+
+/// The most values (strings, integers, arrays, ...) one reply may hold: 1,048,576. Each
+/// becomes a [`Reply`] of 40 bytes when parsed, so this bounds a reply's parsed size (40 MiB)
+/// where [`MAX_REPLY_BYTES`] alone would not (a value can take 3 bytes on the wire).
+pub const MAX_REPLY_VALUES: usize = 1 << 20;
+
+/// How deep arrays may nest (the tool's replies nest at most three deep).
+pub const MAX_DEPTH: usize = 32;
+
+/// The longest integer or length: `-9223372036854775808` has 20 characters.
+const MAX_NUMBER_CHARS: usize = 20;
+
+// The parsed size that MAX_REPLY_VALUES bounds.
+const _: () = assert!(std::mem::size_of::<Reply>() <= 40);
 
 /// One reply, borrowing its strings from the buffer it was read from.
 #[derive(Clone, Debug, PartialEq)]
@@ -27,21 +62,26 @@ pub enum Reply<'a> {
     Array(Vec<Reply<'a>>),
 }
 
-/// The server sent something that is not RESP2.
+/// What the server sent cannot be read.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProtocolError(pub String);
+pub enum ProtocolError {
+    /// Bytes that are not RESP2 as Redis writes it (what was found, escaped).
+    Malformed(String),
+    /// A reply over one of the limits above, refused from what it announced.
+    OverLimit(String),
+}
 
 impl fmt::Display for ProtocolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "unexpected reply from the server: {}", self.0)
+        match self {
+            ProtocolError::Malformed(what) => write!(f, "not a RESP2 reply: {what}"),
+            ProtocolError::OverLimit(what) => f.write_str(what),
+        }
     }
 }
 
-/// Replies nested deeper than this are refused (ours are at most three deep).
-const MAX_DEPTH: usize = 32;
-
 impl<'a> Reply<'a> {
-    /// The reply as text, if it is a string and valid UTF-8.
+    /// The reply as text: a string that is valid UTF-8 (anything else: `None`).
     pub fn as_str(&self) -> Option<&'a str> {
         match self {
             Reply::Bytes(bytes) => std::str::from_utf8(bytes).ok(),
@@ -57,276 +97,543 @@ impl<'a> Reply<'a> {
         }
     }
 
+    /// An integer reply that is not negative (a length, a count).
     pub fn as_u64(&self) -> Option<u64> {
         match self {
             Reply::Int(n) => u64::try_from(*n).ok(),
-            Reply::Bytes(_) => self.as_str()?.parse().ok(),
             _ => None,
         }
     }
 
-    /// Field/value pairs of a flat array (how RESP2 writes a map). Unknown fields are the
-    /// caller's to ignore: newer servers add fields.
-    pub fn fields(&self) -> impl Iterator<Item = (&'a str, &Reply<'a>)> {
-        let items: &[Reply<'a>] = match self {
-            Reply::Array(items) => items,
-            _ => &[],
+    /// Field/value pairs of a flat array (how RESP2 writes a map); `None` unless the reply is
+    /// an array of even length whose every field is a string. Fields that are not UTF-8, like
+    /// unknown fields, are the caller's to ignore: newer servers add fields.
+    pub fn map(&self) -> Option<impl Iterator<Item = (&'a str, &Reply<'a>)>> {
+        let Reply::Array(items) = self else {
+            return None;
         };
-        items.chunks_exact(2).filter_map(|pair| match pair {
-            [field, value] => Some((field.as_str()?, value)),
-            _ => None,
+        let well_formed = items.len() % 2 == 0
+            && items
+                .iter()
+                .step_by(2)
+                .all(|field| matches!(field, Reply::Bytes(_)));
+        well_formed.then(|| {
+            items
+                .chunks_exact(2)
+                .filter_map(|pair| Some((pair[0].as_str()?, &pair[1])))
         })
     }
 
-    /// The reply of a client value ([`redis::Value`]), for replies that came through the
-    /// Redis client (TLS and Unix-socket connections), so one reader serves both paths.
-    pub fn from_value(value: &'a redis::Value) -> Reply<'a> {
-        use redis::Value;
-        match value {
-            Value::Int(n) => Reply::Int(*n),
-            Value::BulkString(bytes) => Reply::Bytes(bytes),
-            Value::SimpleString(text) | Value::VerbatimString { text, .. } => {
-                Reply::Bytes(text.as_bytes())
+    /// What the reply is, for a message saying it was not what a command should answer:
+    /// `the integer -5`, `the string "abc"`, `an array of 3 values`; server text escaped and
+    /// cut (see [`crate::text::untrusted`]).
+    pub fn describe(&self) -> String {
+        match self {
+            Reply::Int(n) => format!("the integer {n}"),
+            Reply::Bytes(bytes) => format!("the string \"{}\"", untrusted_bytes(bytes)),
+            Reply::Error { code, details } => {
+                format!("the error {}", server_words(code, details))
             }
-            Value::Okay => Reply::Bytes(b"OK"),
-            Value::Array(items) | Value::Set(items) => {
-                Reply::Array(items.iter().map(Reply::from_value).collect())
-            }
-            // RESP3 maps, flattened to the RESP2 shape the readers expect.
-            Value::Map(pairs) => Reply::Array(
-                pairs
-                    .iter()
-                    .flat_map(|(k, v)| [Reply::from_value(k), Reply::from_value(v)])
-                    .collect(),
-            ),
-            Value::ServerError(e) => Reply::Error {
-                code: e.code(),
-                details: e.details().unwrap_or_default(),
-            },
-            _ => Reply::Nil,
+            Reply::Nil => "nil".to_owned(),
+            Reply::Array(items) => format!("an array of {} values", items.len()),
         }
     }
 }
 
+/// An error reply's code and details as one line, escaped and cut (see
+/// [`crate::text::untrusted`]): what the server said, safe to print.
+pub fn server_words(code: &str, details: &str) -> String {
+    let words = if details.is_empty() {
+        code.to_owned()
+    } else {
+        format!("{code} {details}")
+    };
+    crate::text::untrusted(&words).into_owned()
+}
+
 /// Where the reply starting at `start` ends, or `None` if `buf` does not hold all of it yet.
+/// A one-off scan; a reader whose buffer grows uses a [`Scanner`] to resume.
 pub fn reply_end(buf: &[u8], start: usize) -> Result<Option<usize>, ProtocolError> {
-    // Iterative: an array adds its elements to the count of replies still to skip.
-    let mut pending: usize = 1;
-    let mut pos = start;
-    while pending > 0 {
-        pending -= 1;
-        let Some((kind, line, next)) = line_at(buf, pos) else {
-            return Ok(None);
-        };
-        pos = next;
-        match kind {
-            b'+' | b'-' | b':' => {}
-            b'$' => {
-                let Some(len) = length(line)? else {
-                    continue; // $-1: nil
-                };
-                if buf.len() < pos + len + 2 {
-                    return Ok(None);
-                }
-                pos += len + 2;
-            }
-            b'*' => {
-                if let Some(len) = length(line)? {
-                    pending = pending.saturating_add(len);
-                }
-            }
-            other => return Err(unexpected(other)),
+    Scanner::new(start).scan(buf)
+}
+
+/// Finds where replies end in a buffer that grows at its end, one reply after another,
+/// resuming each time where the last call stopped: the work of scanning a reply is linear in
+/// its size however many pieces it arrives in.
+#[derive(Clone, Debug)]
+pub struct Scanner {
+    budget: Budget,
+    /// Where the value being scanned starts (its type byte).
+    pos: usize,
+    /// Where to go on looking for the end of that value's line (0: from its start).
+    searched: usize,
+    /// Where a bulk string being waited for ends (after its `\r\n`).
+    payload_end: Option<usize>,
+    /// Values still to scan at each open nesting level; level 0 is the reply itself.
+    left: [usize; MAX_DEPTH + 1],
+    level: usize,
+    /// Values scanned since this scanner was made, across replies.
+    values: usize,
+    /// Bytes looked at so far, across replies (for the test that scanning is linear).
+    examined: usize,
+}
+
+impl Scanner {
+    /// A scanner for the reply that starts at `start`.
+    pub fn new(start: usize) -> Scanner {
+        let mut left = [0; MAX_DEPTH + 1];
+        left[0] = 1;
+        Scanner {
+            budget: Budget::new(start),
+            pos: start,
+            searched: 0,
+            payload_end: None,
+            left,
+            level: 0,
+            values: 0,
+            examined: 0,
         }
     }
-    Ok(Some(pos))
+
+    /// Scan on: `buf` holds what it held at the last call and perhaps more at its end. Where
+    /// the reply ends once it is complete (the scanner then moves on to the reply starting
+    /// there), `None` while it is not. After an error the scanner must not be used again.
+    pub fn scan(&mut self, buf: &[u8]) -> Result<Option<usize>, ProtocolError> {
+        loop {
+            if let Some(end) = self.payload_end {
+                if buf.len() < end {
+                    return Ok(None);
+                }
+                self.examined += 2;
+                check_bulk_end(buf, end)?;
+                self.payload_end = None;
+                self.pos = end;
+            }
+            while self.left[self.level] == 0 {
+                if self.level == 0 {
+                    return Ok(Some(self.next_reply()));
+                }
+                self.level -= 1;
+            }
+            if !self.scan_header(buf)? {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Values scanned since this scanner was made (a reader's limit on a whole batch).
+    pub fn values(&self) -> usize {
+        self.values
+    }
+
+    /// Bytes looked at since this scanner was made: at most about twice the bytes scanned,
+    /// however the replies were cut into pieces.
+    pub fn examined(&self) -> usize {
+        self.examined
+    }
+
+    /// The header line of the value at `pos`: `false` if it is not all there yet.
+    fn scan_header(&mut self, buf: &[u8]) -> Result<bool, ProtocolError> {
+        let Some(&kind) = buf.get(self.pos) else {
+            return Ok(false);
+        };
+        check_kind(kind)?;
+        let content = self.pos + 1;
+        let from = self.searched.max(content);
+        let max = max_line(kind, content, self.budget.start);
+        let cr = match find_line_end(buf, kind, content, from, max)? {
+            LineEnd::More(at) => {
+                self.examined += at - from;
+                self.searched = at;
+                return Ok(false);
+            }
+            LineEnd::Found(cr) => cr,
+        };
+        self.examined += cr + 2 - from;
+        self.searched = 0;
+        self.values += 1;
+        self.left[self.level] -= 1;
+        let next = cr + 2;
+        self.budget.within(next)?;
+        self.pos = next;
+        match head(kind, &buf[content..cr])? {
+            Head::Line | Head::Int(_) => {}
+            Head::Bulk(len) => self.payload_end = self.budget.bulk(next, len)?,
+            Head::Array(len) => {
+                if let Some(count) = self.budget.array(len, self.level)?
+                    && count > 0
+                {
+                    self.level += 1;
+                    self.left[self.level] = count;
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// The reply is complete: start on the next one, where it ended.
+    fn next_reply(&mut self) -> usize {
+        let end = self.pos;
+        let (values, examined) = (self.values, self.examined);
+        *self = Scanner::new(end);
+        self.values = values;
+        self.examined = examined;
+        end
+    }
 }
 
 /// The reply at `start`, which [`reply_end`] found complete.
 pub fn parse(buf: &[u8], start: usize) -> Result<Reply<'_>, ProtocolError> {
-    let mut pos = start;
-    parse_at(buf, &mut pos, 0)
+    parse_one(buf, start).map(|(reply, _)| reply)
 }
 
-fn parse_at<'a>(buf: &'a [u8], pos: &mut usize, depth: usize) -> Result<Reply<'a>, ProtocolError> {
-    let incomplete = || ProtocolError("a reply ended early".to_owned());
-    let (kind, line, next) = line_at(buf, *pos).ok_or_else(incomplete)?;
+/// The reply at `start` and where it ends.
+pub fn parse_one(buf: &[u8], start: usize) -> Result<(Reply<'_>, usize), ProtocolError> {
+    let mut budget = Budget::new(start);
+    let mut pos = start;
+    let reply = parse_value(buf, &mut pos, 0, &mut budget)?;
+    Ok((reply, pos))
+}
+
+/// The value at `pos` (at nesting `level`), moving `pos` past it. The same checks as
+/// [`Scanner::scan`], in the same order.
+fn parse_value<'a>(
+    buf: &'a [u8],
+    pos: &mut usize,
+    level: usize,
+    budget: &mut Budget,
+) -> Result<Reply<'a>, ProtocolError> {
+    let kind = *buf.get(*pos).ok_or_else(ended_early)?;
+    check_kind(kind)?;
+    let content = *pos + 1;
+    let max = max_line(kind, content, budget.start);
+    let LineEnd::Found(cr) = find_line_end(buf, kind, content, content, max)? else {
+        return Err(ended_early());
+    };
+    let next = cr + 2;
+    budget.within(next)?;
     *pos = next;
-    Ok(match kind {
-        b'+' => Reply::Bytes(line),
-        b'-' => {
-            let text = std::str::from_utf8(line).unwrap_or("ERR (not UTF-8)");
-            let (code, details) = text.split_once(' ').unwrap_or((text, ""));
-            Reply::Error { code, details }
-        }
-        b':' => Reply::Int(integer(line)?),
-        b'$' => match length(line)? {
+    let line = &buf[content..cr];
+    Ok(match head(kind, line)? {
+        Head::Line if kind == b'+' => Reply::Bytes(line),
+        Head::Line => error_reply(line),
+        Head::Int(n) => Reply::Int(n),
+        Head::Bulk(len) => match budget.bulk(next, len)? {
             None => Reply::Nil,
-            Some(len) => {
-                let bytes = buf.get(next..next + len).ok_or_else(incomplete)?;
-                *pos = next + len + 2;
-                Reply::Bytes(bytes)
+            Some(end) => {
+                if buf.len() < end {
+                    return Err(ended_early());
+                }
+                check_bulk_end(buf, end)?;
+                *pos = end;
+                Reply::Bytes(buf.get(next..end - 2).ok_or_else(ended_early)?)
             }
         },
-        b'*' => match length(line)? {
+        Head::Array(len) => match budget.array(len, level)? {
             None => Reply::Nil,
-            Some(len) => {
-                if depth >= MAX_DEPTH {
-                    return Err(ProtocolError(format!(
-                        "arrays nested deeper than {MAX_DEPTH}"
-                    )));
-                }
-                // Each element takes at least 3 bytes: a corrupt length cannot reserve more.
-                let mut items = Vec::with_capacity(len.min(buf.len() / 3));
-                for _ in 0..len {
-                    items.push(parse_at(buf, pos, depth + 1)?);
+            Some(count) => {
+                // Each value takes at least 3 bytes: a count cannot reserve more than the
+                // buffer could fill.
+                let mut items = Vec::with_capacity(count.min(buf.len().saturating_sub(next) / 3));
+                for _ in 0..count {
+                    items.push(parse_value(buf, pos, level + 1, budget)?);
                 }
                 Reply::Array(items)
             }
         },
-        other => return Err(unexpected(other)),
     })
 }
 
-/// The type byte, the rest of the line before `\r\n`, and where the next line starts.
-fn line_at(buf: &[u8], pos: usize) -> Option<(u8, &[u8], usize)> {
-    let kind = *buf.get(pos)?;
-    let rest = buf.get(pos + 1..)?;
-    let cr = rest.windows(2).position(|w| w == b"\r\n")?;
-    Some((kind, &rest[..cr], pos + 1 + cr + 2))
+/// What one reply has used of its limits so far.
+#[derive(Clone, Copy, Debug)]
+struct Budget {
+    /// Where the reply starts.
+    start: usize,
+    /// Values announced so far: the reply itself and every array's count.
+    announced: usize,
 }
 
-fn integer(line: &[u8]) -> Result<i64, ProtocolError> {
-    std::str::from_utf8(line)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| {
-            ProtocolError(format!(
-                "`{}` is not an integer",
-                String::from_utf8_lossy(line)
-            ))
-        })
-}
+impl Budget {
+    fn new(start: usize) -> Budget {
+        Budget {
+            start,
+            announced: 1,
+        }
+    }
 
-/// A bulk or array length: `None` for -1 (nil).
-fn length(line: &[u8]) -> Result<Option<usize>, ProtocolError> {
-    match integer(line)? {
-        -1 => Ok(None),
-        n => usize::try_from(n)
-            .map(Some)
-            .map_err(|_| ProtocolError(format!("length {n}"))),
+    /// Refuse a reply that reaches past `end` when that is more than it may take.
+    fn within(&self, end: usize) -> Result<(), ProtocolError> {
+        if end - self.start > MAX_REPLY_BYTES {
+            return Err(over_bytes("it is longer than"));
+        }
+        Ok(())
+    }
+
+    /// A bulk string of `len` bytes whose content starts at `at`: where it ends (after its
+    /// `\r\n`), `None` for nil.
+    fn bulk(&self, at: usize, len: i64) -> Result<Option<usize>, ProtocolError> {
+        let len = match len {
+            -1 => return Ok(None),
+            n if n < 0 => {
+                return Err(ProtocolError::Malformed(format!("a string of length {n}")));
+            }
+            n => n.unsigned_abs(),
+        };
+        let used = (at - self.start) as u64;
+        if used.saturating_add(len).saturating_add(2) > MAX_REPLY_BYTES as u64 {
+            return Err(over_bytes(&format!(
+                "it announces a string of {len} bytes, more than"
+            )));
+        }
+        // Within the limit, so it fits in usize.
+        Ok(Some(at + len as usize + 2))
+    }
+
+    /// An array of `len` values at nesting `level`: how many values it holds, `None` for nil.
+    fn array(&mut self, len: i64, level: usize) -> Result<Option<usize>, ProtocolError> {
+        let len = match len {
+            -1 => return Ok(None),
+            n if n < 0 => {
+                return Err(ProtocolError::Malformed(format!("an array of length {n}")));
+            }
+            n => n.unsigned_abs(),
+        };
+        if level >= MAX_DEPTH {
+            return Err(ProtocolError::OverLimit(format!(
+                "it nests arrays more than {MAX_DEPTH} deep"
+            )));
+        }
+        let announced = (self.announced as u64).saturating_add(len);
+        if announced > MAX_REPLY_VALUES as u64 {
+            return Err(ProtocolError::OverLimit(format!(
+                "it announces an array of {len} values, more than the {MAX_REPLY_VALUES} values one reply may hold"
+            )));
+        }
+        // At most MAX_REPLY_VALUES, so it fits in usize.
+        self.announced = announced as usize;
+        Ok(Some(len as usize))
     }
 }
 
-fn unexpected(kind: u8) -> ProtocolError {
-    ProtocolError(format!("type byte {:?}", char::from(kind)))
+/// `what` ends with the comparison: "it is longer than", "..., more than".
+fn over_bytes(what: &str) -> ProtocolError {
+    ProtocolError::OverLimit(format!(
+        "{what} the {} one reply may take",
+        size_text(MAX_REPLY_BYTES)
+    ))
+}
+
+/// A byte count for messages: `64 MiB`, `512 KiB`, `100 bytes`.
+pub fn size_text(bytes: usize) -> String {
+    const MIB: usize = 1024 * 1024;
+    match bytes {
+        b if b >= MIB && b % MIB == 0 => format!("{} MiB", b / MIB),
+        b if b >= 1024 && b % 1024 == 0 => format!("{} KiB", b / 1024),
+        b => format!("{b} bytes"),
+    }
+}
+
+/// A value's header line, parsed.
+enum Head {
+    /// A simple string or an error: the line is the value.
+    Line,
+    Int(i64),
+    Bulk(i64),
+    Array(i64),
+}
+
+fn check_kind(kind: u8) -> Result<(), ProtocolError> {
+    match kind {
+        b'+' | b'-' | b':' | b'$' | b'*' => Ok(()),
+        other => Err(ProtocolError::Malformed(format!(
+            "type byte {}",
+            untrusted_bytes(&[other])
+        ))),
+    }
+}
+
+fn head(kind: u8, line: &[u8]) -> Result<Head, ProtocolError> {
+    Ok(match kind {
+        b':' => Head::Int(number(line)?),
+        b'$' => Head::Bulk(number(line)?),
+        b'*' => Head::Array(number(line)?),
+        _ => Head::Line,
+    })
+}
+
+/// The longest a line's content may be: a number's 20 characters, or what is left of the
+/// reply's limit.
+fn max_line(kind: u8, content: usize, start: usize) -> usize {
+    match kind {
+        b':' | b'$' | b'*' => MAX_NUMBER_CHARS,
+        _ => (start + MAX_REPLY_BYTES).saturating_sub(content + 2),
+    }
+}
+
+/// Where a line ends.
+enum LineEnd {
+    /// Its `\r` is here.
+    Found(usize),
+    /// Not in the buffer yet: search again from here.
+    More(usize),
+}
+
+/// Look for the `\r\n` ending the line whose content starts at `content`, from `from` on,
+/// allowing at most `max` bytes of content. A CR or LF anywhere else is an error.
+fn find_line_end(
+    buf: &[u8],
+    kind: u8,
+    content: usize,
+    from: usize,
+    max: usize,
+) -> Result<LineEnd, ProtocolError> {
+    let bound = content.saturating_add(max);
+    let region = buf
+        .get(from..buf.len().min(bound.saturating_add(1)))
+        .unwrap_or_default();
+    match region.iter().position(|&b| b == b'\r' || b == b'\n') {
+        Some(offset) => {
+            let at = from + offset;
+            match (buf[at], buf.get(at + 1)) {
+                (b'\r', None) => Ok(LineEnd::More(at)),
+                (b'\r', Some(b'\n')) => Ok(LineEnd::Found(at)),
+                _ => Err(ProtocolError::Malformed(
+                    "a line holds a CR or LF that is not its end".to_owned(),
+                )),
+            }
+        }
+        None if buf.len() > bound => Err(match kind {
+            b':' | b'$' | b'*' => ProtocolError::Malformed(format!(
+                "a number longer than {MAX_NUMBER_CHARS} characters"
+            )),
+            _ => over_bytes("it has a line longer than"),
+        }),
+        None => Ok(LineEnd::More(buf.len().max(from))),
+    }
+}
+
+/// A bulk string ending at `end` must be followed by `\r\n` (`$3\r\nabcXY` is not "abc").
+fn check_bulk_end(buf: &[u8], end: usize) -> Result<(), ProtocolError> {
+    if buf.get(end - 2..end) == Some(b"\r\n") {
+        return Ok(());
+    }
+    Err(ProtocolError::Malformed(
+        "a bulk string is not followed by \\r\\n".to_owned(),
+    ))
+}
+
+/// An integer as Redis writes it: an optional `-` and 1 to 19 ASCII digits, within i64.
+fn number(line: &[u8]) -> Result<i64, ProtocolError> {
+    let not_integer =
+        || ProtocolError::Malformed(format!("`{}` is not an integer", untrusted_bytes(line)));
+    let (negative, digits) = match line {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, line),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(not_integer());
+    }
+    // Accumulated below zero, so that i64::MIN reads too.
+    let mut n: i64 = 0;
+    for digit in digits {
+        n = n
+            .checked_mul(10)
+            .and_then(|n| n.checked_sub(i64::from(digit - b'0')))
+            .ok_or_else(not_integer)?;
+    }
+    if negative {
+        Ok(n)
+    } else {
+        n.checked_neg().ok_or_else(not_integer)
+    }
+}
+
+fn error_reply(line: &[u8]) -> Reply<'_> {
+    let text = std::str::from_utf8(line).unwrap_or("ERR (not UTF-8)");
+    let (code, details) = text.split_once(' ').unwrap_or((text, ""));
+    Reply::Error { code, details }
+}
+
+fn ended_early() -> ProtocolError {
+    ProtocolError::Malformed("the reply ends early".to_owned())
+}
+
+/// Test and fuzzing aid: scans `bytes` reply after reply twice, whole and fed to one
+/// [`Scanner`] in pieces of the sizes in `pieces` (cycled), and parses every reply found;
+/// `Err` says where the two scans or the scan and the parse disagree.
+#[doc(hidden)]
+pub fn agreement(bytes: &[u8], pieces: &[usize]) -> Result<(), String> {
+    let whole = scan_whole(bytes);
+    let fed = scan_in_pieces(bytes, pieces);
+    if whole != fed {
+        return Err(format!("whole: {whole:?}, in pieces {pieces:?}: {fed:?}"));
+    }
+    let mut start = 0;
+    for found in &whole {
+        match found {
+            Ok(Some(end)) => {
+                // The parse reads exactly the bytes the scan found, and no further.
+                let parsed = parse_one(bytes.get(..*end).unwrap_or_default(), start);
+                if !matches!(parsed, Ok((_, at)) if at == *end) {
+                    return Err(format!(
+                        "scan: a reply from {start} to {end}; parse: {parsed:?}"
+                    ));
+                }
+                start = *end;
+            }
+            Ok(None) | Err(_) => {
+                if let Ok(parsed) = parse_one(bytes, start) {
+                    return Err(format!("scan: {found:?} at {start}; parse: {parsed:?}"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+type Scanned = Vec<Result<Option<usize>, ProtocolError>>;
+
+/// Every reply's end, each found by a fresh scan of all the bytes; the last entry is the
+/// end of the bytes, an incomplete reply (`None`) or an error.
+fn scan_whole(bytes: &[u8]) -> Scanned {
+    let mut found = Vec::new();
+    let mut start = 0;
+    loop {
+        let next = reply_end(bytes, start);
+        found.push(next.clone());
+        match next {
+            Ok(Some(end)) if end < bytes.len() => start = end,
+            _ => return found,
+        }
+    }
+}
+
+/// Like [`scan_whole`], the bytes handed to one scanner a piece at a time.
+fn scan_in_pieces(bytes: &[u8], pieces: &[usize]) -> Scanned {
+    let mut sizes = pieces.iter().map(|&n| n.max(1)).cycle();
+    let mut scanner = Scanner::new(0);
+    let mut have = 0;
+    let mut found = Vec::new();
+    loop {
+        match scanner.scan(bytes.get(..have).unwrap_or_default()) {
+            Ok(Some(end)) => {
+                found.push(Ok(Some(end)));
+                if end == bytes.len() {
+                    return found;
+                }
+            }
+            Ok(None) if have >= bytes.len() => {
+                found.push(Ok(None));
+                return found;
+            }
+            Ok(None) => have = (have + sizes.next().unwrap_or(1)).min(bytes.len()),
+            Err(e) => {
+                found.push(Err(e));
+                return found;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use proptest::prelude::*;
-
-    use super::*;
-
-    fn encode(reply: &Reply, out: &mut Vec<u8>) {
-        match reply {
-            Reply::Int(n) => out.extend(format!(":{n}\r\n").bytes()),
-            Reply::Bytes(bytes) => {
-                out.extend(format!("${}\r\n", bytes.len()).bytes());
-                out.extend_from_slice(bytes);
-                out.extend(b"\r\n");
-            }
-            Reply::Error { code, details } => out.extend(format!("-{code} {details}\r\n").bytes()),
-            Reply::Nil => out.extend(b"$-1\r\n"),
-            Reply::Array(items) => {
-                out.extend(format!("*{}\r\n", items.len()).bytes());
-                for item in items {
-                    encode(item, out);
-                }
-            }
-        }
-    }
-
-    fn reply() -> impl Strategy<Value = Reply<'static>> {
-        const STRINGS: &[&[u8]] = &[
-            b"",
-            b"name",
-            b"last-delivered-id",
-            b"0-0",
-            b"a\r\nb",
-            b"\xff",
-        ];
-        let leaf = prop_oneof![
-            any::<i64>().prop_map(Reply::Int),
-            prop::sample::select(STRINGS).prop_map(Reply::Bytes),
-            Just(Reply::Error {
-                code: "WRONGTYPE",
-                details: "Operation against a key"
-            }),
-            Just(Reply::Nil),
-        ];
-        leaf.prop_recursive(4, 64, 8, |inner| {
-            prop::collection::vec(inner, 0..8).prop_map(Reply::Array)
-        })
-    }
-
-    proptest! {
-        /// Every reply reads back as written, and every cut short of its end is incomplete.
-        #[test]
-        fn replies_read_back_and_cuts_wait_for_more(replies in prop::collection::vec(reply(), 1..5)) {
-            let mut bytes = Vec::new();
-            for r in &replies {
-                encode(r, &mut bytes);
-            }
-            let mut pos = 0;
-            for r in &replies {
-                let end = reply_end(&bytes, pos).expect("valid").expect("complete");
-                for cut in pos..end {
-                    prop_assert_eq!(reply_end(&bytes[..cut], pos), Ok(None));
-                }
-                prop_assert_eq!(&parse(&bytes, pos).expect("parses"), r);
-                pos = end;
-            }
-            prop_assert_eq!(pos, bytes.len());
-        }
-    }
-
-    #[test]
-    fn server_replies_read_as_the_reader_needs() {
-        let groups = b"*1\r\n*4\r\n$4\r\nname\r\n$7\r\nworkers\r\n$7\r\npending\r\n:3\r\n";
-        let reply = parse(groups, 0).expect("parses");
-        let Reply::Array(items) = &reply else {
-            panic!("an array: {reply:?}")
-        };
-        let fields: Vec<(&str, Option<u64>)> =
-            items[0].fields().map(|(k, v)| (k, v.as_u64())).collect();
-        assert_eq!(fields, [("name", None), ("pending", Some(3))]);
-        assert_eq!(
-            items[0].fields().next().and_then(|(_, v)| v.as_str()),
-            Some("workers")
-        );
-        assert_eq!(parse(b"+OK\r\n", 0), Ok(Reply::Bytes(b"OK")));
-        assert_eq!(parse(b"*-1\r\n", 0), Ok(Reply::Nil));
-        assert_eq!(
-            parse(b"-ERR no such key\r\n", 0),
-            Ok(Reply::Error {
-                code: "ERR",
-                details: "no such key"
-            })
-        );
-    }
-
-    #[test]
-    fn malformed_replies_are_errors_not_panics() {
-        for bad in [&b"?x\r\n"[..], b":12x\r\n", b"$-5\r\n", b"*2\r\n~\r\n"] {
-            assert!(
-                reply_end(bad, 0).is_err() || parse(bad, 0).is_err(),
-                "{bad:?}"
-            );
-        }
-        let deep = "*1\r\n".repeat(100) + ":1\r\n";
-        assert!(reply_end(deep.as_bytes(), 0).expect("complete").is_some());
-        assert!(parse(deep.as_bytes(), 0).is_err());
-        // A huge announced length reserves nothing it cannot fill.
-        assert_eq!(reply_end(b"*4000000000000\r\n", 0), Ok(None));
-    }
-}
+mod tests;

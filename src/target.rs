@@ -5,20 +5,19 @@
 //! slot) behind the same two operations the rest of the code uses: [`Target::batch`] for
 //! pipelined commands and [`Target::describe`] for messages. The planner never sees it.
 //!
-//! Connections: the first carries every write, in order; a second shares bulk reads
-//! ([`Target::read_batches`]); and on plain TCP the per-stream reads of a plan go over a
-//! third, a `BulkReader` whose replies are parsed by [`crate::resp`] rather than by the
-//! Redis client (opened on the first [`Target::read_each`]).
+//! Two connections: the Redis client's carries every write, in order (the apply, the lock,
+//! the record); every read goes over the bounded reader's ([`crate::reader`]), whose
+//! replies [`crate::resp`] parses strictly and within limits ([`Target::read_each`],
+//! [`Target::read_with`], [`Target::read_batch`]).
 
 use std::time::Duration;
 
 use futures_util::{Stream, StreamExt};
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client, Cmd, ConnectionAddr, Pipeline, RedisError, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use redis::{AsyncConnectionConfig, Client, Cmd, Pipeline, RedisError, Value};
 
-use crate::resp::{self, Reply};
+use crate::reader::{Endpoint, ReadFailure, Reader};
+use crate::resp::{ProtocolError, Reply, server_words};
 
 pub mod fenced;
 pub use fenced::{Fenced, Identity};
@@ -37,16 +36,30 @@ pub const WINDOW: usize = 4;
 /// instead of the public web roots (for servers with a private CA).
 #[derive(Clone, Debug)]
 pub struct ConnectOptions {
+    /// Opening each connection: TCP, TLS's handshake, and for the client its `AUTH` and
+    /// `SELECT`.
     pub connect: Duration,
+    /// Replies: each batch of reads must be answered whole within this time of the batch
+    /// before (see [`crate::reader`]); each pipelined batch of writes within this time of
+    /// being sent (the client's timeout).
     pub response: Duration,
     pub tls_ca_cert: Option<std::path::PathBuf>,
 }
 
+/// The response timeout when `REDIS_TOPOLOGY_RESPONSE_TIMEOUT_MS` does not set another (a
+/// knob for tests of slow servers, which must not wait 30 s).
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+
 impl Default for ConnectOptions {
     fn default() -> Self {
+        let response = std::env::var("REDIS_TOPOLOGY_RESPONSE_TIMEOUT_MS")
+            .ok()
+            .and_then(|ms| ms.parse().ok())
+            .filter(|ms| *ms >= 100)
+            .map_or(RESPONSE_TIMEOUT, Duration::from_millis);
         ConnectOptions {
             connect: Duration::from_secs(5),
-            response: Duration::from_secs(30),
+            response,
             tls_ca_cert: None,
         }
     }
@@ -70,21 +83,50 @@ pub struct Target {
     url: RedisUrl,
     /// Every write, and reads that must follow them, go on this connection, in order.
     connection: MultiplexedConnection,
-    /// A second connection for bulk reads through the Redis client ([`Target::read_batches`]:
-    /// ACL users, message samples, and the per-stream reads over TLS): each connection's
-    /// replies are decoded by its own task, and that decoding is slower than the server
-    /// producing the replies, so two connections decode on two cores (measured: reading
-    /// 10,000 streams, 72 -> 53 ms).
-    reader: MultiplexedConnection,
-    /// Where and how to open a [`BulkReader`], on the first bulk read.
-    info: redis::ConnectionInfo,
+    /// Where and how to open the bounded reader again after a read that failed.
+    endpoint: Endpoint,
     options: ConnectOptions,
-    bulk: Option<BulkReader>,
+    /// The bounded reader, for every read (see [`crate::reader`]); `None` after a read that
+    /// failed, until the next read opens it again.
+    reader: Option<Reader>,
     /// For connections opened later (see `fenced`).
     client: Client,
     /// A connection of apply's ACL transactions alone (`WATCH` is per connection), opened
     /// on the first one.
     transactions: Option<MultiplexedConnection>,
+}
+
+/// Why a read failed, telling apart a reply over a limit of [`crate::resp`] (refused from
+/// the size it announced), so that a caller can say what that reply was (the record, a
+/// message sample).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReadError {
+    /// The reply to the command at `index` of batch `batch` is larger than a reply may be:
+    /// `why` says what it announced and the limit; `message` is the whole line.
+    OverLimit {
+        batch: usize,
+        index: usize,
+        why: String,
+        message: TargetError,
+    },
+    /// Anything else: the connection, a timeout, a malformed reply, or the consumer's error.
+    Failed(TargetError),
+}
+
+impl From<ReadError> for TargetError {
+    fn from(error: ReadError) -> TargetError {
+        match error {
+            ReadError::OverLimit { message, .. } | ReadError::Failed(message) => message,
+        }
+    }
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::OverLimit { message, .. } | ReadError::Failed(message) => message.fmt(f),
+        }
+    }
 }
 
 impl Target {
@@ -94,7 +136,8 @@ impl Target {
         Target::connect_to(&url, options).await
     }
 
-    /// Connect and check that the server answers (and that the credentials work).
+    /// Connect and check that the server answers (and that the credentials work): the
+    /// client's connection for writes and the bounded reader, side by side.
     pub async fn connect_to(
         url: &RedisUrl,
         options: ConnectOptions,
@@ -107,23 +150,29 @@ impl Target {
                 describe_error(&e, url)
             ))
         })?;
+        let endpoint = Endpoint::new(client.get_connection_info(), options.tls_ca_cert.as_deref())
+            .map_err(|e| TargetError(format!("cannot use the Redis URL {url}: {e}")))?;
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(options.connect))
             .set_response_timeout(Some(options.response));
-        let open = || client.get_multiplexed_async_connection_with_config(&config);
-        let (connection, reader) = tokio::try_join!(open(), open()).map_err(|e| {
+        let (connection, reader) = tokio::join!(
+            client.get_multiplexed_async_connection_with_config(&config),
+            Reader::open(&endpoint, &options)
+        );
+        // The client's error first: it says best what is wrong with the URL or credentials.
+        let connection = connection.map_err(|e| {
             TargetError(format!(
                 "cannot connect to {url}: {}",
                 describe_error(&e, url)
             ))
         })?;
+        let reader = reader.map_err(|e| TargetError(format!("{url}: {e}")))?;
         let mut target = Target {
             url: url.clone(),
             connection,
-            reader,
-            info: client.get_connection_info().clone(),
+            endpoint,
             options,
-            bulk: None,
+            reader: Some(reader),
             client,
             transactions: None,
         };
@@ -157,10 +206,9 @@ impl Target {
                 self.url
             ))),
             Some(Value::ServerError(e)) => Err(TargetError(format!(
-                "{} refused PING: {} {}",
+                "{} refused PING: {}",
                 self.url,
-                e.code(),
-                e.details().unwrap_or_default()
+                server_words(e.code(), e.details().unwrap_or_default())
             ))),
             _ => Ok(()),
         }
@@ -173,10 +221,19 @@ impl Target {
         collect(self.batches(chunked(commands.to_vec()))).await
     }
 
-    /// Like [`Target::batch`], for read-only commands (taken by value: no copy of 20,000
-    /// commands), spread over both connections (see [`Target::read_batches`]).
+    /// Read-only commands through the bounded reader, one reply per command as the client's
+    /// owned values, for readers written against them (the ACL users). Bulk reads use
+    /// [`Target::read_each`], which copies nothing.
     pub async fn read_batch(&mut self, commands: Vec<Cmd>) -> Result<Vec<Value>, TargetError> {
-        collect(self.read_batches(chunked(commands))).await
+        let mut values = Vec::with_capacity(commands.len());
+        self.read_each(chunked(commands).collect(), |replies| {
+            for reply in replies {
+                values.push(owned_value(reply)?);
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(values)
     }
 
     /// Send each batch as one pipeline, keeping up to [`WINDOW`] of them in flight on the
@@ -192,60 +249,96 @@ impl Target {
         self.in_flight(batches, WINDOW, |_| &self.connection)
     }
 
-    /// Like [`Target::batches`], for read-only commands: batches alternate between the two
-    /// connections, so the server may run them in any order; replies still come out in the
-    /// order of the batches.
-    pub fn read_batches<'a>(
-        &'a self,
-        batches: impl Iterator<Item = Vec<Cmd>> + 'a,
-    ) -> impl Stream<Item = Result<Vec<Value>, TargetError>> + 'a {
-        self.in_flight(batches, WINDOW, |index| {
-            if index % 2 == 0 {
-                &self.connection
-            } else {
-                &self.reader
-            }
-        })
-    }
-
-    /// Read-only commands in batches, each batch's replies handed to `each` as they arrive,
-    /// in order. On a plain TCP connection the replies are parsed by [`crate::resp`] on a
-    /// connection of our own (see `BulkReader`); over TLS or a Unix socket they come
-    /// through the Redis client ([`Target::read_batches`]) and are viewed as [`Reply`]s.
+    /// Read-only commands in batches through the bounded reader (see [`crate::reader`]):
+    /// each batch's replies handed to `each` as they arrive, in order, borrowing from the
+    /// bytes received. A reply that is not RESP2 or is over a limit, a batch not answered
+    /// within the response timeout, or an error of `each` stops the read; the reader's
+    /// connection is then dropped, so that replies still on their way are never taken by
+    /// a later read for its own.
     pub async fn read_each(
         &mut self,
         batches: Vec<Vec<Cmd>>,
-        mut each: impl FnMut(&[Reply<'_>]) -> Result<(), TargetError>,
+        each: impl FnMut(&[Reply<'_>]) -> Result<(), TargetError>,
     ) -> Result<(), TargetError> {
-        if self.bulk.is_none()
-            && let ConnectionAddr::Tcp(host, port) = self.info.addr()
-        {
-            let bulk = BulkReader::open(host, *port, &self.info, &self.options)
-                .await
-                .map_err(|e| TargetError(format!("{}: {e}", self.url)))?;
-            self.bulk = Some(bulk);
-        }
-        if let Some(bulk) = &mut self.bulk {
-            let read = bulk
-                .read_each(&batches, &mut each, self.options.response)
-                .await;
-            if read.is_err() {
-                // Replies may still be on their way: a later read must not take them for
-                // its own, so it opens a new connection.
-                self.bulk = None;
+        self.read_replies(batches, each)
+            .await
+            .map_err(TargetError::from)
+    }
+
+    /// One batch of read-only commands through the bounded reader, its replies handed to
+    /// `parse`; a reply over a limit is told apart ([`ReadError::OverLimit`]).
+    pub async fn read_with<T>(
+        &mut self,
+        commands: Vec<Cmd>,
+        parse: impl FnOnce(&[Reply<'_>]) -> Result<T, TargetError>,
+    ) -> Result<T, ReadError> {
+        let mut parse = Some(parse);
+        let mut parsed = None;
+        self.read_replies(vec![commands], |replies| {
+            if let Some(parse) = parse.take() {
+                parsed = Some(parse(replies)?);
             }
-            return read.map_err(|e| match e {
-                BulkError::Io(e) => TargetError(format!("{}: {e}", self.url)),
-                BulkError::Stopped(e) => e,
-            });
+            Ok(())
+        })
+        .await?;
+        parsed.ok_or_else(|| {
+            ReadError::Failed(TargetError(format!(
+                "{}: the read ended without its replies",
+                self.url
+            )))
+        })
+    }
+
+    /// Like [`Target::read_each`], telling a reply over a limit apart
+    /// ([`ReadError::OverLimit`]: which batch, which command), for a caller that can say
+    /// what that reply was.
+    pub async fn read_replies(
+        &mut self,
+        batches: Vec<Vec<Cmd>>,
+        mut each: impl FnMut(&[Reply<'_>]) -> Result<(), TargetError>,
+    ) -> Result<(), ReadError> {
+        let reader = match &mut self.reader {
+            Some(reader) => reader,
+            None => {
+                let reader = Reader::open(&self.endpoint, &self.options)
+                    .await
+                    .map_err(|e| ReadError::Failed(TargetError(format!("{}: {e}", self.url))))?;
+                self.reader.insert(reader)
+            }
+        };
+        let read = reader
+            .read_each(&batches, &mut each, self.options.response)
+            .await;
+        read.map_err(|failure| {
+            // Replies may still be on their way: a later read opens a new connection.
+            self.reader = None;
+            self.read_error(failure)
+        })
+    }
+
+    /// A failed read as one line naming the server and the command whose reply failed.
+    fn read_error(&self, failure: ReadFailure) -> ReadError {
+        let url = &self.url;
+        match failure {
+            ReadFailure::Connection(why) => ReadError::Failed(TargetError(format!("{url}: {why}"))),
+            ReadFailure::Reply {
+                batch,
+                index,
+                command,
+                problem: ProtocolError::OverLimit(why),
+            } => ReadError::OverLimit {
+                batch,
+                index,
+                message: TargetError(format!("{url}: refusing the reply to `{command}`: {why}")),
+                why,
+            },
+            ReadFailure::Reply {
+                command, problem, ..
+            } => ReadError::Failed(TargetError(format!(
+                "{url}: the reply to `{command}` is {problem}; check that the URL is a Redis server's"
+            ))),
+            ReadFailure::Stopped(e) => ReadError::Failed(e),
         }
-        let mut replies = std::pin::pin!(self.read_batches(batches.into_iter()));
-        while let Some(batch) = replies.next().await {
-            let batch = batch?;
-            let batch: Vec<Reply<'_>> = batch.iter().map(Reply::from_value).collect();
-            each(&batch)?;
-        }
-        Ok(())
     }
 
     fn in_flight<'a>(
@@ -281,146 +374,31 @@ impl Target {
     }
 }
 
-/// A connection of our own for the bulk reads of a plan, whose replies [`crate::resp`]
-/// parses without the Redis client's general decoder (see there for why). Plain TCP only;
-/// it authenticates and selects the database as the URL says, and speaks RESP2.
-struct BulkReader {
-    stream: TcpStream,
-    /// Bytes read and not yet handed out.
-    buf: Vec<u8>,
-}
-
-/// Why a bulk read stopped: the connection failed, or the consumer stopped it.
-enum BulkError {
-    Io(String),
-    Stopped(TargetError),
-}
-
-impl BulkReader {
-    async fn open(
-        host: &str,
-        port: u16,
-        info: &redis::ConnectionInfo,
-        options: &ConnectOptions,
-    ) -> Result<BulkReader, String> {
-        let connect = TcpStream::connect((host, port));
-        let stream = tokio::time::timeout(options.connect, connect)
-            .await
-            .map_err(|_| "timed out connecting".to_owned())?
-            .map_err(|e| format!("cannot connect: {e}"))?;
-        // Requests are written whole; Nagle's delay would only hold back the last one.
-        let _ = stream.set_nodelay(true);
-        let mut reader = BulkReader {
-            stream,
-            buf: Vec::new(),
-        };
-        let settings = info.redis_settings();
-        let mut hello = Vec::new();
-        if let Some(password) = settings.password() {
-            let mut auth = redis::cmd("AUTH");
-            if let Some(user) = settings.username() {
-                auth.arg(user);
-            }
-            hello.push(auth.arg(password).clone());
+/// A reply as the client's owned value ([`Target::read_batch`]).
+fn owned_value(reply: &Reply<'_>) -> Result<Value, TargetError> {
+    Ok(match reply {
+        Reply::Int(n) => Value::Int(*n),
+        Reply::Bytes(bytes) => Value::BulkString(bytes.to_vec()),
+        Reply::Nil => Value::Nil,
+        Reply::Array(items) => {
+            Value::Array(items.iter().map(owned_value).collect::<Result<_, _>>()?)
         }
-        if settings.db() != 0 {
-            hello.push(redis::cmd("SELECT").arg(settings.db()).clone());
+        Reply::Error { code, details } => {
+            // `redis::ServerError` has no public constructor: the client's own parser makes
+            // one from the error's line (which holds no CR or LF: `resp` refuses those).
+            let line = if details.is_empty() {
+                format!("-{code}\r\n")
+            } else {
+                format!("-{code} {details}\r\n")
+            };
+            redis::parse_redis_value(line.as_bytes()).map_err(|_| {
+                TargetError(format!(
+                    "the error reply {} cannot be read",
+                    server_words(code, details)
+                ))
+            })?
         }
-        if hello.is_empty() {
-            return Ok(reader);
-        }
-        let mut refused = None;
-        let result = reader
-            .read_each(
-                &[hello],
-                &mut |replies: &[Reply<'_>]| {
-                    refused = replies.iter().find_map(|r| match r {
-                        // The reply names no secret, but the command did: say which step failed.
-                        Reply::Error { code, .. } => Some((*code).to_owned()),
-                        _ => None,
-                    });
-                    Ok(())
-                },
-                options.response,
-            )
-            .await;
-        match (result, refused) {
-            (Err(BulkError::Io(e)), _) => Err(e),
-            (Err(BulkError::Stopped(e)), _) => Err(e.0),
-            (Ok(()), Some(code)) => Err(format!(
-                "the bulk-read connection was refused ({code}) after the first connection was accepted"
-            )),
-            (Ok(()), None) => Ok(reader),
-        }
-    }
-
-    /// Send every batch at once (as `redis-cli --pipe` does: the server reads them as fast as
-    /// it answers) while reading the replies, and hand each batch's replies to `each`.
-    async fn read_each(
-        &mut self,
-        batches: &[Vec<Cmd>],
-        each: &mut impl FnMut(&[Reply<'_>]) -> Result<(), TargetError>,
-        timeout: Duration,
-    ) -> Result<(), BulkError> {
-        let (mut from_server, mut to_server) = self.stream.split();
-        let buf = &mut self.buf;
-        let send = async {
-            let mut packed = Vec::new();
-            for batch in batches {
-                packed.clear();
-                for command in batch {
-                    command.write_packed_command(&mut packed);
-                }
-                to_server
-                    .write_all(&packed)
-                    .await
-                    .map_err(|e| BulkError::Io(format!("cannot send: {e}")))?;
-            }
-            Ok(())
-        };
-        let receive = async {
-            let mut chunk = vec![0u8; 64 * 1024];
-            for batch in batches {
-                // Find where each reply of the batch ends, reading until all are in.
-                let mut ends = Vec::with_capacity(batch.len());
-                let mut end = 0;
-                while ends.len() < batch.len() {
-                    match resp::reply_end(buf, end).map_err(|e| BulkError::Io(e.to_string()))? {
-                        Some(next) => {
-                            ends.push(next);
-                            end = next;
-                        }
-                        None => {
-                            let read = tokio::time::timeout(timeout, from_server.read(&mut chunk))
-                                .await
-                                .map_err(|_| {
-                                    BulkError::Io("timed out waiting for replies".to_owned())
-                                })?
-                                .map_err(|e| BulkError::Io(format!("cannot read replies: {e}")))?;
-                            if read == 0 {
-                                return Err(BulkError::Io(
-                                    "the server closed the connection".to_owned(),
-                                ));
-                            }
-                            buf.extend_from_slice(&chunk[..read]);
-                        }
-                    }
-                }
-                let mut start = 0;
-                let mut replies = Vec::with_capacity(ends.len());
-                for &reply_end in &ends {
-                    replies
-                        .push(resp::parse(buf, start).map_err(|e| BulkError::Io(e.to_string()))?);
-                    start = reply_end;
-                }
-                each(&replies).map_err(BulkError::Stopped)?;
-                drop(replies);
-                buf.drain(..end);
-            }
-            Ok(())
-        };
-        tokio::try_join!(send, receive).map(|_| ())
-    }
+    })
 }
 
 /// Commands in batches of [`BATCH_SIZE`].

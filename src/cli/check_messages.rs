@@ -4,19 +4,19 @@
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 
-use redis::Value;
 use serde_json::json;
 
 use super::session::{connect, fail, run_async, server_url};
 use super::validate::diagnostics_text;
 use super::{CheckMessagesArgs, ColourChoice, Format, print_stderr, print_stdout};
-use crate::live::read::{as_text, map_entries};
 use crate::messages::{Checker, Fields, Violation, check_lines};
 use crate::model::desired::Desired;
 use crate::model::interpolate::ProcessEnv;
 use crate::model::schemas::{self, LoadedSchema};
 use crate::model::secrets::Secrets;
-use crate::text::untrusted_within;
+use crate::resp::{MAX_REPLY_BYTES, Reply, server_words, size_text};
+use crate::target::{ReadError, RedactedUrl, TargetError};
+use crate::text::{untrusted, untrusted_within};
 use crate::validate;
 
 /// Violations shown by the human format (JSON lists all).
@@ -118,7 +118,12 @@ fn from_file(
     ))
 }
 
-/// The newest `--sample` entries of every stream with a schema, in one pipelined round trip.
+/// The newest `--sample` entries of every stream with a schema, in one pipelined round trip
+/// through the bounded reader. One stream per batch: a batch's replies are held until it is
+/// whole, and a sample's entries can be large. A sample larger than one reply may be (an
+/// entry of 512 MB, or many large ones) is refused, naming the stream, before any of it is
+/// read: entries are not skipped, since a sample that leaves entries out would pass for
+/// clean.
 async fn sample(
     args: &CheckMessagesArgs,
     streams: &[Checked],
@@ -127,62 +132,102 @@ async fn sample(
     let mut target = connect(&url, args.tls_ca_cert.clone())
         .await
         .map_err(|e| e.to_string())?;
-    let commands = streams
+    let batches = streams
         .iter()
         .map(|s| {
-            redis::cmd("XREVRANGE")
-                .arg(&s.key)
-                .arg("+")
-                .arg("-")
-                .arg("COUNT")
-                .arg(args.sample)
-                .clone()
+            vec![
+                redis::cmd("XREVRANGE")
+                    .arg(&s.key)
+                    .arg("+")
+                    .arg("-")
+                    .arg("COUNT")
+                    .arg(args.sample)
+                    .clone(),
+            ]
         })
         .collect();
-    let replies = target
-        .read_batch(commands)
-        .await
-        .map_err(|e| e.to_string())?;
+    let url = target.describe().clone();
     let mut count = 0;
     let mut violations = Vec::new();
-    for (stream, reply) in streams.iter().zip(&replies) {
-        if let Value::ServerError(e) = reply {
-            return Err(format!(
-                "{}: reading `{}` failed: {}",
-                target.describe(),
-                stream.key,
-                crate::live::read::server_error_text(e)
-            ));
-        }
-        for (id, fields) in entries(reply) {
-            count += 1;
-            let found = stream.checker.check(&id, &Fields::Redis(&fields));
-            violations.extend(found.into_iter().map(|v| (stream.name.clone(), v)));
-        }
+    let mut pending = streams.iter();
+    let read = target
+        .read_replies(batches, |replies| {
+            let (Some(stream), Some(reply)) = (pending.next(), replies.first()) else {
+                return Ok(());
+            };
+            for (id, fields) in entries(reply, &stream.key, &url)? {
+                count += 1;
+                let found = stream.checker.check(&id, &Fields::Redis(&fields));
+                violations.extend(found.into_iter().map(|v| (stream.name.clone(), v)));
+            }
+            Ok(())
+        })
+        .await;
+    match read {
+        Ok(()) => Ok((count, violations)),
+        Err(ReadError::OverLimit { batch, why, .. }) => Err(format!(
+            "{url}: the newest {} entries of `{}` are larger than {}, refusing to read them ({why}): check fewer with --sample, or export them and check the file with --file",
+            args.sample,
+            streams
+                .get(batch)
+                .map_or_else(String::new, |s| untrusted(&s.key).into_owned()),
+            size_text(MAX_REPLY_BYTES)
+        )),
+        Err(ReadError::Failed(e)) => Err(e.to_string()),
     }
-    Ok((count, violations))
 }
 
-/// `XREVRANGE` reply: `[[id, [field, value, ...]], ...]` (the fields a flat array in RESP2,
-/// a map in RESP3, as `map_entries` reads both).
-fn entries(reply: &Value) -> Vec<(String, Vec<(String, String)>)> {
-    let Value::Array(items) = reply else {
-        return Vec::new();
+/// A stream entry: its ID and its field/value pairs.
+type Entry = (String, Vec<(String, String)>);
+
+/// One `XREVRANGE` reply: `[[id, [field, value, ...]], ...]`, every entry whole, or an error
+/// naming the stream.
+fn entries(reply: &Reply, key: &str, url: &RedactedUrl) -> Result<Vec<Entry>, TargetError> {
+    let what = format!("XREVRANGE {}", untrusted(key));
+    let items = match reply {
+        Reply::Array(items) => items,
+        Reply::Error { code, details } => {
+            return Err(TargetError(format!(
+                "{url}: {what} failed: {}",
+                server_words(code, details)
+            )));
+        }
+        other => {
+            return Err(TargetError(format!(
+                "{url}: {what} gave {}, not an array of entries",
+                other.describe()
+            )));
+        }
     };
     items
         .iter()
-        .filter_map(|item| match item {
-            Value::Array(pair) => {
-                let id = as_text(pair.first()?)?;
-                let fields = map_entries(pair.get(1)?)
-                    .into_iter()
-                    .filter_map(|(k, v)| Some((k.into_owned(), as_text(v)?)))
-                    .collect();
-                Some((id, fields))
-            }
-            _ => None,
+        .map(|item| {
+            entry(item).ok_or_else(|| {
+                TargetError(format!(
+                    "{url}: {what} gave an entry that is {}, not an ID and its field/value pairs",
+                    item.describe()
+                ))
+            })
         })
         .collect()
+}
+
+/// One entry: its ID and its fields, as text (invalid UTF-8 replaced).
+fn entry(item: &Reply) -> Option<Entry> {
+    let Reply::Array(pair) = item else {
+        return None;
+    };
+    let [id, Reply::Array(fields)] = pair.as_slice() else {
+        return None;
+    };
+    if fields.len() % 2 != 0 {
+        return None;
+    }
+    let fields = fields
+        .chunks_exact(2)
+        .map(|kv| Some((kv[0].text()?.into_owned(), kv[1].text()?.into_owned())))
+        .collect::<Option<Vec<_>>>()?;
+    Some((id.text()?.into_owned(), fields))
 }
 
 fn report(format: Format, checked: usize, violations: &[(String, Violation)]) {

@@ -32,8 +32,8 @@ pub async fn read(target: &mut Target, names: &BTreeSet<String>) -> Result<LiveA
     let replies = target.read_batch(commands).await?;
     let reply = |i: usize| replies.get(i).unwrap_or(&Value::Nil);
     let whoami = as_text(checked(target, "ACL WHOAMI", reply(0))?).unwrap_or_default();
-    let aclfile = config_value(reply(1), "aclfile").map(|file| !file.is_empty());
-    let masteruser = config_value(reply(2), "masteruser").filter(|u| !u.is_empty());
+    let aclfile = config_value(target, reply(1), "aclfile")?.map(|file| !file.is_empty());
+    let masteruser = config_value(target, reply(2), "masteruser")?.filter(|u| !u.is_empty());
     let categories = texts(checked(target, "ACL CAT", reply(3))?);
     let owners = texts_or_nil(checked(target, "HMGET of the users registry", reply(4))?);
     let owners = names
@@ -94,12 +94,25 @@ fn checked<'a>(target: &Target, what: &str, reply: &'a Value) -> Result<&'a Valu
     }
 }
 
-/// A `CONFIG GET` value; `None` when CONFIG GET is not allowed or the parameter unknown.
-fn config_value(reply: &Value, name: &str) -> Option<String> {
-    map_entries(reply)
-        .into_iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .and_then(|(_, v)| as_text(v))
+/// A `CONFIG GET` value; `None` when CONFIG GET is not allowed (`NOPERM`; `ERR`: renamed or
+/// disabled, as managed services do) or the parameter unknown (an empty reply). A reply of
+/// another shape is an error.
+fn config_value(target: &Target, reply: &Value, name: &str) -> Result<Option<String>, TargetError> {
+    match reply {
+        Value::ServerError(e) if matches!(e.code(), "NOPERM" | "ERR") => Ok(None),
+        Value::ServerError(_) => checked(target, "CONFIG GET", reply).map(|_| None),
+        Value::Array(items) | Value::Set(items) if items.is_empty() => Ok(None),
+        Value::Map(pairs) if pairs.is_empty() => Ok(None),
+        _ => match map_entries(reply).as_slice() {
+            [(field, value)] if field.eq_ignore_ascii_case(name) && as_text(value).is_some() => {
+                Ok(as_text(value))
+            }
+            _ => Err(TargetError(format!(
+                "{}: CONFIG GET {name} gave a reply of another shape than the parameter and its value",
+                target.describe()
+            ))),
+        },
+    }
 }
 
 fn texts(value: &Value) -> Vec<String> {

@@ -3,11 +3,10 @@
 //! 1. One round trip for the server's clock (`TIME`), `stream-node-max-entries` and the
 //!    tool's record.
 //! 2. For every key the record names: `XLEN` and `XINFO GROUPS`, plus, for streams with
-//!    `max_age`, an `XRANGE ... COUNT` probe bounded by one macro-node. A missing key answers
-//!    `XINFO GROUPS` with "no such key"; a key of another type answers `WRONGTYPE`, and only
-//!    those keys get a `TYPE` in a later round trip, for the message. Keys the topology
-//!    declares and the record does not name (new streams) get a `TYPE` first, and the stream
-//!    reads only if they hold streams.
+//!    `max_age`, an `XRANGE ... COUNT` probe bounded by one macro-node. A key of another type
+//!    answers `WRONGTYPE`; those keys get a `TYPE` in a later round trip, for the message.
+//!    Keys the topology declares and the record does not name (new streams) get a `TYPE`
+//!    first, and the stream reads only if they hold streams.
 //!    `XLEN` rather than `XINFO STREAM`: its reply does not carry the first and last entries,
 //!    which can be large, and the planner needs only the length. Never `XINFO ... FULL`,
 //!    which can block a server for hundreds of milliseconds.
@@ -17,9 +16,24 @@
 //! Steps 1 and 2 for the recorded streams can run while the file is still being validated
 //! ([`prefetch`]); [`read_after`] then reads only what is left. Commands go in batches of
 //! [`crate::target::BATCH_SIZE`], so round trips grow with the batch count, not with the
-//! number of streams; the replies of step 2 are parsed by [`crate::resp`] (see
-//! [`Target::read_each`]). Only read commands are sent, so `plan` works with a read-only ACL
+//! number of streams. Every reply comes through the bounded reader ([`Target::read_each`],
+//! `crate::resp`), and only read commands are sent, so `plan` works with a read-only ACL
 //! user.
+//!
+//! **Replies are checked, not guessed.** A reply of another shape than the command's (an
+//! `XLEN` of -5, a group without a name or with a pending count that is not an integer, a
+//! `TIME` that is not two integers) stops the read with an error naming the command and the
+//! key; a command's error is reported with the server's own words (escaped, see
+//! [`crate::text`]). Errors are told apart by their code (`WRONGTYPE`, `NOPERM`), never by
+//! their wording, which differs between Redis and Valkey versions.
+//!
+//! **A missing key** answers `XLEN` with 0 and `XINFO GROUPS` with an error whose code is
+//! `ERR` (Redis 7.0 to 8.x and Valkey 8 and 9 all say `ERR no such key`, but the words are
+//! not relied on). An existing stream, even an empty one, answers `XINFO GROUPS` with an
+//! array, so that pair can only be a missing key or a real failure of `XINFO GROUPS` (say,
+//! the command renamed away). The `TYPE` of such keys, read with those of other types in a
+//! later round trip, tells which: `none` is missing, `stream` is the failure, reported with
+//! the server's words. It costs a round trip only when a recorded key is missing.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -29,9 +43,10 @@ use redis::{Cmd, Value};
 use super::{LiveGroup, LiveKey, LiveState, LiveStream, StreamId};
 use crate::model::desired::Desired;
 use crate::record::{Record, record_key};
-use crate::resp::Reply;
+use crate::resp::{MAX_REPLY_BYTES, Reply, server_words, size_text};
 use crate::small_map::SmallMap;
-use crate::target::{BATCH_SIZE, RedactedUrl, Target, TargetError};
+use crate::target::{BATCH_SIZE, ReadError, RedactedUrl, Target, TargetError};
+use crate::text::untrusted;
 
 /// Default `stream-node-max-entries`, used when CONFIG GET is not allowed (a least-privilege
 /// user, a managed service).
@@ -40,6 +55,19 @@ const DEFAULT_NODE_MAX_ENTRIES: u64 = 100;
 /// Keys per pipelined batch: two or three commands each, so a batch is about
 /// [`BATCH_SIZE`] commands and always holds every command of its keys.
 const KEYS_PER_BATCH: usize = BATCH_SIZE / 2;
+
+/// Age probes per batch: each reads up to a macro-node of entries (101 by default), whose
+/// size the tool does not control, so that a batch of streams with large entries stays
+/// within what the reader takes for a batch (`reader::MAX_BATCH_BYTES`, 256 MiB: entries of
+/// 50 KB on average).
+const PROBES_PER_BATCH: usize = 50;
+
+/// `XINFO STREAM` replies per batch: each carries the stream's first and last entries.
+const POSITIONS_PER_BATCH: usize = 50;
+
+/// What the bounded reader's errors suggest when the server refused a command for want of a
+/// permission.
+const NOPERM_HINT: &str = " (the user lacks a permission the tool needs: see \"Least-privilege users for the tool\" in docs/operations.md)";
 
 /// What can be read before the topology file is loaded, once its namespace is known: the
 /// header and every stream the record names (see `cli::session`, which reads this while the
@@ -61,8 +89,10 @@ struct Header {
 #[derive(Default)]
 struct Streams {
     read: Vec<(String, LiveKey)>,
-    /// Keys that hold another type (their `TYPE` is read later, for the message).
-    wrong_types: Vec<String>,
+    /// Keys whose `TYPE`, read later, says what they are: keys of another type (`None`), and
+    /// keys that look missing, with the words of `XINFO GROUPS`' error (see the module's
+    /// comment).
+    to_type: Vec<(String, Option<String>)>,
 }
 
 /// Read the header of `namespace` and every stream its record names.
@@ -123,7 +153,7 @@ pub async fn read_after(
     }
     let mut read: BTreeMap<String, LiveKey> =
         std::mem::take(&mut streams.read).into_iter().collect();
-    let wrong: BTreeSet<&str> = streams.wrong_types.iter().map(String::as_str).collect();
+    let to_type: BTreeSet<&str> = streams.to_type.iter().map(|(k, _)| k.as_str()).collect();
     let mut prefetched = read.keys().map(String::as_str).peekable();
     let (mut remaining, mut unprobed) = (Vec::new(), Vec::new());
     for key in keys {
@@ -133,7 +163,7 @@ pub async fn read_after(
             if max_age_of(key).is_some() {
                 unprobed.push(key.to_owned());
             }
-        } else if !wrong.contains(key) {
+        } else if !to_type.contains(key) {
             remaining.push(key);
         }
     }
@@ -160,9 +190,8 @@ pub async fn read_after(
         now_ms,
         acl: None,
     };
-    for (key, kind) in key_types(target, &streams.wrong_types).await? {
-        live.keys.insert(key, LiveKey::WrongType(kind));
-    }
+    live.keys
+        .extend(resolve_types(target, &streams.to_type).await?);
     probe_ages(target, &unprobed, &age_probe_of, &mut live).await?;
     read_positions(target, desired, &mut live).await?;
     if !users.is_empty() {
@@ -179,38 +208,51 @@ async fn read_streams(
     streams: &mut Streams,
 ) -> Result<(), TargetError> {
     let mut probed = Vec::with_capacity(keys.len());
-    let batches: Vec<Vec<Cmd>> = keys
-        .chunks(KEYS_PER_BATCH)
-        .map(|chunk| {
-            let mut commands = Vec::with_capacity(chunk.len() * 3);
-            for key in chunk {
-                let mut xlen = redis::cmd("XLEN");
-                xlen.arg(*key);
-                let mut groups = redis::cmd("XINFO");
-                groups.arg("GROUPS").arg(*key);
-                commands.extend([xlen, groups]);
-                let probe = age_probe_of(key);
-                probed.push(probe.is_some());
-                commands.extend(probe);
-            }
-            commands
-        })
-        .collect();
+    // Per batch: its keys, its probes, its commands.
+    let mut batches: Vec<(usize, usize, Vec<Cmd>)> = Vec::new();
+    for key in keys {
+        let probe = age_probe_of(key);
+        let room = batches.last().is_some_and(|(keys, probes, _)| {
+            *keys < KEYS_PER_BATCH && (probe.is_none() || *probes < PROBES_PER_BATCH)
+        });
+        if !room {
+            batches.push((0, 0, Vec::with_capacity(KEYS_PER_BATCH * 2)));
+        }
+        let Some((in_batch, probes, commands)) = batches.last_mut() else {
+            continue;
+        };
+        let mut xlen = redis::cmd("XLEN");
+        xlen.arg(*key);
+        let mut groups = redis::cmd("XINFO");
+        groups.arg("GROUPS").arg(*key);
+        commands.extend([xlen, groups]);
+        *in_batch += 1;
+        *probes += usize::from(probe.is_some());
+        probed.push(probe.is_some());
+        commands.extend(probe);
+    }
+    let (sizes, batches): (Vec<usize>, Vec<Vec<Cmd>>) = batches
+        .into_iter()
+        .map(|(keys, _, commands)| (keys, commands))
+        .unzip();
     // Each batch's replies become live state as soon as they arrive, so that only a few
     // batches of raw replies are ever held at once.
     streams.read.reserve(keys.len());
     let url = target.describe().clone();
     let mut keys = keys.iter().zip(probed);
+    let mut sizes = sizes.into_iter();
     target
         .read_each(batches, |replies| {
             let mut replies = replies.iter();
-            for (key, probed) in keys.by_ref().take(KEYS_PER_BATCH) {
+            for (key, probed) in keys.by_ref().take(sizes.next().unwrap_or(0)) {
                 let length = replies.next().unwrap_or(&Reply::Nil);
                 let groups = replies.next().unwrap_or(&Reply::Nil);
                 let probe = if probed { replies.next() } else { None };
                 match parse_key(key, length, groups, probe, &url)? {
-                    Some(live_key) => streams.read.push(((*key).to_owned(), live_key)),
-                    None => streams.wrong_types.push((*key).to_owned()),
+                    KeyRead::Stream(live) => streams
+                        .read
+                        .push(((*key).to_owned(), LiveKey::Stream(live))),
+                    KeyRead::ToType(words) => streams.to_type.push(((*key).to_owned(), words)),
                 }
             }
             Ok(())
@@ -233,17 +275,19 @@ async fn probe_ages(
     if commands.is_empty() {
         return Ok(());
     }
-    let batches = commands.chunks(BATCH_SIZE).map(<[Cmd]>::to_vec).collect();
+    let batches = commands
+        .chunks(PROBES_PER_BATCH)
+        .map(<[Cmd]>::to_vec)
+        .collect();
+    let url = target.describe().clone();
     let mut keys = keys.into_iter();
     target
         .read_each(batches, |replies| {
             // Replies first: a batch's replies end before the keys do.
             for (reply, key) in replies.iter().zip(keys.by_ref()) {
+                let older = probe_count(reply, key, &url)?;
                 if let Some(LiveKey::Stream(stream)) = live.keys.get_mut(key) {
-                    stream.older_than_max_age = Some(match reply {
-                        Reply::Array(items) => items.len() as u64,
-                        _ => 0,
-                    });
+                    stream.older_than_max_age = Some(older);
                 }
             }
             Ok(())
@@ -284,25 +328,30 @@ async fn read_positions(
     if keys.is_empty() {
         return Ok(());
     }
-    let commands: Vec<Cmd> = keys
-        .iter()
-        .map(|k| redis::cmd("XINFO").arg("STREAM").arg(k.as_str()).clone())
+    let batches = keys
+        .chunks(POSITIONS_PER_BATCH)
+        .map(|chunk| {
+            chunk
+                .iter()
+                .map(|k| redis::cmd("XINFO").arg("STREAM").arg(k.as_str()).clone())
+                .collect()
+        })
         .collect();
-    let replies = target.batch(&commands).await?;
-    for (key, reply) in keys.into_iter().zip(replies) {
-        if let Some(LiveKey::Stream(stream)) = live.keys.get_mut(key) {
-            for (field, value) in map_entries(&reply) {
-                match field.as_ref() {
-                    "last-generated-id" => {
-                        stream.last_generated_id = text(value).and_then(|t| StreamId::parse(&t));
-                    }
-                    "entries-added" => stream.entries_added = as_u64(value),
-                    _ => {}
+    let url = target.describe().clone();
+    let mut keys = keys.into_iter();
+    target
+        .read_each(batches, |replies| {
+            // Replies first: a batch's replies end before the keys do.
+            for (reply, key) in replies.iter().zip(keys.by_ref()) {
+                let (last_generated_id, entries_added) = parse_position(reply, key, &url)?;
+                if let Some(LiveKey::Stream(stream)) = live.keys.get_mut(key) {
+                    stream.last_generated_id = Some(last_generated_id);
+                    stream.entries_added = entries_added;
                 }
             }
-        }
-    }
-    Ok(())
+            Ok(())
+        })
+        .await
 }
 
 /// The `TYPE` of each key: a missing key or one of another type goes into `read`; the keys
@@ -332,19 +381,13 @@ async fn read_types<'k>(
         .read_each(batches, |replies| {
             // Replies first: a batch's replies end before the keys do.
             for (reply, key) in replies.iter().zip(keys.by_ref()) {
-                let live = match reply {
-                    Reply::Error { code, details } => {
-                        return Err(read_failed(&url, key, code, details));
+                let live = match type_name(reply, key, &url)?.as_ref() {
+                    "stream" => {
+                        streams.push(*key);
+                        continue;
                     }
-                    _ => match reply.text().as_deref() {
-                        Some("stream") => {
-                            streams.push(*key);
-                            continue;
-                        }
-                        Some("none") => LiveKey::Missing,
-                        Some(other) => LiveKey::WrongType(other.to_owned()),
-                        None => LiveKey::WrongType("value of another type".to_owned()),
-                    },
+                    "none" => LiveKey::Missing,
+                    other => LiveKey::WrongType(other.to_owned()),
                 };
                 read.insert((*key).to_owned(), live);
             }
@@ -354,29 +397,53 @@ async fn read_types<'k>(
     Ok(streams)
 }
 
-/// The type of each key that is not a stream, for the message that names it.
-async fn key_types(
+/// The `TYPE` of each key the stream reads could not place (see [`Streams::to_type`]):
+/// missing, of another type, or, for a key that looked missing but holds a stream, the
+/// failure of `XINFO GROUPS` that made it look so.
+async fn resolve_types(
     target: &mut Target,
-    keys: &[String],
-) -> Result<Vec<(String, String)>, TargetError> {
+    keys: &[(String, Option<String>)],
+) -> Result<Vec<(String, LiveKey)>, TargetError> {
     if keys.is_empty() {
         return Ok(Vec::new());
     }
-    let commands: Vec<Cmd> = keys
-        .iter()
-        .map(|k| redis::cmd("TYPE").arg(k).clone())
-        .collect();
-    let replies = target.batch(&commands).await?;
-    Ok(keys
-        .iter()
-        .zip(replies)
-        .map(|(key, kind)| {
-            (
-                key.clone(),
-                as_text(&kind).unwrap_or_else(|| "value of another type".to_owned()),
-            )
+    let batches = keys
+        .chunks(BATCH_SIZE)
+        .map(|chunk| {
+            chunk
+                .iter()
+                .map(|(key, _)| redis::cmd("TYPE").arg(key).clone())
+                .collect()
         })
-        .collect())
+        .collect();
+    let url = target.describe().clone();
+    let mut resolved = Vec::with_capacity(keys.len());
+    let mut keys = keys.iter();
+    target
+        .read_each(batches, |replies| {
+            for (reply, (key, unclear)) in replies.iter().zip(keys.by_ref()) {
+                let live = match (type_name(reply, key, &url)?.as_ref(), unclear) {
+                    ("none", _) => LiveKey::Missing,
+                    ("stream", Some(words)) => {
+                        return Err(TargetError(format!(
+                            "{url}: {} failed: {words}",
+                            command("XINFO GROUPS", key)
+                        )));
+                    }
+                    ("stream", None) => {
+                        return Err(TargetError(format!(
+                            "{url}: `{}` became a stream while it was read: run the command again",
+                            untrusted(key)
+                        )));
+                    }
+                    (other, _) => LiveKey::WrongType(other.to_owned()),
+                };
+                resolved.push((key.clone(), live));
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(resolved)
 }
 
 /// Entries older than `minid_ms`, counted up to one more than a macro-node holds.
@@ -392,7 +459,7 @@ fn age_probe(key: &str, minid_ms: u64, node_max_entries: u64) -> Cmd {
 
 async fn read_header(target: &mut Target, namespace: &str) -> Result<Header, TargetError> {
     let record_key = record_key(namespace);
-    let commands = [
+    let commands = vec![
         redis::cmd("TIME").clone(),
         redis::cmd("CONFIG")
             .arg("GET")
@@ -400,29 +467,23 @@ async fn read_header(target: &mut Target, namespace: &str) -> Result<Header, Tar
             .clone(),
         redis::cmd("GET").arg(&record_key).clone(),
     ];
-    let replies = target.batch(&commands).await?;
-    let now_ms = replies.first().and_then(parse_time).ok_or_else(|| {
-        TargetError(format!(
-            "{}: TIME gave an unexpected reply",
-            target.describe()
-        ))
-    })?;
-    let node_max_entries = replies
-        .get(1)
-        .and_then(|v| {
-            map_entries(v)
-                .into_iter()
-                .find(|(k, _)| k == "stream-node-max-entries")
+    let url = target.describe().clone();
+    target
+        .read_with(commands, |replies| {
+            let [time, config, record] = replies else {
+                return Err(TargetError(format!(
+                    "{url}: {} replies to 3 commands",
+                    replies.len()
+                )));
+            };
+            Ok(Header {
+                now_ms: parse_time(time, &url)?,
+                node_max_entries: parse_node_max_entries(config, &url)?,
+                record: parse_record(record, &record_key, &url)?,
+            })
         })
-        .and_then(|(_, v)| text(v)?.parse().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(DEFAULT_NODE_MAX_ENTRIES);
-    let record = parse_record(target, &record_key, replies.get(2))?;
-    Ok(Header {
-        now_ms,
-        node_max_entries,
-        record,
-    })
+        .await
+        .map_err(|e| record_too_large(e, 2, &record_key, &url))
 }
 
 /// The record alone, in one round trip: apply checks under the lock that no other apply
@@ -432,99 +493,354 @@ pub async fn read_record(
     namespace: &str,
 ) -> Result<Option<Record>, TargetError> {
     let record_key = record_key(namespace);
-    let replies = target
-        .batch(&[redis::cmd("GET").arg(&record_key).clone()])
-        .await?;
-    parse_record(target, &record_key, replies.first())
+    let url = target.describe().clone();
+    target
+        .read_with(
+            vec![redis::cmd("GET").arg(&record_key).clone()],
+            |replies| parse_record(replies.first().unwrap_or(&Reply::Nil), &record_key, &url),
+        )
+        .await
+        .map_err(|e| record_too_large(e, 0, &record_key, &url))
 }
 
-fn parse_record(
-    target: &Target,
+/// The error of a read whose reply at `index`, the record's `GET`, may be too large: said
+/// so, since no record this tool writes comes near the limit of one reply.
+fn record_too_large(
+    error: ReadError,
+    index: usize,
     record_key: &str,
-    reply: Option<&Value>,
-) -> Result<Option<Record>, TargetError> {
-    match reply {
-        Some(Value::ServerError(e)) => Err(TargetError(format!(
-            "{}: cannot read the record `{record_key}`: {}",
-            target.describe(),
-            server_error_text(e)
-        ))),
-        Some(value) => match as_text(value) {
-            Some(json) => Record::parse(&json).map(Some).map_err(|why| {
-                TargetError(format!("the record `{record_key}` cannot be used: {why}"))
-            }),
-            None => Ok(None),
-        },
-        None => Ok(None),
+    url: &RedactedUrl,
+) -> TargetError {
+    match error {
+        ReadError::OverLimit {
+            batch: 0,
+            index: at,
+            why,
+            ..
+        } if at == index => TargetError(format!(
+            "{url}: the record `{}` is larger than {}, refusing to read it ({why}); a record of 100,000 streams takes about 10 MB, so this one was not written by redis-topology: look at it (redis-cli STRLEN) and delete it if nobody needs it",
+            untrusted(record_key),
+            size_text(MAX_REPLY_BYTES)
+        )),
+        other => other.into(),
     }
 }
 
-/// One key from its `XLEN` and `XINFO GROUPS` replies; `None` for a key of another type.
+/// `TIME`: seconds and microseconds, as two integers in strings.
+fn parse_time(reply: &Reply, url: &RedactedUrl) -> Result<u64, TargetError> {
+    if let Reply::Error { code, details } = reply {
+        return Err(failed(url, "`TIME`", code, details));
+    }
+    let number = |part: &Reply| part.as_str()?.parse::<u64>().ok();
+    if let Reply::Array(parts) = reply
+        && let [seconds, micros] = parts.as_slice()
+        && let (Some(seconds), Some(micros)) = (number(seconds), number(micros))
+        && micros < 1_000_000
+    {
+        return Ok(seconds.saturating_mul(1000).saturating_add(micros / 1000));
+    }
+    Err(unexpected(
+        url,
+        "`TIME`",
+        reply,
+        "two integers (seconds and microseconds)",
+    ))
+}
+
+/// `CONFIG GET stream-node-max-entries`: the parameter and its value. The default when the
+/// user may not run it (`NOPERM`) or the server does not have it (`ERR`: CONFIG renamed or
+/// disabled, as managed services do; an empty reply: no such parameter), and for 0 (no
+/// limit by count: nodes are bounded by bytes only).
+fn parse_node_max_entries(reply: &Reply, url: &RedactedUrl) -> Result<u64, TargetError> {
+    const NAME: &str = "stream-node-max-entries";
+    let value = match reply {
+        Reply::Error {
+            code: "NOPERM" | "ERR",
+            ..
+        } => return Ok(DEFAULT_NODE_MAX_ENTRIES),
+        Reply::Error { code, details } => {
+            return Err(failed(
+                url,
+                "`CONFIG GET stream-node-max-entries`",
+                code,
+                details,
+            ));
+        }
+        Reply::Array(items) if items.is_empty() => return Ok(DEFAULT_NODE_MAX_ENTRIES),
+        Reply::Array(items) => match items.as_slice() {
+            [name, value] if name.as_str().is_some_and(|n| n.eq_ignore_ascii_case(NAME)) => {
+                value.as_str().and_then(|v| v.parse::<u64>().ok())
+            }
+            _ => None,
+        },
+        _ => None,
+    };
+    match value {
+        Some(0) => Ok(DEFAULT_NODE_MAX_ENTRIES),
+        Some(n) => Ok(n),
+        None => Err(unexpected(
+            url,
+            "`CONFIG GET stream-node-max-entries`",
+            reply,
+            "the parameter's name and a number",
+        )),
+    }
+}
+
+/// `GET` of the record: nil when there is none.
+fn parse_record(
+    reply: &Reply,
+    record_key: &str,
+    url: &RedactedUrl,
+) -> Result<Option<Record>, TargetError> {
+    let unusable = |why: String| {
+        TargetError(format!(
+            "the record `{}` cannot be used: {why}",
+            untrusted(record_key)
+        ))
+    };
+    match reply {
+        Reply::Nil => Ok(None),
+        Reply::Bytes(bytes) => {
+            let json = std::str::from_utf8(bytes)
+                .map_err(|_| unusable("it is not UTF-8 text".to_owned()))?;
+            Record::parse(json).map(Some).map_err(unusable)
+        }
+        Reply::Error { code, details } => Err(TargetError(format!(
+            "{url}: cannot read the record: {} failed: {}{}",
+            command("GET", record_key),
+            server_words(code, details),
+            hint(code)
+        ))),
+        other => Err(unexpected(
+            url,
+            &command("GET", record_key),
+            other,
+            "a string or nil",
+        )),
+    }
+}
+
+/// What a key's `XLEN` and `XINFO GROUPS` say.
+enum KeyRead {
+    Stream(LiveStream),
+    /// Its `TYPE` will tell (see [`Streams::to_type`]).
+    ToType(Option<String>),
+}
+
+/// One key from its `XLEN` and `XINFO GROUPS` replies, and its age probe's.
 fn parse_key(
     key: &str,
     length: &Reply,
     groups: &Reply,
     probe: Option<&Reply>,
     url: &RedactedUrl,
-) -> Result<Option<LiveKey>, TargetError> {
-    for reply in [length, groups] {
-        match reply {
+) -> Result<KeyRead, TargetError> {
+    let wrong_type = |r: &Reply| {
+        matches!(
+            r,
             Reply::Error {
-                code: "WRONGTYPE", ..
-            } => return Ok(None),
-            Reply::Error { details, .. } if details.contains("no such key") => {
-                return Ok(Some(LiveKey::Missing));
+                code: "WRONGTYPE",
+                ..
             }
-            Reply::Error { code, details } => return Err(read_failed(url, key, code, details)),
-            _ => {}
-        }
-    }
-    let older_than_max_age = probe.map(|p| match p {
-        Reply::Array(items) => items.len() as u64,
-        _ => 0,
-    });
-    Ok(Some(LiveKey::Stream(LiveStream {
-        length: length.as_u64().unwrap_or(0),
-        older_than_max_age,
-        groups: parse_groups(groups),
-        ..LiveStream::default()
-    })))
-}
-
-fn read_failed(url: &RedactedUrl, key: &str, code: &str, details: &str) -> TargetError {
-    let message = format!("{url}: reading {key} failed: {code} {details}");
-    TargetError(message.trim_end().to_owned())
-}
-
-fn parse_groups(groups: &Reply) -> SmallMap<String, LiveGroup> {
-    let Reply::Array(items) = groups else {
-        return Default::default();
+        )
     };
+    if wrong_type(length) || wrong_type(groups) {
+        return Ok(KeyRead::ToType(None));
+    }
+    let length = match length {
+        Reply::Int(n) if *n >= 0 => n.unsigned_abs(),
+        Reply::Error { code, details } => {
+            return Err(failed(url, &command("XLEN", key), code, details));
+        }
+        other => {
+            return Err(unexpected(url, &command("XLEN", key), other, "a length"));
+        }
+    };
+    let groups = match groups {
+        Reply::Array(items) => parse_groups(items).map_err(|why| {
+            TargetError(format!(
+                "{url}: in the reply to {}, {why}; is this a Redis server (7.0 or later)?",
+                command("XINFO GROUPS", key)
+            ))
+        })?,
+        // A missing key, or a failure of XINFO GROUPS on an empty stream: TYPE will tell.
+        Reply::Error {
+            code: "ERR",
+            details,
+        } if length == 0 => return Ok(KeyRead::ToType(Some(server_words("ERR", details)))),
+        Reply::Error { code, details } => {
+            return Err(failed(url, &command("XINFO GROUPS", key), code, details));
+        }
+        other => {
+            return Err(unexpected(
+                url,
+                &command("XINFO GROUPS", key),
+                other,
+                "an array of groups",
+            ));
+        }
+    };
+    let older_than_max_age = probe.map(|p| probe_count(p, key, url)).transpose()?;
+    Ok(KeyRead::Stream(LiveStream {
+        length,
+        older_than_max_age,
+        groups,
+        ..LiveStream::default()
+    }))
+}
+
+/// An age probe's reply: how many entries it found.
+fn probe_count(reply: &Reply, key: &str, url: &RedactedUrl) -> Result<u64, TargetError> {
+    match reply {
+        Reply::Array(items) => Ok(items.len() as u64),
+        Reply::Error { code, details } => Err(failed(url, &command("XRANGE", key), code, details)),
+        other => Err(unexpected(
+            url,
+            &command("XRANGE", key),
+            other,
+            "an array of entries",
+        )),
+    }
+}
+
+/// `XINFO GROUPS`: every group whole, or an error saying which is broken and how.
+fn parse_groups(items: &[Reply]) -> Result<SmallMap<String, LiveGroup>, String> {
     items
         .iter()
-        .filter_map(|group| {
-            let mut name = None;
-            let mut live = LiveGroup::default();
-            for (field, value) in group.fields() {
-                match field {
-                    "name" => name = value.text().map(Cow::into_owned),
-                    "consumers" => live.consumers = value.as_u64().unwrap_or(0),
-                    "pending" => live.pending = value.as_u64().unwrap_or(0),
-                    "last-delivered-id" => {
-                        live.last_delivered_id =
-                            value.as_str().and_then(StreamId::parse).unwrap_or_default();
-                    }
-                    _ => {}
-                }
-            }
-            Some((name?, live))
-        })
+        .enumerate()
+        .map(|(at, group)| parse_group(group).map_err(|why| format!("group {} {why}", at + 1)))
         .collect()
 }
 
+/// One group of `XINFO GROUPS`: a name, counts of consumers and pending entries, and the
+/// last delivered ID; other fields (`entries-read`, `lag`, newer ones) are not needed.
+fn parse_group(group: &Reply) -> Result<(String, LiveGroup), String> {
+    let fields = group
+        .map()
+        .ok_or_else(|| format!("is {}, not field/value pairs", group.describe()))?;
+    let (mut name, mut consumers, mut pending, mut last) = (None, None, None, None);
+    for (field, value) in fields {
+        match field {
+            "name" => name = Some(value),
+            "consumers" => consumers = Some(value),
+            "pending" => pending = Some(value),
+            "last-delivered-id" => last = Some(value),
+            _ => {}
+        }
+    }
+    let name = name
+        .and_then(Reply::text)
+        .ok_or_else(|| "has no name".to_owned())?;
+    // Escaped only for a message: most groups are whole.
+    let shown = || untrusted(&name).into_owned();
+    let count = |value: Option<&Reply>, field: &str| {
+        value.and_then(Reply::as_u64).ok_or_else(|| match value {
+            Some(value) => format!(
+                "(`{}`) has {} as `{field}`, not a count",
+                shown(),
+                value.describe()
+            ),
+            None => format!("(`{}`) has no `{field}`", shown()),
+        })
+    };
+    let live = LiveGroup {
+        consumers: count(consumers, "consumers")?,
+        pending: count(pending, "pending")?,
+        last_delivered_id: last
+            .and_then(Reply::as_str)
+            .and_then(StreamId::parse)
+            .ok_or_else(|| format!("(`{}`) has no stream ID as `last-delivered-id`", shown()))?,
+    };
+    Ok((name.into_owned(), live))
+}
+
+/// `XINFO STREAM`: the last generated ID and, from Redis 7.0 on, the entries ever added.
+fn parse_position(
+    reply: &Reply,
+    key: &str,
+    url: &RedactedUrl,
+) -> Result<(StreamId, Option<u64>), TargetError> {
+    let what = command("XINFO STREAM", key);
+    if let Reply::Error { code, details } = reply {
+        return Err(failed(url, &what, code, details));
+    }
+    let fields = reply
+        .map()
+        .ok_or_else(|| unexpected(url, &what, reply, "field/value pairs"))?;
+    let (mut last, mut added) = (None, None);
+    for (field, value) in fields {
+        match field {
+            "last-generated-id" => last = Some(value),
+            "entries-added" => added = Some(value),
+            _ => {}
+        }
+    }
+    let last = last
+        .and_then(Reply::as_str)
+        .and_then(StreamId::parse)
+        .ok_or_else(|| TargetError(format!("{url}: {what} gave no `last-generated-id`")))?;
+    let added = match added {
+        None => None,
+        Some(value) => Some(value.as_u64().ok_or_else(|| {
+            TargetError(format!(
+                "{url}: {what} gave {} as `entries-added`, not a count",
+                value.describe()
+            ))
+        })?),
+    };
+    Ok((last, added))
+}
+
+/// A `TYPE` reply: the type's name.
+fn type_name<'r>(
+    reply: &Reply<'r>,
+    key: &str,
+    url: &RedactedUrl,
+) -> Result<Cow<'r, str>, TargetError> {
+    match (reply, reply.text()) {
+        (Reply::Bytes(_), Some(name)) => Ok(name),
+        (Reply::Error { code, details }, _) => {
+            Err(failed(url, &command("TYPE", key), code, details))
+        }
+        (other, _) => Err(unexpected(url, &command("TYPE", key), other, "a type name")),
+    }
+}
+
+/// A command and its key, for messages: `` `XLEN app:orders` `` (the key escaped: it may
+/// come from the record).
+fn command(name: &str, key: &str) -> String {
+    format!("`{name} {}`", untrusted(key))
+}
+
+/// A command the server refused, with its words: `TIME failed: NOPERM ...`.
+fn failed(url: &RedactedUrl, command: &str, code: &str, details: &str) -> TargetError {
+    TargetError(format!(
+        "{url}: {command} failed: {}{}",
+        server_words(code, details),
+        hint(code)
+    ))
+}
+
+fn hint(code: &str) -> &'static str {
+    match code {
+        "NOPERM" => NOPERM_HINT,
+        _ => "",
+    }
+}
+
+/// A reply of another shape than the command's: `XLEN app:orders gave the integer -5, not
+/// a length`.
+fn unexpected(url: &RedactedUrl, command: &str, reply: &Reply, expected: &str) -> TargetError {
+    TargetError(format!(
+        "{url}: {command} gave {}, not {expected}; is this a Redis server (7.0 or later)?",
+        reply.describe()
+    ))
+}
+
 /// Field/value pairs of a reply that is a map (RESP3) or a flat array (RESP2), borrowed from
-/// the reply (an `XINFO GROUPS` of 10,000 streams has 240,000 of them). Unknown fields are
-/// kept for the caller to ignore: newer servers add fields.
+/// the reply, for readers of the client's values (the ACL users). Unknown fields are kept
+/// for the caller to ignore: newer servers add fields.
 pub(crate) fn map_entries(value: &Value) -> Vec<(Cow<'_, str>, &Value)> {
     match value {
         Value::Map(pairs) => pairs
@@ -558,25 +874,8 @@ pub fn as_text(value: &Value) -> Option<String> {
     }
 }
 
-fn as_u64(value: &Value) -> Option<u64> {
-    match value {
-        Value::Int(i) => u64::try_from(*i).ok(),
-        other => text(other)?.parse().ok(),
-    }
-}
-
-fn parse_time(value: &Value) -> Option<u64> {
-    let Value::Array(parts) = value else {
-        return None;
-    };
-    let seconds: u64 = as_text(parts.first()?)?.parse().ok()?;
-    let micros: u64 = as_text(parts.get(1)?)?.parse().ok()?;
-    Some(seconds * 1000 + micros / 1000)
-}
-
+/// A server error as one line, in the server's words, escaped and cut (see
+/// [`crate::text::untrusted`]).
 pub fn server_error_text(error: &redis::ServerError) -> String {
-    match error.details() {
-        Some(details) => format!("{} {details}", error.code()),
-        None => error.code().to_owned(),
-    }
+    server_words(error.code(), error.details().unwrap_or_default())
 }

@@ -9,6 +9,7 @@ mod converge;
 mod corpus;
 mod diff_git;
 mod examples;
+mod fake_server;
 mod hostile_input;
 mod lock;
 mod plan_apply;

@@ -571,7 +571,7 @@ fn run_at(url: &str, file: &tempfile::NamedTempFile, args: &[&str]) -> Output {
 }
 
 /// A CA and a server certificate for 127.0.0.1, made with the openssl command.
-fn make_certificates(dir: &std::path::Path) {
+pub fn make_certificates(dir: &std::path::Path) {
     let run = |args: &[&str]| {
         let status = std::process::Command::new("openssl")
             .args(args)

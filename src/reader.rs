@@ -1,0 +1,504 @@
+//! The bounded reader: every read the tool makes goes over a connection of its own, whose
+//! replies [`crate::resp`] checks and parses strictly and within limits.
+//!
+//! Why not the Redis client: its decoder has no size limit (a server announcing a 1 GiB
+//! reply made the tool take 2.6 GB of memory), its response timeout did not cover a reply
+//! that trickles in, and on a plan's bulk reads it decodes slower than the server answers
+//! (see [`crate::resp`]). Writes, the apply lock and the apply itself stay on the client
+//! ([`crate::target::Target::batch`]); whatever only reads comes here.
+//!
+//! - **Transports**: plain TCP, TLS (`rediss://`: the server's certificate is checked against
+//!   the public web roots, or against `--tls-ca-cert` alone, as the client does) and Unix
+//!   sockets (`redis+unix://`, `unix://`). The connection authenticates and selects the
+//!   database as the URL says, and speaks RESP2 (it never sends `HELLO 3`).
+//! - **Pipelined**: every batch is sent at once, as `redis-cli --pipe` does, while the replies
+//!   are read; each batch's replies are handed over whole, in order.
+//! - **Bounded**: each reply by the limits of [`crate::resp`], and a batch's replies together
+//!   by [`MAX_BATCH_BYTES`] and [`MAX_BATCH_VALUES`] (they are held until the batch is whole,
+//!   since the parsed replies borrow from the buffer).
+//! - **On time**: connecting (TCP, and TLS's handshake) must succeed within
+//!   `ConnectOptions::connect`, and each batch's replies must all be in within
+//!   `ConnectOptions::response` of the batch before them (of the read's start, for the
+//!   first). The clock runs per batch, not per piece received, so a server that trickles
+//!   bytes cannot hold a read forever.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::{Cmd, ConnectionAddr};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use crate::resp::{self, ProtocolError, Reply, Scanner, server_words, size_text};
+use crate::target::{ConnectOptions, TargetError};
+use crate::text::untrusted_bytes;
+
+/// The most a batch's replies may take together: 256 MiB (four replies at their limit). A
+/// plan's batch of 500 streams takes ~150 KB; the large ones are age probes of streams with
+/// large entries, and message samples, which go one stream per batch.
+pub const MAX_BATCH_BYTES: usize = 4 * resp::MAX_REPLY_BYTES;
+
+/// The most values a batch's replies may hold together (4,194,304: 160 MiB once parsed).
+pub const MAX_BATCH_VALUES: usize = 4 * resp::MAX_REPLY_VALUES;
+
+/// Bytes asked of the connection per read.
+const READ_SIZE: usize = 64 * 1024;
+
+/// A buffer grown larger than this (by a large record, say) is given back after its batch.
+const KEEP_BUFFER: usize = 4 * 1024 * 1024;
+
+/// Where the reader connects and who it is there, from the URL the client parsed.
+#[derive(Clone)]
+pub(crate) struct Endpoint {
+    address: Address,
+    user: Option<String>,
+    password: Option<String>,
+    db: i64,
+}
+
+#[derive(Clone)]
+enum Address {
+    Tcp {
+        host: String,
+        port: u16,
+    },
+    Tls {
+        host: String,
+        port: u16,
+        config: Arc<rustls::ClientConfig>,
+    },
+    #[cfg(unix)]
+    Unix(PathBuf),
+}
+
+impl Endpoint {
+    /// The endpoint of a URL the client accepted; `ca_cert` as `--tls-ca-cert`.
+    pub(crate) fn new(
+        info: &redis::ConnectionInfo,
+        ca_cert: Option<&Path>,
+    ) -> Result<Endpoint, String> {
+        let address = match info.addr() {
+            ConnectionAddr::Tcp(host, port) => Address::Tcp {
+                host: host.clone(),
+                port: *port,
+            },
+            ConnectionAddr::TcpTls {
+                host,
+                port,
+                insecure: false,
+                ..
+            } => Address::Tls {
+                host: host.clone(),
+                port: *port,
+                config: tls_config(ca_cert)?,
+            },
+            ConnectionAddr::TcpTls { insecure: true, .. } => {
+                return Err(
+                    "TLS without checking the server's certificate (#insecure) is not supported: give the CA with --tls-ca-cert"
+                        .to_owned(),
+                );
+            }
+            #[cfg(unix)]
+            ConnectionAddr::Unix(path) => Address::Unix(path.clone()),
+            _ => return Err("this kind of address is not supported".to_owned()),
+        };
+        let settings = info.redis_settings();
+        Ok(Endpoint {
+            address,
+            user: settings.username().map(str::to_owned),
+            password: settings.password().map(str::to_owned),
+            db: settings.db(),
+        })
+    }
+}
+
+/// What TLS trusts: the public web roots, or only the CA in `ca_cert` (PEM), as the client
+/// is set up in `target::open_client`.
+fn tls_config(ca_cert: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_cert {
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+        Some(path) => {
+            let shown = path.display();
+            let pem = std::fs::read(path)
+                .map_err(|e| format!("cannot read the CA certificate {shown}: {e}"))?;
+            for cert in CertificateDer::pem_slice_iter(&pem) {
+                let cert =
+                    cert.map_err(|e| format!("the CA certificate {shown} is not PEM: {e}"))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("the CA certificate {shown} cannot be used: {e}"))?;
+            }
+            if roots.is_empty() {
+                return Err(format!("the CA certificate {shown} holds no certificate"));
+            }
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS cannot be set up: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// A connection of any of the three kinds.
+trait Duplex: AsyncRead + AsyncWrite + Send + Sync + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Sync + Unpin> Duplex for T {}
+
+/// Why a read failed.
+pub(crate) enum ReadFailure {
+    /// The connection: it cannot send or read, it closed, or it was too slow.
+    Connection(String),
+    /// The reply to the command at `index` of batch `batch` is not RESP2 or is over a limit.
+    Reply {
+        batch: usize,
+        index: usize,
+        command: String,
+        problem: ProtocolError,
+    },
+    /// The consumer of the replies stopped the read with its own error.
+    Stopped(TargetError),
+}
+
+/// A connection for reads, with the bytes read and not yet handed out.
+pub(crate) struct Reader {
+    stream: Box<dyn Duplex>,
+    buf: Vec<u8>,
+}
+
+impl Reader {
+    /// Connect, authenticate and select the database. `Err` is one line without secrets.
+    pub(crate) async fn open(
+        endpoint: &Endpoint,
+        options: &ConnectOptions,
+    ) -> Result<Reader, String> {
+        let stream = tokio::time::timeout(options.connect, connect(&endpoint.address))
+            .await
+            .map_err(|_| format!("timed out connecting (after {})", seconds(options.connect)))??;
+        let mut reader = Reader {
+            stream,
+            buf: Vec::new(),
+        };
+        reader.hello(endpoint, options.response).await?;
+        Ok(reader)
+    }
+
+    /// `AUTH` and `SELECT` as the URL says (nothing for a URL without them).
+    async fn hello(&mut self, endpoint: &Endpoint, timeout: Duration) -> Result<(), String> {
+        let mut commands = Vec::new();
+        if let Some(password) = &endpoint.password {
+            let mut auth = redis::cmd("AUTH");
+            if let Some(user) = &endpoint.user {
+                auth.arg(user);
+            }
+            commands.push(auth.arg(password).clone());
+        }
+        if endpoint.db != 0 {
+            commands.push(redis::cmd("SELECT").arg(endpoint.db).clone());
+        }
+        if commands.is_empty() {
+            return Ok(());
+        }
+        let mut refused = None;
+        let read = self
+            .read_each(
+                std::slice::from_ref(&commands),
+                &mut |replies: &[Reply<'_>]| {
+                    refused = refusal(replies, endpoint);
+                    Ok(())
+                },
+                timeout,
+            )
+            .await;
+        match read {
+            Err(ReadFailure::Connection(why)) => Err(why),
+            Err(ReadFailure::Reply {
+                command, problem, ..
+            }) => Err(format!("the reply to `{command}` is {problem}")),
+            Err(ReadFailure::Stopped(e)) => Err(e.0),
+            Ok(()) => refused.map_or(Ok(()), Err),
+        }
+    }
+
+    /// Send every batch at once while reading the replies, and hand each batch's replies to
+    /// `each`, in order. After an error the connection must not be used again: replies may
+    /// still be on their way.
+    pub(crate) async fn read_each(
+        &mut self,
+        batches: &[Vec<Cmd>],
+        each: &mut impl FnMut(&[Reply<'_>]) -> Result<(), TargetError>,
+        timeout: Duration,
+    ) -> Result<(), ReadFailure> {
+        let (mut from_server, mut to_server) = tokio::io::split(&mut self.stream);
+        let buf = &mut self.buf;
+        let receive = async {
+            for (number, batch) in batches.iter().enumerate() {
+                let ends = receive_batch(buf, &mut from_server, (number, batch), timeout).await?;
+                let replies = parse_batch(buf, &ends, (number, batch))?;
+                each(&replies).map_err(ReadFailure::Stopped)?;
+                drop(replies);
+                buf.drain(..ends.last().copied().unwrap_or(0));
+                if buf.capacity() > KEEP_BUFFER && buf.len() <= KEEP_BUFFER {
+                    buf.shrink_to(KEEP_BUFFER);
+                }
+            }
+            // Bytes past the last reply owed were never asked for: a later read must not
+            // take them for its replies.
+            if !buf.is_empty() {
+                return Err(ReadFailure::Connection(format!(
+                    "the server sent {} bytes after the replies it owed; check that the URL is a Redis server's",
+                    buf.len()
+                )));
+            }
+            Ok(())
+        };
+        tokio::try_join!(send_all(&mut to_server, batches), receive).map(|_| ())
+    }
+}
+
+/// A batch and its number in the read, for messages.
+type Numbered<'b> = (usize, &'b [Cmd]);
+
+/// Write every batch, one write per batch (the server reads them as fast as it answers).
+async fn send_all(
+    to_server: &mut (impl AsyncWrite + Unpin),
+    batches: &[Vec<Cmd>],
+) -> Result<(), ReadFailure> {
+    let mut packed = Vec::new();
+    for batch in batches {
+        packed.clear();
+        for command in batch {
+            command.write_packed_command(&mut packed);
+        }
+        to_server.write_all(&packed).await.map_err(cannot_send)?;
+    }
+    // TLS may hold the last bytes back until flushed.
+    to_server.flush().await.map_err(cannot_send)
+}
+
+async fn connect(address: &Address) -> Result<Box<dyn Duplex>, String> {
+    Ok(match address {
+        Address::Tcp { host, port } => Box::new(tcp(host, *port).await?),
+        Address::Tls { host, port, config } => {
+            let name = rustls::pki_types::ServerName::try_from(host.clone())
+                .map_err(|_| format!("`{host}` is not a name TLS can check a certificate for"))?;
+            let stream = tcp(host, *port).await?;
+            let tls = tokio_rustls::TlsConnector::from(Arc::clone(config))
+                .connect(name, stream)
+                .await
+                .map_err(|e| format!("TLS handshake failed: {e}"))?;
+            Box::new(tls)
+        }
+        #[cfg(unix)]
+        Address::Unix(path) => Box::new(
+            tokio::net::UnixStream::connect(path)
+                .await
+                .map_err(|e| format!("cannot connect to {}: {e}", path.display()))?,
+        ),
+    })
+}
+
+async fn tcp(host: &str, port: u16) -> Result<TcpStream, String> {
+    let stream = TcpStream::connect((host, port))
+        .await
+        .map_err(|e| format!("cannot connect: {e}"))?;
+    // Requests are written whole; Nagle's delay would only hold back the last one.
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+/// Why the server refused `AUTH` or `SELECT`, if it did. For `AUTH`, only the code: the
+/// command held the password, and a server could echo it.
+fn refusal(replies: &[Reply<'_>], endpoint: &Endpoint) -> Option<String> {
+    let auth = usize::from(endpoint.password.is_some());
+    replies
+        .iter()
+        .enumerate()
+        .find_map(|(index, reply)| match reply {
+            Reply::Error { code, .. } if index < auth => Some(format!(
+                "authentication failed ({}): check the user and password in the URL",
+                crate::text::untrusted(code)
+            )),
+            Reply::Error { code, details } => Some(format!(
+                "SELECT {} failed: {}",
+                endpoint.db,
+                server_words(code, details)
+            )),
+            _ => None,
+        })
+}
+
+/// Read until the batch's replies are all in: where each ends in `buf`.
+async fn receive_batch(
+    buf: &mut Vec<u8>,
+    from_server: &mut (impl AsyncRead + Unpin),
+    batch: Numbered<'_>,
+    timeout: Duration,
+) -> Result<Vec<usize>, ReadFailure> {
+    let deadline = Instant::now() + timeout;
+    let mut scanner = Scanner::new(0);
+    let commands = batch.1.len();
+    let mut ends = Vec::with_capacity(commands);
+    while ends.len() < commands {
+        let index = ends.len();
+        match scanner.scan(buf) {
+            Err(problem) => return Err(reply_failure(batch, index, problem)),
+            Ok(Some(end)) => {
+                ends.push(end);
+                continue;
+            }
+            Ok(None) => {}
+        }
+        // Everything in the buffer belongs to this batch: its last reply is incomplete.
+        within_batch_limits(buf.len(), scanner.values(), commands)
+            .map_err(|problem| reply_failure(batch, index, problem))?;
+        read_more(buf, from_server, deadline)
+            .await
+            .map_err(|late| match late {
+                Late::Timeout => ReadFailure::Connection(format!(
+                    "no complete reply to `{}` within {} (each batch of up to {} replies must be in within that time); the server is busy or the connection slow",
+                    describe_command(batch.1.get(index)),
+                    seconds(timeout),
+                    crate::target::BATCH_SIZE
+                )),
+                Late::Failed(why) => ReadFailure::Connection(why),
+            })?;
+    }
+    within_batch_limits(0, scanner.values(), commands)
+        .map_err(|problem| reply_failure(batch, commands.saturating_sub(1), problem))?;
+    Ok(ends)
+}
+
+/// A batch's replies, which [`receive_batch`] found complete.
+fn parse_batch<'b>(
+    buf: &'b [u8],
+    ends: &[usize],
+    batch: Numbered<'_>,
+) -> Result<Vec<Reply<'b>>, ReadFailure> {
+    let mut start = 0;
+    let mut replies = Vec::with_capacity(ends.len());
+    for (index, &end) in ends.iter().enumerate() {
+        let reply = resp::parse(buf, start).map_err(|p| reply_failure(batch, index, p))?;
+        replies.push(reply);
+        start = end;
+    }
+    Ok(replies)
+}
+
+fn within_batch_limits(bytes: usize, values: usize, commands: usize) -> Result<(), ProtocolError> {
+    if bytes > MAX_BATCH_BYTES {
+        return Err(ProtocolError::OverLimit(format!(
+            "the replies to its batch of {commands} commands take more than the {} a batch may take",
+            size_text(MAX_BATCH_BYTES)
+        )));
+    }
+    if values > MAX_BATCH_VALUES {
+        return Err(ProtocolError::OverLimit(format!(
+            "the replies to its batch of {commands} commands hold more than the {MAX_BATCH_VALUES} values a batch may hold"
+        )));
+    }
+    Ok(())
+}
+
+/// Why no more bytes came.
+enum Late {
+    Timeout,
+    Failed(String),
+}
+
+async fn read_more(
+    buf: &mut Vec<u8>,
+    from_server: &mut (impl AsyncRead + Unpin),
+    deadline: Instant,
+) -> Result<(), Late> {
+    buf.reserve(READ_SIZE);
+    match tokio::time::timeout_at(deadline, from_server.read_buf(buf)).await {
+        Err(_) => Err(Late::Timeout),
+        Ok(Err(e)) => Err(Late::Failed(format!("cannot read replies: {e}"))),
+        Ok(Ok(0)) => Err(Late::Failed(
+            "the server closed the connection before it replied".to_owned(),
+        )),
+        Ok(Ok(_)) => Ok(()),
+    }
+}
+
+fn cannot_send(e: std::io::Error) -> ReadFailure {
+    ReadFailure::Connection(format!("cannot send: {e}"))
+}
+
+/// The reply at `index` of `batch` failed.
+fn reply_failure(
+    (number, batch): Numbered<'_>,
+    index: usize,
+    problem: ProtocolError,
+) -> ReadFailure {
+    ReadFailure::Reply {
+        batch: number,
+        index,
+        command: describe_command(batch.get(index)),
+        problem,
+    }
+}
+
+/// A command for a message: its name and first two arguments (`XINFO GROUPS app:orders`),
+/// escaped; `AUTH` and `HELLO` by name alone, since their arguments hold the password.
+pub(crate) fn describe_command(command: Option<&Cmd>) -> String {
+    let mut args = command
+        .into_iter()
+        .flat_map(Cmd::args_iter)
+        .filter_map(|arg| match arg {
+            redis::Arg::Simple(bytes) => Some(bytes),
+            _ => None,
+        });
+    let Some(name) = args.next() else {
+        return "(no command)".to_owned();
+    };
+    let name = untrusted_bytes(name).to_uppercase();
+    let shown = if matches!(name.as_str(), "AUTH" | "HELLO") {
+        0
+    } else {
+        2
+    };
+    std::iter::once(name)
+        .chain(args.take(shown).map(|a| untrusted_bytes(a).into_owned()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `30 s`, or `250 ms` for a timeout that is not whole seconds (tests set those).
+pub(crate) fn seconds(duration: Duration) -> String {
+    if duration.subsec_millis() == 0 {
+        format!("{} s", duration.as_secs())
+    } else {
+        format!("{} ms", duration.as_millis())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_are_described_without_their_secrets() {
+        let auth = redis::cmd("auth").arg("app").arg("s3cret").clone();
+        assert_eq!(describe_command(Some(&auth)), "AUTH");
+        let groups = redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg("app:orders\n")
+            .arg("x")
+            .clone();
+        assert_eq!(
+            describe_command(Some(&groups)),
+            "XINFO GROUPS app:orders\\n"
+        );
+        assert_eq!(describe_command(None), "(no command)");
+        assert_eq!(seconds(Duration::from_secs(30)), "30 s");
+        assert_eq!(seconds(Duration::from_millis(1500)), "1500 ms");
+    }
+}
