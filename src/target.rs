@@ -20,7 +20,7 @@ use crate::reader::{Endpoint, ReadFailure, Reader};
 use crate::resp::{ProtocolError, Reply, server_words};
 
 pub mod fenced;
-pub use fenced::{Fenced, Identity};
+pub use fenced::Identity;
 
 pub use crate::redis_url::{DEFAULT_URL, RedactedUrl, RedisUrl, resolve_url};
 
@@ -89,11 +89,6 @@ pub struct Target {
     /// The bounded reader, for every read (see [`crate::reader`]); `None` after a read that
     /// failed, until the next read opens it again.
     reader: Option<Reader>,
-    /// For connections opened later (see `fenced`).
-    client: Client,
-    /// A connection of apply's ACL transactions alone (`WATCH` is per connection), opened
-    /// on the first one.
-    transactions: Option<MultiplexedConnection>,
 }
 
 /// Why a read failed, telling apart a reply over a limit of [`crate::resp`] (refused from
@@ -173,8 +168,6 @@ impl Target {
             endpoint,
             options,
             reader: Some(reader),
-            client,
-            transactions: None,
         };
         target.ping().await?;
         Ok(target)

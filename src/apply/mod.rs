@@ -1,17 +1,19 @@
 //! The applier: runs a [`Plan`]'s operations on the server, under the lock, in three phases.
 //!
-//! 1. **Changes**: creations, trims, user rewrites, cleanup of an interrupted apply.
+//! 1. **Changes**: creations, trims, user rewrites, cleanup of an interrupted apply, in
+//!    pipelined batches with a few in flight.
 //! 2. **Destructive** operations (`--prune`: `DEL`, `XGROUP DESTROY`, `ACL DELUSER`), only
 //!    once every change of phase 1 succeeded, one batch at a time.
 //! 3. **The record** (and the users registry), only once everything else succeeded.
 //!
-//! Every write is fenced by the lock on the server (see `target::fenced`): key writes run in
-//! a script that checks the lock's token first and stops at the first failing command; ACL
-//! commands run in a `WATCH`ed transaction. Before each batch the lease must be known to be
-//! ours for a while yet ([`Lock::check`]), so a stalled connection stops the apply before
-//! its next batch. A failure stops the apply: batches already on their way (phase 1 keeps a
-//! few in flight) finish, nothing more is sent, and the report says, command by command,
-//! what failed and how much was applied.
+//! Every write is fenced by the lock on the server (see `target::fenced`): a batch of
+//! changes is a guarded transaction that runs nothing unless the lock holds this apply's
+//! token; destructive operations and the record run in a script that checks the token
+//! first and stops at the first failing command. Before each batch the lease must be known
+//! to be ours for a while yet ([`Lock::check`]), so a stalled connection stops the apply
+//! before its next batch. A failure stops the apply: batches already on their way finish,
+//! nothing more is sent, and the report says, command by command, what failed and how much
+//! was applied.
 //!
 //! Every operation is idempotent or made so (`BUSYGROUP` on a group that exists is success,
 //! `XGROUP DESTROY` of a stream gone is skipped), and the record is written last, so an
@@ -29,9 +31,10 @@ use redis::{Cmd, Value};
 use crate::acl::HASH_PLACEHOLDER;
 use crate::live::read::server_error_text;
 use crate::model::desired::Desired;
+use crate::plan::ops::Channel;
 use crate::plan::{Change, Kind, Op, Plan};
-use crate::target::fenced::{self, BatchOutcome, FencedCommand, Mode};
-use crate::target::{BATCH_SIZE, Fenced, Target, TargetError, WINDOW};
+use crate::target::fenced::{self, BatchOutcome, FencedCommand, Mode, TransactionOutcome};
+use crate::target::{BATCH_SIZE, Target, TargetError, WINDOW};
 use crate::text::untrusted;
 use lock::Lock;
 
@@ -45,14 +48,15 @@ pub struct Applied {
 /// Called after each batch with (commands done, commands in total).
 pub type Progress<'a> = &'a mut dyn FnMut(usize, usize);
 
-/// Why an apply stopped, and exactly how far it got: one line per failed command, then
-/// what was and was not applied. Holds no secret (commands show password placeholders).
+/// Why an apply stopped, and exactly how far it got: its lines are why, each failed
+/// command, then what was and was not applied. Holds no secret (commands show password
+/// placeholders).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Stopped(pub String);
+pub struct Stopped(pub Vec<String>);
 
 impl std::fmt::Display for Stopped {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.0.join("\n"))
     }
 }
 
@@ -106,6 +110,23 @@ impl Phase {
             Phase::Destructive | Phase::Record => 1,
         }
     }
+
+    /// How an operation of this phase is fenced: changes (and ACL commands, which scripts
+    /// may not run) in guarded transactions, the cheapest fence; destructive operations and
+    /// the record in the script that stops at the first failure.
+    fn fence(self, op: &Op) -> Fence {
+        match (self, op.channel()) {
+            (Phase::Changes, _) | (_, Channel::Acl) => Fence::Transaction,
+            (Phase::Destructive | Phase::Record, Channel::Key) => Fence::Script,
+        }
+    }
+}
+
+/// How a batch runs under the lock (see `target::fenced`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fence {
+    Transaction,
+    Script,
 }
 
 /// Run a plan under `lock`. `desired` supplies the password hashes that plans hold only as
@@ -118,7 +139,7 @@ pub async fn execute(
     plan_id: Option<&str>,
     progress: Progress<'_>,
 ) -> Result<Applied, Stopped> {
-    check_passwords(plan, desired).map_err(|e| Stopped(e.0))?;
+    check_passwords(plan, desired).map_err(|e| Stopped(vec![e.0]))?;
     let mut run = Run {
         plan,
         desired,
@@ -183,29 +204,23 @@ impl<'p> Run<'p> {
         !self.failures.is_empty() || self.stopped.is_some()
     }
 
-    /// Run one phase's steps: runs of key operations as fenced scripts, runs of ACL
-    /// operations as fenced transactions, in plan order.
+    /// Run one phase's steps, in plan order, in runs of operations fenced alike.
     async fn phase(
         &mut self,
-        target: &mut Target,
+        target: &Target,
         phase: Phase,
         steps: &[Step<'p>],
         progress: Progress<'_>,
     ) {
         let mut rest = steps;
         while let Some(first) = rest.first() {
-            let channel = first.op.channel();
+            let fence = phase.fence(first.op);
             let length = rest
                 .iter()
-                .position(|s| s.op.channel() != channel)
+                .position(|s| phase.fence(s.op) != fence)
                 .unwrap_or(rest.len());
             let (run, after) = rest.split_at(length);
-            match channel {
-                crate::plan::ops::Channel::Key => {
-                    self.key_batches(target, phase, run, progress).await
-                }
-                crate::plan::ops::Channel::Acl => self.acl_batches(target, run, progress).await,
-            }
+            self.batches(target, phase, fence, run, progress).await;
             if self.failed() {
                 return;
             }
@@ -213,13 +228,14 @@ impl<'p> Run<'p> {
         }
     }
 
-    /// Key operations in fenced scripts of [`BATCH_SIZE`] commands, `phase.window()` in
-    /// flight. The lease is checked before each batch is sent; after a failure no further
-    /// batch is sent.
-    async fn key_batches(
+    /// Operations in fenced batches of [`BATCH_SIZE`], `phase.window()` in flight. The lease
+    /// is checked before each batch is sent; after a failure no further batch is sent (those
+    /// already on their way finish and are reported).
+    async fn batches(
         &mut self,
         target: &Target,
         phase: Phase,
+        fence: Fence,
         steps: &[Step<'p>],
         progress: Progress<'_>,
     ) {
@@ -227,8 +243,7 @@ impl<'p> Run<'p> {
         let halt = RefCell::new(None::<Halt>);
         let sent_at = RefCell::new(Vec::new());
         let chunks: Vec<&[Step<'p>]> = steps.chunks(BATCH_SIZE).collect();
-        let lock = self.lock;
-        let (plan_id, desired) = (self.plan_id, self.desired);
+        let (lock, desired, plan_id) = (self.lock, self.desired, self.plan_id);
         let batches = chunks.iter().map_while(|chunk| {
             if halt.borrow().is_some() {
                 return None;
@@ -238,7 +253,10 @@ impl<'p> Run<'p> {
                 return None;
             }
             sent_at.borrow_mut().push(Instant::now());
-            Some(vec![fenced_batch(lock, chunk, desired, plan_id)])
+            Some(match fence {
+                Fence::Script => vec![script_batch(lock, chunk, desired, plan_id)],
+                Fence::Transaction => transaction_batch(lock, chunk, desired, plan_id),
+            })
         });
         {
             let mut replies = std::pin::pin!(target.batches_in_window(batches, phase.window()));
@@ -249,20 +267,15 @@ impl<'p> Run<'p> {
                 };
                 let sent = sent_at.borrow().get(index).copied();
                 index += 1;
-                match reply {
-                    Ok(values) => {
-                        let outcome = values
-                            .first()
-                            .ok_or_else(|| "no reply".to_owned())
-                            .and_then(fenced::batch_outcome);
-                        if let Err(stop) = self.record_batch(chunk, outcome, sent) {
-                            // Stop sending: batches already on their way still report.
-                            halt.borrow_mut().get_or_insert(stop);
-                        }
-                    }
-                    Err(e) => {
-                        halt.borrow_mut().get_or_insert(Halt::Stopped(e.0));
-                    }
+                let noted = match reply {
+                    Ok(values) => match fence {
+                        Fence::Script => self.note_script_batch(chunk, &values, sent),
+                        Fence::Transaction => self.note_transaction(chunk, &values, sent),
+                    },
+                    Err(e) => Err(Halt::Stopped(e.0)),
+                };
+                if let Err(stop) = noted {
+                    halt.borrow_mut().get_or_insert(stop);
                 }
                 progress(self.done, self.total);
             }
@@ -272,24 +285,78 @@ impl<'p> Run<'p> {
         }
     }
 
-    /// Note what one fenced batch did; `Err` when the apply must stop.
-    fn record_batch(
+    /// The lock turned out not to be this apply's any more: no batch may follow.
+    fn lock_lost(&self, what_ran: &str) -> Halt {
+        let why = format!("another apply holds it now, or it expired ({what_ran})");
+        self.lock.mark_lost(&why);
+        Halt::Stopped(format!("lost the apply lock `{}`: {why}", self.lock.key()))
+    }
+
+    /// Note what one guarded transaction did; `Err` when the apply must stop.
+    fn note_transaction(
         &mut self,
         chunk: &[Step<'p>],
-        outcome: Result<BatchOutcome, String>,
+        replies: &[Value],
         sent_at: Option<Instant>,
     ) -> Result<(), Halt> {
+        // The transaction's first command renews the lease; the plan's follow it.
+        let outcome =
+            fenced::transaction_outcome(replies, chunk.len() + 1).map_err(Halt::Stopped)?;
         match outcome {
-            Err(why) => Err(Halt::Stopped(why)),
-            Ok(BatchOutcome::LockLost) => {
-                let why = "another apply holds it now (the server ran none of this batch)";
-                self.lock.mark_lost(why);
-                Err(Halt::Stopped(format!(
-                    "lost the apply lock `{}`: {why}",
-                    self.lock.key()
-                )))
+            TransactionOutcome::LockLost => {
+                Err(self.lock_lost("the server ran none of this batch"))
             }
-            Ok(BatchOutcome::Ran { done, failed }) => {
+            TransactionOutcome::Refused(refused) => {
+                let none_ran = format!(
+                    "refused as it was queued: none of its batch of {} commands ran",
+                    chunk.len()
+                );
+                for (index, error) in refused {
+                    match index.checked_sub(1).and_then(|i| chunk.get(i)) {
+                        Some(step) => self.fail(step, &format!("{error} ({none_ran})")),
+                        None => {
+                            return Err(Halt::Stopped(format!(
+                                "the server refused to renew the apply lock's lease in a batch: {error} ({none_ran})"
+                            )));
+                        }
+                    }
+                }
+                Err(Halt::Failure)
+            }
+            TransactionOutcome::Ran(results) => {
+                if let Some(sent_at) = sent_at {
+                    self.lock.confirm(sent_at);
+                }
+                let mut failed = false;
+                for (step, reply) in chunk.iter().zip(results.iter().skip(1)) {
+                    match reply {
+                        Value::ServerError(e) if Some(e.code()) != step.op.done_already_code() => {
+                            self.fail(step, &server_error_text(e));
+                            failed = true;
+                        }
+                        _ => self.set(step, Outcome::Done),
+                    }
+                }
+                if failed { Err(Halt::Failure) } else { Ok(()) }
+            }
+        }
+    }
+
+    /// Note what one fenced script did; `Err` when the apply must stop.
+    fn note_script_batch(
+        &mut self,
+        chunk: &[Step<'p>],
+        replies: &[Value],
+        sent_at: Option<Instant>,
+    ) -> Result<(), Halt> {
+        let outcome = replies
+            .first()
+            .ok_or_else(|| "no reply".to_owned())
+            .and_then(fenced::batch_outcome)
+            .map_err(Halt::Stopped)?;
+        match outcome {
+            BatchOutcome::LockLost => Err(self.lock_lost("the server ran none of this batch")),
+            BatchOutcome::Ran { done, failed } => {
                 if let Some(sent_at) = sent_at {
                     self.lock.confirm(sent_at);
                 }
@@ -310,70 +377,6 @@ impl<'p> Run<'p> {
                         chunk.len()
                     ))),
                     (None, _) => Ok(()),
-                }
-            }
-        }
-    }
-
-    /// ACL operations in fenced transactions of [`BATCH_SIZE`] commands, one at a time.
-    async fn acl_batches(
-        &mut self,
-        target: &mut Target,
-        steps: &[Step<'p>],
-        progress: Progress<'_>,
-    ) {
-        let margin = margin(self.lock.lease());
-        for chunk in steps.chunks(BATCH_SIZE) {
-            if let Err(e) = self.lock.check(margin) {
-                self.stopped = Some(e.0);
-                return;
-            }
-            let commands: Vec<Cmd> = chunk
-                .iter()
-                .map(|step| to_cmd(step.op, self.desired, self.plan_id))
-                .collect();
-            let result = target
-                .fenced_transaction(self.lock.key(), self.lock.token(), &commands)
-                .await;
-            match result {
-                Err(e) => {
-                    self.stopped = Some(e.0);
-                    return;
-                }
-                Ok(Fenced::LockLost) => {
-                    let why =
-                        "another apply holds it now (the server ran none of these ACL commands)";
-                    self.lock.mark_lost(why);
-                    self.stopped =
-                        Some(format!("lost the apply lock `{}`: {why}", self.lock.key()));
-                    return;
-                }
-                Ok(Fenced::Refused(why)) => {
-                    if let Some(step) = chunk.first() {
-                        self.fail(step, &why);
-                    }
-                    self.stopped =
-                        Some("the server refused the ACL commands; none of them ran".to_owned());
-                    return;
-                }
-                Ok(Fenced::Ran(replies)) => {
-                    for (step, reply) in chunk.iter().zip(&replies) {
-                        match reply {
-                            Value::ServerError(e) => self.fail(step, &server_error_text(e)),
-                            _ => self.set(step, Outcome::Done),
-                        }
-                    }
-                    if replies.len() != chunk.len() {
-                        self.stopped = Some(format!(
-                            "EXEC gave {} replies for {} commands",
-                            replies.len(),
-                            chunk.len()
-                        ));
-                    }
-                    progress(self.done, self.total);
-                    if self.failed() {
-                        return;
-                    }
                 }
             }
         }
@@ -449,7 +452,7 @@ impl<'p> Run<'p> {
                 " The record was not written."
             }
         ));
-        Stopped(lines.join("\n"))
+        Stopped(lines)
     }
 
     fn progress_line(&self) -> String {
@@ -494,8 +497,23 @@ impl<'p> Run<'p> {
     }
 }
 
+/// The guarded transaction running `chunk`'s operations, after renewing the lease.
+fn transaction_batch(
+    lock: &Lock,
+    chunk: &[Step<'_>],
+    desired: &Desired,
+    plan_id: Option<&str>,
+) -> Vec<Cmd> {
+    let lease_ms = u64::try_from(lock.lease().as_millis()).unwrap_or(u64::MAX);
+    let renew = redis::cmd("PEXPIRE").arg(lock.key()).arg(lease_ms).clone();
+    let commands = std::iter::once(renew)
+        .chain(chunk.iter().map(|step| to_cmd(step.op, desired, plan_id)))
+        .collect();
+    fenced::transaction_batch(lock.key(), lock.token(), commands)
+}
+
 /// The fenced script running `chunk`'s key operations.
-fn fenced_batch(lock: &Lock, chunk: &[Step<'_>], desired: &Desired, plan_id: Option<&str>) -> Cmd {
+fn script_batch(lock: &Lock, chunk: &[Step<'_>], desired: &Desired, plan_id: Option<&str>) -> Cmd {
     let commands: Vec<FencedCommand<'_>> = chunk
         .iter()
         .map(|step| FencedCommand {

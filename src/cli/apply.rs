@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::session::{Session, block_on, exit_soon, fail, open};
+use super::session::{Session, block_on, exit_soon, fail, fail_lines, open};
 use super::{ApplyArgs, ColourChoice, print_stderr, print_stdout};
 use crate::apply::{self, lock};
 use crate::live::read;
@@ -322,7 +322,7 @@ async fn execute(
             ));
             0
         }
-        Err(stopped) => fail(&stopped.to_string()),
+        Err(stopped) => fail_lines(&stopped.0),
     }
 }
 

@@ -184,6 +184,18 @@ pub fn fail(message: &str) -> u8 {
     1
 }
 
+/// Print an error of several lines (an apply's report): the first as `error:`, the others
+/// indented under it, each escaped to one line as [`fail`] does.
+pub fn fail_lines(lines: &[String]) -> u8 {
+    let mut lines = lines.iter();
+    let code = fail(lines.next().map_or("", String::as_str));
+    for line in lines {
+        let line = crate::text::untrusted_within(line, usize::MAX);
+        print_stderr(&format!("{line}\n"));
+    }
+    code
+}
+
 /// Run a future on a small multi-threaded runtime: the connection's task decodes replies on a
 /// worker thread while this thread turns the previous batch into live state (measured: a
 /// no-op plan of 10,000 streams 10% faster than on one thread).

@@ -345,11 +345,13 @@ fn a_failure_stops_apply_before_destructive_changes_and_the_record() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let all = text(&out);
     assert!(all.contains("apply stopped: 1 command failed"), "{all}");
+    // The server's own words follow (NOPERM); the whole batch was refused as it was queued.
     assert!(
-        // The server's own words follow (Redis 7.0 says ERR inside a script, later NOPERM).
-        all.contains("retention.orders: `XTRIM app:orders MAXLEN ~ 100` failed: "),
+        all.contains("retention.orders: `XTRIM app:orders MAXLEN ~ 100` failed: NOPERM"),
         "{all}"
     );
+    assert!(all.contains("none of its batch of 3 commands ran"), "{all}");
+    assert!(all.contains("+ stream.fresh: not run"), "{all}");
     assert!(all.contains("- stream.old: not run"), "{all}");
     assert!(all.contains("record: not run"), "{all}");
     assert!(all.contains("The record was not written."), "{all}");
@@ -366,8 +368,8 @@ fn a_failure_stops_apply_before_destructive_changes_and_the_record() {
     );
     assert_eq!(
         f.server.cmd::<String>(&["TYPE", "app:fresh"]),
-        "stream",
-        "the change before the failure was applied, as the report says"
+        "none",
+        "as the report says, nothing of the refused batch ran"
     );
 }
 
