@@ -10,18 +10,7 @@ use serde_json::{Value, json};
 use super::redis::RedisServer;
 use super::util::{bin, text, topology_file};
 
-const TOPOLOGY: &str = "\
-version: 1
-namespace: app
-streams:
-  orders:
-    retention: { maxlen: 100 }
-    groups:
-      billing: { start: \"0\" }
-      shipping: {}
-  audit:
-    retention: unbounded
-";
+use super::util::ORDERS_AND_AUDIT as TOPOLOGY;
 
 /// Commands that write; a refused apply must send none.
 const WRITES: &[&str] = &[

@@ -15,18 +15,7 @@ use super::util::{bin, documented_rules, text, topology_file};
 const LOCK: &str = "app:__topology__:lock";
 const RECORD: &str = "app:__topology__:record";
 
-const TOPOLOGY: &str = "\
-version: 1
-namespace: app
-streams:
-  orders:
-    retention: { maxlen: 100 }
-    groups:
-      billing: { start: \"0\" }
-      shipping: {}
-  audit:
-    retention: unbounded
-";
+use super::util::ORDERS_AND_AUDIT as TOPOLOGY;
 
 /// Run an apply to its end (at most `limit`) with these extra variables.
 fn apply(url: &str, file: &Path, args: &[&str], env: &[(&str, &str)], limit: Duration) -> Output {

@@ -53,3 +53,18 @@ pub fn documented_rules(name: &str) -> Vec<String> {
         .map(|t| t.replace("<namespace>", "app"))
         .collect()
 }
+
+/// A small topology of namespace `app`: `orders` (trimmed to 100, groups `billing` from the
+/// start and `shipping` from new entries) and `audit` (unbounded, no group).
+pub const ORDERS_AND_AUDIT: &str = "\
+version: 1
+namespace: app
+streams:
+  orders:
+    retention: { maxlen: 100 }
+    groups:
+      billing: { start: \"0\" }
+      shipping: {}
+  audit:
+    retention: unbounded
+";
