@@ -423,3 +423,76 @@ streams:
         "the old entries are gone"
     );
 }
+
+/// A command that fails as it runs, in the middle of a batch of changes (a key turned into
+/// a string while apply held the lock): the rest of its transaction runs and is reported as
+/// applied, no further batch is sent, and neither `--prune`'s deletion nor the record runs.
+#[test]
+fn a_command_failing_as_it_runs_stops_apply_before_destructive_changes() {
+    use super::lock::{server_condition, wait_exit, wait_for};
+    use super::proxy::Proxy;
+    let with_old = format!("{TOPOLOGY}  old:\n    retention: unbounded\n");
+    let f = Fixture::new(&with_old);
+    assert_eq!(f.run(&["apply", "--yes"]).status.code(), Some(0));
+    let record_before: String = f.server.cmd(&["GET", "app:__topology__:record"]);
+    let mut topology = TOPOLOGY.to_owned();
+    for i in 0..10 {
+        topology.push_str(&format!(
+            "  s{i}:\n    retention: unbounded\n    groups: {{ g: {{}} }}\n"
+        ));
+    }
+    let file = topology_file(&topology);
+    // Hold the apply once it holds the lock; turn `s5` into a string meanwhile.
+    let proxy = Proxy::start(f.server.port);
+    proxy.stall_when(server_condition(&f.server, |con| {
+        redis::cmd("EXISTS")
+            .arg("app:__topology__:lock")
+            .query::<i64>(con)
+            .is_ok_and(|n| n == 1)
+    }));
+    let log = f.dir.path().join("apply.log");
+    let output = std::fs::File::create(&log).expect("log file");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_redis-topology"))
+        .args(["apply", "--yes", "--prune"])
+        .arg(file.path())
+        .args(["--url", &proxy.url()])
+        .env("NO_COLOR", "1")
+        .stdout(output.try_clone().expect("log file"))
+        .stderr(output)
+        .spawn()
+        .expect("spawn apply");
+    wait_for(
+        "the apply to hold the lock",
+        std::time::Duration::from_secs(60),
+        || proxy.is_stalled(),
+    );
+    f.server.cmd::<String>(&["SET", "app:s5", "not a stream"]);
+    proxy.resume();
+    let code = wait_exit(&mut child, std::time::Duration::from_secs(60));
+    let all = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(code, Some(1), "{all}");
+    assert!(all.contains("apply stopped: 1 command failed"), "{all}");
+    assert!(
+        all.contains("group.s5.g: `XGROUP CREATE app:s5 g $ MKSTREAM` failed: WRONGTYPE"),
+        "{all}"
+    );
+    for key in ["app:s4", "app:s6"] {
+        assert_eq!(
+            f.server.cmd::<String>(&["TYPE", key]),
+            "stream",
+            "the rest of the transaction ran, as reported: {all}"
+        );
+    }
+    assert!(all.contains("- stream.old: not run"), "{all}");
+    assert!(all.contains("record: not run"), "{all}");
+    assert_eq!(
+        f.server.cmd::<String>(&["TYPE", "app:old"]),
+        "stream",
+        "the destructive change did not run"
+    );
+    assert_eq!(
+        f.server.cmd::<String>(&["GET", "app:__topology__:record"]),
+        record_before,
+        "the record was not written"
+    );
+}

@@ -49,7 +49,7 @@ fn spawn_apply(url: &str, file: &Path, lease_ms: &str, out: &Path) -> Child {
 }
 
 /// Poll `condition` until it holds; fail after `limit`, saying what was awaited.
-fn wait_for(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
+pub(super) fn wait_for(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !condition() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -58,7 +58,7 @@ fn wait_for(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
 }
 
 /// Wait for a child that should end by itself, killing it after `limit`.
-fn wait_exit(child: &mut Child, limit: Duration) -> Option<i32> {
+pub(super) fn wait_exit(child: &mut Child, limit: Duration) -> Option<i32> {
     let deadline = Instant::now() + limit;
     loop {
         if let Ok(Some(status)) = child.try_wait() {
@@ -88,7 +88,7 @@ fn calls(server: &RedisServer, command: &str) -> u64 {
 }
 
 /// A condition for [`Proxy::stall_when`], asked of the server directly.
-fn server_condition(
+pub(super) fn server_condition(
     server: &RedisServer,
     condition: impl Fn(&mut redis::Connection) -> bool + Send + Sync + 'static,
 ) -> impl Fn() -> bool + Send + Sync + 'static {
