@@ -41,7 +41,9 @@ async fn apply(args: &ApplyArgs, colour: ColourChoice) -> u8 {
     {
         return code;
     }
-    let prune = saved.as_ref().map_or(args.target.prune, |s| s.prune);
+    // Only the command line says whether apply may delete: a saved plan's `prune` is
+    // checked against it (above), never taken from the file.
+    let prune = args.target.prune;
     let (live, plan) = match session.read_and_plan(prune).await {
         Ok(planned) => planned,
         Err(code) => return code,
@@ -157,10 +159,18 @@ fn check_saved(session: &Session, args: &ApplyArgs, saved: &SavedPlan) -> Result
     if let Some(why) = saved.target_mismatch(&target) {
         return Err(fail(&format!("{why}. Nothing was applied")));
     }
-    if args.target.prune && !saved.prune {
-        return Err(fail(
-            "the saved plan was made without --prune; make it again with `plan --prune --out FILE`. Nothing was applied",
-        ));
+    match (saved.prune, args.target.prune) {
+        (true, false) => {
+            return Err(fail(
+                "the saved plan was made with --prune (it may delete streams, groups and users); apply it with --prune. Nothing was applied",
+            ));
+        }
+        (false, true) => {
+            return Err(fail(
+                "the saved plan was made without --prune; make it again with `plan --prune --out FILE`, or apply it without --prune. Nothing was applied",
+            ));
+        }
+        _ => {}
     }
     if saved.desired_digest != session.desired.digest {
         return Err(fail(

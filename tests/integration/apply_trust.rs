@@ -496,3 +496,35 @@ fn a_command_failing_as_it_runs_stops_apply_before_destructive_changes() {
         "the record was not written"
     );
 }
+
+/// Whether apply may delete comes from its command line only: a saved plan edited to say
+/// it was made with `--prune`, holding the deletions a `--prune` plan would, is refused
+/// without `--prune`, and nothing is deleted.
+#[test]
+fn a_saved_plan_cannot_grant_itself_prune() {
+    let with_kept = format!("{TOPOLOGY}  kept:\n    retention: unbounded\n");
+    let mut f = Fixture::new(&with_kept);
+    assert_eq!(f.run(&["apply", "--yes"]).status.code(), Some(0));
+    f.file = topology_file(TOPOLOGY);
+    let reviewed = f.saved_plan();
+    assert_eq!(reviewed["prune"], json!(false));
+    // What an attacker can write: the plan a --prune run would make, in the reviewed file.
+    let pruning_path = f.path("pruning.json");
+    let out = f.run(&["plan", "--prune", "--out", &pruning_path]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let pruning = read_json(Path::new(&pruning_path));
+    let mut tampered = reviewed.clone();
+    tampered["prune"] = json!(true);
+    tampered["plan"] = pruning["plan"].clone();
+    let path = f.write_plan("tampered.json", &tampered);
+    f.server.cmd::<String>(&["CONFIG", "RESETSTAT"]);
+    let out = f.run(&["apply", "--yes", "--plan", &path]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("the saved plan was made with --prune"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(f.writes(), Vec::<String>::new());
+    assert_eq!(f.server.cmd::<String>(&["TYPE", "app:kept"]), "stream");
+}
