@@ -154,6 +154,9 @@ pub async fn execute(
     for (change, ops) in plan.changes.iter().zip(run.outcomes.iter_mut()) {
         *ops = vec![Outcome::NotRun; change.ops.len()];
     }
+    probe_fence(target, lock)
+        .await
+        .map_err(|e| Stopped(vec![e.0]))?;
     for phase in [Phase::Changes, Phase::Destructive, Phase::Record] {
         let steps: Vec<Step<'_>> = plan
             .changes
@@ -177,10 +180,39 @@ pub async fn execute(
             return Err(run.report());
         }
     }
+    if run.done != run.total {
+        // Every batch answered without a failure, yet not every command is known to have
+        // run: never report success for that.
+        run.stopped = Some(format!(
+            "only {} of {} commands are known to have run",
+            run.done, run.total
+        ));
+        return Err(run.report());
+    }
     Ok(Applied {
         changes: plan.changes.len(),
-        commands: run.total,
+        commands: run.done,
     })
+}
+
+/// Before the first write: show that this user and server can fence apply's writes (a
+/// guarded transaction whose guard must stop it), or refuse to start, saying why. Without
+/// this, a user who may not run `WATCH` or `MULTI`, or may not write the fence key, would
+/// see each batch run unfenced (and the apply stop after the first).
+async fn probe_fence(target: &Target, lock: &Lock) -> Result<(), TargetError> {
+    let batch = fenced::probe_batch(lock.key(), lock.token());
+    let mut replies = std::pin::pin!(target.batches_in_window(std::iter::once(batch), 1));
+    let replies = match replies.next().await {
+        Some(replies) => replies?,
+        None => return Err(TargetError("the fence probe got no reply".to_owned())),
+    };
+    match fenced::probe_problem(&replies) {
+        None => Ok(()),
+        Some(why) => Err(TargetError(format!(
+            "apply cannot fence its writes with the lock, so it writes nothing: {why} (the apply user needs +watch +multi +exec +eval, and to write `{}:fence:*`: see \"Least-privilege users for the tool\" in docs/operations.md)",
+            lock.key()
+        ))),
+    }
 }
 
 /// The state of one apply's run.
@@ -280,8 +312,15 @@ impl<'p> Run<'p> {
                 progress(self.done, self.total);
             }
         }
-        if let Some(Halt::Stopped(why)) = halt.take() {
-            self.stopped.get_or_insert(why);
+        match halt.take() {
+            Some(Halt::Stopped(why)) => {
+                self.stopped.get_or_insert(why);
+            }
+            Some(Halt::Failure) if self.failures.is_empty() => {
+                self.stopped
+                    .get_or_insert("a batch failed without naming a command".to_owned());
+            }
+            _ => {}
         }
     }
 
@@ -306,6 +345,10 @@ impl<'p> Run<'p> {
             TransactionOutcome::LockLost => {
                 Err(self.lock_lost("the server ran none of this batch"))
             }
+            TransactionOutcome::NotRun(why) => Err(Halt::Stopped(format!(
+                "{why}: none of a batch of {} commands ran",
+                chunk.len()
+            ))),
             TransactionOutcome::Refused(refused) => {
                 let none_ran = format!(
                     "refused as it was queued: none of its batch of {} commands ran",
@@ -327,19 +370,33 @@ impl<'p> Run<'p> {
                 if let Some(sent_at) = sent_at {
                     self.lock.confirm(sent_at);
                 }
-                let mut failed = false;
-                for (step, reply) in chunk.iter().zip(results.iter().skip(1)) {
-                    match reply {
-                        Value::ServerError(e) if Some(e.code()) != step.op.done_already_code() => {
-                            self.fail(step, &server_error_text(e));
-                            failed = true;
-                        }
-                        _ => self.set(step, Outcome::Done),
-                    }
-                }
-                if failed { Err(Halt::Failure) } else { Ok(()) }
+                self.note_results(chunk, &results)
+            }
+            TransactionOutcome::RanUnfenced { results, why } => {
+                // What ran is reported as run; nothing more is sent.
+                let _ = self.note_results(chunk, &results);
+                Err(Halt::Stopped(format!(
+                    "a batch of {} commands ran without the lock's fence ({why}); stopped so that nothing more runs unfenced",
+                    chunk.len()
+                )))
             }
         }
+    }
+
+    /// Note each command's reply (after the transaction's renewal of the lease); `Err` when
+    /// one failed.
+    fn note_results(&mut self, chunk: &[Step<'p>], results: &[Value]) -> Result<(), Halt> {
+        let mut failed = false;
+        for (step, reply) in chunk.iter().zip(results.iter().skip(1)) {
+            match reply {
+                Value::ServerError(e) if Some(e.code()) != step.op.done_already_code() => {
+                    self.fail(step, &server_error_text(e));
+                    failed = true;
+                }
+                _ => self.set(step, Outcome::Done),
+            }
+        }
+        if failed { Err(Halt::Failure) } else { Ok(()) }
     }
 
     /// Note what one fenced script did; `Err` when the apply must stop.
@@ -455,18 +512,19 @@ impl<'p> Run<'p> {
         Stopped(lines)
     }
 
+    /// How many commands ran, and how many changes ran all theirs. A change without commands
+    /// of its own (a stream its groups create) is left out of the count: its groups say.
     fn progress_line(&self) -> String {
-        let changes_done = self
-            .outcomes
-            .iter()
+        let with_commands = || self.outcomes.iter().filter(|ops| !ops.is_empty());
+        let changes_done = with_commands()
             .filter(|ops| ops.iter().all(|o| *o == Outcome::Done))
             .count();
         format!(
-            "Applied {} of {} commands; {} of {} changes fully applied.",
+            "Applied {} of {} commands; {} of {} changes with commands fully applied.",
             self.done,
             self.total,
             changes_done,
-            self.plan.changes.len()
+            with_commands().count()
         )
     }
 

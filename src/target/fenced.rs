@@ -61,12 +61,61 @@ return {done}
 /// to a watched key, so the `EXEC` that follows runs nothing, and nothing is left). The
 /// fence is this apply's own key: touching the lock itself would abort the transactions of
 /// the apply that holds it.
-pub const GUARD_SCRIPT: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
+///
+/// It fails closed where it can: a lock that is not a string (tampered with) reads as not
+/// this apply's (`pcall`), and `allow-oom` lets it touch the fence on a server out of
+/// memory. What it cannot survive (a fence key the user may not write) the applier finds
+/// out before its first write ([`probe_batch`]), and any `EXEC` that ran although the guard
+/// did not say so is reported as having run unfenced ([`transaction_outcome`]).
+pub const GUARD_SCRIPT: &str = r"#!lua flags=allow-oom
+if redis.pcall('GET', KEYS[1]) == ARGV[1] then return 1 end
 redis.call('SET', KEYS[2], '1')
 redis.call('DEL', KEYS[2])
 return 0
 ";
+
+/// A token no apply has: the probe's guard always finds the lock not its own.
+const PROBE_TOKEN: &str = "(the fence probe: no apply has this token)";
+
+/// A guarded transaction whose guard must stop it: run before apply's first write, it
+/// shows that this user and server can fence the writes (`WATCH`, the guard's script and
+/// its fence key, `MULTI`, `EXEC`), or why not. Its one command is a `PING`, harmless if it
+/// runs.
+pub fn probe_batch(lock_key: &str, token: &str) -> Vec<Cmd> {
+    let mut batch = transaction_batch(lock_key, token, vec![redis::cmd("PING")]);
+    // The guard compares with a token nobody holds, on this apply's own fence key.
+    if let Some(guard) = batch.get_mut(1) {
+        *guard = redis::cmd("EVAL")
+            .arg(GUARD_SCRIPT)
+            .arg(2)
+            .arg(lock_key)
+            .arg(fence_key(lock_key, token))
+            .arg(PROBE_TOKEN)
+            .clone();
+    }
+    batch
+}
+
+/// Why the probe shows that writes cannot be fenced, if it does.
+pub fn probe_problem(replies: &[Value]) -> Option<String> {
+    match transaction_outcome(replies, 1) {
+        Ok(TransactionOutcome::LockLost) => None,
+        Ok(TransactionOutcome::Ran(_)) => {
+            Some("a transaction ran although its guard found the lock not its own".to_owned())
+        }
+        Ok(TransactionOutcome::RanUnfenced { why, .. } | TransactionOutcome::NotRun(why)) => {
+            Some(why)
+        }
+        Ok(TransactionOutcome::Refused(refused)) => Some(
+            refused
+                .into_iter()
+                .map(|(_, why)| why)
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        Err(why) => Some(why),
+    }
+}
 
 /// The key a guard touches to stop this apply's transaction: under the lock's key, named
 /// by a hash of the token (the token itself holds spaces and a host name).
@@ -101,38 +150,75 @@ pub fn transaction_batch(lock_key: &str, token: &str, commands: Vec<Cmd>) -> Vec
 /// What a guarded transaction did.
 #[derive(Clone, Debug, PartialEq)]
 pub enum TransactionOutcome {
-    /// `EXEC` ran every command: each one's reply (an error is the command's own).
+    /// `EXEC` ran every command, fenced: each one's reply (an error is the command's own).
     Ran(Vec<Value>),
+    /// The commands ran although the fence did not hold (the guard failed, or `WATCH` or
+    /// `MULTI` was refused): each one's reply, and why. Never expected: the applier stops.
+    RanUnfenced { results: Vec<Value>, why: String },
     /// Nothing ran: the lock is not this apply's, or changed while the batch was on its way.
     LockLost,
     /// Nothing ran: the server refused commands as they were queued (`NOPERM`, ...): their
     /// positions in the batch, with the server's words.
     Refused(Vec<(usize, String)>),
+    /// Nothing ran, for the reason given (`EXEC` itself refused).
+    NotRun(String),
 }
 
-/// Read the replies of a [`transaction_batch`] of `commands` commands.
+/// Read the replies of a [`transaction_batch`] of `commands` commands: `WATCH`, the guard,
+/// `MULTI`, one reply per command (`QUEUED`, or a refusal), `EXEC`. Fails closed: whenever
+/// `EXEC` (or, without `MULTI`, the commands themselves) ran, the results are kept, and
+/// they are [`TransactionOutcome::Ran`] only if every step of the fence said so.
 pub fn transaction_outcome(
     replies: &[Value],
     commands: usize,
 ) -> Result<TransactionOutcome, String> {
-    let unexpected =
-        |what: &str| format!("the guarded transaction gave an unexpected reply ({what})");
     if replies.len() != commands + 4 {
-        return Err(unexpected(&format!(
-            "{} replies for {} commands",
+        return Err(format!(
+            "the guarded transaction gave {} replies for {} commands",
             replies.len(),
             commands + 4
-        )));
+        ));
     }
-    let guard = &replies[1];
+    let (watch, guard, multi) = (&replies[0], &replies[1], &replies[2]);
+    let queued = &replies[3..commands + 3];
     let exec = &replies[commands + 3];
-    match (guard, exec) {
-        (Value::Int(1), Value::Array(results)) if results.len() == commands => {
-            Ok(TransactionOutcome::Ran(results.clone()))
-        }
-        (Value::Int(0) | Value::Int(1), Value::Nil) => Ok(TransactionOutcome::LockLost),
-        (Value::Int(1), Value::ServerError(_)) => {
-            let refused = replies[3..commands + 3]
+    let words = |value: &Value| match value {
+        Value::ServerError(e) => crate::live::read::server_error_text(e),
+        other => crate::text::untrusted(&format!("{other:?}")).into_owned(),
+    };
+    if !is_ok(multi) {
+        // No transaction: each command ran as it came.
+        return Ok(TransactionOutcome::RanUnfenced {
+            results: queued.to_vec(),
+            why: format!("MULTI was refused: {}", words(multi)),
+        });
+    }
+    let fence_problem = if !is_ok(watch) {
+        Some(format!("WATCH was refused: {}", words(watch)))
+    } else if !matches!(guard, Value::Int(0 | 1)) {
+        Some(format!("the lock could not be checked: {}", words(guard)))
+    } else {
+        None
+    };
+    match exec {
+        Value::Array(results) if results.len() == commands => Ok(match (fence_problem, guard) {
+            (None, Value::Int(1)) => TransactionOutcome::Ran(results.clone()),
+            (None, _) => TransactionOutcome::RanUnfenced {
+                results: results.clone(),
+                why: "the guard found the lock not this apply's, and EXEC still ran".to_owned(),
+            },
+            (Some(why), _) => TransactionOutcome::RanUnfenced {
+                results: results.clone(),
+                why,
+            },
+        }),
+        Value::Array(results) => Err(format!(
+            "EXEC gave {} replies for {commands} commands",
+            results.len()
+        )),
+        Value::Nil => Ok(TransactionOutcome::LockLost),
+        Value::ServerError(_) => {
+            let refused: Vec<(usize, String)> = queued
                 .iter()
                 .enumerate()
                 .filter_map(|(index, reply)| match reply {
@@ -140,15 +226,24 @@ pub fn transaction_outcome(
                     _ => None,
                 })
                 .collect();
-            Ok(TransactionOutcome::Refused(refused))
+            Ok(if refused.is_empty() {
+                TransactionOutcome::NotRun(format!("EXEC failed: {}", words(exec)))
+            } else {
+                TransactionOutcome::Refused(refused)
+            })
         }
-        (Value::ServerError(e), _) => Err(format!(
-            "the lock could not be checked before a batch: {}",
-            crate::live::read::server_error_text(e)
+        other => Err(format!(
+            "EXEC gave an unexpected reply: {}",
+            crate::text::untrusted(&format!("{other:?}"))
         )),
-        _ => Err(unexpected(&crate::text::untrusted(&format!(
-            "{guard:?} / {exec:?}"
-        )))),
+    }
+}
+
+fn is_ok(value: &Value) -> bool {
+    match value {
+        Value::Okay => true,
+        Value::SimpleString(text) => text == "OK",
+        _ => false,
     }
 }
 
@@ -337,20 +432,49 @@ mod tests {
                 "NOPERM no permissions to run 'xtrim'".to_owned()
             )]))
         );
-        // A guard that could not run, a count that does not match, an EXEC that ran although
-        // the guard said the lock was lost: errors, never success.
+        // EXEC ran although the fence did not hold: the guard failed, or said the lock was
+        // lost; WATCH refused; MULTI refused (the commands then ran one by one, and EXEC
+        // has nothing to execute). Each is reported as run, unfenced.
+        let both_ran = || Value::Array(vec![Value::Okay, Value::Okay]);
+        let mut watch_refused = replies(Value::Int(1), queued(), both_ran());
+        watch_refused[0] = error("NOPERM no permissions to run 'watch'");
+        let mut multi_refused = replies(
+            Value::Int(0),
+            [Value::Okay, Value::Okay],
+            error("ERR EXEC without MULTI"),
+        );
+        multi_refused[2] = error("NOPERM no permissions to run 'multi'");
+        for (unfenced, why) in [
+            (
+                replies(error("WRONGTYPE lock"), queued(), both_ran()),
+                "the lock could not be checked: WRONGTYPE",
+            ),
+            (
+                replies(Value::Int(0), queued(), both_ran()),
+                "the guard found the lock not this apply's",
+            ),
+            (watch_refused, "WATCH was refused: NOPERM"),
+            (multi_refused, "MULTI was refused: NOPERM"),
+        ] {
+            match transaction_outcome(&unfenced, 2) {
+                Ok(TransactionOutcome::RanUnfenced { results, why: said }) => {
+                    assert_eq!(results, [Value::Okay, Value::Okay]);
+                    assert!(said.starts_with(why), "{said}");
+                }
+                other => panic!("{why}: {other:?}"),
+            }
+        }
+        // EXEC refused with no command refused: nothing ran, and it says why.
+        assert_eq!(
+            transaction_outcome(&replies(Value::Int(1), queued(), error("NOPERM exec")), 2),
+            Ok(TransactionOutcome::NotRun(
+                "EXEC failed: NOPERM exec".to_owned()
+            ))
+        );
+        // Replies that do not add up: errors, never success.
         for bad in [
-            replies(
-                error("NOPERM eval"),
-                queued(),
-                Value::Array(vec![Value::Okay, Value::Okay]),
-            ),
-            replies(
-                Value::Int(0),
-                queued(),
-                Value::Array(vec![Value::Okay, Value::Okay]),
-            ),
             replies(Value::Int(1), queued(), Value::Array(vec![Value::Okay])),
+            replies(Value::Int(1), queued(), Value::Okay),
         ] {
             assert!(transaction_outcome(&bad, 2).is_err(), "{bad:?}");
         }

@@ -528,3 +528,102 @@ fn a_saved_plan_cannot_grant_itself_prune() {
     assert_eq!(f.writes(), Vec::<String>::new());
     assert_eq!(f.server.cmd::<String>(&["TYPE", "app:kept"]), "stream");
 }
+
+/// An apply user that cannot fence its writes (no `+watch` or `+multi`, as the apply user
+/// documented before fencing) is refused before the first write: before, each batch ran
+/// unfenced (or outside a transaction) and was reported as not run.
+#[test]
+fn an_apply_user_that_cannot_fence_writes_nothing() {
+    for missing in ["+watch", "+multi"] {
+        let f = Fixture::new(TOPOLOGY);
+        let mut args = vec![
+            "ACL",
+            "SETUSER",
+            "applier",
+            "on",
+            ">applier-pw",
+            "resetchannels",
+            "-@all",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
+        args.extend(
+            super::util::documented_rules("topology-apply")
+                .into_iter()
+                .filter(|rule| rule != missing),
+        );
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        f.server.cmd::<String>(&args);
+        let url = format!("redis://applier:applier-pw@127.0.0.1:{}", f.server.port);
+        let out = f.run_on(&url, &["apply", "--yes"]);
+        assert_eq!(out.status.code(), Some(1), "{missing}: {}", text(&out));
+        assert!(
+            text(&out)
+                .contains("apply cannot fence its writes with the lock, so it writes nothing"),
+            "{missing}: {}",
+            text(&out)
+        );
+        assert_eq!(
+            f.server.cmd::<String>(&["TYPE", "app:orders"]),
+            "none",
+            "{missing}"
+        );
+        assert_eq!(
+            f.server.cmd::<i64>(&["DBSIZE"]),
+            0,
+            "{missing}: no lock, no stream"
+        );
+    }
+}
+
+/// A lock turned into another type while apply holds it reads as not this apply's: the
+/// guard stops the batch (before, the guard's own error let `EXEC` run it unfenced).
+#[test]
+fn a_lock_tampered_into_another_type_stops_apply_before_its_writes() {
+    use super::lock::{server_condition, wait_exit, wait_for};
+    use super::proxy::Proxy;
+    let f = Fixture::new(TOPOLOGY);
+    let proxy = Proxy::start(f.server.port);
+    proxy.stall_when(server_condition(&f.server, |con| {
+        redis::cmd("EXISTS")
+            .arg("app:__topology__:lock")
+            .query::<i64>(con)
+            .is_ok_and(|n| n == 1)
+    }));
+    let log = f.dir.path().join("apply.log");
+    let output = std::fs::File::create(&log).expect("log file");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_redis-topology"))
+        .args(["apply", "--yes"])
+        .arg(f.file.path())
+        .args(["--url", &proxy.url()])
+        .env("NO_COLOR", "1")
+        .stdout(output.try_clone().expect("log file"))
+        .stderr(output)
+        .spawn()
+        .expect("spawn apply");
+    wait_for(
+        "the apply to hold the lock",
+        std::time::Duration::from_secs(60),
+        || proxy.is_stalled(),
+    );
+    f.server.cmd::<i64>(&["DEL", "app:__topology__:lock"]);
+    f.server
+        .cmd::<i64>(&["HSET", "app:__topology__:lock", "holder", "someone else"]);
+    f.server.cmd::<String>(&["CONFIG", "RESETSTAT"]);
+    proxy.resume();
+    let code = wait_exit(&mut child, std::time::Duration::from_secs(60));
+    let all = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(code, Some(1), "{all}");
+    assert!(all.contains("lost the apply lock"), "{all}");
+    assert_eq!(
+        f.server.cmd::<String>(&["TYPE", "app:orders"]),
+        "none",
+        "{all}"
+    );
+    let calls = f.server.commandstats();
+    assert!(
+        !calls.iter().any(|c| c.starts_with("xgroup")),
+        "no group was written: {calls:?}"
+    );
+}
