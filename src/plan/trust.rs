@@ -91,23 +91,39 @@ fn stream_problem(namespace: &str, key: &str) -> Option<String> {
         .map(|problem| format!("is not a stream this tool manages: its name {problem}"))
 }
 
-/// Recorded groups of a stream whose names the format forbids.
+/// Recorded groups of a stream whose names the format forbids, or whose recorded `start`
+/// is not a start a group can be created with (the plan quotes it in a note).
 fn group_refusals(key: &str, stream: &RecordedStream, advice: &RecordAdvice) -> Vec<Refusal> {
-    stream
-        .groups
-        .keys()
-        .filter_map(|group| {
-            let problem = names::group_problem(group)?;
-            Some(advice.refuse(
-                format!(
-                    "group `{}` of stream `{}`",
-                    untrusted(group),
-                    untrusted(key)
-                ),
+    let mut refusals = Vec::new();
+    for (group, recorded) in stream.groups.iter() {
+        let entry = || {
+            format!(
+                "group `{}` of stream `{}`",
+                untrusted(group),
+                untrusted(key)
+            )
+        };
+        if let Some(problem) = names::group_problem(group) {
+            refusals.push(advice.refuse(
+                entry(),
                 &format!("is not a group this tool manages: its name {problem}"),
-            ))
-        })
-        .collect()
+            ));
+        } else if !is_start(&recorded.start) {
+            refusals.push(advice.refuse(
+                entry(),
+                &format!(
+                    "was created with start `{}`, which is no start (`$`, `0` or an entry ID)",
+                    untrusted(&recorded.start)
+                ),
+            ));
+        }
+    }
+    refusals
+}
+
+/// What the record may say a group started at: `$`, or an entry ID (`0`, `<ms>-<seq>`).
+fn is_start(start: &str) -> bool {
+    start == "$" || crate::live::StreamId::parse(start).is_some()
 }
 
 /// A key's name relative to the namespace; `None` when the key is outside it.
@@ -310,6 +326,33 @@ mod tests {
             );
             assert!(text.contains("DEL app:__topology__:record"), "{text}");
         }
+    }
+
+    #[test]
+    fn a_recorded_start_that_is_no_start_is_refused_escaped() {
+        let mut state = live(&[], &[], &[]);
+        if let Some(record) = state.record.as_mut() {
+            let forged = "0\nerror: forged line\u{1b}[31m";
+            let groups = [("g", forged), ("h", "$"), ("i", "5-1")]
+                .into_iter()
+                .map(|(g, start)| {
+                    let start = RecordedGroup {
+                        start: start.to_owned(),
+                    };
+                    (g.to_owned(), start)
+                })
+                .collect();
+            record
+                .streams
+                .insert("app:orders".to_owned(), RecordedStream { groups });
+        }
+        let text = refused(&desired(), &state);
+        assert!(
+            text.contains("lists group `g` of stream `app:orders`, which was created with start `0\\nerror: forged line\\u{1b}[31m`, which is no start"),
+            "{text}"
+        );
+        assert!(!text.contains('\n') && !text.contains('\u{1b}'), "{text}");
+        assert_eq!(text.matches("which is no start").count(), 1, "{text}");
     }
 
     #[test]

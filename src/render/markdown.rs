@@ -5,7 +5,7 @@
 //! renderers show: placeholders for password hashes, the record summarised, so no secret.
 
 use super::diff::{Labelled, break_line};
-use super::plan::{PlanTarget, show_command};
+use super::plan::{PlanTarget, show_command, shown};
 use crate::diff::Entry;
 use crate::plan::{Action, Change, Plan};
 
@@ -14,9 +14,17 @@ fn code(text: &str) -> String {
     format!("`{}`", text.replace('`', "'"))
 }
 
-/// Text in a table cell or list item: no pipes or line breaks that would split it.
+/// Text in a table cell or list item: no pipes or line breaks that would split it, and no
+/// control characters (see [`in_block`]).
 fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
+    in_block(text).replace('|', "\\|")
+}
+
+/// Text inside a fenced code block: on one line, control characters escaped, and no run of
+/// backticks that could close the block (the reasons and details of a plan quote what the
+/// server and the record said, which whoever can write them chooses).
+fn in_block(text: &str) -> String {
+    shown(text).replace("```", "'''")
 }
 
 pub fn plan(plan: &Plan, target: &PlanTarget) -> String {
@@ -70,13 +78,13 @@ pub fn plan(plan: &Plan, target: &PlanTarget) -> String {
             "{} {}\n    {}\n",
             change.action.sign(),
             change.address,
-            change.reason
+            in_block(&change.reason)
         ));
         for detail in &change.details {
-            out.push_str(&format!("      {detail}\n"));
+            out.push_str(&format!("      {}\n", in_block(detail)));
         }
         for op in &change.ops {
-            out.push_str(&format!("    {}\n", show_command(op)));
+            out.push_str(&format!("    {}\n", in_block(&show_command(op))));
         }
     }
     out.push_str("```\n\n</details>\n");

@@ -87,7 +87,7 @@ pub fn write_human(plan: &Plan, target: &PlanTarget, colour: bool, mut emit: imp
     if !plan.notes.is_empty() {
         out.push_str("\nNotes:\n");
         for note in &plan.notes {
-            out.push_str(&format!("  • {note}\n"));
+            out.push_str(&format!("  • {}\n", shown(note)));
         }
     }
     if !plan.is_empty() {
@@ -119,9 +119,9 @@ fn write_change(out: &mut String, change: &Change, style: &Style) {
     if change.destructive {
         style.paint_into(out, "1;31", |out| out.push_str("  (destructive)"));
     }
-    let _ = writeln!(out, "\n      {}", change.reason);
+    let _ = writeln!(out, "\n      {}", shown(&change.reason));
     for detail in &change.details {
-        let _ = writeln!(out, "        {detail}");
+        let _ = writeln!(out, "        {}", shown(detail));
     }
     for op in &change.ops {
         out.push_str("      ");
@@ -137,15 +137,23 @@ pub(crate) fn show_command(op: &Op) -> String {
     out
 }
 
+/// A plan's text for people, one line, control characters escaped. Reasons, details and
+/// notes quote what the server and the record said (a recorded `start`, a user's rules as
+/// `ACL GETUSER` printed them): whoever can write those must not be able to add a line to
+/// the plan, hide one with cursor movements, or colour it.
+pub(crate) fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    crate::text::untrusted_within(text, usize::MAX)
+}
+
 fn write_command(out: &mut String, op: &Op) {
-    for (i, part) in op.shown_args().iter().enumerate() {
+    for (i, part) in op.shown_args().iter().map(|p| shown(p)).enumerate() {
         if i > 0 {
             out.push(' ');
         }
         if part.is_empty() || part.contains(|c: char| c.is_whitespace() || c == '"') {
             let _ = write!(out, "{part:?}");
         } else {
-            out.push_str(part);
+            out.push_str(&part);
         }
     }
 }
@@ -192,4 +200,48 @@ pub fn json(plan: &Plan, target: &PlanTarget) -> Value {
             "delete": plan.count(Action::Delete),
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Plan;
+
+    /// Text the server or the record chose cannot add a line to a plan, move the cursor, or
+    /// close a pull-request comment's code block.
+    #[test]
+    fn quoted_text_cannot_forge_lines_or_close_blocks() {
+        let forged = "kept\nerror: forged line\u{1b}[2K```";
+        let plan = Plan {
+            namespace: "ns".to_owned(),
+            environment: None,
+            changes: vec![Change {
+                address: "group.s.g".to_owned(),
+                kind: Kind::Group,
+                action: Action::Create,
+                destructive: false,
+                before: None,
+                after: None,
+                ops: Vec::new(),
+                reason: forged.to_owned(),
+                details: vec![forged.to_owned()],
+            }],
+            notes: vec![forged.to_owned()],
+        };
+        let target = PlanTarget {
+            url: "redis://127.0.0.1:6379",
+            namespace: "ns",
+            environment: None,
+        };
+        let text = human(&plan, &target, false);
+        assert!(!text.contains('\u{1b}'), "{text}");
+        assert!(!text.lines().any(|l| l.starts_with("error:")), "{text}");
+        let markdown = crate::render::markdown::plan(&plan, &target);
+        assert!(!markdown.contains('\u{1b}'), "{markdown}");
+        assert_eq!(
+            markdown.matches("```").count(),
+            2,
+            "only the block's own fences: {markdown}"
+        );
+    }
 }
