@@ -55,7 +55,7 @@ impl Default for ConnectOptions {
         let response = std::env::var("REDIS_TOPOLOGY_RESPONSE_TIMEOUT_MS")
             .ok()
             .and_then(|ms| ms.parse().ok())
-            .filter(|ms| *ms >= 100)
+            .filter(|ms| (100..=3_600_000).contains(ms))
             .map_or(RESPONSE_TIMEOUT, Duration::from_millis);
         ConnectOptions {
             connect: Duration::from_secs(5),

@@ -89,7 +89,7 @@ pub fn printable_in_place(text: &str) -> Cow<'_, str> {
 
 /// Characters that reorder how a terminal shows the text around them (the "Trojan Source"
 /// characters): they are not `is_control`, but can make printed text say something else.
-fn is_bidi_control(c: char) -> bool {
+pub fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}')
 }
 

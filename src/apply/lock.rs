@@ -58,9 +58,12 @@ const SCRIPT_RULES: &str =
 const LEASE_RANGE_MS: std::ops::RangeInclusive<u64> = 100..=86_400_000;
 
 /// Take a free lock; when held, say by whom and for how long: `{1}`, or `{0, holder, pttl}`.
+/// The holder comes back cut to 1 KiB (a token is ~100 bytes; a lock written by hand may be
+/// anything, and this runs every 250 ms of a wait). A cut holder is never taken over: the
+/// takeover compares the whole value.
 const TAKE: &str = "\
 if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {1} end \
-return {0, redis.call('get', KEYS[1]), redis.call('pttl', KEYS[1])}";
+return {0, string.sub(redis.call('get', KEYS[1]) or '', 1, 1024), redis.call('pttl', KEYS[1])}";
 
 /// Replace the token ARGV[1] (a holder whose connection is gone) by ARGV[2]: 1, or 0 when the
 /// lock changed hands meanwhile.

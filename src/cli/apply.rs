@@ -131,19 +131,25 @@ fn interrupt() -> std::io::Result<impl Future<Output = ()>> {
     })
 }
 
+/// Read a saved plan, at most [`saved::MAX_BYTES`] of it (read through a limit, not checked
+/// by size first: a pipe or a growing file has no size to check).
 fn read_saved(path: &std::path::Path) -> Result<SavedPlan, u8> {
+    use std::io::Read;
     let cannot = |why: String| fail(&format!("cannot use the plan {}: {why}", path.display()));
-    let size = std::fs::metadata(path)
-        .map_err(|e| fail(&format!("cannot read the plan {}: {e}", path.display())))?
-        .len();
-    if size > saved::MAX_BYTES {
+    let cannot_read =
+        |e: std::io::Error| fail(&format!("cannot read the plan {}: {e}", path.display()));
+    let file = std::fs::File::open(path).map_err(cannot_read)?;
+    let mut bytes = Vec::new();
+    file.take(saved::MAX_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot_read)?;
+    if bytes.len() as u64 > saved::MAX_BYTES {
         return Err(cannot(format!(
-            "it is {size} bytes, more than a plan can be ({} MB)",
+            "it is larger than a plan can be ({} MB)",
             saved::MAX_BYTES / (1024 * 1024)
         )));
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| fail(&format!("cannot read the plan {}: {e}", path.display())))?;
+    let text = String::from_utf8(bytes).map_err(|_| cannot("it is not UTF-8 text".to_owned()))?;
     SavedPlan::parse(&text).map_err(cannot)
 }
 

@@ -387,7 +387,8 @@ async fn read_types<'k>(
                         continue;
                     }
                     "none" => LiveKey::Missing,
-                    other => LiveKey::WrongType(other.to_owned()),
+                    // Server text: escaped and cut before it is kept (it is printed).
+                    other => LiveKey::WrongType(untrusted(other).into_owned()),
                 };
                 read.insert((*key).to_owned(), live);
             }
@@ -436,7 +437,7 @@ async fn resolve_types(
                             untrusted(key)
                         )));
                     }
-                    (other, _) => LiveKey::WrongType(other.to_owned()),
+                    (other, _) => LiveKey::WrongType(untrusted(other).into_owned()),
                 };
                 resolved.push((key.clone(), live));
             }

@@ -259,14 +259,17 @@ impl Desired {
             }
             hasher.update(line.as_bytes());
         }
-        // Users with their password hashes: a rotated password changes the digest, so a
-        // saved plan made before the rotation is refused. The digest reveals no hash.
+        // Users with how many passwords they have, not the passwords' hashes: the digest is
+        // stored in saved plans and in the record, which services can read, and with the
+        // topology file in hand a digest over the hashes lets anyone test password guesses
+        // offline. A password changed between plan and apply is still caught: the saved
+        // plan's user rewrites (or their absence) no longer match a fresh plan's.
         for (name, user) in &self.users {
             hasher.update(format!(
-                "user={name} on={} nopass={} passwords={:?} keys={:?} channels={:?} commands={:?}\n",
+                "user={name} on={} nopass={} passwords={} keys={:?} channels={:?} commands={:?}\n",
                 user.enabled,
                 user.nopass,
-                user.password_hashes,
+                user.password_hashes.len(),
                 user.keys,
                 user.channels,
                 user.commands

@@ -158,7 +158,7 @@ fn key_name_problem(name: &str, glob: &[char]) -> Option<Problem> {
 
 fn whitespace_problem(name: &str) -> Option<Problem> {
     name.chars()
-        .find(|c| c.is_whitespace() || c.is_control())
+        .find(|c| c.is_whitespace() || c.is_control() || crate::text::is_bidi_control(*c))
         .map(|c| {
             Problem::Invalid(format!(
                 "contains whitespace or a control character ({c:?})"
@@ -227,6 +227,25 @@ mod tests {
         );
         assert_eq!(user_problem("__topology__"), None, "users are not keys");
         assert_eq!(namespace_problem(""), None);
+    }
+
+    /// Names are printed in plans and notes: one that reorders the text around it (the
+    /// "Trojan Source" characters) is refused like a control character.
+    #[test]
+    fn names_with_bidi_controls_are_refused() {
+        for name in ["orders\u{202e}", "a\u{2066}b", "\u{200f}x"] {
+            for problem in [
+                stream_problem(name),
+                group_problem(name),
+                user_problem(name),
+                namespace_problem(name),
+            ] {
+                assert!(
+                    matches!(&problem, Some(Problem::Invalid(t)) if t.contains("\\u{")),
+                    "{name:?}: {problem:?}"
+                );
+            }
+        }
     }
 
     #[test]
