@@ -20,6 +20,11 @@ pub fn untrusted(value: &str) -> Cow<'_, str> {
 
 /// Like [`untrusted`], with its own limit (e.g. a payload excerpt).
 pub fn untrusted_within(value: &str, max_chars: usize) -> Cow<'_, str> {
+    // The common case, printable ASCII no longer than the limit, in one pass over the bytes:
+    // a plan of 10,000 streams prints 150,000 pieces of text through here.
+    if value.len() <= max_chars && value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return Cow::Borrowed(value);
+    }
     let safe = |c: char| !c.is_control() && !is_bidi_control(c);
     let cut = value.char_indices().nth(max_chars).map(|(at, _)| at);
     if cut.is_none() && value.chars().all(safe) {

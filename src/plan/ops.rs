@@ -73,10 +73,21 @@ pub enum Channel {
     Acl,
 }
 
+/// How the record's argument is given to [`Op::each_arg`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordArg {
+    /// As sent: the record's JSON.
+    Json,
+    /// For people: `<record>` (the JSON of 10,000 streams is a megabyte).
+    Summary,
+}
+
 impl Op {
-    /// The command as sent (password hashes still placeholders).
-    pub fn args(&self) -> Vec<String> {
-        let owned = |parts: &[&str]| parts.iter().map(|p| (*p).to_owned()).collect::<Vec<_>>();
+    /// Hand each argument of the command, in order, to `arg`: password hashes as
+    /// placeholders, the record as `record` says. No argument is allocated but the
+    /// numbers and the record's JSON: plans of 10,000 streams send and print 20,000 of these.
+    pub fn each_arg(&self, record: RecordArg, arg: &mut dyn FnMut(&str)) {
+        let mut all = |parts: &[&str]| parts.iter().for_each(|p| arg(p));
         match self {
             Op::CreateGroup {
                 key,
@@ -84,14 +95,13 @@ impl Op {
                 start,
                 entries_read,
             } => {
-                let mut args = owned(&["XGROUP", "CREATE", key, group, start]);
+                all(&["XGROUP", "CREATE", key, group, start]);
                 if let Some(n) = entries_read {
-                    args.extend(["ENTRIESREAD".to_owned(), n.to_string()]);
+                    all(&["ENTRIESREAD", &n.to_string()]);
                 }
-                args.push("MKSTREAM".to_owned());
-                args
+                all(&["MKSTREAM"]);
             }
-            Op::DestroyGroup { key, group } => owned(&["XGROUP", "DESTROY", key, group]),
+            Op::DestroyGroup { key, group } => all(&["XGROUP", "DESTROY", key, group]),
             Op::Trim {
                 key,
                 by,
@@ -101,45 +111,46 @@ impl Op {
                     TrimBy::Maxlen(n) => ("MAXLEN", n.to_string()),
                     TrimBy::Minid(id) => ("MINID", id.to_string()),
                 };
-                let mut args = owned(&["XTRIM", key, strategy]);
+                all(&["XTRIM", key, strategy]);
                 if *approximate {
-                    args.push("~".to_owned());
+                    all(&["~"]);
                 }
-                args.push(threshold);
-                args
+                all(&[&threshold]);
             }
-            Op::DeleteStream { key } => owned(&["DEL", key]),
+            Op::DeleteStream { key } => all(&["DEL", key]),
             Op::SetUser { name, rules } => {
-                let mut args = owned(&["ACL", "SETUSER", name, "reset"]);
-                args.extend(rules.iter().cloned());
-                args
+                all(&["ACL", "SETUSER", name, "reset"]);
+                rules.iter().for_each(|rule| all(&[rule]));
             }
-            Op::DeleteUser { name } => owned(&["ACL", "DELUSER", name]),
-            Op::SaveAcl => owned(&["ACL", "SAVE"]),
+            Op::DeleteUser { name } => all(&["ACL", "DELUSER", name]),
+            Op::SaveAcl => all(&["ACL", "SAVE"]),
             Op::RegisterUsers { namespace, users } => {
-                let mut args = owned(&["HSET", OWNERS_KEY]);
-                for user in users {
-                    args.extend([user.clone(), namespace.clone()]);
-                }
-                args
+                all(&["HSET", OWNERS_KEY]);
+                users.iter().for_each(|user| all(&[user, namespace]));
             }
             Op::UnregisterUsers { users } => {
-                let mut args = owned(&["HDEL", OWNERS_KEY]);
-                args.extend(users.iter().cloned());
-                args
+                all(&["HDEL", OWNERS_KEY]);
+                users.iter().for_each(|user| all(&[user]));
             }
-            Op::WriteRecord { key, record } => owned(&["SET", key, &record.to_json()]),
+            Op::WriteRecord { key, record: value } => match record {
+                RecordArg::Json => all(&["SET", key, &value.to_json()]),
+                RecordArg::Summary => all(&["SET", key, "<record>"]),
+            },
         }
+    }
+
+    /// The command as sent (password hashes still placeholders).
+    pub fn args(&self) -> Vec<String> {
+        let mut args = Vec::with_capacity(8);
+        self.each_arg(RecordArg::Json, &mut |a| args.push(a.to_owned()));
+        args
     }
 
     /// The command for people: like [`Op::args`], with the record summarised.
     pub fn shown_args(&self) -> Vec<String> {
-        match self {
-            Op::WriteRecord { key, .. } => {
-                vec!["SET".to_owned(), key.clone(), "<record>".to_owned()]
-            }
-            op => op.args(),
-        }
+        let mut args = Vec::with_capacity(8);
+        self.each_arg(RecordArg::Summary, &mut |a| args.push(a.to_owned()));
+        args
     }
 
     /// The key the operation writes, if it writes one key.

@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
+use crate::plan::ops::RecordArg;
 use crate::plan::{Action, Change, Kind, Op, Plan};
 
 /// Where a plan applies, for headers and the JSON `target` object.
@@ -146,16 +147,19 @@ pub(crate) fn shown(text: &str) -> std::borrow::Cow<'_, str> {
 }
 
 fn write_command(out: &mut String, op: &Op) {
-    for (i, part) in op.shown_args().iter().map(|p| shown(p)).enumerate() {
-        if i > 0 {
+    let mut first = true;
+    op.each_arg(RecordArg::Summary, &mut |part| {
+        if !first {
             out.push(' ');
         }
+        first = false;
+        let part = shown(part);
         if part.is_empty() || part.contains(|c: char| c.is_whitespace() || c == '"') {
             let _ = write!(out, "{part:?}");
         } else {
             out.push_str(&part);
         }
-    }
+    });
 }
 
 fn summary_line(plan: &Plan, style: &Style) -> String {
