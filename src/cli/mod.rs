@@ -116,7 +116,7 @@ pub struct PlanArgs {
     /// Output format; `markdown` is a pull-request comment.
     #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
     pub format: ReportFormat,
-    /// Save the plan, with a fingerprint of the live state it read, for `apply --plan`.
+    /// Save the plan for `apply --plan`, bound to this server, database and user.
     #[arg(long, value_name = "PLAN")]
     pub out: Option<PathBuf>,
     /// Exit 2 when there are changes (0 when none, 1 on error), as Terraform does.
@@ -128,7 +128,8 @@ pub struct PlanArgs {
 pub struct ApplyArgs {
     #[command(flatten)]
     pub target: TargetArgs,
-    /// Apply this saved plan; refused if the server changed since it was made.
+    /// Apply this saved plan: apply plans again and runs only a plan equal to it, on the
+    /// server it was made for (the file is never run as written).
     #[arg(long, value_name = "PLAN")]
     pub plan: Option<PathBuf>,
     /// Do not ask for confirmation (required when not on a terminal).
