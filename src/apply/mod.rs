@@ -670,6 +670,7 @@ mod tests {
             enabled: true,
             nopass: false,
             password_hashes: hashes.iter().map(|h| (*h).to_owned()).collect(),
+            unknown_passwords: Vec::new(),
             keys: Vec::new(),
             channels: Vec::new(),
             commands: Vec::new(),

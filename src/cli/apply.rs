@@ -9,6 +9,7 @@ use super::session::{Session, block_on, exit_soon, fail, fail_lines, open};
 use super::{ApplyArgs, ColourChoice, print_stderr, print_stdout};
 use crate::apply::{self, lock};
 use crate::live::read;
+use crate::model::secrets::Missing;
 use crate::plan::saved::{self, SavedPlan, SavedTarget, reconcile};
 use crate::plan::{Action, Plan};
 use crate::record::Record;
@@ -28,7 +29,7 @@ pub fn run(args: &ApplyArgs, colour: ColourChoice) -> u8 {
 /// 6. Execute.
 /// 7. Release the lock and report.
 async fn apply(args: &ApplyArgs, colour: ColourChoice) -> u8 {
-    let mut session = match open(&args.target, colour).await {
+    let mut session = match open(&args.target, colour, Missing::Error).await {
         Ok(session) => session,
         Err(code) => return code,
     };

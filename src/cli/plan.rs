@@ -4,6 +4,7 @@ use std::io::IsTerminal;
 
 use super::session::{block_on, exit_soon, fail, open};
 use super::{ColourChoice, PlanArgs, ReportFormat, print_stdout};
+use crate::model::secrets::Missing;
 use crate::plan::saved::{SavedPlan, SavedTarget};
 use crate::render;
 
@@ -12,7 +13,8 @@ pub fn run(args: &PlanArgs, colour: ColourChoice) -> u8 {
 }
 
 async fn plan(args: &PlanArgs, colour: ColourChoice) -> u8 {
-    let mut session = match open(&args.target, colour).await {
+    // Read-only: a password whose variable is not set is compared with nothing (noted).
+    let mut session = match open(&args.target, colour, Missing::NotKnown).await {
         Ok(session) => session,
         Err(code) => return code,
     };

@@ -6,7 +6,7 @@ use super::{ColourChoice, TargetArgs, print_stderr};
 use crate::live::{LiveState, read};
 use crate::model::desired::Desired;
 use crate::model::interpolate::ProcessEnv;
-use crate::model::secrets::Secrets;
+use crate::model::secrets::{Missing, Secrets};
 use crate::plan::{self, Plan};
 use crate::redis_url::{Origin, RedisUrl, resolve_url};
 use crate::render::plan::PlanTarget;
@@ -54,7 +54,11 @@ impl Session {
 /// streams, ~80 -> ~60 ms). Only reads are sent, and what was read is used only if the file
 /// turns out valid and really has that namespace; a connection error is reported only for a
 /// valid file, as before.
-pub async fn open(args: &TargetArgs, colour: ColourChoice) -> Result<Session, u8> {
+pub async fn open(
+    args: &TargetArgs,
+    colour: ColourChoice,
+    missing: Missing,
+) -> Result<Session, u8> {
     let url = server_url(args.url.as_deref(), args.url_file.as_deref()).map_err(|e| fail(&e))?;
     let prefetch = namespace_hint(&args.file).map(|namespace| {
         let (url, ca) = (url.clone(), args.tls_ca_cert.clone());
@@ -81,6 +85,7 @@ pub async fn open(args: &TargetArgs, colour: ColourChoice) -> Result<Session, u8
     let secrets = Secrets::Read {
         vars: &ProcessEnv,
         base_dir: &base_dir,
+        missing,
     };
     let desired = match Desired::from_topology(&topology, args.env.as_deref(), &secrets) {
         Ok(desired) => desired,
@@ -89,7 +94,7 @@ pub async fn open(args: &TargetArgs, colour: ColourChoice) -> Result<Session, u8
                 fail(&problem);
             }
             print_stderr(
-                "error: passwords are read by plan and apply; nothing was sent to Redis\n",
+                "error: apply reads the ACL users' passwords (it may write the users, and compares their passwords with the server's); set them, e.g. from your secret store. `plan` runs without them and compares everything else. Nothing was sent to Redis\n",
             );
             return Err(1);
         }

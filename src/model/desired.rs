@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 
 use crate::small_map::SmallMap;
 
-use super::secrets::Secrets;
+use super::secrets::{Hashed, Secrets};
 use super::types::{Keys, Retention, StartId, Topology, User};
 
 /// What one environment of a topology declares, ready to compare with a live server.
@@ -33,6 +33,10 @@ pub struct DesiredUser {
     /// The sha256 of each password, in declared order, resolved from `env`, `file` or
     /// `sha256` when plan or apply loads the file. Never printed (see the `Debug` below).
     pub password_hashes: Vec<String>,
+    /// Passwords whose source is missing (`plan` without the variables: see
+    /// [`crate::model::secrets::Missing`]), each as why; then `password_hashes` holds only the
+    /// others, and the user's passwords are not compared.
+    pub unknown_passwords: Vec<String>,
     /// Key rules with the (escaped) namespace: `%R~<ns>:p`, `%W~<ns>:p`, `~<ns>:p`, as declared.
     pub keys: Vec<String>,
     /// Channel rules with the (escaped) namespace: `&<ns>:p`.
@@ -47,6 +51,7 @@ impl std::fmt::Debug for DesiredUser {
             .field("enabled", &self.enabled)
             .field("nopass", &self.nopass)
             .field("password_hashes", &crate::acl::SENSITIVE)
+            .field("unknown_passwords", &self.unknown_passwords)
             .field("keys", &self.keys)
             .field("channels", &self.channels)
             .field("commands", &self.commands)
@@ -60,7 +65,7 @@ impl DesiredUser {
         serde_json::json!({
             "enabled": self.enabled,
             "nopass": self.nopass,
-            "passwords": vec![crate::acl::SENSITIVE; self.password_hashes.len()],
+            "passwords": vec![crate::acl::SENSITIVE; self.password_hashes.len() + self.unknown_passwords.len()],
             "keys": self.keys,
             "channels": self.channels,
             "commands": self.commands,
@@ -73,12 +78,14 @@ impl DesiredUser {
         namespace: &str,
         secrets: &Secrets,
     ) -> Result<DesiredUser, String> {
-        let password_hashes = user
-            .passwords
-            .iter()
-            .flatten()
-            .map(|p| secrets.hash(name, &p.value))
-            .collect::<Result<_, _>>()?;
+        let mut password_hashes = Vec::new();
+        let mut unknown_passwords = Vec::new();
+        for password in user.passwords.iter().flatten() {
+            match secrets.read(name, &password.value)? {
+                Hashed::Known(hash) => password_hashes.push(hash),
+                Hashed::NotKnown(why) => unknown_passwords.push(why),
+            }
+        }
         let relative = |prefix: &str, patterns: &[super::types::Sp<String>]| -> Vec<String> {
             patterns
                 .iter()
@@ -102,6 +109,7 @@ impl DesiredUser {
             enabled: user.enabled.as_ref().is_none_or(|e| e.value),
             nopass: user.nopass.as_ref().is_some_and(|n| n.value),
             password_hashes,
+            unknown_passwords,
             keys,
             channels: relative("&", user.channels.as_deref().unwrap_or_default()),
             commands: user
@@ -269,7 +277,7 @@ impl Desired {
                 "user={name} on={} nopass={} passwords={} keys={:?} channels={:?} commands={:?}\n",
                 user.enabled,
                 user.nopass,
-                user.password_hashes.len(),
+                user.password_hashes.len() + user.unknown_passwords.len(),
                 user.keys,
                 user.channels,
                 user.commands

@@ -20,6 +20,10 @@ pub enum Secrets<'a> {
         vars: &'a dyn Vars,
         /// The topology file's folder: `file:` paths are relative to it.
         base_dir: &'a Path,
+        /// What an unset variable or a missing file means: an error (apply, which may write
+        /// users), or a password not known (plan, which is read-only and then compares
+        /// everything of that user but its passwords, and says so).
+        missing: Missing,
     },
     /// Read nothing (`diff`, offline, in a pull request): each password is represented by a
     /// digest of where it comes from, so two files compare equal when their passwords come
@@ -27,11 +31,65 @@ pub enum Secrets<'a> {
     SourcesOnly,
 }
 
+/// What [`Secrets::Read`] does with a password whose variable or file is missing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Missing {
+    Error,
+    NotKnown,
+}
+
+/// One password, read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Hashed {
+    Known(String),
+    /// Its source is missing and [`Missing::NotKnown`] allows that: why, for a note.
+    NotKnown(String),
+}
+
 impl Secrets<'_> {
+    /// One password of `user`: its sha256, or (when its source is missing and that is
+    /// allowed) why it is not known.
+    pub fn read(&self, user: &str, password: &Password) -> Result<Hashed, String> {
+        match self.hash(user, password) {
+            Ok(hash) => Ok(Hashed::Known(hash)),
+            Err(_) if self.allows_missing() && self.is_missing(password) => {
+                Ok(Hashed::NotKnown(match password {
+                    Password::Env(var) => format!("`{var}` is not set"),
+                    Password::File(path) => format!("the file {path} does not exist"),
+                    Password::Sha256(_) => "no password".to_owned(),
+                }))
+            }
+            Err(why) => Err(why),
+        }
+    }
+
+    fn allows_missing(&self) -> bool {
+        matches!(
+            self,
+            Secrets::Read {
+                missing: Missing::NotKnown,
+                ..
+            }
+        )
+    }
+
+    /// Whether the password's source is absent (an unset variable, a file that does not
+    /// exist), as opposed to present and wrong (empty, unreadable).
+    fn is_missing(&self, password: &Password) -> bool {
+        let Secrets::Read { vars, base_dir, .. } = self else {
+            return false;
+        };
+        match password {
+            Password::Env(var) => vars.get(var).is_none(),
+            Password::File(path) => !base_dir.join(path).exists(),
+            Password::Sha256(_) => false,
+        }
+    }
+
     /// The sha256 (64 lowercase hex digits) of one password of `user`.
     pub fn hash(&self, user: &str, password: &Password) -> Result<String, String> {
         let (vars, base_dir) = match self {
-            Secrets::Read { vars, base_dir } => (*vars, *base_dir),
+            Secrets::Read { vars, base_dir, .. } => (*vars, *base_dir),
             Secrets::SourcesOnly => {
                 let source = match password {
                     Password::Env(var) => format!("env:{var}"),
@@ -95,6 +153,7 @@ mod tests {
         let secrets = Secrets::Read {
             vars: &vars,
             base_dir: dir.path(),
+            missing: Missing::Error,
         };
         // sha256("secret"), as Redis prints it (redis-semantics.md, section 4).
         let secret = "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b";

@@ -435,6 +435,7 @@ mod tests {
                 enabled: true,
                 nopass: true,
                 password_hashes: Vec::new(),
+                unknown_passwords: Vec::new(),
                 keys: Vec::new(),
                 channels: Vec::new(),
                 commands: Vec::new(),

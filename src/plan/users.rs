@@ -42,11 +42,12 @@ pub fn setuser(name: &str, user: &DesiredUser) -> Op {
     if user.nopass {
         rules.push("nopass".to_owned());
     }
-    rules.extend(
-        user.password_hashes
-            .iter()
-            .map(|_| HASH_PLACEHOLDER.to_owned()),
-    );
+    // One placeholder per declared password, read or not: a plan made without the
+    // password variables shows the command apply sends with them.
+    rules.extend(std::iter::repeat_n(
+        HASH_PLACEHOLDER.to_owned(),
+        user.password_hashes.len() + user.unknown_passwords.len(),
+    ));
     rules.extend(user.keys.iter().cloned());
     rules.extend(user.channels.iter().cloned());
     rules.extend(user.commands.iter().cloned());
@@ -54,6 +55,21 @@ pub fn setuser(name: &str, user: &DesiredUser) -> Op {
         name: name.to_owned(),
         rules,
     }
+}
+
+/// What the declared user may do, compared with the live one: when some of its passwords
+/// could not be read (plan without the variables), its passwords are taken as the server's,
+/// so that everything else is compared and the passwords are not (a note says so).
+fn wanted(
+    user: &DesiredUser,
+    live_user: Option<&LiveUser>,
+    catalog: &Catalog,
+) -> Result<Permissions, String> {
+    let mut wanted = desired_permissions(user, catalog)?;
+    if let Some(live_user) = live_user.filter(|_| !user.unknown_passwords.is_empty()) {
+        wanted.password_hashes = live_user.password_hashes.iter().cloned().collect();
+    }
+    Ok(wanted)
 }
 
 /// Problems that stop the plan before anything is written: a user managed by another
@@ -72,7 +88,7 @@ pub fn refusals(desired: &Desired, live: &LiveState, options: Options) -> Vec<Re
             )));
             continue;
         }
-        let wanted = match desired_permissions(user, &acl.catalog) {
+        let wanted = match wanted(user, acl.users.get(name), &acl.catalog) {
             Ok(wanted) => wanted,
             Err(why) => {
                 refusals.push(Refusal(format!("ACL user `{name}`: {why}")));
@@ -148,11 +164,20 @@ pub fn plan(
     let recorded = |name: &str| live.record.as_ref().is_some_and(|r| r.users.contains(name));
     let first = plan.changes.len();
     for (name, user) in &desired.users {
+        let live_user = acl.users.get(name);
+        if let Some(why) = user.unknown_passwords.first() {
+            plan.notes.push(format!(
+                "the passwords of ACL user `{name}` were not compared with the server's ({why}{}): plan compares everything else; apply reads them",
+                match user.unknown_passwords.len() {
+                    1 => String::new(),
+                    n => format!(", and {} more", n - 1),
+                }
+            ));
+        }
         // Refusals were checked first: the permissions are known to resolve.
-        let Ok(wanted) = desired_permissions(user, &acl.catalog) else {
+        let Ok(wanted) = wanted(user, live_user, &acl.catalog) else {
             continue;
         };
-        let live_user = acl.users.get(name);
         let details = live_user.map_or_else(Vec::new, |l| differences(l, &wanted, &acl.catalog));
         let adopted = live_user.is_some() && !recorded(name);
         if live_user.is_some() && details.is_empty() && !adopted {
@@ -291,6 +316,7 @@ mod tests {
             enabled: true,
             nopass: false,
             password_hashes: vec![sha256_hex(password)],
+            unknown_passwords: Vec::new(),
             keys: vec!["%R~ns:in".to_owned(), "%W~ns:out".to_owned()],
             channels: vec![],
             commands: commands.iter().map(|c| (*c).to_owned()).collect(),
@@ -540,6 +566,52 @@ mod tests {
             make_plan(&d, &state, Options::default())
                 .expect("plan")
                 .is_empty()
+        );
+    }
+
+    /// Without a password's variable (plan only), everything else is compared: a user that
+    /// matches but for unknowable passwords is no change, one that differs is rewritten with
+    /// a placeholder for every declared password, and a note says what was not compared.
+    #[test]
+    fn passwords_that_cannot_be_read_are_not_compared_and_said_so() {
+        let mut unread = user("pw-1", WORKER);
+        unread.password_hashes.clear();
+        unread.unknown_passwords = vec!["`WORKER_PASSWORD` is not set".to_owned()];
+        let d = desired(&[("worker", unread.clone())]);
+        let same = live_user("pw-other", "-@all +@stream -xgroup|destroy +ping");
+        let plan = make_plan(
+            &d,
+            &live(&[("worker", same)], &["worker"], Some(true)),
+            Options::default(),
+        )
+        .expect("plan");
+        assert!(user_changes(&plan).is_empty(), "{plan:?}");
+        assert!(
+            plan.notes.iter().any(|n| n.contains(
+                "the passwords of ACL user `worker` were not compared with the server's (`WORKER_PASSWORD` is not set)"
+            )),
+            "{:?}",
+            plan.notes
+        );
+        let differs = live_user("pw-other", "-@all +@stream -xgroup|destroy +ping +flushall");
+        let plan = make_plan(
+            &d,
+            &live(&[("worker", differs)], &["worker"], Some(true)),
+            Options::default(),
+        )
+        .expect("plan");
+        assert_eq!(
+            user_changes(&plan),
+            [("user.worker".to_owned(), Action::Update, 2)]
+        );
+        let details = plan.changes[0].details.join("\n");
+        assert!(!details.contains("passwords"), "{details}");
+        assert_eq!(
+            commands(&plan.changes[0])[0]
+                .iter()
+                .filter(|p| *p == HASH_PLACEHOLDER)
+                .count(),
+            1
         );
     }
 

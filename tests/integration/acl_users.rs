@@ -482,6 +482,50 @@ fn the_documented_plan_user_can_plan_users() {
     );
 }
 
+/// `plan` runs without the password variables (it compares everything else, and says
+/// so); `apply` needs them and says why, writing nothing.
+#[test]
+fn plan_runs_without_password_variables_and_apply_needs_them() {
+    let f = Fixture::new(RedisServer::start());
+    f.apply();
+    let plan = bin()
+        .args(["plan", "--detailed-exitcode"])
+        .arg(f.file.path())
+        .args(["--url", &f.server.url()])
+        .env_remove("WORKER_PASSWORD")
+        .output()
+        .expect("run plan");
+    assert_eq!(plan.status.code(), Some(0), "no change: {}", text(&plan));
+    assert!(
+        text(&plan).contains(
+            "the passwords of ACL user `worker` were not compared with the server's (`WORKER_PASSWORD` is not set)"
+        ),
+        "{}",
+        text(&plan)
+    );
+    f.server.cmd::<String>(&["CONFIG", "RESETSTAT"]);
+    let apply = bin()
+        .args(["apply", "--yes"])
+        .arg(f.file.path())
+        .args(["--url", &f.server.url()])
+        .env_remove("WORKER_PASSWORD")
+        .output()
+        .expect("run apply");
+    assert_eq!(apply.status.code(), Some(1), "{}", text(&apply));
+    assert!(
+        text(&apply).contains("the password variable `WORKER_PASSWORD` is not set")
+            && text(&apply).contains("apply reads the ACL users' passwords"),
+        "{}",
+        text(&apply)
+    );
+    assert!(
+        f.server
+            .commandstats()
+            .iter()
+            .all(|c| !c.starts_with("acl|setuser"))
+    );
+}
+
 /// The apply user of docs/operations.md can apply everything a topology asks, users and
 /// `--prune` included: every command apply sends, and every command its scripts run.
 #[test]
