@@ -2,8 +2,22 @@
 # The main job on the shipped topology, on a fresh machine: get a local redis-server
 # (installing it from Debian's packages if missing), then validate, plan, apply and plan again.
 #   scripts/demo.sh [ENV]      (ENV defaults to dev)
+#   scripts/demo.sh --binary   prints where the release binary is built, and exits
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# Where cargo puts the release binary: target/, or $CARGO_TARGET_DIR (or a config's
+# build.target-dir), as cargo itself says.
+release_binary() {
+  local target_dir
+  target_dir=$(cargo metadata --format-version 1 --no-deps --locked \
+    | grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4)
+  echo "$target_dir/release/redis-topology"
+}
+if [ "${1:-}" = "--binary" ]; then
+  release_binary
+  exit 0
+fi
 env_name="${1:-dev}"
 
 if ! command -v redis-server >/dev/null 2>&1; then
@@ -32,8 +46,8 @@ done
 # REDIS_TOPOLOGY_BIN: an already built binary (the tests run this script with theirs).
 bin="${REDIS_TOPOLOGY_BIN:-}"
 if [ -z "$bin" ]; then
-  cargo build --release --quiet
-  bin=target/release/redis-topology
+  cargo build --release --locked --quiet
+  bin=$(release_binary)
 fi
 echo "== validate"; $bin validate topology.yaml
 echo "== plan --env $env_name"; $bin plan topology.yaml --env "$env_name"

@@ -336,3 +336,29 @@ fn the_demo_script_runs_end_to_end() {
     assert!(shown.contains("Apply complete:"), "{shown}");
     assert!(shown.contains("No changes."), "{shown}");
 }
+
+/// scripts/demo.sh runs the binary cargo builds, wherever `CARGO_TARGET_DIR` puts it (it
+/// used to run target/release/ and exit 127).
+#[test]
+fn the_demo_script_finds_the_binary_in_cargo_target_dir() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = std::process::Command::new("bash")
+        .arg(repo().join("scripts/demo.sh"))
+        .arg("--binary")
+        .env("CARGO_TARGET_DIR", dir.path())
+        .output()
+        .expect("run scripts/demo.sh --binary");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{shown}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        shown.trim(),
+        dir.path()
+            .join("release/redis-topology")
+            .display()
+            .to_string()
+    );
+}
