@@ -50,9 +50,9 @@ async fn plan(args: &PlanArgs, colour: ColourChoice) -> u8 {
         }
         if args.format == ReportFormat::Human {
             print_stdout(&format!(
-                "\nSaved the plan to {}; apply exactly it with `redis-topology apply --plan {}`.\n",
+                "\nSaved the plan to {}; apply it (only if it is still what would happen) with\n  {}\n",
                 out.display(),
-                out.display()
+                apply_hint(args, out)
             ));
         }
     }
@@ -63,4 +63,38 @@ async fn plan(args: &PlanArgs, colour: ColourChoice) -> u8 {
     };
     exit_soon((session, live, plan));
     code
+}
+
+/// The command that applies a saved plan: the same file, environment and `--prune` as this
+/// plan (a hint missing `--env` failed on files with environments). The server is not
+/// repeated: it comes from the same `--url-file` or `$REDIS_URL`, or is named by `--url`.
+fn apply_hint(args: &PlanArgs, out: &std::path::Path) -> String {
+    let mut hint = vec!["redis-topology apply".to_owned()];
+    hint.push(shell_word(&args.target.file.display().to_string()));
+    if let Some(env) = &args.target.env {
+        hint.push(format!("--env {}", shell_word(env)));
+    }
+    if args.target.prune {
+        hint.push("--prune".to_owned());
+    }
+    if let Some(file) = &args.target.url_file {
+        hint.push(format!(
+            "--url-file {}",
+            shell_word(&file.display().to_string())
+        ));
+    } else if args.target.url.is_some() {
+        hint.push("--url ...".to_owned());
+    }
+    hint.push(format!("--plan {}", shell_word(&out.display().to_string())));
+    hint.join(" ")
+}
+
+/// A word as a shell reads it back: quoted when it holds anything but plain characters.
+fn shell_word(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_owned()
+    } else {
+        format!("'{}'", crate::text::untrusted(word).replace('\'', "'\\''"))
+    }
 }

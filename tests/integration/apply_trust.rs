@@ -627,3 +627,34 @@ fn a_lock_tampered_into_another_type_stops_apply_before_its_writes() {
         "no group was written: {calls:?}"
     );
 }
+
+/// The hint `plan --out` prints names the file, the environment and `--prune`, so that it
+/// runs as shown (it used to omit `--env`, and failed on files with environments).
+#[test]
+fn the_hint_after_plan_out_applies_as_shown() {
+    let topology = format!("{TOPOLOGY}environments:\n  dev: {{}}\n  prod: {{}}\n");
+    let f = Fixture::new(&topology);
+    let path = f.path("plan.json");
+    let out = bin()
+        .args(["plan", "--env", "prod", "--out", &path])
+        .arg(f.file.path())
+        .env("REDIS_URL", f.server.url())
+        .output()
+        .expect("run plan");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let hint = printed
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("redis-topology "))
+        .unwrap_or_else(|| panic!("a hint in: {printed}"));
+    assert!(hint.contains("--env prod"), "{hint}");
+    let args: Vec<&str> = hint.split_whitespace().collect();
+    let applied = bin()
+        .args(&args)
+        .arg("--yes")
+        .env("REDIS_URL", f.server.url())
+        .output()
+        .expect("run the hint");
+    assert_eq!(applied.status.code(), Some(0), "{hint}: {}", text(&applied));
+    assert_eq!(f.server.cmd::<String>(&["TYPE", "app:orders"]), "stream");
+}
