@@ -53,40 +53,88 @@ pub fn run(args: &CheckMessagesArgs, colour: ColourChoice) -> u8 {
     u8::from(!violations.is_empty())
 }
 
-/// The topology's streams that have a schema, each with its compiled checker.
+/// The topology's streams that have a schema, each with its compiled checker. Checking a
+/// file (`--file`) needs no `--env` when every environment gives the stream the same schema:
+/// then any of them will do (a server sample does need one: the namespace may differ).
 fn load(args: &CheckMessagesArgs, colour: ColourChoice) -> Result<Vec<Checked>, u8> {
-    let (report, topology) =
-        validate::load_environment(&args.topology, args.env.as_deref(), &ProcessEnv);
-    if !report.diagnostics.is_empty() {
+    let env = match (&args.env, &args.stream) {
+        (None, Some(stream)) if args.messages.is_some() => agreed_environment(args, stream)?,
+        (env, _) => env.clone(),
+    };
+    let schemas = schemas_of(args, env.as_deref(), Some(colour))?;
+    let mut streams = Vec::new();
+    for (name, key, schema_name, schema) in schemas {
+        let checker = Checker::new(&schema_name, &schema).map_err(|e| fail(&e))?;
+        streams.push(Checked { name, key, checker });
+    }
+    Ok(streams)
+}
+
+/// A stream with a schema: its name, key, schema name and schema.
+type StreamSchema = (String, String, String, LoadedSchema);
+
+/// Each stream with a schema, in one environment, printing the file's diagnostics when
+/// given a colour choice.
+fn schemas_of(
+    args: &CheckMessagesArgs,
+    env: Option<&str>,
+    print: Option<ColourChoice>,
+) -> Result<Vec<StreamSchema>, u8> {
+    let (report, topology) = validate::load_environment(&args.topology, env, &ProcessEnv);
+    if let Some(colour) = print
+        && !report.diagnostics.is_empty()
+    {
         print_stderr(&diagnostics_text(
             &report,
             colour.enabled(std::io::stderr().is_terminal()),
         ));
     }
     let Some(topology) = topology else {
-        return Err(fail(&format!("{} is invalid", args.topology.display())));
+        return Err(fail(&super::validate::not_loaded(&args.topology, &report)));
     };
     // Passwords are not needed here: nothing is read for them.
-    let desired = Desired::from_topology(&topology, args.env.as_deref(), &Secrets::SourcesOnly)
+    let desired = Desired::from_topology(&topology, env, &Secrets::SourcesOnly)
         .map_err(|problems| fail(&problems.join("; ")))?;
     let loaded: BTreeMap<String, LoadedSchema> =
         schemas::load(&topology, &validate::base_dir(&args.topology)).map_err(|e| fail(&e))?;
-    let mut streams = Vec::new();
-    for (key, stream) in &desired.streams {
-        let Some(schema_name) = &stream.schema else {
-            continue;
-        };
-        let Some(schema) = loaded.get(schema_name) else {
-            continue;
-        };
-        let checker = Checker::new(schema_name, schema).map_err(|e| fail(&e))?;
-        streams.push(Checked {
-            name: stream.name.clone(),
-            key: key.clone(),
-            checker,
-        });
+    Ok(desired
+        .streams
+        .iter()
+        .filter_map(|(key, stream)| {
+            let schema_name = stream.schema.clone()?;
+            let schema = loaded.get(&schema_name)?.clone();
+            Some((stream.name.clone(), key.clone(), schema_name, schema))
+        })
+        .collect())
+}
+
+/// Without `--env`, for a file of messages of `stream`: no environment when the file
+/// declares none; else the first, if every environment gives `stream` the same schema
+/// (otherwise which differ, and that `--env` is needed).
+fn agreed_environment(args: &CheckMessagesArgs, stream: &str) -> Result<Option<String>, u8> {
+    let environments = validate::declared_environments(&args.topology);
+    let Some(first) = environments.first() else {
+        return Ok(None);
+    };
+    let schema_in = |env: &str| -> Result<Option<(String, LoadedSchema)>, u8> {
+        // Diagnostics are printed once, by the load that follows.
+        let schemas = schemas_of(args, Some(env), None)?;
+        Ok(schemas
+            .into_iter()
+            .find(|(name, ..)| name == stream)
+            .map(|(_, _, schema_name, schema)| (schema_name, schema)))
+    };
+    let expected = schema_in(first)?;
+    for env in &environments[1..] {
+        if schema_in(env)? != expected {
+            return Err(fail(&format!(
+                "environments `{}` and `{}` give stream `{stream}` different message schemas: say which one with --env",
+                crate::text::untrusted(first),
+                crate::text::untrusted(env)
+            )));
+        }
     }
-    Ok(streams)
+    Ok(Some(first.clone()))
 }
 
 fn from_file(

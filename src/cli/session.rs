@@ -76,8 +76,8 @@ pub async fn open(
     }
     let Some(topology) = topology else {
         print_stderr(&format!(
-            "error: {} is invalid; nothing was sent to Redis\n",
-            args.file.display()
+            "error: {}; nothing was sent to Redis\n",
+            super::validate::not_loaded(&args.file, &report)
         ));
         return Err(1);
     };

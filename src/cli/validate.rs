@@ -64,7 +64,36 @@ fn summary(file: &std::path::Path, report: &Report) -> String {
     if errors == 0 {
         format!("{} is valid{scope}: {counts}\n", file.display())
     } else {
-        format!("{} is invalid{scope}: {counts}\n", file.display())
+        format!("{}{scope}: {counts}\n", not_loaded(file, report))
+    }
+}
+
+/// Why a topology could not be used, in words that fit the problem: a file that cannot be
+/// read, or an `--env` missing or unknown, is not an invalid file.
+pub(crate) fn not_loaded(file: &std::path::Path, report: &Report) -> String {
+    use crate::diagnostics::Code;
+    let has = |code: Code| {
+        report
+            .diagnostics
+            .iter()
+            .any(|d| d.code == code && d.is_error())
+    };
+    let only = |codes: &[Code]| {
+        report
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .all(|d| codes.contains(&d.code))
+    };
+    let file = file.display();
+    if has(Code::IoRead) {
+        format!("cannot read {file}")
+    } else if only(&[Code::EnvUnknown]) {
+        format!("{file} has no such environment (see --env)")
+    } else if only(&[Code::EnvRequired]) {
+        format!("{file} declares environments: choose one with --env")
+    } else {
+        format!("{file} is invalid")
     }
 }
 

@@ -123,6 +123,21 @@ pub fn load_environment(
     (report, topology)
 }
 
+/// The environments a topology file declares, in the file's order (none when it cannot be
+/// read or parsed: loading it then reports why).
+pub fn declared_environments(path: &Path) -> Vec<String> {
+    let mut sources = Sources::default();
+    load::read_text(path)
+        .and_then(|text| load::parse_document(path, text, &mut sources))
+        .map(|doc| {
+            load::environment_names(&doc.root)
+                .into_iter()
+                .map(|name| name.value)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Like [`load_environment`], but the topology is returned whenever the file could be
 /// converted, errors or not: `diff` reports incompatible schema versions itself, as breaking
 /// changes, instead of stopping at them.

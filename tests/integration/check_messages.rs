@@ -247,3 +247,40 @@ schemas:
         }
     }
 }
+
+/// A file of messages needs no `--env` when every environment gives the stream the same
+/// schema (the shipped topology's environments differ only in namespace and bounds); when
+/// two environments give it different schemas, `--env` is asked for, naming them.
+#[test]
+fn a_file_needs_no_env_when_every_environment_agrees_on_the_schema() {
+    let messages = topology_file("{\"v\": \"1\", \"payload\": {\"id\": \"a\"}}\n");
+    let run = |topology: &str| {
+        let file = topology_file(topology);
+        bin()
+            .arg("check-messages")
+            .arg(file.path())
+            .args(["--stream", "tasks", "--file"])
+            .arg(messages.path())
+            .output()
+            .expect("run")
+    };
+    let same = format!(
+        "{TOPOLOGY}environments:\n  dev: {{ namespace: dev-app, streams: {{ tasks: {{ retention: {{ maxlen: 10 }} }} }} }}\n  prod: {{}}\n"
+    );
+    let out = run(&same);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("Checked 1 message"), "{}", text(&out));
+
+    let differ = format!(
+        "{TOPOLOGY}environments:\n  dev: {{ streams: {{ tasks: {{ schema: heartbeat }} }} }}\n  prod: {{}}\n"
+    );
+    let out = run(&differ);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains(
+            "environments `dev` and `prod` give stream `tasks` different message schemas: say which one with --env"
+        ),
+        "{}",
+        text(&out)
+    );
+}

@@ -362,3 +362,50 @@ fn the_demo_script_finds_the_binary_in_cargo_target_dir() {
             .to_string()
     );
 }
+
+/// A file that cannot be read, or an `--env` missing or unknown, is said to be that, not
+/// "invalid" (the file may be fine).
+#[test]
+fn a_missing_file_or_environment_is_not_called_invalid() {
+    let with_envs = super::util::topology_file(
+        "version: 1\nnamespace: app\nstreams:\n  s: { retention: unbounded }\nenvironments:\n  dev: {}\n  prod: {}\n",
+    );
+    let file = with_envs.path().to_str().expect("utf-8 path");
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["plan", "no-such-file.yaml"],
+            "error: cannot read no-such-file.yaml; nothing was sent to Redis",
+        ),
+        (
+            &["plan", file, "--env", "nope"],
+            "has no such environment (see --env); nothing was sent to Redis",
+        ),
+        (
+            &["plan", file],
+            "declares environments: choose one with --env; nothing was sent to Redis",
+        ),
+        (
+            &["validate", "no-such-file.yaml"],
+            "cannot read no-such-file.yaml: 1 error and 0 warnings",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = bin()
+            .args(args)
+            .args(
+                ["--url", "redis://127.0.0.1:1"]
+                    .iter()
+                    .filter(|_| args[0] == "plan"),
+            )
+            .output()
+            .expect("run");
+        let text = super::util::text;
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
+        assert!(text(&out).contains(expected), "{args:?}: {}", text(&out));
+        assert!(
+            !text(&out).contains("is invalid"),
+            "{args:?}: {}",
+            text(&out)
+        );
+    }
+}
