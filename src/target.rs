@@ -443,8 +443,15 @@ const ERROR_CHARS: usize = 500;
 /// (some errors echo what they were given) and control characters escaped (the server's
 /// words are in some).
 fn describe_error(error: &RedisError, url: &RedisUrl) -> String {
-    if error.kind() == redis::ErrorKind::AuthenticationFailed {
-        return "authentication failed: check the user and password in the URL".to_owned();
+    match error.kind() {
+        redis::ErrorKind::AuthenticationFailed => {
+            return "authentication failed: check the user and password in the URL".to_owned();
+        }
+        // The client's words ("Incompatible type - Parse error at 1") say nothing useful.
+        redis::ErrorKind::Parse | redis::ErrorKind::UnexpectedReturnType => {
+            return "what answered is not a Redis server (its reply is not the Redis protocol): check the host and port, and `rediss://` for a server that speaks only TLS".to_owned();
+        }
+        _ => {}
     }
     let text = url.scrub(&error.to_string());
     let first_line = text.lines().next().unwrap_or_default();
