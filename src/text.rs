@@ -92,6 +92,15 @@ pub fn printable_in_place(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `1 change`, `2 changes`: a count and its noun, for messages.
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// Characters that reorder how a terminal shows the text around them (the "Trojan Source"
 /// characters): they are not `is_control`, but can make printed text say something else.
 pub fn is_bidi_control(c: char) -> bool {

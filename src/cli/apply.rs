@@ -219,8 +219,12 @@ fn confirm(args: &ApplyArgs, plan: &Plan) -> Result<(), u8> {
         ));
     }
     print_stderr(&format!(
-        "\nApply these {} changes? Only `yes` is accepted: ",
-        plan.changes.len()
+        "\nApply {}? Only `yes` is accepted: ",
+        if plan.changes.len() == 1 {
+            "this change".to_owned()
+        } else {
+            format!("these {} changes", plan.changes.len())
+        }
     ));
     let mut answer = String::new();
     let _ = std::io::stdin().lock().read_line(&mut answer);
@@ -334,8 +338,9 @@ async fn execute(
     match result {
         Ok(applied) => {
             print_stdout(&format!(
-                "Apply complete: {} changes, {} commands.\n",
-                applied.changes, applied.commands
+                "Apply complete: {}, {}.\n",
+                crate::text::count(applied.changes, "change"),
+                crate::text::count(applied.commands, "command")
             ));
             0
         }

@@ -45,8 +45,8 @@ fn summary(file: &std::path::Path, report: &Report) -> String {
     let warnings = report.count(Severity::Warning);
     let counts = format!(
         "{} and {}",
-        plural(errors, "error"),
-        plural(warnings, "warning")
+        crate::text::count(errors, "error"),
+        crate::text::count(warnings, "warning")
     );
     // Environment names are the file's keys, not validated names: escaped (a newline in one
     // would print a line of its own).
@@ -94,13 +94,5 @@ pub(crate) fn not_loaded(file: &std::path::Path, report: &Report) -> String {
         format!("{file} declares environments: choose one with --env")
     } else {
         format!("{file} is invalid")
-    }
-}
-
-fn plural(n: usize, word: &str) -> String {
-    if n == 1 {
-        format!("1 {word}")
-    } else {
-        format!("{n} {word}s")
     }
 }

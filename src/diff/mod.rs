@@ -218,6 +218,7 @@ fn streams(
                 "declared".to_owned(),
             );
             e.after = Some(stream_summary(stream));
+            e.details = stream_details(stream);
             entries.push(e);
         }
         (Some(stream), None) => {
@@ -228,6 +229,7 @@ fn streams(
                 "no longer declared: `apply --prune` deletes the stream and its entries".to_owned(),
             );
             e.before = Some(stream_summary(stream));
+            e.details = stream_details(stream);
             entries.push(e);
         }
         (Some(old), Some(new)) => {
@@ -251,6 +253,24 @@ fn streams(
         }
         (None, None) => {}
     }
+}
+
+/// A whole stream for people: its retention, groups (with where each starts) and schema,
+/// shown under a stream that is added or removed.
+fn stream_details(stream: &DesiredStream) -> Vec<String> {
+    let mut details = vec![format!("retention: {}", retention_text(&stream.retention))];
+    if !stream.groups.is_empty() {
+        let groups: Vec<String> = stream
+            .groups
+            .iter()
+            .map(|(name, group)| format!("{name} (starts at `{}`)", group.start.as_redis_arg()))
+            .collect();
+        details.push(format!("groups: {}", groups.join(", ")));
+    }
+    if let Some(schema) = &stream.schema {
+        details.push(format!("schema: {schema}"));
+    }
+    details
 }
 
 fn stream_summary(stream: &DesiredStream) -> Value {

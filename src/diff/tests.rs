@@ -194,6 +194,31 @@ fn each_kind_of_change_is_named_and_classified() {
     }
 }
 
+/// A stream added or removed shows what it is: its retention, its groups with where each
+/// starts, its schema (the diff used to show only "declared").
+#[test]
+fn a_new_stream_shows_its_retention_groups_and_schema() {
+    let without = BASE.replace(
+        "  tasks:\n    schema: task\n    retention: { maxlen: 1000 }\n    groups: { workers: { start: \"$\" }, audit: { start: \"0\" } }\n",
+        "",
+    )
+    .replace("      keys: { read: [\"tasks\"] }\n", "");
+    let d = diff(&side(&without), &side(BASE));
+    let added = d
+        .entries
+        .iter()
+        .find(|e| e.address == "stream.tasks")
+        .expect("the stream is added");
+    assert_eq!(
+        added.details,
+        [
+            "retention: maxlen ~1000",
+            "groups: audit (starts at `0`), workers (starts at `$`)",
+            "schema: task"
+        ]
+    );
+}
+
 #[test]
 fn removing_a_schema_version_is_destructive() {
     let old = side(&with_version(V2_OPTIONAL));

@@ -70,8 +70,8 @@ pub fn plan(plan: &Plan, target: &PlanTarget) -> String {
         out.push('\n');
     }
     out.push_str(&format!(
-        "<details><summary>All {} changes</summary>\n\n```diff\n",
-        plan.changes.len()
+        "<details><summary>All {}</summary>\n\n```diff\n",
+        crate::text::count(plan.changes.len(), "change")
     ));
     for change in &plan.changes {
         out.push_str(&format!(
@@ -151,9 +151,9 @@ pub fn diff(old: &str, new: &str, diffs: &[Labelled]) -> String {
     for l in diffs.iter().filter(|l| !l.diff.entries.is_empty()) {
         // Markdown is not rendered inside <summary>: plain text there.
         out.push_str(&format!(
-            "<details><summary>{}: {} changes</summary>\n\n```diff\n",
+            "<details><summary>{}: {}</summary>\n\n```diff\n",
             l.environment.unwrap_or("all"),
-            l.diff.entries.len()
+            crate::text::count(l.diff.entries.len(), "change")
         ));
         for entry in &l.diff.entries {
             out.push_str(&format!(
