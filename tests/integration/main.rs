@@ -1,6 +1,7 @@
 //! Integration tests: one test binary, one module per theme (as ripgrep and just do).
 
 mod acl_users;
+mod action;
 mod apply_trust;
 mod bulk_reads;
 mod check_messages;
