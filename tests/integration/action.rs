@@ -645,3 +645,53 @@ fn the_action_reads_as_expected() {
         assert!(inputs.contains(&expected), "{inputs:?}");
     }
 }
+
+/// The example workflows use this action with inputs it has, a command it runs, and never
+/// a Redis URL written into the file (only a secret).
+#[test]
+fn example_workflows_use_the_action_with_its_inputs() {
+    let action = load_action();
+    let inputs: Vec<&str> = action.inputs.iter().map(|(n, _)| n.as_str()).collect();
+    let mut uses = 0;
+    let mut commands = Vec::new();
+    let dir = repo().join("examples/github-actions");
+    for name in ["pull-request.yml", "deploy.yml", "drift.yml"] {
+        let text = std::fs::read_to_string(dir.join(name)).expect("workflow example");
+        let root = redis_topology::model::yaml::parse(&text, FileId(0))
+            .unwrap_or_else(|e| panic!("{name}: {}", e.message));
+        for (_, job) in mapping(root.get("jobs")) {
+            let Some(NodeKind::Seq(steps)) = job.get("steps").map(|s| &s.kind) else {
+                panic!("{name}: a job without steps");
+            };
+            for step in steps.iter() {
+                let Some(used) = step.get("uses").and_then(text_of) else {
+                    continue;
+                };
+                if !used.starts_with("redis-topology/redis-topology@") {
+                    continue;
+                }
+                uses += 1;
+                let with = mapping(step.get("with"));
+                for (input, value) in &with {
+                    assert!(inputs.contains(&input.as_str()), "{name}: no input {input}");
+                    if input == "url" {
+                        let value = text_of(value).unwrap_or_default();
+                        assert!(
+                            value.starts_with("${{ secrets."),
+                            "{name}: url must come from a secret, not {value}"
+                        );
+                    }
+                }
+                let command = with
+                    .iter()
+                    .find(|(k, _)| k == "command")
+                    .and_then(|(_, v)| text_of(v))
+                    .unwrap_or_else(|| panic!("{name}: the action without a command"));
+                commands.push(command);
+            }
+        }
+    }
+    commands.sort();
+    commands.dedup();
+    assert_eq!(commands, ["apply", "plan", "validate"], "{uses} uses");
+}
