@@ -15,6 +15,7 @@ mod hostile_input;
 mod lock;
 mod plan_apply;
 mod plug_in;
+mod pre_commit;
 mod properties;
 mod proxy;
 mod redis;

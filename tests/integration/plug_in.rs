@@ -499,3 +499,57 @@ fn quiet_never_silences_what_a_command_is_for() {
         assert!(out.stdout.len() > 1000, "{args:?} printed: {}", text(&out));
     }
 }
+
+/// README's "Plug it in" and docs/plug-in.md show real commands: every `redis-topology` line
+/// of their shell blocks names a real command with real options (checked against its
+/// `--help`), and the completion and man commands run.
+#[test]
+fn documented_commands_are_real() {
+    let readme = std::fs::read_to_string(super::util::repo().join("README.md")).expect("README");
+    let section = readme
+        .split("## Plug it in")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("README has a Plug it in section");
+    let docs = std::fs::read_to_string(super::util::repo().join("docs/plug-in.md")).expect("docs");
+    let mut checked = 0;
+    for doc in [section, docs.as_str()] {
+        let mut in_shell = false;
+        for line in doc.lines() {
+            if line.starts_with("```") {
+                in_shell = line == "```sh";
+                continue;
+            }
+            let Some(command) = line.strip_prefix("redis-topology ").filter(|_| in_shell) else {
+                continue;
+            };
+            // The command itself: up to a redirection, a pipe or a comment.
+            let command = command.split(['>', '|', '#']).next().unwrap_or_default();
+            let words: Vec<&str> = command.split_whitespace().collect();
+            let subcommand = words
+                .iter()
+                .find(|w| !w.starts_with('-'))
+                .expect("a subcommand");
+            let help = run(&[subcommand, "--help"]);
+            assert_eq!(help.status.code(), Some(0), "{line}: {}", text(&help));
+            for flag in words.iter().filter(|w| w.starts_with('-')) {
+                assert!(
+                    stdout(&help).contains(flag),
+                    "{line}: `{subcommand}` has no {flag}"
+                );
+            }
+            if ["completions", "man"].contains(subcommand) {
+                // In a scratch directory: `man --dir ~/...` is not expanded by a shell here.
+                let scratch = tempfile::tempdir().expect("temp dir");
+                let out = bin()
+                    .args(&words)
+                    .current_dir(scratch.path())
+                    .output()
+                    .expect("run");
+                assert_eq!(out.status.code(), Some(0), "{line}: {}", text(&out));
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 8, "only {checked} documented commands found");
+}
