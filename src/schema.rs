@@ -10,13 +10,34 @@ use schemars::generate::SchemaSettings;
 
 use crate::model::types::Topology;
 
+/// Where the schema is published: its `$id`, and the URL for editors outside this repository
+/// (the yaml-language-server modeline, VS Code's `yaml.schemas`). The file on the default
+/// branch, so that editors always get the newest schema of format version 1.
+pub const SCHEMA_ID: &str = "https://raw.githubusercontent.com/redis-topology/redis-topology/main/schemas/topology.schema.json";
+
 /// The JSON Schema of a topology file.
 pub fn topology_schema() -> serde_json::Value {
     let generator = SchemaSettings::draft07().into_generator();
     let schema = generator.into_root_schema_for::<Topology>();
     let mut value = serde_json::to_value(schema).unwrap_or_default();
     unwrap_descriptions(&mut value);
-    value
+    with_id(value)
+}
+
+/// `$id` right after `$schema`, where readers of the file look for it.
+fn with_id(value: serde_json::Value) -> serde_json::Value {
+    let serde_json::Value::Object(map) = value else {
+        return value;
+    };
+    let mut with_id = serde_json::Map::new();
+    for (key, child) in map {
+        let is_schema = key == "$schema";
+        with_id.insert(key, child);
+        if is_schema {
+            with_id.insert("$id".to_owned(), SCHEMA_ID.into());
+        }
+    }
+    serde_json::Value::Object(with_id)
 }
 
 /// Doc comments are wrapped at 100 columns; editors wrap hover text themselves, so the

@@ -6,7 +6,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::session::{Session, block_on, exit_soon, fail, fail_lines, open};
-use super::{ApplyArgs, ColourChoice, print_stderr, print_stdout};
+use super::{ApplyArgs, ColourChoice, print_stderr, print_stdout, print_warning};
 use crate::apply::{self, lock};
 use crate::live::read;
 use crate::model::secrets::Missing;
@@ -93,7 +93,7 @@ async fn apply(args: &ApplyArgs, colour: ColourChoice) -> u8 {
         Err(e) => return fail(&e.to_string()),
     };
     if let Some(holder) = lock.taken_over_from() {
-        print_stderr(&format!(
+        print_warning(&format!(
             "note: took over the apply lock from {holder}, whose connection to the server is gone (a killed or cut-off apply: the server can no longer run anything it sent)\n"
         ));
     }
@@ -104,7 +104,7 @@ async fn apply(args: &ApplyArgs, colour: ColourChoice) -> u8 {
         () = interrupted => fail("interrupted: the changes sent so far stay applied; run apply again to complete"),
     };
     if let Err(e) = lock.release(&mut session.target).await {
-        print_stderr(&format!("warning: could not release the apply lock: {e}\n"));
+        print_warning(&format!("warning: could not release the apply lock: {e}\n"));
     }
     exit_soon(session);
     code
@@ -357,9 +357,10 @@ fn shape(plan: &Plan) -> Vec<(String, Action)> {
         .collect()
 }
 
-/// A progress bar on a terminal when there is more than one batch to send; hidden otherwise.
+/// A progress bar on a terminal when there is more than one batch to send; hidden otherwise,
+/// and with --quiet.
 fn progress_bar(total: usize) -> ProgressBar {
-    if total <= BATCH_SIZE || !std::io::stderr().is_terminal() {
+    if total <= BATCH_SIZE || !std::io::stderr().is_terminal() || super::quiet() {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(total as u64);

@@ -298,6 +298,8 @@ fn report(format: Format, checked: usize, violations: &[(String, Violation)]) {
                 json!({ "checked": checked, "invalid": entries, "violations": list })
             ));
         }
+        // --quiet: all valid is silence; violations are the command's errors.
+        Format::Human if super::quiet() && violations.is_empty() => {}
         Format::Human => {
             let mut out = String::new();
             for (stream, v) in violations.iter().take(SHOWN) {

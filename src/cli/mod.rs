@@ -7,12 +7,14 @@
 mod apply;
 mod check_messages;
 mod diff;
+mod generate;
 mod plan;
 mod session;
 mod validate;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -29,6 +31,17 @@ pub struct Cli {
     /// When to use colour: `auto` uses it only on a terminal (and never with NO_COLOR set).
     #[arg(long, global = true, value_enum, default_value_t = ColourChoice::Auto)]
     pub color: ColourChoice,
+    /// Print only errors, and what a machine format or a generator prints.
+    ///
+    /// Silenced: warnings and notes (a validation warning still fails with --strict); the
+    /// summary of a valid file (validate); the human plan and diff (plan, diff: the exit code
+    /// still tells, with plan --detailed-exitcode); apply's plan, progress bar and report (an
+    /// apply that asks for confirmation on a terminal still shows the plan it asks about);
+    /// check-messages' summary when every message is valid. Never silenced: errors and their
+    /// diagnostics, --format json and markdown, and the output of schema, completions and
+    /// man. Exit codes are the same with or without --quiet.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -51,6 +64,36 @@ pub enum Command {
     CheckMessages(CheckMessagesArgs),
     /// Print the JSON Schema of the topology file format (draft-07, for editors).
     Schema,
+    /// Print a shell completion script (bash, zsh, fish, elvish or powershell).
+    ///
+    /// Install it where the shell looks for completions, e.g. bash: `redis-topology
+    /// completions bash > ~/.local/share/bash-completion/completions/redis-topology`; zsh:
+    /// `redis-topology completions zsh > ~/.zfunc/_redis-topology` with `fpath+=~/.zfunc`
+    /// before `compinit` in ~/.zshrc; fish: `redis-topology completions fish >
+    /// ~/.config/fish/completions/redis-topology.fish`.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), or write one page per command with --dir.
+    ///
+    /// `redis-topology man > ~/.local/share/man/man1/redis-topology.1`, then `man
+    /// redis-topology`; or `redis-topology man --dir ~/.local/share/man/man1` for
+    /// redis-topology.1 and redis-topology-plan.1, redis-topology-apply.1, ... (`man
+    /// redis-topology plan`). Read one without installing it: `redis-topology man | man -l -`.
+    Man(ManArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ManArgs {
+    /// Write redis-topology.1 and a page per command (redis-topology-plan.1, ...) into this
+    /// directory instead of printing redis-topology.1.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -235,6 +278,11 @@ pub fn run() -> u8 {
             return if e.use_stderr() { 1 } else { 0 };
         }
     };
+    QUIET.store(cli.quiet, Ordering::Relaxed);
+    SILENT_STDOUT.store(
+        cli.quiet && stdout_is_chatter(&cli.command),
+        Ordering::Relaxed,
+    );
     match cli.command {
         Command::Validate(args) => validate::run(&args, cli.color),
         Command::Plan(args) => plan::run(&args, cli.color),
@@ -245,12 +293,58 @@ pub fn run() -> u8 {
             print_stdout(&crate::schema::topology_schema_text());
             0
         }
+        Command::Completions(args) => generate::completions(args.shell),
+        Command::Man(args) => generate::man(args.dir.as_deref()),
     }
 }
 
-/// Print to stdout; a closed pipe (`| head`) is not an error worth a panic.
+/// `--quiet`, set once by [`run`] before any command starts. A process-wide flag rather than
+/// a parameter: what it silences is printed from deep inside the commands' flows (warnings
+/// while connecting, the lock's notes), and every print already goes through the functions
+/// below.
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// With `--quiet`, whether this command's stdout is all for people (see [`stdout_is_chatter`]).
+static SILENT_STDOUT: AtomicBool = AtomicBool::new(false);
+
+/// Whether `--quiet` was given.
+pub(crate) fn quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
+}
+
+/// Whether everything this command prints on stdout is for people, and so silenced by
+/// `--quiet`: the human plan and diff (their exit codes carry the result), and apply's plan
+/// and report, unless apply is going to ask for confirmation (no `--yes` and on a terminal:
+/// nobody approves a plan they were not shown). JSON and markdown are what was asked for;
+/// validate and check-messages print their errors on stdout or stderr themselves and
+/// silence only their summaries (see there).
+fn stdout_is_chatter(command: &Command) -> bool {
+    match command {
+        Command::Plan(args) => args.format == ReportFormat::Human,
+        Command::Diff(args) => args.format == ReportFormat::Human,
+        Command::Apply(args) => args.yes || !std::io::stdin().is_terminal(),
+        Command::Validate(_)
+        | Command::CheckMessages(_)
+        | Command::Schema
+        | Command::Completions(_)
+        | Command::Man(_) => false,
+    }
+}
+
+/// Print to stdout; a closed pipe (`| head`) is not an error worth a panic. Nothing with
+/// `--quiet` when this command's stdout is only for people.
 pub(crate) fn print_stdout(text: &str) {
+    if SILENT_STDOUT.load(Ordering::Relaxed) {
+        return;
+    }
     let _ = std::io::stdout().write_all(text.as_bytes());
+}
+
+/// Print a warning or a note on stderr; `--quiet` silences them (as cargo's does).
+pub(crate) fn print_warning(text: &str) {
+    if !quiet() {
+        print_stderr(text);
+    }
 }
 
 /// Print to stderr, likewise.

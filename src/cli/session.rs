@@ -2,7 +2,7 @@
 
 use std::io::IsTerminal;
 
-use super::{ColourChoice, TargetArgs, print_stderr};
+use super::{ColourChoice, TargetArgs, print_stderr, print_warning};
 use crate::live::{LiveState, read};
 use crate::model::desired::Desired;
 use crate::model::interpolate::ProcessEnv;
@@ -153,7 +153,7 @@ pub fn server_url(flag: Option<&str>, file: Option<&std::path::Path>) -> Result<
     let environment = std::env::var("REDIS_URL").ok();
     let (url, origin) = resolve_url(flag, file, environment)?;
     if origin == Origin::Flag && url.password().is_some() {
-        print_stderr(PASSWORD_ON_COMMAND_LINE);
+        print_warning(PASSWORD_ON_COMMAND_LINE);
     }
     Ok(url)
 }

@@ -18,17 +18,24 @@ pub fn run(args: &ValidateArgs, colour: ColourChoice) -> u8 {
         Format::Human => {
             let colour = colour.enabled(std::io::stderr().is_terminal());
             let mut text = diagnostics_text(&report, colour);
-            text.push_str(&summary(&args.file, &report));
+            // --quiet: a valid file says nothing (its warnings are silenced too).
+            if !super::quiet() || report.has_errors() {
+                text.push_str(&summary(&args.file, &report));
+            }
             print_stderr(&text);
         }
     }
     u8::from(report.has_errors())
 }
 
-/// Every diagnostic of a report, rendered for people.
+/// Every diagnostic of a report, rendered for people; with --quiet, only the errors.
 pub fn diagnostics_text(report: &Report, colour: bool) -> String {
     let mut text = String::new();
+    let quiet = super::quiet();
     for diagnostic in &report.diagnostics {
+        if quiet && diagnostic.severity != Severity::Error {
+            continue;
+        }
         text.push_str(&render::diagnostics::human(
             diagnostic,
             &report.sources,

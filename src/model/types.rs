@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde_json::json;
 
 use super::node::Span;
 
@@ -92,63 +93,134 @@ impl<V: JsonSchema> JsonSchema for NamedMap<V> {
 }
 
 /// A redis-topology file: the streams, consumer groups, retention, ACL users and message
-/// schemas of one namespace. The format is described in the project's README.
+/// schemas of one namespace. The format is described in the project's docs/format.md.
 #[derive(Clone, Debug, PartialEq, JsonSchema)]
 #[schemars(title = "redis-topology file", deny_unknown_fields)]
 pub struct Topology {
     /// Format version of this file. Must be `1`.
-    #[schemars(range(min = 1, max = 1))]
+    #[schemars(title = "Format version", range(min = 1, max = 1), example = 1)]
     pub version: Sp<u64>,
     /// Prefix of every key this topology manages, joined with `:` (`agentic` makes stream
     /// `rag:tasks` the key `agentic:rag:tasks`). Write `""` explicitly for no prefix. No spaces
     /// or glob characters (`* ? [ ]`), and no `:`-separated part starting with `__topology__`
     /// (the tool's own keys).
+    #[schemars(title = "Namespace", example = &"agentic", example = &"")]
     pub namespace: Sp<String>,
     /// Message schemas, by name. Streams refer to them with `schema: <name>`.
+    #[schemars(title = "Message schemas", example = schemas_example())]
     pub schemas: Option<NamedMap<MessageSchema>>,
     /// Streams, by name relative to the namespace (`rag:tasks`): no spaces, no glob characters
     /// (`* ? [ ] \`), no `:`-separated part starting with `__topology__`. A declared stream
     /// that does not exist is created empty by `apply`.
+    #[schemars(title = "Streams", example = streams_example())]
     pub streams: Option<NamedMap<Stream>>,
     /// Redis ACL users this topology manages.
+    #[schemars(title = "ACL users", example = acl_example())]
     pub acl: Option<Acl>,
     /// Per-environment overlays (`dev`, `staging`, `prod`, ...), deep-merged over the base file.
     /// When present, `plan` and `apply` need `--env`.
+    #[schemars(title = "Environments", example = environments_example())]
     pub environments: Option<NamedMap<Overlay>>,
+}
+
+// The examples of the JSON Schema (editors show them with the field's docs, and offer them
+// as completions). A test checks each against its own field's schema.
+
+fn schemas_example() -> serde_json::Value {
+    json!({ "rag-task": message_schema_example() })
+}
+
+fn message_schema_example() -> serde_json::Value {
+    json!({
+        "description": "A document to embed",
+        "field": "payload",
+        "version_field": "v",
+        "versions": { "1": { "file": "schemas/rag-task.v1.json" } }
+    })
+}
+
+fn streams_example() -> serde_json::Value {
+    json!({ "rag:tasks": stream_example() })
+}
+
+fn stream_example() -> serde_json::Value {
+    json!({
+        "description": "RAG work items",
+        "schema": "rag-task",
+        "retention": { "maxlen": 20000 },
+        "groups": { "rag-workers": { "start": "$" } }
+    })
+}
+
+fn acl_example() -> serde_json::Value {
+    json!({ "users": users_example() })
+}
+
+fn users_example() -> serde_json::Value {
+    json!({ "rag-worker": user_example() })
+}
+
+fn user_example() -> serde_json::Value {
+    json!({
+        "description": "RAG workers (group rag-workers)",
+        "passwords": [{ "env": "RAG_WORKER_PASSWORD" }],
+        "keys": { "readwrite": ["rag:tasks"], "write": ["rag:results"] },
+        "commands": ["+@stream", "-xgroup", "-xtrim", "+@connection"]
+    })
+}
+
+fn environments_example() -> serde_json::Value {
+    json!({
+        "dev": { "namespace": "dev-agentic", "streams": { "rag:tasks": { "retention": { "maxlen": 1000 } } } },
+        "prod": {}
+    })
 }
 
 /// A partial topology deep-merged over the base: mappings merge key by key, `null` removes a
 /// key, any other value replaces the base value.
 #[derive(Clone, Debug, PartialEq, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[schemars(title = "Environment overlay", deny_unknown_fields)]
 pub struct Overlay {
     /// Namespace used in this environment.
+    #[schemars(title = "Namespace", example = &"dev-agentic")]
     pub namespace: Option<Sp<String>>,
     /// Message schemas to add or change in this environment.
+    #[schemars(title = "Message schemas", example = schemas_example())]
     pub schemas: Option<NamedMap<MessageSchema>>,
     /// Streams to add or change in this environment (only the fields that differ).
+    #[schemars(title = "Streams", example = json!({ "rag:tasks": { "retention": { "maxlen": 1000 } } }))]
     pub streams: Option<NamedMap<Stream>>,
     /// ACL users to add or change in this environment.
+    #[schemars(title = "ACL users", example = json!({ "users": { "rag-worker": { "enabled": false } } }))]
     pub acl: Option<Acl>,
 }
 
 /// A Redis stream and its consumer groups.
 #[derive(Clone, Debug, PartialEq, Default, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[schemars(title = "Stream", deny_unknown_fields, example = stream_example())]
 pub struct Stream {
     /// What the stream carries, for reviewers and generated docs.
+    #[schemars(title = "Description", example = &"RAG work items")]
     pub description: Option<Sp<String>>,
     /// Name of the message schema (a key of `schemas`) that entries of this stream follow.
+    #[schemars(title = "Message schema", example = &"rag-task")]
     pub schema: Option<Sp<String>>,
     /// How many entries to keep. Redis stores no retention setting: `apply` trims with XTRIM,
     /// and producers should trim too (`XADD ... MAXLEN ~ N`). A stream without retention is a
     /// warning (an error with `--strict`).
+    #[schemars(
+        title = "Retention",
+        example = json!({ "maxlen": 20000 }),
+        example = json!({ "max_age": "7d" }),
+        example = &"unbounded"
+    )]
     pub retention: Option<Sp<Retention>>,
     /// `retention` was given but is not valid (already reported): no "no retention" warning.
     #[schemars(skip)]
     pub retention_invalid: bool,
     /// Consumer groups of this stream, by name (no `:`-separated part starting with
     /// `__topology__`).
+    #[schemars(title = "Consumer groups", example = json!({ "rag-workers": { "start": "$" }, "auditors": { "start": "0" } }))]
     pub groups: Option<NamedMap<Group>>,
 }
 
@@ -183,30 +255,39 @@ impl JsonSchema for Retention {
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
+            "title": "Retention",
             "description": "How many entries to keep: `unbounded`, or `{maxlen, approximate, max_age}` with maxlen and/or max_age. Applied with XTRIM MAXLEN [~] N / MINID [~] <now - max_age>.",
             "oneOf": [
                 {
+                    "title": "Unbounded",
                     "const": "unbounded",
                     "description": "Never trimmed, on purpose."
                 },
                 {
+                    "title": "Bounded",
                     "type": "object",
                     "additionalProperties": false,
                     "properties": {
                         "maxlen": {
+                            "title": "Maximum length",
                             "type": ["integer", "string"],
                             "minimum": 1,
-                            "description": "Keep at most this many entries (XTRIM MAXLEN). Greater than 0."
+                            "description": "Keep at most this many entries (XTRIM MAXLEN). Greater than 0.",
+                            "examples": [20000]
                         },
                         "approximate": {
+                            "title": "Approximate trimming",
                             "type": "boolean",
                             "default": true,
-                            "description": "Trim with `~` (whole macro-nodes only, much cheaper). Defaults to true."
+                            "description": "Trim with `~` (whole macro-nodes only, much cheaper). Defaults to true.",
+                            "examples": [false]
                         },
                         "max_age": {
+                            "title": "Maximum age",
                             "type": "string",
                             "pattern": "^[0-9]+(ms|s|m|h|d|w)$",
-                            "description": "Drop entries older than this (XTRIM MINID <now - max_age>): a number and a unit, ms, s, m, h, d or w, e.g. `90s`, `15m`, `12h`, `7d`."
+                            "description": "Drop entries older than this (XTRIM MINID <now - max_age>): a number and a unit, ms, s, m, h, d or w, e.g. `90s`, `15m`, `12h`, `7d`.",
+                            "examples": ["7d", "12h"]
                         }
                     },
                     "anyOf": [ { "required": ["maxlen"] }, { "required": ["max_age"] } ]
@@ -224,17 +305,24 @@ pub struct Duration {
 
 /// A consumer group.
 #[derive(Clone, Debug, PartialEq, Default, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[schemars(title = "Consumer group", deny_unknown_fields)]
 pub struct Group {
     /// Where the group starts reading when it is created: `$` (only new entries, the
     /// default), `0` (the whole stream) or a stream ID such as `1700000000000-0`. Used only
     /// when the group is created; a group whose position moved on is not drift.
-    #[schemars(with = "Option<String>")]
+    #[schemars(
+        with = "Option<String>",
+        title = "Start position",
+        example = &"$",
+        example = &"0",
+        example = &"1700000000000-0"
+    )]
     pub start: Option<Sp<StartId>>,
     /// ENTRIESREAD given at creation, so Redis can compute the group's lag. Rarely needed.
-    #[schemars(range(min = 0))]
+    #[schemars(title = "Entries read at creation", range(min = 0), example = 0)]
     pub entries_read: Option<Sp<u64>>,
     /// What this group's consumers do, for reviewers.
+    #[schemars(title = "Description", example = &"Workers that embed the documents")]
     pub description: Option<Sp<String>>,
 }
 
@@ -270,33 +358,54 @@ impl StartId {
 
 /// A message schema: what the entries of a stream look like, with its versions.
 #[derive(Clone, Debug, PartialEq, Default, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[schemars(title = "Message schema", deny_unknown_fields, example = message_schema_example())]
 pub struct MessageSchema {
     /// What the messages are, for reviewers and generated docs.
+    #[schemars(title = "Description", example = &"A document to embed")]
     pub description: Option<Sp<String>>,
     /// `json`: one entry field (`field`) holds a JSON document; `fields`: the entry's
     /// field/value pairs are the object. Defaults to `json`.
-    #[schemars(with = "Option<Encoding>")]
+    #[schemars(
+        with = "Option<Encoding>",
+        title = "Encoding",
+        example = &"json",
+        example = &"fields"
+    )]
     pub encoding: Option<Sp<Encoding>>,
     /// `encoding` was given but is not valid (already reported), so checks that depend on it
     /// are skipped.
     #[schemars(skip)]
     pub encoding_invalid: bool,
     /// Entry field holding the JSON document (required with `encoding: json`).
+    #[schemars(title = "Payload field", example = &"payload")]
     pub field: Option<Sp<String>>,
     /// Entry field that says which schema version a message follows.
+    #[schemars(title = "Version field", example = &"v")]
     pub version_field: Option<Sp<String>>,
     /// How consecutive versions must relate: `backward` (the default: new readers read old
     /// messages), `forward`, `full`, their `_transitive` forms, or `none`.
-    #[schemars(with = "Option<CompatibilityMode>")]
+    #[schemars(
+        with = "Option<CompatibilityMode>",
+        title = "Compatibility",
+        example = &"backward",
+        example = &"full_transitive"
+    )]
     pub compatibility: Option<Sp<String>>,
     /// The schema's versions, by positive integer: each a JSON Schema document, from a file
     /// (relative to the topology file) or inline.
+    #[schemars(
+        title = "Versions",
+        example = json!({
+            "1": { "file": "schemas/rag-task.v1.json" },
+            "2": { "schema": { "type": "object", "required": ["task_id"] } }
+        })
+    )]
     pub versions: Option<NamedMap<SchemaVersion>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[schemars(title = "Encoding")]
 pub enum Encoding {
     /// One entry field holds a JSON document.
     Json,
@@ -307,6 +416,7 @@ pub enum Encoding {
 /// Compatibility mode between consecutive schema versions.
 #[derive(JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[schemars(title = "Compatibility mode")]
 #[allow(dead_code)] // exists only to describe the allowed values in the JSON Schema
 enum CompatibilityMode {
     Backward,
@@ -333,19 +443,32 @@ impl JsonSchema for SchemaVersion {
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
+            "title": "Schema version",
             "description": "A JSON Schema document: `{file: path}` (relative to the topology file) or `{schema: {...}}` inline.",
             "oneOf": [
                 {
+                    "title": "From a file",
                     "type": "object",
                     "additionalProperties": false,
                     "required": ["file"],
-                    "properties": { "file": { "type": "string", "description": "Path of a JSON Schema file, relative to the topology file." } }
+                    "properties": { "file": {
+                        "title": "JSON Schema file",
+                        "type": "string",
+                        "description": "Path of a JSON Schema file, relative to the topology file.",
+                        "examples": ["schemas/rag-task.v1.json"]
+                    } }
                 },
                 {
+                    "title": "Inline",
                     "type": "object",
                     "additionalProperties": false,
                     "required": ["schema"],
-                    "properties": { "schema": { "type": ["object", "boolean"], "description": "An inline JSON Schema document." } }
+                    "properties": { "schema": {
+                        "title": "Inline JSON Schema",
+                        "type": ["object", "boolean"],
+                        "description": "An inline JSON Schema document.",
+                        "examples": [{ "type": "object", "required": ["task_id"], "properties": { "task_id": { "type": "string" } } }]
+                    } }
                 }
             ]
         })
@@ -354,34 +477,50 @@ impl JsonSchema for SchemaVersion {
 
 /// Redis ACL users managed by this topology.
 #[derive(Clone, Debug, PartialEq, Default, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[schemars(title = "ACL", deny_unknown_fields)]
 pub struct Acl {
     /// ACL users, by user name.
+    #[schemars(title = "Users", example = users_example())]
     pub users: Option<NamedMap<User>>,
 }
 
 /// A Redis ACL user, written with one atomic `ACL SETUSER <name> reset <rules>`.
 #[derive(Clone, Debug, PartialEq, Default, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[schemars(title = "ACL user", deny_unknown_fields, example = user_example())]
 pub struct User {
     /// What service uses this user, for reviewers.
+    #[schemars(title = "Description", example = &"RAG workers (group rag-workers)")]
     pub description: Option<Sp<String>>,
     /// `on` (true, the default) or `off`: a disabled user cannot authenticate.
+    #[schemars(title = "Enabled", example = false)]
     pub enabled: Option<Sp<bool>>,
     /// Passwords the user can authenticate with. Never plaintext: `{env: VAR}` or `{file: path}`
     /// (read by plan/apply only and sent as a sha256 hash) or `{sha256: <64 lowercase hex>}`.
+    #[schemars(
+        title = "Passwords",
+        example = json!([{ "env": "RAG_WORKER_PASSWORD" }]),
+        example = json!([{ "file": "secrets/rag-worker.password" }])
+    )]
     pub passwords: Option<Vec<Sp<Password>>>,
     /// Passwords were given but rejected (already reported): no "no password" warning.
     #[schemars(skip)]
     pub passwords_invalid: bool,
     /// Let the user in with any password. Explicit opt-in, warned about; excludes `passwords`.
+    #[schemars(title = "No password", example = false)]
     pub nopass: Option<Sp<bool>>,
     /// Key patterns, relative to the namespace: a list (read and write), or `{read, write,
     /// readwrite}`.
+    #[schemars(
+        title = "Keys",
+        example = json!(["rag:*"]),
+        example = json!({ "read": ["rag:tasks"], "write": ["rag:results", "audit:events"] })
+    )]
     pub keys: Option<Sp<Keys>>,
     /// Pub/Sub channel patterns, relative to the namespace.
+    #[schemars(title = "Channels", example = json!(["rag:events:*"]))]
     pub channels: Option<Vec<Sp<String>>>,
     /// ACL command rules: `+cmd`, `-cmd`, `+cmd|sub`, `+@category`, `-@category`.
+    #[schemars(title = "Commands", example = json!(["+@stream", "-xgroup", "-xtrim", "+@connection"]))]
     pub commands: Option<Vec<Sp<String>>>,
 }
 
@@ -402,14 +541,15 @@ impl JsonSchema for Password {
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
+            "title": "Password",
             "description": "Where a password comes from; plaintext is rejected. Only its sha256 is ever sent to Redis.",
             "oneOf": [
-                { "type": "object", "additionalProperties": false, "required": ["env"],
-                  "properties": { "env": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$", "description": "Environment variable holding the password, read at plan/apply time." } } },
-                { "type": "object", "additionalProperties": false, "required": ["sha256"],
-                  "properties": { "sha256": { "type": "string", "pattern": "^[0-9a-f]{64}$", "description": "The password's sha256: 64 lowercase hex digits." } } },
-                { "type": "object", "additionalProperties": false, "required": ["file"],
-                  "properties": { "file": { "type": "string", "description": "File holding the password, relative to the topology file, read at plan/apply time." } } }
+                { "title": "From an environment variable", "type": "object", "additionalProperties": false, "required": ["env"],
+                  "properties": { "env": { "title": "Environment variable", "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$", "description": "Environment variable holding the password, read at plan/apply time.", "examples": ["RAG_WORKER_PASSWORD"] } } },
+                { "title": "As its sha256", "type": "object", "additionalProperties": false, "required": ["sha256"],
+                  "properties": { "sha256": { "title": "SHA-256 of the password", "type": "string", "pattern": "^[0-9a-f]{64}$", "description": "The password's sha256: 64 lowercase hex digits.", "examples": ["c4bbcb1fbec99d65bf59d85c8cb62ee2db963f0fe106f483d9afa73bd4e39a8a"] } } },
+                { "title": "From a file", "type": "object", "additionalProperties": false, "required": ["file"],
+                  "properties": { "file": { "title": "Password file", "type": "string", "description": "File holding the password, relative to the topology file, read at plan/apply time.", "examples": ["secrets/rag-worker.password"] } } }
             ]
         })
     }
@@ -435,13 +575,14 @@ impl JsonSchema for Keys {
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
+            "title": "Key patterns",
             "description": "Key patterns relative to the namespace: a list (read and write, `~ns:pattern`) or `{read, write, readwrite}` (`%R~`, `%W~`, `~`).",
             "oneOf": [
-                { "type": "array", "items": { "type": "string" } },
-                { "type": "object", "additionalProperties": false, "properties": {
-                    "read": { "type": "array", "items": { "type": "string" }, "description": "Patterns the user may read (`%R~<ns>:<pattern>`)." },
-                    "write": { "type": "array", "items": { "type": "string" }, "description": "Patterns the user may write (`%W~<ns>:<pattern>`)." },
-                    "readwrite": { "type": "array", "items": { "type": "string" }, "description": "Patterns the user may read and write (`~<ns>:<pattern>`)." }
+                { "title": "Read and write", "type": "array", "items": { "type": "string" } },
+                { "title": "By access", "type": "object", "additionalProperties": false, "properties": {
+                    "read": { "title": "Read", "type": "array", "items": { "type": "string" }, "description": "Patterns the user may read (`%R~<ns>:<pattern>`).", "examples": [["rag:tasks", "orchestrator:results"]] },
+                    "write": { "title": "Write", "type": "array", "items": { "type": "string" }, "description": "Patterns the user may write (`%W~<ns>:<pattern>`).", "examples": [["rag:results", "audit:*"]] },
+                    "readwrite": { "title": "Read and write", "type": "array", "items": { "type": "string" }, "description": "Patterns the user may read and write (`~<ns>:<pattern>`).", "examples": [["rag:tasks"]] }
                 } }
             ]
         })

@@ -40,5 +40,7 @@ fn workflow_examples_use_real_commands_and_flags() {
             checked += 1;
         }
     }
-    assert!(checked >= 8, "only {checked} commands found");
+    // validate, plan and apply run through the repository's action (checked against
+    // action.yml's inputs in action.rs); diff and check-messages are run directly.
+    assert!(checked >= 2, "only {checked} commands found");
 }

@@ -1,6 +1,7 @@
 //! Integration tests: one test binary, one module per theme (as ripgrep and just do).
 
 mod acl_users;
+mod action;
 mod apply_trust;
 mod bulk_reads;
 mod check_messages;
@@ -13,10 +14,13 @@ mod fake_server;
 mod hostile_input;
 mod lock;
 mod plan_apply;
+mod plug_in;
+mod pre_commit;
 mod properties;
 mod proxy;
 mod redis;
 mod schema_file;
 mod secrets;
+mod tools;
 mod trust;
 mod util;
