@@ -318,6 +318,7 @@ mod tests {
             version_field: version_field.map(str::to_owned),
             mode: Mode::Backward,
             versions: BTreeMap::from([(1, v1), (2, v2)]),
+            breaking: Default::default(),
         }
     }
 

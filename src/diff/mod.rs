@@ -619,6 +619,17 @@ fn schema_change(name: &str, old: &LoadedSchema, new: &LoadedSchema, used_by: St
     if !added.is_empty() {
         e.details
             .push(format!("version(s) {} added", numbers(&added)));
+        let acknowledged: Vec<u64> = added
+            .iter()
+            .filter(|v| new.breaking.contains(v))
+            .copied()
+            .collect();
+        if !acknowledged.is_empty() {
+            e.details.push(format!(
+                "version(s) {} marked `breaking: true`: the break is intended (validate accepts it; review it here)",
+                numbers(&acknowledged)
+            ));
+        }
     }
     if !rewritten.is_empty() {
         e.details.push(format!(

@@ -32,7 +32,7 @@ pub const SCHEMA_FIELDS: &[&str] = &[
     "compatibility",
     "versions",
 ];
-pub const VERSION_FIELDS: &[&str] = &["file", "schema"];
+pub const VERSION_FIELDS: &[&str] = &["file", "schema", "breaking"];
 pub const ACL_FIELDS: &[&str] = &["users"];
 pub const USER_FIELDS: &[&str] = &[
     "description",
@@ -231,10 +231,13 @@ impl Converter<'_> {
 
     fn schema_version(&mut self, node: &Node) -> Option<SchemaVersion> {
         let f = self.fields(node, "a schema version", VERSION_FIELDS)?;
-        match (f.get("file"), f.get("schema")) {
-            (Some(file), None) => self.string(file, "`file`").map(SchemaVersion::File),
+        let breaking = f
+            .get("breaking")
+            .and_then(|n| self.boolean(n, "`breaking`"));
+        let source = match (f.get("file"), f.get("schema")) {
+            (Some(file), None) => self.string(file, "`file`").map(VersionSource::File),
             (None, Some(schema)) => {
-                Some(SchemaVersion::Inline(Sp::new(to_json(schema), schema.span)))
+                Some(VersionSource::Inline(Sp::new(to_json(schema), schema.span)))
             }
             (Some(_), Some(_)) | (None, None) => {
                 self.push(
@@ -248,7 +251,8 @@ impl Converter<'_> {
                 );
                 None
             }
-        }
+        }?;
+        Some(SchemaVersion { source, breaking })
     }
 
     fn streams(&mut self, node: &Node) -> Option<NamedMap<Stream>> {

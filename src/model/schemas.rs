@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::types::{Encoding, SchemaVersion, Topology};
+use super::types::{Encoding, Topology, VersionSource};
 use crate::compat::Mode;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -19,6 +19,9 @@ pub struct LoadedSchema {
     pub mode: Mode,
     /// Versions by number, ascending.
     pub versions: BTreeMap<u64, Value>,
+    /// Versions marked `breaking: true` (they break compatibility with earlier ones on
+    /// purpose).
+    pub breaking: std::collections::BTreeSet<u64>,
 }
 
 impl LoadedSchema {
@@ -36,13 +39,17 @@ pub fn load(
     let mut schemas = BTreeMap::new();
     for (name, schema) in topology.schemas.iter().flat_map(|s| s.iter()) {
         let mut versions = BTreeMap::new();
+        let mut breaking = std::collections::BTreeSet::new();
         for (key, version) in schema.versions.iter().flat_map(|v| v.iter()) {
             let Ok(number) = key.value.parse::<u64>() else {
                 continue; // reported by validate
             };
-            let json = match version {
-                SchemaVersion::Inline(value) => value.value.clone(),
-                SchemaVersion::File(file) => {
+            if version.is_breaking() {
+                breaking.insert(number);
+            }
+            let json = match &version.source {
+                VersionSource::Inline(value) => value.value.clone(),
+                VersionSource::File(file) => {
                     let path = base_dir.join(&file.value);
                     let text = std::fs::read_to_string(&path)
                         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -65,6 +72,7 @@ pub fn load(
                 version_field: schema.version_field.as_ref().map(|f| f.value.clone()),
                 mode,
                 versions,
+                breaking,
             },
         );
     }

@@ -428,14 +428,44 @@ enum CompatibilityMode {
     None,
 }
 
-/// One version of a message schema.
+/// One version of a message schema: where its JSON Schema is, and whether it knowingly
+/// breaks compatibility with the versions before it.
 #[derive(Clone, Debug, PartialEq)]
-pub enum SchemaVersion {
+pub struct SchemaVersion {
+    pub source: VersionSource,
+    /// `breaking: true`: this version breaks compatibility with the versions before it on
+    /// purpose, and starts a new line: `validate` checks it and the later versions only
+    /// against each other, while `diff` still reports the break (so a review sees it, and a
+    /// pull-request gate such as the `topology-breaking-ok` label still applies).
+    pub breaking: Option<Sp<bool>>,
+}
+
+/// Where a version's JSON Schema is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum VersionSource {
     /// `{file: path}`: a JSON Schema file, relative to the topology file.
     File(Sp<String>),
     /// `{schema: {...}}`: an inline JSON Schema.
     Inline(Sp<serde_json::Value>),
 }
+
+impl SchemaVersion {
+    /// Whether this version is marked `breaking: true`.
+    pub fn is_breaking(&self) -> bool {
+        self.breaking.as_ref().is_some_and(|b| b.value)
+    }
+}
+
+/// The `breaking` field of a schema version, in the file's JSON Schema.
+static BREAKING_PROPERTY: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLock::new(|| {
+    serde_json::json!({
+        "title": "Breaks compatibility on purpose",
+        "type": "boolean",
+        "description": "`true`: this version breaks compatibility with the versions before it on purpose. `validate` checks it and later versions only against each other; `diff` still reports the break.",
+        "default": false,
+        "examples": [true]
+    })
+});
 
 impl JsonSchema for SchemaVersion {
     fn schema_name() -> Cow<'static, str> {
@@ -451,24 +481,30 @@ impl JsonSchema for SchemaVersion {
                     "type": "object",
                     "additionalProperties": false,
                     "required": ["file"],
-                    "properties": { "file": {
-                        "title": "JSON Schema file",
-                        "type": "string",
-                        "description": "Path of a JSON Schema file, relative to the topology file.",
-                        "examples": ["schemas/rag-task.v1.json"]
-                    } }
+                    "properties": {
+                        "file": {
+                            "title": "JSON Schema file",
+                            "type": "string",
+                            "description": "Path of a JSON Schema file, relative to the topology file.",
+                            "examples": ["schemas/rag-task.v1.json"]
+                        },
+                        "breaking": BREAKING_PROPERTY.clone()
+                    }
                 },
                 {
                     "title": "Inline",
                     "type": "object",
                     "additionalProperties": false,
                     "required": ["schema"],
-                    "properties": { "schema": {
-                        "title": "Inline JSON Schema",
-                        "type": ["object", "boolean"],
-                        "description": "An inline JSON Schema document.",
-                        "examples": [{ "type": "object", "required": ["task_id"], "properties": { "task_id": { "type": "string" } } }]
-                    } }
+                    "properties": {
+                        "schema": {
+                            "title": "Inline JSON Schema",
+                            "type": ["object", "boolean"],
+                            "description": "An inline JSON Schema document.",
+                            "examples": [{ "type": "object", "required": ["task_id"], "properties": { "task_id": { "type": "string" } } }]
+                        },
+                        "breaking": BREAKING_PROPERTY.clone()
+                    }
                 }
             ]
         })

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::compat::{self, Mode};
 use crate::diagnostics::{Code, Diagnostic, Diagnostics, Sources};
 use crate::model::node::Span;
-use crate::model::types::{Encoding, MessageSchema, SchemaVersion, Sp, Topology};
+use crate::model::types::{Encoding, MessageSchema, SchemaVersion, Sp, Topology, VersionSource};
 
 /// Loads message-schema files once per run, however many environments refer to them.
 pub struct SchemaStore {
@@ -33,9 +33,9 @@ impl SchemaStore {
         sources: &mut Sources,
         diags: &mut Diagnostics,
     ) -> Option<Value> {
-        let file = match version {
-            SchemaVersion::Inline(value) => return Some(value.value.clone()),
-            SchemaVersion::File(file) => file,
+        let file = match &version.source {
+            VersionSource::Inline(value) => return Some(value.value.clone()),
+            VersionSource::File(file) => file,
         };
         let path = self.base_dir.join(&file.value);
         if let Some(cached) = self.files.get(&path) {
@@ -129,6 +129,8 @@ struct Loaded {
     number: u64,
     span: Span,
     json: Value,
+    /// Marked `breaking: true`: starts a new line of compatible versions.
+    breaking: bool,
 }
 
 fn load_versions(
@@ -151,7 +153,12 @@ fn load_versions(
         };
         let span = version_span(key, version);
         if check_document(&name.value, number, &json, span, diags) {
-            loaded.push(Loaded { number, span, json });
+            loaded.push(Loaded {
+                number,
+                span,
+                json,
+                breaking: version.is_breaking(),
+            });
         }
     }
     loaded.sort_by_key(|v| v.number);
@@ -159,9 +166,9 @@ fn load_versions(
 }
 
 fn version_span(key: &Sp<String>, version: &SchemaVersion) -> Span {
-    match version {
-        SchemaVersion::File(file) => file.span,
-        SchemaVersion::Inline(_) => key.span,
+    match &version.source {
+        VersionSource::File(file) => file.span,
+        VersionSource::Inline(_) => key.span,
     }
 }
 
@@ -278,8 +285,19 @@ fn check_compatibility(
         .as_ref()
         .and_then(|c| Mode::parse(&c.value))
         .unwrap_or(Mode::Backward);
-    let pairs: Vec<(u64, &Value)> = versions.iter().map(|v| (v.number, &v.json)).collect();
-    for found in compat::check_versions(&pairs, mode) {
+    // A version marked `breaking: true` starts a new line: each line is checked on its own,
+    // and nothing across the mark (diff still reports that break).
+    let mut lines: Vec<Vec<(u64, &Value)>> = Vec::new();
+    for version in versions {
+        match lines.last_mut() {
+            Some(line) if !version.breaking => line.push((version.number, &version.json)),
+            _ => lines.push(vec![(version.number, &version.json)]),
+        }
+    }
+    let found_breaks = lines
+        .iter()
+        .flat_map(|line| compat::check_versions(line, mode));
+    for found in found_breaks {
         let span = versions
             .iter()
             .find(|v| v.number == found.to)
@@ -300,7 +318,10 @@ fn check_compatibility(
             )
             .at(span)
             .label(format!("breaks rule `{}`", found.breaking.rule))
-            .help("make the change compatible (e.g. add the property as optional or with a default), or start a new schema for a new stream"),
+            .help(format!(
+                "make the change compatible (e.g. add the property as optional or with a default); or, when the break is intended and its producers and consumers are ready, mark the version `breaking: true` (`{}: {{ file: ..., breaking: true }}`): validate then accepts it and `diff` still reports it for review",
+                found.to
+            )),
         );
     }
 }
