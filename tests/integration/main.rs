@@ -18,6 +18,7 @@ mod plug_in;
 mod pre_commit;
 mod properties;
 mod proxy;
+mod pull_request_flow;
 mod redis;
 mod schema_file;
 mod secrets;
