@@ -2,22 +2,9 @@
 //! job runs it: `redis-topology diff git:<base>:topology.yaml topology.yaml`.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use crate::util::{bin, text};
-
-fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "test")
-        .env("GIT_AUTHOR_EMAIL", "test@example.com")
-        .env("GIT_COMMITTER_NAME", "test")
-        .env("GIT_COMMITTER_EMAIL", "test@example.com")
-        .status()
-        .expect("git must be installed (apt-get install -y git)");
-    assert!(status.success(), "git {args:?}");
-}
+use crate::util::{bin, git, text};
 
 const TOPOLOGY: &str = r#"version: 1
 namespace: shop

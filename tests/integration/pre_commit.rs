@@ -7,13 +7,13 @@
 //! commit, so uncommitted edits of the real one would not be what runs). The binary is the
 //! one cargo built for these tests, on PATH as users install it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use redis_topology::model::node::FileId;
 
 use super::tools;
-use super::util::{ORDERS_AND_AUDIT, repo, text};
+use super::util::{ORDERS_AND_AUDIT, git, repo, text};
 
 const HOOK: &str = "redis-topology-validate";
 
@@ -28,24 +28,6 @@ fn pre_commit() -> PathBuf {
         "pre-commit",
         "`python3 -m pip install -r .ci/pre-commit-requirements.txt` (pinned versions), or set PRE_COMMIT to its path",
     )
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new(tools::require("git", "apt-get install -y git"))
-        .args(["-c", "user.name=test", "-c", "user.email=test@example.com"])
-        .args([
-            "-c",
-            "init.defaultBranch=main",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("HOME", dir)
-        .output()
-        .expect("run git");
-    assert!(out.status.success(), "git {args:?}: {}", text(&out));
 }
 
 /// A hook repository, a repository that uses the hook, and pre-commit's cache.

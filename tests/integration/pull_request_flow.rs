@@ -5,22 +5,9 @@
 //! reports the break (exit 3), which the workflow's `topology-breaking-ok` label then gates.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use crate::util::{bin, repo, text};
-
-fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "test")
-        .env("GIT_AUTHOR_EMAIL", "test@example.com")
-        .env("GIT_COMMITTER_NAME", "test")
-        .env("GIT_COMMITTER_EMAIL", "test@example.com")
-        .status()
-        .expect("git must be installed (apt-get install -y git)");
-    assert!(status.success(), "git {args:?}");
-}
+use crate::util::{bin, git, repo, text};
 
 /// A repository holding the shipped topology.yaml and its message schemas, committed on `main`.
 fn shipped_repository() -> tempfile::TempDir {

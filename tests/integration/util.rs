@@ -68,3 +68,23 @@ streams:
   audit:
     retention: unbounded
 ";
+
+/// Runs git in `dir` with a fixed identity and no user or system configuration (no signing,
+/// branch `main` by default), and fails the test with git's output when it fails.
+pub fn git(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new(crate::tools::require("git", "apt-get install -y git"))
+        .args(["-c", "user.name=test", "-c", "user.email=test@example.com"])
+        .args([
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .output()
+        .expect("run git");
+    assert!(out.status.success(), "git {args:?}: {}", text(&out));
+}
