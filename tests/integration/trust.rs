@@ -410,10 +410,10 @@ fn glob_matching_agrees_with_redis() {
 }
 
 /// A flag set by hand that widens access is drift, and apply restores the user; once
-/// restored, nothing changes (a second apply sends no ACL SETUSER). Valkey 9.1 dropped the
-/// payload-sanitizing flags (valkey-io/valkey#3721: it accepts `skip-sanitize-payload`, has no
-/// `sanitize-dump-payload` setting any more, and shows neither flag), so there the same hand
-/// edit changes nothing the user may do, and the plan must say "no changes".
+/// restored, nothing changes (a second apply sends no ACL SETUSER). Valkey 9.1.2 dropped the
+/// payload-sanitizing flags: it accepts `skip-sanitize-payload` but shows neither flag and has
+/// no `sanitize-dump-payload` setting any more (valkey-doc#448 cites valkey#3721), so there the
+/// same hand edit changes nothing the user may do, and the plan must say "no changes".
 #[test]
 fn a_flag_set_by_hand_is_drift_that_apply_restores() {
     let server = RedisServer::start();
