@@ -569,8 +569,7 @@ async fn ask(target: &mut Target, command: Cmd) -> Result<Value, TargetError> {
 /// A lock script the server refused: its words, and for a permission the rule to add.
 fn refused(step: &str, key: &str, error: &redis::ServerError, lease: Duration) -> TargetError {
     let words = server_error_text(error);
-    // NOPERM refuses `EVAL` itself; a command the script runs is refused with an `ERR`.
-    let advice = if error.code() == "NOPERM" || words.contains("can't run this command") {
+    let advice = if error.code() == "NOPERM" || refused_inside_script(error.code(), &words) {
         format!("; the apply user needs {SCRIPT_RULES} (docs/operations.md lists its rules)")
     } else if step == "take" {
         String::new()
@@ -581,6 +580,17 @@ fn refused(step: &str, key: &str, error: &redis::ServerError, lease: Duration) -
         "cannot {step} the apply lock `{key}`: EVAL failed: {}{advice}",
         untrusted(words.trim_end_matches('.'))
     ))
+}
+
+/// Whether a script's error is the server refusing a command the script runs. `NOPERM`
+/// refuses `EVAL` itself (or a key it names); a command refused inside the script comes back
+/// as a plain `ERR`, the one case where only the words tell. They differ by version (measured
+/// with `+eval` and no `+set`): Redis 7.0.15 "The user executing the script can't run this
+/// command or subcommand"; Redis 7.2.4, 7.4.1, 8.2.3 and Valkey 8.0.1, 8.1.8, 9.1.2 "ACL
+/// failure in script: User <name> has no permissions to run the 'set' command".
+fn refused_inside_script(code: &str, words: &str) -> bool {
+    code == "ERR"
+        && (words.contains("ACL failure in script") || words.contains("can't run this command"))
 }
 
 fn unexpected(step: &str, key: &str, reply: &Value) -> TargetError {
@@ -688,6 +698,22 @@ mod tests {
         };
         let message = refused("renew", "k", &error, LEASE).to_string();
         assert!(message.contains("+pexpire +pttl"), "{message}");
+        // Redis 7.2+ and Valkey word the same refusal otherwise.
+        let reply = redis::parse_redis_value(
+            b"-ERR ACL failure in script: User topology-apply has no permissions to run the 'set' command script: 6a6a, on @user_script:1.\r\n",
+        );
+        let Ok(Value::ServerError(error)) = reply else {
+            panic!("not parsed as a server error: {reply:?}");
+        };
+        let message = refused("take", "k", &error, LEASE).to_string();
+        assert!(message.contains("+pexpire +pttl"), "{message}");
+        // Any other error of a script is shown without advice.
+        let reply = redis::parse_redis_value(b"-ERR Error running script\r\n");
+        let Ok(Value::ServerError(error)) = reply else {
+            panic!("not parsed as a server error: {reply:?}");
+        };
+        let message = refused("take", "k", &error, LEASE).to_string();
+        assert!(!message.contains("+eval"), "{message}");
     }
 
     #[test]

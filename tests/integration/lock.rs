@@ -148,6 +148,26 @@ fn a_user_without_eval_fails_at_the_lock_and_leaves_none() {
     assert!(!exists(&server, LOCK), "released");
 }
 
+/// A user with `+eval` but without a command the lock's script runs (`SET`): the server
+/// refuses inside the script with a plain `ERR`, worded one way by Redis 7.0 and another by
+/// 7.2+ and Valkey; on every one, apply stops at the lock and says which rules the scripts need.
+#[test]
+fn a_user_without_a_command_the_lock_script_runs_is_told_the_rules() {
+    let server = RedisServer::start();
+    let file = topology_file(TOPOLOGY);
+    let url = apply_user(&server, "+set", server.port);
+    let out = apply(&url, file.path(), &[], &[], Duration::from_secs(120));
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("EVAL failed: ERR"), "{all}");
+    assert!(
+        all.contains("the apply user needs `+eval` and, for the commands the lock's scripts run, `+get +set +del +pexpire +pttl`"),
+        "says what to add: {all}"
+    );
+    assert!(!exists(&server, LOCK), "no lock taken: {all}");
+    assert!(!exists(&server, "app:orders"), "nothing applied: {all}");
+}
+
 /// An apply killed while it holds the lock: the next one sees that the holder's connection
 /// is gone and takes the lock over at once. The lease (60 s) and the second apply's lock
 /// timeout (30 s) are long: waiting the lock out fails the test.

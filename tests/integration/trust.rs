@@ -281,8 +281,9 @@ fn connections(server: &RedisServer) -> u64 {
         .unwrap_or_default()
 }
 
+/// A permission error, by its code (the words after it differ between versions).
 fn is_noperm(result: redis::RedisResult<String>) -> bool {
-    matches!(result, Err(e) if e.to_string().contains("no permissions"))
+    matches!(result, Err(e) if e.code() == Some("NOPERM"))
 }
 
 /// `\` is escaped in the ACL rules: the user reaches its own keys and not the neighbour's.
@@ -408,28 +409,39 @@ fn glob_matching_agrees_with_redis() {
     }
 }
 
-/// Redis 7.0: a flag set by hand that widens access is drift, and apply restores the user;
-/// once restored, nothing changes (a second apply sends no ACL SETUSER).
+/// A flag set by hand that widens access is drift, and apply restores the user; once
+/// restored, nothing changes (a second apply sends no ACL SETUSER). Valkey 9.1.2 dropped the
+/// payload-sanitizing flags: it accepts `skip-sanitize-payload` but shows neither flag and has
+/// no `sanitize-dump-payload` setting any more (valkey-doc#448 cites valkey#3721), so there the
+/// same hand edit changes nothing the user may do, and the plan must say "no changes".
 #[test]
 fn a_flag_set_by_hand_is_drift_that_apply_restores() {
     let server = RedisServer::start();
     let file = topology_file(&app_topology(true));
     apply(&file, &server);
     server.cmd::<String>(&["ACL", "SETUSER", "worker", "skip-sanitize-payload"]);
+    let flags = |server: &RedisServer| -> Vec<String> {
+        server
+            .cmd::<Vec<redis::Value>>(&["ACL", "GETUSER", "worker"])
+            .chunks(2)
+            .find(|pair| pair[0] == redis::Value::BulkString(b"flags".to_vec()))
+            .and_then(|pair| redis::from_redis_value(pair[1].clone()).ok())
+            .unwrap_or_default()
+    };
     let out = run(&file, &server, &["plan", "--detailed-exitcode"]);
     let shown = text(&out);
+    if !flags(&server).contains(&"skip-sanitize-payload".to_owned()) {
+        // The server keeps no such flag: nothing to restore.
+        assert_eq!(out.status.code(), Some(0), "{shown}");
+        return;
+    }
     assert_eq!(out.status.code(), Some(2), "{shown}");
     assert!(
         shown.contains("flags: the server also has skip-sanitize-payload (removed)"),
         "{shown}"
     );
     apply(&file, &server);
-    let flags: Vec<String> = server
-        .cmd::<Vec<redis::Value>>(&["ACL", "GETUSER", "worker"])
-        .chunks(2)
-        .find(|pair| pair[0] == redis::Value::BulkString(b"flags".to_vec()))
-        .and_then(|pair| redis::from_redis_value(pair[1].clone()).ok())
-        .unwrap_or_default();
+    let flags = flags(&server);
     assert!(flags.contains(&"sanitize-payload".to_owned()), "{flags:?}");
     assert!(
         !flags.contains(&"skip-sanitize-payload".to_owned()),
