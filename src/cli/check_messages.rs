@@ -1,7 +1,6 @@
 //! `redis-topology check-messages`: messages against their stream's schema, from a file of
 //! JSON lines or sampled from a live server.
 
-use std::collections::BTreeMap;
 use std::io::IsTerminal;
 
 use serde_json::json;
@@ -12,7 +11,7 @@ use super::{CheckMessagesArgs, ColourChoice, Format, print_stderr, print_stdout}
 use crate::messages::{Checker, Fields, Violation, check_lines};
 use crate::model::desired::Desired;
 use crate::model::interpolate::ProcessEnv;
-use crate::model::schemas::{self, LoadedSchema};
+use crate::model::schemas::LoadedSchema;
 use crate::model::secrets::Secrets;
 use crate::resp::{MAX_REPLY_BYTES, Reply, server_words, size_text};
 use crate::target::{ReadError, RedactedUrl, TargetError};
@@ -80,7 +79,7 @@ fn schemas_of(
     env: Option<&str>,
     print: Option<ColourChoice>,
 ) -> Result<Vec<StreamSchema>, u8> {
-    let (report, topology) = validate::load_environment(&args.topology, env, &ProcessEnv);
+    let (report, loaded) = validate::load_with_schemas(&args.topology, env, &ProcessEnv);
     if let Some(colour) = print
         && !report.diagnostics.is_empty()
     {
@@ -89,14 +88,16 @@ fn schemas_of(
             colour.enabled(std::io::stderr().is_terminal()),
         ));
     }
-    let Some(topology) = topology else {
+    let Some(validate::WithSchemas {
+        topology,
+        schemas: loaded,
+    }) = loaded.filter(|_| !report.has_errors())
+    else {
         return Err(fail(&super::validate::not_loaded(&args.topology, &report)));
     };
     // Passwords are not needed here: nothing is read for them.
     let desired = Desired::from_topology(&topology, env, &Secrets::SourcesOnly)
         .map_err(|problems| fail(&problems.join("; ")))?;
-    let loaded: BTreeMap<String, LoadedSchema> =
-        schemas::load(&topology, &validate::base_dir(&args.topology)).map_err(|e| fail(&e))?;
     Ok(desired
         .streams
         .iter()

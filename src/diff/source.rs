@@ -14,7 +14,6 @@ use crate::model::desired::Desired;
 use crate::model::interpolate::Vars;
 use crate::model::load;
 use crate::model::node::Node;
-use crate::model::schemas;
 use crate::model::secrets::Secrets;
 use crate::validate::{self, Report};
 
@@ -88,22 +87,22 @@ impl Checkout {
     /// Incompatible schema versions are not errors here: the diff reports them as breaking
     /// changes (exit 3), so they are left out of the report.
     pub fn load(&self, env: Option<&str>, vars: &dyn Vars) -> (Report, Option<Side>) {
-        let (mut report, topology) = validate::load_environment_with_errors(&self.path, env, vars);
+        let (mut report, loaded) = validate::load_with_schemas(&self.path, env, vars);
         if let (Spec::Git { .. }, Some(dir)) = (&self.spec, &self._dir) {
             relabel(&mut report, dir.path(), &self.spec);
         }
         report
             .diagnostics
             .retain(|d| d.code != Code::SchemaIncompatible);
-        let Some(topology) = topology.filter(|_| !report.has_errors()) else {
+        let Some(validate::WithSchemas { topology, schemas }) =
+            loaded.filter(|_| !report.has_errors())
+        else {
             return (report, None);
         };
         // Offline: passwords are compared by where they come from; nothing is read.
-        let desired = Desired::from_topology(&topology, env, &Secrets::SourcesOnly);
-        let schemas = schemas::load(&topology, &validate::base_dir(&self.path));
-        match (desired, schemas) {
-            (Ok(desired), Ok(schemas)) => (report, Some(Side { desired, schemas })),
-            _ => (report, None),
+        match Desired::from_topology(&topology, env, &Secrets::SourcesOnly) {
+            Ok(desired) => (report, Some(Side { desired, schemas })),
+            Err(_) => (report, None),
         }
     }
 }

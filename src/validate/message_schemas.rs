@@ -1,7 +1,7 @@
 //! Message schemas: shape, files, JSON Schema validity, examples, and compatibility between
 //! consecutive versions under the declared mode.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 
 use serde_json::Value;
@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::compat::{self, Mode};
 use crate::diagnostics::{Code, Diagnostic, Diagnostics, Sources};
 use crate::model::node::Span;
+use crate::model::schemas::LoadedSchema;
 use crate::model::types::{Encoding, MessageSchema, SchemaVersion, Sp, Topology, VersionSource};
 
 /// Loads message-schema files once per run, however many environments refer to them.
@@ -45,6 +46,55 @@ impl SchemaStore {
         self.files.insert(path, loaded.clone());
         loaded
     }
+
+    /// Every schema of `topology` with the JSON of its versions, from the files this store
+    /// has read (a file read for the first time is checked the same way). Versions whose
+    /// number or file is invalid are left out: validation has reported them.
+    pub fn loaded(
+        &mut self,
+        topology: &Topology,
+        sources: &mut Sources,
+        diags: &mut Diagnostics,
+    ) -> BTreeMap<String, LoadedSchema> {
+        let mut schemas = BTreeMap::new();
+        for (name, schema) in topology.schemas.iter().flat_map(|s| s.iter()) {
+            let mut versions = BTreeMap::new();
+            let mut breaking = BTreeSet::new();
+            for (key, version) in schema.versions.iter().flat_map(|v| v.iter()) {
+                let Ok(number) = key.value.parse::<u64>() else {
+                    continue;
+                };
+                let Some(json) = self.load(version, sources, diags) else {
+                    continue;
+                };
+                if version.is_breaking() {
+                    breaking.insert(number);
+                }
+                versions.insert(number, json);
+            }
+            schemas.insert(
+                name.value.clone(),
+                LoadedSchema {
+                    encoding: schema.encoding.as_ref().map_or(Encoding::Json, |e| e.value),
+                    field: schema.field.as_ref().map(|f| f.value.clone()),
+                    version_field: schema.version_field.as_ref().map(|f| f.value.clone()),
+                    mode: mode_of(schema),
+                    versions,
+                    breaking,
+                },
+            );
+        }
+        schemas
+    }
+}
+
+/// The declared compatibility mode; `backward` when absent (an unknown one is reported).
+fn mode_of(schema: &MessageSchema) -> Mode {
+    schema
+        .compatibility
+        .as_ref()
+        .and_then(|c| Mode::parse(&c.value))
+        .unwrap_or(Mode::Backward)
 }
 
 fn read_json(
@@ -280,11 +330,7 @@ fn check_compatibility(
     versions: &[Loaded],
     diags: &mut Diagnostics,
 ) {
-    let mode = schema
-        .compatibility
-        .as_ref()
-        .and_then(|c| Mode::parse(&c.value))
-        .unwrap_or(Mode::Backward);
+    let mode = mode_of(schema);
     // A version marked `breaking: true` starts a new line: each line is checked on its own,
     // and nothing across the mark (diff still reports that break).
     let mut lines: Vec<Vec<(u64, &Value)>> = Vec::new();

@@ -10,12 +10,13 @@ mod message_schemas;
 pub(crate) mod names;
 mod streams;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::diagnostics::{Diagnostic, Diagnostics, Severity, Sources};
 use crate::model::interpolate::Vars;
 use crate::model::load::{self, Document};
+use crate::model::schemas::LoadedSchema;
 use crate::model::types::Topology;
 
 pub use message_schemas::SchemaStore;
@@ -118,8 +119,10 @@ pub fn load_environment(
     env: Option<&str>,
     vars: &dyn Vars,
 ) -> (Report, Option<Topology>) {
-    let (report, topology) = load_environment_with_errors(path, env, vars);
-    let topology = topology.filter(|_| !report.has_errors());
+    let (report, loaded) = load_and_validate(path, env, vars);
+    let topology = loaded
+        .map(|(topology, _)| topology)
+        .filter(|_| !report.has_errors());
     (report, topology)
 }
 
@@ -138,14 +141,36 @@ pub fn declared_environments(path: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Like [`load_environment`], but the topology is returned whenever the file could be
-/// converted, errors or not: `diff` reports incompatible schema versions itself, as breaking
-/// changes, instead of stopping at them.
-pub fn load_environment_with_errors(
+/// A topology with its message schemas loaded, for the commands that read messages or
+/// compare schemas (`check-messages`, `diff`).
+pub struct WithSchemas {
+    pub topology: Topology,
+    pub schemas: BTreeMap<String, LoadedSchema>,
+}
+
+/// Like [`load_environment`], with the message schemas that validation read, and returned
+/// whenever the file could be converted, errors or not: `diff` reports incompatible schema
+/// versions itself, as breaking changes, instead of stopping at them.
+pub fn load_with_schemas(
     path: &Path,
     env: Option<&str>,
     vars: &dyn Vars,
-) -> (Report, Option<Topology>) {
+) -> (Report, Option<WithSchemas>) {
+    let (mut report, loaded) = load_and_validate(path, env, vars);
+    let Some((topology, mut store)) = loaded else {
+        return (report, None);
+    };
+    let schemas = store.loaded(&topology, &mut report.sources, &mut report.diagnostics);
+    (report, Some(WithSchemas { topology, schemas }))
+}
+
+/// Load and validate one environment; the topology comes back whenever it could be
+/// converted, with the schema store that read its message schemas.
+fn load_and_validate(
+    path: &Path,
+    env: Option<&str>,
+    vars: &dyn Vars,
+) -> (Report, Option<(Topology, SchemaStore)>) {
     let mut report = Report {
         sources: Sources::default(),
         diagnostics: Vec::new(),
@@ -201,7 +226,7 @@ pub fn load_environment_with_errors(
     report
         .diagnostics
         .sort_by_key(|d| d.span.map(|s| (s.file, s.offset)));
-    (report, topology)
+    (report, topology.map(|topology| (topology, store)))
 }
 
 /// The directory that relative paths in a topology file are resolved against.
