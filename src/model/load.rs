@@ -12,7 +12,7 @@ use super::convert::{Converter, OVERLAY_FIELDS};
 use super::interpolate::Vars;
 use super::node::{FileId, Node, NodeKind, Span, merge_overlay};
 use super::types::{Sp, Topology};
-use super::yaml::{self, YamlErrorKind};
+use super::yaml::{self, Cause, YamlErrorKind};
 use crate::diagnostics::{Code, Diagnostic, Diagnostics, Sources, one_of, suggest};
 
 /// Topology files are hand-written; 10,000 streams take about 1 MB. Anything past this is a
@@ -95,7 +95,7 @@ pub fn read_text(path: &Path) -> Result<String, Box<Diagnostic>> {
 /// Parse YAML text into a spanned tree (see [`super::yaml`] for the limits).
 pub fn parse_yaml(text: &str, file: FileId) -> Result<Node, Box<Diagnostic>> {
     yaml::parse(text, file).map_err(|mut e| {
-        if e.message.contains("unknown anchor")
+        if e.cause == Cause::UnknownAnchor
             && let Some(alias) = alias_at(text, e.offset)
         {
             e.message = format!("the alias `*{alias}` names no anchor defined before it");
@@ -120,15 +120,13 @@ pub fn parse_yaml(text: &str, file: FileId) -> Result<Node, Box<Diagnostic>> {
             YamlErrorKind::Syntax => {
                 // Only for the errors an unclosed bracket or quote causes: elsewhere an open
                 // `{` at the error is no mistake.
-                let unclosed = ["did not find expected ','", "quote", "placement of ':'"]
-                    .iter()
-                    .any(|m| e.message.contains(m))
+                let unclosed = (e.cause == Cause::MaybeUnclosed)
                     .then(|| unclosed(text, e.offset))
                     .flatten();
                 let help = match (e.help, unclosed) {
                     (Some(help), _) => help.to_owned(),
                     (None, Some(unclosed)) => unclosed,
-                    (None, None) if e.message.contains("tab") => {
+                    (None, None) if e.cause == Cause::Tab => {
                         "indent with spaces: YAML does not allow tabs for indentation".to_owned()
                     }
                     (None, None) => "fix the YAML at this place (check indentation, quotes, brackets and the `:` after keys)".to_owned(),

@@ -46,6 +46,9 @@ pub struct YamlError {
     pub len: usize,
     /// What to do about it, when we know better than "fix the syntax".
     pub help: Option<&'static str>,
+    /// What the parser says went wrong, for the help text (never its wording, which may
+    /// change between releases).
+    pub cause: Cause,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +56,39 @@ pub enum YamlErrorKind {
     Syntax,
     /// A safety limit (depth, nodes, aliases) was exceeded.
     Limit,
+}
+
+/// The parser's error kinds that get their own help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// `*name` before any `&name`.
+    UnknownAnchor,
+    /// A tab where YAML wants spaces.
+    Tab,
+    /// An error that an unclosed `{`, `[` or quote earlier in the text typically causes.
+    MaybeUnclosed,
+    Other,
+}
+
+impl Cause {
+    fn of(kind: &ErrorKind) -> Cause {
+        match kind {
+            ErrorKind::UnknownAnchor => Cause::UnknownAnchor,
+            ErrorKind::TabNotAllowed
+            | ErrorKind::TabInBlockIndentation
+            | ErrorKind::TabAtBlockScalarStart
+            | ErrorKind::TabInIndentation
+            | ErrorKind::TabInPlainScalar => Cause::Tab,
+            ErrorKind::ExpectedFlowMappingSeparator
+            | ErrorKind::InvalidColonPlacement
+            | ErrorKind::UnclosedQuotedScalar
+            | ErrorKind::DocumentIndicatorInQuotedScalar
+            | ErrorKind::InvalidQuotedScalarIndent
+            | ErrorKind::InvalidTrailingSingleQuotedScalar
+            | ErrorKind::InvalidTrailingDoubleQuotedScalar => Cause::MaybeUnclosed,
+            _ => Cause::Other,
+        }
+    }
 }
 
 /// Parse one YAML document. An empty document (or only comments) is a `null` root.
@@ -156,6 +192,7 @@ fn scan_error(error: ScanError) -> YamlError {
         offset: offset(error.marker()),
         len: 1,
         help: None,
+        cause: Cause::of(error.kind()),
     }
 }
 
@@ -586,6 +623,7 @@ fn syntax(span: Span, message: &str) -> YamlError {
         offset: span.offset,
         len: span.len.max(1),
         help: None,
+        cause: Cause::Other,
     }
 }
 
@@ -603,6 +641,7 @@ fn limit(span: Span, message: String) -> YamlError {
         offset: span.offset,
         len: span.len.max(1),
         help: None,
+        cause: Cause::Other,
     }
 }
 
