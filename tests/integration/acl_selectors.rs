@@ -46,8 +46,12 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Fixture {
+        Fixture::on(RedisServer::start())
+    }
+
+    fn on(server: RedisServer) -> Fixture {
         Fixture {
-            server: RedisServer::start(),
+            server,
             file: topology_file(TOPOLOGY),
         }
     }
@@ -258,4 +262,24 @@ fn drift_inside_a_selector_is_detected_and_repaired() {
     assert_allowed(&mut worker, "XLEN app:results");
     let (code, shown) = f.plan();
     assert_eq!(code, Some(0), "{shown}");
+}
+
+/// Apply ends with `ACL SAVE` where the server has an aclfile: the selectors it saved load
+/// back (`ACL LOAD` reads the file again) as the same permissions.
+#[test]
+fn selectors_saved_to_an_aclfile_load_back_unchanged() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let aclfile = dir.path().join("users.acl");
+    std::fs::write(&aclfile, "").expect("empty aclfile");
+    let f = Fixture::on(RedisServer::start_with(&[
+        "--aclfile",
+        aclfile.to_str().expect("utf-8"),
+    ]));
+    f.apply();
+    let saved = std::fs::read_to_string(&aclfile).expect("aclfile");
+    assert!(saved.contains("(~app:idem:* "), "{saved}");
+    f.server.cmd::<String>(&["ACL", "LOAD"]);
+    let (code, shown) = f.plan();
+    assert_eq!(code, Some(0), "{shown}");
+    assert_allowed(&mut f.worker(), "XADD app:results * r 1");
 }
