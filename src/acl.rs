@@ -218,8 +218,16 @@ impl Selector {
                 untrusted(self.databases.as_deref().unwrap_or_default())
             ));
         }
-        if self.other != desired.other {
-            parts.push("the server has fields this version does not manage (cleared)".to_owned());
+        for (field, value) in self
+            .other
+            .iter()
+            .filter(|(f, _)| !desired.other.contains_key(*f))
+        {
+            parts.push(format!(
+                "the server has `{}` = `{}`, which this version does not manage (cleared)",
+                untrusted(field),
+                untrusted(value)
+            ));
         }
         parts
     }
@@ -647,6 +655,19 @@ mod tests {
         assert_eq!(
             selector_lines(&limited, &declared),
             ["selector (~ns:in): the server limits it to `db=1` (restored to every database)"]
+        );
+        let unknown = [
+            Selector {
+                other: BTreeMap::from([("future".to_owned(), "x\ny".to_owned())]),
+                ..selector("~ns:in", &["xack", "xreadgroup"])
+            },
+            selector("%W~ns:out", &["xadd"]),
+        ];
+        assert_eq!(
+            selector_lines(&unknown, &declared),
+            [
+                "selector (~ns:in): the server has `future` = `x\\ny`, which this version does not manage (cleared)"
+            ]
         );
     }
 
