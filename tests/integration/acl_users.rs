@@ -699,7 +699,7 @@ fn a_selector_added_by_hand_is_drift_that_apply_removes() {
     assert_eq!(planned.status.code(), Some(2), "{shown}");
     assert!(shown.contains("~ user worker"), "{shown}");
     assert!(
-        shown.contains("selectors: 1 selector(s) on the server, none declared"),
+        shown.contains("selectors: the server also has selector (~other:* +get) (removed)"),
         "{shown}"
     );
     assert!(!shown.contains("user auditor"), "{shown}");
