@@ -82,6 +82,7 @@ pub enum Code {
     AclAllKeysWrite,
     AclPatternReserved,
     AclReservedKeys,
+    AclDefaultOpen,
 }
 
 impl Code {
@@ -137,6 +138,7 @@ impl Code {
         Code::AclAllKeysWrite,
         Code::AclPatternReserved,
         Code::AclReservedKeys,
+        Code::AclDefaultOpen,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -192,6 +194,7 @@ impl Code {
             Code::AclAllKeysWrite => "acl::all_keys_write",
             Code::AclPatternReserved => "acl::pattern_reserved",
             Code::AclReservedKeys => "acl::reserved_keys",
+            Code::AclDefaultOpen => "acl::default_open",
         }
     }
 }

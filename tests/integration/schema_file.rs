@@ -113,6 +113,10 @@ fn loader_and_schema_agree_on_fields() {
     );
     assert_eq!(props(&definitions["Acl"]), list(convert::ACL_FIELDS));
     assert_eq!(props(&definitions["User"]), list(convert::USER_FIELDS));
+    assert_eq!(
+        props(&definitions["UserNames"]),
+        list(convert::USER_NAMES_FIELDS)
+    );
     let retention = &definitions["Retention"]["oneOf"][1];
     assert_eq!(props(retention), list(convert::RETENTION_FIELDS));
     let keys = &definitions["Keys"]["oneOf"][1];
