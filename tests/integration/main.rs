@@ -24,6 +24,7 @@ mod pull_request_flow;
 mod redis;
 mod schema_file;
 mod secrets;
+mod stream_lints;
 mod tools;
 mod trust;
 mod util;
