@@ -20,7 +20,7 @@
 //! The lints about roles read the stream's `producers` and its groups' `consumers`, and say
 //! nothing about a stream that declares neither (files written before them stay as they were).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::acl::{Catalog, READ, WRITE, takes_out_everything};
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
@@ -79,39 +79,51 @@ pub fn check(topology: &Topology, diags: &mut Diagnostics) {
     };
     let namespace = topology.namespace.value.as_str();
     let user_names: BTreeSet<&str> = users.names().collect();
-    let streams: Vec<Declared> = topology
+    let mut streams: Vec<Declared> = topology
         .streams
         .iter()
         .flat_map(|s| s.iter())
-        .map(|(name, stream)| Declared {
+        .enumerate()
+        .map(|(order, (name, stream))| Declared {
+            order,
             name: &name.value,
             key: key(namespace, &name.value),
             stream,
             roles_known: stream.role_names().all(|n| user_names.contains(n)),
         })
         .collect();
+    streams.sort_by(|a, b| a.key.cmp(&b.key));
     let catalog = Catalog::redis_7_0();
     for (user, declaration) in users.iter() {
         for block in declaration.access.iter().flatten() {
             check_consumer_keys(user, block, catalog, diags);
         }
         for scope in Scope::all(declaration, catalog) {
+            let reached = scope.reached(namespace, &streams);
+            if reached.is_empty() {
+                continue;
+            }
             let linter = Linter {
                 user,
                 scope: &scope,
-                namespace,
                 catalog,
             };
-            linter.overwrite(&streams, diags);
-            for stream in &streams {
-                linter.roles(stream, diags);
-            }
+            linter.overwrite(&reached, diags);
+            linter.roles(&reached, diags);
         }
     }
 }
 
+/// A stream a scope may write, and the patterns through which it may.
+struct Reach<'a, 's> {
+    stream: &'s Declared<'a>,
+    patterns: Vec<&'a Sp<String>>,
+}
+
 /// A declared stream and its full key.
 struct Declared<'a> {
+    /// Its place in the file, to name streams in file order.
+    order: usize,
     name: &'a str,
     key: String,
     stream: &'a Stream,
@@ -170,14 +182,33 @@ impl<'a> Scope<'a> {
         }
     }
 
-    /// The patterns that let this scope write `key`.
-    fn writes(&self, namespace: &str, key: &str) -> Vec<&'a Sp<String>> {
-        self.keys
-            .iter()
-            .filter(|(pattern, perm)| {
-                perm & WRITE != 0 && glob::matches(&acl_pattern(namespace, &pattern.value), key)
+    /// The streams (sorted by key) this scope may write, in that order, each with the
+    /// patterns that let it. A pattern is tried only on the keys that start with its literal
+    /// prefix (found by binary search): 10,000 streams and hundreds of users stay fast.
+    fn reached<'s>(&self, namespace: &str, streams: &'s [Declared<'a>]) -> Vec<Reach<'a, 's>> {
+        let mut reached: BTreeMap<usize, Vec<&'a Sp<String>>> = BTreeMap::new();
+        for (pattern, perm) in &self.keys {
+            if perm & WRITE == 0 {
+                continue;
+            }
+            let rule = glob::Pattern::new(&acl_pattern(namespace, &pattern.value));
+            let prefix = rule.literal_prefix();
+            let start = streams.partition_point(|s| s.key.as_bytes() < prefix.as_slice());
+            let candidates = streams[start..]
+                .iter()
+                .take_while(|s| s.key.as_bytes().starts_with(&prefix));
+            for (i, stream) in candidates.enumerate() {
+                if rule.matches(&stream.key) {
+                    reached.entry(start + i).or_default().push(*pattern);
+                }
+            }
+        }
+        reached
+            .into_iter()
+            .map(|(i, patterns)| Reach {
+                stream: &streams[i],
+                patterns,
             })
-            .map(|(pattern, _)| *pattern)
             .collect()
     }
 
@@ -245,6 +276,16 @@ fn patterns(keys: &Keys) -> Vec<(&Sp<String>, u8)> {
     out
 }
 
+/// The streams each role lint concerns, for one scope.
+#[derive(Default)]
+struct Roles<'a, 's> {
+    /// With the groups the user consumes, as text.
+    consumer_xadd: Vec<(&'s Declared<'a>, String)>,
+    xadd_by_another: Vec<&'s Declared<'a>>,
+    xtrim: Vec<&'s Declared<'a>>,
+    settles_outside: Vec<&'s Declared<'a>>,
+}
+
 /// What a lint found, to be reported at the grant.
 struct Found {
     code: Code,
@@ -257,35 +298,29 @@ struct Found {
 struct Linter<'a> {
     user: &'a Sp<String>,
     scope: &'a Scope<'a>,
-    namespace: &'a str,
     catalog: &'a Catalog,
 }
 
 impl Linter<'_> {
     /// `acl::stream_overwrite`: one diagnostic per scope, naming every stream it reaches.
-    fn overwrite(&self, streams: &[Declared], diags: &mut Diagnostics) {
+    fn overwrite(&self, reached: &[Reach], diags: &mut Diagnostics) {
         let commands = self.scope.granted(REPLACES_OR_DELETES);
         if commands.is_empty() {
             return;
         }
-        let mut reached = Vec::new();
         // Patterns other than the streams' own names, which say how a stream is reached.
         let mut through = BTreeSet::new();
-        for stream in streams {
-            let patterns = self.scope.writes(self.namespace, &stream.key);
-            if !patterns.is_empty() {
-                reached.push(format!("`{}`", stream.name));
-                through.extend(
-                    patterns
-                        .iter()
-                        .filter(|p| streams.iter().all(|s| s.name != p.value))
-                        .map(|p| format!("`{}`", p.value.escape_debug())),
-                );
-            }
+        for reach in reached {
+            through.extend(
+                reach
+                    .patterns
+                    .iter()
+                    .filter(|p| p.value != reach.stream.name)
+                    .map(|p| format!("`{}`", p.value.escape_debug())),
+            );
         }
-        if reached.is_empty() {
-            return;
-        }
+        let streams: Vec<&Declared> = reached.iter().map(|r| r.stream).collect();
+        let (which, _) = named_streams(&streams);
         let through = if through.is_empty() {
             String::new()
         } else {
@@ -300,11 +335,9 @@ impl Linter<'_> {
         let found = Found {
             code: Code::AclStreamOverwrite,
             message: format!(
-                "user `{}` may run {} on {} {}{through}: they can replace a stream with another type or delete it",
+                "user `{}` may run {} on {which}{through}: they can replace a stream with another type or delete it",
                 self.user.value,
                 upper(&commands),
-                plural(reached.len(), "stream", "streams"),
-                reached.join(", "),
             ),
             label: "can replace or delete a stream",
             help: help.to_owned(),
@@ -312,99 +345,125 @@ impl Linter<'_> {
         self.push(&commands, found, diags);
     }
 
-    /// The lints that read who produces and consumes `stream`.
-    fn roles(&self, stream: &Declared, diags: &mut Diagnostics) {
-        if !stream.stream.declares_roles() || !stream.roles_known {
-            return;
-        }
-        let patterns = self.scope.writes(self.namespace, &stream.key);
-        if patterns.is_empty() {
-            return;
-        }
+    /// The lints that read who produces and consumes the streams this scope may write: one
+    /// diagnostic per lint and scope, naming every stream it concerns (a `+@stream` on
+    /// `rag:*` is one grant, however many streams it reaches).
+    fn roles(&self, reached: &[Reach], diags: &mut Diagnostics) {
         let user = self.user.value.as_str();
-        let consumed: Vec<&str> = stream.stream.groups_consumed_by(user).collect();
-        let producer = stream.stream.is_producer(user);
-        let owns_retention = stream.stream.retention.is_some();
-        if !producer && self.scope.allowed.contains("xadd") {
-            if !consumed.is_empty() {
-                self.consumer_xadd(stream, &consumed, diags);
-            } else if owns_retention && stream.stream.producers.is_some() {
-                self.xadd_by_another(stream, diags);
+        let xadd = self.scope.allowed.contains("xadd");
+        let xtrim = self.scope.allowed.contains("xtrim");
+        let settles = self.scope.granted(SETTLES);
+        let mut found = Roles::default();
+        for reach in reached {
+            let stream = reach.stream;
+            let declared = stream.stream;
+            if !declared.declares_roles() || !stream.roles_known {
+                continue;
+            }
+            let consumed: Vec<&str> = declared.groups_consumed_by(user).collect();
+            let owns_retention = declared.retention.is_some();
+            if xadd && !declared.is_producer(user) {
+                if !consumed.is_empty() {
+                    let groups: Vec<String> = consumed.iter().map(|g| format!("`{g}`")).collect();
+                    let groups = format!(
+                        "{} {}",
+                        plural(groups.len(), "group", "groups"),
+                        groups.join(", ")
+                    );
+                    found.consumer_xadd.push((stream, groups));
+                } else if owns_retention && declared.producers.is_some() {
+                    found.xadd_by_another.push(stream);
+                }
+            }
+            if xtrim && owns_retention {
+                found.xtrim.push(stream);
+            }
+            if !settles.is_empty()
+                && consumed.is_empty()
+                && declared.every_group_declares_consumers()
+            {
+                found.settles_outside.push(stream);
             }
         }
-        if owns_retention && self.scope.allowed.contains("xtrim") {
-            self.xtrim(stream, diags);
-        }
-        let settles = self.scope.granted(SETTLES);
-        if consumed.is_empty()
-            && !settles.is_empty()
-            && stream.stream.every_group_declares_consumers()
-        {
-            self.settles_outside(stream, &settles, diags);
-        }
+        self.consumer_xadd(&found.consumer_xadd, diags);
+        self.xadd_by_another(&found.xadd_by_another, diags);
+        self.xtrim(&found.xtrim, diags);
+        self.settles_outside(&found.settles_outside, &settles, diags);
     }
 
-    fn consumer_xadd(&self, stream: &Declared, groups: &[&str], diags: &mut Diagnostics) {
-        let groups: Vec<String> = groups.iter().map(|g| format!("`{g}`")).collect();
-        let message = format!(
-            "user `{}` consumes stream `{}` ({} {}) but may XADD to it",
-            self.user.value,
-            stream.name,
-            plural(groups.len(), "group", "groups"),
-            groups.join(", ")
-        );
-        let help = format!(
-            "a consumer that can XADD to its input can forge work for the other consumers: grant the stream with `preset: consumer` in an `access` block instead, or list `{}` in the stream's `producers` if it writes the stream too",
-            self.user.value
-        );
+    fn consumer_xadd(&self, consumed: &[(&Declared, String)], diags: &mut Diagnostics) {
+        if consumed.is_empty() {
+            return;
+        }
+        let user = &self.user.value;
+        let (them, streams) = if let [(stream, groups)] = consumed {
+            ("it", format!("stream `{}` ({groups})", stream.name))
+        } else {
+            let named: Vec<&Declared> = consumed.iter().map(|(s, _)| *s).collect();
+            ("them", format!("streams {}", names(&named)))
+        };
         let found = Found {
             code: Code::AclConsumerXadd,
-            message,
+            message: format!("user `{user}` consumes {streams} but may XADD to {them}"),
             label: "XADD on a stream it consumes",
-            help,
+            help: format!(
+                "a consumer that can XADD to its input can forge work for the other consumers: grant the stream with `preset: consumer` in an `access` block instead, or list `{user}` in the stream's `producers` if it writes the stream too"
+            ),
         };
         self.push(&["xadd"], found, diags);
     }
 
-    fn xadd_by_another(&self, stream: &Declared, diags: &mut Diagnostics) {
-        let (user, name) = (&self.user.value, stream.name);
+    fn xadd_by_another(&self, streams: &[&Declared], diags: &mut Diagnostics) {
+        if streams.is_empty() {
+            return;
+        }
+        let user = &self.user.value;
+        let (which, them) = named_streams(streams);
         let found = Found {
             code: Code::AclStreamTrim,
             message: format!(
-                "user `{user}` may XADD to stream `{name}` but is not one of its `producers`: XADD ... MAXLEN or MINID trims the stream, whose retention the topology owns"
+                "user `{user}` may XADD to {which} but is not one of {them} `producers`: XADD ... MAXLEN or MINID trims a stream, whose retention the topology owns"
             ),
             label: "XADD can trim",
             help: format!(
-                "Redis cannot allow XADD without its trimming options: take XADD out for `{name}`, or list `{user}` in its `producers` if it writes the stream"
+                "Redis cannot allow XADD without its trimming options: take XADD out for these streams, or list `{user}` in the `producers` of the streams it writes"
             ),
         };
         self.push(&["xadd"], found, diags);
     }
 
-    fn xtrim(&self, stream: &Declared, diags: &mut Diagnostics) {
+    fn xtrim(&self, streams: &[&Declared], diags: &mut Diagnostics) {
+        if streams.is_empty() {
+            return;
+        }
+        let (which, _) = named_streams(streams);
         let found = Found {
             code: Code::AclStreamTrim,
             message: format!(
-                "user `{}` may XTRIM stream `{}`, whose retention the topology owns",
-                self.user.value, stream.name
+                "user `{}` may XTRIM {which}, whose retention the topology owns",
+                self.user.value
             ),
             label: "XTRIM on a stream with declared retention",
-            help: "apply trims the stream to its `retention`, and producers trim with XADD ... MAXLEN ~ N: take XTRIM out (`-xtrim` after a category)".to_owned(),
+            help: "apply trims streams to their `retention`, and producers trim with XADD ... MAXLEN ~ N: take XTRIM out (`-xtrim` after a category)".to_owned(),
         };
         self.push(&["xtrim"], found, diags);
     }
 
-    fn settles_outside(&self, stream: &Declared, commands: &[&str], diags: &mut Diagnostics) {
-        let (user, name) = (&self.user.value, stream.name);
+    fn settles_outside(&self, streams: &[&Declared], commands: &[&str], diags: &mut Diagnostics) {
+        if streams.is_empty() {
+            return;
+        }
+        let user = &self.user.value;
+        let (which, them) = named_streams(streams);
         let found = Found {
             code: Code::AclClaimOutsideGroup,
             message: format!(
-                "user `{user}` may run {} on stream `{name}` but is in none of its groups",
+                "user `{user}` may run {} on {which} but is in none of {them} groups",
                 upper(commands)
             ),
             label: "settles entries of groups it is not in",
             help: format!(
-                "on another group's pending entries these acknowledge or take over work that is not its own: take them out for `{name}`, or list `{user}` in the `consumers` of the group it reads"
+                "on another group's pending entries these acknowledge or take over work that is not its own: take them out for these streams, or list `{user}` in the `consumers` of the group it reads"
             ),
         };
         self.push(commands, found, diags);
@@ -483,6 +542,31 @@ fn check_consumer_keys(
             .label(format!("{fix} here"))
             .help("a consumer reads (XREADGROUP, XPENDING) and writes (XACK, XCLAIM, XAUTOCLAIM) its stream: list the pattern as read and write (`keys: [\"rag:tasks\"]` or `readwrite:`), or put it in another block"),
         );
+    }
+}
+
+/// ``stream `a` `` or ``streams `a`, `b` `` (in file order, a long list shortened), and
+/// `its` or `their`.
+fn named_streams(streams: &[&Declared]) -> (String, &'static str) {
+    match streams {
+        [only] => (format!("stream `{}`", only.name), "its"),
+        _ => (format!("streams {}", names(streams)), "their"),
+    }
+}
+
+/// `` `a`, `b` `` in file order; past a few, `and N more`.
+fn names(streams: &[&Declared]) -> String {
+    const SHOWN: usize = 8;
+    let mut sorted = streams.to_vec();
+    sorted.sort_by_key(|s| s.order);
+    let shown: Vec<String> = sorted
+        .iter()
+        .take(SHOWN)
+        .map(|s| format!("`{}`", s.name))
+        .collect();
+    match sorted.len().checked_sub(SHOWN) {
+        Some(more) if more > 0 => format!("{} and {more} more", shown.join(", ")),
+        _ => shown.join(", "),
     }
 }
 
@@ -663,6 +747,35 @@ mod tests {
             codes(&file(", consumers: [w]", &user("w", block))),
             [("acl::consumer_xadd", 19)]
         );
+    }
+
+    /// One grant that reaches many streams is one warning per lint, naming them in file
+    /// order (a long list shortened).
+    #[test]
+    fn a_grant_over_many_streams_is_one_warning_naming_them() {
+        let mut text = "version: 1\nnamespace: app\nstreams:\n".to_owned();
+        for i in (0..12).rev() {
+            text.push_str(&format!(
+                "  s{i}:\n    retention: unbounded\n    groups: {{ g: {{ consumers: [w] }} }}\n"
+            ));
+        }
+        text.push_str("acl:\n  users:\n    default: { enabled: false }\n");
+        text.push_str(&user(
+            "w",
+            "      keys: [\"s*\"]\n      commands: [\"+@stream\"]\n",
+        ));
+        let found = lints(&text);
+        let codes: Vec<&str> = found.iter().map(|(c, ..)| *c).collect();
+        assert_eq!(
+            codes,
+            ["acl::consumer_xadd", "acl::stream_trim"],
+            "{found:?}"
+        );
+        assert!(
+            found[0].2.starts_with("user `w` consumes streams `s11`, `s10`, `s9`, `s8`, `s7`, `s6`, `s5`, `s4` and 4 more but may XADD to them"),
+            "{found:?}"
+        );
+        assert!(found[1].2.contains("may XTRIM streams `s11`,"), "{found:?}");
     }
 
     #[test]
