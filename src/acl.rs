@@ -5,8 +5,9 @@
 //! changes that are none, or hide real ones. So both sides, the declaration and the server's
 //! `ACL GETUSER`, are reduced to [`Permissions`]: the set of commands and subcommands allowed
 //! (expanded with the server's own `ACL CAT` lists, the [`Catalog`]), key patterns with their
-//! read/write permission, channel patterns, on/off, nopass and password hashes. Two users with
-//! equal permissions are no change; any real difference (a `+flushall` added by hand) is.
+//! read/write permission, channel patterns, on/off, nopass and password hashes, and the set of
+//! selectors (`access` blocks), each reduced the same way. Two users with equal permissions
+//! are no change; any real difference (a `+flushall` added by hand) is.
 //!
 //! Pure: the live reader fills the catalog and the users, the planner compares.
 
@@ -130,8 +131,10 @@ pub struct Permissions {
     pub keys: BTreeMap<String, u8>,
     pub channels: BTreeSet<String>,
     pub commands: BTreeSet<String>,
-    /// Selectors (`(...)` rules): the tool declares none, so any on the server is a change.
-    pub selectors: usize,
+    /// Selectors (`(...)` rules, one per `access` block), as a set: their order changes
+    /// nothing (a command runs if the root or any selector allows it), and neither does a
+    /// selector given twice.
+    pub selectors: BTreeSet<Selector>,
     /// A database restriction (Valkey 9.1+ `databases`, e.g. `db=0,1` or `resetdbs`) as the
     /// server prints it; `None` for every database, which is what `reset` gives and the tool
     /// declares.
@@ -143,6 +146,114 @@ pub struct Permissions {
     /// widen or narrow access in ways the comparison cannot see, so they are a change, which
     /// the rewrite (`reset`) clears.
     pub other: BTreeMap<String, String>,
+}
+
+/// What one selector allows: a command runs through it when the selector allows the
+/// command and every key (with the access the command needs) and channel it touches. Redis
+/// 7.0+ `src/acl.c` `ACLSelectorCheckCmd`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Selector {
+    /// Key pattern → [`READ`] | [`WRITE`].
+    pub keys: BTreeMap<String, u8>,
+    pub channels: BTreeSet<String>,
+    pub commands: BTreeSet<String>,
+    /// A database restriction of the selector (Valkey 9.1+), as for the user's own.
+    pub databases: Option<String>,
+    /// Non-empty fields of the selector this version does not know.
+    pub other: BTreeMap<String, String>,
+}
+
+impl Selector {
+    /// The selector for people, `(%R~a ~b &c +cmd ...)`: key and channel rules, then the
+    /// commands it allows (long lists shortened), then what the tool does not manage.
+    pub fn describe(&self) -> String {
+        const SHOWN: usize = 8;
+        let mut words = self.scope_words();
+        words.extend(
+            self.commands
+                .iter()
+                .take(SHOWN)
+                .map(|c| format!("+{}", untrusted(c))),
+        );
+        if self.commands.len() > SHOWN {
+            words.push(format!("and {} more", self.commands.len() - SHOWN));
+        }
+        if let Some(databases) = &self.databases {
+            words.push(format!("databases={}", untrusted(databases)));
+        }
+        for (field, value) in &self.other {
+            words.push(format!("{}={}", untrusted(field), untrusted(value)));
+        }
+        format!("({})", words.join(" "))
+    }
+
+    /// The key and channel rules, each made safe to print.
+    fn scope_words(&self) -> Vec<String> {
+        self.keys
+            .iter()
+            .map(|(pattern, perm)| key_rule(pattern, *perm))
+            .chain(self.channels.iter().map(|c| format!("&{c}")))
+            .map(|rule| untrusted(&rule).into_owned())
+            .collect()
+    }
+
+    /// The key and channel rules alone, naming a selector whose commands changed.
+    fn scope(&self) -> String {
+        format!("({})", self.scope_words().join(" "))
+    }
+
+    fn same_scope(&self, other: &Selector) -> bool {
+        self.keys == other.keys && self.channels == other.channels
+    }
+
+    /// How `self` (the server's) differs from `desired`, a selector on the same keys.
+    fn changes(&self, desired: &Selector) -> Vec<String> {
+        let mut parts = Vec::new();
+        if self.commands != desired.commands {
+            parts.push(set_change(&self.commands, &desired.commands));
+        }
+        if self.databases != desired.databases {
+            parts.push(format!(
+                "the server limits it to `{}` (restored to every database)",
+                untrusted(self.databases.as_deref().unwrap_or_default())
+            ));
+        }
+        if self.other != desired.other {
+            parts.push("the server has fields this version does not manage (cleared)".to_owned());
+        }
+        parts
+    }
+}
+
+/// How the server's selectors differ from the declared ones, one line each: a selector on
+/// the same keys and channels on both sides is shown by what changed inside it (a command
+/// added by hand), any other as removed or added whole.
+fn selector_changes(live: &BTreeSet<Selector>, desired: &BTreeSet<Selector>) -> Vec<String> {
+    let mut missing: Vec<&Selector> = desired.difference(live).collect();
+    let mut lines = Vec::new();
+    for extra in live.difference(desired) {
+        match missing.iter().position(|m| m.same_scope(extra)) {
+            Some(i) => {
+                let wanted = missing.remove(i);
+                lines.push(format!(
+                    "selector {}: {}",
+                    extra.scope(),
+                    extra.changes(wanted).join("; ")
+                ));
+            }
+            None => lines.push(format!(
+                "the server also has selector {} (removed)",
+                extra.describe()
+            )),
+        }
+    }
+    for wanted in missing {
+        lines.push(format!(
+            "the server lacks selector {} (added)",
+            wanted.describe()
+        ));
+    }
+    lines
 }
 
 /// One way a live user differs from its declaration, for people. Never holds a secret.
@@ -178,14 +289,8 @@ impl Permissions {
         if self.commands != desired.commands {
             push("commands", set_change(&self.commands, &desired.commands));
         }
-        if self.selectors > 0 {
-            push(
-                "selectors",
-                format!(
-                    "{} selector(s) on the server, none declared",
-                    self.selectors
-                ),
-            );
+        for line in selector_changes(&self.selectors, &desired.selectors) {
+            push("selectors", line);
         }
         if let Some(databases) = &self.databases {
             push(
@@ -433,7 +538,7 @@ mod tests {
             enabled: true,
             password_hashes: set(&["aaaa"]),
             commands: set(&["get", "flushall"]),
-            selectors: 1,
+            selectors: BTreeSet::from([selector("%R~other", &["get"])]),
             ..Permissions::default()
         };
         let desired = Permissions {
@@ -450,6 +555,117 @@ mod tests {
         assert!(text.contains("also has flushall (removed)"), "{text}");
         assert!(text.contains("lacks ping (added)"), "{text}");
         assert!(desired.differences(&desired).is_empty());
+    }
+
+    fn selector(keys: &str, commands: &[&str]) -> Selector {
+        Selector {
+            keys: key_permissions(keys.split_whitespace()),
+            commands: set(commands),
+            ..Selector::default()
+        }
+    }
+
+    fn with_selectors(selectors: &[Selector]) -> Permissions {
+        Permissions {
+            selectors: selectors.iter().cloned().collect(),
+            ..Permissions::default()
+        }
+    }
+
+    fn selector_lines(live: &[Selector], desired: &[Selector]) -> Vec<String> {
+        with_selectors(live)
+            .differences(&with_selectors(desired))
+            .into_iter()
+            .map(|d| {
+                assert_eq!(d.field, "selectors");
+                d.text
+            })
+            .collect()
+    }
+
+    #[test]
+    fn selectors_are_a_set_compared_on_meaning() {
+        let c = catalog();
+        let consume = |given: &str| Selector {
+            keys: key_permissions(["~ns:in"]),
+            commands: c.allowed(&rules(given)).expect("known"),
+            ..Selector::default()
+        };
+        let produce = selector("%W~ns:out %W~ns:dlq", &["xadd"]);
+        // Another order of selectors, of keys (`%R~a %W~a` is `~a`), of commands: no change.
+        let declared = [consume("+xack +xlen"), produce.clone()];
+        let spelled_otherwise = [
+            selector("%W~ns:dlq %W~ns:out", &["xadd"]),
+            Selector {
+                keys: key_permissions(["%W~ns:in", "%R~ns:in"]),
+                ..consume("-@all +xlen +xack")
+            },
+        ];
+        assert!(selector_lines(&spelled_otherwise, &declared).is_empty());
+        // A selector given twice means what it means once.
+        let twice = [produce.clone(), produce.clone(), consume("+xack +xlen")];
+        assert!(selector_lines(&twice, &declared).is_empty());
+        // A category and the commands it holds are the same permission.
+        assert_eq!(consume("+@read"), selector("~ns:in", &["get", "xlen"]));
+    }
+
+    #[test]
+    fn drift_inside_a_selector_is_shown_inside_it() {
+        let declared = [
+            selector("~ns:in", &["xack", "xreadgroup"]),
+            selector("%W~ns:out", &["xadd"]),
+        ];
+        // A command added by hand to one selector: named with that selector's keys.
+        let widened = [
+            selector("~ns:in", &["xack", "xreadgroup", "xadd"]),
+            selector("%W~ns:out", &["xadd"]),
+        ];
+        assert_eq!(
+            selector_lines(&widened, &declared),
+            ["selector (~ns:in): the server also has xadd (removed)"]
+        );
+        // A selector removed by hand, and one added by hand on other keys.
+        let replaced = [
+            selector("~ns:in", &["xack", "xreadgroup"]),
+            selector("~other:*", &["flushall"]),
+        ];
+        assert_eq!(
+            selector_lines(&replaced, &declared),
+            [
+                "the server also has selector (~other:* +flushall) (removed)",
+                "the server lacks selector (%W~ns:out +xadd) (added)"
+            ]
+        );
+        // A Valkey 9.1 database restriction inside a selector is a change too.
+        let limited = [
+            Selector {
+                databases: Some("db=1".to_owned()),
+                ..selector("~ns:in", &["xack", "xreadgroup"])
+            },
+            selector("%W~ns:out", &["xadd"]),
+        ];
+        assert_eq!(
+            selector_lines(&limited, &declared),
+            ["selector (~ns:in): the server limits it to `db=1` (restored to every database)"]
+        );
+    }
+
+    #[test]
+    fn long_selectors_are_shortened_and_server_text_made_safe() {
+        let many: Vec<String> = (0..12).map(|i| format!("cmd{i:02}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let text = selector("~ns:a", &many).describe();
+        assert_eq!(
+            text,
+            "(~ns:a +cmd00 +cmd01 +cmd02 +cmd03 +cmd04 +cmd05 +cmd06 +cmd07 and 4 more)"
+        );
+        // Patterns come from the server: a newline in one cannot start a line of the plan.
+        let hostile = Selector {
+            keys: BTreeMap::from([("x\nerror: forged".to_owned(), READ)]),
+            ..Selector::default()
+        };
+        let text = hostile.describe();
+        assert!(!text.contains('\n') && text.contains("\\n"), "{text}");
     }
 
     #[test]

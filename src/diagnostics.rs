@@ -82,6 +82,8 @@ pub enum Code {
     AclAllKeysWrite,
     AclPatternReserved,
     AclReservedKeys,
+    AclAccessEmpty,
+    AclAccessPreset,
 }
 
 impl Code {
@@ -137,6 +139,8 @@ impl Code {
         Code::AclAllKeysWrite,
         Code::AclPatternReserved,
         Code::AclReservedKeys,
+        Code::AclAccessEmpty,
+        Code::AclAccessPreset,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -192,6 +196,8 @@ impl Code {
             Code::AclAllKeysWrite => "acl::all_keys_write",
             Code::AclPatternReserved => "acl::pattern_reserved",
             Code::AclReservedKeys => "acl::reserved_keys",
+            Code::AclAccessEmpty => "acl::access_empty",
+            Code::AclAccessPreset => "acl::access_preset",
         }
     }
 }

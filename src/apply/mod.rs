@@ -674,6 +674,7 @@ mod tests {
             keys: Vec::new(),
             channels: Vec::new(),
             commands: Vec::new(),
+            selectors: Vec::new(),
         };
         Desired {
             namespace: "app".to_owned(),

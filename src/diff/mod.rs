@@ -439,10 +439,14 @@ fn user_details(o: &DesiredUser, n: &DesiredUser) -> Vec<String> {
             n.password_hashes.len()
         ));
     }
+    let selectors =
+        |u: &DesiredUser| -> Vec<String> { u.selectors.iter().map(|s| s.rule()).collect() };
+    let (old_selectors, new_selectors) = (selectors(o), selectors(n));
     for (field, old, new) in [
         ("keys", &o.keys, &n.keys),
         ("channels", &o.channels, &n.channels),
         ("commands", &o.commands, &n.commands),
+        ("access", &old_selectors, &new_selectors),
     ] {
         if old != new {
             let removed: Vec<&String> = old.iter().filter(|r| !new.contains(r)).collect();

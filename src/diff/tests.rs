@@ -219,6 +219,25 @@ fn a_new_stream_shows_its_retention_groups_and_schema() {
     );
 }
 
+/// An `access` block added to a user is an update that names the selector, its preset
+/// written out.
+#[test]
+fn an_access_block_added_shows_its_selector() {
+    let new = BASE.replace(
+        "      commands: [\"+@stream\"]\n",
+        "      commands: [\"+@stream\"]\n      access:\n        - { keys: [\"tasks\"], preset: consumer }\n",
+    );
+    let d = diff(&side(BASE), &side(&new));
+    assert_eq!(
+        summary(&d),
+        vec![row("user.worker", Action::Update, false, &[])]
+    );
+    assert_eq!(
+        d.entries[0].details,
+        ["access: + (~app:tasks +xreadgroup +xack +xautoclaim +xclaim +xpending)"]
+    );
+}
+
 #[test]
 fn removing_a_schema_version_is_destructive() {
     let old = side(&with_version(V2_OPTIONAL));

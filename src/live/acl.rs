@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use redis::Value;
 
 use super::read::{as_text, map_entries, server_error_text};
-use super::{LiveAcl, LiveUser};
+use super::{LiveAcl, LiveSelector, LiveUser};
 use crate::acl::Catalog;
 use crate::record::OWNERS_KEY;
 use crate::target::{Target, TargetError};
@@ -142,19 +142,37 @@ fn texts_or_nil(value: &Value) -> Vec<Option<String>> {
 /// (see [`crate::acl::Permissions`]) instead of ignoring it.
 fn parse_user(value: &Value) -> LiveUser {
     let mut user = LiveUser::default();
+    // The root's rules have the fields of a selector: read the same way.
+    let mut root = LiveSelector::default();
     for (field, value) in map_entries(value) {
         match field.as_ref() {
             "flags" => user.flags = texts(value),
             "passwords" => user.password_hashes = texts(value),
-            "commands" => user.commands = joined(value),
-            "keys" => user.keys = joined(value),
-            "channels" => user.channels = joined(value),
-            "selectors" => user.selectors = texts_len(value),
-            "databases" => user.databases = Some(flattened(value)),
-            other => user.other_fields.push((other.to_owned(), flattened(value))),
+            "selectors" => user.selectors = selectors(value),
+            other => read_rules(&mut root, other, value),
         }
     }
-    user
+    LiveUser {
+        commands: root.commands,
+        keys: root.keys,
+        channels: root.channels,
+        databases: root.databases,
+        other_fields: root.other_fields,
+        ..user
+    }
+}
+
+/// One field of a selector, or of the user's own rules.
+fn read_rules(rules: &mut LiveSelector, field: &str, value: &Value) {
+    match field {
+        "commands" => rules.commands = joined(value),
+        "keys" => rules.keys = joined(value),
+        "channels" => rules.channels = joined(value),
+        "databases" => rules.databases = Some(flattened(value)),
+        other => rules
+            .other_fields
+            .push((other.to_owned(), flattened(value))),
+    }
 }
 
 /// Any reply as one line of text, nested arrays and maps included (`""` for nil and empty
@@ -185,11 +203,24 @@ fn joined(value: &Value) -> String {
     }
 }
 
-fn texts_len(value: &Value) -> usize {
-    match value {
-        Value::Array(items) | Value::Set(items) => items.len(),
-        _ => 0,
+/// The `selectors` field: a list of maps (RESP3) or flat field/value arrays (RESP2), one per
+/// selector, with the fields of the root (`commands`, `keys`, `channels`, and on Valkey 9.1+
+/// `databases`: valkey-doc `commands/acl-getuser.md:20-41`). Unknown fields are kept, as for
+/// the user.
+fn selectors(value: &Value) -> Vec<LiveSelector> {
+    let items = match value {
+        Value::Array(items) | Value::Set(items) => items.as_slice(),
+        _ => &[],
+    };
+    items.iter().map(selector).collect()
+}
+
+fn selector(value: &Value) -> LiveSelector {
+    let mut selector = LiveSelector::default();
+    for (field, value) in map_entries(value) {
+        read_rules(&mut selector, &field, value);
     }
+    selector
 }
 
 #[cfg(test)]
@@ -241,14 +272,86 @@ mod tests {
         let all = parse_user(&valkey_reply("alldbs"));
         assert_eq!(all.databases.as_deref(), Some("alldbs"));
         assert!(all.other_fields.is_empty(), "{:?}", all.other_fields);
-        assert_eq!(all.selectors, 1);
+        assert_eq!(
+            all.selectors,
+            [LiveSelector {
+                commands: "-@all +set".to_owned(),
+                keys: "~key2".to_owned(),
+                channels: String::new(),
+                databases: Some("alldbs".to_owned()),
+                other_fields: Vec::new(),
+            }]
+        );
         let permissions = all.permissions(&catalog).expect("known rules");
         assert_eq!(permissions.databases, None);
+        let selector = permissions.selectors.first().expect("one selector");
+        assert_eq!(selector.databases, None, "alldbs restricts nothing");
+        assert_eq!(selector.commands.iter().collect::<Vec<_>>(), ["set"]);
         for restricted in ["db=1", "db=0,1", "resetdbs"] {
             let user = parse_user(&valkey_reply(restricted));
             let permissions = user.permissions(&catalog).expect("known rules");
             assert_eq!(permissions.databases.as_deref(), Some(restricted));
         }
+    }
+
+    /// Redis 7.0 to 8.x and Valkey 8 (RESP2): `selectors` is a list of flat field/value
+    /// arrays, as `ACL GETUSER` printed it after `ACL SETUSER u reset on nopass %R~ns:a
+    /// +ping (%R~ns:x ~ns:y &ch:* +xreadgroup +xack +xinfo|groups) (~ns:z +xadd)`.
+    #[test]
+    fn selectors_are_read_field_by_field() {
+        let selector = |commands: &str, keys: &str, channels: &str| {
+            array(vec![
+                bulk("commands"),
+                bulk(commands),
+                bulk("keys"),
+                bulk(keys),
+                bulk("channels"),
+                bulk(channels),
+            ])
+        };
+        let reply = array(vec![
+            bulk("flags"),
+            array(vec![bulk("on"), bulk("nopass"), bulk("sanitize-payload")]),
+            bulk("passwords"),
+            array(vec![]),
+            bulk("commands"),
+            bulk("-@all +ping"),
+            bulk("keys"),
+            bulk("%R~ns:a"),
+            bulk("channels"),
+            bulk(""),
+            bulk("selectors"),
+            array(vec![
+                selector(
+                    "-@all +xreadgroup +xack +xinfo|groups",
+                    "%R~ns:x ~ns:y",
+                    "&ch:*",
+                ),
+                selector("-@all +xadd", "~ns:z", ""),
+            ]),
+        ]);
+        let user = parse_user(&reply);
+        assert_eq!(user.selectors.len(), 2);
+        assert_eq!(user.selectors[0].keys, "%R~ns:x ~ns:y");
+        assert_eq!(user.selectors[0].channels, "&ch:*");
+        assert_eq!(user.selectors[1].commands, "-@all +xadd");
+        assert!(user.selectors.iter().all(|s| s.databases.is_none()));
+        let catalog = Catalog::of(&[
+            ("stream", &["xreadgroup", "xack", "xinfo|groups", "xadd"]),
+            ("connection", &["ping"]),
+        ]);
+        let permissions = user.permissions(&catalog).expect("known rules");
+        let read: Vec<String> = permissions.selectors.iter().map(|s| s.describe()).collect();
+        assert_eq!(
+            read,
+            [
+                "(%R~ns:x ~ns:y &ch:* +xack +xinfo|groups +xreadgroup)",
+                "(~ns:z +xadd)"
+            ]
+        );
+        // A selector naming a command this server does not list stops the comparison.
+        let unknown = Catalog::of(&[("connection", &["ping"])]);
+        assert!(user.permissions(&unknown).is_err());
     }
 
     /// The same reply over RESP3, where the user is a map and `flags` a set.
@@ -271,6 +374,47 @@ mod tests {
         assert_eq!(user.flags, ["on", "nopass"]);
         assert_eq!(user.databases.as_deref(), Some("db=2"));
         assert_eq!(user.commands, "-@all +get");
+        assert_eq!(user, parse_user(&valkey_reply("db=2")));
+    }
+
+    /// Over RESP3 each selector is a map too, and a field this version does not know, in a
+    /// selector, is kept (and is a change when not empty).
+    #[test]
+    fn resp3_selector_maps_and_unknown_selector_fields() {
+        let map = |pairs: &[(&str, &str)]| {
+            Value::Map(pairs.iter().map(|(k, v)| (bulk(k), bulk(v))).collect())
+        };
+        let reply = Value::Map(vec![
+            (bulk("flags"), Value::Set(vec![bulk("on")])),
+            (bulk("commands"), bulk("-@all")),
+            (
+                bulk("selectors"),
+                Value::Array(vec![map(&[
+                    ("commands", "-@all +get"),
+                    ("keys", "%R~k"),
+                    ("channels", ""),
+                    ("databases", "db=3"),
+                    ("future", "x"),
+                    ("empty", ""),
+                ])]),
+            ),
+        ]);
+        let user = parse_user(&reply);
+        let selector = &user.selectors[0];
+        assert_eq!(selector.commands, "-@all +get");
+        assert_eq!(selector.databases.as_deref(), Some("db=3"));
+        assert_eq!(
+            selector.other_fields,
+            [
+                ("future".to_owned(), "x".to_owned()),
+                ("empty".to_owned(), String::new())
+            ]
+        );
+        let catalog = Catalog::of(&[("read", &["get"])]);
+        let permissions = user.permissions(&catalog).expect("known rules");
+        let read = permissions.selectors.first().expect("one selector");
+        assert_eq!(read.databases.as_deref(), Some("db=3"));
+        assert_eq!(read.other.keys().collect::<Vec<_>>(), ["future"]);
     }
 
     /// Redis 7.0 (`src/acl.c:2706-2751`): no `databases`; a user written by the tool's

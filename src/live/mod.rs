@@ -8,7 +8,7 @@ pub mod read;
 
 use std::collections::BTreeMap;
 
-use crate::acl::{Catalog, Permissions, channel_patterns, key_permissions};
+use crate::acl::{Catalog, Permissions, Selector, channel_patterns, key_permissions};
 use crate::record::Record;
 use crate::small_map::SmallMap;
 
@@ -57,7 +57,8 @@ pub struct LiveUser {
     pub commands: String,
     pub keys: String,
     pub channels: String,
-    pub selectors: usize,
+    /// The selectors (`(...)` rules), in the order the server lists them.
+    pub selectors: Vec<LiveSelector>,
     /// The `databases` field (Valkey 9.1+: `alldbs`, `db=0,1`, `resetdbs`); `None` when the
     /// server has no such field (Redis, older Valkey).
     pub databases: Option<String>,
@@ -80,6 +81,43 @@ impl std::fmt::Debug for LiveUser {
     }
 }
 
+/// One selector of a user as `ACL GETUSER` lists it (7.0+: `commands`, `keys`, `channels`;
+/// Valkey 9.1+ adds `databases`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LiveSelector {
+    pub commands: String,
+    pub keys: String,
+    pub channels: String,
+    pub databases: Option<String>,
+    /// Fields this version does not know, with their values flattened to text.
+    pub other_fields: Vec<(String, String)>,
+}
+
+impl LiveSelector {
+    fn permissions(&self, catalog: &Catalog) -> Result<Selector, String> {
+        Ok(Selector {
+            keys: key_permissions(self.keys.split_whitespace()),
+            channels: channel_patterns(self.channels.split_whitespace()),
+            commands: catalog.allowed(&words(&self.commands))?,
+            databases: crate::acl::database_restriction(self.databases.as_deref()),
+            other: known_values(&self.other_fields),
+        })
+    }
+}
+
+fn words(text: &str) -> Vec<String> {
+    text.split_whitespace().map(str::to_owned).collect()
+}
+
+/// The fields with a non-empty value: an empty one restricts nothing.
+fn known_values(fields: &[(String, String)]) -> BTreeMap<String, String> {
+    fields
+        .iter()
+        .filter(|(_, value)| !value.is_empty())
+        .cloned()
+        .collect()
+}
+
 impl LiveUser {
     pub fn has_flag(&self, flag: &str) -> bool {
         self.flags.iter().any(|f| f.eq_ignore_ascii_case(flag))
@@ -87,11 +125,7 @@ impl LiveUser {
 
     /// What this user may do; `Err` if its rules name something the catalog lacks.
     pub fn permissions(&self, catalog: &Catalog) -> Result<Permissions, String> {
-        let commands: Vec<String> = self
-            .commands
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect();
+        let commands = words(&self.commands);
         Ok(Permissions {
             enabled: self.has_flag("on"),
             nopass: self.has_flag("nopass"),
@@ -99,15 +133,14 @@ impl LiveUser {
             keys: key_permissions(self.keys.split_whitespace()),
             channels: channel_patterns(self.channels.split_whitespace()),
             commands: catalog.allowed(&commands)?,
-            selectors: self.selectors,
+            selectors: self
+                .selectors
+                .iter()
+                .map(|s| s.permissions(catalog))
+                .collect::<Result<_, _>>()?,
             databases: crate::acl::database_restriction(self.databases.as_deref()),
             flags: crate::acl::unmanaged_flags(&self.flags),
-            other: self
-                .other_fields
-                .iter()
-                .filter(|(_, value)| !value.is_empty())
-                .cloned()
-                .collect(),
+            other: known_values(&self.other_fields),
         })
     }
 }

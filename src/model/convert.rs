@@ -42,7 +42,9 @@ pub const USER_FIELDS: &[&str] = &[
     "keys",
     "channels",
     "commands",
+    "access",
 ];
+pub const ACCESS_FIELDS: &[&str] = &["keys", "channels", "commands", "preset"];
 pub const PASSWORD_FIELDS: &[&str] = &["env", "sha256", "file"];
 pub const KEYS_FIELDS: &[&str] = &["read", "write", "readwrite"];
 
@@ -57,6 +59,13 @@ const PLAINTEXT_PASSWORD_KEYS: &[&str] = &[
     "value",
     "secret",
 ];
+
+/// Key patterns, channel patterns and command rules, as read.
+type Grants = (
+    Option<Sp<Keys>>,
+    Option<Vec<Sp<String>>>,
+    Option<Vec<Sp<String>>>,
+);
 
 /// Converts one (already environment-merged) document.
 pub struct Converter<'a> {
@@ -460,6 +469,7 @@ impl Converter<'_> {
             .collect();
         let f = self.fields_ignoring(node, "an ACL user", USER_FIELDS, &plaintext)?;
         let passwords = f.get("passwords").and_then(|n| self.passwords(n));
+        let (keys, channels, commands) = self.grants(&f);
         Some(User {
             passwords_invalid: !plaintext.is_empty()
                 || (passwords.is_none() && f.get("passwords").is_some()),
@@ -467,14 +477,95 @@ impl Converter<'_> {
             description: self.opt_string(&f, "description"),
             enabled: f.get("enabled").and_then(|n| self.boolean(n, "`enabled`")),
             nopass: f.get("nopass").and_then(|n| self.boolean(n, "`nopass`")),
-            keys: f.get("keys").and_then(|n| self.keys(n)),
-            channels: f
-                .get("channels")
-                .and_then(|n| self.string_list(n, "`channels`")),
-            commands: f
-                .get("commands")
-                .and_then(|n| self.string_list(n, "`commands`")),
+            keys,
+            channels,
+            commands,
+            access: f.get("access").and_then(|n| self.access_list(n)),
         })
+    }
+
+    /// `keys`, `channels` and `commands`, of a user or of an `access` block.
+    fn grants(&mut self, f: &Fields) -> Grants {
+        (
+            f.get("keys").and_then(|n| self.keys(n)),
+            f.get("channels")
+                .and_then(|n| self.string_list(n, "`channels`")),
+            f.get("commands")
+                .and_then(|n| self.string_list(n, "`commands`")),
+        )
+    }
+
+    fn access_list(&mut self, node: &Node) -> Option<Vec<Sp<Access>>> {
+        let NodeKind::Seq(items) = &node.kind else {
+            self.mismatch(
+                node,
+                "`access`",
+                "a list of `{keys, channels, commands, preset}` blocks",
+            );
+            return None;
+        };
+        Some(items.iter().filter_map(|n| self.access(n)).collect())
+    }
+
+    fn access(&mut self, node: &Node) -> Option<Sp<Access>> {
+        let f = self.fields(node, "an `access` block", ACCESS_FIELDS)?;
+        let (keys, channels, commands) = self.grants(&f);
+        let access = Access {
+            keys,
+            channels,
+            commands,
+            preset: f.get("preset").and_then(|n| self.preset(n)),
+            incomplete: false,
+        };
+        let unknown = f
+            .entries
+            .iter()
+            .any(|(k, _)| k.key_text().is_none_or(|k| !ACCESS_FIELDS.contains(&&*k)));
+        let invalid = [
+            ("keys", access.keys.is_none()),
+            ("channels", access.channels.is_none()),
+            ("commands", access.commands.is_none()),
+            ("preset", access.preset.is_none()),
+        ]
+        .iter()
+        .any(|(field, missing)| *missing && f.get(field).is_some());
+        Some(Sp::new(
+            Access {
+                incomplete: unknown || invalid,
+                ..access
+            },
+            node.span,
+        ))
+    }
+
+    fn preset(&mut self, node: &Node) -> Option<Sp<Preset>> {
+        let text = self.string(node, "`preset`")?;
+        let Some(preset) = Preset::from_name(&text.value) else {
+            let listed = Preset::NAMES
+                .iter()
+                .map(|&name| {
+                    let commands =
+                        Preset::from_name(name).map_or_else(Vec::new, |p| p.commands().to_vec());
+                    format!("`{name}` ({})", commands.join(" "))
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            self.push(
+                Diagnostic::error(
+                    Code::AclAccessPreset,
+                    format!("unknown preset `{}`", text.value.escape_debug()),
+                )
+                .at(text.span)
+                .label("unknown preset")
+                .help(suggest(
+                    &text.value,
+                    Preset::NAMES,
+                    format!("valid presets are {listed}; or list the commands in `commands`"),
+                )),
+            );
+            return None;
+        };
+        Some(Sp::new(preset, text.span))
     }
 
     fn passwords(&mut self, node: &Node) -> Option<Vec<Sp<Password>>> {
@@ -1122,6 +1213,51 @@ mod tests {
             .collect();
         assert_eq!(names, ["a", "b"]);
         assert!(keys.value.read.is_empty() && keys.value.write.is_empty());
+    }
+
+    /// Access blocks become selectors in declared order: the namespace put in front of
+    /// each pattern, the preset's commands written out, then the block's own.
+    #[test]
+    fn access_blocks_become_selectors_with_presets_written_out() {
+        let text = format!(
+            "{HEAD}acl:\n  users:\n    u:\n      passwords: [{{ env: P }}]\n      commands: [\"+ping\"]\n      access:\n        - {{ keys: [tasks], preset: consumer, commands: [\"-xclaim\"] }}\n        - {{ keys: {{ write: [out], read: [in] }}, channels: [\"ev:*\"], commands: [\"+xadd\"] }}\n"
+        );
+        let (topology, codes) = convert(&text);
+        assert!(codes.is_empty(), "{codes:?}");
+        let topology = topology.expect("topology");
+        let desired = crate::model::desired::Desired::from_topology(
+            &topology,
+            None,
+            &crate::model::secrets::Secrets::SourcesOnly,
+        )
+        .expect("desired");
+        let user = &desired.users["u"];
+        let rules: Vec<String> = user.selectors.iter().map(|s| s.rule()).collect();
+        assert_eq!(
+            rules,
+            [
+                "(~app:tasks +xreadgroup +xack +xautoclaim +xclaim +xpending -xclaim)",
+                "(%R~app:in %W~app:out &app:ev:* +xadd)"
+            ]
+        );
+        assert_eq!(user.selectors[0].preset, Some("consumer"));
+        let summary = user.summary();
+        assert_eq!(summary["access"][0]["preset"], "consumer");
+        assert_eq!(summary["access"][1]["preset"], serde_json::Value::Null);
+
+        // Without `access`, the user's summary and the digest are what they were before
+        // `access` existed; with it, the digest changes.
+        let (plain, _) = convert(&format!(
+            "{HEAD}acl:\n  users:\n    u:\n      passwords: [{{ env: P }}]\n      commands: [\"+ping\"]\n"
+        ));
+        let plain = crate::model::desired::Desired::from_topology(
+            &plain.expect("topology"),
+            None,
+            &crate::model::secrets::Secrets::SourcesOnly,
+        )
+        .expect("desired");
+        assert!(plain.users["u"].summary().get("access").is_none());
+        assert_ne!(plain.digest, desired.digest);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use crate::small_map::SmallMap;
 
 use super::secrets::{Hashed, Secrets};
-use super::types::{Keys, Retention, StartId, Topology, User};
+use super::types::{Access, Keys, Retention, Sp, StartId, Topology, User};
 
 /// What one environment of a topology declares, ready to compare with a live server.
 #[derive(Clone, Debug, PartialEq)]
@@ -43,6 +43,44 @@ pub struct DesiredUser {
     pub channels: Vec<String>,
     /// Command rules as declared.
     pub commands: Vec<String>,
+    /// One ACL selector per `access` block, in declared order.
+    pub selectors: Vec<DesiredSelector>,
+}
+
+/// An `access` block as the selector `(<keys> <channels> <commands>)` that writes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DesiredSelector {
+    /// Key rules with the (escaped) namespace, as for the user's own keys.
+    pub keys: Vec<String>,
+    /// Channel rules with the (escaped) namespace.
+    pub channels: Vec<String>,
+    /// The preset's command rules, then the block's own, in that order.
+    pub commands: Vec<String>,
+    /// The preset the commands came from, shown in plans next to its expansion.
+    pub preset: Option<&'static str>,
+}
+
+impl DesiredSelector {
+    /// The selector as one `ACL SETUSER` argument: `(%R~ns:a ~ns:b &ns:c +cmd ...)`.
+    pub fn rule(&self) -> String {
+        let words: Vec<&str> = self
+            .keys
+            .iter()
+            .chain(&self.channels)
+            .chain(&self.commands)
+            .map(String::as_str)
+            .collect();
+        format!("({})", words.join(" "))
+    }
+
+    fn summary(&self) -> serde_json::Value {
+        serde_json::json!({
+            "keys": self.keys,
+            "channels": self.channels,
+            "commands": self.commands,
+            "preset": self.preset,
+        })
+    }
 }
 
 impl std::fmt::Debug for DesiredUser {
@@ -55,6 +93,7 @@ impl std::fmt::Debug for DesiredUser {
             .field("keys", &self.keys)
             .field("channels", &self.channels)
             .field("commands", &self.commands)
+            .field("selectors", &self.selectors)
             .finish()
     }
 }
@@ -62,14 +101,23 @@ impl std::fmt::Debug for DesiredUser {
 impl DesiredUser {
     /// The user as plans and diffs show it: passwords as `(sensitive value)`, never a hash.
     pub fn summary(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut summary = serde_json::json!({
             "enabled": self.enabled,
             "nopass": self.nopass,
             "passwords": vec![crate::acl::SENSITIVE; self.password_hashes.len() + self.unknown_passwords.len()],
             "keys": self.keys,
             "channels": self.channels,
             "commands": self.commands,
-        })
+        });
+        // Only when declared: plans of users without `access` look as they always did.
+        if !self.selectors.is_empty() {
+            summary["access"] = self
+                .selectors
+                .iter()
+                .map(DesiredSelector::summary)
+                .collect();
+        }
+        summary
     }
 
     fn from_user(
@@ -86,40 +134,77 @@ impl DesiredUser {
                 Hashed::NotKnown(why) => unknown_passwords.push(why),
             }
         }
-        let relative = |prefix: &str, patterns: &[super::types::Sp<String>]| -> Vec<String> {
-            patterns
-                .iter()
-                .map(|p| format!("{prefix}{}", acl_pattern(namespace, &p.value)))
-                .collect()
-        };
-        let keys = match user.keys.as_ref().map(|k| &k.value) {
-            Some(Keys {
-                read,
-                write,
-                readwrite,
-            }) => [
-                relative("%R~", read),
-                relative("%W~", write),
-                relative("~", readwrite),
-            ]
-            .concat(),
-            None => Vec::new(),
-        };
         Ok(DesiredUser {
             enabled: user.enabled.as_ref().is_none_or(|e| e.value),
             nopass: user.nopass.as_ref().is_some_and(|n| n.value),
             password_hashes,
             unknown_passwords,
-            keys,
-            channels: relative("&", user.channels.as_deref().unwrap_or_default()),
-            commands: user
-                .commands
+            keys: key_rules(namespace, user.keys.as_ref()),
+            channels: channel_rules(namespace, user.channels.as_deref()),
+            commands: texts(user.commands.as_deref()),
+            selectors: user
+                .access
                 .iter()
                 .flatten()
-                .map(|c| c.value.clone())
+                .map(|block| DesiredSelector::from_access(&block.value, namespace))
                 .collect(),
         })
     }
+}
+
+impl DesiredSelector {
+    fn from_access(block: &Access, namespace: &str) -> DesiredSelector {
+        let preset = block.preset.as_ref().map(|p| p.value);
+        let mut commands: Vec<String> = preset
+            .iter()
+            .flat_map(|p| p.commands())
+            .map(|c| (*c).to_owned())
+            .collect();
+        commands.extend(texts(block.commands.as_deref()));
+        DesiredSelector {
+            keys: key_rules(namespace, block.keys.as_ref()),
+            channels: channel_rules(namespace, block.channels.as_deref()),
+            commands,
+            preset: preset.map(|p| p.name()),
+        }
+    }
+}
+
+/// `%R~<ns>:p`, `%W~<ns>:p`, `~<ns>:p` for declared key patterns: read, write, readwrite.
+fn key_rules(namespace: &str, keys: Option<&Sp<Keys>>) -> Vec<String> {
+    let Some(Keys {
+        read,
+        write,
+        readwrite,
+    }) = keys.map(|k| &k.value)
+    else {
+        return Vec::new();
+    };
+    [
+        relative_rules(namespace, "%R~", read),
+        relative_rules(namespace, "%W~", write),
+        relative_rules(namespace, "~", readwrite),
+    ]
+    .concat()
+}
+
+fn channel_rules(namespace: &str, channels: Option<&[Sp<String>]>) -> Vec<String> {
+    relative_rules(namespace, "&", channels.unwrap_or_default())
+}
+
+fn relative_rules(namespace: &str, prefix: &str, patterns: &[Sp<String>]) -> Vec<String> {
+    patterns
+        .iter()
+        .map(|p| format!("{prefix}{}", acl_pattern(namespace, &p.value)))
+        .collect()
+}
+
+fn texts(items: Option<&[Sp<String>]>) -> Vec<String> {
+    items
+        .unwrap_or_default()
+        .iter()
+        .map(|c| c.value.clone())
+        .collect()
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -273,8 +358,16 @@ impl Desired {
         // offline. A password changed between plan and apply is still caught: the saved
         // plan's user rewrites (or their absence) no longer match a fresh plan's.
         for (name, user) in &self.users {
+            // Selectors only when declared, so that the digests of files without `access`
+            // (in records and saved plans) stay what they were.
+            let selectors: Vec<String> = user.selectors.iter().map(|s| s.rule()).collect();
+            let selectors = if selectors.is_empty() {
+                String::new()
+            } else {
+                format!(" selectors={selectors:?}")
+            };
             hasher.update(format!(
-                "user={name} on={} nopass={} passwords={} keys={:?} channels={:?} commands={:?}\n",
+                "user={name} on={} nopass={} passwords={} keys={:?} channels={:?} commands={:?}{selectors}\n",
                 user.enabled,
                 user.nopass,
                 user.password_hashes.len() + user.unknown_passwords.len(),

@@ -558,6 +558,106 @@ pub struct User {
     /// ACL command rules: `+cmd`, `-cmd`, `+cmd|sub`, `+@category`, `-@category`.
     #[schemars(title = "Commands", example = json!(["+@stream", "-xgroup", "-xtrim", "+@connection"]))]
     pub commands: Option<Vec<Sp<String>>>,
+    /// Commands allowed only on some keys: each block becomes an ACL selector, `(<keys>
+    /// <channels> <commands>)`. A command runs if the user's own `keys`/`commands` allow it,
+    /// or if one block allows the command and every key (and channel) it touches. Put
+    /// keyless commands (`+ping`, `+hello`) in the user's own `commands`.
+    #[schemars(title = "Per-key access", example = access_example())]
+    pub access: Option<Vec<Sp<Access>>>,
+}
+
+fn access_example() -> serde_json::Value {
+    json!([
+        { "keys": ["rag:tasks"], "preset": "consumer" },
+        { "keys": { "write": ["rag:results", "rag:dlq"] }, "preset": "producer" },
+        { "keys": ["rag:idem:*"], "commands": ["+set", "+get"] }
+    ])
+}
+
+/// One block of `access`: key (and channel) patterns with the commands allowed on them.
+/// Written as one ACL selector `(%R~<ns>:p ~<ns>:q &<ns>:c +cmd ...)`.
+#[derive(Clone, Debug, PartialEq, Default, JsonSchema)]
+#[schemars(title = "Access block", deny_unknown_fields, example = json!({ "keys": ["rag:tasks"], "preset": "consumer", "commands": ["+xinfo|groups"] }))]
+pub struct Access {
+    /// Key patterns relative to the namespace, as in the user's `keys`: a list (read and
+    /// write) or `{read, write, readwrite}`. Redis still checks read/write per key: XACK,
+    /// XCLAIM and XAUTOCLAIM write the stream, XREADGROUP and XPENDING read it.
+    #[schemars(
+        title = "Keys",
+        example = json!(["rag:tasks"]),
+        example = json!({ "write": ["rag:results"] })
+    )]
+    pub keys: Option<Sp<Keys>>,
+    /// Pub/Sub channel patterns relative to the namespace, for the Pub/Sub commands of
+    /// this block.
+    #[schemars(title = "Channels", example = json!(["rag:events:*"]))]
+    pub channels: Option<Vec<Sp<String>>>,
+    /// Command rules for these keys (`+cmd`, `-cmd`, `+cmd|sub`, `+@category`,
+    /// `-@category`), applied after the preset's: `-xclaim` takes one out of a preset.
+    #[schemars(title = "Commands", example = json!(["+xreadgroup", "+xack"]))]
+    pub commands: Option<Vec<Sp<String>>>,
+    /// A named command list, written out in full in plans.
+    #[schemars(with = "Option<Preset>", title = "Preset", example = &"consumer")]
+    pub preset: Option<Sp<Preset>>,
+    /// A field of the block was unknown or invalid (already reported): no "grants nothing"
+    /// error on top.
+    #[schemars(skip)]
+    pub incomplete: bool,
+}
+
+/// A named list of stream commands for an access block. Each expands to exactly the
+/// commands listed, nothing else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[schemars(title = "Preset")]
+pub enum Preset {
+    /// Reads through a consumer group and settles its entries: `+xreadgroup +xack
+    /// +xautoclaim +xclaim +xpending`. Needs the stream `readwrite` (XACK and XCLAIM write
+    /// it). No XADD, XDEL, XTRIM, XGROUP, XRANGE or XINFO.
+    Consumer,
+    /// Appends entries: `+xadd +xlen`. `write` is enough. Redis cannot stop XADD from
+    /// trimming (`MAXLEN`/`MINID`).
+    Producer,
+    /// Watches lag and pending entries without reading bodies: `+xlen +xinfo|groups
+    /// +xinfo|consumers +xpending`. `read` is enough. No XINFO STREAM: Redis cannot tell it
+    /// from XINFO STREAM FULL, which prints entries.
+    Monitor,
+}
+
+impl Preset {
+    pub const NAMES: &[&str] = &["consumer", "producer", "monitor"];
+
+    pub fn from_name(name: &str) -> Option<Preset> {
+        match name {
+            "consumer" => Some(Preset::Consumer),
+            "producer" => Some(Preset::Producer),
+            "monitor" => Some(Preset::Monitor),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Consumer => "consumer",
+            Preset::Producer => "producer",
+            Preset::Monitor => "monitor",
+        }
+    }
+
+    /// The command rules the preset stands for, as written into the selector.
+    pub fn commands(self) -> &'static [&'static str] {
+        match self {
+            Preset::Consumer => &[
+                "+xreadgroup",
+                "+xack",
+                "+xautoclaim",
+                "+xclaim",
+                "+xpending",
+            ],
+            Preset::Producer => &["+xadd", "+xlen"],
+            Preset::Monitor => &["+xlen", "+xinfo|groups", "+xinfo|consumers", "+xpending"],
+        }
+    }
 }
 
 /// Where a password comes from. Plaintext is never accepted.

@@ -439,6 +439,7 @@ mod tests {
                 keys: Vec::new(),
                 channels: Vec::new(),
                 commands: Vec::new(),
+                selectors: Vec::new(),
             },
         );
         for owner in ["a b", "x*", "__topology__", "ns\nerror: forged"] {

@@ -3,8 +3,8 @@
 //!
 //! Each user is written with one `ACL SETUSER <name> reset <rules>`, atomic in Redis (a bad
 //! rule leaves the user unchanged), rules in a fixed order: on/off, passwords, keys,
-//! channels, commands. Passwords appear in plans only as [`HASH_PLACEHOLDER`]; the applier
-//! puts the hashes in when it sends the command.
+//! channels, commands, then one selector per `access` block. Passwords appear in plans only
+//! as [`HASH_PLACEHOLDER`]; the applier puts the hashes in when it sends the command.
 //!
 //! Never touched: the user the tool is connected as (changing it can lock the tool out
 //! mid-apply: Redis applies a user's new rules to its open connections at once) and the
@@ -16,10 +16,10 @@ use serde_json::{Value, json};
 
 use super::{Action, Change, Kind, Op, Options, Plan, Refusal, State};
 use crate::acl::{
-    Catalog, HASH_PLACEHOLDER, Permissions, SENSITIVE, channel_patterns, key_permissions,
+    Catalog, HASH_PLACEHOLDER, Permissions, SENSITIVE, Selector, channel_patterns, key_permissions,
 };
 use crate::live::{LiveAcl, LiveState, LiveUser};
-use crate::model::desired::{Desired, DesiredUser};
+use crate::model::desired::{Desired, DesiredSelector, DesiredUser};
 
 /// What a declared user may do, against this server's command catalog.
 pub fn desired_permissions(user: &DesiredUser, catalog: &Catalog) -> Result<Permissions, String> {
@@ -30,9 +30,28 @@ pub fn desired_permissions(user: &DesiredUser, catalog: &Catalog) -> Result<Perm
         keys: key_permissions(user.keys.iter().map(String::as_str)),
         channels: channel_patterns(user.channels.iter().map(String::as_str)),
         commands: catalog.allowed(&user.commands)?,
-        selectors: 0,
+        selectors: user
+            .selectors
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                selector_permissions(s, catalog)
+                    .map_err(|why| format!("access block {}: {why}", i + 1))
+            })
+            .collect::<Result<_, _>>()?,
         // Every database, no unmanaged flag or field: what `reset` leaves.
         ..Permissions::default()
+    })
+}
+
+/// What one `access` block allows, as its selector will.
+fn selector_permissions(selector: &DesiredSelector, catalog: &Catalog) -> Result<Selector, String> {
+    Ok(Selector {
+        keys: key_permissions(selector.keys.iter().map(String::as_str)),
+        channels: channel_patterns(selector.channels.iter().map(String::as_str)),
+        commands: catalog.allowed(&selector.commands)?,
+        // Every database, no unmanaged field: what a new selector has.
+        ..Selector::default()
     })
 }
 
@@ -51,6 +70,8 @@ pub fn setuser(name: &str, user: &DesiredUser) -> Op {
     rules.extend(user.keys.iter().cloned());
     rules.extend(user.channels.iter().cloned());
     rules.extend(user.commands.iter().cloned());
+    // After the root rules, as `ACL LIST` prints them; `reset` cleared the old selectors.
+    rules.extend(user.selectors.iter().map(DesiredSelector::rule));
     Op::SetUser {
         name: name.to_owned(),
         rules,
@@ -273,14 +294,29 @@ fn persist(acl: &LiveAcl, changes: &mut [Change], notes: &mut Vec<String>) {
 
 fn live_summary(user: &LiveUser) -> Value {
     let words = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
-    json!({
+    let mut summary = json!({
         "enabled": user.has_flag("on"),
         "nopass": user.has_flag("nopass"),
         "passwords": vec![SENSITIVE; user.password_hashes.len()],
         "keys": words(&user.keys),
         "channels": words(&user.channels),
         "commands": words(&user.commands),
-    })
+    });
+    // As in the declared user's summary: only when there are some.
+    if !user.selectors.is_empty() {
+        summary["access"] = user
+            .selectors
+            .iter()
+            .map(|s| {
+                json!({
+                    "keys": words(&s.keys),
+                    "channels": words(&s.channels),
+                    "commands": words(&s.commands),
+                })
+            })
+            .collect();
+    }
+    summary
 }
 
 #[cfg(test)]
@@ -288,7 +324,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::live::LiveAcl;
+    use crate::live::{LiveAcl, LiveSelector};
     use crate::model::secrets::sha256_hex;
     use crate::plan::{Action, Options, plan as make_plan};
     use crate::record::{FORMAT, Record};
@@ -320,6 +356,7 @@ mod tests {
             keys: vec!["%R~ns:in".to_owned(), "%W~ns:out".to_owned()],
             channels: vec![],
             commands: commands.iter().map(|c| (*c).to_owned()).collect(),
+            selectors: Vec::new(),
         }
     }
 
@@ -344,7 +381,6 @@ mod tests {
             commands: commands.to_owned(),
             keys: "%W~ns:out %R~ns:in".to_owned(),
             channels: String::new(),
-            selectors: 0,
             ..LiveUser::default()
         }
     }
@@ -612,6 +648,160 @@ mod tests {
                 .filter(|p| *p == HASH_PLACEHOLDER)
                 .count(),
             1
+        );
+    }
+
+    /// A worker that consumes `ns:in`, produces to `ns:out` and answers PING.
+    fn worker_with_access() -> DesiredUser {
+        DesiredUser {
+            keys: Vec::new(),
+            selectors: vec![
+                DesiredSelector {
+                    keys: vec!["~ns:in".to_owned()],
+                    channels: Vec::new(),
+                    commands: vec!["+xreadgroup".to_owned(), "+xack".to_owned()],
+                    preset: None,
+                },
+                DesiredSelector {
+                    keys: vec!["%W~ns:out".to_owned()],
+                    channels: vec!["&ns:ev".to_owned()],
+                    commands: vec!["+xadd".to_owned()],
+                    preset: Some("producer"),
+                },
+            ],
+            ..user("pw-1", &["+ping"])
+        }
+    }
+
+    fn live_selector(keys: &str, channels: &str, commands: &str) -> LiveSelector {
+        LiveSelector {
+            commands: commands.to_owned(),
+            keys: keys.to_owned(),
+            channels: channels.to_owned(),
+            ..LiveSelector::default()
+        }
+    }
+
+    /// The worker as the server lists it: selectors in another order, rules spelled
+    /// otherwise.
+    fn live_worker(selectors: Vec<LiveSelector>) -> LiveUser {
+        LiveUser {
+            keys: String::new(),
+            selectors,
+            ..live_user("pw-1", "-@all +ping")
+        }
+    }
+
+    fn worker_plan(selectors: Vec<LiveSelector>) -> Plan {
+        let d = desired(&[("worker", worker_with_access())]);
+        let state = live(
+            &[("worker", live_worker(selectors))],
+            &["worker"],
+            Some(true),
+        );
+        make_plan(&d, &state, Options::default()).expect("plan")
+    }
+
+    #[test]
+    fn access_blocks_are_selectors_in_the_same_setuser() {
+        let d = desired(&[("worker", worker_with_access())]);
+        let plan = make_plan(&d, &live(&[], &[], Some(true)), Options::default()).expect("plan");
+        assert_eq!(
+            commands(&plan.changes[0])[0],
+            [
+                "ACL",
+                "SETUSER",
+                "worker",
+                "reset",
+                "on",
+                HASH_PLACEHOLDER,
+                "+ping",
+                "(~ns:in +xreadgroup +xack)",
+                "(%W~ns:out &ns:ev +xadd)"
+            ]
+        );
+        let after = plan.changes[0]
+            .after
+            .as_ref()
+            .expect("after")
+            .to_value()
+            .to_string();
+        assert!(after.contains(r#""preset":"producer""#), "{after}");
+    }
+
+    #[test]
+    fn equivalent_selectors_in_another_order_are_no_change() {
+        let plan = worker_plan(vec![
+            live_selector("%W~ns:out", "&ns:ev", "-@all +xadd"),
+            live_selector("%W~ns:in %R~ns:in", "", "-@all +xack +xreadgroup"),
+        ]);
+        assert!(plan.is_empty(), "{plan:?}");
+    }
+
+    #[test]
+    fn drift_inside_or_of_a_selector_is_an_update() {
+        // A command added inside a selector by hand (`ACL SETUSER worker (~ns:in +xadd)`
+        // adds a selector; editing one is the same as far as the comparison goes).
+        let plan = worker_plan(vec![
+            live_selector("%W~ns:out", "&ns:ev", "-@all +xadd"),
+            live_selector("~ns:in", "", "-@all +xack +xreadgroup +xadd"),
+        ]);
+        assert_eq!(
+            user_changes(&plan),
+            [("user.worker".to_owned(), Action::Update, 2)]
+        );
+        assert_eq!(
+            plan.changes[0].details,
+            ["selectors: selector (~ns:in): the server also has xadd (removed)"]
+        );
+        let before = plan.changes[0]
+            .before
+            .as_ref()
+            .expect("before")
+            .to_value()
+            .to_string();
+        assert!(before.contains("+xadd"), "{before}");
+
+        // A selector removed, and a selector added by hand to a user that declares none.
+        let plan = worker_plan(vec![live_selector("~ns:in", "", "-@all +xack +xreadgroup")]);
+        assert_eq!(
+            plan.changes[0].details,
+            ["selectors: the server lacks selector (%W~ns:out &ns:ev +xadd) (added)"]
+        );
+        let d = desired(&[("worker", user("pw-1", WORKER))]);
+        let hand_made = LiveUser {
+            selectors: vec![live_selector("~*", "", "+@all")],
+            ..live_user("pw-1", "-@all +@stream -xgroup|destroy +ping")
+        };
+        let plan = make_plan(
+            &d,
+            &live(&[("worker", hand_made)], &["worker"], Some(true)),
+            Options::default(),
+        )
+        .expect("plan");
+        let details = plan.changes[0].details.join("\n");
+        assert!(
+            details.starts_with("selectors: the server also has selector (~* +"),
+            "{details}"
+        );
+        assert!(details.ends_with("more) (removed)"), "{details}");
+    }
+
+    #[test]
+    fn an_unknown_command_in_a_block_names_the_block() {
+        let mut worker = worker_with_access();
+        worker.selectors[1].commands.push("+nosuch".to_owned());
+        let d = desired(&[("worker", worker)]);
+        let text = refusal_text(make_plan(
+            &d,
+            &live(&[], &[], Some(true)),
+            Options::default(),
+        ));
+        assert!(
+            text.contains(
+                "ACL user `worker`: access block 2: `nosuch` is not a command of this server"
+            ),
+            "{text}"
         );
     }
 

@@ -8,7 +8,7 @@ use crate::diagnostics::{Code, Diagnostic, Diagnostics, suggest};
 use crate::glob;
 use crate::model::desired::acl_pattern;
 use crate::model::interpolate::is_var_name;
-use crate::model::types::{Keys, Password, Sp, Topology, User};
+use crate::model::types::{Access, Keys, Password, Sp, Topology, User};
 use crate::record::{OWNERS_KEY, RESERVED_PREFIX, reserved_keys};
 
 /// ACL categories of Redis 7 and 8 (`ACL CAT`), for checking `+@category` offline.
@@ -85,7 +85,89 @@ pub fn check(topology: &Topology, diags: &mut Diagnostics) {
         for token in user.commands.iter().flatten() {
             check_command_token(name, token, diags);
         }
+        for block in user.access.iter().flatten() {
+            check_access(name, block, namespace, diags);
+        }
     }
+}
+
+/// One `access` block: its patterns as the user's own (inside the namespace, not the tool's
+/// keys), its command rules, and that it grants something.
+fn check_access(name: &Sp<String>, block: &Sp<Access>, namespace: &str, diags: &mut Diagnostics) {
+    let access = &block.value;
+    let grants_commands = access.preset.is_some()
+        || access
+            .commands
+            .iter()
+            .flatten()
+            .any(|c| c.value.starts_with('+'));
+    if let Some(keys) = &access.keys {
+        check_key_patterns(name, &keys.value, grants_commands, namespace, diags);
+    }
+    for channel in access.channels.iter().flatten() {
+        check_pattern(channel, "channel", namespace, diags);
+    }
+    let patterns: Vec<&Sp<String>> = access
+        .keys
+        .iter()
+        .flat_map(|k| k.value.all_patterns())
+        .chain(access.channels.iter().flatten())
+        .collect();
+    for pattern in &patterns {
+        check_selector_pattern(pattern, diags);
+    }
+    for token in access.commands.iter().flatten() {
+        check_command_token(name, token, diags);
+    }
+    let problem = if access.incomplete {
+        None
+    } else if patterns.is_empty() {
+        Some((
+            "has no key or channel pattern",
+            "a selector without keys only runs keyless commands, and those belong in the user's own `commands`: add `keys: [\"rag:tasks\"]` (or `channels`)",
+        ))
+    } else if !grants_commands {
+        Some((
+            "grants no command",
+            "add `preset: consumer`, `producer` or `monitor`, or `commands: [\"+xreadgroup\", \"+xack\"]`",
+        ))
+    } else {
+        None
+    };
+    if let Some((problem, help)) = problem {
+        diags.push(
+            Diagnostic::error(
+                Code::AclAccessEmpty,
+                format!("an `access` block of user `{}` {problem}", name.value),
+            )
+            .at(block.span)
+            .label(problem)
+            .help(help),
+        );
+    }
+}
+
+/// A selector is one `(...)` rule, and Redis saves it to the aclfile as words between
+/// parentheses: when it loads the file, the first word ending with `)` ends the selector
+/// (`ACLMergeSelectorArguments`), so a pattern ending with `)` would leave the rest of the
+/// selector as bad rules and the whole file would no longer load (tested on 7.0: `ACL LOAD`
+/// refuses it). A `(` or a `)` elsewhere in a pattern is harmless.
+fn check_selector_pattern(pattern: &Sp<String>, diags: &mut Diagnostics) {
+    if !pattern.value.ends_with(')') {
+        return;
+    }
+    diags.push(
+        Diagnostic::error(
+            Code::AclPattern,
+            format!(
+                "pattern `{}` of an `access` block ends with `)`",
+                pattern.value.escape_debug()
+            ),
+        )
+        .at(pattern.span)
+        .label("ends the selector early")
+        .help("a server that saves its users to an aclfile could not load them back: end the pattern otherwise (`?` matches any one character), or put it in the user's own `keys`"),
+    );
 }
 
 fn check_passwords(name: &Sp<String>, user: &User, diags: &mut Diagnostics) {
@@ -180,17 +262,28 @@ fn check_keys(
     namespace: &str,
     diags: &mut Diagnostics,
 ) {
+    let grants_commands = user
+        .commands
+        .iter()
+        .flatten()
+        .any(|c| c.value.starts_with('+'));
+    check_key_patterns(name, keys, grants_commands, namespace, diags);
+}
+
+/// Key patterns, of the user or of an `access` block that grants commands or not.
+fn check_key_patterns(
+    name: &Sp<String>,
+    keys: &Keys,
+    grants_commands: bool,
+    namespace: &str,
+    diags: &mut Diagnostics,
+) {
     for pattern in keys.all_patterns() {
         check_pattern(pattern, "key", namespace, diags);
     }
     for pattern in keys.write.iter().chain(&keys.readwrite) {
         check_reserved_keys(name, pattern, namespace, diags);
     }
-    let grants_commands = user
-        .commands
-        .iter()
-        .flatten()
-        .any(|c| c.value.starts_with('+'));
     let everything = keys
         .write
         .iter()
@@ -421,8 +514,11 @@ mod tests {
     use super::*;
     use crate::diagnostics::Severity;
 
-    /// `(code, severity, line, column)` of every diagnostic of a topology's users section.
-    fn found(users: &str) -> Vec<(&'static str, Severity, usize, usize)> {
+    /// `(code, severity, line, column)` of a diagnostic.
+    type Found = (&'static str, Severity, usize, usize);
+
+    /// Every diagnostic of a topology's users section.
+    fn found(users: &str) -> Vec<Found> {
         let text = format!("version: 1\nnamespace: \"app\"\nacl:\n  users:\n{users}");
         let vars = std::collections::HashMap::<String, String>::new();
         let report = crate::validate::validate_text(
@@ -486,6 +582,60 @@ mod tests {
         // Reading the record is harmless: it holds no secret.
         let users = "    svc:\n      keys: { read: [\"*\"] }\n";
         assert_eq!(found(users), []);
+    }
+
+    #[test]
+    fn access_blocks_are_checked_where_they_are_written() {
+        let good = "    svc:\n      access:\n        - keys: [\"tasks\"]\n          preset: consumer\n          commands: [\"+xinfo|groups\", \"-xclaim\"]\n        - keys: { write: [\"results\"] }\n          channels: [\"ev:*\"]\n          preset: producer\n";
+        assert_eq!(found(good), []);
+        let cases: &[(&str, &[Found])] = &[
+            (
+                "        - keys: [tasks]\n          preset: consumers\n",
+                &[("acl::access_preset", Severity::Error, 8, 19)],
+            ),
+            (
+                "        - keys: [tasks]\n",
+                &[("acl::access_empty", Severity::Error, 7, 11)],
+            ),
+            (
+                "        - commands: [\"+get\"]\n",
+                &[("acl::access_empty", Severity::Error, 7, 11)],
+            ),
+            (
+                "        - keys: [\"a(b)\", \"(c)d\"]\n          commands: [\"+get\"]\n",
+                &[("acl::pattern", Severity::Error, 7, 18)],
+            ),
+            (
+                "        - keys: { read: [\"__topology__:*\"] }\n          commands: [\"+get\"]\n",
+                &[("acl::pattern_reserved", Severity::Error, 7, 26)],
+            ),
+            (
+                "        - keys: { write: [\"*\"] }\n          commands: [\"+xadd\"]\n",
+                &[
+                    ("acl::reserved_keys", Severity::Warning, 7, 27),
+                    ("acl::all_keys_write", Severity::Warning, 7, 27),
+                ],
+            ),
+            (
+                "        - keys: [tasks]\n          commands: [\"+@nosuch\", \"xadd\"]\n",
+                &[
+                    ("acl::category_unknown", Severity::Error, 8, 22),
+                    ("acl::command_token", Severity::Error, 8, 34),
+                ],
+            ),
+            (
+                "        - keys: [tasks]\n          command: [\"+get\"]\n",
+                &[("field::unknown", Severity::Error, 8, 11)],
+            ),
+            (
+                "        keys: [tasks]\n",
+                &[("type::mismatch", Severity::Error, 7, 9)],
+            ),
+        ];
+        for (block, expected) in cases {
+            let users = format!("    svc:\n      access:\n{block}");
+            assert_eq!(&found(&users), expected, "{block}");
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Integration tests: one test binary, one module per theme (as ripgrep and just do).
 
+mod acl_selectors;
 mod acl_users;
 mod action;
 mod apply_trust;

@@ -113,6 +113,14 @@ fn loader_and_schema_agree_on_fields() {
     );
     assert_eq!(props(&definitions["Acl"]), list(convert::ACL_FIELDS));
     assert_eq!(props(&definitions["User"]), list(convert::USER_FIELDS));
+    assert_eq!(props(&definitions["Access"]), list(convert::ACCESS_FIELDS));
+    let presets: BTreeSet<String> = definitions["Preset"]["oneOf"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["const"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(presets, list(redis_topology::model::types::Preset::NAMES));
     let retention = &definitions["Retention"]["oneOf"][1];
     assert_eq!(props(retention), list(convert::RETENTION_FIELDS));
     let keys = &definitions["Keys"]["oneOf"][1];
