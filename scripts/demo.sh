@@ -31,10 +31,26 @@ fi
 # A throwaway server on a free loopback port, stopped on exit.
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null || echo 6390)
 dir=$(mktemp -d)
-redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" --daemonize yes --logfile "$dir/redis.log"
-trap 'redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
-until redis-cli -p "$port" ping >/dev/null 2>&1; do sleep 0.1; done
-export REDIS_URL="redis://127.0.0.1:$port"
+redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" --daemonize yes \
+  --logfile "$dir/redis.log" --pidfile "$dir/redis.pid"
+# Stopped by its pid: once apply has disabled `default`, an unauthenticated SHUTDOWN is refused.
+trap 'kill "$(cat "$dir/redis.pid" 2>/dev/null)" >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
+until redis-cli -p "$port" ping >/dev/null 2>&1 && [ -s "$dir/redis.pid" ]; do sleep 0.1; done
+
+# The topology disables `default` (what a client that does not authenticate is), so the tool
+# must not connect as it: it would refuse to lock itself out. Create the apply user of
+# docs/operations.md ("Least-privilege users for the tool") for this environment's namespace
+# while `default` is still open, and connect as that user.
+case "$env_name" in
+  dev) namespace=dev-agentic ;;
+  *) namespace="${REDIS_NAMESPACE:-agentic}" ;;
+esac
+apply_password="demo-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+# shellcheck disable=SC2046 # one argument per rule
+redis-cli -p "$port" ACL SETUSER topology-apply on ">$apply_password" resetchannels -@all \
+  $(sed -n '/^ACL SETUSER topology-apply/,/^```/p' docs/operations.md | tr ' ' '\n' \
+    | grep -E '^[+~%]' | sed "s/<namespace>/$namespace/g") >/dev/null
+export REDIS_URL="redis://topology-apply:$apply_password@127.0.0.1:$port"
 
 # The topology's ACL users take their passwords from the environment (plan and apply compare
 # their hashes); give the ones that are not set throwaway values for this demo.

@@ -84,6 +84,7 @@ pub enum Code {
     AclReservedKeys,
     AclAccessEmpty,
     AclAccessPreset,
+    AclDefaultOpen,
 }
 
 impl Code {
@@ -141,6 +142,7 @@ impl Code {
         Code::AclReservedKeys,
         Code::AclAccessEmpty,
         Code::AclAccessPreset,
+        Code::AclDefaultOpen,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -198,6 +200,7 @@ impl Code {
             Code::AclReservedKeys => "acl::reserved_keys",
             Code::AclAccessEmpty => "acl::access_empty",
             Code::AclAccessPreset => "acl::access_preset",
+            Code::AclDefaultOpen => "acl::default_open",
         }
     }
 }

@@ -195,6 +195,8 @@ pub async fn read_after(
     probe_ages(target, &unprobed, &age_probe_of, &mut live).await?;
     read_positions(target, desired, &mut live).await?;
     if !users.is_empty() {
+        // Read `default` too, declared or not: the plan notes when it is left open.
+        users.insert(crate::model::types::DEFAULT_USER.to_owned());
         live.acl = Some(super::acl::read(target, &users).await?);
     }
     Ok(live)

@@ -33,7 +33,8 @@ pub const SCHEMA_FIELDS: &[&str] = &[
     "versions",
 ];
 pub const VERSION_FIELDS: &[&str] = &["file", "schema", "breaking"];
-pub const ACL_FIELDS: &[&str] = &["users"];
+pub const ACL_FIELDS: &[&str] = &["users", "user_names"];
+pub const USER_NAMES_FIELDS: &[&str] = &["prefix", "suffix"];
 pub const USER_FIELDS: &[&str] = &[
     "description",
     "enabled",
@@ -439,7 +440,22 @@ impl Converter<'_> {
             users: f
                 .get("users")
                 .and_then(|n| self.named_map(n, "`users`", |c, _, v| c.user(v))),
+            users_at: f
+                .entries
+                .iter()
+                .find(|(k, _)| k.key_text().as_deref() == Some("users"))
+                .map(|(k, _)| k.span),
+            user_names: f.get("user_names").and_then(|n| self.user_names(n)),
         })
+    }
+
+    fn user_names(&mut self, node: &Node) -> Option<Sp<UserNames>> {
+        let f = self.fields(node, "`user_names`", USER_NAMES_FIELDS)?;
+        let names = UserNames {
+            prefix: self.opt_string(&f, "prefix"),
+            suffix: self.opt_string(&f, "suffix"),
+        };
+        Some(Sp::new(names, node.span))
     }
 
     fn user(&mut self, node: &Node) -> Option<User> {

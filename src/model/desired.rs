@@ -304,10 +304,14 @@ impl Desired {
         let mut users = BTreeMap::new();
         let mut problems = Vec::new();
         let declared = topology.acl.as_ref().and_then(|a| a.users.as_ref());
+        let names = topology.acl.as_ref().and_then(|a| a.user_names.as_ref());
         for (name, user) in declared.iter().flat_map(|u| u.iter()) {
-            match DesiredUser::from_user(&name.value, user, &namespace, secrets) {
+            // Users are known by their server names from here on (`acl.user_names`).
+            let name =
+                names.map_or_else(|| name.value.clone(), |n| n.value.server_name(&name.value));
+            match DesiredUser::from_user(&name, user, &namespace, secrets) {
                 Ok(desired) => {
-                    users.insert(name.value.clone(), desired);
+                    users.insert(name, desired);
                 }
                 Err(problem) => problems.push(problem),
             }

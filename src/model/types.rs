@@ -515,10 +515,49 @@ impl JsonSchema for SchemaVersion {
 #[derive(Clone, Debug, PartialEq, Default, JsonSchema)]
 #[schemars(title = "ACL", deny_unknown_fields)]
 pub struct Acl {
-    /// ACL users, by user name.
+    /// ACL users, by user name. `default` is the server's own default user (what a client
+    /// that does not authenticate is): declare it to lock it (`enabled: false`) or restrict it.
     #[schemars(title = "Users", example = users_example())]
     pub users: Option<NamedMap<User>>,
+    /// Where `users:` is written, for the lint about an undeclared `default` user.
+    #[schemars(skip)]
+    pub users_at: Option<Span>,
+    /// A prefix and/or suffix added to every declared user name but `default`: ACL user names
+    /// are global to a server, so environments that share one give their users distinct names
+    /// (`prefix: "dev-"` makes `rag-worker` the server's `dev-rag-worker`). Usually set in an
+    /// environment's `acl`.
+    #[schemars(title = "User names", example = json!({ "prefix": "dev-" }))]
+    pub user_names: Option<Sp<UserNames>>,
 }
+
+/// What is added to every declared ACL user name (but `default`) on the server.
+#[derive(Clone, Debug, PartialEq, Default, JsonSchema)]
+#[schemars(title = "User names", deny_unknown_fields)]
+pub struct UserNames {
+    /// Put before each user name: `dev-` makes `rag-worker` the server's `dev-rag-worker`.
+    #[schemars(title = "Prefix", example = &"dev-")]
+    pub prefix: Option<Sp<String>>,
+    /// Put after each user name: `-eu` makes `rag-worker` the server's `rag-worker-eu`.
+    #[schemars(title = "Suffix", example = &"-eu")]
+    pub suffix: Option<Sp<String>>,
+}
+
+impl UserNames {
+    /// The server's name of a declared user: `default` stays `default` (it is the server's
+    /// own), every other name gets the prefix and the suffix.
+    pub fn server_name(&self, declared: &str) -> String {
+        if declared == DEFAULT_USER {
+            return declared.to_owned();
+        }
+        fn part(p: &Option<Sp<String>>) -> &str {
+            p.as_ref().map_or("", |p| p.value.as_str())
+        }
+        format!("{}{declared}{}", part(&self.prefix), part(&self.suffix))
+    }
+}
+
+/// The server's default user: the one a client that does not authenticate is.
+pub const DEFAULT_USER: &str = "default";
 
 /// A Redis ACL user, written with one atomic `ACL SETUSER <name> reset <rules>`.
 #[derive(Clone, Debug, PartialEq, Default, JsonSchema)]

@@ -262,7 +262,12 @@ fn record_change(
     kept_users: &BTreeSet<String>,
     plan: &mut Plan,
 ) {
-    let mut users: BTreeSet<String> = desired.users.keys().cloned().collect();
+    let mut users: BTreeSet<String> = desired
+        .users
+        .keys()
+        .filter(|name| !users::left_to_its_owner(desired, live, name))
+        .cloned()
+        .collect();
     users.extend(kept_users.iter().cloned());
     let unregistered = unregistered(desired, live, &users);
     let applies_changes = !plan.changes.is_empty();

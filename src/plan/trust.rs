@@ -40,7 +40,7 @@ pub fn record_refusals(desired: &Desired, live: &LiveState) -> Vec<Refusal> {
         refusals.extend(stream_refusals(desired, record, &advice));
         refusals.extend(user_refusals(desired, live, record, &advice));
     }
-    refusals.extend(registry_refusals(live));
+    refusals.extend(registry_refusals(desired, live));
     refusals
 }
 
@@ -180,13 +180,19 @@ fn ownership_problem(namespace: &str, owner: Option<&String>) -> Option<String> 
 }
 
 /// Registry entries (for the users this topology declares or records) whose owner is not a
-/// namespace the format allows.
-fn registry_refusals(live: &LiveState) -> Vec<Refusal> {
+/// namespace the format allows. `default` is read for every topology with users (to note
+/// when it is open): its entry matters only where it is declared or recorded.
+fn registry_refusals(desired: &Desired, live: &LiveState) -> Vec<Refusal> {
     let Some(acl) = &live.acl else {
         return Vec::new();
     };
+    let ours = |user: &str| {
+        desired.users.contains_key(user)
+            || live.record.as_ref().is_some_and(|r| r.users.contains(user))
+    };
     acl.owners
         .iter()
+        .filter(|(user, _)| ours(user))
         .filter_map(|(user, owner)| {
             let problem = names::namespace_problem(owner)?;
             let why = match problem {
@@ -463,6 +469,18 @@ mod tests {
         assert!(
             record_refusals(&d, &state).is_empty(),
             "`\"\"` is the empty namespace"
+        );
+        // `default` is read for every topology with users: its entry counts only where it
+        // is declared or recorded.
+        let state = live(&[], &[], &[("worker", "app"), ("default", "a b")]);
+        assert!(record_refusals(&d, &state).is_empty());
+        let mut with_default = d.clone();
+        let default = d.users.get("worker").cloned().expect("worker");
+        with_default.users.insert("default".to_owned(), default);
+        let text = refused(&with_default, &state);
+        assert!(
+            text.contains("says ACL user `default` belongs to namespace `a b`"),
+            "{text}"
         );
     }
 

@@ -8,7 +8,13 @@
 //!
 //! Never touched: the user the tool is connected as (changing it can lock the tool out
 //! mid-apply: Redis applies a user's new rules to its open connections at once) and the
-//! replication user. `default` only when declared.
+//! replication user.
+//!
+//! `default`, the server's own user (what a client that does not authenticate is), is
+//! touched only when declared, and never deleted (Redis cannot delete it: `--prune` only
+//! stops managing it). A server has one, shared by every namespace on it, so the registry
+//! gives it one owner like any user; another namespace may declare it too, as long as its
+//! declaration matches the server: it is then left to its owner, not recorded here.
 
 use std::collections::BTreeSet;
 
@@ -20,6 +26,7 @@ use crate::acl::{
 };
 use crate::live::{LiveAcl, LiveState, LiveUser};
 use crate::model::desired::{Desired, DesiredSelector, DesiredUser};
+use crate::model::types::DEFAULT_USER;
 
 /// What a declared user may do, against this server's command catalog.
 pub fn desired_permissions(user: &DesiredUser, catalog: &Catalog) -> Result<Permissions, String> {
@@ -101,12 +108,9 @@ pub fn refusals(desired: &Desired, live: &LiveState, options: Options) -> Vec<Re
     };
     let mut refusals = Vec::new();
     for (name, user) in &desired.users {
-        if let Some(owner) = acl.owners.get(name).filter(|o| **o != desired.namespace) {
-            refusals.push(Refusal(format!(
-                "ACL user `{name}` is managed by the topology of namespace `{}` (registry `{}`): ACL users are global to a server; rename it here or remove it there first",
-                crate::text::untrusted(owner),
-                crate::record::OWNERS_KEY
-            )));
+        let owner = acl.owners.get(name).filter(|o| **o != desired.namespace);
+        if let Some(owner) = owner.filter(|_| name != DEFAULT_USER) {
+            refusals.push(Refusal(taken(name, owner, desired)));
             continue;
         }
         let wanted = match wanted(user, acl.users.get(name), &acl.catalog) {
@@ -120,14 +124,25 @@ pub fn refusals(desired: &Desired, live: &LiveState, options: Options) -> Vec<Re
             .users
             .get(name)
             .is_none_or(|live_user| !differences(live_user, &wanted, &acl.catalog).is_empty());
+        if let Some(owner) = owner {
+            // `default`, managed elsewhere: fine while this declaration asks for no change.
+            if changes {
+                refusals.push(Refusal(format!(
+                    "ACL user `{DEFAULT_USER}` is managed by the topology of namespace `{}` (registry `{}`), and this topology declares it otherwise: a server has one `{DEFAULT_USER}` user, so one topology manages it. Declare it here exactly as there (it is then left to `{}`), or leave it out of this topology (in an environment: `acl: {{ users: {{ {DEFAULT_USER}: null }} }}`)",
+                    crate::text::untrusted(owner),
+                    crate::record::OWNERS_KEY,
+                    crate::text::untrusted(owner),
+                )));
+            }
+            continue;
+        }
         if changes && let Some(why) = protected(name, acl) {
-            refusals.push(Refusal(format!(
-                "ACL user `{name}` {why}; the topology asks to change it, and a user's new rules apply to its open connections at once, which could lock the tool out. Run apply as another user (docs/operations.md), or make the declaration match the server"
-            )));
+            refusals.push(Refusal(lockout(name, why)));
         }
     }
     if options.prune {
-        for name in undeclared(desired, live) {
+        // `default` is never deleted (Redis cannot): prune only stops managing it.
+        for name in undeclared(desired, live).filter(|n| n != DEFAULT_USER) {
             if let Some(why) = protected(&name, acl) {
                 refusals.push(Refusal(format!(
                     "ACL user `{name}` {why}; --prune would delete it. Run apply as another user"
@@ -136,6 +151,45 @@ pub fn refusals(desired: &Desired, live: &LiveState, options: Options) -> Vec<Re
         }
     }
     refusals
+}
+
+/// The refusal for a declared user that another namespace manages: say how environments
+/// sharing a server keep their users apart.
+fn taken(name: &str, owner: &str, desired: &Desired) -> String {
+    let prefix = match &desired.environment {
+        Some(env) => format!(
+            "give this environment's users a name prefix (under `environments.{env}`: `acl: {{ user_names: {{ prefix: \"{env}-\" }} }}`, docs/format.md)"
+        ),
+        None => "give this topology's users a name prefix (`acl: { user_names: { prefix: \"<prefix>-\" } }`, docs/format.md)".to_owned(),
+    };
+    format!(
+        "ACL user `{name}` is managed by the topology of namespace `{}` (registry `{}`): ACL user names are global to a server. If both share this server, {prefix}; otherwise rename the user here, or remove it there first",
+        crate::text::untrusted(owner),
+        crate::record::OWNERS_KEY
+    )
+}
+
+/// The refusal for a change to a user the tool must not change (see [`protected`]).
+fn lockout(name: &str, why: &str) -> String {
+    if name == DEFAULT_USER {
+        return format!(
+            "ACL user `{DEFAULT_USER}` {why} (the server URL names no user, or `{DEFAULT_USER}`), and the topology asks to change it: disabling or restricting `{DEFAULT_USER}` would lock the tool out mid-apply, since a user's new rules apply to its open connections at once. Connect as a named user first: create the apply user of docs/operations.md (\"Least-privilege users for the tool\") while `{DEFAULT_USER}` is still open, then run with `--url redis://topology-apply:PASSWORD@HOST:PORT` (or that URL in REDIS_URL or --url-file)"
+        );
+    }
+    format!(
+        "ACL user `{name}` {why}; the topology asks to change it, and a user's new rules apply to its open connections at once, which could lock the tool out. Run apply as another user (docs/operations.md), or make the declaration match the server"
+    )
+}
+
+/// Whether the declared `name` is left to the namespace that manages it: `default`, declared
+/// here as it already is, registered to another namespace (refusals checked the rest).
+pub fn left_to_its_owner(desired: &Desired, live: &LiveState, name: &str) -> bool {
+    name == DEFAULT_USER
+        && live
+            .acl
+            .as_ref()
+            .and_then(|acl| acl.owners.get(name))
+            .is_some_and(|owner| *owner != desired.namespace)
 }
 
 /// Why a user must not be changed by this apply, if it must not.
@@ -162,13 +216,21 @@ fn differences(live: &LiveUser, wanted: &Permissions, catalog: &Catalog) -> Vec<
 }
 
 /// Recorded users the file no longer declares.
-fn undeclared(desired: &Desired, live: &LiveState) -> Vec<String> {
+fn undeclared<'a>(desired: &'a Desired, live: &'a LiveState) -> impl Iterator<Item = String> + 'a {
     live.record
         .iter()
         .flat_map(|r| &r.users)
         .filter(|name| !desired.users.contains_key(*name))
         .cloned()
-        .collect()
+}
+
+/// Whether a live user lets in anyone, with commands: `on` and `nopass`, not `-@all`.
+fn is_open(user: &LiveUser, catalog: &Catalog) -> bool {
+    user.has_flag("on")
+        && user.has_flag("nopass")
+        && user
+            .permissions(catalog)
+            .map_or(true, |p| !p.commands.is_empty())
 }
 
 /// Add the user changes to the plan. Returns the recorded users that stay managed though
@@ -186,6 +248,15 @@ pub fn plan(
     let first = plan.changes.len();
     for (name, user) in &desired.users {
         let live_user = acl.users.get(name);
+        if left_to_its_owner(desired, live, name) {
+            if let Some(owner) = acl.owners.get(name) {
+                plan.notes.push(format!(
+                    "ACL user `{name}` is managed by the topology of namespace `{}` and already matches this declaration: left to it",
+                    crate::text::untrusted(owner)
+                ));
+            }
+            continue;
+        }
         if let Some(why) = user.unknown_passwords.first() {
             plan.notes.push(format!(
                 "the passwords of ACL user `{name}` were not compared with the server's ({why}{}): plan compares everything else; apply reads them",
@@ -236,7 +307,11 @@ pub fn plan(
         let Some(live_user) = acl.users.get(&name) else {
             continue; // gone already: dropped from the record
         };
-        if options.prune && name != "default" {
+        if name == DEFAULT_USER {
+            default_undeclared(options, plan, &mut kept);
+            continue;
+        }
+        if options.prune {
             plan.changes.push(Change {
                 address: format!("user.{name}"),
                 kind: Kind::User,
@@ -256,8 +331,31 @@ pub fn plan(
             kept.insert(name);
         }
     }
+    if !desired.users.contains_key(DEFAULT_USER)
+        && let Some(default) = acl.users.get(DEFAULT_USER)
+        && is_open(default, &acl.catalog)
+    {
+        plan.notes.push(format!(
+            "ACL user `{DEFAULT_USER}` is open on this server (on, nopass, with commands) and this topology does not declare it: any client that does not authenticate gets it. Declare it (`{DEFAULT_USER}: {{ enabled: false }}` under `acl.users`; see docs/operations.md, \"The default user\")"
+        ));
+    }
     persist(acl, &mut plan.changes[first..], &mut plan.notes);
     kept
+}
+
+/// `default`, recorded but no longer declared: it cannot be deleted, so `--prune` releases
+/// it (drops it from the record and the registry) and leaves it as it is.
+fn default_undeclared(options: Options, plan: &mut Plan, kept: &mut BTreeSet<String>) {
+    if options.prune {
+        plan.notes.push(format!(
+            "ACL user `{DEFAULT_USER}` is no longer declared: no longer managed by this topology (--prune), and left as it is (the server's default user cannot be deleted; declare it `enabled: false` to lock it)"
+        ));
+    } else {
+        plan.notes.push(format!(
+            "ACL user `{DEFAULT_USER}` is no longer declared; kept as it is and still managed. `apply --prune` stops managing it (it is never deleted)"
+        ));
+        kept.insert(DEFAULT_USER.to_owned());
+    }
 }
 
 /// After changing users: `ACL SAVE` where the server has an aclfile; otherwise a warning,
@@ -841,5 +939,266 @@ mod tests {
         );
         let text = refusal_text(make_plan(&d, &state, Options { prune: true }));
         assert!(text.contains("--prune would delete it"), "{text}");
+    }
+
+    /// `default` as a fresh server has it.
+    fn open_default() -> LiveUser {
+        LiveUser {
+            flags: vec!["on".to_owned(), "nopass".to_owned()],
+            commands: "+@all".to_owned(),
+            keys: "~*".to_owned(),
+            channels: "&*".to_owned(),
+            ..LiveUser::default()
+        }
+    }
+
+    fn disabled() -> DesiredUser {
+        DesiredUser {
+            enabled: false,
+            password_hashes: Vec::new(),
+            keys: Vec::new(),
+            commands: Vec::new(),
+            ..user("unused", &[])
+        }
+    }
+
+    fn connected_as(mut state: LiveState, user: &str) -> LiveState {
+        if let Some(acl) = state.acl.as_mut() {
+            acl.whoami = user.to_owned();
+        }
+        state
+    }
+
+    fn owned_by(mut state: LiveState, user: &str, namespace: &str) -> LiveState {
+        if let Some(acl) = state.acl.as_mut() {
+            acl.owners.insert(user.to_owned(), namespace.to_owned());
+        }
+        state
+    }
+
+    #[test]
+    fn a_declared_default_is_adopted_and_written_like_any_user() {
+        let d = desired(&[("default", disabled()), ("worker", user("pw-1", WORKER))]);
+        let state = live(&[("default", open_default())], &[], Some(false));
+        let plan = make_plan(&d, &state, Options::default()).expect("plan");
+        assert_eq!(
+            user_changes(&plan),
+            [
+                ("user.default".to_owned(), Action::Update, 1),
+                ("user.worker".to_owned(), Action::Create, 1)
+            ]
+        );
+        assert_eq!(
+            commands(&plan.changes[0])[0].join(" "),
+            "ACL SETUSER default reset off"
+        );
+        assert!(plan.changes[0].reason.starts_with("adopted"), "{plan:?}");
+        // Recorded and registered to this namespace like any user.
+        let record = plan.changes.last().expect("record");
+        assert_eq!(
+            commands(record)[0],
+            [
+                "HSET",
+                "__topology__:users",
+                "default",
+                "ns",
+                "worker",
+                "ns"
+            ]
+        );
+        assert!(
+            !plan.notes.iter().any(|n| n.contains("is open")),
+            "{plan:?}"
+        );
+    }
+
+    /// The abuse: a topology that disables `default` while the tool is connected as it.
+    #[test]
+    fn disabling_default_while_connected_as_it_is_refused_saying_how_to_connect() {
+        let d = desired(&[("default", disabled())]);
+        let state = connected_as(live(&[("default", open_default())], &[], None), "default");
+        let text = refusal_text(make_plan(&d, &state, Options::default()));
+        assert!(
+            text.contains("ACL user `default` is the user this tool is connected as (the server URL names no user, or `default`)"),
+            "{text}"
+        );
+        assert!(text.contains("Connect as a named user first"), "{text}");
+        assert!(
+            text.contains("--url redis://topology-apply:PASSWORD@HOST:PORT"),
+            "{text}"
+        );
+        // Restricting it is refused the same way; declaring it as it is, is no change.
+        let mut narrowed = user("pw", &["+ping"]);
+        narrowed.password_hashes.clear();
+        narrowed.nopass = true;
+        narrowed.keys.clear();
+        let d = desired(&[("default", narrowed)]);
+        let text = refusal_text(make_plan(&d, &state, Options::default()));
+        assert!(text.contains("Connect as a named user first"), "{text}");
+        let recorded = connected_as(
+            live(&[("default", open_default())], &["default"], None),
+            "default",
+        );
+        let as_is = DesiredUser {
+            enabled: true,
+            nopass: true,
+            password_hashes: Vec::new(),
+            keys: vec!["~*".to_owned()],
+            channels: vec!["&*".to_owned()],
+            commands: vec!["+@all".to_owned()],
+            ..disabled()
+        };
+        let plan = make_plan(
+            &desired(&[("default", as_is)]),
+            &recorded,
+            Options::default(),
+        )
+        .expect("plan");
+        assert!(plan.is_empty(), "{plan:?}");
+    }
+
+    /// Two namespaces on one server may both declare `default` as long as they agree: the
+    /// second leaves it to the first (no change, not recorded, not registered).
+    #[test]
+    fn default_managed_by_another_namespace_is_left_to_it_when_the_declarations_agree() {
+        let off = LiveUser {
+            flags: vec!["off".to_owned(), "sanitize-payload".to_owned()],
+            commands: "-@all".to_owned(),
+            ..LiveUser::default()
+        };
+        let d = desired(&[("default", disabled()), ("worker", user("pw-1", WORKER))]);
+        let state = owned_by(
+            live(&[("default", off)], &[], Some(true)),
+            "default",
+            "other-ns",
+        );
+        let plan = make_plan(&d, &state, Options::default()).expect("plan");
+        assert_eq!(
+            user_changes(&plan),
+            [("user.worker".to_owned(), Action::Create, 2)]
+        );
+        assert!(
+            plan.notes.iter().any(|n| n.contains(
+                "ACL user `default` is managed by the topology of namespace `other-ns` and already matches this declaration"
+            )),
+            "{:?}",
+            plan.notes
+        );
+        let record = plan.changes.last().expect("record");
+        assert_eq!(
+            commands(record)[0],
+            ["HSET", "__topology__:users", "worker", "ns"]
+        );
+        let Some(Op::WriteRecord { record, .. }) = record.ops.last() else {
+            panic!("the record is written last: {record:?}");
+        };
+        assert!(!record.users.contains("default"), "{record:?}");
+
+        // Declared otherwise: refused, saying how to agree.
+        let state = owned_by(
+            live(&[("default", open_default())], &[], Some(true)),
+            "default",
+            "other-ns",
+        );
+        let text = refusal_text(make_plan(&d, &state, Options::default()));
+        assert!(
+            text.contains("ACL user `default` is managed by the topology of namespace `other-ns`")
+                && text.contains("one topology manages it")
+                && text.contains("default: null"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_undeclared_default_is_never_deleted_and_prune_only_releases_it() {
+        let d = desired(&[("worker", user("pw-1", WORKER))]);
+        let same = live_user("pw-1", "-@all +@stream -xgroup|destroy +ping");
+        let state = live(
+            &[("default", open_default()), ("worker", same)],
+            &["default", "worker"],
+            Some(true),
+        );
+        let kept = make_plan(&d, &state, Options::default()).expect("plan");
+        assert!(kept.is_empty(), "{kept:?}");
+        assert!(
+            kept.notes
+                .iter()
+                .any(|n| n.contains("`default` is no longer declared; kept as it is")),
+            "{:?}",
+            kept.notes
+        );
+        // Connected as `default` changes nothing: prune never deletes it.
+        let state = connected_as(state, "default");
+        let pruned = make_plan(&d, &state, Options { prune: true }).expect("plan");
+        assert!(user_changes(&pruned).is_empty(), "{pruned:?}");
+        assert!(
+            !pruned.ops().any(|op| matches!(op, Op::DeleteUser { .. })),
+            "{pruned:?}"
+        );
+        let record = pruned.changes.last().expect("the record drops it");
+        assert!(commands(record).contains(&vec![
+            "HDEL".to_owned(),
+            "__topology__:users".to_owned(),
+            "default".to_owned()
+        ]));
+        assert!(
+            pruned
+                .notes
+                .iter()
+                .any(|n| n.contains("no longer managed by this topology (--prune)")),
+            "{:?}",
+            pruned.notes
+        );
+    }
+
+    #[test]
+    fn an_open_undeclared_default_is_noted() {
+        let d = desired(&[("worker", user("pw-1", WORKER))]);
+        let open = |default: LiveUser| {
+            let plan = make_plan(
+                &d,
+                &live(&[("default", default)], &[], Some(true)),
+                Options::default(),
+            )
+            .expect("plan");
+            plan.notes.iter().any(|n| {
+                n.contains("ACL user `default` is open on this server")
+                    && n.contains("`default: { enabled: false }`")
+            })
+        };
+        assert!(open(open_default()));
+        let off = LiveUser {
+            flags: vec!["off".to_owned(), "nopass".to_owned()],
+            ..open_default()
+        };
+        assert!(!open(off));
+        let no_commands = LiveUser {
+            commands: "-@all".to_owned(),
+            ..open_default()
+        };
+        assert!(!open(no_commands));
+        let with_password = LiveUser {
+            flags: vec!["on".to_owned()],
+            password_hashes: vec![sha256_hex("pw")],
+            ..open_default()
+        };
+        assert!(!open(with_password));
+    }
+
+    /// A user another namespace manages: the refusal says how environments sharing a server
+    /// keep their users apart.
+    #[test]
+    fn a_user_of_another_namespace_is_refused_with_the_prefix_to_use() {
+        let mut d = desired(&[("worker", user("pw-1", WORKER))]);
+        d.environment = Some("dev".to_owned());
+        let state = owned_by(live(&[], &[], Some(true)), "worker", "staging-ns");
+        let text = refusal_text(make_plan(&d, &state, Options::default()));
+        assert!(
+            text.contains("is managed by the topology of namespace `staging-ns`")
+                && text.contains(
+                    "under `environments.dev`: `acl: { user_names: { prefix: \"dev-\" } }`"
+                ),
+            "{text}"
+        );
     }
 }

@@ -531,7 +531,7 @@ mod tests {
         report
             .diagnostics
             .iter()
-            .filter(|d| d.code != Code::AclNoPassword)
+            .filter(|d| d.code != Code::AclNoPassword && d.code != Code::AclDefaultOpen)
             .map(|d| {
                 let (_, line, column) = d.span.and_then(|s| report.sources.locate(s)).unwrap_or((
                     std::path::Path::new(""),

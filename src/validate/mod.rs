@@ -6,6 +6,7 @@
 //! which environment in its message.
 
 mod acl;
+mod default_user;
 mod message_schemas;
 pub(crate) mod names;
 mod streams;
@@ -256,4 +257,27 @@ pub fn validate_topology(
     streams::check(topology, diags);
     message_schemas::check(topology, store, sources, diags);
     acl::check(topology, diags);
+    default_user::check(topology, diags);
+}
+
+/// Every diagnostic of topology text (validated as `t.yaml`, every environment, no variable
+/// set), as `(code, severity, line, message)`, for the rules' tests.
+#[cfg(test)]
+pub(crate) fn diagnostics_of(
+    text: &str,
+    strict: bool,
+) -> Vec<(&'static str, Severity, usize, String)> {
+    let vars = std::collections::HashMap::<String, String>::new();
+    let report = validate_text(Path::new("t.yaml"), text.to_owned(), None, strict, &vars);
+    report
+        .diagnostics
+        .iter()
+        .map(|d| {
+            let line = d
+                .span
+                .and_then(|s| report.sources.locate(s))
+                .map_or(0, |(_, line, _)| line);
+            (d.code.as_str(), d.severity, line, d.message.clone())
+        })
+        .collect()
 }

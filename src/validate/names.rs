@@ -10,7 +10,7 @@
 //! access to it can edit (`plan::trust`): hence the plain `*_problem` functions.
 
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
-use crate::model::types::{Sp, Topology};
+use crate::model::types::{DEFAULT_USER, Sp, Topology, UserNames};
 use crate::record::{RESERVED_PREFIX, has_reserved_segment};
 
 /// Characters a namespace may not contain: Redis glob characters, except `\`, which the tool
@@ -50,9 +50,62 @@ pub fn check(topology: &Topology, diags: &mut Diagnostics) {
         }
     }
     let users = topology.acl.as_ref().and_then(|a| a.users.as_ref());
+    let names = topology.acl.as_ref().and_then(|a| a.user_names.as_ref());
+    if let Some(names) = names {
+        check_user_names(&names.value, diags);
+    }
     for (user, _) in users.iter().flat_map(|u| u.iter()) {
         check_name(user, Kind::User, diags);
+        if let Some(names) = names {
+            check_server_name(user, names, diags);
+        }
     }
+}
+
+/// A user name prefix or suffix becomes part of every user name: whitespace would split
+/// the `ACL SETUSER` rule (Redis refuses such names), a control character could forge
+/// output lines.
+fn check_user_names(names: &UserNames, diags: &mut Diagnostics) {
+    for (part, what) in [(&names.prefix, "prefix"), (&names.suffix, "suffix")] {
+        let Some(part) = part else { continue };
+        if let Some(Problem::Invalid(problem)) = whitespace_problem(&part.value) {
+            diags.push(
+                Diagnostic::error(
+                    Code::NameInvalid,
+                    format!(
+                        "the user name {what} `{}` {problem}",
+                        part.value.escape_debug()
+                    ),
+                )
+                .at(part.span)
+                .label("invalid user name part")
+                .help(format!(
+                    "it is added to every ACL user name, which may not contain spaces: use `-`, `_` or `.`, e.g. `{what}: \"{}\"`",
+                    if what == "prefix" { "dev-" } else { "-dev" }
+                )),
+            );
+        }
+    }
+}
+
+/// A declared user whose server name (with `acl.user_names`) would be the server's
+/// `default` user, which it is not.
+fn check_server_name(user: &Sp<String>, names: &Sp<UserNames>, diags: &mut Diagnostics) {
+    if user.value == DEFAULT_USER || names.value.server_name(&user.value) != DEFAULT_USER {
+        return;
+    }
+    diags.push(
+        Diagnostic::error(
+            Code::NameInvalid,
+            format!(
+                "ACL user `{}` would be named `{DEFAULT_USER}` on the server (with `acl.user_names`), the server's default user",
+                user.value.escape_debug()
+            ),
+        )
+        .at(user.span)
+        .label("becomes `default`")
+        .help("rename the user or change the prefix or suffix; to manage the default user, declare it as `default` (it never gets the prefix or suffix)"),
+    );
 }
 
 /// What a name names, for the rule and the message.
@@ -259,5 +312,76 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    const SHARED: &str = "version: 1\nnamespace: app\nacl:\n  users:\n    default: { enabled: false }\n    worker: { passwords: [{ env: P }] }\nenvironments:\n  dev:\n    namespace: dev-app\n    acl: { user_names: { prefix: \"dev-\", suffix: \"-1\" } }\n  prod: {}\n";
+
+    /// `(code, message, line)` of every error of a file.
+    fn errors(text: &str) -> Vec<(&'static str, String, usize)> {
+        crate::validate::diagnostics_of(text, false)
+            .into_iter()
+            .filter(|(_, severity, ..)| *severity == crate::diagnostics::Severity::Error)
+            .map(|(code, _, line, message)| (code, message, line))
+            .collect()
+    }
+
+    /// Every declared user but `default` gets the environment's prefix and suffix.
+    #[test]
+    fn an_environment_names_its_users_with_its_prefix_and_suffix() {
+        use crate::model::desired::Desired;
+        use crate::model::secrets::Secrets;
+        assert_eq!(errors(SHARED), []);
+        let mut diags = Vec::new();
+        let root = crate::model::load::parse_yaml(SHARED, Default::default()).expect("yaml");
+        let vars = std::collections::HashMap::<String, String>::new();
+        let names = |env: &str, diags: &mut Diagnostics| -> Vec<String> {
+            let topology =
+                crate::model::load::topology(&root, Some(env), &vars, diags).expect("topology");
+            let desired = Desired::from_topology(&topology, Some(env), &Secrets::SourcesOnly)
+                .expect("desired");
+            desired.users.keys().cloned().collect()
+        };
+        assert_eq!(names("dev", &mut diags), ["default", "dev-worker-1"]);
+        assert_eq!(names("prod", &mut diags), ["default", "worker"]);
+        assert!(diags.is_empty(), "{diags:?}");
+    }
+
+    #[test]
+    fn a_prefix_that_breaks_user_names_is_an_error_at_its_line() {
+        let text = SHARED.replace("prefix: \"dev-\"", "prefix: \"dev \"");
+        let found = errors(&text);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, "name::invalid");
+        assert!(
+            found[0]
+                .1
+                .contains("the user name prefix `dev ` contains whitespace"),
+            "{found:?}"
+        );
+        assert_eq!(found[0].2, 10);
+        // A user whose server name would be `default`.
+        let text = SHARED
+            .replace("worker:", "fault:")
+            .replace("prefix: \"dev-\", suffix: \"-1\"", "prefix: \"de\"");
+        let found = errors(&text);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0]
+                .1
+                .contains("ACL user `fault` would be named `default` on the server"),
+            "{found:?}"
+        );
+        assert_eq!(found[0].2, 6);
+        // Unknown fields are named, with what is valid.
+        let text = SHARED.replace("suffix:", "sufix:");
+        let found = errors(&text);
+        assert!(
+            found
+                .iter()
+                .any(|(code, message, line)| *code == "field::unknown"
+                    && message.contains("`sufix`")
+                    && *line == 10),
+            "{found:?}"
+        );
     }
 }

@@ -581,16 +581,10 @@ fn the_documented_apply_user_can_apply_users_and_prune() {
 #[test]
 fn the_shipped_topology_gives_each_role_exactly_its_flow() {
     let server = RedisServer::start();
-    let roles = [
-        "CAMPAIGN_MANAGER",
-        "CM_SUBSCRIBER",
-        "ORCHESTRATOR",
-        "RAG_WORKER",
-        "PERSIST_WRITER",
-        "AUDITOR",
-        "OPS_MONITOR",
-        "DLQ_READER",
-    ];
+    let roles = crate::util::SHIPPED_ROLES;
+    // The topology disables `default`: apply as the documented apply user, check as an admin.
+    server.create_admin();
+    let url = crate::util::create_apply_user(&server, &["dev-agentic"]);
     let mut apply = bin();
     apply.args([
         "apply",
@@ -599,7 +593,7 @@ fn the_shipped_topology_gives_each_role_exactly_its_flow() {
         "--env",
         "dev",
         "--url",
-        &server.url(),
+        &url,
     ]);
     for role in roles {
         apply.env(format!("{role}_PASSWORD"), format!("{role}-pw"));
@@ -617,11 +611,12 @@ fn the_shipped_topology_gives_each_role_exactly_its_flow() {
             )
             .collect()
     };
+    // dev's users are named with its prefix (`acl.user_names`).
     let may = |user: &str, text: &str| -> bool {
-        let mut args = vec!["ACL".to_owned(), "DRYRUN".to_owned(), user.to_owned()];
+        let mut args = vec!["ACL".to_owned(), "DRYRUN".to_owned(), format!("dev-{user}")];
         args.extend(command(text));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        server.cmd::<String>(&args) == "OK"
+        server.admin_cmd::<String>(&args) == "OK"
     };
     let allowed = [
         (
@@ -699,7 +694,7 @@ fn a_selector_added_by_hand_is_drift_that_apply_removes() {
     assert_eq!(planned.status.code(), Some(2), "{shown}");
     assert!(shown.contains("~ user worker"), "{shown}");
     assert!(
-        shown.contains("selectors: 1 selector(s) on the server, none declared"),
+        shown.contains("selectors: the server also has selector (~other:* +get) (removed)"),
         "{shown}"
     );
     assert!(!shown.contains("user auditor"), "{shown}");

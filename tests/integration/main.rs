@@ -9,6 +9,7 @@ mod check_messages;
 mod cli_validate;
 mod converge;
 mod corpus;
+mod default_user;
 mod diff_git;
 mod examples;
 mod fake_server;

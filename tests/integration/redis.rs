@@ -20,6 +20,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+/// The user and password of [`RedisServer::create_admin`].
+const ADMIN: (&str, &str) = ("test-admin", "test-admin-pw");
+
 pub struct RedisServer {
     child: Child,
     pub port: u16,
@@ -267,11 +270,34 @@ impl RedisServer {
 
     /// Run one command and return its reply.
     pub fn cmd<T: redis::FromRedisValue>(&self, args: &[&str]) -> T {
-        let mut cmd = redis::cmd(args[0]);
-        for arg in &args[1..] {
-            cmd.arg(*arg);
-        }
-        cmd.query(&mut self.con())
+        command(args)
+            .query(&mut self.con())
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    }
+
+    /// Create `test-admin`, a user with every permission, for a test's own checks once a
+    /// topology has disabled `default` (which [`Self::cmd`] connects as).
+    pub fn create_admin(&self) {
+        self.cmd::<String>(&[
+            "ACL",
+            "SETUSER",
+            ADMIN.0,
+            "on",
+            &format!(">{}", ADMIN.1),
+            "~*",
+            "&*",
+            "+@all",
+        ]);
+    }
+
+    /// Like [`Self::cmd`], logged in as `test-admin` (see [`Self::create_admin`]).
+    pub fn admin_cmd<T: redis::FromRedisValue>(&self, args: &[&str]) -> T {
+        let url = format!("redis://{}:{}@127.0.0.1:{}", ADMIN.0, ADMIN.1, self.port);
+        let mut admin = redis::Client::open(url)
+            .and_then(|c| c.get_connection())
+            .expect("connect as test-admin (call create_admin first)");
+        command(args)
+            .query(&mut admin)
             .unwrap_or_else(|e| panic!("{args:?}: {e}"))
     }
 
@@ -284,6 +310,15 @@ impl RedisServer {
             .map(str::to_owned)
             .collect()
     }
+}
+
+/// A command from its words.
+pub fn command(args: &[&str]) -> redis::Cmd {
+    let mut cmd = redis::cmd(args[0]);
+    for arg in &args[1..] {
+        cmd.arg(*arg);
+    }
+    cmd
 }
 
 impl Drop for RedisServer {

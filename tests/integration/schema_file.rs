@@ -121,6 +121,10 @@ fn loader_and_schema_agree_on_fields() {
         .filter_map(|p| p["const"].as_str().map(str::to_owned))
         .collect();
     assert_eq!(presets, list(redis_topology::model::types::Preset::NAMES));
+    assert_eq!(
+        props(&definitions["UserNames"]),
+        list(convert::USER_NAMES_FIELDS)
+    );
     let retention = &definitions["Retention"]["oneOf"][1];
     assert_eq!(props(retention), list(convert::RETENTION_FIELDS));
     let keys = &definitions["Keys"]["oneOf"][1];

@@ -336,6 +336,9 @@ fn every_glob_character_in_a_namespace_is_escaped_or_refused() {
 #[test]
 fn the_per_project_example_isolates_an_id_with_a_backslash() {
     let server = RedisServer::start();
+    // The example disables `default`: apply as the documented apply user, check as an admin.
+    server.create_admin();
+    let url = crate::util::create_apply_user(&server, &["proj:4\\2"]);
     let out = bin()
         .args([
             "apply",
@@ -344,7 +347,7 @@ fn the_per_project_example_isolates_an_id_with_a_backslash() {
             "--env",
             "prod",
         ])
-        .args(["--url", &server.url()])
+        .args(["--url", &url])
         .env("PROJECT_ID", "4\\2")
         .env("PROJECT_API_PASSWORD", "api-pw")
         .env("PROJECT_EMBEDDER_PASSWORD", "embedder-pw")
@@ -353,12 +356,12 @@ fn the_per_project_example_isolates_an_id_with_a_backslash() {
         .expect("run");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let may = |key: &str| -> bool {
-        server.cmd::<String>(&["ACL", "DRYRUN", "api-4\\2", "GET", key]) == "OK"
+        server.admin_cmd::<String>(&["ACL", "DRYRUN", "api-4\\2", "GET", key]) == "OK"
     };
     assert!(may("proj:4\\2:doc:1"), "its own document");
     assert!(!may("proj:42:doc:1"), "project 42's document");
     let subscribe: String =
-        server.cmd(&["ACL", "DRYRUN", "api-4\\2", "SUBSCRIBE", "proj:42:progress"]);
+        server.admin_cmd(&["ACL", "DRYRUN", "api-4\\2", "SUBSCRIBE", "proj:42:progress"]);
     assert_ne!(subscribe, "OK", "project 42's progress channel");
 }
 

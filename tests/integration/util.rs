@@ -41,6 +41,36 @@ pub fn text(out: &std::process::Output) -> String {
 /// The rules of a tool user documented in docs/operations.md (its `ACL SETUSER <name> ...`
 /// block), for namespace `app`: the tests log in as exactly these users.
 pub fn documented_rules(name: &str) -> Vec<String> {
+    documented_rules_for(name, "app")
+}
+
+/// Create the apply user of docs/operations.md for these namespaces (its rules for each),
+/// as the docs say to before a topology disables `default`, and return the URL that
+/// connects as it.
+pub fn create_apply_user(server: &crate::redis::RedisServer, namespaces: &[&str]) -> String {
+    let mut args: Vec<String> = [
+        "ACL",
+        "SETUSER",
+        "topology-apply",
+        "on",
+        ">apply-pw",
+        "resetchannels",
+        "-@all",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    for namespace in namespaces {
+        // As the docs say: escaped, as the tool escapes it in the users it writes.
+        let escaped = redis_topology::glob::escape(namespace);
+        args.extend(documented_rules_for("topology-apply", &escaped));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    server.cmd::<String>(&args);
+    format!("redis://topology-apply:apply-pw@127.0.0.1:{}", server.port)
+}
+
+/// [`documented_rules`] for another namespace.
+pub fn documented_rules_for(name: &str, namespace: &str) -> Vec<String> {
     let documented = include_str!("../../docs/operations.md");
     let block = documented
         .split(&format!("ACL SETUSER {name}"))
@@ -50,9 +80,21 @@ pub fn documented_rules(name: &str) -> Vec<String> {
     block
         .split_whitespace()
         .filter(|t| t.starts_with('+') || t.starts_with('%') || t.starts_with('~'))
-        .map(|t| t.replace("<namespace>", "app"))
+        .map(|t| t.replace("<namespace>", namespace))
         .collect()
 }
+
+/// The roles of the shipped topology.yaml: each user's password is `$<ROLE>_PASSWORD`.
+pub const SHIPPED_ROLES: [&str; 8] = [
+    "CAMPAIGN_MANAGER",
+    "CM_SUBSCRIBER",
+    "ORCHESTRATOR",
+    "RAG_WORKER",
+    "PERSIST_WRITER",
+    "AUDITOR",
+    "OPS_MONITOR",
+    "DLQ_READER",
+];
 
 /// A small topology of namespace `app`: `orders` (trimmed to 100, groups `billing` from the
 /// start and `shipping` from new entries) and `audit` (unbounded, no group).
