@@ -534,6 +534,7 @@ const ABUSES_002: &[Row] = &[
     ("rag-worker", "HINCRBY {ops:stats:persist-writer:m:202511031030} done 1"),
     ("rag-worker", "GET {ops:hb:rag-worker:1}"),
     ("rag-worker", "XREADGROUP GROUP rag-workers r-1 STREAMS agentic:rag:tasks >"),
+    ("rag-worker", "XADD other:stream * k v"),
     ("rag-worker", "KEYS *"),
     ("rag-worker", "FLUSHALL"),
     ("rag-worker", "CLIENT KILL ID 1"),
