@@ -22,6 +22,7 @@ mod properties;
 mod proxy;
 mod pull_request_flow;
 mod redis;
+mod roles;
 mod schema_file;
 mod secrets;
 mod tools;
