@@ -335,7 +335,7 @@ impl Target {
         }
     }
 
-    /// The node that owns `key`.
+    /// The node a route names first (a key's owner).
     fn node_of(&self, route: Route<'_>) -> NodeId {
         self.route(route).first().copied().unwrap_or_default()
     }
@@ -507,16 +507,19 @@ impl Target {
             .map_err(TargetError::from)
     }
 
-    /// One batch of read-only commands through the bounded reader, its replies handed to
-    /// `parse`; a reply over a limit is told apart ([`ReadError::OverLimit`]).
+    /// One batch of read-only commands through the bounded reader of the node `route`
+    /// names, its replies handed to `parse`; a reply over a limit is told apart
+    /// ([`ReadError::OverLimit`]).
     pub async fn read_with<T>(
         &mut self,
+        route: Route<'_>,
         commands: Vec<Command>,
         parse: impl FnOnce(&[Reply<'_>]) -> Result<T, TargetError>,
     ) -> Result<T, ReadError> {
         let mut parse = Some(parse);
         let mut parsed = None;
-        self.read_replies(vec![commands], |replies| {
+        let node = self.node_of(route);
+        self.read_on(node, vec![commands], |replies| {
             if let Some(parse) = parse.take() {
                 parsed = Some(parse(replies)?);
             }

@@ -1,7 +1,7 @@
 //! Reading the live state in a fixed number of pipelined round trips.
 //!
-//! 1. One round trip for the server's clock (`TIME`), `stream-node-max-entries` and the
-//!    tool's record.
+//! 1. One round trip per node for its clock (`TIME`) and `stream-node-max-entries` (facts
+//!    Redis keeps per node), and one for the tool's record, on the node that owns its key.
 //! 2. For every key the record names: `XLEN` and `XINFO GROUPS`, plus, for streams with
 //!    `max_age`, an `XRANGE ... COUNT` probe bounded by one macro-node. A key of another type
 //!    answers `WRONGTYPE`; those keys get a `TYPE` in a later round trip, for the message.
@@ -43,7 +43,9 @@ use crate::model::desired::Desired;
 use crate::record::{Record, record_key};
 use crate::resp::{MAX_REPLY_BYTES, Reply, server_words, size_text};
 use crate::small_map::SmallMap;
-use crate::target::{BATCH_SIZE, Command, ReadError, RedactedUrl, Target, TargetError};
+use crate::target::{
+    BATCH_SIZE, Command, NodeId, ReadError, RedactedUrl, Route, Target, TargetError,
+};
 use crate::text::untrusted;
 
 /// Default `stream-node-max-entries`, used when CONFIG GET is not allowed (a least-privilege
@@ -76,7 +78,8 @@ pub struct Prefetched {
     streams: Streams,
 }
 
-/// The first round trip: the server's clock, its macro-node size, the tool's record.
+/// The first reads: the server's clock, its macro-node size (per node; one node today), the
+/// tool's record.
 struct Header {
     now_ms: u64,
     node_max_entries: u64,
@@ -451,32 +454,67 @@ fn age_probe(key: &str, minid_ms: u64, node_max_entries: u64) -> Command {
         .arg(node_max_entries + 1)
 }
 
+/// The server's facts and the tool's record. Facts are per node (each node has its own
+/// clock and configuration): read on every node, apart from the record, which is read where
+/// its key lives. A standalone server has one node, whose facts are the server's.
 async fn read_header(target: &mut Target, namespace: &str) -> Result<Header, TargetError> {
-    let record_key = record_key(namespace);
-    let commands = vec![
-        Command::new("TIME"),
-        Command::new("CONFIG")
-            .arg("GET")
-            .arg("stream-node-max-entries"),
-        Command::new("GET").arg(&record_key),
-    ];
+    let facts = read_node_facts(target).await?;
+    let record = read_record(target, namespace).await?;
+    let NodeFacts {
+        now_ms,
+        node_max_entries,
+    } = facts
+        .into_iter()
+        .next()
+        .map(|(_, facts)| facts)
+        .ok_or_else(|| TargetError(format!("{}: no node to read", target.describe())))?;
+    Ok(Header {
+        now_ms,
+        node_max_entries,
+        record,
+    })
+}
+
+/// What one node says about itself.
+struct NodeFacts {
+    /// Its clock (Unix ms).
+    now_ms: u64,
+    /// Its `stream-node-max-entries`.
+    node_max_entries: u64,
+}
+
+/// `TIME` and `CONFIG GET stream-node-max-entries` on every node, one round trip each.
+async fn read_node_facts(target: &mut Target) -> Result<Vec<(NodeId, NodeFacts)>, TargetError> {
     let url = target.describe().clone();
-    target
-        .read_with(commands, |replies| {
-            let [time, config, record] = replies else {
-                return Err(TargetError(format!(
-                    "{url}: {} replies to 3 commands",
-                    replies.len()
-                )));
-            };
-            Ok(Header {
-                now_ms: parse_time(time, &url)?,
-                node_max_entries: parse_node_max_entries(config, &url)?,
-                record: parse_record(record, &record_key, &url)?,
+    let mut facts = Vec::new();
+    for node in target.nodes().collect::<Vec<_>>() {
+        let commands = vec![
+            Command::new("TIME"),
+            Command::new("CONFIG")
+                .arg("GET")
+                .arg("stream-node-max-entries"),
+        ];
+        let mut read = None;
+        target
+            .read_on(node, vec![commands], |replies| {
+                let [time, config] = replies else {
+                    return Err(TargetError(format!(
+                        "{url}: {} replies to 2 commands",
+                        replies.len()
+                    )));
+                };
+                read = Some(NodeFacts {
+                    now_ms: parse_time(time, &url)?,
+                    node_max_entries: parse_node_max_entries(config, &url)?,
+                });
+                Ok(())
             })
-        })
-        .await
-        .map_err(|e| record_too_large(e, 2, &record_key, &url))
+            .await?;
+        let read =
+            read.ok_or_else(|| TargetError(format!("{url}: the read ended without its replies")))?;
+        facts.push((node, read));
+    }
+    Ok(facts)
 }
 
 /// The record alone, in one round trip: apply checks under the lock that no other apply
@@ -488,9 +526,11 @@ pub async fn read_record(
     let record_key = record_key(namespace);
     let url = target.describe().clone();
     target
-        .read_with(vec![Command::new("GET").arg(&record_key)], |replies| {
-            parse_record(replies.first().unwrap_or(&Reply::Nil), &record_key, &url)
-        })
+        .read_with(
+            Route::Key(&record_key),
+            vec![Command::new("GET").arg(&record_key)],
+            |replies| parse_record(replies.first().unwrap_or(&Reply::Nil), &record_key, &url),
+        )
         .await
         .map_err(|e| record_too_large(e, 0, &record_key, &url))
 }
