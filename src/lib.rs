@@ -12,7 +12,8 @@
 //! - [`diagnostics`]: the diagnostic type shared by all of them;
 //! - [`text`]: text from servers and messages made safe to print;
 //! - [`glob`]: Redis glob patterns (escaping names put into ACL rules, matching as Redis does).
-//! - [`target`], [`reader`] and [`resp`]: talking to the server; every read strict and bounded.
+//! - [`target`] and [`resp`]: talking to the server (routing, the connections, the bounded
+//!   reader); every read strict and bounded, one reply model.
 
 pub mod acl;
 pub mod apply;
@@ -25,9 +26,7 @@ pub mod live;
 pub mod messages;
 pub mod model;
 pub mod plan;
-pub mod reader;
 pub mod record;
-pub mod redis_url;
 pub mod render;
 pub mod resp;
 pub mod schema;
@@ -35,3 +34,6 @@ pub mod small_map;
 pub mod target;
 pub mod text;
 pub mod validate;
+
+/// The server URL: kept at its old path; it lives with the connection layer.
+pub use target::url as redis_url;

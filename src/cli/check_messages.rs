@@ -14,7 +14,7 @@ use crate::model::interpolate::ProcessEnv;
 use crate::model::schemas::LoadedSchema;
 use crate::model::secrets::Secrets;
 use crate::resp::{MAX_REPLY_BYTES, Reply, server_words, size_text};
-use crate::target::{ReadError, RedactedUrl, TargetError};
+use crate::target::{Command, ReadError, RedactedUrl, TargetError};
 use crate::text::{untrusted, untrusted_within};
 use crate::validate;
 
@@ -185,13 +185,12 @@ async fn sample(
         .iter()
         .map(|s| {
             vec![
-                redis::cmd("XREVRANGE")
+                Command::new("XREVRANGE")
                     .arg(&s.key)
                     .arg("+")
                     .arg("-")
                     .arg("COUNT")
-                    .arg(args.sample)
-                    .clone(),
+                    .arg(args.sample),
             ]
         })
         .collect();

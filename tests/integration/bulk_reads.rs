@@ -5,7 +5,7 @@
 use std::process::Output;
 
 use redis_topology::resp::Reply;
-use redis_topology::target::{ConnectOptions, Target, TargetError};
+use redis_topology::target::{Command, ConnectOptions, Target, TargetError};
 
 use super::redis::RedisServer;
 use super::util::{bin, text, topology_file};
@@ -57,10 +57,8 @@ fn oversized_record(con: &mut redis::Connection) {
         .expect("SET the record");
 }
 
-fn echo(text: &str) -> redis::Cmd {
-    let mut command = redis::cmd("ECHO");
-    command.arg(text);
-    command
+fn echo(text: &str) -> Command {
+    Command::new("ECHO").arg(text)
 }
 
 fn texts(replies: &[Reply<'_>]) -> Vec<String> {
@@ -80,7 +78,7 @@ fn replies_come_in_order_and_a_stopped_read_leaves_nothing_behind() {
         let mut target = Target::connect(&server.url(), ConnectOptions::default())
             .await
             .expect("connect");
-        let batches: Vec<Vec<redis::Cmd>> = (0..3)
+        let batches: Vec<Vec<Command>> = (0..3)
             .map(|b| (0..500).map(|i| echo(&format!("{b}-{i}"))).collect())
             .collect();
         let mut seen = Vec::new();
