@@ -30,6 +30,7 @@ pub async fn read(target: &mut Target, names: &BTreeSet<String>) -> Result<LiveA
         owners.push(name);
     }
     commands.push(owners);
+    commands.push(Command::new("CONFIG").arg("GET").arg("acl-pubsub-default"));
     commands.extend(names.iter().map(|n| acl(&["GETUSER", n])));
     let url = target.describe().clone();
     let mut live = LiveAcl::default();
@@ -61,6 +62,10 @@ pub async fn read(target: &mut Target, names: &BTreeSet<String>) -> Result<LiveA
                             .zip(owners)
                             .filter_map(|(name, owner)| Some((name.clone(), owner?)))
                             .collect();
+                    }
+                    5 => {
+                        live.pubsub_default_all = config_value(&url, reply, "acl-pubsub-default")?
+                            .map(|value| value.eq_ignore_ascii_case("allchannels"));
                     }
                     _ => {
                         let value = checked(&url, "ACL GETUSER", reply)?;

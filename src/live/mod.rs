@@ -40,6 +40,10 @@ pub struct LiveAcl {
     /// Whether the server keeps users in an aclfile (`ACL SAVE` works); `None`: unknown
     /// (CONFIG GET not allowed).
     pub aclfile: Option<bool>,
+    /// Whether `acl-pubsub-default` is `allchannels`: then `reset`, and every new selector,
+    /// give a user `&*`, so apply writes `resetchannels` explicitly. `None`: unknown (CONFIG
+    /// GET not allowed), treated the same way.
+    pub pubsub_default_all: Option<bool>,
     pub catalog: Catalog,
     /// Existing users among those declared or recorded, by name.
     pub users: BTreeMap<String, LiveUser>,

@@ -272,6 +272,7 @@ mod tests {
             whoami: "topology-apply".to_owned(),
             masteruser: None,
             aclfile: Some(false),
+            pubsub_default_all: Some(false),
             catalog: Catalog::default(),
             users: users
                 .iter()

@@ -63,8 +63,16 @@ fn selector_permissions(selector: &DesiredSelector, catalog: &Catalog) -> Result
 }
 
 /// `ACL SETUSER <name> reset <rules>`, with placeholders for the password hashes.
-pub fn setuser(name: &str, user: &DesiredUser) -> Op {
-    let mut rules = vec![if user.enabled { "on" } else { "off" }.to_owned()];
+/// `reset_channels`: the server's `acl-pubsub-default` may be `allchannels`, where `reset`,
+/// and each new selector, would give the user `&*`; the rules then start with
+/// `resetchannels` (the root's and each selector's), so the user gets exactly its declared
+/// channels.
+pub fn setuser(name: &str, user: &DesiredUser, reset_channels: bool) -> Op {
+    let mut rules = Vec::new();
+    if reset_channels {
+        rules.push("resetchannels".to_owned());
+    }
+    rules.push(if user.enabled { "on" } else { "off" }.to_owned());
     if user.nopass {
         rules.push("nopass".to_owned());
     }
@@ -78,7 +86,7 @@ pub fn setuser(name: &str, user: &DesiredUser) -> Op {
     rules.extend(user.channels.iter().cloned());
     rules.extend(user.commands.iter().cloned());
     // After the root rules, as `ACL LIST` prints them; `reset` cleared the old selectors.
-    rules.extend(user.selectors.iter().map(DesiredSelector::rule));
+    rules.extend(user.selectors.iter().map(|s| s.rule_with(reset_channels)));
     Op::SetUser {
         name: name.to_owned(),
         rules,
@@ -276,7 +284,7 @@ pub fn plan(
             continue;
         }
         let ops = if live_user.is_none() || !details.is_empty() {
-            vec![setuser(name, user)]
+            vec![setuser(name, user, acl.pubsub_default_all != Some(false))]
         } else {
             Vec::new()
         };
@@ -501,6 +509,7 @@ mod tests {
                 whoami: "topology-apply".to_owned(),
                 masteruser: Some("replicator".to_owned()),
                 aclfile,
+                pubsub_default_all: Some(false),
                 catalog: catalog(),
                 users: users
                     .iter()
@@ -825,6 +834,31 @@ mod tests {
             .to_value()
             .to_string();
         assert!(after.contains(r#""preset":"producer""#), "{after}");
+    }
+
+    #[test]
+    fn where_new_users_may_get_every_channel_the_rules_reset_channels_first() {
+        // `acl-pubsub-default allchannels` (or unknown: CONFIG GET not allowed): `reset`
+        // and each new selector would grant `&*`.
+        for default_all in [Some(true), None] {
+            let d = desired(&[("worker", worker_with_access())]);
+            let mut state = live(&[], &[], Some(true));
+            if let Some(acl) = state.acl.as_mut() {
+                acl.pubsub_default_all = default_all;
+            }
+            let plan = make_plan(&d, &state, Options::default()).expect("plan");
+            assert_eq!(
+                commands(&plan.changes[0])[0][3..=5],
+                ["reset", "resetchannels", "on"],
+                "{default_all:?}"
+            );
+            let sent = commands(&plan.changes[0])[0].join(" ");
+            assert!(
+                sent.contains("(resetchannels ~ns:in +xreadgroup +xack)")
+                    && sent.contains("(resetchannels %W~ns:out &ns:ev +xadd)"),
+                "{sent}"
+            );
+        }
     }
 
     #[test]
