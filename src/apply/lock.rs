@@ -1,6 +1,7 @@
 //! The apply lock: one apply per namespace at a time, and never two that both write.
 //!
-//! The lock is the key `<ns>:__topology__:lock`. Its value is a token that names the holder,
+//! The lock is the key `{__topology__:<ns>}:lock` (in the slot of the record, see
+//! [`crate::record`]). Its value is a token that names the holder,
 //! `host/pid N/since T/client C/<random>`: `C` is the `CLIENT ID` of the connection that
 //! carries the holder's writes (left out when `CLIENT ID` is refused), and the random part
 //! makes the token the holder's alone. Every step is one round trip whose reply is checked:
@@ -8,7 +9,10 @@
 //! - **Take** ([`TAKE`]): `SET key token NX PX lease` in a script that, when the lock is
 //!   held, also returns the holder and the lock's `PTTL`. A user that may not run scripts
 //!   fails here, naming `EVAL` and the server's words, before anything is written (a plain
-//!   `SET` would succeed and leave a lock that user could then not release).
+//!   `SET` would succeed and leave a lock that user could then not release). The same
+//!   script first looks at the lock's old name, `<ns>:__topology__:lock`: while a version
+//!   from before the hash tag holds it, the lock counts as held by that apply (waited for,
+//!   or, once its connection is gone, its old-name lock deleted and the lock taken).
 //! - **Take over** ([`TAKE_OVER`]): a holder's writes all go over the connection its token
 //!   names, so once that connection is gone (`CLIENT LIST ID C` is empty: the process was
 //!   killed, or its link cut) the holder can never write again, and a waiting apply takes
@@ -32,7 +36,7 @@ use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::record::lock_key;
+use crate::record::{legacy_lock_key, lock_key};
 use crate::resp::{OwnedReply, Reply, server_words};
 use crate::target::{Command, Line, LockFence, Route, Target, TargetError};
 use crate::text::untrusted;
@@ -55,13 +59,17 @@ const SCRIPT_RULES: &str =
 /// The shortest and longest lease `REDIS_TOPOLOGY_LOCK_LEASE_MS` may set.
 const LEASE_RANGE_MS: std::ops::RangeInclusive<u64> = 100..=86_400_000;
 
-/// Take a free lock; when held, say by whom and for how long: `{1}`, or `{0, holder, pttl}`.
-/// The holder comes back cut to 1 KiB (a token is ~100 bytes; a lock written by hand may be
-/// anything, and this runs every 250 ms of a wait). A cut holder is never taken over: the
-/// takeover compares the whole value.
+/// Take a free lock (KEYS[1]); when held, say by whom and for how long: `{1}`, or
+/// `{0, holder, pttl, 0}`. The lock's old name (KEYS[2]), held by an apply of an older
+/// version, counts as held: `{0, holder, pttl, 1}`, and nothing is set. The holder comes back
+/// cut to 1 KiB (a token is ~100 bytes; a lock written by hand may be anything, and this runs
+/// every 250 ms of a wait). A cut holder is never taken over: the takeover compares the whole
+/// value.
 const TAKE: &str = "\
+local old = redis.call('get', KEYS[2]) \
+if old then return {0, string.sub(old, 1, 1024), redis.call('pttl', KEYS[2]), 1} end \
 if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {1} end \
-return {0, string.sub(redis.call('get', KEYS[1]) or '', 1, 1024), redis.call('pttl', KEYS[1])}";
+return {0, string.sub(redis.call('get', KEYS[1]) or '', 1, 1024), redis.call('pttl', KEYS[1]), 0}";
 
 /// Replace the token ARGV[1] (a holder whose connection is gone) by ARGV[2]: 1, or 0 when the
 /// lock changed hands meanwhile.
@@ -104,7 +112,7 @@ pub struct Lock {
 }
 
 impl Lock {
-    /// The lock's key, `<namespace>:__topology__:lock`.
+    /// The lock's key, `{__topology__:<namespace>}:lock`.
     pub fn key(&self) -> &str {
         &self.key
     }
@@ -279,6 +287,7 @@ pub async fn acquire(
     timeout: Duration,
 ) -> Result<Lock, TargetError> {
     let key = lock_key(namespace);
+    let old_key = legacy_lock_key(namespace);
     let lease = lease();
     let token = new_token(own_client_id(target, &key).await?);
     // No deadline when it cannot be represented (`--lock-timeout` of billions of years).
@@ -287,18 +296,29 @@ pub async fn acquire(
     let mut cannot_list: Option<String> = None;
     loop {
         let sent = Instant::now();
-        let (holder, pttl) = match take(target, &key, &token, lease).await? {
+        let (holder, pttl, old_name) = match take(target, [&key, &old_key], &token, lease).await? {
             Held::Free => {
                 return Lock::start(target, key, token, lease, contended, sent, None);
             }
-            Held::By { holder, pttl } => (holder, pttl),
+            Held::By {
+                holder,
+                pttl,
+                old_name,
+            } => (holder, pttl, old_name),
         };
         contended = true;
+        let held = if old_name { &old_key } else { &key };
         let connection = match &cannot_list {
             Some(why) => Connection::Unknown(why.clone()),
-            None => holder_connection(target, &key, &holder).await?,
+            None => holder_connection(target, held, &holder).await?,
         };
         match &connection {
+            Connection::Gone if old_name => {
+                // An older apply, killed: its lock goes (if still its), and the next take
+                // takes ours.
+                release_old(target, &old_key, &holder, lease).await?;
+                continue;
+            }
             Connection::Gone => {
                 let sent = Instant::now();
                 if take_over(target, &key, &holder, &token, lease).await? {
@@ -311,7 +331,7 @@ pub async fn acquire(
             Connection::Open(_) | Connection::NotRecorded => {}
         }
         if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
-            return Err(still_held(&key, &holder, pttl, &connection, timeout));
+            return Err(still_held(held, &holder, pttl, &connection, timeout));
         }
         tokio::time::sleep(RETRY).await;
     }
@@ -385,16 +405,24 @@ async fn own_client_id(target: &mut Target, key: &str) -> Result<Option<i64>, Ta
 /// What the take script found.
 enum Held {
     Free,
-    By { holder: String, pttl: i64 },
+    /// Held, under the lock's name or (`old_name`) under its old name by an older version.
+    By {
+        holder: String,
+        pttl: i64,
+        old_name: bool,
+    },
 }
 
+/// Run [`TAKE`] on the lock and its old name (`[key, old_key]`).
 async fn take(
     target: &mut Target,
-    key: &str,
+    [key, old_key]: [&str; 2],
     token: &str,
     lease: Duration,
 ) -> Result<Held, TargetError> {
-    let take = script(TAKE, key, &[token, &millis(lease)]);
+    let mut take = Command::new("EVAL");
+    take.push(TAKE).push(2u64).push(key).push(old_key);
+    take.push(token).push(millis(lease));
     let reply = ask(target, key, take)
         .await
         .map_err(|e| TargetError(format!("cannot take the apply lock `{key}`: {e}")))?;
@@ -411,9 +439,15 @@ fn parse_take<'r, 'a>(reply: &'r Reply<'a>) -> Result<Held, &'r Reply<'a>> {
     };
     match parts.as_slice() {
         [Reply::Int(1)] => Ok(Held::Free),
-        [Reply::Int(0), holder, Reply::Int(pttl)] => Ok(Held::By {
+        [
+            Reply::Int(0),
+            holder,
+            Reply::Int(pttl),
+            Reply::Int(old @ (0 | 1)),
+        ] => Ok(Held::By {
             holder: text_of(holder).ok_or(reply)?,
             pttl: *pttl,
+            old_name: *old == 1,
         }),
         _ => Err(reply),
     }
@@ -477,6 +511,31 @@ async fn take_over(
         Ok(other) => Err(unexpected("take over", key, &other)),
         Err(e) => Err(TargetError(format!(
             "cannot take over the apply lock `{key}`: {e}"
+        ))),
+    }
+}
+
+/// Delete the old-name lock of an older apply whose connection is gone, if it still holds
+/// this token (compare-and-delete, so a lock that changed hands meanwhile stays).
+async fn release_old(
+    target: &mut Target,
+    old_key: &str,
+    holder: &str,
+    lease: Duration,
+) -> Result<(), TargetError> {
+    let release = script(RELEASE, old_key, &[holder]);
+    match ask(target, old_key, release)
+        .await
+        .as_ref()
+        .map(OwnedReply::reply)
+    {
+        Ok(Reply::Int(_)) => Ok(()),
+        Ok(Reply::Error { code, details }) => {
+            Err(refused("take over", old_key, code, details, lease))
+        }
+        Ok(other) => Err(unexpected("take over", old_key, &other)),
+        Err(e) => Err(TargetError(format!(
+            "cannot take over the apply lock `{old_key}`: {e}"
         ))),
     }
 }
@@ -649,20 +708,30 @@ mod tests {
     fn take_replies_are_checked() {
         let free = Reply::Array(vec![Reply::Int(1)]);
         assert!(matches!(parse_take(&free), Ok(Held::Free)));
-        let held = Reply::Array(vec![
-            Reply::Int(0),
-            Reply::Bytes(b"h/pid 1/since 0/client 7/ab"),
-            Reply::Int(1234),
-        ]);
-        assert!(matches!(
-            parse_take(&held),
-            Ok(Held::By { ref holder, pttl: 1234 }) if holder.ends_with("/ab")
-        ));
+        for (flag, under_old_name) in [(0, false), (1, true)] {
+            let held = Reply::Array(vec![
+                Reply::Int(0),
+                Reply::Bytes(b"h/pid 1/since 0/client 7/ab"),
+                Reply::Int(1234),
+                Reply::Int(flag),
+            ]);
+            assert!(matches!(
+                parse_take(&held),
+                Ok(Held::By { ref holder, pttl: 1234, old_name }) if holder.ends_with("/ab") && old_name == under_old_name
+            ));
+        }
         // A plain `SET`'s OK (what the old code took for success) or a refusal is no answer.
         for wrong in [
             Reply::Bytes(b"OK"),
             Reply::Int(1),
             Reply::Array(vec![Reply::Int(0)]),
+            Reply::Array(vec![Reply::Int(0), Reply::Bytes(b"h"), Reply::Int(5)]),
+            Reply::Array(vec![
+                Reply::Int(0),
+                Reply::Bytes(b"h"),
+                Reply::Int(5),
+                Reply::Int(2),
+            ]),
         ] {
             assert!(parse_take(&wrong).is_err(), "{wrong:?}");
         }

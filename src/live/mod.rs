@@ -19,6 +19,9 @@ pub struct LiveState {
     pub keys: BTreeMap<String, LiveKey>,
     /// The tool's record, if this namespace has one.
     pub record: Option<Record>,
+    /// The record was found under its old name, `<namespace>:__topology__:record`: the next
+    /// apply moves it (see [`crate::record`]).
+    pub record_under_old_name: bool,
     /// `stream-node-max-entries`: how far above a bound an approximate (`~`) trim may leave a
     /// stream. 100 unless the server says otherwise.
     pub node_max_entries: u64,

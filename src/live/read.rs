@@ -40,7 +40,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{LiveGroup, LiveKey, LiveState, LiveStream, StreamId};
 use crate::model::desired::Desired;
-use crate::record::{Record, record_key};
+use crate::record::{Record, legacy_record_key, record_key};
 use crate::resp::{MAX_REPLY_BYTES, Reply, server_words, size_text};
 use crate::small_map::SmallMap;
 use crate::target::{
@@ -84,6 +84,8 @@ struct Header {
     now_ms: u64,
     node_max_entries: u64,
     record: Option<Record>,
+    /// The record was found under its old name ([`legacy_record_key`]).
+    record_under_old_name: bool,
 }
 
 /// Streams read so far.
@@ -136,6 +138,7 @@ pub async fn read_after(
         now_ms,
         node_max_entries,
         record,
+        record_under_old_name,
     } = header;
     let max_age_of = |key: &str| desired.streams.get(key)?.retention.max_age_ms;
     let age_probe_of = |key: &str| {
@@ -187,6 +190,7 @@ pub async fn read_after(
     let mut live = LiveState {
         keys: read,
         record,
+        record_under_old_name,
         node_max_entries,
         now_ms,
         acl: None,
@@ -459,7 +463,7 @@ fn age_probe(key: &str, minid_ms: u64, node_max_entries: u64) -> Command {
 /// its key lives. A standalone server has one node, whose facts are the server's.
 async fn read_header(target: &mut Target, namespace: &str) -> Result<Header, TargetError> {
     let facts = read_node_facts(target).await?;
-    let record = read_record(target, namespace).await?;
+    let (record, record_under_old_name) = read_stored_record(target, namespace).await?;
     let NodeFacts {
         now_ms,
         node_max_entries,
@@ -472,6 +476,7 @@ async fn read_header(target: &mut Target, namespace: &str) -> Result<Header, Tar
         now_ms,
         node_max_entries,
         record,
+        record_under_old_name,
     })
 }
 
@@ -518,21 +523,83 @@ async fn read_node_facts(target: &mut Target) -> Result<Vec<(NodeId, NodeFacts)>
 }
 
 /// The record alone, in one round trip: apply checks under the lock that no other apply
-/// ran since it read the server.
+/// ran since it read the server (wherever it was found: an apply that moved it wrote a new
+/// serial).
 pub async fn read_record(
     target: &mut Target,
     namespace: &str,
 ) -> Result<Option<Record>, TargetError> {
-    let record_key = record_key(namespace);
+    Ok(read_stored_record(target, namespace).await?.0)
+}
+
+/// The record, and whether it is under its old name, `<namespace>:__topology__:record` (see
+/// [`crate::record`]): both names are read, in one round trip when one node holds both
+/// (always, on a standalone server). Found under both names, it is refused: an older
+/// version applied after this one moved it, and which one is current is not for the tool to
+/// guess.
+async fn read_stored_record(
+    target: &mut Target,
+    namespace: &str,
+) -> Result<(Option<Record>, bool), TargetError> {
+    let current_key = record_key(namespace);
+    let old_key = legacy_record_key(namespace);
     let url = target.describe().clone();
+    let get = |key: &str| Command::new("GET").arg(key);
+    let (current, old) =
+        if target.route(Route::Key(&current_key)) == target.route(Route::Key(&old_key)) {
+            target
+                .read_with(
+                    Route::Key(&current_key),
+                    vec![get(&current_key), get(&old_key)],
+                    |replies| {
+                        let reply = |i: usize| replies.get(i).unwrap_or(&Reply::Nil);
+                        Ok((
+                            parse_record(reply(0), &current_key, &url)?,
+                            parse_record(reply(1), &old_key, &url)?,
+                        ))
+                    },
+                )
+                .await
+                .map_err(|e| match &e {
+                    ReadError::OverLimit { index: 1, .. } => record_too_large(e, 1, &old_key, &url),
+                    _ => record_too_large(e, 0, &current_key, &url),
+                })?
+        } else {
+            (
+                read_one_record(target, &current_key, &url).await?,
+                read_one_record(target, &old_key, &url).await?,
+            )
+        };
+    match (current, old) {
+        (Some(current), Some(old)) => Err(TargetError(format!(
+            "{url}: namespace `{namespace}` has a record under two names, `{current_key}` (serial {}, written by redis-topology {}) and its old name `{old_key}` (serial {}, written by redis-topology {}): an apply of a version from before the record was moved ran after this one moved it, or one was copied. Nothing was changed. Make every apply of this namespace use this version, then delete the record that is out of date (`DEL <key>`; a deleted record lists nothing, so the next apply adopts the declared streams and users again and keeps, never prunes, what it no longer lists)",
+            current.serial,
+            untrusted(&current.tool_version),
+            old.serial,
+            untrusted(&old.tool_version),
+        ))),
+        (Some(current), None) => Ok((Some(current), false)),
+        (None, old) => {
+            let found = old.is_some();
+            Ok((old, found))
+        }
+    }
+}
+
+/// `GET` of a record on the node its key routes to.
+async fn read_one_record(
+    target: &mut Target,
+    key: &str,
+    url: &RedactedUrl,
+) -> Result<Option<Record>, TargetError> {
     target
         .read_with(
-            Route::Key(&record_key),
-            vec![Command::new("GET").arg(&record_key)],
-            |replies| parse_record(replies.first().unwrap_or(&Reply::Nil), &record_key, &url),
+            Route::Key(key),
+            vec![Command::new("GET").arg(key)],
+            |replies| parse_record(replies.first().unwrap_or(&Reply::Nil), key, url),
         )
         .await
-        .map_err(|e| record_too_large(e, 0, &record_key, &url))
+        .map_err(|e| record_too_large(e, 0, key, url))
 }
 
 /// The error of a read whose reply at `index`, the record's `GET`, may be too large: said

@@ -271,7 +271,9 @@ fn record_change(
     users.extend(kept_users.iter().cloned());
     let unregistered = unregistered(desired, live, &users);
     let applies_changes = !plan.changes.is_empty();
+    // A record under its old name is moved by the next apply, even when it is current.
     if !applies_changes
+        && !live.record_under_old_name
         && record_is_current(desired, live, facts, kept, &users, unregistered.is_empty())
     {
         return;
@@ -299,7 +301,7 @@ fn record_change(
             && r.environment == desired.environment
             && r.users == users
     }) && unregistered.is_empty();
-    if same_content && !applies_changes {
+    if same_content && !applies_changes && !live.record_under_old_name {
         return;
     }
     let mut ops = registry_ops(desired, live, &users, &unregistered);
@@ -336,12 +338,30 @@ fn record_change(
         (Some(_), 0) => "records the new desired state".to_owned(),
         (Some(_), n) => format!("records {n} newly managed {}", streams_word(n)),
     };
+    let new_key = record::record_key(&desired.namespace);
+    let reason = if live.record_under_old_name {
+        let old_key = record::legacy_record_key(&desired.namespace);
+        let moving = format!("moves the record from `{old_key}` to `{new_key}`");
+        if same_content && !applies_changes {
+            moving // the only change
+        } else {
+            format!("{reason}; {moving}")
+        }
+    } else {
+        reason
+    };
     let before = live.record.as_ref().map(|r| State::of(&record_summary(r)));
     let after = Some(State::of(&record_summary(&record)));
     ops.push(Op::WriteRecord {
-        key: record::record_key(&desired.namespace),
+        key: new_key,
         record,
     });
+    if live.record_under_old_name {
+        // After the write, in the same fenced script: a failed write leaves the old one.
+        ops.push(Op::DeleteOldRecord {
+            key: record::legacy_record_key(&desired.namespace),
+        });
+    }
     plan.changes.push(Change {
         address: "record".to_owned(),
         kind: Kind::Record,

@@ -51,8 +51,11 @@ pub enum Op {
     },
     /// `HDEL __topology__:users <user> ...`: users this namespace no longer manages.
     UnregisterUsers { users: Vec<String> },
-    /// `SET <namespace>:__topology__:record <record>`, only while this apply holds the lock.
+    /// `SET {__topology__:<namespace>}:record <record>`, only while this apply holds the lock.
     WriteRecord { key: String, record: Record },
+    /// `DEL <namespace>:__topology__:record`: the record under its old name, right after
+    /// [`Op::WriteRecord`] wrote it under the new one, in the same fenced script.
+    DeleteOldRecord { key: String },
 }
 
 /// How a trim bounds a stream.
@@ -118,7 +121,7 @@ impl Op {
                 }
                 all(&[&threshold]);
             }
-            Op::DeleteStream { key } => all(&["DEL", key]),
+            Op::DeleteStream { key } | Op::DeleteOldRecord { key } => all(&["DEL", key]),
             Op::SetUser { name, rules } => {
                 all(&["ACL", "SETUSER", name, "reset"]);
                 rules.iter().for_each(|rule| all(&[rule]));
@@ -161,6 +164,7 @@ impl Op {
             | Op::DestroyGroup { key, .. }
             | Op::Trim { key, .. }
             | Op::DeleteStream { key }
+            | Op::DeleteOldRecord { key }
             | Op::WriteRecord { key, .. } => Some(key),
             Op::RegisterUsers { .. } | Op::UnregisterUsers { .. } => Some(OWNERS_KEY),
             Op::SetUser { .. } | Op::DeleteUser { .. } | Op::SaveAcl => None,
@@ -177,6 +181,7 @@ impl Op {
             | Op::DestroyGroup { key, .. }
             | Op::Trim { key, .. }
             | Op::DeleteStream { key }
+            | Op::DeleteOldRecord { key }
             | Op::WriteRecord { key, .. } => Route::Key(key),
             Op::RegisterUsers { .. } | Op::UnregisterUsers { .. } => Route::Key(OWNERS_KEY),
         }

@@ -51,7 +51,7 @@ fn failed_with(out: &Output, expected: &[&str]) {
 fn oversized_record(con: &mut redis::Connection) {
     let value = vec![b'x'; 65 << 20];
     redis::cmd("SET")
-        .arg("app:__topology__:record")
+        .arg("{__topology__:app}:record")
         .arg(value)
         .query::<()>(con)
         .expect("SET the record");
@@ -125,6 +125,7 @@ fn a_plan_user_without_time_gets_the_servers_noperm() {
         "resetchannels",
         "-@all",
         "%R~app:*",
+        "%R~{__topology__:app}:*",
         "%R~__topology__:users",
         "+ping",
         "+config|get",
@@ -152,7 +153,7 @@ fn a_record_larger_than_a_reply_is_refused() {
     failed_with(
         &out,
         &[
-            "the record `app:__topology__:record` is larger than 64 MiB, refusing to read it",
+            "the record `{__topology__:app}:record` is larger than 64 MiB, refusing to read it",
             "68157440 bytes",
         ],
     );
@@ -223,7 +224,7 @@ fn tls_reads_go_through_the_bounded_reader() {
     let out = run(&url, &file, &["plan", "--tls-ca-cert", ca]);
     failed_with(
         &out,
-        &["the record `app:__topology__:record` is larger than 64 MiB, refusing to read it"],
+        &["the record `{__topology__:app}:record` is larger than 64 MiB, refusing to read it"],
     );
 }
 

@@ -21,6 +21,7 @@ mod pre_commit;
 mod properties;
 mod proxy;
 mod pull_request_flow;
+mod record_move;
 mod redis;
 mod roles;
 mod schema_file;

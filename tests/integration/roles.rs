@@ -632,7 +632,7 @@ fn every_role_of_the_shipped_topology_can_do_its_job_and_nothing_it_must_not() {
                 "the campaign manager's XADD ... MAXLEN 1 cut the audit trail"
             );
             let scanned: (String, Vec<String>) = play.admin("SCAN 0 COUNT 1000");
-            let tools_keys = |k: &String| k.starts_with("dev-agentic:__topology__");
+            let tools_keys = |k: &String| k.starts_with("{__topology__:dev-agentic}");
             assert!(
                 scanned.1.iter().any(tools_keys),
                 "SCAN shows even the keys no pattern of the monitor matches: {scanned:?}"
