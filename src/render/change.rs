@@ -104,7 +104,11 @@ pub(crate) fn write_markdown<X>(out: &mut String, change: &Change<X>) {
 
 /// `` `~ address` ``: a change named in a pull-request comment's list.
 pub(crate) fn markdown_name<X>(change: &Change<X>) -> String {
-    code(&format!("{} {}", change.action.sign(), change.address))
+    code(&format!(
+        "{} {}",
+        change.action.sign(),
+        shown(&change.address)
+    ))
 }
 
 /// Text inside a code span: backticks would end it early.
@@ -117,4 +121,73 @@ pub(crate) fn code(text: &str) -> String {
 /// server and the record said, which whoever can write them chooses).
 pub(crate) fn in_block(text: &str) -> String {
     shown(text).replace("```", "'''")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::change::Kind;
+    use crate::diff::Diff;
+    use crate::plan::Plan;
+    use crate::render::diff::Labelled;
+    use crate::render::plan::PlanTarget;
+
+    const FORGED: &str = "kept\nerror: forged line\u{1b}[2K```";
+
+    fn forged<X>(extra: X) -> Change<X> {
+        Change {
+            address: format!("group.s.{FORGED}"),
+            kind: Kind::Group,
+            action: Action::Delete,
+            destructive: true,
+            before: None,
+            after: None,
+            reason: FORGED.to_owned(),
+            details: vec![FORGED.to_owned()],
+            extra,
+        }
+    }
+
+    /// No escape sequence and no line of its own.
+    fn assert_not_forged(text: &str) {
+        assert!(!text.contains('\u{1b}'), "{text}");
+        assert!(!text.lines().any(|l| l.starts_with("error:")), "{text}");
+    }
+
+    /// In markdown, also no fence but the code block's own.
+    fn assert_markdown_not_forged(text: &str) {
+        assert_not_forged(text);
+        assert_eq!(text.matches("```").count(), 2, "{text}");
+    }
+
+    /// Text the server or the record chose (a plan) or a file holds (a diff) cannot add a
+    /// line, move the cursor, or close a pull-request comment's code block.
+    #[test]
+    fn quoted_text_cannot_forge_lines_or_close_blocks() {
+        let plan = Plan {
+            namespace: "ns".to_owned(),
+            environment: None,
+            changes: vec![forged(Vec::new())],
+            notes: vec![FORGED.to_owned()],
+        };
+        let target = PlanTarget {
+            url: "redis://127.0.0.1:6379",
+            namespace: "ns",
+            environment: None,
+        };
+        assert_not_forged(&crate::render::plan::human(&plan, &target, false));
+        assert_markdown_not_forged(&crate::render::markdown::plan(&plan, &target));
+        let diff = Diff {
+            environment: None,
+            entries: vec![forged(Vec::new())],
+        };
+        let labelled = [Labelled {
+            environment: None,
+            diff: &diff,
+        }];
+        let human = crate::render::diff::human("old", "new", &labelled, false);
+        assert_not_forged(&human);
+        assert!(human.contains("  - group s.kept\\nerror"), "{human}");
+        assert_markdown_not_forged(&crate::render::markdown::diff("old", "new", &labelled));
+    }
 }
