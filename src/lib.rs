@@ -7,6 +7,7 @@
 //! - [`acl`]: ACL users compared on meaning (pure);
 //! - [`compat`]: message-schema compatibility rules between versions (pure);
 //! - [`schema`]: the file's own JSON Schema;
+//! - [`change`]: one change to one resource, the type plan and diff share;
 //! - [`render`]: human and JSON output;
 //! - [`redis_url`]: the server URL, parsed once and printed only redacted;
 //! - [`diagnostics`]: the diagnostic type shared by all of them;
@@ -17,6 +18,7 @@
 
 pub mod acl;
 pub mod apply;
+pub mod change;
 pub mod cli;
 pub mod compat;
 pub mod diagnostics;

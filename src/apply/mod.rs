@@ -145,7 +145,7 @@ pub async fn execute(
         stopped: None,
     };
     for (change, ops) in plan.changes.iter().zip(run.outcomes.iter_mut()) {
-        *ops = vec![Outcome::NotRun; change.ops.len()];
+        *ops = vec![Outcome::NotRun; change.ops().len()];
     }
     probe_fence(target, lock)
         .await
@@ -158,7 +158,7 @@ pub async fn execute(
             .filter(|(_, change)| Phase::of(change) == phase)
             .flat_map(|(index, change)| {
                 change
-                    .ops
+                    .ops()
                     .iter()
                     .enumerate()
                     .map(move |(position, op)| Step {
@@ -668,7 +668,7 @@ mod tests {
                 destructive: false,
                 before: None,
                 after: None,
-                ops: vec![op],
+                extra: vec![op],
                 reason: String::new(),
                 details: Vec::new(),
             }],

@@ -305,7 +305,7 @@ pub fn plan(
             destructive: false,
             before: live_user.map(|u| State::of(&live_summary(u))),
             after: Some(State::of(&user.summary())),
-            ops,
+            extra: ops,
             reason,
             details,
         });
@@ -327,7 +327,7 @@ pub fn plan(
                 destructive: true,
                 before: Some(State::of(&live_summary(live_user))),
                 after: None,
-                ops: vec![Op::DeleteUser { name: name.clone() }],
+                extra: vec![Op::DeleteUser { name: name.clone() }],
                 reason: "no longer declared (--prune): deleted, and its connections closed"
                     .to_owned(),
                 details: Vec::new(),
@@ -375,7 +375,7 @@ fn persist(acl: &LiveAcl, changes: &mut [Change], notes: &mut Vec<String>) {
     for destructive in [false, true] {
         if let Some(last) = changes
             .iter()
-            .rposition(|c| c.destructive == destructive && !c.ops.is_empty())
+            .rposition(|c| c.destructive == destructive && !c.ops().is_empty())
         {
             last_of_each_phase.push(last);
         }
@@ -386,7 +386,7 @@ fn persist(acl: &LiveAcl, changes: &mut [Change], notes: &mut Vec<String>) {
     match acl.aclfile {
         Some(true) => {
             for index in last_of_each_phase {
-                changes[index].ops.push(Op::SaveAcl);
+                changes[index].extra.push(Op::SaveAcl);
             }
         }
         Some(false) => notes.push(
@@ -528,7 +528,7 @@ mod tests {
         plan.changes
             .iter()
             .filter(|c| c.kind == Kind::User)
-            .map(|c| (c.address.clone(), c.action, c.ops.len()))
+            .map(|c| (c.address.clone(), c.action, c.ops().len()))
             .collect()
     }
 
@@ -1123,7 +1123,7 @@ mod tests {
             commands(record)[0],
             ["HSET", "__topology__:users", "worker", "ns"]
         );
-        let Some(Op::WriteRecord { record, .. }) = record.ops.last() else {
+        let Some(Op::WriteRecord { record, .. }) = record.ops().last() else {
             panic!("the record is written last: {record:?}");
         };
         assert!(!record.users.contains("default"), "{record:?}");
