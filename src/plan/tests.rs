@@ -425,7 +425,7 @@ fn a_record_under_its_old_name_is_moved_and_nothing_else_changes() {
         change.reason
     );
     let commands: Vec<String> = change
-        .ops
+        .ops()
         .iter()
         .map(|o| o.shown_args().join(" "))
         .collect();
@@ -437,8 +437,8 @@ fn a_record_under_its_old_name_is_moved_and_nothing_else_changes() {
         ]
     );
     // The serial moves on like any apply's, and the streams stay as recorded.
-    let Some(Op::WriteRecord { record, .. }) = change.ops.first() else {
-        panic!("the record is written first: {:?}", change.ops);
+    let Some(Op::WriteRecord { record, .. }) = change.ops().first() else {
+        panic!("the record is written first: {:?}", change.ops());
     };
     assert_eq!(record.serial, 2);
     assert_eq!(Some(&record.streams), l.record.as_ref().map(|r| &r.streams));
@@ -447,7 +447,11 @@ fn a_record_under_its_old_name_is_moved_and_nothing_else_changes() {
     l.record = Some(recorded(&d));
     l.record_under_old_name = true;
     let p = plan(&d, &l, Options::default()).expect("plan");
-    let ops = p.changes.last().map(|c| c.ops.clone()).unwrap_or_default();
+    let ops = p
+        .changes
+        .last()
+        .map(|c| c.ops().to_vec())
+        .unwrap_or_default();
     assert!(
         matches!(ops.as_slice(), [Op::WriteRecord { .. }, Op::DeleteOldRecord { key }] if key == "ns:__topology__:record"),
         "{ops:?}"
