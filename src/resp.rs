@@ -45,7 +45,7 @@ pub const MAX_DEPTH: usize = 32;
 const MAX_NUMBER_CHARS: usize = 20;
 
 // The parsed size that MAX_REPLY_VALUES bounds.
-const _: () = assert!(std::mem::size_of::<Reply>() <= 40);
+const _: () = assert!(size_of::<Reply>() <= 40);
 
 /// One reply, borrowing its strings from the buffer it was read from.
 #[derive(Clone, Debug, PartialEq)]

@@ -130,8 +130,8 @@ fn agreed_environment(args: &CheckMessagesArgs, stream: &str) -> Result<Option<S
         if schema_in(env)? != expected {
             return Err(fail(&format!(
                 "environments `{}` and `{}` give stream `{stream}` different message schemas: say which one with --env",
-                crate::text::untrusted(first),
-                crate::text::untrusted(env)
+                untrusted(first),
+                untrusted(env)
             )));
         }
     }

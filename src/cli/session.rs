@@ -143,7 +143,7 @@ fn namespace_hint(path: &std::path::Path) -> Option<String> {
         .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
         .unwrap_or(value);
     let plain = !value.contains(['$', '"', '\'', '{', '[', '&', '*']);
-    (plain && crate::validate::names::namespace_problem(value).is_none()).then(|| value.to_owned())
+    (plain && validate::names::namespace_problem(value).is_none()).then(|| value.to_owned())
 }
 
 /// The server URL of `--url`, `--url-file`, `$REDIS_URL` or the default (see
@@ -165,7 +165,7 @@ const PASSWORD_ON_COMMAND_LINE: &str = "warning: the password in --url is visibl
 pub async fn connect(
     url: &RedisUrl,
     tls_ca_cert: Option<std::path::PathBuf>,
-) -> Result<Target, crate::target::TargetError> {
+) -> Result<Target, TargetError> {
     let options = ConnectOptions {
         tls_ca_cert,
         ..ConnectOptions::default()
@@ -204,13 +204,13 @@ pub fn fail_lines(lines: &[String]) -> u8 {
 /// Run a future on a small multi-threaded runtime: the connection's task decodes replies on a
 /// worker thread while this thread turns the previous batch into live state (measured: a
 /// no-op plan of 10,000 streams 10% faster than on one thread).
-pub fn block_on<F: std::future::Future<Output = u8>>(future: F) -> u8 {
+pub fn block_on<F: Future<Output = u8>>(future: F) -> u8 {
     run_async(future).unwrap_or_else(|code| code)
 }
 
 /// Run a future on the runtime of [`block_on`]; `Err` is the exit code when the runtime
 /// cannot start (the reason printed).
-pub fn run_async<T>(future: impl std::future::Future<Output = T>) -> Result<T, u8> {
+pub fn run_async<T>(future: impl Future<Output = T>) -> Result<T, u8> {
     match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
