@@ -51,14 +51,9 @@ pub type Progress<'a> = &'a mut dyn FnMut(usize, usize);
 /// Why an apply stopped, and exactly how far it got: its lines are why, each failed
 /// command, then what was and was not applied. Holds no secret (commands show password
 /// placeholders).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .0.join("\n"))]
 pub struct Stopped(pub Vec<String>);
-
-impl std::fmt::Display for Stopped {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0.join("\n"))
-    }
-}
 
 /// One operation to run: the change it belongs to and its position there.
 struct Step<'p> {
