@@ -155,6 +155,12 @@ pub enum TargetError {
         got: String,
         expected: String,
     },
+    /// The tool's record is there but cannot be used (`key` escaped to print).
+    #[error("the record `{key}` cannot be used: {source}")]
+    UnusableRecord {
+        key: String,
+        source: std::sync::Arc<crate::record::RecordError>,
+    },
     /// Anything else, already one safe line (the lock's and the record's messages).
     #[error("{0}")]
     Other(String),

@@ -40,7 +40,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{LiveGroup, LiveKey, LiveState, LiveStream, StreamId};
 use crate::model::desired::Desired;
-use crate::record::{Record, record_key};
+use crate::record::{Record, RecordError, record_key};
 use crate::resp::{MAX_REPLY_BYTES, Reply, server_words, size_text};
 use crate::small_map::SmallMap;
 use crate::target::{
@@ -626,17 +626,14 @@ fn parse_record(
     record_key: &str,
     url: &RedactedUrl,
 ) -> Result<Option<Record>, TargetError> {
-    let unusable = |why: String| {
-        TargetError::Other(format!(
-            "the record `{}` cannot be used: {why}",
-            untrusted(record_key)
-        ))
+    let unusable = |source: RecordError| TargetError::UnusableRecord {
+        key: untrusted(record_key).into_owned(),
+        source: source.into(),
     };
     match reply {
         Reply::Nil => Ok(None),
         Reply::Bytes(bytes) => {
-            let json = std::str::from_utf8(bytes)
-                .map_err(|_| unusable("it is not UTF-8 text".to_owned()))?;
+            let json = std::str::from_utf8(bytes).map_err(|_| unusable(RecordError::NotText))?;
             Record::parse(json).map(Some).map_err(unusable)
         }
         Reply::Error { code, details } => Err(TargetError::Other(format!(

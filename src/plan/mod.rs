@@ -136,7 +136,8 @@ impl Action {
 }
 
 /// Why no plan can be made; found before anything is written.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct Refusal(pub String);
 
 impl Plan {
