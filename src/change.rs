@@ -308,7 +308,7 @@ mod tests {
         let pretty = serde_json::to_string_pretty(&written).unwrap();
         let read: PlanChange = serde_json::from_str(&pretty).unwrap();
         assert_eq!(read, written);
-        let value: serde_json::Value = serde_json::from_str(&pretty).unwrap();
+        let value: Value = serde_json::from_str(&pretty).unwrap();
         let from_value: PlanChange = serde_json::from_value(value).unwrap();
         assert_eq!(from_value, written);
         assert_eq!(

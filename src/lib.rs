@@ -16,6 +16,8 @@
 //! - [`target`] and [`resp`]: talking to the server (routing, the connections, the bounded
 //!   reader); every read strict and bounded, one reply model.
 
+#![forbid(unsafe_code)]
+
 pub mod acl;
 pub mod apply;
 pub mod change;

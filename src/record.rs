@@ -141,26 +141,34 @@ pub struct RecordedGroup {
     pub start: String,
 }
 
+/// Why a stored record cannot be used (each prints as the end of one line).
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("it is not UTF-8 text")]
+    NotText,
+    #[error("it is not JSON ({0})")]
+    NotJson(#[source] serde_json::Error),
+    #[error("it has format {0}, written by a newer redis-topology; upgrade")]
+    Newer(u64),
+    #[error("it is not a redis-topology record ({0})")]
+    NotARecord(#[source] serde_json::Error),
+}
+
 impl Record {
     /// Parse a stored record; `Err` says why in one line.
-    pub fn parse(json: &str) -> Result<Record, String> {
+    pub fn parse(json: &str) -> Result<Record, RecordError> {
         if let Ok(record) = serde_json::from_str::<Record>(json)
             && record.format <= FORMAT
         {
             return Ok(record);
         }
         // Not a current record: find out why, for the message.
-        let value: serde_json::Value =
-            serde_json::from_str(json).map_err(|e| format!("it is not JSON ({e})"))?;
+        let value: serde_json::Value = serde_json::from_str(json).map_err(RecordError::NotJson)?;
         let format = value.get("format").and_then(serde_json::Value::as_u64);
         if format.is_some_and(|f| f > u64::from(FORMAT)) {
-            return Err(format!(
-                "it has format {}, written by a newer redis-topology; upgrade",
-                format.unwrap_or_default()
-            ));
+            return Err(RecordError::Newer(format.unwrap_or_default()));
         }
-        serde_json::from_value(value)
-            .map_err(|e| format!("it is not a redis-topology record ({e})"))
+        serde_json::from_value(value).map_err(RecordError::NotARecord)
     }
 
     pub fn to_json(&self) -> String {
@@ -342,16 +350,23 @@ mod tests {
             serial: 3,
             applied_plan: Some("p1".to_owned()),
         };
-        assert_eq!(Record::parse(&record.to_json()), Ok(record));
+        assert_eq!(Record::parse(&record.to_json()).ok(), Some(record));
         assert!(
             Record::parse("{\"format\": 2}")
                 .unwrap_err()
+                .to_string()
                 .contains("newer")
         );
-        assert!(Record::parse("nope").unwrap_err().contains("not JSON"));
+        assert!(
+            Record::parse("nope")
+                .unwrap_err()
+                .to_string()
+                .contains("not JSON")
+        );
         assert!(
             Record::parse("{\"format\": 1}")
                 .unwrap_err()
+                .to_string()
                 .contains("not a redis-topology record")
         );
     }

@@ -45,7 +45,7 @@ pub const MAX_DEPTH: usize = 32;
 const MAX_NUMBER_CHARS: usize = 20;
 
 // The parsed size that MAX_REPLY_VALUES bounds.
-const _: () = assert!(std::mem::size_of::<Reply>() <= 40);
+const _: () = assert!(size_of::<Reply>() <= 40);
 
 /// One reply, borrowing its strings from the buffer it was read from.
 #[derive(Clone, Debug, PartialEq)]
@@ -63,21 +63,14 @@ pub enum Reply<'a> {
 }
 
 /// What the server sent cannot be read.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ProtocolError {
     /// Bytes that are not RESP2 as Redis writes it (what was found, escaped).
+    #[error("not a RESP2 reply: {0}")]
     Malformed(String),
     /// A reply over one of the limits above, refused from what it announced.
+    #[error("{0}")]
     OverLimit(String),
-}
-
-impl fmt::Display for ProtocolError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ProtocolError::Malformed(what) => write!(f, "not a RESP2 reply: {what}"),
-            ProtocolError::OverLimit(what) => f.write_str(what),
-        }
-    }
 }
 
 impl<'a> Reply<'a> {

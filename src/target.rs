@@ -76,17 +76,148 @@ impl Default for ConnectOptions {
     }
 }
 
-/// A failure talking to the server, as one line with no secret in it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TargetError(pub String);
+/// A failure talking to the server. Each prints as one line with no secret in it: URLs are
+/// [`RedactedUrl`]s, the server's words and the client's are escaped and cut, and the
+/// client's error is scrubbed of every form of the URL's password ([`ClientError`]).
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum TargetError {
+    /// The URL cannot be parsed.
+    #[error(transparent)]
+    Url(#[from] url::UrlError),
+    /// The URL parses but cannot be used: the client refuses its settings (a CA
+    /// certificate that cannot be read, ...).
+    #[error("cannot use the Redis URL {url}: {source}")]
+    ClientConfig {
+        url: RedactedUrl,
+        source: ClientError,
+    },
+    /// The URL parses but the bounded reader cannot use it (its address kind, its TLS
+    /// settings).
+    #[error("cannot use the Redis URL {url}: {reason}")]
+    Endpoint { url: RedactedUrl, reason: String },
+    /// The client's connection could not be opened (refused, timed out, TLS, AUTH).
+    #[error("cannot connect to {url}: {source}")]
+    Connect {
+        url: RedactedUrl,
+        source: ClientError,
+    },
+    /// The server wants credentials and the URL has none (`NOAUTH` to `PING`).
+    #[error(
+        "{url} requires authentication: give the user and password in the URL (redis://user:password@host:port) or in $REDIS_URL"
+    )]
+    AuthRequired { url: RedactedUrl },
+    /// `PING` answered with an error other than `NOAUTH`.
+    #[error("{url} refused PING: {error}")]
+    PingRefused {
+        url: RedactedUrl,
+        error: ServerError,
+    },
+    /// The client failed on an open connection (a write's pipeline, a lost connection).
+    #[error("{url}: {source}")]
+    Client {
+        url: RedactedUrl,
+        source: ClientError,
+    },
+    /// The bounded reader's connection failed (connecting, sending, a timeout, a close).
+    #[error("{url}: {reason}")]
+    Reader { url: RedactedUrl, reason: String },
+    /// A reply the client decoded into something that is not a reply (or none at all).
+    #[error("{url}: {reason}")]
+    Reply { url: RedactedUrl, reason: String },
+    /// A reply that is not the Redis protocol.
+    #[error("{url}: the reply to `{command}` is {source}; check that the URL is a Redis server's")]
+    Protocol {
+        url: RedactedUrl,
+        command: String,
+        source: ProtocolError,
+    },
+    /// A reply larger than a reply may be, refused from the size it announced.
+    #[error("{url}: refusing the reply to `{command}`: {why}")]
+    OverLimit {
+        url: RedactedUrl,
+        command: String,
+        why: String,
+    },
+    /// A command the server answered with an error; its code is data
+    /// (`error.code`: `NOPERM`, `WRONGTYPE`, ...), `hint` what to do about it.
+    #[error("{url}: {command} failed: {error}{hint}")]
+    Refused {
+        url: RedactedUrl,
+        command: String,
+        error: ServerError,
+        hint: std::borrow::Cow<'static, str>,
+    },
+    /// A reply of another shape than the command's.
+    #[error("{url}: {command} gave {got}, not {expected}; is this a Redis server (7.0 or later)?")]
+    Unexpected {
+        url: RedactedUrl,
+        command: String,
+        got: String,
+        expected: String,
+    },
+    /// The tool's record is there but cannot be used (`key` escaped to print).
+    #[error("the record `{key}` cannot be used: {source}")]
+    UnusableRecord {
+        key: String,
+        source: std::sync::Arc<crate::record::RecordError>,
+    },
+    /// Anything else, already one safe line (the lock's and the record's messages).
+    #[error("{0}")]
+    Other(String),
+}
 
-impl std::fmt::Display for TargetError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+impl TargetError {
+    /// The server's error code when the server refused a command (`NOPERM`, ...).
+    pub fn server_code(&self) -> Option<&str> {
+        match self {
+            TargetError::Refused { error, .. } | TargetError::PingRefused { error, .. } => {
+                Some(&error.code)
+            }
+            _ => None,
+        }
     }
 }
 
-impl std::error::Error for TargetError {}
+/// The Redis client's error, which never leaves this module as itself: it prints as one
+/// line scrubbed of every form of the URL's password (some of the client's errors echo
+/// what they were given), and is not handed out as a [`std::error::Error::source`] for the
+/// same reason; what callers may ask of it is asked here ([`ClientError::is_timeout`]).
+#[derive(Clone)]
+pub struct ClientError {
+    text: String,
+    error: RedisError,
+}
+
+impl ClientError {
+    fn new(error: RedisError, url: &RedisUrl) -> ClientError {
+        ClientError {
+            text: describe_error(&error, url),
+            error,
+        }
+    }
+
+    /// Whether the client gave up waiting (connecting or for a reply).
+    pub fn is_timeout(&self) -> bool {
+        self.error.is_timeout()
+    }
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// Debug shows the scrubbed text only: a `{:?}` must not print the password either.
+impl std::fmt::Debug for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientError")
+            .field("text", &self.text)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::error::Error for ClientError {}
 
 /// Where a write must run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -223,10 +354,11 @@ pub struct Target {
 /// Why a read failed, telling apart a reply over a limit of [`crate::resp`] (refused from
 /// the size it announced), so that a caller can say what that reply was (the record, a
 /// message sample).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum ReadError {
     /// The reply to the command at `index` of batch `batch` is larger than a reply may be:
     /// `why` says what it announced and the limit; `message` is the whole line.
+    #[error("{message}")]
     OverLimit {
         batch: usize,
         index: usize,
@@ -234,6 +366,7 @@ pub enum ReadError {
         message: TargetError,
     },
     /// Anything else: the connection, a timeout, a malformed reply, or the consumer's error.
+    #[error(transparent)]
     Failed(TargetError),
 }
 
@@ -245,18 +378,10 @@ impl From<ReadError> for TargetError {
     }
 }
 
-impl std::fmt::Display for ReadError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ReadError::OverLimit { message, .. } | ReadError::Failed(message) => message.fmt(f),
-        }
-    }
-}
-
 impl Target {
     /// Parse `url` and connect to it (see [`Target::connect_to`]).
     pub async fn connect(url: &str, options: ConnectOptions) -> Result<Target, TargetError> {
-        let url = RedisUrl::parse(url).map_err(|e| TargetError(e.to_string()))?;
+        let url = RedisUrl::parse(url)?;
         Target::connect_to(&url, options).await
     }
 
@@ -269,13 +394,16 @@ impl Target {
         // rustls picks no cryptography by itself; an error means one is installed already.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = open_client(url, options.tls_ca_cert.as_deref()).map_err(|e| {
-            TargetError(format!(
-                "cannot use the Redis URL {url}: {}",
-                describe_error(&e, url)
-            ))
+            TargetError::ClientConfig {
+                url: url.redacted().clone(),
+                source: ClientError::new(e, url),
+            }
         })?;
         let endpoint = Endpoint::new(client.get_connection_info(), options.tls_ca_cert.as_deref())
-            .map_err(|e| TargetError(format!("cannot use the Redis URL {url}: {e}")))?;
+            .map_err(|reason| TargetError::Endpoint {
+                url: url.redacted().clone(),
+                reason,
+            })?;
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(options.connect))
             .set_response_timeout(Some(options.response));
@@ -284,13 +412,14 @@ impl Target {
             Reader::open(&endpoint, &options)
         );
         // The client's error first: it says best what is wrong with the URL or credentials.
-        let connection = connection.map_err(|e| {
-            TargetError(format!(
-                "cannot connect to {url}: {}",
-                describe_error(&e, url)
-            ))
+        let connection = connection.map_err(|e| TargetError::Connect {
+            url: url.redacted().clone(),
+            source: ClientError::new(e, url),
         })?;
-        let reader = reader.map_err(|e| TargetError(format!("{url}: {e}")))?;
+        let reader = reader.map_err(|reason| TargetError::Reader {
+            url: url.redacted().clone(),
+            reason,
+        })?;
         let node = Node {
             address: address_of(url),
             connection,
@@ -343,7 +472,14 @@ impl Target {
     fn node(&self, id: NodeId) -> Result<&Node, TargetError> {
         self.nodes
             .get(id.0)
-            .ok_or_else(|| TargetError(format!("{}: no node {}", self.url, id.0)))
+            .ok_or_else(|| TargetError::Other(format!("{}: no node {}", self.url, id.0)))
+    }
+
+    fn reply_error(&self, reason: String) -> TargetError {
+        TargetError::Reply {
+            url: self.describe().clone(),
+            reason,
+        }
     }
 
     async fn ping(&mut self) -> Result<(), TargetError> {
@@ -351,17 +487,15 @@ impl Target {
             let reply = self.call_on(node, Command::new("PING")).await?;
             match reply.reply() {
                 Reply::Error { code: "NOAUTH", .. } => {
-                    return Err(TargetError(format!(
-                        "{} requires authentication: give the user and password in the URL (redis://user:password@host:port) or in $REDIS_URL",
-                        self.url
-                    )));
+                    return Err(TargetError::AuthRequired {
+                        url: self.describe().clone(),
+                    });
                 }
                 Reply::Error { code, details } => {
-                    return Err(TargetError(format!(
-                        "{} refused PING: {}",
-                        self.url,
-                        server_words(code, details)
-                    )));
+                    return Err(TargetError::PingRefused {
+                        url: self.describe().clone(),
+                        error: ServerError::new(code, details),
+                    });
                 }
                 _ => {}
             }
@@ -381,9 +515,13 @@ impl Target {
 
     async fn call_on(&self, node: NodeId, command: Command) -> Result<OwnedReply, TargetError> {
         let mut line = self.line_to(node)?;
-        line.call(command)
-            .await
-            .map_err(|e| TargetError(format!("{}: {e}", self.url)))
+        line.call(command).await.map_err(|e| match e {
+            LineError::Client(source) => TargetError::Client {
+                url: self.describe().clone(),
+                source,
+            },
+            LineError::Reply(reason) => self.reply_error(reason),
+        })
     }
 
     /// A handle on the write connection of the node `route` names, for background work
@@ -441,11 +579,11 @@ impl Target {
                     let outcome = match fence {
                         Fence::Transaction => WriteOutcome::Transaction(
                             fenced::transaction_outcome(&replies, count + 1)
-                                .map_err(TargetError)?,
+                                .map_err(TargetError::Other)?,
                         ),
                         Fence::Script => WriteOutcome::Script(
                             fenced::batch_outcome(replies.first().unwrap_or(&Reply::Nil))
-                                .map_err(TargetError)?,
+                                .map_err(TargetError::Other)?,
                         ),
                     };
                     Ok(Written { node, outcome })
@@ -484,10 +622,13 @@ impl Target {
         let values = pipe
             .query_async::<Vec<Value>>(&mut connection)
             .await
-            .map_err(|e| TargetError(format!("{}: {}", self.url, describe_error(&e, &self.url))))?;
+            .map_err(|e| TargetError::Client {
+                url: self.describe().clone(),
+                source: ClientError::new(e, &self.url),
+            })?;
         values
             .iter()
-            .map(|v| values::owned(v).map_err(|e| TargetError(format!("{}: {e}", self.url))))
+            .map(|v| values::owned(v).map_err(|reason| self.reply_error(reason)))
             .collect()
     }
 
@@ -527,7 +668,7 @@ impl Target {
         })
         .await?;
         parsed.ok_or_else(|| {
-            ReadError::Failed(TargetError(format!(
+            ReadError::Failed(TargetError::Other(format!(
                 "{}: the read ended without its replies",
                 self.url
             )))
@@ -554,7 +695,7 @@ impl Target {
     ) -> Result<(), ReadError> {
         let (url, options) = (&self.url, &self.options);
         let Some(node) = self.nodes.get_mut(node.0) else {
-            return Err(ReadError::Failed(TargetError(format!(
+            return Err(ReadError::Failed(TargetError::Other(format!(
                 "{url}: no node {}",
                 node.0
             ))));
@@ -564,7 +705,12 @@ impl Target {
             None => {
                 let reader = Reader::open(&node.endpoint, options)
                     .await
-                    .map_err(|e| ReadError::Failed(TargetError(format!("{url}: {e}"))))?;
+                    .map_err(|reason| {
+                        ReadError::Failed(TargetError::Reader {
+                            url: url.redacted().clone(),
+                            reason,
+                        })
+                    })?;
                 node.reader.insert(reader)
             }
         };
@@ -582,7 +728,10 @@ impl Target {
 /// A failed read as one line naming the server and the command whose reply failed.
 fn read_error(url: &RedisUrl, failure: ReadFailure) -> ReadError {
     match failure {
-        ReadFailure::Connection(why) => ReadError::Failed(TargetError(format!("{url}: {why}"))),
+        ReadFailure::Connection(reason) => ReadError::Failed(TargetError::Reader {
+            url: url.redacted().clone(),
+            reason,
+        }),
         ReadFailure::Reply {
             batch,
             index,
@@ -591,16 +740,32 @@ fn read_error(url: &RedisUrl, failure: ReadFailure) -> ReadError {
         } => ReadError::OverLimit {
             batch,
             index,
-            message: TargetError(format!("{url}: refusing the reply to `{command}`: {why}")),
+            message: TargetError::OverLimit {
+                url: url.redacted().clone(),
+                command,
+                why: why.clone(),
+            },
             why,
         },
         ReadFailure::Reply {
             command, problem, ..
-        } => ReadError::Failed(TargetError(format!(
-            "{url}: the reply to `{command}` is {problem}; check that the URL is a Redis server's"
-        ))),
+        } => ReadError::Failed(TargetError::Protocol {
+            url: url.redacted().clone(),
+            command,
+            source: problem,
+        }),
         ReadFailure::Stopped(e) => ReadError::Failed(e),
     }
+}
+
+/// Why a command on a [`Line`] got no reply.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum LineError {
+    #[error(transparent)]
+    Client(ClientError),
+    /// A reply the client decoded into something that is not a reply (or none at all).
+    #[error("{0}")]
+    Reply(String),
 }
 
 /// A node's write connection, for work in the background (the apply lock's renewals): a
@@ -612,18 +777,18 @@ pub struct Line {
 }
 
 impl Line {
-    /// One command, and its reply; `Err` is one line without secrets.
-    pub async fn call(&mut self, command: Command) -> Result<OwnedReply, String> {
+    /// One command, and its reply; `Err` prints as one line without secrets.
+    pub async fn call(&mut self, command: Command) -> Result<OwnedReply, LineError> {
         let mut pipe = redis::pipe();
         pipe.add_command(command.0);
         pipe.ignore_errors();
         let values = pipe
             .query_async::<Vec<Value>>(&mut self.connection)
             .await
-            .map_err(|e| describe_error(&e, &self.url))?;
+            .map_err(|e| LineError::Client(ClientError::new(e, &self.url)))?;
         match values.first() {
-            Some(value) => values::owned(value),
-            None => Err("the server sent no reply".to_owned()),
+            Some(value) => values::owned(value).map_err(LineError::Reply),
+            None => Err(LineError::Reply("the server sent no reply".to_owned())),
         }
     }
 }
@@ -683,6 +848,45 @@ fn describe_error(error: &RedisError, url: &RedisUrl) -> String {
 #[cfg(test)]
 mod tests {
     use std::path::Path;
+
+    use super::{ConnectOptions, Target, TargetError};
+
+    /// A connection error names the server, redacted: neither its text nor its `{:?}`
+    /// shows the password (raw or percent-encoded), whichever step failed.
+    #[tokio::test]
+    async fn a_connection_error_never_shows_the_password() {
+        let options = ConnectOptions {
+            connect: std::time::Duration::from_millis(500),
+            ..ConnectOptions::default()
+        };
+        // Port 1: nothing listens there, so connecting fails.
+        let refused = Target::connect("redis://tool:Pa55%2Fsecret@127.0.0.1:1/0", options.clone());
+        let unreadable_ca = Target::connect(
+            "rediss://tool:Pa55%2Fsecret@127.0.0.1:1/0",
+            ConnectOptions {
+                tls_ca_cert: Some("/no/such/ca-Pa55.pem".into()),
+                ..options
+            },
+        );
+        for (error, kind) in [
+            (refused.await.err(), "Connect"),
+            (unreadable_ca.await.err(), "ClientConfig"),
+        ] {
+            let error = error.expect("no server on port 1");
+            let shown = error.to_string();
+            let debug = format!("{error:?}");
+            assert!(debug.starts_with(kind), "{debug}");
+            assert!(shown.contains("127.0.0.1:1"), "names the server: {shown}");
+            for secret in ["Pa55/secret", "Pa55%2Fsecret", "secret"] {
+                assert!(!shown.contains(secret), "{shown}");
+                assert!(!debug.contains(secret), "{debug}");
+            }
+        }
+        assert!(matches!(
+            Target::connect("redis://tool:Pa55@[::1", ConnectOptions::default()).await,
+            Err(TargetError::Url(_))
+        ));
+    }
 
     /// Source text without its comments (`//` to the end of the line, `/* ... */`), string
     /// and character literals kept: a comment may name the client, code may not.

@@ -153,7 +153,7 @@ impl Lock {
     pub fn check(&self, margin: Duration) -> Result<(), TargetError> {
         self.lease_state()
             .check(Instant::now(), margin)
-            .map_err(|why| TargetError(format!("the apply lock `{}` {why}", self.key)))
+            .map_err(|why| TargetError::Other(format!("the apply lock `{}` {why}", self.key)))
     }
 
     /// A write batch that renewed the lease server-side (the integrator's fenced batches
@@ -177,7 +177,7 @@ impl Lock {
         let reply = ask(target, &self.key, release).await;
         match reply.as_ref().map(OwnedReply::reply) {
             Ok(Reply::Int(1)) => Ok(()),
-            Ok(Reply::Int(0)) => Err(TargetError(format!(
+            Ok(Reply::Int(0)) => Err(TargetError::Other(format!(
                 "the apply lock `{}` was no longer this apply's (its lease ran out and another apply may have taken it); it was left as it is",
                 self.key
             ))),
@@ -185,7 +185,7 @@ impl Lock {
                 Err(refused("release", &self.key, code, details, self.lease))
             }
             Ok(other) => Err(unexpected("release", &self.key, &other)),
-            Err(e) => Err(TargetError(format!(
+            Err(e) => Err(TargetError::Other(format!(
                 "cannot release the apply lock `{}`: {e}; it expires by itself within {}",
                 self.key,
                 seconds(self.lease)
@@ -398,7 +398,9 @@ async fn own_client_id(target: &mut Target, key: &str) -> Result<Option<i64>, Ta
     match ask(target, key, id).await.as_ref().map(OwnedReply::reply) {
         Ok(Reply::Int(id)) => Ok(Some(id)),
         Ok(_) => Ok(None),
-        Err(e) => Err(TargetError(format!("cannot take the apply lock: {e}"))),
+        Err(e) => Err(TargetError::Other(format!(
+            "cannot take the apply lock: {e}"
+        ))),
     }
 }
 
@@ -425,7 +427,7 @@ async fn take(
     take.push(token).push(millis(lease));
     let reply = ask(target, key, take)
         .await
-        .map_err(|e| TargetError(format!("cannot take the apply lock `{key}`: {e}")))?;
+        .map_err(|e| TargetError::Other(format!("cannot take the apply lock `{key}`: {e}")))?;
     parse_take(&reply.reply()).map_err(|reply| match reply {
         Reply::Error { code, details } => refused("take", key, code, details, lease),
         other => unexpected("take", key, other),
@@ -475,7 +477,7 @@ async fn holder_connection(
     let list = Command::new("CLIENT").arg("LIST").arg("ID").arg(id);
     let reply = ask(target, key, list)
         .await
-        .map_err(|e| TargetError(format!("cannot check the apply lock's holder: {e}")))?;
+        .map_err(|e| TargetError::Other(format!("cannot check the apply lock's holder: {e}")))?;
     Ok(match reply.reply() {
         Reply::Error { code, details } => Connection::Unknown(format!(
             "CLIENT LIST was refused: {}",
@@ -509,7 +511,7 @@ async fn take_over(
         Ok(Reply::Int(taken)) => Ok(taken == 1),
         Ok(Reply::Error { code, details }) => Err(refused("take over", key, code, details, lease)),
         Ok(other) => Err(unexpected("take over", key, &other)),
-        Err(e) => Err(TargetError(format!(
+        Err(e) => Err(TargetError::Other(format!(
             "cannot take over the apply lock `{key}`: {e}"
         ))),
     }
@@ -534,7 +536,7 @@ async fn release_old(
             Err(refused("take over", old_key, code, details, lease))
         }
         Ok(other) => Err(unexpected("take over", old_key, &other)),
-        Err(e) => Err(TargetError(format!(
+        Err(e) => Err(TargetError::Other(format!(
             "cannot take over the apply lock `{old_key}`: {e}"
         ))),
     }
@@ -564,7 +566,7 @@ fn still_held(
         }
         Connection::Gone | Connection::NotRecorded => String::new(),
     };
-    TargetError(format!(
+    TargetError::Other(format!(
         "another apply holds the lock `{key}` ({}); waited {}s: {expiry}{connection}. Run apply again once it is done",
         shown_holder(holder),
         timeout.as_secs()
@@ -605,7 +607,8 @@ async fn renew(mut line: Line, key: String, token: String, state: Arc<Mutex<Leas
                 ));
             }
             Err(e) => {
-                let first_line = e.lines().next().unwrap_or_default();
+                let text = e.to_string();
+                let first_line = text.lines().next().unwrap_or_default();
                 known.failing = Some(format!("EVAL got no reply: {}", untrusted(first_line)));
             }
         }
@@ -637,7 +640,7 @@ fn refused(step: &str, key: &str, code: &str, details: &str, lease: Duration) ->
     } else {
         format!("; the lock expires by itself within {}", seconds(lease))
     };
-    TargetError(format!(
+    TargetError::Other(format!(
         "cannot {step} the apply lock `{key}`: EVAL failed: {}{advice}",
         untrusted(words.trim_end_matches('.'))
     ))
@@ -655,7 +658,7 @@ fn refused_inside_script(code: &str, words: &str) -> bool {
 }
 
 fn unexpected(step: &str, key: &str, reply: &Reply<'_>) -> TargetError {
-    TargetError(format!(
+    TargetError::Other(format!(
         "cannot {step} the apply lock `{key}`: EVAL gave an unexpected reply: {}",
         describe(reply)
     ))

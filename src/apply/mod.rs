@@ -51,14 +51,9 @@ pub type Progress<'a> = &'a mut dyn FnMut(usize, usize);
 /// Why an apply stopped, and exactly how far it got: its lines are why, each failed
 /// command, then what was and was not applied. Holds no secret (commands show password
 /// placeholders).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .0.join("\n"))]
 pub struct Stopped(pub Vec<String>);
-
-impl std::fmt::Display for Stopped {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0.join("\n"))
-    }
-}
 
 /// One operation to run: the change it belongs to and its position there.
 struct Step<'p> {
@@ -132,7 +127,7 @@ pub async fn execute(
     plan_id: Option<&str>,
     progress: Progress<'_>,
 ) -> Result<Applied, Stopped> {
-    check_passwords(plan, desired).map_err(|e| Stopped(vec![e.0]))?;
+    check_passwords(plan, desired).map_err(|e| Stopped(vec![e.to_string()]))?;
     let mut run = Run {
         plan,
         desired,
@@ -149,7 +144,7 @@ pub async fn execute(
     }
     probe_fence(target, lock)
         .await
-        .map_err(|e| Stopped(vec![e.0]))?;
+        .map_err(|e| Stopped(vec![e.to_string()]))?;
     for phase in [Phase::Changes, Phase::Destructive, Phase::Record] {
         let steps: Vec<Step<'_>> = plan
             .changes
@@ -195,7 +190,7 @@ pub async fn execute(
 async fn probe_fence(target: &Target, lock: &Lock) -> Result<(), TargetError> {
     match target.fence_problem(lock.fence()).await? {
         None => Ok(()),
-        Some(why) => Err(TargetError(format!(
+        Some(why) => Err(TargetError::Other(format!(
             "apply cannot fence its writes with the lock, so it writes nothing: {why} (the apply user needs +watch +multi +exec +eval, and to write `{}:fence:*`: see \"Least-privilege users for the tool\" in docs/operations.md)",
             lock.key()
         ))),
@@ -268,7 +263,7 @@ impl<'p> Run<'p> {
                 return None;
             }
             if let Err(e) = lock.check(margin) {
-                *halt.borrow_mut() = Some(Halt::Stopped(e.0));
+                *halt.borrow_mut() = Some(Halt::Stopped(e.to_string()));
                 return None;
             }
             sent_at.borrow_mut().push(Instant::now());
@@ -293,7 +288,7 @@ impl<'p> Run<'p> {
                             self.note_transaction(chunk, outcome, sent)
                         }
                     },
-                    Err(e) => Err(Halt::Stopped(e.0)),
+                    Err(e) => Err(Halt::Stopped(e.to_string())),
                 };
                 if let Err(stop) = noted {
                     halt.borrow_mut().get_or_insert(stop);
@@ -606,7 +601,7 @@ fn check_passwords(plan: &Plan, desired: &Desired) -> Result<(), TargetError> {
             .get(name)
             .map_or(0, |u| u.password_hashes.len());
         if op.placeholders() != declared {
-            return Err(TargetError(format!(
+            return Err(TargetError::Other(format!(
                 "the plan sets {} passwords of ACL user `{name}`, the topology declares {declared}; run plan again",
                 op.placeholders()
             )));

@@ -130,8 +130,8 @@ fn agreed_environment(args: &CheckMessagesArgs, stream: &str) -> Result<Option<S
         if schema_in(env)? != expected {
             return Err(fail(&format!(
                 "environments `{}` and `{}` give stream `{stream}` different message schemas: say which one with --env",
-                crate::text::untrusted(first),
-                crate::text::untrusted(env)
+                untrusted(first),
+                untrusted(env)
             )));
         }
     }
@@ -235,13 +235,13 @@ fn entries(reply: &Reply, key: &str, url: &RedactedUrl) -> Result<Vec<Entry>, Ta
     let items = match reply {
         Reply::Array(items) => items,
         Reply::Error { code, details } => {
-            return Err(TargetError(format!(
+            return Err(TargetError::Other(format!(
                 "{url}: {what} failed: {}",
                 server_words(code, details)
             )));
         }
         other => {
-            return Err(TargetError(format!(
+            return Err(TargetError::Other(format!(
                 "{url}: {what} gave {}, not an array of entries",
                 other.describe()
             )));
@@ -251,7 +251,7 @@ fn entries(reply: &Reply, key: &str, url: &RedactedUrl) -> Result<Vec<Entry>, Ta
         .iter()
         .map(|item| {
             entry(item).ok_or_else(|| {
-                TargetError(format!(
+                TargetError::Other(format!(
                     "{url}: {what} gave an entry that is {}, not an ID and its field/value pairs",
                     item.describe()
                 ))

@@ -15,8 +15,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::{LiveAcl, LiveSelector, LiveUser};
 use crate::acl::Catalog;
 use crate::record::OWNERS_KEY;
-use crate::resp::{Reply, server_words};
-use crate::target::{BATCH_SIZE, Command, RedactedUrl, Target, TargetError};
+use crate::resp::Reply;
+use crate::target::{BATCH_SIZE, Command, RedactedUrl, ServerError, Target, TargetError};
 
 pub async fn read(target: &mut Target, names: &BTreeSet<String>) -> Result<LiveAcl, TargetError> {
     let mut commands = vec![
@@ -127,10 +127,15 @@ fn checked<'r, 'a>(
     reply: &'r Reply<'a>,
 ) -> Result<&'r Reply<'a>, TargetError> {
     match reply {
-        Reply::Error { code, details } => Err(TargetError(format!(
-            "{url}: {what} failed: {} (reading ACL users needs +acl|whoami +acl|cat +acl|getuser and read access to `{OWNERS_KEY}`; see docs/operations.md)",
-            server_words(code, details)
-        ))),
+        Reply::Error { code, details } => Err(TargetError::Refused {
+            url: url.clone(),
+            command: what.to_owned(),
+            error: ServerError::new(code, details),
+            hint: format!(
+                " (reading ACL users needs +acl|whoami +acl|cat +acl|getuser and read access to `{OWNERS_KEY}`; see docs/operations.md)"
+            )
+            .into(),
+        }),
         reply => Ok(reply),
     }
 }
@@ -154,7 +159,7 @@ fn config_value(
             Some([(field, value)]) if field.eq_ignore_ascii_case(name) && text(value).is_some() => {
                 Ok(text(value))
             }
-            _ => Err(TargetError(format!(
+            _ => Err(TargetError::Other(format!(
                 "{url}: CONFIG GET {name} gave a reply of another shape than the parameter and its value"
             ))),
         },

@@ -40,11 +40,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{LiveGroup, LiveKey, LiveState, LiveStream, StreamId};
 use crate::model::desired::Desired;
-use crate::record::{Record, legacy_record_key, record_key};
+use crate::record::{Record, RecordError, legacy_record_key, record_key};
 use crate::resp::{MAX_REPLY_BYTES, Reply, server_words, size_text};
 use crate::small_map::SmallMap;
 use crate::target::{
-    BATCH_SIZE, Command, NodeId, ReadError, RedactedUrl, Route, Target, TargetError,
+    BATCH_SIZE, Command, NodeId, ReadError, RedactedUrl, Route, ServerError, Target, TargetError,
 };
 use crate::text::untrusted;
 
@@ -427,13 +427,13 @@ async fn resolve_types(
                 let live = match (type_name(reply, key, &url)?.as_ref(), unclear) {
                     ("none", _) => LiveKey::Missing,
                     ("stream", Some(words)) => {
-                        return Err(TargetError(format!(
+                        return Err(TargetError::Other(format!(
                             "{url}: {} failed: {words}",
                             command("XINFO GROUPS", key)
                         )));
                     }
                     ("stream", None) => {
-                        return Err(TargetError(format!(
+                        return Err(TargetError::Other(format!(
                             "{url}: `{}` became a stream while it was read: run the command again",
                             untrusted(key)
                         )));
@@ -471,7 +471,7 @@ async fn read_header(target: &mut Target, namespace: &str) -> Result<Header, Tar
         .into_iter()
         .next()
         .map(|(_, facts)| facts)
-        .ok_or_else(|| TargetError(format!("{}: no node to read", target.describe())))?;
+        .ok_or_else(|| TargetError::Other(format!("{}: no node to read", target.describe())))?;
     Ok(Header {
         now_ms,
         node_max_entries,
@@ -503,7 +503,7 @@ async fn read_node_facts(target: &mut Target) -> Result<Vec<(NodeId, NodeFacts)>
         target
             .read_on(node, vec![commands], |replies| {
                 let [time, config] = replies else {
-                    return Err(TargetError(format!(
+                    return Err(TargetError::Other(format!(
                         "{url}: {} replies to 2 commands",
                         replies.len()
                     )));
@@ -515,8 +515,9 @@ async fn read_node_facts(target: &mut Target) -> Result<Vec<(NodeId, NodeFacts)>
                 Ok(())
             })
             .await?;
-        let read =
-            read.ok_or_else(|| TargetError(format!("{url}: the read ended without its replies")))?;
+        let read = read.ok_or_else(|| {
+            TargetError::Other(format!("{url}: the read ended without its replies"))
+        })?;
         facts.push((node, read));
     }
     Ok(facts)
@@ -571,7 +572,7 @@ async fn read_stored_record(
             )
         };
     match (current, old) {
-        (Some(current), Some(old)) => Err(TargetError(format!(
+        (Some(current), Some(old)) => Err(TargetError::Other(format!(
             "{url}: namespace `{namespace}` has a record under two names, `{current_key}` (serial {}, written by redis-topology {}) and its old name `{old_key}` (serial {}, written by redis-topology {}): an apply of a version from before the record was moved ran after this one moved it, or one was copied. Nothing was changed. Make every apply of this namespace use this version, then delete the record that is out of date (`DEL <key>`; a deleted record lists nothing, so the next apply adopts the declared streams and users again and keeps, never prunes, what it no longer lists)",
             current.serial,
             untrusted(&current.tool_version),
@@ -616,7 +617,7 @@ fn record_too_large(
             index: at,
             why,
             ..
-        } if at == index => TargetError(format!(
+        } if at == index => TargetError::Other(format!(
             "{url}: the record `{}` is larger than {}, refusing to read it ({why}); a record of 100,000 streams takes about 10 MB, so this one was not written by redis-topology: look at it (redis-cli STRLEN) and delete it if nobody needs it",
             untrusted(record_key),
             size_text(MAX_REPLY_BYTES)
@@ -692,20 +693,17 @@ fn parse_record(
     record_key: &str,
     url: &RedactedUrl,
 ) -> Result<Option<Record>, TargetError> {
-    let unusable = |why: String| {
-        TargetError(format!(
-            "the record `{}` cannot be used: {why}",
-            untrusted(record_key)
-        ))
+    let unusable = |source: RecordError| TargetError::UnusableRecord {
+        key: untrusted(record_key).into_owned(),
+        source: source.into(),
     };
     match reply {
         Reply::Nil => Ok(None),
         Reply::Bytes(bytes) => {
-            let json = std::str::from_utf8(bytes)
-                .map_err(|_| unusable("it is not UTF-8 text".to_owned()))?;
+            let json = std::str::from_utf8(bytes).map_err(|_| unusable(RecordError::NotText))?;
             Record::parse(json).map(Some).map_err(unusable)
         }
-        Reply::Error { code, details } => Err(TargetError(format!(
+        Reply::Error { code, details } => Err(TargetError::Other(format!(
             "{url}: cannot read the record: {} failed: {}{}",
             command("GET", record_key),
             server_words(code, details),
@@ -758,7 +756,7 @@ fn parse_key(
     };
     let groups = match groups {
         Reply::Array(items) => parse_groups(items).map_err(|why| {
-            TargetError(format!(
+            TargetError::Other(format!(
                 "{url}: in the reply to {}, {why}; is this a Redis server (7.0 or later)?",
                 command("XINFO GROUPS", key)
             ))
@@ -878,11 +876,11 @@ fn parse_position(
     let last = last
         .and_then(Reply::as_str)
         .and_then(StreamId::parse)
-        .ok_or_else(|| TargetError(format!("{url}: {what} gave no `last-generated-id`")))?;
+        .ok_or_else(|| TargetError::Other(format!("{url}: {what} gave no `last-generated-id`")))?;
     let added = match added {
         None => None,
         Some(value) => Some(value.as_u64().ok_or_else(|| {
-            TargetError(format!(
+            TargetError::Other(format!(
                 "{url}: {what} gave {} as `entries-added`, not a count",
                 value.describe()
             ))
@@ -914,11 +912,12 @@ fn command(name: &str, key: &str) -> String {
 
 /// A command the server refused, with its words: `TIME failed: NOPERM ...`.
 fn failed(url: &RedactedUrl, command: &str, code: &str, details: &str) -> TargetError {
-    TargetError(format!(
-        "{url}: {command} failed: {}{}",
-        server_words(code, details),
-        hint(code)
-    ))
+    TargetError::Refused {
+        url: url.clone(),
+        command: command.to_owned(),
+        error: ServerError::new(code, details),
+        hint: hint(code).into(),
+    }
 }
 
 fn hint(code: &str) -> &'static str {
@@ -931,8 +930,10 @@ fn hint(code: &str) -> &'static str {
 /// A reply of another shape than the command's: `XLEN app:orders gave the integer -5, not
 /// a length`.
 fn unexpected(url: &RedactedUrl, command: &str, reply: &Reply, expected: &str) -> TargetError {
-    TargetError(format!(
-        "{url}: {command} gave {}, not {expected}; is this a Redis server (7.0 or later)?",
-        reply.describe()
-    ))
+    TargetError::Unexpected {
+        url: url.clone(),
+        command: command.to_owned(),
+        got: reply.describe(),
+        expected: expected.to_owned(),
+    }
 }

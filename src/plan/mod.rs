@@ -65,7 +65,8 @@ pub struct Options {
 }
 
 /// Why no plan can be made; found before anything is written.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct Refusal(pub String);
 
 impl Plan {

@@ -90,13 +90,12 @@ fn live(keys: &[(&str, LiveKey)]) -> LiveState {
 /// Streams `s<n>` declared for each of `declared`, recorded for each of `recorded`, and
 /// existing on the server for each of `existing` (for walks over the three).
 pub(super) fn state_with(
-    declared: &std::collections::BTreeSet<u8>,
-    recorded_keys: &std::collections::BTreeSet<u8>,
-    existing: &std::collections::BTreeSet<u8>,
+    declared: &BTreeSet<u8>,
+    recorded_keys: &BTreeSet<u8>,
+    existing: &BTreeSet<u8>,
 ) -> (Desired, LiveState) {
-    let names = |set: &std::collections::BTreeSet<u8>| -> Vec<String> {
-        set.iter().map(|n| format!("s{n}")).collect()
-    };
+    let names =
+        |set: &BTreeSet<u8>| -> Vec<String> { set.iter().map(|n| format!("s{n}")).collect() };
     let declared = names(declared);
     let specs: Vec<StreamSpec> = declared
         .iter()

@@ -222,7 +222,7 @@ impl Reader {
             Err(ReadFailure::Reply {
                 command, problem, ..
             }) => Err(format!("the reply to `{command}` is {problem}")),
-            Err(ReadFailure::Stopped(e)) => Err(e.0),
+            Err(ReadFailure::Stopped(e)) => Err(e.to_string()),
             Ok(()) => refused.map_or(Ok(()), Err),
         }
     }

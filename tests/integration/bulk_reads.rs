@@ -95,9 +95,12 @@ fn replies_come_in_order_and_a_stopped_read_leaves_nothing_behind() {
         assert_eq!(seen, expected);
 
         let stopped = target
-            .read_each(batches, |_| Err(TargetError("stop".to_owned())))
+            .read_each(batches, |_| Err(TargetError::Other("stop".to_owned())))
             .await;
-        assert_eq!(stopped, Err(TargetError("stop".to_owned())));
+        assert!(
+            matches!(&stopped, Err(TargetError::Other(why)) if why == "stop"),
+            "{stopped:?}"
+        );
         let mut after = Vec::new();
         target
             .read_each(vec![vec![echo("after")]], |replies| {

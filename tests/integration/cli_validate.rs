@@ -367,7 +367,7 @@ fn the_demo_script_finds_the_binary_in_cargo_target_dir() {
 /// "invalid" (the file may be fine).
 #[test]
 fn a_missing_file_or_environment_is_not_called_invalid() {
-    let with_envs = super::util::topology_file(
+    let with_envs = topology_file(
         "version: 1\nnamespace: app\nstreams:\n  s: { retention: unbounded }\nenvironments:\n  dev: {}\n  prod: {}\n",
     );
     let file = with_envs.path().to_str().expect("utf-8 path");

@@ -494,19 +494,18 @@ fn replies_nobody_asked_for_are_an_error() {
 #[test]
 fn a_listener_that_is_not_redis_is_named_as_such() {
     use std::io::Write as _;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("address").port();
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
             let mut stream = stream;
             let mut request = [0u8; 1024];
-            let _ = std::io::Read::read(&mut stream, &mut request);
+            let _ = Read::read(&mut stream, &mut request);
             let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
         }
     });
-    let file = super::util::topology_file(
-        "version: 1\nnamespace: app\nstreams:\n  orders: { retention: unbounded }\n",
-    );
+    let file =
+        topology_file("version: 1\nnamespace: app\nstreams:\n  orders: { retention: unbounded }\n");
     let out = super::util::bin()
         .arg("plan")
         .arg(file.path())

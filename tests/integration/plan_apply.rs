@@ -702,6 +702,7 @@ fn the_url_database_and_user_hold_for_every_connection() {
 /// Ctrl-C in the middle of a large apply: it stops, says so, releases its lock at once, and
 /// the next apply completes the work.
 #[test]
+#[allow(unsafe_code)] // kill(2) below: no safe way to send SIGINT to the child
 fn ctrl_c_releases_the_lock_and_the_next_apply_completes() {
     use std::fmt::Write as _;
     let mut topology = String::from("version: 1\nnamespace: big\nstreams:\n");
