@@ -123,11 +123,6 @@ impl Lock {
         self.taken_over_from.as_deref()
     }
 
-    /// This apply's token: a fenced batch compares the lock's value with it.
-    pub fn token(&self) -> &str {
-        &self.token
-    }
-
     /// How long the lock lives without renewal.
     pub fn lease(&self) -> Duration {
         self.lease

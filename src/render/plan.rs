@@ -16,7 +16,8 @@ pub struct PlanTarget<'a> {
 }
 
 /// The human plan: one line per change with its reason, the commands under it, notes, and a
-/// summary line.
+/// summary line, as one string (the CLI streams it with `write_human` instead).
+#[cfg(test)]
 pub fn human(plan: &Plan, target: &PlanTarget, colour: bool) -> String {
     let mut all = String::new();
     write_human(plan, target, colour, |piece| all.push_str(piece));
