@@ -8,6 +8,9 @@
 //! Goals: apply from empty within 1.5x of (writes + reads) by redis-cli --pipe; no-op plan
 //! within 1.5x of the reads; peak memory under 100 MB.
 
+// A benchmark reports on the terminal.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::net::TcpListener;
@@ -157,6 +160,7 @@ fn pipe(server: &Server, commands: &[Vec<String>]) -> Duration {
 
 /// Run redis-topology; returns its wall time and peak resident memory (`ru_maxrss` from
 /// wait4(2), in MB: exact, where sampling /proc would miss short peaks and add latency).
+#[allow(unsafe_code)] // wait4(2) below: the child's exact peak memory
 fn run_tool(args: &[&str], file: &Path, server: &Server) -> (Duration, f64) {
     let start = Instant::now();
     let url = ["--url".to_owned(), server.url()];

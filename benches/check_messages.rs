@@ -5,6 +5,9 @@
 //! Two forms of the same messages: the JSON document as a JSON value (as a fixture is
 //! written), and as JSON text inside the entry (as exported from Redis: parsed twice).
 
+// A benchmark reports on the terminal.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::fmt::Write as _;
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -4,6 +4,9 @@
 //! convert, every rule, for the base and two environments) and the whole binary, process
 //! start included. A benchmark, not a test: timings depend on the machine.
 
+// A benchmark reports on the terminal.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 

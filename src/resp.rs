@@ -1,7 +1,7 @@
 //! Replies from the server, parsed straight from the bytes it sent (RESP2), strictly and
 //! within limits.
 //!
-//! Every read the tool makes goes through here (see [`crate::reader`]). A plan of 10,000
+//! Every read the tool makes goes through here (see [`crate::target::reader`]). A plan of 10,000
 //! streams reads 20,000 replies, most of them `XINFO GROUPS` arrays of field/value pairs. The
 //! Redis client's general decoder builds an owned value per string (~450,000 of them)
 //! through a parser-combinator state machine: measured, 47 ms of CPU, nearly twice what the
@@ -45,7 +45,7 @@ pub const MAX_DEPTH: usize = 32;
 const MAX_NUMBER_CHARS: usize = 20;
 
 // The parsed size that MAX_REPLY_VALUES bounds.
-const _: () = assert!(std::mem::size_of::<Reply>() <= 40);
+const _: () = assert!(size_of::<Reply>() <= 40);
 
 /// One reply, borrowing its strings from the buffer it was read from.
 #[derive(Clone, Debug, PartialEq)]
@@ -63,21 +63,14 @@ pub enum Reply<'a> {
 }
 
 /// What the server sent cannot be read.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ProtocolError {
     /// Bytes that are not RESP2 as Redis writes it (what was found, escaped).
+    #[error("not a RESP2 reply: {0}")]
     Malformed(String),
     /// A reply over one of the limits above, refused from what it announced.
+    #[error("{0}")]
     OverLimit(String),
-}
-
-impl fmt::Display for ProtocolError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ProtocolError::Malformed(what) => write!(f, "not a RESP2 reply: {what}"),
-            ProtocolError::OverLimit(what) => f.write_str(what),
-        }
-    }
 }
 
 impl<'a> Reply<'a> {
@@ -137,6 +130,39 @@ impl<'a> Reply<'a> {
             Reply::Nil => "nil".to_owned(),
             Reply::Array(items) => format!("an array of {} values", items.len()),
         }
+    }
+}
+
+/// A reply that owns its bytes: for replies that outlive the read that brought them (the
+/// write connection's, which the apply lock keeps). Held as the RESP2 bytes it was read from,
+/// parsed when looked at, so that there is one reply model, [`Reply`], for every reply.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OwnedReply {
+    bytes: Vec<u8>,
+}
+
+impl OwnedReply {
+    /// The one reply `bytes` holds, checked as every reply is (strict RESP2, within the limits).
+    pub fn from_resp(bytes: Vec<u8>) -> Result<OwnedReply, ProtocolError> {
+        let (_, end) = parse_one(&bytes, 0)?;
+        if end != bytes.len() {
+            return Err(ProtocolError::Malformed(
+                "bytes follow the reply".to_owned(),
+            ));
+        }
+        Ok(OwnedReply { bytes })
+    }
+
+    /// The reply, borrowing from this one.
+    pub fn reply(&self) -> Reply<'_> {
+        // Checked when made: it parses.
+        parse(&self.bytes, 0).unwrap_or(Reply::Nil)
+    }
+}
+
+impl fmt::Debug for OwnedReply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.reply().fmt(f)
     }
 }
 

@@ -1,6 +1,7 @@
 //! The apply lock: one apply per namespace at a time, and never two that both write.
 //!
-//! The lock is the key `<ns>:__topology__:lock`. Its value is a token that names the holder,
+//! The lock is the key `{__topology__:<ns>}:lock` (in the slot of the record, see
+//! [`crate::record`]). Its value is a token that names the holder,
 //! `host/pid N/since T/client C/<random>`: `C` is the `CLIENT ID` of the connection that
 //! carries the holder's writes (left out when `CLIENT ID` is refused), and the random part
 //! makes the token the holder's alone. Every step is one round trip whose reply is checked:
@@ -8,7 +9,10 @@
 //! - **Take** ([`TAKE`]): `SET key token NX PX lease` in a script that, when the lock is
 //!   held, also returns the holder and the lock's `PTTL`. A user that may not run scripts
 //!   fails here, naming `EVAL` and the server's words, before anything is written (a plain
-//!   `SET` would succeed and leave a lock that user could then not release).
+//!   `SET` would succeed and leave a lock that user could then not release). The same
+//!   script first looks at the lock's old name, `<ns>:__topology__:lock`: while a version
+//!   from before the hash tag holds it, the lock counts as held by that apply (waited for,
+//!   or, once its connection is gone, its old-name lock deleted and the lock taken).
 //! - **Take over** ([`TAKE_OVER`]): a holder's writes all go over the connection its token
 //!   names, so once that connection is gone (`CLIENT LIST ID C` is empty: the process was
 //!   killed, or its link cut) the holder can never write again, and a waiting apply takes
@@ -32,11 +36,9 @@ use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use redis::{Cmd, Value};
-
-use crate::live::read::server_error_text;
-use crate::record::lock_key;
-use crate::target::{Target, TargetError};
+use crate::record::{legacy_lock_key, lock_key};
+use crate::resp::{OwnedReply, Reply, server_words};
+use crate::target::{Command, Line, LockFence, Route, Target, TargetError};
 use crate::text::untrusted;
 
 /// How long a lock lives without renewal.
@@ -57,13 +59,17 @@ const SCRIPT_RULES: &str =
 /// The shortest and longest lease `REDIS_TOPOLOGY_LOCK_LEASE_MS` may set.
 const LEASE_RANGE_MS: std::ops::RangeInclusive<u64> = 100..=86_400_000;
 
-/// Take a free lock; when held, say by whom and for how long: `{1}`, or `{0, holder, pttl}`.
-/// The holder comes back cut to 1 KiB (a token is ~100 bytes; a lock written by hand may be
-/// anything, and this runs every 250 ms of a wait). A cut holder is never taken over: the
-/// takeover compares the whole value.
+/// Take a free lock (KEYS[1]); when held, say by whom and for how long: `{1}`, or
+/// `{0, holder, pttl, 0}`. The lock's old name (KEYS[2]), held by an apply of an older
+/// version, counts as held: `{0, holder, pttl, 1}`, and nothing is set. The holder comes back
+/// cut to 1 KiB (a token is ~100 bytes; a lock written by hand may be anything, and this runs
+/// every 250 ms of a wait). A cut holder is never taken over: the takeover compares the whole
+/// value.
 const TAKE: &str = "\
+local old = redis.call('get', KEYS[2]) \
+if old then return {0, string.sub(old, 1, 1024), redis.call('pttl', KEYS[2]), 1} end \
 if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {1} end \
-return {0, string.sub(redis.call('get', KEYS[1]) or '', 1, 1024), redis.call('pttl', KEYS[1])}";
+return {0, string.sub(redis.call('get', KEYS[1]) or '', 1, 1024), redis.call('pttl', KEYS[1]), 0}";
 
 /// Replace the token ARGV[1] (a holder whose connection is gone) by ARGV[2]: 1, or 0 when the
 /// lock changed hands meanwhile.
@@ -106,7 +112,7 @@ pub struct Lock {
 }
 
 impl Lock {
-    /// The lock's key, `<namespace>:__topology__:lock`.
+    /// The lock's key, `{__topology__:<namespace>}:lock`.
     pub fn key(&self) -> &str {
         &self.key
     }
@@ -117,14 +123,18 @@ impl Lock {
         self.taken_over_from.as_deref()
     }
 
-    /// This apply's token: a fenced batch compares the lock's value with it.
-    pub fn token(&self) -> &str {
-        &self.token
-    }
-
     /// How long the lock lives without renewal.
     pub fn lease(&self) -> Duration {
         self.lease
+    }
+
+    /// What a fenced batch checks on the server: this lock's key, token and lease.
+    pub fn fence(&self) -> LockFence<'_> {
+        LockFence {
+            key: &self.key,
+            token: &self.token,
+            lease: self.lease,
+        }
     }
 
     /// Whether another apply held the lock when this one first asked.
@@ -138,7 +148,7 @@ impl Lock {
     pub fn check(&self, margin: Duration) -> Result<(), TargetError> {
         self.lease_state()
             .check(Instant::now(), margin)
-            .map_err(|why| TargetError(format!("the apply lock `{}` {why}", self.key)))
+            .map_err(|why| TargetError::Other(format!("the apply lock `{}` {why}", self.key)))
     }
 
     /// A write batch that renewed the lease server-side (the integrator's fenced batches
@@ -159,15 +169,18 @@ impl Lock {
     pub async fn release(self, target: &mut Target) -> Result<(), TargetError> {
         self.renewer.abort();
         let release = script(RELEASE, &self.key, &[&self.token]);
-        match ask(target, release).await {
-            Ok(Value::Int(1)) => Ok(()),
-            Ok(Value::Int(0)) => Err(TargetError(format!(
+        let reply = ask(target, &self.key, release).await;
+        match reply.as_ref().map(OwnedReply::reply) {
+            Ok(Reply::Int(1)) => Ok(()),
+            Ok(Reply::Int(0)) => Err(TargetError::Other(format!(
                 "the apply lock `{}` was no longer this apply's (its lease ran out and another apply may have taken it); it was left as it is",
                 self.key
             ))),
-            Ok(Value::ServerError(e)) => Err(refused("release", &self.key, &e, self.lease)),
+            Ok(Reply::Error { code, details }) => {
+                Err(refused("release", &self.key, code, details, self.lease))
+            }
             Ok(other) => Err(unexpected("release", &self.key, &other)),
-            Err(e) => Err(TargetError(format!(
+            Err(e) => Err(TargetError::Other(format!(
                 "cannot release the apply lock `{}`: {e}; it expires by itself within {}",
                 self.key,
                 seconds(self.lease)
@@ -269,35 +282,43 @@ pub async fn acquire(
     timeout: Duration,
 ) -> Result<Lock, TargetError> {
     let key = lock_key(namespace);
+    let old_key = legacy_lock_key(namespace);
     let lease = lease();
-    let token = new_token(own_client_id(target).await?);
+    let token = new_token(own_client_id(target, &key).await?);
     // No deadline when it cannot be represented (`--lock-timeout` of billions of years).
     let deadline = Instant::now().checked_add(timeout);
     let mut contended = false;
     let mut cannot_list: Option<String> = None;
     loop {
         let sent = Instant::now();
-        let (holder, pttl) = match take(target, &key, &token, lease).await? {
+        let (holder, pttl, old_name) = match take(target, [&key, &old_key], &token, lease).await? {
             Held::Free => {
-                return Ok(Lock::start(
-                    target, key, token, lease, contended, sent, None,
-                ));
+                return Lock::start(target, key, token, lease, contended, sent, None);
             }
-            Held::By { holder, pttl } => (holder, pttl),
+            Held::By {
+                holder,
+                pttl,
+                old_name,
+            } => (holder, pttl, old_name),
         };
         contended = true;
+        let held = if old_name { &old_key } else { &key };
         let connection = match &cannot_list {
             Some(why) => Connection::Unknown(why.clone()),
-            None => holder_connection(target, &holder).await?,
+            None => holder_connection(target, held, &holder).await?,
         };
         match &connection {
+            Connection::Gone if old_name => {
+                // An older apply, killed: its lock goes (if still its), and the next take
+                // takes ours.
+                release_old(target, &old_key, &holder, lease).await?;
+                continue;
+            }
             Connection::Gone => {
                 let sent = Instant::now();
                 if take_over(target, &key, &holder, &token, lease).await? {
                     let from = Some(shown_holder(&holder));
-                    return Ok(Lock::start(
-                        target, key, token, lease, contended, sent, from,
-                    ));
+                    return Lock::start(target, key, token, lease, contended, sent, from);
                 }
                 // Taken or released meanwhile: ask again.
             }
@@ -305,7 +326,7 @@ pub async fn acquire(
             Connection::Open(_) | Connection::NotRecorded => {}
         }
         if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
-            return Err(still_held(&key, &holder, pttl, &connection, timeout));
+            return Err(still_held(held, &holder, pttl, &connection, timeout));
         }
         tokio::time::sleep(RETRY).await;
     }
@@ -321,15 +342,12 @@ impl Lock {
         contended: bool,
         sent: Instant,
         taken_over_from: Option<String>,
-    ) -> Lock {
+    ) -> Result<Lock, TargetError> {
         let state = Arc::new(Mutex::new(Lease::new(lease, sent)));
-        let renewer = tokio::spawn(renew(
-            target.connection(),
-            key.clone(),
-            token.clone(),
-            Arc::clone(&state),
-        ));
-        Lock {
+        // Renewals go where the lock is, on the connection of the writes.
+        let line = target.line(Route::Key(&key))?;
+        let renewer = tokio::spawn(renew(line, key.clone(), token.clone(), Arc::clone(&state)));
+        Ok(Lock {
             key,
             token,
             lease,
@@ -337,7 +355,7 @@ impl Lock {
             taken_over_from,
             state,
             renewer,
-        }
+        })
     }
 }
 
@@ -367,49 +385,66 @@ fn token_client_id(token: &str) -> Option<i64> {
         .and_then(|id| id.parse().ok())
 }
 
-/// The `CLIENT ID` of the write connection (the one [`Target::batch`] and the renewer use),
-/// or `None` when the server refuses it: the lock then cannot be taken over at once.
-async fn own_client_id(target: &mut Target) -> Result<Option<i64>, TargetError> {
-    let id = redis::cmd("CLIENT").arg("ID").clone();
-    match ask(target, id).await {
-        Ok(Value::Int(id)) => Ok(Some(id)),
+/// The `CLIENT ID` of the write connection to the lock's node (the one the writes and the
+/// renewer use), or `None` when the server refuses it: the lock then cannot be taken over at
+/// once.
+async fn own_client_id(target: &mut Target, key: &str) -> Result<Option<i64>, TargetError> {
+    let id = Command::new("CLIENT").arg("ID");
+    match ask(target, key, id).await.as_ref().map(OwnedReply::reply) {
+        Ok(Reply::Int(id)) => Ok(Some(id)),
         Ok(_) => Ok(None),
-        Err(e) => Err(TargetError(format!("cannot take the apply lock: {e}"))),
+        Err(e) => Err(TargetError::Other(format!(
+            "cannot take the apply lock: {e}"
+        ))),
     }
 }
 
 /// What the take script found.
 enum Held {
     Free,
-    By { holder: String, pttl: i64 },
+    /// Held, under the lock's name or (`old_name`) under its old name by an older version.
+    By {
+        holder: String,
+        pttl: i64,
+        old_name: bool,
+    },
 }
 
+/// Run [`TAKE`] on the lock and its old name (`[key, old_key]`).
 async fn take(
     target: &mut Target,
-    key: &str,
+    [key, old_key]: [&str; 2],
     token: &str,
     lease: Duration,
 ) -> Result<Held, TargetError> {
-    let take = script(TAKE, key, &[token, &millis(lease)]);
-    let reply = ask(target, take)
+    let mut take = Command::new("EVAL");
+    take.push(TAKE).push(2u64).push(key).push(old_key);
+    take.push(token).push(millis(lease));
+    let reply = ask(target, key, take)
         .await
-        .map_err(|e| TargetError(format!("cannot take the apply lock `{key}`: {e}")))?;
-    parse_take(&reply).map_err(|reply| match reply {
-        Value::ServerError(e) => refused("take", key, e, lease),
+        .map_err(|e| TargetError::Other(format!("cannot take the apply lock `{key}`: {e}")))?;
+    parse_take(&reply.reply()).map_err(|reply| match reply {
+        Reply::Error { code, details } => refused("take", key, code, details, lease),
         other => unexpected("take", key, other),
     })
 }
 
 /// The take script's reply, or the reply itself when it is not one.
-fn parse_take(reply: &Value) -> Result<Held, &Value> {
-    let Value::Array(parts) = reply else {
+fn parse_take<'r, 'a>(reply: &'r Reply<'a>) -> Result<Held, &'r Reply<'a>> {
+    let Reply::Array(parts) = reply else {
         return Err(reply);
     };
     match parts.as_slice() {
-        [Value::Int(1)] => Ok(Held::Free),
-        [Value::Int(0), holder, Value::Int(pttl)] => Ok(Held::By {
+        [Reply::Int(1)] => Ok(Held::Free),
+        [
+            Reply::Int(0),
+            holder,
+            Reply::Int(pttl),
+            Reply::Int(old @ (0 | 1)),
+        ] => Ok(Held::By {
             holder: text_of(holder).ok_or(reply)?,
             pttl: *pttl,
+            old_name: *old == 1,
         }),
         _ => Err(reply),
     }
@@ -425,18 +460,23 @@ enum Connection {
     Unknown(String),
 }
 
-async fn holder_connection(target: &mut Target, holder: &str) -> Result<Connection, TargetError> {
+async fn holder_connection(
+    target: &mut Target,
+    key: &str,
+    holder: &str,
+) -> Result<Connection, TargetError> {
     let Some(id) = token_client_id(holder) else {
         return Ok(Connection::NotRecorded);
     };
-    let list = redis::cmd("CLIENT").arg("LIST").arg("ID").arg(id).clone();
-    let reply = ask(target, list)
+    // The holder's connection is to the lock's node.
+    let list = Command::new("CLIENT").arg("LIST").arg("ID").arg(id);
+    let reply = ask(target, key, list)
         .await
-        .map_err(|e| TargetError(format!("cannot check the apply lock's holder: {e}")))?;
-    Ok(match reply {
-        Value::ServerError(e) => Connection::Unknown(format!(
+        .map_err(|e| TargetError::Other(format!("cannot check the apply lock's holder: {e}")))?;
+    Ok(match reply.reply() {
+        Reply::Error { code, details } => Connection::Unknown(format!(
             "CLIENT LIST was refused: {}",
-            untrusted(&server_error_text(&e))
+            untrusted(&server_words(code, details))
         )),
         other => match text_of(&other) {
             Some(clients) if clients.trim().is_empty() => Connection::Gone,
@@ -458,12 +498,41 @@ async fn take_over(
     lease: Duration,
 ) -> Result<bool, TargetError> {
     let take_over = script(TAKE_OVER, key, &[holder, token, &millis(lease)]);
-    match ask(target, take_over).await {
-        Ok(Value::Int(taken)) => Ok(taken == 1),
-        Ok(Value::ServerError(e)) => Err(refused("take over", key, &e, lease)),
+    match ask(target, key, take_over)
+        .await
+        .as_ref()
+        .map(OwnedReply::reply)
+    {
+        Ok(Reply::Int(taken)) => Ok(taken == 1),
+        Ok(Reply::Error { code, details }) => Err(refused("take over", key, code, details, lease)),
         Ok(other) => Err(unexpected("take over", key, &other)),
-        Err(e) => Err(TargetError(format!(
+        Err(e) => Err(TargetError::Other(format!(
             "cannot take over the apply lock `{key}`: {e}"
+        ))),
+    }
+}
+
+/// Delete the old-name lock of an older apply whose connection is gone, if it still holds
+/// this token (compare-and-delete, so a lock that changed hands meanwhile stays).
+async fn release_old(
+    target: &mut Target,
+    old_key: &str,
+    holder: &str,
+    lease: Duration,
+) -> Result<(), TargetError> {
+    let release = script(RELEASE, old_key, &[holder]);
+    match ask(target, old_key, release)
+        .await
+        .as_ref()
+        .map(OwnedReply::reply)
+    {
+        Ok(Reply::Int(_)) => Ok(()),
+        Ok(Reply::Error { code, details }) => {
+            Err(refused("take over", old_key, code, details, lease))
+        }
+        Ok(other) => Err(unexpected("take over", old_key, &other)),
+        Err(e) => Err(TargetError::Other(format!(
+            "cannot take over the apply lock `{old_key}`: {e}"
         ))),
     }
 }
@@ -492,7 +561,7 @@ fn still_held(
         }
         Connection::Gone | Connection::NotRecorded => String::new(),
     };
-    TargetError(format!(
+    TargetError::Other(format!(
         "another apply holds the lock `{key}` ({}); waited {}s: {expiry}{connection}. Run apply again once it is done",
         shown_holder(holder),
         timeout.as_secs()
@@ -501,12 +570,7 @@ fn still_held(
 
 /// Renew the lease every third of it, until the lock is released, lost or refused. Each
 /// reply is recorded in `state` for [`Lock::check`].
-async fn renew(
-    mut connection: redis::aio::MultiplexedConnection,
-    key: String,
-    token: String,
-    state: Arc<Mutex<Lease>>,
-) {
+async fn renew(mut line: Line, key: String, token: String, state: Arc<Mutex<Lease>>) {
     let lease = state.lock().unwrap_or_else(PoisonError::into_inner).length;
     let mut ticks = tokio::time::interval(lease / 3);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -514,33 +578,32 @@ async fn renew(
     loop {
         ticks.tick().await;
         let sent = Instant::now();
-        let mut pipe = redis::pipe();
-        pipe.add_command(script(RENEW, &key, &[&token, &millis(lease)]));
-        pipe.ignore_errors();
-        let reply = pipe.query_async::<Vec<Value>>(&mut connection).await;
+        let reply = line
+            .call(script(RENEW, &key, &[&token, &millis(lease)]))
+            .await;
         let mut known = state.lock().unwrap_or_else(PoisonError::into_inner);
-        match reply.as_deref() {
-            Ok([Value::Int(1)]) => known.confirm(sent),
-            Ok([Value::Int(0)]) => {
+        match reply.as_ref().map(OwnedReply::reply) {
+            Ok(Reply::Int(1)) => known.confirm(sent),
+            Ok(Reply::Int(0)) => {
                 known.end("was lost: its lease ran out (another apply may hold it now)".to_owned());
                 return;
             }
-            Ok([Value::ServerError(e)]) => {
+            Ok(Reply::Error { code, details }) => {
                 known.end(format!(
                     "could not be renewed: EVAL failed: {}",
-                    untrusted(&server_error_text(e))
+                    untrusted(&server_words(code, details))
                 ));
                 return;
             }
             Ok(other) => {
                 known.failing = Some(format!(
                     "EVAL gave an unexpected reply: {}",
-                    describe_all(other)
+                    describe(&other)
                 ));
             }
             Err(e) => {
-                let first_line = e.to_string();
-                let first_line = first_line.lines().next().unwrap_or_default();
+                let text = e.to_string();
+                let first_line = text.lines().next().unwrap_or_default();
                 known.failing = Some(format!("EVAL got no reply: {}", untrusted(first_line)));
             }
         }
@@ -548,35 +611,31 @@ async fn renew(
 }
 
 /// `EVAL body 1 key args...`
-fn script(body: &str, key: &str, args: &[&str]) -> Cmd {
-    let mut eval = redis::cmd("EVAL");
-    eval.arg(body).arg(1).arg(key);
+fn script(body: &str, key: &str, args: &[&str]) -> Command {
+    let mut eval = Command::new("EVAL");
+    eval.push(body).push(1u64).push(key);
     for arg in args {
-        eval.arg(*arg);
+        eval.push(*arg);
     }
     eval
 }
 
-/// The reply to one command sent alone on the write connection.
-async fn ask(target: &mut Target, command: Cmd) -> Result<Value, TargetError> {
-    target
-        .batch(std::slice::from_ref(&command))
-        .await?
-        .pop()
-        .ok_or_else(|| TargetError("the server sent no reply".to_owned()))
+/// The reply to one command sent alone on the write connection of the lock's node.
+async fn ask(target: &mut Target, key: &str, command: Command) -> Result<OwnedReply, TargetError> {
+    target.call(Route::Key(key), command).await
 }
 
 /// A lock script the server refused: its words, and for a permission the rule to add.
-fn refused(step: &str, key: &str, error: &redis::ServerError, lease: Duration) -> TargetError {
-    let words = server_error_text(error);
-    let advice = if error.code() == "NOPERM" || refused_inside_script(error.code(), &words) {
+fn refused(step: &str, key: &str, code: &str, details: &str, lease: Duration) -> TargetError {
+    let words = server_words(code, details);
+    let advice = if code == "NOPERM" || refused_inside_script(code, &words) {
         format!("; the apply user needs {SCRIPT_RULES} (docs/operations.md lists its rules)")
     } else if step == "take" {
         String::new()
     } else {
         format!("; the lock expires by itself within {}", seconds(lease))
     };
-    TargetError(format!(
+    TargetError::Other(format!(
         "cannot {step} the apply lock `{key}`: EVAL failed: {}{advice}",
         untrusted(words.trim_end_matches('.'))
     ))
@@ -593,29 +652,21 @@ fn refused_inside_script(code: &str, words: &str) -> bool {
         && (words.contains("ACL failure in script") || words.contains("can't run this command"))
 }
 
-fn unexpected(step: &str, key: &str, reply: &Value) -> TargetError {
-    TargetError(format!(
+fn unexpected(step: &str, key: &str, reply: &Reply<'_>) -> TargetError {
+    TargetError::Other(format!(
         "cannot {step} the apply lock `{key}`: EVAL gave an unexpected reply: {}",
         describe(reply)
     ))
 }
 
 /// A reply, shown briefly and safely.
-fn describe(reply: &Value) -> String {
-    untrusted(&format!("{reply:?}")).into_owned()
-}
-
-fn describe_all(replies: &[Value]) -> String {
-    untrusted(&format!("{replies:?}")).into_owned()
+fn describe(reply: &Reply<'_>) -> String {
+    reply.describe()
 }
 
 /// A string reply's text.
-fn text_of(value: &Value) -> Option<String> {
-    match value {
-        Value::BulkString(bytes) => Some(String::from_utf8_lossy(bytes).into_owned()),
-        Value::SimpleString(text) | Value::VerbatimString { text, .. } => Some(text.clone()),
-        _ => None,
-    }
+fn text_of(reply: &Reply<'_>) -> Option<String> {
+    reply.text().map(std::borrow::Cow::into_owned)
 }
 
 /// A duration in milliseconds, as a command argument.
@@ -653,22 +704,32 @@ mod tests {
 
     #[test]
     fn take_replies_are_checked() {
-        let free = Value::Array(vec![Value::Int(1)]);
+        let free = Reply::Array(vec![Reply::Int(1)]);
         assert!(matches!(parse_take(&free), Ok(Held::Free)));
-        let held = Value::Array(vec![
-            Value::Int(0),
-            Value::BulkString(b"h/pid 1/since 0/client 7/ab".to_vec()),
-            Value::Int(1234),
-        ]);
-        assert!(matches!(
-            parse_take(&held),
-            Ok(Held::By { ref holder, pttl: 1234 }) if holder.ends_with("/ab")
-        ));
+        for (flag, under_old_name) in [(0, false), (1, true)] {
+            let held = Reply::Array(vec![
+                Reply::Int(0),
+                Reply::Bytes(b"h/pid 1/since 0/client 7/ab"),
+                Reply::Int(1234),
+                Reply::Int(flag),
+            ]);
+            assert!(matches!(
+                parse_take(&held),
+                Ok(Held::By { ref holder, pttl: 1234, old_name }) if holder.ends_with("/ab") && old_name == under_old_name
+            ));
+        }
         // A plain `SET`'s OK (what the old code took for success) or a refusal is no answer.
         for wrong in [
-            Value::Okay,
-            Value::Int(1),
-            Value::Array(vec![Value::Int(0)]),
+            Reply::Bytes(b"OK"),
+            Reply::Int(1),
+            Reply::Array(vec![Reply::Int(0)]),
+            Reply::Array(vec![Reply::Int(0), Reply::Bytes(b"h"), Reply::Int(5)]),
+            Reply::Array(vec![
+                Reply::Int(0),
+                Reply::Bytes(b"h"),
+                Reply::Int(5),
+                Reply::Int(2),
+            ]),
         ] {
             assert!(parse_take(&wrong).is_err(), "{wrong:?}");
         }
@@ -676,13 +737,9 @@ mod tests {
 
     #[test]
     fn a_refused_script_names_eval_and_the_servers_words() {
-        let reply = redis::parse_redis_value(
-            b"-NOPERM this user has no permissions to run the 'eval' command\r\n",
-        );
-        let Ok(Value::ServerError(error)) = reply else {
-            panic!("not parsed as a server error: {reply:?}");
-        };
-        let message = refused("take", "app:__topology__:lock", &error, LEASE).to_string();
+        let line = "NOPERM this user has no permissions to run the 'eval' command";
+        let (code, details) = line.split_once(' ').unwrap_or((line, ""));
+        let message = refused("take", "app:__topology__:lock", code, details, LEASE).to_string();
         assert!(
             message.starts_with(
                 "cannot take the apply lock `app:__topology__:lock`: EVAL failed: NOPERM this user"
@@ -690,29 +747,19 @@ mod tests {
             "{message}"
         );
         assert!(message.contains("needs `+eval`"), "{message}");
-        let reply = redis::parse_redis_value(
-            b"-ERR The user executing the script can't run this command or subcommand script: 2d7b, on @user_script:1.\r\n",
-        );
-        let Ok(Value::ServerError(error)) = reply else {
-            panic!("not parsed as a server error: {reply:?}");
-        };
-        let message = refused("renew", "k", &error, LEASE).to_string();
+        let line = "ERR The user executing the script can't run this command or subcommand script: 2d7b, on @user_script:1.";
+        let (code, details) = line.split_once(' ').unwrap_or((line, ""));
+        let message = refused("renew", "k", code, details, LEASE).to_string();
         assert!(message.contains("+pexpire +pttl"), "{message}");
         // Redis 7.2+ and Valkey word the same refusal otherwise.
-        let reply = redis::parse_redis_value(
-            b"-ERR ACL failure in script: User topology-apply has no permissions to run the 'set' command script: 6a6a, on @user_script:1.\r\n",
-        );
-        let Ok(Value::ServerError(error)) = reply else {
-            panic!("not parsed as a server error: {reply:?}");
-        };
-        let message = refused("take", "k", &error, LEASE).to_string();
+        let line = "ERR ACL failure in script: User topology-apply has no permissions to run the 'set' command script: 6a6a, on @user_script:1.";
+        let (code, details) = line.split_once(' ').unwrap_or((line, ""));
+        let message = refused("take", "k", code, details, LEASE).to_string();
         assert!(message.contains("+pexpire +pttl"), "{message}");
         // Any other error of a script is shown without advice.
-        let reply = redis::parse_redis_value(b"-ERR Error running script\r\n");
-        let Ok(Value::ServerError(error)) = reply else {
-            panic!("not parsed as a server error: {reply:?}");
-        };
-        let message = refused("take", "k", &error, LEASE).to_string();
+        let line = "ERR Error running script";
+        let (code, details) = line.split_once(' ').unwrap_or((line, ""));
+        let message = refused("take", "k", code, details, LEASE).to_string();
         assert!(!message.contains("+eval"), "{message}");
     }
 

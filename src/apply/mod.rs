@@ -26,15 +26,15 @@ use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use redis::{Cmd, Value};
 
 use crate::acl::HASH_PLACEHOLDER;
-use crate::live::read::server_error_text;
 use crate::model::desired::Desired;
 use crate::plan::ops::{Channel, RecordArg};
 use crate::plan::{Change, Kind, Op, Plan};
-use crate::target::fenced::{self, BatchOutcome, FencedCommand, Mode, TransactionOutcome};
-use crate::target::{BATCH_SIZE, Target, TargetError, WINDOW};
+use crate::target::{
+    BATCH_SIZE, BatchOutcome, Command, Fence, OpReply, Target, TargetError, TransactionOutcome,
+    WINDOW, Write, WriteOutcome,
+};
 use crate::text::untrusted;
 use lock::Lock;
 
@@ -51,14 +51,9 @@ pub type Progress<'a> = &'a mut dyn FnMut(usize, usize);
 /// Why an apply stopped, and exactly how far it got: its lines are why, each failed
 /// command, then what was and was not applied. Holds no secret (commands show password
 /// placeholders).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .0.join("\n"))]
 pub struct Stopped(pub Vec<String>);
-
-impl std::fmt::Display for Stopped {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0.join("\n"))
-    }
-}
 
 /// One operation to run: the change it belongs to and its position there.
 struct Step<'p> {
@@ -122,13 +117,6 @@ impl Phase {
     }
 }
 
-/// How a batch runs under the lock (see `target::fenced`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Fence {
-    Transaction,
-    Script,
-}
-
 /// Run a plan under `lock`. `desired` supplies the password hashes that plans hold only as
 /// placeholders; `plan_id` (a saved plan's id) is written into the record.
 pub async fn execute(
@@ -139,7 +127,7 @@ pub async fn execute(
     plan_id: Option<&str>,
     progress: Progress<'_>,
 ) -> Result<Applied, Stopped> {
-    check_passwords(plan, desired).map_err(|e| Stopped(vec![e.0]))?;
+    check_passwords(plan, desired).map_err(|e| Stopped(vec![e.to_string()]))?;
     let mut run = Run {
         plan,
         desired,
@@ -152,11 +140,11 @@ pub async fn execute(
         stopped: None,
     };
     for (change, ops) in plan.changes.iter().zip(run.outcomes.iter_mut()) {
-        *ops = vec![Outcome::NotRun; change.ops.len()];
+        *ops = vec![Outcome::NotRun; change.ops().len()];
     }
     probe_fence(target, lock)
         .await
-        .map_err(|e| Stopped(vec![e.0]))?;
+        .map_err(|e| Stopped(vec![e.to_string()]))?;
     for phase in [Phase::Changes, Phase::Destructive, Phase::Record] {
         let steps: Vec<Step<'_>> = plan
             .changes
@@ -165,7 +153,7 @@ pub async fn execute(
             .filter(|(_, change)| Phase::of(change) == phase)
             .flat_map(|(index, change)| {
                 change
-                    .ops
+                    .ops()
                     .iter()
                     .enumerate()
                     .map(move |(position, op)| Step {
@@ -200,15 +188,9 @@ pub async fn execute(
 /// this, a user who may not run `WATCH` or `MULTI`, or may not write the fence key, would
 /// see each batch run unfenced (and the apply stop after the first).
 async fn probe_fence(target: &Target, lock: &Lock) -> Result<(), TargetError> {
-    let batch = fenced::probe_batch(lock.key(), lock.token());
-    let mut replies = std::pin::pin!(target.batches_in_window(std::iter::once(batch), 1));
-    let replies = match replies.next().await {
-        Some(replies) => replies?,
-        None => return Err(TargetError("the fence probe got no reply".to_owned())),
-    };
-    match fenced::probe_problem(&replies) {
+    match target.fence_problem(lock.fence()).await? {
         None => Ok(()),
-        Some(why) => Err(TargetError(format!(
+        Some(why) => Err(TargetError::Other(format!(
             "apply cannot fence its writes with the lock, so it writes nothing: {why} (the apply user needs +watch +multi +exec +eval, and to write `{}:fence:*`: see \"Least-privilege users for the tool\" in docs/operations.md)",
             lock.key()
         ))),
@@ -281,17 +263,15 @@ impl<'p> Run<'p> {
                 return None;
             }
             if let Err(e) = lock.check(margin) {
-                *halt.borrow_mut() = Some(Halt::Stopped(e.0));
+                *halt.borrow_mut() = Some(Halt::Stopped(e.to_string()));
                 return None;
             }
             sent_at.borrow_mut().push(Instant::now());
-            Some(match fence {
-                Fence::Script => vec![script_batch(lock, chunk, desired, plan_id)],
-                Fence::Transaction => transaction_batch(lock, chunk, desired, plan_id),
-            })
+            Some(writes(chunk, desired, plan_id))
         });
         {
-            let mut replies = std::pin::pin!(target.batches_in_window(batches, phase.window()));
+            let mut replies =
+                std::pin::pin!(target.write_batches(lock.fence(), fence, batches, phase.window()));
             let mut index = 0;
             while let Some(reply) = replies.next().await {
                 let Some(chunk) = chunks.get(index) else {
@@ -300,11 +280,15 @@ impl<'p> Run<'p> {
                 let sent = sent_at.borrow().get(index).copied();
                 index += 1;
                 let noted = match reply {
-                    Ok(values) => match fence {
-                        Fence::Script => self.note_script_batch(chunk, &values, sent),
-                        Fence::Transaction => self.note_transaction(chunk, &values, sent),
+                    Ok(written) => match written.outcome {
+                        WriteOutcome::Script(outcome) => {
+                            self.note_script_batch(chunk, outcome, sent)
+                        }
+                        WriteOutcome::Transaction(outcome) => {
+                            self.note_transaction(chunk, outcome, sent)
+                        }
                     },
-                    Err(e) => Err(Halt::Stopped(e.0)),
+                    Err(e) => Err(Halt::Stopped(e.to_string())),
                 };
                 if let Err(stop) = noted {
                     halt.borrow_mut().get_or_insert(stop);
@@ -335,12 +319,10 @@ impl<'p> Run<'p> {
     fn note_transaction(
         &mut self,
         chunk: &[Step<'p>],
-        replies: &[Value],
+        outcome: TransactionOutcome,
         sent_at: Option<Instant>,
     ) -> Result<(), Halt> {
         // The transaction's first command renews the lease; the plan's follow it.
-        let outcome =
-            fenced::transaction_outcome(replies, chunk.len() + 1).map_err(Halt::Stopped)?;
         match outcome {
             TransactionOutcome::LockLost => {
                 Err(self.lock_lost("the server ran none of this batch"))
@@ -385,12 +367,12 @@ impl<'p> Run<'p> {
 
     /// Note each command's reply (after the transaction's renewal of the lease); `Err` when
     /// one failed.
-    fn note_results(&mut self, chunk: &[Step<'p>], results: &[Value]) -> Result<(), Halt> {
+    fn note_results(&mut self, chunk: &[Step<'p>], results: &[OpReply]) -> Result<(), Halt> {
         let mut failed = false;
         for (step, reply) in chunk.iter().zip(results.iter().skip(1)) {
             match reply {
-                Value::ServerError(e) if Some(e.code()) != step.op.done_already_code() => {
-                    self.fail(step, &server_error_text(e));
+                OpReply::Failed(e) if Some(e.code.as_str()) != step.op.done_already_code() => {
+                    self.fail(step, &e.words);
                     failed = true;
                 }
                 _ => self.set(step, Outcome::Done),
@@ -403,14 +385,9 @@ impl<'p> Run<'p> {
     fn note_script_batch(
         &mut self,
         chunk: &[Step<'p>],
-        replies: &[Value],
+        outcome: BatchOutcome,
         sent_at: Option<Instant>,
     ) -> Result<(), Halt> {
-        let outcome = replies
-            .first()
-            .ok_or_else(|| "no reply".to_owned())
-            .and_then(fenced::batch_outcome)
-            .map_err(Halt::Stopped)?;
         match outcome {
             BatchOutcome::LockLost => Err(self.lock_lost("the server ran none of this batch")),
             BatchOutcome::Ran { done, failed } => {
@@ -555,39 +532,18 @@ impl<'p> Run<'p> {
     }
 }
 
-/// The guarded transaction running `chunk`'s operations, after renewing the lease.
-fn transaction_batch(
-    lock: &Lock,
-    chunk: &[Step<'_>],
-    desired: &Desired,
-    plan_id: Option<&str>,
-) -> Vec<Cmd> {
-    let lease_ms = u64::try_from(lock.lease().as_millis()).unwrap_or(u64::MAX);
-    let renew = redis::cmd("PEXPIRE").arg(lock.key()).arg(lease_ms).clone();
-    let commands = std::iter::once(renew)
-        .chain(chunk.iter().map(|step| to_cmd(step.op, desired, plan_id)))
-        .collect();
-    fenced::transaction_batch(lock.key(), lock.token(), commands)
-}
-
-/// The fenced script running `chunk`'s key operations.
-fn script_batch(lock: &Lock, chunk: &[Step<'_>], desired: &Desired, plan_id: Option<&str>) -> Cmd {
-    let commands: Vec<FencedCommand<'_>> = chunk
+/// `chunk`'s operations as the target's writes: each with its command as sent, its route,
+/// and what its fence must know (which error means done, whether it needs its key).
+fn writes<'p>(chunk: &[Step<'p>], desired: &Desired, plan_id: Option<&str>) -> Vec<Write<'p>> {
+    chunk
         .iter()
-        .map(|step| FencedCommand {
-            mode: if step.op.done_already_code() == Some("BUSYGROUP") {
-                Mode::BusyGroupIsDone
-            } else if step.op.needs_key() {
-                Mode::NeedsKey
-            } else {
-                Mode::Plain
-            },
-            key: step.op.key().unwrap_or_default(),
-            args: sent_args(step.op, desired, plan_id),
+        .map(|step| Write {
+            command: to_command(step.op, desired, plan_id),
+            route: step.op.route(),
+            already_done: step.op.done_already_code(),
+            needs_key: step.op.needs_key(),
         })
-        .collect();
-    let lease_ms = u64::try_from(lock.lease().as_millis()).unwrap_or(u64::MAX);
-    fenced::batch_command(lock.key(), lock.token(), lease_ms, &commands)
+        .collect()
 }
 
 /// The arguments as sent: each password placeholder of a user's rewrite replaced by the
@@ -615,21 +571,21 @@ fn sent_args(op: &Op, desired: &Desired, plan_id: Option<&str>) -> Vec<String> {
     }
 }
 
-fn to_cmd(op: &Op, desired: &Desired, plan_id: Option<&str>) -> Cmd {
-    let mut cmd = Cmd::new();
+fn to_command(op: &Op, desired: &Desired, plan_id: Option<&str>) -> Command {
     match op {
         // Placeholders to fill, or the record to stamp: through the owned arguments.
         Op::SetUser { .. } | Op::WriteRecord { .. } => {
-            for part in sent_args(op, desired, plan_id) {
-                cmd.arg(part);
-            }
+            Command::from_args(sent_args(op, desired, plan_id))
         }
         // Everything else straight from the operation (20,000 of these in a first apply).
-        _ => op.each_arg(RecordArg::Json, &mut |part| {
-            cmd.arg(part);
-        }),
+        _ => {
+            let mut command = Command::from_args(Vec::<&str>::new());
+            op.each_arg(RecordArg::Json, &mut |part| {
+                command.push(part);
+            });
+            command
+        }
     }
-    cmd
 }
 
 /// Refuse, before anything is sent, a plan whose user rewrites set another number of
@@ -645,7 +601,7 @@ fn check_passwords(plan: &Plan, desired: &Desired) -> Result<(), TargetError> {
             .get(name)
             .map_or(0, |u| u.password_hashes.len());
         if op.placeholders() != declared {
-            return Err(TargetError(format!(
+            return Err(TargetError::Other(format!(
                 "the plan sets {} passwords of ACL user `{name}`, the topology declares {declared}; run plan again",
                 op.placeholders()
             )));
@@ -707,7 +663,7 @@ mod tests {
                 destructive: false,
                 before: None,
                 after: None,
-                ops: vec![op],
+                extra: vec![op],
                 reason: String::new(),
                 details: Vec::new(),
             }],

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::session::{Session, block_on, exit_soon, fail, fail_lines, open};
-use super::{ApplyArgs, ColourChoice, print_stderr, print_stdout, print_warning};
+use super::session::{Session, block_on, exit_soon, open};
+use super::{ApplyArgs, ColourChoice, Failure, print_stderr, print_stdout, print_warning};
 use crate::apply::{self, lock};
 use crate::live::read;
 use crate::model::secrets::Missing;
@@ -16,7 +16,7 @@ use crate::record::Record;
 use crate::render;
 use crate::target::BATCH_SIZE;
 
-pub fn run(args: &ApplyArgs, colour: ColourChoice) -> u8 {
+pub fn run(args: &ApplyArgs, colour: ColourChoice) -> Result<u8, Failure> {
     block_on(apply(args, colour))
 }
 
@@ -28,35 +28,21 @@ pub fn run(args: &ApplyArgs, colour: ColourChoice) -> u8 {
 /// 5. Take the lock and plan again unless nothing can have changed.
 /// 6. Execute.
 /// 7. Release the lock and report.
-async fn apply(args: &ApplyArgs, colour: ColourChoice) -> u8 {
-    let mut session = match open(&args.target, colour, Missing::Error).await {
-        Ok(session) => session,
-        Err(code) => return code,
-    };
-    let saved = match args.plan.as_deref().map(read_saved).transpose() {
-        Ok(saved) => saved,
-        Err(code) => return code,
-    };
-    if let Some(saved) = &saved
-        && let Err(code) = check_saved(&session, args, saved)
-    {
-        return code;
+async fn apply(args: &ApplyArgs, colour: ColourChoice) -> Result<u8, Failure> {
+    let mut session = open(&args.target, colour, Missing::Error).await?;
+    let saved = args.plan.as_deref().map(read_saved).transpose()?;
+    if let Some(saved) = &saved {
+        check_saved(&session, args, saved)?;
     }
     // Only the command line says whether apply may delete: a saved plan's `prune` is
     // checked against it (above), never taken from the file.
     let prune = args.target.prune;
-    let (live, plan) = match session.read_and_plan(prune).await {
-        Ok(planned) => planned,
-        Err(code) => return code,
-    };
+    let (live, plan) = session.read_and_plan(prune).await?;
     let plan = match &saved {
         Some(saved) if plan.is_empty() => {
-            return nothing_left(saved, live.record.as_ref());
+            return Ok(nothing_left(saved, live.record.as_ref()));
         }
-        Some(saved) => match reconcile(&saved.plan, plan) {
-            Ok(plan) => plan,
-            Err(why) => return refuse_saved(&why),
-        },
+        Some(saved) => reconcile(&saved.plan, plan).map_err(|why| refuse_saved(&why))?,
         None => plan,
     };
     let record = live.record;
@@ -65,11 +51,9 @@ async fn apply(args: &ApplyArgs, colour: ColourChoice) -> u8 {
     render::plan::write_human(&plan, &target, stdout_colour, print_stdout);
     if plan.is_empty() {
         exit_soon((session, plan));
-        return 0;
+        return Ok(0);
     }
-    if let Err(code) = confirm(args, &plan) {
-        return code;
-    }
+    confirm(args, &plan)?;
     let approved = match &saved {
         Some(saved) => Approved::Saved(saved),
         None if args.yes => Approved::Unattended(Box::new((plan, record))),
@@ -78,20 +62,14 @@ async fn apply(args: &ApplyArgs, colour: ColourChoice) -> u8 {
         // memory).
         None => Approved::Shown(shape(&plan)),
     };
-    let interrupted = match interrupt() {
-        Ok(interrupted) => interrupted,
-        Err(e) => return fail(&format!("cannot listen for Ctrl-C: {e}")),
-    };
-    let lock = match lock::acquire(
+    let interrupted =
+        interrupt().map_err(|e| Failure::Message(format!("cannot listen for Ctrl-C: {e}")))?;
+    let lock = lock::acquire(
         &mut session.target,
         &session.desired.namespace,
         Duration::from_secs(args.lock_timeout),
     )
-    .await
-    {
-        Ok(lock) => lock,
-        Err(e) => return fail(&e.to_string()),
-    };
+    .await?;
     if let Some(holder) = lock.taken_over_from() {
         print_warning(&format!(
             "note: took over the apply lock from {holder}, whose connection to the server is gone (a killed or cut-off apply: the server can no longer run anything it sent)\n"
@@ -99,15 +77,20 @@ async fn apply(args: &ApplyArgs, colour: ColourChoice) -> u8 {
     }
     // Ctrl-C stops between batches and releases the lock; what ran stays done, and the next
     // apply completes it (kill -9 is covered too: the lock then expires by itself).
-    let code = tokio::select! {
-        code = execute_locked(&mut session, prune, approved, &lock, colour) => code,
-        () = interrupted => fail("interrupted: the changes sent so far stay applied; run apply again to complete"),
+    let outcome = tokio::select! {
+        outcome = execute_locked(&mut session, prune, approved, &lock, colour) => outcome,
+        () = interrupted => Err(message("interrupted: the changes sent so far stay applied; run apply again to complete")),
     };
+    // The failure is printed after this warning, as the command's last word.
     if let Err(e) = lock.release(&mut session.target).await {
         print_warning(&format!("warning: could not release the apply lock: {e}\n"));
     }
     exit_soon(session);
-    code
+    outcome
+}
+
+fn message(text: &str) -> Failure {
+    Failure::Message(text.to_owned())
 }
 
 /// Resolves on Ctrl-C (SIGINT). Listening starts when this is called, not when the future
@@ -134,11 +117,15 @@ fn interrupt() -> std::io::Result<impl Future<Output = ()>> {
 
 /// Read a saved plan, at most [`saved::MAX_BYTES`] of it (read through a limit, not checked
 /// by size first: a pipe or a growing file has no size to check).
-fn read_saved(path: &std::path::Path) -> Result<SavedPlan, u8> {
+fn read_saved(path: &std::path::Path) -> Result<SavedPlan, Failure> {
     use std::io::Read;
-    let cannot = |why: String| fail(&format!("cannot use the plan {}: {why}", path.display()));
-    let cannot_read =
-        |e: std::io::Error| fail(&format!("cannot read the plan {}: {e}", path.display()));
+    let cannot =
+        |why: String| Failure::Message(format!("cannot use the plan {}: {why}", path.display()));
+    let cannot_read = |source| Failure::File {
+        action: "read the plan",
+        path: path.display().to_string(),
+        source,
+    };
     let file = std::fs::File::open(path).map_err(cannot_read)?;
     let mut bytes = Vec::new();
     file.take(saved::MAX_BYTES + 1)
@@ -155,7 +142,7 @@ fn read_saved(path: &std::path::Path) -> Result<SavedPlan, u8> {
 }
 
 /// A saved plan applies only to the server, user and topology it was made for.
-fn check_saved(session: &Session, args: &ApplyArgs, saved: &SavedPlan) -> Result<(), u8> {
+fn check_saved(session: &Session, args: &ApplyArgs, saved: &SavedPlan) -> Result<(), Failure> {
     let here = session.target.identity();
     let target = SavedTarget {
         url: session.target.describe().to_string(),
@@ -164,23 +151,23 @@ fn check_saved(session: &Session, args: &ApplyArgs, saved: &SavedPlan) -> Result
         user: here.user,
     };
     if let Some(why) = saved.target_mismatch(&target) {
-        return Err(fail(&format!("{why}. Nothing was applied")));
+        return Err(Failure::Message(format!("{why}. Nothing was applied")));
     }
     match (saved.prune, args.target.prune) {
         (true, false) => {
-            return Err(fail(
+            return Err(message(
                 "the saved plan was made with --prune (it may delete streams, groups and users); apply it with --prune. Nothing was applied",
             ));
         }
         (false, true) => {
-            return Err(fail(
+            return Err(message(
                 "the saved plan was made without --prune; make it again with `plan --prune --out FILE`, or apply it without --prune. Nothing was applied",
             ));
         }
         _ => {}
     }
     if saved.desired_digest != session.desired.digest {
-        return Err(fail(
+        return Err(message(
             "the topology changed since the plan was made; run plan again. Nothing was applied",
         ));
     }
@@ -188,8 +175,8 @@ fn check_saved(session: &Session, args: &ApplyArgs, saved: &SavedPlan) -> Result
 }
 
 /// A fresh plan that differs from the saved one: nothing is applied.
-fn refuse_saved(why: &str) -> u8 {
-    fail(&format!(
+fn refuse_saved(why: &str) -> Failure {
+    Failure::Message(format!(
         "the saved plan is not what the topology and the server give now, so it is not applied: {why}. Run plan again and review the new plan. Nothing was applied"
     ))
 }
@@ -209,12 +196,12 @@ fn nothing_left(saved: &SavedPlan, record: Option<&Record>) -> u8 {
 }
 
 /// On a terminal, ask; off one, require `--yes`.
-fn confirm(args: &ApplyArgs, plan: &Plan) -> Result<(), u8> {
+fn confirm(args: &ApplyArgs, plan: &Plan) -> Result<(), Failure> {
     if args.yes {
         return Ok(());
     }
     if !std::io::stdin().is_terminal() {
-        return Err(fail(
+        return Err(message(
             "not on a terminal: add --yes to apply without confirmation. Nothing was applied",
         ));
     }
@@ -231,7 +218,7 @@ fn confirm(args: &ApplyArgs, plan: &Plan) -> Result<(), u8> {
     if answer.trim() == "yes" {
         Ok(())
     } else {
-        Err(fail("apply cancelled; nothing was applied"))
+        Err(message("apply cancelled; nothing was applied"))
     }
 }
 
@@ -259,28 +246,25 @@ async fn execute_locked(
     approved: Approved<'_>,
     lock: &lock::Lock,
     colour: ColourChoice,
-) -> u8 {
+) -> Result<u8, Failure> {
     let approved = match approved {
         Approved::Unattended(planned) => {
             let (plan, record) = *planned;
             match read::read_record(&mut session.target, &session.desired.namespace).await {
-                Err(e) => return fail(&e.to_string()),
+                Err(e) => return Err(e.into()),
                 Ok(now) if !lock.contended() && now == record => {
-                    let code = execute(session, &plan, lock, None).await;
+                    let outcome = execute(session, &plan, lock, None).await;
                     exit_soon(plan);
-                    return code;
+                    return outcome;
                 }
                 Ok(_) => Approved::Unattended(Box::new((plan, record))),
             }
         }
         approved => approved,
     };
-    let (live, fresh) = match session.read_and_plan(prune).await {
-        Ok(planned) => planned,
-        Err(code) => return code,
-    };
+    let (live, fresh) = session.read_and_plan(prune).await?;
     if fresh.is_empty() {
-        return match approved {
+        return Ok(match approved {
             Approved::Saved(saved) => nothing_left(saved, live.record.as_ref()),
             _ => {
                 print_stdout(
@@ -288,19 +272,19 @@ async fn execute_locked(
                 );
                 0
             }
-        };
+        });
     }
     drop(live);
     let (plan, plan_id) = match approved {
-        Approved::Saved(saved) => match reconcile(&saved.plan, fresh) {
-            Ok(plan) => (plan, Some(saved.id.as_str())),
-            Err(why) => return refuse_saved(&why),
-        },
+        Approved::Saved(saved) => (
+            reconcile(&saved.plan, fresh).map_err(|why| refuse_saved(&why))?,
+            Some(saved.id.as_str()),
+        ),
         Approved::Shown(shape_shown) if shape_shown == shape(&fresh) => (fresh, None),
         Approved::Shown(_) => {
-            return fail(
+            return Err(message(
                 "the server changed while waiting for confirmation or the lock; run apply again to see what it would do now. Nothing was applied",
-            );
+            ));
         }
         Approved::Unattended(_) => {
             print_stdout(
@@ -321,7 +305,7 @@ async fn execute(
     plan: &Plan,
     lock: &lock::Lock,
     plan_id: Option<&str>,
-) -> u8 {
+) -> Result<u8, Failure> {
     let total = plan.ops().count();
     let bar = progress_bar(total);
     let mut progress = |done: usize, _total: usize| bar.set_position(done as u64);
@@ -335,17 +319,13 @@ async fn execute(
     )
     .await;
     bar.finish_and_clear();
-    match result {
-        Ok(applied) => {
-            print_stdout(&format!(
-                "Apply complete: {}, {}.\n",
-                crate::text::count(applied.changes, "change"),
-                crate::text::count(applied.commands, "command")
-            ));
-            0
-        }
-        Err(stopped) => fail_lines(&stopped.0),
-    }
+    let applied = result?;
+    print_stdout(&format!(
+        "Apply complete: {}, {}.\n",
+        crate::text::count(applied.changes, "change"),
+        crate::text::count(applied.commands, "command")
+    ));
+    Ok(0)
 }
 
 /// What a plan changes and how: two plans with the same shape do the same thing (the exact

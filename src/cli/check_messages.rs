@@ -14,7 +14,7 @@ use crate::model::interpolate::ProcessEnv;
 use crate::model::schemas::LoadedSchema;
 use crate::model::secrets::Secrets;
 use crate::resp::{MAX_REPLY_BYTES, Reply, server_words, size_text};
-use crate::target::{ReadError, RedactedUrl, TargetError};
+use crate::target::{Command, ReadError, RedactedUrl, TargetError};
 use crate::text::{untrusted, untrusted_within};
 use crate::validate;
 
@@ -130,8 +130,8 @@ fn agreed_environment(args: &CheckMessagesArgs, stream: &str) -> Result<Option<S
         if schema_in(env)? != expected {
             return Err(fail(&format!(
                 "environments `{}` and `{}` give stream `{stream}` different message schemas: say which one with --env",
-                crate::text::untrusted(first),
-                crate::text::untrusted(env)
+                untrusted(first),
+                untrusted(env)
             )));
         }
     }
@@ -185,13 +185,12 @@ async fn sample(
         .iter()
         .map(|s| {
             vec![
-                redis::cmd("XREVRANGE")
+                Command::new("XREVRANGE")
                     .arg(&s.key)
                     .arg("+")
                     .arg("-")
                     .arg("COUNT")
-                    .arg(args.sample)
-                    .clone(),
+                    .arg(args.sample),
             ]
         })
         .collect();
@@ -236,13 +235,13 @@ fn entries(reply: &Reply, key: &str, url: &RedactedUrl) -> Result<Vec<Entry>, Ta
     let items = match reply {
         Reply::Array(items) => items,
         Reply::Error { code, details } => {
-            return Err(TargetError(format!(
+            return Err(TargetError::Other(format!(
                 "{url}: {what} failed: {}",
                 server_words(code, details)
             )));
         }
         other => {
-            return Err(TargetError(format!(
+            return Err(TargetError::Other(format!(
                 "{url}: {what} gave {}, not an array of entries",
                 other.describe()
             )));
@@ -252,7 +251,7 @@ fn entries(reply: &Reply, key: &str, url: &RedactedUrl) -> Result<Vec<Entry>, Ta
         .iter()
         .map(|item| {
             entry(item).ok_or_else(|| {
-                TargetError(format!(
+                TargetError::Other(format!(
                     "{url}: {what} gave an entry that is {}, not an ID and its field/value pairs",
                     item.describe()
                 ))

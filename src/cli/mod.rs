@@ -283,20 +283,94 @@ pub fn run() -> u8 {
         cli.quiet && stdout_is_chatter(&cli.command),
         Ordering::Relaxed,
     );
-    match cli.command {
-        Command::Validate(args) => validate::run(&args, cli.color),
+    let outcome = match cli.command {
+        Command::Validate(args) => Ok(validate::run(&args, cli.color)),
         Command::Plan(args) => plan::run(&args, cli.color),
         Command::Apply(args) => apply::run(&args, cli.color),
-        Command::Diff(args) => diff::run(&args, cli.color),
-        Command::CheckMessages(args) => check_messages::run(&args, cli.color),
+        Command::Diff(args) => Ok(diff::run(&args, cli.color)),
+        Command::CheckMessages(args) => Ok(check_messages::run(&args, cli.color)),
         Command::Schema => {
             print_stdout(&crate::schema::topology_schema_text());
-            0
+            Ok(0)
         }
-        Command::Completions(args) => generate::completions(args.shell),
-        Command::Man(args) => generate::man(args.dir.as_deref()),
+        Command::Completions(args) => Ok(generate::completions(args.shell)),
+        Command::Man(args) => Ok(generate::man(args.dir.as_deref())),
+    };
+    outcome.unwrap_or_else(|failure| failure.report())
+}
+
+/// Why a command failed. Commands return it; [`run`] prints it, once, on stderr, and exits
+/// with 1 (docs/operations.md, "Exit codes"). Each line prints as `error: ...`, escaped to
+/// one line (it may quote a server, a file or a path), except where noted.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// Talking to the server failed (connecting, reading, the lock).
+    #[error(transparent)]
+    Target(#[from] crate::target::TargetError),
+    /// The planner refused the change: one `error:` line per refusal.
+    #[error("{}", refusal_lines(.0))]
+    Refused(Vec<crate::plan::Refusal>),
+    /// An apply that stopped: its first line as the error, then the others indented under
+    /// it (what was and was not applied).
+    #[error(transparent)]
+    Stopped(#[from] crate::apply::Stopped),
+    /// The file could not be loaded; its diagnostics are printed already (they are the
+    /// command's report). Not escaped: the text is the tool's own, naming the file.
+    #[error("{0}; nothing was sent to Redis")]
+    NotLoaded(String),
+    /// Secrets that apply needs are not set: one line per problem, then what to do (the
+    /// advice not escaped: the tool's own words).
+    #[error("{}", .0.join("\n"))]
+    MissingSecrets(Vec<String>),
+    /// A file that could not be read or written.
+    #[error("cannot {action} {path}: {source}")]
+    File {
+        action: &'static str,
+        path: String,
+        source: std::io::Error,
+    },
+    /// Anything else, one line.
+    #[error("{0}")]
+    Message(String),
+}
+
+fn refusal_lines(refusals: &[crate::plan::Refusal]) -> String {
+    refusals
+        .iter()
+        .map(|r| r.0.as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl Failure {
+    /// Print the failure on stderr; returns the exit code for errors.
+    pub(crate) fn report(&self) -> u8 {
+        match self {
+            Failure::Refused(refusals) => {
+                for refusal in refusals {
+                    session::fail(&refusal.0);
+                }
+                1
+            }
+            Failure::Stopped(stopped) => session::fail_lines(&stopped.0),
+            Failure::NotLoaded(_) => {
+                print_stderr(&format!("error: {self}\n"));
+                1
+            }
+            Failure::MissingSecrets(problems) => {
+                for problem in problems {
+                    session::fail(problem);
+                }
+                print_stderr(MISSING_SECRETS_ADVICE);
+                1
+            }
+            _ => session::fail(&self.to_string()),
+        }
     }
 }
+
+/// After the missing secrets' lines.
+const MISSING_SECRETS_ADVICE: &str = "error: apply reads the ACL users' passwords (it may write the users, and compares their passwords with the server's); set them, e.g. from your secret store. `plan` runs without them and compares everything else. Nothing was sent to Redis\n";
 
 /// `--quiet`, set once by [`run`] before any command starts. A process-wide flag rather than
 /// a parameter: what it silences is printed from deep inside the commands' flows (warnings

@@ -2,26 +2,20 @@
 
 use std::io::IsTerminal;
 
-use super::session::{block_on, exit_soon, fail, open};
-use super::{ColourChoice, PlanArgs, ReportFormat, print_stdout};
+use super::session::{block_on, exit_soon, open};
+use super::{ColourChoice, Failure, PlanArgs, ReportFormat, print_stdout};
 use crate::model::secrets::Missing;
 use crate::plan::saved::{SavedPlan, SavedTarget};
 use crate::render;
 
-pub fn run(args: &PlanArgs, colour: ColourChoice) -> u8 {
+pub fn run(args: &PlanArgs, colour: ColourChoice) -> Result<u8, Failure> {
     block_on(plan(args, colour))
 }
 
-async fn plan(args: &PlanArgs, colour: ColourChoice) -> u8 {
+async fn plan(args: &PlanArgs, colour: ColourChoice) -> Result<u8, Failure> {
     // Read-only: a password whose variable is not set is compared with nothing (noted).
-    let mut session = match open(&args.target, colour, Missing::NotKnown).await {
-        Ok(session) => session,
-        Err(code) => return code,
-    };
-    let (live, plan) = match session.read_and_plan(args.target.prune).await {
-        Ok(planned) => planned,
-        Err(code) => return code,
-    };
+    let mut session = open(&args.target, colour, Missing::NotKnown).await?;
+    let (live, plan) = session.read_and_plan(args.target.prune).await?;
     let target = session.plan_target();
     match args.format {
         ReportFormat::Json => print_stdout(&format!("{:#}\n", render::plan::json(&plan, &target))),
@@ -45,9 +39,11 @@ async fn plan(args: &PlanArgs, colour: ColourChoice) -> u8 {
             session.desired.digest.clone(),
             args.target.prune,
         );
-        if let Err(e) = std::fs::write(out, saved.to_json()) {
-            return fail(&format!("cannot write the plan to {}: {e}", out.display()));
-        }
+        std::fs::write(out, saved.to_json()).map_err(|source| Failure::File {
+            action: "write the plan to",
+            path: out.display().to_string(),
+            source,
+        })?;
         if args.format == ReportFormat::Human {
             print_stdout(&format!(
                 "\nSaved the plan to {}; apply it (only if it is still what would happen) with\n  {}\n",
@@ -62,7 +58,7 @@ async fn plan(args: &PlanArgs, colour: ColourChoice) -> u8 {
         0
     };
     exit_soon((session, live, plan));
-    code
+    Ok(code)
 }
 
 /// The command that applies a saved plan: the same file, environment and `--prune` as this

@@ -2,7 +2,7 @@
 
 use std::io::IsTerminal;
 
-use super::{ColourChoice, TargetArgs, print_stderr, print_warning};
+use super::{ColourChoice, Failure, TargetArgs, print_stderr, print_warning};
 use crate::live::{LiveState, read};
 use crate::model::desired::Desired;
 use crate::model::interpolate::ProcessEnv;
@@ -30,18 +30,12 @@ impl Session {
         }
     }
 
-    /// Read the live state and plan against it; a refusal is printed and becomes `Err(1)`.
-    pub async fn read_and_plan(&mut self, prune: bool) -> Result<(LiveState, Plan), u8> {
-        let live = read::read_after(&mut self.target, &self.desired, self.prefetched.take())
-            .await
-            .map_err(|e| fail(&e.to_string()))?;
+    /// Read the live state and plan against it.
+    pub async fn read_and_plan(&mut self, prune: bool) -> Result<(LiveState, Plan), Failure> {
+        let live =
+            read::read_after(&mut self.target, &self.desired, self.prefetched.take()).await?;
         let plan =
-            plan::plan(&self.desired, &live, plan::Options { prune }).map_err(|refusals| {
-                for refusal in refusals {
-                    fail(&refusal.0);
-                }
-                1
-            })?;
+            plan::plan(&self.desired, &live, plan::Options { prune }).map_err(Failure::Refused)?;
         Ok((live, plan))
     }
 }
@@ -58,8 +52,9 @@ pub async fn open(
     args: &TargetArgs,
     colour: ColourChoice,
     missing: Missing,
-) -> Result<Session, u8> {
-    let url = server_url(args.url.as_deref(), args.url_file.as_deref()).map_err(|e| fail(&e))?;
+) -> Result<Session, Failure> {
+    let url =
+        server_url(args.url.as_deref(), args.url_file.as_deref()).map_err(Failure::Message)?;
     let prefetch = namespace_hint(&args.file).map(|namespace| {
         let (url, ca) = (url.clone(), args.tls_ca_cert.clone());
         tokio::spawn(async move {
@@ -75,11 +70,9 @@ pub async fn open(
         print_stderr(&super::validate::diagnostics_text(&report, colour));
     }
     let Some(topology) = topology else {
-        print_stderr(&format!(
-            "error: {}; nothing was sent to Redis\n",
-            super::validate::not_loaded(&args.file, &report)
-        ));
-        return Err(1);
+        return Err(Failure::NotLoaded(super::validate::not_loaded(
+            &args.file, &report,
+        )));
     };
     let base_dir = validate::base_dir(&args.file);
     let secrets = Secrets::Read {
@@ -89,28 +82,15 @@ pub async fn open(
     };
     let desired = match Desired::from_topology(&topology, args.env.as_deref(), &secrets) {
         Ok(desired) => desired,
-        Err(problems) => {
-            for problem in problems {
-                fail(&problem);
-            }
-            print_stderr(
-                "error: apply reads the ACL users' passwords (it may write the users, and compares their passwords with the server's); set them, e.g. from your secret store. `plan` runs without them and compares everything else. Nothing was sent to Redis\n",
-            );
-            return Err(1);
-        }
+        Err(problems) => return Err(Failure::MissingSecrets(problems)),
     };
     let prefetched = match prefetch {
         Some(task) => task.await.ok(), // a failed task: connect again below
         None => None,
     };
     let (target, prefetched) = match prefetched {
-        Some(connected) => connected.map_err(|e| fail(&e.to_string()))?,
-        None => (
-            connect(&url, args.tls_ca_cert.clone())
-                .await
-                .map_err(|e| fail(&e.to_string()))?,
-            None,
-        ),
+        Some(connected) => connected?,
+        None => (connect(&url, args.tls_ca_cert.clone()).await?, None),
     };
     Ok(Session {
         desired,
@@ -143,7 +123,7 @@ fn namespace_hint(path: &std::path::Path) -> Option<String> {
         .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
         .unwrap_or(value);
     let plain = !value.contains(['$', '"', '\'', '{', '[', '&', '*']);
-    (plain && crate::validate::names::namespace_problem(value).is_none()).then(|| value.to_owned())
+    (plain && validate::names::namespace_problem(value).is_none()).then(|| value.to_owned())
 }
 
 /// The server URL of `--url`, `--url-file`, `$REDIS_URL` or the default (see
@@ -165,7 +145,7 @@ const PASSWORD_ON_COMMAND_LINE: &str = "warning: the password in --url is visibl
 pub async fn connect(
     url: &RedisUrl,
     tls_ca_cert: Option<std::path::PathBuf>,
-) -> Result<Target, crate::target::TargetError> {
+) -> Result<Target, TargetError> {
     let options = ConnectOptions {
         tls_ca_cert,
         ..ConnectOptions::default()
@@ -204,20 +184,30 @@ pub fn fail_lines(lines: &[String]) -> u8 {
 /// Run a future on a small multi-threaded runtime: the connection's task decodes replies on a
 /// worker thread while this thread turns the previous batch into live state (measured: a
 /// no-op plan of 10,000 streams 10% faster than on one thread).
-pub fn block_on<F: std::future::Future<Output = u8>>(future: F) -> u8 {
-    run_async(future).unwrap_or_else(|code| code)
+pub fn block_on<F: Future<Output = Result<u8, Failure>>>(future: F) -> Result<u8, Failure> {
+    match tokio_runtime() {
+        Ok(runtime) => runtime.block_on(future),
+        Err(e) => Err(Failure::Message(runtime_error(&e))),
+    }
+}
+
+fn tokio_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+}
+
+fn runtime_error(e: &std::io::Error) -> String {
+    format!("cannot start the async runtime: {e}")
 }
 
 /// Run a future on the runtime of [`block_on`]; `Err` is the exit code when the runtime
 /// cannot start (the reason printed).
-pub fn run_async<T>(future: impl std::future::Future<Output = T>) -> Result<T, u8> {
-    match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+pub fn run_async<T>(future: impl Future<Output = T>) -> Result<T, u8> {
+    match tokio_runtime() {
         Ok(runtime) => Ok(runtime.block_on(future)),
-        Err(e) => Err(fail(&format!("cannot start the async runtime: {e}"))),
+        Err(e) => Err(fail(&runtime_error(&e))),
     }
 }
 

@@ -29,9 +29,6 @@ mod structure;
 
 use serde_json::Value;
 
-pub use engine::{MAX_DEPTH, MAX_STEPS};
-pub use rules::RULES;
-
 /// Compatibility modes as written in the topology file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {

@@ -14,40 +14,16 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::acl::SENSITIVE;
+use crate::change::{Action, Change, Extra, Kind, Place, State};
 use crate::compat::{self, Mode};
 use crate::model::desired::{Desired, DesiredGroup, DesiredRetention, DesiredStream, DesiredUser};
 use crate::model::schemas::LoadedSchema;
-use crate::plan::Action;
 
 /// One file's environment, ready to compare.
 #[derive(Clone, Debug)]
 pub struct Side {
     pub desired: Desired,
     pub schemas: BTreeMap<String, LoadedSchema>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    Namespace,
-    Stream,
-    Group,
-    Retention,
-    User,
-    Schema,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Namespace => "namespace",
-            Kind::Stream => "stream",
-            Kind::Group => "group",
-            Kind::Retention => "retention",
-            Kind::User => "user",
-            Kind::Schema => "schema",
-        }
-    }
 }
 
 /// A message-schema change that breaks producers or consumers.
@@ -66,21 +42,20 @@ pub struct Break {
     pub message: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Entry {
-    /// `namespace`, `stream.<name>`, `group.<stream>.<group>`, `retention.<stream>`,
-    /// `user.<name>`, `schema.<name>`.
-    pub address: String,
-    pub kind: Kind,
-    pub action: Action,
-    pub destructive: bool,
-    pub breaking: Vec<Break>,
-    pub before: Option<Value>,
-    pub after: Option<Value>,
-    /// One line for people.
-    pub reason: String,
-    /// Further lines: what differs. Never a secret.
-    pub details: Vec<String>,
+/// A change between two files: the common part, and the message-schema breaks it makes.
+pub type Entry = Change<Vec<Break>>;
+
+impl Extra for Vec<Break> {
+    const FIELD: &'static str = "breaking";
+    const PLACE: Place = Place::AfterDestructive;
+    const SKIP_EMPTY_DETAILS: bool = false;
+}
+
+impl Entry {
+    /// The message-schema breaks of this change.
+    pub fn breaking(&self) -> &[Break] {
+        &self.extra
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -97,7 +72,7 @@ impl Diff {
     pub fn breaking(&self) -> usize {
         self.entries
             .iter()
-            .filter(|e| !e.breaking.is_empty())
+            .filter(|e| !e.breaking().is_empty())
             .count()
     }
 
@@ -127,9 +102,9 @@ pub fn diff(old: &Side, new: &Side) -> Diff {
             kind: Kind::Namespace,
             action: Action::Update,
             destructive: true,
-            breaking: Vec::new(),
-            before: Some(json!(old.desired.namespace)),
-            after: Some(json!(new.desired.namespace)),
+            extra: Vec::new(),
+            before: state(json!(old.desired.namespace)),
+            after: state(json!(new.desired.namespace)),
             reason: format!(
                 "the namespace changes from `{}` to `{}`: every key moves; apply creates empty streams under the new one, and the old streams are no longer managed",
                 old.desired.namespace, new.desired.namespace
@@ -187,13 +162,17 @@ fn union<'a, K: Ord, A, B>(a: &'a BTreeMap<K, A>, b: &'a BTreeMap<K, B>) -> Vec<
     keys
 }
 
+fn state(value: Value) -> Option<State> {
+    Some(State::of(&value))
+}
+
 fn entry(address: String, kind: Kind, action: Action, reason: String) -> Entry {
     Entry {
         address,
         kind,
         action,
         destructive: action == Action::Delete,
-        breaking: Vec::new(),
+        extra: Vec::new(),
         before: None,
         after: None,
         reason,
@@ -217,7 +196,7 @@ fn streams(
                 Action::Create,
                 "declared".to_owned(),
             );
-            e.after = Some(stream_summary(stream));
+            e.after = state(stream_summary(stream));
             e.details = stream_details(stream);
             entries.push(e);
         }
@@ -228,7 +207,7 @@ fn streams(
                 Action::Delete,
                 "no longer declared: `apply --prune` deletes the stream and its entries".to_owned(),
             );
-            e.before = Some(stream_summary(stream));
+            e.before = state(stream_summary(stream));
             e.details = stream_details(stream);
             entries.push(e);
         }
@@ -296,7 +275,7 @@ fn group_entry(
                 Action::Create,
                 format!("declared: starts at `{}`", g.start.as_redis_arg()),
             );
-            e.after = Some(json!({ "start": g.start.as_redis_arg() }));
+            e.after = state(json!({ "start": g.start.as_redis_arg() }));
             Some(e)
         }
         (Some(g), None) => {
@@ -306,7 +285,7 @@ fn group_entry(
                 Action::Delete,
                 "no longer declared: `apply --prune` destroys the group, its consumers and pending entries".to_owned(),
             );
-            e.before = Some(json!({ "start": g.start.as_redis_arg() }));
+            e.before = state(json!({ "start": g.start.as_redis_arg() }));
             Some(e)
         }
         (Some(o), Some(n)) if !o.same_creation(n) => {
@@ -317,9 +296,9 @@ fn group_entry(
                 "the start changes; it is used only when the group is created, so an existing group is not moved".to_owned(),
             );
             e.before =
-                Some(json!({ "start": o.start.as_redis_arg(), "entries_read": o.entries_read }));
+                state(json!({ "start": o.start.as_redis_arg(), "entries_read": o.entries_read }));
             e.after =
-                Some(json!({ "start": n.start.as_redis_arg(), "entries_read": n.entries_read }));
+                state(json!({ "start": n.start.as_redis_arg(), "entries_read": n.entries_read }));
             Some(e)
         }
         _ => None,
@@ -384,8 +363,8 @@ fn retention(stream: &str, old: &DesiredRetention, new: &DesiredRetention) -> Op
             "retention reduced from {old_text} to {new_text}: apply trims entries beyond the new bound"
         );
     }
-    e.before = Some(json!(old_text));
-    e.after = Some(json!(new_text));
+    e.before = state(json!(old_text));
+    e.after = state(json!(new_text));
     Some(e)
 }
 
@@ -394,7 +373,7 @@ fn user(name: &str, old: Option<&DesiredUser>, new: Option<&DesiredUser>) -> Opt
     match (old, new) {
         (None, Some(u)) => {
             let mut e = entry(address, Kind::User, Action::Create, "declared".to_owned());
-            e.after = Some(u.summary());
+            e.after = state(u.summary());
             Some(e)
         }
         (Some(u), None) => {
@@ -405,7 +384,7 @@ fn user(name: &str, old: Option<&DesiredUser>, new: Option<&DesiredUser>) -> Opt
                 "no longer declared: `apply --prune` deletes the user and closes its connections"
                     .to_owned(),
             );
-            e.before = Some(u.summary());
+            e.before = state(u.summary());
             Some(e)
         }
         (Some(o), Some(n)) if o != n => {
@@ -416,8 +395,8 @@ fn user(name: &str, old: Option<&DesiredUser>, new: Option<&DesiredUser>) -> Opt
                 "its rules change".to_owned(),
             );
             e.details = user_details(o, n);
-            e.before = Some(o.summary());
-            e.after = Some(n.summary());
+            e.before = state(o.summary());
+            e.after = state(n.summary());
             Some(e)
         }
         _ => None,
@@ -529,8 +508,8 @@ fn stream_schema(
             describe(&new.schema)
         ),
     );
-    e.before = Some(json!({ "schema": old.schema }));
-    e.after = Some(json!({ "schema": new.schema }));
+    e.before = state(json!({ "schema": old.schema }));
+    e.after = state(json!({ "schema": new.schema }));
     let old_schema = old.schema.as_ref().and_then(|s| old_side.schemas.get(s));
     let new_schema = new
         .schema
@@ -539,7 +518,7 @@ fn stream_schema(
     if let (Some(old_schema), Some((new_name, new_schema))) = (old_schema, new_schema)
         && let Some(latest) = new_schema.latest()
     {
-        e.breaking = breaks_against(new_name, old_schema, latest, new_schema.mode);
+        e.extra = breaks_against(new_name, old_schema, latest, new_schema.mode);
     }
     e
 }
@@ -570,7 +549,7 @@ fn schema(
                 Action::Create,
                 format!("declared ({used_by})"),
             );
-            e.after = Some(schema_summary(s));
+            e.after = state(schema_summary(s));
             Some(e)
         }
         (Some(s), None) => {
@@ -580,7 +559,7 @@ fn schema(
                 Action::Delete,
                 "removed: messages written with it can no longer be checked".to_owned(),
             );
-            e.before = Some(schema_summary(s));
+            e.before = state(schema_summary(s));
             Some(e)
         }
         (Some(o), Some(n)) if o != n => Some(schema_change(name, o, n, used_by)),
@@ -670,12 +649,12 @@ fn schema_change(name: &str, old: &LoadedSchema, new: &LoadedSchema, used_by: St
     if let Some(latest) = new.latest()
         && (!added.is_empty() || rewritten.contains(&latest.0))
     {
-        e.breaking = breaks_against(name, old, latest, new.mode);
+        e.extra = breaks_against(name, old, latest, new.mode);
     }
     let latest = new.latest().map(|(n, _)| n);
     for version in rewritten.iter().filter(|v| Some(**v) != latest) {
         if let (Some(o), Some(n)) = (old.versions.get(version), new.versions.get(version)) {
-            e.breaking.extend(breaks_between(
+            e.extra.extend(breaks_between(
                 name,
                 (*version, o),
                 (*version, n),
@@ -683,8 +662,8 @@ fn schema_change(name: &str, old: &LoadedSchema, new: &LoadedSchema, used_by: St
             ));
         }
     }
-    e.before = Some(schema_summary(old));
-    e.after = Some(schema_summary(new));
+    e.before = state(schema_summary(old));
+    e.after = state(schema_summary(new));
     e
 }
 

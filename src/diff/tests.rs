@@ -75,7 +75,7 @@ fn summary(d: &Diff) -> Vec<Row> {
                 e.address.clone(),
                 e.action,
                 e.destructive,
-                e.breaking.iter().map(|b| b.rule).collect(),
+                e.breaking().iter().map(|b| b.rule).collect(),
             )
         })
         .collect()
@@ -257,7 +257,7 @@ fn removing_a_schema_version_is_destructive() {
 #[test]
 fn breaks_name_the_rule_schema_versions_and_pointer() {
     let d = diff(&side(BASE), &side(&with_version(V2_BREAKING)));
-    let b = &d.entries[0].breaking[0];
+    let b = &d.entries[0].breaking()[0];
     assert_eq!(
         (b.rule, b.schema.as_str(), b.from_version, b.to_version),
         ("required-added", "task", 1, 2)

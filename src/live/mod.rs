@@ -19,6 +19,9 @@ pub struct LiveState {
     pub keys: BTreeMap<String, LiveKey>,
     /// The tool's record, if this namespace has one.
     pub record: Option<Record>,
+    /// The record was found under its old name, `<namespace>:__topology__:record`: the next
+    /// apply moves it (see [`crate::record`]).
+    pub record_under_old_name: bool,
     /// `stream-node-max-entries`: how far above a bound an approximate (`~`) trim may leave a
     /// stream. 100 unless the server says otherwise.
     pub node_max_entries: u64,
@@ -40,6 +43,10 @@ pub struct LiveAcl {
     /// Whether the server keeps users in an aclfile (`ACL SAVE` works); `None`: unknown
     /// (CONFIG GET not allowed).
     pub aclfile: Option<bool>,
+    /// Whether `acl-pubsub-default` is `allchannels`: then `reset`, and every new selector,
+    /// give a user `&*`, so apply writes `resetchannels` explicitly. `None`: unknown (CONFIG
+    /// GET not allowed), treated the same way.
+    pub pubsub_default_all: Option<bool>,
     pub catalog: Catalog,
     /// Existing users among those declared or recorded, by name.
     pub users: BTreeMap<String, LiveUser>,

@@ -1,7 +1,7 @@
 //! Reading the live state in a fixed number of pipelined round trips.
 //!
-//! 1. One round trip for the server's clock (`TIME`), `stream-node-max-entries` and the
-//!    tool's record.
+//! 1. One round trip per node for its clock (`TIME`) and `stream-node-max-entries` (facts
+//!    Redis keeps per node), and one for the tool's record, on the node that owns its key.
 //! 2. For every key the record names: `XLEN` and `XINFO GROUPS`, plus, for streams with
 //!    `max_age`, an `XRANGE ... COUNT` probe bounded by one macro-node. A key of another type
 //!    answers `WRONGTYPE`; those keys get a `TYPE` in a later round trip, for the message.
@@ -38,14 +38,14 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
-use redis::{Cmd, Value};
-
 use super::{LiveGroup, LiveKey, LiveState, LiveStream, StreamId};
 use crate::model::desired::Desired;
-use crate::record::{Record, record_key};
+use crate::record::{Record, RecordError, legacy_record_key, record_key};
 use crate::resp::{MAX_REPLY_BYTES, Reply, server_words, size_text};
 use crate::small_map::SmallMap;
-use crate::target::{BATCH_SIZE, ReadError, RedactedUrl, Target, TargetError};
+use crate::target::{
+    BATCH_SIZE, Command, NodeId, ReadError, RedactedUrl, Route, ServerError, Target, TargetError,
+};
 use crate::text::untrusted;
 
 /// Default `stream-node-max-entries`, used when CONFIG GET is not allowed (a least-privilege
@@ -78,11 +78,14 @@ pub struct Prefetched {
     streams: Streams,
 }
 
-/// The first round trip: the server's clock, its macro-node size, the tool's record.
+/// The first reads: the server's clock, its macro-node size (per node; one node today), the
+/// tool's record.
 struct Header {
     now_ms: u64,
     node_max_entries: u64,
     record: Option<Record>,
+    /// The record was found under its old name ([`legacy_record_key`]).
+    record_under_old_name: bool,
 }
 
 /// Streams read so far.
@@ -135,6 +138,7 @@ pub async fn read_after(
         now_ms,
         node_max_entries,
         record,
+        record_under_old_name,
     } = header;
     let max_age_of = |key: &str| desired.streams.get(key)?.retention.max_age_ms;
     let age_probe_of = |key: &str| {
@@ -186,6 +190,7 @@ pub async fn read_after(
     let mut live = LiveState {
         keys: read,
         record,
+        record_under_old_name,
         node_max_entries,
         now_ms,
         acl: None,
@@ -206,12 +211,12 @@ pub async fn read_after(
 async fn read_streams(
     target: &mut Target,
     keys: &[&str],
-    age_probe_of: &(dyn Fn(&str) -> Option<Cmd> + Sync),
+    age_probe_of: &(dyn Fn(&str) -> Option<Command> + Sync),
     streams: &mut Streams,
 ) -> Result<(), TargetError> {
     let mut probed = Vec::with_capacity(keys.len());
     // Per batch: its keys, its probes, its commands.
-    let mut batches: Vec<(usize, usize, Vec<Cmd>)> = Vec::new();
+    let mut batches: Vec<(usize, usize, Vec<Command>)> = Vec::new();
     for key in keys {
         let probe = age_probe_of(key);
         let room = batches.last().is_some_and(|(keys, probes, _)| {
@@ -223,17 +228,15 @@ async fn read_streams(
         let Some((in_batch, probes, commands)) = batches.last_mut() else {
             continue;
         };
-        let mut xlen = redis::cmd("XLEN");
-        xlen.arg(*key);
-        let mut groups = redis::cmd("XINFO");
-        groups.arg("GROUPS").arg(*key);
+        let xlen = Command::new("XLEN").arg(*key);
+        let groups = Command::new("XINFO").arg("GROUPS").arg(*key);
         commands.extend([xlen, groups]);
         *in_batch += 1;
         *probes += usize::from(probe.is_some());
         probed.push(probe.is_some());
         commands.extend(probe);
     }
-    let (sizes, batches): (Vec<usize>, Vec<Vec<Cmd>>) = batches
+    let (sizes, batches): (Vec<usize>, Vec<Vec<Command>>) = batches
         .into_iter()
         .map(|(keys, _, commands)| (keys, commands))
         .unzip();
@@ -266,10 +269,10 @@ async fn read_streams(
 async fn probe_ages(
     target: &mut Target,
     keys: &[String],
-    age_probe_of: &(dyn Fn(&str) -> Option<Cmd> + Sync),
+    age_probe_of: &(dyn Fn(&str) -> Option<Command> + Sync),
     live: &mut LiveState,
 ) -> Result<(), TargetError> {
-    let (keys, commands): (Vec<&String>, Vec<Cmd>) = keys
+    let (keys, commands): (Vec<&String>, Vec<Command>) = keys
         .iter()
         .filter(|key| matches!(live.keys.get(*key), Some(LiveKey::Stream(_))))
         .filter_map(|key| Some((key, age_probe_of(key)?)))
@@ -279,7 +282,7 @@ async fn probe_ages(
     }
     let batches = commands
         .chunks(PROBES_PER_BATCH)
-        .map(<[Cmd]>::to_vec)
+        .map(<[Command]>::to_vec)
         .collect();
     let url = target.describe().clone();
     let mut keys = keys.into_iter();
@@ -335,7 +338,7 @@ async fn read_positions(
         .map(|chunk| {
             chunk
                 .iter()
-                .map(|k| redis::cmd("XINFO").arg("STREAM").arg(k.as_str()).clone())
+                .map(|k| Command::new("XINFO").arg("STREAM").arg(k.as_str()))
                 .collect()
         })
         .collect();
@@ -369,11 +372,7 @@ async fn read_types<'k>(
         .map(|chunk| {
             chunk
                 .iter()
-                .map(|key| {
-                    let mut command = redis::cmd("TYPE");
-                    command.arg(*key);
-                    command
-                })
+                .map(|key| Command::new("TYPE").arg(*key))
                 .collect()
         })
         .collect();
@@ -415,7 +414,7 @@ async fn resolve_types(
         .map(|chunk| {
             chunk
                 .iter()
-                .map(|(key, _)| redis::cmd("TYPE").arg(key).clone())
+                .map(|(key, _)| Command::new("TYPE").arg(key))
                 .collect()
         })
         .collect();
@@ -428,13 +427,13 @@ async fn resolve_types(
                 let live = match (type_name(reply, key, &url)?.as_ref(), unclear) {
                     ("none", _) => LiveKey::Missing,
                     ("stream", Some(words)) => {
-                        return Err(TargetError(format!(
+                        return Err(TargetError::Other(format!(
                             "{url}: {} failed: {words}",
                             command("XINFO GROUPS", key)
                         )));
                     }
                     ("stream", None) => {
-                        return Err(TargetError(format!(
+                        return Err(TargetError::Other(format!(
                             "{url}: `{}` became a stream while it was read: run the command again",
                             untrusted(key)
                         )));
@@ -450,60 +449,158 @@ async fn resolve_types(
 }
 
 /// Entries older than `minid_ms`, counted up to one more than a macro-node holds.
-fn age_probe(key: &str, minid_ms: u64, node_max_entries: u64) -> Cmd {
-    redis::cmd("XRANGE")
+fn age_probe(key: &str, minid_ms: u64, node_max_entries: u64) -> Command {
+    Command::new("XRANGE")
         .arg(key)
         .arg("-")
         .arg(format!("({minid_ms}-0"))
         .arg("COUNT")
         .arg(node_max_entries + 1)
-        .clone()
 }
 
+/// The server's facts and the tool's record. Facts are per node (each node has its own
+/// clock and configuration): read on every node, apart from the record, which is read where
+/// its key lives. A standalone server has one node, whose facts are the server's.
 async fn read_header(target: &mut Target, namespace: &str) -> Result<Header, TargetError> {
-    let record_key = record_key(namespace);
-    let commands = vec![
-        redis::cmd("TIME").clone(),
-        redis::cmd("CONFIG")
-            .arg("GET")
-            .arg("stream-node-max-entries")
-            .clone(),
-        redis::cmd("GET").arg(&record_key).clone(),
-    ];
+    let facts = read_node_facts(target).await?;
+    let (record, record_under_old_name) = read_stored_record(target, namespace).await?;
+    let NodeFacts {
+        now_ms,
+        node_max_entries,
+    } = facts
+        .into_iter()
+        .next()
+        .map(|(_, facts)| facts)
+        .ok_or_else(|| TargetError::Other(format!("{}: no node to read", target.describe())))?;
+    Ok(Header {
+        now_ms,
+        node_max_entries,
+        record,
+        record_under_old_name,
+    })
+}
+
+/// What one node says about itself.
+struct NodeFacts {
+    /// Its clock (Unix ms).
+    now_ms: u64,
+    /// Its `stream-node-max-entries`.
+    node_max_entries: u64,
+}
+
+/// `TIME` and `CONFIG GET stream-node-max-entries` on every node, one round trip each.
+async fn read_node_facts(target: &mut Target) -> Result<Vec<(NodeId, NodeFacts)>, TargetError> {
     let url = target.describe().clone();
-    target
-        .read_with(commands, |replies| {
-            let [time, config, record] = replies else {
-                return Err(TargetError(format!(
-                    "{url}: {} replies to 3 commands",
-                    replies.len()
-                )));
-            };
-            Ok(Header {
-                now_ms: parse_time(time, &url)?,
-                node_max_entries: parse_node_max_entries(config, &url)?,
-                record: parse_record(record, &record_key, &url)?,
+    let mut facts = Vec::new();
+    for node in target.nodes().collect::<Vec<_>>() {
+        let commands = vec![
+            Command::new("TIME"),
+            Command::new("CONFIG")
+                .arg("GET")
+                .arg("stream-node-max-entries"),
+        ];
+        let mut read = None;
+        target
+            .read_on(node, vec![commands], |replies| {
+                let [time, config] = replies else {
+                    return Err(TargetError::Other(format!(
+                        "{url}: {} replies to 2 commands",
+                        replies.len()
+                    )));
+                };
+                read = Some(NodeFacts {
+                    now_ms: parse_time(time, &url)?,
+                    node_max_entries: parse_node_max_entries(config, &url)?,
+                });
+                Ok(())
             })
-        })
-        .await
-        .map_err(|e| record_too_large(e, 2, &record_key, &url))
+            .await?;
+        let read = read.ok_or_else(|| {
+            TargetError::Other(format!("{url}: the read ended without its replies"))
+        })?;
+        facts.push((node, read));
+    }
+    Ok(facts)
 }
 
 /// The record alone, in one round trip: apply checks under the lock that no other apply
-/// ran since it read the server.
+/// ran since it read the server (wherever it was found: an apply that moved it wrote a new
+/// serial).
 pub async fn read_record(
     target: &mut Target,
     namespace: &str,
 ) -> Result<Option<Record>, TargetError> {
-    let record_key = record_key(namespace);
+    Ok(read_stored_record(target, namespace).await?.0)
+}
+
+/// The record, and whether it is under its old name, `<namespace>:__topology__:record` (see
+/// [`crate::record`]): both names are read, in one round trip when one node holds both
+/// (always, on a standalone server). Found under both names, it is refused: an older
+/// version applied after this one moved it, and which one is current is not for the tool to
+/// guess.
+async fn read_stored_record(
+    target: &mut Target,
+    namespace: &str,
+) -> Result<(Option<Record>, bool), TargetError> {
+    let current_key = record_key(namespace);
+    let old_key = legacy_record_key(namespace);
     let url = target.describe().clone();
+    let get = |key: &str| Command::new("GET").arg(key);
+    let (current, old) =
+        if target.route(Route::Key(&current_key)) == target.route(Route::Key(&old_key)) {
+            target
+                .read_with(
+                    Route::Key(&current_key),
+                    vec![get(&current_key), get(&old_key)],
+                    |replies| {
+                        let reply = |i: usize| replies.get(i).unwrap_or(&Reply::Nil);
+                        Ok((
+                            parse_record(reply(0), &current_key, &url)?,
+                            parse_record(reply(1), &old_key, &url)?,
+                        ))
+                    },
+                )
+                .await
+                .map_err(|e| match &e {
+                    ReadError::OverLimit { index: 1, .. } => record_too_large(e, 1, &old_key, &url),
+                    _ => record_too_large(e, 0, &current_key, &url),
+                })?
+        } else {
+            (
+                read_one_record(target, &current_key, &url).await?,
+                read_one_record(target, &old_key, &url).await?,
+            )
+        };
+    match (current, old) {
+        (Some(current), Some(old)) => Err(TargetError::Other(format!(
+            "{url}: namespace `{namespace}` has a record under two names, `{current_key}` (serial {}, written by redis-topology {}) and its old name `{old_key}` (serial {}, written by redis-topology {}): an apply of a version from before the record was moved ran after this one moved it, or one was copied. Nothing was changed. Make every apply of this namespace use this version, then delete the record that is out of date (`DEL <key>`; a deleted record lists nothing, so the next apply adopts the declared streams and users again and keeps, never prunes, what it no longer lists)",
+            current.serial,
+            untrusted(&current.tool_version),
+            old.serial,
+            untrusted(&old.tool_version),
+        ))),
+        (Some(current), None) => Ok((Some(current), false)),
+        (None, old) => {
+            let found = old.is_some();
+            Ok((old, found))
+        }
+    }
+}
+
+/// `GET` of a record on the node its key routes to.
+async fn read_one_record(
+    target: &mut Target,
+    key: &str,
+    url: &RedactedUrl,
+) -> Result<Option<Record>, TargetError> {
     target
         .read_with(
-            vec![redis::cmd("GET").arg(&record_key).clone()],
-            |replies| parse_record(replies.first().unwrap_or(&Reply::Nil), &record_key, &url),
+            Route::Key(key),
+            vec![Command::new("GET").arg(key)],
+            |replies| parse_record(replies.first().unwrap_or(&Reply::Nil), key, url),
         )
         .await
-        .map_err(|e| record_too_large(e, 0, &record_key, &url))
+        .map_err(|e| record_too_large(e, 0, key, url))
 }
 
 /// The error of a read whose reply at `index`, the record's `GET`, may be too large: said
@@ -520,7 +617,7 @@ fn record_too_large(
             index: at,
             why,
             ..
-        } if at == index => TargetError(format!(
+        } if at == index => TargetError::Other(format!(
             "{url}: the record `{}` is larger than {}, refusing to read it ({why}); a record of 100,000 streams takes about 10 MB, so this one was not written by redis-topology: look at it (redis-cli STRLEN) and delete it if nobody needs it",
             untrusted(record_key),
             size_text(MAX_REPLY_BYTES)
@@ -596,20 +693,17 @@ fn parse_record(
     record_key: &str,
     url: &RedactedUrl,
 ) -> Result<Option<Record>, TargetError> {
-    let unusable = |why: String| {
-        TargetError(format!(
-            "the record `{}` cannot be used: {why}",
-            untrusted(record_key)
-        ))
+    let unusable = |source: RecordError| TargetError::UnusableRecord {
+        key: untrusted(record_key).into_owned(),
+        source: source.into(),
     };
     match reply {
         Reply::Nil => Ok(None),
         Reply::Bytes(bytes) => {
-            let json = std::str::from_utf8(bytes)
-                .map_err(|_| unusable("it is not UTF-8 text".to_owned()))?;
+            let json = std::str::from_utf8(bytes).map_err(|_| unusable(RecordError::NotText))?;
             Record::parse(json).map(Some).map_err(unusable)
         }
-        Reply::Error { code, details } => Err(TargetError(format!(
+        Reply::Error { code, details } => Err(TargetError::Other(format!(
             "{url}: cannot read the record: {} failed: {}{}",
             command("GET", record_key),
             server_words(code, details),
@@ -662,7 +756,7 @@ fn parse_key(
     };
     let groups = match groups {
         Reply::Array(items) => parse_groups(items).map_err(|why| {
-            TargetError(format!(
+            TargetError::Other(format!(
                 "{url}: in the reply to {}, {why}; is this a Redis server (7.0 or later)?",
                 command("XINFO GROUPS", key)
             ))
@@ -782,11 +876,11 @@ fn parse_position(
     let last = last
         .and_then(Reply::as_str)
         .and_then(StreamId::parse)
-        .ok_or_else(|| TargetError(format!("{url}: {what} gave no `last-generated-id`")))?;
+        .ok_or_else(|| TargetError::Other(format!("{url}: {what} gave no `last-generated-id`")))?;
     let added = match added {
         None => None,
         Some(value) => Some(value.as_u64().ok_or_else(|| {
-            TargetError(format!(
+            TargetError::Other(format!(
                 "{url}: {what} gave {} as `entries-added`, not a count",
                 value.describe()
             ))
@@ -818,11 +912,12 @@ fn command(name: &str, key: &str) -> String {
 
 /// A command the server refused, with its words: `TIME failed: NOPERM ...`.
 fn failed(url: &RedactedUrl, command: &str, code: &str, details: &str) -> TargetError {
-    TargetError(format!(
-        "{url}: {command} failed: {}{}",
-        server_words(code, details),
-        hint(code)
-    ))
+    TargetError::Refused {
+        url: url.clone(),
+        command: command.to_owned(),
+        error: ServerError::new(code, details),
+        hint: hint(code).into(),
+    }
 }
 
 fn hint(code: &str) -> &'static str {
@@ -835,50 +930,10 @@ fn hint(code: &str) -> &'static str {
 /// A reply of another shape than the command's: `XLEN app:orders gave the integer -5, not
 /// a length`.
 fn unexpected(url: &RedactedUrl, command: &str, reply: &Reply, expected: &str) -> TargetError {
-    TargetError(format!(
-        "{url}: {command} gave {}, not {expected}; is this a Redis server (7.0 or later)?",
-        reply.describe()
-    ))
-}
-
-/// Field/value pairs of a reply that is a map (RESP3) or a flat array (RESP2), borrowed from
-/// the reply, for readers of the client's values (the ACL users). Unknown fields are kept
-/// for the caller to ignore: newer servers add fields.
-pub(crate) fn map_entries(value: &Value) -> Vec<(Cow<'_, str>, &Value)> {
-    match value {
-        Value::Map(pairs) => pairs
-            .iter()
-            .filter_map(|(k, v)| Some((text(k)?, v)))
-            .collect(),
-        Value::Array(items) => items
-            .chunks(2)
-            .filter_map(|pair| match pair {
-                [k, v] => Some((text(k)?, v)),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
+    TargetError::Unexpected {
+        url: url.clone(),
+        command: command.to_owned(),
+        got: reply.describe(),
+        expected: expected.to_owned(),
     }
-}
-
-/// The text of a string reply, borrowed when it is valid UTF-8.
-fn text(value: &Value) -> Option<Cow<'_, str>> {
-    match value {
-        Value::BulkString(bytes) => Some(String::from_utf8_lossy(bytes)),
-        Value::SimpleString(s) | Value::VerbatimString { text: s, .. } => Some(Cow::Borrowed(s)),
-        _ => None,
-    }
-}
-
-pub fn as_text(value: &Value) -> Option<String> {
-    match value {
-        Value::Int(i) => Some(i.to_string()),
-        other => text(other).map(Cow::into_owned),
-    }
-}
-
-/// A server error as one line, in the server's words, escaped and cut (see
-/// [`crate::text::untrusted`]).
-pub fn server_error_text(error: &redis::ServerError) -> String {
-    server_words(error.code(), error.details().unwrap_or_default())
 }

@@ -63,12 +63,18 @@ pub struct DesiredSelector {
 impl DesiredSelector {
     /// The selector as one `ACL SETUSER` argument: `(%R~ns:a ~ns:b &ns:c +cmd ...)`.
     pub fn rule(&self) -> String {
-        let words: Vec<&str> = self
-            .keys
-            .iter()
-            .chain(&self.channels)
-            .chain(&self.commands)
-            .map(String::as_str)
+        self.rule_with(false)
+    }
+
+    /// [`DesiredSelector::rule`], starting with `resetchannels` when asked: a new selector
+    /// gets `&*` on a server whose `acl-pubsub-default` is `allchannels`.
+    pub fn rule_with(&self, reset_channels: bool) -> String {
+        let words: Vec<&str> = reset_channels
+            .then_some("resetchannels")
+            .into_iter()
+            .chain(self.keys.iter().map(String::as_str))
+            .chain(self.channels.iter().map(String::as_str))
+            .chain(self.commands.iter().map(String::as_str))
             .collect();
         format!("({})", words.join(" "))
     }

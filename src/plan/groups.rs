@@ -100,7 +100,7 @@ fn create_change(
             start: &start_arg,
             entries_read,
         })),
-        ops: vec![op],
+        extra: vec![op],
         reason: format!("declared, does not exist: starts at `{start_arg}`"),
         details: Vec::new(),
     }
@@ -145,7 +145,7 @@ pub fn destroy(
             &json!({ "consumers": live.consumers, "pending": live.pending, "last_delivered_id": live.last_delivered_id.to_string() }),
         )),
         after: None,
-        ops: vec![Op::DestroyGroup {
+        extra: vec![Op::DestroyGroup {
             key: key.to_owned(),
             group: group.to_owned(),
         }],

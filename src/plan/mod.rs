@@ -19,10 +19,13 @@ mod streams;
 mod trust;
 mod users;
 
+pub use crate::change::{Action, Kind, State};
 pub use ops::{Op, TrimBy};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use crate::change::{Extra, Place};
 
 use crate::live::LiveState;
 use crate::model::desired::Desired;
@@ -45,76 +48,14 @@ pub struct Plan {
     pub notes: Vec<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Change {
-    /// `stream.<name>`, `group.<stream>.<group>`, `retention.<stream>`, `record`.
-    pub address: String,
-    pub kind: Kind,
-    pub action: Action,
-    /// Loses data that no declaration asked to lose: deleting a stream, destroying a group.
-    pub destructive: bool,
-    pub before: Option<State>,
-    pub after: Option<State>,
-    /// What apply does for this change, in order (see [`Op::args`] for the commands).
-    pub ops: Vec<Op>,
-    /// One line for people: why this change.
-    pub reason: String,
-    /// Further lines for people: what differs, field by field (ACL users). Never a secret.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub details: Vec<String>,
-}
+/// A change the plan makes: the common part, and the operations apply runs for it (see
+/// [`Op::args`] for the commands), in order.
+pub type Change = crate::change::Change<Vec<Op>>;
 
-/// What a resource looks like before or after a change (JSON, for machines and reviewers),
-/// kept as compact JSON text: a plan of 10,000 new streams holds 30,000 of them, and as
-/// `serde_json::Value` maps they were half of the plan's memory.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct State(Box<serde_json::value::RawValue>);
-
-impl State {
-    /// The JSON of `value`: a `json!` value, or for the changes a plan makes by the
-    /// thousand, a small struct (serialized straight to text, no map built first).
-    pub fn of(value: &impl Serialize) -> State {
-        // Plain data always serializes; the fallback only satisfies the type.
-        serde_json::value::to_raw_value(value)
-            .map(State)
-            .unwrap_or_else(|_| State::null())
-    }
-
-    fn null() -> State {
-        State(serde_json::value::RawValue::NULL.to_owned())
-    }
-
-    pub fn to_value(&self) -> Value {
-        serde_json::from_str(self.0.get()).unwrap_or(Value::Null)
-    }
-}
-
-/// The same JSON, however it is laid out (a saved plan may be pretty-printed).
-impl PartialEq for State {
-    fn eq(&self, other: &State) -> bool {
-        self.0.get() == other.0.get() || self.to_value() == other.to_value()
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    Stream,
-    Group,
-    Retention,
-    User,
-    Record,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    Create,
-    Update,
-    Delete,
-    Replace,
+impl Extra for Vec<Op> {
+    const FIELD: &'static str = "ops";
+    const PLACE: Place = Place::AfterStates;
+    const SKIP_EMPTY_DETAILS: bool = true;
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -123,20 +64,9 @@ pub struct Options {
     pub prune: bool,
 }
 
-impl Action {
-    /// The sign people read it by, as in Terraform: `+`, `~`, `-`, `-/+`.
-    pub fn sign(self) -> &'static str {
-        match self {
-            Action::Create => "+",
-            Action::Update => "~",
-            Action::Delete => "-",
-            Action::Replace => "-/+",
-        }
-    }
-}
-
 /// Why no plan can be made; found before anything is written.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct Refusal(pub String);
 
 impl Plan {
@@ -150,15 +80,20 @@ impl Plan {
 
     /// Every operation, in plan order.
     pub fn ops(&self) -> impl Iterator<Item = &Op> {
-        self.changes.iter().flat_map(|c| c.ops.iter())
+        self.changes.iter().flat_map(|c| c.extra.iter())
     }
 }
 
 impl Change {
+    /// What apply does for this change, in order.
+    pub fn ops(&self) -> &[Op] {
+        &self.extra
+    }
+
     /// The commands apply sends for this change, as people and `--format json` see them
     /// (password hashes as placeholders).
     pub fn commands(&self) -> impl Iterator<Item = Vec<String>> + '_ {
-        self.ops.iter().map(Op::args)
+        self.extra.iter().map(Op::args)
     }
 }
 
@@ -271,7 +206,9 @@ fn record_change(
     users.extend(kept_users.iter().cloned());
     let unregistered = unregistered(desired, live, &users);
     let applies_changes = !plan.changes.is_empty();
+    // A record under its old name is moved by the next apply, even when it is current.
     if !applies_changes
+        && !live.record_under_old_name
         && record_is_current(desired, live, facts, kept, &users, unregistered.is_empty())
     {
         return;
@@ -299,7 +236,7 @@ fn record_change(
             && r.environment == desired.environment
             && r.users == users
     }) && unregistered.is_empty();
-    if same_content && !applies_changes {
+    if same_content && !applies_changes && !live.record_under_old_name {
         return;
     }
     let mut ops = registry_ops(desired, live, &users, &unregistered);
@@ -336,12 +273,30 @@ fn record_change(
         (Some(_), 0) => "records the new desired state".to_owned(),
         (Some(_), n) => format!("records {n} newly managed {}", streams_word(n)),
     };
+    let new_key = record::record_key(&desired.namespace);
+    let reason = if live.record_under_old_name {
+        let old_key = record::legacy_record_key(&desired.namespace);
+        let moving = format!("moves the record from `{old_key}` to `{new_key}`");
+        if same_content && !applies_changes {
+            moving // the only change
+        } else {
+            format!("{reason}; {moving}")
+        }
+    } else {
+        reason
+    };
     let before = live.record.as_ref().map(|r| State::of(&record_summary(r)));
     let after = Some(State::of(&record_summary(&record)));
     ops.push(Op::WriteRecord {
-        key: record::record_key(&desired.namespace),
+        key: new_key,
         record,
     });
+    if live.record_under_old_name {
+        // After the write, in the same fenced script: a failed write leaves the old one.
+        ops.push(Op::DeleteOldRecord {
+            key: record::legacy_record_key(&desired.namespace),
+        });
+    }
     plan.changes.push(Change {
         address: "record".to_owned(),
         kind: Kind::Record,
@@ -353,9 +308,9 @@ fn record_change(
         destructive: false,
         before,
         after,
-        ops,
         reason,
         details: Vec::new(),
+        extra: ops,
     });
 }
 

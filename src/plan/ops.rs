@@ -1,9 +1,9 @@
 //! The operations apply performs, typed.
 //!
 //! A plan's changes hold [`Op`]s, not command strings: each knows its arguments, the key it
-//! touches (for the lock fencing today, and for routing to a Redis Cluster node later),
-//! which server errors mean "already done", and whether it can only run as a plain command
-//! (ACL commands are refused inside scripts). So the applier never guesses what a command
+//! touches, where it must run ([`Op::route`]: its key's slot owner, or every node for ACL
+//! users, which Redis keeps per node), which server errors mean "already done", and whether
+//! it can only run as a plain command (ACL commands are refused inside scripts). So the applier never guesses what a command
 //! means from its argument positions, and a saved plan can be compared with a fresh one
 //! operation for operation (see [`super::saved`]).
 
@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::acl::HASH_PLACEHOLDER;
 use crate::live::StreamId;
 use crate::record::{OWNERS_KEY, Record};
+use crate::target::Route;
 
 /// One thing apply does on the server.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,8 +51,11 @@ pub enum Op {
     },
     /// `HDEL __topology__:users <user> ...`: users this namespace no longer manages.
     UnregisterUsers { users: Vec<String> },
-    /// `SET <namespace>:__topology__:record <record>`, only while this apply holds the lock.
+    /// `SET {__topology__:<namespace>}:record <record>`, only while this apply holds the lock.
     WriteRecord { key: String, record: Record },
+    /// `DEL <namespace>:__topology__:record`: the record under its old name, right after
+    /// [`Op::WriteRecord`] wrote it under the new one, in the same fenced script.
+    DeleteOldRecord { key: String },
 }
 
 /// How a trim bounds a stream.
@@ -117,7 +121,7 @@ impl Op {
                 }
                 all(&[&threshold]);
             }
-            Op::DeleteStream { key } => all(&["DEL", key]),
+            Op::DeleteStream { key } | Op::DeleteOldRecord { key } => all(&["DEL", key]),
             Op::SetUser { name, rules } => {
                 all(&["ACL", "SETUSER", name, "reset"]);
                 rules.iter().for_each(|rule| all(&[rule]));
@@ -160,9 +164,26 @@ impl Op {
             | Op::DestroyGroup { key, .. }
             | Op::Trim { key, .. }
             | Op::DeleteStream { key }
+            | Op::DeleteOldRecord { key }
             | Op::WriteRecord { key, .. } => Some(key),
             Op::RegisterUsers { .. } | Op::UnregisterUsers { .. } => Some(OWNERS_KEY),
             Op::SetUser { .. } | Op::DeleteUser { .. } | Op::SaveAcl => None,
+        }
+    }
+
+    /// Where the operation must run: a key's operations on the node that owns its slot;
+    /// ACL users, which every node keeps for itself (never replicated), on every node,
+    /// primaries and replicas alike.
+    pub fn route(&self) -> Route<'_> {
+        match self {
+            Op::SetUser { .. } | Op::DeleteUser { .. } | Op::SaveAcl => Route::EveryNode,
+            Op::CreateGroup { key, .. }
+            | Op::DestroyGroup { key, .. }
+            | Op::Trim { key, .. }
+            | Op::DeleteStream { key }
+            | Op::DeleteOldRecord { key }
+            | Op::WriteRecord { key, .. } => Route::Key(key),
+            Op::RegisterUsers { .. } | Op::UnregisterUsers { .. } => Route::Key(OWNERS_KEY),
         }
     }
 
@@ -241,6 +262,31 @@ mod tests {
             assert_eq!(op.args().join(" "), expected);
             let json = serde_json::to_string(&op).expect("serializes");
             assert_eq!(serde_json::from_str::<Op>(&json).expect("reads back"), op);
+        }
+    }
+
+    #[test]
+    fn keys_route_to_their_slot_owner_and_users_to_every_node() {
+        let create = Op::CreateGroup {
+            key: "ns:s".to_owned(),
+            group: "g".to_owned(),
+            start: "$".to_owned(),
+            entries_read: None,
+        };
+        assert_eq!(create.route(), Route::Key("ns:s"));
+        assert_eq!(create.done_already_code(), Some("BUSYGROUP"));
+        let registry = Op::UnregisterUsers {
+            users: vec!["a".to_owned()],
+        };
+        assert_eq!(registry.route(), Route::Key(OWNERS_KEY));
+        for acl in [
+            Op::SaveAcl,
+            Op::DeleteUser {
+                name: "a".to_owned(),
+            },
+        ] {
+            assert_eq!(acl.route(), Route::EveryNode);
+            assert_eq!(acl.done_already_code(), None);
         }
     }
 

@@ -84,7 +84,7 @@ fn trim_change(
         after: Some(State::of(
             &json!({ "maxlen": retention.maxlen, "max_age_ms": retention.max_age_ms, "approximate": retention.approximate }),
         )),
-        ops,
+        extra: ops,
         reason: effects.join("; "),
         details: Vec::new(),
     })

@@ -199,7 +199,7 @@ fn environment(env: &Option<String>) -> String {
 
 fn describe_change(change: &Change) -> String {
     let ops: Vec<String> = change
-        .ops
+        .ops()
         .iter()
         .map(|op| untrusted(&op.shown_args().join(" ")).into_owned())
         .collect();
@@ -228,17 +228,19 @@ fn reconcile_change(saved: &Change, fresh: &mut Change) -> Result<(), String> {
             },
         ));
     }
-    if saved.ops.len() != fresh.ops.len() {
+    if saved.ops().len() != fresh.ops().len() {
         return Err(format!(
             " `{}`: the saved plan has {} operations, a plan made now has {}: saved `{}`, now `{}`",
             fresh.address,
-            saved.ops.len(),
-            fresh.ops.len(),
+            saved.ops().len(),
+            fresh.ops().len(),
             describe_change(saved),
             describe_change(fresh)
         ));
     }
-    for (position, (saved_op, fresh_op)) in saved.ops.iter().zip(fresh.ops.iter_mut()).enumerate() {
+    for (position, (saved_op, fresh_op)) in
+        saved.ops().iter().zip(fresh.extra.iter_mut()).enumerate()
+    {
         reconcile_op(saved_op, fresh_op).map_err(|why| {
             format!(
                 " `{}`, operation {}: {why}: saved `{}`, now `{}`",
@@ -314,7 +316,7 @@ mod tests {
             destructive: false,
             before: None,
             after: None,
-            ops,
+            extra: ops,
             reason: "r".to_owned(),
             details: Vec::new(),
         }
@@ -373,9 +375,9 @@ mod tests {
             ),
         );
         let mut extra_op = fresh.clone();
-        extra_op.changes[0].ops.push(create("victim:stream", "g"));
+        extra_op.changes[0].extra.push(create("victim:stream", "g"));
         let mut other_key = fresh.clone();
-        other_key.changes[1].ops[0] = create("victim:stream", "h");
+        other_key.changes[1].extra[0] = create("victim:stream", "h");
         let mut removed = fresh.clone();
         removed.changes.pop();
         let mut duplicated = fresh.clone();
@@ -410,7 +412,7 @@ mod tests {
         let fresh = plan(vec![change("retention.s", vec![trim(2_000)])]);
         let earlier = plan(vec![change("retention.s", vec![trim(1_000)])]);
         let reconciled = reconcile(&earlier, fresh.clone()).expect("same trim, earlier bound");
-        assert_eq!(reconciled.changes[0].ops[0], trim(1_000));
+        assert_eq!(reconciled.changes[0].ops()[0], trim(1_000));
         let later = plan(vec![change("retention.s", vec![trim(9_000)])]);
         let why = reconcile(&later, fresh.clone()).expect_err("a later bound removes more");
         assert!(why.contains("MINID is later"), "{why}");

@@ -66,7 +66,7 @@ pub fn create(facts: &[StreamFacts], plan: &mut Plan) {
             destructive: false,
             before: None,
             after: Some(State::of(&CreatedStream { key, length: 0 })),
-            ops,
+            extra: ops,
             reason: if stream.groups.is_empty() {
                 "declared, does not exist: created empty".to_owned()
             } else {
@@ -100,7 +100,7 @@ pub fn undeclared(
                     &json!({ "key": key, "length": stream.length, "groups": stream.groups.len() }),
                 )),
                 after: None,
-                ops: vec![Op::DeleteStream {
+                extra: vec![Op::DeleteStream {
                     key: key.to_owned(),
                 }],
                 reason: format!(

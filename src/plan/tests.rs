@@ -82,6 +82,7 @@ fn live(keys: &[(&str, LiveKey)]) -> LiveState {
             .map(|(k, v)| (format!("ns:{k}"), v.clone()))
             .collect(),
         record: None,
+        record_under_old_name: false,
         node_max_entries: 100,
         now_ms: 1_700_000_000_000,
         acl: None,
@@ -91,13 +92,12 @@ fn live(keys: &[(&str, LiveKey)]) -> LiveState {
 /// Streams `s<n>` declared for each of `declared`, recorded for each of `recorded`, and
 /// existing on the server for each of `existing` (for walks over the three).
 pub(super) fn state_with(
-    declared: &std::collections::BTreeSet<u8>,
-    recorded_keys: &std::collections::BTreeSet<u8>,
-    existing: &std::collections::BTreeSet<u8>,
+    declared: &BTreeSet<u8>,
+    recorded_keys: &BTreeSet<u8>,
+    existing: &BTreeSet<u8>,
 ) -> (Desired, LiveState) {
-    let names = |set: &std::collections::BTreeSet<u8>| -> Vec<String> {
-        set.iter().map(|n| format!("s{n}")).collect()
-    };
+    let names =
+        |set: &BTreeSet<u8>| -> Vec<String> { set.iter().map(|n| format!("s{n}")).collect() };
     let declared = names(declared);
     let specs: Vec<StreamSpec> = declared
         .iter()
@@ -187,7 +187,12 @@ fn empty_server_creates_streams_groups_and_the_record() {
     );
     assert_eq!(commands[1], "XGROUP DESTROY ns:audit __topology__:mkstream");
     assert_eq!(commands[2], "XGROUP CREATE ns:tasks workers $ MKSTREAM");
-    assert!(commands[3].starts_with("SET ns:__topology__:record {"));
+    assert!(commands[3].starts_with("SET {__topology__:ns}:record {"));
+    assert_eq!(
+        commands.len(),
+        4,
+        "no old-name record to move: {commands:?}"
+    );
     assert!(p.notes.is_empty());
 }
 
@@ -401,6 +406,59 @@ fn changed_start_is_a_note_not_a_recreate() {
     assert!(p.notes[0].contains("created with start `0`"));
 }
 
+/// A record under its old name (`ns:__topology__:record`, as versions before the hash tag
+/// wrote it) is the record: nothing else changes, and the record change moves it, writing the
+/// new key and then deleting the old one.
+#[test]
+fn a_record_under_its_old_name_is_moved_and_nothing_else_changes() {
+    let d = desired(&[("tasks", maxlen(10), &[("workers", StartId::Last)])]);
+    let mut l = live(&[("tasks", stream(5, &["workers"]))]);
+    l.record = Some(recorded(&d));
+    l.record_under_old_name = true;
+    let p = plan(&d, &l, Options::default()).expect("plan");
+    assert_eq!(addresses(&p), [("record".to_owned(), Action::Update)]);
+    let change = &p.changes[0];
+    assert!(
+        change.reason.ends_with(
+            "moves the record from `ns:__topology__:record` to `{__topology__:ns}:record`"
+        ),
+        "{}",
+        change.reason
+    );
+    let commands: Vec<String> = change
+        .ops()
+        .iter()
+        .map(|o| o.shown_args().join(" "))
+        .collect();
+    assert_eq!(
+        commands,
+        [
+            "SET {__topology__:ns}:record <record>",
+            "DEL ns:__topology__:record"
+        ]
+    );
+    // The serial moves on like any apply's, and the streams stay as recorded.
+    let Some(Op::WriteRecord { record, .. }) = change.ops().first() else {
+        panic!("the record is written first: {:?}", change.ops());
+    };
+    assert_eq!(record.serial, 2);
+    assert_eq!(Some(&record.streams), l.record.as_ref().map(|r| &r.streams));
+    // With other changes, the move rides along with the record change.
+    let mut l = live(&[]);
+    l.record = Some(recorded(&d));
+    l.record_under_old_name = true;
+    let p = plan(&d, &l, Options::default()).expect("plan");
+    let ops = p
+        .changes
+        .last()
+        .map(|c| c.ops().to_vec())
+        .unwrap_or_default();
+    assert!(
+        matches!(ops.as_slice(), [Op::WriteRecord { .. }, Op::DeleteOldRecord { key }] if key == "ns:__topology__:record"),
+        "{ops:?}"
+    );
+}
+
 #[test]
 fn adopting_existing_streams_updates_only_the_record() {
     let d = desired(&[("s", maxlen(10), &[("g", StartId::Last)])]);
@@ -464,7 +522,8 @@ fn rendered_plans() {
     // The record's JSON carries the tool version and is summarised elsewhere: keep it stable.
     if let Some(changes) = value["changes"].as_array_mut() {
         for change in changes.iter_mut().filter(|c| c["kind"] == "record") {
-            change["commands"] = serde_json::json!([["SET", "ns:__topology__:record", "<record>"]]);
+            change["commands"] =
+                serde_json::json!([["SET", "{__topology__:ns}:record", "<record>"]]);
         }
     }
     insta::assert_json_snapshot!("json", value);

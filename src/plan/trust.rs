@@ -1,6 +1,7 @@
 //! The record and the users registry are untrusted input.
 //!
-//! Both are plain data in Redis: anyone with write access to `<ns>:__topology__:record` or to
+//! Both are plain data in Redis: anyone with write access to `{__topology__:<ns>}:record` (or,
+//! while it does not exist, to its old name `<ns>:__topology__:record`) or to
 //! `__topology__:users` can edit them, and `apply --prune` deletes what the record lists. So
 //! before anything else the planner checks every entry it could act on, and refuses (naming
 //! the entry, saying what to do) when one:
@@ -28,7 +29,7 @@
 use super::Refusal;
 use crate::live::LiveState;
 use crate::model::desired::Desired;
-use crate::record::{OWNERS_KEY, Record, RecordedStream, record_key};
+use crate::record::{OWNERS_KEY, Record, RecordedStream, legacy_record_key, record_key};
 use crate::text::untrusted;
 use crate::validate::names::{self, Problem};
 
@@ -36,7 +37,7 @@ use crate::validate::names::{self, Problem};
 pub fn record_refusals(desired: &Desired, live: &LiveState) -> Vec<Refusal> {
     let mut refusals = Vec::new();
     if let Some(record) = &live.record {
-        let advice = RecordAdvice::new(&desired.namespace);
+        let advice = RecordAdvice::new(&desired.namespace, live.record_under_old_name);
         refusals.extend(stream_refusals(desired, record, &advice));
         refusals.extend(user_refusals(desired, live, record, &advice));
     }
@@ -51,8 +52,13 @@ struct RecordAdvice {
 }
 
 impl RecordAdvice {
-    fn new(namespace: &str) -> RecordAdvice {
-        let key = record_key(namespace);
+    /// For the record as read: under its name, or under its old name.
+    fn new(namespace: &str, under_old_name: bool) -> RecordAdvice {
+        let key = if under_old_name {
+            legacy_record_key(namespace)
+        } else {
+            record_key(namespace)
+        };
         let text = format!(
             "nothing was changed. The record is data anyone with write access to it can edit: restore it from a trusted copy, or delete it (`DEL {key}`) so that the next apply records the declared streams and users again (what it no longer lists is then kept, never pruned)"
         );
@@ -273,6 +279,7 @@ mod tests {
             whoami: "topology-apply".to_owned(),
             masteruser: None,
             aclfile: Some(false),
+            pubsub_default_all: Some(false),
             catalog: Catalog::default(),
             users: users
                 .iter()
@@ -286,6 +293,7 @@ mod tests {
         LiveState {
             keys,
             record: Some(record),
+            record_under_old_name: false,
             node_max_entries: 100,
             now_ms: 1,
             acl,
@@ -331,8 +339,17 @@ mod tests {
                 )),
                 "{text}"
             );
-            assert!(text.contains("DEL app:__topology__:record"), "{text}");
+            assert!(text.contains("DEL {__topology__:app}:record"), "{text}");
         }
+        // A record read under its old name is named by that name.
+        let mut state = live(&["victim:stream"], &[], &[]);
+        state.record_under_old_name = true;
+        let text = refused(&desired(), &state);
+        assert!(
+            text.contains("the record `app:__topology__:record` lists stream `victim:stream`"),
+            "{text}"
+        );
+        assert!(text.contains("DEL app:__topology__:record"), "{text}");
     }
 
     #[test]
@@ -368,6 +385,7 @@ mod tests {
             "app:__topology__:record",
             "app:__topology__:lock",
             "app:eu:__topology__:record",
+            "app:{__topology__:app}:record",
             "app:a b",
             "app:a*",
             "app:",
@@ -491,7 +509,12 @@ mod tests {
         d.namespace = String::new();
         let state = live(&["victim:stream"], &[], &[]);
         assert!(record_refusals(&d, &state).is_empty());
-        for key in ["__topology__:users", "shop:__topology__:record"] {
+        for key in [
+            "__topology__:users",
+            "shop:__topology__:record",
+            "{__topology__:shop}:record",
+            "{__topology__}:lock",
+        ] {
             let state = live(&[key], &[], &[]);
             let text = refused(&d, &state);
             assert!(text.contains("is not a stream this tool manages"), "{text}");

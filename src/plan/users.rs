@@ -63,8 +63,16 @@ fn selector_permissions(selector: &DesiredSelector, catalog: &Catalog) -> Result
 }
 
 /// `ACL SETUSER <name> reset <rules>`, with placeholders for the password hashes.
-pub fn setuser(name: &str, user: &DesiredUser) -> Op {
-    let mut rules = vec![if user.enabled { "on" } else { "off" }.to_owned()];
+/// `reset_channels`: the server's `acl-pubsub-default` may be `allchannels`, where `reset`,
+/// and each new selector, would give the user `&*`; the rules then start with
+/// `resetchannels` (the root's and each selector's), so the user gets exactly its declared
+/// channels.
+pub fn setuser(name: &str, user: &DesiredUser, reset_channels: bool) -> Op {
+    let mut rules = Vec::new();
+    if reset_channels {
+        rules.push("resetchannels".to_owned());
+    }
+    rules.push(if user.enabled { "on" } else { "off" }.to_owned());
     if user.nopass {
         rules.push("nopass".to_owned());
     }
@@ -78,7 +86,7 @@ pub fn setuser(name: &str, user: &DesiredUser) -> Op {
     rules.extend(user.channels.iter().cloned());
     rules.extend(user.commands.iter().cloned());
     // After the root rules, as `ACL LIST` prints them; `reset` cleared the old selectors.
-    rules.extend(user.selectors.iter().map(DesiredSelector::rule));
+    rules.extend(user.selectors.iter().map(|s| s.rule_with(reset_channels)));
     Op::SetUser {
         name: name.to_owned(),
         rules,
@@ -276,7 +284,7 @@ pub fn plan(
             continue;
         }
         let ops = if live_user.is_none() || !details.is_empty() {
-            vec![setuser(name, user)]
+            vec![setuser(name, user, acl.pubsub_default_all != Some(false))]
         } else {
             Vec::new()
         };
@@ -297,7 +305,7 @@ pub fn plan(
             destructive: false,
             before: live_user.map(|u| State::of(&live_summary(u))),
             after: Some(State::of(&user.summary())),
-            ops,
+            extra: ops,
             reason,
             details,
         });
@@ -319,7 +327,7 @@ pub fn plan(
                 destructive: true,
                 before: Some(State::of(&live_summary(live_user))),
                 after: None,
-                ops: vec![Op::DeleteUser { name: name.clone() }],
+                extra: vec![Op::DeleteUser { name: name.clone() }],
                 reason: "no longer declared (--prune): deleted, and its connections closed"
                     .to_owned(),
                 details: Vec::new(),
@@ -367,7 +375,7 @@ fn persist(acl: &LiveAcl, changes: &mut [Change], notes: &mut Vec<String>) {
     for destructive in [false, true] {
         if let Some(last) = changes
             .iter()
-            .rposition(|c| c.destructive == destructive && !c.ops.is_empty())
+            .rposition(|c| c.destructive == destructive && !c.ops().is_empty())
         {
             last_of_each_phase.push(last);
         }
@@ -378,7 +386,7 @@ fn persist(acl: &LiveAcl, changes: &mut [Change], notes: &mut Vec<String>) {
     match acl.aclfile {
         Some(true) => {
             for index in last_of_each_phase {
-                changes[index].ops.push(Op::SaveAcl);
+                changes[index].extra.push(Op::SaveAcl);
             }
         }
         Some(false) => notes.push(
@@ -501,6 +509,7 @@ mod tests {
                 whoami: "topology-apply".to_owned(),
                 masteruser: Some("replicator".to_owned()),
                 aclfile,
+                pubsub_default_all: Some(false),
                 catalog: catalog(),
                 users: users
                     .iter()
@@ -519,7 +528,7 @@ mod tests {
         plan.changes
             .iter()
             .filter(|c| c.kind == Kind::User)
-            .map(|c| (c.address.clone(), c.action, c.ops.len()))
+            .map(|c| (c.address.clone(), c.action, c.ops().len()))
             .collect()
     }
 
@@ -828,6 +837,31 @@ mod tests {
     }
 
     #[test]
+    fn where_new_users_may_get_every_channel_the_rules_reset_channels_first() {
+        // `acl-pubsub-default allchannels` (or unknown: CONFIG GET not allowed): `reset`
+        // and each new selector would grant `&*`.
+        for default_all in [Some(true), None] {
+            let d = desired(&[("worker", worker_with_access())]);
+            let mut state = live(&[], &[], Some(true));
+            if let Some(acl) = state.acl.as_mut() {
+                acl.pubsub_default_all = default_all;
+            }
+            let plan = make_plan(&d, &state, Options::default()).expect("plan");
+            assert_eq!(
+                commands(&plan.changes[0])[0][3..=5],
+                ["reset", "resetchannels", "on"],
+                "{default_all:?}"
+            );
+            let sent = commands(&plan.changes[0])[0].join(" ");
+            assert!(
+                sent.contains("(resetchannels ~ns:in +xreadgroup +xack)")
+                    && sent.contains("(resetchannels %W~ns:out &ns:ev +xadd)"),
+                "{sent}"
+            );
+        }
+    }
+
+    #[test]
     fn equivalent_selectors_in_another_order_are_no_change() {
         let plan = worker_plan(vec![
             live_selector("%W~ns:out", "&ns:ev", "-@all +xadd"),
@@ -1089,7 +1123,7 @@ mod tests {
             commands(record)[0],
             ["HSET", "__topology__:users", "worker", "ns"]
         );
-        let Some(Op::WriteRecord { record, .. }) = record.ops.last() else {
+        let Some(Op::WriteRecord { record, .. }) = record.ops().last() else {
             panic!("the record is written last: {record:?}");
         };
         assert!(!record.users.contains("default"), "{record:?}");

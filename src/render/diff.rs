@@ -2,8 +2,9 @@
 
 use serde_json::{Value, json};
 
+use super::change::{Mark, Style};
+use crate::change::Action;
 use crate::diff::{Break, Diff, Entry};
-use crate::plan::Action;
 
 /// One environment's diff with its label (`None` for a file without environments).
 pub struct Labelled<'a> {
@@ -12,7 +13,7 @@ pub struct Labelled<'a> {
 }
 
 fn paint(colour: bool, code: &str, text: &str) -> String {
-    super::plan::Style { colour }.paint(code, text)
+    Style { colour }.paint(code, text)
 }
 
 pub fn human(old: &str, new: &str, diffs: &[Labelled], colour: bool) -> String {
@@ -28,7 +29,7 @@ pub fn human(old: &str, new: &str, diffs: &[Labelled], colour: bool) -> String {
         }
         out.push_str(&format!("Changes from {old} to {new}{scope}:\n\n"));
         for entry in &diff.entries {
-            out.push_str(&entry_lines(entry, colour));
+            write_entry(&mut out, entry, &Style { colour });
         }
         out.push('\n');
         out.push_str(&summary(diff, colour));
@@ -37,30 +38,23 @@ pub fn human(old: &str, new: &str, diffs: &[Labelled], colour: bool) -> String {
     out
 }
 
-fn entry_lines(entry: &Entry, colour: bool) -> String {
-    let (sign, colour_code) = super::plan::symbol(entry.action);
-    let name = entry.address.split_once('.').map_or("", |(_, rest)| rest);
-    let mut head = format!(
-        "{} {} {name}",
-        paint(colour, colour_code, sign),
-        entry.kind.as_str()
-    )
-    .trim_end()
-    .to_owned();
-    if entry.destructive {
-        head.push_str(&paint(colour, "1;31", "  (destructive)"));
-    }
-    if !entry.breaking.is_empty() {
-        head.push_str(&paint(colour, "1;35", "  (breaking)"));
-    }
-    let mut out = format!("  {head}\n      {}\n", entry.reason);
-    for detail in &entry.details {
-        out.push_str(&format!("        {detail}\n"));
-    }
-    for b in &entry.breaking {
+/// The `(breaking)` mark after a change that breaks producers or consumers.
+const BREAKING: Mark = Mark {
+    text: "  (breaking)",
+    colour: "1;35",
+};
+
+/// One change's lines: the common part, then its breaks.
+fn write_entry(out: &mut String, entry: &Entry, style: &Style) {
+    let marks: &[Mark] = if entry.breaking().is_empty() {
+        &[]
+    } else {
+        &[BREAKING]
+    };
+    super::change::write_human(out, entry, style, marks);
+    for b in entry.breaking() {
         out.push_str(&format!("        {}\n", break_line(b)));
     }
-    out
 }
 
 /// `[rule] schema v1 → v2 (backward) at /pointer: message`

@@ -4,27 +4,17 @@
 //! breaking changes) as a list, then every change in a collapsed section. Only what the human
 //! renderers show: placeholders for password hashes, the record summarised, so no secret.
 
+use super::change::{code, in_block, markdown_name, write_markdown};
 use super::diff::{Labelled, break_line};
-use super::plan::{PlanTarget, show_command, shown};
+use super::plan::{PlanTarget, show_command};
+use crate::change::Action;
 use crate::diff::Entry;
-use crate::plan::{Action, Change, Plan};
-
-/// Text inside a code span: backticks would end it early.
-fn code(text: &str) -> String {
-    format!("`{}`", text.replace('`', "'"))
-}
+use crate::plan::{Change, Plan};
 
 /// Text in a table cell or list item: no pipes or line breaks that would split it, and no
 /// control characters (see [`in_block`]).
 fn cell(text: &str) -> String {
     in_block(text).replace('|', "\\|")
-}
-
-/// Text inside a fenced code block: on one line, control characters escaped, and no run of
-/// backticks that could close the block (the reasons and details of a plan quote what the
-/// server and the record said, which whoever can write them chooses).
-fn in_block(text: &str) -> String {
-    shown(text).replace("```", "'''")
 }
 
 pub fn plan(plan: &Plan, target: &PlanTarget) -> String {
@@ -63,7 +53,7 @@ pub fn plan(plan: &Plan, target: &PlanTarget) -> String {
         for change in &destructive {
             out.push_str(&format!(
                 "- {} {}\n",
-                code(&format!("{} {}", change.action.sign(), change.address)),
+                markdown_name(change),
                 cell(&change.reason)
             ));
         }
@@ -74,16 +64,8 @@ pub fn plan(plan: &Plan, target: &PlanTarget) -> String {
         crate::text::count(plan.changes.len(), "change")
     ));
     for change in &plan.changes {
-        out.push_str(&format!(
-            "{} {}\n    {}\n",
-            change.action.sign(),
-            change.address,
-            in_block(&change.reason)
-        ));
-        for detail in &change.details {
-            out.push_str(&format!("      {}\n", in_block(detail)));
-        }
-        for op in &change.ops {
+        write_markdown(&mut out, change);
+        for op in change.ops() {
             out.push_str(&format!("    {}\n", in_block(&show_command(op))));
         }
     }
@@ -141,7 +123,7 @@ pub fn diff(old: &str, new: &str, diffs: &[Labelled]) -> String {
                 .diff
                 .entries
                 .iter()
-                .filter(|e| e.destructive || !e.breaking.is_empty())
+                .filter(|e| e.destructive || !e.breaking().is_empty())
             {
                 attention(&label(l), entry, &mut out);
             }
@@ -156,16 +138,8 @@ pub fn diff(old: &str, new: &str, diffs: &[Labelled]) -> String {
             crate::text::count(l.diff.entries.len(), "change")
         ));
         for entry in &l.diff.entries {
-            out.push_str(&format!(
-                "{} {}\n    {}\n",
-                entry.action.sign(),
-                entry.address,
-                entry.reason
-            ));
-            for detail in &entry.details {
-                out.push_str(&format!("      {detail}\n"));
-            }
-            for b in &entry.breaking {
+            write_markdown(&mut out, entry);
+            for b in entry.breaking() {
                 out.push_str(&format!("      {}\n", break_line(b)));
             }
         }
@@ -175,14 +149,14 @@ pub fn diff(old: &str, new: &str, diffs: &[Labelled]) -> String {
 }
 
 fn attention(env: &str, entry: &Entry, out: &mut String) {
-    let what = code(&format!("{} {}", entry.action.sign(), entry.address));
+    let what = markdown_name(entry);
     if entry.destructive {
         out.push_str(&format!(
             "- {env} {what} **destructive**: {}\n",
             cell(&entry.reason)
         ));
     }
-    for b in &entry.breaking {
+    for b in entry.breaking() {
         out.push_str(&format!(
             "- {env} {what} **breaking**: {}\n",
             cell(&break_line(b))

@@ -1,6 +1,7 @@
 //! Renderers: turn results into text for people (colour only on a terminal) or JSON for
 //! machines. Nothing else in the crate prints.
 
+mod change;
 pub mod diagnostics;
 pub mod diff;
 pub mod markdown;

@@ -4,8 +4,9 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
+use super::change::Style;
 use crate::plan::ops::RecordArg;
-use crate::plan::{Action, Change, Kind, Op, Plan};
+use crate::plan::{Action, Change, Op, Plan};
 
 /// Where a plan applies, for headers and the JSON `target` object.
 pub struct PlanTarget<'a> {
@@ -14,43 +15,9 @@ pub struct PlanTarget<'a> {
     pub environment: Option<&'a str>,
 }
 
-/// ANSI colour, only when it is on (see [`super::use_colour`]).
-pub(crate) struct Style {
-    pub colour: bool,
-}
-
-impl Style {
-    pub(crate) fn paint(&self, code: &str, text: &str) -> String {
-        let mut out = String::new();
-        self.paint_into(&mut out, code, |out| out.push_str(text));
-        out
-    }
-
-    /// Append what `write` appends, in colour `code` when colour is on.
-    fn paint_into(&self, out: &mut String, code: &str, write: impl FnOnce(&mut String)) {
-        if self.colour {
-            let _ = write!(out, "\x1b[{code}m");
-        }
-        write(out);
-        if self.colour {
-            out.push_str("\x1b[0m");
-        }
-    }
-}
-
-/// The action's sign and its ANSI colour (green, yellow, red, magenta).
-pub(crate) fn symbol(action: Action) -> (&'static str, &'static str) {
-    let colour = match action {
-        Action::Create => "32",
-        Action::Update => "33",
-        Action::Delete => "31",
-        Action::Replace => "35",
-    };
-    (action.sign(), colour)
-}
-
 /// The human plan: one line per change with its reason, the commands under it, notes, and a
-/// summary line.
+/// summary line, as one string (the CLI streams it with `write_human` instead).
+#[cfg(test)]
 pub fn human(plan: &Plan, target: &PlanTarget, colour: bool) -> String {
     let mut all = String::new();
     write_human(plan, target, colour, |piece| all.push_str(piece));
@@ -98,33 +65,10 @@ pub fn write_human(plan: &Plan, target: &PlanTarget, colour: bool, mut emit: imp
     emit(&out);
 }
 
-/// One change's lines, appended to `out` piece by piece: a plan may hold 30,000 changes,
-/// and building each line as its own string first took longer than writing it.
+/// One change's lines: the common part, then the commands.
 fn write_change(out: &mut String, change: &Change, style: &Style) {
-    let (sign, colour) = symbol(change.action);
-    let kind = match change.kind {
-        Kind::Stream => "stream",
-        Kind::Group => "group",
-        Kind::Retention => "retention",
-        Kind::User => "user",
-        Kind::Record => "record",
-    };
-    out.push_str("  ");
-    style.paint_into(out, colour, |out| out.push_str(sign));
-    let _ = write!(out, " {kind}");
-    if let Some((_, name)) = change.address.split_once('.')
-        && !name.is_empty()
-    {
-        let _ = write!(out, " {name}");
-    }
-    if change.destructive {
-        style.paint_into(out, "1;31", |out| out.push_str("  (destructive)"));
-    }
-    let _ = writeln!(out, "\n      {}", shown(&change.reason));
-    for detail in &change.details {
-        let _ = writeln!(out, "        {}", shown(detail));
-    }
-    for op in &change.ops {
+    super::change::write_human(out, change, style, &[]);
+    for op in change.ops() {
         out.push_str("      ");
         style.paint_into(out, "2", |out| write_command(out, op));
         out.push('\n');
@@ -204,48 +148,4 @@ pub fn json(plan: &Plan, target: &PlanTarget) -> Value {
             "delete": plan.count(Action::Delete),
         },
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::plan::Plan;
-
-    /// Text the server or the record chose cannot add a line to a plan, move the cursor, or
-    /// close a pull-request comment's code block.
-    #[test]
-    fn quoted_text_cannot_forge_lines_or_close_blocks() {
-        let forged = "kept\nerror: forged line\u{1b}[2K```";
-        let plan = Plan {
-            namespace: "ns".to_owned(),
-            environment: None,
-            changes: vec![Change {
-                address: "group.s.g".to_owned(),
-                kind: Kind::Group,
-                action: Action::Create,
-                destructive: false,
-                before: None,
-                after: None,
-                ops: Vec::new(),
-                reason: forged.to_owned(),
-                details: vec![forged.to_owned()],
-            }],
-            notes: vec![forged.to_owned()],
-        };
-        let target = PlanTarget {
-            url: "redis://127.0.0.1:6379",
-            namespace: "ns",
-            environment: None,
-        };
-        let text = human(&plan, &target, false);
-        assert!(!text.contains('\u{1b}'), "{text}");
-        assert!(!text.lines().any(|l| l.starts_with("error:")), "{text}");
-        let markdown = crate::render::markdown::plan(&plan, &target);
-        assert!(!markdown.contains('\u{1b}'), "{markdown}");
-        assert_eq!(
-            markdown.matches("```").count(),
-            2,
-            "only the block's own fences: {markdown}"
-        );
-    }
 }

@@ -240,7 +240,7 @@ fn the_limits_are_exact() {
     // The reply itself is a value: an array may hold one less.
     let most = format!("*{}\r\n", MAX_REPLY_VALUES - 1);
     assert_eq!(reply_end(most.as_bytes(), 0), Ok(None));
-    let more = format!("*{}\r\n", MAX_REPLY_VALUES);
+    let more = format!("*{MAX_REPLY_VALUES}\r\n");
     assert!(matches!(
         reply_end(more.as_bytes(), 0),
         Err(ProtocolError::OverLimit(_))

@@ -22,9 +22,8 @@
 //! `WATCH` and its `EXEC`. On a single node the lock and the keys share one server. (Redis
 //! Cluster routes keys to other nodes than the lock's: a later issue.)
 
-use redis::{Cmd, Value};
-
-use super::{Target, TargetError};
+use super::{Command, OpReply, Target, Write};
+use crate::resp::{Reply, server_words};
 
 /// Compare the lock, renew it, run the batch. KEYS[1]: the lock. ARGV[1]: this apply's
 /// token; ARGV[2]: the lease in ms; then per command its mode (`-` plain, `B` when
@@ -81,23 +80,22 @@ const PROBE_TOKEN: &str = "(the fence probe: no apply has this token)";
 /// shows that this user and server can fence the writes (`WATCH`, the guard's script and
 /// its fence key, `MULTI`, `EXEC`), or why not. Its one command is a `PING`, harmless if it
 /// runs.
-pub fn probe_batch(lock_key: &str, token: &str) -> Vec<Cmd> {
-    let mut batch = transaction_batch(lock_key, token, vec![redis::cmd("PING")]);
+pub fn probe_batch(lock_key: &str, token: &str) -> Vec<Command> {
+    let mut batch = transaction_batch(lock_key, token, vec![Command::new("PING")]);
     // The guard compares with a token nobody holds, on this apply's own fence key.
     if let Some(guard) = batch.get_mut(1) {
-        *guard = redis::cmd("EVAL")
+        *guard = Command::new("EVAL")
             .arg(GUARD_SCRIPT)
-            .arg(2)
+            .arg(2u64)
             .arg(lock_key)
             .arg(fence_key(lock_key, token))
-            .arg(PROBE_TOKEN)
-            .clone();
+            .arg(PROBE_TOKEN);
     }
     batch
 }
 
 /// Why the probe shows that writes cannot be fenced, if it does.
-pub fn probe_problem(replies: &[Value]) -> Option<String> {
+pub fn probe_problem(replies: &[Reply<'_>]) -> Option<String> {
     match transaction_outcome(replies, 1) {
         Ok(TransactionOutcome::LockLost) => None,
         Ok(TransactionOutcome::Ran(_)) => {
@@ -128,33 +126,32 @@ pub fn fence_key(lock_key: &str, token: &str) -> String {
 
 /// The pipeline of a guarded transaction running `commands`: `WATCH`, the guard, `MULTI`,
 /// the commands, `EXEC`. Its replies are read by [`transaction_outcome`].
-pub fn transaction_batch(lock_key: &str, token: &str, commands: Vec<Cmd>) -> Vec<Cmd> {
+pub fn transaction_batch(lock_key: &str, token: &str, commands: Vec<Command>) -> Vec<Command> {
     let fence = fence_key(lock_key, token);
     let mut batch = Vec::with_capacity(commands.len() + 4);
-    batch.push(redis::cmd("WATCH").arg(lock_key).arg(&fence).clone());
+    batch.push(Command::new("WATCH").arg(lock_key).arg(&fence));
     batch.push(
-        redis::cmd("EVAL")
+        Command::new("EVAL")
             .arg(GUARD_SCRIPT)
-            .arg(2)
+            .arg(2u64)
             .arg(lock_key)
             .arg(&fence)
-            .arg(token)
-            .clone(),
+            .arg(token),
     );
-    batch.push(redis::cmd("MULTI"));
+    batch.push(Command::new("MULTI"));
     batch.extend(commands);
-    batch.push(redis::cmd("EXEC"));
+    batch.push(Command::new("EXEC"));
     batch
 }
 
 /// What a guarded transaction did.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TransactionOutcome {
     /// `EXEC` ran every command, fenced: each one's reply (an error is the command's own).
-    Ran(Vec<Value>),
+    Ran(Vec<OpReply>),
     /// The commands ran although the fence did not hold (the guard failed, or `WATCH` or
     /// `MULTI` was refused): each one's reply, and why. Never expected: the applier stops.
-    RanUnfenced { results: Vec<Value>, why: String },
+    RanUnfenced { results: Vec<OpReply>, why: String },
     /// Nothing ran: the lock is not this apply's, or changed while the batch was on its way.
     LockLost,
     /// Nothing ran: the server refused commands as they were queued (`NOPERM`, ...): their
@@ -169,7 +166,7 @@ pub enum TransactionOutcome {
 /// `EXEC` (or, without `MULTI`, the commands themselves) ran, the results are kept, and
 /// they are [`TransactionOutcome::Ran`] only if every step of the fence said so.
 pub fn transaction_outcome(
-    replies: &[Value],
+    replies: &[Reply<'_>],
     commands: usize,
 ) -> Result<TransactionOutcome, String> {
     if replies.len() != commands + 4 {
@@ -182,47 +179,48 @@ pub fn transaction_outcome(
     let (watch, guard, multi) = (&replies[0], &replies[1], &replies[2]);
     let queued = &replies[3..commands + 3];
     let exec = &replies[commands + 3];
-    let words = |value: &Value| match value {
-        Value::ServerError(e) => crate::live::read::server_error_text(e),
-        other => crate::text::untrusted(&format!("{other:?}")).into_owned(),
+    let words = |reply: &Reply<'_>| match reply {
+        Reply::Error { code, details } => server_words(code, details),
+        other => other.describe(),
     };
+    let results = |replies: &[Reply<'_>]| replies.iter().map(OpReply::of).collect::<Vec<_>>();
     if !is_ok(multi) {
         // No transaction: each command ran as it came.
         return Ok(TransactionOutcome::RanUnfenced {
-            results: queued.to_vec(),
+            results: results(queued),
             why: format!("MULTI was refused: {}", words(multi)),
         });
     }
     let fence_problem = if !is_ok(watch) {
         Some(format!("WATCH was refused: {}", words(watch)))
-    } else if !matches!(guard, Value::Int(0 | 1)) {
+    } else if !matches!(guard, Reply::Int(0 | 1)) {
         Some(format!("the lock could not be checked: {}", words(guard)))
     } else {
         None
     };
     match exec {
-        Value::Array(results) if results.len() == commands => Ok(match (fence_problem, guard) {
-            (None, Value::Int(1)) => TransactionOutcome::Ran(results.clone()),
+        Reply::Array(ran) if ran.len() == commands => Ok(match (fence_problem, guard) {
+            (None, Reply::Int(1)) => TransactionOutcome::Ran(results(ran)),
             (None, _) => TransactionOutcome::RanUnfenced {
-                results: results.clone(),
+                results: results(ran),
                 why: "the guard found the lock not this apply's, and EXEC still ran".to_owned(),
             },
             (Some(why), _) => TransactionOutcome::RanUnfenced {
-                results: results.clone(),
+                results: results(ran),
                 why,
             },
         }),
-        Value::Array(results) => Err(format!(
+        Reply::Array(ran) => Err(format!(
             "EXEC gave {} replies for {commands} commands",
-            results.len()
+            ran.len()
         )),
-        Value::Nil => Ok(TransactionOutcome::LockLost),
-        Value::ServerError(_) => {
+        Reply::Nil => Ok(TransactionOutcome::LockLost),
+        Reply::Error { .. } => {
             let refused: Vec<(usize, String)> = queued
                 .iter()
                 .enumerate()
                 .filter_map(|(index, reply)| match reply {
-                    Value::ServerError(e) => Some((index, crate::live::read::server_error_text(e))),
+                    Reply::Error { code, details } => Some((index, server_words(code, details))),
                     _ => None,
                 })
                 .collect();
@@ -234,58 +232,40 @@ pub fn transaction_outcome(
         }
         other => Err(format!(
             "EXEC gave an unexpected reply: {}",
-            crate::text::untrusted(&format!("{other:?}"))
+            other.describe()
         )),
     }
 }
 
-fn is_ok(value: &Value) -> bool {
-    match value {
-        Value::Okay => true,
-        Value::SimpleString(text) => text == "OK",
-        _ => false,
-    }
+fn is_ok(reply: &Reply<'_>) -> bool {
+    matches!(reply, Reply::Bytes(b"OK"))
 }
 
-/// How a command of a fenced batch is run by [`BATCH_SCRIPT`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    Plain,
-    /// `BUSYGROUP` means it was done already.
-    BusyGroupIsDone,
-    /// Skipped when its key does not exist.
-    NeedsKey,
-}
-
-/// One command of a fenced batch: its mode, the key it works on, its arguments.
-pub struct FencedCommand<'a> {
-    pub mode: Mode,
-    pub key: &'a str,
-    pub args: Vec<String>,
-}
-
-/// The `EVAL` that runs `commands` under the lock.
-pub fn batch_command(
-    lock_key: &str,
-    token: &str,
-    lease_ms: u64,
-    commands: &[FencedCommand<'_>],
-) -> Cmd {
-    let mut eval = redis::cmd("EVAL");
-    eval.arg(BATCH_SCRIPT)
-        .arg(1)
-        .arg(lock_key)
-        .arg(token)
-        .arg(lease_ms);
-    for command in commands {
-        let mode = match command.mode {
-            Mode::Plain => "-",
-            Mode::BusyGroupIsDone => "B",
-            Mode::NeedsKey => "E",
+/// The `EVAL` that runs `writes` under the lock: per write its mode (`-` plain, `B` when
+/// its "already done" code is `BUSYGROUP`, `E` when it is skipped if its key is gone), its
+/// key, its argument count and its arguments.
+pub fn batch_command(lock_key: &str, token: &str, lease_ms: u64, writes: &[Write<'_>]) -> Command {
+    let mut eval = Command::new("EVAL");
+    eval.push(BATCH_SCRIPT)
+        .push(1u64)
+        .push(lock_key)
+        .push(token)
+        .push(lease_ms);
+    for write in writes {
+        let mode = if write.already_done == Some("BUSYGROUP") {
+            "B"
+        } else if write.needs_key {
+            "E"
+        } else {
+            "-"
         };
-        eval.arg(mode).arg(command.key).arg(command.args.len());
-        for arg in &command.args {
-            eval.arg(arg);
+        let key = match write.route {
+            super::Route::Key(key) => key,
+            _ => "",
+        };
+        eval.push(mode).push(key).push(write.command.args().count());
+        for arg in write.command.args() {
+            eval.push(arg);
         }
     }
     eval
@@ -301,32 +281,34 @@ pub enum BatchOutcome {
 }
 
 /// Read a fenced batch's reply. A reply of another shape (not from our script) is an error.
-pub fn batch_outcome(reply: &Value) -> Result<BatchOutcome, String> {
+pub fn batch_outcome(reply: &Reply<'_>) -> Result<BatchOutcome, String> {
     let unexpected = || {
         format!(
             "the batch script gave an unexpected reply: {}",
-            crate::text::untrusted(&format!("{reply:?}"))
+            reply.describe()
         )
     };
     let items = match reply {
-        Value::Array(items) => items,
-        Value::ServerError(error) => {
-            return Err(format!(
-                "EVAL failed: {}",
-                crate::text::untrusted(&crate::live::read::server_error_text(error))
-            ));
+        Reply::Array(items) => items,
+        Reply::Error { code, details } => {
+            return Err(format!("EVAL failed: {}", server_words(code, details)));
         }
         _ => return Err(unexpected()),
     };
     match items.as_slice() {
-        [Value::Int(-1)] => Ok(BatchOutcome::LockLost),
-        [Value::Int(done)] => Ok(BatchOutcome::Ran {
+        [Reply::Int(-1)] => Ok(BatchOutcome::LockLost),
+        [Reply::Int(done)] => Ok(BatchOutcome::Ran {
             done: usize::try_from(*done).map_err(|_| unexpected())?,
             failed: None,
         }),
-        [Value::Int(done), error] => Ok(BatchOutcome::Ran {
+        [Reply::Int(done), error] => Ok(BatchOutcome::Ran {
             done: usize::try_from(*done).map_err(|_| unexpected())?,
-            failed: Some(crate::live::read::as_text(error).ok_or_else(unexpected)?),
+            failed: Some(
+                error
+                    .text()
+                    .map(std::borrow::Cow::into_owned)
+                    .ok_or_else(unexpected)?,
+            ),
         }),
         _ => Err(unexpected()),
     }
@@ -344,29 +326,12 @@ pub struct Identity {
 impl Target {
     /// The server and the user this target talks to.
     pub fn identity(&self) -> Identity {
-        let address = match self.url.address() {
-            crate::redis_url::Address::Tcp { host, port, .. } if host.contains(':') => {
-                format!("[{host}]:{port}")
-            }
-            crate::redis_url::Address::Tcp { host, port, .. } => format!("{host}:{port}"),
-            crate::redis_url::Address::Unix(path) => path.display().to_string(),
-        };
         Identity {
-            address,
+            address: super::address_of(&self.url),
             db: i64::from(self.url.db()),
             // No user in the URL is the `default` user: the same server either way.
             user: Some(self.url.user().unwrap_or("default").to_owned()),
         }
-    }
-
-    /// Like [`Target::batches`], with `window` batches in flight at most (1: each batch
-    /// waits for the reply of the one before).
-    pub fn batches_in_window<'a>(
-        &'a self,
-        batches: impl Iterator<Item = Vec<Cmd>> + 'a,
-        window: usize,
-    ) -> impl futures_util::Stream<Item = Result<Vec<Value>, TargetError>> + 'a {
-        self.in_flight(batches, window, |_| &self.connection)
     }
 }
 
@@ -374,53 +339,59 @@ impl Target {
 mod tests {
     use super::*;
 
-    fn error(line: &str) -> Value {
-        redis::parse_redis_value(format!("-{line}\r\n").as_bytes()).expect("an error reply")
+    use crate::target::ServerError;
+
+    const OK: Reply<'static> = Reply::Bytes(b"OK");
+
+    fn error(line: &'static str) -> Reply<'static> {
+        let (code, details) = line.split_once(' ').unwrap_or((line, ""));
+        Reply::Error { code, details }
+    }
+
+    fn failed(line: &'static str) -> OpReply {
+        let (code, details) = line.split_once(' ').unwrap_or((line, ""));
+        OpReply::Failed(ServerError::new(code, details))
     }
 
     /// The replies of a guarded transaction of two commands: WATCH, the guard, MULTI, two
     /// QUEUED (or refusals), EXEC.
-    fn replies(guard: Value, queued: [Value; 2], exec: Value) -> Vec<Value> {
+    fn replies(
+        guard: Reply<'static>,
+        queued: [Reply<'static>; 2],
+        exec: Reply<'static>,
+    ) -> Vec<Reply<'static>> {
         let [first, second] = queued;
-        vec![Value::Okay, guard, Value::Okay, first, second, exec]
+        vec![OK, guard, OK, first, second, exec]
     }
 
     #[test]
     fn transaction_replies_are_read_strictly() {
-        let queued = || {
-            [
-                Value::SimpleString("QUEUED".into()),
-                Value::SimpleString("QUEUED".into()),
-            ]
-        };
+        let queued = || [Reply::Bytes(b"QUEUED"), Reply::Bytes(b"QUEUED")];
         // Ran: each command's own reply, errors included (a runtime error stops nothing).
         let ran = replies(
-            Value::Int(1),
+            Reply::Int(1),
             queued(),
-            Value::Array(vec![
-                Value::Okay,
-                error("WRONGTYPE Operation against a key"),
-            ]),
+            Reply::Array(vec![OK, error("WRONGTYPE Operation against a key")]),
         );
         assert_eq!(
             transaction_outcome(&ran, 2),
             Ok(TransactionOutcome::Ran(vec![
-                Value::Okay,
-                error("WRONGTYPE Operation against a key")
+                OpReply::Done,
+                failed("WRONGTYPE Operation against a key")
             ]))
         );
         // The guard found another holder, or the lock changed before EXEC: nothing ran.
-        for guard in [Value::Int(0), Value::Int(1)] {
+        for guard in [Reply::Int(0), Reply::Int(1)] {
             assert_eq!(
-                transaction_outcome(&replies(guard, queued(), Value::Nil), 2),
+                transaction_outcome(&replies(guard, queued(), Reply::Nil), 2),
                 Ok(TransactionOutcome::LockLost)
             );
         }
         // A command refused as it was queued: EXECABORT, nothing ran.
         let refused = replies(
-            Value::Int(1),
+            Reply::Int(1),
             [
-                Value::SimpleString("QUEUED".into()),
+                Reply::Bytes(b"QUEUED"),
                 error("NOPERM no permissions to run 'xtrim'"),
             ],
             error("EXECABORT Transaction discarded"),
@@ -435,14 +406,10 @@ mod tests {
         // EXEC ran although the fence did not hold: the guard failed, or said the lock was
         // lost; WATCH refused; MULTI refused (the commands then ran one by one, and EXEC
         // has nothing to execute). Each is reported as run, unfenced.
-        let both_ran = || Value::Array(vec![Value::Okay, Value::Okay]);
-        let mut watch_refused = replies(Value::Int(1), queued(), both_ran());
+        let both_ran = || Reply::Array(vec![OK, OK]);
+        let mut watch_refused = replies(Reply::Int(1), queued(), both_ran());
         watch_refused[0] = error("NOPERM no permissions to run 'watch'");
-        let mut multi_refused = replies(
-            Value::Int(0),
-            [Value::Okay, Value::Okay],
-            error("ERR EXEC without MULTI"),
-        );
+        let mut multi_refused = replies(Reply::Int(0), [OK, OK], error("ERR EXEC without MULTI"));
         multi_refused[2] = error("NOPERM no permissions to run 'multi'");
         for (unfenced, why) in [
             (
@@ -450,7 +417,7 @@ mod tests {
                 "the lock could not be checked: WRONGTYPE",
             ),
             (
-                replies(Value::Int(0), queued(), both_ran()),
+                replies(Reply::Int(0), queued(), both_ran()),
                 "the guard found the lock not this apply's",
             ),
             (watch_refused, "WATCH was refused: NOPERM"),
@@ -458,7 +425,7 @@ mod tests {
         ] {
             match transaction_outcome(&unfenced, 2) {
                 Ok(TransactionOutcome::RanUnfenced { results, why: said }) => {
-                    assert_eq!(results, [Value::Okay, Value::Okay]);
+                    assert_eq!(results, [OpReply::Done, OpReply::Done]);
                     assert!(said.starts_with(why), "{said}");
                 }
                 other => panic!("{why}: {other:?}"),
@@ -466,38 +433,38 @@ mod tests {
         }
         // EXEC refused with no command refused: nothing ran, and it says why.
         assert_eq!(
-            transaction_outcome(&replies(Value::Int(1), queued(), error("NOPERM exec")), 2),
+            transaction_outcome(&replies(Reply::Int(1), queued(), error("NOPERM exec")), 2),
             Ok(TransactionOutcome::NotRun(
                 "EXEC failed: NOPERM exec".to_owned()
             ))
         );
         // Replies that do not add up: errors, never success.
         for bad in [
-            replies(Value::Int(1), queued(), Value::Array(vec![Value::Okay])),
-            replies(Value::Int(1), queued(), Value::Okay),
+            replies(Reply::Int(1), queued(), Reply::Array(vec![OK])),
+            replies(Reply::Int(1), queued(), OK),
         ] {
             assert!(transaction_outcome(&bad, 2).is_err(), "{bad:?}");
         }
-        assert!(transaction_outcome(&[Value::Okay], 2).is_err());
+        assert!(transaction_outcome(&[OK], 2).is_err());
     }
 
     #[test]
     fn batch_replies_are_read_strictly() {
         assert_eq!(
-            batch_outcome(&Value::Array(vec![Value::Int(-1)])),
+            batch_outcome(&Reply::Array(vec![Reply::Int(-1)])),
             Ok(BatchOutcome::LockLost)
         );
         assert_eq!(
-            batch_outcome(&Value::Array(vec![Value::Int(3)])),
+            batch_outcome(&Reply::Array(vec![Reply::Int(3)])),
             Ok(BatchOutcome::Ran {
                 done: 3,
                 failed: None
             })
         );
         assert_eq!(
-            batch_outcome(&Value::Array(vec![
-                Value::Int(1),
-                Value::BulkString(b"NOPERM no".to_vec())
+            batch_outcome(&Reply::Array(vec![
+                Reply::Int(1),
+                Reply::Bytes(b"NOPERM no")
             ])),
             Ok(BatchOutcome::Ran {
                 done: 1,
@@ -505,10 +472,10 @@ mod tests {
             })
         );
         for bad in [
-            Value::Okay,
-            Value::Array(vec![]),
-            Value::Array(vec![Value::Int(-2)]),
-            Value::Array(vec![Value::Int(1), Value::Int(2), Value::Int(3)]),
+            OK,
+            Reply::Array(vec![]),
+            Reply::Array(vec![Reply::Int(-2)]),
+            Reply::Array(vec![Reply::Int(1), Reply::Int(2), Reply::Int(3)]),
         ] {
             assert!(batch_outcome(&bad).is_err(), "{bad:?}");
         }

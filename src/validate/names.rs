@@ -251,7 +251,7 @@ fn reserved(name: &Sp<String>, kind: Kind) -> Diagnostic {
     .at(name.span)
     .label("reserved name")
     .help(format!(
-        "rename it: no `:`-separated part of a namespace, stream or group name may start with `{RESERVED_PREFIX}` (the tool keeps `<namespace>:{RESERVED_PREFIX}:record`, `<namespace>:{RESERVED_PREFIX}:lock` and `{}` there)",
+        "rename it: no `:`-separated part of a namespace, stream or group name may start with `{RESERVED_PREFIX}` (the tool keeps `{{{RESERVED_PREFIX}:<namespace>}}:record`, `{{{RESERVED_PREFIX}:<namespace>}}:lock`, their old names `<namespace>:{RESERVED_PREFIX}:record` and `:lock`, and `{}` there)",
         crate::record::OWNERS_KEY
     ))
 }

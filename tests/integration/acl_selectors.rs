@@ -283,3 +283,29 @@ fn selectors_saved_to_an_aclfile_load_back_unchanged() {
     assert_eq!(code, Some(0), "{shown}");
     assert_allowed(&mut f.worker(), "XADD app:results * r 1");
 }
+
+/// On a server whose `acl-pubsub-default` is `allchannels` (the default before Redis 7.0,
+/// kept by many upgraded configurations), `reset` and every new selector grant `&*`: without
+/// an explicit `resetchannels` the worker could publish and subscribe anywhere, and every
+/// plan would show the user as changed.
+#[test]
+fn on_an_allchannels_server_users_get_only_their_declared_channels() {
+    let f = Fixture::on(RedisServer::start_with(&[
+        "--acl-pubsub-default",
+        "allchannels",
+    ]));
+    let planned = text(&f.run(&["plan"]));
+    assert!(
+        planned.contains("ACL SETUSER worker reset resetchannels on"),
+        "{planned}"
+    );
+    f.apply();
+    let (code, shown) = f.plan();
+    assert_eq!(code, Some(0), "converged after one apply: {shown}");
+
+    let mut worker = f.worker();
+    assert_noperm(&mut worker, "PUBLISH elsewhere hello");
+    assert_noperm(&mut worker, "SUBSCRIBE elsewhere");
+    // Its own rules still hold: a producer block may add to its results.
+    assert_allowed(&mut worker, "XADD app:results * r 1");
+}

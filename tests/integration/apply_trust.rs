@@ -237,7 +237,7 @@ fn a_tampered_saved_plan_is_refused_and_runs_nothing() {
         text(&out)
     );
     assert_eq!(f.server.cmd::<String>(&["TYPE", "app:orders"]), "stream");
-    let record: String = f.server.cmd(&["GET", "app:__topology__:record"]);
+    let record: String = f.server.cmd(&["GET", "{__topology__:app}:record"]);
     let id = original["id"].as_str().expect("a saved plan has an id");
     assert!(
         record.contains(id),
@@ -314,7 +314,7 @@ fn a_failure_stops_apply_before_destructive_changes_and_the_record() {
         f.server
             .cmd::<String>(&["XADD", "app:orders", "*", "n", &i.to_string()]);
     }
-    let record_before: String = f.server.cmd(&["GET", "app:__topology__:record"]);
+    let record_before: String = f.server.cmd(&["GET", "{__topology__:app}:record"]);
     f.file = topology_file(&format!("{TOPOLOGY}  fresh:\n    retention: unbounded\n"));
     // An apply user that may do everything but trim.
     f.server.cmd::<String>(&[
@@ -324,6 +324,7 @@ fn a_failure_stops_apply_before_destructive_changes_and_the_record() {
         "on",
         ">applier-pw",
         "~app:*",
+        "~{__topology__:app}:*",
         "~__topology__:users",
         "+@all",
         "-xtrim",
@@ -351,7 +352,8 @@ fn a_failure_stops_apply_before_destructive_changes_and_the_record() {
         "the destructive change did not run"
     );
     assert_eq!(
-        f.server.cmd::<String>(&["GET", "app:__topology__:record"]),
+        f.server
+            .cmd::<String>(&["GET", "{__topology__:app}:record"]),
         record_before,
         "the record was not written"
     );
@@ -434,7 +436,7 @@ fn a_command_failing_as_it_runs_stops_apply_before_destructive_changes() {
     let with_old = format!("{TOPOLOGY}  old:\n    retention: unbounded\n");
     let f = Fixture::new(&with_old);
     assert_eq!(f.run(&["apply", "--yes"]).status.code(), Some(0));
-    let record_before: String = f.server.cmd(&["GET", "app:__topology__:record"]);
+    let record_before: String = f.server.cmd(&["GET", "{__topology__:app}:record"]);
     let mut topology = TOPOLOGY.to_owned();
     for i in 0..10 {
         topology.push_str(&format!(
@@ -446,7 +448,7 @@ fn a_command_failing_as_it_runs_stops_apply_before_destructive_changes() {
     let proxy = Proxy::start(f.server.port);
     proxy.stall_when(server_condition(&f.server, |con| {
         redis::cmd("EXISTS")
-            .arg("app:__topology__:lock")
+            .arg("{__topology__:app}:lock")
             .query::<i64>(con)
             .is_ok_and(|n| n == 1)
     }));
@@ -491,7 +493,8 @@ fn a_command_failing_as_it_runs_stops_apply_before_destructive_changes() {
         "the destructive change did not run"
     );
     assert_eq!(
-        f.server.cmd::<String>(&["GET", "app:__topology__:record"]),
+        f.server
+            .cmd::<String>(&["GET", "{__topology__:app}:record"]),
         record_before,
         "the record was not written"
     );
@@ -587,7 +590,7 @@ fn a_lock_tampered_into_another_type_stops_apply_before_its_writes() {
     let proxy = Proxy::start(f.server.port);
     proxy.stall_when(server_condition(&f.server, |con| {
         redis::cmd("EXISTS")
-            .arg("app:__topology__:lock")
+            .arg("{__topology__:app}:lock")
             .query::<i64>(con)
             .is_ok_and(|n| n == 1)
     }));
@@ -607,9 +610,9 @@ fn a_lock_tampered_into_another_type_stops_apply_before_its_writes() {
         std::time::Duration::from_secs(60),
         || proxy.is_stalled(),
     );
-    f.server.cmd::<i64>(&["DEL", "app:__topology__:lock"]);
+    f.server.cmd::<i64>(&["DEL", "{__topology__:app}:lock"]);
     f.server
-        .cmd::<i64>(&["HSET", "app:__topology__:lock", "holder", "someone else"]);
+        .cmd::<i64>(&["HSET", "{__topology__:app}:lock", "holder", "someone else"]);
     f.server.cmd::<String>(&["CONFIG", "RESETSTAT"]);
     proxy.resume();
     let code = wait_exit(&mut child, std::time::Duration::from_secs(60));

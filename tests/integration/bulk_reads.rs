@@ -5,7 +5,7 @@
 use std::process::Output;
 
 use redis_topology::resp::Reply;
-use redis_topology::target::{ConnectOptions, Target, TargetError};
+use redis_topology::target::{Command, ConnectOptions, Target, TargetError};
 
 use super::redis::RedisServer;
 use super::util::{bin, text, topology_file};
@@ -51,16 +51,14 @@ fn failed_with(out: &Output, expected: &[&str]) {
 fn oversized_record(con: &mut redis::Connection) {
     let value = vec![b'x'; 65 << 20];
     redis::cmd("SET")
-        .arg("app:__topology__:record")
+        .arg("{__topology__:app}:record")
         .arg(value)
         .query::<()>(con)
         .expect("SET the record");
 }
 
-fn echo(text: &str) -> redis::Cmd {
-    let mut command = redis::cmd("ECHO");
-    command.arg(text);
-    command
+fn echo(text: &str) -> Command {
+    Command::new("ECHO").arg(text)
 }
 
 fn texts(replies: &[Reply<'_>]) -> Vec<String> {
@@ -80,7 +78,7 @@ fn replies_come_in_order_and_a_stopped_read_leaves_nothing_behind() {
         let mut target = Target::connect(&server.url(), ConnectOptions::default())
             .await
             .expect("connect");
-        let batches: Vec<Vec<redis::Cmd>> = (0..3)
+        let batches: Vec<Vec<Command>> = (0..3)
             .map(|b| (0..500).map(|i| echo(&format!("{b}-{i}"))).collect())
             .collect();
         let mut seen = Vec::new();
@@ -97,9 +95,12 @@ fn replies_come_in_order_and_a_stopped_read_leaves_nothing_behind() {
         assert_eq!(seen, expected);
 
         let stopped = target
-            .read_each(batches, |_| Err(TargetError("stop".to_owned())))
+            .read_each(batches, |_| Err(TargetError::Other("stop".to_owned())))
             .await;
-        assert_eq!(stopped, Err(TargetError("stop".to_owned())));
+        assert!(
+            matches!(&stopped, Err(TargetError::Other(why)) if why == "stop"),
+            "{stopped:?}"
+        );
         let mut after = Vec::new();
         target
             .read_each(vec![vec![echo("after")]], |replies| {
@@ -127,6 +128,7 @@ fn a_plan_user_without_time_gets_the_servers_noperm() {
         "resetchannels",
         "-@all",
         "%R~app:*",
+        "%R~{__topology__:app}:*",
         "%R~__topology__:users",
         "+ping",
         "+config|get",
@@ -154,7 +156,7 @@ fn a_record_larger_than_a_reply_is_refused() {
     failed_with(
         &out,
         &[
-            "the record `app:__topology__:record` is larger than 64 MiB, refusing to read it",
+            "the record `{__topology__:app}:record` is larger than 64 MiB, refusing to read it",
             "68157440 bytes",
         ],
     );
@@ -225,7 +227,7 @@ fn tls_reads_go_through_the_bounded_reader() {
     let out = run(&url, &file, &["plan", "--tls-ca-cert", ca]);
     failed_with(
         &out,
-        &["the record `app:__topology__:record` is larger than 64 MiB, refusing to read it"],
+        &["the record `{__topology__:app}:record` is larger than 64 MiB, refusing to read it"],
     );
 }
 

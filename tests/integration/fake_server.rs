@@ -296,7 +296,7 @@ fn a_bulk_string_not_followed_by_crlf_is_an_error() {
     plan_fails(
         |command| is(command, "GET").then(|| Answer::Raw(b"$3\r\nabcXY:1\r\n".to_vec())),
         &[],
-        &["`GET app:__topology__:record`", "not followed by"],
+        &["`GET {__topology__:app}:record`", "not followed by"],
     );
 }
 
@@ -323,7 +323,7 @@ fn a_declared_gibibyte_is_refused_without_reading_it() {
         },
         &[],
         &[
-            "the record `app:__topology__:record`",
+            "the record `{__topology__:app}:record`",
             "1073741824",
             "64 MiB",
         ],
@@ -438,7 +438,8 @@ fn recorded_stream_answering(
 ) -> impl Fn(&[String]) -> Option<Answer> + Send + Sync + 'static {
     move |command| {
         let bulk = |text: &str| format!("${}\r\n{text}\r\n", text.len()).into_bytes();
-        if is(command, "GET") {
+        // The record under its name; nothing under its old name (the default `GET` answer).
+        if is(command, "GET {__topology__:app}:record") {
             Some(Answer::Raw(bulk(RECORD)))
         } else if is(command, "XINFO GROUPS") {
             Some(Answer::Raw(format!("-ERR {words}\r\n").into_bytes()))
@@ -493,19 +494,18 @@ fn replies_nobody_asked_for_are_an_error() {
 #[test]
 fn a_listener_that_is_not_redis_is_named_as_such() {
     use std::io::Write as _;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("address").port();
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
             let mut stream = stream;
             let mut request = [0u8; 1024];
-            let _ = std::io::Read::read(&mut stream, &mut request);
+            let _ = Read::read(&mut stream, &mut request);
             let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
         }
     });
-    let file = super::util::topology_file(
-        "version: 1\nnamespace: app\nstreams:\n  orders: { retention: unbounded }\n",
-    );
+    let file =
+        topology_file("version: 1\nnamespace: app\nstreams:\n  orders: { retention: unbounded }\n");
     let out = super::util::bin()
         .arg("plan")
         .arg(file.path())

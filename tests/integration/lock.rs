@@ -12,8 +12,8 @@ use super::proxy::Proxy;
 use super::redis::RedisServer;
 use super::util::{bin, documented_rules, text, topology_file};
 
-const LOCK: &str = "app:__topology__:lock";
-const RECORD: &str = "app:__topology__:record";
+const LOCK: &str = "{__topology__:app}:lock";
+const RECORD: &str = "{__topology__:app}:record";
 
 use super::util::ORDERS_AND_AUDIT as TOPOLOGY;
 

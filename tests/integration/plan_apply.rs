@@ -115,7 +115,7 @@ fn apply_creates_then_a_second_apply_writes_nothing() {
         groups(&f.server, "app:audit").is_empty(),
         "the helper group is gone"
     );
-    let record: String = f.server.cmd(&["GET", "app:__topology__:record"]);
+    let record: String = f.server.cmd(&["GET", "{__topology__:app}:record"]);
     assert!(record.contains("\"app:orders\""), "{record}");
 
     f.server.cmd::<String>(&["CONFIG", "RESETSTAT"]);
@@ -446,7 +446,7 @@ fn a_held_lock_is_waited_for_then_named() {
     let f = Fixture::new(TOPOLOGY);
     f.server.cmd::<String>(&[
         "SET",
-        "app:__topology__:lock",
+        "{__topology__:app}:lock",
         "ci-host/pid 42/since 0/abc",
         "PX",
         "60000",
@@ -455,7 +455,7 @@ fn a_held_lock_is_waited_for_then_named() {
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out).contains(
-            "another apply holds the lock `app:__topology__:lock` (ci-host/pid 42/since 0)"
+            "another apply holds the lock `{__topology__:app}:lock` (ci-host/pid 42/since 0)"
         ),
         "{}",
         text(&out)
@@ -463,7 +463,7 @@ fn a_held_lock_is_waited_for_then_named() {
     // A lock about to expire is outlasted.
     f.server.cmd::<String>(&[
         "SET",
-        "app:__topology__:lock",
+        "{__topology__:app}:lock",
         "ci-host/pid 42/since 0/abc",
         "PX",
         "500",
@@ -471,7 +471,7 @@ fn a_held_lock_is_waited_for_then_named() {
     let out = f.run(&["apply", "--yes", "--lock-timeout", "10"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(
-        f.server.cmd::<String>(&["TYPE", "app:__topology__:lock"]),
+        f.server.cmd::<String>(&["TYPE", "{__topology__:app}:lock"]),
         "none",
         "released"
     );
@@ -702,6 +702,7 @@ fn the_url_database_and_user_hold_for_every_connection() {
 /// Ctrl-C in the middle of a large apply: it stops, says so, releases its lock at once, and
 /// the next apply completes the work.
 #[test]
+#[allow(unsafe_code)] // kill(2) below: no safe way to send SIGINT to the child
 fn ctrl_c_releases_the_lock_and_the_next_apply_completes() {
     use std::fmt::Write as _;
     let mut topology = String::from("version: 1\nnamespace: big\nstreams:\n");
@@ -739,7 +740,7 @@ fn ctrl_c_releases_the_lock_and_the_next_apply_completes() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
     assert_eq!(
-        f.server.cmd::<String>(&["TYPE", "big:__topology__:lock"]),
+        f.server.cmd::<String>(&["TYPE", "{__topology__:big}:lock"]),
         "none",
         "lock released"
     );

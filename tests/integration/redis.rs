@@ -290,10 +290,14 @@ impl RedisServer {
         ]);
     }
 
+    /// The URL that logs in as `test-admin` (see [`Self::create_admin`]).
+    pub fn admin_url(&self) -> String {
+        format!("redis://{}:{}@127.0.0.1:{}", ADMIN.0, ADMIN.1, self.port)
+    }
+
     /// Like [`Self::cmd`], logged in as `test-admin` (see [`Self::create_admin`]).
     pub fn admin_cmd<T: redis::FromRedisValue>(&self, args: &[&str]) -> T {
-        let url = format!("redis://{}:{}@127.0.0.1:{}", ADMIN.0, ADMIN.1, self.port);
-        let mut admin = redis::Client::open(url)
+        let mut admin = redis::Client::open(self.admin_url())
             .and_then(|c| c.get_connection())
             .expect("connect as test-admin (call create_admin first)");
         command(args)

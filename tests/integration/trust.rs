@@ -52,11 +52,11 @@ fn apply(file: &tempfile::NamedTempFile, server: &RedisServer) {
 
 /// Edit the record of namespace `app` as someone with write access to it could.
 fn edit_record(server: &RedisServer, edit: impl FnOnce(&mut Value)) -> String {
-    let json: String = server.cmd(&["GET", "app:__topology__:record"]);
+    let json: String = server.cmd(&["GET", "{__topology__:app}:record"]);
     let mut record: Value = serde_json::from_str(&json).expect("record JSON");
     edit(&mut record);
     let json = record.to_string();
-    server.cmd::<String>(&["SET", "app:__topology__:record", &json]);
+    server.cmd::<String>(&["SET", "{__topology__:app}:record", &json]);
     json
 }
 
@@ -100,10 +100,10 @@ fn a_record_listing_another_namespaces_stream_stops_prune_and_deletes_nothing() 
         shown.contains("lists stream `victim:stream`, which is outside namespace `app`"),
         "{shown}"
     );
-    assert!(shown.contains("DEL app:__topology__:record"), "{shown}");
+    assert!(shown.contains("DEL {__topology__:app}:record"), "{shown}");
     assert_eq!(server.cmd::<i64>(&["XLEN", "victim:stream"]), 1);
     assert_eq!(
-        server.cmd::<String>(&["GET", "app:__topology__:record"]),
+        server.cmd::<String>(&["GET", "{__topology__:app}:record"]),
         edited
     );
     assert_eq!(writes(&server), Vec::<String>::new(), "nothing is written");
@@ -213,6 +213,10 @@ fn names_and_patterns_that_reach_the_tools_keys_are_rejected_at_their_place() {
         ),
         (
             "version: 1\nnamespace: shop\nstreams:\n  eu:__topology__:record: { retention: unbounded }\n",
+            invalid(4, 3),
+        ),
+        (
+            "version: 1\nnamespace: ''\nstreams:\n  '{__topology__:shop}:record': { retention: unbounded }\n",
             invalid(4, 3),
         ),
         (

@@ -48,12 +48,25 @@ pub fn documented_rules(name: &str) -> Vec<String> {
 /// as the docs say to before a topology disables `default`, and return the URL that
 /// connects as it.
 pub fn create_apply_user(server: &crate::redis::RedisServer, namespaces: &[&str]) -> String {
+    create_tool_user(server, "topology-apply", namespaces)
+}
+
+/// Create the user `name` (`topology-plan` or `topology-apply`) of docs/operations.md, with
+/// its documented rules for each namespace and the password `apply-pw` or `plan-pw`; the URL
+/// that connects as it.
+pub fn create_tool_user(
+    server: &crate::redis::RedisServer,
+    name: &str,
+    namespaces: &[&str],
+) -> String {
+    let password = format!("{}-pw", name.trim_start_matches("topology-"));
+    let rule = format!(">{password}");
     let mut args: Vec<String> = [
         "ACL",
         "SETUSER",
-        "topology-apply",
+        name,
         "on",
-        ">apply-pw",
+        &rule,
         "resetchannels",
         "-@all",
     ]
@@ -62,11 +75,11 @@ pub fn create_apply_user(server: &crate::redis::RedisServer, namespaces: &[&str]
     for namespace in namespaces {
         // As the docs say: escaped, as the tool escapes it in the users it writes.
         let escaped = redis_topology::glob::escape(namespace);
-        args.extend(documented_rules_for("topology-apply", &escaped));
+        args.extend(documented_rules_for(name, &escaped));
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     server.cmd::<String>(&args);
-    format!("redis://topology-apply:apply-pw@127.0.0.1:{}", server.port)
+    format!("redis://{name}:{password}@127.0.0.1:{}", server.port)
 }
 
 /// [`documented_rules`] for another namespace.

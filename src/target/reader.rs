@@ -5,7 +5,7 @@
 //! reply made the tool take 2.6 GB of memory), its response timeout did not cover a reply
 //! that trickles in, and on a plan's bulk reads it decodes slower than the server answers
 //! (see [`crate::resp`]). Writes, the apply lock and the apply itself stay on the client
-//! ([`crate::target::Target::batch`]); whatever only reads comes here.
+//! (see [`crate::target`]); whatever only reads comes here.
 //!
 //! - **Transports**: plain TCP, TLS (`rediss://`: the server's certificate is checked against
 //!   the public web roots, or against `--tls-ca-cert` alone, as the client does) and Unix
@@ -26,14 +26,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::{Cmd, ConnectionAddr};
+use redis::ConnectionAddr;
+
+use super::Command;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::resp::{self, ProtocolError, Reply, Scanner, server_words, size_text};
 use crate::target::{ConnectOptions, TargetError};
-use crate::text::untrusted_bytes;
 
 /// The most a batch's replies may take together: 256 MiB (four replies at their limit). A
 /// plan's batch of 500 streams takes ~150 KB; the large ones are age probes of streams with
@@ -193,14 +194,14 @@ impl Reader {
     async fn hello(&mut self, endpoint: &Endpoint, timeout: Duration) -> Result<(), String> {
         let mut commands = Vec::new();
         if let Some(password) = &endpoint.password {
-            let mut auth = redis::cmd("AUTH");
+            let mut auth = Command::new("AUTH");
             if let Some(user) = &endpoint.user {
-                auth.arg(user);
+                auth.push(user);
             }
-            commands.push(auth.arg(password).clone());
+            commands.push(auth.arg(password));
         }
         if endpoint.db != 0 {
-            commands.push(redis::cmd("SELECT").arg(endpoint.db).clone());
+            commands.push(Command::new("SELECT").arg(endpoint.db));
         }
         if commands.is_empty() {
             return Ok(());
@@ -221,7 +222,7 @@ impl Reader {
             Err(ReadFailure::Reply {
                 command, problem, ..
             }) => Err(format!("the reply to `{command}` is {problem}")),
-            Err(ReadFailure::Stopped(e)) => Err(e.0),
+            Err(ReadFailure::Stopped(e)) => Err(e.to_string()),
             Ok(()) => refused.map_or(Ok(()), Err),
         }
     }
@@ -231,7 +232,7 @@ impl Reader {
     /// still be on their way.
     pub(crate) async fn read_each(
         &mut self,
-        batches: &[Vec<Cmd>],
+        batches: &[Vec<Command>],
         each: &mut impl FnMut(&[Reply<'_>]) -> Result<(), TargetError>,
         timeout: Duration,
     ) -> Result<(), ReadFailure> {
@@ -263,18 +264,18 @@ impl Reader {
 }
 
 /// A batch and its number in the read, for messages.
-type Numbered<'b> = (usize, &'b [Cmd]);
+type Numbered<'b> = (usize, &'b [Command]);
 
 /// Write every batch, one write per batch (the server reads them as fast as it answers).
 async fn send_all(
     to_server: &mut (impl AsyncWrite + Unpin),
-    batches: &[Vec<Cmd>],
+    batches: &[Vec<Command>],
 ) -> Result<(), ReadFailure> {
     let mut packed = Vec::new();
     for batch in batches {
         packed.clear();
         for command in batch {
-            command.write_packed_command(&mut packed);
+            command.write_packed(&mut packed);
         }
         to_server.write_all(&packed).await.map_err(cannot_send)?;
     }
@@ -446,29 +447,9 @@ fn reply_failure(
     }
 }
 
-/// A command for a message: its name and first two arguments (`XINFO GROUPS app:orders`),
-/// escaped; `AUTH` and `HELLO` by name alone, since their arguments hold the password.
-pub(crate) fn describe_command(command: Option<&Cmd>) -> String {
-    let mut args = command
-        .into_iter()
-        .flat_map(Cmd::args_iter)
-        .filter_map(|arg| match arg {
-            redis::Arg::Simple(bytes) => Some(bytes),
-            _ => None,
-        });
-    let Some(name) = args.next() else {
-        return "(no command)".to_owned();
-    };
-    let name = untrusted_bytes(name).to_uppercase();
-    let shown = if matches!(name.as_str(), "AUTH" | "HELLO") {
-        0
-    } else {
-        2
-    };
-    std::iter::once(name)
-        .chain(args.take(shown).map(|a| untrusted_bytes(a).into_owned()))
-        .collect::<Vec<_>>()
-        .join(" ")
+/// A command for a message (see [`Command::describe`]).
+pub(crate) fn describe_command(command: Option<&Command>) -> String {
+    command.map_or_else(|| "(no command)".to_owned(), Command::describe)
 }
 
 /// `30 s`, or `250 ms` for a timeout that is not whole seconds (tests set those).
@@ -486,13 +467,12 @@ mod tests {
 
     #[test]
     fn commands_are_described_without_their_secrets() {
-        let auth = redis::cmd("auth").arg("app").arg("s3cret").clone();
+        let auth = Command::new("auth").arg("app").arg("s3cret");
         assert_eq!(describe_command(Some(&auth)), "AUTH");
-        let groups = redis::cmd("XINFO")
+        let groups = Command::new("XINFO")
             .arg("GROUPS")
             .arg("app:orders\n")
-            .arg("x")
-            .clone();
+            .arg("x");
         assert_eq!(
             describe_command(Some(&groups)),
             "XINFO GROUPS app:orders\\n"
