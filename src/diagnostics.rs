@@ -85,6 +85,13 @@ pub enum Code {
     AclAccessEmpty,
     AclAccessPreset,
     AclDefaultOpen,
+    StreamUserRef,
+    AclStreamOverwrite,
+    AclConsumerXadd,
+    AclStreamTrim,
+    AclClaimOutsideGroup,
+    AclConsumerKeys,
+    NamespaceSharedDefault,
 }
 
 impl Code {
@@ -143,6 +150,13 @@ impl Code {
         Code::AclAccessEmpty,
         Code::AclAccessPreset,
         Code::AclDefaultOpen,
+        Code::StreamUserRef,
+        Code::AclStreamOverwrite,
+        Code::AclConsumerXadd,
+        Code::AclStreamTrim,
+        Code::AclClaimOutsideGroup,
+        Code::AclConsumerKeys,
+        Code::NamespaceSharedDefault,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -201,6 +215,13 @@ impl Code {
             Code::AclAccessEmpty => "acl::access_empty",
             Code::AclAccessPreset => "acl::access_preset",
             Code::AclDefaultOpen => "acl::default_open",
+            Code::StreamUserRef => "stream::user_ref",
+            Code::AclStreamOverwrite => "acl::stream_overwrite",
+            Code::AclConsumerXadd => "acl::consumer_xadd",
+            Code::AclStreamTrim => "acl::stream_trim",
+            Code::AclClaimOutsideGroup => "acl::claim_outside_group",
+            Code::AclConsumerKeys => "acl::consumer_keys",
+            Code::NamespaceSharedDefault => "namespace::shared_default",
         }
     }
 }

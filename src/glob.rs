@@ -30,13 +30,46 @@ pub fn escape(text: &str) -> String {
 /// Whether Redis would say `pattern` matches `text` (case-sensitive, as key and channel
 /// rules are).
 pub fn matches(pattern: &str, text: &str) -> bool {
-    let text = text.as_bytes();
-    // Redis's loop runs only while both have bytes left: a non-empty pattern, even `*`,
-    // never matches an empty text.
-    if text.is_empty() {
-        return pattern.is_empty();
+    Pattern::new(pattern).matches(text)
+}
+
+/// A pattern read once, to match against many texts (a lint tries one key pattern on
+/// thousands of stream keys).
+pub struct Pattern {
+    tokens: Vec<Token>,
+    empty: bool,
+}
+
+impl Pattern {
+    pub fn new(pattern: &str) -> Pattern {
+        Pattern {
+            tokens: tokens(pattern.as_bytes()),
+            empty: pattern.is_empty(),
+        }
     }
-    walk(&tokens(pattern.as_bytes()), text)
+
+    /// Whether Redis would say this pattern matches `text`.
+    pub fn matches(&self, text: &str) -> bool {
+        // Redis's loop runs only while both have bytes left: a non-empty pattern, even `*`,
+        // never matches an empty text.
+        if text.is_empty() {
+            return self.empty;
+        }
+        walk(&self.tokens, text.as_bytes())
+    }
+
+    /// The bytes every text the pattern matches starts with: its plain and escaped bytes up
+    /// to the first `*`, `?` or `[`. Lints use it to look up, among sorted keys, the few a
+    /// pattern can match instead of trying every key.
+    pub fn literal_prefix(&self) -> Vec<u8> {
+        self.tokens
+            .iter()
+            .map_while(|token| match token {
+                Token::Byte(byte) => Some(*byte),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 /// One element of a pattern.
@@ -243,6 +276,41 @@ mod tests {
                 prop_assert_eq!(matches(&escape(&a), &b), a == b, "{:?} {:?}", a, b);
                 Ok(())
             })
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[test]
+    fn every_text_a_pattern_matches_starts_with_its_literal_prefix() {
+        use proptest::prelude::*;
+        use proptest::test_runner::TestRunner;
+        for (pattern, prefix) in [
+            ("ns:rag:*", "ns:rag:"),
+            ("pro\\j:s?", "proj:s"),
+            ("pro\\\\j:*", "pro\\j:"),
+            ("[ab]c", ""),
+            ("abc", "abc"),
+            ("a\\", "a\\"),
+        ] {
+            assert_eq!(
+                Pattern::new(pattern).literal_prefix(),
+                prefix.as_bytes(),
+                "{pattern}"
+            );
+        }
+        let mut runner = TestRunner::deterministic();
+        runner
+            .run(
+                &(r"[ab\\*?\[\]^-]{0,6}", r"[ab\\*?\[\]^-]{0,6}"),
+                |(p, t)| {
+                    if matches(&p, &t) {
+                        prop_assert!(
+                            t.as_bytes().starts_with(&Pattern::new(&p).literal_prefix()),
+                            "{p:?} {t:?}"
+                        );
+                    }
+                    Ok(())
+                },
+            )
             .unwrap_or_else(|e| panic!("{e}"));
     }
 

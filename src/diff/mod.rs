@@ -288,7 +288,7 @@ fn group_entry(
             e.before = state(json!({ "start": g.start.as_redis_arg() }));
             Some(e)
         }
-        (Some(o), Some(n)) if o != n => {
+        (Some(o), Some(n)) if !o.same_creation(n) => {
             let mut e = entry(
                 address,
                 Kind::Group,

@@ -21,9 +21,9 @@ pub const TOPOLOGY_FIELDS: &[&str] = &[
     "environments",
 ];
 pub const OVERLAY_FIELDS: &[&str] = &["namespace", "schemas", "streams", "acl"];
-pub const STREAM_FIELDS: &[&str] = &["description", "schema", "retention", "groups"];
+pub const STREAM_FIELDS: &[&str] = &["description", "schema", "retention", "groups", "producers"];
 pub const RETENTION_FIELDS: &[&str] = &["maxlen", "approximate", "max_age"];
-pub const GROUP_FIELDS: &[&str] = &["start", "entries_read", "description"];
+pub const GROUP_FIELDS: &[&str] = &["start", "entries_read", "description", "consumers"];
 pub const SCHEMA_FIELDS: &[&str] = &[
     "description",
     "encoding",
@@ -127,6 +127,7 @@ impl Converter<'_> {
             "the topology",
             "`namespace: <prefix>` (write `namespace: \"\"` for no prefix)",
         );
+        let namespace_written = namespace.and_then(written_with_variables);
         let namespace = namespace.and_then(|n| self.string(n, "`namespace`"));
         let schemas = f.get("schemas").and_then(|n| self.schemas(n));
         let streams = f.get("streams").and_then(|n| self.streams(n));
@@ -147,6 +148,7 @@ impl Converter<'_> {
         Some(Topology {
             version: version?,
             namespace: namespace?,
+            namespace_written,
             schemas,
             streams,
             acl,
@@ -284,6 +286,9 @@ impl Converter<'_> {
             groups: f
                 .get("groups")
                 .and_then(|n| self.named_map(n, "`groups`", |c, _, v| c.group(v))),
+            producers: f
+                .get("producers")
+                .and_then(|n| self.string_list(n, "`producers`")),
         })
     }
 
@@ -394,6 +399,9 @@ impl Converter<'_> {
             start: f.get("start").and_then(|n| self.start(n)),
             entries_read: f.get("entries_read").and_then(|n| self.entries_read(n)),
             description: self.opt_string(&f, "description"),
+            consumers: f
+                .get("consumers")
+                .and_then(|n| self.string_list(n, "`consumers`")),
         })
     }
 
@@ -965,6 +973,14 @@ impl Converter<'_> {
 }
 
 const RETENTION_HELP: &str = "write `retention: { maxlen: 20000 }`, `retention: { max_age: 7d }` or `retention: unbounded` (never trimmed, on purpose)";
+
+/// The text of a string scalar as written, when it has a `${`: what it was before expansion.
+fn written_with_variables(node: &Node) -> Option<String> {
+    match &node.kind {
+        NodeKind::Scalar(Scalar::Str(s)) if s.contains("${") => Some(s.clone()),
+        _ => None,
+    }
+}
 
 /// `NAME` of a string that is only `${NAME}` or `$NAME`.
 fn variable_reference(text: &str) -> Option<&str> {

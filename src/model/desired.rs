@@ -222,6 +222,9 @@ pub struct DesiredStream {
     pub groups: SmallMap<String, DesiredGroup>,
     /// The message schema its entries follow (for reviews; nothing to apply).
     pub schema: Option<String>,
+    /// The users that write it (`producers`), by their server names (with `acl.user_names`),
+    /// as declared; nothing to apply, and not part of the digest.
+    pub producers: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -237,10 +240,20 @@ impl DesiredRetention {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DesiredGroup {
     pub start: StartId,
     pub entries_read: Option<u64>,
+    /// The users whose clients read in this group (`consumers`), by their server names, as
+    /// declared; nothing to apply, and not part of the digest.
+    pub consumers: Vec<String>,
+}
+
+impl DesiredGroup {
+    /// Whether creating the group would differ: what Redis is told at creation.
+    pub fn same_creation(&self, other: &DesiredGroup) -> bool {
+        self.start == other.start && self.entries_read == other.entries_read
+    }
 }
 
 /// The full key of a name in a namespace (`""` means no prefix).
@@ -269,6 +282,18 @@ impl Desired {
         secrets: &Secrets,
     ) -> Result<Desired, Vec<String>> {
         let namespace = topology.namespace.value.clone();
+        let names = topology.acl.as_ref().and_then(|a| a.user_names.as_ref());
+        // Users are known by their server names from here on (`acl.user_names`).
+        let server_name = |declared: &str| {
+            names.map_or_else(|| declared.to_owned(), |n| n.value.server_name(declared))
+        };
+        let server_names = |users: &Option<Vec<Sp<String>>>| -> Vec<String> {
+            users
+                .iter()
+                .flatten()
+                .map(|u| server_name(&u.value))
+                .collect()
+        };
         let streams = topology
             .streams
             .iter()
@@ -282,6 +307,7 @@ impl Desired {
                         let desired = DesiredGroup {
                             start: g.start.as_ref().map_or(StartId::Last, |s| s.value),
                             entries_read: g.entries_read.as_ref().map(|e| e.value),
+                            consumers: server_names(&g.consumers),
                         };
                         (group.value.clone(), desired)
                     })
@@ -303,6 +329,7 @@ impl Desired {
                     retention,
                     groups,
                     schema: stream.schema.as_ref().map(|s| s.value.clone()),
+                    producers: server_names(&stream.producers),
                 };
                 (key(&namespace, &name.value), desired)
             })
@@ -310,11 +337,8 @@ impl Desired {
         let mut users = BTreeMap::new();
         let mut problems = Vec::new();
         let declared = topology.acl.as_ref().and_then(|a| a.users.as_ref());
-        let names = topology.acl.as_ref().and_then(|a| a.user_names.as_ref());
         for (name, user) in declared.iter().flat_map(|u| u.iter()) {
-            // Users are known by their server names from here on (`acl.user_names`).
-            let name =
-                names.map_or_else(|| name.value.clone(), |n| n.value.server_name(&name.value));
+            let name = server_name(&name.value);
             match DesiredUser::from_user(&name, user, &namespace, secrets) {
                 Ok(desired) => {
                     users.insert(name, desired);

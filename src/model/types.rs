@@ -106,6 +106,10 @@ pub struct Topology {
     /// (the tool's own keys).
     #[schemars(title = "Namespace", example = &"agentic", example = &"")]
     pub namespace: Sp<String>,
+    /// The namespace as written, before `${VAR}`s were expanded, when it has any: a lint
+    /// reads the variables and their defaults.
+    #[schemars(skip)]
+    pub namespace_written: Option<String>,
     /// Message schemas, by name. Streams refer to them with `schema: <name>`.
     #[schemars(title = "Message schemas", example = schemas_example())]
     pub schemas: Option<NamedMap<MessageSchema>>,
@@ -148,7 +152,8 @@ fn stream_example() -> serde_json::Value {
         "description": "RAG work items",
         "schema": "rag-task",
         "retention": { "maxlen": 20000 },
-        "groups": { "rag-workers": { "start": "$" } }
+        "groups": { "rag-workers": { "start": "$", "consumers": ["rag-worker"] } },
+        "producers": ["orchestrator"]
     })
 }
 
@@ -222,6 +227,55 @@ pub struct Stream {
     /// `__topology__`).
     #[schemars(title = "Consumer groups", example = json!({ "rag-workers": { "start": "$" }, "auditors": { "start": "0" } }))]
     pub groups: Option<NamedMap<Group>>,
+    /// The ACL users (names under `acl.users`) whose clients write this stream with XADD.
+    /// Nothing is applied from it: `validate` warns when another user may XADD to the stream
+    /// (XADD can trim it through MAXLEN/MINID), and when a consumer that is not a producer may.
+    #[schemars(title = "Producers", example = json!(["orchestrator"]))]
+    pub producers: Option<Vec<Sp<String>>>,
+}
+
+impl Stream {
+    /// Whether the file says who uses this stream (`producers`, or `consumers` of a group):
+    /// the lints on who may write, trim or settle it apply only then, so files written
+    /// before these lists stay as they were.
+    pub fn declares_roles(&self) -> bool {
+        self.producers.is_some() || self.groups_iter().any(|(_, g)| g.consumers.is_some())
+    }
+
+    /// Every user name of `producers` and of the groups' `consumers`.
+    pub fn role_names(&self) -> impl Iterator<Item = &str> {
+        let consumers = self
+            .groups_iter()
+            .flat_map(|(_, g)| g.consumers.iter().flatten());
+        self.producers
+            .iter()
+            .flatten()
+            .chain(consumers)
+            .map(|name| name.value.as_str())
+    }
+
+    /// Whether `user` (a declared user name) is one of the stream's `producers`.
+    pub fn is_producer(&self, user: &str) -> bool {
+        self.producers.iter().flatten().any(|p| p.value == user)
+    }
+
+    /// The groups whose `consumers` name `user`, in file order.
+    pub fn groups_consumed_by<'a>(&'a self, user: &'a str) -> impl Iterator<Item = &'a str> {
+        self.groups_iter()
+            .filter(move |(_, g)| g.consumers.iter().flatten().any(|c| c.value == user))
+            .map(|(name, _)| name.value.as_str())
+    }
+
+    /// Whether the stream has groups and every one of them says who its consumers are: only
+    /// then is a user that none of them names known to be in no group.
+    pub fn every_group_declares_consumers(&self) -> bool {
+        let mut groups = self.groups_iter().peekable();
+        groups.peek().is_some() && groups.all(|(_, g)| g.consumers.is_some())
+    }
+
+    fn groups_iter(&self) -> impl Iterator<Item = (&Sp<String>, &Group)> {
+        self.groups.iter().flat_map(|g| g.iter())
+    }
 }
 
 /// Retention of a stream: `unbounded`, or bounds by length and/or age.
@@ -324,6 +378,12 @@ pub struct Group {
     /// What this group's consumers do, for reviewers.
     #[schemars(title = "Description", example = &"Workers that embed the documents")]
     pub description: Option<Sp<String>>,
+    /// The ACL users (names under `acl.users`) whose clients read in this group. Nothing is
+    /// applied from it (Redis cannot restrict a user to a group): `validate` warns when a
+    /// consumer may XADD to the stream it consumes, and when a user in none of the stream's
+    /// groups may XACK, XCLAIM or XAUTOCLAIM its entries.
+    #[schemars(title = "Consumers", example = json!(["rag-worker"]))]
+    pub consumers: Option<Vec<Sp<String>>>,
 }
 
 /// A group's start position.

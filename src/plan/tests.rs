@@ -33,6 +33,7 @@ fn desired(streams: &[StreamSpec]) -> Desired {
                             DesiredGroup {
                                 start: *start,
                                 entries_read: None,
+                                consumers: Vec::new(),
                             },
                         )
                     })
@@ -44,6 +45,7 @@ fn desired(streams: &[StreamSpec]) -> Desired {
                         retention: *retention,
                         groups,
                         schema: None,
+                        producers: Vec::new(),
                     },
                 )
             })

@@ -233,6 +233,7 @@ mod tests {
             retention: DesiredRetention::default(),
             groups: SmallMap::new(),
             schema: None,
+            producers: Vec::new(),
         };
         Desired {
             namespace: "app".to_owned(),

@@ -9,6 +9,8 @@ mod acl;
 mod default_user;
 mod message_schemas;
 pub(crate) mod names;
+mod namespace;
+mod stream_access;
 mod streams;
 
 use std::collections::{BTreeMap, HashSet};
@@ -283,6 +285,8 @@ pub fn validate_topology(
     message_schemas::check(topology, store, sources, diags);
     acl::check(topology, diags);
     default_user::check(topology, diags);
+    stream_access::check(topology, diags);
+    namespace::check(topology, diags);
 }
 
 /// Every diagnostic of topology text (validated as `t.yaml`, every environment, no variable

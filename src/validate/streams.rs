@@ -1,12 +1,34 @@
-//! Streams: retention present, schema references resolve.
+//! Streams: retention present, schema references resolve, `producers` and `consumers` name
+//! declared users.
 
 use crate::diagnostics::{Code, Diagnostic, Diagnostics, one_of, suggest};
-use crate::model::types::Topology;
+use crate::model::types::{Sp, Topology};
 
 pub fn check(topology: &Topology, diags: &mut Diagnostics) {
     let schema_names: Vec<&str> = topology.schemas.iter().flat_map(|s| s.names()).collect();
     let known: std::collections::HashSet<&str> = schema_names.iter().copied().collect();
+    let user_names: Vec<&str> = topology
+        .acl
+        .iter()
+        .flat_map(|a| a.users.iter())
+        .flat_map(|u| u.names())
+        .collect();
     for (name, stream) in topology.streams.iter().flat_map(|s| s.iter()) {
+        for producer in stream.producers.iter().flatten() {
+            check_user_ref(
+                producer,
+                &format!("stream `{}`", name.value),
+                "producers",
+                &user_names,
+                diags,
+            );
+        }
+        for (group, g) in stream.groups.iter().flat_map(|g| g.iter()) {
+            let whose = format!("group `{}` of stream `{}`", group.value, name.value);
+            for consumer in g.consumers.iter().flatten() {
+                check_user_ref(consumer, &whose, "consumers", &user_names, diags);
+            }
+        }
         if stream.retention.is_none() && !stream.retention_invalid {
             diags.push(
                 Diagnostic::warning(
@@ -41,4 +63,35 @@ pub fn check(topology: &Topology, diags: &mut Diagnostics) {
             );
         }
     }
+}
+
+/// A name in `producers` or `consumers` must be a user of `acl.users` (as declared there,
+/// without `acl.user_names`): the lints on who may write and settle a stream read them.
+fn check_user_ref(
+    user: &Sp<String>,
+    whose: &str,
+    list: &str,
+    users: &[&str],
+    diags: &mut Diagnostics,
+) {
+    if users.contains(&user.value.as_str()) {
+        return;
+    }
+    let declared = if users.is_empty() {
+        "this file declares no `acl.users`: declare the user there, or remove the name".to_owned()
+    } else {
+        format!("declared users: {}", one_of(users))
+    };
+    diags.push(
+        Diagnostic::error(
+            Code::StreamUserRef,
+            format!(
+                "`{list}` of {whose} names `{}`, which is not a declared ACL user",
+                user.value.escape_debug()
+            ),
+        )
+        .at(user.span)
+        .label("not a key of `acl.users`")
+        .help(suggest(&user.value, users, declared)),
+    );
 }

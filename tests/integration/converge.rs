@@ -56,6 +56,7 @@ fn desired(case: &Case, namespace: &str) -> Desired {
                         DesiredGroup {
                             start: StartId::Id { ms: 0, seq: 0 },
                             entries_read: None,
+                            consumers: Vec::new(),
                         },
                     )
                 })
@@ -72,6 +73,7 @@ fn desired(case: &Case, namespace: &str) -> Desired {
                     retention,
                     groups,
                     schema: None,
+                    producers: Vec::new(),
                 },
             )
         })

@@ -2,8 +2,10 @@
 //! panic) with the diagnostic its first line announces, at the line it announces.
 //!
 //! Each corpus file starts with `# expect: <code> @ <line>` (or `@ -` for problems that have
-//! no line, such as an unreadable file). The rendered diagnostics are snapshot-tested, so a
-//! change in wording or position is reviewed with `cargo insta review`.
+//! no line, such as an unreadable file). A lint (a warning) is expected with `--strict` after
+//! the line: `# expect: acl::consumer_xadd @ 12 --strict` validates the file strictly, as CI
+//! does. The rendered diagnostics are snapshot-tested, so a change in wording or position is
+//! reviewed with `cargo insta review`.
 
 use std::path::Path;
 
@@ -11,8 +13,8 @@ use redis_topology::diagnostics::Severity;
 use redis_topology::render;
 use redis_topology::validate::validate_file;
 
-/// `(code, line)` from the corpus file's first line.
-fn expectation(path: &Path) -> (String, Option<usize>) {
+/// `(code, line, strict)` from the corpus file's first line.
+fn expectation(path: &Path) -> (String, Option<usize>, bool) {
     let text = std::fs::read(path).unwrap_or_default();
     let first = String::from_utf8_lossy(&text);
     let first = first.lines().next().unwrap_or_default();
@@ -23,7 +25,16 @@ fn expectation(path: &Path) -> (String, Option<usize>) {
         )
     });
     let (code, line) = spec.split_once(" @ ").expect("`<code> @ <line>`");
-    (code.trim().to_owned(), line.trim().parse().ok())
+    let (line, strict) = match line.trim().strip_suffix("--strict") {
+        Some(line) => (line, true),
+        None => (line, false),
+    };
+    (code.trim().to_owned(), line.trim().parse().ok(), strict)
+}
+
+/// Whether a corpus file is meant to be validated with `--strict` (its problem is a lint).
+pub fn strict(path: &Path) -> bool {
+    expectation(path).2
 }
 
 #[test]
@@ -33,8 +44,8 @@ fn every_corpus_file_fails_at_its_line_with_its_code() {
     insta::glob!("../corpus", "*.yaml", |path| {
         count += 1;
         let relative = path.strip_prefix(super::util::repo()).unwrap_or(path);
-        let report = validate_file(relative, None, false, &vars);
-        let (code, line) = expectation(path);
+        let (code, line, strict) = expectation(path);
+        let report = validate_file(relative, None, strict, &vars);
         assert!(
             report.has_errors(),
             "{} must be invalid",

@@ -26,6 +26,7 @@ mod redis;
 mod roles;
 mod schema_file;
 mod secrets;
+mod stream_lints;
 mod tools;
 mod trust;
 mod util;
