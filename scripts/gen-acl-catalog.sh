@@ -46,6 +46,10 @@ categories=$("$cli" -p "$port" --raw acl cat | sort)
     echo "//! Every ACL category of Redis $version (\`ACL CAT\`) with its commands (\`ACL CAT <category>\`),"
     echo "//! subcommands written \`container|sub\`. Offline lints expand command rules with it."
     echo
+    echo "/// The Redis version the table was read from (for readers; the code needs only the table)."
+    echo "#[allow(dead_code)]"
+    echo "pub const VERSION: &str = \"$version\";"
+    echo
     echo "/// \`(category, commands)\`, categories and commands sorted."
     echo "#[rustfmt::skip]"
     echo "pub const CATEGORIES: &[(&str, &[&str])] = &["

@@ -3,6 +3,10 @@
 //! Every ACL category of Redis 7.0.15 (`ACL CAT`) with its commands (`ACL CAT <category>`),
 //! subcommands written `container|sub`. Offline lints expand command rules with it.
 
+/// The Redis version the table was read from (for readers; the code needs only the table).
+#[allow(dead_code)]
+pub const VERSION: &str = "7.0.15";
+
 /// `(category, commands)`, categories and commands sorted.
 #[rustfmt::skip]
 pub const CATEGORIES: &[(&str, &[&str])] = &[
