@@ -122,6 +122,17 @@ fn each_kind_of_change_is_named_and_classified() {
             2,
         ),
         (
+            // Who reads and writes a stream is for validate's lints: nothing to apply.
+            "consumers and producers declared",
+            BASE.replace(
+                "workers: { start: \"$\" }",
+                "workers: { start: \"$\", consumers: [worker] }",
+            )
+            .replace("    retention: { maxlen: 1000 }\n", "    retention: { maxlen: 1000 }\n    producers: [worker]\n"),
+            vec![],
+            0,
+        ),
+        (
             "retention reduced",
             BASE.replace("maxlen: 1000", "maxlen: 10"),
             vec![row("retention.tasks", Action::Update, true, &[])],

@@ -1292,6 +1292,43 @@ mod tests {
         assert_ne!(plain.digest, desired.digest);
     }
 
+    /// Producers and consumers reach the desired state by the users' server names (with
+    /// `acl.user_names`), and change neither the digest nor what a group is created with.
+    #[test]
+    fn producers_and_consumers_are_kept_by_server_name_outside_the_digest() {
+        let stream = |roles: &str| {
+            format!(
+                "{HEAD}streams:\n  tasks:\n    retention: unbounded\n{roles}acl:\n  user_names: {{ prefix: \"dev-\" }}\n  users:\n    p: {{ passwords: [{{ env: P }}] }}\n    c: {{ passwords: [{{ env: P }}] }}\n"
+            )
+        };
+        let desired = |text: &str| {
+            let (topology, codes) = convert(text);
+            assert!(codes.is_empty(), "{codes:?}");
+            crate::model::desired::Desired::from_topology(
+                &topology.expect("topology"),
+                None,
+                &crate::model::secrets::Secrets::SourcesOnly,
+            )
+            .expect("desired")
+        };
+        let with = desired(&stream(
+            "    producers: [p]\n    groups:\n      g: { start: \"0\", consumers: [c, p] }\n",
+        ));
+        let without = desired(&stream("    groups:\n      g: { start: \"0\" }\n"));
+        let tasks = &with.streams["app:tasks"];
+        assert_eq!(tasks.producers, ["dev-p"]);
+        let group = |d: &crate::model::desired::Desired| {
+            d.streams["app:tasks"]
+                .groups
+                .get("g")
+                .cloned()
+                .expect("group g")
+        };
+        assert_eq!(group(&with).consumers, ["dev-c", "dev-p"]);
+        assert!(group(&with).same_creation(&group(&without)));
+        assert_eq!(with.digest, without.digest);
+    }
+
     #[test]
     fn durations() {
         assert_eq!(parse_duration("90s").map(|d| d.millis), Some(90_000));

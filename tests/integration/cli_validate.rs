@@ -38,8 +38,10 @@ fn shipped_topology_is_valid_even_strictly() {
     assert!(stderr.contains("0 errors"), "{stderr}");
 }
 
+/// Every example passes `validate --strict`, as examples/README.md says; the per-project
+/// template with a placeholder PROJECT_ID, as its header says to validate it in CI.
 #[test]
-fn every_example_is_valid() {
+fn every_example_is_valid_even_strictly() {
     let dir = repo().join("examples");
     let mut count = 0;
     for entry in std::fs::read_dir(&dir)
@@ -49,7 +51,12 @@ fn every_example_is_valid() {
         let path = entry.path();
         if path.extension().is_some_and(|e| e == "yaml") {
             count += 1;
-            let out = bin().arg("validate").arg(&path).output().expect("run");
+            let out = bin()
+                .args(["validate", "--strict"])
+                .arg(&path)
+                .env("PROJECT_ID", "ci")
+                .output()
+                .expect("run");
             assert!(
                 out.status.success(),
                 "{} is invalid:\n{}",
@@ -59,6 +66,34 @@ fn every_example_is_valid() {
         }
     }
     assert!(count >= 2, "expected at least 2 examples, found {count}");
+}
+
+/// The per-project template never falls back to a shared project: without PROJECT_ID it is
+/// invalid (the namespace and the users' names need it), not `proj:demo`.
+#[test]
+fn the_per_project_template_needs_its_project_id() {
+    let out = bin()
+        .args(["validate", "--format", "json", "examples/per-project.yaml"])
+        .env_remove("PROJECT_ID")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let json: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let codes: Vec<&str> = json
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|d| d["code"].as_str())
+        .collect();
+    assert!(
+        !codes.is_empty() && codes.iter().all(|c| *c == "var::undefined"),
+        "{codes:?}"
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("PROJECT_ID") && !text.contains("proj:demo"),
+        "{text}"
+    );
 }
 
 #[test]
