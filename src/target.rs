@@ -27,12 +27,14 @@ use reader::{Endpoint, ReadFailure, Reader};
 
 pub mod command;
 pub mod fenced;
+pub mod lock;
 pub mod reader;
 pub mod url;
 mod values;
 
 pub use command::{Arg, Command};
 pub use fenced::{BatchOutcome, Identity, TransactionOutcome};
+pub use lock::{Lock, LockError};
 pub use url::{DEFAULT_URL, RedactedUrl, RedisUrl, resolve_url};
 
 /// Commands per pipelined round trip. Large enough that round trips do not grow with the
@@ -161,9 +163,66 @@ pub enum TargetError {
         key: String,
         source: std::sync::Arc<crate::record::RecordError>,
     },
-    /// Anything else, already one safe line (the lock's and the record's messages).
+    /// A reply with the command's shape, whose content is not what Redis sends (`why`,
+    /// escaped).
+    #[error("{url}: in the reply to {command}, {why}; is this a Redis server (7.0 or later)?")]
+    Malformed {
+        url: RedactedUrl,
+        command: String,
+        why: String,
+    },
+    /// A read that ended without the replies it was waiting for (`what`: the command).
+    #[error("{url}: the read ended without the reply to {what}")]
+    NoReplies {
+        url: RedactedUrl,
+        what: &'static str,
+    },
+    /// A key that changed type between two reads (`key` escaped).
+    #[error("{url}: `{key}` became a stream while it was read: run the command again")]
+    Changed { url: RedactedUrl, key: String },
+    /// A record larger than any this tool writes (`key` escaped).
+    #[error(
+        "{url}: the record `{key}` is larger than {limit}, refusing to read it ({why}); a record of 100,000 streams takes about 10 MB, so this one was not written by redis-topology: look at it (redis-cli STRLEN) and delete it if nobody needs it"
+    )]
+    RecordTooLarge {
+        url: RedactedUrl,
+        key: String,
+        limit: String,
+        why: String,
+    },
+    /// The record under both its names (see [`crate::record`]).
+    #[error("{url}: {records}")]
+    RecordUnderTwoNames {
+        url: RedactedUrl,
+        records: Box<TwoRecords>,
+    },
+    /// The apply lock (see [`lock`]).
+    #[error(transparent)]
+    Lock(Box<LockError>),
+    /// Anything else, already one safe line.
     #[error("{0}")]
     Other(String),
+}
+
+/// A namespace's record found under both its names: which is which (versions escaped).
+#[derive(Clone, Debug, thiserror::Error)]
+#[error(
+    "namespace `{namespace}` has a record under two names, `{current_key}` (serial {current_serial}, written by redis-topology {current_version}) and its old name `{old_key}` (serial {old_serial}, written by redis-topology {old_version}): an apply of a version from before the record was moved ran after this one moved it, or one was copied. Nothing was changed. Make every apply of this namespace use this version, then delete the record that is out of date (`DEL <key>`; a deleted record lists nothing, so the next apply adopts the declared streams and users again and keeps, never prunes, what it no longer lists)"
+)]
+pub struct TwoRecords {
+    pub namespace: String,
+    pub current_key: String,
+    pub current_serial: u64,
+    pub current_version: String,
+    pub old_key: String,
+    pub old_serial: u64,
+    pub old_version: String,
+}
+
+impl From<LockError> for TargetError {
+    fn from(error: LockError) -> TargetError {
+        TargetError::Lock(Box::new(error))
+    }
 }
 
 impl TargetError {
@@ -504,12 +563,8 @@ impl Target {
     }
 
     /// One command on the write connection of the node `route` names, and its reply (a
-    /// command's own error is its reply, not a failure).
-    pub async fn call(
-        &self,
-        route: Route<'_>,
-        command: Command,
-    ) -> Result<OwnedReply, TargetError> {
+    /// command's own error is its reply, not a failure). For the lock ([`lock`]) only.
+    async fn call(&self, route: Route<'_>, command: Command) -> Result<OwnedReply, TargetError> {
         self.call_on(self.node_of(route), command).await
     }
 
@@ -525,8 +580,8 @@ impl Target {
     }
 
     /// A handle on the write connection of the node `route` names, for background work
-    /// that must go where the writes go (renewing the apply lock).
-    pub fn line(&self, route: Route<'_>) -> Result<Line, TargetError> {
+    /// that must go where the writes go (renewing the apply lock); never handed out.
+    fn line(&self, route: Route<'_>) -> Result<Line, TargetError> {
         self.line_to(self.node_of(route))
     }
 
@@ -760,7 +815,7 @@ fn read_error(url: &RedisUrl, failure: ReadFailure) -> ReadError {
 
 /// Why a command on a [`Line`] got no reply.
 #[derive(Clone, Debug, thiserror::Error)]
-pub enum LineError {
+enum LineError {
     #[error(transparent)]
     Client(ClientError),
     /// A reply the client decoded into something that is not a reply (or none at all).
@@ -771,14 +826,14 @@ pub enum LineError {
 /// A node's write connection, for work in the background (the apply lock's renewals): a
 /// handle of the target's, not the connection itself.
 #[derive(Clone)]
-pub struct Line {
+struct Line {
     connection: MultiplexedConnection,
     url: RedisUrl,
 }
 
 impl Line {
     /// One command, and its reply; `Err` prints as one line without secrets.
-    pub async fn call(&mut self, command: Command) -> Result<OwnedReply, LineError> {
+    async fn call(&mut self, command: Command) -> Result<OwnedReply, LineError> {
         let mut pipe = redis::pipe();
         pipe.add_command(command.0);
         pipe.ignore_errors();

@@ -20,8 +20,6 @@
 //! apply interrupted at any moment (Ctrl-C, kill -9, a lost connection) leaves a state the
 //! next apply completes.
 
-pub mod lock;
-
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
@@ -31,12 +29,12 @@ use crate::acl::HASH_PLACEHOLDER;
 use crate::model::desired::Desired;
 use crate::plan::ops::{Channel, RecordArg};
 use crate::plan::{Change, Kind, Op, Plan};
+use crate::target::Lock;
 use crate::target::{
     BATCH_SIZE, BatchOutcome, Command, Fence, OpReply, Target, TargetError, TransactionOutcome,
     WINDOW, Write, WriteOutcome,
 };
 use crate::text::untrusted;
-use lock::Lock;
 
 /// What an apply did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

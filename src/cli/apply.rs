@@ -7,14 +7,14 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::session::{Session, block_on, exit_soon, open};
 use super::{ApplyArgs, ColourChoice, Failure, print_stderr, print_stdout, print_warning};
-use crate::apply::{self, lock};
+use crate::apply;
 use crate::live::read;
 use crate::model::secrets::Missing;
 use crate::plan::saved::{self, SavedPlan, SavedTarget, reconcile};
 use crate::plan::{Action, Plan};
 use crate::record::Record;
 use crate::render;
-use crate::target::BATCH_SIZE;
+use crate::target::{BATCH_SIZE, Lock};
 
 pub fn run(args: &ApplyArgs, colour: ColourChoice) -> Result<u8, Failure> {
     block_on(apply(args, colour))
@@ -64,12 +64,13 @@ async fn apply(args: &ApplyArgs, colour: ColourChoice) -> Result<u8, Failure> {
     };
     let interrupted =
         interrupt().map_err(|e| Failure::Message(format!("cannot listen for Ctrl-C: {e}")))?;
-    let lock = lock::acquire(
-        &mut session.target,
-        &session.desired.namespace,
-        Duration::from_secs(args.lock_timeout),
-    )
-    .await?;
+    let lock = session
+        .target
+        .acquire_lock(
+            &session.desired.namespace,
+            Duration::from_secs(args.lock_timeout),
+        )
+        .await?;
     if let Some(holder) = lock.taken_over_from() {
         print_warning(&format!(
             "note: took over the apply lock from {holder}, whose connection to the server is gone (a killed or cut-off apply: the server can no longer run anything it sent)\n"
@@ -82,7 +83,7 @@ async fn apply(args: &ApplyArgs, colour: ColourChoice) -> Result<u8, Failure> {
         () = interrupted => Err(message("interrupted: the changes sent so far stay applied; run apply again to complete")),
     };
     // The failure is printed after this warning, as the command's last word.
-    if let Err(e) = lock.release(&mut session.target).await {
+    if let Err(e) = session.target.release_lock(lock).await {
         print_warning(&format!("warning: could not release the apply lock: {e}\n"));
     }
     exit_soon(session);
@@ -244,7 +245,7 @@ async fn execute_locked(
     session: &mut Session,
     prune: bool,
     approved: Approved<'_>,
-    lock: &lock::Lock,
+    lock: &Lock,
     colour: ColourChoice,
 ) -> Result<u8, Failure> {
     let approved = match approved {
@@ -303,7 +304,7 @@ async fn execute_locked(
 async fn execute(
     session: &mut Session,
     plan: &Plan,
-    lock: &lock::Lock,
+    lock: &Lock,
     plan_id: Option<&str>,
 ) -> Result<u8, Failure> {
     let total = plan.ops().count();

@@ -182,7 +182,7 @@ pub struct ApplyArgs {
     #[arg(
         long,
         value_name = "SECONDS",
-        default_value_t = crate::apply::lock::DEFAULT_TIMEOUT.as_secs(),
+        default_value_t = crate::target::lock::DEFAULT_TIMEOUT.as_secs(),
         value_parser = clap::value_parser!(u64).range(..=MAX_LOCK_TIMEOUT_SECS),
         allow_negative_numbers = true
     )]

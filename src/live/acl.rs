@@ -1,4 +1,5 @@
-//! Reading ACL users, in two pipelined round trips whatever their number:
+//! Reading ACL users, on every node (Redis keeps them per node and never replicates them),
+//! in two pipelined round trips per node whatever their number:
 //!
 //! 1. `ACL WHOAMI`, `CONFIG GET aclfile`, `CONFIG GET masteruser`, `ACL CAT`, the owners
 //!    registry (`HMGET`), and `ACL GETUSER` for every user declared or recorded;
@@ -12,24 +13,66 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{LiveAcl, LiveSelector, LiveUser};
+use super::{LiveAcl, LiveNode, LiveSelector, LiveUser};
 use crate::acl::Catalog;
 use crate::record::OWNERS_KEY;
 use crate::resp::Reply;
-use crate::target::{BATCH_SIZE, Command, RedactedUrl, ServerError, Target, TargetError};
+use crate::target::{
+    BATCH_SIZE, Command, NodeId, RedactedUrl, Route, ServerError, Target, TargetError,
+};
 
-pub async fn read(target: &mut Target, names: &BTreeSet<String>) -> Result<LiveAcl, TargetError> {
+/// The users `names` (those that exist) on every node, into each node's [`LiveNode::acl`]
+/// (`nodes` in the target's order). The owners registry is a key: read on the node that
+/// owns it, and the same for every node.
+pub async fn read_every_node(
+    target: &mut Target,
+    names: &BTreeSet<String>,
+    nodes: &mut [LiveNode],
+) -> Result<(), TargetError> {
+    let registry_node = target
+        .route(Route::Key(OWNERS_KEY))
+        .first()
+        .copied()
+        .unwrap_or_default();
+    let mut owners = BTreeMap::new();
+    for node in target.route(Route::EveryNode) {
+        let acl = read(target, node, names, node == registry_node).await?;
+        if node == registry_node {
+            owners.clone_from(&acl.owners);
+        }
+        if let Some(live) = nodes.get_mut(node.0) {
+            live.acl = Some(acl);
+        }
+    }
+    for acl in nodes.iter_mut().filter_map(|node| node.acl.as_mut()) {
+        acl.owners.clone_from(&owners);
+    }
+    Ok(())
+}
+
+/// One node's users, and with `registry` the owners registry.
+async fn read(
+    target: &mut Target,
+    node: NodeId,
+    names: &BTreeSet<String>,
+    registry: bool,
+) -> Result<LiveAcl, TargetError> {
     let mut commands = vec![
         acl(&["WHOAMI"]),
         Command::new("CONFIG").arg("GET").arg("aclfile"),
         Command::new("CONFIG").arg("GET").arg("masteruser"),
         acl(&["CAT"]),
     ];
-    let mut owners = Command::new("HMGET").arg(OWNERS_KEY);
-    for name in names {
-        owners.push(name);
+    // Without the registry, a harmless stand-in keeps every reply at its position.
+    if registry {
+        let mut owners = Command::new("HMGET").arg(OWNERS_KEY);
+        for name in names {
+            owners.push(name);
+        }
+        commands.push(owners);
+    } else {
+        commands.push(Command::new("PING"));
     }
-    commands.push(owners);
     commands.push(Command::new("CONFIG").arg("GET").arg("acl-pubsub-default"));
     commands.extend(names.iter().map(|n| acl(&["GETUSER", n])));
     let url = target.describe().clone();
@@ -39,7 +82,7 @@ pub async fn read(target: &mut Target, names: &BTreeSet<String>) -> Result<LiveA
     let mut position = 0;
     let mut users = names.iter();
     target
-        .read_each(chunked(commands), |replies| {
+        .read_on(node, chunked(commands), |replies| {
             for reply in replies {
                 match position {
                     0 => {
@@ -54,6 +97,7 @@ pub async fn read(target: &mut Target, names: &BTreeSet<String>) -> Result<LiveA
                             config_value(&url, reply, "masteruser")?.filter(|u| !u.is_empty());
                     }
                     3 => categories = texts(checked(&url, "ACL CAT", reply)?),
+                    4 if !registry => {}
                     4 => {
                         let owners =
                             texts_or_nil(checked(&url, "HMGET of the users registry", reply)?);
@@ -81,7 +125,7 @@ pub async fn read(target: &mut Target, names: &BTreeSet<String>) -> Result<LiveA
             Ok(())
         })
         .await?;
-    live.catalog = read_catalog(target, categories, &url).await?;
+    live.catalog = read_catalog(target, node, categories, &url).await?;
     Ok(live)
 }
 
@@ -97,6 +141,7 @@ fn chunked(commands: Vec<Command>) -> Vec<Vec<Command>> {
 
 async fn read_catalog(
     target: &mut Target,
+    node: NodeId,
     categories: Vec<String>,
     url: &RedactedUrl,
 ) -> Result<Catalog, TargetError> {
@@ -104,7 +149,7 @@ async fn read_catalog(
     let mut lists = BTreeMap::new();
     let mut names = categories.into_iter();
     target
-        .read_each(chunked(commands), |replies| {
+        .read_on(node, chunked(commands), |replies| {
             for (category, reply) in names.by_ref().zip(replies) {
                 let commands = texts(checked(url, "ACL CAT", reply)?);
                 lists.insert(category, commands.into_iter().collect());
@@ -159,9 +204,11 @@ fn config_value(
             Some([(field, value)]) if field.eq_ignore_ascii_case(name) && text(value).is_some() => {
                 Ok(text(value))
             }
-            _ => Err(TargetError::Other(format!(
-                "{url}: CONFIG GET {name} gave a reply of another shape than the parameter and its value"
-            ))),
+            _ => Err(TargetError::Malformed {
+                url: url.clone(),
+                command: format!("`CONFIG GET {name}`"),
+                why: "there is not the parameter and its value".to_owned(),
+            }),
         },
     }
 }

@@ -12,7 +12,11 @@ use crate::acl::{Catalog, Permissions, Selector, channel_patterns, key_permissio
 use crate::record::Record;
 use crate::small_map::SmallMap;
 
-/// A snapshot of everything the planner needs to know about one server.
+/// A snapshot of everything the planner needs to know about the servers of a target.
+///
+/// Keys and the record are the keyspace's (in a cluster each key on the node that owns its
+/// slot); what Redis keeps per node (its clock, its configuration, its ACL users, which are
+/// never replicated) is in [`LiveState::nodes`], one entry per node of the target.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct LiveState {
     /// Every key the topology declares or the record names.
@@ -22,14 +26,76 @@ pub struct LiveState {
     /// The record was found under its old name, `<namespace>:__topology__:record`: the next
     /// apply moves it (see [`crate::record`]).
     pub record_under_old_name: bool,
+    /// The node that holds the record's key (an index into [`LiveState::nodes`]): its clock
+    /// dates the record.
+    pub record_node: usize,
+    /// Every node of the target, in the target's order ([`crate::target::NodeId`]); a
+    /// standalone server is one.
+    pub nodes: Vec<LiveNode>,
+}
+
+/// What Redis keeps per node.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LiveNode {
+    /// `host:port` (or a socket's path), as the target names the node.
+    pub address: String,
     /// `stream-node-max-entries`: how far above a bound an approximate (`~`) trim may leave a
-    /// stream. 100 unless the server says otherwise.
+    /// stream. 100 unless the node says otherwise.
     pub node_max_entries: u64,
-    /// The server's clock at read time (Unix ms), for `max_age`.
+    /// The node's clock at read time (Unix ms), for `max_age`.
     pub now_ms: u64,
     /// ACL users and what is needed to compare them; read only when the topology declares
     /// users or the record names some.
     pub acl: Option<LiveAcl>,
+}
+
+impl LiveNode {
+    /// A node nothing was read from: Redis's default macro-node size, clock at 0.
+    pub const UNREAD: LiveNode = LiveNode {
+        address: String::new(),
+        node_max_entries: 100,
+        now_ms: 0,
+        acl: None,
+    };
+}
+
+/// [`LiveNode::UNREAD`], to lend out.
+static UNREAD_NODE: LiveNode = LiveNode::UNREAD;
+
+impl Default for LiveNode {
+    fn default() -> Self {
+        LiveNode::UNREAD
+    }
+}
+
+impl LiveState {
+    /// The node at `index` ([`LiveStream::node`], [`LiveState::record_node`]);
+    /// [`LiveNode::UNREAD`] when there is none (a state built by hand).
+    pub fn node(&self, index: usize) -> &LiveNode {
+        self.nodes.get(index).unwrap_or(&UNREAD_NODE)
+    }
+
+    /// The node that answered for `stream`.
+    pub fn node_of(&self, stream: &LiveStream) -> &LiveNode {
+        self.node(stream.node)
+    }
+
+    /// The ACL users the planner compares with: those of the first node that has them (a
+    /// standalone server's). Users are per node; comparing each node's is the next step of
+    /// the connection layer (Cluster and replicas), and needs no other shape than this.
+    pub fn acl(&self) -> Option<&LiveAcl> {
+        self.nodes.iter().find_map(|node| node.acl.as_ref())
+    }
+
+    /// Like [`LiveState::acl`], to change it (tests).
+    pub fn acl_mut(&mut self) -> Option<&mut LiveAcl> {
+        self.nodes.iter_mut().find_map(|node| node.acl.as_mut())
+    }
+
+    /// The clock of the node that holds the record (Unix ms).
+    pub fn record_clock_ms(&self) -> u64 {
+        self.node(self.record_node).now_ms
+    }
 }
 
 /// The ACL side of a server.
@@ -162,6 +228,9 @@ pub enum LiveKey {
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct LiveStream {
+    /// The node that answered for this stream (an index into [`LiveState::nodes`]): the
+    /// owner of its slot, whose clock and configuration bound its retention.
+    pub node: usize,
     pub length: u64,
     /// `last-generated-id` and `entries-added` from XINFO STREAM, read only for streams that
     /// get a group with an explicit start or `entries_read` (Redis does not check those

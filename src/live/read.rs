@@ -1,7 +1,8 @@
 //! Reading the live state in a fixed number of pipelined round trips.
 //!
 //! 1. One round trip per node for its clock (`TIME`) and `stream-node-max-entries` (facts
-//!    Redis keeps per node), and one for the tool's record, on the node that owns its key.
+//!    Redis keeps per node, kept per node in [`LiveState::nodes`]), which on the node that
+//!    owns the record's key also carries the record's `GET` under both its names.
 //! 2. For every key the record names: `XLEN` and `XINFO GROUPS`, plus, for streams with
 //!    `max_age`, an `XRANGE ... COUNT` probe bounded by one macro-node. A key of another type
 //!    answers `WRONGTYPE`; those keys get a `TYPE` in a later round trip, for the message.
@@ -38,13 +39,14 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{LiveGroup, LiveKey, LiveState, LiveStream, StreamId};
+use super::{LiveGroup, LiveKey, LiveNode, LiveState, LiveStream, StreamId};
 use crate::model::desired::Desired;
 use crate::record::{Record, RecordError, legacy_record_key, record_key};
 use crate::resp::{MAX_REPLY_BYTES, Reply, server_words, size_text};
 use crate::small_map::SmallMap;
 use crate::target::{
-    BATCH_SIZE, Command, NodeId, ReadError, RedactedUrl, Route, ServerError, Target, TargetError,
+    BATCH_SIZE, Command, ReadError, RedactedUrl, Route, ServerError, Target, TargetError,
+    TwoRecords,
 };
 use crate::text::untrusted;
 
@@ -78,14 +80,14 @@ pub struct Prefetched {
     streams: Streams,
 }
 
-/// The first reads: the server's clock, its macro-node size (per node; one node today), the
-/// tool's record.
+/// The first reads: each node's clock and macro-node size, and the tool's record.
 struct Header {
-    now_ms: u64,
-    node_max_entries: u64,
+    nodes: Vec<LiveNode>,
     record: Option<Record>,
     /// The record was found under its old name ([`legacy_record_key`]).
     record_under_old_name: bool,
+    /// The node its key routes to.
+    record_node: usize,
 }
 
 /// Streams read so far.
@@ -108,7 +110,7 @@ pub async fn prefetch(target: &mut Target, namespace: &str) -> Result<Prefetched
         .map(String::as_str)
         .collect();
     let mut streams = Streams::default();
-    read_streams(target, &recorded, &|_| None, &mut streams).await?;
+    read_streams(target, &recorded, &|_, _| None, &mut streams).await?;
     Ok(Prefetched {
         namespace: namespace.to_owned(),
         header,
@@ -135,18 +137,21 @@ pub async fn read_after(
         ),
     };
     let Header {
-        now_ms,
-        node_max_entries,
+        nodes,
         record,
         record_under_old_name,
+        record_node,
     } = header;
     let max_age_of = |key: &str| desired.streams.get(key)?.retention.max_age_ms;
-    let age_probe_of = |key: &str| {
+    // A stream's probe counts by its own node's clock and macro-node size.
+    let unread = LiveNode::UNREAD;
+    let age_probe_of = |key: &str, node: usize| {
         let max_age = max_age_of(key)?;
+        let node = nodes.get(node).unwrap_or(&unread);
         Some(age_probe(
             key,
-            now_ms.saturating_sub(max_age),
-            node_max_entries,
+            node.now_ms.saturating_sub(max_age),
+            node.node_max_entries,
         ))
     };
     // What is still to read: declared or recorded, and not prefetched (the sets are sorted,
@@ -191,9 +196,8 @@ pub async fn read_after(
         keys: read,
         record,
         record_under_old_name,
-        node_max_entries,
-        now_ms,
-        acl: None,
+        record_node,
+        nodes: nodes.clone(),
     };
     live.keys
         .extend(resolve_types(target, &streams.to_type).await?);
@@ -202,23 +206,26 @@ pub async fn read_after(
     if !users.is_empty() {
         // Read `default` too, declared or not: the plan notes when it is left open.
         users.insert(crate::model::types::DEFAULT_USER.to_owned());
-        live.acl = Some(super::acl::read(target, &users).await?);
+        super::acl::read_every_node(target, &users, &mut live.nodes).await?;
     }
     Ok(live)
 }
+
+/// The `max_age` probe of a key on a node, if the key has `max_age`.
+type AgeProbe<'a> = dyn Fn(&str, usize) -> Option<Command> + Sync + 'a;
 
 /// `XLEN` and `XINFO GROUPS` of each key, and its age probe where `age_probe_of` gives one.
 async fn read_streams(
     target: &mut Target,
     keys: &[&str],
-    age_probe_of: &(dyn Fn(&str) -> Option<Command> + Sync),
+    age_probe_of: &AgeProbe<'_>,
     streams: &mut Streams,
 ) -> Result<(), TargetError> {
     let mut probed = Vec::with_capacity(keys.len());
     // Per batch: its keys, its probes, its commands.
     let mut batches: Vec<(usize, usize, Vec<Command>)> = Vec::new();
     for key in keys {
-        let probe = age_probe_of(key);
+        let probe = age_probe_of(key, key_node(target, key));
         let room = batches.last().is_some_and(|(keys, probes, _)| {
             *keys < KEYS_PER_BATCH && (probe.is_none() || *probes < PROBES_PER_BATCH)
         });
@@ -244,6 +251,9 @@ async fn read_streams(
     // batches of raw replies are ever held at once.
     streams.read.reserve(keys.len());
     let url = target.describe().clone();
+    // Every key of a read goes to the one node that [`Target::read_each`] reads (a
+    // standalone server's); reads spread over a cluster's primaries come with its support.
+    let node = keys.first().map_or(0, |key| key_node(target, key));
     let mut keys = keys.iter().zip(probed);
     let mut sizes = sizes.into_iter();
     target
@@ -254,9 +264,12 @@ async fn read_streams(
                 let groups = replies.next().unwrap_or(&Reply::Nil);
                 let probe = if probed { replies.next() } else { None };
                 match parse_key(key, length, groups, probe, &url)? {
-                    KeyRead::Stream(live) => streams
-                        .read
-                        .push(((*key).to_owned(), LiveKey::Stream(live))),
+                    KeyRead::Stream(mut live) => {
+                        live.node = node;
+                        streams
+                            .read
+                            .push(((*key).to_owned(), LiveKey::Stream(live)))
+                    }
                     KeyRead::ToType(words) => streams.to_type.push(((*key).to_owned(), words)),
                 }
             }
@@ -269,13 +282,15 @@ async fn read_streams(
 async fn probe_ages(
     target: &mut Target,
     keys: &[String],
-    age_probe_of: &(dyn Fn(&str) -> Option<Command> + Sync),
+    age_probe_of: &AgeProbe<'_>,
     live: &mut LiveState,
 ) -> Result<(), TargetError> {
     let (keys, commands): (Vec<&String>, Vec<Command>) = keys
         .iter()
-        .filter(|key| matches!(live.keys.get(*key), Some(LiveKey::Stream(_))))
-        .filter_map(|key| Some((key, age_probe_of(key)?)))
+        .filter_map(|key| match live.keys.get(key) {
+            Some(LiveKey::Stream(stream)) => Some((key, age_probe_of(key, stream.node)?)),
+            _ => None,
+        })
         .unzip();
     if commands.is_empty() {
         return Ok(());
@@ -427,16 +442,21 @@ async fn resolve_types(
                 let live = match (type_name(reply, key, &url)?.as_ref(), unclear) {
                     ("none", _) => LiveKey::Missing,
                     ("stream", Some(words)) => {
-                        return Err(TargetError::Other(format!(
-                            "{url}: {} failed: {words}",
-                            command("XINFO GROUPS", key)
-                        )));
+                        return Err(TargetError::Refused {
+                            url: url.clone(),
+                            command: command("XINFO GROUPS", key),
+                            error: ServerError {
+                                code: "ERR".to_owned(),
+                                words: words.clone(),
+                            },
+                            hint: "".into(),
+                        });
                     }
                     ("stream", None) => {
-                        return Err(TargetError::Other(format!(
-                            "{url}: `{}` became a stream while it was read: run the command again",
-                            untrusted(key)
-                        )));
+                        return Err(TargetError::Changed {
+                            url: url.clone(),
+                            key: untrusted(key).into_owned(),
+                        });
                     }
                     (other, _) => LiveKey::WrongType(untrusted(other).into_owned()),
                 };
@@ -458,69 +478,78 @@ fn age_probe(key: &str, minid_ms: u64, node_max_entries: u64) -> Command {
         .arg(node_max_entries + 1)
 }
 
-/// The server's facts and the tool's record. Facts are per node (each node has its own
-/// clock and configuration): read on every node, apart from the record, which is read where
-/// its key lives. A standalone server has one node, whose facts are the server's.
+/// Every node's facts and the tool's record, in one round trip per node: `TIME` and
+/// `CONFIG GET stream-node-max-entries` on each node (each has its own clock and
+/// configuration), and on the node that owns the record's key, the record's `GET` under both
+/// its names in the same batch. A standalone server: one round trip.
 async fn read_header(target: &mut Target, namespace: &str) -> Result<Header, TargetError> {
-    let facts = read_node_facts(target).await?;
-    let (record, record_under_old_name) = read_stored_record(target, namespace).await?;
-    let NodeFacts {
-        now_ms,
-        node_max_entries,
-    } = facts
-        .into_iter()
-        .next()
-        .map(|(_, facts)| facts)
-        .ok_or_else(|| TargetError::Other(format!("{}: no node to read", target.describe())))?;
-    Ok(Header {
-        now_ms,
-        node_max_entries,
-        record,
-        record_under_old_name,
-    })
-}
-
-/// What one node says about itself.
-struct NodeFacts {
-    /// Its clock (Unix ms).
-    now_ms: u64,
-    /// Its `stream-node-max-entries`.
-    node_max_entries: u64,
-}
-
-/// `TIME` and `CONFIG GET stream-node-max-entries` on every node, one round trip each.
-async fn read_node_facts(target: &mut Target) -> Result<Vec<(NodeId, NodeFacts)>, TargetError> {
+    let keys = RecordKeys::of(namespace);
+    let record_node = key_node(target, &keys.current);
+    // Both names share a node unless a cluster puts the old, untagged name elsewhere.
+    let together = key_node(target, &keys.old) == record_node;
     let url = target.describe().clone();
-    let mut facts = Vec::new();
+    let mut nodes = Vec::new();
+    let mut found = None;
     for node in target.nodes().collect::<Vec<_>>() {
-        let commands = vec![
+        let with_record = together && node.0 == record_node;
+        let mut commands = vec![
             Command::new("TIME"),
             Command::new("CONFIG")
                 .arg("GET")
                 .arg("stream-node-max-entries"),
         ];
+        if with_record {
+            commands.extend(keys.gets());
+        }
         let mut read = None;
         target
             .read_on(node, vec![commands], |replies| {
-                let [time, config] = replies else {
-                    return Err(TargetError::Other(format!(
-                        "{url}: {} replies to 2 commands",
-                        replies.len()
-                    )));
+                let reply = |i: usize| replies.get(i).unwrap_or(&Reply::Nil);
+                let facts = LiveNode {
+                    now_ms: parse_time(reply(0), &url)?,
+                    node_max_entries: parse_node_max_entries(reply(1), &url)?,
+                    ..LiveNode::UNREAD
                 };
-                read = Some(NodeFacts {
-                    now_ms: parse_time(time, &url)?,
-                    node_max_entries: parse_node_max_entries(config, &url)?,
-                });
+                let records = if with_record {
+                    Some(keys.parse(reply(2), reply(3), &url)?)
+                } else {
+                    None
+                };
+                read = Some((facts, records));
                 Ok(())
             })
-            .await?;
-        let read = read.ok_or_else(|| {
-            TargetError::Other(format!("{url}: the read ended without its replies"))
+            .await
+            .map_err(|e| keys.too_large(e, 2, &url))?;
+        let (mut facts, records) = read.ok_or_else(|| TargetError::NoReplies {
+            url: url.clone(),
+            what: "`TIME`",
         })?;
-        facts.push((node, read));
+        facts.address = target.address(node).to_owned();
+        nodes.push(facts);
+        found = found.or(records);
     }
-    Ok(facts)
+    let (current, old) = match found {
+        Some(records) => records,
+        None => (
+            read_one_record(target, &keys.current, &url).await?,
+            read_one_record(target, &keys.old, &url).await?,
+        ),
+    };
+    let (record, record_under_old_name) = keys.choose(namespace, current, old, &url)?;
+    Ok(Header {
+        nodes,
+        record,
+        record_under_old_name,
+        record_node,
+    })
+}
+
+/// The node `key` routes to, as an index into the live state's nodes.
+fn key_node(target: &Target, key: &str) -> usize {
+    target
+        .route(Route::Key(key))
+        .first()
+        .map_or(0, |node| node.0)
 }
 
 /// The record alone, in one round trip: apply checks under the lock that no other apply
@@ -530,59 +559,99 @@ pub async fn read_record(
     target: &mut Target,
     namespace: &str,
 ) -> Result<Option<Record>, TargetError> {
-    Ok(read_stored_record(target, namespace).await?.0)
-}
-
-/// The record, and whether it is under its old name, `<namespace>:__topology__:record` (see
-/// [`crate::record`]): both names are read, in one round trip when one node holds both
-/// (always, on a standalone server). Found under both names, it is refused: an older
-/// version applied after this one moved it, and which one is current is not for the tool to
-/// guess.
-async fn read_stored_record(
-    target: &mut Target,
-    namespace: &str,
-) -> Result<(Option<Record>, bool), TargetError> {
-    let current_key = record_key(namespace);
-    let old_key = legacy_record_key(namespace);
+    let keys = RecordKeys::of(namespace);
     let url = target.describe().clone();
-    let get = |key: &str| Command::new("GET").arg(key);
     let (current, old) =
-        if target.route(Route::Key(&current_key)) == target.route(Route::Key(&old_key)) {
+        if target.route(Route::Key(&keys.current)) == target.route(Route::Key(&keys.old)) {
             target
-                .read_with(
-                    Route::Key(&current_key),
-                    vec![get(&current_key), get(&old_key)],
-                    |replies| {
-                        let reply = |i: usize| replies.get(i).unwrap_or(&Reply::Nil);
-                        Ok((
-                            parse_record(reply(0), &current_key, &url)?,
-                            parse_record(reply(1), &old_key, &url)?,
-                        ))
-                    },
-                )
+                .read_with(Route::Key(&keys.current), keys.gets().to_vec(), |replies| {
+                    let reply = |i: usize| replies.get(i).unwrap_or(&Reply::Nil);
+                    keys.parse(reply(0), reply(1), &url)
+                })
                 .await
-                .map_err(|e| match &e {
-                    ReadError::OverLimit { index: 1, .. } => record_too_large(e, 1, &old_key, &url),
-                    _ => record_too_large(e, 0, &current_key, &url),
-                })?
+                .map_err(|e| keys.too_large(e, 0, &url))?
         } else {
             (
-                read_one_record(target, &current_key, &url).await?,
-                read_one_record(target, &old_key, &url).await?,
+                read_one_record(target, &keys.current, &url).await?,
+                read_one_record(target, &keys.old, &url).await?,
             )
         };
-    match (current, old) {
-        (Some(current), Some(old)) => Err(TargetError::Other(format!(
-            "{url}: namespace `{namespace}` has a record under two names, `{current_key}` (serial {}, written by redis-topology {}) and its old name `{old_key}` (serial {}, written by redis-topology {}): an apply of a version from before the record was moved ran after this one moved it, or one was copied. Nothing was changed. Make every apply of this namespace use this version, then delete the record that is out of date (`DEL <key>`; a deleted record lists nothing, so the next apply adopts the declared streams and users again and keeps, never prunes, what it no longer lists)",
-            current.serial,
-            untrusted(&current.tool_version),
-            old.serial,
-            untrusted(&old.tool_version),
-        ))),
-        (Some(current), None) => Ok((Some(current), false)),
-        (None, old) => {
-            let found = old.is_some();
-            Ok((old, found))
+    Ok(keys.choose(namespace, current, old, &url)?.0)
+}
+
+/// The record's two names: `{__topology__:<ns>}:record` and its old name,
+/// `<namespace>:__topology__:record` (see [`crate::record`]). Both are read; found under
+/// both, the record is refused: an older version applied after this one moved it, and which
+/// one is current is not for the tool to guess.
+struct RecordKeys {
+    current: String,
+    old: String,
+}
+
+impl RecordKeys {
+    fn of(namespace: &str) -> RecordKeys {
+        RecordKeys {
+            current: record_key(namespace),
+            old: legacy_record_key(namespace),
+        }
+    }
+
+    /// `GET` of each name, current first.
+    fn gets(&self) -> [Command; 2] {
+        [
+            Command::new("GET").arg(&self.current),
+            Command::new("GET").arg(&self.old),
+        ]
+    }
+
+    fn parse(
+        &self,
+        current: &Reply,
+        old: &Reply,
+        url: &RedactedUrl,
+    ) -> Result<(Option<Record>, Option<Record>), TargetError> {
+        Ok((
+            parse_record(current, &self.current, url)?,
+            parse_record(old, &self.old, url)?,
+        ))
+    }
+
+    /// The error of a read whose replies at `first` and `first + 1` are the [`Self::gets`].
+    fn too_large(&self, error: ReadError, first: usize, url: &RedactedUrl) -> TargetError {
+        match &error {
+            ReadError::OverLimit { index, .. } if *index == first + 1 => {
+                record_too_large(error, first + 1, &self.old, url)
+            }
+            _ => record_too_large(error, first, &self.current, url),
+        }
+    }
+
+    /// The record in force, and whether it is under the old name.
+    fn choose(
+        &self,
+        namespace: &str,
+        current: Option<Record>,
+        old: Option<Record>,
+        url: &RedactedUrl,
+    ) -> Result<(Option<Record>, bool), TargetError> {
+        match (current, old) {
+            (Some(current), Some(old)) => Err(TargetError::RecordUnderTwoNames {
+                url: url.clone(),
+                records: Box::new(TwoRecords {
+                    namespace: namespace.to_owned(),
+                    current_key: self.current.clone(),
+                    current_serial: current.serial,
+                    current_version: untrusted(&current.tool_version).into_owned(),
+                    old_key: self.old.clone(),
+                    old_serial: old.serial,
+                    old_version: untrusted(&old.tool_version).into_owned(),
+                }),
+            }),
+            (Some(current), None) => Ok((Some(current), false)),
+            (None, old) => {
+                let found = old.is_some();
+                Ok((old, found))
+            }
         }
     }
 }
@@ -617,11 +686,12 @@ fn record_too_large(
             index: at,
             why,
             ..
-        } if at == index => TargetError::Other(format!(
-            "{url}: the record `{}` is larger than {}, refusing to read it ({why}); a record of 100,000 streams takes about 10 MB, so this one was not written by redis-topology: look at it (redis-cli STRLEN) and delete it if nobody needs it",
-            untrusted(record_key),
-            size_text(MAX_REPLY_BYTES)
-        )),
+        } if at == index => TargetError::RecordTooLarge {
+            url: url.clone(),
+            key: untrusted(record_key).into_owned(),
+            limit: size_text(MAX_REPLY_BYTES),
+            why,
+        },
         other => other.into(),
     }
 }
@@ -703,12 +773,12 @@ fn parse_record(
             let json = std::str::from_utf8(bytes).map_err(|_| unusable(RecordError::NotText))?;
             Record::parse(json).map(Some).map_err(unusable)
         }
-        Reply::Error { code, details } => Err(TargetError::Other(format!(
-            "{url}: cannot read the record: {} failed: {}{}",
-            command("GET", record_key),
-            server_words(code, details),
-            hint(code)
-        ))),
+        Reply::Error { code, details } => Err(TargetError::Refused {
+            url: url.clone(),
+            command: format!("cannot read the record: {}", command("GET", record_key)),
+            error: ServerError::new(code, details),
+            hint: hint(code).into(),
+        }),
         other => Err(unexpected(
             url,
             &command("GET", record_key),
@@ -755,11 +825,10 @@ fn parse_key(
         }
     };
     let groups = match groups {
-        Reply::Array(items) => parse_groups(items).map_err(|why| {
-            TargetError::Other(format!(
-                "{url}: in the reply to {}, {why}; is this a Redis server (7.0 or later)?",
-                command("XINFO GROUPS", key)
-            ))
+        Reply::Array(items) => parse_groups(items).map_err(|why| TargetError::Malformed {
+            url: url.clone(),
+            command: command("XINFO GROUPS", key),
+            why,
         })?,
         // A missing key, or a failure of XINFO GROUPS on an empty stream: TYPE will tell.
         Reply::Error {
@@ -876,14 +945,17 @@ fn parse_position(
     let last = last
         .and_then(Reply::as_str)
         .and_then(StreamId::parse)
-        .ok_or_else(|| TargetError::Other(format!("{url}: {what} gave no `last-generated-id`")))?;
+        .ok_or_else(|| TargetError::Malformed {
+            url: url.clone(),
+            command: what.clone(),
+            why: "there is no stream ID as `last-generated-id`".to_owned(),
+        })?;
     let added = match added {
         None => None,
-        Some(value) => Some(value.as_u64().ok_or_else(|| {
-            TargetError::Other(format!(
-                "{url}: {what} gave {} as `entries-added`, not a count",
-                value.describe()
-            ))
+        Some(value) => Some(value.as_u64().ok_or_else(|| TargetError::Malformed {
+            url: url.clone(),
+            command: what.clone(),
+            why: format!("`entries-added` is {}, not a count", value.describe()),
         })?),
     };
     Ok((last, added))

@@ -244,7 +244,7 @@ fn record_change(
         format: FORMAT,
         environment: desired.environment.clone(),
         digest: desired.digest.clone(),
-        applied_at_ms: live.now_ms,
+        applied_at_ms: live.record_clock_ms(),
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
         streams,
         users,
@@ -321,7 +321,7 @@ fn unregistered<'a>(
     live: &LiveState,
     users: &'a BTreeSet<String>,
 ) -> Vec<&'a String> {
-    let owners = live.acl.as_ref().map(|a| &a.owners);
+    let owners = live.acl().map(|a| &a.owners);
     users
         .iter()
         .filter(|u| owners.and_then(|o| o.get(*u)) != Some(&desired.namespace))

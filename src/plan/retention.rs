@@ -31,8 +31,10 @@ fn trim_change(
     stream: &LiveStream,
     live: &LiveState,
 ) -> Option<Change> {
+    // The stream's own node: its macro-node size and its clock bound the trim.
+    let node = live.node_of(stream);
     let slack = if retention.approximate {
-        live.node_max_entries
+        node.node_max_entries
     } else {
         0
     };
@@ -56,20 +58,20 @@ fn trim_change(
     if let (Some(age), Some(older)) = (retention.max_age_ms, stream.older_than_max_age)
         && older > slack
     {
-        let minid = live.now_ms.saturating_sub(age);
+        let minid = node.now_ms.saturating_sub(age);
         ops.push(Op::Trim {
             key: key.to_owned(),
             by: TrimBy::Minid(StreamId { ms: minid, seq: 0 }),
             approximate: retention.approximate,
         });
-        let counted = if older > live.node_max_entries {
+        let counted = if older > node.node_max_entries {
             "more than "
         } else {
             ""
         };
         effects.push(format!(
             "{counted}{} entries older than max_age",
-            older.min(live.node_max_entries)
+            older.min(node.node_max_entries)
         ));
     }
     if ops.is_empty() {

@@ -1,7 +1,7 @@
 //! Planner tests: desired + live in memory, no server.
 
 use super::*;
-use crate::live::{LiveGroup, LiveKey, LiveStream};
+use crate::live::{LiveGroup, LiveKey, LiveNode, LiveStream};
 use crate::model::desired::{DesiredGroup, DesiredRetention, DesiredStream};
 use crate::model::types::StartId;
 use crate::record::RecordedStream;
@@ -83,9 +83,11 @@ fn live(keys: &[(&str, LiveKey)]) -> LiveState {
             .collect(),
         record: None,
         record_under_old_name: false,
-        node_max_entries: 100,
-        now_ms: 1_700_000_000_000,
-        acl: None,
+        record_node: 0,
+        nodes: vec![LiveNode {
+            now_ms: 1_700_000_000_000,
+            ..LiveNode::UNREAD
+        }],
     }
 }
 
@@ -329,6 +331,82 @@ fn max_age_trims_with_minid() {
         format!("XTRIM ns:s MINID {minid}-0")
     );
     assert!(p.changes[0].reason.contains("3 entries older than max_age"));
+}
+
+/// Clocks and macro-node sizes are per node: each stream is trimmed by its own node's, and
+/// the record is dated by the clock of the node that holds it.
+#[test]
+fn retention_uses_the_facts_of_the_node_that_holds_the_stream() {
+    let age = 60_000;
+    let d = desired(&[
+        (
+            "a",
+            DesiredRetention {
+                maxlen: Some(100),
+                max_age_ms: Some(age),
+                approximate: true,
+            },
+            &[],
+        ),
+        (
+            "b",
+            DesiredRetention {
+                maxlen: Some(100),
+                max_age_ms: Some(age),
+                approximate: true,
+            },
+            &[],
+        ),
+    ]);
+    let mut l = live(&[("a", stream(180, &[])), ("b", stream(180, &[]))]);
+    l.nodes = vec![
+        LiveNode {
+            address: "10.0.0.1:6379".to_owned(),
+            now_ms: 1_000_000,
+            node_max_entries: 100,
+            acl: None,
+        },
+        LiveNode {
+            address: "10.0.0.2:6379".to_owned(),
+            now_ms: 2_000_000,
+            node_max_entries: 50,
+            acl: None,
+        },
+    ];
+    l.record_node = 1;
+    for (key, node) in [("ns:a", 0), ("ns:b", 1)] {
+        if let Some(LiveKey::Stream(s)) = l.keys.get_mut(key) {
+            s.node = node;
+            s.older_than_max_age = Some(70);
+        }
+    }
+    l.record = Some(recorded(&d));
+    let p = plan(&d, &l, Options::default()).expect("plan");
+    // `a`: 180 is within 100 + a macro-node of 100, and 70 old entries are fewer than 100.
+    // `b`: its node's macro-node is 50, so both bounds are exceeded, by its node's clock.
+    assert_eq!(p.changes.len(), 2, "{:#?}", p.changes);
+    assert_eq!(
+        commands(&p.changes[0]),
+        vec![
+            vec!["XTRIM", "ns:b", "MAXLEN", "~", "100"],
+            vec![
+                "XTRIM",
+                "ns:b",
+                "MINID",
+                "~",
+                &format!("{}-0", 2_000_000 - age)
+            ],
+        ]
+    );
+    assert!(p.changes[0].reason.contains("more than 50 entries older"));
+    let Action::Update = p.changes[1].action else {
+        panic!("the record: {:?}", p.changes[1]);
+    };
+    let record = p.changes[1].ops().iter().find_map(|op| match op {
+        Op::WriteRecord { record, .. } => Some(record),
+        _ => None,
+    });
+    assert_eq!(record.map(|r| r.applied_at_ms), Some(2_000_000));
 }
 
 #[test]

@@ -148,7 +148,7 @@ fn user_refusals(
     record: &Record,
     advice: &RecordAdvice,
 ) -> Vec<Refusal> {
-    let owners = live.acl.as_ref().map(|acl| &acl.owners);
+    let owners = live.acl().map(|acl| &acl.owners);
     let mut refusals = Vec::new();
     for user in &record.users {
         let entry = format!("ACL user `{}`", untrusted(user));
@@ -189,7 +189,7 @@ fn ownership_problem(namespace: &str, owner: Option<&String>) -> Option<String> 
 /// namespace the format allows. `default` is read for every topology with users (to note
 /// when it is open): its entry matters only where it is declared or recorded.
 fn registry_refusals(desired: &Desired, live: &LiveState) -> Vec<Refusal> {
-    let Some(acl) = &live.acl else {
+    let Some(acl) = live.acl() else {
         return Vec::new();
     };
     let ours = |user: &str| {
@@ -220,7 +220,7 @@ mod tests {
 
     use super::*;
     use crate::acl::Catalog;
-    use crate::live::{LiveAcl, LiveGroup, LiveKey, LiveStream, LiveUser};
+    use crate::live::{LiveAcl, LiveGroup, LiveKey, LiveNode, LiveStream, LiveUser};
     use crate::model::desired::{DesiredRetention, DesiredStream};
     use crate::plan::{Op, Options, plan};
     use crate::record::{FORMAT, RecordedGroup};
@@ -294,9 +294,12 @@ mod tests {
             keys,
             record: Some(record),
             record_under_old_name: false,
-            node_max_entries: 100,
-            now_ms: 1,
-            acl,
+            record_node: 0,
+            nodes: vec![LiveNode {
+                now_ms: 1,
+                acl,
+                ..LiveNode::UNREAD
+            }],
         }
     }
 

@@ -111,7 +111,7 @@ fn wanted(
 /// Problems that stop the plan before anything is written: a user managed by another
 /// namespace, a rule this server does not know, a change to the tool's own user.
 pub fn refusals(desired: &Desired, live: &LiveState, options: Options) -> Vec<Refusal> {
-    let Some(acl) = &live.acl else {
+    let Some(acl) = live.acl() else {
         return Vec::new();
     };
     let mut refusals = Vec::new();
@@ -194,8 +194,7 @@ fn lockout(name: &str, why: &str) -> String {
 pub fn left_to_its_owner(desired: &Desired, live: &LiveState, name: &str) -> bool {
     name == DEFAULT_USER
         && live
-            .acl
-            .as_ref()
+            .acl()
             .and_then(|acl| acl.owners.get(name))
             .is_some_and(|owner| *owner != desired.namespace)
 }
@@ -249,7 +248,7 @@ pub fn plan(
     options: Options,
     plan: &mut Plan,
 ) -> BTreeSet<String> {
-    let Some(acl) = &live.acl else {
+    let Some(acl) = live.acl() else {
         return BTreeSet::new();
     };
     let recorded = |name: &str| live.record.as_ref().is_some_and(|r| r.users.contains(name));
@@ -430,7 +429,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::live::{LiveAcl, LiveSelector};
+    use crate::live::{LiveAcl, LiveNode, LiveSelector};
     use crate::model::secrets::sha256_hex;
     use crate::plan::{Action, Options, plan as make_plan};
     use crate::record::{FORMAT, Record};
@@ -503,23 +502,27 @@ mod tests {
             streams: BTreeMap::new(),
             users: recorded.iter().map(|u| (*u).to_owned()).collect(),
         });
+        let acl = LiveAcl {
+            whoami: "topology-apply".to_owned(),
+            masteruser: Some("replicator".to_owned()),
+            aclfile,
+            pubsub_default_all: Some(false),
+            catalog: catalog(),
+            users: users
+                .iter()
+                .map(|(n, u)| ((*n).to_owned(), u.clone()))
+                .collect(),
+            owners: recorded
+                .iter()
+                .map(|u| ((*u).to_owned(), "ns".to_owned()))
+                .collect(),
+        };
         LiveState {
             record,
-            acl: Some(LiveAcl {
-                whoami: "topology-apply".to_owned(),
-                masteruser: Some("replicator".to_owned()),
-                aclfile,
-                pubsub_default_all: Some(false),
-                catalog: catalog(),
-                users: users
-                    .iter()
-                    .map(|(n, u)| ((*n).to_owned(), u.clone()))
-                    .collect(),
-                owners: recorded
-                    .iter()
-                    .map(|u| ((*u).to_owned(), "ns".to_owned()))
-                    .collect(),
-            }),
+            nodes: vec![LiveNode {
+                acl: Some(acl),
+                ..LiveNode::UNREAD
+            }],
             ..LiveState::default()
         }
     }
@@ -660,7 +663,7 @@ mod tests {
     fn refusals_protect_other_namespaces_the_tool_and_the_server() {
         let d = desired(&[("worker", user("pw-1", WORKER))]);
         let mut state = live(&[], &[], Some(true));
-        if let Some(acl) = state.acl.as_mut() {
+        if let Some(acl) = state.acl_mut() {
             acl.owners
                 .insert("worker".to_owned(), "other-ns".to_owned());
         }
@@ -843,7 +846,7 @@ mod tests {
         for default_all in [Some(true), None] {
             let d = desired(&[("worker", worker_with_access())]);
             let mut state = live(&[], &[], Some(true));
-            if let Some(acl) = state.acl.as_mut() {
+            if let Some(acl) = state.acl_mut() {
                 acl.pubsub_default_all = default_all;
             }
             let plan = make_plan(&d, &state, Options::default()).expect("plan");
@@ -997,14 +1000,14 @@ mod tests {
     }
 
     fn connected_as(mut state: LiveState, user: &str) -> LiveState {
-        if let Some(acl) = state.acl.as_mut() {
+        if let Some(acl) = state.acl_mut() {
             acl.whoami = user.to_owned();
         }
         state
     }
 
     fn owned_by(mut state: LiveState, user: &str, namespace: &str) -> LiveState {
-        if let Some(acl) = state.acl.as_mut() {
+        if let Some(acl) = state.acl_mut() {
             acl.owners.insert(user.to_owned(), namespace.to_owned());
         }
         state

@@ -121,13 +121,14 @@ fn apply_then_plan(
     runtime.block_on(async {
         let live = read(target, desired).await.expect("read");
         let first = plan::plan(desired, &live, Options::default()).expect("plan");
-        let lock = apply::lock::acquire(target, &desired.namespace, Duration::from_secs(10))
+        let lock = target
+            .acquire_lock(&desired.namespace, Duration::from_secs(10))
             .await
             .expect("lock");
         apply::execute(target, &first, desired, &lock, None, &mut |_, _| {})
             .await
             .expect("apply");
-        lock.release(target).await.expect("release");
+        target.release_lock(lock).await.expect("release");
         let live = read(target, desired).await.expect("read again");
         plan::plan(desired, &live, Options::default()).expect("plan again")
     })
@@ -155,4 +156,52 @@ fn apply_then_plan_is_empty() {
         let after = apply_then_plan(&runtime, &mut target.borrow_mut(), &desired);
         prop_assert!(after.is_empty(), "{case:?}\n{:#?}", after.changes);
     });
+}
+
+/// What Redis keeps per node is read per node and kept with the node's address: its
+/// clock, its `stream-node-max-entries`, and which node answered for each stream.
+#[test]
+fn the_reader_keeps_each_nodes_own_facts() {
+    let server = RedisServer::start();
+    server.cmd::<String>(&["CONFIG", "SET", "stream-node-max-entries", "77"]);
+    server.cmd::<String>(&["XADD", "facts:s0", "*", "n", "1"]);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let case = Case {
+        streams: vec![(Some(10), true, Vec::new(), 1, Vec::new())],
+    };
+    let desired = desired(&case, "facts");
+    let live = runtime.block_on(async {
+        let mut target = Target::connect(&server.url(), ConnectOptions::default())
+            .await
+            .expect("connect");
+        read(&mut target, &desired).await.expect("read")
+    });
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis();
+    assert_eq!(live.nodes.len(), 1, "{:?}", live.nodes);
+    let node = &live.nodes[0];
+    let port = server
+        .url()
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(node.address, format!("127.0.0.1:{port}"));
+    assert_eq!(node.node_max_entries, 77);
+    assert!(
+        u128::from(node.now_ms).abs_diff(now_ms) < 60_000,
+        "the server's clock: {} vs {now_ms}",
+        node.now_ms
+    );
+    assert!(node.acl.is_none(), "no users declared or recorded");
+    let Some(redis_topology::live::LiveKey::Stream(stream)) = live.keys.get("facts:s0") else {
+        panic!("facts:s0 is a stream: {:?}", live.keys);
+    };
+    assert_eq!((stream.node, stream.length), (0, 1));
+    assert_eq!(live.record_node, 0);
 }

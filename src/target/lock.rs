@@ -30,16 +30,77 @@
 //!
 //! The lock is taken only when a plan has changes, so an apply with nothing to do sends no
 //! write command at all.
+//!
+//! The lock is the target's ([`Target::acquire_lock`], [`Target::release_lock`]): its
+//! commands go to the node that owns its key, the renewals over that node's write
+//! connection, which never leaves this module.
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::{Command, Line, LockFence, Route, Target, TargetError};
 use crate::record::{legacy_lock_key, lock_key};
 use crate::resp::{OwnedReply, Reply, server_words};
-use crate::target::{Command, Line, LockFence, Route, Target, TargetError};
 use crate::text::untrusted;
+
+/// Why the lock could not be taken, kept, or released. Each prints as one line; keys are the
+/// tool's own, holders and the server's words escaped.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum LockError {
+    /// The lease is not known to be ours long enough (`why` follows the key).
+    #[error("the apply lock `{key}` {why}")]
+    NotKnownOurs { key: String, why: String },
+    /// Released after another apply took it over.
+    #[error(
+        "the apply lock `{key}` was no longer this apply's (its lease ran out and another apply may have taken it); it was left as it is"
+    )]
+    NoLongerOurs { key: String },
+    /// The release got no reply.
+    #[error("cannot release the apply lock `{key}`: {source}; it expires by itself within {lease}")]
+    ReleaseFailed {
+        key: String,
+        source: Box<TargetError>,
+        lease: String,
+    },
+    /// A step (`take`, `take over`) got no reply.
+    #[error("cannot {step} the apply lock `{key}`: {source}")]
+    Failed {
+        step: &'static str,
+        key: String,
+        source: Box<TargetError>,
+    },
+    /// Whether the holder's connection is open could not be asked.
+    #[error("cannot check the apply lock's holder: {source}")]
+    HolderUnchecked { source: Box<TargetError> },
+    /// The wait ran out: who holds it, what will end the wait.
+    #[error(
+        "another apply holds the lock `{key}` ({holder}); waited {waited_s}s: {expiry}{connection}. Run apply again once it is done"
+    )]
+    StillHeld {
+        key: String,
+        holder: String,
+        waited_s: u64,
+        expiry: String,
+        connection: String,
+    },
+    /// A lock script the server refused: its words, and what to do.
+    #[error("cannot {step} the apply lock `{key}`: EVAL failed: {words}{advice}")]
+    Refused {
+        step: &'static str,
+        key: String,
+        words: String,
+        advice: String,
+    },
+    /// A lock script's reply of another shape.
+    #[error("cannot {step} the apply lock `{key}`: EVAL gave an unexpected reply: {reply}")]
+    Unexpected {
+        step: &'static str,
+        key: String,
+        reply: String,
+    },
+}
 
 /// How long a lock lives without renewal.
 pub const LEASE: Duration = Duration::from_secs(30);
@@ -98,7 +159,7 @@ fn lease() -> Duration {
         .map_or(LEASE, Duration::from_millis)
 }
 
-/// A held lock. Release it with [`Lock::release`]; if the process dies, another apply takes
+/// A held lock. Release it with [`Target::release_lock`]; if the process dies, another apply takes
 /// it over once the holder's connection is gone, or it expires.
 pub struct Lock {
     key: String,
@@ -148,7 +209,13 @@ impl Lock {
     pub fn check(&self, margin: Duration) -> Result<(), TargetError> {
         self.lease_state()
             .check(Instant::now(), margin)
-            .map_err(|why| TargetError::Other(format!("the apply lock `{}` {why}", self.key)))
+            .map_err(|why| {
+                LockError::NotKnownOurs {
+                    key: self.key.clone(),
+                    why,
+                }
+                .into()
+            })
     }
 
     /// A write batch that renewed the lease server-side (the integrator's fenced batches
@@ -163,31 +230,6 @@ impl Lock {
             .end(format!("was lost: {}", untrusted(why)));
     }
 
-    /// Stop renewing and delete the lock if it is still ours. Err when it could not be
-    /// released, including when it was not ours any more (another apply took it over after
-    /// this one's lease ran out): the caller warns.
-    pub async fn release(self, target: &mut Target) -> Result<(), TargetError> {
-        self.renewer.abort();
-        let release = script(RELEASE, &self.key, &[&self.token]);
-        let reply = ask(target, &self.key, release).await;
-        match reply.as_ref().map(OwnedReply::reply) {
-            Ok(Reply::Int(1)) => Ok(()),
-            Ok(Reply::Int(0)) => Err(TargetError::Other(format!(
-                "the apply lock `{}` was no longer this apply's (its lease ran out and another apply may have taken it); it was left as it is",
-                self.key
-            ))),
-            Ok(Reply::Error { code, details }) => {
-                Err(refused("release", &self.key, code, details, self.lease))
-            }
-            Ok(other) => Err(unexpected("release", &self.key, &other)),
-            Err(e) => Err(TargetError::Other(format!(
-                "cannot release the apply lock `{}`: {e}; it expires by itself within {}",
-                self.key,
-                seconds(self.lease)
-            ))),
-        }
-    }
-
     /// The lease state, also when the renewer panicked holding it (it cannot: no code under
     /// the lock panics; the state stays meaningful either way).
     fn lease_state(&self) -> std::sync::MutexGuard<'_, Lease> {
@@ -195,8 +237,47 @@ impl Lock {
     }
 }
 
+impl Target {
+    /// Take the lock of a namespace, waiting up to `timeout` for a current holder, and
+    /// taking it over at once from a holder whose connection is gone; it is renewed in the
+    /// background until [`Target::release_lock`].
+    pub async fn acquire_lock(
+        &mut self,
+        namespace: &str,
+        timeout: Duration,
+    ) -> Result<Lock, TargetError> {
+        acquire(self, namespace, timeout).await
+    }
+
+    /// Stop renewing and delete the lock if it is still ours. Err when it could not be
+    /// released, including when it was not ours any more (another apply took it over after
+    /// this one's lease ran out): the caller warns.
+    pub async fn release_lock(&mut self, lock: Lock) -> Result<(), TargetError> {
+        lock.renewer.abort();
+        let release = script(RELEASE, &lock.key, &[&lock.token]);
+        let reply = ask(self, &lock.key, release).await;
+        match reply.as_ref().map(OwnedReply::reply) {
+            Ok(Reply::Int(1)) => Ok(()),
+            Ok(Reply::Int(0)) => Err(LockError::NoLongerOurs {
+                key: lock.key.clone(),
+            }
+            .into()),
+            Ok(Reply::Error { code, details }) => {
+                Err(refused("release", &lock.key, code, details, lock.lease))
+            }
+            Ok(other) => Err(unexpected("release", &lock.key, &other)),
+            Err(e) => Err(LockError::ReleaseFailed {
+                key: lock.key.clone(),
+                source: Box::new(e.clone()),
+                lease: seconds(lock.lease),
+            }
+            .into()),
+        }
+    }
+}
+
 impl Drop for Lock {
-    /// A lock dropped without [`Lock::release`] stops being renewed, and expires.
+    /// A lock dropped without [`Target::release_lock`] stops being renewed, and expires.
     fn drop(&mut self) {
         self.renewer.abort();
     }
@@ -274,9 +355,8 @@ impl Lease {
     }
 }
 
-/// Take the lock of a namespace, waiting up to `timeout` for a current holder, and taking it
-/// over at once from a holder whose connection is gone.
-pub async fn acquire(
+/// See [`Target::acquire_lock`].
+async fn acquire(
     target: &mut Target,
     namespace: &str,
     timeout: Duration,
@@ -393,9 +473,12 @@ async fn own_client_id(target: &mut Target, key: &str) -> Result<Option<i64>, Ta
     match ask(target, key, id).await.as_ref().map(OwnedReply::reply) {
         Ok(Reply::Int(id)) => Ok(Some(id)),
         Ok(_) => Ok(None),
-        Err(e) => Err(TargetError::Other(format!(
-            "cannot take the apply lock: {e}"
-        ))),
+        Err(e) => Err(LockError::Failed {
+            step: "take",
+            key: key.to_owned(),
+            source: Box::new(e.clone()),
+        }
+        .into()),
     }
 }
 
@@ -422,7 +505,11 @@ async fn take(
     take.push(token).push(millis(lease));
     let reply = ask(target, key, take)
         .await
-        .map_err(|e| TargetError::Other(format!("cannot take the apply lock `{key}`: {e}")))?;
+        .map_err(|e| LockError::Failed {
+            step: "take",
+            key: key.to_owned(),
+            source: Box::new(e.clone()),
+        })?;
     parse_take(&reply.reply()).map_err(|reply| match reply {
         Reply::Error { code, details } => refused("take", key, code, details, lease),
         other => unexpected("take", key, other),
@@ -472,7 +559,9 @@ async fn holder_connection(
     let list = Command::new("CLIENT").arg("LIST").arg("ID").arg(id);
     let reply = ask(target, key, list)
         .await
-        .map_err(|e| TargetError::Other(format!("cannot check the apply lock's holder: {e}")))?;
+        .map_err(|e| LockError::HolderUnchecked {
+            source: Box::new(e.clone()),
+        })?;
     Ok(match reply.reply() {
         Reply::Error { code, details } => Connection::Unknown(format!(
             "CLIENT LIST was refused: {}",
@@ -506,9 +595,12 @@ async fn take_over(
         Ok(Reply::Int(taken)) => Ok(taken == 1),
         Ok(Reply::Error { code, details }) => Err(refused("take over", key, code, details, lease)),
         Ok(other) => Err(unexpected("take over", key, &other)),
-        Err(e) => Err(TargetError::Other(format!(
-            "cannot take over the apply lock `{key}`: {e}"
-        ))),
+        Err(e) => Err(LockError::Failed {
+            step: "take over",
+            key: key.to_owned(),
+            source: Box::new(e.clone()),
+        }
+        .into()),
     }
 }
 
@@ -531,9 +623,12 @@ async fn release_old(
             Err(refused("take over", old_key, code, details, lease))
         }
         Ok(other) => Err(unexpected("take over", old_key, &other)),
-        Err(e) => Err(TargetError::Other(format!(
-            "cannot take over the apply lock `{old_key}`: {e}"
-        ))),
+        Err(e) => Err(LockError::Failed {
+            step: "take over",
+            key: old_key.to_owned(),
+            source: Box::new(e.clone()),
+        }
+        .into()),
     }
 }
 
@@ -561,11 +656,14 @@ fn still_held(
         }
         Connection::Gone | Connection::NotRecorded => String::new(),
     };
-    TargetError::Other(format!(
-        "another apply holds the lock `{key}` ({}); waited {}s: {expiry}{connection}. Run apply again once it is done",
-        shown_holder(holder),
-        timeout.as_secs()
-    ))
+    LockError::StillHeld {
+        key: key.to_owned(),
+        holder: shown_holder(holder),
+        waited_s: timeout.as_secs(),
+        expiry,
+        connection,
+    }
+    .into()
 }
 
 /// Renew the lease every third of it, until the lock is released, lost or refused. Each
@@ -626,7 +724,13 @@ async fn ask(target: &mut Target, key: &str, command: Command) -> Result<OwnedRe
 }
 
 /// A lock script the server refused: its words, and for a permission the rule to add.
-fn refused(step: &str, key: &str, code: &str, details: &str, lease: Duration) -> TargetError {
+fn refused(
+    step: &'static str,
+    key: &str,
+    code: &str,
+    details: &str,
+    lease: Duration,
+) -> TargetError {
     let words = server_words(code, details);
     let advice = if code == "NOPERM" || refused_inside_script(code, &words) {
         format!("; the apply user needs {SCRIPT_RULES} (docs/operations.md lists its rules)")
@@ -635,10 +739,13 @@ fn refused(step: &str, key: &str, code: &str, details: &str, lease: Duration) ->
     } else {
         format!("; the lock expires by itself within {}", seconds(lease))
     };
-    TargetError::Other(format!(
-        "cannot {step} the apply lock `{key}`: EVAL failed: {}{advice}",
-        untrusted(words.trim_end_matches('.'))
-    ))
+    LockError::Refused {
+        step,
+        key: key.to_owned(),
+        words: untrusted(words.trim_end_matches('.')).into_owned(),
+        advice,
+    }
+    .into()
 }
 
 /// Whether a script's error is the server refusing a command the script runs. `NOPERM`
@@ -652,11 +759,13 @@ fn refused_inside_script(code: &str, words: &str) -> bool {
         && (words.contains("ACL failure in script") || words.contains("can't run this command"))
 }
 
-fn unexpected(step: &str, key: &str, reply: &Reply<'_>) -> TargetError {
-    TargetError::Other(format!(
-        "cannot {step} the apply lock `{key}`: EVAL gave an unexpected reply: {}",
-        describe(reply)
-    ))
+fn unexpected(step: &'static str, key: &str, reply: &Reply<'_>) -> TargetError {
+    LockError::Unexpected {
+        step,
+        key: key.to_owned(),
+        reply: describe(reply),
+    }
+    .into()
 }
 
 /// A reply, shown briefly and safely.
