@@ -177,6 +177,9 @@ pub enum TargetError {
         url: RedactedUrl,
         what: &'static str,
     },
+    /// A node the target does not have (a caller's mistake, never a server's).
+    #[error("{url}: no node {node}")]
+    NoNode { url: RedactedUrl, node: usize },
     /// A key that changed type between two reads (`key` escaped).
     #[error("{url}: `{key}` became a stream while it was read: run the command again")]
     Changed { url: RedactedUrl, key: String },
@@ -531,7 +534,10 @@ impl Target {
     fn node(&self, id: NodeId) -> Result<&Node, TargetError> {
         self.nodes
             .get(id.0)
-            .ok_or_else(|| TargetError::Other(format!("{}: no node {}", self.url, id.0)))
+            .ok_or_else(|| TargetError::NoNode {
+                url: self.describe().clone(),
+                node: id.0,
+            })
     }
 
     fn reply_error(&self, reason: String) -> TargetError {
@@ -723,10 +729,10 @@ impl Target {
         })
         .await?;
         parsed.ok_or_else(|| {
-            ReadError::Failed(TargetError::Other(format!(
-                "{}: the read ended without its replies",
-                self.url
-            )))
+            ReadError::Failed(TargetError::NoReplies {
+                url: self.describe().clone(),
+                what: "the batch",
+            })
         })
     }
 
@@ -750,10 +756,10 @@ impl Target {
     ) -> Result<(), ReadError> {
         let (url, options) = (&self.url, &self.options);
         let Some(node) = self.nodes.get_mut(node.0) else {
-            return Err(ReadError::Failed(TargetError::Other(format!(
-                "{url}: no node {}",
-                node.0
-            ))));
+            return Err(ReadError::Failed(TargetError::NoNode {
+                url: url.redacted().clone(),
+                node: node.0,
+            }));
         };
         let reader = match &mut node.reader {
             Some(reader) => reader,
