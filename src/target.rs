@@ -23,16 +23,20 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, RedisError, Value};
 
 use crate::resp::{OwnedReply, ProtocolError, Reply, server_words};
+use discover::{Layout, NodeSpec, RoleReply, cluster_enabled, parse_role, parse_shards};
 use reader::{Endpoint, ReadFailure, Reader};
 
 pub mod command;
+pub mod discover;
 pub mod fenced;
 pub mod lock;
 pub mod reader;
+pub mod slot;
 pub mod url;
 mod values;
 
 pub use command::{Arg, Command};
+pub use discover::{Deployment, Role};
 pub use fenced::{BatchOutcome, Identity, TransactionOutcome};
 pub use lock::{Lock, LockError};
 pub use url::{DEFAULT_URL, RedactedUrl, RedisUrl, resolve_url};
@@ -290,6 +294,8 @@ pub enum Route<'a> {
     EveryPrimary,
     /// On every node, primaries and replicas: ACL users live on each node, unreplicated.
     EveryNode,
+    /// On this node (discovery; per-node reads).
+    Node(NodeId),
 }
 
 /// One node of the target, by its position in [`Target::nodes`].
@@ -390,11 +396,13 @@ pub enum WriteOutcome {
     Script(BatchOutcome),
 }
 
-/// One node: a standalone server (today's only kind of target), later one node of a cluster
-/// or a Sentinel-managed set.
+/// One node of the target: a standalone primary, one of its replicas, or a cluster node.
 struct Node {
     /// `host:port`, or the socket's path.
     address: String,
+    /// Its URL: the target's credentials, database and TLS at its address.
+    url: RedisUrl,
+    role: Role,
     /// Every write, and reads that must follow them, go on this connection, in order.
     connection: MultiplexedConnection,
     /// Where and how to open the bounded reader again after a read that failed.
@@ -404,13 +412,20 @@ struct Node {
     reader: Option<Reader>,
 }
 
-/// The servers the tool manages: today one standalone node.
+/// The servers the tool manages: a standalone primary and its replicas, or every node of a
+/// cluster (see [`discover`]).
 pub struct Target {
-    /// The server's URL, parsed; it Displays redacted.
+    /// The URL the tool was given, parsed; it Displays redacted.
     url: RedisUrl,
     options: ConnectOptions,
-    /// Every node, [`NodeId`] being the position. A standalone server: one.
+    deployment: Deployment,
+    /// Every node, [`NodeId`] being the position: primaries first, then replicas.
     nodes: Vec<Node>,
+    /// In a cluster, the node serving each slot (`slots[slot]`); empty otherwise.
+    slots: Vec<Option<NodeId>>,
+    /// What discovery could not do, for the command to print as warnings (e.g. `ROLE`
+    /// refused: replicas not listed).
+    warnings: Vec<String>,
 }
 
 /// Why a read failed, telling apart a reply over a limit of [`crate::resp`] (refused from
@@ -447,54 +462,231 @@ impl Target {
         Target::connect_to(&url, options).await
     }
 
-    /// Connect and check that the server answers (and that the credentials work): the
-    /// client's connection for writes and the bounded reader, side by side.
+    /// Connect to the node `url` names, check that it answers (and that the credentials
+    /// work), find the deployment's other nodes ([`discover`]) and connect to each of them:
+    /// a node that cannot be reached is an error naming it, before anything is read or
+    /// written.
     pub async fn connect_to(
         url: &RedisUrl,
         options: ConnectOptions,
     ) -> Result<Target, TargetError> {
         // rustls picks no cryptography by itself; an error means one is installed already.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = open_client(url, options.tls_ca_cert.as_deref()).map_err(|e| {
-            TargetError::ClientConfig {
-                url: url.redacted().clone(),
-                source: ClientError::new(e, url),
-            }
-        })?;
-        let endpoint = Endpoint::new(client.get_connection_info(), options.tls_ca_cert.as_deref())
-            .map_err(|reason| TargetError::Endpoint {
-                url: url.redacted().clone(),
-                reason,
-            })?;
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(options.connect))
-            .set_response_timeout(Some(options.response));
-        let (connection, reader) = tokio::join!(
-            client.get_multiplexed_async_connection_with_config(&config),
-            Reader::open(&endpoint, &options)
-        );
-        // The client's error first: it says best what is wrong with the URL or credentials.
-        let connection = connection.map_err(|e| TargetError::Connect {
-            url: url.redacted().clone(),
-            source: ClientError::new(e, url),
-        })?;
-        let reader = reader.map_err(|reason| TargetError::Reader {
-            url: url.redacted().clone(),
-            reason,
-        })?;
-        let node = Node {
-            address: address_of(url),
-            connection,
-            endpoint,
-            reader: Some(reader),
-        };
+        let seed = open_node(url.clone(), address_of(url), Role::Primary, &options).await?;
         let mut target = Target {
             url: url.clone(),
             options,
-            nodes: vec![node],
+            deployment: Deployment::Standalone,
+            nodes: vec![seed],
+            slots: Vec::new(),
+            warnings: Vec::new(),
         };
-        target.ping().await?;
+        target.ping(NodeId(0)).await?;
+        target.discover().await?;
         Ok(target)
+    }
+
+    /// Ask the first node what the deployment is, and connect to its other nodes.
+    async fn discover(&mut self) -> Result<(), TargetError> {
+        let (cluster, role) = self.read_deployment(NodeId(0)).await?;
+        let layout = if cluster {
+            self.read_shards().await?
+        } else {
+            match role {
+                Ok(RoleReply::Primary { replicas }) => self.standalone_layout(replicas),
+                Ok(RoleReply::Replica { primary }) => self.move_to_primary(primary).await?,
+                Err(warning) => {
+                    self.warnings.push(warning);
+                    return Ok(());
+                }
+            }
+        };
+        self.adopt(layout).await
+    }
+
+    /// `CONFIG GET cluster-enabled` and `ROLE` on a node: whether it is a cluster node, and
+    /// what `ROLE` says (`Err`: a warning, when the user may not run it).
+    async fn read_deployment(
+        &mut self,
+        node: NodeId,
+    ) -> Result<(bool, Result<RoleReply, String>), TargetError> {
+        let commands = vec![
+            Command::new("CONFIG").arg("GET").arg("cluster-enabled"),
+            Command::new("ROLE"),
+        ];
+        let url = self.node_url(node);
+        let (cluster, role) = self
+            .read_with(Route::Node(node), commands, |replies| {
+                let reply = |i: usize| replies.get(i).unwrap_or(&Reply::Nil);
+                let role = match reply(1) {
+                    Reply::Error { code: "NOPERM", .. } => Err(format!(
+                        "the user may not run ROLE on {url}, so its replicas are not listed and their ACL users are not managed: add `+role` to the tool's user (docs/operations.md)"
+                    )),
+                    // Renamed or disabled, as some managed services do.
+                    Reply::Error { code, details } => Err(format!(
+                        "ROLE failed on {url} ({}), so its replicas are not listed and their ACL users are not managed",
+                        ServerError::new(code, details)
+                    )),
+                    other => Ok(parse_role(other).map_err(|why| TargetError::Malformed {
+                        url: url.clone(),
+                        command: "`ROLE`".to_owned(),
+                        why,
+                    })?),
+                };
+                Ok((cluster_enabled(reply(0)), role))
+            })
+            .await?;
+        let cluster = match cluster {
+            Some(cluster) => cluster,
+            // CONFIG not allowed or not offered: CLUSTER SHARDS tells.
+            None => self.probe_cluster(node).await?,
+        };
+        Ok((cluster, role))
+    }
+
+    /// Whether a node whose `CONFIG GET` said nothing is a cluster node: `CLUSTER SHARDS`
+    /// answers with an array on one, an `ERR` elsewhere.
+    async fn probe_cluster(&mut self, node: NodeId) -> Result<bool, TargetError> {
+        let url = self.node_url(node);
+        let shards = Command::new("CLUSTER").arg("SHARDS");
+        self.read_with(Route::Node(node), vec![shards], |replies| {
+            match replies.first().unwrap_or(&Reply::Nil) {
+                Reply::Array(_) => Ok(true),
+                Reply::Error { code: "ERR", .. } => Ok(false),
+                Reply::Error { code, details } => Err(TargetError::Refused {
+                    url: url.clone(),
+                    command: "`CLUSTER SHARDS`".to_owned(),
+                    error: ServerError::new(code, details),
+                    hint: " (the tool cannot tell whether this is a cluster: give its user `+config|get` or `+cluster|shards`, docs/operations.md)".into(),
+                }),
+                other => Err(TargetError::Unexpected {
+                    url: url.clone(),
+                    command: "`CLUSTER SHARDS`".to_owned(),
+                    got: other.describe(),
+                    expected: "an array of shards or an error".to_owned(),
+                }),
+            }
+        })
+        .await
+        .map_err(TargetError::from)
+    }
+
+    /// The cluster's nodes and slots, from the first node's `CLUSTER SHARDS`.
+    async fn read_shards(&mut self) -> Result<Layout, TargetError> {
+        let url = self.node_url(NodeId(0));
+        if self.url.db() != 0 {
+            return Err(TargetError::Endpoint {
+                url,
+                reason: "a cluster has only database 0: remove the database from the URL"
+                    .to_owned(),
+            });
+        }
+        let tls = matches!(self.url.address(), url::Address::Tcp { tls: Some(_), .. });
+        let shards = Command::new("CLUSTER").arg("SHARDS");
+        self.read_with(Route::Node(NodeId(0)), vec![shards], |replies| {
+            let reply = replies.first().unwrap_or(&Reply::Nil);
+            if let Reply::Error { code, details } = reply {
+                return Err(TargetError::Refused {
+                    url: url.clone(),
+                    command: "`CLUSTER SHARDS`".to_owned(),
+                    error: ServerError::new(code, details),
+                    hint: " (the tool's user needs `+cluster|shards` on a cluster, docs/operations.md)".into(),
+                });
+            }
+            parse_shards(reply, tls).map_err(|why| TargetError::Malformed {
+                url: url.clone(),
+                command: "`CLUSTER SHARDS`".to_owned(),
+                why,
+            })
+        })
+        .await
+        .map_err(TargetError::from)
+    }
+
+    /// A standalone primary (the first node) and its replicas.
+    fn standalone_layout(&self, replicas: Vec<(String, u16)>) -> Layout {
+        let mut nodes = vec![NodeSpec {
+            host: String::new(),
+            port: 0,
+            role: Role::Primary,
+            health: None,
+        }];
+        nodes.extend(replicas.into_iter().map(|(host, port)| NodeSpec {
+            host,
+            port,
+            role: Role::Replica { of: 0 },
+            health: None,
+        }));
+        // The seed keeps its own address (a socket's path, a host name): index 0 is it.
+        Layout {
+            deployment: Deployment::Standalone,
+            nodes,
+            slots: Vec::new(),
+        }
+    }
+
+    /// The URL named a replica: connect to its primary instead, which must say it is one.
+    async fn move_to_primary(
+        &mut self,
+        (host, port): (String, u16),
+    ) -> Result<Layout, TargetError> {
+        let url = self.url.at(&host, port);
+        let primary = open_node(
+            url.clone(),
+            format!("{host}:{port}"),
+            Role::Primary,
+            &self.options,
+        )
+        .await?;
+        self.nodes = vec![primary];
+        self.ping(NodeId(0)).await?;
+        match self.read_deployment(NodeId(0)).await? {
+            (false, Ok(RoleReply::Primary { replicas })) => Ok(self.standalone_layout(replicas)),
+            (false, Err(warning)) => {
+                self.warnings.push(warning);
+                Ok(self.standalone_layout(Vec::new()))
+            }
+            _ => Err(TargetError::Endpoint {
+                url: url.redacted().clone(),
+                reason: "the URL names a replica whose primary is not a primary either (a failover in progress?): run the command again, or give the primary's URL".to_owned(),
+            }),
+        }
+    }
+
+    /// Connect to every node of `layout` that is not connected yet (all at once), keeping the
+    /// first node where the layout lists it (a standalone primary: always first).
+    async fn adopt(&mut self, layout: Layout) -> Result<(), TargetError> {
+        let mut seed = self.nodes.pop();
+        let standalone = layout.deployment == Deployment::Standalone;
+        let opening = layout.nodes.iter().enumerate().map(|(at, spec)| {
+            let reuse = if standalone {
+                at == 0
+            } else {
+                seed.as_ref().is_some_and(|s| s.address == spec.address())
+            };
+            let taken = if reuse { seed.take() } else { None };
+            let url = self.url.at(&spec.host, spec.port);
+            let options = &self.options;
+            async move {
+                match taken {
+                    Some(mut node) => {
+                        node.role = spec.role;
+                        Ok(node)
+                    }
+                    None => open_node(url, spec.address(), spec.role, options).await,
+                }
+            }
+        });
+        let opened = futures_util::future::join_all(opening).await;
+        self.nodes = opened.into_iter().collect::<Result<_, _>>()?;
+        for node in 1..self.nodes.len() {
+            self.ping(NodeId(node)).await?;
+        }
+        self.deployment = layout.deployment;
+        if layout.deployment == Deployment::Cluster {
+            self.slots = slot_table(&layout.slots);
+        }
+        Ok(())
     }
 
     /// The redacted URL, for messages.
@@ -508,7 +700,7 @@ impl Target {
         &self.url
     }
 
-    /// Every node, by [`NodeId`]: today the one server.
+    /// Every node, by [`NodeId`]: primaries first, then replicas.
     pub fn nodes(&self) -> impl Iterator<Item = NodeId> + '_ {
         (0..self.nodes.len()).map(NodeId)
     }
@@ -518,12 +710,45 @@ impl Target {
         self.nodes.get(node.0).map_or("", |n| n.address.as_str())
     }
 
-    /// The nodes a route names. A standalone server is every route's one node; a cluster
-    /// maps a key to its slot's primary, and the others to their lists.
+    /// A node's part in the deployment.
+    pub fn role(&self, node: NodeId) -> Option<Role> {
+        self.nodes.get(node.0).map(|n| n.role)
+    }
+
+    /// What kind of deployment this is.
+    pub fn deployment(&self) -> Deployment {
+        self.deployment
+    }
+
+    /// What discovery could not do (each one line, for the command to print as a warning).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// The nodes a route names: a key's slot owner (a standalone target's primary), every
+    /// primary, every node, or one node. A slot no node serves (a cluster that lost a
+    /// shard) names none.
     pub fn route(&self, route: Route<'_>) -> Vec<NodeId> {
         match route {
-            Route::Key(_) | Route::EveryPrimary | Route::EveryNode => self.nodes().collect(),
+            Route::Key(key) => self.key_owner(key).into_iter().collect(),
+            Route::EveryPrimary => self
+                .nodes()
+                .filter(|n| self.role(*n) == Some(Role::Primary))
+                .collect(),
+            Route::EveryNode => self.nodes().collect(),
+            Route::Node(node) => vec![node],
         }
+    }
+
+    /// The primary that serves `key`: its slot's owner in a cluster, the primary otherwise.
+    fn key_owner(&self, key: &str) -> Option<NodeId> {
+        if self.slots.is_empty() {
+            return Some(NodeId(0));
+        }
+        self.slots
+            .get(usize::from(slot::of(key.as_bytes())))
+            .copied()
+            .flatten()
     }
 
     /// The node a route names first (a key's owner).
@@ -532,12 +757,17 @@ impl Target {
     }
 
     fn node(&self, id: NodeId) -> Result<&Node, TargetError> {
+        self.nodes.get(id.0).ok_or_else(|| TargetError::NoNode {
+            url: self.describe().clone(),
+            node: id.0,
+        })
+    }
+
+    /// A node's redacted URL, for messages.
+    fn node_url(&self, node: NodeId) -> RedactedUrl {
         self.nodes
-            .get(id.0)
-            .ok_or_else(|| TargetError::NoNode {
-                url: self.describe().clone(),
-                node: id.0,
-            })
+            .get(node.0)
+            .map_or_else(|| self.describe().clone(), |n| n.url.redacted().clone())
     }
 
     fn reply_error(&self, reason: String) -> TargetError {
@@ -547,25 +777,18 @@ impl Target {
         }
     }
 
-    async fn ping(&mut self) -> Result<(), TargetError> {
-        for node in self.nodes().collect::<Vec<_>>() {
-            let reply = self.call_on(node, Command::new("PING")).await?;
-            match reply.reply() {
-                Reply::Error { code: "NOAUTH", .. } => {
-                    return Err(TargetError::AuthRequired {
-                        url: self.describe().clone(),
-                    });
-                }
-                Reply::Error { code, details } => {
-                    return Err(TargetError::PingRefused {
-                        url: self.describe().clone(),
-                        error: ServerError::new(code, details),
-                    });
-                }
-                _ => {}
-            }
+    /// `PING` a node: the credentials work there.
+    async fn ping(&mut self, node: NodeId) -> Result<(), TargetError> {
+        let reply = self.call_on(node, Command::new("PING")).await?;
+        let url = self.node_url(node);
+        match reply.reply() {
+            Reply::Error { code: "NOAUTH", .. } => Err(TargetError::AuthRequired { url }),
+            Reply::Error { code, details } => Err(TargetError::PingRefused {
+                url,
+                error: ServerError::new(code, details),
+            }),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// One command on the write connection of the node `route` names, and its reply (a
@@ -852,6 +1075,66 @@ impl Line {
             None => Err(LineError::Reply("the server sent no reply".to_owned())),
         }
     }
+}
+
+/// Open a node's two connections side by side: the client's, for writes, and the bounded
+/// reader. A failure names the node.
+async fn open_node(
+    url: RedisUrl,
+    address: String,
+    role: Role,
+    options: &ConnectOptions,
+) -> Result<Node, TargetError> {
+    let client = open_client(&url, options.tls_ca_cert.as_deref()).map_err(|e| {
+        TargetError::ClientConfig {
+            url: url.redacted().clone(),
+            source: ClientError::new(e, &url),
+        }
+    })?;
+    let endpoint = Endpoint::new(client.get_connection_info(), options.tls_ca_cert.as_deref())
+        .map_err(|reason| TargetError::Endpoint {
+            url: url.redacted().clone(),
+            reason,
+        })?;
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(options.connect))
+        .set_response_timeout(Some(options.response));
+    let (connection, reader) = tokio::join!(
+        client.get_multiplexed_async_connection_with_config(&config),
+        Reader::open(&endpoint, options)
+    );
+    // The client's error first: it says best what is wrong with the URL or credentials.
+    let connection = connection.map_err(|e| TargetError::Connect {
+        url: url.redacted().clone(),
+        source: ClientError::new(e, &url),
+    })?;
+    let reader = reader.map_err(|reason| TargetError::Reader {
+        url: url.redacted().clone(),
+        reason,
+    })?;
+    Ok(Node {
+        address,
+        url,
+        role,
+        connection,
+        endpoint,
+        reader: Some(reader),
+    })
+}
+
+/// The node serving each slot, from the cluster's ranges.
+fn slot_table(ranges: &[(u16, u16, usize)]) -> Vec<Option<NodeId>> {
+    let mut table = vec![None; slot::SLOTS];
+    for &(first, last, node) in ranges {
+        for entry in table
+            .iter_mut()
+            .take(usize::from(last) + 1)
+            .skip(usize::from(first))
+        {
+            *entry = Some(NodeId(node));
+        }
+    }
+    table
 }
 
 /// `host:port` (an IPv6 host in brackets), or a socket's path.

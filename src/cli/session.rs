@@ -150,7 +150,11 @@ pub async fn connect(
         tls_ca_cert,
         ..ConnectOptions::default()
     };
-    Target::connect_to(url, options).await
+    let target = Target::connect_to(url, options).await?;
+    for warning in target.warnings() {
+        print_warning(&format!("warning: {warning}\n"));
+    }
+    Ok(target)
 }
 
 /// For values the process is about to exit with: leave their memory to the operating

@@ -234,6 +234,31 @@ impl RedisUrl {
         Ok(addr.into_connection_info()?.set_redis_settings(settings))
     }
 
+    /// The same credentials, database and TLS settings for another node of the deployment
+    /// (a replica, a cluster node), at `host:port`: TLS when this URL uses it (with its
+    /// `#insecure`), plain TCP otherwise, a Unix socket's URL included.
+    pub fn at(&self, host: &str, port: u16) -> RedisUrl {
+        let (scheme, tls) = match &self.address {
+            Address::Tcp { tls: Some(tls), .. } => ("rediss", Some(*tls)),
+            _ => ("redis", None),
+        };
+        let mut url = RedisUrl {
+            scheme,
+            address: Address::Tcp {
+                host: host.to_owned(),
+                port,
+                tls,
+            },
+            user: self.user.clone(),
+            password: self.password.clone(),
+            db: self.db,
+            protocol: self.protocol,
+            shown: RedactedUrl(String::new()),
+        };
+        url.shown = RedactedUrl(url.redact(self.db != 0));
+        url
+    }
+
     /// `text` with every form of the password in it replaced by `***`: as decoded, as written
     /// in a URL, and percent-encoded (upper- and lowercase hex). For messages of libraries
     /// and servers that might echo what they were given.

@@ -472,6 +472,11 @@ fn the_documented_plan_user_can_plan_users() {
     let out = f.run_as(&url, &["plan"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("+ user worker"), "{}", text(&out));
+    assert!(
+        !text(&out).contains("run ROLE"),
+        "nothing it lacks: {}",
+        text(&out)
+    );
     let out = f.run_as(&url, &["apply", "--yes"]);
     assert_eq!(
         out.status.code(),

@@ -132,6 +132,7 @@ fn a_plan_user_without_time_gets_the_servers_noperm() {
         "%R~__topology__:users",
         "+ping",
         "+config|get",
+        "+role",
         "+get",
         "+xlen",
         "+xinfo|groups",

@@ -1,6 +1,7 @@
 //! A fake Redis, for the replies a real server never sends: malformed, oversized, nested too
 //! deep, trickled too slowly. It answers the connection handshake the Redis client sends as a
-//! Redis 7 does (`CLIENT SETINFO`, `HELLO`, `AUTH`, `SELECT`, `PING`) and the reads of a plan
+//! Redis 7 does (`CLIENT SETINFO`, `HELLO`, `AUTH`, `SELECT`, `PING`), the deployment's discovery
+//! as a standalone primary without replicas would, and the reads of a plan
 //! as a Redis 7 with an empty database would, except for the commands a test scripts.
 //! Everything else is tested against a real redis-server (see `super::redis`).
 //!
@@ -148,7 +149,9 @@ fn as_redis_7(command: &[String]) -> Vec<u8> {
         ["CONFIG", "GET", "STREAM-NODE-MAX-ENTRIES"] => {
             b"*2\r\n$23\r\nstream-node-max-entries\r\n$3\r\n100\r\n"
         }
+        ["CONFIG", "GET", "CLUSTER-ENABLED"] => b"*2\r\n$15\r\ncluster-enabled\r\n$2\r\nno\r\n",
         ["CONFIG", "GET", ..] => b"*0\r\n",
+        ["ROLE"] => b"*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n",
         ["GET", ..] => b"$-1\r\n",
         ["TYPE", ..] => b"+none\r\n",
         ["XLEN", ..] => b":0\r\n",
@@ -368,7 +371,7 @@ fn a_broken_group_entry_is_an_error_not_dropped() {
 fn a_reply_nested_too_deep_is_an_error() {
     plan_fails(
         |command| {
-            is(command, "CONFIG GET").then(|| {
+            is(command, "CONFIG GET stream-node-max-entries").then(|| {
                 let mut deep = "*1\r\n".repeat(40).into_bytes();
                 deep.extend(b":1\r\n");
                 Answer::Raw(deep)

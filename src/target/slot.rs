@@ -1,0 +1,84 @@
+//! Redis Cluster's key → hash slot mapping, computed here so that every command goes straight
+//! to the node that serves its key: `CRC16(key) mod 16384` (CRC-16/XMODEM), where a key with a
+//! non-empty `{...}` hashes only what is between its first `{` and the next `}` (its hash tag).
+
+/// The number of hash slots of a cluster.
+pub const SLOTS: usize = 16_384;
+
+/// The slot of `key`.
+pub fn of(key: &[u8]) -> u16 {
+    // The mask keeps the value below 16,384, which always fits.
+    crc16(hash_tag(key)) & 0x3FFF
+}
+
+/// What a key hashes: its tag when it has a non-empty one, else the whole key.
+fn hash_tag(key: &[u8]) -> &[u8] {
+    let Some(open) = key.iter().position(|&b| b == b'{') else {
+        return key;
+    };
+    let rest = &key[open + 1..];
+    match rest.iter().position(|&b| b == b'}') {
+        Some(close) if close > 0 => &rest[..close],
+        _ => key,
+    }
+}
+
+/// CRC-16/XMODEM (polynomial 0x1021, initial value 0), bit by bit: keys are short and few
+/// per plan, so a table buys nothing worth its 512 bytes.
+fn crc16(bytes: &[u8]) -> u16 {
+    let mut crc: u16 = 0;
+    for &byte in bytes {
+        crc ^= u16::from(byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::of;
+
+    /// Slots measured with `CLUSTER KEYSLOT` on Redis 7.0.15 (the research notes, A2), and
+    /// the cluster specification's example.
+    #[test]
+    fn slots_are_the_servers() {
+        for (key, slot) in [
+            ("rag:tasks", 1949),
+            ("rag:results", 12481),
+            ("agentic:rag:tasks", 1382),
+            ("agentic:rag:dlq", 11952),
+            ("rag:__topology__:record", 6960),
+            ("__topology__:users", 3767),
+            ("{rag}:tasks", 4658),
+            ("{rag}:results", 4658),
+            ("123456789", 0x31C3 & 0x3FFF),
+        ] {
+            assert_eq!(of(key.as_bytes()), slot, "{key}");
+        }
+    }
+
+    /// A hash tag is the text between the first `{` and the next `}`, when not empty.
+    #[test]
+    fn hash_tags_as_the_specification_says() {
+        assert_eq!(of(b"{user1000}.following"), of(b"user1000"));
+        assert_eq!(
+            of(b"foo{}{bar}"),
+            of(b"foo{}{bar}"),
+            "an empty tag: the whole key"
+        );
+        assert_ne!(of(b"foo{}{bar}"), of(b"bar"));
+        assert_eq!(of(b"foo{{bar}}zap"), of(b"{bar"));
+        assert_eq!(of(b"foo{bar}{zap}"), of(b"bar"));
+        assert_eq!(
+            of(b"{nope"),
+            of(b"{nope"),
+            "no closing brace: the whole key"
+        );
+    }
+}
