@@ -29,6 +29,7 @@ use reader::{Endpoint, ReadFailure, Reader};
 pub mod command;
 pub mod discover;
 pub mod fenced;
+pub mod keyed;
 pub mod lock;
 pub mod reader;
 pub mod slot;
@@ -184,6 +185,19 @@ pub enum TargetError {
     /// A node the target does not have (a caller's mistake, never a server's).
     #[error("{url}: no node {node}")]
     NoNode { url: RedactedUrl, node: usize },
+    /// A key whose slot no node serves (a cluster that lost a shard, or a slot map that
+    /// changed under the read).
+    #[error("{url}: no node serves the slot of `{key}`; is the cluster healthy (CLUSTER INFO)?")]
+    Unserved { url: RedactedUrl, key: String },
+    /// A key whose read was redirected too many times (a slot that keeps moving).
+    #[error(
+        "{url}: the read of `{key}` was redirected {times} times (MOVED/ASK): is the cluster resharding? Run the command again once it is done"
+    )]
+    Redirected {
+        url: RedactedUrl,
+        key: String,
+        times: usize,
+    },
     /// A key that changed type between two reads (`key` escaped).
     #[error("{url}: `{key}` became a stream while it was read: run the command again")]
     Changed { url: RedactedUrl, key: String },
@@ -484,6 +498,54 @@ impl Target {
         target.ping(NodeId(0)).await?;
         target.discover().await?;
         Ok(target)
+    }
+
+    /// Read the cluster's slot map again (after a `MOVED`): from the first primary that
+    /// answers. A node the target does not know is an error: nodes joined or changed
+    /// addresses while the tool ran, and a run must see every node from its start.
+    pub(crate) async fn refresh_slots(&mut self) -> Result<(), ReadError> {
+        let layout = self.read_shards().await.map_err(ReadError::Failed)?;
+        // Roles too: a failover made a replica the primary of its shard.
+        let ids: Vec<Option<NodeId>> = layout
+            .nodes
+            .iter()
+            .map(|spec| self.nodes().find(|n| self.address(*n) == spec.address()))
+            .collect();
+        for (spec, id) in layout.nodes.iter().zip(&ids) {
+            let role = match spec.role {
+                Role::Primary => Some(Role::Primary),
+                Role::Replica { of } => ids
+                    .get(of)
+                    .copied()
+                    .flatten()
+                    .map(|primary| Role::Replica { of: primary.0 }),
+            };
+            if let (Some(id), Some(role)) = (id, role)
+                && let Some(node) = self.nodes.get_mut(id.0)
+            {
+                node.role = role;
+            }
+        }
+        let mut table = Vec::with_capacity(layout.slots.len());
+        for (first, last, index) in layout.slots {
+            let address = layout
+                .nodes
+                .get(index)
+                .map(NodeSpec::address)
+                .unwrap_or_default();
+            let node = self.nodes().find(|n| self.address(*n) == address).ok_or_else(|| {
+                ReadError::Failed(TargetError::Endpoint {
+                    url: self.describe().clone(),
+                    reason: format!(
+                        "the cluster's slots moved to {}, a node it did not list when the tool connected: run the command again",
+                        crate::text::untrusted(&address)
+                    ),
+                })
+            })?;
+            table.push((first, last, node.0));
+        }
+        self.slots = slot_table(&table);
+        Ok(())
     }
 
     /// Ask the first node what the deployment is, and connect to its other nodes.
@@ -977,36 +1039,76 @@ impl Target {
         batches: Vec<Vec<Command>>,
         mut each: impl FnMut(&[Reply<'_>]) -> Result<(), TargetError>,
     ) -> Result<(), ReadError> {
-        let (url, options) = (&self.url, &self.options);
+        let options = &self.options;
         let Some(node) = self.nodes.get_mut(node.0) else {
             return Err(ReadError::Failed(TargetError::NoNode {
-                url: url.redacted().clone(),
+                url: self.url.redacted().clone(),
                 node: node.0,
             }));
         };
-        let reader = match &mut node.reader {
-            Some(reader) => reader,
-            None => {
-                let reader = Reader::open(&node.endpoint, options)
-                    .await
-                    .map_err(|reason| {
-                        ReadError::Failed(TargetError::Reader {
-                            url: url.redacted().clone(),
-                            reason,
-                        })
-                    })?;
-                node.reader.insert(reader)
-            }
-        };
-        let read = reader
-            .read_each(&batches, &mut each, options.response)
-            .await;
-        read.map_err(|failure| {
-            // Replies may still be on their way: a later read opens a new connection.
-            node.reader = None;
-            read_error(url, failure)
-        })
+        read_node(node, options, &batches, &mut each).await
     }
+
+    /// Reads on several nodes at once, one job per node (no node twice): each job's batches
+    /// through its node's bounded reader, each batch's replies handed to `each` with the
+    /// job's index. The jobs run concurrently on this task, so `each` is called for one
+    /// batch at a time; the first failure is returned once every job ended.
+    pub(crate) async fn read_many(
+        &mut self,
+        jobs: &[(NodeId, Vec<Vec<Command>>)],
+        each: &mut EachJob<'_>,
+    ) -> Result<(), ReadError> {
+        let each = std::cell::RefCell::new(each);
+        let options = &self.options;
+        let url = self.url.redacted().clone();
+        let mut nodes: Vec<Option<&mut Node>> = self.nodes.iter_mut().map(Some).collect();
+        let reads = jobs.iter().enumerate().map(|(job, (node, batches))| {
+            let taken = nodes.get_mut(node.0).and_then(Option::take);
+            let (each, url) = (&each, url.clone());
+            let index = node.0;
+            async move {
+                let Some(node) = taken else {
+                    return Err(ReadError::Failed(TargetError::NoNode { url, node: index }));
+                };
+                let mut per_batch = |replies: &[Reply<'_>]| (each.borrow_mut())(job, replies);
+                read_node(node, options, batches, &mut per_batch).await
+            }
+        });
+        let results = futures_util::future::join_all(reads).await;
+        results.into_iter().collect()
+    }
+}
+
+/// What [`Target::read_many`] hands each batch's replies to, with the job's index.
+pub(crate) type EachJob<'f> = dyn FnMut(usize, &[Reply<'_>]) -> Result<(), TargetError> + 'f;
+
+/// One node's read through its bounded reader, opening it again after a read that failed.
+async fn read_node(
+    node: &mut Node,
+    options: &ConnectOptions,
+    batches: &[Vec<Command>],
+    each: &mut impl FnMut(&[Reply<'_>]) -> Result<(), TargetError>,
+) -> Result<(), ReadError> {
+    let reader = match &mut node.reader {
+        Some(reader) => reader,
+        None => {
+            let reader = Reader::open(&node.endpoint, options)
+                .await
+                .map_err(|reason| {
+                    ReadError::Failed(TargetError::Reader {
+                        url: node.url.redacted().clone(),
+                        reason,
+                    })
+                })?;
+            node.reader.insert(reader)
+        }
+    };
+    let read = reader.read_each(batches, each, options.response).await;
+    read.map_err(|failure| {
+        // Replies may still be on their way: a later read opens a new connection.
+        node.reader = None;
+        read_error(&node.url, failure)
+    })
 }
 
 /// A failed read as one line naming the server and the command whose reply failed.

@@ -1,0 +1,245 @@
+//! Reads by key: each key's commands go to the node that serves it, every node's batches at
+//! once, and a reply that redirects (`MOVED`, `ASK`: a slot that moved or is moving) is
+//! followed for that key alone, never by sending a batch again.
+//!
+//! The live reader names keys and the commands to read for each; it gets each key back with
+//! its replies, in no particular order across nodes (in order within a node).
+
+use super::{Command, NodeId, ReadError, Route, Target, TargetError};
+use crate::resp::Reply;
+use crate::text::untrusted;
+
+/// The commands to read for one key. `heavy`: its replies may be large (entries of a
+/// stream), so fewer such keys go in a batch.
+pub struct KeyCommands {
+    pub commands: Vec<Command>,
+    pub heavy: bool,
+}
+
+/// How many keys a batch may hold, and how many heavy ones.
+#[derive(Clone, Copy, Debug)]
+pub struct BatchLimits {
+    pub keys: usize,
+    pub heavy: usize,
+}
+
+/// What a keyed read hands each key and its replies to.
+pub type EachKey<'k, 'f> = dyn FnMut(&'k str, &[Reply<'_>]) -> Result<(), TargetError> + 'f;
+
+/// How many times a key's read follows a redirect before giving up (a slot that keeps
+/// moving, or nodes that disagree).
+const MAX_REDIRECTS: usize = 5;
+
+/// Where a redirect sends a key's read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Redirect {
+    /// The slot moved for good: the slot map is read again.
+    Moved(String),
+    /// The slot is moving: this key is on that node already; ask it with `ASKING`.
+    Ask(String),
+}
+
+/// One node's share of a read: its keys (with their command counts) and its batches, the
+/// keys of each batch in order.
+struct Job<'k> {
+    node: NodeId,
+    keys: Vec<(&'k str, usize)>,
+    batch_sizes: Vec<usize>,
+    /// Heavy keys per batch.
+    heavy: Vec<usize>,
+    batches: Vec<Vec<Command>>,
+}
+
+impl Target {
+    /// Read `commands_of(key)` for each key on the node that serves it (all nodes at once),
+    /// and hand each key with its replies to `each`. Keys whose slot moved are read again
+    /// where the cluster says, alone.
+    pub async fn read_keys<'k>(
+        &mut self,
+        keys: &[&'k str],
+        limits: BatchLimits,
+        commands_of: &(dyn Fn(&str) -> KeyCommands + Sync),
+        each: &mut EachKey<'k, '_>,
+    ) -> Result<(), ReadError> {
+        let mut pending: Vec<&'k str> = keys.to_vec();
+        let mut asking: Vec<(&'k str, String)> = Vec::new();
+        for _ in 0..=MAX_REDIRECTS {
+            let redirected = self
+                .read_pass(&pending, &asking, limits, commands_of, each)
+                .await?;
+            if redirected.is_empty() {
+                return Ok(());
+            }
+            if redirected
+                .iter()
+                .any(|(_, r)| matches!(r, Redirect::Moved(_)))
+            {
+                self.refresh_slots().await?;
+            }
+            pending.clear();
+            asking.clear();
+            for (key, redirect) in redirected {
+                match redirect {
+                    Redirect::Moved(_) => pending.push(key),
+                    Redirect::Ask(address) => asking.push((key, address)),
+                }
+            }
+        }
+        let key = pending.first().or(asking.first().map(|(k, _)| k));
+        Err(ReadError::Failed(TargetError::Redirected {
+            url: self.describe().clone(),
+            key: untrusted(key.copied().unwrap_or_default()).into_owned(),
+            times: MAX_REDIRECTS,
+        }))
+    }
+
+    /// One pass: `keys` on their slots' nodes, `asking` on the node an `ASK` named, each
+    /// command after an `ASKING`. Returns the keys redirected again.
+    async fn read_pass<'k>(
+        &mut self,
+        keys: &[&'k str],
+        asking: &[(&'k str, String)],
+        limits: BatchLimits,
+        commands_of: &(dyn Fn(&str) -> KeyCommands + Sync),
+        each: &mut EachKey<'k, '_>,
+    ) -> Result<Vec<(&'k str, Redirect)>, ReadError> {
+        let mut jobs: Vec<Job<'k>> = Vec::new();
+        for key in keys {
+            let node = self
+                .route(Route::Key(key))
+                .first()
+                .copied()
+                .ok_or_else(|| {
+                    ReadError::Failed(TargetError::Unserved {
+                        url: self.describe().clone(),
+                        key: untrusted(key).into_owned(),
+                    })
+                })?;
+            add(&mut jobs, node, key, commands_of(key), limits, false);
+        }
+        for (key, address) in asking {
+            let node = self.node_at(address).ok_or_else(|| {
+                ReadError::Failed(TargetError::Unserved {
+                    url: self.describe().clone(),
+                    key: untrusted(key).into_owned(),
+                })
+            })?;
+            add(&mut jobs, node, key, commands_of(key), limits, true);
+        }
+        let mut redirected = Vec::new();
+        let with_asking: Vec<NodeId> = asking
+            .iter()
+            .filter_map(|(_, address)| self.node_at(address))
+            .collect();
+        let mut cursors = vec![(0usize, 0usize); jobs.len()];
+        let reads: Vec<(NodeId, Vec<Vec<Command>>)> = jobs
+            .iter_mut()
+            .map(|job| (job.node, std::mem::take(&mut job.batches)))
+            .collect();
+        self.read_many(&reads, &mut |job_index, replies| {
+            let (Some(job), Some((batch, next_key))) =
+                (jobs.get(job_index), cursors.get_mut(job_index))
+            else {
+                return Ok(());
+            };
+            let asked = with_asking.contains(&job.node);
+            let count = job.batch_sizes.get(*batch).copied().unwrap_or(0);
+            *batch += 1;
+            let mut at = 0;
+            for &(key, commands) in job.keys.iter().skip(*next_key).take(count) {
+                // With ASKING, every other reply is its `OK`.
+                let width = if asked { commands * 2 } else { commands };
+                let mine = replies.get(at..at + width).unwrap_or_default();
+                at += width;
+                let mine: Vec<Reply<'_>> = if asked {
+                    mine.iter().skip(1).step_by(2).cloned().collect()
+                } else {
+                    mine.to_vec()
+                };
+                match mine.iter().find_map(redirect_of) {
+                    Some(redirect) => redirected.push((key, redirect)),
+                    None => each(key, &mine)?,
+                }
+            }
+            *next_key += count;
+            Ok(())
+        })
+        .await?;
+        Ok(redirected)
+    }
+
+    /// The node at `address` (`host:port`), if the target has it.
+    fn node_at(&self, address: &str) -> Option<NodeId> {
+        self.nodes().find(|n| self.address(*n) == address)
+    }
+}
+
+/// Add a key's commands to its node's job, starting a new batch when the last is full.
+fn add<'k>(
+    jobs: &mut Vec<Job<'k>>,
+    node: NodeId,
+    key: &'k str,
+    read: KeyCommands,
+    limits: BatchLimits,
+    asking: bool,
+) {
+    let at = match jobs.iter().position(|j| j.node == node) {
+        Some(at) => at,
+        None => {
+            jobs.push(Job {
+                node,
+                keys: Vec::new(),
+                batch_sizes: Vec::new(),
+                heavy: Vec::new(),
+                batches: Vec::new(),
+            });
+            jobs.len() - 1
+        }
+    };
+    let Some(job) = jobs.get_mut(at) else {
+        return;
+    };
+    let room = match (job.batch_sizes.last(), job.batches.last()) {
+        (Some(&keys), Some(_)) if keys < limits.keys => {
+            !read.heavy || heavy_in_last(job) < limits.heavy
+        }
+        _ => false,
+    };
+    if !room {
+        job.batch_sizes.push(0);
+        job.batches.push(Vec::new());
+        job.heavy.push(0);
+    }
+    job.keys.push((key, read.commands.len()));
+    if let (Some(size), Some(batch), Some(heavy)) = (
+        job.batch_sizes.last_mut(),
+        job.batches.last_mut(),
+        job.heavy.last_mut(),
+    ) {
+        *size += 1;
+        *heavy += usize::from(read.heavy);
+        for command in read.commands {
+            if asking {
+                batch.push(Command::new("ASKING"));
+            }
+            batch.push(command);
+        }
+    }
+}
+
+fn heavy_in_last(job: &Job<'_>) -> usize {
+    job.heavy.last().copied().unwrap_or(0)
+}
+
+/// The redirect a reply is, if it is one: `MOVED <slot> <host:port>`, `ASK <slot> <host:port>`.
+fn redirect_of(reply: &Reply<'_>) -> Option<Redirect> {
+    let Reply::Error { code, details } = reply else {
+        return None;
+    };
+    let address = details.split_whitespace().nth(1)?.to_owned();
+    match *code {
+        "MOVED" => Some(Redirect::Moved(address)),
+        "ASK" => Some(Redirect::Ask(address)),
+        _ => None,
+    }
+}
