@@ -164,6 +164,12 @@ pub enum TargetError {
     /// Anything else, already one safe line (the lock's and the record's messages).
     #[error("{0}")]
     Other(String),
+    /// A fenced batch's replies that do not add up (see [`fenced::FenceError`]).
+    #[error("{source}")]
+    Fence {
+        url: RedactedUrl,
+        source: fenced::FenceError,
+    },
 }
 
 impl TargetError {
@@ -578,12 +584,20 @@ impl Target {
                     let replies: Vec<Reply<'_>> = replies.iter().map(OwnedReply::reply).collect();
                     let outcome = match fence {
                         Fence::Transaction => WriteOutcome::Transaction(
-                            fenced::transaction_outcome(&replies, count + 1)
-                                .map_err(TargetError::Other)?,
+                            fenced::transaction_outcome(&replies, count + 1).map_err(|source| {
+                                TargetError::Fence {
+                                    url: self.describe().clone(),
+                                    source,
+                                }
+                            })?,
                         ),
                         Fence::Script => WriteOutcome::Script(
-                            fenced::batch_outcome(replies.first().unwrap_or(&Reply::Nil))
-                                .map_err(TargetError::Other)?,
+                            fenced::batch_outcome(replies.first().unwrap_or(&Reply::Nil)).map_err(
+                                |source| TargetError::Fence {
+                                    url: self.describe().clone(),
+                                    source,
+                                },
+                            )?,
                         ),
                     };
                     Ok(Written { node, outcome })
