@@ -423,3 +423,45 @@ fn report(format: Format, checked: usize, violations: &[(String, Violation)]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reply_that_is_not_entries_says_what_it_is() {
+        let problem = |reply: &Reply| entries(reply).expect_err("not entries").to_string();
+        assert_eq!(
+            problem(&Reply::Error {
+                code: "NOPERM",
+                details: "no permissions"
+            }),
+            "failed: NOPERM no permissions"
+        );
+        assert_eq!(
+            problem(&Reply::Int(3)),
+            "gave the integer 3, not an array of entries"
+        );
+        assert_eq!(
+            problem(&Reply::Array(vec![Reply::Nil])),
+            "gave an entry that is nil, not an ID and its field/value pairs"
+        );
+        let entry = Reply::Array(vec![
+            Reply::Bytes(b"1-0"),
+            Reply::Array(vec![Reply::Bytes(b"v"), Reply::Bytes(b"1")]),
+        ]);
+        assert_eq!(
+            entries(&Reply::Array(vec![entry])).expect("one entry"),
+            vec![("1-0".to_owned(), vec![("v".to_owned(), "1".to_owned())])]
+        );
+    }
+
+    #[test]
+    fn a_read_failure_is_cut_to_one_short_line() {
+        let long = CheckError::from(ReadFailure::Url(format!("{}\n", "x".repeat(5_000))));
+        let text = long.to_string();
+        assert!(text.chars().count() < ERROR_CHARS + 40, "{}", text.len());
+        assert!(text.ends_with("more bytes)"), "{text}");
+        assert!(!text.contains('\n'));
+    }
+}

@@ -198,3 +198,51 @@ fn ownership(namespace: &str, owner: Option<&str>) -> String {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_names_its_data() {
+        let read_past = Refusal::EntriesReadPastAdded {
+            group: "g".to_owned(),
+            key: "app:s".to_owned(),
+            read: 9,
+            added: 3,
+        };
+        assert_eq!(
+            read_past.to_string(),
+            "group `g` of `app:s` declares entries_read 9, but only 3 entries were ever added to the stream"
+        );
+    }
+
+    #[test]
+    fn what_came_from_the_server_is_escaped_when_printed() {
+        let forged = "a b\nerror: the plan was approved";
+        let refusal = Refusal::Record {
+            record_key: "{__topology__:app}:record".to_owned(),
+            entry: RecordEntry::User {
+                name: forged.to_owned(),
+            },
+            problem: EntryProblem::NotAUserName(Problem::Invalid("contains whitespace".to_owned())),
+        };
+        let text = refusal.to_string();
+        assert!(
+            text.starts_with(
+                "the record `{__topology__:app}:record` lists ACL user `a b\\nerror: the plan was approved`, which is not a user name: it contains whitespace; nothing was changed."
+            ),
+            "{text}"
+        );
+        assert!(!text.contains('\n'), "{text}");
+        // The data stays as read: only its printing is escaped.
+        let Refusal::Record {
+            entry: RecordEntry::User { name },
+            ..
+        } = refusal
+        else {
+            panic!("a record refusal");
+        };
+        assert_eq!(name, forged);
+    }
+}
