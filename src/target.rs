@@ -220,9 +220,12 @@ pub enum TargetError {
     /// The apply lock (see [`lock`]).
     #[error(transparent)]
     Lock(Box<LockError>),
-    /// Anything else, already one safe line.
-    #[error("{0}")]
-    Other(String),
+    /// A fenced batch's replies that do not add up (see [`fenced::FenceError`]).
+    #[error("{source}")]
+    Fence {
+        url: RedactedUrl,
+        source: fenced::FenceError,
+    },
 }
 
 /// A namespace's record found under both its names: which is which (versions escaped).
@@ -924,12 +927,20 @@ impl Target {
                     let replies: Vec<Reply<'_>> = replies.iter().map(OwnedReply::reply).collect();
                     let outcome = match fence {
                         Fence::Transaction => WriteOutcome::Transaction(
-                            fenced::transaction_outcome(&replies, count + 1)
-                                .map_err(TargetError::Other)?,
+                            fenced::transaction_outcome(&replies, count + 1).map_err(|source| {
+                                TargetError::Fence {
+                                    url: self.describe().clone(),
+                                    source,
+                                }
+                            })?,
                         ),
                         Fence::Script => WriteOutcome::Script(
-                            fenced::batch_outcome(replies.first().unwrap_or(&Reply::Nil))
-                                .map_err(TargetError::Other)?,
+                            fenced::batch_outcome(replies.first().unwrap_or(&Reply::Nil)).map_err(
+                                |source| TargetError::Fence {
+                                    url: self.describe().clone(),
+                                    source,
+                                },
+                            )?,
                         ),
                     };
                     Ok(Written { node, outcome })
@@ -940,14 +951,18 @@ impl Target {
 
     /// Before apply's first write: whether this user and server can fence writes with the
     /// lock (see [`fenced::probe_batch`]); `Some(why)` when they cannot.
-    pub async fn fence_problem(&self, lock: LockFence<'_>) -> Result<Option<String>, TargetError> {
-        for node in self.route(Route::EveryNode) {
+    pub async fn fence_problem(
+        &self,
+        lock: LockFence<'_>,
+    ) -> Result<Option<fenced::FenceProblem>, TargetError> {
+        // On every primary: the fence's guard writes, which a replica refuses.
+        for node in self.route(Route::EveryPrimary) {
             let replies = self
                 .pipeline(node, fenced::probe_batch(lock.key, lock.token))
                 .await?;
             let replies: Vec<Reply<'_>> = replies.iter().map(OwnedReply::reply).collect();
-            if let Some(why) = fenced::probe_problem(&replies) {
-                return Ok(Some(why));
+            if let Err(problem) = fenced::probe_outcome(&replies) {
+                return Ok(Some(problem));
             }
         }
         Ok(None)

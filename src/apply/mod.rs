@@ -30,9 +30,10 @@ use crate::model::desired::Desired;
 use crate::plan::ops::{Channel, RecordArg};
 use crate::plan::{Change, Kind, Op, Plan};
 use crate::target::Lock;
+use crate::target::fenced::{ExecRefused, Unfenced};
 use crate::target::{
-    BATCH_SIZE, BatchOutcome, Command, Fence, OpReply, Target, TargetError, TransactionOutcome,
-    WINDOW, Write, WriteOutcome,
+    BATCH_SIZE, BatchOutcome, Command, Fence, OpReply, ServerError, Target, TargetError,
+    TransactionOutcome, WINDOW, Write, WriteOutcome,
 };
 use crate::text::untrusted;
 
@@ -46,12 +47,209 @@ pub struct Applied {
 /// Called after each batch with (commands done, commands in total).
 pub type Progress<'a> = &'a mut dyn FnMut(usize, usize);
 
-/// Why an apply stopped, and exactly how far it got: its lines are why, each failed
-/// command, then what was and was not applied. Holds no secret (commands show password
-/// placeholders).
+/// Why an apply did not complete. Holds no secret (commands show password placeholders).
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// Refused before anything was sent: a user rewrite sets another number of passwords
+    /// than the topology declares (the planner never makes one; a placeholder left unfilled
+    /// would reach Redis as a malformed rule).
+    #[error(
+        "the plan sets {planned} passwords of ACL user `{user}`, the topology declares {declared}; run plan again"
+    )]
+    Passwords {
+        user: String,
+        planned: usize,
+        declared: usize,
+    },
+    /// Refused before anything was sent: this user and server cannot fence the writes
+    /// (`why`: what the probe found).
+    #[error(
+        "apply cannot fence its writes with the lock, so it writes nothing: {why} (the apply user needs +watch +multi +exec +eval, and to write `{lock_key}:fence:*`: see \"Least-privilege users for the tool\" in docs/operations.md)"
+    )]
+    Unfenceable {
+        why: crate::target::fenced::FenceProblem,
+        lock_key: String,
+    },
+    /// The fence could not be probed (the connection, the server).
+    #[error(transparent)]
+    Probe(TargetError),
+    /// Stopped while writing: what failed, and exactly how far it got.
+    #[error(transparent)]
+    Stopped(Box<Stopped>),
+}
+
+impl From<Stopped> for ApplyError {
+    fn from(stopped: Stopped) -> ApplyError {
+        ApplyError::Stopped(Box::new(stopped))
+    }
+}
+
+/// Why an apply stopped while writing, and exactly how far it got. Prints as lines: why,
+/// each failed command, then what was and was not applied ([`Stopped::lines`]).
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{}", self.lines().join("\n"))]
+pub struct Stopped {
+    /// What stopped the apply other than a failed command, if anything did.
+    pub reason: Option<StopReason>,
+    /// Every command that failed, in the order the server answered.
+    pub failures: Vec<FailedCommand>,
+    /// Commands known to have run, of all the plan's.
+    pub done: usize,
+    pub total: usize,
+    /// Changes that ran all their commands, of the changes with commands.
+    pub changes_done: usize,
+    pub changes_with_commands: usize,
+    /// The changes not fully applied, in plan order.
+    pub unfinished: Vec<Unfinished>,
+    /// Whether the record was written (it is written last).
+    pub record_written: bool,
+}
+
+/// Why no further batch was sent, other than a failed command.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum StopReason {
+    /// The lease is not known to be this apply's for long enough to send another batch.
+    #[error(transparent)]
+    Lease(TargetError),
+    /// A batch failed on the connection or the server.
+    #[error(transparent)]
+    Batch(TargetError),
+    /// The lock is no longer this apply's (`what_ran`: what the server ran of the batch).
+    #[error(
+        "lost the apply lock `{lock_key}`: another apply holds it now, or it expired ({what_ran})"
+    )]
+    LockLost {
+        lock_key: String,
+        what_ran: &'static str,
+    },
+    /// `EXEC` was refused: none of the batch ran.
+    #[error("{why}: none of a batch of {commands} commands ran")]
+    NotRun { why: ExecRefused, commands: usize },
+    /// The renewal of the lease that opens a guarded transaction was refused as it was
+    /// queued: none of the batch ran.
+    #[error(
+        "the server refused to renew the apply lock's lease in a batch: {error} ({})",
+        none_ran(*.commands)
+    )]
+    LeaseRefused { error: ServerError, commands: usize },
+    /// A batch ran without the fence: nothing more is sent.
+    #[error(
+        "a batch of {commands} commands ran without the lock's fence ({why}); stopped so that nothing more runs unfenced"
+    )]
+    Unfenced { commands: usize, why: Unfenced },
+    /// The batch script named a failure after its last command (`error`: its words).
+    #[error(
+        "the batch script reported a failure past its last command: {}",
+        untrusted(.error)
+    )]
+    FailurePastEnd { error: String },
+    /// The batch script ran fewer commands than it had, and named no failure.
+    #[error("the batch script ran {done} of {commands} commands and reported no failure")]
+    ShortBatch { done: usize, commands: usize },
+    /// A batch failed, and named no command of it.
+    #[error("a batch failed without naming a command")]
+    UnnamedFailure,
+    /// Every batch answered without a failure, yet not every command is known to have run.
+    #[error("only {done} of {total} commands are known to have run")]
+    NotAllKnown { done: usize, total: usize },
+}
+
+/// A command that failed: its change's address, the command as shown (password
+/// placeholders), and why.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{address}: `{command}` failed: {error}")]
+pub struct FailedCommand {
+    pub address: String,
+    pub command: String,
+    pub error: CommandError,
+}
+
+/// Why one command failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{}", .0.join("\n"))]
-pub struct Stopped(pub Vec<String>);
+pub enum CommandError {
+    /// The server's error as it answered the command (escaped when printed).
+    #[error("{}", untrusted(.0))]
+    Failed(String),
+    /// Refused as it was queued in a guarded transaction of `commands` commands: none of
+    /// them ran.
+    #[error("{}", untrusted(&format!("{error} ({})", none_ran(*.commands))))]
+    Refused { error: ServerError, commands: usize },
+}
+
+/// How far a change not fully applied got.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{} {address}: {state} ({done} of {commands} commands)", .action.sign())]
+pub struct Unfinished {
+    pub action: crate::plan::Action,
+    pub address: String,
+    pub state: ChangeState,
+    /// Its commands that ran, of all its commands.
+    pub done: usize,
+    pub commands: usize,
+}
+
+/// Where a change not fully applied stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ChangeState {
+    /// One of its commands failed.
+    #[error("failed")]
+    Failed,
+    /// None of its commands ran.
+    #[error("not run")]
+    NotRun,
+    /// Some of its commands ran.
+    #[error("partly run")]
+    PartlyRun,
+}
+
+/// What a batch refused as it was queued says about the rest of it.
+fn none_ran(commands: usize) -> String {
+    format!("refused as it was queued: none of its batch of {commands} commands ran")
+}
+
+impl Stopped {
+    /// The report, line by line: the first says why (printed as the error), the others
+    /// each failed command, then exactly what was and was not applied.
+    pub fn lines(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        match (&self.reason, self.failures.len()) {
+            (Some(why), 0) => lines.push(format!("apply stopped: {why}")),
+            (_, n) => lines.push(format!(
+                "apply stopped: {n} command{} failed",
+                if n == 1 { "" } else { "s" }
+            )),
+        }
+        for failure in &self.failures {
+            lines.push(format!("  {failure}"));
+        }
+        if let (Some(why), false) = (&self.reason, self.failures.is_empty()) {
+            lines.push(format!("  and: {why}"));
+        }
+        lines.push(format!(
+            "Applied {} of {} commands; {} of {} changes with commands fully applied.",
+            self.done, self.total, self.changes_done, self.changes_with_commands
+        ));
+        if !self.unfinished.is_empty() {
+            lines.push("Not (fully) applied:".to_owned());
+            const SHOWN: usize = 20;
+            for change in self.unfinished.iter().take(SHOWN) {
+                lines.push(format!("  {change}"));
+            }
+            if self.unfinished.len() > SHOWN {
+                lines.push(format!("  ... and {} more", self.unfinished.len() - SHOWN));
+            }
+        }
+        lines.push(format!(
+            "What was applied stays applied.{} Run apply again after fixing this: it plans from the server as it is now and completes what is left.",
+            if self.record_written {
+                ""
+            } else {
+                " The record was not written."
+            }
+        ));
+        lines
+    }
+}
 
 /// One operation to run: the change it belongs to and its position there.
 struct Step<'p> {
@@ -64,8 +262,15 @@ struct Step<'p> {
 enum Halt {
     /// A command failed (it is in the failures).
     Failure,
-    /// The lock, the connection or the server stopped the apply.
-    Stopped(String),
+    /// The lock, the connection or the server stopped the apply (boxed: a reason holds a
+    /// connection error, and this is what every batch's note returns).
+    Stopped(Box<StopReason>),
+}
+
+impl From<StopReason> for Halt {
+    fn from(reason: StopReason) -> Halt {
+        Halt::Stopped(Box::new(reason))
+    }
 }
 
 /// What happened to each operation.
@@ -73,7 +278,8 @@ enum Halt {
 enum Outcome {
     NotRun,
     Done,
-    Failed(String),
+    /// The command failed (the failures say why).
+    Failed,
 }
 
 /// The phases, in order; a phase runs only when every phase before it succeeded.
@@ -124,8 +330,8 @@ pub async fn execute(
     lock: &Lock,
     plan_id: Option<&str>,
     progress: Progress<'_>,
-) -> Result<Applied, Stopped> {
-    check_passwords(plan, desired).map_err(|e| Stopped(vec![e.to_string()]))?;
+) -> Result<Applied, ApplyError> {
+    check_passwords(plan, desired)?;
     let mut run = Run {
         plan,
         desired,
@@ -140,9 +346,7 @@ pub async fn execute(
     for (change, ops) in plan.changes.iter().zip(run.outcomes.iter_mut()) {
         *ops = vec![Outcome::NotRun; change.ops().len()];
     }
-    probe_fence(target, lock)
-        .await
-        .map_err(|e| Stopped(vec![e.to_string()]))?;
+    probe_fence(target, lock).await?;
     for phase in [Phase::Changes, Phase::Destructive, Phase::Record] {
         let steps: Vec<Step<'_>> = plan
             .changes
@@ -163,17 +367,17 @@ pub async fn execute(
             .collect();
         run.phase(target, phase, &steps, progress).await;
         if run.failed() {
-            return Err(run.report());
+            return Err(run.report().into());
         }
     }
     if run.done != run.total {
         // Every batch answered without a failure, yet not every command is known to have
         // run: never report success for that.
-        run.stopped = Some(format!(
-            "only {} of {} commands are known to have run",
-            run.done, run.total
-        ));
-        return Err(run.report());
+        run.stopped = Some(StopReason::NotAllKnown {
+            done: run.done,
+            total: run.total,
+        });
+        return Err(run.report().into());
     }
     Ok(Applied {
         changes: plan.changes.len(),
@@ -185,13 +389,17 @@ pub async fn execute(
 /// guarded transaction whose guard must stop it), or refuse to start, saying why. Without
 /// this, a user who may not run `WATCH` or `MULTI`, or may not write the fence key, would
 /// see each batch run unfenced (and the apply stop after the first).
-async fn probe_fence(target: &Target, lock: &Lock) -> Result<(), TargetError> {
-    match target.fence_problem(lock.fence()).await? {
+async fn probe_fence(target: &Target, lock: &Lock) -> Result<(), ApplyError> {
+    match target
+        .fence_problem(lock.fence())
+        .await
+        .map_err(ApplyError::Probe)?
+    {
         None => Ok(()),
-        Some(why) => Err(TargetError::Other(format!(
-            "apply cannot fence its writes with the lock, so it writes nothing: {why} (the apply user needs +watch +multi +exec +eval, and to write `{}:fence:*`: see \"Least-privilege users for the tool\" in docs/operations.md)",
-            lock.key()
-        ))),
+        Some(why) => Err(ApplyError::Unfenceable {
+            why,
+            lock_key: lock.key().to_owned(),
+        }),
     }
 }
 
@@ -205,10 +413,10 @@ struct Run<'p> {
     outcomes: Vec<Vec<Outcome>>,
     done: usize,
     total: usize,
-    /// Failed commands, for the report: (change address, command shown, the server's words).
-    failures: Vec<String>,
+    /// Failed commands, for the report.
+    failures: Vec<FailedCommand>,
     /// Why the run stopped before sending everything (the lock, the connection).
-    stopped: Option<String>,
+    stopped: Option<StopReason>,
 }
 
 impl<'p> Run<'p> {
@@ -261,7 +469,7 @@ impl<'p> Run<'p> {
                 return None;
             }
             if let Err(e) = lock.check(margin) {
-                *halt.borrow_mut() = Some(Halt::Stopped(e.to_string()));
+                *halt.borrow_mut() = Some(Halt::from(StopReason::Lease(e)));
                 return None;
             }
             sent_at.borrow_mut().push(Instant::now());
@@ -286,7 +494,7 @@ impl<'p> Run<'p> {
                             self.note_transaction(chunk, outcome, sent)
                         }
                     },
-                    Err(e) => Err(Halt::Stopped(e.to_string())),
+                    Err(e) => Err(Halt::from(StopReason::Batch(e))),
                 };
                 if let Err(stop) = noted {
                     halt.borrow_mut().get_or_insert(stop);
@@ -296,21 +504,23 @@ impl<'p> Run<'p> {
         }
         match halt.take() {
             Some(Halt::Stopped(why)) => {
-                self.stopped.get_or_insert(why);
+                self.stopped.get_or_insert(*why);
             }
             Some(Halt::Failure) if self.failures.is_empty() => {
-                self.stopped
-                    .get_or_insert("a batch failed without naming a command".to_owned());
+                self.stopped.get_or_insert(StopReason::UnnamedFailure);
             }
             _ => {}
         }
     }
 
     /// The lock turned out not to be this apply's any more: no batch may follow.
-    fn lock_lost(&self, what_ran: &str) -> Halt {
+    fn lock_lost(&self, what_ran: &'static str) -> Halt {
         let why = format!("another apply holds it now, or it expired ({what_ran})");
         self.lock.mark_lost(&why);
-        Halt::Stopped(format!("lost the apply lock `{}`: {why}", self.lock.key()))
+        Halt::from(StopReason::LockLost {
+            lock_key: self.lock.key().to_owned(),
+            what_ran,
+        })
     }
 
     /// Note what one guarded transaction did; `Err` when the apply must stop.
@@ -325,22 +535,17 @@ impl<'p> Run<'p> {
             TransactionOutcome::LockLost => {
                 Err(self.lock_lost("the server ran none of this batch"))
             }
-            TransactionOutcome::NotRun(why) => Err(Halt::Stopped(format!(
-                "{why}: none of a batch of {} commands ran",
-                chunk.len()
-            ))),
+            TransactionOutcome::NotRun(why) => Err(Halt::from(StopReason::NotRun {
+                why,
+                commands: chunk.len(),
+            })),
             TransactionOutcome::Refused(refused) => {
-                let none_ran = format!(
-                    "refused as it was queued: none of its batch of {} commands ran",
-                    chunk.len()
-                );
+                let commands = chunk.len();
                 for (index, error) in refused {
                     match index.checked_sub(1).and_then(|i| chunk.get(i)) {
-                        Some(step) => self.fail(step, &format!("{error} ({none_ran})")),
+                        Some(step) => self.fail(step, CommandError::Refused { error, commands }),
                         None => {
-                            return Err(Halt::Stopped(format!(
-                                "the server refused to renew the apply lock's lease in a batch: {error} ({none_ran})"
-                            )));
+                            return Err(Halt::from(StopReason::LeaseRefused { error, commands }));
                         }
                     }
                 }
@@ -355,10 +560,10 @@ impl<'p> Run<'p> {
             TransactionOutcome::RanUnfenced { results, why } => {
                 // What ran is reported as run; nothing more is sent.
                 let _ = self.note_results(chunk, &results);
-                Err(Halt::Stopped(format!(
-                    "a batch of {} commands ran without the lock's fence ({why}); stopped so that nothing more runs unfenced",
-                    chunk.len()
-                )))
+                Err(Halt::from(StopReason::Unfenced {
+                    commands: chunk.len(),
+                    why,
+                }))
             }
         }
     }
@@ -370,7 +575,7 @@ impl<'p> Run<'p> {
         for (step, reply) in chunk.iter().zip(results.iter().skip(1)) {
             match reply {
                 OpReply::Failed(e) if Some(e.code.as_str()) != step.op.done_already_code() => {
-                    self.fail(step, &e.words);
+                    self.fail(step, CommandError::Failed(e.words.clone()));
                     failed = true;
                 }
                 _ => self.set(step, Outcome::Done),
@@ -397,17 +602,14 @@ impl<'p> Run<'p> {
                 }
                 match (failed, chunk.get(done)) {
                     (Some(error), Some(step)) => {
-                        self.fail(step, &error);
+                        self.fail(step, CommandError::Failed(error));
                         Err(Halt::Failure)
                     }
-                    (Some(error), None) => Err(Halt::Stopped(format!(
-                        "the batch script reported a failure past its last command: {}",
-                        untrusted(&error)
-                    ))),
-                    (None, _) if done < chunk.len() => Err(Halt::Stopped(format!(
-                        "the batch script ran {done} of {} commands and reported no failure",
-                        chunk.len()
-                    ))),
+                    (Some(error), None) => Err(Halt::from(StopReason::FailurePastEnd { error })),
+                    (None, _) if done < chunk.len() => Err(Halt::from(StopReason::ShortBatch {
+                        done,
+                        commands: chunk.len(),
+                    })),
                     (None, _) => Ok(()),
                 }
             }
@@ -427,84 +629,47 @@ impl<'p> Run<'p> {
         }
     }
 
-    fn fail(&mut self, step: &Step<'p>, error: &str) {
+    fn fail(&mut self, step: &Step<'p>, error: CommandError) {
         let address = self
             .plan
             .changes
             .get(step.change)
             .map_or("", |c| c.address.as_str());
-        self.failures.push(format!(
-            "{}: `{}` failed: {}",
-            address,
-            step.op.shown_args().join(" "),
-            untrusted(error)
-        ));
-        self.set(step, Outcome::Failed(error.to_owned()));
+        self.set(step, Outcome::Failed);
+        self.failures.push(FailedCommand {
+            address: address.to_owned(),
+            command: step.op.shown_args().join(" "),
+            error,
+        });
     }
 
     /// Every failed command, then exactly how far the apply got.
     fn report(&self) -> Stopped {
-        let mut lines = Vec::new();
-        match (&self.stopped, self.failures.len()) {
-            (Some(why), 0) => lines.push(format!("apply stopped: {why}")),
-            (_, n) => lines.push(format!(
-                "apply stopped: {n} command{} failed",
-                if n == 1 { "" } else { "s" }
-            )),
-        }
-        for failure in &self.failures {
-            lines.push(format!("  {failure}"));
-        }
-        if let (Some(why), false) = (&self.stopped, self.failures.is_empty()) {
-            lines.push(format!("  and: {why}"));
-        }
-        lines.push(self.progress_line());
-        let unfinished = self.unfinished();
-        if !unfinished.is_empty() {
-            lines.push("Not (fully) applied:".to_owned());
-            const SHOWN: usize = 20;
-            for change in unfinished.iter().take(SHOWN) {
-                lines.push(format!("  {change}"));
-            }
-            if unfinished.len() > SHOWN {
-                lines.push(format!("  ... and {} more", unfinished.len() - SHOWN));
-            }
-        }
+        let with_commands = || self.outcomes.iter().filter(|ops| !ops.is_empty());
         let record_written = self
             .plan
             .changes
             .iter()
             .zip(&self.outcomes)
             .any(|(c, ops)| c.kind == Kind::Record && ops.iter().all(|o| *o == Outcome::Done));
-        lines.push(format!(
-            "What was applied stays applied.{} Run apply again after fixing this: it plans from the server as it is now and completes what is left.",
-            if record_written {
-                ""
-            } else {
-                " The record was not written."
-            }
-        ));
-        Stopped(lines)
-    }
-
-    /// How many commands ran, and how many changes ran all theirs. A change without commands
-    /// of its own (a stream its groups create) is left out of the count: its groups say.
-    fn progress_line(&self) -> String {
-        let with_commands = || self.outcomes.iter().filter(|ops| !ops.is_empty());
-        let changes_done = with_commands()
-            .filter(|ops| ops.iter().all(|o| *o == Outcome::Done))
-            .count();
-        format!(
-            "Applied {} of {} commands; {} of {} changes with commands fully applied.",
-            self.done,
-            self.total,
-            changes_done,
-            with_commands().count()
-        )
+        Stopped {
+            reason: self.stopped.clone(),
+            failures: self.failures.clone(),
+            done: self.done,
+            total: self.total,
+            // A change without commands of its own (a stream its groups create) is left out
+            // of the count: its groups say.
+            changes_done: with_commands()
+                .filter(|ops| ops.iter().all(|o| *o == Outcome::Done))
+                .count(),
+            changes_with_commands: with_commands().count(),
+            unfinished: self.unfinished(),
+            record_written,
+        }
     }
 
     /// The changes not fully applied, each with how far it got.
-    fn unfinished(&self) -> Vec<String> {
+    fn unfinished(&self) -> Vec<Unfinished> {
         self.plan
             .changes
             .iter()
@@ -512,19 +677,20 @@ impl<'p> Run<'p> {
             .filter(|(_, ops)| ops.iter().any(|o| *o != Outcome::Done))
             .map(|(change, ops)| {
                 let done = ops.iter().filter(|o| **o == Outcome::Done).count();
-                let state = if ops.iter().any(|o| matches!(o, Outcome::Failed(_))) {
-                    "failed"
+                let state = if ops.contains(&Outcome::Failed) {
+                    ChangeState::Failed
                 } else if done == 0 {
-                    "not run"
+                    ChangeState::NotRun
                 } else {
-                    "partly run"
+                    ChangeState::PartlyRun
                 };
-                format!(
-                    "{} {}: {state} ({done} of {} commands)",
-                    change.action.sign(),
-                    change.address,
-                    ops.len()
-                )
+                Unfinished {
+                    action: change.action,
+                    address: change.address.clone(),
+                    state,
+                    done,
+                    commands: ops.len(),
+                }
             })
             .collect()
     }
@@ -589,7 +755,7 @@ fn to_command(op: &Op, desired: &Desired, plan_id: Option<&str>) -> Command {
 /// Refuse, before anything is sent, a plan whose user rewrites set another number of
 /// passwords than the topology declares for that user (the planner never makes one; a
 /// placeholder left unfilled would reach Redis as a malformed rule).
-fn check_passwords(plan: &Plan, desired: &Desired) -> Result<(), TargetError> {
+fn check_passwords(plan: &Plan, desired: &Desired) -> Result<(), ApplyError> {
     for op in plan.ops() {
         let Op::SetUser { name, .. } = op else {
             continue;
@@ -599,10 +765,11 @@ fn check_passwords(plan: &Plan, desired: &Desired) -> Result<(), TargetError> {
             .get(name)
             .map_or(0, |u| u.password_hashes.len());
         if op.placeholders() != declared {
-            return Err(TargetError::Other(format!(
-                "the plan sets {} passwords of ACL user `{name}`, the topology declares {declared}; run plan again",
-                op.placeholders()
-            )));
+            return Err(ApplyError::Passwords {
+                user: name.clone(),
+                planned: op.placeholders(),
+                declared,
+            });
         }
     }
     Ok(())

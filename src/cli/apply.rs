@@ -10,7 +10,7 @@ use super::{ApplyArgs, ColourChoice, Failure, print_stderr, print_stdout, print_
 use crate::apply;
 use crate::live::read;
 use crate::model::secrets::Missing;
-use crate::plan::saved::{self, SavedPlan, SavedTarget, reconcile};
+use crate::plan::saved::{self, SavedPlan, SavedTarget, Unusable, reconcile};
 use crate::plan::{Action, Plan};
 use crate::record::Record;
 use crate::render;
@@ -42,7 +42,7 @@ async fn apply(args: &ApplyArgs, colour: ColourChoice) -> Result<u8, Failure> {
         Some(saved) if plan.is_empty() => {
             return Ok(nothing_left(saved, live.record.as_ref()));
         }
-        Some(saved) => reconcile(&saved.plan, plan).map_err(|why| refuse_saved(&why))?,
+        Some(saved) => reconcile(&saved.plan, plan).map_err(Failure::SavedPlanDiffers)?,
         None => plan,
     };
     let record = live.record;
@@ -120,8 +120,10 @@ fn interrupt() -> std::io::Result<impl Future<Output = ()>> {
 /// by size first: a pipe or a growing file has no size to check).
 fn read_saved(path: &std::path::Path) -> Result<SavedPlan, Failure> {
     use std::io::Read;
-    let cannot =
-        |why: String| Failure::Message(format!("cannot use the plan {}: {why}", path.display()));
+    let cannot = |source| Failure::UnusablePlan {
+        path: path.display().to_string(),
+        source,
+    };
     let cannot_read = |source| Failure::File {
         action: "read the plan",
         path: path.display().to_string(),
@@ -133,12 +135,9 @@ fn read_saved(path: &std::path::Path) -> Result<SavedPlan, Failure> {
         .read_to_end(&mut bytes)
         .map_err(cannot_read)?;
     if bytes.len() as u64 > saved::MAX_BYTES {
-        return Err(cannot(format!(
-            "it is larger than a plan can be ({} MB)",
-            saved::MAX_BYTES / (1024 * 1024)
-        )));
+        return Err(cannot(Unusable::TooLarge));
     }
-    let text = String::from_utf8(bytes).map_err(|_| cannot("it is not UTF-8 text".to_owned()))?;
+    let text = String::from_utf8(bytes).map_err(|_| cannot(Unusable::NotText))?;
     SavedPlan::parse(&text).map_err(cannot)
 }
 
@@ -151,8 +150,8 @@ fn check_saved(session: &Session, args: &ApplyArgs, saved: &SavedPlan) -> Result
         db: here.db,
         user: here.user,
     };
-    if let Some(why) = saved.target_mismatch(&target) {
-        return Err(Failure::Message(format!("{why}. Nothing was applied")));
+    if let Some(other) = saved.target_mismatch(&target) {
+        return Err(Failure::OtherServer(other));
     }
     match (saved.prune, args.target.prune) {
         (true, false) => {
@@ -173,13 +172,6 @@ fn check_saved(session: &Session, args: &ApplyArgs, saved: &SavedPlan) -> Result
         ));
     }
     Ok(())
-}
-
-/// A fresh plan that differs from the saved one: nothing is applied.
-fn refuse_saved(why: &str) -> Failure {
-    Failure::Message(format!(
-        "the saved plan is not what the topology and the server give now, so it is not applied: {why}. Run plan again and review the new plan. Nothing was applied"
-    ))
 }
 
 /// A saved plan when nothing is left to do: say whether this plan did it.
@@ -278,7 +270,7 @@ async fn execute_locked(
     drop(live);
     let (plan, plan_id) = match approved {
         Approved::Saved(saved) => (
-            reconcile(&saved.plan, fresh).map_err(|why| refuse_saved(&why))?,
+            reconcile(&saved.plan, fresh).map_err(Failure::SavedPlanDiffers)?,
             Some(saved.id.as_str()),
         ),
         Approved::Shown(shape_shown) if shape_shown == shape(&fresh) => (fresh, None),

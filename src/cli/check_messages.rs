@@ -5,16 +5,16 @@ use std::io::IsTerminal;
 
 use serde_json::json;
 
-use super::session::{connect, fail, run_async, server_url};
-use super::validate::diagnostics_text;
-use super::{CheckMessagesArgs, ColourChoice, Format, print_stderr, print_stdout};
+use super::session::{connect, run_async, server_url};
+use super::validate::{NotLoaded, diagnostics_text};
+use super::{CheckMessagesArgs, ColourChoice, Failure, Format, print_stderr, print_stdout};
 use crate::messages::{Checker, Fields, Violation, check_lines};
 use crate::model::desired::Desired;
 use crate::model::interpolate::ProcessEnv;
 use crate::model::schemas::LoadedSchema;
 use crate::model::secrets::Secrets;
-use crate::resp::{MAX_REPLY_BYTES, Reply, server_words, size_text};
-use crate::target::{Command, ReadError, RedactedUrl, TargetError};
+use crate::resp::{MAX_REPLY_BYTES, Reply, size_text};
+use crate::target::{Command, ReadError, RedactedUrl, ServerError, TargetError};
 use crate::text::{untrusted, untrusted_within};
 use crate::validate;
 
@@ -24,6 +24,97 @@ const SHOWN: usize = 100;
 /// The longest error message printed, in characters.
 const ERROR_CHARS: usize = 1_000;
 
+/// Why check-messages could not check (violations are its result, not errors).
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// The topology has errors (its diagnostics are printed already), or cannot be read.
+    #[error(transparent)]
+    NotLoaded(NotLoaded),
+    /// What the file's sources of secrets say is wrong (one problem per item).
+    #[error("{}", .0.join("; "))]
+    Topology(Vec<String>),
+    /// A stream's message schema cannot be compiled into a checker.
+    #[error("{0}")]
+    Schema(String),
+    /// Without `--env`, the environments give the stream different schemas.
+    #[error(
+        "environments `{}` and `{}` give stream `{stream}` different message schemas: say which one with --env",
+        untrusted(.first),
+        untrusted(.other)
+    )]
+    SchemasDiffer {
+        first: String,
+        other: String,
+        stream: String,
+    },
+    /// Reading the messages failed. It may quote the server: escaped and cut like any
+    /// server text.
+    #[error("{}", untrusted_within(&.0.to_string(), ERROR_CHARS))]
+    Read(ReadFailure),
+}
+
+/// Why the messages could not be read, from the file or the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadFailure {
+    /// `--stream` names a stream without a schema (`with_schema`: those with one).
+    #[error(
+        "stream `{stream}` has no message schema in this topology; streams with one: {}",
+        if .with_schema.is_empty() { "none".to_owned() } else { .with_schema.join(", ") }
+    )]
+    NoSchema {
+        stream: String,
+        with_schema: Vec<String>,
+    },
+    #[error("cannot read {}: {source}", .path.display())]
+    File {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    /// The server URL cannot be resolved.
+    #[error("{0}")]
+    Url(String),
+    /// Connecting to the server, or reading from it, failed.
+    #[error(transparent)]
+    Target(TargetError),
+    /// A stream's sample is larger than a reply may be (`why`: what the server announced
+    /// and the limit).
+    #[error(
+        "{url}: the newest {sample} entries of `{}` are larger than {}, refusing to read them ({why}): check fewer with --sample, or export them and check the file with --file",
+        untrusted(.key),
+        size_text(MAX_REPLY_BYTES)
+    )]
+    SampleTooLarge {
+        url: RedactedUrl,
+        sample: usize,
+        key: String,
+        why: String,
+    },
+    /// A stream's `XREVRANGE` reply is not entries.
+    #[error("{url}: XREVRANGE {} {problem}", untrusted(.key))]
+    Entries {
+        url: RedactedUrl,
+        key: String,
+        problem: EntriesProblem,
+    },
+}
+
+/// What is wrong with an `XREVRANGE` reply (shapes described as [`Reply::describe`] does).
+#[derive(Debug, thiserror::Error)]
+pub enum EntriesProblem {
+    #[error("failed: {0}")]
+    Failed(ServerError),
+    #[error("gave {0}, not an array of entries")]
+    NotAnArray(String),
+    #[error("gave an entry that is {0}, not an ID and its field/value pairs")]
+    NotAnEntry(String),
+}
+
+impl From<ReadFailure> for CheckError {
+    fn from(failure: ReadFailure) -> CheckError {
+        CheckError::Read(failure)
+    }
+}
+
 /// A stream with a schema: its full key and the checker of its schema.
 struct Checked {
     name: String,
@@ -31,31 +122,25 @@ struct Checked {
     checker: Checker,
 }
 
-pub fn run(args: &CheckMessagesArgs, colour: ColourChoice) -> u8 {
-    let streams = match load(args, colour) {
-        Ok(streams) => streams,
-        Err(code) => return code,
-    };
-    let results = match (&args.messages, &args.stream) {
-        (Some(file), Some(stream)) => from_file(&streams, file, stream),
-        _ => match run_async(sample(args, &streams)) {
-            Ok(results) => results,
-            Err(code) => return code,
-        },
-    };
-    let (checked, violations) = match results {
-        Ok(results) => results,
-        // It may quote the server (a read's error): escaped and cut like any server text.
-        Err(message) => return fail(&untrusted_within(&message, ERROR_CHARS)),
+/// Messages checked, and the violations found (each with its stream's name).
+type Results = (usize, Vec<(String, Violation)>);
+
+pub fn run(args: &CheckMessagesArgs, colour: ColourChoice) -> Result<u8, Failure> {
+    let streams = load(args, colour)?;
+    let (checked, violations) = match (&args.messages, &args.stream) {
+        (Some(file), Some(stream)) => {
+            from_file(&streams, file, stream).map_err(CheckError::from)?
+        }
+        _ => run_async(sample(args, &streams))?.map_err(CheckError::from)?,
     };
     report(args.format, checked, &violations);
-    u8::from(!violations.is_empty())
+    Ok(u8::from(!violations.is_empty()))
 }
 
 /// The topology's streams that have a schema, each with its compiled checker. Checking a
 /// file (`--file`) needs no `--env` when every environment gives the stream the same schema:
 /// then any of them will do (a server sample does need one: the namespace may differ).
-fn load(args: &CheckMessagesArgs, colour: ColourChoice) -> Result<Vec<Checked>, u8> {
+fn load(args: &CheckMessagesArgs, colour: ColourChoice) -> Result<Vec<Checked>, CheckError> {
     let env = match (&args.env, &args.stream) {
         (None, Some(stream)) if args.messages.is_some() => agreed_environment(args, stream)?,
         (env, _) => env.clone(),
@@ -63,7 +148,7 @@ fn load(args: &CheckMessagesArgs, colour: ColourChoice) -> Result<Vec<Checked>, 
     let schemas = schemas_of(args, env.as_deref(), Some(colour))?;
     let mut streams = Vec::new();
     for (name, key, schema_name, schema) in schemas {
-        let checker = Checker::new(&schema_name, &schema).map_err(|e| fail(&e))?;
+        let checker = Checker::new(&schema_name, &schema).map_err(CheckError::Schema)?;
         streams.push(Checked { name, key, checker });
     }
     Ok(streams)
@@ -78,7 +163,7 @@ fn schemas_of(
     args: &CheckMessagesArgs,
     env: Option<&str>,
     print: Option<ColourChoice>,
-) -> Result<Vec<StreamSchema>, u8> {
+) -> Result<Vec<StreamSchema>, CheckError> {
     let (report, loaded) = validate::load_with_schemas(&args.topology, env, &ProcessEnv);
     if let Some(colour) = print
         && !report.diagnostics.is_empty()
@@ -93,11 +178,14 @@ fn schemas_of(
         schemas: loaded,
     }) = loaded.filter(|_| !report.has_errors())
     else {
-        return Err(fail(&super::validate::not_loaded(&args.topology, &report)));
+        return Err(CheckError::NotLoaded(NotLoaded::of(
+            &args.topology,
+            &report,
+        )));
     };
     // Passwords are not needed here: nothing is read for them.
     let desired = Desired::from_topology(&topology, env, &Secrets::SourcesOnly)
-        .map_err(|problems| fail(&problems.join("; ")))?;
+        .map_err(CheckError::Topology)?;
     Ok(desired
         .streams
         .iter()
@@ -112,12 +200,15 @@ fn schemas_of(
 /// Without `--env`, for a file of messages of `stream`: no environment when the file
 /// declares none; else the first, if every environment gives `stream` the same schema
 /// (otherwise which differ, and that `--env` is needed).
-fn agreed_environment(args: &CheckMessagesArgs, stream: &str) -> Result<Option<String>, u8> {
+fn agreed_environment(
+    args: &CheckMessagesArgs,
+    stream: &str,
+) -> Result<Option<String>, CheckError> {
     let environments = validate::declared_environments(&args.topology);
     let Some(first) = environments.first() else {
         return Ok(None);
     };
-    let schema_in = |env: &str| -> Result<Option<(String, LoadedSchema)>, u8> {
+    let schema_in = |env: &str| -> Result<Option<(String, LoadedSchema)>, CheckError> {
         // Diagnostics are printed once, by the load that follows.
         let schemas = schemas_of(args, Some(env), None)?;
         Ok(schemas
@@ -128,11 +219,11 @@ fn agreed_environment(args: &CheckMessagesArgs, stream: &str) -> Result<Option<S
     let expected = schema_in(first)?;
     for env in &environments[1..] {
         if schema_in(env)? != expected {
-            return Err(fail(&format!(
-                "environments `{}` and `{}` give stream `{stream}` different message schemas: say which one with --env",
-                untrusted(first),
-                untrusted(env)
-            )));
+            return Err(CheckError::SchemasDiffer {
+                first: first.clone(),
+                other: env.clone(),
+                stream: stream.to_owned(),
+            });
         }
     }
     Ok(Some(first.clone()))
@@ -142,20 +233,17 @@ fn from_file(
     streams: &[Checked],
     file: &std::path::Path,
     stream: &str,
-) -> Result<(usize, Vec<(String, Violation)>), String> {
+) -> Result<Results, ReadFailure> {
     let Some(checked) = streams.iter().find(|s| s.name == stream) else {
-        let names: Vec<&str> = streams.iter().map(|s| s.name.as_str()).collect();
-        return Err(format!(
-            "stream `{stream}` has no message schema in this topology; streams with one: {}",
-            if names.is_empty() {
-                "none".to_owned()
-            } else {
-                names.join(", ")
-            }
-        ));
+        return Err(ReadFailure::NoSchema {
+            stream: stream.to_owned(),
+            with_schema: streams.iter().map(|s| s.name.clone()).collect(),
+        });
     };
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let text = std::fs::read_to_string(file).map_err(|source| ReadFailure::File {
+        path: file.to_owned(),
+        source,
+    })?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (count, violations) = check_lines(&checked.checker, &text, threads);
     Ok((
@@ -173,14 +261,15 @@ fn from_file(
 /// entry of 512 MB, or many large ones) is refused, naming the stream, before any of it is
 /// read: entries are not skipped, since a sample that leaves entries out would pass for
 /// clean.
-async fn sample(
-    args: &CheckMessagesArgs,
-    streams: &[Checked],
-) -> Result<(usize, Vec<(String, Violation)>), String> {
-    let url = server_url(args.url.as_deref(), args.url_file.as_deref())?;
+///
+/// A reply that is not entries stops the checking: it is kept as the error, and the replies
+/// after it (already on their way) are read but not checked.
+async fn sample(args: &CheckMessagesArgs, streams: &[Checked]) -> Result<Results, ReadFailure> {
+    let url =
+        server_url(args.url.as_deref(), args.url_file.as_deref()).map_err(ReadFailure::Url)?;
     let mut target = connect(&url, args.tls_ca_cert.clone())
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(ReadFailure::Target)?;
     let batches = streams
         .iter()
         .map(|s| {
@@ -197,66 +286,66 @@ async fn sample(
     let url = target.describe().clone();
     let mut count = 0;
     let mut violations = Vec::new();
+    let mut malformed = None;
     let mut pending = streams.iter();
     let read = target
         .read_replies(batches, |replies| {
             let (Some(stream), Some(reply)) = (pending.next(), replies.first()) else {
                 return Ok(());
             };
-            for (id, fields) in entries(reply, &stream.key, &url)? {
-                count += 1;
-                let found = stream.checker.check(&id, &Fields::Redis(&fields));
-                violations.extend(found.into_iter().map(|v| (stream.name.clone(), v)));
+            if malformed.is_some() {
+                return Ok(());
+            }
+            match entries(reply) {
+                Ok(entries) => {
+                    for (id, fields) in entries {
+                        count += 1;
+                        let found = stream.checker.check(&id, &Fields::Redis(&fields));
+                        violations.extend(found.into_iter().map(|v| (stream.name.clone(), v)));
+                    }
+                }
+                Err(problem) => {
+                    malformed = Some(ReadFailure::Entries {
+                        url: url.clone(),
+                        key: stream.key.clone(),
+                        problem,
+                    });
+                }
             }
             Ok(())
         })
         .await;
-    match read {
-        Ok(()) => Ok((count, violations)),
-        Err(ReadError::OverLimit { batch, why, .. }) => Err(format!(
-            "{url}: the newest {} entries of `{}` are larger than {}, refusing to read them ({why}): check fewer with --sample, or export them and check the file with --file",
-            args.sample,
-            streams
+    match (read, malformed) {
+        (_, Some(malformed)) => Err(malformed),
+        (Ok(()), None) => Ok((count, violations)),
+        (Err(ReadError::OverLimit { batch, why, .. }), None) => Err(ReadFailure::SampleTooLarge {
+            url,
+            sample: args.sample,
+            key: streams
                 .get(batch)
-                .map_or_else(String::new, |s| untrusted(&s.key).into_owned()),
-            size_text(MAX_REPLY_BYTES)
-        )),
-        Err(ReadError::Failed(e)) => Err(e.to_string()),
+                .map_or_else(String::new, |s| s.key.clone()),
+            why,
+        }),
+        (Err(ReadError::Failed(e)), None) => Err(ReadFailure::Target(e)),
     }
 }
 
 /// A stream entry: its ID and its field/value pairs.
 type Entry = (String, Vec<(String, String)>);
 
-/// One `XREVRANGE` reply: `[[id, [field, value, ...]], ...]`, every entry whole, or an error
-/// naming the stream.
-fn entries(reply: &Reply, key: &str, url: &RedactedUrl) -> Result<Vec<Entry>, TargetError> {
-    let what = format!("XREVRANGE {}", untrusted(key));
+/// One `XREVRANGE` reply: `[[id, [field, value, ...]], ...]`, every entry whole, or what
+/// is wrong with it.
+fn entries(reply: &Reply) -> Result<Vec<Entry>, EntriesProblem> {
     let items = match reply {
         Reply::Array(items) => items,
         Reply::Error { code, details } => {
-            return Err(TargetError::Other(format!(
-                "{url}: {what} failed: {}",
-                server_words(code, details)
-            )));
+            return Err(EntriesProblem::Failed(ServerError::new(code, details)));
         }
-        other => {
-            return Err(TargetError::Other(format!(
-                "{url}: {what} gave {}, not an array of entries",
-                other.describe()
-            )));
-        }
+        other => return Err(EntriesProblem::NotAnArray(other.describe())),
     };
     items
         .iter()
-        .map(|item| {
-            entry(item).ok_or_else(|| {
-                TargetError::Other(format!(
-                    "{url}: {what} gave an entry that is {}, not an ID and its field/value pairs",
-                    item.describe()
-                ))
-            })
-        })
+        .map(|item| entry(item).ok_or_else(|| EntriesProblem::NotAnEntry(item.describe())))
         .collect()
 }
 
@@ -332,5 +421,47 @@ fn report(format: Format, checked: usize, violations: &[(String, Violation)]) {
             ));
             print_stdout(&out);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reply_that_is_not_entries_says_what_it_is() {
+        let problem = |reply: &Reply| entries(reply).expect_err("not entries").to_string();
+        assert_eq!(
+            problem(&Reply::Error {
+                code: "NOPERM",
+                details: "no permissions"
+            }),
+            "failed: NOPERM no permissions"
+        );
+        assert_eq!(
+            problem(&Reply::Int(3)),
+            "gave the integer 3, not an array of entries"
+        );
+        assert_eq!(
+            problem(&Reply::Array(vec![Reply::Nil])),
+            "gave an entry that is nil, not an ID and its field/value pairs"
+        );
+        let entry = Reply::Array(vec![
+            Reply::Bytes(b"1-0"),
+            Reply::Array(vec![Reply::Bytes(b"v"), Reply::Bytes(b"1")]),
+        ]);
+        assert_eq!(
+            entries(&Reply::Array(vec![entry])).expect("one entry"),
+            vec![("1-0".to_owned(), vec![("v".to_owned(), "1".to_owned())])]
+        );
+    }
+
+    #[test]
+    fn a_read_failure_is_cut_to_one_short_line() {
+        let long = CheckError::from(ReadFailure::Url(format!("{}\n", "x".repeat(5_000))));
+        let text = long.to_string();
+        assert!(text.chars().count() < ERROR_CHARS + 40, "{}", text.len());
+        assert!(text.ends_with("more bytes)"), "{text}");
+        assert!(!text.contains('\n'));
     }
 }

@@ -3,23 +3,32 @@
 use std::io::IsTerminal;
 
 use super::validate::diagnostics_text;
-use super::{ColourChoice, DiffArgs, ReportFormat, print_stderr, print_stdout};
-use crate::diff::source::{Checkout, Spec};
+use super::{ColourChoice, DiffArgs, Failure, ReportFormat, print_stderr, print_stdout};
+use crate::diff::source::{Checkout, SourceError, Spec};
 use crate::diff::{self, Side};
 use crate::model::desired::Desired;
 use crate::model::interpolate::ProcessEnv;
 use crate::render;
 use crate::render::diff::Labelled;
 
-pub fn run(args: &DiffArgs, colour: ColourChoice) -> u8 {
+/// Why `diff` could not compare. Printed as the tool's own words, naming the versions as
+/// the command line gave them.
+#[derive(Debug, thiserror::Error)]
+pub enum DiffError {
+    /// A version could not be read (a file, or `git:REF:PATH`).
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// A version has errors (its diagnostics are the command's report, printed already).
+    #[error("{version} is invalid")]
+    Invalid { version: String },
+}
+
+pub fn run(args: &DiffArgs, colour: ColourChoice) -> Result<u8, Failure> {
     let (old_spec, new_spec) = (Spec::parse(&args.old), Spec::parse(&args.new));
-    let checkouts = Checkout::new(&old_spec).and_then(|old| Ok((old, Checkout::new(&new_spec)?)));
-    let (old, new) = match checkouts {
-        Ok(both) => both,
-        Err(why) => {
-            print_stderr(&format!("error: {why}\n"));
-            return 1;
-        }
+    let old = Checkout::new(&old_spec).map_err(DiffError::from)?;
+    let new = Checkout::new(&new_spec).map_err(DiffError::from)?;
+    let invalid = |spec: &Spec| DiffError::Invalid {
+        version: spec.describe(),
     };
     let environments: Vec<Option<String>> = match &args.env {
         Some(env) => vec![Some(env.clone())],
@@ -39,8 +48,7 @@ pub fn run(args: &DiffArgs, colour: ColourChoice) -> u8 {
         let (report, new_side) = new.load(env.as_deref(), &ProcessEnv);
         print_stderr(&diagnostics_text(&report, stderr_colour));
         let Some(new_side) = new_side else {
-            print_stderr(&format!("error: {} is invalid\n", new_spec.describe()));
-            return 1;
+            return Err(invalid(&new_spec).into());
         };
         let old_side = match env {
             // An environment the old version did not have: everything in it is new.
@@ -49,8 +57,7 @@ pub fn run(args: &DiffArgs, colour: ColourChoice) -> u8 {
                 let (report, side) = old.load(env.as_deref(), &ProcessEnv);
                 let Some(side) = side else {
                     print_stderr(&diagnostics_text(&report, stderr_colour));
-                    print_stderr(&format!("error: {} is invalid\n", old_spec.describe()));
-                    return 1;
+                    return Err(invalid(&old_spec).into());
                 };
                 side
             }
@@ -77,7 +84,7 @@ pub fn run(args: &DiffArgs, colour: ColourChoice) -> u8 {
         ReportFormat::Markdown => render::markdown::diff(&old_name, &new_name, &labelled),
     };
     print_stdout(&text);
-    diffs.iter().map(|(_, d)| d.exit_code()).max().unwrap_or(0)
+    Ok(diffs.iter().map(|(_, d)| d.exit_code()).max().unwrap_or(0))
 }
 
 /// A side with nothing declared, in the other side's namespace and environment.

@@ -8,8 +8,7 @@ use clap::CommandFactory;
 use clap_mangen::Man;
 use clap_mangen::roff::{Roff, bold, italic, roman};
 
-use super::session::fail;
-use super::{Cli, print_stdout};
+use super::{Cli, Failure, print_stdout};
 
 const BIN: &str = "redis-topology";
 
@@ -39,15 +38,13 @@ fn bash_states_fixed(script: &str) -> String {
 }
 
 /// Print `redis-topology.1`, or with `dir` write it and one page per command there.
-pub fn man(dir: Option<&Path>) -> u8 {
-    let result = match dir {
+pub fn man(dir: Option<&Path>) -> Result<u8, Failure> {
+    match dir {
         None => main_page().map(|page| print_stdout(&page)),
         Some(dir) => write_pages(dir),
-    };
-    match result {
-        Ok(()) => 0,
-        Err(e) => fail(&format!("cannot write the man pages: {e}")),
     }
+    .map_err(Failure::ManPages)?;
+    Ok(0)
 }
 
 /// The command tree as the man pages show it: without clap's `help` subcommand, which has

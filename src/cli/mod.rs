@@ -284,17 +284,17 @@ pub fn run() -> u8 {
         Ordering::Relaxed,
     );
     let outcome = match cli.command {
-        Command::Validate(args) => Ok(validate::run(&args, cli.color)),
+        Command::Validate(args) => validate::run(&args, cli.color),
         Command::Plan(args) => plan::run(&args, cli.color),
         Command::Apply(args) => apply::run(&args, cli.color),
-        Command::Diff(args) => Ok(diff::run(&args, cli.color)),
-        Command::CheckMessages(args) => Ok(check_messages::run(&args, cli.color)),
+        Command::Diff(args) => diff::run(&args, cli.color),
+        Command::CheckMessages(args) => check_messages::run(&args, cli.color),
         Command::Schema => {
             print_stdout(&crate::schema::topology_schema_text());
             Ok(0)
         }
         Command::Completions(args) => Ok(generate::completions(args.shell)),
-        Command::Man(args) => Ok(generate::man(args.dir.as_deref())),
+        Command::Man(args) => generate::man(args.dir.as_deref()),
     };
     outcome.unwrap_or_else(|failure| failure.report())
 }
@@ -310,18 +310,45 @@ pub enum Failure {
     /// The planner refused the change: one `error:` line per refusal.
     #[error("{}", refusal_lines(.0))]
     Refused(Vec<crate::plan::Refusal>),
-    /// An apply that stopped: its first line as the error, then the others indented under
-    /// it (what was and was not applied).
+    /// An apply that did not complete; one that stopped while writing prints its first
+    /// line as the error, then the others indented under it (what was and was not applied).
     #[error(transparent)]
-    Stopped(#[from] crate::apply::Stopped),
+    Apply(#[from] crate::apply::ApplyError),
     /// The file could not be loaded; its diagnostics are printed already (they are the
     /// command's report). Not escaped: the text is the tool's own, naming the file.
     #[error("{0}; nothing was sent to Redis")]
-    NotLoaded(String),
+    NotLoaded(validate::NotLoaded),
     /// Secrets that apply needs are not set: one line per problem, then what to do (the
     /// advice not escaped: the tool's own words).
     #[error("{}", .0.join("\n"))]
     MissingSecrets(Vec<String>),
+    /// A saved plan that cannot be used at all (`apply --plan`).
+    #[error("cannot use the plan {path}: {source}")]
+    UnusablePlan {
+        path: String,
+        source: crate::plan::saved::Unusable,
+    },
+    /// A saved plan made for another server.
+    #[error("{0}. Nothing was applied")]
+    OtherServer(crate::plan::saved::OtherServer),
+    /// A fresh plan that differs from the saved one: nothing is applied.
+    #[error(
+        "the saved plan is not what the topology and the server give now, so it is not applied: {0}. Run plan again and review the new plan. Nothing was applied"
+    )]
+    SavedPlanDiffers(crate::plan::saved::Difference),
+    /// `diff` could not compare (not escaped: the tool's own words, naming the versions as
+    /// the command line gave them; git's words in it are escaped already).
+    #[error(transparent)]
+    Diff(#[from] diff::DiffError),
+    /// `check-messages` could not check.
+    #[error(transparent)]
+    CheckMessages(#[from] check_messages::CheckError),
+    /// The man pages could not be written.
+    #[error("cannot write the man pages: {0}")]
+    ManPages(std::io::Error),
+    /// The async runtime could not start.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
     /// A file that could not be read or written.
     #[error("cannot {action} {path}: {source}")]
     File {
@@ -337,7 +364,7 @@ pub enum Failure {
 fn refusal_lines(refusals: &[crate::plan::Refusal]) -> String {
     refusals
         .iter()
-        .map(|r| r.0.as_str())
+        .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -348,25 +375,48 @@ impl Failure {
         match self {
             Failure::Refused(refusals) => {
                 for refusal in refusals {
-                    session::fail(&refusal.0);
+                    fail(&refusal.to_string());
                 }
                 1
             }
-            Failure::Stopped(stopped) => session::fail_lines(&stopped.0),
-            Failure::NotLoaded(_) => {
+            Failure::Apply(crate::apply::ApplyError::Stopped(stopped)) => {
+                fail_lines(&stopped.lines())
+            }
+            Failure::NotLoaded(_) | Failure::Diff(_) => {
                 print_stderr(&format!("error: {self}\n"));
                 1
             }
             Failure::MissingSecrets(problems) => {
                 for problem in problems {
-                    session::fail(problem);
+                    fail(problem);
                 }
                 print_stderr(MISSING_SECRETS_ADVICE);
                 1
             }
-            _ => session::fail(&self.to_string()),
+            _ => fail(&self.to_string()),
         }
     }
+}
+
+/// Print one error line and give the exit code for errors. The message is escaped to one
+/// line (control characters as `\n`, `\u{1b}`): it may quote a server, a file or a path, and
+/// must not print a line of its own or move the cursor.
+fn fail(message: &str) -> u8 {
+    let message = crate::text::untrusted_within(message, usize::MAX);
+    print_stderr(&format!("error: {message}\n"));
+    1
+}
+
+/// Print an error of several lines (an apply's report): the first as `error:`, the others
+/// indented under it, each escaped to one line as [`fail`] does.
+fn fail_lines(lines: &[String]) -> u8 {
+    let mut lines = lines.iter();
+    let code = fail(lines.next().map_or("", String::as_str));
+    for line in lines {
+        let line = crate::text::untrusted_within(line, usize::MAX);
+        print_stderr(&format!("{line}\n"));
+    }
+    code
 }
 
 /// After the missing secrets' lines.
@@ -390,8 +440,8 @@ pub(crate) fn quiet() -> bool {
 /// `--quiet`: the human plan and diff (their exit codes carry the result), and apply's plan
 /// and report, unless apply is going to ask for confirmation (no `--yes` and on a terminal:
 /// nobody approves a plan they were not shown). JSON and markdown are what was asked for;
-/// validate and check-messages print their errors on stdout or stderr themselves and
-/// silence only their summaries (see there).
+/// validate and check-messages silence only their summaries (see there): their diagnostics
+/// and violations are their output.
 fn stdout_is_chatter(command: &Command) -> bool {
     match command {
         Command::Plan(args) => args.format == ReportFormat::Human,

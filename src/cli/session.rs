@@ -70,7 +70,7 @@ pub async fn open(
         print_stderr(&super::validate::diagnostics_text(&report, colour));
     }
     let Some(topology) = topology else {
-        return Err(Failure::NotLoaded(super::validate::not_loaded(
+        return Err(Failure::NotLoaded(super::validate::NotLoaded::of(
             &args.file, &report,
         )));
     };
@@ -164,35 +164,11 @@ pub fn exit_soon<T>(values: T) {
     std::mem::forget(values);
 }
 
-/// Print one error line and give the exit code for errors. The message is escaped to one
-/// line (control characters as `\n`, `\u{1b}`): it may quote a server, a file or a path, and
-/// must not print a line of its own or move the cursor.
-pub fn fail(message: &str) -> u8 {
-    let message = crate::text::untrusted_within(message, usize::MAX);
-    print_stderr(&format!("error: {message}\n"));
-    1
-}
-
-/// Print an error of several lines (an apply's report): the first as `error:`, the others
-/// indented under it, each escaped to one line as [`fail`] does.
-pub fn fail_lines(lines: &[String]) -> u8 {
-    let mut lines = lines.iter();
-    let code = fail(lines.next().map_or("", String::as_str));
-    for line in lines {
-        let line = crate::text::untrusted_within(line, usize::MAX);
-        print_stderr(&format!("{line}\n"));
-    }
-    code
-}
-
 /// Run a future on a small multi-threaded runtime: the connection's task decodes replies on a
 /// worker thread while this thread turns the previous batch into live state (measured: a
 /// no-op plan of 10,000 streams 10% faster than on one thread).
 pub fn block_on<F: Future<Output = Result<u8, Failure>>>(future: F) -> Result<u8, Failure> {
-    match tokio_runtime() {
-        Ok(runtime) => runtime.block_on(future),
-        Err(e) => Err(Failure::Message(runtime_error(&e))),
-    }
+    run_async(future)?
 }
 
 fn tokio_runtime() -> std::io::Result<tokio::runtime::Runtime> {
@@ -202,17 +178,10 @@ fn tokio_runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-fn runtime_error(e: &std::io::Error) -> String {
-    format!("cannot start the async runtime: {e}")
-}
-
-/// Run a future on the runtime of [`block_on`]; `Err` is the exit code when the runtime
-/// cannot start (the reason printed).
-pub fn run_async<T>(future: impl Future<Output = T>) -> Result<T, u8> {
-    match tokio_runtime() {
-        Ok(runtime) => Ok(runtime.block_on(future)),
-        Err(e) => Err(fail(&runtime_error(&e))),
-    }
+/// Run a future on the runtime of [`block_on`]; `Err` when the runtime cannot start.
+pub fn run_async<T>(future: impl Future<Output = T>) -> Result<T, Failure> {
+    let runtime = tokio_runtime().map_err(Failure::Runtime)?;
+    Ok(runtime.block_on(future))
 }
 
 #[cfg(test)]

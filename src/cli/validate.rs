@@ -1,14 +1,17 @@
 //! `redis-topology validate`.
 
 use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 
-use super::{ColourChoice, Format, ValidateArgs, print_stderr, print_stdout};
+use super::{ColourChoice, Failure, Format, ValidateArgs, print_stderr, print_stdout};
 use crate::diagnostics::Severity;
 use crate::model::interpolate::ProcessEnv;
 use crate::render;
 use crate::validate::{self, Report};
 
-pub fn run(args: &ValidateArgs, colour: ColourChoice) -> u8 {
+/// Validate the file and print its diagnostics: they are the command's report, so an
+/// invalid file is its result (exit 1), not a [`Failure`].
+pub fn run(args: &ValidateArgs, colour: ColourChoice) -> Result<u8, Failure> {
     let report = validate::validate_file(&args.file, args.env.as_deref(), args.strict, &ProcessEnv);
     match args.format {
         Format::Json => {
@@ -25,7 +28,7 @@ pub fn run(args: &ValidateArgs, colour: ColourChoice) -> u8 {
             print_stderr(&text);
         }
     }
-    u8::from(report.has_errors())
+    Ok(u8::from(report.has_errors()))
 }
 
 /// Every diagnostic of a report, rendered for people; with --quiet, only the errors.
@@ -47,7 +50,7 @@ pub fn diagnostics_text(report: &Report, colour: bool) -> String {
 }
 
 /// The last line of human output: valid or not, what was checked, how many problems.
-fn summary(file: &std::path::Path, report: &Report) -> String {
+fn summary(file: &Path, report: &Report) -> String {
     let errors = report.count(Severity::Error);
     let warnings = report.count(Severity::Warning);
     let counts = format!(
@@ -71,35 +74,51 @@ fn summary(file: &std::path::Path, report: &Report) -> String {
     if errors == 0 {
         format!("{} is valid{scope}: {counts}\n", file.display())
     } else {
-        format!("{}{scope}: {counts}\n", not_loaded(file, report))
+        format!("{}{scope}: {counts}\n", NotLoaded::of(file, report))
     }
 }
 
 /// Why a topology could not be used, in words that fit the problem: a file that cannot be
-/// read, or an `--env` missing or unknown, is not an invalid file.
-pub(crate) fn not_loaded(file: &std::path::Path, report: &Report) -> String {
-    use crate::diagnostics::Code;
-    let has = |code: Code| {
-        report
-            .diagnostics
-            .iter()
-            .any(|d| d.code == code && d.is_error())
-    };
-    let only = |codes: &[Code]| {
-        report
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .all(|d| codes.contains(&d.code))
-    };
-    let file = file.display();
-    if has(Code::IoRead) {
-        format!("cannot read {file}")
-    } else if only(&[Code::EnvUnknown]) {
-        format!("{file} has no such environment (see --env)")
-    } else if only(&[Code::EnvRequired]) {
-        format!("{file} declares environments: choose one with --env")
-    } else {
-        format!("{file} is invalid")
+/// read, or an `--env` missing or unknown, is not an invalid file. The path is the command
+/// line's, printed as given.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NotLoaded {
+    #[error("cannot read {}", .0.display())]
+    CannotRead(PathBuf),
+    #[error("{} has no such environment (see --env)", .0.display())]
+    NoSuchEnvironment(PathBuf),
+    #[error("{} declares environments: choose one with --env", .0.display())]
+    EnvironmentRequired(PathBuf),
+    #[error("{} is invalid", .0.display())]
+    Invalid(PathBuf),
+}
+
+impl NotLoaded {
+    /// Why `file`, whose loading gave `report`, could not be used.
+    pub(crate) fn of(file: &Path, report: &Report) -> NotLoaded {
+        use crate::diagnostics::Code;
+        let has = |code: Code| {
+            report
+                .diagnostics
+                .iter()
+                .any(|d| d.code == code && d.is_error())
+        };
+        let only = |codes: &[Code]| {
+            report
+                .diagnostics
+                .iter()
+                .filter(|d| d.is_error())
+                .all(|d| codes.contains(&d.code))
+        };
+        let file = file.to_owned();
+        if has(Code::IoRead) {
+            NotLoaded::CannotRead(file)
+        } else if only(&[Code::EnvUnknown]) {
+            NotLoaded::NoSuchEnvironment(file)
+        } else if only(&[Code::EnvRequired]) {
+            NotLoaded::EnvironmentRequired(file)
+        } else {
+            NotLoaded::Invalid(file)
+        }
     }
 }

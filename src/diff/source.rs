@@ -47,6 +47,47 @@ impl Spec {
     }
 }
 
+/// Why a version cannot be read. Paths and refs are the command line's, printed as given;
+/// git's own words are escaped.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// `git show` printed nothing for `spec` (`git:REF:PATH`).
+    #[error(
+        "{spec}: `git show` printed nothing (an empty file at that ref?); a topology is never empty"
+    )]
+    Empty { spec: String },
+    #[error("cannot make a temporary folder: {source}")]
+    TempDir { source: std::io::Error },
+    #[error("{spec}: the path leaves the repository")]
+    OutsideRepository { spec: String },
+    /// A file of the copy could not be written.
+    #[error("cannot write {}: {source}", .path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A ref git would read as an option.
+    #[error(
+        "git:{rev}:{path}: a git ref cannot start with `-` (git would read it as an option); name a branch, tag or commit, e.g. git:origin/main:{path}"
+    )]
+    OptionRef { rev: String, path: String },
+    #[error("cannot run git to read git:{rev}:{path}: {source}")]
+    NoGit {
+        rev: String,
+        path: String,
+        source: std::io::Error,
+    },
+    /// `git show` failed; `why` is the first line of what it said, as it said it.
+    #[error("git:{rev}:{path}: {}", crate::text::untrusted(.why))]
+    GitShow {
+        rev: String,
+        path: String,
+        why: String,
+    },
+    #[error("git:{rev}:{path} is not UTF-8 text")]
+    NotText { rev: String, path: String },
+}
+
 /// A topology ready to read: a file, or a git version copied out (kept while this lives).
 pub struct Checkout {
     pub path: PathBuf,
@@ -55,7 +96,7 @@ pub struct Checkout {
 }
 
 impl Checkout {
-    pub fn new(spec: &Spec) -> Result<Checkout, String> {
+    pub fn new(spec: &Spec) -> Result<Checkout, SourceError> {
         match spec {
             Spec::File(path) => Ok(Checkout {
                 path: path.clone(),
@@ -107,18 +148,18 @@ impl Checkout {
     }
 }
 
-fn checkout_git(spec: &Spec, rev: &str, path: &str) -> Result<Checkout, String> {
+fn checkout_git(spec: &Spec, rev: &str, path: &str) -> Result<Checkout, SourceError> {
     let text = git_show(rev, path)?;
     if text.trim().is_empty() {
         // Not an old side with nothing declared, which would show every stream as new.
-        return Err(format!(
-            "{}: `git show` printed nothing (an empty file at that ref?); a topology is never empty",
-            spec.describe()
-        ));
+        return Err(SourceError::Empty {
+            spec: spec.describe(),
+        });
     }
-    let dir = tempfile::tempdir().map_err(|e| format!("cannot make a temporary folder: {e}"))?;
-    let relative = normalize(Path::new(path))
-        .ok_or_else(|| format!("{}: the path leaves the repository", spec.describe()))?;
+    let dir = tempfile::tempdir().map_err(|source| SourceError::TempDir { source })?;
+    let relative = normalize(Path::new(path)).ok_or_else(|| SourceError::OutsideRepository {
+        spec: spec.describe(),
+    })?;
     let local = dir.path().join(&relative);
     write(&local, &text)?;
     // The schema files it refers to, from the same REF, where the file expects them.
@@ -142,34 +183,37 @@ fn checkout_git(spec: &Spec, rev: &str, path: &str) -> Result<Checkout, String> 
 /// `git show REV:PATH`. A ref starting with `-` is refused, and the object is passed after
 /// `--end-of-options` (git 2.24 and later) as well: otherwise git reads it as an option
 /// (`--output=FILE` writes a file).
-fn git_show(rev: &str, path: &str) -> Result<String, String> {
+fn git_show(rev: &str, path: &str) -> Result<String, SourceError> {
+    let (rev, path) = (rev.to_owned(), path.to_owned());
     if rev.starts_with('-') {
-        return Err(format!(
-            "git:{rev}:{path}: a git ref cannot start with `-` (git would read it as an option); name a branch, tag or commit, e.g. git:origin/main:{path}"
-        ));
+        return Err(SourceError::OptionRef { rev, path });
     }
-    let output = Command::new("git")
+    let output = match Command::new("git")
         .args(["show", "--end-of-options"])
         .arg(format!("{rev}:{path}"))
         .output()
-        .map_err(|e| format!("cannot run git to read git:{rev}:{path}: {e}"))?;
+    {
+        Ok(output) => output,
+        Err(source) => return Err(SourceError::NoGit { rev, path, source }),
+    };
     if !output.status.success() {
-        let why = String::from_utf8_lossy(&output.stderr);
-        let first = why.lines().next().unwrap_or("git show failed");
-        return Err(format!(
-            "git:{rev}:{path}: {}",
-            crate::text::untrusted(first.trim_start_matches("fatal: "))
-        ));
+        let said = String::from_utf8_lossy(&output.stderr);
+        let first = said.lines().next().unwrap_or("git show failed");
+        let why = first.trim_start_matches("fatal: ").to_owned();
+        return Err(SourceError::GitShow { rev, path, why });
     }
-    String::from_utf8(output.stdout).map_err(|_| format!("git:{rev}:{path} is not UTF-8 text"))
+    String::from_utf8(output.stdout).map_err(|_| SourceError::NotText { rev, path })
 }
 
-fn write(path: &Path, text: &str) -> Result<(), String> {
+fn write(path: &Path, text: &str) -> Result<(), SourceError> {
+    let failed = |source| SourceError::Write {
+        path: path.to_owned(),
+        source,
+    };
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        std::fs::create_dir_all(parent).map_err(failed)?;
     }
-    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    std::fs::write(path, text).map_err(failed)
 }
 
 /// `a/./b/../c` → `a/c`; `None` if it climbs above its start or is absolute.
@@ -259,7 +303,9 @@ mod tests {
             Some(PathBuf::from("a/c"))
         );
         assert_eq!(normalize(Path::new("../x")), None);
-        let refused = git_show("--output=/tmp/x", "t.yaml").expect_err("an option");
+        let refused = git_show("--output=/tmp/x", "t.yaml")
+            .expect_err("an option")
+            .to_string();
         assert!(refused.contains("cannot start with `-`"), "{refused}");
         assert_eq!(normalize(Path::new("/etc/passwd")), None);
     }

@@ -26,16 +26,22 @@ pub fn impossible_positions(facts: &[StreamFacts]) -> Vec<Refusal> {
             if let (StartId::Id { ms, seq }, Some(last)) = (group.start, existing.last_generated_id)
                 && (StreamId { ms, seq }) > last
             {
-                refusals.push(Refusal(format!(
-                    "group `{name}` of `{key}` would start at {ms}-{seq}, after the stream's last entry ID {last}: it would skip every entry until then. Use `$` for only new entries, or an ID that exists"
-                )));
+                refusals.push(Refusal::StartAfterLastEntry {
+                    group: name.clone(),
+                    key: key.to_owned(),
+                    start: StreamId { ms, seq },
+                    last,
+                });
             }
             if let (Some(read), Some(added)) = (group.entries_read, existing.entries_added)
                 && read > added
             {
-                refusals.push(Refusal(format!(
-                    "group `{name}` of `{key}` declares entries_read {read}, but only {added} entries were ever added to the stream"
-                )));
+                refusals.push(Refusal::EntriesReadPastAdded {
+                    group: name.clone(),
+                    key: key.to_owned(),
+                    read,
+                    added,
+                });
             }
         }
     }

@@ -13,6 +13,7 @@
 mod groups;
 mod join;
 pub mod ops;
+mod refusal;
 mod retention;
 pub mod saved;
 mod streams;
@@ -21,6 +22,7 @@ mod users;
 
 pub use crate::change::{Action, Kind, State};
 pub use ops::{Op, TrimBy};
+pub use refusal::{EntryProblem, RecordEntry, Refusal};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -63,11 +65,6 @@ pub struct Options {
     /// Delete recorded streams and groups that the file no longer declares.
     pub prune: bool,
 }
-
-/// Why no plan can be made; found before anything is written.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Refusal(pub String);
 
 impl Plan {
     pub fn is_empty(&self) -> bool {
@@ -138,20 +135,14 @@ pub fn plan(desired: &Desired, live: &LiveState, options: Options) -> Result<Pla
 /// An environment guard: a namespace applied for `prod` is never changed with `--env dev`.
 fn check_environment(desired: &Desired, live: &LiveState) -> Vec<Refusal> {
     match &live.record {
-        Some(record) if record.environment != desired.environment => vec![Refusal(format!(
-            "namespace `{}` was applied for {}, not {}: refusing to mix environments (check --env and the namespace)",
-            desired.namespace,
-            describe_env(&record.environment),
-            describe_env(&desired.environment),
-        ))],
+        Some(record) if record.environment != desired.environment => {
+            vec![Refusal::EnvironmentMismatch {
+                namespace: desired.namespace.clone(),
+                recorded: record.environment.clone(),
+                declared: desired.environment.clone(),
+            }]
+        }
         _ => Vec::new(),
-    }
-}
-
-fn describe_env(env: &Option<String>) -> String {
-    match env {
-        Some(env) => format!("environment `{env}`"),
-        None => "no environment".to_owned(),
     }
 }
 

@@ -19,6 +19,8 @@ use crate::text::untrusted;
 /// Version 2: typed operations (version 1 held command strings and is refused).
 pub const FORMAT_VERSION: u32 = 2;
 const KIND: &str = "redis-topology-plan";
+/// The version of this redis-topology, which only reads plans it made.
+const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// A saved plan larger than this is refused unread: a plan of 100,000 new streams with two
 /// groups each is about 100 MB.
@@ -57,7 +59,7 @@ impl SavedPlan {
         SavedPlan {
             format_version: FORMAT_VERSION,
             kind: KIND.to_owned(),
-            tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+            tool_version: TOOL_VERSION.to_owned(),
             id: new_id(),
             target,
             desired_digest,
@@ -72,68 +74,105 @@ impl SavedPlan {
 
     /// Read a saved plan; `Err` says why in one line. Only the shape is checked here: what
     /// the plan says is checked against a fresh plan by [`reconcile`].
-    pub fn parse(text: &str) -> Result<SavedPlan, String> {
+    pub fn parse(text: &str) -> Result<SavedPlan, Unusable> {
         let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| format!("it is not JSON ({e})"))?;
+            serde_json::from_str(text).map_err(|source| Unusable::NotJson { source })?;
         if value.get("kind").and_then(|k| k.as_str()) != Some(KIND) {
-            return Err(
-                "it is not a redis-topology plan (write one with `plan --out FILE`)".to_owned(),
-            );
+            return Err(Unusable::NotAPlan);
         }
         let version = value.get("format_version").and_then(|v| v.as_u64());
         if version != Some(u64::from(FORMAT_VERSION)) {
-            return Err(format!(
-                "it has format_version {}, this redis-topology reads {FORMAT_VERSION}; make the plan again with this version (`plan --out FILE`)",
-                version.map_or_else(|| "?".to_owned(), |v| v.to_string())
-            ));
+            return Err(Unusable::FormatVersion { found: version });
         }
         let saved: SavedPlan =
-            serde_json::from_value(value).map_err(|e| format!("it is damaged ({e})"))?;
-        if saved.tool_version != env!("CARGO_PKG_VERSION") {
-            return Err(format!(
-                "it was made by redis-topology {}, this is {}; make the plan again with this version",
-                untrusted(&saved.tool_version),
-                env!("CARGO_PKG_VERSION")
-            ));
+            serde_json::from_value(value).map_err(|source| Unusable::Damaged { source })?;
+        if saved.tool_version != TOOL_VERSION {
+            return Err(Unusable::ToolVersion {
+                found: saved.tool_version,
+            });
         }
         Ok(saved)
     }
 
     /// Why this plan must not run on `target`, if it must not: which of host/port, database
     /// and user differ.
-    pub fn target_mismatch(&self, target: &SavedTarget) -> Option<String> {
+    pub fn target_mismatch(&self, target: &SavedTarget) -> Option<OtherServer> {
         let saved = &self.target;
+        let mismatch = OtherServer {
+            address: differ(&saved.address, &target.address),
+            db: differ(&saved.db, &target.db),
+            user: differ(&saved.user, &target.user),
+        };
+        (mismatch != OtherServer::default()).then_some(mismatch)
+    }
+}
+
+/// `(saved, here)` when they differ.
+fn differ<T: Clone + PartialEq>(saved: &T, here: &T) -> Option<(T, T)> {
+    (saved != here).then(|| (saved.clone(), here.clone()))
+}
+
+/// Why a saved plan cannot be used at all (before it is compared with anything).
+#[derive(Debug, thiserror::Error)]
+pub enum Unusable {
+    #[error("it is larger than a plan can be ({} MB)", MAX_BYTES / (1024 * 1024))]
+    TooLarge,
+    #[error("it is not UTF-8 text")]
+    NotText,
+    #[error("it is not JSON ({source})")]
+    NotJson { source: serde_json::Error },
+    #[error("it is not a redis-topology plan (write one with `plan --out FILE`)")]
+    NotAPlan,
+    /// `found`: the file's `format_version`, if it has a number there.
+    #[error(
+        "it has format_version {}, this redis-topology reads {FORMAT_VERSION}; make the plan again with this version (`plan --out FILE`)",
+        .found.map_or_else(|| "?".to_owned(), |v| v.to_string())
+    )]
+    FormatVersion { found: Option<u64> },
+    #[error("it is damaged ({source})")]
+    Damaged { source: serde_json::Error },
+    /// `found`: the version the file names, as read (escaped when printed).
+    #[error(
+        "it was made by redis-topology {}, this is {TOOL_VERSION}; make the plan again with this version",
+        untrusted(.found)
+    )]
+    ToolVersion { found: String },
+}
+
+/// What differs between the server a plan was made for and this one: each part that
+/// differs, as (saved, here). The saved parts are from the file, escaped when printed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, thiserror::Error)]
+#[error("the saved plan is for another server: {}", self.differences().join("; "))]
+pub struct OtherServer {
+    pub address: Option<(String, String)>,
+    pub db: Option<(i64, i64)>,
+    pub user: Option<(Option<String>, Option<String>)>,
+}
+
+impl OtherServer {
+    fn differences(&self) -> Vec<String> {
         let mut differ = Vec::new();
-        if saved.address != target.address {
+        if let Some((saved, here)) = &self.address {
             differ.push(format!(
-                "it was made for {}, this is {}",
-                untrusted(&saved.address),
-                target.address
+                "it was made for {}, this is {here}",
+                untrusted(saved)
             ));
         }
-        if saved.db != target.db {
-            differ.push(format!(
-                "database {} (this is database {})",
-                saved.db, target.db
-            ));
+        if let Some((saved, here)) = self.db {
+            differ.push(format!("database {saved} (this is database {here})"));
         }
-        if saved.user != target.user {
+        if let Some((saved, here)) = &self.user {
             let user = |u: &Option<String>| {
                 u.as_deref()
                     .map_or_else(|| "default".to_owned(), |u| untrusted(u).into_owned())
             };
             differ.push(format!(
                 "user `{}` (this is user `{}`)",
-                user(&saved.user),
-                user(&target.user)
+                user(saved),
+                user(here)
             ));
         }
-        (!differ.is_empty()).then(|| {
-            format!(
-                "the saved plan is for another server: {}",
-                differ.join("; ")
-            )
-        })
+        differ
     }
 }
 
@@ -155,36 +194,30 @@ fn new_id() -> String {
 /// and notes are for people and may differ (a stream's length moves with every message).
 /// `MINID` trims keep the saved bound (see the module's comment); the record keeps the
 /// fresh time of apply. `Err` names the first difference.
-pub fn reconcile(saved: &Plan, mut fresh: Plan) -> Result<Plan, String> {
+pub fn reconcile(saved: &Plan, mut fresh: Plan) -> Result<Plan, Difference> {
     if saved.namespace != fresh.namespace || saved.environment != fresh.environment {
-        return Err(format!(
-            "the saved plan is for namespace `{}`{}, the topology gives namespace `{}`{}",
-            untrusted(&saved.namespace),
-            environment(&saved.environment),
-            fresh.namespace,
-            environment(&fresh.environment)
-        ));
+        return Err(Difference::Namespace {
+            saved: (saved.namespace.clone(), saved.environment.clone()),
+            now: (fresh.namespace, fresh.environment),
+        });
     }
     let count = saved.changes.len().max(fresh.changes.len());
     for index in 0..count {
+        let number = index + 1;
         match (saved.changes.get(index), fresh.changes.get_mut(index)) {
             (Some(saved), Some(fresh)) => reconcile_change(saved, fresh)
-                .map_err(|why| format!("change {}{why}", index + 1))?,
+                .map_err(|difference| Difference::Change { number, difference })?,
             (Some(saved), None) => {
-                return Err(format!(
-                    "the saved plan has change {} `{}` ({}), which a plan made now does not have",
-                    index + 1,
-                    untrusted(&saved.address),
-                    describe_change(saved)
-                ));
+                return Err(Difference::OnlySaved {
+                    number,
+                    change: ChangeShown::of(saved),
+                });
             }
             (None, Some(fresh)) => {
-                return Err(format!(
-                    "a plan made now has change {} `{}` ({}), which the saved plan does not have",
-                    index + 1,
-                    fresh.address,
-                    describe_change(fresh)
-                ));
+                return Err(Difference::OnlyNow {
+                    number,
+                    change: ChangeShown::of(fresh),
+                });
             }
             (None, None) => {}
         }
@@ -192,63 +225,163 @@ pub fn reconcile(saved: &Plan, mut fresh: Plan) -> Result<Plan, String> {
     Ok(fresh)
 }
 
+/// The first difference between a saved plan and a plan made now. Whatever comes from the
+/// saved plan is escaped when printed (the file may have been edited).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Difference {
+    /// Namespace and environment, saved and now.
+    #[error(
+        "the saved plan is for namespace `{}`{}, the topology gives namespace `{}`{}",
+        untrusted(&.saved.0),
+        environment(&.saved.1),
+        .now.0,
+        environment(&.now.1)
+    )]
+    Namespace {
+        saved: (String, Option<String>),
+        now: (String, Option<String>),
+    },
+    /// Change `number` (from 1) differs.
+    #[error("change {number}{difference}")]
+    Change {
+        number: usize,
+        difference: ChangeDifference,
+    },
+    #[error(
+        "the saved plan has change {number} `{}` ({}), which a plan made now does not have",
+        untrusted(&.change.address),
+        .change.operations
+    )]
+    OnlySaved { number: usize, change: ChangeShown },
+    #[error(
+        "a plan made now has change {number} `{}` ({}), which the saved plan does not have",
+        .change.address,
+        .change.operations
+    )]
+    OnlyNow { number: usize, change: ChangeShown },
+}
+
+/// How one change of the saved plan differs from the one made now; prints after the
+/// change's number.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ChangeDifference {
+    /// Another address, kind, action or destructiveness.
+    #[error(
+        ": the saved plan has `{}` ({}), a plan made now has `{}` ({})",
+        untrusted(&.0.saved.address),
+        .0.saved.action,
+        .0.now.address,
+        .0.now.action
+    )]
+    Change(Box<BothChanges>),
+    /// Another number of operations.
+    #[error(
+        " `{}`: the saved plan has {} operations, a plan made now has {}: saved `{}`, now `{}`",
+        .0.now.address,
+        .0.saved.count,
+        .0.now.count,
+        .0.saved.operations,
+        .0.now.operations
+    )]
+    Operations(Box<BothChanges>),
+    /// Operation `number` (from 1) differs.
+    #[error(
+        " `{address}`, operation {number}: {difference}: saved `{}`, now `{now}`",
+        untrusted(.saved)
+    )]
+    Operation {
+        address: String,
+        number: usize,
+        difference: OpDifference,
+        /// The operations as shown (`shown_args`), saved and now.
+        saved: String,
+        now: String,
+    },
+}
+
+/// How one operation of the saved plan differs from the one made now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum OpDifference {
+    #[error(
+        "its MINID is later than a plan made now would use (it would remove entries younger than max_age)"
+    )]
+    LaterMinid,
+    #[error("the record it writes differs")]
+    Record,
+    #[error("the operations differ")]
+    Other,
+}
+
+/// The saved change and the one made now, as a difference shows them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BothChanges {
+    pub saved: ChangeShown,
+    pub now: ChangeShown,
+}
+
+impl BothChanges {
+    fn of(saved: &Change, now: &Change) -> Box<BothChanges> {
+        Box::new(BothChanges {
+            saved: ChangeShown::of(saved),
+            now: ChangeShown::of(now),
+        })
+    }
+}
+
+/// A change as a difference shows it: its address, its action (lower case, `, destructive`
+/// when it is), and its operations (`action: op; op`, lower case, escaped).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangeShown {
+    pub address: String,
+    pub action: String,
+    pub count: usize,
+    pub operations: String,
+}
+
+impl ChangeShown {
+    fn of(change: &Change) -> ChangeShown {
+        let ops: Vec<String> = change
+            .ops()
+            .iter()
+            .map(|op| untrusted(&op.shown_args().join(" ")).into_owned())
+            .collect();
+        let action = format!("{:?}", change.action).to_lowercase();
+        ChangeShown {
+            address: change.address.clone(),
+            operations: format!("{action}: {}", ops.join("; ")).to_lowercase(),
+            action: if change.destructive {
+                format!("{action}, destructive")
+            } else {
+                action
+            },
+            count: ops.len(),
+        }
+    }
+}
+
 fn environment(env: &Option<String>) -> String {
     env.as_deref()
         .map_or_else(String::new, |e| format!(", environment `{}`", untrusted(e)))
 }
 
-fn describe_change(change: &Change) -> String {
-    let ops: Vec<String> = change
-        .ops()
-        .iter()
-        .map(|op| untrusted(&op.shown_args().join(" ")).into_owned())
-        .collect();
-    format!("{:?}: {}", change.action, ops.join("; ")).to_lowercase()
-}
-
-fn reconcile_change(saved: &Change, fresh: &mut Change) -> Result<(), String> {
+fn reconcile_change(saved: &Change, fresh: &mut Change) -> Result<(), ChangeDifference> {
     if (&saved.address, saved.kind, saved.action, saved.destructive)
         != (&fresh.address, fresh.kind, fresh.action, fresh.destructive)
     {
-        return Err(format!(
-            ": the saved plan has `{}` ({}{}), a plan made now has `{}` ({}{})",
-            untrusted(&saved.address),
-            format!("{:?}", saved.action).to_lowercase(),
-            if saved.destructive {
-                ", destructive"
-            } else {
-                ""
-            },
-            fresh.address,
-            format!("{:?}", fresh.action).to_lowercase(),
-            if fresh.destructive {
-                ", destructive"
-            } else {
-                ""
-            },
-        ));
+        return Err(ChangeDifference::Change(BothChanges::of(saved, fresh)));
     }
     if saved.ops().len() != fresh.ops().len() {
-        return Err(format!(
-            " `{}`: the saved plan has {} operations, a plan made now has {}: saved `{}`, now `{}`",
-            fresh.address,
-            saved.ops().len(),
-            fresh.ops().len(),
-            describe_change(saved),
-            describe_change(fresh)
-        ));
+        return Err(ChangeDifference::Operations(BothChanges::of(saved, fresh)));
     }
     for (position, (saved_op, fresh_op)) in
         saved.ops().iter().zip(fresh.extra.iter_mut()).enumerate()
     {
-        reconcile_op(saved_op, fresh_op).map_err(|why| {
-            format!(
-                " `{}`, operation {}: {why}: saved `{}`, now `{}`",
-                fresh.address,
-                position + 1,
-                untrusted(&saved_op.shown_args().join(" ")),
-                fresh_op.shown_args().join(" ")
-            )
+        reconcile_op(saved_op, fresh_op).map_err(|difference| ChangeDifference::Operation {
+            address: fresh.address.clone(),
+            number: position + 1,
+            difference,
+            saved: saved_op.shown_args().join(" "),
+            now: fresh_op.shown_args().join(" "),
         })?;
     }
     Ok(())
@@ -256,7 +389,7 @@ fn reconcile_change(saved: &Change, fresh: &mut Change) -> Result<(), String> {
 
 /// The same operation; a `MINID` bound taken from the saved plan when it trims no more than
 /// the fresh one would.
-fn reconcile_op(saved: &Op, fresh: &mut Op) -> Result<(), String> {
+fn reconcile_op(saved: &Op, fresh: &mut Op) -> Result<(), OpDifference> {
     match (saved, fresh) {
         (
             Op::Trim {
@@ -271,10 +404,7 @@ fn reconcile_op(saved: &Op, fresh: &mut Op) -> Result<(), String> {
             },
         ) if saved_key == key && saved_approximate == approximate => {
             if saved_id > fresh_id {
-                return Err(
-                    "its MINID is later than a plan made now would use (it would remove entries younger than max_age)"
-                        .to_owned(),
-                );
+                return Err(OpDifference::LaterMinid);
             }
             *fresh_id = *saved_id;
             Ok(())
@@ -294,11 +424,11 @@ fn reconcile_op(saved: &Op, fresh: &mut Op) -> Result<(), String> {
             if saved_key == key && moment(saved_record) == moment(record) {
                 Ok(())
             } else {
-                Err("the record it writes differs".to_owned())
+                Err(OpDifference::Record)
             }
         }
         (saved, fresh) if saved == fresh => Ok(()),
-        _ => Err("the operations differ".to_owned()),
+        _ => Err(OpDifference::Other),
     }
 }
 
@@ -402,7 +532,9 @@ mod tests {
             (other_namespace, "namespace `victim`"),
         ];
         for (saved, expected) in cases {
-            let why = reconcile(&saved, fresh.clone()).expect_err(expected);
+            let why = reconcile(&saved, fresh.clone())
+                .expect_err(expected)
+                .to_string();
             assert!(why.contains(expected), "{expected:?} not in {why:?}");
         }
     }
@@ -414,7 +546,9 @@ mod tests {
         let reconciled = reconcile(&earlier, fresh.clone()).expect("same trim, earlier bound");
         assert_eq!(reconciled.changes[0].ops()[0], trim(1_000));
         let later = plan(vec![change("retention.s", vec![trim(9_000)])]);
-        let why = reconcile(&later, fresh.clone()).expect_err("a later bound removes more");
+        let why = reconcile(&later, fresh.clone())
+            .expect_err("a later bound removes more")
+            .to_string();
         assert!(why.contains("MINID is later"), "{why}");
         let maxlen = plan(vec![change(
             "retention.s",
@@ -441,20 +575,34 @@ mod tests {
             false,
         );
         let json = saved.to_json();
-        assert_eq!(SavedPlan::parse(&json), Ok(saved.clone()));
+        assert_eq!(
+            SavedPlan::parse(&json).expect("a saved plan"),
+            saved.clone()
+        );
         let old = json.replace("\"format_version\": 2", "\"format_version\": 1");
         assert!(
             SavedPlan::parse(&old)
                 .unwrap_err()
+                .to_string()
                 .contains("format_version 1")
         );
         let injected = json.replace(
             "\"op\": \"create_group\"",
             "\"op\": \"create_group\", \"command\": [\"FLUSHALL\"]",
         );
-        assert!(SavedPlan::parse(&injected).unwrap_err().contains("damaged"));
+        assert!(
+            SavedPlan::parse(&injected)
+                .unwrap_err()
+                .to_string()
+                .contains("damaged")
+        );
         let eval = json.replace("\"op\": \"create_group\"", "\"op\": \"eval\"");
-        assert!(SavedPlan::parse(&eval).unwrap_err().contains("damaged"));
+        assert!(
+            SavedPlan::parse(&eval)
+                .unwrap_err()
+                .to_string()
+                .contains("damaged")
+        );
     }
 
     #[test]
@@ -473,7 +621,10 @@ mod tests {
             user: None,
             ..target
         };
-        let why = saved.target_mismatch(&other).expect("another server");
+        let why = saved
+            .target_mismatch(&other)
+            .expect("another server")
+            .to_string();
         for part in [
             "10.0.0.1:6379",
             "database 2",

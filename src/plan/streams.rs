@@ -19,9 +19,10 @@ pub fn wrong_types(facts: &[StreamFacts]) -> Vec<Refusal> {
         .iter()
         .filter(|fact| fact.declared.is_some())
         .filter_map(|&StreamFacts { key, live, .. }| match live {
-            Some(LiveKey::WrongType(kind)) => Some(Refusal(format!(
-                "key `{key}` exists and holds a {kind}, not a stream: rename the stream in the topology or remove the key by hand"
-            ))),
+            Some(LiveKey::WrongType(kind)) => Some(Refusal::WrongType {
+                key: key.to_owned(),
+                kind: kind.clone(),
+            }),
             _ => None,
         })
         .collect()

@@ -249,7 +249,7 @@ fn wrong_type_refuses_before_any_change() {
     assert_eq!(refusals.len(), 1);
     assert!(
         refusals[0]
-            .0
+            .to_string()
             .contains("`ns:tasks` exists and holds a string")
     );
 }
@@ -264,7 +264,7 @@ fn environment_guard() {
     let refusals = plan(&d, &l, Options::default()).expect_err("refused");
     assert!(
         refusals[0]
-            .0
+            .to_string()
             .contains("applied for environment `dev`, not environment `prod`")
     );
 }
@@ -624,7 +624,7 @@ fn a_new_group_cannot_start_past_the_end_of_the_stream() {
     }
     let refusals = plan(&d, &l, Options::default()).expect_err("refused");
     assert_eq!(refusals.len(), 1, "{refusals:?}");
-    assert!(refusals[0].0.contains(
+    assert!(refusals[0].to_string().contains(
         "group `late` of `ns:s` would start at 9-0, after the stream's last entry ID 5-0"
     ));
 }

@@ -26,103 +26,85 @@
 //! Pure: desired + live in, refusals out. Text from the server is shown through
 //! [`crate::text::untrusted`], so an entry cannot forge output lines.
 
-use super::Refusal;
+use super::{EntryProblem, RecordEntry, Refusal};
 use crate::live::LiveState;
 use crate::model::desired::Desired;
-use crate::record::{OWNERS_KEY, Record, RecordedStream, legacy_record_key, record_key};
-use crate::text::untrusted;
-use crate::validate::names::{self, Problem};
+use crate::record::{Record, RecordedStream, legacy_record_key, record_key};
+use crate::validate::names;
 
 /// Every entry of the record and the registry that the planner must not act on.
 pub fn record_refusals(desired: &Desired, live: &LiveState) -> Vec<Refusal> {
     let mut refusals = Vec::new();
     if let Some(record) = &live.record {
-        let advice = RecordAdvice::new(&desired.namespace, live.record_under_old_name);
-        refusals.extend(stream_refusals(desired, record, &advice));
-        refusals.extend(user_refusals(desired, live, record, &advice));
+        let key = read_key(&desired.namespace, live.record_under_old_name);
+        refusals.extend(stream_refusals(desired, record, &key));
+        refusals.extend(user_refusals(desired, live, record, &key));
     }
     refusals.extend(registry_refusals(desired, live));
     refusals
 }
 
-/// What to do about a record that cannot be trusted, said once per refusal.
-struct RecordAdvice {
-    key: String,
-    text: String,
+/// The key the record was read from: under its name, or under its old name.
+fn read_key(namespace: &str, under_old_name: bool) -> String {
+    if under_old_name {
+        legacy_record_key(namespace)
+    } else {
+        record_key(namespace)
+    }
 }
 
-impl RecordAdvice {
-    /// For the record as read: under its name, or under its old name.
-    fn new(namespace: &str, under_old_name: bool) -> RecordAdvice {
-        let key = if under_old_name {
-            legacy_record_key(namespace)
-        } else {
-            record_key(namespace)
-        };
-        let text = format!(
-            "nothing was changed. The record is data anyone with write access to it can edit: restore it from a trusted copy, or delete it (`DEL {key}`) so that the next apply records the declared streams and users again (what it no longer lists is then kept, never pruned)"
-        );
-        RecordAdvice { key, text }
-    }
-
-    fn refuse(&self, entry: String, problem: &str) -> Refusal {
-        Refusal(format!(
-            "the record `{}` lists {entry}, which {problem}; {}",
-            self.key, self.text
-        ))
+/// The refusal of an entry of the record (read from `record_key`).
+fn refuse(record_key: &str, entry: RecordEntry, problem: EntryProblem) -> Refusal {
+    Refusal::Record {
+        record_key: record_key.to_owned(),
+        entry,
+        problem,
     }
 }
 
 /// Recorded stream keys outside the namespace or with names the format forbids, and
 /// recorded groups with names the format forbids.
-fn stream_refusals(desired: &Desired, record: &Record, advice: &RecordAdvice) -> Vec<Refusal> {
+fn stream_refusals(desired: &Desired, record: &Record, record_key: &str) -> Vec<Refusal> {
     let mut refusals = Vec::new();
     for (key, stream) in &record.streams {
         match stream_problem(&desired.namespace, key) {
             Some(problem) => {
-                refusals.push(advice.refuse(format!("stream `{}`", untrusted(key)), &problem));
+                let entry = RecordEntry::Stream { key: key.clone() };
+                refusals.push(refuse(record_key, entry, problem));
             }
-            None => refusals.extend(group_refusals(key, stream, advice)),
+            None => refusals.extend(group_refusals(key, stream, record_key)),
         }
     }
     refusals
 }
 
 /// Why a recorded key is not a stream of this namespace that the tool could manage.
-fn stream_problem(namespace: &str, key: &str) -> Option<String> {
+fn stream_problem(namespace: &str, key: &str) -> Option<EntryProblem> {
     let Some(name) = relative_name(namespace, key) else {
-        return Some(format!("is outside namespace `{namespace}`"));
+        return Some(EntryProblem::OutsideNamespace {
+            namespace: namespace.to_owned(),
+        });
     };
-    names::stream_problem(name)
-        .map(|problem| format!("is not a stream this tool manages: its name {problem}"))
+    names::stream_problem(name).map(EntryProblem::NotAStream)
 }
 
 /// Recorded groups of a stream whose names the format forbids, or whose recorded `start`
 /// is not a start a group can be created with (the plan quotes it in a note).
-fn group_refusals(key: &str, stream: &RecordedStream, advice: &RecordAdvice) -> Vec<Refusal> {
+fn group_refusals(key: &str, stream: &RecordedStream, record_key: &str) -> Vec<Refusal> {
     let mut refusals = Vec::new();
     for (group, recorded) in stream.groups.iter() {
-        let entry = || {
-            format!(
-                "group `{}` of stream `{}`",
-                untrusted(group),
-                untrusted(key)
-            )
+        let problem = match names::group_problem(group) {
+            Some(problem) => EntryProblem::NotAGroup(problem),
+            None if !is_start(&recorded.start) => EntryProblem::NotAStart {
+                start: recorded.start.clone(),
+            },
+            None => continue,
         };
-        if let Some(problem) = names::group_problem(group) {
-            refusals.push(advice.refuse(
-                entry(),
-                &format!("is not a group this tool manages: its name {problem}"),
-            ));
-        } else if !is_start(&recorded.start) {
-            refusals.push(advice.refuse(
-                entry(),
-                &format!(
-                    "was created with start `{}`, which is no start (`$`, `0` or an entry ID)",
-                    untrusted(&recorded.start)
-                ),
-            ));
-        }
+        let entry = RecordEntry::Group {
+            group: group.clone(),
+            key: key.to_owned(),
+        };
+        refusals.push(refuse(record_key, entry, problem));
     }
     refusals
 }
@@ -146,43 +128,34 @@ fn user_refusals(
     desired: &Desired,
     live: &LiveState,
     record: &Record,
-    advice: &RecordAdvice,
+    record_key: &str,
 ) -> Vec<Refusal> {
     let owners = live.acl().map(|acl| &acl.owners);
     let mut refusals = Vec::new();
     for user in &record.users {
-        let entry = format!("ACL user `{}`", untrusted(user));
         if let Some(problem) = names::user_problem(user) {
-            refusals.push(advice.refuse(entry, &format!("is not a user name: it {problem}")));
+            let entry = RecordEntry::User { name: user.clone() };
+            refusals.push(refuse(
+                record_key,
+                entry,
+                EntryProblem::NotAUserName(problem),
+            ));
         } else if let Some(owners) = owners
             && !desired.users.contains_key(user)
-            && let Some(problem) = ownership_problem(&desired.namespace, owners.get(user))
         {
-            refusals.push(Refusal(format!(
-                "{}. If namespace `{}` does manage this user, register it: `HSET {OWNERS_KEY} {} {}`",
-                advice.refuse(entry, &problem).0,
-                desired.namespace,
-                untrusted(user),
-                desired.namespace
-            )));
+            let owner = owners.get(user);
+            if owner != Some(&desired.namespace) {
+                refusals.push(Refusal::RecordedUserNotOurs {
+                    record_key: record_key.to_owned(),
+                    user: user.clone(),
+                    namespace: desired.namespace.clone(),
+                    owner: owner.cloned(),
+                });
+            }
         }
         // No ACL state read: users are then neither compared nor changed at all.
     }
     refusals
-}
-
-/// Why a recorded user's registry entry does not make it this namespace's, if it does not.
-fn ownership_problem(namespace: &str, owner: Option<&String>) -> Option<String> {
-    match owner {
-        Some(owner) if owner == namespace => None,
-        Some(other) => Some(format!(
-            "the users registry `{OWNERS_KEY}` assigns to namespace `{}`, not `{namespace}`",
-            untrusted(other)
-        )),
-        None => Some(format!(
-            "the users registry `{OWNERS_KEY}` does not assign to namespace `{namespace}` (it has no entry for it)"
-        )),
-    }
 }
 
 /// Registry entries (for the users this topology declares or records) whose owner is not a
@@ -200,16 +173,11 @@ fn registry_refusals(desired: &Desired, live: &LiveState) -> Vec<Refusal> {
         .iter()
         .filter(|(user, _)| ours(user))
         .filter_map(|(user, owner)| {
-            let problem = names::namespace_problem(owner)?;
-            let why = match problem {
-                Problem::Reserved => problem.to_string(),
-                Problem::Invalid(text) => text,
-            };
-            Some(Refusal(format!(
-                "the users registry `{OWNERS_KEY}` says ACL user `{}` belongs to namespace `{}`, which is not a namespace (it {why}): nothing was changed. The registry is data anyone with write access to it can edit: set the entry to the namespace that manages the user (`HSET {OWNERS_KEY} <user> <namespace>`) or remove it (`HDEL {OWNERS_KEY} <user>`)",
-                untrusted(user),
-                untrusted(owner)
-            )))
+            Some(Refusal::RegistryOwner {
+                user: user.clone(),
+                owner: owner.clone(),
+                why: names::namespace_problem(owner)?,
+            })
         })
         .collect()
 }
@@ -312,7 +280,7 @@ mod tests {
             ),
             Err(refusals) => refusals
                 .into_iter()
-                .map(|r| r.0)
+                .map(|r| r.to_string())
                 .collect::<Vec<_>>()
                 .join("\n"),
         }
@@ -479,7 +447,7 @@ mod tests {
             );
             let own: Vec<String> = record_refusals(&d, &state)
                 .into_iter()
-                .map(|r| r.0)
+                .map(|r| r.to_string())
                 .collect();
             assert_eq!(own.len(), 1, "{own:?}");
             assert!(

@@ -118,13 +118,20 @@ pub fn refusals(desired: &Desired, live: &LiveState, options: Options) -> Vec<Re
     for (name, user) in &desired.users {
         let owner = acl.owners.get(name).filter(|o| **o != desired.namespace);
         if let Some(owner) = owner.filter(|_| name != DEFAULT_USER) {
-            refusals.push(Refusal(taken(name, owner, desired)));
+            refusals.push(Refusal::UserOfAnotherNamespace {
+                name: name.clone(),
+                owner: owner.clone(),
+                environment: desired.environment.clone(),
+            });
             continue;
         }
         let wanted = match wanted(user, acl.users.get(name), &acl.catalog) {
             Ok(wanted) => wanted,
             Err(why) => {
-                refusals.push(Refusal(format!("ACL user `{name}`: {why}")));
+                refusals.push(Refusal::UnknownRules {
+                    name: name.clone(),
+                    why,
+                });
                 continue;
             }
         };
@@ -135,58 +142,28 @@ pub fn refusals(desired: &Desired, live: &LiveState, options: Options) -> Vec<Re
         if let Some(owner) = owner {
             // `default`, managed elsewhere: fine while this declaration asks for no change.
             if changes {
-                refusals.push(Refusal(format!(
-                    "ACL user `{DEFAULT_USER}` is managed by the topology of namespace `{}` (registry `{}`), and this topology declares it otherwise: a server has one `{DEFAULT_USER}` user, so one topology manages it. Declare it here exactly as there (it is then left to `{}`), or leave it out of this topology (in an environment: `acl: {{ users: {{ {DEFAULT_USER}: null }} }}`)",
-                    crate::text::untrusted(owner),
-                    crate::record::OWNERS_KEY,
-                    crate::text::untrusted(owner),
-                )));
+                refusals.push(Refusal::DefaultUserDiffers {
+                    owner: owner.clone(),
+                });
             }
             continue;
         }
         if changes && let Some(why) = protected(name, acl) {
-            refusals.push(Refusal(lockout(name, why)));
+            refusals.push(Refusal::Lockout {
+                name: name.clone(),
+                why,
+            });
         }
     }
     if options.prune {
         // `default` is never deleted (Redis cannot): prune only stops managing it.
         for name in undeclared(desired, live).filter(|n| n != DEFAULT_USER) {
             if let Some(why) = protected(&name, acl) {
-                refusals.push(Refusal(format!(
-                    "ACL user `{name}` {why}; --prune would delete it. Run apply as another user"
-                )));
+                refusals.push(Refusal::PruneLockout { name, why });
             }
         }
     }
     refusals
-}
-
-/// The refusal for a declared user that another namespace manages: say how environments
-/// sharing a server keep their users apart.
-fn taken(name: &str, owner: &str, desired: &Desired) -> String {
-    let prefix = match &desired.environment {
-        Some(env) => format!(
-            "give this environment's users a name prefix (under `environments.{env}`: `acl: {{ user_names: {{ prefix: \"{env}-\" }} }}`, docs/format.md)"
-        ),
-        None => "give this topology's users a name prefix (`acl: { user_names: { prefix: \"<prefix>-\" } }`, docs/format.md)".to_owned(),
-    };
-    format!(
-        "ACL user `{name}` is managed by the topology of namespace `{}` (registry `{}`): ACL user names are global to a server. If both share this server, {prefix}; otherwise rename the user here, or remove it there first",
-        crate::text::untrusted(owner),
-        crate::record::OWNERS_KEY
-    )
-}
-
-/// The refusal for a change to a user the tool must not change (see [`protected`]).
-fn lockout(name: &str, why: &str) -> String {
-    if name == DEFAULT_USER {
-        return format!(
-            "ACL user `{DEFAULT_USER}` {why} (the server URL names no user, or `{DEFAULT_USER}`), and the topology asks to change it: disabling or restricting `{DEFAULT_USER}` would lock the tool out mid-apply, since a user's new rules apply to its open connections at once. Connect as a named user first: create the apply user of docs/operations.md (\"Least-privilege users for the tool\") while `{DEFAULT_USER}` is still open, then run with `--url redis://topology-apply:PASSWORD@HOST:PORT` (or that URL in REDIS_URL or --url-file)"
-        );
-    }
-    format!(
-        "ACL user `{name}` {why}; the topology asks to change it, and a user's new rules apply to its open connections at once, which could lock the tool out. Run apply as another user (docs/operations.md), or make the declaration match the server"
-    )
 }
 
 /// Whether the declared `name` is left to the namespace that manages it: `default`, declared
@@ -540,7 +517,7 @@ mod tests {
             Ok(plan) => panic!("expected a refusal, got {plan:?}"),
             Err(refusals) => refusals
                 .into_iter()
-                .map(|r| r.0)
+                .map(|r| r.to_string())
                 .collect::<Vec<_>>()
                 .join("\n"),
         }

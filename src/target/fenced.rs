@@ -22,7 +22,7 @@
 //! `WATCH` and its `EXEC`. On a single node the lock and the keys share one server. (Redis
 //! Cluster routes keys to other nodes than the lock's: a later issue.)
 
-use super::{Command, OpReply, Target, Write};
+use super::{Command, OpReply, ServerError, Target, Write};
 use crate::resp::{Reply, server_words};
 
 /// Compare the lock, renew it, run the batch. KEYS[1]: the lock. ARGV[1]: this apply's
@@ -95,25 +95,89 @@ pub fn probe_batch(lock_key: &str, token: &str) -> Vec<Command> {
 }
 
 /// Why the probe shows that writes cannot be fenced, if it does.
-pub fn probe_problem(replies: &[Reply<'_>]) -> Option<String> {
+pub fn probe_outcome(replies: &[Reply<'_>]) -> Result<(), FenceProblem> {
     match transaction_outcome(replies, 1) {
-        Ok(TransactionOutcome::LockLost) => None,
-        Ok(TransactionOutcome::Ran(_)) => {
-            Some("a transaction ran although its guard found the lock not its own".to_owned())
-        }
-        Ok(TransactionOutcome::RanUnfenced { why, .. } | TransactionOutcome::NotRun(why)) => {
-            Some(why)
-        }
-        Ok(TransactionOutcome::Refused(refused)) => Some(
-            refused
-                .into_iter()
-                .map(|(_, why)| why)
-                .collect::<Vec<_>>()
-                .join("; "),
-        ),
-        Err(why) => Some(why),
+        Ok(TransactionOutcome::LockLost) => Ok(()),
+        Ok(TransactionOutcome::Ran(_)) => Err(FenceProblem::RanAnyway),
+        Ok(TransactionOutcome::RanUnfenced { why, .. }) => Err(FenceProblem::Unfenced(why)),
+        Ok(TransactionOutcome::NotRun(why)) => Err(FenceProblem::NotRun(why)),
+        Ok(TransactionOutcome::Refused(refused)) => Err(FenceProblem::Refused(
+            refused.into_iter().map(|(_, error)| error).collect(),
+        )),
+        Err(error) => Err(FenceProblem::Replies(error)),
     }
 }
+
+/// Why the probe shows that writes cannot be fenced.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FenceProblem {
+    /// The probe's transaction ran although its guard must have stopped it.
+    #[error("a transaction ran although its guard found the lock not its own")]
+    RanAnyway,
+    /// It ran without the fence.
+    #[error(transparent)]
+    Unfenced(Unfenced),
+    /// `EXEC` was refused.
+    #[error(transparent)]
+    NotRun(ExecRefused),
+    /// Commands were refused as they were queued: the server's errors.
+    #[error("{}", join(.0))]
+    Refused(Vec<ServerError>),
+    /// Replies that do not add up.
+    #[error(transparent)]
+    Replies(FenceError),
+}
+
+fn join(errors: &[ServerError]) -> String {
+    errors
+        .iter()
+        .map(|e| e.words.as_str())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Replies of a fenced batch that do not add up: not what the pipeline or the script it
+/// sent gives. Nothing is known to have run (or not); the applier stops.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FenceError {
+    /// Another number of replies than the guarded transaction's pipeline sent commands.
+    #[error("the guarded transaction gave {got} replies for {expected} commands")]
+    Replies { got: usize, expected: usize },
+    /// `EXEC` answered with another number of replies than it had commands.
+    #[error("EXEC gave {got} replies for {commands} commands")]
+    ExecReplies { got: usize, commands: usize },
+    /// `EXEC` answered with neither an array, nil nor an error (`reply`: described).
+    #[error("EXEC gave an unexpected reply: {reply}")]
+    Exec { reply: String },
+    /// The batch script's `EVAL` failed.
+    #[error("EVAL failed: {0}")]
+    Eval(ServerError),
+    /// The batch script answered with another shape than it does (`reply`: described).
+    #[error("the batch script gave an unexpected reply: {reply}")]
+    Script { reply: String },
+}
+
+/// Why commands of a guarded transaction ran without the fence (`words`: what the server
+/// answered, escaped).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Unfenced {
+    /// No transaction: each command ran as it came.
+    #[error("MULTI was refused: {words}")]
+    MultiRefused { words: String },
+    #[error("WATCH was refused: {words}")]
+    WatchRefused { words: String },
+    /// The guard script failed.
+    #[error("the lock could not be checked: {words}")]
+    GuardFailed { words: String },
+    /// The guard said the lock was not this apply's, and `EXEC` still ran.
+    #[error("the guard found the lock not this apply's, and EXEC still ran")]
+    ExecRanAnyway,
+}
+
+/// `EXEC` refused, with no command refused as it was queued: nothing ran.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("EXEC failed: {0}")]
+pub struct ExecRefused(pub ServerError);
 
 /// The key a guard touches to stop this apply's transaction: under the lock's key, named
 /// by a hash of the token (the token itself holds spaces and a host name).
@@ -151,14 +215,17 @@ pub enum TransactionOutcome {
     Ran(Vec<OpReply>),
     /// The commands ran although the fence did not hold (the guard failed, or `WATCH` or
     /// `MULTI` was refused): each one's reply, and why. Never expected: the applier stops.
-    RanUnfenced { results: Vec<OpReply>, why: String },
+    RanUnfenced {
+        results: Vec<OpReply>,
+        why: Unfenced,
+    },
     /// Nothing ran: the lock is not this apply's, or changed while the batch was on its way.
     LockLost,
     /// Nothing ran: the server refused commands as they were queued (`NOPERM`, ...): their
-    /// positions in the batch, with the server's words.
-    Refused(Vec<(usize, String)>),
-    /// Nothing ran, for the reason given (`EXEC` itself refused).
-    NotRun(String),
+    /// positions in the batch, with the server's errors.
+    Refused(Vec<(usize, ServerError)>),
+    /// Nothing ran: `EXEC` itself was refused.
+    NotRun(ExecRefused),
 }
 
 /// Read the replies of a [`transaction_batch`] of `commands` commands: `WATCH`, the guard,
@@ -168,13 +235,12 @@ pub enum TransactionOutcome {
 pub fn transaction_outcome(
     replies: &[Reply<'_>],
     commands: usize,
-) -> Result<TransactionOutcome, String> {
+) -> Result<TransactionOutcome, FenceError> {
     if replies.len() != commands + 4 {
-        return Err(format!(
-            "the guarded transaction gave {} replies for {} commands",
-            replies.len(),
-            commands + 4
-        ));
+        return Err(FenceError::Replies {
+            got: replies.len(),
+            expected: commands + 4,
+        });
     }
     let (watch, guard, multi) = (&replies[0], &replies[1], &replies[2]);
     let queued = &replies[3..commands + 3];
@@ -188,13 +254,19 @@ pub fn transaction_outcome(
         // No transaction: each command ran as it came.
         return Ok(TransactionOutcome::RanUnfenced {
             results: results(queued),
-            why: format!("MULTI was refused: {}", words(multi)),
+            why: Unfenced::MultiRefused {
+                words: words(multi),
+            },
         });
     }
     let fence_problem = if !is_ok(watch) {
-        Some(format!("WATCH was refused: {}", words(watch)))
+        Some(Unfenced::WatchRefused {
+            words: words(watch),
+        })
     } else if !matches!(guard, Reply::Int(0 | 1)) {
-        Some(format!("the lock could not be checked: {}", words(guard)))
+        Some(Unfenced::GuardFailed {
+            words: words(guard),
+        })
     } else {
         None
     };
@@ -203,37 +275,33 @@ pub fn transaction_outcome(
             (None, Reply::Int(1)) => TransactionOutcome::Ran(results(ran)),
             (None, _) => TransactionOutcome::RanUnfenced {
                 results: results(ran),
-                why: "the guard found the lock not this apply's, and EXEC still ran".to_owned(),
+                why: Unfenced::ExecRanAnyway,
             },
             (Some(why), _) => TransactionOutcome::RanUnfenced {
                 results: results(ran),
                 why,
             },
         }),
-        Reply::Array(ran) => Err(format!(
-            "EXEC gave {} replies for {commands} commands",
-            ran.len()
-        )),
+        Reply::Array(ran) => Err(FenceError::ExecReplies {
+            got: ran.len(),
+            commands,
+        }),
         Reply::Nil => Ok(TransactionOutcome::LockLost),
-        Reply::Error { .. } => {
-            let refused: Vec<(usize, String)> = queued
+        Reply::Error { code, details } => {
+            let refused: Vec<(usize, ServerError)> = queued
                 .iter()
                 .enumerate()
-                .filter_map(|(index, reply)| match reply {
-                    Reply::Error { code, details } => Some((index, server_words(code, details))),
-                    _ => None,
-                })
+                .filter_map(|(index, reply)| Some((index, ServerError::of(reply)?)))
                 .collect();
             Ok(if refused.is_empty() {
-                TransactionOutcome::NotRun(format!("EXEC failed: {}", words(exec)))
+                TransactionOutcome::NotRun(ExecRefused(ServerError::new(code, details)))
             } else {
                 TransactionOutcome::Refused(refused)
             })
         }
-        other => Err(format!(
-            "EXEC gave an unexpected reply: {}",
-            other.describe()
-        )),
+        other => Err(FenceError::Exec {
+            reply: other.describe(),
+        }),
     }
 }
 
@@ -281,17 +349,14 @@ pub enum BatchOutcome {
 }
 
 /// Read a fenced batch's reply. A reply of another shape (not from our script) is an error.
-pub fn batch_outcome(reply: &Reply<'_>) -> Result<BatchOutcome, String> {
-    let unexpected = || {
-        format!(
-            "the batch script gave an unexpected reply: {}",
-            reply.describe()
-        )
+pub fn batch_outcome(reply: &Reply<'_>) -> Result<BatchOutcome, FenceError> {
+    let unexpected = || FenceError::Script {
+        reply: reply.describe(),
     };
     let items = match reply {
         Reply::Array(items) => items,
         Reply::Error { code, details } => {
-            return Err(format!("EVAL failed: {}", server_words(code, details)));
+            return Err(FenceError::Eval(ServerError::new(code, details)));
         }
         _ => return Err(unexpected()),
     };
@@ -400,7 +465,7 @@ mod tests {
             transaction_outcome(&refused, 2),
             Ok(TransactionOutcome::Refused(vec![(
                 1,
-                "NOPERM no permissions to run 'xtrim'".to_owned()
+                ServerError::new("NOPERM", "no permissions to run 'xtrim'")
             )]))
         );
         // EXEC ran although the fence did not hold: the guard failed, or said the lock was
@@ -426,18 +491,19 @@ mod tests {
             match transaction_outcome(&unfenced, 2) {
                 Ok(TransactionOutcome::RanUnfenced { results, why: said }) => {
                     assert_eq!(results, [OpReply::Done, OpReply::Done]);
+                    let said = said.to_string();
                     assert!(said.starts_with(why), "{said}");
                 }
                 other => panic!("{why}: {other:?}"),
             }
         }
         // EXEC refused with no command refused: nothing ran, and it says why.
-        assert_eq!(
-            transaction_outcome(&replies(Reply::Int(1), queued(), error("NOPERM exec")), 2),
-            Ok(TransactionOutcome::NotRun(
-                "EXEC failed: NOPERM exec".to_owned()
-            ))
-        );
+        match transaction_outcome(&replies(Reply::Int(1), queued(), error("NOPERM exec")), 2) {
+            Ok(TransactionOutcome::NotRun(why)) => {
+                assert_eq!(why.to_string(), "EXEC failed: NOPERM exec");
+            }
+            other => panic!("EXEC refused: {other:?}"),
+        }
         // Replies that do not add up: errors, never success.
         for bad in [
             replies(Reply::Int(1), queued(), Reply::Array(vec![OK])),

@@ -95,10 +95,16 @@ fn replies_come_in_order_and_a_stopped_read_leaves_nothing_behind() {
         assert_eq!(seen, expected);
 
         let stopped = target
-            .read_each(batches, |_| Err(TargetError::Other("stop".to_owned())))
+            .read_each(batches, |_| {
+                // Any error of the consumer's: it comes back as it was.
+                Err(TargetError::Changed {
+                    url: redis_topology::target::RedactedUrl::new("redis://consumer"),
+                    key: "stop".to_owned(),
+                })
+            })
             .await;
         assert!(
-            matches!(&stopped, Err(TargetError::Other(why)) if why == "stop"),
+            matches!(&stopped, Err(TargetError::Changed { key, .. }) if key == "stop"),
             "{stopped:?}"
         );
         let mut after = Vec::new();
