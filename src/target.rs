@@ -1073,7 +1073,9 @@ impl Target {
         jobs: &[(NodeId, Vec<Vec<Command>>)],
         each: &mut EachJob<'_>,
     ) -> Result<(), ReadError> {
-        let each = std::cell::RefCell::new(each);
+        // A mutex only to share `each` between the jobs' futures: they run on this one task,
+        // so it is never contended.
+        let each = std::sync::Mutex::new(each);
         let options = &self.options;
         let url = self.url.redacted().clone();
         let mut nodes: Vec<Option<&mut Node>> = self.nodes.iter_mut().map(Some).collect();
@@ -1085,7 +1087,12 @@ impl Target {
                 let Some(node) = taken else {
                     return Err(ReadError::Failed(TargetError::NoNode { url, node: index }));
                 };
-                let mut per_batch = |replies: &[Reply<'_>]| (each.borrow_mut())(job, replies);
+                let mut per_batch = |replies: &[Reply<'_>]| {
+                    let mut each = each
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    (*each)(job, replies)
+                };
                 read_node(node, options, batches, &mut per_batch).await
             }
         });
@@ -1095,7 +1102,7 @@ impl Target {
 }
 
 /// What [`Target::read_many`] hands each batch's replies to, with the job's index.
-pub(crate) type EachJob<'f> = dyn FnMut(usize, &[Reply<'_>]) -> Result<(), TargetError> + 'f;
+pub(crate) type EachJob<'f> = dyn FnMut(usize, &[Reply<'_>]) -> Result<(), TargetError> + Send + 'f;
 
 /// One node's read through its bounded reader, opening it again after a read that failed.
 async fn read_node(

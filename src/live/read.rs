@@ -44,8 +44,9 @@ use crate::model::desired::Desired;
 use crate::record::{Record, RecordError, legacy_record_key, record_key};
 use crate::resp::{MAX_REPLY_BYTES, Reply, server_words, size_text};
 use crate::small_map::SmallMap;
+use crate::target::keyed::{BatchLimits, KeyCommands};
 use crate::target::{
-    BATCH_SIZE, Command, ReadError, RedactedUrl, Route, ServerError, Target, TargetError,
+    BATCH_SIZE, Command, NodeId, ReadError, RedactedUrl, Route, ServerError, Target, TargetError,
     TwoRecords,
 };
 use crate::text::untrusted;
@@ -214,68 +215,81 @@ pub async fn read_after(
 /// The `max_age` probe of a key on a node, if the key has `max_age`.
 type AgeProbe<'a> = dyn Fn(&str, usize) -> Option<Command> + Sync + 'a;
 
-/// `XLEN` and `XINFO GROUPS` of each key, and its age probe where `age_probe_of` gives one.
+/// `XLEN` and `XINFO GROUPS` of each key, and its age probe where `age_probe_of` gives one,
+/// each key on the node that serves it.
 async fn read_streams(
     target: &mut Target,
     keys: &[&str],
     age_probe_of: &AgeProbe<'_>,
     streams: &mut Streams,
 ) -> Result<(), TargetError> {
-    let mut probed = Vec::with_capacity(keys.len());
-    // Per batch: its keys, its probes, its commands.
-    let mut batches: Vec<(usize, usize, Vec<Command>)> = Vec::new();
-    for key in keys {
-        let probe = age_probe_of(key, key_node(target, key));
-        let room = batches.last().is_some_and(|(keys, probes, _)| {
-            *keys < KEYS_PER_BATCH && (probe.is_none() || *probes < PROBES_PER_BATCH)
-        });
-        if !room {
-            batches.push((0, 0, Vec::with_capacity(KEYS_PER_BATCH * 2)));
+    let limits = BatchLimits {
+        keys: KEYS_PER_BATCH,
+        heavy: PROBES_PER_BATCH,
+    };
+    let commands_of = |key: &str, node: NodeId| {
+        let probe = age_probe_of(key, node.0);
+        KeyCommands {
+            heavy: probe.is_some(),
+            commands: [
+                Some(Command::new("XLEN").arg(key)),
+                Some(Command::new("XINFO").arg("GROUPS").arg(key)),
+                probe,
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
         }
-        let Some((in_batch, probes, commands)) = batches.last_mut() else {
-            continue;
-        };
-        let xlen = Command::new("XLEN").arg(*key);
-        let groups = Command::new("XINFO").arg("GROUPS").arg(*key);
-        commands.extend([xlen, groups]);
-        *in_batch += 1;
-        *probes += usize::from(probe.is_some());
-        probed.push(probe.is_some());
-        commands.extend(probe);
-    }
-    let (sizes, batches): (Vec<usize>, Vec<Vec<Command>>) = batches
-        .into_iter()
-        .map(|(keys, _, commands)| (keys, commands))
-        .unzip();
+    };
     // Each batch's replies become live state as soon as they arrive, so that only a few
     // batches of raw replies are ever held at once.
     streams.read.reserve(keys.len());
     let url = target.describe().clone();
-    // Every key of a read goes to the one node that [`Target::read_each`] reads (a
-    // standalone server's); reads spread over a cluster's primaries come with its support.
-    let node = keys.first().map_or(0, |key| key_node(target, key));
-    let mut keys = keys.iter().zip(probed);
-    let mut sizes = sizes.into_iter();
     target
-        .read_each(batches, |replies| {
-            let mut replies = replies.iter();
-            for (key, probed) in keys.by_ref().take(sizes.next().unwrap_or(0)) {
-                let length = replies.next().unwrap_or(&Reply::Nil);
-                let groups = replies.next().unwrap_or(&Reply::Nil);
-                let probe = if probed { replies.next() } else { None };
-                match parse_key(key, length, groups, probe, &url)? {
-                    KeyRead::Stream(mut live) => {
-                        live.node = node;
-                        streams
-                            .read
-                            .push(((*key).to_owned(), LiveKey::Stream(live)))
-                    }
-                    KeyRead::ToType(words) => streams.to_type.push(((*key).to_owned(), words)),
+        .read_keys(keys, limits, &commands_of, &mut |key, node, replies| {
+            let reply = |i: usize| replies.get(i).unwrap_or(&Reply::Nil);
+            let probe = replies.get(2);
+            match parse_key(key, reply(0), reply(1), probe, &url)? {
+                KeyRead::Stream(mut live) => {
+                    live.node = node.0;
+                    streams.read.push((key.to_owned(), LiveKey::Stream(live)));
                 }
+                KeyRead::ToType(words) => streams.to_type.push((key.to_owned(), words)),
             }
             Ok(())
         })
         .await
+        .map_err(TargetError::from)
+}
+
+/// One command per key, each on the key's node: `read` is handed each key's reply.
+async fn read_each_key<'k>(
+    target: &mut Target,
+    keys: &[&'k str],
+    per_batch: usize,
+    command_of: &(dyn Fn(&str, NodeId) -> Option<Command> + Sync),
+    read: &mut (dyn FnMut(&'k str, NodeId, &Reply<'_>) -> Result<(), TargetError> + Send),
+) -> Result<(), TargetError> {
+    let limits = BatchLimits {
+        keys: per_batch,
+        heavy: per_batch,
+    };
+    let commands_of = |key: &str, node: NodeId| KeyCommands {
+        commands: command_of(key, node).into_iter().collect(),
+        heavy: false,
+    };
+    target
+        .read_keys(
+            keys,
+            limits,
+            &commands_of,
+            &mut |key, node, replies| match replies.first() {
+                Some(reply) => read(key, node, reply),
+                None => Ok(()),
+            },
+        )
+        .await
+        .map_err(TargetError::from)
 }
 
 /// The `max_age` probes of streams read without one (see [`prefetch`]).
@@ -285,34 +299,30 @@ async fn probe_ages(
     age_probe_of: &AgeProbe<'_>,
     live: &mut LiveState,
 ) -> Result<(), TargetError> {
-    let (keys, commands): (Vec<&String>, Vec<Command>) = keys
+    let keys: Vec<&str> = keys
         .iter()
-        .filter_map(|key| match live.keys.get(key) {
-            Some(LiveKey::Stream(stream)) => Some((key, age_probe_of(key, stream.node)?)),
-            _ => None,
-        })
-        .unzip();
-    if commands.is_empty() {
+        .filter(|key| matches!(live.keys.get(*key), Some(LiveKey::Stream(_))))
+        .map(String::as_str)
+        .collect();
+    if keys.is_empty() {
         return Ok(());
     }
-    let batches = commands
-        .chunks(PROBES_PER_BATCH)
-        .map(<[Command]>::to_vec)
-        .collect();
     let url = target.describe().clone();
-    let mut keys = keys.into_iter();
-    target
-        .read_each(batches, |replies| {
-            // Replies first: a batch's replies end before the keys do.
-            for (reply, key) in replies.iter().zip(keys.by_ref()) {
-                let older = probe_count(reply, key, &url)?;
-                if let Some(LiveKey::Stream(stream)) = live.keys.get_mut(key) {
-                    stream.older_than_max_age = Some(older);
-                }
+    let probe_of = |key: &str, node: NodeId| age_probe_of(key, node.0);
+    read_each_key(
+        target,
+        &keys,
+        PROBES_PER_BATCH,
+        &probe_of,
+        &mut |key, _, reply| {
+            let older = probe_count(reply, key, &url)?;
+            if let Some(LiveKey::Stream(stream)) = live.keys.get_mut(key) {
+                stream.older_than_max_age = Some(older);
             }
             Ok(())
-        })
-        .await
+        },
+    )
+    .await
 }
 
 /// `XINFO STREAM` for existing streams that get a new group with an explicit start ID or
@@ -322,7 +332,7 @@ async fn read_positions(
     desired: &Desired,
     live: &mut LiveState,
 ) -> Result<(), TargetError> {
-    let keys: Vec<&String> = desired
+    let keys: Vec<&str> = desired
         .streams
         .iter()
         .filter(|(key, stream)| {
@@ -343,35 +353,28 @@ async fn read_positions(
                 .iter()
                 .any(|(name, group)| !existing.groups.contains_key(name) && positioned(group))
         })
-        .map(|(key, _)| key)
+        .map(|(key, _)| key.as_str())
         .collect();
     if keys.is_empty() {
         return Ok(());
     }
-    let batches = keys
-        .chunks(POSITIONS_PER_BATCH)
-        .map(|chunk| {
-            chunk
-                .iter()
-                .map(|k| Command::new("XINFO").arg("STREAM").arg(k.as_str()))
-                .collect()
-        })
-        .collect();
     let url = target.describe().clone();
-    let mut keys = keys.into_iter();
-    target
-        .read_each(batches, |replies| {
-            // Replies first: a batch's replies end before the keys do.
-            for (reply, key) in replies.iter().zip(keys.by_ref()) {
-                let (last_generated_id, entries_added) = parse_position(reply, key, &url)?;
-                if let Some(LiveKey::Stream(stream)) = live.keys.get_mut(key) {
-                    stream.last_generated_id = Some(last_generated_id);
-                    stream.entries_added = entries_added;
-                }
+    let info = |key: &str, _: NodeId| Some(Command::new("XINFO").arg("STREAM").arg(key));
+    read_each_key(
+        target,
+        &keys,
+        POSITIONS_PER_BATCH,
+        &info,
+        &mut |key, _, reply| {
+            let (last_generated_id, entries_added) = parse_position(reply, key, &url)?;
+            if let Some(LiveKey::Stream(stream)) = live.keys.get_mut(key) {
+                stream.last_generated_id = Some(last_generated_id);
+                stream.entries_added = entries_added;
             }
             Ok(())
-        })
-        .await
+        },
+    )
+    .await
 }
 
 /// The `TYPE` of each key: a missing key or one of another type goes into `read`; the keys
@@ -382,35 +385,25 @@ async fn read_types<'k>(
     read: &mut BTreeMap<String, LiveKey>,
 ) -> Result<Vec<&'k str>, TargetError> {
     let mut streams = Vec::new();
-    let batches = keys
-        .chunks(BATCH_SIZE)
-        .map(|chunk| {
-            chunk
-                .iter()
-                .map(|key| Command::new("TYPE").arg(*key))
-                .collect()
-        })
-        .collect();
     let url = target.describe().clone();
-    let mut keys = keys.iter();
-    target
-        .read_each(batches, |replies| {
-            // Replies first: a batch's replies end before the keys do.
-            for (reply, key) in replies.iter().zip(keys.by_ref()) {
-                let live = match type_name(reply, key, &url)?.as_ref() {
-                    "stream" => {
-                        streams.push(*key);
-                        continue;
-                    }
-                    "none" => LiveKey::Missing,
-                    // Server text: escaped and cut before it is kept (it is printed).
-                    other => LiveKey::WrongType(untrusted(other).into_owned()),
-                };
-                read.insert((*key).to_owned(), live);
+    let type_of = |key: &str, _: NodeId| Some(Command::new("TYPE").arg(key));
+    read_each_key(target, keys, BATCH_SIZE, &type_of, &mut |key, _, reply| {
+        let live = match type_name(reply, key, &url)?.as_ref() {
+            "stream" => {
+                streams.push(key);
+                return Ok(());
             }
-            Ok(())
-        })
-        .await?;
+            "none" => LiveKey::Missing,
+            // Server text: escaped and cut before it is kept (it is printed).
+            other => LiveKey::WrongType(untrusted(other).into_owned()),
+        };
+        read.insert(key.to_owned(), live);
+        Ok(())
+    })
+    .await?;
+    // Nodes answer in their own order: keep the caller's.
+    let order: BTreeMap<&str, usize> = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
+    streams.sort_by_key(|key| order.get(key).copied());
     Ok(streams)
 }
 
@@ -424,47 +417,44 @@ async fn resolve_types(
     if keys.is_empty() {
         return Ok(Vec::new());
     }
-    let batches = keys
-        .chunks(BATCH_SIZE)
-        .map(|chunk| {
-            chunk
-                .iter()
-                .map(|(key, _)| Command::new("TYPE").arg(key))
-                .collect()
-        })
-        .collect();
+    let unclear: BTreeMap<&str, &Option<String>> =
+        keys.iter().map(|(k, words)| (k.as_str(), words)).collect();
+    let names: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
     let url = target.describe().clone();
     let mut resolved = Vec::with_capacity(keys.len());
-    let mut keys = keys.iter();
-    target
-        .read_each(batches, |replies| {
-            for (reply, (key, unclear)) in replies.iter().zip(keys.by_ref()) {
-                let live = match (type_name(reply, key, &url)?.as_ref(), unclear) {
-                    ("none", _) => LiveKey::Missing,
-                    ("stream", Some(words)) => {
-                        return Err(TargetError::Refused {
-                            url: url.clone(),
-                            command: command("XINFO GROUPS", key),
-                            error: ServerError {
-                                code: "ERR".to_owned(),
-                                words: words.clone(),
-                            },
-                            hint: "".into(),
-                        });
-                    }
-                    ("stream", None) => {
-                        return Err(TargetError::Changed {
-                            url: url.clone(),
-                            key: untrusted(key).into_owned(),
-                        });
-                    }
-                    (other, _) => LiveKey::WrongType(untrusted(other).into_owned()),
-                };
-                resolved.push((key.clone(), live));
-            }
+    let type_of = |key: &str, _: NodeId| Some(Command::new("TYPE").arg(key));
+    read_each_key(
+        target,
+        &names,
+        BATCH_SIZE,
+        &type_of,
+        &mut |key, _, reply| {
+            let live = match (type_name(reply, key, &url)?.as_ref(), unclear.get(key)) {
+                ("none", _) => LiveKey::Missing,
+                ("stream", Some(Some(words))) => {
+                    return Err(TargetError::Refused {
+                        url: url.clone(),
+                        command: command("XINFO GROUPS", key),
+                        error: ServerError {
+                            code: "ERR".to_owned(),
+                            words: words.clone(),
+                        },
+                        hint: "".into(),
+                    });
+                }
+                ("stream", _) => {
+                    return Err(TargetError::Changed {
+                        url: url.clone(),
+                        key: untrusted(key).into_owned(),
+                    });
+                }
+                (other, _) => LiveKey::WrongType(untrusted(other).into_owned()),
+            };
+            resolved.push((key.to_owned(), live));
             Ok(())
-        })
-        .await?;
+        },
+    )
+    .await?;
     Ok(resolved)
 }
 

@@ -24,7 +24,11 @@ pub struct BatchLimits {
 }
 
 /// What a keyed read hands each key and its replies to.
-pub type EachKey<'k, 'f> = dyn FnMut(&'k str, &[Reply<'_>]) -> Result<(), TargetError> + 'f;
+pub type EachKey<'k, 'f> =
+    dyn FnMut(&'k str, NodeId, &[Reply<'_>]) -> Result<(), TargetError> + Send + 'f;
+
+/// The commands to read for a key on the node that serves it.
+pub type CommandsOf<'f> = dyn Fn(&str, NodeId) -> KeyCommands + Sync + 'f;
 
 /// How many times a key's read follows a redirect before giving up (a slot that keeps
 /// moving, or nodes that disagree).
@@ -51,14 +55,14 @@ struct Job<'k> {
 }
 
 impl Target {
-    /// Read `commands_of(key)` for each key on the node that serves it (all nodes at once),
+    /// Read `commands_of(key, node)` for each key on the node that serves it (all nodes at once),
     /// and hand each key with its replies to `each`. Keys whose slot moved are read again
     /// where the cluster says, alone.
     pub async fn read_keys<'k>(
         &mut self,
         keys: &[&'k str],
         limits: BatchLimits,
-        commands_of: &(dyn Fn(&str) -> KeyCommands + Sync),
+        commands_of: &CommandsOf<'_>,
         each: &mut EachKey<'k, '_>,
     ) -> Result<(), ReadError> {
         let mut pending: Vec<&'k str> = keys.to_vec();
@@ -100,7 +104,7 @@ impl Target {
         keys: &[&'k str],
         asking: &[(&'k str, String)],
         limits: BatchLimits,
-        commands_of: &(dyn Fn(&str) -> KeyCommands + Sync),
+        commands_of: &CommandsOf<'_>,
         each: &mut EachKey<'k, '_>,
     ) -> Result<Vec<(&'k str, Redirect)>, ReadError> {
         let mut jobs: Vec<Job<'k>> = Vec::new();
@@ -115,7 +119,7 @@ impl Target {
                         key: untrusted(key).into_owned(),
                     })
                 })?;
-            add(&mut jobs, node, key, commands_of(key), limits, false);
+            add(&mut jobs, node, key, commands_of(key, node), limits, false);
         }
         for (key, address) in asking {
             let node = self.node_at(address).ok_or_else(|| {
@@ -124,7 +128,7 @@ impl Target {
                     key: untrusted(key).into_owned(),
                 })
             })?;
-            add(&mut jobs, node, key, commands_of(key), limits, true);
+            add(&mut jobs, node, key, commands_of(key, node), limits, true);
         }
         let mut redirected = Vec::new();
         let with_asking: Vec<NodeId> = asking
@@ -151,14 +155,17 @@ impl Target {
                 let width = if asked { commands * 2 } else { commands };
                 let mine = replies.get(at..at + width).unwrap_or_default();
                 at += width;
-                let mine: Vec<Reply<'_>> = if asked {
-                    mine.iter().skip(1).step_by(2).cloned().collect()
+                // Handed out as received, not copied, but for the rare keys read with ASKING.
+                let unasked: Vec<Reply<'_>>;
+                let mine = if asked {
+                    unasked = mine.iter().skip(1).step_by(2).cloned().collect();
+                    unasked.as_slice()
                 } else {
-                    mine.to_vec()
+                    mine
                 };
                 match mine.iter().find_map(redirect_of) {
                     Some(redirect) => redirected.push((key, redirect)),
-                    None => each(key, &mine)?,
+                    None => each(key, job.node, mine)?,
                 }
             }
             *next_key += count;
