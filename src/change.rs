@@ -277,7 +277,7 @@ mod tests {
     /// there are some.
     #[test]
     fn a_plan_change_is_written_in_the_saved_plan_layout() {
-        let plain: PlanChange = change(vec![Op::SaveAcl], Vec::new());
+        let plain: PlanChange = change(vec![Op::SaveAcl { nodes: None }], Vec::new());
         assert_eq!(
             serde_json::to_string(&plain).unwrap(),
             r#"{"address":"stream.orders","kind":"stream","action":"create","destructive":false,"before":null,"after":{"length":0},"ops":[{"op":"save_acl"}],"reason":"declared"}"#
@@ -304,7 +304,7 @@ mod tests {
     /// the states still raw JSON.
     #[test]
     fn a_plan_change_reads_back_as_written() {
-        let written: PlanChange = change(vec![Op::SaveAcl], vec!["a".to_owned()]);
+        let written: PlanChange = change(vec![Op::SaveAcl { nodes: None }], vec!["a".to_owned()]);
         let pretty = serde_json::to_string_pretty(&written).unwrap();
         let read: PlanChange = serde_json::from_str(&pretty).unwrap();
         assert_eq!(read, written);

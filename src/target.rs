@@ -313,6 +313,8 @@ pub enum Route<'a> {
     EveryNode,
     /// On this node (discovery; per-node reads).
     Node(NodeId),
+    /// On the nodes at these addresses (`host:port`): ACL users that differ on some nodes.
+    Addresses(&'a [String]),
 }
 
 /// One node of the target, by its position in [`Target::nodes`].
@@ -802,6 +804,12 @@ impl Target {
                 .collect(),
             Route::EveryNode => self.nodes().collect(),
             Route::Node(node) => vec![node],
+            // An address the target does not have names no node: the applier refuses a
+            // plan whose operation routes nowhere.
+            Route::Addresses(addresses) => self
+                .nodes()
+                .filter(|n| addresses.iter().any(|a| a == self.address(*n)))
+                .collect(),
         }
     }
 

@@ -814,6 +814,7 @@ mod tests {
                 .chain(std::iter::repeat_n(HASH_PLACEHOLDER, placeholders))
                 .map(str::to_owned)
                 .collect(),
+            nodes: None,
         }
     }
 

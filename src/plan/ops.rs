@@ -38,12 +38,22 @@ pub enum Op {
     /// `DEL <key>` of a stream (only with `--prune`, only keys the record lists).
     DeleteStream { key: String },
     /// `ACL SETUSER <name> reset <rules>`: one atomic rewrite of a user. Each password hash
-    /// is [`HASH_PLACEHOLDER`] here; the applier puts the declared hashes in, in order.
-    SetUser { name: String, rules: Vec<String> },
+    /// is [`HASH_PLACEHOLDER`] here; the applier puts the declared hashes in, in order. On
+    /// every node, or on the `nodes` named (`host:port`) where only those differ.
+    SetUser {
+        name: String,
+        rules: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nodes: Option<Vec<String>>,
+    },
     /// `ACL DELUSER <name>` (only with `--prune`, only users this namespace manages).
     DeleteUser { name: String },
-    /// `ACL SAVE`: writes every user to the server's aclfile.
-    SaveAcl,
+    /// `ACL SAVE`: writes every user to the server's aclfile; on every node, or on the
+    /// `nodes` named (those that have an aclfile).
+    SaveAcl {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nodes: Option<Vec<String>>,
+    },
     /// `HSET __topology__:users <user> <namespace> ...`: this namespace manages these users.
     RegisterUsers {
         namespace: String,
@@ -122,12 +132,12 @@ impl Op {
                 all(&[&threshold]);
             }
             Op::DeleteStream { key } | Op::DeleteOldRecord { key } => all(&["DEL", key]),
-            Op::SetUser { name, rules } => {
+            Op::SetUser { name, rules, .. } => {
                 all(&["ACL", "SETUSER", name, "reset"]);
                 rules.iter().for_each(|rule| all(&[rule]));
             }
             Op::DeleteUser { name } => all(&["ACL", "DELUSER", name]),
-            Op::SaveAcl => all(&["ACL", "SAVE"]),
+            Op::SaveAcl { .. } => all(&["ACL", "SAVE"]),
             Op::RegisterUsers { namespace, users } => {
                 all(&["HSET", OWNERS_KEY]);
                 users.iter().for_each(|user| all(&[user, namespace]));
@@ -167,16 +177,20 @@ impl Op {
             | Op::DeleteOldRecord { key }
             | Op::WriteRecord { key, .. } => Some(key),
             Op::RegisterUsers { .. } | Op::UnregisterUsers { .. } => Some(OWNERS_KEY),
-            Op::SetUser { .. } | Op::DeleteUser { .. } | Op::SaveAcl => None,
+            Op::SetUser { .. } | Op::DeleteUser { .. } | Op::SaveAcl { .. } => None,
         }
     }
 
     /// Where the operation must run: a key's operations on the node that owns its slot;
     /// ACL users, which every node keeps for itself (never replicated), on every node,
-    /// primaries and replicas alike.
+    /// primaries and replicas alike, or on the nodes the plan names.
     pub fn route(&self) -> Route<'_> {
         match self {
-            Op::SetUser { .. } | Op::DeleteUser { .. } | Op::SaveAcl => Route::EveryNode,
+            Op::SetUser {
+                nodes: Some(nodes), ..
+            }
+            | Op::SaveAcl { nodes: Some(nodes) } => Route::Addresses(nodes),
+            Op::SetUser { .. } | Op::DeleteUser { .. } | Op::SaveAcl { .. } => Route::EveryNode,
             Op::CreateGroup { key, .. }
             | Op::DestroyGroup { key, .. }
             | Op::Trim { key, .. }
@@ -189,7 +203,7 @@ impl Op {
 
     pub fn channel(&self) -> Channel {
         match self {
-            Op::SetUser { .. } | Op::DeleteUser { .. } | Op::SaveAcl => Channel::Acl,
+            Op::SetUser { .. } | Op::DeleteUser { .. } | Op::SaveAcl { .. } => Channel::Acl,
             _ => Channel::Key,
         }
     }
@@ -280,7 +294,7 @@ mod tests {
         };
         assert_eq!(registry.route(), Route::Key(OWNERS_KEY));
         for acl in [
-            Op::SaveAcl,
+            Op::SaveAcl { nodes: None },
             Op::DeleteUser {
                 name: "a".to_owned(),
             },
@@ -288,6 +302,21 @@ mod tests {
             assert_eq!(acl.route(), Route::EveryNode);
             assert_eq!(acl.done_already_code(), None);
         }
+        let some = vec!["10.0.0.2:6379".to_owned()];
+        let on_some = Op::SetUser {
+            name: "a".to_owned(),
+            rules: vec!["on".to_owned()],
+            nodes: Some(some.clone()),
+        };
+        assert_eq!(on_some.route(), Route::Addresses(&some));
+        let json = serde_json::to_string(&on_some).expect("serializes");
+        assert_eq!(
+            serde_json::from_str::<Op>(&json).expect("reads back"),
+            on_some
+        );
+        // Without nodes, as plans saved before nodes were named: every node.
+        let save: Op = serde_json::from_str(r#"{"op": "save_acl"}"#).expect("reads");
+        assert_eq!(save, Op::SaveAcl { nodes: None });
     }
 
     #[test]

@@ -501,6 +501,7 @@ mod tests {
                 vec![Op::SetUser {
                     name: "intruder".to_owned(),
                     rules: vec!["on".into(), "nopass".into(), "+@all".into(), "~*".into()],
+                    nodes: None,
                 }],
             ),
         );

@@ -90,6 +90,7 @@ pub fn setuser(name: &str, user: &DesiredUser, reset_channels: bool) -> Op {
     Op::SetUser {
         name: name.to_owned(),
         rules,
+        nodes: None,
     }
 }
 
@@ -138,7 +139,8 @@ pub fn refusals(desired: &Desired, live: &LiveState, options: Options) -> Vec<Re
         let changes = acl
             .users
             .get(name)
-            .is_none_or(|live_user| !differences(live_user, &wanted, &acl.catalog).is_empty());
+            .is_none_or(|live_user| !differences(live_user, &wanted, &acl.catalog).is_empty())
+            || !differing_nodes(live, name, user).is_empty();
         if let Some(owner) = owner {
             // `default`, managed elsewhere: fine while this declaration asks for no change.
             if changes {
@@ -148,7 +150,7 @@ pub fn refusals(desired: &Desired, live: &LiveState, options: Options) -> Vec<Re
             }
             continue;
         }
-        if changes && let Some(why) = protected(name, acl) {
+        if changes && let Some(why) = protected_anywhere(name, live) {
             refusals.push(Refusal::Lockout {
                 name: name.clone(),
                 why,
@@ -158,7 +160,7 @@ pub fn refusals(desired: &Desired, live: &LiveState, options: Options) -> Vec<Re
     if options.prune {
         // `default` is never deleted (Redis cannot): prune only stops managing it.
         for name in undeclared(desired, live).filter(|n| n != DEFAULT_USER) {
-            if let Some(why) = protected(&name, acl) {
+            if let Some(why) = protected_anywhere(&name, live) {
                 refusals.push(Refusal::PruneLockout { name, why });
             }
         }
@@ -174,6 +176,16 @@ pub fn left_to_its_owner(desired: &Desired, live: &LiveState, name: &str) -> boo
             .acl()
             .and_then(|acl| acl.owners.get(name))
             .is_some_and(|owner| *owner != desired.namespace)
+}
+
+/// Why a user must not be changed on some node, if it must not: the user the tool is
+/// connected as, or a node's replication user (a replica's `masteruser` is how it
+/// authenticates to its primary).
+fn protected_anywhere(name: &str, live: &LiveState) -> Option<&'static str> {
+    live.nodes
+        .iter()
+        .filter_map(|node| node.acl.as_ref())
+        .find_map(|acl| protected(name, acl))
 }
 
 /// Why a user must not be changed by this apply, if it must not.
@@ -256,20 +268,32 @@ pub fn plan(
         };
         let details = live_user.map_or_else(Vec::new, |l| differences(l, &wanted, &acl.catalog));
         let adopted = live_user.is_some() && !recorded(name);
-        if live_user.is_some() && details.is_empty() && !adopted {
+        let elsewhere = differing_nodes(live, name, user);
+        if live_user.is_some() && details.is_empty() && !adopted && elsewhere.is_empty() {
             continue;
         }
-        let ops = if live_user.is_none() || !details.is_empty() {
-            vec![setuser(name, user, acl.pubsub_default_all != Some(false))]
-        } else {
-            Vec::new()
-        };
+        let mut ops = Vec::new();
+        if live_user.is_none() || !details.is_empty() || !elsewhere.is_empty() {
+            let reset_channels = live
+                .nodes
+                .iter()
+                .filter_map(|n| n.acl.as_ref())
+                .any(|a| a.pubsub_default_all != Some(false));
+            ops.push(setuser(name, user, reset_channels));
+        }
         let reason = match (live_user, adopted, details.is_empty()) {
             (None, _, _) => "declared, does not exist".to_owned(),
             (Some(_), true, true) => "adopted: exists and matches; from now on managed by this topology".to_owned(),
             (Some(_), true, false) => "adopted: exists, managed by no topology, and differs; rewritten and from now on managed".to_owned(),
-            (Some(_), false, _) => "differs from the topology (compared on permissions, not on rule order)".to_owned(),
+            (Some(_), false, true) => format!(
+                "differs on {} of the {} nodes (ACL users are per node and never replicated)",
+                elsewhere.len(),
+                live.nodes.len()
+            ),
+            (Some(_), false, false) => "differs from the topology (compared on permissions, not on rule order)".to_owned(),
         };
+        let first_needs = live_user.is_none() || !details.is_empty();
+        let (details, ops) = per_node(live, (details, first_needs), &elsewhere, ops);
         plan.changes.push(Change {
             address: format!("user.{name}"),
             kind: Kind::User,
@@ -323,8 +347,53 @@ pub fn plan(
             "ACL user `{DEFAULT_USER}` is open on this server (on, nopass, with commands) and this topology does not declare it: any client that does not authenticate gets it. Declare it (`{DEFAULT_USER}: {{ enabled: false }}` under `acl.users`; see docs/operations.md, \"The default user\")"
         ));
     }
-    persist(acl, &mut plan.changes[first..], &mut plan.notes);
+    persist(live, acl, &mut plan.changes[first..], &mut plan.notes);
     kept
+}
+
+/// The nodes other than the first (whose user the change is shown against) where the user
+/// is missing or differs, with how (ACL users are per node: a replica restarted or added
+/// without them would lock the applications out after a failover).
+fn differing_nodes(live: &LiveState, name: &str, user: &DesiredUser) -> Vec<(String, Vec<String>)> {
+    live.nodes
+        .iter()
+        .filter_map(|node| Some((node.address.as_str(), node.acl.as_ref()?)))
+        .skip(1)
+        .filter_map(|(address, acl)| {
+            let live_user = acl.users.get(name);
+            let wanted = wanted(user, live_user, &acl.catalog).ok()?;
+            let how = match live_user {
+                None => vec!["missing".to_owned()],
+                Some(live_user) => differences(live_user, &wanted, &acl.catalog),
+            };
+            (!how.is_empty()).then(|| (address.to_owned(), how))
+        })
+        .collect()
+}
+
+/// On several nodes: each line of `details` (the first node's) said where, the other nodes'
+/// lines added, and the rewrite sent only where needed (every node when the first node
+/// needs it too). One node: as they are.
+fn per_node(
+    live: &LiveState,
+    (details, first_needs): (Vec<String>, bool),
+    elsewhere: &[(String, Vec<String>)],
+    mut ops: Vec<Op>,
+) -> (Vec<String>, Vec<Op>) {
+    let Some(first) = live.nodes.first().filter(|_| live.nodes.len() > 1) else {
+        return (details, ops);
+    };
+    let mut lines: Vec<String> = details
+        .into_iter()
+        .map(|line| format!("on {}: {line}", first.address))
+        .collect();
+    for (address, how) in elsewhere {
+        lines.extend(how.iter().map(|line| format!("on {address}: {line}")));
+    }
+    if !first_needs && let Some(Op::SetUser { nodes, .. }) = ops.first_mut() {
+        *nodes = Some(elsewhere.iter().map(|(a, _)| a.clone()).collect());
+    }
+    (lines, ops)
 }
 
 /// `default`, recorded but no longer declared: it cannot be deleted, so `--prune` releases
@@ -346,7 +415,7 @@ fn default_undeclared(options: Options, plan: &mut Plan, kept: &mut BTreeSet<Str
 /// since users set with `ACL SETUSER` are lost when the server restarts. Deletions run in
 /// apply's last phase, after every other change succeeded, so each phase that changes users
 /// ends with its own `ACL SAVE`.
-fn persist(acl: &LiveAcl, changes: &mut [Change], notes: &mut Vec<String>) {
+fn persist(live: &LiveState, acl: &LiveAcl, changes: &mut [Change], notes: &mut Vec<String>) {
     let mut last_of_each_phase = Vec::new();
     for destructive in [false, true] {
         if let Some(last) = changes
@@ -359,10 +428,18 @@ fn persist(acl: &LiveAcl, changes: &mut [Change], notes: &mut Vec<String>) {
     if last_of_each_phase.is_empty() {
         return;
     }
+    let nodes: Vec<(&str, Option<bool>)> = live
+        .nodes
+        .iter()
+        .filter_map(|n| Some((n.address.as_str(), n.acl.as_ref()?.aclfile)))
+        .collect();
+    if nodes.len() > 1 {
+        return persist_per_node(&nodes, &last_of_each_phase, changes, notes);
+    }
     match acl.aclfile {
         Some(true) => {
             for index in last_of_each_phase {
-                changes[index].extra.push(Op::SaveAcl);
+                changes[index].extra.push(Op::SaveAcl { nodes: None });
             }
         }
         Some(false) => notes.push(
@@ -371,6 +448,46 @@ fn persist(acl: &LiveAcl, changes: &mut [Change], notes: &mut Vec<String>) {
         None => notes.push(
             "cannot tell whether the server keeps ACL users across restarts (CONFIG GET aclfile is not allowed for this user)".to_owned(),
         ),
+    }
+}
+
+/// [`persist`] on several nodes: `ACL SAVE` on those with an aclfile, a note naming the others.
+fn persist_per_node(
+    nodes: &[(&str, Option<bool>)],
+    last_of_each_phase: &[usize],
+    changes: &mut [Change],
+    notes: &mut Vec<String>,
+) {
+    let with: Vec<String> = nodes
+        .iter()
+        .filter(|(_, aclfile)| *aclfile == Some(true))
+        .map(|(address, _)| (*address).to_owned())
+        .collect();
+    let listed = |wanted: Option<bool>| {
+        nodes
+            .iter()
+            .filter(|(_, aclfile)| *aclfile == wanted)
+            .map(|(address, _)| *address)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !with.is_empty() {
+        let on = (with.len() < nodes.len()).then_some(with);
+        for &index in last_of_each_phase {
+            changes[index].extra.push(Op::SaveAcl { nodes: on.clone() });
+        }
+    }
+    let without = listed(Some(false));
+    if !without.is_empty() {
+        notes.push(format!(
+            "no aclfile on {without}: ACL users written by apply are lost when those nodes restart (see docs/operations.md, \"ACL users\")"
+        ));
+    }
+    let unknown = listed(None);
+    if !unknown.is_empty() {
+        notes.push(format!(
+            "cannot tell whether {unknown} keep ACL users across restarts (CONFIG GET aclfile is not allowed for this user)"
+        ));
     }
 }
 
@@ -562,6 +679,104 @@ mod tests {
         )
         .expect("plan");
         assert!(plan.is_empty(), "{plan:?}");
+    }
+
+    /// `state` as a primary and one replica: the replica a copy of the primary's ACL side
+    /// with `users` and `aclfile` of its own, and `replicator` as its `masteruser`.
+    fn with_replica(
+        mut state: LiveState,
+        users: &[(&str, LiveUser)],
+        aclfile: Option<bool>,
+    ) -> LiveState {
+        let mut acl = state.acl().cloned().expect("the primary's users");
+        acl.users = users
+            .iter()
+            .map(|(n, u)| ((*n).to_owned(), u.clone()))
+            .collect();
+        acl.aclfile = aclfile;
+        acl.masteruser = Some("replicator".to_owned());
+        state.nodes[0].address = "10.0.0.1:6379".to_owned();
+        state.nodes.push(LiveNode {
+            address: "10.0.0.2:6379".to_owned(),
+            acl: Some(acl),
+            ..LiveNode::UNREAD
+        });
+        state
+    }
+
+    /// ACL users are per node: a user missing or changed by hand on a replica alone is
+    /// rewritten there alone, and said so; where every node agrees there is no change.
+    #[test]
+    fn users_are_compared_on_every_node_and_rewritten_where_they_differ() {
+        let d = desired(&[("worker", user("pw-1", WORKER))]);
+        let same = || live_user("pw-1", "-@all +@stream -xgroup|destroy +ping");
+        let primary = live(&[("worker", same())], &["worker"], Some(true));
+
+        let both = with_replica(primary.clone(), &[("worker", same())], Some(true));
+        assert!(
+            make_plan(&d, &both, Options::default())
+                .expect("plan")
+                .is_empty()
+        );
+
+        let missing = with_replica(primary.clone(), &[], Some(false));
+        let plan = make_plan(&d, &missing, Options::default()).expect("plan");
+        let change = &plan.changes[0];
+        assert_eq!(change.action, Action::Update);
+        assert_eq!(
+            change.reason,
+            "differs on 1 of the 2 nodes (ACL users are per node and never replicated)"
+        );
+        assert_eq!(change.details, ["on 10.0.0.2:6379: missing"]);
+        match &change.ops()[0] {
+            Op::SetUser { nodes, .. } => {
+                assert_eq!(nodes.as_deref(), Some(&["10.0.0.2:6379".to_owned()][..]));
+            }
+            other => panic!("a rewrite: {other:?}"),
+        }
+        // Saved where there is an aclfile, the other node named in a note.
+        assert_eq!(
+            change.ops()[1],
+            Op::SaveAcl {
+                nodes: Some(vec!["10.0.0.1:6379".to_owned()])
+            }
+        );
+        assert!(
+            plan.notes
+                .iter()
+                .any(|n| n.starts_with("no aclfile on 10.0.0.2:6379")),
+            "{:?}",
+            plan.notes
+        );
+
+        let by_hand = live_user("pw-1", "-@all +@stream -xgroup|destroy +ping +flushall");
+        let changed = with_replica(primary.clone(), &[("worker", by_hand)], Some(true));
+        let plan = make_plan(&d, &changed, Options::default()).expect("plan");
+        assert!(
+            plan.changes[0].details[0].starts_with("on 10.0.0.2:6379: commands:"),
+            "{:?}",
+            plan.changes[0].details
+        );
+        // A change on the primary too: every node is rewritten.
+        let rotated = desired(&[("worker", user("pw-2", WORKER))]);
+        let plan = make_plan(&rotated, &both, Options::default()).expect("plan");
+        assert!(matches!(
+            &plan.changes[0].ops()[0],
+            Op::SetUser { nodes: None, .. }
+        ));
+        assert_eq!(plan.changes[0].ops()[1], Op::SaveAcl { nodes: None });
+    }
+
+    /// A replica's replication user is never rewritten, whichever node names it.
+    #[test]
+    fn a_replicas_masteruser_is_protected() {
+        let d = desired(&[("replicator", user("pw-1", WORKER))]);
+        let state = with_replica(live(&[], &[], Some(true)), &[], Some(true));
+        let refusals = make_plan(&d, &state, Options::default()).expect_err("refused");
+        assert!(
+            refusals[0].to_string().contains("replication user"),
+            "{refusals:?}"
+        );
     }
 
     #[test]
