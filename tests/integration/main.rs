@@ -10,6 +10,7 @@ mod cli_validate;
 mod converge;
 mod corpus;
 mod default_user;
+mod deployments;
 mod diff_git;
 mod examples;
 mod fake_server;

@@ -20,8 +20,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// The user and password of [`RedisServer::create_admin`].
-const ADMIN: (&str, &str) = ("test-admin", "test-admin-pw");
+/// The user and password of [`RedisServer::create_admin`] (and of the deployments' admin).
+pub const ADMIN: (&str, &str) = ("test-admin", "test-admin-pw");
 
 pub struct RedisServer {
     child: Child,
@@ -41,7 +41,8 @@ pub struct ServerBinary {
 }
 
 impl ServerBinary {
-    fn command(&self) -> Command {
+    /// A command that runs this binary, with its library folder (see the module comment).
+    pub fn command(&self) -> Command {
         let mut command = Command::new(&self.path);
         if let Some(dirs) = &self.library_path {
             let mut joined = dirs.clone();
