@@ -366,6 +366,7 @@ impl OpReply {
 }
 
 /// One write of a batch: the command, where it runs, and how its fence treats it.
+#[derive(Clone)]
 pub struct Write<'a> {
     pub command: Command,
     pub route: Route<'a>,
@@ -401,12 +402,18 @@ pub enum Fence {
     Script,
 }
 
-/// What a fenced batch did, and the node that answered.
+/// What one node's share of a fenced batch did: the node, the positions in the batch of
+/// the writes it ran, and its outcome (its results in the order of `writes`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Written {
     pub node: NodeId,
+    pub writes: Vec<usize>,
     pub outcome: WriteOutcome,
 }
+
+/// How long a replica's copy of the lock may take to show this apply's token (the
+/// replication delay, normally milliseconds).
+pub const REPLICA_LOCK_WAIT: Duration = Duration::from_secs(2);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WriteOutcome {
@@ -895,66 +902,170 @@ impl Target {
     }
 
     /// Run fenced batches of writes under the lock, keeping up to `window` of them in
-    /// flight per node, so that the server runs one batch while this process encodes the
-    /// next and decodes the last. Batches reach each node in order (its connection queues
-    /// requests first come, first served, and the window starts them in order), and their
-    /// outcomes come out in order. A consumer that stops early (an error, Ctrl-C) sends no
-    /// further batch; the ones already sent still run, which is why every write is
-    /// idempotent. A batch goes to the node its writes are routed to: on a standalone
-    /// server, the one node.
+    /// flight, so that the server runs one batch while this process encodes the next and
+    /// decodes the last. Each batch is split by node (a write routed to several nodes, an ACL
+    /// user, goes to each of them), its nodes' shares run at once, and its outcome is one
+    /// [`Written`] per node, naming the writes it holds. Batches reach each node in order
+    /// (its connection queues requests first come, first served, and the window starts them
+    /// in order), and their outcomes come out in order. A consumer that stops early (an
+    /// error, Ctrl-C) sends no further batch; the ones already sent still run, which is why
+    /// every write is idempotent.
+    ///
+    /// The node that holds the lock checks it itself (see [`fenced`]); a replica checks its
+    /// copy of it, replicated from the primary ([`Target::replica_transaction`]). A primary
+    /// without the lock (another shard of a cluster) cannot check it: such a write is
+    /// refused, unsent.
     pub fn write_batches<'a>(
         &'a self,
         lock: LockFence<'a>,
         fence: Fence,
         batches: impl Iterator<Item = Vec<Write<'a>>> + 'a,
         window: usize,
-    ) -> impl Stream<Item = Result<Written, TargetError>> + 'a {
+    ) -> impl Stream<Item = Result<Vec<Written>, TargetError>> + 'a {
+        let lock_node = self.node_of(Route::Key(lock.key));
         futures_util::stream::iter(batches)
             .map(move |writes| {
-                let node = writes
-                    .first()
-                    .map_or(NodeId::default(), |w| self.node_of(w.route));
-                let count = writes.len();
-                let commands = match fence {
-                    Fence::Transaction => {
-                        let renew = Command::new("PEXPIRE").arg(lock.key).arg(lock.lease_ms());
-                        let commands = std::iter::once(renew)
-                            .chain(writes.into_iter().map(|w| w.command))
-                            .collect();
-                        fenced::transaction_batch(lock.key, lock.token, commands)
-                    }
-                    Fence::Script => vec![fenced::batch_command(
-                        lock.key,
-                        lock.token,
-                        lock.lease_ms(),
-                        &writes,
-                    )],
-                };
+                let shares = self.split_by_node(writes);
                 async move {
-                    let replies = self.pipeline(node, commands).await?;
-                    let replies: Vec<Reply<'_>> = replies.iter().map(OwnedReply::reply).collect();
-                    let outcome = match fence {
-                        Fence::Transaction => WriteOutcome::Transaction(
-                            fenced::transaction_outcome(&replies, count + 1).map_err(|source| {
-                                TargetError::Fence {
-                                    url: self.describe().clone(),
-                                    source,
-                                }
-                            })?,
-                        ),
-                        Fence::Script => WriteOutcome::Script(
-                            fenced::batch_outcome(replies.first().unwrap_or(&Reply::Nil)).map_err(
-                                |source| TargetError::Fence {
-                                    url: self.describe().clone(),
-                                    source,
-                                },
-                            )?,
-                        ),
-                    };
-                    Ok(Written { node, outcome })
+                    let runs = shares.into_iter().map(|(node, indices, writes)| async move {
+                        let outcome = if node == lock_node {
+                            self.fenced_on(node, lock, fence, writes).await?
+                        } else if matches!(self.role(node), Some(Role::Replica { .. })) {
+                            let commands = writes.into_iter().map(|w| w.command).collect();
+                            WriteOutcome::Transaction(
+                                self.replica_transaction(node, lock, commands).await?,
+                            )
+                        } else {
+                            return Err(TargetError::Endpoint {
+                                url: self.node_url(node),
+                                reason: "this primary does not hold the apply lock, so it cannot check it: writes to another shard of a cluster are not supported yet".to_owned(),
+                            });
+                        };
+                        Ok(Written {
+                            node,
+                            writes: indices,
+                            outcome,
+                        })
+                    });
+                    futures_util::future::join_all(runs)
+                        .await
+                        .into_iter()
+                        .collect::<Result<Vec<_>, _>>()
                 }
             })
             .buffered(window.max(1))
+    }
+
+    /// A batch's writes by the node each goes to (each write to every node its route
+    /// names), with their positions in the batch; nodes in the target's order.
+    fn split_by_node<'a>(
+        &self,
+        writes: Vec<Write<'a>>,
+    ) -> Vec<(NodeId, Vec<usize>, Vec<Write<'a>>)> {
+        let mut shares: Vec<(NodeId, Vec<usize>, Vec<Write<'a>>)> = Vec::new();
+        for (index, write) in writes.into_iter().enumerate() {
+            for node in self.route(write.route) {
+                let at = match shares.iter().position(|(n, _, _)| *n == node) {
+                    Some(at) => at,
+                    None => {
+                        shares.push((node, Vec::new(), Vec::new()));
+                        shares.len() - 1
+                    }
+                };
+                if let Some((_, indices, share)) = shares.get_mut(at) {
+                    indices.push(index);
+                    share.push(write.clone());
+                }
+            }
+        }
+        shares.sort_by_key(|(node, _, _)| *node);
+        shares
+    }
+
+    /// One node's share of a batch, fenced by the lock it holds.
+    async fn fenced_on(
+        &self,
+        node: NodeId,
+        lock: LockFence<'_>,
+        fence: Fence,
+        writes: Vec<Write<'_>>,
+    ) -> Result<WriteOutcome, TargetError> {
+        let count = writes.len();
+        let commands = match fence {
+            Fence::Transaction => {
+                let renew = Command::new("PEXPIRE").arg(lock.key).arg(lock.lease_ms());
+                let commands = std::iter::once(renew)
+                    .chain(writes.into_iter().map(|w| w.command))
+                    .collect();
+                fenced::transaction_batch(lock.key, lock.token, commands)
+            }
+            Fence::Script => vec![fenced::batch_command(
+                lock.key,
+                lock.token,
+                lock.lease_ms(),
+                &writes,
+            )],
+        };
+        let replies = self.pipeline(node, commands).await?;
+        let replies: Vec<Reply<'_>> = replies.iter().map(OwnedReply::reply).collect();
+        let fence_error = |source| TargetError::Fence {
+            url: self.node_url(node),
+            source,
+        };
+        Ok(match fence {
+            Fence::Transaction => WriteOutcome::Transaction(
+                fenced::transaction_outcome(&replies, count + 1).map_err(fence_error)?,
+            ),
+            Fence::Script => WriteOutcome::Script(
+                fenced::batch_outcome(replies.first().unwrap_or(&Reply::Nil))
+                    .map_err(fence_error)?,
+            ),
+        })
+    }
+
+    /// Writes on a replica (ACL users, which Redis keeps per node), fenced by the replica's
+    /// copy of the lock: `WATCH` it and read it; only when it holds this apply's token,
+    /// `MULTI`, the writes, `EXEC`, which runs nothing if the copy changed meanwhile (the
+    /// primary's lock expired, or another apply took it). A replica cannot run the guard
+    /// script (it writes), hence the two round trips. The copy may lag the primary by the
+    /// replication delay: it is read again for up to [`REPLICA_LOCK_WAIT`]. The outcome
+    /// reads as a guarded transaction's, its first result standing for the lease's renewal,
+    /// which a replica does not do (its copy follows the primary's).
+    async fn replica_transaction(
+        &self,
+        node: NodeId,
+        lock: LockFence<'_>,
+        commands: Vec<Command>,
+    ) -> Result<TransactionOutcome, TargetError> {
+        let started = std::time::Instant::now();
+        loop {
+            let watch = vec![
+                Command::new("WATCH").arg(lock.key),
+                Command::new("GET").arg(lock.key),
+            ];
+            let replies = self.pipeline(node, watch).await?;
+            let holder = replies.get(1).map(OwnedReply::reply);
+            let ours = holder.as_ref().and_then(Reply::as_str) == Some(lock.token);
+            if ours {
+                break;
+            }
+            self.pipeline(node, vec![Command::new("UNWATCH")]).await?;
+            if started.elapsed() >= REPLICA_LOCK_WAIT {
+                return Ok(TransactionOutcome::LockLost);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let count = commands.len();
+        let mut batch = Vec::with_capacity(count + 2);
+        batch.push(Command::new("MULTI"));
+        batch.extend(commands);
+        batch.push(Command::new("EXEC"));
+        let replies = self.pipeline(node, batch).await?;
+        let replies: Vec<Reply<'_>> = replies.iter().map(OwnedReply::reply).collect();
+        fenced::replica_outcome(&replies, count).map_err(|source| TargetError::Fence {
+            url: self.node_url(node),
+            source,
+        })
     }
 
     /// Before apply's first write: whether this user and server can fence writes with the

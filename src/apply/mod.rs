@@ -32,8 +32,8 @@ use crate::plan::{Change, Kind, Op, Plan};
 use crate::target::Lock;
 use crate::target::fenced::{ExecRefused, Unfenced};
 use crate::target::{
-    BATCH_SIZE, BatchOutcome, Command, Fence, OpReply, ServerError, Target, TargetError,
-    TransactionOutcome, WINDOW, Write, WriteOutcome,
+    BATCH_SIZE, BatchOutcome, Command, Deployment, Fence, OpReply, Role, ServerError, Target,
+    TargetError, TransactionOutcome, WINDOW, Write, WriteOutcome,
 };
 use crate::text::untrusted;
 
@@ -50,6 +50,18 @@ pub type Progress<'a> = &'a mut dyn FnMut(usize, usize);
 /// Why an apply did not complete. Holds no secret (commands show password placeholders).
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum ApplyError {
+    /// Refused before anything was sent: an operation routed to no node of the target (a
+    /// saved plan naming a node this deployment does not have, or a slot no node serves).
+    #[error(
+        "`{command}` ({address}) goes to no node of this deployment (a node it names is gone, or a slot is unserved); nothing was sent. Run plan again"
+    )]
+    Unrouted { address: String, command: String },
+    /// Refused before anything was sent: writes to a Redis Cluster, whose shards cannot all
+    /// check the lock yet.
+    #[error(
+        "apply to a Redis Cluster is not supported yet: plan reads every node, but writes to the shards that do not hold the apply lock could not be fenced by it; nothing was sent"
+    )]
+    Cluster,
     /// Refused before anything was sent: a user rewrite sets another number of passwords
     /// than the topology declares (the planner never makes one; a placeholder left unfilled
     /// would reach Redis as a malformed rule).
@@ -252,6 +264,7 @@ impl Stopped {
 }
 
 /// One operation to run: the change it belongs to and its position there.
+#[derive(Clone, Copy)]
 struct Step<'p> {
     change: usize,
     position: usize,
@@ -332,19 +345,38 @@ pub async fn execute(
     progress: Progress<'_>,
 ) -> Result<Applied, ApplyError> {
     check_passwords(plan, desired)?;
+    if target.deployment() == Deployment::Cluster {
+        return Err(ApplyError::Cluster);
+    }
     let mut run = Run {
         plan,
         desired,
         lock,
         plan_id,
         outcomes: vec![Vec::new(); plan.changes.len()],
+        pending: vec![Vec::new(); plan.changes.len()],
         done: 0,
         total: plan.ops().count(),
         failures: Vec::new(),
         stopped: None,
     };
-    for (change, ops) in plan.changes.iter().zip(run.outcomes.iter_mut()) {
-        *ops = vec![Outcome::NotRun; change.ops().len()];
+    for (index, change) in plan.changes.iter().enumerate() {
+        run.outcomes[index] = vec![Outcome::NotRun; change.ops().len()];
+        run.pending[index] = change
+            .ops()
+            .iter()
+            .map(|op| target.route(op.route()).len())
+            .collect();
+        if let Some(op) = change
+            .ops()
+            .iter()
+            .find(|op| target.route(op.route()).is_empty())
+        {
+            return Err(ApplyError::Unrouted {
+                address: change.address.clone(),
+                command: op.shown_args().join(" "),
+            });
+        }
     }
     probe_fence(target, lock).await?;
     for phase in [Phase::Changes, Phase::Destructive, Phase::Record] {
@@ -411,6 +443,9 @@ struct Run<'p> {
     plan_id: Option<&'p str>,
     /// Per change, per operation.
     outcomes: Vec<Vec<Outcome>>,
+    /// Per change, per operation: how many of the nodes it goes to have not confirmed it
+    /// yet (an ACL user goes to every node); it is done when every node did it.
+    pending: Vec<Vec<usize>>,
     done: usize,
     total: usize,
     /// Failed commands, for the report.
@@ -486,14 +521,26 @@ impl<'p> Run<'p> {
                 let sent = sent_at.borrow().get(index).copied();
                 index += 1;
                 let noted = match reply {
-                    Ok(written) => match written.outcome {
-                        WriteOutcome::Script(outcome) => {
-                            self.note_script_batch(chunk, outcome, sent)
+                    // Each node's share: its writes are the steps at its positions.
+                    Ok(shares) => shares.into_iter().try_for_each(|written| {
+                        // Only the lock's node renews the lease (a replica's share checks
+                        // its copy of the lock and renews nothing).
+                        let sent =
+                            sent.filter(|_| target.role(written.node) == Some(Role::Primary));
+                        let share: Vec<Step<'p>> = written
+                            .writes
+                            .iter()
+                            .filter_map(|at| chunk.get(*at).copied())
+                            .collect();
+                        match written.outcome {
+                            WriteOutcome::Script(outcome) => {
+                                self.note_script_batch(&share, outcome, sent)
+                            }
+                            WriteOutcome::Transaction(outcome) => {
+                                self.note_transaction(&share, outcome, sent)
+                            }
                         }
-                        WriteOutcome::Transaction(outcome) => {
-                            self.note_transaction(chunk, outcome, sent)
-                        }
-                    },
+                    }),
                     Err(e) => Err(Halt::from(StopReason::Batch(e))),
                 };
                 if let Err(stop) = noted {
@@ -616,16 +663,32 @@ impl<'p> Run<'p> {
         }
     }
 
+    /// Note one node's outcome of a step: done once every node it goes to did it; a
+    /// failure on any node stays a failure.
     fn set(&mut self, step: &Step<'p>, outcome: Outcome) {
         let slot = self
             .outcomes
             .get_mut(step.change)
             .and_then(|ops| ops.get_mut(step.position));
-        if let Some(slot) = slot {
-            if outcome == Outcome::Done && *slot != Outcome::Done {
-                self.done += 1;
+        let pending = self
+            .pending
+            .get_mut(step.change)
+            .and_then(|ops| ops.get_mut(step.position));
+        let (Some(slot), Some(pending)) = (slot, pending) else {
+            return;
+        };
+        if matches!(slot, Outcome::Failed) {
+            return;
+        }
+        match outcome {
+            Outcome::Done => {
+                *pending = pending.saturating_sub(1);
+                if *pending == 0 && *slot != Outcome::Done {
+                    *slot = Outcome::Done;
+                    self.done += 1;
+                }
             }
-            *slot = outcome;
+            other => *slot = other,
         }
     }
 

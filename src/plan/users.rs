@@ -383,6 +383,15 @@ fn per_node(
     let Some(first) = live.nodes.first().filter(|_| live.nodes.len() > 1) else {
         return (details, ops);
     };
+    // New everywhere: nothing to say per node.
+    let missing = |how: &Vec<String>| how.len() == 1 && how[0] == "missing";
+    if first_needs
+        && details.is_empty()
+        && elsewhere.len() + 1 == live.nodes.len()
+        && elsewhere.iter().all(|(_, how)| missing(how))
+    {
+        return (details, ops);
+    }
     let mut lines: Vec<String> = details
         .into_iter()
         .map(|line| format!("on {}: {line}", first.address))

@@ -305,6 +305,31 @@ pub fn transaction_outcome(
     }
 }
 
+/// Read the replies of a replica's transaction (`MULTI`, one reply per command, `EXEC`; see
+/// `Target::replica_transaction`) as a guarded transaction's: its lock check was done
+/// before it (the copy of the lock watched and found to be this apply's), and its first
+/// result stands for a renewal of the lease, which a replica leaves to the primary.
+pub fn replica_outcome(
+    replies: &[Reply<'_>],
+    commands: usize,
+) -> Result<TransactionOutcome, FenceError> {
+    if replies.len() != commands + 2 {
+        return Err(FenceError::Replies {
+            got: replies.len(),
+            expected: commands + 2,
+        });
+    }
+    let ok = Reply::Bytes(b"OK");
+    let mut seen = vec![ok.clone(), Reply::Int(1)];
+    seen.extend(replies[..=commands].iter().cloned());
+    seen.insert(3, Reply::Bytes(b"QUEUED"));
+    seen.push(match &replies[commands + 1] {
+        Reply::Array(ran) => Reply::Array(std::iter::once(ok).chain(ran.iter().cloned()).collect()),
+        other => other.clone(),
+    });
+    transaction_outcome(&seen, commands + 1)
+}
+
 fn is_ok(reply: &Reply<'_>) -> bool {
     matches!(reply, Reply::Bytes(b"OK"))
 }

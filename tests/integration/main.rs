@@ -16,6 +16,7 @@ mod examples;
 mod fake_server;
 mod hostile_input;
 mod lock;
+mod many_nodes;
 mod plan_apply;
 mod plug_in;
 mod pre_commit;
