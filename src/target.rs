@@ -958,25 +958,22 @@ impl Target {
 
     /// A batch's writes by the node each goes to (each write to every node its route
     /// names), with their positions in the batch; nodes in the target's order.
-    fn split_by_node<'a>(
-        &self,
-        writes: Vec<Write<'a>>,
-    ) -> Vec<(NodeId, Vec<usize>, Vec<Write<'a>>)> {
-        let mut shares: Vec<(NodeId, Vec<usize>, Vec<Write<'a>>)> = Vec::new();
+    fn split_by_node<'a>(&self, writes: Vec<Write<'a>>) -> Vec<Share<'a>> {
+        let mut shares: Vec<Share<'a>> = Vec::with_capacity(1);
         for (index, write) in writes.into_iter().enumerate() {
-            for node in self.route(write.route) {
-                let at = match shares.iter().position(|(n, _, _)| *n == node) {
-                    Some(at) => at,
-                    None => {
-                        shares.push((node, Vec::new(), Vec::new()));
-                        shares.len() - 1
-                    }
-                };
-                if let Some((_, indices, share)) = shares.get_mut(at) {
-                    indices.push(index);
-                    share.push(write.clone());
-                }
+            // A key's write goes to one node, moved there; only a write to several nodes (an
+            // ACL user) is copied, once per node but the last.
+            let nodes = match write.route {
+                Route::Key(key) => self.key_owner(key).into_iter().collect(),
+                other => self.route(other),
+            };
+            let Some((last, others)) = nodes.split_last() else {
+                continue;
+            };
+            for node in others {
+                add_to_share(&mut shares, *node, index, write.clone());
             }
+            add_to_share(&mut shares, *last, index, write);
         }
         shares.sort_by_key(|(node, _, _)| *node);
         shares
@@ -1318,6 +1315,28 @@ impl Line {
             None => Err(LineError::Reply("the server sent no reply".to_owned())),
         }
     }
+}
+
+/// A node's share of a batch: its node, the writes' positions in the batch, the writes.
+type Share<'a> = (NodeId, Vec<usize>, Vec<Write<'a>>);
+
+/// The share of `node`, added when it has none yet.
+fn share_of<'s, 'a>(shares: &'s mut Vec<Share<'a>>, node: NodeId) -> &'s mut Share<'a> {
+    let at = match shares.iter().position(|(n, _, _)| *n == node) {
+        Some(at) => at,
+        None => {
+            shares.push((node, Vec::new(), Vec::new()));
+            shares.len() - 1
+        }
+    };
+    &mut shares[at]
+}
+
+/// Add the write at `index` of a batch to `node`'s share.
+fn add_to_share<'a>(shares: &mut Vec<Share<'a>>, node: NodeId, index: usize, write: Write<'a>) {
+    let (_, indices, writes) = share_of(shares, node);
+    indices.push(index);
+    writes.push(write);
 }
 
 /// Open a node's two connections side by side: the client's, for writes, and the bounded

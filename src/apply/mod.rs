@@ -362,21 +362,18 @@ pub async fn execute(
     };
     for (index, change) in plan.changes.iter().enumerate() {
         run.outcomes[index] = vec![Outcome::NotRun; change.ops().len()];
-        run.pending[index] = change
-            .ops()
-            .iter()
-            .map(|op| target.route(op.route()).len())
-            .collect();
-        if let Some(op) = change
-            .ops()
-            .iter()
-            .find(|op| target.route(op.route()).is_empty())
-        {
-            return Err(ApplyError::Unrouted {
-                address: change.address.clone(),
-                command: op.shown_args().join(" "),
-            });
+        let mut pending = Vec::with_capacity(change.ops().len());
+        for op in change.ops() {
+            let nodes = target.route(op.route()).len();
+            if nodes == 0 {
+                return Err(ApplyError::Unrouted {
+                    address: change.address.clone(),
+                    command: op.shown_args().join(" "),
+                });
+            }
+            pending.push(nodes);
         }
+        run.pending[index] = pending;
     }
     probe_fence(target, lock).await?;
     for phase in [Phase::Changes, Phase::Destructive, Phase::Record] {
