@@ -415,6 +415,10 @@ pub struct Written {
 /// replication delay, normally milliseconds).
 pub const REPLICA_LOCK_WAIT: Duration = Duration::from_secs(2);
 
+/// How many times a replica's transaction is tried while its copy of the lock still holds
+/// this apply's token (a renewal aborts it; see `Target::replica_transaction`).
+const REPLICA_ATTEMPTS: usize = 5;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WriteOutcome {
     /// The replies of a guarded transaction: the lease's renewal first, then each write's.
@@ -1025,15 +1029,48 @@ impl Target {
     /// `MULTI`, the writes, `EXEC`, which runs nothing if the copy changed meanwhile (the
     /// primary's lock expired, or another apply took it). A replica cannot run the guard
     /// script (it writes), hence the two round trips. The copy may lag the primary by the
-    /// replication delay: it is read again for up to [`REPLICA_LOCK_WAIT`]. The outcome
-    /// reads as a guarded transaction's, its first result standing for the lease's renewal,
-    /// which a replica does not do (its copy follows the primary's).
+    /// replication delay: it is read again for up to [`REPLICA_LOCK_WAIT`]. A renewal of the
+    /// lease changes the copy too (its expiry), aborting the `EXEC` although the lock is
+    /// still ours: nothing ran, so the transaction is tried again while the copy still holds
+    /// this apply's token. The outcome reads as a guarded transaction's, its first result
+    /// standing for the lease's renewal, which a replica leaves to the primary.
     async fn replica_transaction(
         &self,
         node: NodeId,
         lock: LockFence<'_>,
         commands: Vec<Command>,
     ) -> Result<TransactionOutcome, TargetError> {
+        let count = commands.len();
+        let mut transaction = Vec::with_capacity(count + 2);
+        transaction.push(Command::new("MULTI"));
+        transaction.extend(commands);
+        transaction.push(Command::new("EXEC"));
+        for _ in 0..REPLICA_ATTEMPTS {
+            if !self.replica_holds_lock(node, lock).await? {
+                return Ok(TransactionOutcome::LockLost);
+            }
+            let replies = self.pipeline(node, transaction.clone()).await?;
+            let replies: Vec<Reply<'_>> = replies.iter().map(OwnedReply::reply).collect();
+            let outcome =
+                fenced::replica_outcome(&replies, count).map_err(|source| TargetError::Fence {
+                    url: self.node_url(node),
+                    source,
+                })?;
+            if outcome != TransactionOutcome::LockLost {
+                return Ok(outcome);
+            }
+        }
+        Ok(TransactionOutcome::LockLost)
+    }
+
+    /// `WATCH` the replica's copy of the lock and whether it holds this apply's token,
+    /// waiting up to [`REPLICA_LOCK_WAIT`] for replication to bring it. Left watched when
+    /// it does (the transaction follows), unwatched when it does not.
+    async fn replica_holds_lock(
+        &self,
+        node: NodeId,
+        lock: LockFence<'_>,
+    ) -> Result<bool, TargetError> {
         let started = std::time::Instant::now();
         loop {
             let watch = vec![
@@ -1042,27 +1079,15 @@ impl Target {
             ];
             let replies = self.pipeline(node, watch).await?;
             let holder = replies.get(1).map(OwnedReply::reply);
-            let ours = holder.as_ref().and_then(Reply::as_str) == Some(lock.token);
-            if ours {
-                break;
+            if holder.as_ref().and_then(Reply::as_str) == Some(lock.token) {
+                return Ok(true);
             }
             self.pipeline(node, vec![Command::new("UNWATCH")]).await?;
             if started.elapsed() >= REPLICA_LOCK_WAIT {
-                return Ok(TransactionOutcome::LockLost);
+                return Ok(false);
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let count = commands.len();
-        let mut batch = Vec::with_capacity(count + 2);
-        batch.push(Command::new("MULTI"));
-        batch.extend(commands);
-        batch.push(Command::new("EXEC"));
-        let replies = self.pipeline(node, batch).await?;
-        let replies: Vec<Reply<'_>> = replies.iter().map(OwnedReply::reply).collect();
-        fenced::replica_outcome(&replies, count).map_err(|source| TargetError::Fence {
-            url: self.node_url(node),
-            source,
-        })
     }
 
     /// Before apply's first write: whether this user and server can fence writes with the
