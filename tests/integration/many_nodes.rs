@@ -153,3 +153,75 @@ fn a_cluster_is_planned_from_every_node_and_apply_refuses_without_writing() {
         );
     }
 }
+
+/// A node that cannot be reached is an error before anything is read or written, naming
+/// it; once it is back, the same command works.
+#[test]
+fn a_cluster_node_down_stops_plan_before_anything_naming_it() {
+    let cluster = LocalCluster::start(3, 1);
+    let file = topology_file(TOPOLOGY);
+    let down = cluster.replicas()[1].port;
+    cluster.kill(down);
+    let out = run(&cluster.url(), &file, &["plan"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let shown = text(&out);
+    assert!(
+        shown.contains(&format!("127.0.0.1:{down}")),
+        "names the node: {shown}"
+    );
+    assert!(!shown.contains("Planned changes"), "{shown}");
+    cluster.restart(down);
+    let out = run(&cluster.url(), &file, &["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}
+
+/// A write on a replica runs only while the replica's copy of the lock holds this apply's
+/// token: taken by another apply on the primary (replicated), the replica's share runs
+/// nothing and says the lock was lost.
+#[test]
+fn a_replica_refuses_writes_when_its_copy_of_the_lock_is_not_this_applys() {
+    use redis_topology::target::{
+        Command, ConnectOptions, Fence, LockFence, Route, Target, TransactionOutcome, Write,
+        WriteOutcome,
+    };
+    let nodes = ReplicatedPrimary::start(1);
+    let replica = nodes.replica_ports()[0];
+    let key = "{__topology__:abuse}:lock";
+    nodes.set_replicated(nodes.primary(), key, "someone-else", 1);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let shares = runtime.block_on(async {
+        let target = Target::connect(&nodes.url(), ConnectOptions::default())
+            .await
+            .expect("connect");
+        let addresses = vec![format!("127.0.0.1:{replica}")];
+        let write = Write {
+            command: Command::from_args(["ACL", "SETUSER", "intruder", "on", "nopass", "+@all"]),
+            route: Route::Addresses(&addresses),
+            already_done: None,
+            needs_key: false,
+        };
+        let lock = LockFence {
+            key,
+            token: "this-apply",
+            lease: std::time::Duration::from_secs(30),
+        };
+        let batches =
+            target.write_batches(lock, Fence::Transaction, std::iter::once(vec![write]), 1);
+        futures_util::StreamExt::collect::<Vec<_>>(batches).await
+    });
+    let shares = shares
+        .into_iter()
+        .next()
+        .expect("one batch")
+        .expect("answered");
+    assert_eq!(shares.len(), 1, "{shares:?}");
+    assert_eq!(
+        shares[0].outcome,
+        WriteOutcome::Transaction(TransactionOutcome::LockLost)
+    );
+    let users: Vec<String> = nodes.cmd_on(replica, &["ACL", "USERS"]);
+    assert!(!users.contains(&"intruder".to_owned()), "{users:?}");
+}
