@@ -383,6 +383,8 @@ pub struct LockFence<'a> {
     pub key: &'a str,
     pub token: &'a str,
     pub lease: Duration,
+    /// On a cluster, the lock's copy on each other primary (see [`lock`]); empty otherwise.
+    pub copies: &'a [(NodeId, String)],
 }
 
 impl LockFence<'_> {
@@ -409,6 +411,8 @@ pub struct Written {
     pub node: NodeId,
     pub writes: Vec<usize>,
     pub outcome: WriteOutcome,
+    /// Whether this share renewed the lease (it ran on the lock's node).
+    pub renewed: bool,
 }
 
 /// How long a replica's copy of the lock may take to show this apply's token (the
@@ -824,6 +828,19 @@ impl Target {
         }
     }
 
+    /// The key, in a slot `node` serves, of the apply lock's copy there:
+    /// `{<tag>:copy<n>}:lock` for the lock `{<tag>}:lock`, the first `n` whose slot `node`
+    /// serves (`None`: it serves none of the first 100,000).
+    pub fn lock_copy_key(&self, lock_key: &str, node: NodeId) -> Option<String> {
+        let tag = lock_key
+            .strip_prefix('{')
+            .and_then(|rest| rest.split_once('}'))
+            .map_or(lock_key, |(tag, _)| tag);
+        (0..100_000)
+            .map(|n| format!("{{{tag}:copy{n}}}:lock"))
+            .find(|copy| self.key_owner(copy) == Some(node))
+    }
+
     /// The primary that serves `key`: its slot's owner in a cluster, the primary otherwise.
     fn key_owner(&self, key: &str) -> Option<NodeId> {
         if self.slots.is_empty() {
@@ -932,23 +949,41 @@ impl Target {
                 let shares = self.split_by_node(writes);
                 async move {
                     let runs = shares.into_iter().map(|(node, indices, writes)| async move {
-                        let outcome = if node == lock_node {
-                            self.fenced_on(node, lock, fence, writes).await?
-                        } else if matches!(self.role(node), Some(Role::Replica { .. })) {
-                            let commands = writes.into_iter().map(|w| w.command).collect();
-                            WriteOutcome::Transaction(
-                                self.replica_transaction(node, lock, commands).await?,
-                            )
+                        // Each node checks the lock where it can see it: the lock's node the
+                        // lock, another primary its copy, a replica its primary's one.
+                        let primary = match self.role(node) {
+                            Some(Role::Replica { of }) => NodeId(of),
+                            _ => node,
+                        };
+                        let key = if primary == lock_node {
+                            Some(lock.key)
                         } else {
+                            lock.copies
+                                .iter()
+                                .find(|(n, _)| *n == primary)
+                                .map(|(_, copy)| copy.as_str())
+                        };
+                        let Some(key) = key else {
                             return Err(TargetError::Endpoint {
                                 url: self.node_url(node),
-                                reason: "this primary does not hold the apply lock, so it cannot check it: writes to another shard of a cluster are not supported yet".to_owned(),
+                                reason: "no copy of the apply lock is on this node's primary, so its writes cannot be fenced; run apply again".to_owned(),
                             });
+                        };
+                        let here = LockFence { key, ..lock };
+                        let renews = node == lock_node;
+                        let outcome = if primary == node {
+                            self.fenced_on(node, here, fence, writes, renews).await?
+                        } else {
+                            let commands = writes.into_iter().map(|w| w.command).collect();
+                            WriteOutcome::Transaction(
+                                self.replica_transaction(node, here, commands).await?,
+                            )
                         };
                         Ok(Written {
                             node,
                             writes: indices,
                             outcome,
+                            renewed: renews,
                         })
                     });
                     futures_util::future::join_all(runs)
@@ -983,28 +1018,34 @@ impl Target {
         shares
     }
 
-    /// One node's share of a batch, fenced by the lock it holds.
+    /// One node's share of a batch, fenced by the lock or the copy of it that the node
+    /// holds (`lock.key`). `renews`: the share renews the lease (on the lock itself; a
+    /// copy is renewed with the lock, to expire before it, never by a batch).
     async fn fenced_on(
         &self,
         node: NodeId,
         lock: LockFence<'_>,
         fence: Fence,
         writes: Vec<Write<'_>>,
+        renews: bool,
     ) -> Result<WriteOutcome, TargetError> {
         let count = writes.len();
+        let lease_ms = if renews { lock.lease_ms() } else { 0 };
         let commands = match fence {
             Fence::Transaction => {
-                let renew = Command::new("PEXPIRE").arg(lock.key).arg(lock.lease_ms());
+                // In the renewal's place on a copy: a harmless read of it.
+                let renew = if renews {
+                    Command::new("PEXPIRE").arg(lock.key).arg(lease_ms)
+                } else {
+                    Command::new("PTTL").arg(lock.key)
+                };
                 let commands = std::iter::once(renew)
                     .chain(writes.into_iter().map(|w| w.command))
                     .collect();
                 fenced::transaction_batch(lock.key, lock.token, commands)
             }
             Fence::Script => vec![fenced::batch_command(
-                lock.key,
-                lock.token,
-                lock.lease_ms(),
-                &writes,
+                lock.key, lock.token, lease_ms, &writes,
             )],
         };
         let replies = self.pipeline(node, commands).await?;
@@ -1073,12 +1114,17 @@ impl Target {
     ) -> Result<bool, TargetError> {
         let started = std::time::Instant::now();
         loop {
-            let watch = vec![
+            let mut watch = vec![
                 Command::new("WATCH").arg(lock.key),
                 Command::new("GET").arg(lock.key),
             ];
+            // A cluster's replica redirects reads of keys to its primary unless the
+            // connection said READONLY.
+            if self.deployment == Deployment::Cluster {
+                watch.insert(0, Command::new("READONLY"));
+            }
             let replies = self.pipeline(node, watch).await?;
-            let holder = replies.get(1).map(OwnedReply::reply);
+            let holder = replies.last().map(OwnedReply::reply);
             if holder.as_ref().and_then(Reply::as_str) == Some(lock.token) {
                 return Ok(true);
             }
@@ -1096,10 +1142,20 @@ impl Target {
         &self,
         lock: LockFence<'_>,
     ) -> Result<Option<fenced::FenceProblem>, TargetError> {
-        // On every primary: the fence's guard writes, which a replica refuses.
+        // On every primary, with the lock or its copy there: the fence's guard writes, which
+        // a replica refuses.
+        let lock_node = self.node_of(Route::Key(lock.key));
         for node in self.route(Route::EveryPrimary) {
+            let key = if node == lock_node {
+                lock.key
+            } else {
+                match lock.copies.iter().find(|(n, _)| *n == node) {
+                    Some((_, copy)) => copy.as_str(),
+                    None => continue,
+                }
+            };
             let replies = self
-                .pipeline(node, fenced::probe_batch(lock.key, lock.token))
+                .pipeline(node, fenced::probe_batch(key, lock.token))
                 .await?;
             let replies: Vec<Reply<'_>> = replies.iter().map(OwnedReply::reply).collect();
             if let Err(problem) = fenced::probe_outcome(&replies) {

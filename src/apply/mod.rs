@@ -56,12 +56,6 @@ pub enum ApplyError {
         "`{command}` ({address}) goes to no node of this deployment (a node it names is gone, or a slot is unserved); nothing was sent. Run plan again"
     )]
     Unrouted { address: String, command: String },
-    /// Refused before anything was sent: writes to a Redis Cluster, whose shards cannot all
-    /// check the lock yet.
-    #[error(
-        "apply to a Redis Cluster is not supported yet: plan reads every node, but writes to the shards that do not hold the apply lock could not be fenced by it; nothing was sent"
-    )]
-    Cluster,
     /// Refused before anything was sent: a user rewrite sets another number of passwords
     /// than the topology declares (the planner never makes one; a placeholder left unfilled
     /// would reach Redis as a malformed rule).
@@ -325,11 +319,24 @@ impl Phase {
 
     /// How an operation of this phase is fenced: changes (and ACL commands, which scripts
     /// may not run) in guarded transactions, the cheapest fence; destructive operations and
-    /// the record in the script that stops at the first failure.
-    fn fence(self, op: &Op) -> Fence {
+    /// the record in the script that stops at the first failure. On a cluster every key's
+    /// operation runs in the script: a transaction may touch one slot only, a script (without
+    /// flags) any slot its node serves.
+    fn fence(self, op: &Op, cluster: bool) -> Fence {
         match (self, op.channel()) {
+            (_, Channel::Key) if cluster => Fence::Script,
             (Phase::Changes, _) | (_, Channel::Acl) => Fence::Transaction,
             (Phase::Destructive | Phase::Record, Channel::Key) => Fence::Script,
+        }
+    }
+
+    /// Operations per batch: on a cluster the record's phase runs one operation at a time,
+    /// so that the users registry (on its own slot's node) is written before the record (on
+    /// the lock's): a batch's nodes run at once.
+    fn batch_size(self, cluster: bool) -> usize {
+        match self {
+            Phase::Record if cluster => 1,
+            _ => BATCH_SIZE,
         }
     }
 }
@@ -345,10 +352,8 @@ pub async fn execute(
     progress: Progress<'_>,
 ) -> Result<Applied, ApplyError> {
     check_passwords(plan, desired)?;
-    if target.deployment() == Deployment::Cluster {
-        return Err(ApplyError::Cluster);
-    }
     let mut run = Run {
+        cluster: target.deployment() == Deployment::Cluster,
         plan,
         desired,
         lock,
@@ -438,6 +443,8 @@ struct Run<'p> {
     desired: &'p Desired,
     lock: &'p Lock,
     plan_id: Option<&'p str>,
+    /// The target is a Redis Cluster (see [`Phase::fence`]).
+    cluster: bool,
     /// Per change, per operation.
     outcomes: Vec<Vec<Outcome>>,
     /// Per change, per operation: how many of the nodes it goes to have not confirmed it
@@ -466,10 +473,10 @@ impl<'p> Run<'p> {
     ) {
         let mut rest = steps;
         while let Some(first) = rest.first() {
-            let fence = phase.fence(first.op);
+            let fence = phase.fence(first.op, self.cluster);
             let length = rest
                 .iter()
-                .position(|s| phase.fence(s.op) != fence)
+                .position(|s| phase.fence(s.op, self.cluster) != fence)
                 .unwrap_or(rest.len());
             let (run, after) = rest.split_at(length);
             self.batches(target, phase, fence, run, progress).await;
@@ -494,7 +501,7 @@ impl<'p> Run<'p> {
         let margin = margin(self.lock.lease());
         let halt = RefCell::new(None::<Halt>);
         let sent_at = RefCell::new(Vec::new());
-        let chunks: Vec<&[Step<'p>]> = steps.chunks(BATCH_SIZE).collect();
+        let chunks: Vec<&[Step<'p>]> = steps.chunks(phase.batch_size(self.cluster)).collect();
         let (lock, desired, plan_id) = (self.lock, self.desired, self.plan_id);
         let batches = chunks.iter().map_while(|chunk| {
             if halt.borrow().is_some() {

@@ -64,10 +64,6 @@ async fn apply(args: &ApplyArgs, colour: ColourChoice) -> Result<u8, Failure> {
     };
     let interrupted =
         interrupt().map_err(|e| Failure::Message(format!("cannot listen for Ctrl-C: {e}")))?;
-    // Before the lock, whose take script also reads the lock's old name, in another slot.
-    if session.target.deployment() == crate::target::Deployment::Cluster {
-        return Err(apply::ApplyError::Cluster.into());
-    }
     let lock = session
         .target
         .acquire_lock(

@@ -25,8 +25,9 @@
 use super::{Command, OpReply, ServerError, Target, Write};
 use crate::resp::{Reply, server_words};
 
-/// Compare the lock, renew it, run the batch. KEYS[1]: the lock. ARGV[1]: this apply's
-/// token; ARGV[2]: the lease in ms; then per command its mode (`-` plain, `B` when
+/// Compare the lock, renew it, run the batch. KEYS[1]: the lock (on a cluster's other
+/// primaries, its copy there). ARGV[1]: this apply's token; ARGV[2]: the lease in ms (`0`:
+/// not renewed, for a copy); then per command its mode (`-` plain, `B` when
 /// `BUSYGROUP` means done, `E` when it is skipped if its key is gone), its key, its
 /// argument count and its arguments. Replies `{-1}` when the lock is not ours (nothing
 /// ran), `{n}` when all n commands ran, `{n, error}` when command n+1 failed (the first n
@@ -36,7 +37,7 @@ use crate::resp::{Reply, server_words};
 /// `XGROUP CREATE`s, the script costs the server ~11 ms more than the bare commands.
 pub const BATCH_SCRIPT: &str = r"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {-1} end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if ARGV[2] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 local i, done, last = 3, 0, #ARGV
 while i <= last do
   local mode, n = ARGV[i], tonumber(ARGV[i + 2])

@@ -40,7 +40,7 @@ use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::{Command, Line, LockFence, Route, Target, TargetError};
+use super::{Command, Deployment, Line, LockFence, NodeId, Route, Target, TargetError};
 use crate::record::{legacy_lock_key, lock_key};
 use crate::resp::{OwnedReply, Reply, server_words};
 use crate::text::untrusted;
@@ -93,6 +93,15 @@ pub enum LockError {
         words: String,
         advice: String,
     },
+    /// No key of the lock's tag lands on a slot this primary serves (a primary that serves
+    /// no slot).
+    #[error("cannot place a copy of the apply lock `{key}` on {node}: it serves no slot")]
+    NoCopySlot { key: String, node: String },
+    /// A copy of the lock stayed another apply's for a whole lease.
+    #[error(
+        "the copy `{key}` of the apply lock on {node} is still another apply's; run apply again once it is done"
+    )]
+    CopyHeld { key: String, node: String },
     /// A lock script's reply of another shape.
     #[error("cannot {step} the apply lock `{key}`: EVAL gave an unexpected reply: {reply}")]
     Unexpected {
@@ -144,6 +153,13 @@ const RENEW: &str = "\
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end \
 return 0";
 
+/// Place a copy of the lock (KEYS[1]) with this apply's token ARGV[1] for ARGV[2] ms, unless
+/// another apply's token is in it: 1, or 0 when it is another's.
+const COPY_TAKE: &str = "\
+local held = redis.call('get', KEYS[1]) \
+if held and held ~= ARGV[1] then return 0 end \
+redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1";
+
 /// Delete the lock if it is ours: 1, or 0 when it is not ours any more.
 const RELEASE: &str = "\
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end \
@@ -170,6 +186,8 @@ pub struct Lock {
     taken_over_from: Option<String>,
     state: Arc<Mutex<Lease>>,
     renewer: tokio::task::JoinHandle<()>,
+    /// On a cluster, the lock's copy on each other primary (see [`place_copies`]).
+    copies: Vec<(NodeId, String)>,
 }
 
 impl Lock {
@@ -189,12 +207,14 @@ impl Lock {
         self.lease
     }
 
-    /// What a fenced batch checks on the server: this lock's key, token and lease.
+    /// What a fenced batch checks on the server: this lock's key, token and lease, and its
+    /// copies on the other primaries of a cluster.
     pub fn fence(&self) -> LockFence<'_> {
         LockFence {
             key: &self.key,
             token: &self.token,
             lease: self.lease,
+            copies: &self.copies,
         }
     }
 
@@ -254,6 +274,11 @@ impl Target {
     /// this one's lease ran out): the caller warns.
     pub async fn release_lock(&mut self, lock: Lock) -> Result<(), TargetError> {
         lock.renewer.abort();
+        // The copies first: they must never outlive the lock. One still another's is left.
+        for (node, copy) in &lock.copies {
+            let release = script(RELEASE, copy, &[&lock.token]);
+            self.call(Route::Node(*node), release).await?;
+        }
         let release = script(RELEASE, &lock.key, &[&lock.token]);
         let reply = ask(self, &lock.key, release).await;
         match reply.as_ref().map(OwnedReply::reply) {
@@ -362,7 +387,14 @@ async fn acquire(
     timeout: Duration,
 ) -> Result<Lock, TargetError> {
     let key = lock_key(namespace);
-    let old_key = legacy_lock_key(namespace);
+    // The old name is in another slot, which one script may not touch on a cluster; no
+    // version from before the hash tag applied to a cluster, so there a key of the lock's own
+    // slot that never exists stands in for it.
+    let old_key = if target.deployment() == Deployment::Cluster {
+        format!("{key}:no-old-name")
+    } else {
+        legacy_lock_key(namespace)
+    };
     let lease = lease();
     let token = new_token(own_client_id(target, &key).await?);
     // No deadline when it cannot be represented (`--lock-timeout` of billions of years).
@@ -373,7 +405,7 @@ async fn acquire(
         let sent = Instant::now();
         let (holder, pttl, old_name) = match take(target, [&key, &old_key], &token, lease).await? {
             Held::Free => {
-                return Lock::start(target, key, token, lease, contended, sent, None);
+                return Lock::start(target, key, token, lease, contended, sent, None).await;
             }
             Held::By {
                 holder,
@@ -398,7 +430,7 @@ async fn acquire(
                 let sent = Instant::now();
                 if take_over(target, &key, &holder, &token, lease).await? {
                     let from = Some(shown_holder(&holder));
-                    return Lock::start(target, key, token, lease, contended, sent, from);
+                    return Lock::start(target, key, token, lease, contended, sent, from).await;
                 }
                 // Taken or released meanwhile: ask again.
             }
@@ -413,9 +445,10 @@ async fn acquire(
 }
 
 impl Lock {
-    /// A lock just taken by a command sent at `sent`: start renewing it.
-    fn start(
-        target: &Target,
+    /// A lock just taken by a command sent at `sent`: place its copies on the other
+    /// primaries of a cluster, and start renewing it.
+    async fn start(
+        target: &mut Target,
         key: String,
         token: String,
         lease: Duration,
@@ -424,9 +457,21 @@ impl Lock {
         taken_over_from: Option<String>,
     ) -> Result<Lock, TargetError> {
         let state = Arc::new(Mutex::new(Lease::new(lease, sent)));
-        // Renewals go where the lock is, on the connection of the writes.
+        let copies = place_copies(target, &key, &token, lease, sent).await?;
+        // Renewals go where the lock is, on the connection of the writes; each copy's on its
+        // node's.
         let line = target.line(Route::Key(&key))?;
-        let renewer = tokio::spawn(renew(line, key.clone(), token.clone(), Arc::clone(&state)));
+        let copy_lines = copies
+            .iter()
+            .map(|(node, copy)| Ok((target.line(Route::Node(*node))?, copy.clone())))
+            .collect::<Result<Vec<_>, TargetError>>()?;
+        let renewer = tokio::spawn(renew(
+            line,
+            key.clone(),
+            token.clone(),
+            Arc::clone(&state),
+            copy_lines,
+        ));
         Ok(Lock {
             key,
             token,
@@ -435,8 +480,68 @@ impl Lock {
             taken_over_from,
             state,
             renewer,
+            copies,
         })
     }
+}
+
+/// How much sooner than the lock a copy expires: every copy must be gone before another
+/// apply can take the lock.
+const COPY_MARGIN: Duration = Duration::from_millis(500);
+
+/// Place a copy of the lock (see [`Target::lock_copy_key`]) on every primary of a cluster
+/// but the lock's, expiring before the lock does. A copy still held by another apply's
+/// token (an apply whose lock expired, or was taken over, moments ago) is waited for: it
+/// expires before that apply's lock did. Nothing on a standalone server.
+async fn place_copies(
+    target: &mut Target,
+    key: &str,
+    token: &str,
+    lease: Duration,
+    sent: Instant,
+) -> Result<Vec<(NodeId, String)>, TargetError> {
+    if target.deployment() != Deployment::Cluster {
+        return Ok(Vec::new());
+    }
+    let lock_node = target.route(Route::Key(key)).first().copied();
+    let primaries: Vec<NodeId> = target
+        .route(Route::EveryPrimary)
+        .into_iter()
+        .filter(|node| Some(*node) != lock_node)
+        .collect();
+    let mut copies = Vec::with_capacity(primaries.len());
+    for node in primaries {
+        let copy = target
+            .lock_copy_key(key, node)
+            .ok_or_else(|| LockError::NoCopySlot {
+                key: key.to_owned(),
+                node: target.address(node).to_owned(),
+            })?;
+        loop {
+            let left = lease
+                .saturating_sub(sent.elapsed())
+                .saturating_sub(COPY_MARGIN);
+            if left.is_zero() {
+                return Err(LockError::CopyHeld {
+                    key: copy,
+                    node: target.address(node).to_owned(),
+                }
+                .into());
+            }
+            let place = script(COPY_TAKE, &copy, &[token, &millis(left)]);
+            let reply = target.call(Route::Node(node), place).await?;
+            match reply.reply() {
+                Reply::Int(1) => break,
+                Reply::Int(0) => tokio::time::sleep(RETRY).await,
+                Reply::Error { code, details } => {
+                    return Err(refused("take", &copy, code, details, lease));
+                }
+                other => return Err(unexpected("take", &copy, &other)),
+            }
+        }
+        copies.push((node, copy));
+    }
+    Ok(copies)
 }
 
 /// The token: who holds the lock, and a random part that makes it this apply's alone.
@@ -668,7 +773,13 @@ fn still_held(
 
 /// Renew the lease every third of it, until the lock is released, lost or refused. Each
 /// reply is recorded in `state` for [`Lock::check`].
-async fn renew(mut line: Line, key: String, token: String, state: Arc<Mutex<Lease>>) {
+async fn renew(
+    mut line: Line,
+    key: String,
+    token: String,
+    state: Arc<Mutex<Lease>>,
+    mut copies: Vec<(Line, String)>,
+) {
     let lease = state.lock().unwrap_or_else(PoisonError::into_inner).length;
     let mut ticks = tokio::time::interval(lease / 3);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -679,6 +790,15 @@ async fn renew(mut line: Line, key: String, token: String, state: Arc<Mutex<Leas
         let reply = line
             .call(script(RENEW, &key, &[&token, &millis(lease)]))
             .await;
+        if matches!(reply.as_ref().map(OwnedReply::reply), Ok(Reply::Int(1)))
+            && let Err(why) = renew_copies(&mut copies, &token, lease, sent).await
+        {
+            state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .end(why);
+            return;
+        }
         let mut known = state.lock().unwrap_or_else(PoisonError::into_inner);
         match reply.as_ref().map(OwnedReply::reply) {
             Ok(Reply::Int(1)) => known.confirm(sent),
@@ -706,6 +826,44 @@ async fn renew(mut line: Line, key: String, token: String, state: Arc<Mutex<Leas
             }
         }
     }
+}
+
+/// After the lock's renewal sent at `sent` was confirmed: each copy renewed to expire
+/// [`COPY_MARGIN`] before the lock can. `Err`: why the lease must end (a copy lost or
+/// refused: the writes of its primary could no longer be fenced).
+async fn renew_copies(
+    copies: &mut [(Line, String)],
+    token: &str,
+    lease: Duration,
+    sent: Instant,
+) -> Result<(), String> {
+    for (line, copy) in copies.iter_mut() {
+        let left = lease
+            .saturating_sub(sent.elapsed())
+            .saturating_sub(COPY_MARGIN);
+        let reply = line
+            .call(script(RENEW, copy, &[token, &millis(left)]))
+            .await;
+        match reply.as_ref().map(OwnedReply::reply) {
+            Ok(Reply::Int(1)) => {}
+            Ok(other) => {
+                return Err(format!(
+                    "could not renew its copy `{}`: {}",
+                    untrusted(copy),
+                    describe(&other)
+                ));
+            }
+            Err(e) => {
+                let text = e.to_string();
+                return Err(format!(
+                    "could not renew its copy `{}`: {}",
+                    untrusted(copy),
+                    untrusted(text.lines().next().unwrap_or_default())
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `EVAL body 1 key args...`

@@ -101,10 +101,10 @@ fn users_are_applied_and_repaired_on_every_node_of_a_replicated_primary() {
 
 /// On a cluster every read goes to the node that serves its key: streams made by hand on
 /// different primaries are all seen, and users are read on all six nodes (a user missing
-/// from them is planned for every node). Apply refuses, writing nothing, until it can fence
-/// its writes on every shard.
+/// from them is planned for every node). Apply writes each stream on its own primary, fenced
+/// by the lock there or its copy, and the users on all six nodes; then the plan is empty.
 #[test]
-fn a_cluster_is_planned_from_every_node_and_apply_refuses_without_writing() {
+fn a_cluster_is_planned_from_every_node_and_applied_on_each() {
     let cluster = LocalCluster::start(3, 1);
     let (tasks, results) = ("app:tasks", "app:results");
     assert_ne!(
@@ -112,13 +112,11 @@ fn a_cluster_is_planned_from_every_node_and_apply_refuses_without_writing() {
         cluster.owner_of(results),
         "the two streams live on two primaries"
     );
-    for key in [tasks, results] {
-        let owner = cluster.owner_of(key);
-        cluster.cmd_on::<String>(
-            owner,
-            &["XGROUP", "CREATE", key, "workers", "0", "MKSTREAM"],
-        );
-    }
+    let owner = cluster.owner_of(results);
+    cluster.cmd_on::<String>(
+        owner,
+        &["XGROUP", "CREATE", results, "old", "0", "MKSTREAM"],
+    );
     let file = topology_file(TOPOLOGY);
     // Any node's URL: a replica's here.
     let url = cluster.url_of(cluster.replicas()[0].port);
@@ -131,26 +129,29 @@ fn a_cluster_is_planned_from_every_node_and_apply_refuses_without_writing() {
         .iter()
         .filter_map(|c| c["address"].as_str())
         .collect();
-    // Both streams exist (read on their own primaries); `results` has a group it does not
-    // declare, `tasks` has its group; the user is new on every node.
-    assert!(!addresses.contains(&"stream.tasks"), "{addresses:?}");
+    // `results` exists (read on its own primary); `tasks` and the user are new.
     assert!(!addresses.contains(&"stream.results"), "{addresses:?}");
-    assert!(!addresses.contains(&"group.tasks.workers"), "{addresses:?}");
+    assert!(addresses.contains(&"stream.tasks"), "{addresses:?}");
     assert!(addresses.contains(&"user.worker"), "{addresses:?}");
 
-    let out = run(&cluster.url(), &file, &["apply", "--yes"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(
-        text(&out).contains("apply to a Redis Cluster is not supported yet"),
-        "{}",
-        text(&out)
-    );
+    let out = run(&url, &file, &["apply", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let groups: Vec<redis::Value> =
+        cluster.cmd_on(cluster.owner_of(tasks), &["XINFO", "GROUPS", tasks]);
+    assert!(format!("{groups:?}").contains("workers"), "{groups:?}");
     for node in cluster.nodes() {
         assert!(
-            !logs_in(node.port, "worker", PASSWORD),
-            "nothing written on {}",
+            logs_in(node.port, "worker", PASSWORD),
+            "worker on {}",
             node.address
         );
+    }
+    let out = run(&cluster.url(), &file, &["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "converged: {}", text(&out));
+    // No lock, and no copy of it, is left on any primary.
+    for primary in cluster.primaries() {
+        let keys: Vec<String> = cluster.cmd_on(primary.port, &["KEYS", "*lock*"]);
+        assert!(keys.is_empty(), "{}: {keys:?}", primary.address);
     }
 }
 
@@ -207,6 +208,7 @@ fn a_replica_refuses_writes_when_its_copy_of_the_lock_is_not_this_applys() {
             key,
             token: "this-apply",
             lease: std::time::Duration::from_secs(30),
+            copies: &[],
         };
         let batches =
             target.write_batches(lock, Fence::Transaction, std::iter::once(vec![write]), 1);
@@ -224,4 +226,84 @@ fn a_replica_refuses_writes_when_its_copy_of_the_lock_is_not_this_applys() {
     );
     let users: Vec<String> = nodes.cmd_on(replica, &["ACL", "USERS"]);
     assert!(!users.contains(&"intruder".to_owned()), "{users:?}");
+}
+
+/// On a cluster each primary checks its writes against its copy of the lock, which expires
+/// before the lock does: a copy taken over by another apply stops that primary's share, and
+/// nothing of it is written.
+#[test]
+fn a_shard_refuses_writes_when_its_copy_of_the_lock_is_not_this_applys() {
+    use redis_topology::target::{
+        BatchOutcome, Command, ConnectOptions, Fence, Route, Target, Write, WriteOutcome,
+    };
+    let cluster = LocalCluster::start(3, 0);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let mut target = Target::connect(&cluster.url(), ConnectOptions::default())
+            .await
+            .expect("connect");
+        let lock = target
+            .acquire_lock("abuse", std::time::Duration::from_secs(10))
+            .await
+            .expect("lock");
+        let fence = lock.fence();
+        assert_eq!(fence.copies.len(), 2, "a copy on each other primary");
+        let lock_port = cluster.owner_of(fence.key);
+        let lock_ttl: i64 = cluster.cmd_on(lock_port, &["PTTL", fence.key]);
+        let (node, copy) = fence.copies[0].clone();
+        let node = &node;
+        let copy = copy.as_str();
+        let port: u16 = target
+            .address(*node)
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("a port");
+        assert_eq!(
+            cluster.owner_of(copy),
+            port,
+            "the copy lives on its primary"
+        );
+        let copy_ttl: i64 = cluster.cmd_on(port, &["PTTL", copy]);
+        assert!(
+            0 < copy_ttl && copy_ttl < lock_ttl,
+            "the copy expires first: {copy_ttl} ms, the lock {lock_ttl} ms"
+        );
+        // Another apply's token in the copy.
+        cluster.cmd_on::<String>(port, &["SET", copy, "someone-else", "PX", "10000"]);
+        let key = (0..1000)
+            .map(|i| format!("abuse:s{i}"))
+            .find(|k| cluster.owner_of(k) == port)
+            .expect("a key on that primary");
+        let write = Write {
+            command: Command::from_args(["XGROUP", "CREATE", key.as_str(), "g", "0", "MKSTREAM"]),
+            route: Route::Key(&key),
+            already_done: Some("BUSYGROUP"),
+            needs_key: false,
+        };
+        let batches = target.write_batches(fence, Fence::Script, std::iter::once(vec![write]), 1);
+        let shares = futures_util::StreamExt::collect::<Vec<_>>(batches).await;
+        let shares = shares
+            .into_iter()
+            .next()
+            .expect("one batch")
+            .expect("answered");
+        assert_eq!(
+            shares[0].outcome,
+            WriteOutcome::Script(BatchOutcome::LockLost),
+            "{shares:?}"
+        );
+        let exists: i64 = cluster.cmd_on(port, &["EXISTS", &key]);
+        assert_eq!(exists, 0, "nothing written");
+        target.release_lock(lock).await.expect("released");
+        let held: Option<String> = cluster.cmd_on(port, &["GET", copy]);
+        assert_eq!(
+            held.as_deref(),
+            Some("someone-else"),
+            "another's copy is left"
+        );
+    });
 }
