@@ -307,3 +307,84 @@ fn a_shard_refuses_writes_when_its_copy_of_the_lock_is_not_this_applys() {
         );
     });
 }
+
+/// The shipped topology (seeds/002) applied through the documented apply user on a 3+3
+/// cluster and on a primary with two replicas (each node with an aclfile), then planned
+/// empty; every role can log in on every node. `default` is disabled by the file on every
+/// node, so the harness works as its own admin user, which replicas also replicate with.
+#[test]
+fn the_shipped_topology_is_applied_and_planned_empty_on_a_cluster_and_on_replicas() {
+    use super::deployments::Options;
+    use super::util::{SHIPPED_ROLES, documented_rules_for, repo};
+    let options = Options::default().admin().aclfile();
+    let cluster = LocalCluster::start_with(3, 1, &options);
+    let replicated = ReplicatedPrimary::start_with(2, &options);
+    let shipped = repo().join("topology.yaml");
+    for (name, ports) in [
+        ("cluster", cluster.ports()),
+        ("replicated", replicated.ports()),
+    ] {
+        let mut rules: Vec<String> = [
+            "ACL",
+            "SETUSER",
+            "topology-apply",
+            "on",
+            ">apply-pw",
+            "resetchannels",
+            "-@all",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        rules.extend(documented_rules_for("topology-apply", "agentic"));
+        rules.extend(["+cluster|shards", "+readonly"].map(str::to_owned));
+        let rules: Vec<&str> = rules.iter().map(String::as_str).collect();
+        for port in &ports {
+            cluster_or(&cluster, &replicated, name).cmd_on::<String>(*port, &rules);
+        }
+        let url = format!("redis://topology-apply:apply-pw@127.0.0.1:{}", ports[0]);
+        let shipped_run = |args: &[&str]| {
+            let mut command = bin();
+            command
+                .args(args)
+                .arg(&shipped)
+                .args(["--url-file", "/dev/stdin"]);
+            command.write_stdin(url.clone());
+            for role in SHIPPED_ROLES {
+                command.env(format!("{role}_PASSWORD"), format!("{role}-pw"));
+            }
+            command.output().expect("run redis-topology")
+        };
+        let out = shipped_run(&["apply", "--yes", "--env", "staging"]);
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", text(&out));
+        let out = shipped_run(&["plan", "--detailed-exitcode", "--env", "staging"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name} converged: {}",
+            text(&out)
+        );
+        for port in &ports {
+            assert!(
+                logs_in(*port, "rag-worker", "RAG_WORKER-pw"),
+                "{name}: rag-worker on 127.0.0.1:{port}"
+            );
+            assert!(
+                !logs_in(*port, "default", ""),
+                "{name}: default is off on {port}"
+            );
+        }
+    }
+}
+
+/// The deployment of `name` in the test above, for its per-port helpers.
+fn cluster_or<'d>(
+    cluster: &'d LocalCluster,
+    replicated: &'d ReplicatedPrimary,
+    name: &str,
+) -> &'d super::deployments::Nodes {
+    if name == "cluster" {
+        cluster
+    } else {
+        replicated
+    }
+}
