@@ -388,3 +388,62 @@ fn cluster_or<'d>(
         replicated
     }
 }
+
+/// A slot moving during an apply: a write whose key left its primary is not made there (the
+/// script may not touch a key its node no longer has), the apply stops naming it, and once
+/// the move is done the next apply converges; the stream exists once, on its new primary.
+#[test]
+fn an_apply_during_a_slot_migration_stops_cleanly_and_the_next_converges() {
+    let cluster = LocalCluster::start(3, 0);
+    let file = topology_file(TOPOLOGY);
+    let out = run(&cluster.url(), &file, &["apply", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // A new group on `tasks`, whose slot moves to another primary meanwhile.
+    let tasks = "app:tasks";
+    let slot = cluster.slot_of(tasks);
+    let from = cluster.owner_of(tasks);
+    let to = cluster
+        .primaries()
+        .iter()
+        .map(|p| p.port)
+        .find(|p| *p != from)
+        .expect("another primary");
+    cluster.begin_migration(slot, to);
+    assert_eq!(
+        cluster.migrate_keys(slot, 10),
+        1,
+        "tasks moved, the slot not yet"
+    );
+    let more = TOPOLOGY.replace(
+        "      workers: { start: \"0\" }",
+        "      workers: { start: \"0\" }\n      audit: { start: \"0\" }",
+    );
+    let file = topology_file(&more);
+    let out = run(&cluster.url(), &file, &["apply", "--yes"]);
+    let during = text(&out);
+    assert_ne!(out.status.code(), Some(0), "{during}");
+    assert!(during.contains("app:tasks"), "names the write: {during}");
+    // The old primary does not have it: it says so with `ASK` (the slot still migrating).
+    let on_source = cluster.try_cmd_on(from, &["EXISTS", tasks]);
+    assert!(
+        matches!(&on_source, Err(e) if e.code() == Some("ASK")),
+        "no stream made again on the old primary: {on_source:?}; {during}"
+    );
+
+    cluster.finish_migration(slot);
+    let out = run(&cluster.url(), &file, &["apply", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = run(&cluster.url(), &file, &["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "converged: {}", text(&out));
+    let groups: Vec<redis::Value> = cluster.cmd_on(to, &["XINFO", "GROUPS", tasks]);
+    let groups = format!("{groups:?}");
+    assert!(
+        groups.contains("audit") && groups.contains("workers"),
+        "{groups}"
+    );
+    let on_source = cluster.try_cmd_on(from, &["EXISTS", tasks]);
+    assert!(
+        matches!(&on_source, Err(e) if e.code() == Some("MOVED")),
+        "once, on its new primary: {on_source:?}"
+    );
+}
