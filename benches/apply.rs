@@ -6,7 +6,9 @@
 //! XGROUP CREATE commands plus the reads a plan needs, and the reads alone, piped by
 //! redis-cli. Also the peak memory (max RSS) of each redis-topology run.
 //! Goals: apply from empty within 1.5x of (writes + reads) by redis-cli --pipe; no-op plan
-//! within 1.5x of the reads; peak memory under 100 MB.
+//! within 1.5x of the reads; peak memory under 100 MB. Then the same on a Redis Cluster of
+//! three primaries, against three `redis-cli --pipe` at once, one per primary, each with the
+//! commands of the keys it serves (same goals).
 
 // A benchmark reports on the terminal.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -33,6 +35,11 @@ impl Server {
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .expect("free port");
+        Server::start_on(port, &[])
+    }
+
+    /// A server on `port` with extra arguments (a cluster node's).
+    fn start_on(port: u16, extra: &[&str]) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let child = Command::new("redis-server")
             .args([
@@ -45,6 +52,7 @@ impl Server {
                 "--appendonly",
                 "no",
             ])
+            .args(extra)
             .arg("--dir")
             .arg(dir.path())
             .stdout(Stdio::null())
@@ -78,6 +86,103 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A port whose cluster bus port (`port + 10000`) is free too.
+fn cluster_port() -> u16 {
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        if port < 55_000 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// The slot ranges of the 3-primary cluster, in node order.
+const RANGES: [(u16, u16); 3] = [(0, 5460), (5461, 10922), (10923, 16383)];
+
+/// A Redis Cluster of three primaries, each serving a third of the slots.
+fn start_cluster() -> Vec<Server> {
+    let nodes: Vec<Server> = (0..3)
+        .map(|_| {
+            Server::start_on(
+                cluster_port(),
+                &["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"],
+            )
+        })
+        .collect();
+    let cli = |port: u16, args: &[&str]| {
+        let out = Command::new("redis-cli")
+            .args(["-p", &port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    for (node, (first, last)) in nodes.iter().zip(RANGES) {
+        cli(
+            node.port,
+            &[
+                "CLUSTER",
+                "ADDSLOTSRANGE",
+                &first.to_string(),
+                &last.to_string(),
+            ],
+        );
+    }
+    for node in &nodes[1..] {
+        cli(
+            nodes[0].port,
+            &["CLUSTER", "MEET", "127.0.0.1", &node.port.to_string()],
+        );
+    }
+    let ok = |node: &Server| cli(node.port, &["CLUSTER", "INFO"]).contains("cluster_state:ok");
+    let started = Instant::now();
+    while !nodes.iter().all(ok) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the cluster did not come up"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    nodes
+}
+
+/// The node of [`start_cluster`] that serves `key`.
+fn node_of(key: &str) -> usize {
+    let slot = redis_topology::target::slot::of(key.as_bytes());
+    RANGES
+        .iter()
+        .position(|(first, last)| (*first..=*last).contains(&slot))
+        .unwrap_or(0)
+}
+
+/// The commands on each node of the cluster, as the cluster routes them (the key is the
+/// command's last argument for `XLEN` and `XINFO GROUPS`, the third for `XGROUP CREATE`).
+fn per_node(commands: &[Vec<String>]) -> [Vec<Vec<String>>; 3] {
+    let mut split: [Vec<Vec<String>>; 3] = Default::default();
+    for command in commands {
+        let key = match command[0].as_str() {
+            "XGROUP" => &command[2],
+            _ => command.last().expect("a key"),
+        };
+        split[node_of(key)].push(command.clone());
+    }
+    split
+}
+
+/// Three `redis-cli --pipe` at once, one per node: the wall time of all three.
+fn pipe_cluster(nodes: &[Server], commands: &[Vec<Vec<String>>; 3]) -> Duration {
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for (node, share) in nodes.iter().zip(commands) {
+            scope.spawn(move || pipe(node, share));
+        }
+    });
+    start.elapsed()
 }
 
 fn topology() -> String {
@@ -194,6 +299,20 @@ fn run_tool(args: &[&str], file: &Path, server: &Server) -> (Duration, f64) {
     (elapsed, usage.ru_maxrss as f64 / 1024.0)
 }
 
+/// The median of each run's tool / reference ratio. This machine's speed drifts by tens of
+/// percent over minutes; each run's tool and reference times are taken within a second or
+/// so of each other, so the ratio of each pair cancels most of the drift that a ratio of
+/// medians keeps.
+fn paired(ours: &[Duration], reference: &[Duration]) -> f64 {
+    let mut ratios: Vec<f64> = ours
+        .iter()
+        .zip(reference)
+        .map(|(o, r)| o.as_secs_f64() / r.as_secs_f64())
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios[ratios.len() / 2]
+}
+
 fn median(mut times: Vec<Duration>) -> Duration {
     times.sort();
     times[times.len() / 2]
@@ -232,18 +351,6 @@ fn main() {
         let (t, _) = run_tool(&["validate"], &file, &ours);
         validate_only.push(t);
     }
-    // This machine's speed drifts by tens of percent over minutes; each run's tool and
-    // reference times are taken within a second or so of each other, so the ratio of each
-    // pair cancels most of the drift that a ratio of medians keeps.
-    let paired = |ours: &[Duration], reference: &[Duration]| {
-        let mut ratios: Vec<f64> = ours
-            .iter()
-            .zip(reference)
-            .map(|(o, r)| o.as_secs_f64() / r.as_secs_f64())
-            .collect();
-        ratios.sort_by(f64::total_cmp);
-        ratios[ratios.len() / 2]
-    };
     let (apply_paired, plan_paired) = (
         paired(&apply_empty, &pipe_all),
         paired(&plan_noop, &pipe_reads),
@@ -278,4 +385,46 @@ fn main() {
         ms(median(validate_only))
     );
     println!("\npeak memory (max RSS) of redis-topology: {peak:.1} MB");
+    cluster(&file, &all, &reads);
+}
+
+/// The same on a Redis Cluster of three primaries: the reference is three `redis-cli
+/// --pipe` at once, one per primary, each with the commands of the keys it serves.
+fn cluster(file: &Path, all: &[Vec<String>], reads: &[Vec<String>]) {
+    const CLUSTER_RUNS: usize = 5;
+    let (all, reads) = (per_node(all), per_node(reads));
+    let (mut apply_empty, mut plan_noop) = (Vec::new(), Vec::new());
+    let (mut pipe_all, mut pipe_reads) = (Vec::new(), Vec::new());
+    let mut peak: f64 = 0.0;
+    for _ in 0..CLUSTER_RUNS {
+        let (ours, reference) = (start_cluster(), start_cluster());
+        let (t, m) = run_tool(&["apply", "--yes"], file, &ours[0]);
+        apply_empty.push(t);
+        peak = peak.max(m);
+        pipe_all.push(pipe_cluster(&reference, &all));
+        let (t, m) = run_tool(&["plan"], file, &ours[0]);
+        plan_noop.push(t);
+        peak = peak.max(m);
+        pipe_reads.push(pipe_cluster(&reference, &reads));
+    }
+    let (apply_paired, plan_paired) = (
+        paired(&apply_empty, &pipe_all),
+        paired(&plan_noop, &pipe_reads),
+    );
+    println!(
+        "\nThe same on a Redis Cluster of 3 primaries (fresh clusters, median of {CLUSTER_RUNS} runs; the reference: three redis-cli --pipe at once, one per primary):\n"
+    );
+    println!("| operation | redis-topology | reference | median of paired ratios |");
+    println!("|---|---|---|---|");
+    println!(
+        "| apply from empty | {:.0} ms | {:.0} ms | {apply_paired:.2}x |",
+        ms(median(apply_empty)),
+        ms(median(pipe_all))
+    );
+    println!(
+        "| no-op plan | {:.0} ms | {:.0} ms | {plan_paired:.2}x |",
+        ms(median(plan_noop)),
+        ms(median(pipe_reads))
+    );
+    println!("\npeak memory (max RSS) of redis-topology on the cluster: {peak:.1} MB");
 }
