@@ -473,6 +473,8 @@ pub enum ReadError {
     OverLimit {
         batch: usize,
         index: usize,
+        /// In a read by key ([`Target::read_keys`]), the key the reply was for.
+        key: Option<String>,
         why: String,
         message: TargetError,
     },
@@ -1264,12 +1266,12 @@ impl Target {
     /// Reads on several nodes at once, one job per node (no node twice): each job's batches
     /// through its node's bounded reader, each batch's replies handed to `each` with the
     /// job's index. The jobs run concurrently on this task, so `each` is called for one
-    /// batch at a time; the first failure is returned once every job ended.
+    /// batch at a time; the first failure is returned once every job ended, with its job.
     pub(crate) async fn read_many(
         &mut self,
         jobs: &[(NodeId, Vec<Vec<Command>>)],
         each: &mut EachJob<'_>,
-    ) -> Result<(), ReadError> {
+    ) -> Result<(), (usize, ReadError)> {
         // A mutex only to share `each` between the jobs' futures: they run on this one task,
         // so it is never contended.
         let each = std::sync::Mutex::new(each);
@@ -1282,7 +1284,8 @@ impl Target {
             let index = node.0;
             async move {
                 let Some(node) = taken else {
-                    return Err(ReadError::Failed(TargetError::NoNode { url, node: index }));
+                    let error = ReadError::Failed(TargetError::NoNode { url, node: index });
+                    return Err((job, error));
                 };
                 let mut per_batch = |replies: &[Reply<'_>]| {
                     let mut each = each
@@ -1290,7 +1293,9 @@ impl Target {
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
                     (*each)(job, replies)
                 };
-                read_node(node, options, batches, &mut per_batch).await
+                read_node(node, options, batches, &mut per_batch)
+                    .await
+                    .map_err(|e| (job, e))
             }
         });
         let results = futures_util::future::join_all(reads).await;
@@ -1345,6 +1350,7 @@ fn read_error(url: &RedisUrl, failure: ReadFailure) -> ReadError {
         } => ReadError::OverLimit {
             batch,
             index,
+            key: None,
             message: TargetError::OverLimit {
                 url: url.redacted().clone(),
                 command,

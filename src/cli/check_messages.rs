@@ -14,7 +14,8 @@ use crate::model::interpolate::ProcessEnv;
 use crate::model::schemas::LoadedSchema;
 use crate::model::secrets::Secrets;
 use crate::resp::{MAX_REPLY_BYTES, Reply, size_text};
-use crate::target::{Command, ReadError, RedactedUrl, ServerError, TargetError};
+use crate::target::keyed::{BatchLimits, KeyCommands};
+use crate::target::{Command, NodeId, ReadError, RedactedUrl, ServerError, TargetError};
 use crate::text::{untrusted, untrusted_within};
 use crate::validate;
 
@@ -270,27 +271,29 @@ async fn sample(args: &CheckMessagesArgs, streams: &[Checked]) -> Result<Results
     let mut target = connect(&url, args.tls_ca_cert.clone())
         .await
         .map_err(ReadFailure::Target)?;
-    let batches = streams
-        .iter()
-        .map(|s| {
-            vec![
-                Command::new("XREVRANGE")
-                    .arg(&s.key)
-                    .arg("+")
-                    .arg("-")
-                    .arg("COUNT")
-                    .arg(args.sample),
-            ]
-        })
-        .collect();
+    // One stream per batch, each on the node that serves it.
+    let limits = BatchLimits { keys: 1, heavy: 1 };
+    let sample_of = |key: &str, _: NodeId| KeyCommands {
+        commands: vec![
+            Command::new("XREVRANGE")
+                .arg(key)
+                .arg("+")
+                .arg("-")
+                .arg("COUNT")
+                .arg(args.sample),
+        ],
+        heavy: true,
+    };
+    let keys: Vec<&str> = streams.iter().map(|s| s.key.as_str()).collect();
+    let by_key: std::collections::HashMap<&str, &Checked> =
+        streams.iter().map(|s| (s.key.as_str(), s)).collect();
     let url = target.describe().clone();
     let mut count = 0;
     let mut violations = Vec::new();
     let mut malformed = None;
-    let mut pending = streams.iter();
     let read = target
-        .read_replies(batches, |replies| {
-            let (Some(stream), Some(reply)) = (pending.next(), replies.first()) else {
+        .read_keys(&keys, limits, &sample_of, &mut |key, _, replies| {
+            let (Some(stream), Some(reply)) = (by_key.get(key), replies.first()) else {
                 return Ok(());
             };
             if malformed.is_some() {
@@ -318,12 +321,10 @@ async fn sample(args: &CheckMessagesArgs, streams: &[Checked]) -> Result<Results
     match (read, malformed) {
         (_, Some(malformed)) => Err(malformed),
         (Ok(()), None) => Ok((count, violations)),
-        (Err(ReadError::OverLimit { batch, why, .. }), None) => Err(ReadFailure::SampleTooLarge {
+        (Err(ReadError::OverLimit { key, why, .. }), None) => Err(ReadFailure::SampleTooLarge {
             url,
             sample: args.sample,
-            key: streams
-                .get(batch)
-                .map_or_else(String::new, |s| s.key.clone()),
+            key: key.unwrap_or_default(),
             why,
         }),
         (Err(ReadError::Failed(e)), None) => Err(ReadFailure::Target(e)),

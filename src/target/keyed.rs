@@ -140,39 +140,67 @@ impl Target {
             .iter_mut()
             .map(|job| (job.node, std::mem::take(&mut job.batches)))
             .collect();
-        self.read_many(&reads, &mut |job_index, replies| {
-            let (Some(job), Some((batch, next_key))) =
-                (jobs.get(job_index), cursors.get_mut(job_index))
-            else {
-                return Ok(());
-            };
-            let asked = with_asking.contains(&job.node);
-            let count = job.batch_sizes.get(*batch).copied().unwrap_or(0);
-            *batch += 1;
-            let mut at = 0;
-            for &(key, commands) in job.keys.iter().skip(*next_key).take(count) {
-                // With ASKING, every other reply is its `OK`.
-                let width = if asked { commands * 2 } else { commands };
-                let mine = replies.get(at..at + width).unwrap_or_default();
-                at += width;
-                // Handed out as received, not copied, but for the rare keys read with ASKING.
-                let unasked: Vec<Reply<'_>>;
-                let mine = if asked {
-                    unasked = mine.iter().skip(1).step_by(2).cloned().collect();
-                    unasked.as_slice()
-                } else {
-                    mine
+        let read = self
+            .read_many(&reads, &mut |job_index, replies| {
+                let (Some(job), Some((batch, next_key))) =
+                    (jobs.get(job_index), cursors.get_mut(job_index))
+                else {
+                    return Ok(());
                 };
-                match mine.iter().find_map(redirect_of) {
-                    Some(redirect) => redirected.push((key, redirect)),
-                    None => each(key, job.node, mine)?,
+                let asked = with_asking.contains(&job.node);
+                let count = job.batch_sizes.get(*batch).copied().unwrap_or(0);
+                *batch += 1;
+                let mut at = 0;
+                for &(key, commands) in job.keys.iter().skip(*next_key).take(count) {
+                    // With ASKING, every other reply is its `OK`.
+                    let width = if asked { commands * 2 } else { commands };
+                    let mine = replies.get(at..at + width).unwrap_or_default();
+                    at += width;
+                    // Handed out as received, not copied, but for the rare keys read with ASKING.
+                    let unasked: Vec<Reply<'_>>;
+                    let mine = if asked {
+                        unasked = mine.iter().skip(1).step_by(2).cloned().collect();
+                        unasked.as_slice()
+                    } else {
+                        mine
+                    };
+                    match mine.iter().find_map(redirect_of) {
+                        Some(redirect) => redirected.push((key, redirect)),
+                        None => each(key, job.node, mine)?,
+                    }
                 }
+                *next_key += count;
+                Ok(())
+            })
+            .await;
+        match read {
+            Ok(()) => Ok(redirected),
+            // A reply over a limit: say which key it was for.
+            Err((
+                job,
+                ReadError::OverLimit {
+                    batch,
+                    index,
+                    why,
+                    message,
+                    ..
+                },
+            )) => {
+                let job = jobs.get(job);
+                let first: usize = job.map_or(0, |j| j.batch_sizes.iter().take(batch).sum());
+                let key = job
+                    .and_then(|j| j.keys.get(first))
+                    .map(|(key, _)| (*key).to_owned());
+                Err(ReadError::OverLimit {
+                    batch,
+                    index,
+                    key,
+                    why,
+                    message,
+                })
             }
-            *next_key += count;
-            Ok(())
-        })
-        .await?;
-        Ok(redirected)
+            Err((_, error)) => Err(error),
+        }
     }
 
     /// The node at `address` (`host:port`), if the target has it.

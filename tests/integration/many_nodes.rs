@@ -336,7 +336,8 @@ fn the_shipped_topology_is_applied_and_planned_empty_on_a_cluster_and_on_replica
         .map(str::to_owned)
         .to_vec();
         rules.extend(documented_rules_for("topology-apply", "agentic"));
-        rules.extend(["+cluster|shards", "+readonly"].map(str::to_owned));
+        // On a cluster; and check-messages samples with XREVRANGE.
+        rules.extend(["+cluster|shards", "+readonly", "+xrevrange"].map(str::to_owned));
         let rules: Vec<&str> = rules.iter().map(String::as_str).collect();
         for port in &ports {
             cluster_or(&cluster, &replicated, name).cmd_on::<String>(*port, &rules);
@@ -361,6 +362,14 @@ fn the_shipped_topology_is_applied_and_planned_empty_on_a_cluster_and_on_replica
             out.status.code(),
             Some(0),
             "{name} converged: {}",
+            text(&out)
+        );
+        // Samples of every stream with a schema, each read on the node that serves it.
+        let out = shipped_run(&["check-messages", "--sample", "10", "--env", "staging"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name} check-messages: {}",
             text(&out)
         );
         for port in &ports {
