@@ -43,11 +43,11 @@ enum Redirect {
     Ask(String),
 }
 
-/// One node's share of a read: its keys (with their command counts) and its batches, the
-/// keys of each batch in order.
+/// One node's share of a read: its keys (with their command counts, and whether each command
+/// follows an `ASKING`) and its batches, the keys of each batch in order.
 struct Job<'k> {
     node: NodeId,
-    keys: Vec<(&'k str, usize)>,
+    keys: Vec<(&'k str, usize, bool)>,
     batch_sizes: Vec<usize>,
     /// Heavy keys per batch.
     heavy: Vec<usize>,
@@ -131,10 +131,6 @@ impl Target {
             add(&mut jobs, node, key, commands_of(key, node), limits, true);
         }
         let mut redirected = Vec::new();
-        let with_asking: Vec<NodeId> = asking
-            .iter()
-            .filter_map(|(_, address)| self.node_at(address))
-            .collect();
         let mut cursors = vec![(0usize, 0usize); jobs.len()];
         let reads: Vec<(NodeId, Vec<Vec<Command>>)> = jobs
             .iter_mut()
@@ -147,11 +143,10 @@ impl Target {
                 else {
                     return Ok(());
                 };
-                let asked = with_asking.contains(&job.node);
                 let count = job.batch_sizes.get(*batch).copied().unwrap_or(0);
                 *batch += 1;
                 let mut at = 0;
-                for &(key, commands) in job.keys.iter().skip(*next_key).take(count) {
+                for &(key, commands, asked) in job.keys.iter().skip(*next_key).take(count) {
                     // With ASKING, every other reply is its `OK`.
                     let width = if asked { commands * 2 } else { commands };
                     let mine = replies.get(at..at + width).unwrap_or_default();
@@ -190,7 +185,7 @@ impl Target {
                 let first: usize = job.map_or(0, |j| j.batch_sizes.iter().take(batch).sum());
                 let key = job
                     .and_then(|j| j.keys.get(first))
-                    .map(|(key, _)| (*key).to_owned());
+                    .map(|(key, ..)| (*key).to_owned());
                 Err(ReadError::OverLimit {
                     batch,
                     index,
@@ -245,7 +240,7 @@ fn add<'k>(
         job.batches.push(Vec::new());
         job.heavy.push(0);
     }
-    job.keys.push((key, read.commands.len()));
+    job.keys.push((key, read.commands.len(), asking));
     if let (Some(size), Some(batch), Some(heavy)) = (
         job.batch_sizes.last_mut(),
         job.batches.last_mut(),

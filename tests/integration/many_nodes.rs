@@ -398,9 +398,10 @@ fn cluster_or<'d>(
     }
 }
 
-/// A slot moving during an apply: a write whose key left its primary is not made there (the
-/// script may not touch a key its node no longer has), the apply stops naming it, and once
-/// the move is done the next apply converges; the stream exists once, on its new primary.
+/// A slot moving during an apply: reads follow it (`ASK`), a write whose key left its
+/// primary is not made there (the script may not touch a key its node no longer has), the
+/// apply stops naming it, and once the move is done the next apply converges; the stream
+/// exists once, on its new primary.
 #[test]
 fn an_apply_during_a_slot_migration_stops_cleanly_and_the_next_converges() {
     let cluster = LocalCluster::start(3, 0);
@@ -422,6 +423,15 @@ fn an_apply_during_a_slot_migration_stops_cleanly_and_the_next_converges() {
         cluster.migrate_keys(slot, 10),
         1,
         "tasks moved, the slot not yet"
+    );
+    // Reads follow the move: `ASK` from the old primary, read again after `ASKING` on the
+    // new one, for that key alone; nothing has changed.
+    let out = run(&cluster.url(), &file, &["plan", "--detailed-exitcode"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "read through ASK: {}",
+        text(&out)
     );
     let more = TOPOLOGY.replace(
         "      workers: { start: \"0\" }",
