@@ -466,3 +466,64 @@ fn an_apply_during_a_slot_migration_stops_cleanly_and_the_next_converges() {
         "once, on its new primary: {on_source:?}"
     );
 }
+
+/// A slot that moved after the tool read the slot map: the old primary answers `MOVED`, the
+/// map is read again, and the key alone is read on its new primary.
+#[test]
+fn a_read_follows_moved_after_the_slot_map_changed() {
+    use redis_topology::target::keyed::{BatchLimits, KeyCommands};
+    use redis_topology::target::{Command, ConnectOptions, Target};
+    let cluster = LocalCluster::start(3, 0);
+    let keys = ["app:tasks", "app:results"];
+    for key in keys {
+        cluster.cmd_on::<String>(cluster.owner_of(key), &["XADD", key, "*", "n", "1"]);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut target = runtime
+        .block_on(Target::connect(&cluster.url(), ConnectOptions::default()))
+        .expect("connect");
+    // Moved after the target read the slot map.
+    let slot = cluster.slot_of(keys[0]);
+    let from = cluster.owner_of(keys[0]);
+    let to = cluster
+        .primaries()
+        .iter()
+        .map(|p| p.port)
+        .find(|p| *p != from)
+        .expect("another primary");
+    cluster.migrate_slot(slot, to);
+    let mut lengths = Vec::new();
+    let xlen = |key: &str, _| KeyCommands {
+        commands: vec![Command::new("XLEN").arg(key)],
+        heavy: false,
+    };
+    let limits = BatchLimits {
+        keys: 10,
+        heavy: 10,
+    };
+    runtime
+        .block_on(
+            target.read_keys(&keys, limits, &xlen, &mut |key, node, replies| {
+                lengths.push((key.to_owned(), node, format!("{:?}", replies.first())));
+                Ok(())
+            }),
+        )
+        .expect("the read follows MOVED");
+    lengths.sort();
+    assert_eq!(lengths.len(), 2, "{lengths:?}");
+    for (_, _, reply) in &lengths {
+        assert_eq!(reply, "Some(Int(1))", "{lengths:?}");
+    }
+    let (_, node, _) = lengths
+        .iter()
+        .find(|(key, ..)| key == keys[0])
+        .expect("tasks");
+    assert_eq!(
+        target.address(*node),
+        format!("127.0.0.1:{to}"),
+        "read where it is now"
+    );
+}
