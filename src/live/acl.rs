@@ -22,8 +22,8 @@ use crate::target::{
 };
 
 /// The users `names` (those that exist) on every node, into each node's [`LiveNode::acl`]
-/// (`nodes` in the target's order). The owners registry is a key: read on the node that
-/// owns it, and the same for every node.
+/// (`nodes` in the target's order): every node at once, so two round trips in all. The
+/// owners registry is a key: read on the node that owns it, and the same for every node.
 pub async fn read_every_node(
     target: &mut Target,
     names: &BTreeSet<String>,
@@ -34,36 +34,55 @@ pub async fn read_every_node(
         .first()
         .copied()
         .unwrap_or_default();
-    let mut owners = BTreeMap::new();
-    for node in target.route(Route::EveryNode) {
-        let acl = read(target, node, names, node == registry_node).await?;
-        if node == registry_node {
-            owners.clone_from(&acl.owners);
-        }
+    let every = target.route(Route::EveryNode);
+    let url = target.describe().clone();
+    let listed: Vec<&String> = names.iter().collect();
+    let mut reads: Vec<NodeRead> = every
+        .iter()
+        .map(|node| NodeRead::new(*node == registry_node))
+        .collect();
+    let jobs: Vec<(NodeId, Vec<Vec<Command>>)> = every
+        .iter()
+        .map(|node| {
+            (
+                *node,
+                chunked(first_commands(names, *node == registry_node)),
+            )
+        })
+        .collect();
+    target
+        .read_many(&jobs, &mut |job, replies| match reads.get_mut(job) {
+            Some(read) => read.take(replies, &listed, &url),
+            None => Ok(()),
+        })
+        .await
+        .map_err(|(_, e)| TargetError::from(e))?;
+    read_catalogs(target, &every, &mut reads, &url).await?;
+    let owners = reads
+        .iter()
+        .find(|read| read.registry)
+        .map(|read| read.live.owners.clone())
+        .unwrap_or_default();
+    for (node, read) in every.iter().zip(reads) {
         if let Some(live) = nodes.get_mut(node.0) {
+            let mut acl = read.live;
+            acl.owners.clone_from(&owners);
             live.acl = Some(acl);
         }
-    }
-    for acl in nodes.iter_mut().filter_map(|node| node.acl.as_mut()) {
-        acl.owners.clone_from(&owners);
     }
     Ok(())
 }
 
-/// One node's users, and with `registry` the owners registry.
-async fn read(
-    target: &mut Target,
-    node: NodeId,
-    names: &BTreeSet<String>,
-    registry: bool,
-) -> Result<LiveAcl, TargetError> {
+/// The first round trip on a node: who the tool is, the server's settings, the categories,
+/// the registry (on its node; elsewhere a harmless `PING` keeps every reply at its
+/// position), and `ACL GETUSER` of every name.
+fn first_commands(names: &BTreeSet<String>, registry: bool) -> Vec<Command> {
     let mut commands = vec![
         acl(&["WHOAMI"]),
         Command::new("CONFIG").arg("GET").arg("aclfile"),
         Command::new("CONFIG").arg("GET").arg("masteruser"),
         acl(&["CAT"]),
     ];
-    // Without the registry, a harmless stand-in keeps every reply at its position.
     if registry {
         let mut owners = Command::new("HMGET").arg(OWNERS_KEY);
         for name in names {
@@ -75,58 +94,75 @@ async fn read(
     }
     commands.push(Command::new("CONFIG").arg("GET").arg("acl-pubsub-default"));
     commands.extend(names.iter().map(|n| acl(&["GETUSER", n])));
-    let url = target.describe().clone();
-    let mut live = LiveAcl::default();
-    let mut categories = Vec::new();
-    // Replies by their position in the read, whichever batch brings them.
-    let mut position = 0;
-    let mut users = names.iter();
-    target
-        .read_on(node, chunked(commands), |replies| {
-            for reply in replies {
-                match position {
-                    0 => {
-                        live.whoami = text(checked(&url, "ACL WHOAMI", reply)?).unwrap_or_default()
-                    }
-                    1 => {
-                        live.aclfile =
-                            config_value(&url, reply, "aclfile")?.map(|file| !file.is_empty());
-                    }
-                    2 => {
-                        live.masteruser =
-                            config_value(&url, reply, "masteruser")?.filter(|u| !u.is_empty());
-                    }
-                    3 => categories = texts(checked(&url, "ACL CAT", reply)?),
-                    4 if !registry => {}
-                    4 => {
-                        let owners =
-                            texts_or_nil(checked(&url, "HMGET of the users registry", reply)?);
-                        live.owners = names
-                            .iter()
-                            .zip(owners)
-                            .filter_map(|(name, owner)| Some((name.clone(), owner?)))
-                            .collect();
-                    }
-                    5 => {
-                        live.pubsub_default_all = config_value(&url, reply, "acl-pubsub-default")?
-                            .map(|value| value.eq_ignore_ascii_case("allchannels"));
-                    }
-                    _ => {
-                        let value = checked(&url, "ACL GETUSER", reply)?;
-                        if let Some(name) = users.next()
-                            && !matches!(value, Reply::Nil)
-                        {
-                            live.users.insert(name.clone(), parse_user(value));
-                        }
+    commands
+}
+
+/// What one node's read has found so far.
+struct NodeRead {
+    registry: bool,
+    live: LiveAcl,
+    categories: Vec<String>,
+    /// Replies by their position in the read, whichever batch brings them.
+    position: usize,
+}
+
+impl NodeRead {
+    fn new(registry: bool) -> NodeRead {
+        NodeRead {
+            registry,
+            live: LiveAcl::default(),
+            categories: Vec::new(),
+            position: 0,
+        }
+    }
+
+    /// A batch of replies to [`first_commands`].
+    fn take(
+        &mut self,
+        replies: &[Reply<'_>],
+        names: &[&String],
+        url: &RedactedUrl,
+    ) -> Result<(), TargetError> {
+        const USERS_FROM: usize = 6;
+        let live = &mut self.live;
+        for reply in replies {
+            match self.position {
+                0 => live.whoami = text(checked(url, "ACL WHOAMI", reply)?).unwrap_or_default(),
+                1 => {
+                    live.aclfile =
+                        config_value(url, reply, "aclfile")?.map(|file| !file.is_empty());
+                }
+                2 => {
+                    live.masteruser =
+                        config_value(url, reply, "masteruser")?.filter(|u| !u.is_empty());
+                }
+                3 => self.categories = texts(checked(url, "ACL CAT", reply)?),
+                4 if !self.registry => {}
+                4 => {
+                    let owners = texts_or_nil(checked(url, "HMGET of the users registry", reply)?);
+                    live.owners = names
+                        .iter()
+                        .zip(owners)
+                        .filter_map(|(name, owner)| Some(((*name).clone(), owner?)))
+                        .collect();
+                }
+                5 => {
+                    live.pubsub_default_all = config_value(url, reply, "acl-pubsub-default")?
+                        .map(|value| value.eq_ignore_ascii_case("allchannels"));
+                }
+                at => {
+                    let value = checked(url, "ACL GETUSER", reply)?;
+                    if let Some(name) = names.get(at - USERS_FROM)
+                        && !matches!(value, Reply::Nil)
+                    {
+                        live.users.insert((*name).clone(), parse_user(value));
                     }
                 }
-                position += 1;
             }
-            Ok(())
-        })
-        .await?;
-    live.catalog = read_catalog(target, node, categories, &url).await?;
-    Ok(live)
+            self.position += 1;
+        }
+        Ok(())
+    }
 }
 
 /// Commands in batches of [`BATCH_SIZE`].
@@ -139,25 +175,46 @@ fn chunked(commands: Vec<Command>) -> Vec<Vec<Command>> {
     batches
 }
 
-async fn read_catalog(
+/// `ACL CAT <category>` of every category each node listed, every node at once: the server's
+/// own lists, to compare users on meaning.
+async fn read_catalogs(
     target: &mut Target,
-    node: NodeId,
-    categories: Vec<String>,
+    nodes: &[NodeId],
+    reads: &mut [NodeRead],
     url: &RedactedUrl,
-) -> Result<Catalog, TargetError> {
-    let commands = categories.iter().map(|c| acl(&["CAT", c])).collect();
-    let mut lists = BTreeMap::new();
-    let mut names = categories.into_iter();
+) -> Result<(), TargetError> {
+    let jobs: Vec<(NodeId, Vec<Vec<Command>>)> = nodes
+        .iter()
+        .zip(reads.iter())
+        .map(|(node, read)| {
+            let commands = read.categories.iter().map(|c| acl(&["CAT", c])).collect();
+            (*node, chunked(commands))
+        })
+        .collect();
+    let mut lists: Vec<BTreeMap<String, BTreeSet<String>>> = vec![BTreeMap::new(); jobs.len()];
+    let mut next: Vec<usize> = vec![0; jobs.len()];
     target
-        .read_on(node, chunked(commands), |replies| {
-            for (category, reply) in names.by_ref().zip(replies) {
-                let commands = texts(checked(url, "ACL CAT", reply)?);
-                lists.insert(category, commands.into_iter().collect());
+        .read_many(&jobs, &mut |job, replies| {
+            let (Some(read), Some(list), Some(at)) =
+                (reads.get(job), lists.get_mut(job), next.get_mut(job))
+            else {
+                return Ok(());
+            };
+            for reply in replies {
+                if let Some(category) = read.categories.get(*at) {
+                    let commands = texts(checked(url, "ACL CAT", reply)?);
+                    list.insert(category.clone(), commands.into_iter().collect());
+                }
+                *at += 1;
             }
             Ok(())
         })
-        .await?;
-    Ok(Catalog::new(lists))
+        .await
+        .map_err(|(_, e)| TargetError::from(e))?;
+    for (read, list) in reads.iter_mut().zip(lists) {
+        read.live.catalog = Catalog::new(list);
+    }
+    Ok(())
 }
 
 fn acl(args: &[&str]) -> Command {
