@@ -1,5 +1,5 @@
 //! Reading ACL users, on every node (Redis keeps them per node and never replicates them),
-//! in two pipelined round trips per node whatever their number:
+//! in two pipelined round trips whatever their number, every node at once:
 //!
 //! 1. `ACL WHOAMI`, `CONFIG GET aclfile`, `CONFIG GET masteruser`, `ACL CAT`, the owners
 //!    registry (`HMGET`), and `ACL GETUSER` for every user declared or recorded;
