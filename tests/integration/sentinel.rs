@@ -136,6 +136,30 @@ fn plan_and_apply_go_through_the_sentinels_and_follow_a_failover() {
     let out = run(&grown, &["plan", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0), "converged: {}", text(&out));
 
+    // The sentinels' user of docs/operations.md needs one command.
+    for port in set.sentinel_ports() {
+        set.cmd_on::<()>(
+            port,
+            &[
+                "ACL",
+                "SETUSER",
+                "topology-sentinel",
+                "on",
+                ">watcher-pw",
+                "-@all",
+                "+sentinel|get-master-addr-by-name",
+            ],
+        );
+    }
+    let out = through_sentinels(
+        &set,
+        &sentinels,
+        "redis://topology-sentinel:watcher-pw@sentinels",
+        &grown,
+        &["plan", "--detailed-exitcode"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
     // Sentinels that refuse the password: each is named, with why.
     let wrong = through_sentinels(
         &set,
