@@ -28,10 +28,12 @@ use reader::{Endpoint, ReadFailure, Reader};
 
 pub mod command;
 pub mod discover;
+mod failover;
 pub mod fenced;
 pub mod keyed;
 pub mod lock;
 pub mod reader;
+pub mod sentinel;
 pub mod slot;
 pub mod url;
 mod values;
@@ -40,6 +42,7 @@ pub use command::{Arg, Command};
 pub use discover::{Deployment, Role};
 pub use fenced::{BatchOutcome, Identity, TransactionOutcome};
 pub use lock::{Lock, LockError};
+pub use sentinel::{SentinelAddress, SentinelError, Sentinels};
 pub use url::{DEFAULT_URL, RedactedUrl, RedisUrl, resolve_url};
 
 /// Commands per pipelined round trip. Large enough that round trips do not grow with the
@@ -225,6 +228,20 @@ pub enum TargetError {
     Fence {
         url: RedactedUrl,
         source: fenced::FenceError,
+    },
+    /// The primary could not be found through the sentinels (see [`sentinel`]).
+    #[error(transparent)]
+    Sentinel(Box<SentinelError>),
+    /// A node's role changed since the target connected: a failover (see
+    /// [`Target::confirm_primaries`]). `now` says what it was and says now.
+    #[error(
+        "a failover happened: {node}, {now}. Nothing more is written, so that no write goes to a primary that was replaced (it would be lost when it rejoins as a replica); run the command again{}",
+        if *.sentinel { ": it asks the sentinels for the new primary" } else { " with the new primary's URL (a replica's URL leads to its primary)" }
+    )]
+    FailedOver {
+        node: String,
+        now: String,
+        sentinel: bool,
     },
 }
 
@@ -460,6 +477,8 @@ pub struct Target {
     /// What discovery could not do, for the command to print as warnings (e.g. `ROLE`
     /// refused: replicas not listed).
     warnings: Vec<String>,
+    /// What keeps writes off a demoted primary (see [`failover`]).
+    guard: failover::PrimaryGuard,
 }
 
 /// Why a read failed, telling apart a reply over a limit of [`crate::resp`] (refused from
@@ -516,6 +535,7 @@ impl Target {
             nodes: vec![seed],
             slots: Vec::new(),
             warnings: Vec::new(),
+            guard: failover::PrimaryGuard::default(),
         };
         target.ping(NodeId(0)).await?;
         target.discover().await?;

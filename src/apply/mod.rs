@@ -120,6 +120,10 @@ pub enum StopReason {
     /// A batch failed on the connection or the server.
     #[error(transparent)]
     Batch(TargetError),
+    /// Before a batch, a node's role changed: a failover ([`TargetError::FailedOver`]), or
+    /// the roles could not be asked (the connection, `ROLE` refused).
+    #[error("{}", primary_unconfirmed(.0))]
+    Primary(TargetError),
     /// The lock is no longer this apply's (`what_ran`: what the server ran of the batch).
     #[error(
         "lost the apply lock `{lock_key}`: another apply holds it now, or it expired ({what_ran})"
@@ -206,6 +210,27 @@ pub enum ChangeState {
     /// Some of its commands ran.
     #[error("partly run")]
     PartlyRun,
+}
+
+/// A failover as it is; any other error as what kept the roles from being confirmed.
+fn primary_unconfirmed(error: &TargetError) -> String {
+    match error {
+        TargetError::FailedOver { .. } => error.to_string(),
+        other => format!(
+            "could not confirm before a batch that the primary is still the primary: {other}"
+        ),
+    }
+}
+
+impl Stopped {
+    /// Whether a failover stopped the apply: the node that held its lock may no longer be
+    /// the primary, and nothing more may be written there (not even the lock's release).
+    pub fn failed_over(&self) -> bool {
+        matches!(
+            &self.reason,
+            Some(StopReason::Primary(TargetError::FailedOver { .. }))
+        )
+    }
 }
 
 /// What a batch refused as it was queued says about the rest of it.
@@ -487,9 +512,10 @@ impl<'p> Run<'p> {
         }
     }
 
-    /// Operations in fenced batches of [`BATCH_SIZE`], `phase.window()` in flight. The lease
-    /// is checked before each batch is sent; after a failure no further batch is sent (those
-    /// already on their way finish and are reported).
+    /// Operations in fenced batches of [`BATCH_SIZE`], `phase.window()` in flight. Before each
+    /// batch is sent the nodes' roles are confirmed (no failover: see
+    /// [`Target::confirm_primaries`]) and the lease checked; after a failure no further batch
+    /// is sent (those already on their way finish and are reported).
     async fn batches(
         &mut self,
         target: &Target,
@@ -518,7 +544,16 @@ impl<'p> Run<'p> {
             let mut replies =
                 std::pin::pin!(target.write_batches(lock.fence(), fence, batches, phase.window()));
             let mut index = 0;
-            while let Some(reply) = replies.next().await {
+            loop {
+                // The stream takes its next batches from the iterator when it is polled, so
+                // the roles are confirmed here, before each poll that can send one.
+                let more = halt.borrow().is_none() && sent_at.borrow().len() < chunks.len();
+                if more && let Err(e) = target.confirm_primaries().await {
+                    *halt.borrow_mut() = Some(Halt::from(StopReason::Primary(e)));
+                }
+                let Some(reply) = replies.next().await else {
+                    break;
+                };
                 let Some(chunk) = chunks.get(index) else {
                     break;
                 };

@@ -82,12 +82,21 @@ async fn apply(args: &ApplyArgs, colour: ColourChoice) -> Result<u8, Failure> {
         outcome = execute_locked(&mut session, prune, approved, &lock, colour) => outcome,
         () = interrupted => Err(message("interrupted: the changes sent so far stay applied; run apply again to complete")),
     };
-    // The failure is printed after this warning, as the command's last word.
-    if let Err(e) = session.target.release_lock(lock).await {
+    // The failure is printed after this warning, as the command's last word. After a
+    // failover the lock's node may be a replaced primary, where nothing more is written: the
+    // lock is left to expire (its copy on the new primary within a lease).
+    if failed_over(&outcome) {
+        drop(lock);
+    } else if let Err(e) = session.target.release_lock(lock).await {
         print_warning(&format!("warning: could not release the apply lock: {e}\n"));
     }
     exit_soon(session);
     outcome
+}
+
+/// Whether the apply stopped on a failover (see [`apply::Stopped::failed_over`]).
+fn failed_over(outcome: &Result<u8, Failure>) -> bool {
+    matches!(outcome, Err(Failure::Apply(apply::ApplyError::Stopped(stopped))) if stopped.failed_over())
 }
 
 fn message(text: &str) -> Failure {

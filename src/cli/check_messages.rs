@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 
 use serde_json::json;
 
-use super::session::{connect, run_async, server_url};
+use super::session::{connect, run_async, sentinels, server_url};
 use super::validate::{NotLoaded, diagnostics_text};
 use super::{CheckMessagesArgs, ColourChoice, Failure, Format, print_stderr, print_stdout};
 use crate::messages::{Checker, Fields, Violation, check_lines};
@@ -268,7 +268,8 @@ fn from_file(
 async fn sample(args: &CheckMessagesArgs, streams: &[Checked]) -> Result<Results, ReadFailure> {
     let url =
         server_url(args.url.as_deref(), args.url_file.as_deref()).map_err(ReadFailure::Url)?;
-    let mut target = connect(&url, args.tls_ca_cert.clone())
+    let via = sentinels(&args.sentinel).map_err(ReadFailure::Url)?;
+    let mut target = connect(&url, via.as_ref(), args.tls_ca_cert.clone())
         .await
         .map_err(ReadFailure::Target)?;
     // One stream per batch, each on the node that serves it.

@@ -150,6 +150,41 @@ pub struct TargetArgs {
     /// For `rediss://`: trust this CA certificate (PEM) instead of the public roots.
     #[arg(long, value_name = "PEM", env = "REDIS_TLS_CA_CERT")]
     pub tls_ca_cert: Option<PathBuf>,
+    #[command(flatten)]
+    pub sentinel: SentinelArgs,
+}
+
+/// Finding the primary through Redis Sentinel (every command that connects).
+#[derive(clap::Args, Debug, Default)]
+pub struct SentinelArgs {
+    /// Ask these Redis Sentinels (HOST:PORT; repeat the flag or separate with commas), each
+    /// in turn, for the primary of --master-name, and manage it and its replicas. The data
+    /// nodes' user, password, database and TLS still come from --url, --url-file or
+    /// $REDIS_URL, whose host and port are then not used (e.g.
+    /// redis://app:PASSWORD@sentinel-managed); the sentinels' from $REDIS_SENTINEL_URL or
+    /// --sentinel-url-file.
+    #[arg(
+        long = "sentinel",
+        id = "sentinels",
+        value_name = "HOST:PORT",
+        value_delimiter = ',',
+        requires = "master_name",
+        value_parser = crate::target::SentinelAddress::parse
+    )]
+    pub sentinels: Vec<crate::target::SentinelAddress>,
+    /// The name the sentinels monitor the primary under (`sentinel monitor NAME ...`).
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "sentinels",
+        value_parser = crate::target::sentinel::check_master_name
+    )]
+    pub master_name: Option<String>,
+    /// Read the sentinels' URL from the first line of this file (else $REDIS_SENTINEL_URL;
+    /// neither: no password): only its user and password are used, e.g.
+    /// redis://sentinel-user:PASSWORD@sentinels.
+    #[arg(long, value_name = "PATH", requires = "sentinels")]
+    pub sentinel_url_file: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -216,7 +251,8 @@ pub struct CheckMessagesArgs {
         long = "file",
         id = "messages",
         value_name = "JSONL",
-        requires = "stream"
+        requires = "stream",
+        conflicts_with_all = ["sentinels", "master_name", "sentinel_url_file"]
     )]
     pub messages: Option<PathBuf>,
     /// The Redis server to sample; else --url-file, else $REDIS_URL, else
@@ -239,6 +275,8 @@ pub struct CheckMessagesArgs {
     /// For `rediss://`: trust this CA certificate (PEM) instead of the public roots.
     #[arg(long, value_name = "PEM", env = "REDIS_TLS_CA_CERT")]
     pub tls_ca_cert: Option<PathBuf>,
+    #[command(flatten)]
+    pub sentinel: SentinelArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,

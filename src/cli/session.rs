@@ -2,15 +2,15 @@
 
 use std::io::IsTerminal;
 
-use super::{ColourChoice, Failure, TargetArgs, print_stderr, print_warning};
+use super::{ColourChoice, Failure, SentinelArgs, TargetArgs, print_stderr, print_warning};
 use crate::live::{LiveState, read};
 use crate::model::desired::Desired;
 use crate::model::interpolate::ProcessEnv;
 use crate::model::secrets::{Missing, Secrets};
 use crate::plan::{self, Plan};
 use crate::redis_url::{Origin, RedisUrl, resolve_url};
-use crate::render::plan::PlanTarget;
-use crate::target::{ConnectOptions, Target, TargetError};
+use crate::render::plan::{DeploymentShown, PlanTarget};
+use crate::target::{ConnectOptions, Deployment, Role, Sentinels, Target, TargetError};
 use crate::validate;
 
 /// A loaded environment and a connected server.
@@ -21,12 +21,38 @@ pub struct Session {
     prefetched: Option<read::Prefetched>,
 }
 
+/// The deployment for the plan's header: `None` for one server reached by its URL (the
+/// header stays as it always was).
+fn deployment_shown(target: &Target) -> Option<DeploymentShown> {
+    let kind = match target.deployment() {
+        Deployment::Standalone if target.nodes().count() <= 1 => return None,
+        Deployment::Standalone => "replicated",
+        Deployment::Sentinel => "sentinel",
+        Deployment::Cluster => "cluster",
+    };
+    let (mut primaries, mut replicas) = (Vec::new(), Vec::new());
+    for node in target.nodes() {
+        let address = target.address(node).to_owned();
+        match target.role(node) {
+            Some(Role::Primary) => primaries.push(address),
+            _ => replicas.push(address),
+        }
+    }
+    Some(DeploymentShown {
+        kind,
+        master_name: target.sentinel_master().map(str::to_owned),
+        primaries,
+        replicas,
+    })
+}
+
 impl Session {
     pub fn plan_target(&self) -> PlanTarget<'_> {
         PlanTarget {
             url: self.target.describe().as_str(),
             namespace: &self.desired.namespace,
             environment: self.desired.environment.as_deref(),
+            deployment: deployment_shown(&self.target),
         }
     }
 
@@ -55,10 +81,11 @@ pub async fn open(
 ) -> Result<Session, Failure> {
     let url =
         server_url(args.url.as_deref(), args.url_file.as_deref()).map_err(Failure::Message)?;
+    let via = sentinels(&args.sentinel).map_err(Failure::Message)?;
     let prefetch = namespace_hint(&args.file).map(|namespace| {
-        let (url, ca) = (url.clone(), args.tls_ca_cert.clone());
+        let (url, via, ca) = (url.clone(), via.clone(), args.tls_ca_cert.clone());
         tokio::spawn(async move {
-            let mut target = connect(&url, ca).await?;
+            let mut target = connect(&url, via.as_ref(), ca).await?;
             let prefetched = read::prefetch(&mut target, &namespace).await.ok();
             Ok::<_, TargetError>((target, prefetched))
         })
@@ -90,7 +117,10 @@ pub async fn open(
     };
     let (target, prefetched) = match prefetched {
         Some(connected) => connected?,
-        None => (connect(&url, args.tls_ca_cert.clone()).await?, None),
+        None => (
+            connect(&url, via.as_ref(), args.tls_ca_cert.clone()).await?,
+            None,
+        ),
     };
     Ok(Session {
         desired,
@@ -141,16 +171,48 @@ pub fn server_url(flag: Option<&str>, file: Option<&std::path::Path>) -> Result<
 /// The warning for a password given with `--url`.
 const PASSWORD_ON_COMMAND_LINE: &str = "warning: the password in --url is visible to other users of this machine (`ps`, /proc) while the command runs; give the URL with --url-file PATH or in $REDIS_URL instead\n";
 
-/// Connect to a server URL, trusting `--tls-ca-cert` if given.
+/// The sentinels to ask for the primary (`--sentinel`, `--master-name`), with their
+/// credentials from `--sentinel-url-file`, else `$REDIS_SENTINEL_URL`; `None` without
+/// `--sentinel`. `Err` says what is wrong without showing a URL.
+pub fn sentinels(args: &SentinelArgs) -> Result<Option<Sentinels>, String> {
+    if args.sentinels.is_empty() {
+        return Ok(None);
+    }
+    let master = args.master_name.clone().ok_or(
+        "--sentinel needs --master-name: the name the sentinels monitor the primary under",
+    )?;
+    let environment = std::env::var("REDIS_SENTINEL_URL")
+        .ok()
+        .filter(|url| !url.is_empty());
+    let credentials = match (&args.sentinel_url_file, environment) {
+        (Some(file), _) => Some(resolve_url(None, Some(file), None)?.0),
+        (None, Some(text)) => Some(
+            RedisUrl::parse(text.trim()).map_err(|e| format!("{e} (in $REDIS_SENTINEL_URL)"))?,
+        ),
+        (None, None) => None,
+    };
+    Ok(Some(Sentinels {
+        addresses: args.sentinels.clone(),
+        master,
+        credentials,
+    }))
+}
+
+/// Connect to a server URL, or through the sentinels to their primary (with the URL's
+/// credentials), trusting `--tls-ca-cert` if given.
 pub async fn connect(
     url: &RedisUrl,
+    sentinels: Option<&Sentinels>,
     tls_ca_cert: Option<std::path::PathBuf>,
 ) -> Result<Target, TargetError> {
     let options = ConnectOptions {
         tls_ca_cert,
         ..ConnectOptions::default()
     };
-    let target = Target::connect_to(url, options).await?;
+    let target = match sentinels {
+        Some(sentinels) => Target::connect_via_sentinels(sentinels, url, options).await?,
+        None => Target::connect_to(url, options).await?,
+    };
     for warning in target.warnings() {
         print_warning(&format!("warning: {warning}\n"));
     }

@@ -593,6 +593,7 @@ fn rendered_plans() {
         url: "redis://:***@cache:6379",
         namespace: "ns",
         environment: Some("prod"),
+        deployment: None,
     };
     insta::assert_snapshot!("human", human(&p, &target, false));
     insta::assert_snapshot!("markdown", crate::render::markdown::plan(&p, &target));

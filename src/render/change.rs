@@ -174,6 +174,12 @@ mod tests {
             url: "redis://127.0.0.1:6379",
             namespace: "ns",
             environment: None,
+            deployment: Some(crate::render::plan::DeploymentShown {
+                kind: "sentinel",
+                master_name: Some(FORGED.to_owned()),
+                primaries: vec!["127.0.0.1:6379".to_owned()],
+                replicas: Vec::new(),
+            }),
         };
         assert_not_forged(&crate::render::plan::human(&plan, &target, false));
         assert_markdown_not_forged(&crate::render::markdown::plan(&plan, &target));

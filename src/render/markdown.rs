@@ -30,6 +30,9 @@ pub fn plan(plan: &Plan, target: &PlanTarget) -> String {
         "### redis-topology plan for {} ({scope})\n\n",
         code(target.url)
     );
+    if let Some(deployment) = &target.deployment {
+        out.push_str(&format!("Deployment: {}\n\n", cell(&deployment.line())));
+    }
     if plan.is_empty() {
         out.push_str("No changes: the server matches the topology.\n");
         notes(&plan.notes, &mut out);

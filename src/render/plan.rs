@@ -13,6 +13,63 @@ pub struct PlanTarget<'a> {
     pub url: &'a str,
     pub namespace: &'a str,
     pub environment: Option<&'a str>,
+    /// The deployment, when it is more than one server or was found through Sentinel
+    /// (`None`: one server, and the header is as it always was).
+    pub deployment: Option<DeploymentShown>,
+}
+
+/// A deployment of several nodes, as the plan's header names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeploymentShown {
+    /// `replicated` (a primary with replicas), `sentinel` or `cluster`.
+    pub kind: &'static str,
+    /// The master name the sentinels were asked for.
+    pub master_name: Option<String>,
+    /// The nodes' addresses (`host:port`).
+    pub primaries: Vec<String>,
+    pub replicas: Vec<String>,
+}
+
+impl DeploymentShown {
+    /// One line: `primary 127.0.0.1:7000 with replicas 127.0.0.1:7001, 127.0.0.1:7002`,
+    /// `Sentinel master `mymaster`: primary ...`, `Redis Cluster: 3 primaries (...), 3
+    /// replicas (...)`.
+    pub fn line(&self) -> String {
+        let replicas = match self.replicas.as_slice() {
+            [] => ", no replicas".to_owned(),
+            [one] => format!(" with replica {one}"),
+            many => format!(" with replicas {}", many.join(", ")),
+        };
+        let primary = format!("primary {}{replicas}", self.primaries.join(", "));
+        match (self.kind, &self.master_name) {
+            ("cluster", _) => format!(
+                "Redis Cluster: {} {} ({}), {} ({})",
+                self.primaries.len(),
+                if self.primaries.len() == 1 {
+                    "primary"
+                } else {
+                    "primaries"
+                },
+                self.primaries.join(", "),
+                crate::text::count(self.replicas.len(), "replica"),
+                self.replicas.join(", ")
+            ),
+            (_, Some(master)) => format!("Sentinel master `{}`: {primary}", shown(master)),
+            _ => primary,
+        }
+    }
+
+    fn json(&self) -> Value {
+        let mut value = json!({
+            "kind": self.kind,
+            "primaries": self.primaries,
+            "replicas": self.replicas,
+        });
+        if let Some(master) = &self.master_name {
+            value["master_name"] = json!(master);
+        }
+        value
+    }
 }
 
 /// The human plan: one line per change with its reason, the commands under it, notes, and a
@@ -37,13 +94,21 @@ pub fn write_human(plan: &Plan, target: &PlanTarget, colour: bool, mut emit: imp
         Some(env) => format!("namespace `{}`, environment `{env}`", target.namespace),
         None => format!("namespace `{}`", target.namespace),
     };
+    let deployment = target
+        .deployment
+        .as_ref()
+        .map(|d| format!("Deployment: {}\n", d.line()))
+        .unwrap_or_default();
     if plan.is_empty() {
         out.push_str(&format!(
-            "No changes. {} ({scope}) matches the topology.\n",
+            "No changes. {} ({scope}) matches the topology.\n{deployment}",
             target.url
         ));
     } else {
-        out.push_str(&format!("Planned changes on {} ({scope}):\n\n", target.url));
+        out.push_str(&format!(
+            "Planned changes on {} ({scope}):\n{deployment}\n",
+            target.url
+        ));
         for change in &plan.changes {
             write_change(&mut out, change, &style);
             if out.len() >= PIECE {
@@ -123,13 +188,17 @@ fn summary_line(plan: &Plan, style: &Style) -> String {
 
 /// The contract's JSON: `{format_version, target, changes, notes, summary}`.
 pub fn json(plan: &Plan, target: &PlanTarget) -> Value {
+    let mut shown_target = json!({
+        "url": target.url,
+        "namespace": target.namespace,
+        "environment": target.environment,
+    });
+    if let Some(deployment) = &target.deployment {
+        shown_target["deployment"] = deployment.json();
+    }
     json!({
         "format_version": 1,
-        "target": {
-            "url": target.url,
-            "namespace": target.namespace,
-            "environment": target.environment,
-        },
+        "target": shown_target,
         "changes": plan.changes.iter().map(|c| json!({
             "address": c.address,
             "kind": c.kind,
@@ -148,4 +217,98 @@ pub fn json(plan: &Plan, target: &PlanTarget) -> Value {
             "delete": plan.count(Action::Delete),
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shown_deployment(
+        kind: &'static str,
+        master: Option<&str>,
+        nodes: (usize, usize),
+    ) -> DeploymentShown {
+        let address = |port: usize| format!("127.0.0.1:{}", 7000 + port);
+        DeploymentShown {
+            kind,
+            master_name: master.map(str::to_owned),
+            primaries: (0..nodes.0).map(address).collect(),
+            replicas: (nodes.0..nodes.0 + nodes.1).map(address).collect(),
+        }
+    }
+
+    fn empty_plan() -> Plan {
+        Plan {
+            namespace: "app".to_owned(),
+            environment: None,
+            changes: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// A deployment of several nodes (or found through Sentinel) is named under the header,
+    /// in the JSON `target` and in markdown; one server's output is as it always was.
+    #[test]
+    fn the_header_names_the_deployment_and_its_nodes() {
+        let lines = [
+            (
+                shown_deployment("replicated", None, (1, 2)),
+                "primary 127.0.0.1:7000 with replicas 127.0.0.1:7001, 127.0.0.1:7002",
+            ),
+            (
+                shown_deployment("sentinel", Some("mymaster"), (1, 1)),
+                "Sentinel master `mymaster`: primary 127.0.0.1:7000 with replica 127.0.0.1:7001",
+            ),
+            (
+                shown_deployment("sentinel", Some("mymaster"), (1, 0)),
+                "Sentinel master `mymaster`: primary 127.0.0.1:7000, no replicas",
+            ),
+            (
+                shown_deployment("cluster", None, (3, 3)),
+                "Redis Cluster: 3 primaries (127.0.0.1:7000, 127.0.0.1:7001, 127.0.0.1:7002), 3 replicas (127.0.0.1:7003, 127.0.0.1:7004, 127.0.0.1:7005)",
+            ),
+        ];
+        for (deployment, line) in lines {
+            assert_eq!(deployment.line(), line);
+        }
+        let target = PlanTarget {
+            url: "redis://127.0.0.1:7000",
+            namespace: "app",
+            environment: None,
+            deployment: Some(shown_deployment("sentinel", Some("mymaster"), (1, 1))),
+        };
+        assert_eq!(
+            human(&empty_plan(), &target, false),
+            "No changes. redis://127.0.0.1:7000 (namespace `app`) matches the topology.\nDeployment: Sentinel master `mymaster`: primary 127.0.0.1:7000 with replica 127.0.0.1:7001\n"
+        );
+        let value = json(&empty_plan(), &target);
+        assert_eq!(
+            value["target"]["deployment"],
+            json!({
+                "kind": "sentinel",
+                "primaries": ["127.0.0.1:7000"],
+                "replicas": ["127.0.0.1:7001"],
+                "master_name": "mymaster",
+            })
+        );
+        let markdown = crate::render::markdown::plan(&empty_plan(), &target);
+        assert!(
+            markdown.contains("\n\nDeployment: Sentinel master `mymaster`: primary 127.0.0.1:7000 with replica 127.0.0.1:7001\n\n"),
+            "{markdown}"
+        );
+
+        let single = PlanTarget {
+            deployment: None,
+            ..target
+        };
+        assert_eq!(
+            human(&empty_plan(), &single, false),
+            "No changes. redis://127.0.0.1:7000 (namespace `app`) matches the topology.\n"
+        );
+        assert!(
+            json(&empty_plan(), &single)["target"]
+                .get("deployment")
+                .is_none()
+        );
+    }
 }

@@ -19,6 +19,9 @@ pub enum Deployment {
     /// A primary, with its replicas if it has some.
     Standalone,
     Cluster,
+    /// A primary and its replicas, found by asking Redis Sentinels for a master name
+    /// (the name: `Target::sentinel_master`).
+    Sentinel,
 }
 
 impl std::fmt::Display for Deployment {
@@ -26,6 +29,7 @@ impl std::fmt::Display for Deployment {
         f.write_str(match self {
             Deployment::Standalone => "standalone",
             Deployment::Cluster => "cluster",
+            Deployment::Sentinel => "sentinel",
         })
     }
 }
@@ -130,7 +134,10 @@ pub fn parse_role(reply: &Reply<'_>) -> Result<RoleReply, String> {
 }
 
 /// A host and port from two replies, checked.
-fn address(host: Option<&Reply<'_>>, port: Option<&Reply<'_>>) -> Result<(String, u16), String> {
+pub(crate) fn address(
+    host: Option<&Reply<'_>>,
+    port: Option<&Reply<'_>>,
+) -> Result<(String, u16), String> {
     let host = host.and_then(Reply::as_str).unwrap_or_default();
     if !valid_host(host) {
         return Err(format!("gives `{}` as a host", untrusted(host)));
@@ -147,7 +154,7 @@ fn address(host: Option<&Reply<'_>>, port: Option<&Reply<'_>>) -> Result<(String
 
 /// A host name or an IP address: letters, digits, `.`, `-`, `_` and `:` (IPv6), at most 253
 /// characters. What a server announces is connected to, so nothing else is.
-fn valid_host(host: &str) -> bool {
+pub(crate) fn valid_host(host: &str) -> bool {
     !host.is_empty()
         && host.len() <= 253
         && host

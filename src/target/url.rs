@@ -259,6 +259,19 @@ impl RedisUrl {
         url
     }
 
+    /// A Redis Sentinel at `host:port`, reached as this URL's nodes are (TLS when this URL
+    /// uses it), logging in with the user and password of `credentials` (none without),
+    /// in database 0 (a Sentinel has no databases: it refuses `SELECT`).
+    pub fn sentinel_at(&self, host: &str, port: u16, credentials: Option<&RedisUrl>) -> RedisUrl {
+        let mut url = self.at(host, port);
+        url.user = credentials.and_then(|c| c.user.clone());
+        url.password = credentials.and_then(|c| c.password.clone());
+        url.db = 0;
+        url.protocol = None;
+        url.shown = RedactedUrl(url.redact(false));
+        url
+    }
+
     /// `text` with every form of the password in it replaced by `***`: as decoded, as written
     /// in a URL, and percent-encoded (upper- and lowercase hex). For messages of libraries
     /// and servers that might echo what they were given.

@@ -28,6 +28,7 @@ mod redis;
 mod roles;
 mod schema_file;
 mod secrets;
+mod sentinel;
 mod stream_lints;
 mod tools;
 mod trust;

@@ -5,9 +5,9 @@
 use super::deployments::{LocalCluster, ReplicatedPrimary};
 use super::util::{bin, text, topology_file};
 
-const PASSWORD: &str = "worker-pw-1";
+pub(super) const PASSWORD: &str = "worker-pw-1";
 
-const TOPOLOGY: &str = r#"
+pub(super) const TOPOLOGY: &str = r#"
 version: 1
 namespace: app
 streams:
@@ -37,7 +37,7 @@ fn run(url: &str, file: &tempfile::NamedTempFile, args: &[&str]) -> std::process
 }
 
 /// Whether `user` can log in with `password` on the node at `port`.
-fn logs_in(port: u16, user: &str, password: &str) -> bool {
+pub(super) fn logs_in(port: u16, user: &str, password: &str) -> bool {
     let url = format!("redis://{user}:{password}@127.0.0.1:{port}");
     redis::Client::open(url)
         .and_then(|client| client.get_connection())
