@@ -23,7 +23,9 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, RedisError, Value};
 
 use crate::resp::{OwnedReply, ProtocolError, Reply, server_words};
-use discover::{Layout, NodeSpec, RoleReply, cluster_enabled, parse_role, parse_shards};
+use discover::{
+    Layout, NodeSpec, RoleReply, cluster_enabled, parse_role, parse_shards, shards_forming,
+};
 use reader::{Endpoint, ReadFailure, Reader};
 
 pub mod command;
@@ -432,6 +434,10 @@ pub struct Written {
     pub renewed: bool,
 }
 
+/// How many times `CLUSTER SHARDS` is read while it shows a shard still forming (100 ms
+/// apart).
+const SHARDS_ATTEMPTS: usize = 20;
+
 /// How long a replica's copy of the lock may take to show this apply's token (the
 /// replication delay, normally milliseconds).
 pub const REPLICA_LOCK_WAIT: Duration = Duration::from_secs(2);
@@ -686,25 +692,40 @@ impl Target {
             });
         }
         let tls = matches!(self.url.address(), url::Address::Tcp { tls: Some(_), .. });
-        let shards = Command::new("CLUSTER").arg("SHARDS");
-        self.read_with(Route::Node(NodeId(0)), vec![shards], |replies| {
-            let reply = replies.first().unwrap_or(&Reply::Nil);
-            if let Reply::Error { code, details } = reply {
-                return Err(TargetError::Refused {
-                    url: url.clone(),
-                    command: "`CLUSTER SHARDS`".to_owned(),
-                    error: ServerError::new(code, details),
-                    hint: " (the tool's user needs `+cluster|shards` on a cluster, docs/operations.md)".into(),
-                });
+        // A node that joined moments ago is listed in a shard of its own until gossip says
+        // whose replica it is: such a view is read again, for up to 2 s.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let shards = Command::new("CLUSTER").arg("SHARDS");
+            let read = self
+                .read_with(Route::Node(NodeId(0)), vec![shards], |replies| {
+                    let reply = replies.first().unwrap_or(&Reply::Nil);
+                    if let Reply::Error { code, details } = reply {
+                        return Err(TargetError::Refused {
+                            url: url.clone(),
+                            command: "`CLUSTER SHARDS`".to_owned(),
+                            error: ServerError::new(code, details),
+                            hint: " (the tool's user needs `+cluster|shards` on a cluster, docs/operations.md)".into(),
+                        });
+                    }
+                    Ok((shards_forming(reply), parse_shards(reply, tls)))
+                })
+                .await
+                .map_err(TargetError::from)?;
+            match read {
+                (true, _) if attempt < SHARDS_ATTEMPTS => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                (_, parsed) => {
+                    return parsed.map_err(|why| TargetError::Malformed {
+                        url: url.clone(),
+                        command: "`CLUSTER SHARDS`".to_owned(),
+                        why,
+                    });
+                }
             }
-            parse_shards(reply, tls).map_err(|why| TargetError::Malformed {
-                url: url.clone(),
-                command: "`CLUSTER SHARDS`".to_owned(),
-                why,
-            })
-        })
-        .await
-        .map_err(TargetError::from)
+        }
     }
 
     /// A standalone primary (the first node) and its replicas.

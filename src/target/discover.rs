@@ -200,6 +200,28 @@ pub fn parse_shards(reply: &Reply<'_>, tls: bool) -> Result<Layout, String> {
     })
 }
 
+/// Whether `CLUSTER SHARDS` lists a shard without a primary: a node that joined moments ago
+/// is listed alone until gossip says whose replica it is (seen on Redis 7.2).
+pub fn shards_forming(reply: &Reply<'_>) -> bool {
+    let Reply::Array(shards) = reply else {
+        return false;
+    };
+    shards.iter().any(|shard| {
+        let Some(mut fields) = shard.map() else {
+            return false;
+        };
+        let nodes = fields.find_map(|(field, value)| (field == "nodes").then_some(value));
+        let Some(Reply::Array(nodes)) = nodes else {
+            return false;
+        };
+        !nodes.iter().any(|node| {
+            node.map().is_some_and(|mut f| {
+                f.any(|(field, value)| field == "role" && value.as_str() == Some("master"))
+            })
+        })
+    })
+}
+
 /// One shard: its slot ranges, its primary, its replicas.
 struct Shard {
     slots: Vec<(u16, u16)>,
@@ -391,6 +413,17 @@ mod tests {
             layout.slots,
             [(0, 5460, 0), (5461, 10922, 1), (10923, 16383, 2)]
         );
+    }
+
+    #[test]
+    fn a_shard_without_a_primary_is_still_forming() {
+        let formed = array(&[shard(&[0, 16383], &[node("h", 1, "master", "online")])]);
+        assert!(!shards_forming(&reply(&formed).reply()));
+        let forming = array(&[
+            shard(&[0, 16383], &[node("h", 1, "master", "online")]),
+            shard(&[], &[node("h", 2, "replica", "online")]),
+        ]);
+        assert!(shards_forming(&reply(&forming).reply()));
     }
 
     #[test]

@@ -241,9 +241,25 @@ impl Node {
         matches!(child.as_mut().map(Child::try_wait), Some(Ok(None)))
     }
 
+    /// Stop the node: `SHUTDOWN NOSAVE NOW` first (NOW: without waiting for lagging replicas), then SIGKILL if it still runs after 5 s. A
+    /// SIGKILL alone can land while a cluster node rewrites its nodes.conf, which it then
+    /// refuses at restart as corrupted (seen on Redis 7.2.4); a shutdown command runs between
+    /// two such writes. The node is down either way, as a crash leaves it.
     fn kill(&self) {
         if let Some(mut child) = self.child.lock().expect("node lock").take() {
-            let _ = child.kill(); // SIGKILL
+            if matches!(child.try_wait(), Ok(None)) {
+                if let Ok(mut con) = self.con() {
+                    let _ = redis::cmd("SHUTDOWN")
+                        .arg("NOSAVE")
+                        .arg("NOW")
+                        .query::<()>(&mut con);
+                }
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+            let _ = child.kill(); // SIGKILL, if it still runs
             let _ = child.wait();
         }
     }
@@ -474,7 +490,7 @@ impl Nodes {
         command(args).query(&mut self.con(port))
     }
 
-    /// SIGKILL the node; it stays down until the deployment's `restart`.
+    /// Stop the node (see `Node::kill`); it stays down until the deployment's `restart`.
     pub fn kill(&self, port: u16) {
         self.node(port).kill();
     }
