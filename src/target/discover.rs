@@ -34,6 +34,9 @@ impl std::fmt::Display for Deployment {
     }
 }
 
+/// [`Role::Replica`]'s primary when the cluster does not say which it is.
+pub const UNKNOWN_PRIMARY: usize = usize::MAX;
+
 /// A node's part in the deployment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -174,10 +177,16 @@ pub fn parse_shards(reply: &Reply<'_>, tls: bool) -> Result<Layout, String> {
     let mut ranges = Vec::new();
     for (at, shard) in shards.iter().enumerate() {
         let shard = parse_shard(shard, tls).map_err(|why| format!("shard {}: {why}", at + 1))?;
-        // A failed primary is still listed (its health says so): a shard without one is
-        // not a state the tool can manage users in, nor route to.
+        // A shard without a primary: a replica listed alone (one that joined moments ago,
+        // or one that is down, on Redis 7.2+). It serves no slot; its nodes are still nodes
+        // (connected to, so one that is down is named), replicas of no known primary, to
+        // which no write can be fenced.
         let Some(primary) = shard.primary else {
-            return Err(format!("shard {} has no primary", at + 1));
+            if !shard.slots.is_empty() {
+                return Err(format!("shard {} serves slots but has no primary", at + 1));
+            }
+            replicas.extend(shard.replicas.into_iter().map(|r| (r, UNKNOWN_PRIMARY)));
+            continue;
         };
         let index = primaries.len();
         primaries.push(primary);
@@ -424,6 +433,15 @@ mod tests {
             shard(&[], &[node("h", 2, "replica", "online")]),
         ]);
         assert!(shards_forming(&reply(&forming).reply()));
+        // Still a node, to connect to (and name if it is down), a replica of no known primary.
+        let layout = parse_shards(&reply(&forming).reply(), false).expect("layout");
+        assert_eq!(layout.nodes.len(), 2);
+        assert_eq!(
+            layout.nodes[1].role,
+            Role::Replica {
+                of: UNKNOWN_PRIMARY
+            }
+        );
     }
 
     #[test]
@@ -451,7 +469,7 @@ mod tests {
             ),
             (
                 array(&[shard(&[0, 10], &[node("h", 1, "replica", "online")])]),
-                "has no primary",
+                "serves slots but has no primary",
             ),
         ] {
             let error = parse_shards(&reply(&shards).reply(), false).expect_err(why);
