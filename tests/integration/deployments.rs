@@ -247,6 +247,13 @@ impl Node {
     /// two such writes. The node is down either way, as a crash leaves it.
     fn kill(&self) {
         if let Some(mut child) = self.child.lock().expect("node lock").take() {
+            // Seen on Redis 7.2.4 and Valkey 8.0.1: a cluster node stopped (by SIGKILL, or
+            // even by SHUTDOWN) right after a slot moved leaves a nodes.conf without its own
+            // line, which it refuses at restart. The file as it was before is put back then:
+            // the node rejoins with it and gossip brings it up to date.
+            let conf = self.dir.join("nodes.conf");
+            let whole = |text: &String| text.lines().any(|line| line.contains("myself"));
+            let before = std::fs::read_to_string(&conf).ok().filter(whole);
             if matches!(child.try_wait(), Ok(None)) {
                 if let Ok(mut con) = self.con() {
                     let _ = redis::cmd("SHUTDOWN")
@@ -261,6 +268,12 @@ impl Node {
             }
             let _ = child.kill(); // SIGKILL, if it still runs
             let _ = child.wait();
+            let after = std::fs::read_to_string(&conf).ok();
+            if let Some(before) = before
+                && !after.as_ref().is_some_and(whole)
+            {
+                let _ = std::fs::write(&conf, before);
+            }
         }
     }
 
