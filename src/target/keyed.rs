@@ -5,7 +5,7 @@
 //! The live reader names keys and the commands to read for each; it gets each key back with
 //! its replies, in no particular order across nodes (in order within a node).
 
-use super::{Command, NodeId, ReadError, Route, Target, TargetError};
+use super::{Command, NodeId, ReadError, Target, TargetError};
 use crate::resp::Reply;
 use crate::text::untrusted;
 
@@ -109,16 +109,13 @@ impl Target {
     ) -> Result<Vec<(&'k str, Redirect)>, ReadError> {
         let mut jobs: Vec<Job<'k>> = Vec::new();
         for key in keys {
-            let node = self
-                .route(Route::Key(key))
-                .first()
-                .copied()
-                .ok_or_else(|| {
-                    ReadError::Failed(TargetError::Unserved {
-                        url: self.describe().clone(),
-                        key: untrusted(key).into_owned(),
-                    })
-                })?;
+            // The owner alone, not a route's list: one lookup per key of 10,000.
+            let node = self.key_owner(key).ok_or_else(|| {
+                ReadError::Failed(TargetError::Unserved {
+                    url: self.describe().clone(),
+                    key: untrusted(key).into_owned(),
+                })
+            })?;
             add(&mut jobs, node, key, commands_of(key, node), limits, false);
         }
         for (key, address) in asking {
