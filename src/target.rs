@@ -7,9 +7,10 @@
 //! [`NodeId`] of the node that answered.
 //!
 //! **Routing.** Each write says where it must run ([`Route`]): the node that owns its key's
-//! slot, every primary, or every node. The target maps a route to its nodes. Today a target
-//! is one node (a standalone server: every route is that node); Redis Cluster and Sentinel
-//! add nodes behind the same calls.
+//! slot, every primary, every node, or named nodes. The target maps a route to its nodes:
+//! a standalone primary and its replicas, or every node of a Redis Cluster, found from any
+//! node's URL (or through sentinels) by [`discover`]; writes are sent by [`write`], and on a
+//! cluster follow a slot that moved ([`redirect`]).
 //!
 //! Two connections per node: the Redis client's carries every write, in order (the apply,
 //! the lock, the record); every read goes over the bounded reader's ([`reader`]), whose
@@ -18,7 +19,6 @@
 
 use std::time::Duration;
 
-use futures_util::{Stream, StreamExt};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, RedisError, Value};
 
@@ -35,10 +35,12 @@ pub mod fenced;
 pub mod keyed;
 pub mod lock;
 pub mod reader;
+mod redirect;
 pub mod sentinel;
 pub mod slot;
 pub mod url;
 mod values;
+mod write;
 
 pub use command::{Arg, Command};
 pub use discover::{Deployment, Role};
@@ -194,9 +196,9 @@ pub enum TargetError {
     /// changed under the read).
     #[error("{url}: no node serves the slot of `{key}`; is the cluster healthy (CLUSTER INFO)?")]
     Unserved { url: RedactedUrl, key: String },
-    /// A key whose read was redirected too many times (a slot that keeps moving).
+    /// A key whose read or write was redirected too many times (a slot that keeps moving).
     #[error(
-        "{url}: the read of `{key}` was redirected {times} times (MOVED/ASK): is the cluster resharding? Run the command again once it is done"
+        "{url}: `{key}` was redirected {times} times (MOVED/ASK/TRYAGAIN): is the cluster resharding? Run the command again once it is done"
     )]
     Redirected {
         url: RedactedUrl,
@@ -479,7 +481,7 @@ pub struct Target {
     /// Every node, [`NodeId`] being the position: primaries first, then replicas.
     nodes: Vec<Node>,
     /// In a cluster, the node serving each slot (`slots[slot]`); empty otherwise.
-    slots: Vec<Option<NodeId>>,
+    slots: slot::SlotMap,
     /// What discovery could not do, for the command to print as warnings (e.g. `ROLE`
     /// refused: replicas not listed).
     warnings: Vec<String>,
@@ -539,7 +541,7 @@ impl Target {
             options,
             deployment: Deployment::Standalone,
             nodes: vec![seed],
-            slots: Vec::new(),
+            slots: slot::SlotMap::default(),
             warnings: Vec::new(),
             guard: failover::PrimaryGuard::default(),
         };
@@ -592,7 +594,7 @@ impl Target {
             })?;
             table.push((first, last, node.0));
         }
-        self.slots = slot_table(&table);
+        self.slots = slot::SlotMap::of_ranges(&table);
         Ok(())
     }
 
@@ -809,7 +811,7 @@ impl Target {
         }
         self.deployment = layout.deployment;
         if layout.deployment == Deployment::Cluster {
-            self.slots = slot_table(&layout.slots);
+            self.slots = slot::SlotMap::of_ranges(&layout.slots);
         }
         Ok(())
     }
@@ -833,6 +835,11 @@ impl Target {
     /// A node's address (`host:port`), for messages and per-node state.
     pub fn address(&self, node: NodeId) -> &str {
         self.nodes.get(node.0).map_or("", |n| n.address.as_str())
+    }
+
+    /// The node at `address` (`host:port`), if the target has it.
+    fn node_at(&self, address: &str) -> Option<NodeId> {
+        self.nodes().find(|n| self.address(*n) == address)
     }
 
     /// A node's part in the deployment.
@@ -889,10 +896,7 @@ impl Target {
         if self.slots.is_empty() {
             return Some(NodeId(0));
         }
-        self.slots
-            .get(usize::from(slot::of(key.as_bytes())))
-            .copied()
-            .flatten()
+        self.slots.owner(slot::of(key.as_bytes()))
     }
 
     /// The node a route names first (a key's owner).
@@ -963,220 +967,6 @@ impl Target {
             connection: self.node(node)?.connection.clone(),
             url: self.url.clone(),
         })
-    }
-
-    /// Run fenced batches of writes under the lock, keeping up to `window` of them in
-    /// flight, so that the server runs one batch while this process encodes the next and
-    /// decodes the last. Each batch is split by node (a write routed to several nodes, an ACL
-    /// user, goes to each of them), its nodes' shares run at once, and its outcome is one
-    /// [`Written`] per node, naming the writes it holds. Batches reach each node in order
-    /// (its connection queues requests first come, first served, and the window starts them
-    /// in order), and their outcomes come out in order. A consumer that stops early (an
-    /// error, Ctrl-C) sends no further batch; the ones already sent still run, which is why
-    /// every write is idempotent.
-    ///
-    /// The node that holds the lock checks it itself (see [`fenced`]); a replica checks its
-    /// copy of it, replicated from the primary ([`Target::replica_transaction`]). A primary
-    /// without the lock (another shard of a cluster) cannot check it: such a write is
-    /// refused, unsent.
-    pub fn write_batches<'a>(
-        &'a self,
-        lock: LockFence<'a>,
-        fence: Fence,
-        batches: impl Iterator<Item = Vec<Write<'a>>> + 'a,
-        window: usize,
-    ) -> impl Stream<Item = Result<Vec<Written>, TargetError>> + 'a {
-        let lock_node = self.node_of(Route::Key(lock.key));
-        futures_util::stream::iter(batches)
-            .map(move |writes| {
-                let shares = self.split_by_node(writes);
-                async move {
-                    let runs = shares.into_iter().map(|(node, indices, writes)| async move {
-                        // Each node checks the lock where it can see it: the lock's node the
-                        // lock, another primary its copy, a replica its primary's one.
-                        let primary = match self.role(node) {
-                            Some(Role::Replica { of }) => NodeId(of),
-                            _ => node,
-                        };
-                        let key = if primary == lock_node {
-                            Some(lock.key)
-                        } else {
-                            lock.copies
-                                .iter()
-                                .find(|(n, _)| *n == primary)
-                                .map(|(_, copy)| copy.as_str())
-                        };
-                        let Some(key) = key else {
-                            return Err(TargetError::Endpoint {
-                                url: self.node_url(node),
-                                reason: "no copy of the apply lock is on this node's primary, so its writes cannot be fenced; run apply again".to_owned(),
-                            });
-                        };
-                        let here = LockFence { key, ..lock };
-                        let renews = node == lock_node;
-                        let outcome = if primary == node {
-                            self.fenced_on(node, here, fence, writes, renews).await?
-                        } else {
-                            let commands = writes.into_iter().map(|w| w.command).collect();
-                            WriteOutcome::Transaction(
-                                self.replica_transaction(node, here, commands).await?,
-                            )
-                        };
-                        Ok(Written {
-                            node,
-                            writes: indices,
-                            outcome,
-                            renewed: renews,
-                        })
-                    });
-                    futures_util::future::join_all(runs)
-                        .await
-                        .into_iter()
-                        .collect::<Result<Vec<_>, _>>()
-                }
-            })
-            .buffered(window.max(1))
-    }
-
-    /// A batch's writes by the node each goes to (each write to every node its route
-    /// names), with their positions in the batch; nodes in the target's order.
-    fn split_by_node<'a>(&self, writes: Vec<Write<'a>>) -> Vec<Share<'a>> {
-        let mut shares: Vec<Share<'a>> = Vec::with_capacity(1);
-        for (index, write) in writes.into_iter().enumerate() {
-            // A key's write goes to one node, moved there; only a write to several nodes (an
-            // ACL user) is copied, once per node but the last.
-            let nodes = match write.route {
-                Route::Key(key) => self.key_owner(key).into_iter().collect(),
-                other => self.route(other),
-            };
-            let Some((last, others)) = nodes.split_last() else {
-                continue;
-            };
-            for node in others {
-                add_to_share(&mut shares, *node, index, write.clone());
-            }
-            add_to_share(&mut shares, *last, index, write);
-        }
-        shares.sort_by_key(|(node, _, _)| *node);
-        shares
-    }
-
-    /// One node's share of a batch, fenced by the lock or the copy of it that the node
-    /// holds (`lock.key`). `renews`: the share renews the lease (on the lock itself; a
-    /// copy is renewed with the lock, to expire before it, never by a batch).
-    async fn fenced_on(
-        &self,
-        node: NodeId,
-        lock: LockFence<'_>,
-        fence: Fence,
-        writes: Vec<Write<'_>>,
-        renews: bool,
-    ) -> Result<WriteOutcome, TargetError> {
-        let count = writes.len();
-        let lease_ms = if renews { lock.lease_ms() } else { 0 };
-        let commands = match fence {
-            Fence::Transaction => {
-                // In the renewal's place on a copy: a harmless read of it.
-                let renew = if renews {
-                    Command::new("PEXPIRE").arg(lock.key).arg(lease_ms)
-                } else {
-                    Command::new("PTTL").arg(lock.key)
-                };
-                let commands = std::iter::once(renew)
-                    .chain(writes.into_iter().map(|w| w.command))
-                    .collect();
-                fenced::transaction_batch(lock.key, lock.token, commands)
-            }
-            Fence::Script => vec![fenced::batch_command(
-                lock.key, lock.token, lease_ms, &writes,
-            )],
-        };
-        let replies = self.pipeline(node, commands).await?;
-        let replies: Vec<Reply<'_>> = replies.iter().map(OwnedReply::reply).collect();
-        let fence_error = |source| TargetError::Fence {
-            url: self.node_url(node),
-            source,
-        };
-        Ok(match fence {
-            Fence::Transaction => WriteOutcome::Transaction(
-                fenced::transaction_outcome(&replies, count + 1).map_err(fence_error)?,
-            ),
-            Fence::Script => WriteOutcome::Script(
-                fenced::batch_outcome(replies.first().unwrap_or(&Reply::Nil))
-                    .map_err(fence_error)?,
-            ),
-        })
-    }
-
-    /// Writes on a replica (ACL users, which Redis keeps per node), fenced by the replica's
-    /// copy of the lock: `WATCH` it and read it; only when it holds this apply's token,
-    /// `MULTI`, the writes, `EXEC`, which runs nothing if the copy changed meanwhile (the
-    /// primary's lock expired, or another apply took it). A replica cannot run the guard
-    /// script (it writes), hence the two round trips. The copy may lag the primary by the
-    /// replication delay: it is read again for up to [`REPLICA_LOCK_WAIT`]. A renewal of the
-    /// lease changes the copy too (its expiry), aborting the `EXEC` although the lock is
-    /// still ours: nothing ran, so the transaction is tried again while the copy still holds
-    /// this apply's token. The outcome reads as a guarded transaction's, its first result
-    /// standing for the lease's renewal, which a replica leaves to the primary.
-    async fn replica_transaction(
-        &self,
-        node: NodeId,
-        lock: LockFence<'_>,
-        commands: Vec<Command>,
-    ) -> Result<TransactionOutcome, TargetError> {
-        let count = commands.len();
-        let mut transaction = Vec::with_capacity(count + 2);
-        transaction.push(Command::new("MULTI"));
-        transaction.extend(commands);
-        transaction.push(Command::new("EXEC"));
-        for _ in 0..REPLICA_ATTEMPTS {
-            if !self.replica_holds_lock(node, lock).await? {
-                return Ok(TransactionOutcome::LockLost);
-            }
-            let replies = self.pipeline(node, transaction.clone()).await?;
-            let replies: Vec<Reply<'_>> = replies.iter().map(OwnedReply::reply).collect();
-            let outcome =
-                fenced::replica_outcome(&replies, count).map_err(|source| TargetError::Fence {
-                    url: self.node_url(node),
-                    source,
-                })?;
-            if outcome != TransactionOutcome::LockLost {
-                return Ok(outcome);
-            }
-        }
-        Ok(TransactionOutcome::LockLost)
-    }
-
-    /// `WATCH` the replica's copy of the lock and whether it holds this apply's token,
-    /// waiting up to [`REPLICA_LOCK_WAIT`] for replication to bring it. Left watched when
-    /// it does (the transaction follows), unwatched when it does not.
-    async fn replica_holds_lock(
-        &self,
-        node: NodeId,
-        lock: LockFence<'_>,
-    ) -> Result<bool, TargetError> {
-        let started = std::time::Instant::now();
-        loop {
-            let mut watch = vec![
-                Command::new("WATCH").arg(lock.key),
-                Command::new("GET").arg(lock.key),
-            ];
-            // A cluster's replica redirects reads of keys to its primary unless the
-            // connection said READONLY.
-            if self.deployment == Deployment::Cluster {
-                watch.insert(0, Command::new("READONLY"));
-            }
-            let replies = self.pipeline(node, watch).await?;
-            let holder = replies.last().map(OwnedReply::reply);
-            if holder.as_ref().and_then(Reply::as_str) == Some(lock.token) {
-                return Ok(true);
-            }
-            self.pipeline(node, vec![Command::new("UNWATCH")]).await?;
-            if started.elapsed() >= REPLICA_LOCK_WAIT {
-                return Ok(false);
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
     }
 
     /// Before apply's first write: whether this user and server can fence writes with the
@@ -1445,28 +1235,6 @@ impl Line {
     }
 }
 
-/// A node's share of a batch: its node, the writes' positions in the batch, the writes.
-type Share<'a> = (NodeId, Vec<usize>, Vec<Write<'a>>);
-
-/// The share of `node`, added when it has none yet.
-fn share_of<'s, 'a>(shares: &'s mut Vec<Share<'a>>, node: NodeId) -> &'s mut Share<'a> {
-    let at = match shares.iter().position(|(n, _, _)| *n == node) {
-        Some(at) => at,
-        None => {
-            shares.push((node, Vec::new(), Vec::new()));
-            shares.len() - 1
-        }
-    };
-    &mut shares[at]
-}
-
-/// Add the write at `index` of a batch to `node`'s share.
-fn add_to_share<'a>(shares: &mut Vec<Share<'a>>, node: NodeId, index: usize, write: Write<'a>) {
-    let (_, indices, writes) = share_of(shares, node);
-    indices.push(index);
-    writes.push(write);
-}
-
 /// Open a node's two connections side by side: the client's, for writes, and the bounded
 /// reader. A failure names the node.
 async fn open_node(
@@ -1510,21 +1278,6 @@ async fn open_node(
         endpoint,
         reader: Some(reader),
     })
-}
-
-/// The node serving each slot, from the cluster's ranges.
-fn slot_table(ranges: &[(u16, u16, usize)]) -> Vec<Option<NodeId>> {
-    let mut table = vec![None; slot::SLOTS];
-    for &(first, last, node) in ranges {
-        for entry in table
-            .iter_mut()
-            .take(usize::from(last) + 1)
-            .skip(usize::from(first))
-        {
-            *entry = Some(NodeId(node));
-        }
-    }
-    table
 }
 
 /// `host:port` (an IPv6 host in brackets), or a socket's path.

@@ -19,8 +19,9 @@
 //!
 //! The pipelines go over the one connection of the writes, where the lock's renewer also
 //! sends its renewals: a pipeline is written whole, so no renewal lands between a batch's
-//! `WATCH` and its `EXEC`. On a single node the lock and the keys share one server. (Redis
-//! Cluster routes keys to other nodes than the lock's: a later issue.)
+//! `WATCH` and its `EXEC`. On a Redis Cluster each other primary checks a copy of the lock
+//! (see [`super::lock`]), and every key's write runs in the script (a transaction may touch
+//! one slot only); see [`super::write`] for how a write whose slot moved is sent again.
 
 use super::{Command, OpReply, ServerError, Target, Write};
 use crate::resp::{Reply, server_words};
@@ -43,12 +44,13 @@ while i <= last do
   local mode, n = ARGV[i], tonumber(ARGV[i + 2])
   local first = i + 3
   i = first + n
-  if mode ~= 'E' or redis.call('EXISTS', ARGV[first - 2]) == 1 then
-    local reply = redis.pcall(unpack(ARGV, first, i - 1))
-    if type(reply) == 'table' and reply.err
-      and not (mode == 'B' and string.sub(reply.err, 1, 10) == 'BUSYGROUP ') then
-      return {done, reply.err}
-    end
+  local reply = mode ~= 'E' or redis.pcall('EXISTS', ARGV[first - 2])
+  if reply == 1 or reply == true then
+    reply = redis.pcall(unpack(ARGV, first, i - 1))
+  end
+  if type(reply) == 'table' and reply.err
+    and not (mode == 'B' and string.sub(reply.err, 1, 10) == 'BUSYGROUP ') then
+    return {done, reply.err}
   end
   done = done + 1
 end

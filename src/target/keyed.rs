@@ -5,6 +5,7 @@
 //! The live reader names keys and the commands to read for each; it gets each key back with
 //! its replies, in no particular order across nodes (in order within a node).
 
+use super::redirect::{MAX_REDIRECTS, Redirect, TRY_AGAIN_DELAY, redirect_of};
 use super::{Command, NodeId, ReadError, Target, TargetError};
 use crate::resp::Reply;
 use crate::text::untrusted;
@@ -29,19 +30,6 @@ pub type EachKey<'k, 'f> =
 
 /// The commands to read for a key on the node that serves it.
 pub type CommandsOf<'f> = dyn Fn(&str, NodeId) -> KeyCommands + Sync + 'f;
-
-/// How many times a key's read follows a redirect before giving up (a slot that keeps
-/// moving, or nodes that disagree).
-const MAX_REDIRECTS: usize = 5;
-
-/// Where a redirect sends a key's read.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Redirect {
-    /// The slot moved for good: the slot map is read again.
-    Moved(String),
-    /// The slot is moving: this key is on that node already; ask it with `ASKING`.
-    Ask(String),
-}
 
 /// One node's share of a read: its keys (with their command counts, and whether each command
 /// follows an `ASKING`) and its batches, the keys of each batch in order.
@@ -76,16 +64,20 @@ impl Target {
             }
             if redirected
                 .iter()
-                .any(|(_, r)| matches!(r, Redirect::Moved(_)))
+                .any(|(_, r)| matches!(r, Redirect::Moved { .. }))
             {
                 self.refresh_slots().await?;
+            }
+            if redirected.iter().any(|(_, r)| *r == Redirect::TryAgain) {
+                tokio::time::sleep(TRY_AGAIN_DELAY).await;
             }
             pending.clear();
             asking.clear();
             for (key, redirect) in redirected {
                 match redirect {
-                    Redirect::Moved(_) => pending.push(key),
-                    Redirect::Ask(address) => asking.push((key, address)),
+                    // A slot in the middle of a move refused a multi-key read: read it again.
+                    Redirect::Moved { .. } | Redirect::TryAgain => pending.push(key),
+                    Redirect::Ask { address } => asking.push((key, address)),
                 }
             }
         }
@@ -194,11 +186,6 @@ impl Target {
             Err((_, error)) => Err(error),
         }
     }
-
-    /// The node at `address` (`host:port`), if the target has it.
-    fn node_at(&self, address: &str) -> Option<NodeId> {
-        self.nodes().find(|n| self.address(*n) == address)
-    }
 }
 
 /// Add a key's commands to its node's job, starting a new batch when the last is full.
@@ -256,17 +243,4 @@ fn add<'k>(
 
 fn heavy_in_last(job: &Job<'_>) -> usize {
     job.heavy.last().copied().unwrap_or(0)
-}
-
-/// The redirect a reply is, if it is one: `MOVED <slot> <host:port>`, `ASK <slot> <host:port>`.
-fn redirect_of(reply: &Reply<'_>) -> Option<Redirect> {
-    let Reply::Error { code, details } = reply else {
-        return None;
-    };
-    let address = details.split_whitespace().nth(1)?.to_owned();
-    match *code {
-        "MOVED" => Some(Redirect::Moved(address)),
-        "ASK" => Some(Redirect::Ask(address)),
-        _ => None,
-    }
 }

@@ -2,8 +2,57 @@
 //! to the node that serves its key: `CRC16(key) mod 16384` (CRC-16/XMODEM), where a key with a
 //! non-empty `{...}` hashes only what is between its first `{` and the next `}` (its hash tag).
 
+use std::sync::{PoisonError, RwLock};
+
+use super::NodeId;
+
 /// The number of hash slots of a cluster.
 pub const SLOTS: usize = 16_384;
+
+/// Which node serves each slot of a cluster (empty for a standalone target). Writes running
+/// at once share it, and each mends the one slot a `MOVED` names (`CLUSTER SHARDS` is read
+/// again only by reads, which hold the target alone).
+#[derive(Debug, Default)]
+pub struct SlotMap(RwLock<Vec<Option<NodeId>>>);
+
+impl SlotMap {
+    /// The map of `ranges`: `(first, last, node)`, inclusive.
+    pub fn of_ranges(ranges: &[(u16, u16, usize)]) -> SlotMap {
+        let mut table = vec![None; SLOTS];
+        for &(first, last, node) in ranges {
+            for entry in table
+                .iter_mut()
+                .take(usize::from(last) + 1)
+                .skip(usize::from(first))
+            {
+                *entry = Some(NodeId(node));
+            }
+        }
+        SlotMap(RwLock::new(table))
+    }
+
+    /// No slots: not a cluster.
+    pub fn is_empty(&self) -> bool {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty()
+    }
+
+    /// The node serving `slot`, if any does.
+    pub fn owner(&self, slot: u16) -> Option<NodeId> {
+        let table = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        table.get(usize::from(slot)).copied().flatten()
+    }
+
+    /// `slot` moved to `node` (a `MOVED` said so).
+    pub fn set(&self, slot: u16, node: NodeId) {
+        let mut table = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(entry) = table.get_mut(usize::from(slot)) {
+            *entry = Some(node);
+        }
+    }
+}
 
 /// The slot of `key`.
 pub fn of(key: &[u8]) -> u16 {

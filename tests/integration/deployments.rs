@@ -1007,6 +1007,15 @@ impl LocalCluster {
 
     /// The port of the primary serving `slot`, as the first running node says
     /// (`CLUSTER SLOTS`). During a migration: the source, until [`Self::finish_migration`].
+    /// A primary other than the one on `port`.
+    pub fn another_primary(&self, port: u16) -> u16 {
+        self.primaries()
+            .iter()
+            .map(|p| p.port)
+            .find(|p| *p != port)
+            .expect("another primary")
+    }
+
     pub fn owner_of_slot(&self, slot: u16) -> u16 {
         let node = self.any_live();
         owner_on(node, slot).unwrap_or_else(|e| panic!("{e}"))

@@ -26,6 +26,30 @@ acl:
       commands: ["+xreadgroup", "+xack", "+ping"]
 "#;
 
+/// A runtime for the tests that drive the library's target directly.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// A target on `url` holding the apply lock of `namespace` (for 30 s).
+async fn locked_target(
+    url: &str,
+    namespace: &str,
+) -> (redis_topology::target::Target, redis_topology::target::Lock) {
+    use redis_topology::target::{ConnectOptions, Target};
+    let mut target = Target::connect(url, ConnectOptions::default())
+        .await
+        .expect("connect");
+    let lock = target
+        .acquire_lock(namespace, std::time::Duration::from_secs(30))
+        .await
+        .expect("lock");
+    (target, lock)
+}
+
 fn run(url: &str, file: &tempfile::NamedTempFile, args: &[&str]) -> std::process::Output {
     bin()
         .args(args)
@@ -189,10 +213,7 @@ fn a_replica_refuses_writes_when_its_copy_of_the_lock_is_not_this_applys() {
     let replica = nodes.replica_ports()[0];
     let key = "{__topology__:abuse}:lock";
     nodes.set_replicated(nodes.primary(), key, "someone-else", 1);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = runtime();
     let shares = runtime.block_on(async {
         let target = Target::connect(&nodes.url(), ConnectOptions::default())
             .await
@@ -233,22 +254,11 @@ fn a_replica_refuses_writes_when_its_copy_of_the_lock_is_not_this_applys() {
 /// nothing of it is written.
 #[test]
 fn a_shard_refuses_writes_when_its_copy_of_the_lock_is_not_this_applys() {
-    use redis_topology::target::{
-        BatchOutcome, Command, ConnectOptions, Fence, Route, Target, Write, WriteOutcome,
-    };
+    use redis_topology::target::{BatchOutcome, Command, Fence, Route, Write, WriteOutcome};
     let cluster = LocalCluster::start(3, 0);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = runtime();
     runtime.block_on(async {
-        let mut target = Target::connect(&cluster.url(), ConnectOptions::default())
-            .await
-            .expect("connect");
-        let lock = target
-            .acquire_lock("abuse", std::time::Duration::from_secs(10))
-            .await
-            .expect("lock");
+        let (mut target, lock) = locked_target(&cluster.url(), "abuse").await;
         let fence = lock.fence();
         assert_eq!(fence.copies.len(), 2, "a copy on each other primary");
         let lock_port = cluster.owner_of(fence.key);
@@ -337,7 +347,7 @@ fn the_shipped_topology_is_applied_and_planned_empty_on_a_cluster_and_on_replica
         .to_vec();
         rules.extend(documented_rules_for("topology-apply", "agentic"));
         // On a cluster; and check-messages samples with XREVRANGE.
-        rules.extend(["+cluster|shards", "+readonly", "+xrevrange"].map(str::to_owned));
+        rules.extend(["+cluster|shards", "+readonly", "+asking", "+xrevrange"].map(str::to_owned));
         let rules: Vec<&str> = rules.iter().map(String::as_str).collect();
         for port in &ports {
             cluster_or(&cluster, &replicated, name).cmd_on::<String>(*port, &rules);
@@ -398,12 +408,12 @@ fn cluster_or<'d>(
     }
 }
 
-/// A slot moving during an apply: reads follow it (`ASK`), a write whose key left its
-/// primary is not made there (the script may not touch a key its node no longer has), the
-/// apply stops naming it, and once the move is done the next apply converges; the stream
-/// exists once, on its new primary.
+/// A slot moving during an apply: reads follow it (`ASK`), and so do writes: the group on
+/// the stream that moved is made on its new primary (`ASK`, then `ASKING`), the apply
+/// succeeds, and once the move is done the plan is empty; the stream exists once, on its new
+/// primary.
 #[test]
-fn an_apply_during_a_slot_migration_stops_cleanly_and_the_next_converges() {
+fn an_apply_during_a_slot_migration_follows_it_and_converges() {
     let cluster = LocalCluster::start(3, 0);
     let file = topology_file(TOPOLOGY);
     let out = run(&cluster.url(), &file, &["apply", "--yes"]);
@@ -412,12 +422,7 @@ fn an_apply_during_a_slot_migration_stops_cleanly_and_the_next_converges() {
     let tasks = "app:tasks";
     let slot = cluster.slot_of(tasks);
     let from = cluster.owner_of(tasks);
-    let to = cluster
-        .primaries()
-        .iter()
-        .map(|p| p.port)
-        .find(|p| *p != from)
-        .expect("another primary");
+    let to = cluster.another_primary(from);
     cluster.begin_migration(slot, to);
     assert_eq!(
         cluster.migrate_keys(slot, 10),
@@ -439,19 +444,27 @@ fn an_apply_during_a_slot_migration_stops_cleanly_and_the_next_converges() {
     );
     let file = topology_file(&more);
     let out = run(&cluster.url(), &file, &["apply", "--yes"]);
-    let during = text(&out);
-    assert_ne!(out.status.code(), Some(0), "{during}");
-    assert!(during.contains("app:tasks"), "names the write: {during}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the write follows ASK: {}",
+        text(&out)
+    );
     // The old primary does not have it: it says so with `ASK` (the slot still migrating).
     let on_source = cluster.try_cmd_on(from, &["EXISTS", tasks]);
     assert!(
         matches!(&on_source, Err(e) if e.code() == Some("ASK")),
-        "no stream made again on the old primary: {on_source:?}; {during}"
+        "no stream made again on the old primary: {on_source:?}"
+    );
+    let out = run(&cluster.url(), &file, &["plan", "--detailed-exitcode"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "converged, mid-move: {}",
+        text(&out)
     );
 
     cluster.finish_migration(slot);
-    let out = run(&cluster.url(), &file, &["apply", "--yes"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let out = run(&cluster.url(), &file, &["plan", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0), "converged: {}", text(&out));
     let groups: Vec<redis::Value> = cluster.cmd_on(to, &["XINFO", "GROUPS", tasks]);
@@ -467,6 +480,103 @@ fn an_apply_during_a_slot_migration_stops_cleanly_and_the_next_converges() {
     );
 }
 
+/// Writes follow the cluster when slots move after the tool read the slot map: a slot moved
+/// for good (`MOVED`: the map is mended, the rest of the share sent to the new primary) and
+/// a slot half moved (`ASK`: the key that left goes to the new primary after `ASKING`, the
+/// one still there stays). Each write is a non-idempotent `XADD`, so every stream's length
+/// shows each write ran exactly once, and every write is reported done once.
+#[test]
+fn writes_follow_moved_and_ask_and_run_exactly_once() {
+    use redis_topology::target::{BatchOutcome, Command, Fence, Route, Write, WriteOutcome};
+    let cluster = LocalCluster::start(3, 0);
+    let xadd = |key: &str| {
+        cluster.cmd_on::<String>(cluster.owner_of(key), &["XADD", key, "*", "n", "0"]);
+    };
+    // `{moved}`'s slot moves for good; `{asked}`'s is half moved; `{stays}`'s stays.
+    for key in ["{moved}:old", "{asked}:a", "{asked}:b", "{stays}:old"] {
+        xadd(key);
+    }
+    let runtime = runtime();
+    runtime.block_on(async {
+        let (mut target, lock) = locked_target(&cluster.url(), "moves").await;
+        // The moves, after the target read the slot map.
+        let moved_slot = cluster.slot_of("{moved}:old");
+        let moved_to = cluster.another_primary(cluster.owner_of("{moved}:old"));
+        cluster.migrate_slot(moved_slot, moved_to);
+        let asked_slot = cluster.slot_of("{asked}:a");
+        let asked_from = cluster.owner_of("{asked}:a");
+        let asked_to = cluster.another_primary(asked_from);
+        cluster.begin_migration(asked_slot, asked_to);
+        assert_eq!(cluster.migrate_keys(asked_slot, 1), 1, "one key moved");
+
+        let keys = [
+            "{moved}:old",
+            "{moved}:new",
+            "{asked}:a",
+            "{asked}:b",
+            "{asked}:new",
+            "{stays}:old",
+            "{stays}:new",
+        ];
+        let writes: Vec<Write<'_>> = keys
+            .iter()
+            .map(|key| Write {
+                command: Command::from_args(["XADD", key, "*", "n", "1"]),
+                route: Route::Key(key),
+                already_done: None,
+                needs_key: false,
+            })
+            .collect();
+        let batches = target.write_batches(lock.fence(), Fence::Script, std::iter::once(writes), 1);
+        let batches = futures_util::StreamExt::collect::<Vec<_>>(batches).await;
+        let written = batches
+            .into_iter()
+            .next()
+            .expect("one batch")
+            .expect("answered");
+        let mut done: Vec<usize> = Vec::new();
+        for share in &written {
+            assert_eq!(
+                share.outcome,
+                WriteOutcome::Script(BatchOutcome::Ran {
+                    done: share.writes.len(),
+                    failed: None
+                }),
+                "{written:?}"
+            );
+            done.extend(&share.writes);
+        }
+        done.sort_unstable();
+        assert_eq!(done, (0..keys.len()).collect::<Vec<_>>(), "each write once");
+        target.release_lock(lock).await.expect("released");
+
+        cluster.finish_migration(asked_slot);
+        for (key, length) in [
+            ("{moved}:old", 2),
+            ("{moved}:new", 1),
+            ("{asked}:a", 2),
+            ("{asked}:b", 2),
+            ("{asked}:new", 1),
+            ("{stays}:old", 2),
+            ("{stays}:new", 1),
+        ] {
+            let owner = cluster.owner_of(key);
+            let got: i64 = cluster.cmd_on(owner, &["XLEN", key]);
+            assert_eq!(got, length, "{key} on 127.0.0.1:{owner}");
+        }
+        assert_eq!(cluster.owner_of("{moved}:new"), moved_to);
+        assert_eq!(cluster.owner_of("{asked}:new"), asked_to);
+        // Nothing left behind on the old primaries (the lock and its copies are released):
+        // every key once in the whole cluster.
+        let keys_in_cluster: usize = cluster
+            .primaries()
+            .iter()
+            .map(|p| cluster.cmd_on::<usize>(p.port, &["DBSIZE"]))
+            .sum();
+        assert_eq!(keys_in_cluster, keys.len());
+    });
+}
+
 /// A slot that moved after the tool read the slot map: the old primary answers `MOVED`, the
 /// map is read again, and the key alone is read on its new primary.
 #[test]
@@ -478,22 +588,14 @@ fn a_read_follows_moved_after_the_slot_map_changed() {
     for key in keys {
         cluster.cmd_on::<String>(cluster.owner_of(key), &["XADD", key, "*", "n", "1"]);
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = runtime();
     let mut target = runtime
         .block_on(Target::connect(&cluster.url(), ConnectOptions::default()))
         .expect("connect");
     // Moved after the target read the slot map.
     let slot = cluster.slot_of(keys[0]);
     let from = cluster.owner_of(keys[0]);
-    let to = cluster
-        .primaries()
-        .iter()
-        .map(|p| p.port)
-        .find(|p| *p != from)
-        .expect("another primary");
+    let to = cluster.another_primary(from);
     cluster.migrate_slot(slot, to);
     let mut lengths = Vec::new();
     let xlen = |key: &str, _| KeyCommands {
