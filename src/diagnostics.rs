@@ -335,7 +335,8 @@ impl SourceFile {
             .clone()
     }
 
-    fn line_starts(&self) -> &[usize] {
+    /// The byte offset where each line starts (after each `\n`).
+    pub fn line_starts(&self) -> &[usize] {
         self.line_starts.get_or_init(|| {
             std::iter::once(0)
                 .chain(self.text.match_indices('\n').map(|(i, _)| i + 1))

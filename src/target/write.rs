@@ -5,13 +5,20 @@
 //! script that touches a key its node does not serve (any more) gets a plain `ERR`, never
 //! `MOVED` or `ASK` (and the wording differs between servers). So when a script stops at a
 //! write, that write's key is asked about on the same node with `EXISTS`, whose reply says
-//! by its code where the key is: served here (the failure was the write's own, and stands),
-//! `MOVED` (the slot moved: the slot map is mended and the rest of the share is split
+//! by its code where the key is: served here (the failure was the write's own, and stands;
+//! but see below), `MOVED` (the slot moved: the slot map is mended and the rest of the share is split
 //! again), `ASK` (the slot is moving and the key is on the new node already: that write goes
 //! there after `ASKING`, the rest stays) or `TRYAGAIN` (sent again in a moment). The script
 //! ran nothing after the write it stopped at, so each write runs once, and only the writes
 //! redirected are sent again, never the whole batch. `CLUSTERDOWN` is no redirect: the
 //! write's failure stands and the apply stops.
+//!
+//! One server gets in the way: Redis 7.4 (measured on 7.4.1; not 7.0, 7.2, 8.2 or Valkey)
+//! refuses, with that same `ERR`, a script's write to a key of a slot being moved that the
+//! node still has, once the script touched a key of another slot (the lock's copy): it looks
+//! the key up in the other slot. Such a write, served here by `EXISTS`'s account yet refused
+//! with `ERR`, is sent again after 100 ms, up to 5 times: a slot usually moves within
+//! milliseconds. A write's own `ERR` is reported after those tries, unchanged.
 
 use std::time::Duration;
 
@@ -247,7 +254,8 @@ impl Target {
         let mut written = Vec::new();
         // Runs still to send, the next one last.
         let mut runs = vec![first];
-        let mut redirects = 0;
+        // How many times each write (by its position in the batch) was redirected.
+        let mut redirects: Vec<(usize, usize)> = Vec::new();
         while let Some(run) = runs.pop() {
             if run.writes.is_empty() {
                 continue;
@@ -257,11 +265,7 @@ impl Target {
             let outcome = self
                 .script_on(run.node, here, renewed, &run.writes, run.asking)
                 .await?;
-            let redirect = match self.stopped_at(&run, &outcome) {
-                Some((at, key)) => self.where_is(run.node, key).await?.map(|r| (at, key, r)),
-                None => None,
-            };
-            let Some((at, key, redirect)) = redirect else {
+            let Some((at, key)) = self.stopped_at(&run, &outcome) else {
                 written.push(Written {
                     node: run.node,
                     writes: run.indices,
@@ -270,14 +274,33 @@ impl Target {
                 });
                 continue;
             };
-            redirects += 1;
-            if redirects > MAX_REDIRECTS {
-                return Err(TargetError::Redirected {
-                    url: self.node_url(run.node),
-                    key: untrusted(key).into_owned(),
-                    times: MAX_REDIRECTS,
-                });
-            }
+            let position = run.indices.get(at).copied().unwrap_or_default();
+            let times = count(&mut redirects, position);
+            let redirect = match self.where_is(run.node, key).await? {
+                Some(_) if times > MAX_REDIRECTS => {
+                    return Err(TargetError::Redirected {
+                        url: self.node_url(run.node),
+                        key: untrusted(key).into_owned(),
+                        times: MAX_REDIRECTS,
+                    });
+                }
+                Some(redirect) => redirect,
+                // Served here, yet refused with a plain `ERR`: Redis 7.4 refuses a script's
+                // write to a key of a slot being moved (one it still has) once the script
+                // touched another slot (the lock's copy). Sent again in a moment, as for
+                // `TRYAGAIN`: the move is usually over within milliseconds. A write's own
+                // `ERR` is only reported later, unchanged.
+                None if times <= MAX_REDIRECTS && refused_with_err(&outcome) => Redirect::TryAgain,
+                None => {
+                    written.push(Written {
+                        node: run.node,
+                        writes: run.indices,
+                        outcome: WriteOutcome::Script(outcome),
+                        renewed,
+                    });
+                    continue;
+                }
+            };
             let Run {
                 node,
                 mut indices,
@@ -470,6 +493,26 @@ impl Target {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// Count one more redirect of the write at `position` of the batch; how many it had.
+fn count(redirects: &mut Vec<(usize, usize)>, position: usize) -> usize {
+    match redirects.iter_mut().find(|(p, _)| *p == position) {
+        Some((_, times)) => {
+            *times += 1;
+            *times
+        }
+        None => {
+            redirects.push((position, 1));
+            1
+        }
+    }
+}
+
+/// Whether a script stopped at a write refused with a plain `ERR` (the code, not its words).
+fn refused_with_err(outcome: &BatchOutcome) -> bool {
+    matches!(outcome, BatchOutcome::Ran { failed: Some(error), .. }
+        if error.split_whitespace().next() == Some("ERR"))
 }
 
 /// The share of `node`, added when it has none yet.
