@@ -42,18 +42,26 @@ impl DeploymentShown {
         };
         let primary = format!("primary {}{replicas}", self.primaries.join(", "));
         match (self.kind, &self.master_name) {
-            ("cluster", _) => format!(
-                "Redis Cluster: {} {} ({}), {} ({})",
-                self.primaries.len(),
-                if self.primaries.len() == 1 {
-                    "primary"
-                } else {
-                    "primaries"
-                },
-                self.primaries.join(", "),
-                crate::text::count(self.replicas.len(), "replica"),
-                self.replicas.join(", ")
-            ),
+            ("cluster", _) => {
+                let replicas = match self.replicas.as_slice() {
+                    [] => "no replicas".to_owned(),
+                    some => format!(
+                        "{} ({})",
+                        crate::text::count(some.len(), "replica"),
+                        some.join(", ")
+                    ),
+                };
+                format!(
+                    "Redis Cluster: {} {} ({}), {replicas}",
+                    self.primaries.len(),
+                    if self.primaries.len() == 1 {
+                        "primary"
+                    } else {
+                        "primaries"
+                    },
+                    self.primaries.join(", "),
+                )
+            }
             (_, Some(master)) => format!("Sentinel master `{}`: {primary}", shown(master)),
             _ => primary,
         }
@@ -266,6 +274,10 @@ mod tests {
             (
                 shown_deployment("cluster", None, (3, 3)),
                 "Redis Cluster: 3 primaries (127.0.0.1:7000, 127.0.0.1:7001, 127.0.0.1:7002), 3 replicas (127.0.0.1:7003, 127.0.0.1:7004, 127.0.0.1:7005)",
+            ),
+            (
+                shown_deployment("cluster", None, (3, 0)),
+                "Redis Cluster: 3 primaries (127.0.0.1:7000, 127.0.0.1:7001, 127.0.0.1:7002), no replicas",
             ),
         ];
         for (deployment, line) in lines {
