@@ -975,23 +975,31 @@ impl Target {
         &self,
         lock: LockFence<'_>,
     ) -> Result<Option<fenced::FenceProblem>, TargetError> {
-        // On every primary, with the lock or its copy there: the fence's guard writes, which
-        // a replica refuses.
+        // On every primary at once, with the lock or its copy there: the fence's guard
+        // writes, which a replica refuses.
         let lock_node = self.node_of(Route::Key(lock.key));
-        for node in self.route(Route::EveryPrimary) {
-            let key = if node == lock_node {
-                lock.key
-            } else {
-                match lock.copies.iter().find(|(n, _)| *n == node) {
-                    Some((_, copy)) => copy.as_str(),
-                    None => continue,
-                }
-            };
-            let replies = self
-                .pipeline(node, fenced::probe_batch(key, lock.token))
-                .await?;
-            let replies: Vec<Reply<'_>> = replies.iter().map(OwnedReply::reply).collect();
-            if let Err(problem) = fenced::probe_outcome(&replies) {
+        let probes = self
+            .route(Route::EveryPrimary)
+            .into_iter()
+            .filter_map(|node| {
+                let key = if node == lock_node {
+                    lock.key
+                } else {
+                    lock.copies
+                        .iter()
+                        .find(|(n, _)| *n == node)
+                        .map(|(_, copy)| copy.as_str())?
+                };
+                Some(async move {
+                    let replies = self
+                        .pipeline(node, fenced::probe_batch(key, lock.token))
+                        .await?;
+                    let replies: Vec<Reply<'_>> = replies.iter().map(OwnedReply::reply).collect();
+                    Ok::<_, TargetError>(fenced::probe_outcome(&replies).err())
+                })
+            });
+        for problem in futures_util::future::join_all(probes).await {
+            if let Some(problem) = problem? {
                 return Ok(Some(problem));
             }
         }

@@ -474,57 +474,71 @@ fn age_probe(key: &str, minid_ms: u64, node_max_entries: u64) -> Command {
 /// its names in the same batch. A standalone server: one round trip.
 async fn read_header(target: &mut Target, namespace: &str) -> Result<Header, TargetError> {
     let keys = RecordKeys::of(namespace);
-    let record_node = key_node(target, &keys.current);
     // Both names share a node unless a cluster puts the old, untagged name elsewhere.
-    let together = key_node(target, &keys.old) == record_node;
+    let record_node = key_node(target, &keys.current);
+    let old_node = key_node(target, &keys.old);
     let url = target.describe().clone();
-    let mut nodes = Vec::new();
-    let mut found = None;
-    for node in target.nodes().collect::<Vec<_>>() {
-        let with_record = together && node.0 == record_node;
-        let mut commands = vec![
-            Command::new("TIME"),
-            Command::new("CONFIG")
-                .arg("GET")
-                .arg("stream-node-max-entries"),
-        ];
-        if with_record {
-            commands.extend(keys.gets());
-        }
-        let mut read = None;
-        target
-            .read_on(node, vec![commands], |replies| {
-                let reply = |i: usize| replies.get(i).unwrap_or(&Reply::Nil);
-                let facts = LiveNode {
+    let nodes: Vec<NodeId> = target.nodes().collect();
+    // Every node's clock and macro-node size, each name of the record after its node's: all
+    // nodes at once, one round trip.
+    let jobs: Vec<(NodeId, Vec<Vec<Command>>)> = nodes
+        .iter()
+        .map(|node| {
+            let mut commands = vec![
+                Command::new("TIME"),
+                Command::new("CONFIG")
+                    .arg("GET")
+                    .arg("stream-node-max-entries"),
+            ];
+            if node.0 == record_node {
+                commands.push(Command::new("GET").arg(&keys.current));
+            }
+            if node.0 == old_node {
+                commands.push(Command::new("GET").arg(&keys.old));
+            }
+            (*node, vec![commands])
+        })
+        .collect();
+    let mut facts: Vec<Option<LiveNode>> = nodes.iter().map(|_| None).collect();
+    let (mut current, mut old) = (None, None);
+    target
+        .read_many(&jobs, &mut |job, replies| {
+            let node = nodes.get(job).map_or(usize::MAX, |n| n.0);
+            let reply = |i: usize| replies.get(i).unwrap_or(&Reply::Nil);
+            if let Some(slot) = facts.get_mut(job) {
+                *slot = Some(LiveNode {
                     now_ms: parse_time(reply(0), &url)?,
                     node_max_entries: parse_node_max_entries(reply(1), &url)?,
                     ..LiveNode::UNREAD
-                };
-                let records = if with_record {
-                    Some(keys.parse(reply(2), reply(3), &url)?)
-                } else {
-                    None
-                };
-                read = Some((facts, records));
-                Ok(())
-            })
-            .await
-            .map_err(|e| keys.too_large(e, 2, &url))?;
-        let (mut facts, records) = read.ok_or_else(|| TargetError::NoReplies {
-            url: url.clone(),
-            what: "`TIME`",
+                });
+            }
+            let mut at = 2;
+            if node == record_node {
+                current = parse_record(reply(at), &keys.current, &url)?;
+                at += 1;
+            }
+            if node == old_node {
+                old = parse_record(reply(at), &keys.old, &url)?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|(job, error)| {
+            let node = nodes.get(job).map_or(usize::MAX, |n| n.0);
+            keys.too_large_on(node, (record_node, old_node), error, &url)
         })?;
-        facts.address = target.address(node).to_owned();
-        nodes.push(facts);
-        found = found.or(records);
-    }
-    let (current, old) = match found {
-        Some(records) => records,
-        None => (
-            read_one_record(target, &keys.current, &url).await?,
-            read_one_record(target, &keys.old, &url).await?,
-        ),
-    };
+    let nodes = nodes
+        .iter()
+        .zip(facts)
+        .map(|(node, facts)| {
+            let mut facts = facts.ok_or_else(|| TargetError::NoReplies {
+                url: url.clone(),
+                what: "`TIME`",
+            })?;
+            facts.address = target.address(*node).to_owned();
+            Ok(facts)
+        })
+        .collect::<Result<Vec<_>, TargetError>>()?;
     let (record, record_under_old_name) = keys.choose(namespace, current, old, &url)?;
     Ok(Header {
         nodes,
@@ -613,6 +627,30 @@ impl RecordKeys {
                 record_too_large(error, first + 1, &self.old, url)
             }
             _ => record_too_large(error, first, &self.current, url),
+        }
+    }
+
+    /// The error of [`read_header`]'s read on `node`, whose replies after the node's two
+    /// facts are the `GET` of each name the node holds (`holders`: the current name's node,
+    /// the old name's), in that order.
+    fn too_large_on(
+        &self,
+        node: usize,
+        (current_node, old_node): (usize, usize),
+        error: ReadError,
+        url: &RedactedUrl,
+    ) -> TargetError {
+        let current_at = (node == current_node).then_some(2);
+        let old_at = (node == old_node).then_some(if node == current_node { 3 } else { 2 });
+        match &error {
+            ReadError::OverLimit { index, .. } if Some(*index) == current_at => {
+                record_too_large(error, 2, &self.current, url)
+            }
+            ReadError::OverLimit { index, .. } if Some(*index) == old_at => {
+                let index = *index;
+                record_too_large(error, index, &self.old, url)
+            }
+            _ => error.into(),
         }
     }
 

@@ -509,39 +509,58 @@ async fn place_copies(
         .into_iter()
         .filter(|node| Some(*node) != lock_node)
         .collect();
-    let mut copies = Vec::with_capacity(primaries.len());
-    for node in primaries {
-        let copy = target
-            .lock_copy_key(key, node)
-            .ok_or_else(|| LockError::NoCopySlot {
-                key: key.to_owned(),
+    // Every primary's copy at once: one round trip in all, not one per primary.
+    let target = &*target;
+    let placing = primaries.into_iter().map(|node| async move {
+        Ok((
+            node,
+            place_copy(target, key, token, lease, sent, node).await?,
+        ))
+    });
+    futures_util::future::join_all(placing)
+        .await
+        .into_iter()
+        .collect()
+}
+
+/// Place the lock's copy on `node`, waiting while another apply's copy is there (it expires
+/// before that apply's lock does); the copy's key.
+async fn place_copy(
+    target: &Target,
+    key: &str,
+    token: &str,
+    lease: Duration,
+    sent: Instant,
+    node: NodeId,
+) -> Result<String, TargetError> {
+    let copy = target
+        .lock_copy_key(key, node)
+        .ok_or_else(|| LockError::NoCopySlot {
+            key: key.to_owned(),
+            node: target.address(node).to_owned(),
+        })?;
+    loop {
+        let left = lease
+            .saturating_sub(sent.elapsed())
+            .saturating_sub(COPY_MARGIN);
+        if left.is_zero() {
+            return Err(LockError::CopyHeld {
+                key: copy,
                 node: target.address(node).to_owned(),
-            })?;
-        loop {
-            let left = lease
-                .saturating_sub(sent.elapsed())
-                .saturating_sub(COPY_MARGIN);
-            if left.is_zero() {
-                return Err(LockError::CopyHeld {
-                    key: copy,
-                    node: target.address(node).to_owned(),
-                }
-                .into());
             }
-            let place = script(COPY_TAKE, &copy, &[token, &millis(left)]);
-            let reply = target.call(Route::Node(node), place).await?;
-            match reply.reply() {
-                Reply::Int(1) => break,
-                Reply::Int(0) => tokio::time::sleep(RETRY).await,
-                Reply::Error { code, details } => {
-                    return Err(refused("take", &copy, code, details, lease));
-                }
-                other => return Err(unexpected("take", &copy, &other)),
-            }
+            .into());
         }
-        copies.push((node, copy));
+        let place = script(COPY_TAKE, &copy, &[token, &millis(left)]);
+        let reply = target.call(Route::Node(node), place).await?;
+        match reply.reply() {
+            Reply::Int(1) => return Ok(copy),
+            Reply::Int(0) => tokio::time::sleep(RETRY).await,
+            Reply::Error { code, details } => {
+                return Err(refused("take", &copy, code, details, lease));
+            }
+            other => return Err(unexpected("take", &copy, &other)),
+        }
     }
-    Ok(copies)
 }
 
 /// The token: who holds the lock, and a random part that makes it this apply's alone.
