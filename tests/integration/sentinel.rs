@@ -136,6 +136,27 @@ fn plan_and_apply_go_through_the_sentinels_and_follow_a_failover() {
     let out = run(&grown, &["plan", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0), "converged: {}", text(&out));
 
+    // check-messages samples through the sentinels too: the new primary's entries.
+    set.cmd_on::<String>(new, &["XADD", "app:extra", "*", "service", "rag"]);
+    let bad: String = set.cmd_on(new, &["XADD", "app:extra", "*", "host", "h1"]);
+    let checked = topology_file(&format!(
+        "{}schemas:\n  heartbeat:\n    encoding: fields\n    versions:\n      1:\n        schema: {{ type: object, required: [service], properties: {{ service: {{ type: string }} }} }}\n",
+        TOPOLOGY.replace(
+            "acl:\n",
+            "  extra:\n    retention: { maxlen: 10 }\n    schema: heartbeat\nacl:\n"
+        )
+    ));
+    let out = run(&checked, &["check-messages", "--sample", "5"]);
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    assert!(
+        shown.contains(&format!(
+            "extra {bad} (v1) at /: \"service\" is a required property"
+        )),
+        "{shown}"
+    );
+    assert!(shown.contains("Checked 2 messages: 1 invalid"), "{shown}");
+
     // The sentinels' user of docs/operations.md needs one command.
     for port in set.sentinel_ports() {
         set.cmd_on::<()>(
