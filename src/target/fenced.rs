@@ -248,11 +248,6 @@ pub fn transaction_outcome(
     let (watch, guard, multi) = (&replies[0], &replies[1], &replies[2]);
     let queued = &replies[3..commands + 3];
     let exec = &replies[commands + 3];
-    let words = |reply: &Reply<'_>| match reply {
-        Reply::Error { code, details } => server_words(code, details),
-        other => other.describe(),
-    };
-    let results = |replies: &[Reply<'_>]| replies.iter().map(OpReply::of).collect::<Vec<_>>();
     if !is_ok(multi) {
         // No transaction: each command ran as it came.
         return Ok(TransactionOutcome::RanUnfenced {
@@ -262,32 +257,41 @@ pub fn transaction_outcome(
             },
         });
     }
-    let fence_problem = if !is_ok(watch) {
-        Some(Unfenced::WatchRefused {
+    let fenced = if !is_ok(watch) {
+        Err(Unfenced::WatchRefused {
             words: words(watch),
         })
-    } else if !matches!(guard, Reply::Int(0 | 1)) {
-        Some(Unfenced::GuardFailed {
-            words: words(guard),
-        })
     } else {
-        None
+        match guard {
+            Reply::Int(1) => Ok(()),
+            // The guard found the lock not ours: `EXEC` must run nothing.
+            Reply::Int(0) => Err(Unfenced::ExecRanAnyway),
+            _ => Err(Unfenced::GuardFailed {
+                words: words(guard),
+            }),
+        }
     };
+    exec_outcome(queued, exec, fenced)
+}
+
+/// What a transaction did from its queued commands' replies and `EXEC`'s, given whether
+/// its fence held (`Err`: why not; what `EXEC` ran then ran unfenced).
+fn exec_outcome(
+    queued: &[Reply<'_>],
+    exec: &Reply<'_>,
+    fenced: Result<(), Unfenced>,
+) -> Result<TransactionOutcome, FenceError> {
     match exec {
-        Reply::Array(ran) if ran.len() == commands => Ok(match (fence_problem, guard) {
-            (None, Reply::Int(1)) => TransactionOutcome::Ran(results(ran)),
-            (None, _) => TransactionOutcome::RanUnfenced {
-                results: results(ran),
-                why: Unfenced::ExecRanAnyway,
-            },
-            (Some(why), _) => TransactionOutcome::RanUnfenced {
+        Reply::Array(ran) if ran.len() == queued.len() => Ok(match fenced {
+            Ok(()) => TransactionOutcome::Ran(results(ran)),
+            Err(why) => TransactionOutcome::RanUnfenced {
                 results: results(ran),
                 why,
             },
         }),
         Reply::Array(ran) => Err(FenceError::ExecReplies {
             got: ran.len(),
-            commands,
+            commands: queued.len(),
         }),
         Reply::Nil => Ok(TransactionOutcome::LockLost),
         Reply::Error { code, details } => {
@@ -311,7 +315,8 @@ pub fn transaction_outcome(
 /// Read the replies of a replica's transaction (`MULTI`, one reply per command, `EXEC`; see
 /// `Target::replica_transaction`) as a guarded transaction's: its lock check was done
 /// before it (the copy of the lock watched and found to be this apply's), and its first
-/// result stands for a renewal of the lease, which a replica leaves to the primary.
+/// result stands for a renewal of the lease, which a replica leaves to the primary (so its
+/// results and refusals are one place further than its commands).
 pub fn replica_outcome(
     replies: &[Reply<'_>],
     commands: usize,
@@ -322,15 +327,49 @@ pub fn replica_outcome(
             expected: commands + 2,
         });
     }
-    let ok = Reply::Bytes(b"OK");
-    let mut seen = vec![ok.clone(), Reply::Int(1)];
-    seen.extend(replies[..=commands].iter().cloned());
-    seen.insert(3, Reply::Bytes(b"QUEUED"));
-    seen.push(match &replies[commands + 1] {
-        Reply::Array(ran) => Reply::Array(std::iter::once(ok).chain(ran.iter().cloned()).collect()),
-        other => other.clone(),
-    });
-    transaction_outcome(&seen, commands + 1)
+    let (multi, queued, exec) = (&replies[0], &replies[1..=commands], &replies[commands + 1]);
+    let outcome = if is_ok(multi) {
+        exec_outcome(queued, exec, Ok(()))?
+    } else {
+        TransactionOutcome::RanUnfenced {
+            results: results(queued),
+            why: Unfenced::MultiRefused {
+                words: words(multi),
+            },
+        }
+    };
+    let after_renewal = |results: Vec<OpReply>| {
+        std::iter::once(OpReply::Done)
+            .chain(results)
+            .collect::<Vec<_>>()
+    };
+    Ok(match outcome {
+        TransactionOutcome::Ran(ran) => TransactionOutcome::Ran(after_renewal(ran)),
+        TransactionOutcome::RanUnfenced { results, why } => TransactionOutcome::RanUnfenced {
+            results: after_renewal(results),
+            why,
+        },
+        TransactionOutcome::Refused(refused) => TransactionOutcome::Refused(
+            refused
+                .into_iter()
+                .map(|(at, error)| (at + 1, error))
+                .collect(),
+        ),
+        other => other,
+    })
+}
+
+/// Each command's result, from its reply.
+fn results(replies: &[Reply<'_>]) -> Vec<OpReply> {
+    replies.iter().map(OpReply::of).collect()
+}
+
+/// A reply as the server's words (an error) or described.
+fn words(reply: &Reply<'_>) -> String {
+    match reply {
+        Reply::Error { code, details } => server_words(code, details),
+        other => other.describe(),
+    }
 }
 
 fn is_ok(reply: &Reply<'_>) -> bool {
@@ -455,6 +494,69 @@ mod tests {
     ) -> Vec<Reply<'static>> {
         let [first, second] = queued;
         vec![OK, guard, OK, first, second, exec]
+    }
+
+    /// A replica's transaction (MULTI, the commands, EXEC; its lock was checked before it)
+    /// reads as a guarded transaction's, a renewal's place first: results and refusals one
+    /// place further than its commands.
+    #[test]
+    fn replica_replies_read_as_a_guarded_transactions() {
+        let queued = Reply::Bytes(b"QUEUED");
+        let ran = [
+            OK,
+            queued.clone(),
+            queued.clone(),
+            Reply::Array(vec![OK, error("ERR Error in ACL SETUSER modifier")]),
+        ];
+        assert_eq!(
+            replica_outcome(&ran, 2),
+            Ok(TransactionOutcome::Ran(vec![
+                OpReply::Done,
+                OpReply::Done,
+                failed("ERR Error in ACL SETUSER modifier"),
+            ]))
+        );
+        let refused = [
+            OK,
+            queued.clone(),
+            error("NOPERM no permission"),
+            error("EXECABORT Transaction discarded"),
+        ];
+        assert_eq!(
+            replica_outcome(&refused, 2),
+            Ok(TransactionOutcome::Refused(vec![(
+                2,
+                ServerError::new("NOPERM", "no permission")
+            )]))
+        );
+        let aborted = [OK, queued.clone(), queued.clone(), Reply::Nil];
+        assert_eq!(
+            replica_outcome(&aborted, 2),
+            Ok(TransactionOutcome::LockLost),
+            "the watched copy changed"
+        );
+        let unfenced = [
+            error("NOPERM multi"),
+            OK,
+            OK,
+            error("ERR EXEC without MULTI"),
+        ];
+        assert_eq!(
+            replica_outcome(&unfenced, 2),
+            Ok(TransactionOutcome::RanUnfenced {
+                results: vec![OpReply::Done, OpReply::Done, OpReply::Done],
+                why: Unfenced::MultiRefused {
+                    words: "NOPERM multi".to_owned()
+                },
+            })
+        );
+        assert_eq!(
+            replica_outcome(&ran[..3], 2),
+            Err(FenceError::Replies {
+                got: 3,
+                expected: 4
+            })
+        );
     }
 
     #[test]
