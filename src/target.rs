@@ -878,6 +878,15 @@ impl Target {
         }
     }
 
+    /// How many nodes a route names, without building their list for a key's (the applier
+    /// asks for each of tens of thousands of operations).
+    pub fn route_len(&self, route: Route<'_>) -> usize {
+        match route {
+            Route::Key(key) => usize::from(self.key_owner(key).is_some()),
+            other => self.route(other).len(),
+        }
+    }
+
     /// The key, in a slot `node` serves, of the apply lock's copy there:
     /// `{<tag>:copy<n>}:lock` for the lock `{<tag>}:lock`, the first `n` whose slot `node`
     /// serves (`None`: it serves none of the first 100,000).

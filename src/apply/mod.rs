@@ -394,7 +394,7 @@ pub async fn execute(
         run.outcomes[index] = vec![Outcome::NotRun; change.ops().len()];
         let mut pending = Vec::with_capacity(change.ops().len());
         for op in change.ops() {
-            let nodes = target.route(op.route()).len();
+            let nodes = target.route_len(op.route());
             if nodes == 0 {
                 return Err(ApplyError::Unrouted {
                     address: change.address.clone(),

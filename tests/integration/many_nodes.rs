@@ -727,3 +727,57 @@ fn a_read_follows_moved_after_the_slot_map_changed() {
         "read where it is now"
     );
 }
+
+/// A plan whose operation names a node the target does not have (a user to rewrite on an
+/// address that is not one of its nodes: a plan made against other nodes) is refused before
+/// anything is sent, naming the change and the command; nothing is written.
+#[test]
+fn an_operation_routed_to_no_node_of_the_target_is_refused_before_anything_is_sent() {
+    use redis_topology::apply::{ApplyError, execute};
+    use redis_topology::model::desired::Desired;
+    use redis_topology::plan::{Action, Change, Kind, Op, Plan};
+    let server = super::redis::RedisServer::start();
+    let runtime = runtime();
+    let outcome = runtime.block_on(async {
+        let (mut target, lock) = locked_target(&server.url(), "app").await;
+        let plan = Plan {
+            namespace: "app".to_owned(),
+            environment: None,
+            changes: vec![Change {
+                address: "user.intruder".to_owned(),
+                kind: Kind::User,
+                action: Action::Create,
+                destructive: false,
+                before: None,
+                after: None,
+                extra: vec![Op::SetUser {
+                    name: "intruder".to_owned(),
+                    rules: vec!["on".to_owned(), "nopass".to_owned(), "+@all".to_owned()],
+                    nodes: Some(vec!["127.0.0.1:1".to_owned()]),
+                }],
+                reason: String::new(),
+                details: Vec::new(),
+            }],
+            notes: Vec::new(),
+        };
+        let desired = Desired {
+            namespace: "app".to_owned(),
+            environment: None,
+            streams: Default::default(),
+            digest: String::new(),
+            users: Default::default(),
+        };
+        let outcome = execute(&mut target, &plan, &desired, &lock, None, &mut |_, _| {}).await;
+        target.release_lock(lock).await.expect("released");
+        outcome
+    });
+    match outcome {
+        Err(ApplyError::Unrouted { address, command }) => {
+            assert_eq!(address, "user.intruder");
+            assert!(command.starts_with("ACL SETUSER intruder"), "{command}");
+        }
+        other => panic!("refused as unrouted: {other:?}"),
+    }
+    let users: Vec<String> = server.cmd(&["ACL", "USERS"]);
+    assert!(!users.contains(&"intruder".to_owned()), "{users:?}");
+}
