@@ -991,14 +991,8 @@ impl Target {
             .route(Route::EveryPrimary)
             .into_iter()
             .filter_map(|node| {
-                let key = if node == lock_node {
-                    lock.key
-                } else {
-                    lock.copies
-                        .iter()
-                        .find(|(n, _)| *n == node)
-                        .map(|(_, copy)| copy.as_str())?
-                };
+                // A primary without a copy (none placed yet) has nothing to probe.
+                let key = self.lock_seen_by(node, lock, lock_node).ok()?.key;
                 Some(async move {
                     let replies = self
                         .pipeline(node, fenced::probe_batch(key, lock.token))

@@ -468,10 +468,10 @@ fn age_probe(key: &str, minid_ms: u64, node_max_entries: u64) -> Command {
         .arg(node_max_entries + 1)
 }
 
-/// Every node's facts and the tool's record, in one round trip per node: `TIME` and
+/// Every node's facts and the tool's record, in one round trip for all nodes: `TIME` and
 /// `CONFIG GET stream-node-max-entries` on each node (each has its own clock and
-/// configuration), and on the node that owns the record's key, the record's `GET` under both
-/// its names in the same batch. A standalone server: one round trip.
+/// configuration), and after them, on the node that owns each of the record's two names
+/// (one node unless a cluster puts them apart), that name's `GET`.
 async fn read_header(target: &mut Target, namespace: &str) -> Result<Header, TargetError> {
     let keys = RecordKeys::of(namespace);
     // Both names share a node unless a cluster puts the old, untagged name elsewhere.
@@ -631,8 +631,8 @@ impl RecordKeys {
     }
 
     /// The error of [`read_header`]'s read on `node`, whose replies after the node's two
-    /// facts are the `GET` of each name the node holds (`holders`: the current name's node,
-    /// the old name's), in that order.
+    /// facts are the `GET` of each name the node holds (`current_node` and `old_node` hold
+    /// the current name and the old one), in that order.
     fn too_large_on(
         &self,
         node: usize,
@@ -642,16 +642,18 @@ impl RecordKeys {
     ) -> TargetError {
         let current_at = (node == current_node).then_some(2);
         let old_at = (node == old_node).then_some(if node == current_node { 3 } else { 2 });
-        match &error {
-            ReadError::OverLimit { index, .. } if Some(*index) == current_at => {
-                record_too_large(error, 2, &self.current, url)
-            }
-            ReadError::OverLimit { index, .. } if Some(*index) == old_at => {
-                let index = *index;
-                record_too_large(error, index, &self.old, url)
-            }
-            _ => error.into(),
-        }
+        let ReadError::OverLimit { index, .. } = &error else {
+            return error.into();
+        };
+        let index = *index;
+        let key = if Some(index) == current_at {
+            &self.current
+        } else if Some(index) == old_at {
+            &self.old
+        } else {
+            return error.into();
+        };
+        record_too_large(error, index, key, url)
     }
 
     /// The record in force, and whether it is under the old name.

@@ -150,7 +150,7 @@ impl Target {
 
     /// The lock as `node` checks it: the lock itself on its node, its copy on another
     /// primary of a cluster, a replica its primary's. A node with none is refused.
-    fn lock_seen_by<'a>(
+    pub(super) fn lock_seen_by<'a>(
         &self,
         node: NodeId,
         lock: LockFence<'a>,
