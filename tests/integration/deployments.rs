@@ -344,6 +344,46 @@ fn reserve_port() -> u16 {
     panic!("no free loopback port pair (p, p + 10000) in {low}..{high}");
 }
 
+/// A cluster node's nodes.conf with every replica given its primary's shard ID (the
+/// `shard-id=` field of the address; Redis 7.0 writes none, and its file comes back
+/// unchanged). Lines: `<id> <address[,aux=value...]> <flags> <primary id or -> ...`.
+fn with_replicas_in_their_primarys_shard(conf: &str) -> String {
+    let shard_of = |address: &str| {
+        address
+            .split(',')
+            .find_map(|aux| aux.strip_prefix("shard-id="))
+            .map(str::to_owned)
+    };
+    let shards: HashMap<&str, String> = conf
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split(' ');
+            Some((fields.next()?, shard_of(fields.next()?)?))
+        })
+        .collect();
+    let mut mended = String::with_capacity(conf.len());
+    for line in conf.lines() {
+        let mut fields: Vec<String> = line.split(' ').map(str::to_owned).collect();
+        let primary_shard = fields
+            .get(3)
+            .and_then(|primary| shards.get(primary.as_str()));
+        if let (Some(shard), Some(address)) = (primary_shard, fields.get(1)) {
+            let address = address
+                .split(',')
+                .map(|aux| match aux.strip_prefix("shard-id=") {
+                    Some(_) => format!("shard-id={shard}"),
+                    None => aux.to_owned(),
+                })
+                .collect::<Vec<_>>()
+                .join(",");
+            fields[1] = address;
+        }
+        mended.push_str(&fields.join(" "));
+        mended.push('\n');
+    }
+    mended
+}
+
 /// Poll `check` until it says `Ok`, for at most `within`; panic saying what was awaited and
 /// the last answer.
 fn wait_for(
@@ -448,22 +488,31 @@ impl Nodes {
         node.kill();
         node.launch();
         if let Err(why) = node.answer() {
-            // Seen on Valkey 8.0.1: a replica stopped right after a slot moved saved a
-            // nodes.conf it then called corrupted at restart. Once more with the file as it
-            // was before the stop: gossip brings the node up to date.
-            let before = node.conf_before_stop.lock().expect("conf lock").clone();
-            let Some(before) = before else {
-                panic!("restart: {}", node.failure(&why));
-            };
+            // Seen on Valkey 8.0.1 (valkey-io/valkey#774 and #2171): a node stopped before
+            // its cluster's shard IDs settled saved a replica with a shard ID other than its
+            // primary's, and calls the file corrupted at restart. Once more with the replicas
+            // put in their primaries' shards, as gossip would have: first the file as the
+            // node left it, then as it was before the stop (see [`Node::kill`]).
             let _ = writeln!(
                 std::io::stderr(),
-                "deployments: {} did not start again ({why}); once more with its nodes.conf from before the stop",
-                node.describe()
+                "deployments: {} did not start again ({why}); its log ends with:\n{}\nonce more with its replicas' shard IDs mended",
+                node.describe(),
+                node.log_tail()
             );
-            node.kill();
-            let _ = std::fs::write(node.dir.join("nodes.conf"), before);
-            node.launch();
-            if let Err(why) = node.answer() {
+            let conf = node.dir.join("nodes.conf");
+            let left = std::fs::read_to_string(&conf).ok();
+            let before = node.conf_before_stop.lock().expect("conf lock").clone();
+            let mut last = Err(why);
+            for text in [left, before].into_iter().flatten() {
+                node.kill();
+                let _ = std::fs::write(&conf, with_replicas_in_their_primarys_shard(&text));
+                node.launch();
+                last = node.answer();
+                if last.is_ok() {
+                    break;
+                }
+            }
+            if let Err(why) = last {
                 panic!("restart: {}", node.failure(&why));
             }
         }
@@ -1808,4 +1857,29 @@ fn sentinel_failover_switches_the_primary() {
     set.kill(sentinel);
     set.restart(sentinel);
     assert_eq!(primary_known_by(set.node(sentinel)), Ok(new));
+}
+
+#[test]
+fn a_replica_saved_in_another_shard_is_put_in_its_primarys() {
+    // The shape of the file Valkey 8.0.1 refused in CI (ids shortened).
+    let conf = "\
+aa 127.0.0.1:7001@17001,,tls-port=0,shard-id=s1 myself,master - 0 0 1 connected 0-8191
+bb 127.0.0.1:7002@17002,,tls-port=0,shard-id=s2 master - 0 0 2 connected 8192-16383
+cc 127.0.0.1:7003@17003,,tls-port=0,shard-id=s9 slave aa 0 0 1 connected
+dd 127.0.0.1:7004@17004,,tls-port=0,shard-id=s2 slave bb 0 0 2 connected
+vars currentEpoch 2 lastVoteEpoch 0
+";
+    let mended = with_replicas_in_their_primarys_shard(conf);
+    let (lines, given): (Vec<&str>, Vec<&str>) = (mended.lines().collect(), conf.lines().collect());
+    assert_eq!(
+        lines[2],
+        "cc 127.0.0.1:7003@17003,,tls-port=0,shard-id=s1 slave aa 0 0 1 connected"
+    );
+    assert_eq!(
+        [lines[0], lines[1], lines[3], lines[4]],
+        [given[0], given[1], given[3], given[4]],
+        "primaries, a replica in its primary's shard and the vars line are kept"
+    );
+    let redis_7_0 = "aa 127.0.0.1:7001@17001 myself,master - 0 0 1 connected 0-16383\n";
+    assert_eq!(with_replicas_in_their_primarys_shard(redis_7_0), redis_7_0);
 }
