@@ -92,6 +92,8 @@ pub enum Code {
     AclClaimOutsideGroup,
     AclConsumerKeys,
     NamespaceSharedDefault,
+    HealthThreshold,
+    DlqOfUnknown,
 }
 
 impl Code {
@@ -157,6 +159,8 @@ impl Code {
         Code::AclClaimOutsideGroup,
         Code::AclConsumerKeys,
         Code::NamespaceSharedDefault,
+        Code::HealthThreshold,
+        Code::DlqOfUnknown,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -222,6 +226,8 @@ impl Code {
             Code::AclClaimOutsideGroup => "acl::claim_outside_group",
             Code::AclConsumerKeys => "acl::consumer_keys",
             Code::NamespaceSharedDefault => "namespace::shared_default",
+            Code::HealthThreshold => "health::threshold",
+            Code::DlqOfUnknown => "stream::dlq_of",
         }
     }
 }

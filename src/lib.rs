@@ -39,6 +39,7 @@ pub mod render;
 pub mod resp;
 pub mod schema;
 pub(crate) mod small_map;
+pub mod status;
 pub mod target;
 pub(crate) mod text;
 pub mod validate;

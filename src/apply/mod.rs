@@ -905,6 +905,7 @@ mod tests {
             streams: Default::default(),
             digest: String::new(),
             users: [("worker".to_owned(), user)].into_iter().collect(),
+            health: Default::default(),
         }
     }
 

@@ -95,6 +95,7 @@ fn empty_like(side: &Side) -> Side {
             environment: side.desired.environment.clone(),
             streams: Default::default(),
             digest: String::new(),
+            health: Default::default(),
             users: Default::default(),
         },
         schemas: Default::default(),

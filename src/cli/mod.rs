@@ -10,6 +10,7 @@ mod diff;
 mod generate;
 mod plan;
 mod session;
+mod status;
 mod validate;
 
 use std::io::{IsTerminal, Write};
@@ -62,6 +63,11 @@ pub enum Command {
     /// from a file of JSON lines (--stream, --file), or the newest entries of every stream with
     /// a schema on a live server (--url, --sample). Exit 0 clean, 1 violations or error.
     CheckMessages(CheckMessagesArgs),
+    /// Check the live streams and groups against the `health` thresholds of the file: lag,
+    /// lag age, pending entries and their age, active consumers, dead-letter streams, length
+    /// against retention; missing streams and groups, and pending entries whose data was
+    /// trimmed away. Read-only. Exit 0 healthy (or unknown), 2 a warning, 3 critical, 1 error.
+    Status(StatusArgs),
     /// Print the JSON Schema of the topology file format (draft-07, for editors).
     Schema,
     /// Print a shell completion script (bash, zsh, fish, elvish or powershell).
@@ -282,6 +288,33 @@ pub struct CheckMessagesArgs {
     pub format: Format,
 }
 
+#[derive(clap::Args, Debug)]
+pub struct StatusArgs {
+    /// The topology file.
+    #[arg(default_value = "topology.yaml")]
+    pub file: PathBuf,
+    /// The environment (required when the file declares environments).
+    #[arg(long)]
+    pub env: Option<String>,
+    /// The Redis server; else --url-file, else $REDIS_URL, else redis://127.0.0.1:6379.
+    /// `rediss://` for TLS. The password in a URL is never printed, but one given here is
+    /// visible to other users of the machine (`ps`): prefer --url-file or $REDIS_URL.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Read the server URL from the first line of this file (keeps a password off the
+    /// command line).
+    #[arg(long, value_name = "PATH", conflicts_with = "url")]
+    pub url_file: Option<PathBuf>,
+    /// For `rediss://`: trust this CA certificate (PEM) instead of the public roots.
+    #[arg(long, value_name = "PEM", env = "REDIS_TLS_CA_CERT")]
+    pub tls_ca_cert: Option<PathBuf>,
+    #[command(flatten)]
+    pub sentinel: SentinelArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
 /// Formats of `plan` and `diff`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ReportFormat {
@@ -327,6 +360,7 @@ pub fn run() -> u8 {
         Command::Apply(args) => apply::run(&args, cli.color),
         Command::Diff(args) => diff::run(&args, cli.color),
         Command::CheckMessages(args) => check_messages::run(&args, cli.color),
+        Command::Status(args) => status::run(args, cli.color),
         Command::Schema => {
             print_stdout(&crate::schema::topology_schema_text());
             Ok(0)
@@ -485,6 +519,7 @@ fn stdout_is_chatter(command: &Command) -> bool {
         Command::Plan(args) => args.format == ReportFormat::Human,
         Command::Diff(args) => args.format == ReportFormat::Human,
         Command::Apply(args) => args.yes || !std::io::stdin().is_terminal(),
+        Command::Status(args) => args.format == Format::Human,
         Command::Validate(_)
         | Command::CheckMessages(_)
         | Command::Schema

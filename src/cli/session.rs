@@ -79,10 +79,26 @@ pub async fn open(
     colour: ColourChoice,
     missing: Missing,
 ) -> Result<Session, Failure> {
+    open_for(args, colour, missing, true).await
+}
+
+/// [`open`], without reading the plan's reads ahead when `plan_reads` is false (`status`
+/// reads other things).
+pub async fn open_for(
+    args: &TargetArgs,
+    colour: ColourChoice,
+    missing: Missing,
+    plan_reads: bool,
+) -> Result<Session, Failure> {
     let url =
         server_url(args.url.as_deref(), args.url_file.as_deref()).map_err(Failure::Message)?;
     let via = sentinels(&args.sentinel).map_err(Failure::Message)?;
-    let prefetch = namespace_hint(&args.file).map(|namespace| {
+    let hint = if plan_reads {
+        namespace_hint(&args.file)
+    } else {
+        None
+    };
+    let prefetch = hint.map(|namespace| {
         let (url, via, ca) = (url.clone(), via.clone(), args.tls_ca_cert.clone());
         tokio::spawn(async move {
             let mut target = connect(&url, via.as_ref(), ca).await?;

@@ -5,6 +5,7 @@
 //! Unknown fields are errors with a "did you mean" suggestion, because a misspelt
 //! `retension:` silently ignored would leave a stream unbounded in production.
 
+use super::health::{Figure, Health, Scope, Threshold, Unit};
 use super::interpolate::{Vars, interpolate};
 use super::node::{Node, NodeKind, Scalar, Span};
 use super::types::*;
@@ -18,12 +19,27 @@ pub const TOPOLOGY_FIELDS: &[&str] = &[
     "schemas",
     "streams",
     "acl",
+    "health",
     "environments",
 ];
-pub const OVERLAY_FIELDS: &[&str] = &["namespace", "schemas", "streams", "acl"];
-pub const STREAM_FIELDS: &[&str] = &["description", "schema", "retention", "groups", "producers"];
+pub const OVERLAY_FIELDS: &[&str] = &["namespace", "schemas", "streams", "acl", "health"];
+pub const STREAM_FIELDS: &[&str] = &[
+    "description",
+    "schema",
+    "retention",
+    "groups",
+    "producers",
+    "dlq_of",
+    "health",
+];
 pub const RETENTION_FIELDS: &[&str] = &["maxlen", "approximate", "max_age"];
-pub const GROUP_FIELDS: &[&str] = &["start", "entries_read", "description", "consumers"];
+pub const GROUP_FIELDS: &[&str] = &[
+    "start",
+    "entries_read",
+    "description",
+    "consumers",
+    "health",
+];
 pub const SCHEMA_FIELDS: &[&str] = &[
     "description",
     "encoding",
@@ -132,6 +148,7 @@ impl Converter<'_> {
         let schemas = f.get("schemas").and_then(|n| self.schemas(n));
         let streams = f.get("streams").and_then(|n| self.streams(n));
         let acl = f.get("acl").and_then(|n| self.acl(n));
+        let health = f.get("health").and_then(|n| self.health(n, Scope::Stream));
         if let Some(v) = &version
             && v.value != 1
         {
@@ -152,6 +169,7 @@ impl Converter<'_> {
             schemas,
             streams,
             acl,
+            health,
             // Overlays are merged before conversion (see `load`); the merged document has none.
             environments: None,
         })
@@ -289,6 +307,8 @@ impl Converter<'_> {
             producers: f
                 .get("producers")
                 .and_then(|n| self.string_list(n, "`producers`")),
+            dlq_of: self.opt_string(&f, "dlq_of"),
+            health: f.get("health").and_then(|n| self.health(n, Scope::Stream)),
         })
     }
 
@@ -402,7 +422,137 @@ impl Converter<'_> {
             consumers: f
                 .get("consumers")
                 .and_then(|n| self.string_list(n, "`consumers`")),
+            health: f.get("health").and_then(|n| self.health(n, Scope::Group)),
         })
+    }
+
+    /// A `health:` mapping. `scope`: the widest figures it may hold (a group's may not hold
+    /// a stream's figures; the top level's and a stream's may hold both).
+    fn health(&mut self, node: &Node, scope: Scope) -> Option<Health> {
+        let names: Vec<&str> = Figure::ALL.iter().map(|f| f.name()).collect();
+        let f = self.fields(node, "`health`", &names)?;
+        let mut health = Health::default();
+        for figure in Figure::ALL {
+            let Some(value) = f.get(figure.name()) else {
+                continue;
+            };
+            if scope == Scope::Group && figure.scope() == Scope::Stream {
+                self.push(
+                    Diagnostic::error(
+                        Code::HealthThreshold,
+                        format!("`{}` is a stream's figure, not a group's", figure.name()),
+                    )
+                    .at(value.span)
+                    .label("on a group")
+                    .help(format!(
+                        "move `{}` to the stream's `health` (or the top level's)",
+                        figure.name()
+                    )),
+                );
+                continue;
+            }
+            if let Some(threshold) = self.threshold(value, *figure) {
+                health.thresholds.push((*figure, threshold));
+            }
+        }
+        Some(health)
+    }
+
+    /// One figure's `{ warning, critical }` (and `within` for `active_consumers`), in the
+    /// figure's unit, with at least one level, and the levels in order.
+    fn threshold(&mut self, node: &Node, figure: Figure) -> Option<Threshold> {
+        let name = figure.name();
+        let known: &[&str] = if figure == Figure::ActiveConsumers {
+            &["warning", "critical", "within"]
+        } else {
+            &["warning", "critical"]
+        };
+        let f = self.fields(node, &format!("`{name}`"), known)?;
+        let warning = f.get("warning").and_then(|n| self.level(n, figure));
+        let critical = f.get("critical").and_then(|n| self.level(n, figure));
+        let within = f
+            .get("within")
+            .and_then(|n| self.duration(n))
+            .map(|d| Sp::new(d.value.millis, d.span));
+        let example = threshold_example(figure);
+        if f.get("warning").is_none() && f.get("critical").is_none() {
+            self.push(
+                Diagnostic::error(Code::HealthThreshold, format!("`{name}` has no level"))
+                    .at(node.span)
+                    .label("no `warning` or `critical`")
+                    .help(format!("write `{name}: {example}`")),
+            );
+            return None;
+        }
+        if figure == Figure::ActiveConsumers && f.get("within").is_none() {
+            self.push(
+                Diagnostic::error(
+                    Code::HealthThreshold,
+                    "`active_consumers` needs `within`: how recently a consumer must have been seen",
+                )
+                .at(node.span)
+                .label("no `within`")
+                .help(format!("write `{name}: {example}`")),
+            );
+            return None;
+        }
+        if let (Some(w), Some(c)) = (&warning, &critical) {
+            let (in_order, order) = if figure.lower_is_worse() {
+                (w.value >= c.value, "at least")
+            } else {
+                (w.value <= c.value, "at most")
+            };
+            if !in_order {
+                self.push(
+                    Diagnostic::error(
+                        Code::HealthThreshold,
+                        format!("`{name}`: the warning level is past the critical one"),
+                    )
+                    .at(w.span)
+                    .label("warning")
+                    .help(format!(
+                        "the warning level must be {order} the critical level, so that a warning comes first: `{name}: {example}`"
+                    )),
+                );
+                return None;
+            }
+        }
+        Some(Threshold {
+            warning,
+            critical,
+            within,
+            span: node.span,
+        })
+    }
+
+    /// A level of `figure`: a count, a duration (in ms) or a percentage.
+    fn level(&mut self, node: &Node, figure: Figure) -> Option<Sp<u64>> {
+        match figure.unit() {
+            Unit::Entries | Unit::Consumers => self.uint(node, &format!("`{}`", figure.name())),
+            Unit::Duration => self.duration(node).map(|d| Sp::new(d.value.millis, d.span)),
+            Unit::Percent => {
+                if let NodeKind::Scalar(Scalar::Int(_)) = node.kind {
+                    return self.uint(node, "a percentage");
+                }
+                let text = self.string(node, "a percentage")?;
+                let percent = text
+                    .value
+                    .strip_suffix('%')
+                    .and_then(|n| n.parse::<u64>().ok());
+                if percent.is_none() {
+                    self.push(
+                        Diagnostic::error(
+                            Code::HealthThreshold,
+                            format!("`{}` is not a percentage", text.value),
+                        )
+                        .at(text.span)
+                        .label("not `<number>%`")
+                        .help("write a percentage of `maxlen`, such as `150%`"),
+                    );
+                }
+                percent.map(|p| Sp::new(p, text.span))
+            }
+        }
     }
 
     fn start(&mut self, node: &Node) -> Option<Sp<StartId>> {
@@ -969,6 +1119,16 @@ impl Converter<'_> {
             self.mismatch(node, what, expected);
         }
         parsed.map(|v| Sp::new(v, node.span))
+    }
+}
+
+/// A threshold of `figure` as the file would write it, for help messages.
+fn threshold_example(figure: Figure) -> &'static str {
+    match figure.unit() {
+        Unit::Entries => "{ warning: 1000, critical: 10000 }",
+        Unit::Duration => "{ warning: 5m, critical: 30m }",
+        Unit::Consumers => "{ within: 5m, warning: 2, critical: 1 }",
+        Unit::Percent => "{ warning: 120%, critical: 200% }",
     }
 }
 

@@ -1,12 +1,13 @@
 //! The desired state as the planner sees it: one environment, keys with their namespace,
 //! defaults filled in, no spans. Built from a validated [`Topology`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use sha2::{Digest, Sha256};
 
 use crate::small_map::SmallMap;
 
+use super::health::{HealthRules, StreamRules};
 use super::secrets::{Hashed, Secrets};
 use super::types::{Access, Keys, Retention, Sp, StartId, Topology, User};
 
@@ -23,6 +24,8 @@ pub struct Desired {
     pub digest: String,
     /// ACL users by name, sorted.
     pub users: BTreeMap<String, DesiredUser>,
+    /// What `status` checks (`health` and `dlq_of`); nothing to apply, not in the digest.
+    pub health: HealthRules,
 }
 
 /// An ACL user as `ACL SETUSER <name> reset <rules>` will write it.
@@ -349,18 +352,20 @@ impl Desired {
         if !problems.is_empty() {
             return Err(problems);
         }
+        let health = health_rules(topology, &namespace);
         let mut desired = Desired {
             namespace,
             environment: environment.map(str::to_owned),
             streams,
             digest: String::new(),
             users,
+            health,
         };
         desired.digest = desired.compute_digest();
         Ok(desired)
     }
 
-    /// A stable digest: the same declarations give the same digest whatever the file's
+    /// A stable digest (`health` is not in it: nothing of it is applied): the same declarations give the same digest whatever the file's
     /// layout, comments or key order.
     fn compute_digest(&self) -> String {
         use std::fmt::Write as _;
@@ -417,4 +422,37 @@ impl Desired {
 /// Lowercase hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The `health` declarations and `dlq_of` links, by stream key; streams that declare
+/// neither (nor groups that do) take no room.
+fn health_rules(topology: &Topology, namespace: &str) -> HealthRules {
+    let mut rules = HealthRules {
+        top: HealthRules::resolved(topology.health.as_ref()),
+        ..HealthRules::default()
+    };
+    for (name, stream) in topology.streams.iter().flat_map(|s| s.iter()) {
+        let groups: HashMap<String, Vec<_>> = stream
+            .groups
+            .iter()
+            .flat_map(|g| g.iter())
+            .filter(|(_, g)| g.health.is_some())
+            .map(|(group, g)| {
+                (
+                    group.value.clone(),
+                    HealthRules::resolved(g.health.as_ref()),
+                )
+            })
+            .collect();
+        if stream.health.is_none() && stream.dlq_of.is_none() && groups.is_empty() {
+            continue;
+        }
+        let own = StreamRules {
+            own: HealthRules::resolved(stream.health.as_ref()),
+            groups,
+            dlq_of: stream.dlq_of.as_ref().map(|d| key(namespace, &d.value)),
+        };
+        rules.streams.insert(key(namespace, &name.value), own);
+    }
+    rules
 }

@@ -6,6 +6,7 @@
 
 pub mod convert;
 pub mod desired;
+pub mod health;
 pub mod interpolate;
 pub mod load;
 pub mod node;

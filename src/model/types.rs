@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde_json::json;
 
+use super::health::{Health, health_example};
 use super::node::Span;
 
 /// A value with the place in the source it came from.
@@ -121,6 +122,10 @@ pub struct Topology {
     /// Redis ACL users this topology manages.
     #[schemars(title = "ACL users", example = acl_example())]
     pub acl: Option<Acl>,
+    /// What `redis-topology status` checks, for every stream and group unless they say
+    /// otherwise (their own `health`).
+    #[schemars(title = "Health thresholds", example = health_example())]
+    pub health: Option<Health>,
     /// Per-environment overlays (`dev`, `staging`, `prod`, ...), deep-merged over the base file.
     /// When present, `plan` and `apply` need `--env`.
     #[schemars(title = "Environments", example = environments_example())]
@@ -198,6 +203,9 @@ pub struct Overlay {
     /// ACL users to add or change in this environment.
     #[schemars(title = "ACL users", example = json!({ "users": { "rag-worker": { "enabled": false } } }))]
     pub acl: Option<Acl>,
+    /// Health thresholds to add or change in this environment.
+    #[schemars(title = "Health thresholds", example = health_example())]
+    pub health: Option<Health>,
 }
 
 /// A Redis stream and its consumer groups.
@@ -232,6 +240,13 @@ pub struct Stream {
     /// (XADD can trim it through MAXLEN/MINID), and when a consumer that is not a producer may.
     #[schemars(title = "Producers", example = json!(["orchestrator"]))]
     pub producers: Option<Vec<Sp<String>>>,
+    /// This stream is the dead-letter stream of that one (a name under `streams`):
+    /// `status` checks its length against `dlq_length`.
+    #[schemars(title = "Dead-letter stream of", example = &"rag:tasks")]
+    pub dlq_of: Option<Sp<String>>,
+    /// What `status` checks on this stream and its groups (over the top level's).
+    #[schemars(title = "Health thresholds", example = health_example())]
+    pub health: Option<Health>,
 }
 
 impl Stream {
@@ -384,6 +399,9 @@ pub struct Group {
     /// groups may XACK, XCLAIM or XAUTOCLAIM its entries.
     #[schemars(title = "Consumers", example = json!(["rag-worker"]))]
     pub consumers: Option<Vec<Sp<String>>>,
+    /// What `status` checks on this group (over its stream's and the top level's).
+    #[schemars(title = "Health thresholds", example = health_example())]
+    pub health: Option<Health>,
 }
 
 /// A group's start position.

@@ -51,6 +51,7 @@ fn desired(streams: &[StreamSpec]) -> Desired {
             })
             .collect(),
         digest: "d1".to_owned(),
+        health: Default::default(),
         users: Default::default(),
     }
 }

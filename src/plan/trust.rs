@@ -209,6 +209,7 @@ mod tests {
             streams: BTreeMap::from([("app:orders".to_owned(), orders)]),
             digest: "d".to_owned(),
             users: BTreeMap::new(),
+            health: Default::default(),
         }
     }
 

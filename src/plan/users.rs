@@ -574,6 +574,7 @@ mod tests {
             environment: None,
             streams: BTreeMap::new(),
             digest: "d".to_owned(),
+            health: Default::default(),
             users: users
                 .iter()
                 .map(|(n, u)| ((*n).to_owned(), u.clone()))

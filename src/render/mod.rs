@@ -6,6 +6,7 @@ pub mod diagnostics;
 pub mod diff;
 pub mod markdown;
 pub mod plan;
+pub mod status;
 
 /// Whether to use colour on a stream: only on a terminal, and never when `NO_COLOR` is set
 /// (<https://no-color.org>).

@@ -13,7 +13,11 @@ pub fn check(topology: &Topology, diags: &mut Diagnostics) {
         .flat_map(|a| a.users.iter())
         .flat_map(|u| u.names())
         .collect();
+    let stream_names: Vec<&str> = topology.streams.iter().flat_map(|s| s.names()).collect();
     for (name, stream) in topology.streams.iter().flat_map(|s| s.iter()) {
+        if let Some(dlq_of) = &stream.dlq_of {
+            check_dlq_of(&name.value, dlq_of, &stream_names, diags);
+        }
         for producer in stream.producers.iter().flatten() {
             check_user_ref(
                 producer,
@@ -63,6 +67,42 @@ pub fn check(topology: &Topology, diags: &mut Diagnostics) {
             );
         }
     }
+}
+
+/// `dlq_of` names another declared stream.
+fn check_dlq_of(stream: &str, dlq_of: &Sp<String>, streams: &[&str], diags: &mut Diagnostics) {
+    let others: Vec<&str> = streams.iter().copied().filter(|s| *s != stream).collect();
+    if others.contains(&dlq_of.value.as_str()) {
+        return;
+    }
+    let (label, help) = if dlq_of.value == stream {
+        (
+            "the stream itself",
+            "name the stream whose failed entries this one receives".to_owned(),
+        )
+    } else {
+        let declared = if others.is_empty() {
+            "this file declares no other stream".to_owned()
+        } else {
+            format!("declared streams: {}", one_of(&others))
+        };
+        (
+            "not a key of `streams`",
+            suggest(&dlq_of.value, &others, declared),
+        )
+    };
+    diags.push(
+        Diagnostic::error(
+            Code::DlqOfUnknown,
+            format!(
+                "stream `{stream}` is the dead-letter stream of `{}`, which is not another declared stream",
+                dlq_of.value
+            ),
+        )
+        .at(dlq_of.span)
+        .label(label)
+        .help(help),
+    );
 }
 
 /// A name in `producers` or `consumers` must be a user of `acl.users` (as declared there,

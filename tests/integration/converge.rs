@@ -84,6 +84,7 @@ fn desired(case: &Case, namespace: &str) -> Desired {
         streams,
         digest: "p".to_owned(),
         users: Default::default(),
+        health: Default::default(),
     }
 }
 

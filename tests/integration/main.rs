@@ -29,6 +29,7 @@ mod roles;
 mod schema_file;
 mod secrets;
 mod sentinel;
+mod status;
 mod stream_lints;
 mod tools;
 mod trust;

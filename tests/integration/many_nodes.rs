@@ -766,6 +766,7 @@ fn an_operation_routed_to_no_node_of_the_target_is_refused_before_anything_is_se
             streams: Default::default(),
             digest: String::new(),
             users: Default::default(),
+            health: Default::default(),
         };
         let outcome = execute(&mut target, &plan, &desired, &lock, None, &mut |_, _| {}).await;
         target.release_lock(lock).await.expect("released");

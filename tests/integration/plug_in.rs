@@ -240,6 +240,7 @@ fn man_dir_writes_a_page_per_command() {
             "redis-topology-man.1",
             "redis-topology-plan.1",
             "redis-topology-schema.1",
+            "redis-topology-status.1",
             "redis-topology-validate.1",
             "redis-topology.1",
         ]

@@ -1,0 +1,353 @@
+//! From readings and thresholds to a report: pure, so every rule is tested without a server.
+
+use super::{GroupReading, KeyState, Level, StreamReading};
+use crate::model::desired::Desired;
+use crate::model::health::{Figure, Levels, Unit};
+use crate::text::untrusted;
+
+/// Why a group's lag is unknown, when Redis says nil.
+const LAG_UNKNOWN: &str = "Redis cannot count it: the group was created at `$` or at an ID and has not read to the end since, or entries after its position were deleted";
+
+/// The status of every declared stream and group.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    /// Worst first, then by stream and group.
+    pub rows: Vec<Row>,
+}
+
+impl Report {
+    pub fn worst(&self) -> Level {
+        self.rows.iter().map(|r| r.level).max().unwrap_or(Level::Ok)
+    }
+
+    /// How many rows stand at `level`.
+    pub fn count(&self, level: Level) -> usize {
+        self.rows.iter().filter(|r| r.level == level).count()
+    }
+}
+
+/// A stream, or one of its groups (`group`), with its figures and what they break.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    pub stream: String,
+    pub group: Option<String>,
+    pub key: String,
+    pub level: Level,
+    pub figures: Vec<(&'static str, Value)>,
+    pub findings: Vec<Finding>,
+}
+
+/// A figure's value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    Count(u64),
+    /// A duration, in ms.
+    Ms(u64),
+    Percent(u64),
+    /// `active` of `of` consumers seen within `within_ms`.
+    Active {
+        active: u64,
+        of: u64,
+        within_ms: u64,
+    },
+    /// Redis cannot say; the reason.
+    Unknown(&'static str),
+}
+
+impl Value {
+    /// The value as a number in base units (seconds for durations), for machines; `None`
+    /// when unknown.
+    pub fn number(&self) -> Option<f64> {
+        match self {
+            Value::Count(n) | Value::Percent(n) => Some(*n as f64),
+            Value::Ms(ms) => Some(*ms as f64 / 1000.0),
+            Value::Active { active, .. } => Some(*active as f64),
+            Value::Unknown(_) => None,
+        }
+    }
+
+    pub fn text(&self) -> String {
+        match self {
+            Value::Count(n) => n.to_string(),
+            Value::Ms(ms) => duration_text(*ms),
+            Value::Percent(p) => format!("{p}%"),
+            Value::Active {
+                active,
+                of,
+                within_ms,
+            } => format!("{active} of {of} within {}", duration_text(*within_ms)),
+            Value::Unknown(_) => "unknown".to_owned(),
+        }
+    }
+}
+
+/// Something a row breaks, or could not check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub level: Level,
+    /// The figure (`lag`, ...) or the structural check (`exists`, `pending_trimmed`).
+    pub check: &'static str,
+    pub text: String,
+}
+
+/// Evaluate what was read against the thresholds of `desired`.
+pub fn evaluate(desired: &Desired, readings: &[StreamReading]) -> Report {
+    let mut rows = Vec::new();
+    for reading in readings {
+        rows.push(stream_row(desired, reading));
+        if reading.state == KeyState::Stream {
+            for group in &reading.groups {
+                rows.push(group_row(desired, reading, group));
+            }
+        }
+    }
+    rows.sort_by(|a, b| {
+        b.level
+            .cmp(&a.level)
+            .then_with(|| a.stream.cmp(&b.stream))
+            .then_with(|| a.group.cmp(&b.group))
+    });
+    Report { rows }
+}
+
+fn stream_row(desired: &Desired, reading: &StreamReading) -> Row {
+    let mut row = Row {
+        stream: reading.name.clone(),
+        group: None,
+        key: reading.key.clone(),
+        level: Level::Ok,
+        figures: Vec::new(),
+        findings: Vec::new(),
+    };
+    match &reading.state {
+        KeyState::Missing => {
+            row.finding(
+                Level::Critical,
+                "exists",
+                "declared, does not exist (apply creates it)".to_owned(),
+            );
+            return row;
+        }
+        KeyState::OtherType(kind) => {
+            row.finding(
+                Level::Critical,
+                "exists",
+                format!("the key holds a {}, not a stream", untrusted(kind)),
+            );
+            return row;
+        }
+        KeyState::Stream => {}
+    }
+    row.figures.push(("length", Value::Count(reading.length)));
+    let rules = &desired.health;
+    if rules.dlq_of(&reading.key).is_some() {
+        let levels = rules.levels(Figure::DlqLength, &reading.key, None);
+        row.check(Figure::DlqLength, reading.length, levels);
+    }
+    let maxlen = desired
+        .streams
+        .get(&reading.key)
+        .and_then(|s| s.retention.maxlen)
+        .filter(|maxlen| *maxlen > 0);
+    if let Some(maxlen) = maxlen {
+        let percent = reading.length.saturating_mul(100) / maxlen;
+        let levels = rules.levels(Figure::OverRetention, &reading.key, None);
+        row.check(Figure::OverRetention, percent, levels);
+    }
+    row
+}
+
+fn group_row(desired: &Desired, stream: &StreamReading, group: &GroupReading) -> Row {
+    let mut row = Row {
+        stream: stream.name.clone(),
+        group: Some(group.name.clone()),
+        key: stream.key.clone(),
+        level: Level::Ok,
+        figures: Vec::new(),
+        findings: Vec::new(),
+    };
+    if !group.exists {
+        row.finding(
+            Level::Critical,
+            "exists",
+            "declared, does not exist (apply creates it)".to_owned(),
+        );
+        return row;
+    }
+    let levels = |figure| {
+        desired
+            .health
+            .levels(figure, &stream.key, Some(&group.name))
+    };
+    let now = stream.now_ms;
+    // Nothing after the last delivered entry: the lag is 0, whatever Redis counts.
+    let lag = match (group.next_undelivered, group.lag) {
+        (Some(None), _) => Some(0),
+        (_, lag) => lag,
+    };
+    match lag {
+        Some(lag) => row.check(Figure::Lag, lag, levels(Figure::Lag)),
+        None => row.unknown(Figure::Lag, LAG_UNKNOWN, levels(Figure::Lag)),
+    }
+    let lag_age = match group.next_undelivered {
+        Some(None) => Some(0),
+        Some(Some(next)) => Some(now.saturating_sub(next.ms)),
+        None if lag == Some(0) => Some(0),
+        None => None,
+    };
+    match lag_age {
+        Some(age) => row.check(Figure::LagAge, age, levels(Figure::LagAge)),
+        None => row.unknown(
+            Figure::LagAge,
+            "the next undelivered entry was not read",
+            levels(Figure::LagAge),
+        ),
+    }
+    row.check(Figure::Pending, group.pending, levels(Figure::Pending));
+    let pending_age = match group.oldest_pending {
+        Some(oldest) if group.pending > 0 => now.saturating_sub(oldest.ms),
+        _ => 0,
+    };
+    row.check(Figure::PendingAge, pending_age, levels(Figure::PendingAge));
+    let total = group.consumers.len() as u64;
+    match levels(Figure::ActiveConsumers) {
+        Some(active_levels) => {
+            let within = active_levels.within_ms.unwrap_or(0);
+            let active = group
+                .consumers
+                .iter()
+                .filter(|c| c.unseen_ms.is_some_and(|ms| ms <= within))
+                .count() as u64;
+            row.figures.push((
+                Figure::ActiveConsumers.name(),
+                Value::Active {
+                    active,
+                    of: total,
+                    within_ms: within,
+                },
+            ));
+            row.judge(Figure::ActiveConsumers, active, active_levels);
+        }
+        None => row.figures.push(("consumers", Value::Count(total))),
+    }
+    check_trimmed_pending(&mut row, stream, group);
+    row
+}
+
+/// Pending entries older than the stream's first entry point at data trimmed away (or
+/// deleted): a consumer that claims them gets nothing, and they were never processed.
+fn check_trimmed_pending(row: &mut Row, stream: &StreamReading, group: &GroupReading) {
+    let Some(oldest) = group.oldest_pending.filter(|_| group.pending > 0) else {
+        return;
+    };
+    let gone = match stream.first_id {
+        None => true,
+        Some(first) => oldest < first,
+    };
+    if gone {
+        let first = stream
+            .first_id
+            .map_or("the stream is empty".to_owned(), |f| {
+                format!("the first entry is {f}")
+            });
+        row.finding(
+            Level::Critical,
+            "pending_trimmed",
+            format!(
+                "pending entries point at data that is gone: the oldest pending is {oldest}, {first}; retention (or XDEL) outran the consumers"
+            ),
+        );
+    }
+}
+
+impl Row {
+    fn finding(&mut self, level: Level, check: &'static str, text: String) {
+        self.level = self.level.max(level);
+        self.findings.push(Finding { level, check, text });
+    }
+
+    /// Show `value` as `figure`, and judge it if the file gives it levels.
+    fn check(&mut self, figure: Figure, value: u64, levels: Option<Levels>) {
+        self.figures.push((figure.name(), value_of(figure, value)));
+        if let Some(levels) = levels {
+            self.judge(figure, value, levels);
+        }
+    }
+
+    fn judge(&mut self, figure: Figure, value: u64, levels: Levels) {
+        let breaks = |limit: u64| {
+            if figure.lower_is_worse() {
+                value < limit
+            } else {
+                value > limit
+            }
+        };
+        let (level, limit) = match (levels.critical, levels.warning) {
+            (Some(c), _) if breaks(c) => (Level::Critical, c),
+            (_, Some(w)) if breaks(w) => (Level::Warning, w),
+            _ => return,
+        };
+        let relation = if figure.lower_is_worse() { "<" } else { ">" };
+        let shown = |n| value_of(figure, n).text();
+        let value_text = if figure == Figure::ActiveConsumers {
+            format!("{value} active")
+        } else {
+            shown(value)
+        };
+        self.finding(
+            level,
+            figure.name(),
+            format!(
+                "{} {value_text} {relation} {} {}",
+                figure.name(),
+                level.name(),
+                if figure == Figure::ActiveConsumers {
+                    limit.to_string()
+                } else {
+                    shown(limit)
+                }
+            ),
+        );
+    }
+
+    /// A figure Redis cannot give: shown as unknown, and a finding when the file gives it
+    /// levels (it could not be checked).
+    fn unknown(&mut self, figure: Figure, why: &'static str, levels: Option<Levels>) {
+        self.figures.push((figure.name(), Value::Unknown(why)));
+        if levels.is_some() {
+            self.finding(
+                Level::Unknown,
+                figure.name(),
+                format!("{} unknown: {why}", figure.name()),
+            );
+        }
+    }
+}
+
+fn value_of(figure: Figure, value: u64) -> Value {
+    match figure.unit() {
+        Unit::Entries | Unit::Consumers => Value::Count(value),
+        Unit::Duration => Value::Ms(value),
+        Unit::Percent => Value::Percent(value),
+    }
+}
+
+/// A duration for people: `250ms`, `42s`, `3m05s`, `1m`, `2h07m`, `3d04h`.
+pub fn duration_text(ms: u64) -> String {
+    let s = ms / 1000;
+    let (big, small, big_unit, small_unit) = match s {
+        _ if ms < 1000 => return format!("{ms}ms"),
+        0..60 => return format!("{s}s"),
+        60..3600 => (s / 60, s % 60, "m", "s"),
+        3600..86400 => (s / 3600, s % 3600 / 60, "h", "m"),
+        _ => (s / 86400, s % 86400 / 3600, "d", "h"),
+    };
+    if small == 0 {
+        format!("{big}{big_unit}")
+    } else {
+        format!("{big}{big_unit}{small:02}{small_unit}")
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,252 @@
+use super::*;
+use crate::live::StreamId;
+use crate::model::desired::{Desired, DesiredRetention, DesiredStream};
+use crate::model::health::{HealthRules, StreamRules};
+use crate::status::{ConsumerReading, GroupReading, KeyState, StreamReading};
+
+const NOW: u64 = 1_700_000_600_000;
+
+fn id(ms: u64) -> StreamId {
+    StreamId { ms, seq: 0 }
+}
+
+fn levels(warning: Option<u64>, critical: Option<u64>) -> Levels {
+    Levels {
+        warning,
+        critical,
+        within_ms: None,
+    }
+}
+
+/// A desired state with one stream `app:tasks` (maxlen 100, group `workers`), `app:dlq`
+/// (the dead-letter stream of tasks), and `top` as the top-level thresholds.
+fn desired(top: Vec<(Figure, Levels)>) -> Desired {
+    let stream = |name: &str, maxlen| DesiredStream {
+        name: name.to_owned(),
+        retention: DesiredRetention {
+            maxlen,
+            max_age_ms: None,
+            approximate: true,
+        },
+        groups: Default::default(),
+        schema: None,
+        producers: Vec::new(),
+    };
+    let mut health = HealthRules {
+        top,
+        ..HealthRules::default()
+    };
+    health.streams.insert(
+        "app:dlq".to_owned(),
+        StreamRules {
+            dlq_of: Some("app:tasks".to_owned()),
+            ..StreamRules::default()
+        },
+    );
+    Desired {
+        namespace: "app".to_owned(),
+        environment: None,
+        streams: [
+            ("app:tasks".to_owned(), stream("tasks", Some(100))),
+            ("app:dlq".to_owned(), stream("dlq", None)),
+        ]
+        .into_iter()
+        .collect(),
+        digest: String::new(),
+        users: Default::default(),
+        health,
+    }
+}
+
+fn stream(name: &str, length: u64, groups: Vec<GroupReading>) -> StreamReading {
+    StreamReading {
+        name: name.to_owned(),
+        key: format!("app:{name}"),
+        state: KeyState::Stream,
+        length,
+        first_id: Some(id(NOW - 60_000)),
+        now_ms: NOW,
+        groups,
+    }
+}
+
+fn group(lag: Option<u64>) -> GroupReading {
+    GroupReading {
+        name: "workers".to_owned(),
+        exists: true,
+        lag,
+        ..GroupReading::default()
+    }
+}
+
+fn row<'r>(report: &'r Report, stream: &str, group: Option<&str>) -> &'r Row {
+    report
+        .rows
+        .iter()
+        .find(|r| r.stream == stream && r.group.as_deref() == group)
+        .expect("the row")
+}
+
+fn figure(row: &Row, name: &str) -> Value {
+    row.figures
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.clone())
+        .expect("the figure")
+}
+
+#[test]
+fn each_level_fires_past_its_threshold_and_not_at_it() {
+    let desired = desired(vec![(Figure::Lag, levels(Some(10), Some(100)))]);
+    for (lag, expected) in [
+        (0, Level::Ok),
+        (10, Level::Ok),
+        (11, Level::Warning),
+        (100, Level::Warning),
+        (101, Level::Critical),
+    ] {
+        let report = evaluate(&desired, &[stream("tasks", 5, vec![group(Some(lag))])]);
+        let workers = row(&report, "tasks", Some("workers"));
+        assert_eq!(workers.level, expected, "lag {lag}: {workers:?}");
+        assert_eq!(report.worst().exit_code(), expected.exit_code());
+    }
+    let report = evaluate(&desired, &[stream("tasks", 5, vec![group(Some(101))])]);
+    let finding = &row(&report, "tasks", Some("workers")).findings[0];
+    assert_eq!(finding.text, "lag 101 > critical 100");
+    assert_eq!(report.worst().exit_code(), 3);
+}
+
+#[test]
+fn an_unknown_lag_is_unknown_not_zero_and_the_age_still_counts() {
+    let desired = desired(vec![
+        (Figure::Lag, levels(Some(10), None)),
+        (Figure::LagAge, levels(Some(60_000), Some(600_000))),
+    ]);
+    let mut behind = group(None);
+    behind.next_undelivered = Some(Some(id(NOW - 120_000)));
+    let report = evaluate(&desired, &[stream("tasks", 5, vec![behind])]);
+    let workers = row(&report, "tasks", Some("workers"));
+    assert!(matches!(figure(workers, "lag"), Value::Unknown(_)));
+    assert_eq!(figure(workers, "lag_age"), Value::Ms(120_000));
+    assert_eq!(workers.level, Level::Warning, "{workers:?}");
+    assert!(
+        workers
+            .findings
+            .iter()
+            .any(|f| f.level == Level::Unknown && f.check == "lag"),
+        "{workers:?}"
+    );
+    // Nothing after the last delivered entry: the lag is 0 whatever Redis counts.
+    let mut caught_up = group(None);
+    caught_up.next_undelivered = Some(None);
+    let report = evaluate(&desired, &[stream("tasks", 5, vec![caught_up])]);
+    let workers = row(&report, "tasks", Some("workers"));
+    assert_eq!(figure(workers, "lag"), Value::Count(0));
+    assert_eq!(workers.level, Level::Ok);
+    // Unknown alone does not change the exit code.
+    let report = evaluate(&desired, &[stream("tasks", 5, vec![group(None)])]);
+    assert_eq!(report.worst(), Level::Unknown);
+    assert_eq!(report.worst().exit_code(), 0);
+}
+
+#[test]
+fn fewer_active_consumers_than_wanted_is_the_breach() {
+    let mut active = levels(Some(2), Some(1));
+    active.within_ms = Some(60_000);
+    let desired = desired(vec![(Figure::ActiveConsumers, active)]);
+    let consumer = |name: &str, unseen_ms| ConsumerReading {
+        name: name.to_owned(),
+        pending: 0,
+        unseen_ms,
+    };
+    let mut workers = group(Some(0));
+    workers.consumers = vec![
+        consumer("a", Some(1_000)),
+        consumer("b", Some(3_600_000)),
+        consumer("never-read", None),
+    ];
+    let report = evaluate(&desired, &[stream("tasks", 5, vec![workers.clone()])]);
+    let row_ = row(&report, "tasks", Some("workers"));
+    assert_eq!(
+        figure(row_, "active_consumers"),
+        Value::Active {
+            active: 1,
+            of: 3,
+            within_ms: 60_000
+        }
+    );
+    assert_eq!(row_.level, Level::Warning, "{row_:?}");
+    workers.consumers.remove(0);
+    let report = evaluate(&desired, &[stream("tasks", 5, vec![workers])]);
+    assert_eq!(
+        row(&report, "tasks", Some("workers")).level,
+        Level::Critical
+    );
+}
+
+#[test]
+fn pending_entries_older_than_the_first_entry_are_critical_without_a_threshold() {
+    let desired = desired(Vec::new());
+    let mut trimmed = group(Some(0));
+    trimmed.pending = 5;
+    trimmed.oldest_pending = Some(id(NOW - 3_600_000));
+    let report = evaluate(&desired, &[stream("tasks", 5, vec![trimmed.clone()])]);
+    let workers = row(&report, "tasks", Some("workers"));
+    assert_eq!(workers.level, Level::Critical);
+    assert_eq!(workers.findings[0].check, "pending_trimmed");
+    // The same pending entries, still in the stream: fine.
+    trimmed.oldest_pending = Some(id(NOW - 30_000));
+    let report = evaluate(&desired, &[stream("tasks", 5, vec![trimmed])]);
+    assert_eq!(row(&report, "tasks", Some("workers")).level, Level::Ok);
+}
+
+#[test]
+fn dlq_length_applies_to_dead_letter_streams_only_and_over_retention_to_maxlen() {
+    let desired = desired(vec![
+        (Figure::DlqLength, levels(Some(0), Some(100))),
+        (Figure::OverRetention, levels(Some(120), Some(200))),
+    ]);
+    let report = evaluate(
+        &desired,
+        &[
+            stream("dlq", 3, Vec::new()),
+            stream("tasks", 150, Vec::new()),
+        ],
+    );
+    let dlq = row(&report, "dlq", None);
+    assert_eq!(dlq.level, Level::Warning, "{dlq:?}");
+    assert_eq!(dlq.findings[0].text, "dlq_length 3 > warning 0");
+    let tasks = row(&report, "tasks", None);
+    assert_eq!(figure(tasks, "over_retention"), Value::Percent(150));
+    assert_eq!(tasks.level, Level::Warning);
+    assert!(
+        tasks.figures.iter().all(|(n, _)| *n != "dlq_length"),
+        "not a dead-letter stream: {tasks:?}"
+    );
+    assert_eq!(report.rows[0].level, Level::Warning, "worst first");
+}
+
+#[test]
+fn missing_streams_and_groups_are_critical() {
+    let desired = desired(Vec::new());
+    let mut missing = stream("tasks", 0, Vec::new());
+    missing.state = KeyState::Missing;
+    let mut gone = group(None);
+    gone.exists = false;
+    let report = evaluate(&desired, &[missing, stream("dlq", 0, vec![gone])]);
+    assert_eq!(row(&report, "tasks", None).level, Level::Critical);
+    assert_eq!(row(&report, "dlq", Some("workers")).level, Level::Critical);
+    assert_eq!(report.count(Level::Critical), 2);
+    assert_eq!(report.worst().exit_code(), 3);
+}
+
+#[test]
+fn durations_read_as_people_write_them() {
+    assert_eq!(duration_text(250), "250ms");
+    assert_eq!(duration_text(42_000), "42s");
+    assert_eq!(duration_text(185_000), "3m05s");
+    assert_eq!(duration_text(7_620_000), "2h07m");
+    assert_eq!(duration_text(273_600_000), "3d04h");
+    assert_eq!(duration_text(60_000), "1m");
+    assert_eq!(duration_text(7_200_000), "2h");
+}

@@ -1,0 +1,335 @@
+//! Reading what `status` checks, in two pipelined phases, each key on the node that serves
+//! it (so the same code reads a cluster):
+//!
+//! 1. Per declared stream: `XLEN`, `XINFO GROUPS` and its first entry (`XRANGE - + COUNT
+//!    1`); per declared group: `XPENDING` (the summary: count, smallest and largest ID) and
+//!    `XINFO CONSUMERS`. Plus every node's clock (`TIME`).
+//! 2. Per group whose lag is not known to be 0: the entry after its last-delivered ID
+//!    (`XRANGE (<id> + COUNT 1`), which says whether anything is undelivered, and how old.
+//!
+//! Only read commands: a read-only user can run it (see docs/operations.md for the ACL
+//! rules). Replies are checked, not guessed: a reply of another shape stops the read with an
+//! error naming the command and the key. Errors are told apart by their code (`NOGROUP`,
+//! `WRONGTYPE`), never by their words.
+
+use std::collections::HashMap;
+
+use super::{ConsumerReading, GroupReading, KeyState, StreamReading};
+use crate::live::StreamId;
+use crate::live::read::clocks;
+use crate::model::desired::Desired;
+use crate::resp::Reply;
+use crate::target::keyed::{BatchLimits, KeyCommands};
+use crate::target::{Command, NodeId, RedactedUrl, Target, TargetError};
+use crate::text::untrusted;
+
+/// Keys per batch: each has 3 commands and 2 per group, and one entry (of a size the tool
+/// does not control) in its `XRANGE`, so fewer keys than the plan's reads.
+const KEYS_PER_BATCH: usize = 100;
+
+/// Read every declared stream and group of `desired`.
+pub async fn read(
+    target: &mut Target,
+    desired: &Desired,
+) -> Result<Vec<StreamReading>, TargetError> {
+    let clocks = clocks(target).await?;
+    let url = target.describe().clone();
+    let keys: Vec<&str> = desired.streams.keys().map(String::as_str).collect();
+    let groups_of = |key: &str| -> Vec<&str> {
+        desired
+            .streams
+            .get(key)
+            .map(|s| s.groups.keys().map(String::as_str).collect())
+            .unwrap_or_default()
+    };
+    let limits = BatchLimits {
+        keys: KEYS_PER_BATCH,
+        heavy: KEYS_PER_BATCH,
+    };
+    let first_phase = |key: &str, _: NodeId| {
+        let mut commands = vec![
+            Command::new("XLEN").arg(key),
+            Command::new("XINFO").arg("GROUPS").arg(key),
+            Command::new("XRANGE")
+                .arg(key)
+                .arg("-")
+                .arg("+")
+                .arg("COUNT")
+                .arg(1u64),
+        ];
+        for group in groups_of(key) {
+            commands.push(Command::new("XPENDING").arg(key).arg(group));
+            commands.push(Command::new("XINFO").arg("CONSUMERS").arg(key).arg(group));
+        }
+        KeyCommands {
+            commands,
+            heavy: true,
+        }
+    };
+    let mut readings: HashMap<String, StreamReading> = HashMap::with_capacity(keys.len());
+    target
+        .read_keys(&keys, limits, &first_phase, &mut |key, node, replies| {
+            let stream = desired.streams.get(key);
+            let name = stream.map_or(key, |s| s.name.as_str());
+            let now_ms = clocks.get(node.0).copied().unwrap_or_default();
+            let reading = parse_stream(key, name, &groups_of(key), replies, now_ms, &url)?;
+            readings.insert(key.to_owned(), reading);
+            Ok(())
+        })
+        .await
+        .map_err(TargetError::from)?;
+    read_next_undelivered(target, &mut readings).await?;
+    let mut readings: Vec<StreamReading> = readings.into_values().collect();
+    readings.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(readings)
+}
+
+/// The second phase: the entry after each group's last-delivered ID, for the groups whose
+/// lag is not known to be 0.
+async fn read_next_undelivered(
+    target: &mut Target,
+    readings: &mut HashMap<String, StreamReading>,
+) -> Result<(), TargetError> {
+    let wanted: HashMap<String, Vec<(String, StreamId)>> = readings
+        .values()
+        .filter(|r| r.state == KeyState::Stream)
+        .map(|r| {
+            let groups = r
+                .groups
+                .iter()
+                .filter(|g| g.exists && g.lag != Some(0))
+                .map(|g| (g.name.clone(), g.last_delivered))
+                .collect::<Vec<_>>();
+            (r.key.clone(), groups)
+        })
+        .filter(|(_, groups)| !groups.is_empty())
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<&str> = wanted.keys().map(String::as_str).collect();
+    let after = |key: &str, _: NodeId| KeyCommands {
+        commands: wanted
+            .get(key)
+            .into_iter()
+            .flatten()
+            .map(|(_, last)| {
+                Command::new("XRANGE")
+                    .arg(key)
+                    .arg(format!("({last}"))
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(1u64)
+            })
+            .collect(),
+        heavy: true,
+    };
+    let limits = BatchLimits {
+        keys: KEYS_PER_BATCH,
+        heavy: KEYS_PER_BATCH,
+    };
+    let url = target.describe().clone();
+    target
+        .read_keys(&keys, limits, &after, &mut |key, _, replies| {
+            let (Some(groups), Some(reading)) = (wanted.get(key), readings.get_mut(key)) else {
+                return Ok(());
+            };
+            for ((name, _), reply) in groups.iter().zip(replies) {
+                let next = first_entry_id(reply, key, "XRANGE", &url)?;
+                if let Some(group) = reading.groups.iter_mut().find(|g| g.name == *name) {
+                    group.next_undelivered = Some(next);
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(TargetError::from)
+}
+
+/// A stream's replies of the first phase.
+fn parse_stream(
+    key: &str,
+    name: &str,
+    groups: &[&str],
+    replies: &[Reply<'_>],
+    now_ms: u64,
+    url: &RedactedUrl,
+) -> Result<StreamReading, TargetError> {
+    let reply = |i: usize| replies.get(i).unwrap_or(&Reply::Nil);
+    let mut reading = StreamReading {
+        name: name.to_owned(),
+        key: key.to_owned(),
+        state: KeyState::Stream,
+        length: 0,
+        first_id: None,
+        now_ms,
+        groups: Vec::new(),
+    };
+    match reply(0) {
+        Reply::Int(n) => reading.length = u64::try_from(*n).unwrap_or_default(),
+        Reply::Error { code, .. } if *code == "WRONGTYPE" => {
+            reading.state = KeyState::OtherType("value of another type".to_owned());
+            return Ok(reading);
+        }
+        other => return Err(malformed(url, "XLEN", key, other)),
+    }
+    let live_groups = match reply(1) {
+        Reply::Array(items) => parse_groups(items, key, url)?,
+        // A missing key: XLEN said 0 and XINFO GROUPS refuses it (with `ERR`, whose words
+        // differ between servers); an empty stream answers with an array.
+        Reply::Error { .. } if reading.length == 0 => {
+            reading.state = KeyState::Missing;
+            return Ok(reading);
+        }
+        other => return Err(malformed(url, "XINFO GROUPS", key, other)),
+    };
+    reading.first_id = first_entry_id(reply(2), key, "XRANGE", url)?;
+    for (at, group) in groups.iter().enumerate() {
+        let mut found = live_groups
+            .iter()
+            .find(|(n, _)| n == group)
+            .map(|(_, g)| g.clone())
+            .unwrap_or_default();
+        found.name = (*group).to_owned();
+        if found.exists {
+            let pending = reply(3 + 2 * at);
+            let consumers = reply(4 + 2 * at);
+            (found.pending, found.oldest_pending) = parse_pending(pending, key, url)?;
+            found.consumers = parse_consumers(consumers, key, url)?;
+        }
+        reading.groups.push(found);
+    }
+    Ok(reading)
+}
+
+/// `XINFO GROUPS`: each group's name, pending count, last-delivered ID and lag.
+fn parse_groups(
+    items: &[Reply<'_>],
+    key: &str,
+    url: &RedactedUrl,
+) -> Result<Vec<(String, GroupReading)>, TargetError> {
+    items
+        .iter()
+        .map(|item| {
+            let fields = item
+                .map()
+                .ok_or_else(|| malformed(url, "XINFO GROUPS", key, item))?;
+            let mut group = GroupReading {
+                exists: true,
+                ..GroupReading::default()
+            };
+            let mut name = None;
+            for (field, value) in fields {
+                match (field, value) {
+                    ("name", v) => name = v.as_str().map(str::to_owned),
+                    ("pending", Reply::Int(n)) => group.pending = non_negative(*n),
+                    ("last-delivered-id", v) => {
+                        group.last_delivered = v
+                            .as_str()
+                            .and_then(StreamId::parse)
+                            .ok_or_else(|| malformed(url, "XINFO GROUPS", key, v))?;
+                    }
+                    ("lag", Reply::Int(n)) => group.lag = Some(non_negative(*n)),
+                    _ => {}
+                }
+            }
+            let name = name.ok_or_else(|| malformed(url, "XINFO GROUPS", key, item))?;
+            Ok((name, group))
+        })
+        .collect()
+}
+
+/// The `XPENDING` summary: `[count, smallest ID, largest ID, per consumer]`.
+fn parse_pending(
+    reply: &Reply<'_>,
+    key: &str,
+    url: &RedactedUrl,
+) -> Result<(u64, Option<StreamId>), TargetError> {
+    let Reply::Array(parts) = reply else {
+        return Err(malformed(url, "XPENDING", key, reply));
+    };
+    match parts.as_slice() {
+        [Reply::Int(count), smallest, ..] => {
+            let oldest = match smallest {
+                Reply::Nil => None,
+                id => Some(
+                    id.as_str()
+                        .and_then(StreamId::parse)
+                        .ok_or_else(|| malformed(url, "XPENDING", key, reply))?,
+                ),
+            };
+            Ok((non_negative(*count), oldest))
+        }
+        _ => Err(malformed(url, "XPENDING", key, reply)),
+    }
+}
+
+/// `XINFO CONSUMERS`: each consumer's name, pending count and time since last seen.
+fn parse_consumers(
+    reply: &Reply<'_>,
+    key: &str,
+    url: &RedactedUrl,
+) -> Result<Vec<ConsumerReading>, TargetError> {
+    let Reply::Array(items) = reply else {
+        return Err(malformed(url, "XINFO CONSUMERS", key, reply));
+    };
+    items
+        .iter()
+        .map(|item| {
+            let fields = item
+                .map()
+                .ok_or_else(|| malformed(url, "XINFO CONSUMERS", key, item))?;
+            let (mut name, mut pending, mut idle, mut inactive) = (None, 0, None, None);
+            for (field, value) in fields {
+                match (field, value) {
+                    ("name", v) => name = v.as_str().map(str::to_owned),
+                    ("pending", Reply::Int(n)) => pending = non_negative(*n),
+                    ("idle", Reply::Int(n)) => idle = Some(non_negative(*n)),
+                    // -1: it never read.
+                    ("inactive", Reply::Int(n)) => inactive = Some(u64::try_from(*n).ok()),
+                    _ => {}
+                }
+            }
+            Ok(ConsumerReading {
+                name: name.ok_or_else(|| malformed(url, "XINFO CONSUMERS", key, item))?,
+                pending,
+                unseen_ms: inactive.unwrap_or(idle),
+            })
+        })
+        .collect()
+}
+
+/// The ID of the one entry an `XRANGE ... COUNT 1` returned, if any.
+fn first_entry_id(
+    reply: &Reply<'_>,
+    key: &str,
+    command: &str,
+    url: &RedactedUrl,
+) -> Result<Option<StreamId>, TargetError> {
+    let Reply::Array(entries) = reply else {
+        return Err(malformed(url, command, key, reply));
+    };
+    let Some(entry) = entries.first() else {
+        return Ok(None);
+    };
+    let id = match entry {
+        Reply::Array(parts) => parts.first().and_then(Reply::as_str),
+        _ => None,
+    };
+    id.and_then(StreamId::parse)
+        .map(Some)
+        .ok_or_else(|| malformed(url, command, key, entry))
+}
+
+fn non_negative(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or_default()
+}
+
+/// A reply of another shape than the command's (or its error).
+fn malformed(url: &RedactedUrl, command: &str, key: &str, reply: &Reply<'_>) -> TargetError {
+    TargetError::Malformed {
+        url: url.clone(),
+        command: format!("`{command} {}`", untrusted(key)),
+        why: format!("it answered {}", reply.describe()),
+    }
+}
