@@ -141,6 +141,16 @@ pub struct TargetArgs {
     /// The environment to plan or apply (required when the file declares environments).
     #[arg(long)]
     pub env: Option<String>,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Also delete recorded streams and groups that the file no longer declares.
+    #[arg(long)]
+    pub prune: bool,
+}
+
+/// The server to talk to, and how (plan, apply, status).
+#[derive(clap::Args, Debug)]
+pub struct ServerArgs {
     /// The Redis server; else --url-file, else $REDIS_URL, else redis://127.0.0.1:6379.
     /// `rediss://` for TLS. The password in a URL is never printed, but one given here is
     /// visible to other users of the machine (`ps`): prefer --url-file or $REDIS_URL.
@@ -150,9 +160,6 @@ pub struct TargetArgs {
     /// command line).
     #[arg(long, value_name = "PATH", conflicts_with = "url")]
     pub url_file: Option<PathBuf>,
-    /// Also delete recorded streams and groups that the file no longer declares.
-    #[arg(long)]
-    pub prune: bool,
     /// For `rediss://`: trust this CA certificate (PEM) instead of the public roots.
     #[arg(long, value_name = "PEM", env = "REDIS_TLS_CA_CERT")]
     pub tls_ca_cert: Option<PathBuf>,
@@ -296,20 +303,8 @@ pub struct StatusArgs {
     /// The environment (required when the file declares environments).
     #[arg(long)]
     pub env: Option<String>,
-    /// The Redis server; else --url-file, else $REDIS_URL, else redis://127.0.0.1:6379.
-    /// `rediss://` for TLS. The password in a URL is never printed, but one given here is
-    /// visible to other users of the machine (`ps`): prefer --url-file or $REDIS_URL.
-    #[arg(long)]
-    pub url: Option<String>,
-    /// Read the server URL from the first line of this file (keeps a password off the
-    /// command line).
-    #[arg(long, value_name = "PATH", conflicts_with = "url")]
-    pub url_file: Option<PathBuf>,
-    /// For `rediss://`: trust this CA certificate (PEM) instead of the public roots.
-    #[arg(long, value_name = "PEM", env = "REDIS_TLS_CA_CERT")]
-    pub tls_ca_cert: Option<PathBuf>,
     #[command(flatten)]
-    pub sentinel: SentinelArgs,
+    pub server: ServerArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,

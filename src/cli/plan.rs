@@ -73,12 +73,12 @@ fn apply_hint(args: &PlanArgs, out: &std::path::Path) -> String {
     if args.target.prune {
         hint.push("--prune".to_owned());
     }
-    if let Some(file) = &args.target.url_file {
+    if let Some(file) = &args.target.server.url_file {
         hint.push(format!(
             "--url-file {}",
             shell_word(&file.display().to_string())
         ));
-    } else if args.target.url.is_some() {
+    } else if args.target.server.url.is_some() {
         hint.push("--url ...".to_owned());
     }
     hint.push(format!("--plan {}", shell_word(&out.display().to_string())));

@@ -90,16 +90,16 @@ pub async fn open_for(
     missing: Missing,
     plan_reads: bool,
 ) -> Result<Session, Failure> {
-    let url =
-        server_url(args.url.as_deref(), args.url_file.as_deref()).map_err(Failure::Message)?;
-    let via = sentinels(&args.sentinel).map_err(Failure::Message)?;
+    let url = server_url(args.server.url.as_deref(), args.server.url_file.as_deref())
+        .map_err(Failure::Message)?;
+    let via = sentinels(&args.server.sentinel).map_err(Failure::Message)?;
     let hint = if plan_reads {
         namespace_hint(&args.file)
     } else {
         None
     };
     let prefetch = hint.map(|namespace| {
-        let (url, via, ca) = (url.clone(), via.clone(), args.tls_ca_cert.clone());
+        let (url, via, ca) = (url.clone(), via.clone(), args.server.tls_ca_cert.clone());
         tokio::spawn(async move {
             let mut target = connect(&url, via.as_ref(), ca).await?;
             let prefetched = read::prefetch(&mut target, &namespace).await.ok();
@@ -134,7 +134,7 @@ pub async fn open_for(
     let (target, prefetched) = match prefetched {
         Some(connected) => connected?,
         None => (
-            connect(&url, via.as_ref(), args.tls_ca_cert.clone()).await?,
+            connect(&url, via.as_ref(), args.server.tls_ca_cert.clone()).await?,
             None,
         ),
     };

@@ -17,11 +17,8 @@ async fn status(args: StatusArgs, colour: ColourChoice) -> Result<u8, Failure> {
     let target = TargetArgs {
         file: args.file,
         env: args.env,
-        url: args.url,
-        url_file: args.url_file,
+        server: args.server,
         prune: false,
-        tls_ca_cert: args.tls_ca_cert,
-        sentinel: args.sentinel,
     };
     // Read-only, and no password is sent anywhere: one whose variable is not set is fine.
     let mut session = open_for(&target, colour, Missing::NotKnown, false).await?;
