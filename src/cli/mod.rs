@@ -305,9 +305,29 @@ pub struct StatusArgs {
     pub env: Option<String>,
     #[command(flatten)]
     pub server: ServerArgs,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    pub format: Format,
+    /// Output format; `prometheus` is the text exposition format (for the node_exporter
+    /// textfile collector).
+    #[arg(long, value_enum, default_value_t = StatusFormat::Human)]
+    pub format: StatusFormat,
+    /// Read again every SECONDS and redraw the human report (Ctrl-C stops).
+    #[arg(long, value_name = "SECONDS", conflicts_with = "listen", value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub watch: Option<u64>,
+    /// Serve the Prometheus format on http://ADDR/metrics (e.g. 127.0.0.1:9187), read again
+    /// on each scrape but at most once per --min-interval; runs until stopped.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// With --listen: scrapes sooner than this after a read get that read again.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, requires = "listen", value_parser = clap::value_parser!(u64).range(0..=86400))]
+    pub min_interval: u64,
+}
+
+/// Formats of `status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StatusFormat {
+    Human,
+    Json,
+    Prometheus,
+    Markdown,
 }
 
 /// Formats of `plan` and `diff`.
@@ -514,7 +534,7 @@ fn stdout_is_chatter(command: &Command) -> bool {
         Command::Plan(args) => args.format == ReportFormat::Human,
         Command::Diff(args) => args.format == ReportFormat::Human,
         Command::Apply(args) => args.yes || !std::io::stdin().is_terminal(),
-        Command::Status(args) => args.format == Format::Human,
+        Command::Status(args) => args.format == StatusFormat::Human,
         Command::Validate(_)
         | Command::CheckMessages(_)
         | Command::Schema

@@ -129,3 +129,179 @@ pub fn json(report: &Report, target: &PlanTarget) -> Json {
         "rows": rows,
     })
 }
+
+/// The Prometheus text exposition format (version 0.0.4), for the node_exporter textfile
+/// collector or a scrape of `status --listen`. One gauge per figure (base units: seconds for
+/// ages, a ratio for the length against `maxlen`), labelled by namespace, stream and group;
+/// an unknown figure is left out, never written as 0. Per row `redis_topology_status` (0 ok,
+/// 1 unknown, 2 warning, 3 critical), and per broken rule `redis_topology_check` (1).
+pub fn prometheus(report: &Report, target: &PlanTarget) -> String {
+    let mut families: Vec<(&'static str, &'static str, Vec<String>)> = Vec::new();
+    let mut add = |name: &'static str, help: &'static str, sample: String| match families
+        .iter_mut()
+        .find(|(n, _, _)| *n == name)
+    {
+        Some((_, _, samples)) => samples.push(sample),
+        None => families.push((name, help, vec![sample])),
+    };
+    let namespace = label_value(target.namespace);
+    for row in &report.rows {
+        let labels = match &row.group {
+            Some(group) => format!(
+                "namespace=\"{namespace}\",stream=\"{}\",group=\"{}\"",
+                label_value(&row.stream),
+                label_value(group)
+            ),
+            None => format!(
+                "namespace=\"{namespace}\",stream=\"{}\",group=\"\"",
+                label_value(&row.stream)
+            ),
+        };
+        for (figure, value) in &row.figures {
+            let Some((name, help)) = metric_of(figure, row.group.is_some()) else {
+                continue;
+            };
+            let number = match value {
+                Value::Unknown(_) => continue,
+                Value::Percent(p) => *p as f64 / 100.0,
+                other => other.number().unwrap_or_default(),
+            };
+            add(name, help, format!("{name}{{{labels}}} {number}"));
+            if let Value::Active { of, .. } = value {
+                add(
+                    "redis_topology_group_consumers",
+                    "Consumers of the group (XINFO CONSUMERS).",
+                    format!("redis_topology_group_consumers{{{labels}}} {of}"),
+                );
+            }
+        }
+        let status = match row.level {
+            Level::Ok => 0,
+            Level::Unknown => 1,
+            Level::Warning => 2,
+            Level::Critical => 3,
+        };
+        add(
+            "redis_topology_status",
+            "The stream's or group's status: 0 ok, 1 unknown, 2 warning, 3 critical.",
+            format!("redis_topology_status{{{labels}}} {status}"),
+        );
+        for finding in &row.findings {
+            add(
+                "redis_topology_check",
+                "A rule the stream or group breaks (or could not be checked), by check and level.",
+                format!(
+                    "redis_topology_check{{{labels},check=\"{}\",level=\"{}\"}} 1",
+                    finding.check,
+                    finding.level.name()
+                ),
+            );
+        }
+    }
+    let mut out = String::new();
+    for (name, help, samples) in families {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
+        for sample in samples {
+            out.push_str(&sample);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// A figure's metric name and help; `None` for a figure not exported.
+fn metric_of(figure: &str, of_group: bool) -> Option<(&'static str, &'static str)> {
+    Some(match (figure, of_group) {
+        ("length", false) => (
+            "redis_topology_stream_length",
+            "Entries in the stream (XLEN).",
+        ),
+        ("dlq_length", false) => (
+            "redis_topology_stream_dlq_length",
+            "Entries in a dead-letter stream (one with dlq_of).",
+        ),
+        ("over_retention", false) => (
+            "redis_topology_stream_retention_ratio",
+            "The stream's length divided by its maxlen.",
+        ),
+        ("lag", true) => (
+            "redis_topology_group_lag",
+            "Entries not yet delivered to the group; absent when Redis cannot count them.",
+        ),
+        ("lag_age", true) => (
+            "redis_topology_group_lag_seconds",
+            "Age of the group's oldest undelivered entry, from its ID.",
+        ),
+        ("pending", true) => (
+            "redis_topology_group_pending",
+            "Entries delivered to the group and not acknowledged.",
+        ),
+        ("pending_age", true) => (
+            "redis_topology_group_pending_oldest_age_seconds",
+            "Age of the group's oldest pending entry, from its ID.",
+        ),
+        ("active_consumers", true) => (
+            "redis_topology_group_active_consumers",
+            "Consumers seen within the threshold's `within`.",
+        ),
+        ("consumers", true) => (
+            "redis_topology_group_consumers",
+            "Consumers of the group (XINFO CONSUMERS).",
+        ),
+        _ => return None,
+    })
+}
+
+/// A label value, escaped as the exposition format wants (`\`, `"` and newlines).
+fn label_value(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The report as a markdown table (a CI job's summary, a chat message), worst first.
+pub fn markdown(report: &Report, target: &PlanTarget) -> String {
+    let worst = report.worst();
+    let mut out = format!(
+        "### redis-topology status: {}\n\n`{}` · namespace `{}`",
+        worst.name(),
+        cell(target.url),
+        cell(target.namespace)
+    );
+    if let Some(env) = target.environment {
+        out.push_str(&format!(" · environment `{}`", cell(env)));
+    }
+    out.push_str(&format!(
+        "\n\n{} critical, {} warning, {} unknown, {} ok\n\n| status | stream / group | figures | breaks |\n|---|---|---|---|\n",
+        report.count(Level::Critical),
+        report.count(Level::Warning),
+        report.count(Level::Unknown),
+        report.count(Level::Ok)
+    ));
+    for row in &report.rows {
+        let name = match &row.group {
+            Some(group) => format!("`{}` / `{}`", cell(&row.stream), cell(group)),
+            None => format!("`{}`", cell(&row.stream)),
+        };
+        let figures: Vec<String> = row
+            .figures
+            .iter()
+            .map(|(name, value)| format!("{name} {}", value.text()))
+            .collect();
+        let breaks: Vec<String> = row.findings.iter().map(|f| cell(&f.text)).collect();
+        out.push_str(&format!(
+            "| **{}** | {name} | {} | {} |\n",
+            row.level.name(),
+            cell(&figures.join(" · ")),
+            breaks.join("<br>")
+        ));
+    }
+    out
+}
+
+/// Text for a markdown table cell: no `|`, no line break, no backtick.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|")
+        .replace(['\n', '\r'], " ")
+        .replace('`', "'")
+}

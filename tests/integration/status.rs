@@ -81,13 +81,7 @@ fn each_threshold_fires_at_its_level_and_the_exit_code_follows_the_worst() {
     let server = RedisServer::start();
     let topology = topology_file(TOPOLOGY);
     let url = server.url();
-    let out = bin()
-        .arg("apply")
-        .arg(topology.path())
-        .args(["--url", &url, "--yes"])
-        .output()
-        .expect("apply");
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    applied(&server, &topology);
     server.cmd::<i64>(&["DEL", "app:absent"]);
     let now: Vec<String> = server.cmd(&["TIME"]);
     let now_ms: u64 = now[0].parse::<u64>().expect("seconds") * 1000;
@@ -97,20 +91,7 @@ fn each_threshold_fires_at_its_level_and_the_exit_code_follows_the_worst() {
         let at = if n < 4 { now_ms - 7_200_000 } else { now_ms };
         server.cmd::<String>(&["XADD", "app:tasks", &id(at, n), "n", &n.to_string()]);
     }
-    server.cmd::<Value2>(&[
-        "XREADGROUP",
-        "GROUP",
-        "workers",
-        "w1",
-        "COUNT",
-        "4",
-        "STREAMS",
-        "app:tasks",
-        ">",
-    ]);
-    for n in 0..2 {
-        server.cmd::<String>(&["XADD", "app:tasks:dlq", "*", "failed", &n.to_string()]);
-    }
+    workers_take_four_and_two_fail(&server);
     // `proc` takes 3 jobs, then an exact trim drops every entry: its pending entries point
     // at nothing.
     for n in 0..3 {
@@ -205,6 +186,36 @@ fn each_threshold_fires_at_its_level_and_the_exit_code_follows_the_worst() {
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
 }
 
+/// Apply `topology` (as `default`).
+fn applied(server: &RedisServer, topology: &tempfile::NamedTempFile) {
+    let out = bin()
+        .arg("apply")
+        .arg(topology.path())
+        .args(["--url", &server.url(), "--yes"])
+        .output()
+        .expect("apply");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+/// Consumer `w1` of `workers` takes the 4 oldest tasks (and acks none); 2 tasks fail into
+/// the dead-letter stream.
+fn workers_take_four_and_two_fail(server: &RedisServer) {
+    server.cmd::<Value2>(&[
+        "XREADGROUP",
+        "GROUP",
+        "workers",
+        "w1",
+        "COUNT",
+        "4",
+        "STREAMS",
+        "app:tasks",
+        ">",
+    ]);
+    for n in 0..2 {
+        server.cmd::<String>(&["XADD", "app:tasks:dlq", "*", "failed", &n.to_string()]);
+    }
+}
+
 /// The `XREADGROUP` replies are not looked at.
 type Value2 = redis::Value;
 
@@ -263,13 +274,7 @@ streams:
 fn status_runs_as_the_documented_read_only_user_and_writes_nothing() {
     let server = RedisServer::start();
     let topology = topology_file(TOPOLOGY);
-    let out = bin()
-        .arg("apply")
-        .arg(topology.path())
-        .args(["--url", &server.url(), "--yes"])
-        .output()
-        .expect("apply");
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    applied(&server, &topology);
     let url = create_tool_user(&server, "topology-plan", &["app"]);
     let writes = || {
         let info: String = server.cmd(&["INFO", "persistence"]);
@@ -289,4 +294,269 @@ fn status_runs_as_the_documented_read_only_user_and_writes_nothing() {
     );
     assert_eq!(before, writes(), "status wrote to the server");
     assert!(!text(&out).contains("plan-pw"), "the password was shown");
+}
+
+/// A Python that has `prometheus_client` (Debian's python3-prometheus-client): the
+/// Prometheus output is checked with the real parser.
+fn prometheus_python() -> std::path::PathBuf {
+    let candidates = [
+        Some(std::path::PathBuf::from("/usr/bin/python3")),
+        crate::tools::find("python3"),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|python| {
+            std::process::Command::new(python)
+                .args(["-c", "import prometheus_client.parser"])
+                .output()
+                .is_ok_and(|out| out.status.success())
+        })
+        .unwrap_or_else(|| {
+            panic!("no python3 with prometheus_client, and this test needs the real parser. Install it: apt-get install -y python3-prometheus-client (.ci/run does this)")
+        })
+}
+
+/// The samples of a Prometheus text, as Python's `prometheus_client` parses them: one
+/// `name labels-as-json value` line each.
+fn parsed_by_prometheus_client(text: &str) -> Vec<(String, Value, f64)> {
+    let script = "import sys, json\nfrom prometheus_client.parser import text_string_to_metric_families\nfor family in text_string_to_metric_families(sys.stdin.read()):\n    assert family.type == 'gauge', family\n    for s in family.samples:\n        print(json.dumps([s.name, s.labels, s.value]))\n";
+    let mut child = std::process::Command::new(prometheus_python())
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run python");
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write the metrics");
+    let out = child.wait_with_output().expect("python ran");
+    assert!(
+        out.status.success(),
+        "prometheus_client refused the output: {}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("UTF-8")
+        .lines()
+        .map(|line| {
+            let sample: (String, Value, f64) = serde_json::from_str(line).expect("a sample");
+            sample
+        })
+        .collect()
+}
+
+fn sample(samples: &[(String, Value, f64)], name: &str, stream: &str, group: &str) -> Option<f64> {
+    samples
+        .iter()
+        .find(|(n, labels, _)| n == name && labels["stream"] == stream && labels["group"] == group)
+        .map(|(_, _, value)| *value)
+}
+
+/// Backlog for the output tests: `workers` read 4 of 9 tasks and acked none; the DLQ has 2
+/// entries; `absent` is missing (critical).
+fn backlog(server: &RedisServer, topology: &tempfile::NamedTempFile) {
+    applied(server, topology);
+    for n in 0..9 {
+        server.cmd::<String>(&["XADD", "app:tasks", "*", "n", &n.to_string()]);
+    }
+    workers_take_four_and_two_fail(server);
+    server.cmd::<i64>(&["DEL", "app:absent"]);
+}
+
+#[test]
+fn the_prometheus_format_parses_with_the_real_parser_and_leaves_unknown_out() {
+    let server = RedisServer::start();
+    let topology = topology_file(TOPOLOGY);
+    backlog(&server, &topology);
+    let out = status(&topology, &server.url(), "prometheus");
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let metrics = String::from_utf8(out.stdout).expect("UTF-8");
+    let samples = parsed_by_prometheus_client(&metrics);
+    let of = |name: &str, stream: &str, group: &str| sample(&samples, name, stream, group);
+    assert_eq!(
+        of("redis_topology_group_lag", "tasks", "workers"),
+        Some(5.0)
+    );
+    assert_eq!(
+        of("redis_topology_group_pending", "tasks", "workers"),
+        Some(4.0)
+    );
+    assert_eq!(of("redis_topology_stream_length", "tasks", ""), Some(9.0));
+    assert_eq!(
+        of("redis_topology_stream_retention_ratio", "tasks", ""),
+        Some(1.8)
+    );
+    assert_eq!(
+        of("redis_topology_stream_dlq_length", "tasks:dlq", ""),
+        Some(2.0)
+    );
+    assert_eq!(of("redis_topology_status", "tasks", "workers"), Some(2.0));
+    assert_eq!(of("redis_topology_status", "absent", ""), Some(3.0));
+    assert!(
+        samples
+            .iter()
+            .any(|(n, labels, v)| n == "redis_topology_check"
+                && labels["check"] == "pending"
+                && labels["level"] == "warning"
+                && *v == 1.0),
+        "{metrics}"
+    );
+    // A lag Redis cannot count is left out, never exported as 0.
+    let unknown = topology_file(
+        "version: 1\nnamespace: app\nstreams:\n  events:\n    retention: unbounded\n    groups:\n      readers: { start: \"$\" }\n",
+    );
+    server.cmd::<i64>(&["DEL", "app:events"]);
+    for n in 1..=10u64 {
+        server.cmd::<String>(&["XADD", "app:events", &id(1_000, n), "n", "1"]);
+    }
+    server.cmd::<String>(&["XGROUP", "CREATE", "app:events", "readers", &id(1_000, 5)]);
+    let out = status(&unknown, &server.url(), "prometheus");
+    let samples = parsed_by_prometheus_client(&String::from_utf8(out.stdout).expect("UTF-8"));
+    assert_eq!(
+        sample(&samples, "redis_topology_group_lag", "events", "readers"),
+        None
+    );
+    assert!(
+        sample(
+            &samples,
+            "redis_topology_group_lag_seconds",
+            "events",
+            "readers"
+        )
+        .is_some()
+    );
+}
+
+#[test]
+fn listen_serves_the_metrics_over_http_and_reads_again_after_the_min_interval() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let server = RedisServer::start();
+    let topology = topology_file(TOPOLOGY);
+    backlog(&server, &topology);
+    let mut child = std::process::Command::new(crate::tools::redis_topology())
+        .arg("status")
+        .arg(topology.path())
+        .args([
+            "--url",
+            &server.url(),
+            "--listen",
+            "127.0.0.1:0",
+            "--min-interval",
+            "0",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the exporter");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    stderr
+        .read_line(&mut line)
+        .expect("the exporter says where");
+    let address = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_owned();
+    let get = |path: &str| {
+        let mut socket = std::net::TcpStream::connect(&address).expect("connect");
+        write!(socket, "GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").expect("send");
+        let mut response = String::new();
+        socket.read_to_string(&mut response).expect("read");
+        response
+    };
+    let first = get("/metrics");
+    assert!(first.starts_with("HTTP/1.1 200 OK\r\n"), "{first}");
+    assert!(
+        first.contains("Content-Type: text/plain; version=0.0.4"),
+        "{first}"
+    );
+    let body = first.split("\r\n\r\n").nth(1).expect("a body");
+    let samples = parsed_by_prometheus_client(body);
+    assert_eq!(
+        sample(&samples, "redis_topology_group_pending", "tasks", "workers"),
+        Some(4.0)
+    );
+    assert!(
+        samples
+            .iter()
+            .any(|(n, _, v)| n == "redis_topology_up" && *v == 1.0)
+    );
+    // Each scrape reads again (min interval 0): one more DLQ entry shows.
+    server.cmd::<String>(&["XADD", "app:tasks:dlq", "*", "failed", "2"]);
+    let second = get("/metrics");
+    let samples = parsed_by_prometheus_client(second.split("\r\n\r\n").nth(1).expect("a body"));
+    assert_eq!(
+        sample(
+            &samples,
+            "redis_topology_stream_dlq_length",
+            "tasks:dlq",
+            ""
+        ),
+        Some(3.0)
+    );
+    assert!(get("/other").starts_with("HTTP/1.1 404"), "only /metrics");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn watch_reads_again_and_redraws() {
+    let server = RedisServer::start();
+    let topology = topology_file(TOPOLOGY);
+    backlog(&server, &topology);
+    let child = std::process::Command::new(crate::tools::redis_topology())
+        .arg("status")
+        .arg(topology.path())
+        .args(["--url", &server.url(), "--watch", "1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start watching");
+    std::thread::sleep(std::time::Duration::from_millis(2_500));
+    // SIGINT, as Ctrl-C: it stops with the last report's exit code.
+    let pid = child.id().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let out = child.wait_with_output().expect("stopped");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    let reports = shown.matches("status of ").count();
+    assert!((2..=4).contains(&reports), "{reports} reports:\n{shown}");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn markdown_is_a_table_worst_first() {
+    let server = RedisServer::start();
+    let topology = topology_file(TOPOLOGY);
+    backlog(&server, &topology);
+    let out = status(&topology, &server.url(), "markdown");
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let shown = String::from_utf8(out.stdout).expect("UTF-8");
+    assert!(
+        shown.starts_with("### redis-topology status: critical\n"),
+        "{shown}"
+    );
+    let rows: Vec<&str> = shown.lines().filter(|l| l.starts_with("| **")).collect();
+    assert!(rows[0].starts_with("| **critical** | `absent`"), "{shown}");
+    assert!(
+        rows.iter()
+            .any(|r| r.contains("`tasks` / `workers`") && r.contains("lag 5 > warning 3")),
+        "{shown}"
+    );
 }
