@@ -30,6 +30,7 @@ pub const STREAM_FIELDS: &[&str] = &[
     "groups",
     "producers",
     "dlq_of",
+    "durable",
     "health",
 ];
 pub const RETENTION_FIELDS: &[&str] = &["maxlen", "approximate", "max_age"];
@@ -148,7 +149,7 @@ impl Converter<'_> {
         let schemas = f.get("schemas").and_then(|n| self.schemas(n));
         let streams = f.get("streams").and_then(|n| self.streams(n));
         let acl = f.get("acl").and_then(|n| self.acl(n));
-        let health = f.get("health").and_then(|n| self.health(n, Scope::Stream));
+        let health = f.get("health").and_then(|n| self.health(n, Scope::Server));
         if let Some(v) = &version
             && v.value != 1
         {
@@ -308,6 +309,7 @@ impl Converter<'_> {
                 .get("producers")
                 .and_then(|n| self.string_list(n, "`producers`")),
             dlq_of: self.opt_string(&f, "dlq_of"),
+            durable: f.get("durable").and_then(|n| self.boolean(n, "`durable`")),
             health: f.get("health").and_then(|n| self.health(n, Scope::Stream)),
         })
     }
@@ -436,18 +438,32 @@ impl Converter<'_> {
             let Some(value) = f.get(figure.name()) else {
                 continue;
             };
-            if scope == Scope::Group && figure.scope() == Scope::Stream {
+            if figure.scope() > scope {
+                let (whose, here, there) = match (figure.scope(), scope) {
+                    (Scope::Server, Scope::Stream) => (
+                        "a server's figure, not a stream's",
+                        "on a stream",
+                        "the top level's `health`",
+                    ),
+                    (Scope::Server, _) => (
+                        "a server's figure, not a group's",
+                        "on a group",
+                        "the top level's `health`",
+                    ),
+                    _ => (
+                        "a stream's figure, not a group's",
+                        "on a group",
+                        "the stream's `health` (or the top level's)",
+                    ),
+                };
                 self.push(
                     Diagnostic::error(
                         Code::HealthThreshold,
-                        format!("`{}` is a stream's figure, not a group's", figure.name()),
+                        format!("`{}` is {whose}", figure.name()),
                     )
                     .at(value.span)
-                    .label("on a group")
-                    .help(format!(
-                        "move `{}` to the stream's `health` (or the top level's)",
-                        figure.name()
-                    )),
+                    .label(here)
+                    .help(format!("move `{}` to {there}", figure.name())),
                 );
                 continue;
             }
@@ -547,7 +563,7 @@ impl Converter<'_> {
                         )
                         .at(text.span)
                         .label("not `<number>%`")
-                        .help("write a percentage of `maxlen`, such as `150%`"),
+                        .help("write a percentage, such as `150%`"),
                     );
                 }
                 percent.map(|p| Sp::new(p, text.span))
@@ -1128,6 +1144,7 @@ fn threshold_example(figure: Figure) -> &'static str {
         Unit::Entries => "{ warning: 1000, critical: 10000 }",
         Unit::Duration => "{ warning: 5m, critical: 30m }",
         Unit::Consumers => "{ within: 5m, warning: 2, critical: 1 }",
+        Unit::Percent if figure == Figure::Memory => "{ warning: 80%, critical: 95% }",
         Unit::Percent => "{ warning: 120%, critical: 200% }",
     }
 }

@@ -432,6 +432,9 @@ fn health_rules(topology: &Topology, namespace: &str) -> HealthRules {
         ..HealthRules::default()
     };
     for (name, stream) in topology.streams.iter().flat_map(|s| s.iter()) {
+        if stream.durable.as_ref().is_some_and(|d| d.value) {
+            rules.durable.push(key(namespace, &name.value));
+        }
         let groups: HashMap<String, Vec<_>> = stream
             .groups
             .iter()

@@ -29,6 +29,8 @@ pub enum Figure {
     DlqLength,
     /// The stream's length as a percentage of its `maxlen` (retention not enforced).
     OverRetention,
+    /// A server's memory use as a percentage of its `maxmemory`.
+    Memory,
 }
 
 /// What a figure counts, which says how its thresholds are written.
@@ -42,11 +44,13 @@ pub enum Unit {
     Percent,
 }
 
-/// Whether a figure belongs to a group or to a stream.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Whether a figure belongs to a group, a stream or a server: a `health` mapping may hold
+/// the figures of its own scope and narrower ones (the top level's, every figure).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Scope {
     Group,
     Stream,
+    Server,
 }
 
 impl Figure {
@@ -58,6 +62,7 @@ impl Figure {
         Figure::ActiveConsumers,
         Figure::DlqLength,
         Figure::OverRetention,
+        Figure::Memory,
     ];
 
     /// Its name in the file, in JSON and in metrics.
@@ -70,6 +75,7 @@ impl Figure {
             Figure::ActiveConsumers => "active_consumers",
             Figure::DlqLength => "dlq_length",
             Figure::OverRetention => "over_retention",
+            Figure::Memory => "memory",
         }
     }
 
@@ -82,13 +88,14 @@ impl Figure {
             Figure::Lag | Figure::Pending | Figure::DlqLength => Unit::Entries,
             Figure::LagAge | Figure::PendingAge => Unit::Duration,
             Figure::ActiveConsumers => Unit::Consumers,
-            Figure::OverRetention => Unit::Percent,
+            Figure::OverRetention | Figure::Memory => Unit::Percent,
         }
     }
 
     pub fn scope(self) -> Scope {
         match self {
             Figure::DlqLength | Figure::OverRetention => Scope::Stream,
+            Figure::Memory => Scope::Server,
             _ => Scope::Group,
         }
     }
@@ -120,6 +127,9 @@ impl Figure {
             Figure::DlqLength => "Entries in a dead-letter stream (a stream with `dlq_of`).",
             Figure::OverRetention => {
                 "The stream's length as a percentage of its `maxlen` (`150%`): retention that producers and apply do not enforce."
+            }
+            Figure::Memory => {
+                "Each server's memory use (INFO `used_memory`) as a percentage of its `maxmemory` (`85%`); a server without `maxmemory` is not checked. Top level only."
             }
         }
     }
@@ -176,6 +186,8 @@ pub struct HealthRules {
     pub top: Vec<(Figure, Levels)>,
     /// By stream key: the stream's own, and its groups' by name.
     pub streams: HashMap<String, StreamRules>,
+    /// The keys of the streams declared `durable: true`.
+    pub durable: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -231,7 +243,7 @@ impl JsonSchema for Health {
         }
         json_schema!({
             "title": "Health thresholds",
-            "description": "What `redis-topology status` checks: per figure, a `warning` and/or a `critical` level. Declared at the top level (defaults), on a stream or on a group; the nearest declaration of a figure wins. Stream figures (`dlq_length`, `over_retention`) may not be declared on a group.",
+            "description": "What `redis-topology status` checks: per figure, a `warning` and/or a `critical` level. Declared at the top level (defaults), on a stream or on a group; the nearest declaration of a figure wins. Stream figures (`dlq_length`, `over_retention`) may not be declared on a group, and `memory` only at the top level.",
             "type": "object",
             "additionalProperties": false,
             "properties": properties,
@@ -246,6 +258,9 @@ pub fn threshold_example(figure: Figure) -> serde_json::Value {
         Unit::Entries => serde_json::json!({ "warning": 1000, "critical": 10000 }),
         Unit::Duration => serde_json::json!({ "warning": "5m", "critical": "30m" }),
         Unit::Consumers => serde_json::json!({ "within": "5m", "warning": 2, "critical": 1 }),
+        Unit::Percent if figure == Figure::Memory => {
+            serde_json::json!({ "warning": "80%", "critical": "95%" })
+        }
         Unit::Percent => serde_json::json!({ "warning": "120%", "critical": "200%" }),
     }
 }
@@ -279,6 +294,7 @@ fn threshold_schema(figure: Figure) -> serde_json::Value {
             Unit::Entries => "entries",
             Unit::Duration => "a duration: `90s`, `15m`, `12h`, `7d`",
             Unit::Consumers => "consumers",
+            Unit::Percent if figure == Figure::Memory => "a percentage of `maxmemory`: `85%`",
             Unit::Percent => "a percentage of `maxlen`: `150%`",
         };
         let breach = if figure.lower_is_worse() {

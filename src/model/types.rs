@@ -244,6 +244,10 @@ pub struct Stream {
     /// `status` checks its length against `dlq_length`.
     #[schemars(title = "Dead-letter stream of", example = &"rag:tasks")]
     pub dlq_of: Option<Sp<String>>,
+    /// Entries must survive a restart: `status` (and `plan`, as a note) says so when the
+    /// server does not write an append-only file (`appendonly no`). Nothing is applied.
+    #[schemars(title = "Durable", example = true)]
+    pub durable: Option<Sp<bool>>,
     /// What `status` checks on this stream and its groups (over the top level's).
     #[schemars(title = "Health thresholds", example = health_example())]
     pub health: Option<Health>,

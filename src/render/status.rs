@@ -18,11 +18,13 @@ fn colour_of(level: Level) -> &'static str {
     }
 }
 
-/// What a row is called: `stream rag:tasks` or `group rag:tasks/rag-workers`.
+/// What a row is called: `server 10.0.0.1:6379`, `stream rag:tasks` or `group
+/// rag:tasks/rag-workers`.
 fn row_name(row: &Row) -> String {
-    match &row.group {
-        Some(group) => format!("group {}/{group}", row.stream),
-        None => format!("stream {}", row.stream),
+    match (&row.server, &row.group) {
+        (Some(server), _) => format!("server {server}"),
+        (None, Some(group)) => format!("group {}/{group}", row.stream),
+        (None, None) => format!("stream {}", row.stream),
     }
 }
 
@@ -85,7 +87,8 @@ pub fn json(report: &Report, target: &PlanTarget) -> Json {
             let mut unknown = serde_json::Map::new();
             for (name, value) in &row.figures {
                 let number = match value {
-                    Value::Count(n) | Value::Percent(n) => json!(n),
+                    Value::Count(n) | Value::Percent(n) | Value::Bytes(n) => json!(n),
+                    Value::Text(text) => json!(text),
                     Value::Active { active, .. } => json!(active),
                     Value::Ms(ms) => json!(*ms as f64 / 1000.0),
                     Value::Unknown(why) => {
@@ -96,6 +99,7 @@ pub fn json(report: &Report, target: &PlanTarget) -> Json {
                 figures.insert((*name).to_owned(), number);
             }
             json!({
+                "server": row.server,
                 "stream": row.stream,
                 "group": row.group,
                 "key": row.key,
@@ -146,6 +150,10 @@ pub fn prometheus(report: &Report, target: &PlanTarget) -> String {
     };
     let namespace = label_value(target.namespace);
     for row in &report.rows {
+        if let Some(server) = &row.server {
+            server_metrics(row, &label_value(server), &mut add);
+            continue;
+        }
         let labels = match &row.group {
             Some(group) => format!(
                 "namespace=\"{namespace}\",stream=\"{}\",group=\"{}\"",
@@ -175,28 +183,19 @@ pub fn prometheus(report: &Report, target: &PlanTarget) -> String {
                 );
             }
         }
-        let status = match row.level {
-            Level::Ok => 0,
-            Level::Unknown => 1,
-            Level::Warning => 2,
-            Level::Critical => 3,
-        };
-        add(
-            "redis_topology_status",
-            "The stream's or group's status: 0 ok, 1 unknown, 2 warning, 3 critical.",
-            format!("redis_topology_status{{{labels}}} {status}"),
-        );
-        for finding in &row.findings {
-            add(
+        status_and_checks(
+            row,
+            &labels,
+            (
+                "redis_topology_status",
+                "The stream's or group's status: 0 ok, 1 unknown, 2 warning, 3 critical.",
+            ),
+            (
                 "redis_topology_check",
                 "A rule the stream or group breaks (or could not be checked), by check and level.",
-                format!(
-                    "redis_topology_check{{{labels},check=\"{}\",level=\"{}\"}} 1",
-                    finding.check,
-                    finding.level.name()
-                ),
-            );
-        }
+            ),
+            &mut add,
+        );
     }
     let mut out = String::new();
     for (name, help, samples) in families {
@@ -207,6 +206,75 @@ pub fn prometheus(report: &Report, target: &PlanTarget) -> String {
         }
     }
     out
+}
+
+/// A server row's metrics, labelled `node`.
+fn server_metrics(row: &Row, node: &str, add: &mut impl FnMut(&'static str, &'static str, String)) {
+    for (figure, value) in &row.figures {
+        let (name, help, number) = match (*figure, value) {
+            ("used_memory", Value::Bytes(n)) => (
+                "redis_topology_server_memory_used_bytes",
+                "The server's used_memory (INFO memory).",
+                *n as f64,
+            ),
+            ("memory", Value::Percent(p)) => (
+                "redis_topology_server_memory_ratio",
+                "The server's used_memory divided by its maxmemory.",
+                *p as f64 / 100.0,
+            ),
+            _ => continue,
+        };
+        add(name, help, format!("{name}{{node=\"{node}\"}} {number}"));
+    }
+    status_and_checks(
+        row,
+        &format!("node=\"{node}\""),
+        (
+            "redis_topology_server_status",
+            "The server's status for the streams (eviction, durability, memory): 0 ok, 1 unknown, 2 warning, 3 critical.",
+        ),
+        (
+            "redis_topology_server_check",
+            "A rule the server breaks (or could not be checked), by check and level.",
+        ),
+        add,
+    );
+}
+
+/// A row's status gauge, and a gauge per finding, under the metrics `status` and `check`
+/// (each a name and its help).
+fn status_and_checks(
+    row: &Row,
+    labels: &str,
+    status: (&'static str, &'static str),
+    check: (&'static str, &'static str),
+    add: &mut impl FnMut(&'static str, &'static str, String),
+) {
+    let (name, help) = status;
+    let level = level_number(row.level);
+    add(name, help, format!("{name}{{{labels}}} {level}"));
+    let (name, help) = check;
+    for finding in &row.findings {
+        add(
+            name,
+            help,
+            format!(
+                "{name}{{{labels},check=\"{}\",level=\"{}\"}} 1",
+                finding.check,
+                finding.level.name()
+            ),
+        );
+    }
+}
+
+/// A level as a number: 0 ok, 1 unknown, 2 warning, 3 critical.
+fn level_number(level: Level) -> u8 {
+    match level {
+        Level::Ok => 0,
+        Level::Unknown => 1,
+        Level::Warning => 2,
+        Level::Critical => 3,
+    }
 }
 
 /// A figure's metric name and help; `None` for a figure not exported.
@@ -279,9 +347,10 @@ pub fn markdown(report: &Report, target: &PlanTarget) -> String {
         report.count(Level::Ok)
     ));
     for row in &report.rows {
-        let name = match &row.group {
-            Some(group) => format!("`{}` / `{}`", cell(&row.stream), cell(group)),
-            None => format!("`{}`", cell(&row.stream)),
+        let name = match (&row.server, &row.group) {
+            (Some(server), _) => format!("server `{}`", cell(server)),
+            (None, Some(group)) => format!("`{}` / `{}`", cell(&row.stream), cell(group)),
+            (None, None) => format!("`{}`", cell(&row.stream)),
         };
         let figures: Vec<String> = row
             .figures

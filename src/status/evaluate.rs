@@ -1,6 +1,6 @@
 //! From readings and thresholds to a report: pure, so every rule is tested without a server.
 
-use super::{GroupReading, KeyState, Level, StreamReading};
+use super::{GroupReading, KeyState, Level, NodeReading, Readings, StreamReading};
 use crate::model::desired::Desired;
 use crate::model::health::{Figure, Levels, Unit};
 use crate::text::untrusted;
@@ -26,9 +26,11 @@ impl Report {
     }
 }
 
-/// A stream, or one of its groups (`group`), with its figures and what they break.
+/// A server (`server`: its address), a stream, or one of its groups (`group`), with its
+/// figures and what they break.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row {
+    pub server: Option<String>,
     pub stream: String,
     pub group: Option<String>,
     pub key: String,
@@ -44,6 +46,9 @@ pub enum Value {
     /// A duration, in ms.
     Ms(u64),
     Percent(u64),
+    Bytes(u64),
+    /// A setting, as the server says it.
+    Text(String),
     /// `active` of `of` consumers seen within `within_ms`.
     Active {
         active: u64,
@@ -59,7 +64,8 @@ impl Value {
     /// when unknown.
     pub fn number(&self) -> Option<f64> {
         match self {
-            Value::Count(n) | Value::Percent(n) => Some(*n as f64),
+            Value::Count(n) | Value::Percent(n) | Value::Bytes(n) => Some(*n as f64),
+            Value::Text(_) => None,
             Value::Ms(ms) => Some(*ms as f64 / 1000.0),
             Value::Active { active, .. } => Some(*active as f64),
             Value::Unknown(_) => None,
@@ -71,6 +77,8 @@ impl Value {
             Value::Count(n) => n.to_string(),
             Value::Ms(ms) => duration_text(*ms),
             Value::Percent(p) => format!("{p}%"),
+            Value::Bytes(n) => bytes_text(*n),
+            Value::Text(text) => untrusted(text).into_owned(),
             Value::Active {
                 active,
                 of,
@@ -91,9 +99,13 @@ pub struct Finding {
 }
 
 /// Evaluate what was read against the thresholds of `desired`.
-pub fn evaluate(desired: &Desired, readings: &[StreamReading]) -> Report {
-    let mut rows = Vec::new();
-    for reading in readings {
+pub fn evaluate(desired: &Desired, readings: &Readings) -> Report {
+    let mut rows: Vec<Row> = readings
+        .nodes
+        .iter()
+        .map(|node| server_row(desired, node))
+        .collect();
+    for reading in &readings.streams {
         rows.push(stream_row(desired, reading));
         if reading.state == KeyState::Stream {
             for group in &reading.groups {
@@ -104,14 +116,85 @@ pub fn evaluate(desired: &Desired, readings: &[StreamReading]) -> Report {
     rows.sort_by(|a, b| {
         b.level
             .cmp(&a.level)
+            .then_with(|| b.server.is_some().cmp(&a.server.is_some()))
+            .then_with(|| a.server.cmp(&b.server))
             .then_with(|| a.stream.cmp(&b.stream))
             .then_with(|| a.group.cmp(&b.group))
     });
     Report { rows }
 }
 
+/// What a server's settings mean for the streams: an eviction policy that can drop them,
+/// durable streams without an append-only file, memory against `maxmemory`.
+fn server_row(desired: &Desired, node: &NodeReading) -> Row {
+    let mut row = Row {
+        server: Some(node.address.clone()),
+        stream: String::new(),
+        group: None,
+        key: String::new(),
+        level: Level::Ok,
+        figures: Vec::new(),
+        findings: Vec::new(),
+    };
+    if let Some(used) = node.used_memory {
+        row.figures.push(("used_memory", Value::Bytes(used)));
+    }
+    let limit = node.maxmemory.filter(|m| *m > 0);
+    if let (Some(used), Some(limit)) = (node.used_memory, limit) {
+        let percent = used.saturating_mul(100) / limit;
+        let levels = desired.health.levels(Figure::Memory, "", None);
+        row.check(Figure::Memory, percent, levels);
+    }
+    if let Some(policy) = &node.maxmemory_policy {
+        row.figures
+            .push(("maxmemory_policy", Value::Text(policy.clone())));
+        if policy.starts_with("allkeys-") && !desired.streams.is_empty() {
+            row.finding(
+                Level::Critical,
+                "eviction",
+                format!(
+                    "maxmemory-policy {} can evict whole streams, with their groups and pending entries, when memory runs out: set noeviction (or a volatile-* policy, which evicts only keys with a TTL)",
+                    untrusted(policy)
+                ),
+            );
+        }
+    }
+    if let Some(appendonly) = node.appendonly {
+        let shown = if appendonly { "yes" } else { "no" };
+        row.figures
+            .push(("appendonly", Value::Text(shown.to_owned())));
+        let durable = &desired.health.durable;
+        if !appendonly && !durable.is_empty() {
+            let names: Vec<&str> = durable
+                .iter()
+                .filter_map(|key| desired.streams.get(key).map(|s| s.name.as_str()))
+                .collect();
+            row.finding(
+                Level::Critical,
+                "durability",
+                format!(
+                    "{} declared durable ({}), but the server writes no append-only file: a restart loses every entry since the last snapshot; set appendonly yes",
+                    if names.len() == 1 { "1 stream is".to_owned() } else { format!("{} streams are", names.len()) },
+                    names.join(", ")
+                ),
+            );
+        }
+    }
+    if let Some(why) = &node.unreadable {
+        row.finding(
+            Level::Unknown,
+            "settings",
+            format!(
+                "the server's memory settings could not be read ({why}): eviction, durability and memory are not checked; give the tool's user `+config|get +info`"
+            ),
+        );
+    }
+    row
+}
+
 fn stream_row(desired: &Desired, reading: &StreamReading) -> Row {
     let mut row = Row {
+        server: None,
         stream: reading.name.clone(),
         group: None,
         key: reading.key.clone(),
@@ -159,6 +242,7 @@ fn stream_row(desired: &Desired, reading: &StreamReading) -> Row {
 
 fn group_row(desired: &Desired, stream: &StreamReading, group: &GroupReading) -> Row {
     let mut row = Row {
+        server: None,
         stream: stream.name.clone(),
         group: Some(group.name.clone()),
         key: stream.key.clone(),
@@ -330,6 +414,21 @@ fn value_of(figure: Figure, value: u64) -> Value {
         Unit::Duration => Value::Ms(value),
         Unit::Percent => Value::Percent(value),
     }
+}
+
+/// A size for people: `512 B`, `1.5 MiB`, `2.0 GiB`.
+pub fn bytes_text(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }
 
 /// A duration for people: `250ms`, `42s`, `3m05s`, `1m`, `2h07m`, `3d04h`.

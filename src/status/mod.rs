@@ -48,6 +48,29 @@ impl Level {
     }
 }
 
+/// Everything `status` read.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Readings {
+    pub nodes: Vec<NodeReading>,
+    /// Declared streams, by name.
+    pub streams: Vec<StreamReading>,
+}
+
+/// What was read of a server (each node of a cluster or a replicated primary).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct NodeReading {
+    /// `host:port`, as the target names it.
+    pub address: String,
+    /// INFO `used_memory`, in bytes.
+    pub used_memory: Option<u64>,
+    /// `maxmemory` in bytes (0: no limit).
+    pub maxmemory: Option<u64>,
+    pub maxmemory_policy: Option<String>,
+    pub appendonly: Option<bool>,
+    /// Why the settings or the memory could not be read (the server's words, escaped).
+    pub unreadable: Option<String>,
+}
+
 /// What was read of a declared stream.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StreamReading {

@@ -14,9 +14,8 @@
 
 use std::collections::HashMap;
 
-use super::{ConsumerReading, GroupReading, KeyState, StreamReading};
+use super::{ConsumerReading, GroupReading, KeyState, NodeReading, Readings, StreamReading};
 use crate::live::StreamId;
-use crate::live::read::clocks;
 use crate::model::desired::Desired;
 use crate::resp::Reply;
 use crate::target::keyed::{BatchLimits, KeyCommands};
@@ -27,12 +26,9 @@ use crate::text::untrusted;
 /// does not control) in its `XRANGE`, so fewer keys than the plan's reads.
 const KEYS_PER_BATCH: usize = 100;
 
-/// Read every declared stream and group of `desired`.
-pub async fn read(
-    target: &mut Target,
-    desired: &Desired,
-) -> Result<Vec<StreamReading>, TargetError> {
-    let clocks = clocks(target).await?;
+/// Read every node, and every declared stream and group of `desired`.
+pub async fn read(target: &mut Target, desired: &Desired) -> Result<Readings, TargetError> {
+    let (clocks, nodes) = read_nodes(target).await?;
     let url = target.describe().clone();
     let keys: Vec<&str> = desired.streams.keys().map(String::as_str).collect();
     let groups_of = |key: &str| -> Vec<&str> {
@@ -79,9 +75,113 @@ pub async fn read(
         .await
         .map_err(TargetError::from)?;
     read_next_undelivered(target, &mut readings).await?;
-    let mut readings: Vec<StreamReading> = readings.into_values().collect();
-    readings.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(readings)
+    let mut streams: Vec<StreamReading> = readings.into_values().collect();
+    streams.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(Readings { nodes, streams })
+}
+
+/// Every node's clock (`TIME`), memory settings (`CONFIG GET`) and use (`INFO memory`): one
+/// round trip for all nodes. Settings a user may not read (a managed service) are left
+/// unknown, with the server's words; a clock that cannot be read is an error.
+async fn read_nodes(target: &mut Target) -> Result<(Vec<u64>, Vec<NodeReading>), TargetError> {
+    let url = target.describe().clone();
+    let ids: Vec<NodeId> = target.nodes().collect();
+    let jobs: Vec<(NodeId, Vec<Vec<Command>>)> = ids
+        .iter()
+        .map(|node| {
+            let commands = vec![
+                Command::new("TIME"),
+                Command::new("CONFIG")
+                    .arg("GET")
+                    .arg("maxmemory")
+                    .arg("maxmemory-policy")
+                    .arg("appendonly"),
+                Command::new("INFO").arg("memory"),
+            ];
+            (*node, vec![commands])
+        })
+        .collect();
+    let mut clocks: Vec<Option<u64>> = vec![None; ids.len()];
+    let mut nodes: Vec<NodeReading> = ids
+        .iter()
+        .map(|node| NodeReading {
+            address: target.address(*node).to_owned(),
+            ..NodeReading::default()
+        })
+        .collect();
+    target
+        .read_many(&jobs, &mut |job, replies| {
+            let reply = |i: usize| replies.get(i).unwrap_or(&Reply::Nil);
+            let now = time_of(reply(0)).ok_or_else(|| malformed(&url, "TIME", "", reply(0)))?;
+            if let (Some(clock), Some(node)) = (clocks.get_mut(job), nodes.get_mut(job)) {
+                *clock = Some(now);
+                settings(reply(1), node);
+                memory(reply(2), node);
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|(_, error)| TargetError::from(error))?;
+    let clocks = clocks
+        .into_iter()
+        .map(|now| {
+            now.ok_or_else(|| TargetError::NoReplies {
+                url: url.clone(),
+                what: "`TIME`",
+            })
+        })
+        .collect::<Result<Vec<u64>, TargetError>>()?;
+    Ok((clocks, nodes))
+}
+
+/// `TIME`: seconds and microseconds, in ms.
+fn time_of(reply: &Reply<'_>) -> Option<u64> {
+    let Reply::Array(parts) = reply else {
+        return None;
+    };
+    let number = |part: &Reply<'_>| part.as_str()?.parse::<u64>().ok();
+    match parts.as_slice() {
+        [seconds, micros] => Some(number(seconds)? * 1000 + number(micros)? / 1000),
+        _ => None,
+    }
+}
+
+/// `CONFIG GET maxmemory maxmemory-policy appendonly`: name/value pairs.
+fn settings(reply: &Reply<'_>, node: &mut NodeReading) {
+    let Some(pairs) = reply.map() else {
+        node.unreadable = Some(refusal("CONFIG GET", reply));
+        return;
+    };
+    for (name, value) in pairs {
+        let value = value.as_str();
+        match name.to_ascii_lowercase().as_str() {
+            "maxmemory" => node.maxmemory = value.and_then(|v| v.parse().ok()),
+            "maxmemory-policy" => node.maxmemory_policy = value.map(str::to_owned),
+            "appendonly" => node.appendonly = value.map(|v| v.eq_ignore_ascii_case("yes")),
+            _ => {}
+        }
+    }
+}
+
+/// `INFO memory`: its `used_memory` line.
+fn memory(reply: &Reply<'_>, node: &mut NodeReading) {
+    let used = reply.as_str().and_then(|text| {
+        text.lines()
+            .find_map(|line| line.strip_prefix("used_memory:"))
+            .and_then(|n| n.trim().parse().ok())
+    });
+    match used {
+        Some(used) => node.used_memory = Some(used),
+        None if node.unreadable.is_none() => {
+            node.unreadable = Some(refusal("INFO memory", reply));
+        }
+        None => {}
+    }
+}
+
+/// Why a node's setting could not be read, escaped.
+fn refusal(command: &str, reply: &Reply<'_>) -> String {
+    format!("`{command}` answered {}", reply.describe())
 }
 
 /// The second phase: the entry after each group's last-delivered ID, for the groups whose

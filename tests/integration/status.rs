@@ -560,3 +560,50 @@ fn markdown_is_a_table_worst_first() {
         "{shown}"
     );
 }
+
+#[test]
+fn an_evicting_policy_and_durable_streams_without_aof_are_critical_on_a_real_server() {
+    let server = RedisServer::start_with(&[
+        "--maxmemory-policy",
+        "allkeys-lru",
+        "--maxmemory",
+        "1gb",
+        "--appendonly",
+        "no",
+    ]);
+    let topology = topology_file(
+        "version: 1\nnamespace: app\nhealth:\n  memory: { warning: 80%, critical: 95% }\nstreams:\n  orders:\n    retention: unbounded\n    durable: true\n",
+    );
+    applied(&server, &topology);
+    let out = status(&topology, &server.url(), "json");
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let json: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let node = rows(&json)
+        .iter()
+        .find(|r| r["server"].is_string())
+        .expect("the server's row");
+    assert_eq!(node["server"], format!("127.0.0.1:{}", server.port));
+    let mut found = checks(node);
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            ("durability".into(), "critical".into()),
+            ("eviction".into(), "critical".into()),
+        ]
+    );
+    assert_eq!(node["figures"]["maxmemory_policy"], "allkeys-lru");
+    let used = node["figures"]["used_memory"].as_u64().expect("bytes");
+    assert!(used > 100_000, "{node:#}");
+    assert!(node["figures"]["memory"].is_u64(), "{node:#}");
+    // Mended: no eviction, an append-only file; a maxmemory the data nearly fills is critical.
+    server.cmd::<String>(&["CONFIG", "SET", "maxmemory-policy", "noeviction"]);
+    server.cmd::<String>(&["CONFIG", "SET", "appendonly", "yes"]);
+    let out = status(&topology, &server.url(), "json");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let limit = (used * 100 / 97).to_string();
+    server.cmd::<String>(&["CONFIG", "SET", "maxmemory", &limit]);
+    let out = status(&topology, &server.url(), "human");
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("> critical 95%"), "{}", text(&out));
+}

@@ -2,7 +2,9 @@ use super::*;
 use crate::live::StreamId;
 use crate::model::desired::{Desired, DesiredRetention, DesiredStream};
 use crate::model::health::{HealthRules, StreamRules};
-use crate::status::{ConsumerReading, GroupReading, KeyState, StreamReading};
+use crate::status::{
+    ConsumerReading, GroupReading, KeyState, NodeReading, Readings, StreamReading,
+};
 
 const NOW: u64 = 1_700_000_600_000;
 
@@ -70,6 +72,13 @@ fn stream(name: &str, length: u64, groups: Vec<GroupReading>) -> StreamReading {
     }
 }
 
+fn streams_only(streams: Vec<StreamReading>) -> Readings {
+    Readings {
+        nodes: Vec::new(),
+        streams,
+    }
+}
+
 fn group(lag: Option<u64>) -> GroupReading {
     GroupReading {
         name: "workers".to_owned(),
@@ -105,12 +114,18 @@ fn each_level_fires_past_its_threshold_and_not_at_it() {
         (100, Level::Warning),
         (101, Level::Critical),
     ] {
-        let report = evaluate(&desired, &[stream("tasks", 5, vec![group(Some(lag))])]);
+        let report = evaluate(
+            &desired,
+            &streams_only(vec![stream("tasks", 5, vec![group(Some(lag))])]),
+        );
         let workers = row(&report, "tasks", Some("workers"));
         assert_eq!(workers.level, expected, "lag {lag}: {workers:?}");
         assert_eq!(report.worst().exit_code(), expected.exit_code());
     }
-    let report = evaluate(&desired, &[stream("tasks", 5, vec![group(Some(101))])]);
+    let report = evaluate(
+        &desired,
+        &streams_only(vec![stream("tasks", 5, vec![group(Some(101))])]),
+    );
     let finding = &row(&report, "tasks", Some("workers")).findings[0];
     assert_eq!(finding.text, "lag 101 > critical 100");
     assert_eq!(report.worst().exit_code(), 3);
@@ -124,7 +139,10 @@ fn an_unknown_lag_is_unknown_not_zero_and_the_age_still_counts() {
     ]);
     let mut behind = group(None);
     behind.next_undelivered = Some(Some(id(NOW - 120_000)));
-    let report = evaluate(&desired, &[stream("tasks", 5, vec![behind])]);
+    let report = evaluate(
+        &desired,
+        &streams_only(vec![stream("tasks", 5, vec![behind])]),
+    );
     let workers = row(&report, "tasks", Some("workers"));
     assert!(matches!(figure(workers, "lag"), Value::Unknown(_)));
     assert_eq!(figure(workers, "lag_age"), Value::Ms(120_000));
@@ -139,12 +157,18 @@ fn an_unknown_lag_is_unknown_not_zero_and_the_age_still_counts() {
     // Nothing after the last delivered entry: the lag is 0 whatever Redis counts.
     let mut caught_up = group(None);
     caught_up.next_undelivered = Some(None);
-    let report = evaluate(&desired, &[stream("tasks", 5, vec![caught_up])]);
+    let report = evaluate(
+        &desired,
+        &streams_only(vec![stream("tasks", 5, vec![caught_up])]),
+    );
     let workers = row(&report, "tasks", Some("workers"));
     assert_eq!(figure(workers, "lag"), Value::Count(0));
     assert_eq!(workers.level, Level::Ok);
     // Unknown alone does not change the exit code.
-    let report = evaluate(&desired, &[stream("tasks", 5, vec![group(None)])]);
+    let report = evaluate(
+        &desired,
+        &streams_only(vec![stream("tasks", 5, vec![group(None)])]),
+    );
     assert_eq!(report.worst(), Level::Unknown);
     assert_eq!(report.worst().exit_code(), 0);
 }
@@ -165,7 +189,10 @@ fn fewer_active_consumers_than_wanted_is_the_breach() {
         consumer("b", Some(3_600_000)),
         consumer("never-read", None),
     ];
-    let report = evaluate(&desired, &[stream("tasks", 5, vec![workers.clone()])]);
+    let report = evaluate(
+        &desired,
+        &streams_only(vec![stream("tasks", 5, vec![workers.clone()])]),
+    );
     let row_ = row(&report, "tasks", Some("workers"));
     assert_eq!(
         figure(row_, "active_consumers"),
@@ -177,7 +204,10 @@ fn fewer_active_consumers_than_wanted_is_the_breach() {
     );
     assert_eq!(row_.level, Level::Warning, "{row_:?}");
     workers.consumers.remove(0);
-    let report = evaluate(&desired, &[stream("tasks", 5, vec![workers])]);
+    let report = evaluate(
+        &desired,
+        &streams_only(vec![stream("tasks", 5, vec![workers])]),
+    );
     assert_eq!(
         row(&report, "tasks", Some("workers")).level,
         Level::Critical
@@ -190,13 +220,19 @@ fn pending_entries_older_than_the_first_entry_are_critical_without_a_threshold()
     let mut trimmed = group(Some(0));
     trimmed.pending = 5;
     trimmed.oldest_pending = Some(id(NOW - 3_600_000));
-    let report = evaluate(&desired, &[stream("tasks", 5, vec![trimmed.clone()])]);
+    let report = evaluate(
+        &desired,
+        &streams_only(vec![stream("tasks", 5, vec![trimmed.clone()])]),
+    );
     let workers = row(&report, "tasks", Some("workers"));
     assert_eq!(workers.level, Level::Critical);
     assert_eq!(workers.findings[0].check, "pending_trimmed");
     // The same pending entries, still in the stream: fine.
     trimmed.oldest_pending = Some(id(NOW - 30_000));
-    let report = evaluate(&desired, &[stream("tasks", 5, vec![trimmed])]);
+    let report = evaluate(
+        &desired,
+        &streams_only(vec![stream("tasks", 5, vec![trimmed])]),
+    );
     assert_eq!(row(&report, "tasks", Some("workers")).level, Level::Ok);
 }
 
@@ -208,10 +244,10 @@ fn dlq_length_applies_to_dead_letter_streams_only_and_over_retention_to_maxlen()
     ]);
     let report = evaluate(
         &desired,
-        &[
+        &streams_only(vec![
             stream("dlq", 3, Vec::new()),
             stream("tasks", 150, Vec::new()),
-        ],
+        ]),
     );
     let dlq = row(&report, "dlq", None);
     assert_eq!(dlq.level, Level::Warning, "{dlq:?}");
@@ -233,7 +269,10 @@ fn missing_streams_and_groups_are_critical() {
     missing.state = KeyState::Missing;
     let mut gone = group(None);
     gone.exists = false;
-    let report = evaluate(&desired, &[missing, stream("dlq", 0, vec![gone])]);
+    let report = evaluate(
+        &desired,
+        &streams_only(vec![missing, stream("dlq", 0, vec![gone])]),
+    );
     assert_eq!(row(&report, "tasks", None).level, Level::Critical);
     assert_eq!(row(&report, "dlq", Some("workers")).level, Level::Critical);
     assert_eq!(report.count(Level::Critical), 2);
@@ -249,4 +288,74 @@ fn durations_read_as_people_write_them() {
     assert_eq!(duration_text(273_600_000), "3d04h");
     assert_eq!(duration_text(60_000), "1m");
     assert_eq!(duration_text(7_200_000), "2h");
+}
+
+fn server(policy: &str, appendonly: bool, used: u64, max: u64) -> NodeReading {
+    NodeReading {
+        address: "10.0.0.1:6379".to_owned(),
+        used_memory: Some(used),
+        maxmemory: Some(max),
+        maxmemory_policy: Some(policy.to_owned()),
+        appendonly: Some(appendonly),
+        unreadable: None,
+    }
+}
+
+fn server_row(report: &Report) -> &Row {
+    report
+        .rows
+        .iter()
+        .find(|r| r.server.is_some())
+        .expect("the server's row")
+}
+
+#[test]
+fn an_evicting_policy_and_durable_streams_without_aof_are_critical() {
+    let mut desired = desired(vec![(Figure::Memory, levels(Some(80), Some(95)))]);
+    let readings = |node| Readings {
+        nodes: vec![node],
+        streams: Vec::new(),
+    };
+    let report = evaluate(&desired, &readings(server("noeviction", false, 10, 100)));
+    assert_eq!(server_row(&report).level, Level::Ok, "{report:?}");
+    let report = evaluate(&desired, &readings(server("allkeys-lru", true, 10, 100)));
+    let row = server_row(&report);
+    assert_eq!(row.level, Level::Critical);
+    assert_eq!(row.findings[0].check, "eviction");
+    assert_eq!(
+        evaluate(&desired, &readings(server("volatile-lru", true, 10, 100))).worst(),
+        Level::Ok,
+        "volatile-* evicts only keys with a TTL"
+    );
+    desired.health.durable.push("app:tasks".to_owned());
+    let report = evaluate(&desired, &readings(server("noeviction", false, 10, 100)));
+    let row = server_row(&report);
+    assert_eq!(row.findings[0].check, "durability");
+    assert!(row.findings[0].text.contains("tasks"), "{row:?}");
+    assert_eq!(
+        evaluate(&desired, &readings(server("noeviction", true, 10, 100))).worst(),
+        Level::Ok
+    );
+    // Memory against maxmemory; none when there is no maxmemory.
+    let report = evaluate(&desired, &readings(server("noeviction", true, 90, 100)));
+    assert_eq!(server_row(&report).level, Level::Warning);
+    assert_eq!(figure(server_row(&report), "memory"), Value::Percent(90));
+    let report = evaluate(&desired, &readings(server("noeviction", true, 99, 100)));
+    assert_eq!(server_row(&report).level, Level::Critical);
+    let report = evaluate(&desired, &readings(server("noeviction", true, 99, 0)));
+    assert_eq!(server_row(&report).level, Level::Ok);
+    // Settings that could not be read: unknown, said.
+    let mut hidden = server("noeviction", true, 1, 100);
+    hidden.maxmemory_policy = None;
+    hidden.appendonly = None;
+    hidden.unreadable = Some("`CONFIG GET` answered the error NOPERM".to_owned());
+    let report = evaluate(&desired, &readings(hidden));
+    assert_eq!(server_row(&report).level, Level::Unknown);
+}
+
+#[test]
+fn sizes_read_as_people_write_them() {
+    assert_eq!(bytes_text(512), "512 B");
+    assert_eq!(bytes_text(1536), "1.5 KiB");
+    assert_eq!(bytes_text(3 * 1024 * 1024), "3.0 MiB");
 }
