@@ -47,6 +47,11 @@ pub struct LiveNode {
     /// ACL users and what is needed to compare them; read only when the topology declares
     /// users or the record names some.
     pub acl: Option<LiveAcl>,
+    /// `maxmemory-policy` and `appendonly`, when the user may read them: the planner notes
+    /// an eviction policy that can drop streams, and durable streams without an
+    /// append-only file.
+    pub maxmemory_policy: Option<String>,
+    pub appendonly: Option<bool>,
 }
 
 impl LiveNode {
@@ -56,6 +61,8 @@ impl LiveNode {
         node_max_entries: 100,
         now_ms: 0,
         acl: None,
+        maxmemory_policy: None,
+        appendonly: None,
     };
 }
 

@@ -518,7 +518,9 @@ async fn read_header(target: &mut Target, namespace: &str) -> Result<Header, Tar
                 Command::new("TIME"),
                 Command::new("CONFIG")
                     .arg("GET")
-                    .arg("stream-node-max-entries"),
+                    .arg("stream-node-max-entries")
+                    .arg("maxmemory-policy")
+                    .arg("appendonly"),
             ];
             if node.0 == record_node {
                 commands.push(Command::new("GET").arg(&keys.current));
@@ -536,9 +538,12 @@ async fn read_header(target: &mut Target, namespace: &str) -> Result<Header, Tar
             let node = nodes.get(job).map_or(usize::MAX, |n| n.0);
             let reply = |i: usize| replies.get(i).unwrap_or(&Reply::Nil);
             if let Some(slot) = facts.get_mut(job) {
+                let (maxmemory_policy, appendonly) = durability_settings(reply(1));
                 *slot = Some(LiveNode {
                     now_ms: parse_time(reply(0), &url)?,
                     node_max_entries: parse_node_max_entries(reply(1), &url)?,
+                    maxmemory_policy,
+                    appendonly,
                     ..LiveNode::UNREAD
                 });
             }
@@ -781,6 +786,20 @@ fn parse_time(reply: &Reply, url: &RedactedUrl) -> Result<u64, TargetError> {
 /// user may not run it (`NOPERM`) or the server does not have it (`ERR`: CONFIG renamed or
 /// disabled, as managed services do; an empty reply: no such parameter), and for 0 (no
 /// limit by count: nodes are bounded by bytes only).
+/// `maxmemory-policy` and `appendonly` from the header's `CONFIG GET`, where it has them (a
+/// user may not read the configuration: nothing then).
+fn durability_settings(reply: &Reply) -> (Option<String>, Option<bool>) {
+    let (mut policy, mut appendonly) = (None, None);
+    for (name, value) in reply.map().into_iter().flatten() {
+        if name.eq_ignore_ascii_case("maxmemory-policy") {
+            policy = value.as_str().map(str::to_owned);
+        } else if name.eq_ignore_ascii_case("appendonly") {
+            appendonly = value.as_str().map(|v| v.eq_ignore_ascii_case("yes"));
+        }
+    }
+    (policy, appendonly)
+}
+
 fn parse_node_max_entries(reply: &Reply, url: &RedactedUrl) -> Result<u64, TargetError> {
     const NAME: &str = "stream-node-max-entries";
     let value = match reply {
@@ -797,11 +816,13 @@ fn parse_node_max_entries(reply: &Reply, url: &RedactedUrl) -> Result<u64, Targe
             ));
         }
         Reply::Array(items) if items.is_empty() => return Ok(DEFAULT_NODE_MAX_ENTRIES),
-        Reply::Array(items) => match items.as_slice() {
-            [name, value] if name.as_str().is_some_and(|n| n.eq_ignore_ascii_case(NAME)) => {
-                value.as_str().and_then(|v| v.parse::<u64>().ok())
-            }
-            _ => None,
+        // Pairs of name and value (other settings asked at once among them), in no set order.
+        Reply::Array(_) => match reply.map() {
+            Some(mut pairs) => match pairs.find(|(name, _)| name.eq_ignore_ascii_case(NAME)) {
+                Some((_, value)) => value.as_str().and_then(|v| v.parse::<u64>().ok()),
+                None => return Ok(DEFAULT_NODE_MAX_ENTRIES),
+            },
+            None => None,
         },
         _ => None,
     };

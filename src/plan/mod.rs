@@ -16,6 +16,7 @@ pub mod ops;
 mod refusal;
 mod retention;
 pub mod saved;
+mod server;
 mod streams;
 mod trust;
 mod users;
@@ -129,6 +130,7 @@ pub fn plan(desired: &Desired, live: &LiveState, options: Options) -> Result<Pla
     let kept_users = users::plan(desired, live, options, &mut plan);
     let kept = streams::undeclared(desired, &facts, options, &mut plan);
     record_change(desired, live, &facts, &kept, &kept_users, &mut plan);
+    plan.notes.extend(server::notes(desired, live));
     Ok(plan)
 }
 

@@ -365,13 +365,13 @@ fn retention_uses_the_facts_of_the_node_that_holds_the_stream() {
             address: "10.0.0.1:6379".to_owned(),
             now_ms: 1_000_000,
             node_max_entries: 100,
-            acl: None,
+            ..LiveNode::UNREAD
         },
         LiveNode {
             address: "10.0.0.2:6379".to_owned(),
             now_ms: 2_000_000,
             node_max_entries: 50,
-            acl: None,
+            ..LiveNode::UNREAD
         },
     ];
     l.record_node = 1;
@@ -629,4 +629,41 @@ fn a_new_group_cannot_start_past_the_end_of_the_stream() {
     assert!(refusals[0].to_string().contains(
         "group `late` of `ns:s` would start at 9-0, after the stream's last entry ID 5-0"
     ));
+}
+
+#[test]
+fn an_evicting_policy_and_durable_streams_without_aof_are_noted_per_node() {
+    let mut desired = desired(&[("orders", maxlen(100), &[])]);
+    let mut state = live(&[]);
+    state.nodes[0].address = "10.0.0.1:6379".to_owned();
+    state.nodes[0].maxmemory_policy = Some("allkeys-lru".to_owned());
+    state.nodes[0].appendonly = Some(false);
+    let notes = plan(&desired, &state, Options::default())
+        .expect("a plan")
+        .notes;
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("10.0.0.1:6379 has maxmemory-policy allkeys-lru")),
+        "{notes:?}"
+    );
+    assert!(
+        !notes.iter().any(|n| n.contains("append-only")),
+        "nothing is durable: {notes:?}"
+    );
+    desired.health.durable.push("ns:orders".to_owned());
+    state.nodes[0].maxmemory_policy = Some("noeviction".to_owned());
+    let notes = plan(&desired, &state, Options::default())
+        .expect("a plan")
+        .notes;
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].contains("declares durable: orders"), "{notes:?}");
+    state.nodes[0].appendonly = None;
+    let notes = plan(&desired, &state, Options::default())
+        .expect("a plan")
+        .notes;
+    assert!(
+        notes.is_empty(),
+        "settings not read, nothing said: {notes:?}"
+    );
 }

@@ -713,10 +713,15 @@ fn ctrl_c_releases_the_lock_and_the_next_apply_completes() {
         );
     }
     let f = Fixture::new(&topology);
+    // Through a proxy that delays every chunk: the apply's later batches are still on their
+    // way when the signal comes, however fast the machine (CI saw 15,000 streams applied
+    // before a poll that a busy machine ran late).
+    let proxy = crate::proxy::Proxy::start(f.server.port);
+    proxy.delay(std::time::Duration::from_millis(30));
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_redis-topology"))
         .args(["apply", "--yes"])
         .arg(f.file.path())
-        .args(["--url", &f.server.url()])
+        .args(["--url", &proxy.url()])
         .env("NO_COLOR", "1")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())

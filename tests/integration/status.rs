@@ -596,6 +596,19 @@ fn an_evicting_policy_and_durable_streams_without_aof_are_critical_on_a_real_ser
     let used = node["figures"]["used_memory"].as_u64().expect("bytes");
     assert!(used > 100_000, "{node:#}");
     assert!(node["figures"]["memory"].is_u64(), "{node:#}");
+    // `plan` says the same, as notes.
+    let planned = bin()
+        .arg("plan")
+        .arg(topology.path())
+        .args(["--url", &server.url()])
+        .output()
+        .expect("plan");
+    let shown = text(&planned);
+    assert!(
+        shown.contains("has maxmemory-policy allkeys-lru")
+            && shown.contains("declares durable: orders"),
+        "{shown}"
+    );
     // Mended: no eviction, an append-only file; a maxmemory the data nearly fills is critical.
     server.cmd::<String>(&["CONFIG", "SET", "maxmemory-policy", "noeviction"]);
     server.cmd::<String>(&["CONFIG", "SET", "appendonly", "yes"]);

@@ -1,0 +1,174 @@
+//! What the benchmarks share: fresh local redis-servers, `redis-cli --pipe` as the
+//! reference, and running the tool with its peak memory.
+
+// Each benchmark uses some of these.
+#![allow(dead_code)]
+
+use std::io::Write as _;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Server {
+    child: Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        Server::start_on(port, &[])
+    }
+
+    /// A server on `port` with extra arguments (a cluster node's).
+    pub fn start_on(port: u16, extra: &[&str]) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .args(extra)
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed: apt-get install -y redis-server");
+        let server = Server {
+            child,
+            port,
+            _dir: dir,
+        };
+        while Command::new("redis-cli")
+            .args(["-p", &port.to_string(), "ping"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| !s.success())
+            .unwrap_or(true)
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// RESP encoding of commands, for `redis-cli --pipe`.
+pub fn resp(commands: &[Vec<String>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for command in commands {
+        let _ = write!(out, "*{}\r\n", command.len());
+        for arg in command {
+            let _ = write!(out, "${}\r\n{arg}\r\n", arg.len());
+        }
+    }
+    out
+}
+
+pub fn pipe(server: &Server, commands: &[Vec<String>]) -> Duration {
+    let data = resp(commands);
+    let start = Instant::now();
+    let mut child = Command::new("redis-cli")
+        .args(["-p", &server.port.to_string(), "--pipe"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-cli must be installed");
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(&data).expect("pipe commands");
+    }
+    let status = child.wait().expect("redis-cli");
+    assert!(status.success());
+    start.elapsed()
+}
+
+/// Run redis-topology; returns its wall time and peak resident memory (`ru_maxrss` from
+/// wait4(2), in MB: exact, where sampling /proc would miss short peaks and add latency).
+pub fn run_tool(args: &[&str], file: &Path, server: &Server) -> (Duration, f64) {
+    run_tool_exiting(args, file, server, &[0])
+}
+
+/// [`run_tool`] for a command whose exit code may be one of `codes` (`status`: 2 or 3).
+#[allow(unsafe_code)] // wait4(2) below: the child's exact peak memory
+pub fn run_tool_exiting(
+    args: &[&str],
+    file: &Path,
+    server: &Server,
+    codes: &[i32],
+) -> (Duration, f64) {
+    let start = Instant::now();
+    let url = ["--url".to_owned(), server.url()];
+    let url: &[String] = if args.first() == Some(&"validate") {
+        &[]
+    } else {
+        &url
+    };
+    // Reaped below by wait4, which also gives the peak memory.
+    #[allow(clippy::zombie_processes)]
+    let child = Command::new(env!("CARGO_BIN_EXE_redis-topology"))
+        .args(args)
+        .arg(file)
+        .args(url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run redis-topology");
+    let pid = libc::pid_t::try_from(child.id()).expect("pid fits in pid_t");
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 on our own child, with pointers to live locals of the right types.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let elapsed = start.elapsed();
+    assert_eq!(waited, pid, "wait4 failed");
+    assert!(
+        libc::WIFEXITED(status) && codes.contains(&libc::WEXITSTATUS(status)),
+        "redis-topology {args:?} failed"
+    );
+    (elapsed, usage.ru_maxrss as f64 / 1024.0)
+}
+
+/// The median of each run's tool / reference ratio. This machine's speed drifts by tens of
+/// percent over minutes; each run's tool and reference times are taken within a second or
+/// so of each other, so the ratio of each pair cancels most of the drift that a ratio of
+/// medians keeps.
+pub fn paired(ours: &[Duration], reference: &[Duration]) -> f64 {
+    let mut ratios: Vec<f64> = ours
+        .iter()
+        .zip(reference)
+        .map(|(o, r)| o.as_secs_f64() / r.as_secs_f64())
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios[ratios.len() / 2]
+}
+
+pub fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
