@@ -113,14 +113,9 @@ pub fn evaluate(desired: &Desired, readings: &Readings) -> Report {
             }
         }
     }
-    rows.sort_by(|a, b| {
-        b.level
-            .cmp(&a.level)
-            .then_with(|| b.server.is_some().cmp(&a.server.is_some()))
-            .then_with(|| a.server.cmp(&b.server))
-            .then_with(|| a.stream.cmp(&b.stream))
-            .then_with(|| a.group.cmp(&b.group))
-    });
+    // Worst first. The rows come in order already (servers, then the streams by name, each
+    // followed by its groups by name), and a stable sort keeps that order within a level.
+    rows.sort_by_key(|row| std::cmp::Reverse(row.level));
     Report { rows }
 }
 
