@@ -352,8 +352,20 @@ fn the_shipped_topology_is_applied_and_planned_empty_on_a_cluster_and_on_replica
         .map(str::to_owned)
         .to_vec();
         rules.extend(documented_rules_for("topology-apply", "agentic"));
-        // On a cluster; and check-messages samples with XREVRANGE.
-        rules.extend(["+cluster|shards", "+readonly", "+asking", "+xrevrange"].map(str::to_owned));
+        // On a cluster; check-messages samples with XREVRANGE; status reads what the plan
+        // user's rules add for it.
+        rules.extend(
+            [
+                "+cluster|shards",
+                "+readonly",
+                "+asking",
+                "+xrevrange",
+                "+xpending",
+                "+xinfo|consumers",
+                "+info",
+            ]
+            .map(str::to_owned),
+        );
         let rules: Vec<&str> = rules.iter().map(String::as_str).collect();
         for port in &ports {
             cluster_or(&cluster, &replicated, name).cmd_on::<String>(*port, &rules);
@@ -387,6 +399,22 @@ fn the_shipped_topology_is_applied_and_planned_empty_on_a_cluster_and_on_replica
             Some(0),
             "{name} check-messages: {}",
             text(&out)
+        );
+        // Health: every stream and group read on the node that serves it, every node's
+        // settings; nothing is behind on a fresh deployment.
+        let out = shipped_run(&["status", "--env", "staging", "--format", "json"]);
+        assert_eq!(out.status.code(), Some(0), "{name} status: {}", text(&out));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        let rows = json["rows"].as_array().expect("rows");
+        let servers = rows.iter().filter(|r| r["server"].is_string()).count();
+        assert_eq!(servers, ports.len(), "{name}: a row per node");
+        let groups = rows.iter().filter(|r| r["group"].is_string()).count();
+        assert!(groups >= 8, "{name}: the shipped groups: {json:#}");
+        assert!(
+            rows.iter()
+                .filter(|r| r["group"].is_string())
+                .all(|r| r["figures"]["lag"] == 0 && r["figures"]["pending"] == 0),
+            "{name}: {json:#}"
         );
         for port in &ports {
             assert!(
