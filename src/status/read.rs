@@ -425,8 +425,22 @@ fn non_negative(n: i64) -> u64 {
     u64::try_from(n).unwrap_or_default()
 }
 
-/// A reply of another shape than the command's (or its error).
+/// A command's error (with what to do about a missing permission), or a reply of another
+/// shape than the command's.
 fn malformed(url: &RedactedUrl, command: &str, key: &str, reply: &Reply<'_>) -> TargetError {
+    if let Reply::Error { code, details } = reply {
+        let hint = if *code == "NOPERM" {
+            " (status reads with the plan user's rules, which include `+xpending +xinfo|consumers +info`: see \"Least-privilege users for the tool\" in docs/operations.md)"
+        } else {
+            ""
+        };
+        return TargetError::Refused {
+            url: url.clone(),
+            command: format!("`{command} {}`", untrusted(key)),
+            error: crate::target::ServerError::new(code, details),
+            hint: hint.into(),
+        };
+    }
     TargetError::Malformed {
         url: url.clone(),
         command: format!("`{command} {}`", untrusted(key)),

@@ -620,3 +620,38 @@ fn an_evicting_policy_and_durable_streams_without_aof_are_critical_on_a_real_ser
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(text(&out).contains("> critical 95%"), "{}", text(&out));
 }
+
+#[test]
+fn a_user_without_the_status_permissions_is_told_which_it_lacks() {
+    let server = RedisServer::start();
+    let topology = topology_file(TOPOLOGY);
+    applied(&server, &topology);
+    // The plan user's rules from before `status`: no XPENDING.
+    let mut rules: Vec<String> = [
+        "ACL",
+        "SETUSER",
+        "old-plan",
+        "on",
+        ">old-pw",
+        "resetchannels",
+        "-@all",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    rules.extend(
+        crate::util::documented_rules("topology-plan")
+            .into_iter()
+            .filter(|rule| rule != "+xpending"),
+    );
+    let rules: Vec<&str> = rules.iter().map(String::as_str).collect();
+    server.cmd::<String>(&rules);
+    let url = format!("redis://old-plan:old-pw@127.0.0.1:{}", server.port);
+    let out = status(&topology, &url, "human");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let shown = text(&out);
+    assert!(
+        shown.contains("XPENDING") && shown.contains("NOPERM") && shown.contains("+xpending"),
+        "{shown}"
+    );
+    assert!(!shown.contains("old-pw"), "{shown}");
+}
