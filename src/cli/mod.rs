@@ -35,8 +35,8 @@ pub struct Cli {
     /// Print only errors, and what a machine format or a generator prints.
     ///
     /// Silenced: warnings and notes (a validation warning still fails with --strict); the
-    /// summary of a valid file (validate); the human plan and diff (plan, diff: the exit code
-    /// still tells, with plan --detailed-exitcode); apply's plan, progress bar and report (an
+    /// summary of a valid file (validate); the human plan, diff and status report (plan, diff,
+    /// status: the exit code still tells, with plan --detailed-exitcode); apply's plan, progress bar and report (an
     /// apply that asks for confirmation on a terminal still shows the plan it asks about);
     /// check-messages' summary when every message is valid. Never silenced: errors and their
     /// diagnostics, --format json and markdown, and the output of schema, completions and

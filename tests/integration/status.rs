@@ -541,6 +541,28 @@ fn watch_reads_again_and_redraws() {
 }
 
 #[test]
+fn quiet_silences_the_human_report_but_not_the_exit_code_or_json() {
+    let server = RedisServer::start();
+    let topology = topology_file(TOPOLOGY);
+    backlog(&server, &topology);
+    let quiet = |format: &str| {
+        bin()
+            .args(["--quiet", "status"])
+            .arg(topology.path())
+            .args(["--url", &server.url(), "--format", format])
+            .output()
+            .expect("run status")
+    };
+    let out = quiet("human");
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(out.stdout.is_empty(), "{}", text(&out));
+    let out = quiet("json");
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let json: Value = serde_json::from_slice(&out.stdout).expect("JSON is never silenced");
+    assert_eq!(json["status"], "critical");
+}
+
+#[test]
 fn markdown_is_a_table_worst_first() {
     let server = RedisServer::start();
     let topology = topology_file(TOPOLOGY);
