@@ -94,6 +94,7 @@ pub enum Code {
     NamespaceSharedDefault,
     HealthThreshold,
     DlqOfUnknown,
+    HeartbeatKeys,
 }
 
 impl Code {
@@ -161,6 +162,7 @@ impl Code {
         Code::NamespaceSharedDefault,
         Code::HealthThreshold,
         Code::DlqOfUnknown,
+        Code::HeartbeatKeys,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -228,6 +230,7 @@ impl Code {
             Code::NamespaceSharedDefault => "namespace::shared_default",
             Code::HealthThreshold => "health::threshold",
             Code::DlqOfUnknown => "stream::dlq_of",
+            Code::HeartbeatKeys => "heartbeat::keys",
         }
     }
 }

@@ -5,7 +5,7 @@
 //! Unknown fields are errors with a "did you mean" suggestion, because a misspelt
 //! `retension:` silently ignored would leave a stream unbounded in production.
 
-use super::health::{Figure, Health, Scope, Threshold, Unit};
+use super::health::{Figure, Health, Heartbeat, Scope, Threshold, Unit};
 use super::interpolate::{Vars, interpolate};
 use super::node::{Node, NodeKind, Scalar, Span};
 use super::types::*;
@@ -20,9 +20,18 @@ pub const TOPOLOGY_FIELDS: &[&str] = &[
     "streams",
     "acl",
     "health",
+    "heartbeats",
     "environments",
 ];
-pub const OVERLAY_FIELDS: &[&str] = &["namespace", "schemas", "streams", "acl", "health"];
+pub const OVERLAY_FIELDS: &[&str] = &[
+    "namespace",
+    "schemas",
+    "streams",
+    "acl",
+    "health",
+    "heartbeats",
+];
+pub const HEARTBEAT_FIELDS: &[&str] = &["keys", "instances"];
 pub const STREAM_FIELDS: &[&str] = &[
     "description",
     "schema",
@@ -150,6 +159,9 @@ impl Converter<'_> {
         let streams = f.get("streams").and_then(|n| self.streams(n));
         let acl = f.get("acl").and_then(|n| self.acl(n));
         let health = f.get("health").and_then(|n| self.health(n, Scope::Server));
+        let heartbeats = f
+            .get("heartbeats")
+            .and_then(|n| self.named_map(n, "`heartbeats`", |c, _, v| c.heartbeat(v)));
         if let Some(v) = &version
             && v.value != 1
         {
@@ -171,6 +183,7 @@ impl Converter<'_> {
             streams,
             acl,
             health,
+            heartbeats,
             // Overlays are merged before conversion (see `load`); the merged document has none.
             environments: None,
         })
@@ -472,6 +485,53 @@ impl Converter<'_> {
             }
         }
         Some(health)
+    }
+
+    /// A heartbeat: `keys` (a pattern relative to the namespace) and `instances`.
+    fn heartbeat(&mut self, node: &Node) -> Option<Heartbeat> {
+        let f = self.fields(node, "a heartbeat", HEARTBEAT_FIELDS)?;
+        let keys = self.required(
+            &f,
+            "keys",
+            "a heartbeat",
+            "`keys: \"ops:hb:<service>:*\"` (a pattern relative to the namespace)",
+        );
+        let keys = keys.and_then(|n| self.string(n, "`keys`"))?;
+        let problem = if keys.value.is_empty() {
+            Some("is empty".to_owned())
+        } else if let Some(c) = keys
+            .value
+            .chars()
+            .find(|c| c.is_whitespace() || c.is_control())
+        {
+            Some(format!("contains {c:?}"))
+        } else if keys
+            .value
+            .split(':')
+            .any(|part| part.starts_with("__topology__"))
+        {
+            Some("names the tool's own keys (`__topology__`)".to_owned())
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            self.push(
+                Diagnostic::error(
+                    Code::HeartbeatKeys,
+                    format!("the heartbeat pattern `{}` {problem}", keys.value),
+                )
+                .at(keys.span)
+                .label("not a key pattern")
+                .help(
+                    "write a glob pattern relative to the namespace, such as `ops:hb:rag-worker:*`",
+                ),
+            );
+            return None;
+        }
+        let instances = f
+            .get("instances")
+            .and_then(|n| self.threshold(n, Figure::Instances));
+        Some(Heartbeat { keys, instances })
     }
 
     /// One figure's `{ warning, critical }` (and `within` for `active_consumers`), in the
@@ -1143,6 +1203,7 @@ fn threshold_example(figure: Figure) -> &'static str {
     match figure.unit() {
         Unit::Entries => "{ warning: 1000, critical: 10000 }",
         Unit::Duration => "{ warning: 5m, critical: 30m }",
+        Unit::Consumers if figure == Figure::Instances => "{ warning: 2, critical: 1 }",
         Unit::Consumers => "{ within: 5m, warning: 2, critical: 1 }",
         Unit::Percent if figure == Figure::Memory => "{ warning: 80%, critical: 95% }",
         Unit::Percent => "{ warning: 120%, critical: 200% }",

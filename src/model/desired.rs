@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 
 use crate::small_map::SmallMap;
 
-use super::health::{HealthRules, StreamRules};
+use super::health::{HealthRules, HeartbeatRule, Levels, StreamRules};
 use super::secrets::{Hashed, Secrets};
 use super::types::{Access, Keys, Retention, Sp, StartId, Topology, User};
 
@@ -429,8 +429,20 @@ pub fn hex(bytes: &[u8]) -> String {
 fn health_rules(topology: &Topology, namespace: &str) -> HealthRules {
     let mut rules = HealthRules {
         top: HealthRules::resolved(topology.health.as_ref()),
+        heartbeats: topology
+            .heartbeats
+            .iter()
+            .flat_map(|h| h.iter())
+            .map(|(name, heartbeat)| HeartbeatRule {
+                name: name.value.clone(),
+                // The namespace is a literal part of the pattern; the rest is the user's glob.
+                pattern: key(&crate::glob::escape(namespace), &heartbeat.keys.value),
+                instances: heartbeat.instances.as_ref().map(Levels::from),
+            })
+            .collect(),
         ..HealthRules::default()
     };
+    rules.heartbeats.sort_by(|a, b| a.name.cmp(&b.name));
     for (name, stream) in topology.streams.iter().flat_map(|s| s.iter()) {
         if stream.durable.as_ref().is_some_and(|d| d.value) {
             rules.durable.push(key(namespace, &name.value));

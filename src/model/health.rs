@@ -31,6 +31,9 @@ pub enum Figure {
     OverRetention,
     /// A server's memory use as a percentage of its `maxmemory`.
     Memory,
+    /// Live instances of a heartbeat (its keys that exist; fewer is worse). Declared under
+    /// `heartbeats`, not in `health`, so not in [`Figure::ALL`].
+    Instances,
 }
 
 /// What a figure counts, which says how its thresholds are written.
@@ -76,6 +79,7 @@ impl Figure {
             Figure::DlqLength => "dlq_length",
             Figure::OverRetention => "over_retention",
             Figure::Memory => "memory",
+            Figure::Instances => "instances",
         }
     }
 
@@ -87,7 +91,7 @@ impl Figure {
         match self {
             Figure::Lag | Figure::Pending | Figure::DlqLength => Unit::Entries,
             Figure::LagAge | Figure::PendingAge => Unit::Duration,
-            Figure::ActiveConsumers => Unit::Consumers,
+            Figure::ActiveConsumers | Figure::Instances => Unit::Consumers,
             Figure::OverRetention | Figure::Memory => Unit::Percent,
         }
     }
@@ -95,7 +99,7 @@ impl Figure {
     pub fn scope(self) -> Scope {
         match self {
             Figure::DlqLength | Figure::OverRetention => Scope::Stream,
-            Figure::Memory => Scope::Server,
+            Figure::Memory | Figure::Instances => Scope::Server,
             _ => Scope::Group,
         }
     }
@@ -103,7 +107,7 @@ impl Figure {
     /// Whether a value below the threshold is the breach (fewer active consumers), rather
     /// than one above it.
     pub fn lower_is_worse(self) -> bool {
-        self == Figure::ActiveConsumers
+        matches!(self, Figure::ActiveConsumers | Figure::Instances)
     }
 
     /// What the figure means, for the schema and the docs.
@@ -130,6 +134,9 @@ impl Figure {
             }
             Figure::Memory => {
                 "Each server's memory use (INFO `used_memory`) as a percentage of its `maxmemory` (`85%`); a server without `maxmemory` is not checked. Top level only."
+            }
+            Figure::Instances => {
+                "Live instances of a heartbeat: its keys that exist (fewer than `warning` is a warning, fewer than `critical` is critical)."
             }
         }
     }
@@ -178,6 +185,48 @@ impl From<&Threshold> for Levels {
     }
 }
 
+/// A heartbeat: instances of a service that each keep a key alive (`SETEX ... 30 1` every
+/// few seconds); the keys that exist are the live instances.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Heartbeat {
+    /// A glob pattern relative to the namespace (`ops:hb:rag-worker:*`).
+    pub keys: Sp<String>,
+    pub instances: Option<Threshold>,
+}
+
+/// A heartbeat ready to read: its name, the pattern with the namespace (escaped), its levels.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HeartbeatRule {
+    pub name: String,
+    pub pattern: String,
+    pub instances: Option<Levels>,
+}
+
+impl JsonSchema for Heartbeat {
+    fn schema_name() -> Cow<'static, str> {
+        "Heartbeat".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "title": "Heartbeat",
+            "description": "Instances of a service that each keep a key alive (`SETEX <key> 30 1` every few seconds): `status` counts the keys that exist (SCAN on every primary) and checks the count against `instances`.",
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+                "keys": {
+                    "title": "Keys",
+                    "type": "string",
+                    "description": "A glob pattern relative to the namespace: each key it matches is one live instance. Required (an environment may leave it to the base file).",
+                    "examples": ["ops:hb:rag-worker:*"]
+                },
+                "instances": threshold_schema(Figure::Instances)
+            },
+            "examples": [{ "keys": "ops:hb:rag-worker:*", "instances": { "warning": 2, "critical": 1 } }]
+        })
+    }
+}
+
 /// Every `health:` of a topology, by where it was declared, kept compact: the top level's
 /// once, and the streams' and groups' only where declared, so that a file without any costs
 /// nothing. Looked up nearest first ([`HealthRules::levels`]).
@@ -188,6 +237,8 @@ pub struct HealthRules {
     pub streams: HashMap<String, StreamRules>,
     /// The keys of the streams declared `durable: true`.
     pub durable: Vec<String>,
+    /// `heartbeats`, in name order.
+    pub heartbeats: Vec<HeartbeatRule>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -257,6 +308,9 @@ pub fn threshold_example(figure: Figure) -> serde_json::Value {
     match figure.unit() {
         Unit::Entries => serde_json::json!({ "warning": 1000, "critical": 10000 }),
         Unit::Duration => serde_json::json!({ "warning": "5m", "critical": "30m" }),
+        Unit::Consumers if figure == Figure::Instances => {
+            serde_json::json!({ "warning": 2, "critical": 1 })
+        }
         Unit::Consumers => serde_json::json!({ "within": "5m", "warning": 2, "critical": 1 }),
         Unit::Percent if figure == Figure::Memory => {
             serde_json::json!({ "warning": "80%", "critical": "95%" })
@@ -293,6 +347,7 @@ fn threshold_schema(figure: Figure) -> serde_json::Value {
         let unit = match figure.unit() {
             Unit::Entries => "entries",
             Unit::Duration => "a duration: `90s`, `15m`, `12h`, `7d`",
+            Unit::Consumers if figure == Figure::Instances => "instances",
             Unit::Consumers => "consumers",
             Unit::Percent if figure == Figure::Memory => "a percentage of `maxmemory`: `85%`",
             Unit::Percent => "a percentage of `maxlen`: `150%`",

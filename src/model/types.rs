@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde_json::json;
 
-use super::health::{Health, health_example};
+use super::health::{Health, Heartbeat, health_example};
 use super::node::Span;
 
 /// A value with the place in the source it came from.
@@ -126,6 +126,9 @@ pub struct Topology {
     /// otherwise (their own `health`).
     #[schemars(title = "Health thresholds", example = health_example())]
     pub health: Option<Health>,
+    /// Services whose instances each keep a key alive, by name: `status` counts them.
+    #[schemars(title = "Heartbeats", example = json!({ "rag-worker": { "keys": "ops:hb:rag-worker:*", "instances": { "warning": 2, "critical": 1 } } }))]
+    pub heartbeats: Option<NamedMap<Heartbeat>>,
     /// Per-environment overlays (`dev`, `staging`, `prod`, ...), deep-merged over the base file.
     /// When present, `plan` and `apply` need `--env`.
     #[schemars(title = "Environments", example = environments_example())]
@@ -206,6 +209,9 @@ pub struct Overlay {
     /// Health thresholds to add or change in this environment.
     #[schemars(title = "Health thresholds", example = health_example())]
     pub health: Option<Health>,
+    /// Heartbeats to add or change in this environment.
+    #[schemars(title = "Heartbeats", example = json!({ "rag-worker": { "instances": { "critical": 1 } } }))]
+    pub heartbeats: Option<NamedMap<Heartbeat>>,
 }
 
 /// A Redis stream and its consumer groups.

@@ -23,10 +23,11 @@ fn colour_of(level: Level) -> &'static str {
 /// What a row is called: `server 10.0.0.1:6379`, `stream rag:tasks` or `group
 /// rag:tasks/rag-workers`.
 fn row_name(row: &Row) -> String {
-    match (&row.server, &row.group) {
-        (Some(server), _) => format!("server {server}"),
-        (None, Some(group)) => format!("group {}/{group}", row.stream),
-        (None, None) => format!("stream {}", row.stream),
+    match (&row.server, &row.heartbeat, &row.group) {
+        (Some(server), _, _) => format!("server {server}"),
+        (None, Some(heartbeat), _) => format!("heartbeat {heartbeat}"),
+        (None, None, Some(group)) => format!("group {}/{group}", row.stream),
+        (None, None, None) => format!("stream {}", row.stream),
     }
 }
 
@@ -107,6 +108,7 @@ pub fn json(report: &Report, target: &PlanTarget) -> Json {
             }
             json!({
                 "server": row.server,
+                "heartbeat": row.heartbeat,
                 "stream": row.stream,
                 "group": row.group,
                 "key": row.key,
@@ -159,6 +161,36 @@ pub fn prometheus(report: &Report, target: &PlanTarget) -> String {
     for row in &report.rows {
         if let Some(server) = &row.server {
             server_metrics(row, &label_value(server), &mut add);
+            continue;
+        }
+        if let Some(heartbeat) = &row.heartbeat {
+            let labels = format!(
+                "namespace=\"{namespace}\",heartbeat=\"{}\"",
+                label_value(heartbeat)
+            );
+            for (_, value) in &row.figures {
+                let Some(number) = value.number() else {
+                    continue;
+                };
+                add(
+                    "redis_topology_heartbeat_instances",
+                    "Live instances of a heartbeat: its keys that exist.",
+                    format!("redis_topology_heartbeat_instances{{{labels}}} {number}"),
+                );
+            }
+            status_and_checks(
+                row,
+                &labels,
+                (
+                    "redis_topology_heartbeat_status",
+                    "The heartbeat's status: 0 ok, 1 unknown, 2 warning, 3 critical.",
+                ),
+                (
+                    "redis_topology_heartbeat_check",
+                    "A rule the heartbeat breaks, by check and level.",
+                ),
+                &mut add,
+            );
             continue;
         }
         let labels = match &row.group {
@@ -354,10 +386,11 @@ pub fn markdown(report: &Report, target: &PlanTarget) -> String {
         report.count(Level::Ok)
     ));
     for row in &report.rows {
-        let name = match (&row.server, &row.group) {
-            (Some(server), _) => format!("server `{}`", cell(server)),
-            (None, Some(group)) => format!("`{}` / `{}`", cell(&row.stream), cell(group)),
-            (None, None) => format!("`{}`", cell(&row.stream)),
+        let name = match (&row.server, &row.heartbeat, &row.group) {
+            (Some(server), _, _) => format!("server `{}`", cell(server)),
+            (None, Some(heartbeat), _) => format!("heartbeat `{}`", cell(heartbeat)),
+            (None, None, Some(group)) => format!("`{}` / `{}`", cell(&row.stream), cell(group)),
+            (None, None, None) => format!("`{}`", cell(&row.stream)),
         };
         let figures: Vec<String> = row
             .figures

@@ -1,6 +1,8 @@
 //! From readings and thresholds to a report: pure, so every rule is tested without a server.
 
-use super::{GroupReading, KeyState, Level, NodeReading, Readings, StreamReading};
+use super::{
+    GroupReading, HeartbeatReading, KeyState, Level, NodeReading, Readings, StreamReading,
+};
 use crate::model::desired::Desired;
 use crate::model::health::{Figure, Levels, Unit};
 use crate::text::untrusted;
@@ -26,11 +28,13 @@ impl Report {
     }
 }
 
-/// A server (`server`: its address), a stream, or one of its groups (`group`), with its
-/// figures and what they break.
-#[derive(Clone, Debug, PartialEq)]
+/// A server (`server`: its address), a heartbeat, a stream, or one of its groups
+/// (`group`), with its figures and what they break.
+#[derive(Clone, Debug, PartialEq, Default)]
 pub struct Row {
     pub server: Option<String>,
+    /// A heartbeat's name (its row has no stream).
+    pub heartbeat: Option<String>,
     pub stream: String,
     pub group: Option<String>,
     pub key: String,
@@ -105,6 +109,12 @@ pub fn evaluate(desired: &Desired, readings: &Readings) -> Report {
         .iter()
         .map(|node| server_row(desired, node))
         .collect();
+    rows.extend(
+        readings
+            .heartbeats
+            .iter()
+            .map(|heartbeat| heartbeat_row(desired, heartbeat)),
+    );
     for reading in &readings.streams {
         rows.push(stream_row(desired, reading));
         if reading.state == KeyState::Stream {
@@ -124,12 +134,7 @@ pub fn evaluate(desired: &Desired, readings: &Readings) -> Report {
 fn server_row(desired: &Desired, node: &NodeReading) -> Row {
     let mut row = Row {
         server: Some(node.address.clone()),
-        stream: String::new(),
-        group: None,
-        key: String::new(),
-        level: Level::Ok,
-        figures: Vec::new(),
-        findings: Vec::new(),
+        ..Row::default()
     };
     if let Some(used) = node.used_memory {
         row.figures.push(("used_memory", Value::Bytes(used)));
@@ -187,15 +192,27 @@ fn server_row(desired: &Desired, node: &NodeReading) -> Row {
     row
 }
 
+/// A heartbeat's live instances, against its `instances` levels.
+fn heartbeat_row(desired: &Desired, reading: &HeartbeatReading) -> Row {
+    let mut row = Row {
+        heartbeat: Some(reading.name.clone()),
+        ..Row::default()
+    };
+    let levels = desired
+        .health
+        .heartbeats
+        .iter()
+        .find(|rule| rule.name == reading.name)
+        .and_then(|rule| rule.instances);
+    row.check(Figure::Instances, reading.instances, levels);
+    row
+}
+
 fn stream_row(desired: &Desired, reading: &StreamReading) -> Row {
     let mut row = Row {
-        server: None,
         stream: reading.name.clone(),
-        group: None,
         key: reading.key.clone(),
-        level: Level::Ok,
-        figures: Vec::new(),
-        findings: Vec::new(),
+        ..Row::default()
     };
     match &reading.state {
         KeyState::Missing => {
@@ -237,13 +254,10 @@ fn stream_row(desired: &Desired, reading: &StreamReading) -> Row {
 
 fn group_row(desired: &Desired, stream: &StreamReading, group: &GroupReading) -> Row {
     let mut row = Row {
-        server: None,
         stream: stream.name.clone(),
         group: Some(group.name.clone()),
         key: stream.key.clone(),
-        level: Level::Ok,
-        figures: Vec::new(),
-        findings: Vec::new(),
+        ..Row::default()
     };
     if !group.exists {
         row.finding(
@@ -368,10 +382,9 @@ impl Row {
         };
         let relation = if figure.lower_is_worse() { "<" } else { ">" };
         let shown = |n| value_of(figure, n).text();
-        let value_text = if figure == Figure::ActiveConsumers {
-            format!("{value} active")
-        } else {
-            shown(value)
+        let value_text = match figure {
+            Figure::ActiveConsumers => format!("{value} active"),
+            _ => shown(value),
         };
         self.finding(
             level,
@@ -380,11 +393,7 @@ impl Row {
                 "{} {value_text} {relation} {} {}",
                 figure.name(),
                 level.name(),
-                if figure == Figure::ActiveConsumers {
-                    limit.to_string()
-                } else {
-                    shown(limit)
-                }
+                shown(limit)
             ),
         );
     }

@@ -18,8 +18,9 @@ pub mod read;
 use crate::live::StreamId;
 
 /// How a figure or a row stands, from best to worst.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub enum Level {
+    #[default]
     Ok,
     /// A threshold could not be checked: Redis cannot say (see the module's notes).
     Unknown,
@@ -54,6 +55,15 @@ pub struct Readings {
     pub nodes: Vec<NodeReading>,
     /// Declared streams, by name.
     pub streams: Vec<StreamReading>,
+    /// Declared heartbeats, by name.
+    pub heartbeats: Vec<HeartbeatReading>,
+}
+
+/// How many instances of a heartbeat are alive: its keys that exist.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeartbeatReading {
+    pub name: String,
+    pub instances: u64,
 }
 
 /// What was read of a server (each node of a cluster or a replicated primary).

@@ -363,6 +363,7 @@ fn the_shipped_topology_is_applied_and_planned_empty_on_a_cluster_and_on_replica
                 "+xpending",
                 "+xinfo|consumers",
                 "+info",
+                "+scan",
             ]
             .map(str::to_owned),
         );
@@ -401,7 +402,34 @@ fn the_shipped_topology_is_applied_and_planned_empty_on_a_cluster_and_on_replica
             text(&out)
         );
         // Health: every stream and group read on the node that serves it, every node's
-        // settings; nothing is behind on a fresh deployment.
+        // settings, every service's heartbeats counted on every primary. Before any service
+        // runs, no heartbeat is alive: critical.
+        let out = shipped_run(&["status", "--env", "staging", "--format", "json"]);
+        assert_eq!(out.status.code(), Some(3), "{name} status: {}", text(&out));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        let namespace = json["target"]["namespace"]
+            .as_str()
+            .expect("namespace")
+            .to_owned();
+        for (service, instances) in [
+            ("campaign-manager", 1),
+            ("cm-subscriber", 1),
+            ("orchestrator", 1),
+            ("rag-worker", 2),
+            ("persist-writer", 2),
+            ("auditor", 1),
+        ] {
+            for id in 0..instances {
+                let key = format!("{namespace}:ops:hb:{service}:{id}");
+                let port = if name == "cluster" {
+                    cluster.owner_of(&key)
+                } else {
+                    ports[0]
+                };
+                cluster_or(&cluster, &replicated, name)
+                    .cmd_on::<String>(port, &["SETEX", &key, "30", "1"]);
+            }
+        }
         let out = shipped_run(&["status", "--env", "staging", "--format", "json"]);
         assert_eq!(out.status.code(), Some(0), "{name} status: {}", text(&out));
         let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
@@ -410,6 +438,15 @@ fn the_shipped_topology_is_applied_and_planned_empty_on_a_cluster_and_on_replica
         assert_eq!(servers, ports.len(), "{name}: a row per node");
         let groups = rows.iter().filter(|r| r["group"].is_string()).count();
         assert!(groups >= 8, "{name}: the shipped groups: {json:#}");
+        let heartbeats: Vec<&serde_json::Value> =
+            rows.iter().filter(|r| r["heartbeat"].is_string()).collect();
+        assert_eq!(heartbeats.len(), 6, "{name}: {json:#}");
+        assert!(
+            heartbeats
+                .iter()
+                .all(|r| r["figures"]["instances"].as_u64() >= Some(1)),
+            "{name}: {json:#}"
+        );
         assert!(
             rows.iter()
                 .filter(|r| r["group"].is_string())

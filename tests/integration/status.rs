@@ -677,3 +677,75 @@ fn a_user_without_the_status_permissions_is_told_which_it_lacks() {
     );
     assert!(!shown.contains("old-pw"), "{shown}");
 }
+
+#[test]
+fn heartbeats_count_each_services_live_keys_on_the_server() {
+    let server = RedisServer::start();
+    let topology = topology_file(
+        "version: 1
+namespace: app
+heartbeats:
+  rag-worker: { keys: \"ops:hb:rag-worker:*\", instances: { warning: 2, critical: 1 } }
+  persist-writer: { keys: \"ops:hb:persist-writer:*\" }
+",
+    );
+    for id in ["a", "b"] {
+        server.cmd::<String>(&["SETEX", &format!("app:ops:hb:rag-worker:{id}"), "30", "1"]);
+    }
+    // Not its instances: another namespace, another service; and enough other keys that
+    // SCAN takes several rounds.
+    server.cmd::<String>(&["SET", "other:ops:hb:rag-worker:c", "1"]);
+    server.cmd::<String>(&["SET", "app:ops:hb:rag-worker-old", "1"]);
+    let mut filler = vec!["MSET".to_owned()];
+    for n in 0..3_000 {
+        filler.push(format!("app:filler:{n}"));
+        filler.push("x".to_owned());
+    }
+    let filler: Vec<&str> = filler.iter().map(String::as_str).collect();
+    server.cmd::<String>(&filler);
+    let url = server.url();
+    let heartbeat = |json: &Value, name: &str| -> Value {
+        rows(json)
+            .iter()
+            .find(|r| r["heartbeat"] == name)
+            .unwrap_or_else(|| panic!("no heartbeat {name} in {json:#}"))
+            .clone()
+    };
+    let out = status(&topology, &url, "json");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let json: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(heartbeat(&json, "rag-worker")["figures"]["instances"], 2);
+    assert_eq!(
+        heartbeat(&json, "persist-writer")["figures"]["instances"],
+        0
+    );
+    assert_eq!(
+        heartbeat(&json, "persist-writer")["status"],
+        "ok",
+        "no levels"
+    );
+    server.cmd::<i64>(&["DEL", "app:ops:hb:rag-worker:a"]);
+    let out = status(&topology, &url, "human");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("instances 1 < warning 2"),
+        "{}",
+        text(&out)
+    );
+    server.cmd::<i64>(&["DEL", "app:ops:hb:rag-worker:b"]);
+    let out = status(&topology, &url, "prometheus");
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let samples = parsed_by_prometheus_client(&String::from_utf8(out.stdout).expect("UTF-8"));
+    assert!(
+        samples
+            .iter()
+            .any(|(n, labels, v)| n == "redis_topology_heartbeat_instances"
+                && labels["heartbeat"] == "rag-worker"
+                && *v == 0.0),
+        "{samples:?}"
+    );
+    // The documented plan user may count them.
+    let plan_url = create_tool_user(&server, "topology-plan", &["app"]);
+    let out = status(&topology, &plan_url, "json");
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+}

@@ -76,6 +76,7 @@ fn streams_only(streams: Vec<StreamReading>) -> Readings {
     Readings {
         nodes: Vec::new(),
         streams,
+        heartbeats: Vec::new(),
     }
 }
 
@@ -315,6 +316,7 @@ fn an_evicting_policy_and_durable_streams_without_aof_are_critical() {
     let readings = |node| Readings {
         nodes: vec![node],
         streams: Vec::new(),
+        heartbeats: Vec::new(),
     };
     let report = evaluate(&desired, &readings(server("noeviction", false, 10, 100)));
     assert_eq!(server_row(&report).level, Level::Ok, "{report:?}");
@@ -358,4 +360,41 @@ fn sizes_read_as_people_write_them() {
     assert_eq!(bytes_text(512), "512 B");
     assert_eq!(bytes_text(1536), "1.5 KiB");
     assert_eq!(bytes_text(3 * 1024 * 1024), "3.0 MiB");
+}
+
+#[test]
+fn fewer_live_heartbeat_instances_than_wanted_is_the_breach() {
+    let mut desired = desired(Vec::new());
+    desired
+        .health
+        .heartbeats
+        .push(crate::model::health::HeartbeatRule {
+            name: "rag-worker".to_owned(),
+            pattern: "app:ops:hb:rag-worker:*".to_owned(),
+            instances: Some(levels(Some(2), Some(1))),
+        });
+    let level_with = |instances| {
+        let readings = Readings {
+            heartbeats: vec![HeartbeatReading {
+                name: "rag-worker".to_owned(),
+                instances,
+            }],
+            ..Readings::default()
+        };
+        let report = evaluate(&desired, &readings);
+        let row = report
+            .rows
+            .iter()
+            .find(|r| r.heartbeat.is_some())
+            .expect("the heartbeat's row")
+            .clone();
+        (row.level, row.findings.first().map(|f| f.text.clone()))
+    };
+    assert_eq!(level_with(3).0, Level::Ok);
+    assert_eq!(level_with(2).0, Level::Ok);
+    assert_eq!(
+        level_with(1),
+        (Level::Warning, Some("instances 1 < warning 2".to_owned()))
+    );
+    assert_eq!(level_with(0).0, Level::Critical);
 }
