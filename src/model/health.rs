@@ -29,6 +29,9 @@ pub enum Figure {
     DlqLength,
     /// The stream's length as a percentage of its `maxlen` (retention not enforced).
     OverRetention,
+    /// How old the stream's newest entry is (its ID's time): a heartbeat stream, or a
+    /// producer gone quiet.
+    NewestAge,
     /// A server's memory use as a percentage of its `maxmemory`.
     Memory,
     /// Live instances of a heartbeat (its keys that exist; fewer is worse). Declared under
@@ -65,6 +68,7 @@ impl Figure {
         Figure::ActiveConsumers,
         Figure::DlqLength,
         Figure::OverRetention,
+        Figure::NewestAge,
         Figure::Memory,
     ];
 
@@ -78,6 +82,7 @@ impl Figure {
             Figure::ActiveConsumers => "active_consumers",
             Figure::DlqLength => "dlq_length",
             Figure::OverRetention => "over_retention",
+            Figure::NewestAge => "newest_age",
             Figure::Memory => "memory",
             Figure::Instances => "instances",
         }
@@ -90,7 +95,7 @@ impl Figure {
     pub fn unit(self) -> Unit {
         match self {
             Figure::Lag | Figure::Pending | Figure::DlqLength => Unit::Entries,
-            Figure::LagAge | Figure::PendingAge => Unit::Duration,
+            Figure::LagAge | Figure::PendingAge | Figure::NewestAge => Unit::Duration,
             Figure::ActiveConsumers | Figure::Instances => Unit::Consumers,
             Figure::OverRetention | Figure::Memory => Unit::Percent,
         }
@@ -98,7 +103,7 @@ impl Figure {
 
     pub fn scope(self) -> Scope {
         match self {
-            Figure::DlqLength | Figure::OverRetention => Scope::Stream,
+            Figure::DlqLength | Figure::OverRetention | Figure::NewestAge => Scope::Stream,
             Figure::Memory | Figure::Instances => Scope::Server,
             _ => Scope::Group,
         }
@@ -131,6 +136,9 @@ impl Figure {
             Figure::DlqLength => "Entries in a dead-letter stream (a stream with `dlq_of`).",
             Figure::OverRetention => {
                 "The stream's length as a percentage of its `maxlen` (`150%`): retention that producers and apply do not enforce."
+            }
+            Figure::NewestAge => {
+                "The age of the stream's newest entry, from its ID (a duration): a heartbeat stream, or a producer gone quiet. An empty stream breaks it at its worst level."
             }
             Figure::Memory => {
                 "Each server's memory use (INFO `used_memory`) as a percentage of its `maxmemory` (`85%`); a server without `maxmemory` is not checked. Top level only."

@@ -331,6 +331,10 @@ fn metric_of(figure: &str, of_group: bool) -> Option<(&'static str, &'static str
             "redis_topology_stream_retention_ratio",
             "The stream's length divided by its maxlen.",
         ),
+        ("newest_age", false) => (
+            "redis_topology_stream_newest_age_seconds",
+            "Age of the stream's newest entry, from its ID.",
+        ),
         ("lag", true) => (
             "redis_topology_group_lag",
             "Entries not yet delivered to the group; absent when Redis cannot count them.",

@@ -249,6 +249,31 @@ fn stream_row(desired: &Desired, reading: &StreamReading) -> Row {
         let levels = rules.levels(Figure::OverRetention, &reading.key, None);
         row.check(Figure::OverRetention, percent, levels);
     }
+    let newest_levels = rules.levels(Figure::NewestAge, &reading.key, None);
+    match (reading.newest_id, newest_levels) {
+        (Some(Some(newest)), levels) => {
+            let age = reading.now_ms.saturating_sub(newest.ms);
+            row.check(Figure::NewestAge, age, levels);
+        }
+        // No entry at all: as old as can be, so the worst level declared.
+        (Some(None), Some(levels)) => {
+            let level = if levels.critical.is_some() {
+                Level::Critical
+            } else {
+                Level::Warning
+            };
+            row.figures.push((
+                Figure::NewestAge.name(),
+                Value::Unknown("the stream has no entry"),
+            ));
+            row.finding(
+                level,
+                Figure::NewestAge.name(),
+                "newest_age: the stream has no entry at all".to_owned(),
+            );
+        }
+        _ => {}
+    }
     row
 }
 

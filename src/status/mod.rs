@@ -91,6 +91,8 @@ pub struct StreamReading {
     pub length: u64,
     /// The first entry's ID (none when empty).
     pub first_id: Option<StreamId>,
+    /// The newest entry's ID, read where `newest_age` applies: `Some(None)` when empty.
+    pub newest_id: Option<Option<StreamId>>,
     /// The server's clock, in ms, on the node that serves the stream.
     pub now_ms: u64,
     /// Declared groups, in name order.

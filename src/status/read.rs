@@ -19,7 +19,7 @@ use super::{
 };
 use crate::live::StreamId;
 use crate::model::desired::Desired;
-use crate::model::health::HeartbeatRule;
+use crate::model::health::{Figure, HeartbeatRule};
 use crate::resp::Reply;
 use crate::target::keyed::{BatchLimits, KeyCommands};
 use crate::target::{Command, NodeId, RedactedUrl, Route, Target, TargetError};
@@ -41,6 +41,12 @@ pub async fn read(target: &mut Target, desired: &Desired) -> Result<Readings, Ta
             .map(|s| s.groups.keys().map(String::as_str).collect())
             .unwrap_or_default()
     };
+    let wants_newest = |key: &str| {
+        desired
+            .health
+            .levels(Figure::NewestAge, key, None)
+            .is_some()
+    };
     let limits = BatchLimits {
         keys: KEYS_PER_BATCH,
         heavy: KEYS_PER_BATCH,
@@ -60,6 +66,18 @@ pub async fn read(target: &mut Target, desired: &Desired) -> Result<Readings, Ta
             commands.push(Command::new("XPENDING").arg(key).arg(group));
             commands.push(Command::new("XINFO").arg("CONSUMERS").arg(key).arg(group));
         }
+        // Last, so the others keep their places: the newest entry, only where its age is
+        // checked.
+        if wants_newest(key) {
+            commands.push(
+                Command::new("XREVRANGE")
+                    .arg(key)
+                    .arg("+")
+                    .arg("-")
+                    .arg("COUNT")
+                    .arg(1u64),
+            );
+        }
         KeyCommands {
             commands,
             heavy: true,
@@ -71,7 +89,12 @@ pub async fn read(target: &mut Target, desired: &Desired) -> Result<Readings, Ta
             let stream = desired.streams.get(key);
             let name = stream.map_or(key, |s| s.name.as_str());
             let now_ms = clocks.get(node.0).copied().unwrap_or_default();
-            let reading = parse_stream(key, name, &groups_of(key), replies, now_ms, &url)?;
+            let groups = groups_of(key);
+            let mut reading = parse_stream(key, name, &groups, replies, now_ms, &url)?;
+            if wants_newest(key) && reading.state == KeyState::Stream {
+                let newest = replies.get(3 + 2 * groups.len()).unwrap_or(&Reply::Nil);
+                reading.newest_id = Some(first_entry_id(newest, key, "XREVRANGE", &url)?);
+            }
             readings.insert(key.to_owned(), reading);
             Ok(())
         })
@@ -395,6 +418,7 @@ fn parse_stream(
         state: KeyState::Stream,
         length: 0,
         first_id: None,
+        newest_id: None,
         now_ms,
         groups: Vec::new(),
     };

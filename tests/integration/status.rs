@@ -749,3 +749,54 @@ heartbeats:
     let out = status(&topology, &plan_url, "json");
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
 }
+
+#[test]
+fn a_heartbeat_stream_gone_quiet_breaks_newest_age() {
+    let server = RedisServer::start();
+    let topology = topology_file(
+        "version: 1
+namespace: app
+streams:
+  ops:health:
+    retention: { maxlen: 1000 }
+    health: { newest_age: { warning: 1m, critical: 10m } }
+  quiet:
+    retention: { maxlen: 1000 }
+",
+    );
+    applied(&server, &topology);
+    let url = create_tool_user(&server, "topology-plan", &["app"]);
+    let health_row = |out: &std::process::Output| -> Value {
+        let json: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        row(&json, "ops:health", None).clone()
+    };
+    // Empty: no heartbeat ever, the worst level declared.
+    let out = status(&topology, &url, "json");
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert_eq!(health_row(&out)["figures"]["newest_age"], Value::Null);
+    let now: Vec<String> = server.cmd(&["TIME"]);
+    let now_ms: u64 = now[0].parse::<u64>().expect("seconds") * 1000;
+    server.cmd::<String>(&[
+        "XADD",
+        "app:ops:health",
+        &id(now_ms - 300_000, 0),
+        "up",
+        "1",
+    ]);
+    let out = status(&topology, &url, "json");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let age = health_row(&out)["figures"]["newest_age"]
+        .as_f64()
+        .expect("an age");
+    assert!((299.0..330.0).contains(&age), "5 minutes: {age}");
+    server.cmd::<String>(&["XADD", "app:ops:health", "*", "up", "1"]);
+    let out = status(&topology, &url, "json");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let json: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert!(
+        row(&json, "quiet", None)["figures"]
+            .get("newest_age")
+            .is_none(),
+        "read only where checked: {json:#}"
+    );
+}

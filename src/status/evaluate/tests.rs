@@ -67,6 +67,7 @@ fn stream(name: &str, length: u64, groups: Vec<GroupReading>) -> StreamReading {
         state: KeyState::Stream,
         length,
         first_id: Some(id(NOW - 60_000)),
+        newest_id: None,
         now_ms: NOW,
         groups,
     }
@@ -397,4 +398,27 @@ fn fewer_live_heartbeat_instances_than_wanted_is_the_breach() {
         (Level::Warning, Some("instances 1 < warning 2".to_owned()))
     );
     assert_eq!(level_with(0).0, Level::Critical);
+}
+
+#[test]
+fn a_stream_gone_quiet_breaks_newest_age_and_an_empty_one_its_worst_level() {
+    let desired = desired(vec![(
+        Figure::NewestAge,
+        levels(Some(60_000), Some(600_000)),
+    )]);
+    let with_newest = |newest| {
+        let mut tasks = stream("tasks", 5, Vec::new());
+        tasks.newest_id = Some(newest);
+        let report = evaluate(&desired, &streams_only(vec![tasks]));
+        row(&report, "tasks", None).clone()
+    };
+    assert_eq!(with_newest(Some(id(NOW - 1_000))).level, Level::Ok);
+    let quiet = with_newest(Some(id(NOW - 120_000)));
+    assert_eq!(quiet.level, Level::Warning);
+    assert_eq!(quiet.findings[0].text, "newest_age 2m > warning 1m");
+    assert_eq!(
+        with_newest(Some(id(NOW - 3_600_000))).level,
+        Level::Critical
+    );
+    assert_eq!(with_newest(None).level, Level::Critical, "empty");
 }
