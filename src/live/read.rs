@@ -472,36 +472,6 @@ fn age_probe(key: &str, minid_ms: u64, node_max_entries: u64) -> Command {
 /// `CONFIG GET stream-node-max-entries` on each node (each has its own clock and
 /// configuration), and after them, on the node that owns each of the record's two names
 /// (one node unless a cluster puts them apart), that name's `GET`.
-/// Every node's clock (`TIME`, in ms), in the target's node order: one round trip for all.
-pub async fn clocks(target: &mut Target) -> Result<Vec<u64>, TargetError> {
-    let url = target.describe().clone();
-    let nodes: Vec<NodeId> = target.nodes().collect();
-    let jobs: Vec<(NodeId, Vec<Vec<Command>>)> = nodes
-        .iter()
-        .map(|node| (*node, vec![vec![Command::new("TIME")]]))
-        .collect();
-    let mut clocks: Vec<Option<u64>> = vec![None; nodes.len()];
-    target
-        .read_many(&jobs, &mut |job, replies| {
-            let now = parse_time(replies.first().unwrap_or(&Reply::Nil), &url)?;
-            if let Some(slot) = clocks.get_mut(job) {
-                *slot = Some(now);
-            }
-            Ok(())
-        })
-        .await
-        .map_err(|(_, error)| TargetError::from(error))?;
-    clocks
-        .into_iter()
-        .map(|now| {
-            now.ok_or_else(|| TargetError::NoReplies {
-                url: url.clone(),
-                what: "`TIME`",
-            })
-        })
-        .collect()
-}
-
 async fn read_header(target: &mut Target, namespace: &str) -> Result<Header, TargetError> {
     let keys = RecordKeys::of(namespace);
     // Both names share a node unless a cluster puts the old, untagged name elsewhere.
@@ -762,7 +732,7 @@ fn record_too_large(
 }
 
 /// `TIME`: seconds and microseconds, as two integers in strings.
-fn parse_time(reply: &Reply, url: &RedactedUrl) -> Result<u64, TargetError> {
+pub(crate) fn parse_time(reply: &Reply, url: &RedactedUrl) -> Result<u64, TargetError> {
     if let Reply::Error { code, details } = reply {
         return Err(failed(url, "`TIME`", code, details));
     }

@@ -18,6 +18,7 @@ use super::{
     ConsumerReading, GroupReading, HeartbeatReading, KeyState, NodeReading, Readings, StreamReading,
 };
 use crate::live::StreamId;
+use crate::live::read::parse_time;
 use crate::model::desired::Desired;
 use crate::model::health::{Figure, HeartbeatRule};
 use crate::resp::Reply;
@@ -268,7 +269,7 @@ async fn read_nodes(target: &mut Target) -> Result<(Vec<u64>, Vec<NodeReading>),
     target
         .read_many(&jobs, &mut |job, replies| {
             let reply = |i: usize| replies.get(i).unwrap_or(&Reply::Nil);
-            let now = time_of(reply(0)).ok_or_else(|| malformed(&url, "TIME", "", reply(0)))?;
+            let now = parse_time(reply(0), &url)?;
             if let (Some(clock), Some(node)) = (clocks.get_mut(job), nodes.get_mut(job)) {
                 *clock = Some(now);
                 settings(reply(1), node);
@@ -288,18 +289,6 @@ async fn read_nodes(target: &mut Target) -> Result<(Vec<u64>, Vec<NodeReading>),
         })
         .collect::<Result<Vec<u64>, TargetError>>()?;
     Ok((clocks, nodes))
-}
-
-/// `TIME`: seconds and microseconds, in ms.
-fn time_of(reply: &Reply<'_>) -> Option<u64> {
-    let Reply::Array(parts) = reply else {
-        return None;
-    };
-    let number = |part: &Reply<'_>| part.as_str()?.parse::<u64>().ok();
-    match parts.as_slice() {
-        [seconds, micros] => Some(number(seconds)? * 1000 + number(micros)? / 1000),
-        _ => None,
-    }
 }
 
 /// `CONFIG GET maxmemory maxmemory-policy appendonly`: name/value pairs.
