@@ -1198,16 +1198,20 @@ impl Converter<'_> {
     }
 }
 
-/// A threshold of `figure` as the file would write it, for help messages.
-fn threshold_example(figure: Figure) -> &'static str {
-    match figure.unit() {
-        Unit::Entries => "{ warning: 1000, critical: 10000 }",
-        Unit::Duration => "{ warning: 5m, critical: 30m }",
-        Unit::Consumers if figure == Figure::Instances => "{ warning: 2, critical: 1 }",
-        Unit::Consumers => "{ within: 5m, warning: 2, critical: 1 }",
-        Unit::Percent if figure == Figure::Memory => "{ warning: 80%, critical: 95% }",
-        Unit::Percent => "{ warning: 120%, critical: 200% }",
-    }
+/// A threshold of `figure` as the file would write it, for help messages: the schema's
+/// example ([`crate::model::health::threshold_example`]) as a YAML flow mapping.
+fn threshold_example(figure: Figure) -> String {
+    let example = crate::model::health::threshold_example(figure);
+    let fields: Vec<String> = example
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(name, value)| match value {
+            serde_json::Value::String(text) => format!("{name}: {text}"),
+            other => format!("{name}: {other}"),
+        })
+        .collect();
+    format!("{{ {} }}", fields.join(", "))
 }
 
 const RETENTION_HELP: &str = "write `retention: { maxlen: 20000 }`, `retention: { max_age: 7d }` or `retention: unbounded` (never trimmed, on purpose)";
