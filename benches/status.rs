@@ -2,6 +2,9 @@
 //! stream; one group has read 5 of them and acknowledged none, the other none), on a fresh
 //! local redis-server, beside `redis-cli --pipe` sending the same reads.
 //!
+//! The topology is applied by the tool first, as in use (`status` reads ahead what the
+//! record names while it validates the file).
+//!
 //! Run with `cargo bench --bench status` (needs `redis-server` and `redis-cli`). The
 //! reference is every command `status` sends, in one pipe: per stream `XLEN`, `XINFO
 //! GROUPS`, `XRANGE - + COUNT 1`, per group `XPENDING` (the summary) and `XINFO CONSUMERS`,
@@ -14,7 +17,7 @@
 use std::fmt::Write as _;
 
 mod common;
-use common::{Server, median, ms, paired, pipe, run_tool_exiting};
+use common::{Server, median, ms, paired, pipe, run_tool, run_tool_exiting};
 
 const STREAMS: usize = 10_000;
 const ENTRIES: usize = 10;
@@ -43,7 +46,7 @@ fn words(parts: &[&str]) -> Vec<String> {
     parts.iter().map(|p| (*p).to_owned()).collect()
 }
 
-/// The backlog: entries, both groups, and 5 entries read by `workers`.
+/// The backlog on the applied streams: entries, and 5 of them read by `workers`.
 fn backlog() -> Vec<Vec<String>> {
     let mut commands = Vec::new();
     for i in 0..STREAMS {
@@ -51,9 +54,6 @@ fn backlog() -> Vec<Vec<String>> {
         for n in 1..=ENTRIES {
             let id = format!("{BASE_MS}-{n}");
             commands.push(words(&["XADD", &key, &id, "payload", "{\"task\": 1}"]));
-        }
-        for group in ["workers", "audit"] {
-            commands.push(words(&["XGROUP", "CREATE", &key, group, "0"]));
         }
         commands.push(words(&[
             "XREADGROUP",
@@ -108,6 +108,9 @@ fn main() {
     let file = dir.path().join("topology.yaml");
     std::fs::write(&file, topology()).expect("write topology");
     let server = Server::start();
+    // As in use: the topology applied by the tool (which writes its record), then the
+    // producers' and consumers' backlog.
+    run_tool(&["apply", "--yes"], &file, &server);
     pipe(&server, &backlog());
     let reads = reads();
     let (mut ours, mut reference) = (Vec::new(), Vec::new());

@@ -11,14 +11,29 @@ use crate::plan::{self, Plan};
 use crate::redis_url::{Origin, RedisUrl, resolve_url};
 use crate::render::plan::{DeploymentShown, PlanTarget};
 use crate::target::{ConnectOptions, Deployment, Role, Sentinels, Target, TargetError};
-use crate::validate;
+use crate::{status, validate};
 
 /// A loaded environment and a connected server.
 pub struct Session {
     pub desired: Desired,
     pub target: Target,
     /// What was read while the file was validated, for the first read.
-    prefetched: Option<read::Prefetched>,
+    prefetched: Option<Prefetched>,
+}
+
+/// What to read while the file is validated: what a plan reads, what `status` reads, or
+/// nothing (a command that reads something else).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadAhead {
+    Plan,
+    Status,
+    Nothing,
+}
+
+/// What was read ahead (see [`ReadAhead`]).
+enum Prefetched {
+    Plan(read::Prefetched),
+    Status(status::read::Prefetched),
 }
 
 /// The deployment for the plan's header: `None` for one server reached by its URL (the
@@ -58,11 +73,23 @@ impl Session {
 
     /// Read the live state and plan against it.
     pub async fn read_and_plan(&mut self, prune: bool) -> Result<(LiveState, Plan), Failure> {
-        let live =
-            read::read_after(&mut self.target, &self.desired, self.prefetched.take()).await?;
+        let prefetched = match self.prefetched.take() {
+            Some(Prefetched::Plan(prefetched)) => Some(prefetched),
+            _ => None,
+        };
+        let live = read::read_after(&mut self.target, &self.desired, prefetched).await?;
         let plan =
             plan::plan(&self.desired, &live, plan::Options { prune }).map_err(Failure::Refused)?;
         Ok((live, plan))
+    }
+
+    /// Read what `status` checks, going on from what was read ahead, if anything.
+    pub async fn read_status(&mut self) -> Result<status::Readings, TargetError> {
+        let prefetched = match self.prefetched.take() {
+            Some(Prefetched::Status(prefetched)) => Some(prefetched),
+            _ => None,
+        };
+        status::read::read_after(&mut self.target, &self.desired, prefetched).await
     }
 }
 
@@ -79,30 +106,37 @@ pub async fn open(
     colour: ColourChoice,
     missing: Missing,
 ) -> Result<Session, Failure> {
-    open_for(args, colour, missing, true).await
+    open_for(args, colour, missing, ReadAhead::Plan).await
 }
 
-/// [`open`], without reading the plan's reads ahead when `plan_reads` is false (`status`
-/// reads other things).
+/// [`open`], reading ahead what `ahead` says.
 pub async fn open_for(
     args: &TargetArgs,
     colour: ColourChoice,
     missing: Missing,
-    plan_reads: bool,
+    ahead: ReadAhead,
 ) -> Result<Session, Failure> {
     let url = server_url(args.server.url.as_deref(), args.server.url_file.as_deref())
         .map_err(Failure::Message)?;
     let via = sentinels(&args.server.sentinel).map_err(Failure::Message)?;
-    let hint = if plan_reads {
-        namespace_hint(&args.file)
-    } else {
-        None
+    let hint = match ahead {
+        ReadAhead::Nothing => None,
+        ReadAhead::Plan | ReadAhead::Status => namespace_hint(&args.file),
     };
     let prefetch = hint.map(|namespace| {
         let (url, via, ca) = (url.clone(), via.clone(), args.server.tls_ca_cert.clone());
         tokio::spawn(async move {
             let mut target = connect(&url, via.as_ref(), ca).await?;
-            let prefetched = read::prefetch(&mut target, &namespace).await.ok();
+            let prefetched = match ahead {
+                ReadAhead::Status => status::read::prefetch(&mut target, &namespace)
+                    .await
+                    .ok()
+                    .map(Prefetched::Status),
+                _ => read::prefetch(&mut target, &namespace)
+                    .await
+                    .ok()
+                    .map(Prefetched::Plan),
+            };
             Ok::<_, TargetError>((target, prefetched))
         })
     });

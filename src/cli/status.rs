@@ -8,14 +8,13 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::session::{Session, block_on, open_for};
+use super::session::{ReadAhead, Session, block_on, open_for};
 use super::{
     ColourChoice, Failure, StatusArgs, StatusFormat, TargetArgs, print_stderr, print_stdout,
 };
 use crate::model::secrets::Missing;
 use crate::render;
 use crate::status::evaluate::{self, Report};
-use crate::status::read;
 use crate::text::untrusted;
 
 /// The most of a scrape's request the exporter reads (its request line and headers).
@@ -38,7 +37,13 @@ async fn status(args: StatusArgs, colour: ColourChoice) -> Result<u8, Failure> {
         prune: false,
     };
     // Read-only, and no password is sent anywhere: one whose variable is not set is fine.
-    let mut session = open_for(&target, colour, Missing::NotKnown, false).await?;
+    // Served to Prometheus, the first scrape comes later: nothing is read ahead for it.
+    let ahead = if listen.is_some() {
+        ReadAhead::Nothing
+    } else {
+        ReadAhead::Status
+    };
+    let mut session = open_for(&target, colour, Missing::NotKnown, ahead).await?;
     if let Some(address) = listen {
         return serve(session, &target, colour, address, min_interval).await;
     }
@@ -68,7 +73,7 @@ async fn status(args: StatusArgs, colour: ColourChoice) -> Result<u8, Failure> {
 
 /// Read and evaluate, once.
 async fn report(session: &mut Session) -> Result<Report, Failure> {
-    let readings = read::read(&mut session.target, &session.desired).await?;
+    let readings = session.read_status().await?;
     Ok(evaluate::evaluate(&session.desired, &readings))
 }
 
@@ -158,7 +163,7 @@ async fn scrape(
     let started = Instant::now();
     let read = match session.take() {
         Some(current) => Ok(current),
-        None => open_for(target, colour, Missing::NotKnown, false).await,
+        None => open_for(target, colour, Missing::NotKnown, ReadAhead::Nothing).await,
     };
     let outcome = match read {
         Ok(mut current) => {

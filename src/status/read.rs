@@ -30,46 +30,161 @@ use crate::text::untrusted;
 /// does not control) in its `XRANGE`, so fewer keys than the plan's reads.
 const KEYS_PER_BATCH: usize = 100;
 
+/// What is read of one stream: its key, the name shown for it, its groups (in name order)
+/// and whether its newest entry.
+struct Wanted<'a> {
+    key: &'a str,
+    name: &'a str,
+    groups: Vec<&'a str>,
+    newest: bool,
+}
+
+/// What was read while the file was validated (see [`prefetch`]): every node, and every
+/// stream and group the namespace's record names.
+pub struct Prefetched {
+    namespace: String,
+    clocks: Vec<u64>,
+    nodes: Vec<NodeReading>,
+    streams: HashMap<String, StreamReading>,
+}
+
+/// Read every node, and every stream and group the record of `namespace` names: on a server
+/// where the file was applied, what `status` reads. Sent while the file is still being
+/// validated; [`read_after`] keeps what the file turns out to declare and reads the rest.
+/// The record is input like any other (someone else may have written it): it only chooses
+/// what is read, and the tool's own reads say what is there.
+pub async fn prefetch(target: &mut Target, namespace: &str) -> Result<Prefetched, TargetError> {
+    let record = crate::live::read::read_record(target, namespace).await?;
+    let (clocks, nodes) = read_nodes(target).await?;
+    let wanted: Vec<Wanted<'_>> = record
+        .iter()
+        .flat_map(|record| &record.streams)
+        .map(|(key, recorded)| Wanted {
+            key,
+            name: key,
+            groups: recorded.groups.keys().map(String::as_str).collect(),
+            newest: false,
+        })
+        .collect();
+    let streams = read_streams(target, &wanted, &clocks).await?;
+    Ok(Prefetched {
+        namespace: namespace.to_owned(),
+        clocks,
+        nodes,
+        streams,
+    })
+}
+
 /// Read every node, and every declared stream and group of `desired`.
 pub async fn read(target: &mut Target, desired: &Desired) -> Result<Readings, TargetError> {
-    let (clocks, nodes) = read_nodes(target).await?;
+    read_after(target, desired, None).await
+}
+
+/// [`read`], going on from what was prefetched when it was read for this namespace: a
+/// prefetched stream is kept when it was read with every group the file declares for it
+/// (and the others are left out), and read again otherwise.
+pub async fn read_after(
+    target: &mut Target,
+    desired: &Desired,
+    prefetched: Option<Prefetched>,
+) -> Result<Readings, TargetError> {
+    let (clocks, nodes, mut ahead) = match prefetched {
+        Some(p) if p.namespace == desired.namespace => (p.clocks, p.nodes, p.streams),
+        _ => {
+            let (clocks, nodes) = read_nodes(target).await?;
+            (clocks, nodes, HashMap::new())
+        }
+    };
+    let mut streams = Vec::with_capacity(desired.streams.len());
+    let mut unread = Vec::new();
+    for (key, stream) in &desired.streams {
+        let wanted = Wanted {
+            key,
+            name: &stream.name,
+            groups: stream.groups.keys().map(String::as_str).collect(),
+            newest: desired
+                .health
+                .levels(Figure::NewestAge, key, None)
+                .is_some(),
+        };
+        match ahead.remove(key.as_str()) {
+            Some(reading) if !wanted.newest && read_with_groups(&reading, &wanted.groups) => {
+                streams.push(narrowed(reading, &wanted));
+            }
+            _ => unread.push(wanted),
+        }
+    }
+    streams.extend(read_streams(target, &unread, &clocks).await?.into_values());
+    streams.sort_by(|a, b| a.name.cmp(&b.name));
+    let heartbeats = read_heartbeats(target, &desired.health.heartbeats).await?;
+    Ok(Readings {
+        nodes,
+        streams,
+        heartbeats,
+    })
+}
+
+/// Whether a stream was read with each of `groups` (a missing stream has none to read).
+fn read_with_groups(reading: &StreamReading, groups: &[&str]) -> bool {
+    reading.state != KeyState::Stream
+        || groups
+            .iter()
+            .all(|group| reading.groups.iter().any(|g| g.name == *group))
+}
+
+/// A prefetched reading as [`read_streams`] would have read it for `wanted`: its name, and
+/// its groups narrowed to the wanted ones (both in name order).
+fn narrowed(mut reading: StreamReading, wanted: &Wanted<'_>) -> StreamReading {
+    wanted.name.clone_into(&mut reading.name);
+    reading
+        .groups
+        .retain(|g| wanted.groups.contains(&g.name.as_str()));
+    reading
+}
+
+/// Both phases for `wanted` (see the module's notes), each stream on its node and by its
+/// node's clock.
+async fn read_streams(
+    target: &mut Target,
+    wanted: &[Wanted<'_>],
+    clocks: &[u64],
+) -> Result<HashMap<String, StreamReading>, TargetError> {
+    let mut readings: HashMap<String, StreamReading> = HashMap::with_capacity(wanted.len());
+    if wanted.is_empty() {
+        return Ok(readings);
+    }
     let url = target.describe().clone();
-    let keys: Vec<&str> = desired.streams.keys().map(String::as_str).collect();
-    let groups_of = |key: &str| -> Vec<&str> {
-        desired
-            .streams
-            .get(key)
-            .map(|s| s.groups.keys().map(String::as_str).collect())
-            .unwrap_or_default()
-    };
-    let wants_newest = |key: &str| {
-        desired
-            .health
-            .levels(Figure::NewestAge, key, None)
-            .is_some()
-    };
+    let by_key: HashMap<&str, &Wanted<'_>> = wanted.iter().map(|w| (w.key, w)).collect();
+    let keys: Vec<&str> = wanted.iter().map(|w| w.key).collect();
     let limits = BatchLimits {
         keys: KEYS_PER_BATCH,
         heavy: KEYS_PER_BATCH,
     };
     let first_phase = |key: &str, _: NodeId| {
-        let mut commands = vec![
-            Command::new("XLEN").arg(key),
-            Command::new("XINFO").arg("GROUPS").arg(key),
+        let Some(wanted) = by_key.get(key) else {
+            return KeyCommands {
+                commands: Vec::new(),
+                heavy: false,
+            };
+        };
+        let mut commands = Vec::with_capacity(3 + 2 * wanted.groups.len() + 1);
+        commands.push(Command::new("XLEN").arg(key));
+        commands.push(Command::new("XINFO").arg("GROUPS").arg(key));
+        commands.push(
             Command::new("XRANGE")
                 .arg(key)
                 .arg("-")
                 .arg("+")
                 .arg("COUNT")
                 .arg(1u64),
-        ];
-        for group in groups_of(key) {
-            commands.push(Command::new("XPENDING").arg(key).arg(group));
-            commands.push(Command::new("XINFO").arg("CONSUMERS").arg(key).arg(group));
+        );
+        for group in &wanted.groups {
+            commands.push(Command::new("XPENDING").arg(key).arg(*group));
+            commands.push(Command::new("XINFO").arg("CONSUMERS").arg(key).arg(*group));
         }
         // Last, so the others keep their places: the newest entry, only where its age is
         // checked.
-        if wants_newest(key) {
+        if wanted.newest {
             commands.push(
                 Command::new("XREVRANGE")
                     .arg(key)
@@ -84,16 +199,18 @@ pub async fn read(target: &mut Target, desired: &Desired) -> Result<Readings, Ta
             heavy: true,
         }
     };
-    let mut readings: HashMap<String, StreamReading> = HashMap::with_capacity(keys.len());
     target
         .read_keys(&keys, limits, &first_phase, &mut |key, node, replies| {
-            let stream = desired.streams.get(key);
-            let name = stream.map_or(key, |s| s.name.as_str());
+            let Some(wanted) = by_key.get(key) else {
+                return Ok(());
+            };
             let now_ms = clocks.get(node.0).copied().unwrap_or_default();
-            let groups = groups_of(key);
-            let mut reading = parse_stream(key, name, &groups, replies, now_ms, &url)?;
-            if wants_newest(key) && reading.state == KeyState::Stream {
-                let newest = replies.get(3 + 2 * groups.len()).unwrap_or(&Reply::Nil);
+            let mut reading =
+                parse_stream(key, wanted.name, &wanted.groups, replies, now_ms, &url)?;
+            if wanted.newest && reading.state == KeyState::Stream {
+                let newest = replies
+                    .get(3 + 2 * wanted.groups.len())
+                    .unwrap_or(&Reply::Nil);
                 reading.newest_id = Some(first_entry_id(newest, key, "XREVRANGE", &url)?);
             }
             readings.insert(key.to_owned(), reading);
@@ -102,14 +219,7 @@ pub async fn read(target: &mut Target, desired: &Desired) -> Result<Readings, Ta
         .await
         .map_err(TargetError::from)?;
     read_next_undelivered(target, &mut readings).await?;
-    let mut streams: Vec<StreamReading> = readings.into_values().collect();
-    streams.sort_by(|a, b| a.name.cmp(&b.name));
-    let heartbeats = read_heartbeats(target, &desired.health.heartbeats).await?;
-    Ok(Readings {
-        nodes,
-        streams,
-        heartbeats,
-    })
+    Ok(readings)
 }
 
 /// Keys a `SCAN` round asks each primary to look at, per pattern.

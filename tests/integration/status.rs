@@ -800,3 +800,49 @@ streams:
         "read only where checked: {json:#}"
     );
 }
+
+/// `status` reads ahead, while the file is validated, what the namespace's record names;
+/// what the file declares since (a group, a stream) is read too, what it no longer
+/// declares is left out, and the report is the one a read without reading ahead gives (a
+/// namespace written with an anchor is not guessed from the file's first lines).
+#[test]
+fn what_the_record_names_is_read_ahead_and_the_report_is_the_same() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let applied_topology = topology_file(
+        "version: 1\nnamespace: ahead\nstreams:\n  a:\n    retention: unbounded\n    groups: { g1: { start: \"0\" }, old: { start: \"0\" } }\n",
+    );
+    applied(&server, &applied_topology);
+    for n in 0..3 {
+        server.cmd::<String>(&["XADD", "ahead:a", "*", "n", &n.to_string()]);
+    }
+    let later = "streams:\n  a:\n    retention: unbounded\n    groups: { g1: { start: \"0\" }, g2: { start: \"0\" } }\n  b:\n    retention: unbounded\n";
+    let guessed = topology_file(&format!("version: 1\nnamespace: ahead\n{later}"));
+    let not_guessed = topology_file(&format!("version: 1\nnamespace: &ns ahead\n{later}"));
+
+    let reports: Vec<Value> = [&guessed, &not_guessed]
+        .into_iter()
+        .map(|topology| {
+            let out = status(topology, &url, "json");
+            assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+            let mut json: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+            // Ages move with the clock between the two runs, and memory with the server.
+            for row in json["rows"].as_array_mut().expect("rows") {
+                row["figures"]
+                    .as_object_mut()
+                    .expect("figures")
+                    .retain(|name, _| !name.ends_with("_age") && name != "used_memory");
+            }
+            json
+        })
+        .collect();
+    let json = &reports[0];
+    assert_eq!(row(json, "a", Some("g1"))["figures"]["lag"], 3);
+    assert_eq!(row(json, "a", Some("g2"))["status"], "critical", "{json:#}");
+    assert_eq!(row(json, "b", None)["status"], "critical", "{json:#}");
+    assert!(
+        !rows(json).iter().any(|r| r["group"] == "old"),
+        "a group the file no longer declares is not reported: {json:#}"
+    );
+    assert_eq!(reports[0]["rows"], reports[1]["rows"]);
+}
