@@ -473,6 +473,10 @@ fn channel_object(
     if !messages.is_empty() {
         channel.insert("messages".to_owned(), Value::Object(messages));
     }
+    if context.key.contains(['{', '}']) {
+        // AsyncAPI reads `{...}` in an address as a parameter; a Redis hash tag is none.
+        channel.insert("x-redis-key".to_owned(), json!(context.key));
+    }
     channel.insert("x-redis-namespace".to_owned(), json!(desired.namespace));
     channel.insert("x-redis-stream".to_owned(), json!(name));
     channel.insert("x-redis-retention".to_owned(), retention(stream));
@@ -592,11 +596,23 @@ fn message(
         );
     }
     let pointer = format!("#/components/messages/{id}/payload/schema");
+    let payload = match schema.encoding {
+        Encoding::Json => relocated(body, &pointer),
+        // The entry's field/value pairs less the version field (what check-messages checks):
+        // an object whose values are all strings (Redis stores nothing else), which the
+        // declared schema describes further.
+        Encoding::Fields => json!({
+            "description": "The entry's field/value pairs, less the version field (a header): every value is a string.",
+            "type": "object",
+            "additionalProperties": { "type": "string" },
+            "allOf": [relocated(body, &format!("{pointer}/allOf/0"))],
+        }),
+    };
     message.insert(
         "payload".to_owned(),
         json!({
             "schemaFormat": schema_format(body),
-            "schema": relocated(body, &pointer),
+            "schema": payload,
         }),
     );
     let examples = examples(body, schema.version_field.as_deref(), &version_text);
@@ -704,4 +720,134 @@ fn security_schemes(desired: &Desired, texts: &Texts) -> BTreeMap<String, Value>
             (flat_id(name), Value::Object(scheme))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What AsyncAPI accepts as a component name: `^[\w\d\.\-_]+$`.
+    fn is_component_name(id: &str) -> bool {
+        !id.is_empty()
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    }
+
+    #[test]
+    fn ids_are_valid_component_names_and_one_to_one() {
+        let names = [
+            "rag:tasks",
+            "rag.tasks",
+            "rag_tasks",
+            "rag__tasks",
+            "rag_5Ftasks",
+            "rag:_3A",
+            "é",
+            "a b",
+            "{x}",
+            "",
+        ];
+        let mut channels = BTreeSet::new();
+        let mut flats = BTreeSet::new();
+        for name in names {
+            let (channel, flat) = (channel_id(name), flat_id(name));
+            assert!(is_component_name(&channel), "{name:?}: {channel}");
+            assert!(is_component_name(&flat), "{name:?}: {flat}");
+            assert!(!flat.contains('.'), "{name:?}: {flat}");
+            assert!(channels.insert(channel), "{name:?}");
+            assert!(flats.insert(flat), "{name:?}");
+        }
+        assert_eq!(channel_id("rag:tasks"), "rag.tasks");
+        assert_eq!(channel_id("rag.tasks"), "rag_2Etasks");
+        assert_eq!(flat_id("raw_events"), "raw__events");
+        assert_eq!(flat_id("é"), "_C3_A9");
+        assert_eq!(message_id("rag-task", 2), "rag-task.v2");
+        // A group's id has no dot, so the last dot of an operation id ends the stream's:
+        // stream `a`, group `b:c` and stream `a:b`, group `c` stay apart.
+        assert_ne!(
+            format!("receive.{}.{}", channel_id("a"), flat_id("b:c")),
+            format!("receive.{}.{}", channel_id("a:b"), flat_id("c"))
+        );
+    }
+
+    #[test]
+    fn a_schemas_own_references_follow_it_into_the_document() {
+        let schema = json!({
+            "definitions": { "line": { "properties": { "next": { "$ref": "#/definitions/line" } } } },
+            "properties": {
+                "lines": { "items": { "$ref": "#/definitions/line" } },
+                "self": { "$ref": "#" },
+                "remote": { "$ref": "other.json#/x" },
+                "data": { "const": { "$ref": "#/data" }, "enum": [{ "$ref": "#/data" }] }
+            }
+        });
+        let moved = relocated(&schema, "#/at");
+        assert_eq!(
+            moved["definitions"]["line"]["properties"]["next"]["$ref"],
+            "#/at/definitions/line"
+        );
+        assert_eq!(
+            moved["properties"]["lines"]["items"]["$ref"],
+            "#/at/definitions/line"
+        );
+        assert_eq!(moved["properties"]["self"]["$ref"], "#/at");
+        assert_eq!(moved["properties"]["remote"]["$ref"], "other.json#/x");
+        assert_eq!(moved["properties"]["data"], schema["properties"]["data"]);
+        // A schema with its own `$id` resolves `#` against itself: left as it is.
+        let with_id =
+            json!({ "$id": "https://example.com/s.json", "items": { "$ref": "#/definitions/a" } });
+        assert_eq!(relocated(&with_id, "#/at"), with_id);
+    }
+
+    #[test]
+    fn the_schema_format_follows_the_schemas_draft() {
+        let format = |schema: Value| schema_format(&schema);
+        assert_eq!(
+            format(json!({})),
+            "application/schema+json;version=draft-07"
+        );
+        assert_eq!(
+            format(json!({ "$schema": "http://json-schema.org/draft-07/schema#" })),
+            "application/schema+json;version=draft-07"
+        );
+        assert_eq!(
+            format(json!({ "$schema": "https://json-schema.org/draft/2020-12/schema" })),
+            "application/schema+json;version=2020-12"
+        );
+        assert_eq!(
+            format(json!({ "$schema": "http://json-schema.org/draft-04/schema#" })),
+            "application/schema+json;version=draft-04"
+        );
+    }
+
+    #[test]
+    fn host_takes_a_host_and_port_only() {
+        assert_eq!(host_problem("redis.internal:6379"), None);
+        assert_eq!(host_problem("[::1]:6379"), None);
+        for bad in ["", "redis://redis:6379", "app:secret@redis", "a b", "a\nb"] {
+            assert!(host_problem(bad).is_some(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_rule_set_allows_a_command_on_keys_with_the_permission_it_needs() {
+        let catalog = Catalog::redis_7_0();
+        let rules =
+            |items: &[&str]| -> Vec<String> { items.iter().map(|s| (*s).to_owned()).collect() };
+        let set = RuleSet::new(
+            &rules(&["%R~ns:in", "%W~ns:out", "~ns:both:*"]),
+            &rules(&["+@stream", "-xtrim"]),
+            catalog,
+        );
+        assert!(set.allows("xreadgroup", "ns:in", READ));
+        assert!(!set.allows("xadd", "ns:in", WRITE), "read-only key");
+        assert!(set.allows("xadd", "ns:out", WRITE));
+        assert!(!set.allows("xreadgroup", "ns:out", READ), "write-only key");
+        assert!(set.allows("xadd", "ns:both:1", WRITE));
+        assert!(!set.allows("xtrim", "ns:both:1", WRITE), "taken out");
+        assert!(!set.allows("xadd", "other:out", WRITE), "another key");
+        let none = RuleSet::new(&rules(&["~*"]), &rules(&["+ping"]), catalog);
+        assert!(!none.allows("xadd", "ns:out", WRITE));
+    }
 }
