@@ -406,3 +406,15 @@ fn command_line_errors_exit_1() {
         assert!(!stderr.contains("secret"), "{args:?}: {stderr}");
     }
 }
+
+/// `--quiet` never silences the document: it is what the command is for.
+#[test]
+fn quiet_still_prints_the_document() {
+    let out = bin()
+        .args(["-q", "export", "asyncapi", "--env", "prod"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let document: Value = serde_json::from_slice(&out.stdout).expect("the document is JSON");
+    assert_eq!(document["asyncapi"], "3.0.0");
+}
