@@ -69,13 +69,13 @@ pub fn document(
     let dead_letters = dead_letter_streams(desired);
     for (key, stream) in &desired.streams {
         let channel = channel_id(&stream.name);
-        let versions = stream
+        let with_schema = stream
             .schema
             .as_ref()
             .and_then(|name| schemas.get(name).map(|schema| (name, schema)));
         let mut channel_messages = Map::new();
         let mut operation_messages = Vec::new();
-        if let Some((name, schema)) = versions {
+        if let Some((name, schema)) = with_schema {
             for (version, body) in &schema.versions {
                 let id = message_id(name, *version);
                 channel_messages.insert(
