@@ -7,6 +7,7 @@
 //! - [`acl`]: ACL users compared on meaning (pure);
 //! - [`compat`]: message-schema compatibility rules between versions (pure);
 //! - [`schema`]: the file's own JSON Schema;
+//! - [`export`]: documents generated from the desired state (AsyncAPI);
 //! - [`change`]: one change to one resource, the type plan and diff share;
 //! - [`render`]: human and JSON output;
 //! - [`redis_url`]: the server URL, parsed once and printed only redacted;
@@ -29,6 +30,7 @@ pub(crate) mod cli;
 pub(crate) mod compat;
 pub mod diagnostics;
 pub(crate) mod diff;
+pub(crate) mod export;
 pub mod glob;
 pub mod live;
 pub(crate) mod messages;

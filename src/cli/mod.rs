@@ -7,6 +7,7 @@
 mod apply;
 mod check_messages;
 mod diff;
+mod export;
 mod generate;
 mod plan;
 mod session;
@@ -39,7 +40,7 @@ pub struct Cli {
     /// status: the exit code still tells, with plan --detailed-exitcode); apply's plan, progress bar and report (an
     /// apply that asks for confirmation on a terminal still shows the plan it asks about);
     /// check-messages' summary when every message is valid. Never silenced: errors and their
-    /// diagnostics, --format json and markdown, and the output of schema, completions and
+    /// diagnostics, --format json and markdown, and the output of schema, export, completions and
     /// man. Exit codes are the same with or without --quiet.
     #[arg(short, long, global = true)]
     pub quiet: bool,
@@ -68,6 +69,8 @@ pub enum Command {
     /// against retention; missing streams and groups, and pending entries whose data was
     /// trimmed away. Read-only. Exit 0 healthy (or unknown), 2 a warning, 3 critical, 1 error.
     Status(StatusArgs),
+    /// Write documents generated from one environment of the file, offline (asyncapi).
+    Export(export::ExportArgs),
     /// Print the JSON Schema of the topology file format (draft-07, for editors).
     Schema,
     /// Print a shell completion script (bash, zsh, fish, elvish or powershell).
@@ -376,6 +379,7 @@ pub fn run() -> u8 {
         Command::Diff(args) => diff::run(&args, cli.color),
         Command::CheckMessages(args) => check_messages::run(&args, cli.color),
         Command::Status(args) => status::run(args, cli.color),
+        Command::Export(args) => export::run(&args, cli.color),
         Command::Schema => {
             print_stdout(&crate::schema::topology_schema_text());
             Ok(0)
@@ -537,6 +541,7 @@ fn stdout_is_chatter(command: &Command) -> bool {
         Command::Status(args) => args.format == StatusFormat::Human,
         Command::Validate(_)
         | Command::CheckMessages(_)
+        | Command::Export(_)
         | Command::Schema
         | Command::Completions(_)
         | Command::Man(_) => false,

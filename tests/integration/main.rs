@@ -4,6 +4,7 @@ mod acl_selectors;
 mod acl_users;
 mod action;
 mod apply_trust;
+mod asyncapi;
 mod bulk_reads;
 mod check_messages;
 mod cli_validate;
