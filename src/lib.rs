@@ -30,6 +30,7 @@ pub(crate) mod compat;
 pub mod diagnostics;
 pub(crate) mod diff;
 pub mod glob;
+pub(crate) mod import;
 pub mod live;
 pub(crate) mod messages;
 pub mod model;

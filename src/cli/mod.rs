@@ -8,6 +8,7 @@ mod apply;
 mod check_messages;
 mod diff;
 mod generate;
+mod import;
 mod plan;
 mod session;
 mod status;
@@ -68,6 +69,11 @@ pub enum Command {
     /// against retention; missing streams and groups, and pending entries whose data was
     /// trimmed away. Read-only. Exit 0 healthy (or unknown), 2 a warning, 3 critical, 1 error.
     Status(StatusArgs),
+    /// Write a topology file for what already lives under a namespace: its streams and
+    /// groups, and the ACL users whose key and channel patterns are under it (passwords as
+    /// variables to set). Read-only. Review it (retention, passwords), then plan it: it
+    /// changes no stream, group or user.
+    Import(ImportArgs),
     /// Print the JSON Schema of the topology file format (draft-07, for editors).
     Schema,
     /// Print a shell completion script (bash, zsh, fish, elvish or powershell).
@@ -321,6 +327,27 @@ pub struct StatusArgs {
     pub min_interval: u64,
 }
 
+#[derive(clap::Args, Debug)]
+pub struct ImportArgs {
+    /// The namespace to import: the streams under `<NS>:` and the users whose key and
+    /// channel patterns are all under it (or that the users registry gives to it).
+    #[arg(long, value_name = "NS")]
+    pub namespace: String,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Write the topology to this file instead of stdout (never over an existing file
+    /// without --force).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// With --out: replace the file if it exists.
+    #[arg(long, requires = "out")]
+    pub force: bool,
+    /// Write the users' password hashes as Redis keeps them (`sha256:`) instead of a
+    /// variable per password. The hashes then go wherever the file goes (git).
+    #[arg(long)]
+    pub with_hashes: bool,
+}
+
 /// Formats of `status`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum StatusFormat {
@@ -376,6 +403,7 @@ pub fn run() -> u8 {
         Command::Diff(args) => diff::run(&args, cli.color),
         Command::CheckMessages(args) => check_messages::run(&args, cli.color),
         Command::Status(args) => status::run(args, cli.color),
+        Command::Import(args) => import::run(&args),
         Command::Schema => {
             print_stdout(&crate::schema::topology_schema_text());
             Ok(0)
@@ -536,6 +564,7 @@ fn stdout_is_chatter(command: &Command) -> bool {
         Command::Apply(args) => args.yes || !std::io::stdin().is_terminal(),
         Command::Status(args) => args.format == StatusFormat::Human,
         Command::Validate(_)
+        | Command::Import(_)
         | Command::CheckMessages(_)
         | Command::Schema
         | Command::Completions(_)
