@@ -75,20 +75,24 @@ pub fn build(namespace: &str, found: &read::Found, options: Options) -> Result<O
         }
     }
     imported.left_out = left_out;
+    let mut warnings = Vec::new();
+    match &found.environment {
+        Ok(environment) => imported.environment.clone_from(environment),
+        Err(why) => warnings.push(format!(
+            "the tool's record of this namespace could not be read ({}): if it was applied with an environment, add it under `environments:`",
+            untrusted(why)
+        )),
+    }
     let text = write::topology(&imported);
     check_whole(&imported, &text)?;
-    let mut warnings: Vec<String> = imported
-        .left_out
-        .iter()
-        .map(|left| {
-            format!(
-                "not imported: {} `{}`: {}",
-                left.kind,
-                untrusted(&left.name),
-                untrusted(&left.why)
-            )
-        })
-        .collect();
+    warnings.extend(imported.left_out.iter().map(|left| {
+        format!(
+            "not imported: {} `{}`: {}",
+            left.kind,
+            untrusted(&left.name),
+            untrusted(&left.why)
+        )
+    }));
     if let Some(why) = &imported.users_unread {
         warnings.push(format!("ACL users not imported: {}", untrusted(why)));
     }
@@ -119,7 +123,7 @@ fn users(
         let owner = first.owners.get(name);
         let scope = translate::scope(namespace, live);
         if let Some(owner) = owner.filter(|o| *o != namespace) {
-            if scope == Scope::Inside {
+            if matches!(scope, Scope::Inside | Scope::Partly(_)) {
                 left_out.push(LeftOut {
                     kind: "user",
                     name: name.clone(),
@@ -132,20 +136,19 @@ fn users(
         }
         let registered = owner.is_some();
         match (&scope, registered) {
-            (Scope::Inside, _) => {}
-            (Scope::Outside(rule), true) => {
+            (Scope::Inside, _) | (Scope::Nothing, true) => {}
+            (Scope::Partly(rule), _) | (Scope::Outside(rule), true) => {
                 left_out.push(LeftOut {
                     kind: "user",
                     name: name.clone(),
                     why: format!(
-                        "it is registered to this namespace, but its rule `{rule}` is not under it, which the format cannot express"
+                        "its rule `{rule}` is not under the namespace, which the format cannot express (patterns are relative to it)"
                     ),
                 });
                 continue;
             }
-            (Scope::Nothing, true) => {}
             // Users of other namespaces, of the whole server, or of none.
-            (_, false) => continue,
+            (Scope::Outside(_) | Scope::Nothing, false) => continue,
         }
         let passwords: Vec<PasswordSource> = live
             .password_hashes

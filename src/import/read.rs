@@ -38,6 +38,9 @@ pub struct Found {
     /// Each node's users, in the target's order (the first is the one plan compares with);
     /// `Err` says why they could not be read.
     pub acl: Result<Vec<(String, LiveAcl)>, String>,
+    /// The environment the tool's record says the namespace was applied for (`plan` then
+    /// needs it), or why the record could not be read.
+    pub environment: Result<Option<String>, String>,
 }
 
 /// Read the streams and users of `namespace`.
@@ -46,6 +49,7 @@ pub async fn read(target: &mut Target, namespace: &str) -> Result<Found, TargetE
         streams: BTreeMap::new(),
         not_text: (Vec::new(), 0),
         acl: Ok(Vec::new()),
+        environment: Ok(None),
     };
     let keys = scan_streams(target, namespace, &mut found).await?;
     let names: Vec<&str> = keys.iter().map(String::as_str).collect();
@@ -56,6 +60,10 @@ pub async fn read(target: &mut Target, namespace: &str) -> Result<Found, TargetE
         }
     }
     found.acl = read_users(target).await?;
+    found.environment = match crate::live::read::read_record(target, namespace).await {
+        Ok(record) => Ok(record.and_then(|r| r.environment)),
+        Err(error) => Err(error.to_string()),
+    };
     Ok(found)
 }
 

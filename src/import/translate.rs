@@ -28,6 +28,8 @@ pub struct Imported {
     pub left_out: Vec<LeftOut>,
     /// Why no user was imported at all (the ACL could not be read), if so.
     pub users_unread: Option<String>,
+    /// The environment the tool's record names, if the namespace was applied with one.
+    pub environment: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -169,7 +171,9 @@ fn relative<'k>(namespace: &str, full_key: &'k str) -> Option<&'k str> {
 pub enum Scope {
     /// Every pattern (and there is at least one) is under the namespace.
     Inside,
-    /// Some pattern is not; the first such, as a rule.
+    /// Some pattern is under it and some is not; the first that is not, as a rule.
+    Partly(String),
+    /// No pattern is under it; the first, as a rule.
     Outside(String),
     /// The user has no key or channel pattern at all.
     Nothing,
@@ -178,7 +182,7 @@ pub enum Scope {
 /// Where `user`'s patterns lie, its selectors' included.
 pub fn scope(namespace: &str, user: &LiveUser) -> Scope {
     let prefix = pattern_prefix(namespace);
-    let mut any = false;
+    let (mut inside, mut outside) = (false, None);
     let rule_sets = std::iter::once((user.keys.as_str(), user.channels.as_str())).chain(
         user.selectors
             .iter()
@@ -186,13 +190,19 @@ pub fn scope(namespace: &str, user: &LiveUser) -> Scope {
     );
     for (keys, channels) in rule_sets {
         for rule in keys.split_whitespace().chain(channels.split_whitespace()) {
-            any = true;
-            if pattern_of(rule).is_none_or(|p| !p.starts_with(&prefix)) {
-                return Scope::Outside(rule.to_owned());
+            if pattern_of(rule).is_some_and(|p| p.starts_with(&prefix)) {
+                inside = true;
+            } else if outside.is_none() {
+                outside = Some(rule.to_owned());
             }
         }
     }
-    if any { Scope::Inside } else { Scope::Nothing }
+    match (inside, outside) {
+        (true, None) => Scope::Inside,
+        (true, Some(rule)) => Scope::Partly(rule),
+        (false, Some(rule)) => Scope::Outside(rule),
+        (false, None) => Scope::Nothing,
+    }
 }
 
 /// What every pattern of the namespace starts with, as Redis gets it: the namespace escaped
@@ -491,10 +501,7 @@ mod tests {
     #[test]
     fn patterns_outside_the_namespace_flags_and_databases_leave_the_user_out() {
         let outside = live(&["on"], "~app:a ~other:*", "", "-@all +get");
-        assert_eq!(
-            scope("app", &outside),
-            Scope::Outside("~other:*".to_owned())
-        );
+        assert_eq!(scope("app", &outside), Scope::Partly("~other:*".to_owned()));
         assert!(translated("app", "u", &outside, Vec::new()).is_err());
         assert_eq!(
             scope("app", &live(&["on"], "~*", "&*", "+@all")),

@@ -34,6 +34,14 @@ pub fn topology(imported: &Imported) -> String {
     let _ = writeln!(out, "namespace: {}", scalar(&imported.namespace));
     streams(&mut out, &imported.streams);
     users(&mut out, imported);
+    if let Some(environment) = &imported.environment {
+        let _ = writeln!(
+            out,
+            "\n# The tool's record says this namespace was applied for environment {}: plan and\n# apply it with that --env.\nenvironments:\n  {}: {{}}",
+            quoted(environment),
+            scalar(environment)
+        );
+    }
     if !imported.left_out.is_empty() {
         out.push_str("\n# Found and not imported (import printed a warning for each):\n");
         for left in &imported.left_out {
@@ -382,6 +390,7 @@ mod tests {
                 why: "it has\na newline".to_owned(),
             }],
             users_unread: None,
+            environment: Some("prod".to_owned()),
         };
         let text = topology(&imported);
         let vars = std::collections::HashMap::<String, String>::new();
