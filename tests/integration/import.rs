@@ -3,6 +3,7 @@
 //! validates, and `plan` on it changes no stream, group or user (it only adopts them into
 //! the record); apply, then plan is empty.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -577,7 +578,7 @@ fn ten_thousand_streams_import_in_pipelined_reads() {
     assert_eq!(calls("xinfo|groups"), 10_000);
     assert_eq!(calls("xlen"), 10_000);
     assert!(calls("scan") >= 10, "SCAN in rounds of COUNT 1000");
-    eprintln!("import of 10,000 streams took {took:?}");
+    let _ = writeln!(std::io::stderr(), "import of 10,000 streams took {took:?}");
 }
 
 /// On a cluster, the streams live on every primary: SCAN runs on each.
