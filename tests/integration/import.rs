@@ -244,10 +244,29 @@ fn a_namespace_made_by_hand_imports_validates_and_plans_only_its_adoption() {
         "no hash without --with-hashes:\n{written}"
     );
     assert!(said.contains("not imported: user `straddler`"), "{said}");
-    assert!(said.contains("not imported: user `skipper`"), "{said}");
-    assert!(said.contains("skip-sanitize-payload"), "{said}");
+    // Valkey 9 prints neither sanitize flag: the flag is then invisible to plan too, and the
+    // user imports like any other.
+    let getuser: redis::Value = server.cmd(&["ACL", "GETUSER", "skipper"]);
+    let flag_shown = format!("{getuser:?}").contains("skip-sanitize-payload");
+    let mut expected = vec![
+        "commands-first",
+        "keys-first",
+        "locked",
+        "rotating",
+        "worker",
+    ];
+    if flag_shown {
+        assert!(said.contains("not imported: user `skipper`"), "{said}");
+        assert!(said.contains("skip-sanitize-payload"), "{said}");
+    } else {
+        expected.push("skipper");
+    }
+    expected.sort_unstable();
     assert!(
-        said.contains("imported 4 streams with 3 groups, and 5 ACL users"),
+        said.contains(&format!(
+            "imported 4 streams with 3 groups, and {} ACL users",
+            expected.len()
+        )),
         "{said}"
     );
     validate(&path);
@@ -255,16 +274,7 @@ fn a_namespace_made_by_hand_imports_validates_and_plans_only_its_adoption() {
     let plan = plan_json(&path, &server.url(), &[]);
     let mut adopted = assert_only_adoption(&plan);
     adopted.sort();
-    assert_eq!(
-        adopted,
-        [
-            "commands-first",
-            "keys-first",
-            "locked",
-            "rotating",
-            "worker"
-        ]
-    );
+    assert_eq!(adopted, expected);
     // With the passwords set to the users' own, apply changes none of them.
     let passwords = [
         ("COMMANDS_FIRST_PASSWORD", "pw1"),
@@ -272,6 +282,7 @@ fn a_namespace_made_by_hand_imports_validates_and_plans_only_its_adoption() {
         ("WORKER_PASSWORD", "pw3"),
         ("ROTATING_PASSWORD", "old"),
         ("ROTATING_PASSWORD_2", "new"),
+        ("SKIPPER_PASSWORD", "x"),
     ];
     let plan = plan_json(&path, &server.url(), &passwords);
     assert_only_adoption(&plan);
