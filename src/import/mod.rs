@@ -332,3 +332,201 @@ fn check_whole(imported: &Imported, text: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::acl::Catalog;
+    use crate::live::{LiveGroup, LiveSelector, LiveStream, LiveUser};
+
+    fn user(keys: &str, commands: &str, hashes: &[&str]) -> LiveUser {
+        LiveUser {
+            flags: vec!["on".to_owned()],
+            password_hashes: hashes.iter().map(|h| (*h).to_owned()).collect(),
+            commands: commands.to_owned(),
+            keys: keys.to_owned(),
+            ..LiveUser::default()
+        }
+    }
+
+    fn acl(users: Vec<(&str, LiveUser)>, owners: &[(&str, &str)]) -> LiveAcl {
+        LiveAcl {
+            catalog: Catalog::redis_7_0().clone(),
+            users: users
+                .into_iter()
+                .map(|(name, user)| (name.to_owned(), user))
+                .collect(),
+            owners: owners
+                .iter()
+                .map(|(u, ns)| ((*u).to_owned(), (*ns).to_owned()))
+                .collect(),
+            ..LiveAcl::default()
+        }
+    }
+
+    fn found(nodes: Vec<LiveAcl>) -> read::Found {
+        let mut stream = LiveStream {
+            length: 2,
+            ..LiveStream::default()
+        };
+        stream
+            .groups
+            .insert("billing".to_owned(), LiveGroup::default());
+        read::Found {
+            streams: BTreeMap::from([("app:orders".to_owned(), stream)]),
+            not_text: (vec!["app:\\xff".to_owned()], 1),
+            acl: Ok(nodes
+                .into_iter()
+                .enumerate()
+                .map(|(i, acl)| (format!("10.0.0.{i}:6379"), acl))
+                .collect()),
+            environment: Ok(None),
+        }
+    }
+
+    const HASH: &str = "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8";
+
+    #[test]
+    fn users_are_imported_only_when_the_file_can_say_them_exactly() {
+        let mut selective = user("", "-@all +ping", &[HASH]);
+        selective.selectors = vec![LiveSelector {
+            commands: "-@all +xreadgroup +xack +xautoclaim +xclaim +xpending".to_owned(),
+            keys: "~app:orders".to_owned(),
+            ..LiveSelector::default()
+        }];
+        let node = acl(
+            vec![
+                (
+                    "worker",
+                    user("~app:orders", "-@all +@stream -xdel", &[HASH]),
+                ),
+                ("selective", selective),
+                ("theirs", user("~app:orders", "-@all +xlen", &[])),
+                ("server-wide", user("~*", "+@all", &[])),
+                ("half", user("~app:orders ~other:x", "-@all +xlen", &[])),
+            ],
+            &[("theirs", "other")],
+        );
+        let outcome = build("app", &found(vec![node]), Options::default()).expect("built");
+        assert_eq!((outcome.streams, outcome.groups, outcome.users), (1, 1, 2));
+        assert!(outcome.text.contains("\"selective\":"), "{}", outcome.text);
+        assert!(
+            outcome.text.contains("preset: consumer"),
+            "{}",
+            outcome.text
+        );
+        assert!(!outcome.text.contains(HASH), "no hash by default");
+        let warnings = outcome.warnings.join("\n");
+        assert!(
+            warnings.contains("user `theirs`: it is managed by the topology of namespace `other`"),
+            "{warnings}"
+        );
+        assert!(
+            warnings.contains("user `half`: its rule `~other:x`"),
+            "{warnings}"
+        );
+        assert!(
+            warnings.contains("stream `app:\\xff`: its key is not UTF-8 text"),
+            "{warnings}"
+        );
+        assert!(!warnings.contains("server-wide"), "{warnings}");
+    }
+
+    #[test]
+    fn a_user_that_differs_between_nodes_is_left_out_naming_the_node() {
+        let first = acl(
+            vec![("worker", user("~app:orders", "-@all +xlen", &[]))],
+            &[],
+        );
+        let missing = acl(Vec::new(), &[]);
+        let outcome = build(
+            "app",
+            &found(vec![first.clone(), missing]),
+            Options::default(),
+        )
+        .expect("built");
+        assert_eq!(outcome.users, 0);
+        assert!(
+            outcome
+                .warnings
+                .iter()
+                .any(|w| w.contains("does not exist on 10.0.0.1:6379")),
+            "{:?}",
+            outcome.warnings
+        );
+        let wider = acl(
+            vec![("worker", user("~app:orders", "-@all +xlen +xadd", &[]))],
+            &[],
+        );
+        let outcome = build("app", &found(vec![first, wider]), Options::default()).expect("built");
+        assert_eq!(outcome.users, 0);
+        assert!(
+            outcome
+                .warnings
+                .iter()
+                .any(|w| w.contains("on 10.0.0.1:6379") && w.contains("xadd")),
+            "{:?}",
+            outcome.warnings
+        );
+    }
+
+    #[test]
+    fn with_hashes_writes_the_hashes_and_registered_users_without_keys_are_imported() {
+        let disabled = LiveUser {
+            flags: vec!["off".to_owned()],
+            commands: "-@all".to_owned(),
+            ..LiveUser::default()
+        };
+        let node = acl(
+            vec![
+                ("worker", user("%R~app:*", "-@all +xlen", &[HASH])),
+                ("default", disabled),
+            ],
+            &[("default", "app")],
+        );
+        let outcome =
+            build("app", &found(vec![node]), Options { with_hashes: true }).expect("built");
+        assert_eq!(outcome.users, 2);
+        assert!(
+            outcome
+                .text
+                .contains(&format!("passwords: [{{ sha256: \"{HASH}\" }}]")),
+            "{}",
+            outcome.text
+        );
+        assert!(
+            outcome
+                .text
+                .contains("\"default\":\n      enabled: false\n"),
+            "{}",
+            outcome.text
+        );
+    }
+
+    #[test]
+    fn users_that_cannot_be_read_are_said_in_the_file_and_the_streams_still_imported() {
+        let mut found = found(Vec::new());
+        found.acl = Err("`ACL USERS` failed: NOPERM".to_owned());
+        found.environment = Ok(Some("prod".to_owned()));
+        let outcome = build("app", &found, Options::default()).expect("built");
+        assert_eq!((outcome.streams, outcome.users), (1, 0));
+        assert!(
+            outcome
+                .text
+                .contains("# ACL users were not imported: `ACL USERS` failed: NOPERM")
+        );
+        assert!(
+            outcome.text.contains("environments:\n  \"prod\": {}"),
+            "{}",
+            outcome.text
+        );
+        assert!(
+            outcome
+                .warnings
+                .iter()
+                .any(|w| w.starts_with("ACL users not imported"))
+        );
+    }
+}
