@@ -71,11 +71,11 @@ fn streams(out: &mut String, streams: &[ImportedStream]) {
             entries(stream.length)
         );
         out.push_str("    #   retention: unbounded\n");
-        let _ = writeln!(
-            out,
-            "    #   retention: {{ maxlen: {} }}",
-            stream.length.max(1)
-        );
+        if stream.length == 0 {
+            out.push_str("    #   retention: { maxlen: N }   # N: the most entries to keep\n");
+        } else {
+            let _ = writeln!(out, "    #   retention: {{ maxlen: {} }}", stream.length);
+        }
         if stream.groups.is_empty() {
             out.push_str("    groups: {}\n");
             continue;
