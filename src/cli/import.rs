@@ -54,8 +54,12 @@ async fn import(args: &ImportArgs) -> Result<u8, Failure> {
             "printed".to_owned()
         }
     };
+    let plan = match &outcome.environment {
+        Some(environment) => format!("redis-topology plan --env {}", untrusted(environment)),
+        None => "redis-topology plan".to_owned(),
+    };
     print_warning(&format!(
-        "imported {} with {}, and {} of namespace `{}` from {}: {written}. Review it (retention, password variables), then `redis-topology plan` it: it should change no stream, group or user\n",
+        "imported {} with {}, and {} of namespace `{}` from {}: {written}. Review it (retention, password variables), then `{plan}` it: it should change no stream, group or user\n",
         crate::text::count(outcome.streams, "stream"),
         crate::text::count(outcome.groups, "group"),
         crate::text::count(outcome.users, "ACL user"),

@@ -40,6 +40,8 @@ pub struct Outcome {
     pub streams: usize,
     pub groups: usize,
     pub users: usize,
+    /// The environment the file declares (from the tool's record), for `plan --env`.
+    pub environment: Option<String>,
 }
 
 /// The topology file for `namespace` from what was read; `Err` when the file made would
@@ -102,6 +104,7 @@ pub fn build(namespace: &str, found: &read::Found, options: Options) -> Result<O
         streams: imported.streams.len(),
         groups: imported.streams.iter().map(|s| s.groups.len()).sum(),
         users: imported.users.len(),
+        environment: imported.environment.clone(),
     })
 }
 

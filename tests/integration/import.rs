@@ -9,7 +9,7 @@ use std::process::Output;
 
 use serde_json::Value;
 
-use super::deployments::LocalCluster;
+use super::deployments::{LocalCluster, ReplicatedPrimary};
 use super::redis::RedisServer;
 use super::util::{SHIPPED_ROLES, bin, create_apply_user, text};
 
@@ -616,4 +616,34 @@ fn a_cluster_import_scans_every_primary() {
     validate(&path);
     let plan = plan_json(&path, &cluster.url(), &[]);
     assert!(assert_only_adoption(&plan).is_empty());
+}
+
+/// ACL users are per node: a user on every node imports; one set on the primary alone is
+/// left out, naming the replica (a plan would create it there).
+#[test]
+fn on_a_primary_with_a_replica_users_are_compared_on_every_node() {
+    let nodes = ReplicatedPrimary::start(1);
+    let (primary, replica) = (nodes.primary(), nodes.replica_ports()[0]);
+    nodes.cmd_on::<String>(primary, &["XADD", "app:s", "*", "f", "v"]);
+    let user =
+        |name: &str| ["ACL", "SETUSER", name, "on", ">pw", "~app:s", "+xlen"].map(str::to_owned);
+    for port in [primary, replica] {
+        let rules = user("everywhere");
+        let rules: Vec<&str> = rules.iter().map(String::as_str).collect();
+        nodes.cmd_on::<String>(port, &rules);
+    }
+    let rules = user("primary-only");
+    let rules: Vec<&str> = rules.iter().map(String::as_str).collect();
+    nodes.cmd_on::<String>(primary, &rules);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (path, _, said) = import_to(dir.path(), &nodes.url(), "app");
+    assert!(
+        said.contains(&format!(
+            "not imported: user `primary-only`: it does not exist on 127.0.0.1:{replica}"
+        )),
+        "{said}"
+    );
+    validate(&path);
+    let plan = plan_json(&path, &nodes.url(), &[]);
+    assert_eq!(assert_only_adoption(&plan), ["everywhere"]);
 }
