@@ -64,16 +64,16 @@ pub enum Command {
     /// from a file of JSON lines (--stream, --file), or the newest entries of every stream with
     /// a schema on a live server (--url, --sample). Exit 0 clean, 1 violations or error.
     CheckMessages(CheckMessagesArgs),
-    /// Check the live streams and groups against the `health` thresholds of the file: lag,
-    /// lag age, pending entries and their age, active consumers, dead-letter streams, length
-    /// against retention; missing streams and groups, and pending entries whose data was
-    /// trimmed away. Read-only. Exit 0 healthy (or unknown), 2 a warning, 3 critical, 1 error.
-    Status(StatusArgs),
     /// Write a topology file for what already lives under a namespace: its streams and
     /// groups, and the ACL users whose key and channel patterns are under it (passwords as
     /// variables to set). Read-only. Review it (retention, passwords), then plan it: it
     /// changes no stream, group or user.
     Import(ImportArgs),
+    /// Check the live streams and groups against the `health` thresholds of the file: lag,
+    /// lag age, pending entries and their age, active consumers, dead-letter streams, length
+    /// against retention; missing streams and groups, and pending entries whose data was
+    /// trimmed away. Read-only. Exit 0 healthy (or unknown), 2 a warning, 3 critical, 1 error.
+    Status(StatusArgs),
     /// Print the JSON Schema of the topology file format (draft-07, for editors).
     Schema,
     /// Print a shell completion script (bash, zsh, fish, elvish or powershell).
@@ -402,8 +402,8 @@ pub fn run() -> u8 {
         Command::Apply(args) => apply::run(&args, cli.color),
         Command::Diff(args) => diff::run(&args, cli.color),
         Command::CheckMessages(args) => check_messages::run(&args, cli.color),
-        Command::Status(args) => status::run(args, cli.color),
         Command::Import(args) => import::run(&args),
+        Command::Status(args) => status::run(args, cli.color),
         Command::Schema => {
             print_stdout(&crate::schema::topology_schema_text());
             Ok(0)
