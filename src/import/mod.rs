@@ -509,6 +509,25 @@ mod tests {
     }
 
     #[test]
+    fn a_nopass_user_reads_back_as_nopass() {
+        let mut open = user("~app:orders", "-@all +xlen", &[]);
+        open.flags.push("nopass".to_owned());
+        let outcome = build(
+            "app",
+            &found(vec![acl(vec![("open", open)], &[])]),
+            Options::default(),
+        )
+        .expect("built");
+        assert_eq!(outcome.users, 1, "{:?}", outcome.warnings);
+        assert!(
+            outcome.text.contains("      nopass: true"),
+            "{}",
+            outcome.text
+        );
+        assert!(!outcome.text.contains("      passwords:"), "{}", outcome.text);
+    }
+
+    #[test]
     fn users_that_cannot_be_read_are_said_in_the_file_and_the_streams_still_imported() {
         let mut found = found(Vec::new());
         found.acl = Err("`ACL USERS` failed: NOPERM".to_owned());
