@@ -524,7 +524,11 @@ mod tests {
             "{}",
             outcome.text
         );
-        assert!(!outcome.text.contains("      passwords:"), "{}", outcome.text);
+        assert!(
+            !outcome.text.contains("      passwords:"),
+            "{}",
+            outcome.text
+        );
     }
 
     #[test]
