@@ -32,6 +32,7 @@ pub mod diagnostics;
 pub(crate) mod diff;
 pub(crate) mod export;
 pub mod glob;
+pub(crate) mod import;
 pub mod live;
 pub(crate) mod messages;
 pub mod model;

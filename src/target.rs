@@ -36,6 +36,7 @@ pub mod keyed;
 pub mod lock;
 pub mod reader;
 mod redirect;
+pub mod scan;
 pub mod sentinel;
 pub mod slot;
 pub mod url;

@@ -9,6 +9,7 @@ mod check_messages;
 mod diff;
 mod export;
 mod generate;
+mod import;
 mod plan;
 mod session;
 mod status;
@@ -64,6 +65,11 @@ pub enum Command {
     /// from a file of JSON lines (--stream, --file), or the newest entries of every stream with
     /// a schema on a live server (--url, --sample). Exit 0 clean, 1 violations or error.
     CheckMessages(CheckMessagesArgs),
+    /// Write a topology file for what already lives under a namespace: its streams and
+    /// groups, and the ACL users whose key and channel patterns are under it (passwords as
+    /// variables to set). Read-only. Review it (retention, passwords), then plan it: it
+    /// changes no stream, group or user.
+    Import(ImportArgs),
     /// Check the live streams and groups against the `health` thresholds of the file: lag,
     /// lag age, pending entries and their age, active consumers, dead-letter streams, length
     /// against retention; missing streams and groups, and pending entries whose data was
@@ -324,6 +330,27 @@ pub struct StatusArgs {
     pub min_interval: u64,
 }
 
+#[derive(clap::Args, Debug)]
+pub struct ImportArgs {
+    /// The namespace to import: the streams under `<NS>:` and the users whose key and
+    /// channel patterns are all under it (or that the users registry gives to it).
+    #[arg(long, value_name = "NS")]
+    pub namespace: String,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Write the topology to this file instead of stdout (never over an existing file
+    /// without --force).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// With --out: replace the file if it exists.
+    #[arg(long, requires = "out")]
+    pub force: bool,
+    /// Write the users' password hashes as Redis keeps them (`sha256:`) instead of a
+    /// variable per password. The hashes then go wherever the file goes (git).
+    #[arg(long)]
+    pub with_hashes: bool,
+}
+
 /// Formats of `status`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum StatusFormat {
@@ -378,6 +405,7 @@ pub fn run() -> u8 {
         Command::Apply(args) => apply::run(&args, cli.color),
         Command::Diff(args) => diff::run(&args, cli.color),
         Command::CheckMessages(args) => check_messages::run(&args, cli.color),
+        Command::Import(args) => import::run(&args),
         Command::Status(args) => status::run(args, cli.color),
         Command::Export(args) => export::run(&args, cli.color),
         Command::Schema => {
@@ -540,6 +568,7 @@ fn stdout_is_chatter(command: &Command) -> bool {
         Command::Apply(args) => args.yes || !std::io::stdin().is_terminal(),
         Command::Status(args) => args.format == StatusFormat::Human,
         Command::Validate(_)
+        | Command::Import(_)
         | Command::CheckMessages(_)
         | Command::Export(_)
         | Command::Schema

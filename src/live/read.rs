@@ -212,6 +212,20 @@ pub async fn read_after(
     Ok(live)
 }
 
+/// `XLEN` and `XINFO GROUPS` of each of `keys` in pipelined batches, each on the node that
+/// serves it, as the plan reads them (no age probe): `import` reads the streams it found
+/// with this. Keys that are missing or hold another type by now come back as such.
+pub async fn read_stream_keys(
+    target: &mut Target,
+    keys: &[&str],
+) -> Result<BTreeMap<String, LiveKey>, TargetError> {
+    let mut streams = Streams::default();
+    read_streams(target, keys, &|_, _| None, &mut streams).await?;
+    let mut read: BTreeMap<String, LiveKey> = streams.read.into_iter().collect();
+    read.extend(resolve_types(target, &streams.to_type).await?);
+    Ok(read)
+}
+
 /// The `max_age` probe of a key on a node, if the key has `max_age`.
 type AgeProbe<'a> = dyn Fn(&str, usize) -> Option<Command> + Sync + 'a;
 

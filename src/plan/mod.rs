@@ -24,6 +24,7 @@ mod users;
 pub use crate::change::{Action, Kind, State};
 pub use ops::{Op, TrimBy};
 pub use refusal::{EntryProblem, RecordEntry, Refusal};
+pub use users::desired_permissions;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

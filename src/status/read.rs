@@ -23,7 +23,8 @@ use crate::model::desired::Desired;
 use crate::model::health::{Figure, HeartbeatRule};
 use crate::resp::Reply;
 use crate::target::keyed::{BatchLimits, KeyCommands};
-use crate::target::{Command, NodeId, RedactedUrl, Route, Target, TargetError};
+use crate::target::scan::ScanPattern;
+use crate::target::{Command, NodeId, RedactedUrl, Target, TargetError};
 use crate::text::untrusted;
 
 /// Keys per batch: each has 3 commands and 2 per group, and one entry (of a size the tool
@@ -222,19 +223,12 @@ async fn read_streams(
     Ok(readings)
 }
 
-/// Keys a `SCAN` round asks each primary to look at, per pattern.
-const SCAN_COUNT: u64 = 1000;
-
-/// The most `SCAN` rounds: 100 million keys per primary at [`SCAN_COUNT`].
-const MAX_SCAN_ROUNDS: usize = 100_000;
-
 /// The most distinct keys counted per heartbeat (a heartbeat has tens of instances; this
 /// bounds the memory a pattern that matches far more can take).
 const MAX_INSTANCES: usize = 100_000;
 
-/// Count each heartbeat's keys: `SCAN ... MATCH <pattern>` on every primary until each
-/// cursor comes back to 0, every pattern and primary in the same round trip. A key `SCAN`
-/// returns twice (it may) is counted once.
+/// Count each heartbeat's keys: `SCAN ... MATCH <pattern>` on every primary (see
+/// [`crate::target::scan`]). A key `SCAN` returns twice (it may) is counted once.
 async fn read_heartbeats(
     target: &mut Target,
     rules: &[HeartbeatRule],
@@ -242,109 +236,35 @@ async fn read_heartbeats(
     if rules.is_empty() {
         return Ok(Vec::new());
     }
-    let url = target.describe().clone();
-    let primaries = target.route(Route::EveryPrimary);
-    // Per primary, per rule: the cursor to send next, `None` once done.
-    let mut cursors: Vec<Vec<Option<String>>> = primaries
+    let patterns: Vec<ScanPattern<'_>> = rules
         .iter()
-        .map(|_| vec![Some("0".to_owned()); rules.len()])
+        .map(|rule| ScanPattern {
+            pattern: &rule.pattern,
+            kind: None,
+        })
         .collect();
     let mut seen: Vec<HashSet<Vec<u8>>> = vec![HashSet::new(); rules.len()];
-    for _ in 0..MAX_SCAN_ROUNDS {
-        let mut jobs: Vec<(NodeId, Vec<Vec<Command>>)> = Vec::new();
-        let mut asked: Vec<(usize, Vec<usize>)> = Vec::new();
-        for (at, node) in primaries.iter().enumerate() {
-            let open: Vec<usize> = (0..rules.len())
-                .filter(|rule| cursors[at][*rule].is_some())
-                .collect();
-            if open.is_empty() {
-                continue;
-            }
-            let commands = open
-                .iter()
-                .map(|rule| {
-                    Command::new("SCAN")
-                        .arg(cursors[at][*rule].as_deref().unwrap_or("0"))
-                        .arg("MATCH")
-                        .arg(rules[*rule].pattern.as_str())
-                        .arg("COUNT")
-                        .arg(SCAN_COUNT)
-                })
-                .collect();
-            jobs.push((*node, vec![commands]));
-            asked.push((at, open));
-        }
-        if jobs.is_empty() {
-            return Ok(rules
-                .iter()
-                .zip(&seen)
-                .map(|(rule, keys)| HeartbeatReading {
-                    name: rule.name.clone(),
-                    instances: keys.len() as u64,
-                })
-                .collect());
-        }
-        target
-            .read_many(&jobs, &mut |job, replies| {
-                let Some((at, open)) = asked.get(job) else {
-                    return Ok(());
-                };
-                for (rule, reply) in open.iter().zip(replies) {
-                    let (next, keys) = scan_reply(reply, &rules[*rule].pattern, &url)?;
-                    for key in keys {
-                        if seen[*rule].len() < MAX_INSTANCES {
-                            seen[*rule].insert(key.to_vec());
-                        }
-                    }
-                    cursors[*at][*rule] = (next != "0").then(|| next.to_owned());
+    target
+        .scan_every_primary(
+            &patterns,
+            " (heartbeats are counted with SCAN: give the tool's user `+scan`)",
+            &mut |rule, key| {
+                if let Some(keys) = seen.get_mut(rule)
+                    && keys.len() < MAX_INSTANCES
+                {
+                    keys.insert(key.to_vec());
                 }
-                Ok(())
-            })
-            .await
-            .map_err(|(_, error)| TargetError::from(error))?;
-    }
-    Err(TargetError::Malformed {
-        url,
-        command: "`SCAN`".to_owned(),
-        why: format!("it did not finish within {MAX_SCAN_ROUNDS} rounds"),
-    })
-}
-
-/// A `SCAN` reply: the next cursor and the keys.
-fn scan_reply<'r>(
-    reply: &'r Reply<'_>,
-    pattern: &str,
-    url: &RedactedUrl,
-) -> Result<(&'r str, Vec<&'r [u8]>), TargetError> {
-    if let Reply::Error { code, details } = reply {
-        let hint = if *code == "NOPERM" {
-            " (heartbeats are counted with SCAN: give the tool's user `+scan`)"
-        } else {
-            ""
-        };
-        return Err(TargetError::Refused {
-            url: url.clone(),
-            command: format!("`SCAN ... MATCH {}`", untrusted(pattern)),
-            error: crate::target::ServerError::new(code, details),
-            hint: hint.into(),
-        });
-    }
-    let shape = || malformed(url, "SCAN", pattern, reply);
-    let Reply::Array(parts) = reply else {
-        return Err(shape());
-    };
-    let [cursor, Reply::Array(keys)] = parts.as_slice() else {
-        return Err(shape());
-    };
-    let cursor = cursor.as_str().ok_or_else(shape)?;
-    let keys = keys
+            },
+        )
+        .await?;
+    Ok(rules
         .iter()
-        .map(|key| match key {
-            Reply::Bytes(bytes) => Ok(*bytes),
-            _ => Err(shape()),
+        .zip(&seen)
+        .map(|(rule, keys)| HeartbeatReading {
+            name: rule.name.clone(),
+            instances: keys.len() as u64,
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((cursor, keys))
+        .collect())
 }
 
 /// Every node's clock (`TIME`), memory settings (`CONFIG GET`) and use (`INFO memory`): one

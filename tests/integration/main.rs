@@ -16,6 +16,7 @@ mod diff_git;
 mod examples;
 mod fake_server;
 mod hostile_input;
+mod import;
 mod lock;
 mod many_nodes;
 mod plan_apply;

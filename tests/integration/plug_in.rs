@@ -238,6 +238,7 @@ fn man_dir_writes_a_page_per_command() {
             "redis-topology-completions.1",
             "redis-topology-diff.1",
             "redis-topology-export.1",
+            "redis-topology-import.1",
             "redis-topology-man.1",
             "redis-topology-plan.1",
             "redis-topology-schema.1",
