@@ -7,7 +7,9 @@
 mod apply;
 mod check_messages;
 mod diff;
+mod export;
 mod generate;
+mod graph;
 mod plan;
 mod session;
 mod status;
@@ -20,6 +22,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::render;
+
+pub use export::ExportArgs;
+pub use graph::GraphArgs;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -68,6 +73,13 @@ pub enum Command {
     /// against retention; missing streams and groups, and pending entries whose data was
     /// trimmed away. Read-only. Exit 0 healthy (or unknown), 2 a warning, 3 critical, 1 error.
     Status(StatusArgs),
+    /// Draw who writes which stream, which groups read it, which user consumes in which
+    /// group, and where dead letters go (Mermaid or Graphviz DOT), from the file alone: the
+    /// users' grants (XADD, XREADGROUP, XREAD) and the groups' `consumers`. Touches no server.
+    Graph(GraphArgs),
+    /// Write the topology in another tool's format (`export aclfile`). Touches no server.
+    #[command(subcommand_required = true)]
+    Export(ExportArgs),
     /// Print the JSON Schema of the topology file format (draft-07, for editors).
     Schema,
     /// Print a shell completion script (bash, zsh, fish, elvish or powershell).
@@ -376,6 +388,8 @@ pub fn run() -> u8 {
         Command::Diff(args) => diff::run(&args, cli.color),
         Command::CheckMessages(args) => check_messages::run(&args, cli.color),
         Command::Status(args) => status::run(args, cli.color),
+        Command::Graph(args) => graph::run(&args, cli.color),
+        Command::Export(args) => export::run(&args, cli.color),
         Command::Schema => {
             print_stdout(&crate::schema::topology_schema_text());
             Ok(0)
@@ -409,6 +423,9 @@ pub enum Failure {
     /// advice not escaped: the tool's own words).
     #[error("{}", .0.join("\n"))]
     MissingSecrets(Vec<String>),
+    /// Secrets that `export aclfile` needs are not set, likewise.
+    #[error("{}", .0.join("\n"))]
+    ExportSecrets(Vec<String>),
     /// A saved plan that cannot be used at all (`apply --plan`).
     #[error("cannot use the plan {path}: {source}")]
     UnusablePlan {
@@ -473,13 +490,8 @@ impl Failure {
                 print_stderr(&format!("error: {self}\n"));
                 1
             }
-            Failure::MissingSecrets(problems) => {
-                for problem in problems {
-                    fail(problem);
-                }
-                print_stderr(MISSING_SECRETS_ADVICE);
-                1
-            }
+            Failure::MissingSecrets(problems) => fail_advised(problems, MISSING_SECRETS_ADVICE),
+            Failure::ExportSecrets(problems) => fail_advised(problems, EXPORT_SECRETS_ADVICE),
             _ => fail(&self.to_string()),
         }
     }
@@ -505,6 +517,18 @@ fn fail_lines(lines: &[String]) -> u8 {
     }
     code
 }
+
+/// One error line per problem, then the tool's advice (not escaped: its own words).
+fn fail_advised(problems: &[String], advice: &str) -> u8 {
+    for problem in problems {
+        fail(problem);
+    }
+    print_stderr(advice);
+    1
+}
+
+/// After the missing secrets' lines of `export aclfile`.
+const EXPORT_SECRETS_ADVICE: &str = "error: export aclfile writes the sha256 of every ACL user's password, so it reads them as apply does; set them, e.g. from your secret store. Nothing was written\n";
 
 /// After the missing secrets' lines.
 const MISSING_SECRETS_ADVICE: &str = "error: apply reads the ACL users' passwords (it may write the users, and compares their passwords with the server's); set them, e.g. from your secret store. `plan` runs without them and compares everything else. Nothing was sent to Redis\n";
@@ -537,6 +561,8 @@ fn stdout_is_chatter(command: &Command) -> bool {
         Command::Status(args) => args.format == StatusFormat::Human,
         Command::Validate(_)
         | Command::CheckMessages(_)
+        | Command::Graph(_)
+        | Command::Export(_)
         | Command::Schema
         | Command::Completions(_)
         | Command::Man(_) => false,
