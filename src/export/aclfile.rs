@@ -1,10 +1,11 @@
 //! `export aclfile`: the topology's ACL users as an aclfile, the file redis-server's
 //! `aclfile` option and `ACL LOAD` read: one `user <name> <rules>` line per user.
 //!
-//! Each line holds exactly the rules apply writes with `ACL SETUSER <name> reset <rules>`
-//! ([`users::rules`], the same function), with the password hashes put in as apply puts
-//! them ([`users::fill_hashes`]): a server that loads the file has the users apply would
-//! give it. The rules start with `resetchannels` (the user's and each selector's), as apply's
+//! Each line holds exactly the words apply sends after `ACL SETUSER <name>`: `reset` and
+//! the user's rules ([`users::rules`], the same function), with the password hashes put in
+//! as apply puts them ([`users::fill_hashes`]): a server that loads the file has the users
+//! apply would give it (`reset` also sets what it sets on a user apply writes, such as the
+//! `sanitize-payload` flag). The rules start with `resetchannels` (the user's and each selector's), as apply's
 //! do where the server's `acl-pubsub-default` is `allchannels` or cannot be read: a file does
 //! not know which server will load it, and on any server the user then gets exactly its
 //! declared channels.
@@ -60,7 +61,13 @@ pub fn aclfile(desired: &Desired) -> Result<AclFile, Unwritable> {
             return Err(Unwritable::PasswordNotRead { user: name.clone() });
         }
         check_word(name, "its name", name, true)?;
-        let rules = users::fill_hashes(users::rules(user, true), &user.password_hashes);
+        // `reset` first, as apply sends it: on a user the file creates it changes nothing
+        // but the flags `reset` sets (`sanitize-payload` on Redis 7.0+), which a user created
+        // by an aclfile line does not otherwise get.
+        let rules = std::iter::once("reset".to_owned())
+            .chain(users::rules(user, true))
+            .collect();
+        let rules = users::fill_hashes(rules, &user.password_hashes);
         for rule in &rules {
             // A selector is one rule with spaces between its words: the words are checked.
             check_word(name, "the rule", rule, !rule.starts_with('('))?;
@@ -152,9 +159,9 @@ acl:
         assert_eq!(
             file.text,
             format!(
-                "user default resetchannels off\n\
-                 user health resetchannels on nopass +ping\n\
-                 user worker resetchannels on #{hash} #5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8 \
+                "user default reset resetchannels off\n\
+                 user health reset resetchannels on nopass +ping\n\
+                 user worker reset resetchannels on #{hash} #5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8 \
                  %R~shop:orders %W~shop:out:* &shop:events:* +ping -@dangerous \
                  (resetchannels ~shop:orders +xreadgroup +xack +xautoclaim +xclaim +xpending +xinfo|groups)\n"
             )
@@ -169,7 +176,7 @@ acl:
         );
         let line = file.text.lines().nth(2).expect("worker's line");
         assert_eq!(sent[..4], ["ACL", "SETUSER", "worker", "reset"]);
-        assert_eq!(line, format!("user worker {}", sent[4..].join(" ")));
+        assert_eq!(line, format!("user worker {}", sent[3..].join(" ")));
     }
 
     #[test]

@@ -23,6 +23,10 @@ use crate::acl::{Permissions, READ, WRITE};
 use crate::model::desired::Desired;
 use crate::plan::users::offline_permissions;
 
+/// The most streams `plan` and `diff --format markdown` draw: a larger topology's diagram is
+/// more than a pull-request comment can show (and than anyone reads).
+pub const MAX_DRAWN_STREAMS: usize = 300;
+
 /// Commands that read a stream outside consumer groups.
 const READS_OUTSIDE_GROUPS: &[&str] = &["xread", "xrange", "xrevrange"];
 
