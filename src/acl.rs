@@ -401,9 +401,9 @@ impl Permissions {
     pub fn may(&self, command: &str, key: &str, access: u8) -> bool {
         let reaches = |commands: &BTreeSet<String>, keys: &BTreeMap<String, u8>| {
             commands.contains(command)
-                && keys
-                    .iter()
-                    .any(|(pattern, perm)| perm & access == access && crate::glob::matches(pattern, key))
+                && keys.iter().any(|(pattern, perm)| {
+                    perm & access == access && crate::glob::matches(pattern, key)
+                })
         };
         self.enabled
             && (reaches(&self.commands, &self.keys)

@@ -816,7 +816,10 @@ fn writes<'p>(chunk: &[Step<'p>], desired: &Desired, plan_id: Option<&str>) -> V
 fn sent_args(op: &Op, desired: &Desired, plan_id: Option<&str>) -> Vec<String> {
     match op {
         Op::SetUser { name, .. } => {
-            let hashes = desired.users.get(name).map(|u| u.password_hashes.as_slice());
+            let hashes = desired
+                .users
+                .get(name)
+                .map(|u| u.password_hashes.as_slice());
             crate::plan::users::fill_hashes(op.args(), hashes.unwrap_or_default())
         }
         Op::WriteRecord { key, record } if plan_id.is_some() => {
@@ -877,8 +880,8 @@ fn margin(lease: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Action, Change};
     use crate::acl::HASH_PLACEHOLDER;
+    use crate::plan::{Action, Change};
 
     fn desired_with(hashes: &[&str]) -> Desired {
         let user = crate::model::desired::DesiredUser {

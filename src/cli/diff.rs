@@ -94,7 +94,11 @@ pub fn run(args: &DiffArgs, colour: ColourChoice) -> Result<u8, Failure> {
         }
     };
     print_stdout(&text);
-    Ok(diffs.iter().map(|(_, d, _)| d.exit_code()).max().unwrap_or(0))
+    Ok(diffs
+        .iter()
+        .map(|(_, d, _)| d.exit_code())
+        .max()
+        .unwrap_or(0))
 }
 
 /// A side with nothing declared, in the other side's namespace and environment.

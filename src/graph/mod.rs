@@ -91,8 +91,8 @@ impl Graph {
             let mut consumers = BTreeSet::new();
             for (group, declared) in &stream.groups {
                 for (name, user) in &users {
-                    let listed =
-                        declared.consumers.is_empty() || declared.consumers.iter().any(|c| c == name);
+                    let listed = declared.consumers.is_empty()
+                        || declared.consumers.iter().any(|c| c == name);
                     if listed && may(user, &["xreadgroup"], READ) {
                         consumers.insert(*name);
                         graph.edges.insert(Edge::Consumes {
@@ -158,60 +158,120 @@ impl Edge {
     }
 }
 
-/// Node identifiers for renderers: `s1`, `s2`, ... for streams, `g1`, ... for groups and
-/// `u1`, ... for users, numbered in sorted order. Names never become identifiers (they come
-/// from a file someone wrote): they are only ever labels, escaped by each renderer.
-#[derive(Debug, Default)]
-pub struct Ids<'g> {
-    pub streams: BTreeMap<&'g str, String>,
-    pub groups: BTreeMap<(&'g str, &'g str), String>,
-    pub users: BTreeMap<&'g str, String>,
+/// One thing a drawing shows, in the order renderers write them ([`Graph::drawing`]):
+/// streams, groups and users, then arrows. Nodes are named by identifiers of their own (`s1`,
+/// `g1`, `u1`, numbered in sorted order): a name comes from a file someone wrote, so it is
+/// only ever a label, escaped by each renderer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Shape<'g> {
+    Stream {
+        id: String,
+        name: &'g str,
+        /// A dead-letter stream (`dlq_of`).
+        dlq: bool,
+    },
+    Group {
+        id: String,
+        name: &'g str,
+    },
+    User {
+        id: String,
+        name: &'g str,
+    },
+    Arrow {
+        from: String,
+        to: String,
+        kind: Arrow,
+    },
 }
 
-impl<'g> Ids<'g> {
-    pub fn of(graph: &'g Graph) -> Ids<'g> {
-        let mut ids = Ids::default();
-        for (i, stream) in graph.streams.iter().enumerate() {
-            ids.streams.insert(&stream.name, format!("s{}", i + 1));
+/// What an arrow means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arrow {
+    /// Stream → one of its groups.
+    Group,
+    /// User → stream: XADD.
+    Writes,
+    /// Group → user: consumes in it.
+    Consumes,
+    /// Stream → user: reads outside groups.
+    Reads,
+    /// Stream → the stream holding its dead letters.
+    DeadLetters,
+}
+
+impl Graph {
+    /// Everything to draw, in order: streams, groups, users, the stream → group arrows, then
+    /// one arrow per edge.
+    pub fn drawing(&self) -> Vec<Shape<'_>> {
+        let mut streams = BTreeMap::new();
+        let mut groups = BTreeMap::new();
+        let mut users = BTreeMap::new();
+        let mut shapes = Vec::new();
+        for (i, stream) in self.streams.iter().enumerate() {
+            let id = format!("s{}", i + 1);
+            streams.insert(stream.name.as_str(), id.clone());
+            shapes.push(Shape::Stream {
+                id,
+                name: &stream.name,
+                dlq: stream.dlq_of.is_some(),
+            });
         }
-        let groups = graph
+        let mut arrows = Vec::new();
+        let all_groups = self
             .streams
             .iter()
             .flat_map(|s| s.groups.iter().map(move |g| (s.name.as_str(), g.as_str())));
-        for (i, group) in groups.enumerate() {
-            ids.groups.insert(group, format!("g{}", i + 1));
+        for (i, (stream, group)) in all_groups.enumerate() {
+            let id = format!("g{}", i + 1);
+            groups.insert((stream, group), id.clone());
+            if let Some(from) = streams.get(stream) {
+                arrows.push(arrow(from, &id, Arrow::Group));
+            }
+            shapes.push(Shape::Group { id, name: group });
         }
-        for (i, user) in graph.users.iter().enumerate() {
-            ids.users.insert(user, format!("u{}", i + 1));
+        for (i, user) in self.users.iter().enumerate() {
+            let id = format!("u{}", i + 1);
+            users.insert(user.as_str(), id.clone());
+            shapes.push(Shape::User { id, name: user });
         }
-        ids
+        for edge in &self.edges {
+            let stream = |name: &str| streams.get(name);
+            let user = |name: &str| users.get(name);
+            let ends = match edge {
+                Edge::Writes { user: u, stream: s } => {
+                    user(u).zip(stream(s)).map(|e| (e, Arrow::Writes))
+                }
+                Edge::Consumes {
+                    stream: s,
+                    group,
+                    user: u,
+                } => groups
+                    .get(&(s.as_str(), group.as_str()))
+                    .zip(user(u))
+                    .map(|e| (e, Arrow::Consumes)),
+                Edge::Reads { stream: s, user: u } => {
+                    stream(s).zip(user(u)).map(|e| (e, Arrow::Reads))
+                }
+                Edge::DeadLetters { stream: s, dlq } => {
+                    stream(s).zip(stream(dlq)).map(|e| (e, Arrow::DeadLetters))
+                }
+            };
+            // Every edge of `Graph::of` names nodes of the graph.
+            if let Some(((from, to), kind)) = ends {
+                arrows.push(arrow(from, to, kind));
+            }
+        }
+        shapes.extend(arrows);
+        shapes
     }
+}
 
-    /// One edge as (from, to) identifiers; `None` only for an edge naming a node the graph
-    /// does not have (never made by [`Graph::of`]).
-    pub fn ends<'s>(&'s self, edge: &'s Edge) -> Option<(&'s str, &'s str)> {
-        let stream = |name: &str| -> Option<&'s str> { self.streams.get(name).map(String::as_str) };
-        let user = |name: &str| -> Option<&'s str> { self.users.get(name).map(String::as_str) };
-        Some(match edge {
-            Edge::Writes { user: u, stream: s } => (user(u)?, stream(s)?),
-            Edge::Consumes {
-                stream: s,
-                group,
-                user: u,
-            } => (
-                self.groups.get(&(s.as_str(), group.as_str()))?.as_str(),
-                user(u)?,
-            ),
-            Edge::Reads { stream: s, user: u } => (stream(s)?, user(u)?),
-            Edge::DeadLetters { stream: s, dlq } => (stream(s)?, stream(dlq)?),
-        })
-    }
-
-    /// Each group's identifier with its stream's: the stream → group edges.
-    pub fn group_edges(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.groups
-            .iter()
-            .filter_map(|((stream, _), group)| Some((self.streams.get(stream)?.as_str(), group.as_str())))
+fn arrow<'g>(from: &str, to: &str, kind: Arrow) -> Shape<'g> {
+    Shape::Arrow {
+        from: from.to_owned(),
+        to: to.to_owned(),
+        kind,
     }
 }
 

@@ -63,7 +63,12 @@ fn the_shipped_pipeline_has_the_seeds_edges() {
         user: u("dlq-reader")
     }));
     // The monitor's XPENDING, XLEN and XINFO read no entry: no edge.
-    assert!(!graph.edges.iter().any(|e| matches!(e, Edge::Reads { user, .. } if user == "dev-ops-monitor")));
+    assert!(
+        !graph
+            .edges
+            .iter()
+            .any(|e| matches!(e, Edge::Reads { user, .. } if user == "dev-ops-monitor"))
+    );
     assert!(has(Edge::DeadLetters {
         stream: s("rag:tasks"),
         dlq: s("rag:dlq")
@@ -138,5 +143,9 @@ fn a_group_without_consumers_is_read_by_every_user_that_may() {
         })
         .collect();
     assert_eq!(consumers, ["us\"er]"]);
-    assert!(!graph.users.contains(&"gone".to_owned()), "{:?}", graph.users);
+    assert!(
+        !graph.users.contains(&"gone".to_owned()),
+        "{:?}",
+        graph.users
+    );
 }

@@ -1,15 +1,14 @@
 //! A [`Graph`] in Graphviz's DOT language (`graph --format dot`; `dot -Tsvg` draws it).
 //!
 //! The same drawing as [`super::mermaid`]: streams are cylinders, groups hexagons, users
-//! rounded boxes, dead-letter streams red. Identifiers are the graph's own (`s1`, `g1`,
-//! `u1`); names are only quoted labels, escaped ([`text`]).
+//! rounded boxes, dead-letter streams red. Identifiers are the drawing's own (`s1`, `g1`,
+//! `u1`: [`Graph::drawing`]); names are only quoted labels, escaped ([`text`]).
 
 use std::fmt::Write as _;
 
-use crate::graph::{Edge, Graph, Ids};
+use crate::graph::{Arrow, Graph, Shape};
 
 pub fn dot(graph: &Graph) -> String {
-    let ids = Ids::of(graph);
     let mut out = String::from("digraph topology {\n");
     let _ = writeln!(
         out,
@@ -18,47 +17,41 @@ pub fn dot(graph: &Graph) -> String {
     );
     out.push_str("  node [fontname=\"Helvetica\", fontsize=11];\n");
     out.push_str("  edge [fontname=\"Helvetica\", fontsize=9];\n");
-    for stream in &graph.streams {
-        let Some(id) = ids.streams.get(stream.name.as_str()) else {
-            continue;
-        };
-        let colour = if stream.dlq_of.is_some() {
-            ", color=\"#c5221f\", fontcolor=\"#c5221f\""
-        } else {
-            ""
-        };
-        let _ = writeln!(
-            out,
-            "  {id} [label=\"{}\", shape=cylinder{colour}];",
-            text(&stream.name)
-        );
-    }
-    for ((_, group), id) in &ids.groups {
-        let _ = writeln!(out, "  {id} [label=\"{}\", shape=hexagon];", text(group));
-    }
-    for (user, id) in &ids.users {
-        let _ = writeln!(
-            out,
-            "  {id} [label=\"{}\", shape=box, style=rounded];",
-            text(user)
-        );
-    }
-    for (stream, group) in ids.group_edges() {
-        let _ = writeln!(out, "  {stream} -> {group};");
-    }
-    for edge in &graph.edges {
-        let Some((from, to)) = ids.ends(edge) else {
-            continue;
-        };
-        let attributes = match edge {
-            Edge::Writes { .. } => " [label=\"XADD\"]",
-            Edge::Consumes { .. } => "",
-            Edge::Reads { .. } => " [label=\"reads, no group\", style=dashed]",
-            Edge::DeadLetters { .. } => {
-                " [label=\"dead letters\", style=dashed, color=\"#c5221f\"]"
+    const RED: &str = "color=\"#c5221f\"";
+    for shape in graph.drawing() {
+        let _ = match shape {
+            Shape::Stream { id, name, dlq } => {
+                let colour = if dlq {
+                    format!(", {RED}, font{RED}")
+                } else {
+                    String::new()
+                };
+                writeln!(
+                    out,
+                    "  {id} [label=\"{}\", shape=cylinder{colour}];",
+                    text(name)
+                )
+            }
+            Shape::Group { id, name } => {
+                writeln!(out, "  {id} [label=\"{}\", shape=hexagon];", text(name))
+            }
+            Shape::User { id, name } => writeln!(
+                out,
+                "  {id} [label=\"{}\", shape=box, style=rounded];",
+                text(name)
+            ),
+            Shape::Arrow { from, to, kind } => {
+                let attributes = match kind {
+                    Arrow::Group | Arrow::Consumes => String::new(),
+                    Arrow::Writes => " [label=\"XADD\"]".to_owned(),
+                    Arrow::Reads => " [label=\"reads, no group\", style=dashed]".to_owned(),
+                    Arrow::DeadLetters => {
+                        format!(" [label=\"dead letters\", style=dashed, {RED}]")
+                    }
+                };
+                writeln!(out, "  {from} -> {to}{attributes};")
             }
         };
-        let _ = writeln!(out, "  {from} -> {to}{attributes};");
     }
     out.push_str("}\n");
     out

@@ -2,16 +2,15 @@
 //! `plan`/`diff --format markdown`, which GitHub draws in a pull-request comment).
 //!
 //! Streams are cylinders, groups hexagons, users stadiums; dead-letter streams are red.
-//! Identifiers are the graph's own (`s1`, `g1`, `u1`), so a name never becomes Mermaid
-//! syntax; names are only labels, quoted, with every character Mermaid or Markdown could read
-//! as syntax written as an entity code ([`text`]).
+//! Identifiers are the drawing's own (`s1`, `g1`, `u1`: [`Graph::drawing`]), so a name never
+//! becomes Mermaid syntax; names are only labels, quoted, with every character Mermaid or
+//! Markdown could read as syntax written as an entity code ([`text`]).
 
 use std::fmt::Write as _;
 
-use crate::graph::{Edge, Graph, Ids};
+use crate::graph::{Arrow, Graph, Shape};
 
 pub fn mermaid(graph: &Graph) -> String {
-    let ids = Ids::of(graph);
     let mut out = String::from("flowchart LR\n");
     let _ = writeln!(
         out,
@@ -19,35 +18,27 @@ pub fn mermaid(graph: &Graph) -> String {
         text(&graph.namespace)
     );
     let mut dlqs = Vec::new();
-    for stream in &graph.streams {
-        let Some(id) = ids.streams.get(stream.name.as_str()) else {
-            continue;
+    for shape in graph.drawing() {
+        let _ = match shape {
+            Shape::Stream { id, name, dlq } => {
+                let line = writeln!(out, "  {id}[(\"{}\")]", text(name));
+                if dlq {
+                    dlqs.push(id);
+                }
+                line
+            }
+            Shape::Group { id, name } => writeln!(out, "  {id}{{{{\"{}\"}}}}", text(name)),
+            Shape::User { id, name } => writeln!(out, "  {id}([\"{}\"])", text(name)),
+            Shape::Arrow { from, to, kind } => {
+                let arrow = match kind {
+                    Arrow::Group | Arrow::Consumes => "-->",
+                    Arrow::Writes => "-->|XADD|",
+                    Arrow::Reads => "-.->|reads, no group|",
+                    Arrow::DeadLetters => "-.->|dead letters|",
+                };
+                writeln!(out, "  {from} {arrow} {to}")
+            }
         };
-        let _ = writeln!(out, "  {id}[(\"{}\")]", text(&stream.name));
-        if stream.dlq_of.is_some() {
-            dlqs.push(id.as_str());
-        }
-    }
-    for ((_, group), id) in &ids.groups {
-        let _ = writeln!(out, "  {id}{{{{\"{}\"}}}}", text(group));
-    }
-    for (user, id) in &ids.users {
-        let _ = writeln!(out, "  {id}([\"{}\"])", text(user));
-    }
-    for (stream, group) in ids.group_edges() {
-        let _ = writeln!(out, "  {stream} --> {group}");
-    }
-    for edge in &graph.edges {
-        let Some((from, to)) = ids.ends(edge) else {
-            continue;
-        };
-        let arrow = match edge {
-            Edge::Writes { .. } => "-->|XADD|",
-            Edge::Consumes { .. } => "-->",
-            Edge::Reads { .. } => "-.->|reads, no group|",
-            Edge::DeadLetters { .. } => "-.->|dead letters|",
-        };
-        let _ = writeln!(out, "  {from} {arrow} {to}");
     }
     if !dlqs.is_empty() {
         out.push_str("  classDef dlq fill:#fde8e8,stroke:#c5221f\n");
@@ -57,9 +48,9 @@ pub fn mermaid(graph: &Graph) -> String {
 }
 
 /// A name as the text of a quoted Mermaid label: characters that Mermaid reads as syntax
-/// inside one (`"`, `#` of entity codes, `%` of comments and directives, a backtick's Markdown
-/// string), that HTML labels read (`<`, `>`, `&`), and control and bidi characters, as
-/// `#<decimal>;` entity codes, which Mermaid draws as the character.
+/// inside one or around it (`"`, `#` of entity codes, `%` of comments and directives, `{`,
+/// `}`, `|`, a backtick's Markdown string), that HTML labels read (`<`, `>`, `&`), and control
+/// and bidi characters, as `#<decimal>;` entity codes, which Mermaid draws as the character.
 pub fn text(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     for c in name.chars() {

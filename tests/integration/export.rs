@@ -72,8 +72,10 @@ fn normalised(reply: &Value) -> BTreeMap<String, String> {
                 let value = match value {
                     // Selectors: each a field list of its own.
                     Value::Array(selectors) if field == "selectors" => {
-                        let set: BTreeSet<String> =
-                            selectors.iter().map(|s| format!("{:?}", pairs(s))).collect();
+                        let set: BTreeSet<String> = selectors
+                            .iter()
+                            .map(|s| format!("{:?}", pairs(s)))
+                            .collect();
                         format!("{set:?}")
                     }
                     other => words(other),
@@ -102,15 +104,32 @@ fn outcome(server: &RedisServer, login: Option<(&str, &str)>, args: &[&str]) -> 
         .map_err(code)?
         .get_connection()
         .map_err(code)?;
-    command(args).query::<Value>(&mut con).map(|_| ()).map_err(code)
+    command(args)
+        .query::<Value>(&mut con)
+        .map(|_| ())
+        .map_err(code)
 }
+
+/// A command as a user (logged in with a password, or not at all), and what it must give.
+type Check = (
+    Option<(String, String)>,
+    Vec<&'static str>,
+    Result<(), &'static str>,
+);
 
 #[test]
 fn an_exported_aclfile_loads_and_its_users_behave_like_the_applied_ones() {
     let dir = tempfile::tempdir().expect("temp dir");
     let acl = dir.path().join("users.acl");
     let out = with_passwords(&[])
-        .args(["export", "aclfile", "topology.yaml", "--env", "prod", "--out"])
+        .args([
+            "export",
+            "aclfile",
+            "topology.yaml",
+            "--env",
+            "prod",
+            "--out",
+        ])
         .arg(&acl)
         .output()
         .expect("run export");
@@ -132,11 +151,21 @@ fn an_exported_aclfile_loads_and_its_users_behave_like_the_applied_ones() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&acl).expect("metadata").permissions().mode();
-        assert_eq!(mode & 0o777, 0o600, "the hashes are readable by their owner only");
+        let mode = std::fs::metadata(&acl)
+            .expect("metadata")
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "the hashes are readable by their owner only"
+        );
     }
     assert!(exported.starts_with("user auditor "), "{exported}");
-    assert!(exported.contains("\nuser default reset resetchannels off\n"), "{exported}");
+    assert!(
+        exported.contains("\nuser default reset resetchannels off\n"),
+        "{exported}"
+    );
 
     // The operator's own admin, as a chart would add the tool's user: a server loads one
     // aclfile, and users not in it do not exist.
@@ -149,7 +178,15 @@ fn an_exported_aclfile_loads_and_its_users_behave_like_the_applied_ones() {
     applied.create_admin();
     let url = create_apply_user(&applied, &["agentic"]);
     let apply = with_passwords(&[])
-        .args(["apply", "topology.yaml", "--env", "prod", "--yes", "--url", &url])
+        .args([
+            "apply",
+            "topology.yaml",
+            "--env",
+            "prod",
+            "--yes",
+            "--url",
+            &url,
+        ])
         .output()
         .expect("apply");
     assert_eq!(apply.status.code(), Some(0), "{}", text(&apply));
@@ -168,7 +205,7 @@ fn an_exported_aclfile_loads_and_its_users_behave_like_the_applied_ones() {
     }
 
     // Logged in as each user with its password: what it may and may not do, on both.
-    let mut checks: Vec<(Option<(String, String)>, Vec<&str>, Result<(), &str>)> = Vec::new();
+    let mut checks: Vec<Check> = Vec::new();
     for role in SHIPPED_ROLES {
         let login = Some((user_name(role), password(role)));
         checks.push((login.clone(), vec!["PING"], Ok(())));
@@ -185,7 +222,11 @@ fn an_exported_aclfile_loads_and_its_users_behave_like_the_applied_ones() {
     let xadd = |key: &'static str| [&["XADD", key][..], &fields].concat();
     checks.push((worker.clone(), xadd("agentic:rag:results"), Ok(())));
     checks.push((worker.clone(), xadd("agentic:rag:tasks"), Err("NOPERM")));
-    checks.push((worker.clone(), xadd("dev-agentic:rag:results"), Err("NOPERM")));
+    checks.push((
+        worker.clone(),
+        xadd("dev-agentic:rag:results"),
+        Err("NOPERM"),
+    ));
     let orchestrator = Some(("orchestrator".to_owned(), password("ORCHESTRATOR")));
     checks.push((orchestrator.clone(), xadd("agentic:rag:tasks"), Ok(())));
     checks.push((orchestrator, vec!["XLEN", "agentic:rag:dlq"], Err("NOPERM")));
@@ -221,7 +262,10 @@ fn a_missing_secret_is_an_error_that_prints_no_secret() {
     );
     for role in SHIPPED_ROLES {
         let hash = redis_topology::model::secrets::sha256_hex(&password(role));
-        assert!(!shown.contains(&password(role)) && !shown.contains(&hash), "{shown}");
+        assert!(
+            !shown.contains(&password(role)) && !shown.contains(&hash),
+            "{shown}"
+        );
     }
     // --out: no file either.
     let dir = tempfile::tempdir().expect("temp dir");
@@ -235,29 +279,26 @@ fn a_missing_secret_is_an_error_that_prints_no_secret() {
     assert!(!acl.exists());
 }
 
-#[test]
-fn an_unknown_or_missing_environment_is_an_error() {
-    let out = with_passwords(&[])
-        .args(["export", "aclfile", "--env", "nope"])
-        .output()
-        .expect("run export");
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(
-        text(&out).contains("error: topology.yaml has no such environment (see --env)"),
-        "{}",
-        text(&out)
-    );
+/// `export aclfile` with `args` exits 1, printing nothing on stdout and `message`.
+fn fails_with(args: &[&str], message: &str) {
     let out = with_passwords(&[])
         .args(["export", "aclfile"])
+        .args(args)
         .output()
         .expect("run export");
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(
-        text(&out).contains("declares environments: choose one with --env"),
-        "{}",
-        text(&out)
+    assert!(out.stdout.is_empty(), "{}", text(&out));
+    assert!(text(&out).contains(message), "{}", text(&out));
+}
+
+#[test]
+fn an_unknown_or_missing_environment_is_an_error() {
+    fails_with(
+        &["--env", "nope"],
+        "error: topology.yaml has no such environment (see --env)",
     );
-    assert!(out.stdout.is_empty());
+    fails_with(&[], "declares environments: choose one with --env");
+    fails_with(&["no-such.yaml"], "error: cannot read no-such.yaml");
 }
 
 #[test]
@@ -270,7 +311,10 @@ fn an_invalid_file_shows_its_diagnostics_at_their_line() {
         .expect("run export");
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let shown = text(&out);
-    assert!(shown.contains("retension") && shown.contains(":4:"), "{shown}");
+    assert!(
+        shown.contains("retension") && shown.contains(":4:"),
+        "{shown}"
+    );
     assert!(shown.contains("is invalid"), "{shown}");
 }
 

@@ -2,30 +2,21 @@
 //! skips, without it), hostile names too; the Mermaid diagram in `plan` and `diff --format
 //! markdown`; errors exit 1.
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
-
 use crate::redis::RedisServer;
-use crate::tools::require;
+use crate::tools::{require, run_with_input};
 use crate::util::{ORDERS_AND_AUDIT, bin, text, topology_file};
+
+/// Each of `labels` is in the SVG.
+fn assert_drawn(drawn: &str, labels: &[&str]) {
+    for label in labels {
+        assert!(drawn.contains(label), "{label} in:\n{drawn}");
+    }
+}
 
 /// `dot -Tsvg` of `dot_text`: the SVG, after asserting that Graphviz succeeded.
 fn svg(dot_text: &str) -> String {
     let dot = require("dot", "apt-get install -y graphviz");
-    let mut child = Command::new(dot)
-        .arg("-Tsvg")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run dot");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(dot_text.as_bytes())
-        .expect("write to dot");
-    let out = child.wait_with_output().expect("dot's output");
+    let out = run_with_input(&dot, &["-Tsvg"], dot_text);
     assert!(
         out.status.success() && out.stderr.is_empty(),
         "dot -Tsvg failed: {}\n{dot_text}",
@@ -44,7 +35,7 @@ fn graphviz_draws_the_shipped_topology_with_every_stream() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(out.stderr.is_empty(), "{}", text(&out));
     let drawn = svg(&String::from_utf8_lossy(&out.stdout));
-    for stream in [
+    let streams = [
         "cm:commands",
         "cm:events",
         "orchestrator:commands",
@@ -59,13 +50,22 @@ fn graphviz_draws_the_shipped_topology_with_every_stream() {
         "audit:events",
         "audit:spans",
         "ops:health",
-    ] {
-        assert!(drawn.contains(&format!(">{stream}</text>")), "{stream} in:\n{drawn}");
-    }
+    ];
+    let labels: Vec<String> = streams.iter().map(|s| format!(">{s}</text>")).collect();
+    assert_drawn(
+        &drawn,
+        &labels.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
     // Graphviz writes `-` as `&#45;`.
-    for label in [">rag&#45;worker</text>", ">rag&#45;workers</text>", ">XADD</text>", ">dead letters</text>"] {
-        assert!(drawn.contains(label), "{label} in:\n{drawn}");
-    }
+    assert_drawn(
+        &drawn,
+        &[
+            ">rag&#45;worker</text>",
+            ">rag&#45;workers</text>",
+            ">XADD</text>",
+            ">dead letters</text>",
+        ],
+    );
 }
 
 #[test]
@@ -84,9 +84,15 @@ acl:
     let out = graph(&[file.path().to_str().expect("UTF-8"), "--format", "dot"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let drawn = svg(&String::from_utf8_lossy(&out.stdout));
-    for label in ["a&quot;b;c}d", "g&quot;];x&#45;&gt;y", "w\\N&quot;", "namespace n\\s"] {
-        assert!(drawn.contains(label), "{label} in:\n{drawn}");
-    }
+    assert_drawn(
+        &drawn,
+        &[
+            "a&quot;b;c}d",
+            "g&quot;];x&#45;&gt;y",
+            "w\\N&quot;",
+            "namespace n\\s",
+        ],
+    );
 }
 
 #[test]
@@ -99,11 +105,19 @@ fn mermaid_is_the_default_and_errors_exit_1() {
 
     let out = graph(&["--env", "nope"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("has no such environment"), "{}", text(&out));
+    assert!(
+        text(&out).contains("has no such environment"),
+        "{}",
+        text(&out)
+    );
     assert!(out.stdout.is_empty());
     let out = graph(&[]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("choose one with --env"), "{}", text(&out));
+    assert!(
+        text(&out).contains("choose one with --env"),
+        "{}",
+        text(&out)
+    );
     let out = graph(&["--env", "prod", "--format", "svg"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
 }
@@ -128,7 +142,10 @@ fn plan_markdown_draws_the_topology_after_its_changes() {
         .find("<details><summary>Diagram: who writes, reads and consumes each stream</summary>\n\n```mermaid\nflowchart LR\n")
         .unwrap_or_else(|| panic!("a diagram in:\n{shown}"));
     assert!(changes < diagram, "{shown}");
-    assert!(shown.contains("[(\"orders\")]") && shown.contains("{{\"billing\"}}"), "{shown}");
+    assert!(
+        shown.contains("[(\"orders\")]") && shown.contains("{{\"billing\"}}"),
+        "{shown}"
+    );
 
     let applied = bin()
         .arg("apply")
@@ -139,7 +156,10 @@ fn plan_markdown_draws_the_topology_after_its_changes() {
     assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
     let out = plan(&file);
     let shown = String::from_utf8_lossy(&out.stdout);
-    assert!(shown.contains("No changes") && !shown.contains("mermaid"), "{shown}");
+    assert!(
+        shown.contains("No changes") && !shown.contains("mermaid"),
+        "{shown}"
+    );
 }
 
 #[test]
@@ -151,8 +171,11 @@ fn diff_markdown_draws_the_new_version_of_each_changed_environment_once() {
     std::fs::create_dir_all(dir.path().join("schemas")).expect("mkdir");
     for entry in std::fs::read_dir(crate::util::repo().join("schemas")).expect("schemas") {
         let entry = entry.expect("entry");
-        std::fs::copy(entry.path(), dir.path().join("schemas").join(entry.file_name()))
-            .expect("copy a schema");
+        std::fs::copy(
+            entry.path(),
+            dir.path().join("schemas").join(entry.file_name()),
+        )
+        .expect("copy a schema");
     }
     let out = bin()
         .args(["diff", "topology.yaml"])
@@ -163,11 +186,23 @@ fn diff_markdown_draws_the_new_version_of_each_changed_environment_once() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let shown = String::from_utf8_lossy(&out.stdout);
     assert_eq!(shown.matches("```mermaid\n").count(), 2, "{shown}");
-    assert!(shown.contains("each stream in ") && shown.contains(" (staging, prod)</summary>"), "{shown}");
-    assert!(shown.contains(" (dev)</summary>") && shown.contains("([\"dev-rag-worker\"])"), "{shown}");
+    assert!(
+        shown.contains("each stream in ") && shown.contains(" (staging, prod)</summary>"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(" (dev)</summary>") && shown.contains("([\"dev-rag-worker\"])"),
+        "{shown}"
+    );
 
     let same = bin()
-        .args(["diff", "topology.yaml", "topology.yaml", "--format", "markdown"])
+        .args([
+            "diff",
+            "topology.yaml",
+            "topology.yaml",
+            "--format",
+            "markdown",
+        ])
         .output()
         .expect("diff");
     assert_eq!(same.status.code(), Some(0), "{}", text(&same));
