@@ -44,8 +44,8 @@ pub struct Cli {
     /// status: the exit code still tells, with plan --detailed-exitcode); apply's plan, progress bar and report (an
     /// apply that asks for confirmation on a terminal still shows the plan it asks about);
     /// check-messages' summary when every message is valid. Never silenced: errors and their
-    /// diagnostics, --format json and markdown, and the output of schema, completions and
-    /// man. Exit codes are the same with or without --quiet.
+    /// diagnostics, --format json and markdown, and the output of schema, graph, export,
+    /// completions and man. Exit codes are the same with or without --quiet.
     #[arg(short, long, global = true)]
     pub quiet: bool,
     #[command(subcommand)]
