@@ -867,4 +867,33 @@ mod tests {
         );
         assert!(!text[2].contains('\n'), "{text:?}");
     }
+
+    #[test]
+    fn may_is_the_root_or_one_selector_with_the_command_and_the_key() {
+        let user = Permissions {
+            enabled: true,
+            keys: key_permissions(["%R~app:in"]),
+            commands: set(&["xread", "xadd"]),
+            selectors: [Selector {
+                keys: key_permissions(["%W~app:out:*"]),
+                commands: set(&["xadd"]),
+                ..Selector::default()
+            }]
+            .into_iter()
+            .collect(),
+            ..Permissions::default()
+        };
+        assert!(user.may("xread", "app:in", READ));
+        // The root's XADD, on a key it may only read: not through the root, and the
+        // selector's keys do not lend it theirs.
+        assert!(!user.may("xadd", "app:in", WRITE));
+        assert!(user.may("xadd", "app:out:1", WRITE));
+        assert!(!user.may("xread", "app:out:1", READ));
+        assert!(!user.may("xadd", "app:other", WRITE));
+        let disabled = Permissions {
+            enabled: false,
+            ..user
+        };
+        assert!(!disabled.may("xread", "app:in", READ));
+    }
 }

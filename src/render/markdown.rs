@@ -28,14 +28,14 @@ fn diagram(out: &mut String, summary: &str, mermaid: &str) {
     if mermaid.len() > DIAGRAM_MAX_CHARS {
         out.push_str(&format!(
             "\n{}: left out, {} characters of Mermaid are more than a comment draws; `redis-topology graph` prints it.\n",
-            cell(&summary),
+            in_block(&summary),
             mermaid.len()
         ));
         return;
     }
     out.push_str(&format!(
         "\n<details><summary>{}</summary>\n\n```mermaid\n{mermaid}```\n\n</details>\n",
-        cell(&summary)
+        in_block(&summary)
     ));
 }
 
@@ -221,5 +221,30 @@ fn attention(env: &str, entry: &Entry, out: &mut String) {
             "- {env} {what} **breaking**: {}\n",
             cell(&break_line(b))
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_diagram_is_collapsed_and_a_huge_one_is_a_note() {
+        let mut out = String::new();
+        diagram(
+            &mut out,
+            "in <b>new</b> (a|b)",
+            "flowchart LR\n  s1[(\"x\")]\n",
+        );
+        assert_eq!(
+            out,
+            "\n<details><summary>in &lt;b&gt;new&lt;/b&gt; (a|b)</summary>\n\n```mermaid\nflowchart LR\n  s1[(\"x\")]\n```\n\n</details>\n"
+        );
+        let mut out = String::new();
+        diagram(&mut out, "big", &"x".repeat(DIAGRAM_MAX_CHARS + 1));
+        assert_eq!(
+            out,
+            "\nbig: left out, 40001 characters of Mermaid are more than a comment draws; `redis-topology graph` prints it.\n"
+        );
     }
 }
