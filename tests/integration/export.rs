@@ -358,3 +358,37 @@ fn a_topology_without_default_is_exported_with_a_warning() {
     assert!(quiet.stderr.is_empty(), "{}", text(&quiet));
     assert!(String::from_utf8_lossy(&quiet.stdout).starts_with("user worker "));
 }
+
+#[test]
+fn an_environment_exports_its_own_user_names_and_namespace() {
+    let out = with_passwords(&[])
+        .args(["export", "aclfile", "--env", "dev"])
+        .output()
+        .expect("run export");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(out.stderr.is_empty(), "{}", text(&out));
+    let exported = String::from_utf8_lossy(&out.stdout);
+    let names: Vec<&str> = exported
+        .lines()
+        .filter_map(|l| l.strip_prefix("user ")?.split(' ').next())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "default",
+            "dev-auditor",
+            "dev-campaign-manager",
+            "dev-cm-subscriber",
+            "dev-dlq-reader",
+            "dev-ops-monitor",
+            "dev-orchestrator",
+            "dev-persist-writer",
+            "dev-rag-worker",
+        ]
+    );
+    assert!(
+        exported.contains("(resetchannels ~dev-agentic:rag:tasks +xreadgroup"),
+        "{exported}"
+    );
+    assert!(!exported.contains("~agentic:"), "{exported}");
+}
