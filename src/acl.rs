@@ -394,6 +394,23 @@ impl Permissions {
     }
 }
 
+impl Permissions {
+    /// Whether the user may run `command` on `key` with `access` ([`READ`], [`WRITE`] or
+    /// both), as Redis decides (`ACLSelectorCheckCmd`): through its own rules or through one
+    /// selector that allows both the command and the key. A disabled user may do nothing.
+    pub fn may(&self, command: &str, key: &str, access: u8) -> bool {
+        let reaches = |commands: &BTreeSet<String>, keys: &BTreeMap<String, u8>| {
+            commands.contains(command)
+                && keys.iter().any(|(pattern, perm)| {
+                    perm & access == access && crate::glob::matches(pattern, key)
+                })
+        };
+        self.enabled
+            && (reaches(&self.commands, &self.keys)
+                || self.selectors.iter().any(|s| reaches(&s.commands, &s.keys)))
+    }
+}
+
 /// User flags that `ACL SETUSER <u> reset ...` sets or leaves, whatever the declaration:
 /// `on`/`off` and `nopass` are compared on their own, and `sanitize-payload` is what `reset`
 /// sets on Redis 7.0+ and Valkey up to 9.0 (Redis 7.0 `src/acl.c:1316-1325`; newer Valkey
@@ -849,5 +866,34 @@ mod tests {
             "the server also has skip-sanitize-payload (removed)"
         );
         assert!(!text[2].contains('\n'), "{text:?}");
+    }
+
+    #[test]
+    fn may_is_the_root_or_one_selector_with_the_command_and_the_key() {
+        let user = Permissions {
+            enabled: true,
+            keys: key_permissions(["%R~app:in"]),
+            commands: set(&["xread", "xadd"]),
+            selectors: [Selector {
+                keys: key_permissions(["%W~app:out:*"]),
+                commands: set(&["xadd"]),
+                ..Selector::default()
+            }]
+            .into_iter()
+            .collect(),
+            ..Permissions::default()
+        };
+        assert!(user.may("xread", "app:in", READ));
+        // The root's XADD, on a key it may only read: not through the root, and the
+        // selector's keys do not lend it theirs.
+        assert!(!user.may("xadd", "app:in", WRITE));
+        assert!(user.may("xadd", "app:out:1", WRITE));
+        assert!(!user.may("xread", "app:out:1", READ));
+        assert!(!user.may("xadd", "app:other", WRITE));
+        let disabled = Permissions {
+            enabled: false,
+            ..user
+        };
+        assert!(!disabled.may("xread", "app:in", READ));
     }
 }

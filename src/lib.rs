@@ -9,7 +9,8 @@
 //! - [`schema`]: the file's own JSON Schema;
 //! - [`export`]: documents generated from the desired state (AsyncAPI);
 //! - [`change`]: one change to one resource, the type plan and diff share;
-//! - [`render`]: human and JSON output;
+//! - [`render`]: human and JSON output, Mermaid and DOT diagrams;
+//! - [`graph`]: who writes, reads and consumes each stream, for the diagrams (pure);
 //! - [`redis_url`]: the server URL, parsed once and printed only redacted;
 //! - [`diagnostics`]: the diagnostic type shared by all of them;
 //! - [`text`]: text from servers and messages made safe to print;
@@ -32,6 +33,7 @@ pub mod diagnostics;
 pub(crate) mod diff;
 pub(crate) mod export;
 pub mod glob;
+pub mod graph;
 pub(crate) mod import;
 pub mod live;
 pub(crate) mod messages;

@@ -25,7 +25,6 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 
-use crate::acl::HASH_PLACEHOLDER;
 use crate::model::desired::Desired;
 use crate::plan::ops::{Channel, RecordArg};
 use crate::plan::{Change, Kind, Op, Plan};
@@ -817,16 +816,11 @@ fn writes<'p>(chunk: &[Step<'p>], desired: &Desired, plan_id: Option<&str>) -> V
 fn sent_args(op: &Op, desired: &Desired, plan_id: Option<&str>) -> Vec<String> {
     match op {
         Op::SetUser { name, .. } => {
-            let mut hashes = desired.users.get(name).map(|u| u.password_hashes.iter());
-            op.args()
-                .into_iter()
-                .map(|part| {
-                    let hash = (part == HASH_PLACEHOLDER)
-                        .then(|| hashes.as_mut().and_then(Iterator::next))
-                        .flatten();
-                    hash.map_or(part, |h| format!("#{h}"))
-                })
-                .collect()
+            let hashes = desired
+                .users
+                .get(name)
+                .map(|u| u.password_hashes.as_slice());
+            crate::plan::users::fill_hashes(op.args(), hashes.unwrap_or_default())
         }
         Op::WriteRecord { key, record } if plan_id.is_some() => {
             let mut record = record.clone();
@@ -886,6 +880,7 @@ fn margin(lease: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::acl::HASH_PLACEHOLDER;
     use crate::plan::{Action, Change};
 
     fn desired_with(hashes: &[&str]) -> Desired {

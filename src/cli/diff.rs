@@ -6,6 +6,7 @@ use super::validate::diagnostics_text;
 use super::{ColourChoice, DiffArgs, Failure, ReportFormat, print_stderr, print_stdout};
 use crate::diff::source::{Checkout, SourceError, Spec};
 use crate::diff::{self, Side};
+use crate::graph::Graph;
 use crate::model::desired::Desired;
 use crate::model::interpolate::ProcessEnv;
 use crate::render;
@@ -62,11 +63,15 @@ pub fn run(args: &DiffArgs, colour: ColourChoice) -> Result<u8, Failure> {
                 side
             }
         };
-        diffs.push((env.clone(), diff::diff(&old_side, &new_side)));
+        let graph = match args.format {
+            ReportFormat::Markdown => super::plan::diagram_graph(&new_side.desired),
+            _ => None,
+        };
+        diffs.push((env.clone(), diff::diff(&old_side, &new_side), graph));
     }
     let labelled: Vec<Labelled> = diffs
         .iter()
-        .map(|(env, diff)| Labelled {
+        .map(|(env, diff, _)| Labelled {
             environment: env.as_deref(),
             diff,
         })
@@ -81,10 +86,19 @@ pub fn run(args: &DiffArgs, colour: ColourChoice) -> Result<u8, Failure> {
             "{:#}\n",
             render::diff::json(&old_name, &new_name, &labelled)
         ),
-        ReportFormat::Markdown => render::markdown::diff(&old_name, &new_name, &labelled),
+        ReportFormat::Markdown => {
+            // NEW's diagrams, one per environment; none when one is too large to draw.
+            let graphs: Option<Vec<Graph>> = diffs.iter().map(|(_, _, g)| g.clone()).collect();
+            let graphs = graphs.unwrap_or_default();
+            render::markdown::diff(&old_name, &new_name, &labelled, &graphs)
+        }
     };
     print_stdout(&text);
-    Ok(diffs.iter().map(|(_, d)| d.exit_code()).max().unwrap_or(0))
+    Ok(diffs
+        .iter()
+        .map(|(_, d, _)| d.exit_code())
+        .max()
+        .unwrap_or(0))
 }
 
 /// A side with nothing declared, in the other side's namespace and environment.

@@ -136,13 +136,19 @@ fn extra_sections(command: &clap::Command) -> Roff {
     roff
 }
 
-/// The main page and one page per command, as git's man pages are laid out (`man
-/// redis-topology plan` opens redis-topology-plan.1 with man-db).
+/// The main page and one page per command and subcommand, as git's man pages are laid out
+/// (`man redis-topology plan` opens redis-topology-plan.1 with man-db).
 fn write_pages(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let command = command();
-    for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+    let mut pages: Vec<&clap::Command> = command.get_subcommands().collect();
+    while let Some(sub) = pages.pop() {
+        if sub.is_hide_set() || sub.get_name() == "help" {
+            continue;
+        }
         Man::new(sub.clone()).generate_to(dir)?;
+        // A command's own commands (`export aclfile`): redis-topology-export-aclfile.1.
+        pages.extend(sub.get_subcommands());
     }
     let path = dir.join(format!("{BIN}.1"));
     std::fs::write(&path, main_page()?)?;

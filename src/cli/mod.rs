@@ -9,6 +9,7 @@ mod check_messages;
 mod diff;
 mod export;
 mod generate;
+mod graph;
 mod import;
 mod plan;
 mod session;
@@ -22,6 +23,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::render;
+
+pub use export::ExportArgs;
+pub use graph::GraphArgs;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -41,8 +45,8 @@ pub struct Cli {
     /// status: the exit code still tells, with plan --detailed-exitcode); apply's plan, progress bar and report (an
     /// apply that asks for confirmation on a terminal still shows the plan it asks about);
     /// check-messages' summary when every message is valid. Never silenced: errors and their
-    /// diagnostics, --format json and markdown, and the output of schema, export, completions and
-    /// man. Exit codes are the same with or without --quiet.
+    /// diagnostics, --format json and markdown, and the output of schema, graph, export,
+    /// completions and man. Exit codes are the same with or without --quiet.
     #[arg(short, long, global = true)]
     pub quiet: bool,
     #[command(subcommand)]
@@ -75,8 +79,14 @@ pub enum Command {
     /// against retention; missing streams and groups, and pending entries whose data was
     /// trimmed away. Read-only. Exit 0 healthy (or unknown), 2 a warning, 3 critical, 1 error.
     Status(StatusArgs),
-    /// Write documents generated from one environment of the file, offline (asyncapi).
-    Export(export::ExportArgs),
+    /// Draw who writes which stream, which groups read it, which user consumes in which
+    /// group, and where dead letters go (Mermaid or Graphviz DOT), from the file alone: the
+    /// users' grants (XADD, XREADGROUP, XREAD) and the groups' `consumers`. Touches no server.
+    Graph(GraphArgs),
+    /// Write the topology in another tool's format, from the file alone (`export aclfile`,
+    /// `export asyncapi`). Touches no server.
+    #[command(subcommand_required = true)]
+    Export(ExportArgs),
     /// Print the JSON Schema of the topology file format (draft-07, for editors).
     Schema,
     /// Print a shell completion script (bash, zsh, fish, elvish or powershell).
@@ -407,6 +417,7 @@ pub fn run() -> u8 {
         Command::CheckMessages(args) => check_messages::run(&args, cli.color),
         Command::Import(args) => import::run(&args),
         Command::Status(args) => status::run(args, cli.color),
+        Command::Graph(args) => graph::run(&args, cli.color),
         Command::Export(args) => export::run(&args, cli.color),
         Command::Schema => {
             print_stdout(&crate::schema::topology_schema_text());
@@ -441,6 +452,9 @@ pub enum Failure {
     /// advice not escaped: the tool's own words).
     #[error("{}", .0.join("\n"))]
     MissingSecrets(Vec<String>),
+    /// Secrets that `export aclfile` needs are not set, likewise.
+    #[error("{}", .0.join("\n"))]
+    ExportSecrets(Vec<String>),
     /// A saved plan that cannot be used at all (`apply --plan`).
     #[error("cannot use the plan {path}: {source}")]
     UnusablePlan {
@@ -505,13 +519,8 @@ impl Failure {
                 print_stderr(&format!("error: {self}\n"));
                 1
             }
-            Failure::MissingSecrets(problems) => {
-                for problem in problems {
-                    fail(problem);
-                }
-                print_stderr(MISSING_SECRETS_ADVICE);
-                1
-            }
+            Failure::MissingSecrets(problems) => fail_advised(problems, MISSING_SECRETS_ADVICE),
+            Failure::ExportSecrets(problems) => fail_advised(problems, EXPORT_SECRETS_ADVICE),
             _ => fail(&self.to_string()),
         }
     }
@@ -537,6 +546,18 @@ fn fail_lines(lines: &[String]) -> u8 {
     }
     code
 }
+
+/// One error line per problem, then the tool's advice (not escaped: its own words).
+fn fail_advised(problems: &[String], advice: &str) -> u8 {
+    for problem in problems {
+        fail(problem);
+    }
+    print_stderr(advice);
+    1
+}
+
+/// After the missing secrets' lines of `export aclfile`.
+const EXPORT_SECRETS_ADVICE: &str = "error: export aclfile writes the sha256 of every ACL user's password, so it reads them as apply does; set them, e.g. from your secret store. Nothing was written\n";
 
 /// After the missing secrets' lines.
 const MISSING_SECRETS_ADVICE: &str = "error: apply reads the ACL users' passwords (it may write the users, and compares their passwords with the server's); set them, e.g. from your secret store. `plan` runs without them and compares everything else. Nothing was sent to Redis\n";
@@ -570,6 +591,7 @@ fn stdout_is_chatter(command: &Command) -> bool {
         Command::Validate(_)
         | Command::Import(_)
         | Command::CheckMessages(_)
+        | Command::Graph(_)
         | Command::Export(_)
         | Command::Schema
         | Command::Completions(_)

@@ -4,6 +4,7 @@ use std::io::IsTerminal;
 
 use super::session::{block_on, exit_soon, open};
 use super::{ColourChoice, Failure, PlanArgs, ReportFormat, print_stdout};
+use crate::graph::Graph;
 use crate::model::secrets::Missing;
 use crate::plan::saved::{SavedPlan, SavedTarget};
 use crate::render;
@@ -19,7 +20,10 @@ async fn plan(args: &PlanArgs, colour: ColourChoice) -> Result<u8, Failure> {
     let target = session.plan_target();
     match args.format {
         ReportFormat::Json => print_stdout(&format!("{:#}\n", render::plan::json(&plan, &target))),
-        ReportFormat::Markdown => print_stdout(&render::markdown::plan(&plan, &target)),
+        ReportFormat::Markdown => {
+            let graph = diagram_graph(&session.desired);
+            print_stdout(&render::markdown::plan(&plan, &target, graph.as_ref()));
+        }
         ReportFormat::Human => {
             let colour = colour.enabled(std::io::stdout().is_terminal());
             render::plan::write_human(&plan, &target, colour, print_stdout);
@@ -59,6 +63,12 @@ async fn plan(args: &PlanArgs, colour: ColourChoice) -> Result<u8, Failure> {
     };
     exit_soon((session, live, plan));
     Ok(code)
+}
+
+/// The graph a pull-request comment draws, for topologies small enough to draw in one
+/// ([`crate::graph::MAX_DRAWN_STREAMS`]); `None` for larger ones.
+pub(crate) fn diagram_graph(desired: &crate::model::desired::Desired) -> Option<Graph> {
+    (desired.streams.len() <= crate::graph::MAX_DRAWN_STREAMS).then(|| Graph::of(desired))
 }
 
 /// The command that applies a saved plan: the same file, environment and `--prune` as this

@@ -2,11 +2,13 @@
 
 use std::io::IsTerminal;
 
+use super::validate::NotLoaded;
 use super::{ColourChoice, Failure, SentinelArgs, TargetArgs, print_stderr, print_warning};
 use crate::live::{LiveState, read};
 use crate::model::desired::Desired;
 use crate::model::interpolate::ProcessEnv;
 use crate::model::secrets::{Missing, Secrets};
+use crate::model::types::Topology;
 use crate::plan::{self, Plan};
 use crate::redis_url::{Origin, RedisUrl, resolve_url};
 use crate::render::plan::{DeploymentShown, PlanTarget};
@@ -140,17 +142,8 @@ pub async fn open_for(
             Ok::<_, TargetError>((target, prefetched))
         })
     });
-    let (report, topology) =
-        validate::load_environment(&args.file, args.env.as_deref(), &ProcessEnv);
-    if !report.diagnostics.is_empty() {
-        let colour = colour.enabled(std::io::stderr().is_terminal());
-        print_stderr(&super::validate::diagnostics_text(&report, colour));
-    }
-    let Some(topology) = topology else {
-        return Err(Failure::NotLoaded(super::validate::NotLoaded::of(
-            &args.file, &report,
-        )));
-    };
+    let topology =
+        load_topology(&args.file, args.env.as_deref(), colour).map_err(Failure::NotLoaded)?;
     let base_dir = validate::base_dir(&args.file);
     let secrets = Secrets::Read {
         vars: &ProcessEnv,
@@ -177,6 +170,21 @@ pub async fn open_for(
         target,
         prefetched,
     })
+}
+
+/// Load and validate one environment of a topology file, printing its diagnostics (with
+/// their file and line) on stderr; `Err` says why it cannot be used.
+pub fn load_topology(
+    file: &std::path::Path,
+    env: Option<&str>,
+    colour: ColourChoice,
+) -> Result<Topology, NotLoaded> {
+    let (report, topology) = validate::load_environment(file, env, &ProcessEnv);
+    if !report.diagnostics.is_empty() {
+        let colour = colour.enabled(std::io::stderr().is_terminal());
+        print_stderr(&super::validate::diagnostics_text(&report, colour));
+    }
+    topology.ok_or_else(|| NotLoaded::of(file, &report))
 }
 
 /// The namespace a topology file sets at its top level, read from its first 64 KB without

@@ -309,7 +309,8 @@ fn password_values_never_appear_only_that_they_changed() {
             &[Labelled {
                 environment: None,
                 diff: &d
-            }]
+            }],
+            &[]
         ),
     );
     assert!(
@@ -339,7 +340,7 @@ fn rendered_diffs() {
     );
     insta::assert_snapshot!(
         "markdown",
-        crate::render::markdown::diff("git:main:topology.yaml", "topology.yaml", &labelled)
+        crate::render::markdown::diff("git:main:topology.yaml", "topology.yaml", &labelled, &[])
     );
     insta::assert_json_snapshot!(
         "json",

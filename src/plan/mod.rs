@@ -19,7 +19,7 @@ pub mod saved;
 mod server;
 mod streams;
 mod trust;
-mod users;
+pub(crate) mod users;
 
 pub use crate::change::{Action, Kind, State};
 pub use ops::{Op, TrimBy};

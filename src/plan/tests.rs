@@ -597,7 +597,7 @@ fn rendered_plans() {
         deployment: None,
     };
     insta::assert_snapshot!("human", human(&p, &target, false));
-    insta::assert_snapshot!("markdown", crate::render::markdown::plan(&p, &target));
+    insta::assert_snapshot!("markdown", crate::render::markdown::plan(&p, &target, None));
     let mut value = json(&p, &target);
     // The record's JSON carries the tool version and is summarised elsewhere: keep it stable.
     if let Some(changes) = value["changes"].as_array_mut() {

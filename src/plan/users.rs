@@ -30,19 +30,38 @@ use crate::model::types::DEFAULT_USER;
 
 /// What a declared user may do, against this server's command catalog.
 pub fn desired_permissions(user: &DesiredUser, catalog: &Catalog) -> Result<Permissions, String> {
+    permissions_with(user, |rules| catalog.allowed(rules))
+}
+
+/// What a declared user may do, its command rules expanded offline as `validate`'s lints
+/// expand them ([`Catalog::allowed_offline`] with Redis 7.0's categories: a command the table
+/// does not know stands for itself): for what reads a topology without a server (`graph`).
+pub fn offline_permissions(user: &DesiredUser) -> Permissions {
+    let catalog = Catalog::redis_7_0();
+    let expanded = permissions_with(user, |rules| {
+        Ok::<_, String>(catalog.allowed_offline(rules.iter().map(String::as_str)))
+    });
+    expanded.unwrap_or_default()
+}
+
+/// A declared user's permissions, each rule set's commands expanded by `allowed`.
+fn permissions_with(
+    user: &DesiredUser,
+    allowed: impl Fn(&[String]) -> Result<BTreeSet<String>, String>,
+) -> Result<Permissions, String> {
     Ok(Permissions {
         enabled: user.enabled,
         nopass: user.nopass,
         password_hashes: user.password_hashes.iter().cloned().collect(),
         keys: key_permissions(user.keys.iter().map(String::as_str)),
         channels: channel_patterns(user.channels.iter().map(String::as_str)),
-        commands: catalog.allowed(&user.commands)?,
+        commands: allowed(&user.commands)?,
         selectors: user
             .selectors
             .iter()
             .enumerate()
             .map(|(i, s)| {
-                selector_permissions(s, catalog)
+                selector_permissions(s, &allowed)
                     .map_err(|why| format!("access block {}: {why}", i + 1))
             })
             .collect::<Result<_, _>>()?,
@@ -52,22 +71,37 @@ pub fn desired_permissions(user: &DesiredUser, catalog: &Catalog) -> Result<Perm
 }
 
 /// What one `access` block allows, as its selector will.
-fn selector_permissions(selector: &DesiredSelector, catalog: &Catalog) -> Result<Selector, String> {
+fn selector_permissions(
+    selector: &DesiredSelector,
+    allowed: &impl Fn(&[String]) -> Result<BTreeSet<String>, String>,
+) -> Result<Selector, String> {
     Ok(Selector {
         keys: key_permissions(selector.keys.iter().map(String::as_str)),
         channels: channel_patterns(selector.channels.iter().map(String::as_str)),
-        commands: catalog.allowed(&selector.commands)?,
+        commands: allowed(&selector.commands)?,
         // Every database, no unmanaged field: what a new selector has.
         ..Selector::default()
     })
 }
 
-/// `ACL SETUSER <name> reset <rules>`, with placeholders for the password hashes.
+/// `ACL SETUSER <name> reset <rules>`, with placeholders for the password hashes (see
+/// [`rules`]).
+pub fn setuser(name: &str, user: &DesiredUser, reset_channels: bool) -> Op {
+    Op::SetUser {
+        name: name.to_owned(),
+        rules: rules(user, reset_channels),
+        nodes: None,
+    }
+}
+
+/// The rules that write a declared user after `reset` (or onto a new user: what
+/// `export aclfile` writes after `user <name>`), one [`HASH_PLACEHOLDER`] per password
+/// ([`fill_hashes`] puts the hashes in).
 /// `reset_channels`: the server's `acl-pubsub-default` may be `allchannels`, where `reset`,
 /// and each new selector, would give the user `&*`; the rules then start with
 /// `resetchannels` (the root's and each selector's), so the user gets exactly its declared
 /// channels.
-pub fn setuser(name: &str, user: &DesiredUser, reset_channels: bool) -> Op {
+pub fn rules(user: &DesiredUser, reset_channels: bool) -> Vec<String> {
     let mut rules = Vec::new();
     if reset_channels {
         rules.push("resetchannels".to_owned());
@@ -87,11 +121,22 @@ pub fn setuser(name: &str, user: &DesiredUser, reset_channels: bool) -> Op {
     rules.extend(user.commands.iter().cloned());
     // After the root rules, as `ACL LIST` prints them; `reset` cleared the old selectors.
     rules.extend(user.selectors.iter().map(|s| s.rule_with(reset_channels)));
-    Op::SetUser {
-        name: name.to_owned(),
-        rules,
-        nodes: None,
-    }
+    rules
+}
+
+/// `words` (a user's rules, or the whole `ACL SETUSER` command) with each password
+/// placeholder replaced by the next of `hashes`, as `#<sha256>`: what apply sends, and what
+/// `export aclfile` writes. A placeholder without a hash is left as it is (apply refuses such
+/// a plan before sending anything; export refuses to write it).
+pub fn fill_hashes(words: Vec<String>, hashes: &[String]) -> Vec<String> {
+    let mut hashes = hashes.iter();
+    words
+        .into_iter()
+        .map(|word| {
+            let hash = (word == HASH_PLACEHOLDER).then(|| hashes.next()).flatten();
+            hash.map_or(word, |h| format!("#{h}"))
+        })
+        .collect()
 }
 
 /// What the declared user may do, compared with the live one: when some of its passwords

@@ -182,7 +182,7 @@ mod tests {
             }),
         };
         assert_not_forged(&crate::render::plan::human(&plan, &target, false));
-        assert_markdown_not_forged(&crate::render::markdown::plan(&plan, &target));
+        assert_markdown_not_forged(&crate::render::markdown::plan(&plan, &target, None));
         let diff = Diff {
             environment: None,
             entries: vec![forged(Vec::new())],
@@ -194,6 +194,6 @@ mod tests {
         let human = crate::render::diff::human("old", "new", &labelled, false);
         assert_not_forged(&human);
         assert!(human.contains("  - group s.kept\\nerror"), "{human}");
-        assert_markdown_not_forged(&crate::render::markdown::diff("old", "new", &labelled));
+        assert_markdown_not_forged(&crate::render::markdown::diff("old", "new", &labelled, &[]));
     }
 }

@@ -1,15 +1,43 @@
 //! Pull-request comments (`--format markdown` of `plan` and `diff`): read in ten seconds.
 //!
 //! A title, one summary table, then what needs a reviewer's attention (destructive and
-//! breaking changes) as a list, then every change in a collapsed section. Only what the human
-//! renderers show: placeholders for password hashes, the record summarised, so no secret.
+//! breaking changes) as a list, then every change in a collapsed section, then (when there
+//! are changes) the Mermaid diagram of the topology in another collapsed section: GitHub draws
+//! it in the comment, and collapsed it costs a reviewer nothing. Only what the human renderers
+//! show: placeholders for password hashes, the record summarised, so no secret.
 
 use super::change::{code, in_block, markdown_name, write_markdown};
 use super::diff::{Labelled, break_line};
 use super::plan::{PlanTarget, show_command};
 use crate::change::Action;
 use crate::diff::Entry;
+use crate::graph::Graph;
 use crate::plan::{Change, Plan};
+
+/// The longest Mermaid text drawn in a comment: GitHub draws up to 50,000 characters of
+/// Mermaid and keeps comments under 65,536; a larger diagram is left out with a note.
+const DIAGRAM_MAX_CHARS: usize = 40_000;
+
+/// The collapsed section of a diagram (`summary` is plain text: Markdown is not rendered
+/// inside `<summary>`), or a note when the diagram is too large to draw in a comment.
+fn diagram(out: &mut String, summary: &str, mermaid: &str) {
+    let summary = summary
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    if mermaid.len() > DIAGRAM_MAX_CHARS {
+        out.push_str(&format!(
+            "\n{}: left out, {} characters of Mermaid are more than a comment draws; `redis-topology graph` prints it.\n",
+            in_block(&summary),
+            mermaid.len()
+        ));
+        return;
+    }
+    out.push_str(&format!(
+        "\n<details><summary>{}</summary>\n\n```mermaid\n{mermaid}```\n\n</details>\n",
+        in_block(&summary)
+    ));
+}
 
 /// Text in a table cell or list item: no pipes or line breaks that would split it, and no
 /// control characters (see [`in_block`]).
@@ -17,7 +45,9 @@ fn cell(text: &str) -> String {
     in_block(text).replace('|', "\\|")
 }
 
-pub fn plan(plan: &Plan, target: &PlanTarget) -> String {
+/// The plan as a comment; with `graph`, the topology's diagram after the changes (see the
+/// module's comment).
+pub fn plan(plan: &Plan, target: &PlanTarget, graph: Option<&Graph>) -> String {
     let scope = match target.environment {
         Some(env) => format!(
             "namespace {}, environment {}",
@@ -73,9 +103,16 @@ pub fn plan(plan: &Plan, target: &PlanTarget) -> String {
         }
     }
     out.push_str("```\n\n</details>\n");
+    if let Some(graph) = graph {
+        let mermaid = super::mermaid::mermaid(graph);
+        diagram(&mut out, DIAGRAM_SUMMARY, &mermaid);
+    }
     notes(&plan.notes, &mut out);
     out
 }
+
+/// The title of a diagram's section.
+const DIAGRAM_SUMMARY: &str = "Diagram: who writes, reads and consumes each stream";
 
 fn notes(notes: &[String], out: &mut String) {
     if notes.is_empty() {
@@ -87,7 +124,10 @@ fn notes(notes: &[String], out: &mut String) {
     }
 }
 
-pub fn diff(old: &str, new: &str, diffs: &[Labelled]) -> String {
+/// The diff as a comment; `graphs` are NEW's, one per diff in the same order: each
+/// environment with changes gets its diagram after the changes (environments that draw the
+/// same diagram share one), see the module's comment. Empty: no diagram.
+pub fn diff(old: &str, new: &str, diffs: &[Labelled], graphs: &[Graph]) -> String {
     let mut out = format!("### redis-topology diff: {} → {}\n\n", code(old), code(new));
     if diffs.iter().all(|l| l.diff.entries.is_empty()) {
         out.push_str("No changes.\n");
@@ -148,6 +188,23 @@ pub fn diff(old: &str, new: &str, diffs: &[Labelled]) -> String {
         }
         out.push_str("```\n\n</details>\n\n");
     }
+    // Each distinct diagram once, with the environments that draw it.
+    let mut drawn: Vec<(Vec<&str>, String)> = Vec::new();
+    for (l, graph) in diffs.iter().zip(graphs) {
+        if l.diff.entries.is_empty() {
+            continue;
+        }
+        let mermaid = super::mermaid::mermaid(graph);
+        let env = l.environment.unwrap_or("all");
+        match drawn.iter_mut().find(|(_, text)| *text == mermaid) {
+            Some((envs, _)) => envs.push(env),
+            None => drawn.push((vec![env], mermaid)),
+        }
+    }
+    for (envs, mermaid) in &drawn {
+        let summary = format!("{DIAGRAM_SUMMARY} in {new} ({})", envs.join(", "));
+        diagram(&mut out, &summary, mermaid);
+    }
     out
 }
 
@@ -164,5 +221,30 @@ fn attention(env: &str, entry: &Entry, out: &mut String) {
             "- {env} {what} **breaking**: {}\n",
             cell(&break_line(b))
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_diagram_is_collapsed_and_a_huge_one_is_a_note() {
+        let mut out = String::new();
+        diagram(
+            &mut out,
+            "in <b>new</b> (a|b)",
+            "flowchart LR\n  s1[(\"x\")]\n",
+        );
+        assert_eq!(
+            out,
+            "\n<details><summary>in &lt;b&gt;new&lt;/b&gt; (a|b)</summary>\n\n```mermaid\nflowchart LR\n  s1[(\"x\")]\n```\n\n</details>\n"
+        );
+        let mut out = String::new();
+        diagram(&mut out, "big", &"x".repeat(DIAGRAM_MAX_CHARS + 1));
+        assert_eq!(
+            out,
+            "\nbig: left out, 40001 characters of Mermaid are more than a comment draws; `redis-topology graph` prints it.\n"
+        );
     }
 }

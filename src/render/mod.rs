@@ -4,7 +4,9 @@
 mod change;
 pub mod diagnostics;
 pub mod diff;
+pub mod dot;
 pub mod markdown;
+pub mod mermaid;
 pub mod plan;
 pub mod status;
 

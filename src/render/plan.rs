@@ -303,7 +303,7 @@ mod tests {
                 "master_name": "mymaster",
             })
         );
-        let markdown = crate::render::markdown::plan(&empty_plan(), &target);
+        let markdown = crate::render::markdown::plan(&empty_plan(), &target, None);
         assert!(
             markdown.contains("\n\nDeployment: Sentinel master `mymaster`: primary 127.0.0.1:7000 with replica 127.0.0.1:7001\n\n"),
             "{markdown}"

@@ -129,6 +129,20 @@ pub fn load_environment(
     (report, topology)
 }
 
+/// [`load_environment`] of a file with this text (written to a temporary file, so that its
+/// relative paths resolve there), for unit tests that start from YAML.
+#[cfg(test)]
+pub(crate) fn load_text_for_tests(
+    text: &str,
+    env: Option<&str>,
+    vars: &dyn Vars,
+) -> (Report, Option<Topology>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("topology.yaml");
+    std::fs::write(&path, text).expect("write the topology");
+    load_environment(&path, env, vars)
+}
+
 /// The environments a topology file declares, in the file's order (none when it cannot be
 /// read or parsed: loading it then reports why).
 pub fn declared_environments(path: &Path) -> Vec<String> {

@@ -218,7 +218,9 @@ impl RedisServer {
                 port,
                 _dir: dir,
             };
-            if server.wait_ready(tls || extra.contains(&"--requirepass")) {
+            // A server with a password or an aclfile may refuse the unauthenticated PING.
+            let port_only = tls || extra.contains(&"--requirepass") || extra.contains(&"--aclfile");
+            if server.wait_ready(port_only) {
                 return server;
             }
             let _ = server.child.kill();

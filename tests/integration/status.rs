@@ -321,21 +321,7 @@ fn prometheus_python() -> std::path::PathBuf {
 /// `name labels-as-json value` line each.
 fn parsed_by_prometheus_client(text: &str) -> Vec<(String, Value, f64)> {
     let script = "import sys, json\nfrom prometheus_client.parser import text_string_to_metric_families\nfor family in text_string_to_metric_families(sys.stdin.read()):\n    assert family.type == 'gauge', family\n    for s in family.samples:\n        print(json.dumps([s.name, s.labels, s.value]))\n";
-    let mut child = std::process::Command::new(prometheus_python())
-        .args(["-c", script])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run python");
-    use std::io::Write as _;
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("write the metrics");
-    let out = child.wait_with_output().expect("python ran");
+    let out = crate::tools::run_with_input(&prometheus_python(), &["-c", script], text);
     assert!(
         out.status.success(),
         "prometheus_client refused the output: {}\n{text}",

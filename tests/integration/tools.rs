@@ -23,3 +23,27 @@ pub fn find(name: &str) -> Option<PathBuf> {
 pub fn redis_topology() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_redis-topology"))
 }
+
+/// Run `program` with `args`, `input` on its stdin; its output.
+pub fn run_with_input(
+    program: &std::path::Path,
+    args: &[&str],
+    input: &str,
+) -> std::process::Output {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("run {}: {e}", program.display()));
+    // A program that exits before reading all of it fails on its own: its output says why.
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(input.as_bytes());
+    }
+    child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("{}'s output: {e}", program.display()))
+}
