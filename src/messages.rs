@@ -7,6 +7,7 @@
 //! once per version; the valid path (nearly every message) is one `is_valid` call.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -247,38 +248,187 @@ impl Checker {
     }
 }
 
+/// The most violations listed one by one; past it they are only counted. A file of any size
+/// is checked in bounded memory, and a file of bad lines would otherwise list one per line.
+pub const MAX_LISTED: usize = 10_000;
+
+/// How much of a file is read and checked at a time (more when one line is longer).
+pub const BLOCK_BYTES: usize = 8 << 20;
+
+/// What checking JSON lines found.
+#[derive(Debug, Default, PartialEq)]
+pub struct LinesChecked {
+    /// Entries checked (lines that are not blank).
+    pub checked: usize,
+    /// Entries with at least one violation.
+    pub invalid: usize,
+    /// The first [`MAX_LISTED`] violations, in line order.
+    pub violations: Vec<Violation>,
+    /// Violations past those, counted only.
+    pub unlisted: usize,
+}
+
+impl LinesChecked {
+    /// Take a block's findings, in line order, after the blocks before it.
+    fn absorb(&mut self, block: LinesChecked) {
+        self.checked += block.checked;
+        self.invalid += block.invalid;
+        self.unlisted += block.unlisted;
+        for violation in block.violations {
+            if self.violations.len() < MAX_LISTED {
+                self.violations.push(violation);
+            } else {
+                self.unlisted += 1;
+            }
+        }
+    }
+}
+
 /// Check a JSON-lines text, one entry per line (blank lines skipped), on `threads` threads.
-/// Violations come in line order.
-pub fn check_lines(checker: &Checker, text: &str, threads: usize) -> (usize, Vec<Violation>) {
+/// Violations come in line order. (The tests' reference for [`check_reader`].)
+#[cfg(test)]
+pub fn check_lines(checker: &Checker, text: &str, threads: usize) -> LinesChecked {
+    check_block(checker, text, 1, threads)
+}
+
+/// [`check_lines`] over what `reader` gives, a block of about `block` bytes at a time (cut
+/// after a line's end), so that memory stays bounded whatever the size of the input: a few
+/// blocks, the longest line, and [`MAX_LISTED`] violations. The next block is read while
+/// one is checked. `Err` when reading fails or a line is not UTF-8 text (naming it).
+pub fn check_reader(
+    checker: &Checker,
+    reader: impl Read + Send,
+    threads: usize,
+    block: usize,
+) -> std::io::Result<LinesChecked> {
+    // One block read ahead: the reader waits while two are in hand. Checked blocks go back
+    // to the reader to be filled again: memory freed on another thread than the one that
+    // allocated it is not reused at once, and fresh memory costs time here.
+    let (blocks, received) = std::sync::mpsc::sync_channel(1);
+    let (recycle, recycled) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        scope.spawn(move || read_blocks(reader, block.max(1), &blocks, &recycled));
+        let mut found = LinesChecked::default();
+        // An early return drops the receiver, which stops the reader.
+        for next in received {
+            let (first_line, text): (usize, String) = next?;
+            found.absorb(check_block(checker, &text, first_line, threads));
+            let _ = recycle.send(text.into_bytes());
+        }
+        Ok(found)
+    })
+}
+
+/// A block of whole lines and the number of its first line, or why none could be read.
+type Block = std::io::Result<(usize, String)>;
+
+/// Send `reader`'s text a block at a time, each cut after its last line's end (a line
+/// longer than a block makes a longer block), until the end or an error.
+fn read_blocks(
+    mut reader: impl Read,
+    block: usize,
+    blocks: &std::sync::mpsc::SyncSender<Block>,
+    recycled: &std::sync::mpsc::Receiver<Vec<u8>>,
+) {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut first_line = 1;
+    let mut want = block;
+    loop {
+        let room = want.saturating_sub(buf.len()) as u64;
+        let read = match (&mut reader).take(room).read_to_end(&mut buf) {
+            Ok(read) => read,
+            Err(e) => {
+                let _ = blocks.send(Err(e));
+                return;
+            }
+        };
+        let end = (read as u64) < room;
+        let cut = if end {
+            buf.len()
+        } else {
+            match buf.iter().rposition(|&b| b == b'\n') {
+                Some(at) => at + 1,
+                None => {
+                    // One line longer than a block so far: read on until its end.
+                    want = buf.len() + block;
+                    continue;
+                }
+            }
+        };
+        // What follows the cut starts the next block, in a buffer checked before if any.
+        let mut next = recycled.try_recv().unwrap_or_default();
+        next.clear();
+        next.extend_from_slice(buf.get(cut..).unwrap_or_default());
+        buf.truncate(cut);
+        let text = match String::from_utf8(std::mem::replace(&mut buf, next)) {
+            Ok(text) => text,
+            Err(e) => {
+                let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+                let line = first_line + bytecount_newlines(valid);
+                let _ = blocks.send(Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("line {line} is not UTF-8 text"),
+                )));
+                return;
+            }
+        };
+        let lines = text.lines().count();
+        if blocks.send(Ok((first_line, text))).is_err() || end {
+            return; // the checking stopped, or all is sent
+        }
+        first_line += lines;
+        want = block;
+    }
+}
+
+fn bytecount_newlines(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| b == b'\n').count()
+}
+
+/// Check `text`, whose first line is line `first_line`, on `threads` threads.
+fn check_block(checker: &Checker, text: &str, first_line: usize, threads: usize) -> LinesChecked {
     let lines: Vec<(usize, &str)> = text
         .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| (i + 1, l))
+        .map(|(i, l)| (first_line + i, l))
         .collect();
     let chunk = lines.len().div_ceil(threads.max(1)).max(1);
-    // Contiguous chunks joined in order: violations stay in line order.
-    let violations: Vec<Violation> = std::thread::scope(|scope| {
+    // Contiguous chunks joined in order: violations stay in line order. Each keeps at most
+    // MAX_LISTED violations and counts the rest.
+    let parts: Vec<LinesChecked> = std::thread::scope(|scope| {
         let workers: Vec<_> = lines
             .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .flat_map(|(n, line)| check_line(checker, *n, line))
-                        .collect::<Vec<_>>()
-                })
-            })
+            .map(|part| scope.spawn(move || check_part(checker, part)))
             .collect();
         workers
             .into_iter()
             // A panicking worker must not pass for "no violations".
-            .flat_map(|w| {
+            .map(|w| {
                 w.join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
             })
             .collect()
     });
-    (lines.len(), violations)
+    let mut found = LinesChecked::default();
+    for part in parts {
+        found.absorb(part);
+    }
+    found
+}
+
+fn check_part(checker: &Checker, lines: &[(usize, &str)]) -> LinesChecked {
+    let mut found = LinesChecked::default();
+    for (number, line) in lines {
+        found.checked += 1;
+        let violations = check_line(checker, *number, line);
+        found.invalid += usize::from(!violations.is_empty());
+        found.absorb(LinesChecked {
+            violations,
+            ..LinesChecked::default()
+        });
+    }
+    found
 }
 
 fn check_line(checker: &Checker, number: usize, line: &str) -> Vec<Violation> {
@@ -448,11 +598,86 @@ mod tests {
             }
         }
         text.push_str("\nnot json\n");
-        let (checked, violations) = check_lines(&c, &text, 3);
-        assert_eq!(checked, 1001);
-        let entries: Vec<&str> = violations.iter().map(|v| v.entry.as_str()).collect();
+        let found = check_lines(&c, &text, 3);
+        assert_eq!(found.checked, 1001);
+        assert_eq!(found.invalid, 11);
+        let entries: Vec<&str> = found.violations.iter().map(|v| v.entry.as_str()).collect();
         let mut expected: Vec<String> = (0..10).map(|k| format!("line {}", k * 100 + 8)).collect();
         expected.push("line 1002".to_owned());
         assert_eq!(entries, expected);
+    }
+
+    fn mixed_lines(count: usize, seed: u64) -> String {
+        // A small deterministic generator: valid and invalid entries, blank lines, CRLF,
+        // lines longer than the smaller blocks, text that is not JSON.
+        let mut state = seed;
+        let mut text = String::new();
+        for i in 0..count {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            let line = match (state >> 33) % 7 {
+                0 => format!("{{\"v\": \"1\", \"payload\": {{\"id\": \"x{i}\"}}}}"),
+                1 => format!("{{\"v\": \"1\", \"payload\": {{\"n\": {i}}}}}"),
+                2 => String::new(),
+                3 => format!(
+                    "{{\"v\": \"9\", \"payload\": {{\"id\": \"{}\"}}}}",
+                    "y".repeat(300)
+                ),
+                4 => "not json at all".to_owned(),
+                5 => "   ".to_owned(),
+                _ => {
+                    format!("{{\"v\": \"2\", \"payload\": {{\"id\": \"z{i}\", \"owner\": \"o\"}}}}")
+                }
+            };
+            text.push_str(&line);
+            text.push_str(if state.is_multiple_of(5) { "\r\n" } else { "\n" });
+        }
+        // And a last line without its newline.
+        text.push_str("{\"v\": \"1\"}");
+        text
+    }
+
+    #[test]
+    fn a_file_read_block_by_block_gives_what_the_whole_text_gives() {
+        let c = Checker::new("t", &schema(Encoding::Json, Some("payload"), Some("v")))
+            .expect("compiles");
+        for seed in 1..6 {
+            let text = mixed_lines(400, seed);
+            let whole = check_lines(&c, &text, 2);
+            assert!(whole.invalid > 0 && whole.checked > 0);
+            for block in [1, 7, 64, 333, 4096, 1 << 20] {
+                for threads in [1, 3] {
+                    let read = check_reader(&c, text.as_bytes(), threads, block).expect("reads");
+                    assert_eq!(read, whole, "seed {seed}, block {block}, threads {threads}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn past_the_listed_violations_they_are_counted() {
+        let c = Checker::new("t", &schema(Encoding::Json, Some("payload"), Some("v")))
+            .expect("compiles");
+        let text = "not json\n".repeat(MAX_LISTED + 50);
+        let found = check_reader(&c, text.as_bytes(), 2, 1000).expect("reads");
+        assert_eq!(found.checked, MAX_LISTED + 50);
+        assert_eq!(found.invalid, MAX_LISTED + 50);
+        assert_eq!(found.violations.len(), MAX_LISTED);
+        assert_eq!(found.unlisted, 50);
+        assert_eq!(
+            found.violations.last().map(|v| v.entry.as_str()),
+            Some(format!("line {MAX_LISTED}").as_str())
+        );
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_named() {
+        let c = Checker::new("t", &schema(Encoding::Json, Some("payload"), Some("v")))
+            .expect("compiles");
+        let mut bytes = b"{}\n{}\n\n".to_vec();
+        bytes.extend_from_slice(b"{\"v\": \"\xff\"}\n");
+        let error = check_reader(&c, bytes.as_slice(), 1, 4).expect_err("not UTF-8");
+        assert_eq!(error.to_string(), "line 4 is not UTF-8 text");
     }
 }

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::session::{connect, run_async, sentinels, server_url};
 use super::validate::{NotLoaded, diagnostics_text};
 use super::{CheckMessagesArgs, ColourChoice, Failure, Format, print_stderr, print_stdout};
-use crate::messages::{Checker, Fields, Violation, check_lines};
+use crate::messages::{BLOCK_BYTES, Checker, Fields, MAX_LISTED, Violation, check_reader};
 use crate::model::desired::Desired;
 use crate::model::interpolate::ProcessEnv;
 use crate::model::schemas::LoadedSchema;
@@ -124,18 +124,27 @@ struct Checked {
 }
 
 /// Messages checked, and the violations found (each with its stream's name).
-type Results = (usize, Vec<(String, Violation)>);
+/// What was checked, and what was found (by stream).
+struct Results {
+    checked: usize,
+    /// Entries with at least one violation.
+    invalid: usize,
+    /// The first [`MAX_LISTED`] violations.
+    violations: Vec<(String, Violation)>,
+    /// Violations past those, counted only.
+    unlisted: usize,
+}
 
 pub fn run(args: &CheckMessagesArgs, colour: ColourChoice) -> Result<u8, Failure> {
     let streams = load(args, colour)?;
-    let (checked, violations) = match (&args.messages, &args.stream) {
+    let results = match (&args.messages, &args.stream) {
         (Some(file), Some(stream)) => {
             from_file(&streams, file, stream).map_err(CheckError::from)?
         }
         _ => run_async(sample(args, &streams))?.map_err(CheckError::from)?,
     };
-    report(args.format, checked, &violations);
-    Ok(u8::from(!violations.is_empty()))
+    report(args.format, &results);
+    Ok(u8::from(results.invalid > 0))
 }
 
 /// The topology's streams that have a schema, each with its compiled checker. Checking a
@@ -241,19 +250,25 @@ fn from_file(
             with_schema: streams.iter().map(|s| s.name.clone()).collect(),
         });
     };
-    let text = std::fs::read_to_string(file).map_err(|source| ReadFailure::File {
+    let cannot_read = |source| ReadFailure::File {
         path: file.to_owned(),
         source,
-    })?;
+    };
+    let reader = std::fs::File::open(file).map_err(cannot_read)?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let (count, violations) = check_lines(&checked.checker, &text, threads);
-    Ok((
-        count,
-        violations
+    // Block by block: memory stays bounded whatever the file's size.
+    let found =
+        check_reader(&checked.checker, reader, threads, BLOCK_BYTES).map_err(cannot_read)?;
+    Ok(Results {
+        checked: found.checked,
+        invalid: found.invalid,
+        violations: found
+            .violations
             .into_iter()
             .map(|v| (checked.name.clone(), v))
             .collect(),
-    ))
+        unlisted: found.unlisted,
+    })
 }
 
 /// The newest `--sample` entries of every stream with a schema, in one pipelined round trip
@@ -321,7 +336,22 @@ async fn sample(args: &CheckMessagesArgs, streams: &[Checked]) -> Result<Results
         .await;
     match (read, malformed) {
         (_, Some(malformed)) => Err(malformed),
-        (Ok(()), None) => Ok((count, violations)),
+        (Ok(()), None) => {
+            let invalid = {
+                let mut seen: Vec<(&str, &str)> = violations
+                    .iter()
+                    .map(|(s, v): &(String, Violation)| (s.as_str(), v.entry.as_str()))
+                    .collect();
+                seen.dedup();
+                seen.len()
+            };
+            Ok(Results {
+                checked: count,
+                invalid,
+                violations,
+                unlisted: 0,
+            })
+        }
         (Err(ReadError::OverLimit { key, why, .. }), None) => Err(ReadFailure::SampleTooLarge {
             url,
             sample: args.sample,
@@ -369,15 +399,14 @@ fn entry(item: &Reply) -> Option<Entry> {
     Some((id.text()?.into_owned(), fields))
 }
 
-fn report(format: Format, checked: usize, violations: &[(String, Violation)]) {
-    let entries = {
-        let mut seen: Vec<(&str, &str)> = violations
-            .iter()
-            .map(|(s, v)| (s.as_str(), v.entry.as_str()))
-            .collect();
-        seen.dedup();
-        seen.len()
-    };
+fn report(format: Format, results: &Results) {
+    let Results {
+        checked,
+        invalid: entries,
+        violations,
+        unlisted,
+    } = results;
+    let total = violations.len() + unlisted;
     match format {
         Format::Json => {
             let list: Vec<_> = violations
@@ -386,7 +415,7 @@ fn report(format: Format, checked: usize, violations: &[(String, Violation)]) {
                 .collect();
             print_stdout(&format!(
                 "{:#}\n",
-                json!({ "checked": checked, "invalid": entries, "violations": list })
+                json!({ "checked": checked, "invalid": entries, "violations": list, "unlisted": unlisted })
             ));
         }
         // --quiet: all valid is silence; violations are the command's errors.
@@ -407,18 +436,19 @@ fn report(format: Format, checked: usize, violations: &[(String, Violation)]) {
                     v.entry, v.message
                 ));
             }
-            if violations.len() > SHOWN {
+            if total > SHOWN {
                 out.push_str(&format!(
-                    "... and {} more (--format json lists them all)\n",
-                    violations.len() - SHOWN
+                    "... and {} more (--format json lists the first {})\n",
+                    total - SHOWN,
+                    MAX_LISTED
                 ));
             }
             out.push_str(&format!(
                 "Checked {checked} messages: {}.\n",
-                if entries == 0 {
+                if *entries == 0 {
                     "all valid".to_owned()
                 } else {
-                    format!("{entries} invalid, {} violations", violations.len())
+                    format!("{entries} invalid, {total} violations")
                 }
             ));
             print_stdout(&out);

@@ -284,3 +284,42 @@ fn a_file_needs_no_env_when_every_environment_agrees_on_the_schema() {
         text(&out)
     );
 }
+
+/// A file of bad lines lists the first 10,000 violations and counts the rest, in both
+/// formats; every invalid entry is counted, and the exit code says so.
+#[test]
+fn past_ten_thousand_violations_the_rest_are_counted() {
+    let topology = topology_file(TOPOLOGY);
+    let bad = "{\"v\": \"1\", \"payload\": {\"id\": 7}}\n".repeat(10_005);
+    let messages = topology_file(&format!(
+        "{bad}{{\"v\": 2, \"payload\": {{\"id\": \"b\", \"owner\": \"me\"}}}}\n"
+    ));
+    let run = |format: &str| {
+        bin()
+            .arg("check-messages")
+            .arg(topology.path())
+            .args(["--stream", "tasks", "--file"])
+            .arg(messages.path())
+            .args(["--format", format])
+            .output()
+            .expect("run check-messages")
+    };
+    let out = run("json");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(json["checked"], 10_006);
+    assert_eq!(json["invalid"], 10_005);
+    assert_eq!(json["violations"].as_array().map(Vec::len), Some(10_000));
+    assert_eq!(json["unlisted"], 5);
+    let out = run("human");
+    assert_eq!(out.status.code(), Some(1));
+    let shown = String::from_utf8(out.stdout).expect("UTF-8");
+    assert!(
+        shown.contains("... and 9905 more (--format json lists the first 10000)"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("Checked 10006 messages: 10005 invalid, 10005 violations."),
+        "{shown}"
+    );
+}
