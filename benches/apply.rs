@@ -8,7 +8,8 @@
 //! Goals: apply from empty within 1.5x of (writes + reads) by redis-cli --pipe; no-op plan
 //! within 1.5x of the reads; peak memory under 100 MB. Then the same on a Redis Cluster of
 //! three primaries, against three `redis-cli --pipe` at once, one per primary, each with the
-//! commands of the keys it serves (same goals).
+//! commands of the keys it serves (same goals). Then one server behind a link with 1 ms of
+//! latency each way, the reference through the same link (goal: within 1.5x).
 
 // A benchmark reports on the terminal.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -20,7 +21,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{Server, median, ms, paired, pipe, run_tool};
+use common::{Server, SlowLink, median, ms, paired, pipe, pipe_to, run_tool, run_tool_at};
 
 const STREAMS: usize = 10_000;
 const RUNS: usize = 9;
@@ -235,6 +236,43 @@ fn main() {
     );
     println!("\npeak memory (max RSS) of redis-topology: {peak:.1} MB");
     cluster(&file, &all, &reads);
+    slow_link(&file, &all, &reads);
+}
+
+/// The same on one server behind a link with 1 ms of latency each way (a server in another
+/// zone), the reference through the same kind of link: what round trips cost.
+fn slow_link(file: &Path, all: &[Vec<String>], reads: &[Vec<String>]) {
+    const LINK_RUNS: usize = 5;
+    const LATENCY: Duration = Duration::from_millis(1);
+    let (mut apply_empty, mut plan_noop) = (Vec::new(), Vec::new());
+    let (mut pipe_all, mut pipe_reads) = (Vec::new(), Vec::new());
+    for _ in 0..LINK_RUNS {
+        let (ours, reference) = (Server::start(), Server::start());
+        let (our_link, reference_link) = (
+            SlowLink::start(ours.port, LATENCY),
+            SlowLink::start(reference.port, LATENCY),
+        );
+        apply_empty.push(run_tool_at(&["apply", "--yes"], file, &our_link.url(), &[0]).0);
+        pipe_all.push(pipe_to(reference_link.port, all));
+        plan_noop.push(run_tool_at(&["plan"], file, &our_link.url(), &[0]).0);
+        pipe_reads.push(pipe_to(reference_link.port, reads));
+    }
+    println!(
+        "\nThe same through a link with 1 ms of latency each way (fresh servers, median of {LINK_RUNS} runs; the reference through the same link):\n"
+    );
+    println!("| operation | redis-topology | reference | median of paired ratios |");
+    println!("|---|---|---|---|");
+    for (name, ours, reference) in [
+        ("apply from empty", &apply_empty, &pipe_all),
+        ("no-op plan", &plan_noop, &pipe_reads),
+    ] {
+        println!(
+            "| {name} | {:.0} ms | {:.0} ms | {:.2}x |",
+            ms(median(ours.clone())),
+            ms(median(reference.clone())),
+            paired(ours, reference)
+        );
+    }
 }
 
 /// The same on a Redis Cluster of three primaries: the reference is three `redis-cli

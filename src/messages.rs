@@ -631,7 +631,11 @@ mod tests {
                 }
             };
             text.push_str(&line);
-            text.push_str(if state.is_multiple_of(5) { "\r\n" } else { "\n" });
+            text.push_str(if state.is_multiple_of(5) {
+                "\r\n"
+            } else {
+                "\n"
+            });
         }
         // And a last line without its newline.
         text.push_str("{\"v\": \"1\"}");

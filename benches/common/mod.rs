@@ -88,10 +88,15 @@ pub fn resp(commands: &[Vec<String>]) -> Vec<u8> {
 }
 
 pub fn pipe(server: &Server, commands: &[Vec<String>]) -> Duration {
+    pipe_to(server.port, commands)
+}
+
+/// [`pipe`] to whatever listens on `port` (a [`SlowLink`] in front of a server).
+pub fn pipe_to(port: u16, commands: &[Vec<String>]) -> Duration {
     let data = resp(commands);
     let start = Instant::now();
     let mut child = Command::new("redis-cli")
-        .args(["-p", &server.port.to_string(), "--pipe"])
+        .args(["-p", &port.to_string(), "--pipe"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -111,15 +116,20 @@ pub fn run_tool(args: &[&str], file: &Path, server: &Server) -> (Duration, f64) 
 }
 
 /// [`run_tool`] for a command whose exit code may be one of `codes` (`status`: 2 or 3).
-#[allow(unsafe_code)] // wait4(2) below: the child's exact peak memory
 pub fn run_tool_exiting(
     args: &[&str],
     file: &Path,
     server: &Server,
     codes: &[i32],
 ) -> (Duration, f64) {
+    run_tool_at(args, file, &server.url(), codes)
+}
+
+/// [`run_tool_exiting`] against the server at `url`.
+#[allow(unsafe_code)] // wait4(2) below: the child's exact peak memory
+pub fn run_tool_at(args: &[&str], file: &Path, url: &str, codes: &[i32]) -> (Duration, f64) {
     let start = Instant::now();
-    let url = ["--url".to_owned(), server.url()];
+    let url = ["--url".to_owned(), url.to_owned()];
     let url: &[String] = if args.first() == Some(&"validate") {
         &[]
     } else {
@@ -171,4 +181,66 @@ pub fn median(mut times: Vec<Duration>) -> Duration {
 
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
+}
+
+/// A link with `delay` of latency each way in front of a local port, as a network between
+/// the tool and a server in another zone: each chunk read is forwarded `delay` after it was
+/// read, so latency is added without limiting throughput (a batch in flight is not held up
+/// by the one before it). Its threads end with their connections; the listener with the
+/// benchmark.
+pub struct SlowLink {
+    pub port: u16,
+}
+
+impl SlowLink {
+    pub fn start(upstream: u16, delay: Duration) -> SlowLink {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the link");
+        let port = listener.local_addr().expect("its address").port();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue;
+                };
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
+                let (Ok(client_in), Ok(server_in)) = (client.try_clone(), server.try_clone())
+                else {
+                    continue;
+                };
+                std::thread::spawn(move || delayed(client_in, server, delay));
+                std::thread::spawn(move || delayed(server_in, client, delay));
+            }
+        });
+        SlowLink { port }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+/// Forward what `from` sends to `to`, each chunk `delay` after it came.
+fn delayed(mut from: std::net::TcpStream, mut to: std::net::TcpStream, delay: Duration) {
+    use std::io::Read as _;
+    let (chunks, received) = std::sync::mpsc::channel::<(Instant, Vec<u8>)>();
+    let writer = std::thread::spawn(move || {
+        for (read_at, chunk) in received {
+            let due = read_at + delay;
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            if to.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown(std::net::Shutdown::Write);
+    });
+    let mut buf = vec![0; 64 * 1024];
+    while let Ok(n @ 1..) = from.read(&mut buf) {
+        if chunks.send((Instant::now(), buf[..n].to_vec())).is_err() {
+            break;
+        }
+    }
+    drop(chunks);
+    let _ = writer.join();
 }
