@@ -412,9 +412,9 @@ impl Sources {
                 continue;
             };
             let mut text = file.text.as_bytes().to_vec();
-            let end = (span.offset + span.len).min(text.len());
+            let end = span.end().min(text.len());
             for byte in text
-                .get_mut(span.offset.min(end)..end)
+                .get_mut(span.start().min(end)..end)
                 .into_iter()
                 .flatten()
             {
@@ -433,17 +433,13 @@ impl Sources {
     /// The span covering `line:column` of a file, one character wide.
     pub fn span_at(&self, file: FileId, line: usize, column: usize) -> Span {
         let offset = self.get(file).map_or(0, |f| f.offset_of(line, column));
-        Span {
-            file,
-            offset,
-            len: 1,
-        }
+        Span::new(file, offset, 1)
     }
 
     /// File path, line and column of a span, for JSON output and summaries.
     pub fn locate(&self, span: Span) -> Option<(&Path, usize, usize)> {
         let file = self.get(span.file)?;
-        let (line, column) = file.line_column(span.offset);
+        let (line, column) = file.line_column(span.start());
         Some((file.path.as_path(), line, column))
     }
 }
@@ -513,11 +509,7 @@ mod tests {
     fn secrets_are_blanked_in_place() {
         let mut sources = Sources::default();
         let file = sources.add(Path::new("t.yaml"), "pw: hünter2\nnext: 1\n".into());
-        let secret = Span {
-            file,
-            offset: 4,
-            len: "hünter2".len(),
-        };
+        let secret = Span::new(file, 4, "hünter2".len());
         let diagnostic = Diagnostic::error(Code::AclPlaintextPassword, "x").secret(secret);
         sources.redact_secrets([&diagnostic]);
         let text = &sources.get(file).unwrap().text;

@@ -287,7 +287,7 @@ fn load_text(text: &str) -> Result<Topology, String> {
     let mut diagnostics = Vec::new();
     let doc = crate::model::load::parse_document(path, text.to_owned(), &mut sources)
         .map_err(|d| d.message.clone())?;
-    let topology = crate::model::load::topology(&doc.root, None, &vars, &mut diagnostics);
+    let topology = crate::model::load::topology(doc.root, None, &vars, &mut diagnostics);
     if let Some(topology) = &topology {
         let mut store = crate::validate::SchemaStore::new(std::path::PathBuf::from("."));
         crate::validate::validate_topology(topology, &mut store, &mut sources, &mut diagnostics);

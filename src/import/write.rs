@@ -410,8 +410,8 @@ mod tests {
             &mut sources,
         )
         .expect("parses");
-        let topology =
-            crate::model::load::topology(&doc.root, None, &vars, &mut diags).expect("converts");
+        let topology = crate::model::load::topology(doc.root.clone(), None, &vars, &mut diags)
+            .expect("converts");
         let desired = crate::model::desired::Desired::from_topology(
             &topology,
             None,

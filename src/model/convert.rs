@@ -7,6 +7,9 @@
 
 use super::health::{Figure, Health, Heartbeat, Scope, Threshold, Unit};
 use super::interpolate::{Vars, interpolate};
+use std::borrow::Borrow;
+use std::sync::Arc;
+
 use super::node::{Node, NodeKind, Scalar, Span};
 use super::types::*;
 use crate::compat::Mode;
@@ -118,7 +121,13 @@ impl<'n> Fields<'n> {
 }
 
 impl Converter<'_> {
-    pub fn topology(&mut self, root: &Node) -> Option<Topology> {
+    /// The typed topology of a document. The tree is taken by value: when nothing else holds
+    /// it, each stream's part of the tree is freed as soon as the stream is converted, so the
+    /// tree and the typed model are never both whole in memory (at 100,000 streams each is
+    /// about 100 MB).
+    pub fn topology(&mut self, mut root: Node) -> Option<Topology> {
+        let streams_node = take_value(&mut root, "streams");
+        let root = &root;
         if root.is_null() {
             self.push(
                 Diagnostic::error(Code::Empty, "the topology file is empty")
@@ -156,7 +165,9 @@ impl Converter<'_> {
         let namespace_written = namespace.and_then(written_with_variables);
         let namespace = namespace.and_then(|n| self.string(n, "`namespace`"));
         let schemas = f.get("schemas").and_then(|n| self.schemas(n));
-        let streams = f.get("streams").and_then(|n| self.streams(n));
+        let streams = streams_node
+            .filter(|n| !n.is_null())
+            .and_then(|n| self.streams(n));
         let acl = f.get("acl").and_then(|n| self.acl(n));
         let health = f.get("health").and_then(|n| self.health(n, Scope::Server));
         let heartbeats = f
@@ -299,8 +310,8 @@ impl Converter<'_> {
         Some(SchemaVersion { source, breaking })
     }
 
-    fn streams(&mut self, node: &Node) -> Option<NamedMap<Stream>> {
-        self.named_map(node, "`streams`", |c, _, v| c.stream(v))
+    fn streams(&mut self, node: Node) -> Option<NamedMap<Stream>> {
+        self.named_map_owned(node, "`streams`", |c, _, v| c.stream(v))
     }
 
     fn stream(&mut self, node: &Node) -> Option<Stream> {
@@ -1074,19 +1085,50 @@ impl Converter<'_> {
         &mut self,
         node: &Node,
         what: &str,
-        mut value: impl FnMut(&mut Self, &Node, &Node) -> Option<V>,
+        value: impl FnMut(&mut Self, &Node, &Node) -> Option<V>,
     ) -> Option<NamedMap<V>> {
         let Some(entries) = node.as_map() else {
             self.mismatch(node, what, "a mapping of names");
             return None;
         };
+        Some(self.named_entries(entries.iter(), what, value))
+    }
+
+    /// [`Self::named_map`] of a mapping this conversion owns: each entry (a stream and its
+    /// part of the tree) is dropped as soon as it is converted. A mapping still shared with
+    /// another conversion (`validate` of several environments) is read in place.
+    fn named_map_owned<V>(
+        &mut self,
+        node: Node,
+        what: &str,
+        value: impl FnMut(&mut Self, &Node, &Node) -> Option<V>,
+    ) -> Option<NamedMap<V>> {
+        let Node { kind, span } = node;
+        match kind {
+            NodeKind::Map(mut entries) => Some(match Arc::get_mut(&mut entries) {
+                Some(owned) => {
+                    self.named_entries(owned.iter_mut().map(std::mem::take), what, value)
+                }
+                None => self.named_entries(entries.iter(), what, value),
+            }),
+            kind => self.named_map(&Node { kind, span }, what, value),
+        }
+    }
+
+    fn named_entries<V, E: Borrow<(Node, Node)>>(
+        &mut self,
+        entries: impl ExactSizeIterator<Item = E>,
+        what: &str,
+        mut value: impl FnMut(&mut Self, &Node, &Node) -> Option<V>,
+    ) -> NamedMap<V> {
         // Sized up front: a topology holds one map per stream, and a vector grown by pushes
         // keeps up to twice the room it needs.
         let mut map = NamedMap {
             entries: Vec::with_capacity(entries.len()),
         };
         let mut seen: Option<std::collections::HashSet<String>> = None;
-        for (key, val) in entries {
+        for entry in entries {
+            let (key, val) = entry.borrow();
             let Some(raw) = key.key_text() else {
                 self.mismatch(key, &format!("a name in {what}"), "a string");
                 continue;
@@ -1124,7 +1166,7 @@ impl Converter<'_> {
                 map.entries.push((Sp::new(name, key.span), v));
             }
         }
-        Some(map)
+        map
     }
 
     fn opt_string(&mut self, f: &Fields, name: &str) -> Option<Sp<String>> {
@@ -1289,6 +1331,24 @@ pub fn to_json(node: &Node) -> serde_json::Value {
     }
 }
 
+/// Take the value of `key` out of a mapping, leaving `null` in its place (which the
+/// converter reads as absent). Only the top-level entries are copied when the mapping is
+/// shared; the value itself is moved, so its conversion can free it as it goes.
+fn take_value(root: &mut Node, key: &str) -> Option<Node> {
+    let NodeKind::Map(entries) = &mut root.kind else {
+        return None;
+    };
+    let at = entries
+        .iter()
+        .position(|(k, _)| k.key_text().as_deref() == Some(key))?;
+    let value = &mut Arc::make_mut(entries)[at].1;
+    let null = Node {
+        kind: NodeKind::Scalar(Scalar::Null),
+        span: value.span,
+    };
+    Some(std::mem::replace(value, null))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1305,11 +1365,44 @@ mod tests {
             diags: &mut diags,
             vars: &vars,
         }
-        .topology(&root);
+        .topology(root);
         (topology, diags.iter().map(|d| d.code.as_str()).collect())
     }
 
     const HEAD: &str = "version: 1\nnamespace: app\n";
+
+    /// A tree that nothing else holds is consumed stream by stream; one still shared (validate
+    /// converts the base and each environment from one tree) is read in place. Both give the
+    /// same topology and the same diagnostics, and a shared tree is left as it was.
+    #[test]
+    fn an_owned_tree_and_a_shared_one_convert_alike() {
+        let text = format!(
+            "{HEAD}streams:\n  a: {{ retention: {{ maxlen: 5 }}, groups: {{ g: {{ start: 0 }}, h: {{}} }} }}\n  \"${{X:-b}}\": {{ retention: unbounded }}\n  b:\n  c: {{ groups: [x] }}\n  d:\nacl: {{ users: {{ u: {{ keys: {{ read: ['a'] }} }} }} }}\n"
+        );
+        let vars: HashMap<String, String> = HashMap::new();
+        let run = |root: Node| {
+            let mut diags = Vec::new();
+            let topology = Converter {
+                diags: &mut diags,
+                vars: &vars,
+            }
+            .topology(root);
+            let codes: Vec<_> = diags.iter().map(|d| (d.code.as_str(), d.span)).collect();
+            (topology, codes)
+        };
+        let tree = yaml::parse(&text, FileId(0)).expect("valid YAML");
+        let kept = tree.clone();
+        let shared = run(tree);
+        assert_eq!(kept, yaml::parse(&text, FileId(0)).expect("valid YAML"));
+        let owned = run(kept);
+        assert_eq!(shared, owned);
+        let (topology, codes) = owned;
+        let streams = topology.and_then(|t| t.streams).expect("streams");
+        assert_eq!(streams.names().collect::<Vec<_>>(), ["a", "b", "c", "d"]);
+        // The expanded duplicate of `b`, and `c`'s groups that are not a mapping.
+        let codes: Vec<&str> = codes.iter().map(|(code, _)| *code).collect();
+        assert_eq!(codes, ["name::duplicate", "type::mismatch"]);
+    }
 
     #[test]
     fn field_errors_each_reported() {
@@ -1451,16 +1544,12 @@ mod tests {
                 diags: &mut diags,
                 vars: &vars,
             }
-            .topology(&root);
+            .topology(root);
             let [diagnostic] = diags.as_slice() else {
                 panic!("{entry}: {diags:?}");
             };
             let span = diagnostic.secret.expect("a secret");
-            assert_eq!(
-                &text[span.offset..span.offset + span.len],
-                secret,
-                "{entry}"
-            );
+            assert_eq!(&text[span.range()], secret, "{entry}");
             assert!(
                 !diagnostic.message.contains(secret),
                 "{entry}: {diagnostic:?}"

@@ -104,11 +104,7 @@ pub fn parse_yaml(text: &str, file: FileId) -> Result<Node, Box<Diagnostic>> {
             );
             e.len = alias.len() + 1;
         }
-        let span = Span {
-            file,
-            offset: e.offset,
-            len: e.len,
-        };
+        let span = Span::new(file, e.offset, e.len);
         Box::new(match e.kind {
             YamlErrorKind::Limit => Diagnostic::error(
                 Code::YamlLimit,
@@ -337,17 +333,19 @@ pub fn overlay_is_empty(root: &Node, env: &str) -> bool {
 /// The document as seen in one environment: the base with the environment's overlay merged
 /// (only its overridable fields; others were reported by [`check_environments`]).
 /// `environments` itself stays in the tree and is ignored by the converter.
-pub fn resolve(root: &Node, env: &str) -> Node {
-    let mut merged = root.clone();
+pub fn resolve(root: Node, env: &str) -> Node {
     let overlay = root.get("environments").and_then(|e| e.get(env));
-    if let Some(NodeKind::Map(entries)) = overlay.map(|o| &o.kind) {
-        let allowed = entries
+    let allowed: Option<Vec<(Node, Node)>> = overlay.and_then(Node::as_map).map(|entries| {
+        entries
             .iter()
             .filter(|(k, _)| k.key_text().is_some_and(|k| OVERLAY_FIELDS.contains(&&*k)))
             .cloned()
-            .collect();
+            .collect()
+    });
+    let mut merged = root;
+    if let Some(allowed) = allowed {
         let overlay = Node {
-            kind: NodeKind::Map(std::sync::Arc::new(allowed)),
+            kind: NodeKind::Map(allowed.into()),
             span: merged.span,
         };
         merge_overlay(&mut merged, &overlay);
@@ -355,9 +353,10 @@ pub fn resolve(root: &Node, env: &str) -> Node {
     merged
 }
 
-/// Convert the document as seen in one environment (`None`: the base).
+/// Convert the document as seen in one environment (`None`: the base). The tree is consumed
+/// (see [`Converter::topology`]): pass a clone (cheap, shared) to convert it again.
 pub fn topology(
-    root: &Node,
+    root: Node,
     env: Option<&str>,
     vars: &dyn Vars,
     diags: &mut Diagnostics,
@@ -365,7 +364,7 @@ pub fn topology(
     let mut converter = Converter { diags, vars };
     match env {
         None => converter.topology(root),
-        Some(env) => converter.topology(&resolve(root, env)),
+        Some(env) => converter.topology(resolve(root, env)),
     }
 }
 

@@ -12,11 +12,41 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Where a node came from: a byte range in one source file.
+///
+/// 32-bit offsets: a span sits in every node of the tree and every value of the typed model
+/// (millions at 100,000 streams), and 12 bytes instead of 24 keep both a fifth smaller.
+/// Sources are far below 4 GiB (topology files are capped at `load::MAX_FILE_BYTES`);
+/// [`Span::new`] saturates rather than wraps if one ever were not.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Span {
     pub file: FileId,
-    pub offset: usize,
-    pub len: usize,
+    pub offset: u32,
+    pub len: u32,
+}
+
+impl Span {
+    pub fn new(file: FileId, offset: usize, len: usize) -> Span {
+        let saturate = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        Span {
+            file,
+            offset: saturate(offset),
+            len: saturate(len),
+        }
+    }
+
+    /// The first byte.
+    pub fn start(&self) -> usize {
+        self.offset as usize
+    }
+
+    /// One past the last byte.
+    pub fn end(&self) -> usize {
+        self.start().saturating_add(self.len as usize)
+    }
+
+    pub fn range(&self) -> std::ops::Range<usize> {
+        self.start()..self.end()
+    }
 }
 
 /// Index of a file in the [`crate::diagnostics::Sources`] of one run.
@@ -35,19 +65,31 @@ pub enum Scalar {
 
 /// Collections are shared (`Arc`), so that merging an environment overlay copies only the
 /// path to what the overlay changes, not the whole document (10,000 streams, three
-/// environments: a full copy each would cost more than converting them).
+/// environments: a full copy each would cost more than converting them). `Arc<[T]>` rather
+/// than `Arc<Vec<T>>`: one exact allocation per collection instead of two (half a million
+/// fewer at 100,000 streams).
 #[derive(Clone, Debug, PartialEq)]
 pub enum NodeKind {
     Scalar(Scalar),
-    Seq(Arc<Vec<Node>>),
+    Seq(Arc<[Node]>),
     /// Entries in file order; keys are unique (the parser rejects duplicate keys).
-    Map(Arc<Vec<(Node, Node)>>),
+    Map(Arc<[(Node, Node)]>),
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Node {
     pub kind: NodeKind,
     pub span: Span,
+}
+
+/// `null`, nowhere: what is left where a tree was taken (`std::mem::take`).
+impl Default for Node {
+    fn default() -> Self {
+        Node {
+            kind: NodeKind::Scalar(Scalar::Null),
+            span: Span::default(),
+        }
+    }
 }
 
 impl Node {
@@ -107,22 +149,43 @@ pub fn merge_overlay(base: &mut Node, overlay: &Node) {
         return;
     };
     let positions = positions_in(base_entries, overlay_entries);
-    let base_entries = Arc::make_mut(base_entries);
-    let mut removed = Vec::new();
+    // An overlay that adds or removes keys rebuilds the mapping; one that only changes values
+    // changes them in place (copying the mapping first when it is shared).
+    let reshapes = overlay_entries
+        .iter()
+        .zip(&positions)
+        .any(|((_, value), position)| position.is_some() == value.is_null());
+    if !reshapes {
+        let base_entries = Arc::make_mut(base_entries);
+        for ((_, value), position) in overlay_entries.iter().zip(positions) {
+            if let Some(i) = position {
+                merge_overlay(&mut base_entries[i].1, value);
+            }
+        }
+        return;
+    }
+    let mut entries: Vec<Option<(Node, Node)>> =
+        take_entries(base_entries).into_iter().map(Some).collect();
     for ((key, value), position) in overlay_entries.iter().zip(positions) {
         match (position, value.is_null()) {
-            (Some(i), true) => removed.push(i),
-            (Some(i), false) => merge_overlay(&mut base_entries[i].1, value),
+            (Some(i), true) => entries[i] = None,
+            (Some(i), false) => {
+                if let Some((_, base_value)) = &mut entries[i] {
+                    merge_overlay(base_value, value);
+                }
+            }
             (None, true) => {}
-            (None, false) => base_entries.push((key.clone(), value.clone())),
+            (None, false) => entries.push(Some((key.clone(), value.clone()))),
         }
     }
-    if !removed.is_empty() {
-        let mut index = 0;
-        base_entries.retain(|_| {
-            index += 1;
-            !removed.contains(&(index - 1))
-        });
+    *base_entries = entries.into_iter().flatten().collect();
+}
+
+/// The entries of a mapping, moved out when nothing else holds it, copied otherwise.
+fn take_entries(entries: &mut Arc<[(Node, Node)]>) -> Vec<(Node, Node)> {
+    match Arc::get_mut(entries) {
+        Some(owned) => owned.iter_mut().map(std::mem::take).collect(),
+        None => entries.to_vec(),
     }
 }
 
@@ -209,9 +272,6 @@ mod tests {
         let overlay_text = "a: { x: 22 }";
         merge_overlay(&mut base, &tree(overlay_text));
         let x = base.get("a").and_then(|a| a.get("x")).expect("a.x");
-        assert_eq!(
-            &overlay_text[x.span.offset..x.span.offset + x.span.len],
-            "22"
-        );
+        assert_eq!(&overlay_text[x.span.range()], "22");
     }
 }

@@ -285,11 +285,7 @@ impl Builder {
 
     fn span(&self, span: &granit_parser::Span) -> Span {
         let start = offset(&span.start);
-        Span {
-            file: self.file,
-            offset: start,
-            len: offset(&span.end).saturating_sub(start),
-        }
+        Span::new(self.file, start, offset(&span.end).saturating_sub(start))
     }
 
     fn open(&mut self, frame: Frame) -> Result<(), YamlError> {
@@ -318,7 +314,7 @@ impl Builder {
                 anchor,
             } => (
                 Node {
-                    kind: NodeKind::Seq(Arc::new(exact(items))),
+                    kind: NodeKind::Seq(Arc::from(items)),
                     span,
                 },
                 anchor,
@@ -334,7 +330,7 @@ impl Builder {
                 apply_merges(&mut entries, &mut keys, merges);
                 (
                     Node {
-                        kind: NodeKind::Map(Arc::new(exact(entries))),
+                        kind: NodeKind::Map(Arc::from(entries)),
                         span,
                     },
                     anchor,
@@ -420,11 +416,6 @@ impl Builder {
 /// topology hold one to three entries, and a vector grown by pushes holds room for four
 /// (measured: the tree of a 10,000-stream file shrinks by ~10 MB, and touching less fresh
 /// memory makes the whole `validate` faster).
-fn exact<T>(mut items: Vec<T>) -> Vec<T> {
-    items.shrink_to_fit();
-    items
-}
-
 /// Mappings with more entries than this index their keys in a hash set.
 const LINEAR_SEARCH_MAX: usize = 16;
 
@@ -469,14 +460,14 @@ fn is_mergeable(node: &Node) -> bool {
 /// itself; earlier sources win over later ones.
 fn apply_merges(entries: &mut Vec<(Node, Node)>, keys: &mut HashSet<String>, merges: Vec<Node>) {
     let sources = merges.into_iter().flat_map(|m| match m.kind {
-        NodeKind::Seq(items) => Arc::unwrap_or_clone(items),
+        NodeKind::Seq(items) => items.to_vec(),
         _ => vec![m],
     });
     for source in sources {
         let NodeKind::Map(source_entries) = source.kind else {
             continue; // not reached: `<<` of anything but mappings is refused when read
         };
-        for (key, value) in Arc::unwrap_or_clone(source_entries) {
+        for (key, value) in source_entries.iter().cloned() {
             let Some(text) = key.key_text().map(Cow::into_owned) else {
                 continue;
             };
@@ -620,8 +611,8 @@ fn syntax(span: Span, message: &str) -> YamlError {
     YamlError {
         kind: YamlErrorKind::Syntax,
         message: message.to_owned(),
-        offset: span.offset,
-        len: span.len.max(1),
+        offset: span.start(),
+        len: (span.len as usize).max(1),
         help: None,
         cause: Cause::Other,
     }
@@ -638,8 +629,8 @@ fn limit(span: Span, message: String) -> YamlError {
     YamlError {
         kind: YamlErrorKind::Limit,
         message,
-        offset: span.offset,
-        len: span.len.max(1),
+        offset: span.start(),
+        len: (span.len as usize).max(1),
         help: None,
         cause: Cause::Other,
     }
@@ -688,14 +679,11 @@ mod tests {
             panic!()
         };
         let (key, value) = &entries[1];
-        assert_eq!(&text[key.span.offset..key.span.offset + key.span.len], "bé");
+        assert_eq!(&text[key.span.range()], "bé");
         let NodeKind::Seq(items) = &value.kind else {
             panic!()
         };
-        assert_eq!(
-            &text[items[1].span.offset..items[1].span.offset + items[1].span.len],
-            "yz"
-        );
+        assert_eq!(&text[items[1].span.range()], "yz");
     }
 
     #[test]

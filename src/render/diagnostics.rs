@@ -161,8 +161,7 @@ impl miette::SourceCode for FileWindow<'_> {
 /// Whether the lines where `span` starts and ends are short enough to show (see
 /// [`MAX_SNIPPET_LINE`]).
 fn fits_a_snippet(text: &str, span: Span) -> bool {
-    let end = span.offset.saturating_add(span.len);
-    [span.offset, end]
+    [span.start(), span.end()]
         .into_iter()
         .all(|offset| line_length(text.as_bytes(), offset) <= MAX_SNIPPET_LINE)
 }
@@ -237,7 +236,7 @@ impl miette::Diagnostic for MietteView<'_> {
                 .label
                 .as_deref()
                 .map(|l| one_line(l).into_owned()),
-            SourceSpan::new(span.offset.into(), span.len),
+            SourceSpan::new(span.start().into(), span.len as usize),
         );
         Some(Box::new(std::iter::once(label)))
     }
@@ -255,7 +254,7 @@ mod tests {
         let mut sources = Sources::default();
         let long = format!("key: {}x\n", "k".repeat(70_000));
         let file = sources.add(Path::new("t.yaml"), format!("a: 1\n{long}b: 2\n"));
-        let at = |offset, len| Span { file, offset, len };
+        let at = |offset, len| Span::new(file, offset, len);
         let offset = 5 + long.len() - 2;
         let far = Diagnostic::error(Code::NameInvalid, "far away")
             .at(at(offset, 1))
@@ -295,11 +294,7 @@ mod tests {
             Code::FieldUnknown,
             "unknown field `k\u{1b}[2K\nerror: forged`",
         )
-        .at(Span {
-            file,
-            offset: key,
-            len: 1,
-        })
+        .at(Span::new(file, key, 1))
         .label("a\u{1b}b")
         .help("h\ni");
         let shown = human(&diagnostic, &sources, false);

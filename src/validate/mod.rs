@@ -76,7 +76,9 @@ pub fn validate_text(
             load::check_environments(&doc.root, &mut diagnostics);
             let mut store = SchemaStore::new(base_dir(path));
             let mut seen: HashSet<Diagnostic> = diagnostics.iter().cloned().collect();
-            for environment in &checked {
+            let mut doc = doc;
+            let last = checked.len().saturating_sub(1);
+            for (index, environment) in checked.iter().enumerate() {
                 // An environment that overrides nothing is the base: its problems are the
                 // base's, which are already reported (this is `prod: {}`, most of the time).
                 if let Some(env) = environment
@@ -86,8 +88,14 @@ pub fn validate_text(
                     continue;
                 }
                 let mut found = Vec::new();
+                // The last conversion takes the tree itself, and frees it as it goes.
+                let root = if index == last {
+                    std::mem::take(&mut doc.root)
+                } else {
+                    doc.root.clone()
+                };
                 if let Some(topology) =
-                    load::topology(&doc.root, environment.as_deref(), vars, &mut found)
+                    load::topology(root, environment.as_deref(), vars, &mut found)
                 {
                     validate_topology(&topology, &mut store, &mut sources, &mut found);
                 }
@@ -231,7 +239,7 @@ fn load_and_validate(
     }
     load::check_environments(&doc.root, &mut report.diagnostics);
     let mut store = SchemaStore::new(base_dir(path));
-    let topology = load::topology(&doc.root, env, vars, &mut report.diagnostics);
+    let topology = load::topology(doc.root, env, vars, &mut report.diagnostics);
     if let Some(topology) = &topology {
         validate_topology(
             topology,

@@ -335,8 +335,8 @@ mod tests {
         let root = crate::model::load::parse_yaml(SHARED, Default::default()).expect("yaml");
         let vars = std::collections::HashMap::<String, String>::new();
         let names = |env: &str, diags: &mut Diagnostics| -> Vec<String> {
-            let topology =
-                crate::model::load::topology(&root, Some(env), &vars, diags).expect("topology");
+            let topology = crate::model::load::topology(root.clone(), Some(env), &vars, diags)
+                .expect("topology");
             let desired = Desired::from_topology(&topology, Some(env), &Secrets::SourcesOnly)
                 .expect("desired");
             desired.users.keys().cloned().collect()

@@ -47,7 +47,7 @@ proptest! {
         for d in &report.diagnostics {
             if let Some(span) = d.span {
                 let file = report.sources.get(span.file).expect("span's file is known");
-                prop_assert!(span.offset <= file.text.len(), "{d:?}");
+                prop_assert!(span.start() <= file.text.len(), "{d:?}");
                 prop_assert!(!d.message.is_empty());
             }
         }

@@ -170,9 +170,9 @@ impl Reader<'_> {
                 _ => break,
             }
         }
-        let entries: Vec<_> = self.entries.drain(start..).collect();
+        let entries: Arc<[_]> = self.entries.drain(start..).collect();
         self.leave(Node {
-            kind: NodeKind::Map(Arc::new(entries)),
+            kind: NodeKind::Map(entries),
             span,
         })
     }
@@ -210,20 +210,20 @@ impl Reader<'_> {
                 _ => break,
             }
         }
-        let items: Vec<_> = self.items.drain(start..).collect();
+        let items: Arc<[_]> = self.items.drain(start..).collect();
         // The general parser places an indentless list at its first item (when that is on the
         // dash's line; otherwise leave it to the general parser), others at the dash.
         let offset = match items.first() {
             Some(first) if indentless => {
-                if self.bytes[dash..first.span.offset].contains(&b'\n') {
+                if self.bytes[dash..first.span.start()].contains(&b'\n') {
                     return None;
                 }
-                first.span.offset
+                first.span.start()
             }
             _ => dash,
         };
         self.leave(Node {
-            kind: NodeKind::Seq(Arc::new(items)),
+            kind: NodeKind::Seq(items),
             span: self.span(offset, 0),
         })
     }
@@ -269,7 +269,7 @@ impl Reader<'_> {
             b'\'' | b'"' => self.quoted()?,
             _ => self.plain(false)?,
         };
-        if key.span.len > MAX_KEY_LEN {
+        if key.span.len as usize > MAX_KEY_LEN {
             return None;
         }
         self.skip_spaces();
@@ -317,7 +317,7 @@ impl Reader<'_> {
             }
         }
         self.pos += 1;
-        Some(NodeKind::Seq(Arc::new(self.items.drain(start..).collect())))
+        Some(NodeKind::Seq(self.items.drain(start..).collect()))
     }
 
     /// `a: 1, b: 2}`: the entries of a flow mapping, `pos` after its `{`; ends after the `}`.
@@ -347,9 +347,7 @@ impl Reader<'_> {
             }
         }
         self.pos += 1;
-        Some(NodeKind::Map(Arc::new(
-            self.entries.drain(start..).collect(),
-        )))
+        Some(NodeKind::Map(self.entries.drain(start..).collect()))
     }
 
     /// After a flow item: `Some(true)` after a `,` (another item follows), `Some(false)` at
@@ -529,11 +527,7 @@ impl Reader<'_> {
     }
 
     fn span(&self, offset: usize, len: usize) -> Span {
-        Span {
-            file: self.file,
-            offset,
-            len,
-        }
+        Span::new(self.file, offset, len)
     }
 
     fn enter(&mut self) -> Option<()> {
