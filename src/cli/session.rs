@@ -150,7 +150,7 @@ pub async fn open_for(
         base_dir: &base_dir,
         missing,
     };
-    let desired = match Desired::from_topology(&topology, args.env.as_deref(), &secrets) {
+    let desired = match Desired::from_owned_topology(topology, args.env.as_deref(), &secrets) {
         Ok(desired) => desired,
         Err(problems) => return Err(Failure::MissingSecrets(problems)),
     };

@@ -1623,6 +1623,29 @@ mod tests {
         assert_ne!(plain.digest, desired.digest);
     }
 
+    /// The desired state built from a topology that is consumed stream by stream (plan and
+    /// apply) is the one built from a borrowed topology: streams, groups, retention, server
+    /// names of producers and consumers, users, health rules and the digest.
+    #[test]
+    fn an_owned_topology_gives_the_same_desired_state() {
+        let text = format!(
+            "{HEAD}health:\n  lag: {{ warning: 10 }}\nstreams:\n  tasks:\n    retention: {{ maxlen: 100, max_age: 1h }}\n    durable: true\n    producers: [p]\n    health: {{ pending: {{ critical: 5 }} }}\n    groups:\n      g: {{ start: \"0\", consumers: [c], health: {{ lag: {{ critical: 9 }} }} }}\n      h: {{ entries_read: 3 }}\n  dlq:\n    dlq_of: tasks\n    retention: unbounded\nacl:\n  user_names: {{ prefix: \"dev-\" }}\n  users:\n    p: {{ passwords: [{{ env: P }}] }}\n    c: {{ passwords: [{{ env: P }}] }}\n"
+        );
+        let (topology, codes) = convert(&text);
+        assert!(codes.is_empty(), "{codes:?}");
+        let topology = topology.expect("topology");
+        let secrets = crate::model::secrets::Secrets::SourcesOnly;
+        let borrowed =
+            crate::model::desired::Desired::from_topology(&topology, Some("e"), &secrets)
+                .expect("desired");
+        let owned =
+            crate::model::desired::Desired::from_owned_topology(topology, Some("e"), &secrets)
+                .expect("desired");
+        assert_eq!(owned, borrowed);
+        assert_eq!(owned.streams["app:tasks"].producers, ["dev-p"]);
+        assert!(owned.health != crate::model::health::HealthRules::default());
+    }
+
     /// Producers and consumers reach the desired state by the users' server names (with
     /// `acl.user_names`), and change neither the digest nor what a group is created with.
     #[test]
