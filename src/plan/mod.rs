@@ -283,7 +283,7 @@ fn record_change(
     let after = Some(State::of(&record_summary(&record)));
     ops.push(Op::WriteRecord {
         key: new_key,
-        record,
+        record: Box::new(record),
     });
     if live.record_under_old_name {
         // After the write, in the same fenced script: a failed write leaves the old one.
