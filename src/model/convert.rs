@@ -1623,6 +1623,65 @@ mod tests {
         assert_ne!(plain.digest, desired.digest);
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        /// Generated documents (streams of every shape, wrong types, variables in names, and
+        /// environment overlays that change, add and remove streams) convert alike from a
+        /// tree this conversion owns and from one still shared, in the base and in an
+        /// environment: same topology, same diagnostics at the same places.
+        #[test]
+        fn owned_and_shared_trees_convert_alike(
+            parts in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just("  a: { retention: { maxlen: 5 } }\n"),
+                    proptest::strategy::Just("  b:\n    groups: { g: { start: \"0\" }, h: {} }\n"),
+                    proptest::strategy::Just("  c: { retention: unbounded, groups: [x] }\n"),
+                    proptest::strategy::Just("  \"${V:-a}\": {}\n"),
+                    proptest::strategy::Just("  d: 5\n"),
+                    proptest::strategy::Just("  e: { retention: { max_age: 7d }, producers: [u] }\n"),
+                    proptest::strategy::Just("  f: { unknown: 1 }\n"),
+                ],
+                0..8,
+            ),
+            overlay in proptest::prop_oneof![
+                proptest::strategy::Just(""),
+                proptest::strategy::Just("      a: null\n"),
+                proptest::strategy::Just("      b: { retention: { maxlen: 1 } }\n"),
+                proptest::strategy::Just("      z: {}\n      a: null\n"),
+                proptest::strategy::Just("      c: { groups: { g: {} } }\n"),
+            ],
+        ) {
+            let mut body: Vec<&str> = Vec::new();
+            for part in parts {
+                // The parser refuses duplicate keys: keep the first of each.
+                if !body.contains(&part) {
+                    body.push(part);
+                }
+            }
+            let text = format!(
+                "{HEAD}streams:\n{}environments:\n  e:\n    streams:\n{overlay}",
+                body.concat()
+            );
+            let Ok(tree) = yaml::parse(&text, FileId(0)) else {
+                return Ok(());
+            };
+            let vars: HashMap<String, String> = HashMap::new();
+            for env in [None, Some("e")] {
+                let convert = |root: Node| {
+                    let mut diags = Vec::new();
+                    let topology = crate::model::load::topology(root, env, &vars, &mut diags);
+                    let found: Vec<_> = diags.iter().map(|d| (d.code.as_str(), d.span)).collect();
+                    (topology, found)
+                };
+                // `tree` stays alive: its clone is shared. A tree parsed again is not.
+                let shared = convert(tree.clone());
+                let owned = convert(yaml::parse(&text, FileId(0)).expect("parsed once already"));
+                proptest::prop_assert_eq!(shared, owned, "{}", text);
+            }
+        }
+    }
+
     /// The desired state built from a topology that is consumed stream by stream (plan and
     /// apply) is the one built from a borrowed topology: streams, groups, retention, server
     /// names of producers and consumers, users, health rules and the digest.

@@ -30,6 +30,7 @@ mod pull_request_flow;
 mod record_move;
 mod redis;
 mod roles;
+mod scale;
 mod schema_file;
 mod secrets;
 mod sentinel;

@@ -82,7 +82,8 @@ impl Fixture {
     }
 }
 
-fn groups(server: &RedisServer, key: &str) -> Vec<String> {
+/// The names of a stream's groups, in the server's order.
+pub(super) fn groups(server: &RedisServer, key: &str) -> Vec<String> {
     let groups: Vec<redis::Value> = server.cmd(&["XINFO", "GROUPS", key]);
     groups
         .iter()
