@@ -1261,7 +1261,7 @@ const RETENTION_HELP: &str = "write `retention: { maxlen: 20000 }`, `retention: 
 /// The text of a string scalar as written, when it has a `${`: what it was before expansion.
 fn written_with_variables(node: &Node) -> Option<String> {
     match &node.kind {
-        NodeKind::Scalar(Scalar::Str(s)) if s.contains("${") => Some(s.clone()),
+        NodeKind::Scalar(Scalar::Str(s)) if s.contains("${") => Some(s.to_string()),
         _ => None,
     }
 }
@@ -1320,7 +1320,7 @@ pub fn to_json(node: &Node) -> serde_json::Value {
         NodeKind::Scalar(Scalar::Float(f)) => serde_json::Number::from_f64(*f)
             .map(Value::Number)
             .unwrap_or(Value::Null),
-        NodeKind::Scalar(Scalar::Str(s)) => Value::String(s.clone()),
+        NodeKind::Scalar(Scalar::Str(s)) => Value::String(s.to_string()),
         NodeKind::Seq(items) => Value::Array(items.iter().map(to_json).collect()),
         NodeKind::Map(entries) => Value::Object(
             entries

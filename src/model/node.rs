@@ -8,6 +8,8 @@
 //! overlay still points at the overlay's line.
 
 use std::borrow::Cow;
+
+use compact_str::CompactString;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -60,7 +62,10 @@ pub enum Scalar {
     Bool(bool),
     Int(i64),
     Float(f64),
-    Str(String),
+    /// Inline up to 24 bytes, which nearly every key and value of a topology is: a tree of
+    /// 100,000 streams holds a million strings, and a heap allocation each cost ~25 MB and
+    /// a tenth of the load time.
+    Str(CompactString),
 }
 
 /// Collections are shared (`Arc`), so that merging an environment overlay copies only the

@@ -532,14 +532,14 @@ fn resolve_scalar(
 ) -> Result<Scalar, YamlError> {
     if let Some(tag) = tag {
         return match core_suffix(tag) {
-            Some("str") => Ok(Scalar::Str(value.to_owned())),
+            Some("str") => Ok(Scalar::Str(value.into())),
             Some("int" | "float" | "bool" | "null") => Ok(resolve_plain(value)),
             _ => Err(unsupported_tag(tag, span)),
         };
     }
     Ok(match style {
         ScalarStyle::Plain => resolve_plain(value),
-        _ => Scalar::Str(value.to_owned()),
+        _ => Scalar::Str(value.into()),
     })
 }
 
@@ -556,7 +556,7 @@ fn resolve_plain(value: &str) -> Scalar {
     if let Some(float) = parse_float(value) {
         return Scalar::Float(float);
     }
-    Scalar::Str(value.to_owned())
+    Scalar::Str(value.into())
 }
 
 fn parse_int(value: &str) -> Option<i64> {

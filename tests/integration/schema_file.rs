@@ -307,7 +307,7 @@ fn to_json(node: &Node) -> Value {
         NodeKind::Scalar(Scalar::Bool(b)) => Value::Bool(*b),
         NodeKind::Scalar(Scalar::Int(i)) => Value::from(*i),
         NodeKind::Scalar(Scalar::Float(f)) => Value::from(*f),
-        NodeKind::Scalar(Scalar::Str(s)) => Value::String(s.clone()),
+        NodeKind::Scalar(Scalar::Str(s)) => Value::String(s.to_string()),
         NodeKind::Seq(items) => Value::Array(items.iter().map(to_json).collect()),
         NodeKind::Map(entries) => Value::Object(
             entries

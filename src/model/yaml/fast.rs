@@ -390,11 +390,7 @@ impl Reader<'_> {
             return None; // a line break, a backslash escape or a `''`
         }
         self.pos = close + 1;
-        self.scalar(
-            Scalar::Str(self.text[body..close].to_owned()),
-            start,
-            close + 1,
-        )
+        self.scalar(Scalar::Str(self.text[body..close].into()), start, close + 1)
     }
 
     /// A plain (unquoted) scalar on one line; `pos` ends after its last non-space byte.
