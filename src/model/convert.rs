@@ -322,7 +322,7 @@ impl Converter<'_> {
         let f = self.fields(node, "a stream", STREAM_FIELDS)?;
         let retention = f.get("retention").and_then(|n| self.retention(n));
         Some(Stream {
-            description: self.opt_string(&f, "description"),
+            description: self.opt_string(&f, "description").map(Box::new),
             schema: self.opt_string(&f, "schema"),
             retention_invalid: retention.is_none() && f.get("retention").is_some(),
             retention,
@@ -332,9 +332,12 @@ impl Converter<'_> {
             producers: f
                 .get("producers")
                 .and_then(|n| self.string_list(n, "`producers`")),
-            dlq_of: self.opt_string(&f, "dlq_of"),
+            dlq_of: self.opt_string(&f, "dlq_of").map(Box::new),
             durable: f.get("durable").and_then(|n| self.boolean(n, "`durable`")),
-            health: f.get("health").and_then(|n| self.health(n, Scope::Stream)),
+            health: f
+                .get("health")
+                .and_then(|n| self.health(n, Scope::Stream))
+                .map(Box::new),
         })
     }
 
@@ -443,12 +446,18 @@ impl Converter<'_> {
         let f = self.fields(node, "a consumer group", GROUP_FIELDS)?;
         Some(Group {
             start: f.get("start").and_then(|n| self.start(n)),
-            entries_read: f.get("entries_read").and_then(|n| self.entries_read(n)),
-            description: self.opt_string(&f, "description"),
+            entries_read: f
+                .get("entries_read")
+                .and_then(|n| self.entries_read(n))
+                .map(Box::new),
+            description: self.opt_string(&f, "description").map(Box::new),
             consumers: f
                 .get("consumers")
                 .and_then(|n| self.string_list(n, "`consumers`")),
-            health: f.get("health").and_then(|n| self.health(n, Scope::Group)),
+            health: f
+                .get("health")
+                .and_then(|n| self.health(n, Scope::Group))
+                .map(Box::new),
         })
     }
 

@@ -503,7 +503,7 @@ fn health_rules(topology: &Topology, namespace: &str) -> HealthRules {
             .map(|(group, g)| {
                 (
                     group.value.clone(),
-                    HealthRules::resolved(g.health.as_ref()),
+                    HealthRules::resolved(g.health.as_deref()),
                 )
             })
             .collect();
@@ -511,7 +511,7 @@ fn health_rules(topology: &Topology, namespace: &str) -> HealthRules {
             continue;
         }
         let own = StreamRules {
-            own: HealthRules::resolved(stream.health.as_ref()),
+            own: HealthRules::resolved(stream.health.as_deref()),
             groups,
             dlq_of: stream.dlq_of.as_ref().map(|d| key(namespace, &d.value)),
         };
