@@ -1019,7 +1019,7 @@ impl Target {
         let mut connection = self.node(node)?.connection.clone();
         let mut pipe = redis::pipe();
         for command in commands {
-            pipe.add_command(command.0);
+            pipe.add_command(command.to_client());
         }
         pipe.ignore_errors();
         let values = pipe
@@ -1234,7 +1234,7 @@ impl Line {
     /// One command, and its reply; `Err` prints as one line without secrets.
     async fn call(&mut self, command: Command) -> Result<OwnedReply, LineError> {
         let mut pipe = redis::pipe();
-        pipe.add_command(command.0);
+        pipe.add_command(command.to_client());
         pipe.ignore_errors();
         let values = pipe
             .query_async::<Vec<Value>>(&mut self.connection)
