@@ -49,13 +49,41 @@ impl Command {
         self
     }
 
+    /// An empty command (no name yet) with room for words that take `bytes` once encoded
+    /// (the sum of [`word_len`] of each), so that adding them allocates once.
+    pub fn with_room(bytes: usize) -> Command {
+        Command {
+            encoded: Vec::with_capacity(bytes),
+            count: 0,
+        }
+    }
+
     fn push_bytes(&mut self, bytes: &[u8]) {
+        // Room for the whole bulk string at once: a large argument (the record of 100,000
+        // streams is ~8 MB) then takes what it needs, not twice that.
+        self.encoded.reserve(word_len(bytes.len()));
         self.encoded.push(b'$');
         push_decimal(&mut self.encoded, bytes.len() as u64);
         self.encoded.extend_from_slice(b"\r\n");
         self.encoded.extend_from_slice(bytes);
         self.encoded.extend_from_slice(b"\r\n");
         self.count += 1;
+    }
+
+    /// `other`'s words after this command's (already encoded: copied as they are).
+    pub(super) fn append_words_of(&mut self, other: &Command) {
+        self.encoded.extend_from_slice(&other.encoded);
+        self.count += other.count;
+    }
+
+    /// The bytes its words take, encoded.
+    pub(super) fn encoded_len(&self) -> usize {
+        self.encoded.len()
+    }
+
+    /// Room for `more` bytes of words.
+    pub(super) fn reserve(&mut self, more: usize) {
+        self.encoded.reserve(more);
     }
 
     /// An integer argument, in decimal (as Redis reads it).
@@ -116,12 +144,25 @@ impl Command {
 
     /// The command for the Redis client's own connections (the writes' pipelines).
     pub(super) fn to_client(&self) -> redis::Cmd {
-        let mut command = redis::Cmd::new();
+        // Sized exactly (its words take less than their encoding): a batch of writes is
+        // converted at once.
+        let mut command = redis::Cmd::with_capacity(self.count as usize, self.encoded.len());
         for arg in self.args() {
             command.arg(arg);
         }
         command
     }
+}
+
+/// The bytes a word of `len` bytes takes in a command: `$<len>\r\n<word>\r\n`.
+pub fn word_len(len: usize) -> usize {
+    let mut digits = 1;
+    let mut rest = len / 10;
+    while rest > 0 {
+        digits += 1;
+        rest /= 10;
+    }
+    1 + digits + 2 + len + 2
 }
 
 /// `n` in decimal, without allocating.
@@ -244,6 +285,39 @@ mod tests {
             command.to_client().get_packed_command(),
             client_packed(&words)
         );
+    }
+
+    #[test]
+    fn room_for_the_words_is_exactly_what_they_take() {
+        for words in [
+            vec!["XLEN", "k"],
+            vec!["SET", "", "0123456789"],
+            vec!["x"; 12],
+        ] {
+            let room = words.iter().map(|w| word_len(w.len())).sum();
+            let mut command = Command::with_room(room);
+            for word in &words {
+                command.push(*word);
+            }
+            assert_eq!(command.encoded_len(), room, "{words:?}");
+            assert_eq!(command.encoded.capacity(), room, "{words:?}");
+        }
+    }
+
+    #[test]
+    fn appended_words_are_the_words_pushed_one_by_one() {
+        let write = Command::new("XGROUP")
+            .arg("CREATE")
+            .arg("k")
+            .arg("g")
+            .arg(0u64);
+        let mut eval = Command::new("EVAL");
+        eval.reserve(write.encoded_len());
+        eval.push("-").push("k").push(write.args().count());
+        eval.append_words_of(&write);
+        let by_hand =
+            Command::from_args(["EVAL", "-", "k", "5", "XGROUP", "CREATE", "k", "g", "0"]);
+        assert_eq!(packed(&eval), packed(&by_hand));
     }
 
     #[test]
