@@ -289,10 +289,12 @@ impl Desired {
             .streams
             .iter()
             .flat_map(|s| s.iter())
-            .map(|(name, stream)| desired_stream(&topology.namespace.value, names, name, stream))
+            .map(|(name, stream)| {
+                desired_stream(&topology.namespace.value, names, name.value.clone(), stream)
+            })
             .collect();
         let health = health_rules(topology, &topology.namespace.value);
-        Self::with_streams(topology, (streams, health), environment, secrets)
+        Self::with_streams(topology, streams, health, environment, secrets)
     }
 
     /// [`Desired::from_topology`] of a topology no longer needed: each stream of the model is
@@ -310,26 +312,28 @@ impl Desired {
         let streams = declared
             .entries
             .into_iter()
-            .map(|(name, stream)| desired_stream(&topology.namespace.value, names, &name, &stream))
+            .map(|(name, stream)| {
+                desired_stream(&topology.namespace.value, names, name.value, &stream)
+            })
             .collect();
-        Self::with_streams(&topology, (streams, health), environment, secrets)
+        Self::with_streams(&topology, streams, health, environment, secrets)
     }
 
     /// The rest of the desired state, beside its streams and health rules.
     fn with_streams(
         topology: &Topology,
-        (streams, health): (BTreeMap<String, DesiredStream>, HealthRules),
+        streams: BTreeMap<String, DesiredStream>,
+        health: HealthRules,
         environment: Option<&str>,
         secrets: &Secrets,
     ) -> Result<Desired, Vec<String>> {
         let namespace = topology.namespace.value.clone();
         let names = user_names(topology);
-        let server_name = |declared: &str| server_name(names, declared);
         let mut users = BTreeMap::new();
         let mut problems = Vec::new();
         let declared = topology.acl.as_ref().and_then(|a| a.users.as_ref());
         for (name, user) in declared.iter().flat_map(|u| u.iter()) {
-            let name = server_name(&name.value);
+            let name = server_name(names, &name.value);
             match DesiredUser::from_user(&name, user, &namespace, secrets) {
                 Ok(desired) => {
                     users.insert(name, desired);
@@ -434,7 +438,7 @@ fn server_names(names: Option<&Sp<UserNames>>, users: &Option<Vec<Sp<String>>>) 
 fn desired_stream(
     namespace: &str,
     names: Option<&Sp<UserNames>>,
-    name: &Sp<String>,
+    name: String,
     stream: &Stream,
 ) -> (String, DesiredStream) {
     let groups = stream
@@ -462,14 +466,15 @@ fn desired_stream(
         },
         Some(Retention::Unbounded) | None => DesiredRetention::default(),
     };
+    let stream_key = key(namespace, &name);
     let desired = DesiredStream {
-        name: name.value.clone(),
+        name,
         retention,
         groups,
         schema: stream.schema.as_ref().map(|s| s.value.clone()),
         producers: server_names(names, &stream.producers),
     };
-    (key(namespace, &name.value), desired)
+    (stream_key, desired)
 }
 
 /// The `health` declarations and `dlq_of` links, by stream key; streams that declare

@@ -467,12 +467,12 @@ fn apply_merges(entries: &mut Vec<(Node, Node)>, keys: &mut HashSet<String>, mer
         let NodeKind::Map(source_entries) = source.kind else {
             continue; // not reached: `<<` of anything but mappings is refused when read
         };
-        for (key, value) in source_entries.iter().cloned() {
+        for (key, value) in source_entries.iter() {
             let Some(text) = key.key_text().map(Cow::into_owned) else {
                 continue;
             };
             if !has_key(entries, keys, &text) {
-                entries.push((key, value));
+                entries.push((key.clone(), value.clone()));
             }
         }
     }

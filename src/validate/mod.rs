@@ -71,12 +71,11 @@ pub fn validate_text(
     let mut checked = Vec::new();
     match load::parse_document(path, text, &mut sources) {
         Err(diagnostic) => diagnostics.push(*diagnostic),
-        Ok(doc) => {
+        Ok(mut doc) => {
             checked = environments_to_check(&doc, env, &mut diagnostics);
             load::check_environments(&doc.root, &mut diagnostics);
             let mut store = SchemaStore::new(base_dir(path));
             let mut seen: HashSet<Diagnostic> = diagnostics.iter().cloned().collect();
-            let mut doc = doc;
             let last = checked.len().saturating_sub(1);
             for (index, environment) in checked.iter().enumerate() {
                 // An environment that overrides nothing is the base: its problems are the
