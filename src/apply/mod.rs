@@ -839,14 +839,7 @@ fn to_command(op: &Op, desired: &Desired, plan_id: Option<&str>) -> Command {
         }
         // Everything else straight from the operation (20,000 of these in a first apply).
         _ => {
-            // Sized by a first walk over the arguments (which allocates nothing): a command
-            // grown word by word would keep up to twice the room it needs, 200,000 times
-            // over at 100,000 streams.
-            let mut room = 0;
-            op.each_arg(RecordArg::Json, &mut |part| {
-                room += crate::target::command::word_len(part.len());
-            });
-            let mut command = Command::with_room(room);
+            let mut command = Command::from_args(Vec::<&str>::new());
             op.each_arg(RecordArg::Json, &mut |part| {
                 command.push(part);
             });

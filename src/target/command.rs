@@ -49,15 +49,6 @@ impl Command {
         self
     }
 
-    /// An empty command (no name yet) with room for words that take `bytes` once encoded
-    /// (the sum of [`word_len`] of each), so that adding them allocates once.
-    pub fn with_room(bytes: usize) -> Command {
-        Command {
-            encoded: Vec::with_capacity(bytes),
-            count: 0,
-        }
-    }
-
     fn push_bytes(&mut self, bytes: &[u8]) {
         // Room for the whole bulk string at once: a large argument (the record of 100,000
         // streams is ~8 MB) then takes what it needs, not twice that.
@@ -74,16 +65,6 @@ impl Command {
     pub(super) fn append_words_of(&mut self, other: &Command) {
         self.encoded.extend_from_slice(&other.encoded);
         self.count += other.count;
-    }
-
-    /// The bytes its words take, encoded.
-    pub(super) fn encoded_len(&self) -> usize {
-        self.encoded.len()
-    }
-
-    /// Room for `more` bytes of words.
-    pub(super) fn reserve(&mut self, more: usize) {
-        self.encoded.reserve(more);
     }
 
     /// An integer argument, in decimal (as Redis reads it).
@@ -155,7 +136,7 @@ impl Command {
 }
 
 /// The bytes a word of `len` bytes takes in a command: `$<len>\r\n<word>\r\n`.
-pub fn word_len(len: usize) -> usize {
+fn word_len(len: usize) -> usize {
     let mut digits = 1;
     let mut rest = len / 10;
     while rest > 0 {
@@ -288,20 +269,21 @@ mod tests {
     }
 
     #[test]
-    fn room_for_the_words_is_exactly_what_they_take() {
+    fn words_take_what_word_len_says_and_a_large_one_no_more() {
         for words in [
             vec!["XLEN", "k"],
             vec!["SET", "", "0123456789"],
             vec!["x"; 12],
         ] {
-            let room = words.iter().map(|w| word_len(w.len())).sum();
-            let mut command = Command::with_room(room);
-            for word in &words {
-                command.push(*word);
-            }
-            assert_eq!(command.encoded_len(), room, "{words:?}");
-            assert_eq!(command.encoded.capacity(), room, "{words:?}");
+            let command = Command::from_args(words.iter().copied());
+            let expected: usize = words.iter().map(|w| word_len(w.len())).sum();
+            assert_eq!(command.encoded.len(), expected, "{words:?}");
         }
+        // The record of 100,000 streams is one word of ~8 MB: room for it is taken whole,
+        // not doubled.
+        let record = "r".repeat(1 << 20);
+        let command = Command::new("SET").arg("k").arg(record.as_str());
+        assert_eq!(command.encoded.capacity(), command.encoded.len());
     }
 
     #[test]
@@ -312,7 +294,6 @@ mod tests {
             .arg("g")
             .arg(0u64);
         let mut eval = Command::new("EVAL");
-        eval.reserve(write.encoded_len());
         eval.push("-").push("k").push(write.args().count());
         eval.append_words_of(&write);
         let by_hand =

@@ -381,17 +381,6 @@ fn is_ok(reply: &Reply<'_>) -> bool {
 /// key, its argument count and its arguments.
 pub fn batch_command(lock_key: &str, token: &str, lease_ms: u64, writes: &[Write<'_>]) -> Command {
     let mut eval = Command::new("EVAL");
-    // Sized once: a batch can hold the record's write (megabytes) or a thousand commands.
-    eval.reserve(
-        BATCH_SCRIPT.len()
-            + lock_key.len()
-            + token.len()
-            + 128
-            + writes
-                .iter()
-                .map(|w| w.command.encoded_len() + route_len(w) + 40)
-                .sum::<usize>(),
-    );
     eval.push(BATCH_SCRIPT)
         .push(1u64)
         .push(lock_key)
@@ -413,14 +402,6 @@ pub fn batch_command(lock_key: &str, token: &str, lease_ms: u64, writes: &[Write
         eval.append_words_of(&write.command);
     }
     eval
-}
-
-/// The length of a write's key, which [`batch_command`] sends beside it.
-fn route_len(write: &Write<'_>) -> usize {
-    match write.route {
-        super::Route::Key(key) => key.len(),
-        _ => 0,
-    }
 }
 
 /// What a fenced batch did, read from [`BATCH_SCRIPT`]'s reply.
