@@ -1,7 +1,7 @@
 //! Benchmark: plan and apply of 10,000 streams with 2 groups each and retention, against
 //! fresh local redis-servers, beside `redis-cli --pipe` sending the same commands.
 //!
-//! Run with `cargo bench --bench apply` (needs `redis-server` and `redis-cli`). Reports, in
+//! Run with `cargo bench --bench apply` (needs `redis-server`, `redis-cli` and `python3`, which starts the tool to measure its memory). Reports, in
 //! one run: apply from empty, a no-op plan, a no-op apply, and as the reference the same
 //! XGROUP CREATE commands plus the reads a plan needs, and the reads alone, piped by
 //! redis-cli. Also the peak memory (max RSS) of each redis-topology run.

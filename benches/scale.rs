@@ -2,7 +2,7 @@
 //! 2,000 ACL users, on one fresh local redis-server, beside `redis-cli --pipe` sending the
 //! same stream commands and one `ACL SETUSER` per user.
 //!
-//! Run with `cargo bench --bench scale` (needs `redis-server` and `redis-cli`; a few minutes).
+//! Run with `cargo bench --bench scale` (needs `redis-server`, `redis-cli` and `python3`, which starts the tool to measure its memory; a few minutes).
 //! Reports apply from empty, a no-op plan, `validate` alone, and the peak memory (max RSS) of
 //! each. Goals: apply from empty and the no-op plan within 1.5x of the reference, peak
 //! memory under 150 MB, `validate` under 500 ms.

@@ -5,7 +5,7 @@
 //! The topology is applied by the tool first, as in use (`status` reads ahead what the
 //! record names while it validates the file).
 //!
-//! Run with `cargo bench --bench status` (needs `redis-server` and `redis-cli`). The
+//! Run with `cargo bench --bench status` (needs `redis-server`, `redis-cli` and `python3`, which starts the tool to measure its memory). The
 //! reference is every command `status` sends, in one pipe: per stream `XLEN`, `XINFO
 //! GROUPS`, `XRANGE - + COUNT 1`, per group `XPENDING` (the summary) and `XINFO CONSUMERS`,
 //! then per group behind `XRANGE (<last-delivered> + COUNT 1`. Goals: within 1.5x of the
