@@ -175,17 +175,11 @@ pub fn parse_shards(reply: &Reply<'_>, tls: bool) -> Result<Layout, String> {
     let mut primaries = Vec::new();
     let mut replicas = Vec::new();
     let mut ranges = Vec::new();
+    let mut orphans = Vec::new();
     for (at, shard) in shards.iter().enumerate() {
         let shard = parse_shard(shard, tls).map_err(|why| format!("shard {}: {why}", at + 1))?;
-        // A shard without a primary: a replica listed alone (one that joined moments ago,
-        // or one that is down, on Redis 7.2+). It serves no slot; its nodes are still nodes
-        // (connected to, so one that is down is named), replicas of no known primary, to
-        // which no write can be fenced.
         let Some(primary) = shard.primary else {
-            if !shard.slots.is_empty() {
-                return Err(format!("shard {} serves slots but has no primary", at + 1));
-            }
-            replicas.extend(shard.replicas.into_iter().map(|r| (r, UNKNOWN_PRIMARY)));
+            orphans.push((at, shard));
             continue;
         };
         let index = primaries.len();
@@ -195,6 +189,23 @@ pub fn parse_shards(reply: &Reply<'_>, tls: bool) -> Result<Layout, String> {
     }
     if primaries.is_empty() {
         return Err("lists no primary".to_owned());
+    }
+    // A shard without a primary: a replica listed alone. Without slots, one that joined
+    // moments ago, or one that is down (Redis 7.4): a replica of no known primary, to which
+    // no write can be fenced. With slots (Redis 7.2 lists a replica whose shard ID gossip
+    // has not yet made its primary's apart, with its primary's slots; one stopped then stays
+    // so): a replica of the primary that serves those slots. Its nodes are still nodes either
+    // way, connected to, so one that is down is named.
+    for (at, shard) in orphans {
+        let of = match shard.slots.first() {
+            None => UNKNOWN_PRIMARY,
+            Some(&(first, _)) => ranges
+                .iter()
+                .find(|(a, b, _)| (*a..=*b).contains(&first))
+                .map(|&(_, _, index)| index)
+                .ok_or_else(|| format!("shard {} serves slots but has no primary", at + 1))?,
+        };
+        replicas.extend(shard.replicas.into_iter().map(|r| (r, of)));
     }
     let mut nodes = primaries;
     for (mut replica, of) in replicas {
@@ -209,25 +220,35 @@ pub fn parse_shards(reply: &Reply<'_>, tls: bool) -> Result<Layout, String> {
     })
 }
 
-/// Whether `CLUSTER SHARDS` lists a shard without a primary: a node that joined moments ago
-/// is listed alone until gossip says whose replica it is (seen on Redis 7.2).
+/// Whether `CLUSTER SHARDS` lists a shard without a primary or slots: a node that joined
+/// moments ago is listed alone until gossip says whose replica it is (seen on Redis 7.2).
+/// One listed with slots is the replica of the primary serving them (see [`parse_shards`]).
 pub fn shards_forming(reply: &Reply<'_>) -> bool {
     let Reply::Array(shards) = reply else {
         return false;
     };
     shards.iter().any(|shard| {
-        let Some(mut fields) = shard.map() else {
+        let Some(fields) = shard.map() else {
             return false;
         };
-        let nodes = fields.find_map(|(field, value)| (field == "nodes").then_some(value));
+        let (mut slots, mut nodes) = (None, None);
+        for (field, value) in fields {
+            match field {
+                "slots" => slots = Some(value),
+                "nodes" => nodes = Some(value),
+                _ => {}
+            }
+        }
         let Some(Reply::Array(nodes)) = nodes else {
             return false;
         };
-        !nodes.iter().any(|node| {
-            node.map().is_some_and(|mut f| {
-                f.any(|(field, value)| field == "role" && value.as_str() == Some("master"))
+        let serves_slots = matches!(slots, Some(Reply::Array(bounds)) if !bounds.is_empty());
+        !serves_slots
+            && !nodes.iter().any(|node| {
+                node.map().is_some_and(|mut f| {
+                    f.any(|(field, value)| field == "role" && value.as_str() == Some("master"))
+                })
             })
-        })
     })
 }
 
@@ -444,6 +465,37 @@ mod tests {
         );
     }
 
+    /// Seen on Redis 7.2.4: a replica stopped before gossip gave it its primary's shard ID
+    /// is listed alone, in a shard of its own with its primary's slots, for as long as it is
+    /// down. It is that primary's replica (and is connected to, so it is named if down).
+    #[test]
+    fn a_replica_listed_alone_with_its_primarys_slots_is_that_primarys() {
+        let shards = array(&[
+            shard(&[0, 8000], &[node("h", 1, "master", "online")]),
+            shard(
+                &[8001, 16383],
+                &[
+                    node("h", 2, "master", "online"),
+                    node("h", 3, "replica", "online"),
+                ],
+            ),
+            shard(&[8001, 16383], &[node("h", 4, "replica", "failed")]),
+        ]);
+        assert!(!shards_forming(&reply(&shards).reply()));
+        let layout = parse_shards(&reply(&shards).reply(), false).expect("layout");
+        let roles: Vec<(u16, Role)> = layout.nodes.iter().map(|n| (n.port, n.role)).collect();
+        assert_eq!(
+            roles,
+            [
+                (1, Role::Primary),
+                (2, Role::Primary),
+                (3, Role::Replica { of: 1 }),
+                (4, Role::Replica { of: 1 })
+            ]
+        );
+        assert_eq!(layout.slots, [(0, 8000, 0), (8001, 16383, 1)]);
+    }
+
     #[test]
     fn hostile_shards_are_refused_with_what_is_wrong() {
         for (shards, why) in [
@@ -469,7 +521,14 @@ mod tests {
             ),
             (
                 array(&[shard(&[0, 10], &[node("h", 1, "replica", "online")])]),
-                "serves slots but has no primary",
+                "lists no primary",
+            ),
+            (
+                array(&[
+                    shard(&[0, 10], &[node("h", 1, "master", "online")]),
+                    shard(&[11, 20], &[node("h", 2, "replica", "online")]),
+                ]),
+                "shard 2 serves slots but has no primary",
             ),
         ] {
             let error = parse_shards(&reply(&shards).reply(), false).expect_err(why);
