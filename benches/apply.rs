@@ -1,8 +1,9 @@
 //! Benchmark: plan and apply of 10,000 streams with 2 groups each and retention, against
 //! fresh local redis-servers, beside `redis-cli --pipe` sending the same commands.
 //!
-//! Run with `cargo bench --bench apply` (needs `redis-server`, `redis-cli` and `python3`, which starts the tool to measure its memory). Reports, in
-//! one run: apply from empty, a no-op plan, a no-op apply, and as the reference the same
+//! Run with `cargo bench --bench apply` (`-- standalone`, `-- cluster` or `-- slow-link` for
+//! one section; needs `redis-server`, `redis-cli` and `python3`, which starts the tool to
+//! measure its memory). Reports, in one run: apply from empty, a no-op plan, a no-op apply, and as the reference the same
 //! XGROUP CREATE commands plus the reads a plan needs, and the reads alone, piped by
 //! redis-cli. Also the peak memory (max RSS) of each redis-topology run.
 //! Goals: apply from empty within 1.5x of (writes + reads) by redis-cli --pipe; no-op plan
@@ -179,6 +180,22 @@ fn main() {
     let (writes, reads) = (writes(), reads());
     let mut all = writes.clone();
     all.extend(reads.iter().cloned());
+    // `cargo bench --bench apply -- slow-link` (or `standalone`, `cluster`): those sections
+    // alone; all three without one.
+    let named: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let wanted = |section: &str| named.is_empty() || named.iter().any(|n| n == section);
+    if !wanted("standalone") {
+        if wanted("cluster") {
+            cluster(&file, &all, &reads);
+        }
+        if wanted("slow-link") {
+            slow_link(&file, &all, &reads);
+        }
+        return;
+    }
 
     let (mut apply_empty, mut plan_noop, mut apply_noop) = (Vec::new(), Vec::new(), Vec::new());
     let mut validate_only = Vec::new();
@@ -235,8 +252,12 @@ fn main() {
         ms(median(validate_only))
     );
     println!("\npeak memory (max RSS) of redis-topology: {peak:.1} MB");
-    cluster(&file, &all, &reads);
-    slow_link(&file, &all, &reads);
+    if wanted("cluster") {
+        cluster(&file, &all, &reads);
+    }
+    if wanted("slow-link") {
+        slow_link(&file, &all, &reads);
+    }
 }
 
 /// The same on one server behind a link with 1 ms of latency each way (a server in another

@@ -470,6 +470,9 @@ struct Node {
     /// The bounded reader, for every read (see [`reader`]); `None` after a read that
     /// failed, until the next read opens it again.
     reader: Option<Reader>,
+    /// The write connection's `CLIENT ID` once asked (see [`Target::client_ids`]): `Some(None)`
+    /// when the server refused it.
+    client_id: Option<Option<i64>>,
 }
 
 /// The servers the tool manages: a standalone primary and its replicas, or every node of a
@@ -546,8 +549,13 @@ impl Target {
             warnings: Vec::new(),
             guard: failover::PrimaryGuard::default(),
         };
-        target.ping(NodeId(0)).await?;
-        target.discover().await?;
+        // The greeting and the first read of the deployment go out together, on the node's two
+        // connections: one round trip instead of two. The greeting's error first: it says
+        // best what is wrong (credentials).
+        let greeting = target.greeting(NodeId(0))?;
+        let (greeted, deployment) = tokio::join!(greeting, target.read_deployment(NodeId(0)));
+        greeted?;
+        target.discover(deployment?).await?;
         Ok(target)
     }
 
@@ -599,9 +607,12 @@ impl Target {
         Ok(())
     }
 
-    /// Ask the first node what the deployment is, and connect to its other nodes.
-    async fn discover(&mut self) -> Result<(), TargetError> {
-        let (cluster, role) = self.read_deployment(NodeId(0)).await?;
+    /// From what the first node says the deployment is ([`Target::read_deployment`]), connect
+    /// to its other nodes.
+    async fn discover(
+        &mut self,
+        (cluster, role): (bool, Result<RoleReply, String>),
+    ) -> Result<(), TargetError> {
         let layout = if cluster {
             self.read_shards().await?
         } else {
@@ -767,7 +778,7 @@ impl Target {
         )
         .await?;
         self.nodes = vec![primary];
-        self.ping(NodeId(0)).await?;
+        self.greeting(NodeId(0))?.await?;
         match self.read_deployment(NodeId(0)).await? {
             (false, Ok(RoleReply::Primary { replicas })) => Ok(self.standalone_layout(replicas)),
             (false, Err(warning)) => {
@@ -807,8 +818,12 @@ impl Target {
         });
         let opened = futures_util::future::join_all(opening).await;
         self.nodes = opened.into_iter().collect::<Result<_, _>>()?;
-        for node in 1..self.nodes.len() {
-            self.ping(NodeId(node)).await?;
+        // Every other node greeted at once (the first was, when it was opened).
+        let greetings = (1..self.nodes.len())
+            .map(|node| self.greeting(NodeId(node)))
+            .collect::<Result<Vec<_>, _>>()?;
+        for greeted in futures_util::future::join_all(greetings).await {
+            greeted?;
         }
         self.deployment = layout.deployment;
         if layout.deployment == Deployment::Cluster {
@@ -935,18 +950,71 @@ impl Target {
         }
     }
 
-    /// `PING` a node: the credentials work there.
-    async fn ping(&mut self, node: NodeId) -> Result<(), TargetError> {
-        let reply = self.call_on(node, Command::new("PING")).await?;
-        let url = self.node_url(node);
-        match reply.reply() {
-            Reply::Error { code: "NOAUTH", .. } => Err(TargetError::AuthRequired { url }),
-            Reply::Error { code, details } => Err(TargetError::PingRefused {
-                url,
-                error: ServerError::new(code, details),
-            }),
-            _ => Ok(()),
+    /// `PING` on a node's write connection: the credentials work there. A future of its own
+    /// (it borrows nothing), to run beside a read.
+    fn greeting(
+        &self,
+        node: NodeId,
+    ) -> Result<impl Future<Output = Result<(), TargetError>> + use<>, TargetError> {
+        let (sent, url) = (
+            self.sent(node, vec![Command::new("PING")])?,
+            self.node_url(node),
+        );
+        Ok(async move {
+            let replies = sent.await?;
+            match replies.first().map_or(Reply::Nil, OwnedReply::reply) {
+                Reply::Error { code: "NOAUTH", .. } => Err(TargetError::AuthRequired { url }),
+                Reply::Error { code, details } => Err(TargetError::PingRefused {
+                    url,
+                    error: ServerError::new(code, details),
+                }),
+                _ => Ok(()),
+            }
+        })
+    }
+
+    /// The `CLIENT ID` of every primary's write connection, asked at once (the apply lock
+    /// records its holder's, so that another apply can tell when the holder is gone): apply
+    /// asks while it reads and plans, to keep the round trip off the lock's way; keep the
+    /// answers with [`Target::keep_client_ids`]. Only apply asks: a user that may not run
+    /// `CLIENT ID` (the plan user) would leave an entry in the server's ACL log each time.
+    pub fn client_ids(&self) -> impl Future<Output = Vec<(NodeId, Option<i64>)>> + Send + use<> {
+        let asked: Vec<_> = self
+            .route(Route::EveryPrimary)
+            .into_iter()
+            .filter_map(|node| {
+                let sent = self.sent(node, vec![Command::new("CLIENT").arg("ID")]);
+                Some((node, sent.ok()?))
+            })
+            .collect();
+        async move {
+            let ids = asked.into_iter().map(|(node, sent)| async move {
+                let id = match sent.await.as_deref().map(<[OwnedReply]>::first) {
+                    Ok(Some(reply)) => match reply.reply() {
+                        Reply::Int(id) => Some(id),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                (node, id)
+            });
+            futures_util::future::join_all(ids).await
         }
+    }
+
+    /// Keep what [`Target::client_ids`] found.
+    pub fn keep_client_ids(&mut self, ids: Vec<(NodeId, Option<i64>)>) {
+        for (node, id) in ids {
+            if let Some(node) = self.nodes.get_mut(node.0) {
+                node.client_id = Some(id);
+            }
+        }
+    }
+
+    /// The `CLIENT ID` of the write connection to the node `route` names, if it was asked
+    /// ([`Target::client_ids`]): `Some(None)` when the server refused it.
+    pub(crate) fn known_client_id(&self, route: Route<'_>) -> Option<Option<i64>> {
+        self.node(self.node_of(route)).ok()?.client_id
     }
 
     /// One command on the write connection of the node `route` names, and its reply (a
@@ -980,11 +1048,12 @@ impl Target {
     }
 
     /// Before apply's first write: whether this user and server can fence writes with the
-    /// lock (see [`fenced::probe_batch`]); `Some(why)` when they cannot.
-    pub async fn fence_problem(
+    /// lock (see [`fenced::probe_batch`]); `Some(why)` when they cannot. A future of its own
+    /// (it borrows nothing), to run beside a read.
+    pub fn fence_problem(
         &self,
         lock: LockFence<'_>,
-    ) -> Result<Option<fenced::FenceProblem>, TargetError> {
+    ) -> impl Future<Output = Result<Option<fenced::FenceProblem>, TargetError>> + use<> {
         // On every primary at once, with the lock or its copy there: the fence's guard
         // writes, which a replica refuses.
         let lock_node = self.node_of(Route::Key(lock.key));
@@ -994,20 +1063,19 @@ impl Target {
             .filter_map(|node| {
                 // A primary without a copy (none placed yet) has nothing to probe.
                 let key = self.lock_seen_by(node, lock, lock_node).ok()?.key;
-                Some(async move {
-                    let replies = self
-                        .pipeline(node, fenced::probe_batch(key, lock.token))
-                        .await?;
-                    let replies: Vec<Reply<'_>> = replies.iter().map(OwnedReply::reply).collect();
-                    Ok::<_, TargetError>(fenced::probe_outcome(&replies).err())
-                })
-            });
-        for problem in futures_util::future::join_all(probes).await {
-            if let Some(problem) = problem? {
-                return Ok(Some(problem));
+                Some(self.sent(node, fenced::probe_batch(key, lock.token)))
+            })
+            .collect::<Result<Vec<_>, _>>();
+        async move {
+            for replies in futures_util::future::join_all(probes?).await {
+                let replies = replies?;
+                let replies: Vec<Reply<'_>> = replies.iter().map(OwnedReply::reply).collect();
+                if let Some(problem) = fenced::probe_outcome(&replies).err() {
+                    return Ok(Some(problem));
+                }
             }
+            Ok(None)
         }
-        Ok(None)
     }
 
     /// Commands as one pipeline on a node's write connection; one reply per command.
@@ -1016,23 +1084,41 @@ impl Target {
         node: NodeId,
         commands: Vec<Command>,
     ) -> Result<Vec<OwnedReply>, TargetError> {
+        self.sent(node, commands)?.await
+    }
+
+    /// [`Target::pipeline`] as a future that borrows nothing.
+    fn sent(
+        &self,
+        node: NodeId,
+        commands: Vec<Command>,
+    ) -> Result<impl Future<Output = Result<Vec<OwnedReply>, TargetError>> + use<>, TargetError>
+    {
         let mut connection = self.node(node)?.connection.clone();
+        let url = self.url.clone();
         let mut pipe = redis::pipe();
         for command in commands {
             pipe.add_command(command.to_client());
         }
         pipe.ignore_errors();
-        let values = pipe
-            .query_async::<Vec<Value>>(&mut connection)
-            .await
-            .map_err(|e| TargetError::Client {
-                url: self.describe().clone(),
-                source: ClientError::new(e, &self.url),
-            })?;
-        values
-            .iter()
-            .map(|v| values::owned(v).map_err(|reason| self.reply_error(reason)))
-            .collect()
+        Ok(async move {
+            let values = pipe
+                .query_async::<Vec<Value>>(&mut connection)
+                .await
+                .map_err(|e| TargetError::Client {
+                    url: url.redacted().clone(),
+                    source: ClientError::new(e, &url),
+                })?;
+            values
+                .iter()
+                .map(|v| {
+                    values::owned(v).map_err(|reason| TargetError::Reply {
+                        url: url.redacted().clone(),
+                        reason,
+                    })
+                })
+                .collect()
+        })
     }
 
     /// Read-only commands in batches through the bounded reader (see [`reader`]):
@@ -1289,6 +1375,7 @@ async fn open_node(
         connection,
         endpoint,
         reader: Some(reader),
+        client_id: None,
     })
 }
 

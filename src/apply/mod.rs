@@ -365,13 +365,14 @@ impl Phase {
     }
 }
 
-/// Run a plan under `lock`. `desired` supplies the password hashes that plans hold only as
-/// placeholders; `plan_id` (a saved plan's id) is written into the record.
+/// Run a plan under `lock`, whose fence was checked (`_fence`, see [`check_fence`]).
+/// `desired` supplies the password hashes that plans hold only as placeholders; `plan_id` (a
+/// saved plan's id) is written into the record.
 pub async fn execute(
     target: &mut Target,
     plan: &Plan,
     desired: &Desired,
-    lock: &Lock,
+    (lock, _fence): (&Lock, FenceChecked),
     plan_id: Option<&str>,
     progress: Progress<'_>,
 ) -> Result<Applied, ApplyError> {
@@ -404,7 +405,6 @@ pub async fn execute(
         }
         run.pending[index] = pending;
     }
-    probe_fence(target, lock).await?;
     for phase in [Phase::Changes, Phase::Destructive, Phase::Record] {
         let steps: Vec<Step<'_>> = plan
             .changes
@@ -443,21 +443,27 @@ pub async fn execute(
     })
 }
 
+/// That this user and server can fence apply's writes with the lock: [`execute`] takes one,
+/// so that nothing is written before [`check_fence`] said so.
+#[derive(Debug)]
+pub struct FenceChecked(());
+
 /// Before the first write: show that this user and server can fence apply's writes (a
 /// guarded transaction whose guard must stop it), or refuse to start, saying why. Without
 /// this, a user who may not run `WATCH` or `MULTI`, or may not write the fence key, would
-/// see each batch run unfenced (and the apply stop after the first).
-async fn probe_fence(target: &Target, lock: &Lock) -> Result<(), ApplyError> {
-    match target
-        .fence_problem(lock.fence())
-        .await
-        .map_err(ApplyError::Probe)?
-    {
-        None => Ok(()),
-        Some(why) => Err(ApplyError::Unfenceable {
-            why,
-            lock_key: lock.key().to_owned(),
-        }),
+/// see each batch run unfenced (and the apply stop after the first). A future that borrows
+/// nothing, so that it goes out beside the read that follows the lock.
+pub fn check_fence(
+    target: &Target,
+    lock: &Lock,
+) -> impl Future<Output = Result<FenceChecked, ApplyError>> + Send + use<> {
+    let problem = target.fence_problem(lock.fence());
+    let lock_key = lock.key().to_owned();
+    async move {
+        match problem.await.map_err(ApplyError::Probe)? {
+            None => Ok(FenceChecked(())),
+            Some(why) => Err(ApplyError::Unfenceable { why, lock_key }),
+        }
     }
 }
 

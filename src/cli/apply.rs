@@ -1,6 +1,7 @@
 //! `redis-topology apply`: read, plan, confirm, lock, re-check, execute, report.
 
 use std::io::{BufRead, IsTerminal};
+use std::pin::Pin;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -37,7 +38,11 @@ async fn apply(args: &ApplyArgs, colour: ColourChoice) -> Result<u8, Failure> {
     // Only the command line says whether apply may delete: a saved plan's `prune` is
     // checked against it (above), never taken from the file.
     let prune = args.target.prune;
-    let (live, plan) = session.read_and_plan(prune).await?;
+    // The write connections' ids, for the lock, asked while the server is read.
+    let client_ids = session.target.client_ids();
+    let (read, client_ids) = tokio::join!(session.read_and_plan(prune), client_ids);
+    let (live, plan) = read?;
+    session.target.keep_client_ids(client_ids);
     let plan = match &saved {
         Some(saved) if plan.is_empty() => {
             return Ok(nothing_left(saved, live.record.as_ref()));
@@ -249,22 +254,27 @@ async fn execute_locked(
     lock: &Lock,
     colour: ColourChoice,
 ) -> Result<u8, Failure> {
-    let approved = match approved {
+    // The fence is checked on the write connections while the first read under the lock
+    // goes out on the readers: one round trip for both.
+    let fence = apply::check_fence(&session.target, lock);
+    let (approved, fence): (_, Pin<Box<dyn Future<Output = _> + Send>>) = match approved {
         Approved::Unattended(planned) => {
             let (plan, record) = *planned;
-            match read::read_record(&mut session.target, &session.desired.namespace).await {
-                Err(e) => return Err(e.into()),
-                Ok(now) if !lock.contended() && now == record => {
-                    let outcome = execute(session, &plan, lock, None).await;
-                    exit_soon(plan);
-                    return outcome;
-                }
-                Ok(_) => Approved::Unattended(Box::new((plan, record))),
+            let namespace = &session.desired.namespace;
+            let (now, fence) =
+                tokio::join!(read::read_record(&mut session.target, namespace), fence);
+            if !lock.contended() && now? == record {
+                let outcome = execute(session, &plan, (lock, fence?), None).await;
+                exit_soon(plan);
+                return outcome;
             }
+            let approved = Approved::Unattended(Box::new((plan, record)));
+            (approved, Box::pin(std::future::ready(fence)))
         }
-        approved => approved,
+        approved => (approved, Box::pin(fence)),
     };
-    let (live, fresh) = session.read_and_plan(prune).await?;
+    let (read, fence) = tokio::join!(session.read_and_plan(prune), fence);
+    let (live, fresh) = read?;
     if fresh.is_empty() {
         return Ok(match approved {
             Approved::Saved(saved) => nothing_left(saved, live.record.as_ref()),
@@ -298,14 +308,14 @@ async fn execute_locked(
             (fresh, None)
         }
     };
-    execute(session, &plan, lock, plan_id).await
+    execute(session, &plan, (lock, fence?), plan_id).await
 }
 
 /// Send the plan's operations under the lock, with a progress bar on a terminal, and report.
 async fn execute(
     session: &mut Session,
     plan: &Plan,
-    lock: &Lock,
+    lock: (&Lock, apply::FenceChecked),
     plan_id: Option<&str>,
 ) -> Result<u8, Failure> {
     let total = plan.ops().count();

@@ -396,7 +396,11 @@ async fn acquire(
         legacy_lock_key(namespace)
     };
     let lease = lease();
-    let token = new_token(own_client_id(target, &key).await?);
+    let client_id = match target.known_client_id(Route::Key(&key)) {
+        Some(known) => known,
+        None => own_client_id(target, &key).await?,
+    };
+    let token = new_token(client_id);
     // No deadline when it cannot be represented (`--lock-timeout` of billions of years).
     let deadline = Instant::now().checked_add(timeout);
     let mut contended = false;
@@ -591,7 +595,7 @@ fn token_client_id(token: &str) -> Option<i64> {
 
 /// The `CLIENT ID` of the write connection to the lock's node (the one the writes and the
 /// renewer use), or `None` when the server refuses it: the lock then cannot be taken over at
-/// once.
+/// once. Asked here when apply did not ask it ahead ([`Target::client_ids`]).
 async fn own_client_id(target: &mut Target, key: &str) -> Result<Option<i64>, TargetError> {
     let id = Command::new("CLIENT").arg("ID");
     match ask(target, key, id).await.as_ref().map(OwnedReply::reply) {

@@ -126,9 +126,17 @@ fn apply_then_plan(
             .acquire_lock(&desired.namespace, Duration::from_secs(10))
             .await
             .expect("lock");
-        apply::execute(target, &first, desired, &lock, None, &mut |_, _| {})
-            .await
-            .expect("apply");
+        let fence = apply::check_fence(target, &lock).await.expect("fence");
+        apply::execute(
+            target,
+            &first,
+            desired,
+            (&lock, fence),
+            None,
+            &mut |_, _| {},
+        )
+        .await
+        .expect("apply");
         target.release_lock(lock).await.expect("release");
         let live = read(target, desired).await.expect("read again");
         plan::plan(desired, &live, Options::default()).expect("plan again")

@@ -833,7 +833,18 @@ fn an_operation_routed_to_no_node_of_the_target_is_refused_before_anything_is_se
             users: Default::default(),
             health: Default::default(),
         };
-        let outcome = execute(&mut target, &plan, &desired, &lock, None, &mut |_, _| {}).await;
+        let fence = redis_topology::apply::check_fence(&target, &lock)
+            .await
+            .expect("fence");
+        let outcome = execute(
+            &mut target,
+            &plan,
+            &desired,
+            (&lock, fence),
+            None,
+            &mut |_, _| {},
+        )
+        .await;
         target.release_lock(lock).await.expect("released");
         outcome
     });
