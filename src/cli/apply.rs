@@ -50,7 +50,9 @@ async fn apply(args: &ApplyArgs, colour: ColourChoice) -> Result<u8, Failure> {
         Some(saved) => reconcile(&saved.plan, plan).map_err(Failure::SavedPlanDiffers)?,
         None => plan,
     };
-    let record = live.record;
+    // Only the record is kept: what else was read (every stream's and user's live state,
+    // tens of megabytes at 100,000 streams) is freed before the plan is shown and sent.
+    let record = live.into_record();
     let target = session.plan_target();
     let stdout_colour = colour.enabled(std::io::stdout().is_terminal());
     render::plan::write_human(&plan, &target, stdout_colour, print_stdout);

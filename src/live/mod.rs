@@ -34,6 +34,13 @@ pub struct LiveState {
     pub nodes: Vec<LiveNode>,
 }
 
+impl LiveState {
+    /// The record alone; the rest is freed.
+    pub fn into_record(self) -> Option<Record> {
+        self.record
+    }
+}
+
 /// What Redis keeps per node.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LiveNode {

@@ -108,7 +108,7 @@ pub async fn prefetch(target: &mut Target, namespace: &str) -> Result<Prefetched
         .record
         .iter()
         .flat_map(|r| r.streams.keys())
-        .map(String::as_str)
+        .map(|k| k.as_str())
         .collect();
     let mut streams = Streams::default();
     read_streams(target, &recorded, &|_, _| None, &mut streams).await?;
@@ -159,7 +159,7 @@ pub async fn read_after(
     // so one walk over them, not a lookup per key).
     let mut keys: BTreeSet<&str> = desired.streams.keys().map(String::as_str).collect();
     if let Some(record) = &record {
-        keys.extend(record.streams.keys().map(String::as_str));
+        keys.extend(record.streams.keys().map(|k| k.as_str()));
     }
     let mut read: BTreeMap<String, LiveKey> =
         std::mem::take(&mut streams.read).into_iter().collect();

@@ -46,15 +46,15 @@ pub fn streams<'a>(desired: &'a Desired, live: &'a LiveState) -> Vec<StreamFacts
             (None, None) => break,
             (Some(_), None) => Ordering::Less,
             (None, Some(_)) => Ordering::Greater,
-            (Some((d, _)), Some((r, _))) => d.cmp(r),
+            (Some((d, _)), Some((r, _))) => d.as_str().cmp(r.as_str()),
         };
         let (key, declared, recorded) = match order {
-            Ordering::Less => declared.next().map(|(k, d)| (k, Some(d), None)),
-            Ordering::Greater => recorded.next().map(|(k, r)| (k, None, Some(r))),
+            Ordering::Less => declared.next().map(|(k, d)| (k.as_str(), Some(d), None)),
+            Ordering::Greater => recorded.next().map(|(k, r)| (k.as_str(), None, Some(r))),
             Ordering::Equal => declared
                 .next()
                 .zip(recorded.next())
-                .map(|((k, d), (_, r))| (k, Some(d), Some(r))),
+                .map(|((k, d), (_, r))| (k.as_str(), Some(d), Some(r))),
         }
         .unwrap_or_else(|| unreachable!("a peeked entry is there"));
         facts.push(StreamFacts {
@@ -94,14 +94,19 @@ mod tests {
             .run(&(keys.clone(), keys.clone(), keys), |(d, r, l)| {
                 let (desired, live) = crate::plan::tests::state_with(&d, &r, &l);
                 let facts = streams(&desired, &live);
-                let expected: std::collections::BTreeSet<&String> = desired
+                let expected: std::collections::BTreeSet<&str> = desired
                     .streams
                     .keys()
-                    .chain(live.record.iter().flat_map(|r| r.streams.keys()))
+                    .map(String::as_str)
+                    .chain(
+                        live.record
+                            .iter()
+                            .flat_map(|r| r.streams.keys().map(|k| k.as_str())),
+                    )
                     .collect();
                 prop_assert_eq!(
                     facts.iter().map(|f| f.key).collect::<Vec<_>>(),
-                    expected.iter().map(|k| k.as_str()).collect::<Vec<_>>()
+                    expected.iter().copied().collect::<Vec<_>>()
                 );
                 for fact in &facts {
                     prop_assert_eq!(fact.declared, desired.streams.get(fact.key));

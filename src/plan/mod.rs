@@ -173,7 +173,10 @@ fn record_is_current(
             .all(|fact| match (fact.declared, fact.recorded) {
                 (Some(stream), Some(r)) => {
                     r.groups.len() == stream.groups.len()
-                        && stream.groups.keys().all(|g| r.groups.contains_key(g))
+                        && stream
+                            .groups
+                            .keys()
+                            .all(|g| r.groups.contains_key(g.as_str()))
                 }
                 _ => false,
             })
@@ -212,16 +215,16 @@ fn record_change(
         let Some(stream) = fact.declared else {
             continue;
         };
-        let recorded = streams.entry(fact.key.to_owned()).or_default();
+        let recorded = streams.entry(fact.key.into()).or_default();
         for (name, group) in &stream.groups {
             // The start a group was created with stays as recorded: `start` is create-only.
             let start = fact
                 .recorded
-                .and_then(|previous| previous.groups.get(name))
-                .map_or_else(|| group.start.as_redis_arg(), |g| g.start.clone());
+                .and_then(|previous| previous.groups.get(name.as_str()))
+                .map_or_else(|| group.start.as_redis_arg().into(), |g| g.start.clone());
             recorded
                 .groups
-                .insert(name.clone(), RecordedGroup { start });
+                .insert(name.as_str().into(), RecordedGroup { start });
         }
     }
     let same_content = live.record.as_ref().is_some_and(|r| {

@@ -10,7 +10,7 @@ use crate::model::desired::Desired;
 use crate::record::RecordedStream;
 
 /// Recorded streams (by key) that stay managed although the file no longer declares them.
-pub type Managed = std::collections::BTreeMap<String, RecordedStream>;
+pub type Managed = std::collections::BTreeMap<compact_str::CompactString, RecordedStream>;
 
 /// A declared stream whose key holds something else stops the plan: apply must not write
 /// anything, and there is no safe way to turn a string or a hash into a stream.
@@ -115,14 +115,14 @@ pub fn undeclared(
                     "stream `{key}` ({} entries) is no longer declared; kept. `apply --prune` deletes it",
                     stream.length
                 ));
-                kept.insert(key.to_owned(), recorded.clone());
+                kept.insert(key.into(), recorded.clone());
             }
             Some(declared) => {
                 for (group, recorded_group) in &recorded.groups {
-                    if declared.groups.contains_key(group) {
+                    if declared.groups.contains_key(group.as_str()) {
                         continue;
                     }
-                    let Some(live_group) = stream.groups.get(group) else {
+                    let Some(live_group) = stream.groups.get(group.as_str()) else {
                         continue;
                     };
                     if options.prune {
@@ -134,7 +134,7 @@ pub fn undeclared(
                             "group `{group}` of `{key}` is no longer declared; kept. `apply --prune` destroys it ({} pending)",
                             live_group.pending
                         ));
-                        kept.entry(key.to_owned())
+                        kept.entry(key.into())
                             .or_default()
                             .groups
                             .insert(group.clone(), recorded_group.clone());

@@ -116,7 +116,7 @@ pub(super) fn state_with(
     let mut record = recorded(&desired);
     record.streams = names(recorded_keys)
         .into_iter()
-        .map(|n| (format!("ns:{n}"), RecordedStream::default()))
+        .map(|n| (format!("ns:{n}").into(), RecordedStream::default()))
         .collect();
     live.record = Some(record);
     (desired, live)
@@ -141,14 +141,14 @@ fn recorded(desired: &Desired) -> Record {
                     .iter()
                     .map(|(g, d)| {
                         (
-                            g.clone(),
+                            g.as_str().into(),
                             RecordedGroup {
-                                start: d.start.as_redis_arg(),
+                                start: d.start.as_redis_arg().into(),
                             },
                         )
                     })
                     .collect();
-                (k.clone(), RecordedStream { groups })
+                (k.as_str().into(), RecordedStream { groups })
             })
             .collect(),
         users: desired.users.keys().cloned().collect(),

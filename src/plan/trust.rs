@@ -69,7 +69,9 @@ fn stream_refusals(desired: &Desired, record: &Record, record_key: &str) -> Vec<
     for (key, stream) in &record.streams {
         match stream_problem(&desired.namespace, key) {
             Some(problem) => {
-                let entry = RecordEntry::Stream { key: key.clone() };
+                let entry = RecordEntry::Stream {
+                    key: key.to_string(),
+                };
                 refusals.push(refuse(record_key, entry, problem));
             }
             None => refusals.extend(group_refusals(key, stream, record_key)),
@@ -96,12 +98,12 @@ fn group_refusals(key: &str, stream: &RecordedStream, record_key: &str) -> Vec<R
         let problem = match names::group_problem(group) {
             Some(problem) => EntryProblem::NotAGroup(problem),
             None if !is_start(&recorded.start) => EntryProblem::NotAStart {
-                start: recorded.start.clone(),
+                start: recorded.start.to_string(),
             },
             None => continue,
         };
         let entry = RecordEntry::Group {
-            group: group.clone(),
+            group: group.to_string(),
             key: key.to_owned(),
         };
         refusals.push(refuse(record_key, entry, problem));
@@ -227,10 +229,10 @@ mod tests {
     /// A server where `app:orders` exists and was recorded, plus whatever the record was
     /// edited to list: the keys in `extra` exist (as streams) too.
     fn live(extra: &[&str], users: &[&str], owners: &[(&str, &str)]) -> LiveState {
-        let mut streams = BTreeMap::from([("app:orders".to_owned(), RecordedStream::default())]);
+        let mut streams = BTreeMap::from([("app:orders".into(), RecordedStream::default())]);
         let mut keys = BTreeMap::from([("app:orders".to_owned(), existing(&[]))]);
         for key in extra {
-            streams.insert((*key).to_owned(), RecordedStream::default());
+            streams.insert((*key).into(), RecordedStream::default());
             keys.insert((*key).to_owned(), existing(&[]));
         }
         let record = Record {
@@ -333,14 +335,14 @@ mod tests {
                 .into_iter()
                 .map(|(g, start)| {
                     let start = RecordedGroup {
-                        start: start.to_owned(),
+                        start: start.into(),
                     };
-                    (g.to_owned(), start)
+                    (g.into(), start)
                 })
                 .collect();
             record
                 .streams
-                .insert("app:orders".to_owned(), RecordedStream { groups });
+                .insert("app:orders".into(), RecordedStream { groups });
         }
         let text = refused(&desired(), &state);
         assert!(
@@ -373,15 +375,13 @@ mod tests {
             let groups = [crate::plan::MKSTREAM_GROUP, "bad group"]
                 .into_iter()
                 .map(|g| {
-                    let start = RecordedGroup {
-                        start: "$".to_owned(),
-                    };
-                    (g.to_owned(), start)
+                    let start = RecordedGroup { start: "$".into() };
+                    (g.into(), start)
                 })
                 .collect();
             record
                 .streams
-                .insert("app:orders".to_owned(), RecordedStream { groups });
+                .insert("app:orders".into(), RecordedStream { groups });
         }
         let text = refused(&desired(), &state);
         assert!(

@@ -63,7 +63,7 @@ pub async fn prefetch(target: &mut Target, namespace: &str) -> Result<Prefetched
         .map(|(key, recorded)| Wanted {
             key,
             name: key,
-            groups: recorded.groups.keys().map(String::as_str).collect(),
+            groups: recorded.groups.keys().map(|g| g.as_str()).collect(),
             newest: false,
         })
         .collect();
