@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::session::{Session, block_on, exit_soon, open};
+use super::session::{Session, block_on, deployment_shown, exit_soon, open};
 use super::{ApplyArgs, ColourChoice, Failure, print_stderr, print_stdout, print_warning};
 use crate::apply;
 use crate::live::read;
@@ -14,7 +14,7 @@ use crate::model::secrets::Missing;
 use crate::plan::saved::{self, SavedPlan, SavedTarget, Unusable, reconcile};
 use crate::plan::{Action, Plan};
 use crate::record::Record;
-use crate::render;
+use crate::render::{self, plan::PlanTarget};
 use crate::target::{BATCH_SIZE, Lock};
 
 pub fn run(args: &ApplyArgs, colour: ColourChoice) -> Result<u8, Failure> {
@@ -53,17 +53,20 @@ async fn apply(args: &ApplyArgs, colour: ColourChoice) -> Result<u8, Failure> {
     // Only the record is kept: what else was read (every stream's and user's live state,
     // tens of megabytes at 100,000 streams) is freed before the plan is shown and sent.
     let record = live.into_record();
-    let target = session.plan_target();
     let stdout_colour = colour.enabled(std::io::stdout().is_terminal());
-    render::plan::write_human(&plan, &target, stdout_colour, print_stdout);
-    if plan.is_empty() {
-        exit_soon((session, plan));
-        return Ok(0);
+    // Unattended (`--yes`, no saved plan), the plan is shown while the lock is taken (below).
+    let unattended = args.yes && saved.is_none();
+    if plan.is_empty() || !unattended {
+        render::plan::write_human(&plan, &session.plan_target(), stdout_colour, print_stdout);
+        if plan.is_empty() {
+            exit_soon((session, plan));
+            return Ok(0);
+        }
+        confirm(args, &plan)?;
     }
-    confirm(args, &plan)?;
     let approved = match &saved {
         Some(saved) => Approved::Saved(saved),
-        None if args.yes => Approved::Unattended(Box::new((plan, record))),
+        None if unattended => Approved::Unattended(Box::new((plan, record))),
         // What was approved, kept small: the full plan is rebuilt under the lock (10,000
         // streams make a plan of tens of megabytes, and two at once would double the peak
         // memory).
@@ -71,13 +74,33 @@ async fn apply(args: &ApplyArgs, colour: ColourChoice) -> Result<u8, Failure> {
     };
     let interrupted =
         interrupt().map_err(|e| Failure::Message(format!("cannot listen for Ctrl-C: {e}")))?;
-    let lock = session
-        .target
-        .acquire_lock(
-            &session.desired.namespace,
-            Duration::from_secs(args.lock_timeout),
-        )
-        .await?;
+    let timeout = Duration::from_secs(args.lock_timeout);
+    let lock = match &approved {
+        // Unattended, the lock is asked for while the plan is shown: its round trips go on
+        // while the plan is printed (and a lock held elsewhere is waited for after it).
+        Approved::Unattended(planned) => {
+            let url = session.target.describe().to_string();
+            let shown = PlanTarget {
+                url: &url,
+                namespace: &session.desired.namespace,
+                environment: session.desired.environment.as_deref(),
+                deployment: deployment_shown(&session.target),
+            };
+            let take = session
+                .target
+                .acquire_lock(&session.desired.namespace, timeout);
+            let show = async {
+                render::plan::write_human(&planned.0, &shown, stdout_colour, print_stdout);
+            };
+            tokio::join!(take, show).0?
+        }
+        _ => {
+            session
+                .target
+                .acquire_lock(&session.desired.namespace, timeout)
+                .await?
+        }
+    };
     if let Some(holder) = lock.taken_over_from() {
         print_warning(&format!(
             "note: took over the apply lock from {holder}, whose connection to the server is gone (a killed or cut-off apply: the server can no longer run anything it sent)\n"

@@ -40,7 +40,7 @@ enum Prefetched {
 
 /// The deployment for the plan's header: `None` for one server reached by its URL (the
 /// header stays as it always was).
-fn deployment_shown(target: &Target) -> Option<DeploymentShown> {
+pub(super) fn deployment_shown(target: &Target) -> Option<DeploymentShown> {
     let kind = match target.deployment() {
         Deployment::Standalone if target.nodes().count() <= 1 => return None,
         Deployment::Standalone => "replicated",
