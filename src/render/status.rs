@@ -22,12 +22,25 @@ fn colour_of(level: Level) -> &'static str {
 
 /// What a row is called: `server 10.0.0.1:6379`, `stream rag:tasks` or `group
 /// rag:tasks/rag-workers`.
-fn row_name(row: &Row) -> String {
+/// What a row is about (`stream orders`, `group orders/workers`), written at the end of
+/// `out`.
+fn write_row_name(out: &mut String, row: &Row) {
+    let _ = match (&row.server, &row.heartbeat, &row.group) {
+        (Some(server), _, _) => write!(out, "server {server}"),
+        (None, Some(heartbeat), _) => write!(out, "heartbeat {heartbeat}"),
+        (None, None, Some(group)) => write!(out, "group {}/{group}", row.stream),
+        (None, None, None) => write!(out, "stream {}", row.stream),
+    };
+}
+
+/// The width of [`write_row_name`]'s text, in characters.
+fn row_name_width(row: &Row) -> usize {
+    let chars = |text: &str| text.chars().count();
     match (&row.server, &row.heartbeat, &row.group) {
-        (Some(server), _, _) => format!("server {server}"),
-        (None, Some(heartbeat), _) => format!("heartbeat {heartbeat}"),
-        (None, None, Some(group)) => format!("group {}/{group}", row.stream),
-        (None, None, None) => format!("stream {}", row.stream),
+        (Some(server), _, _) => "server ".len() + chars(server),
+        (None, Some(heartbeat), _) => "heartbeat ".len() + chars(heartbeat),
+        (None, None, Some(group)) => "group /".len() + chars(&row.stream) + chars(group),
+        (None, None, None) => "stream ".len() + chars(&row.stream),
     }
 }
 
@@ -40,21 +53,25 @@ pub fn human(report: &Report, target: &PlanTarget, colour: bool) -> String {
         about.push(format!("environment {env}"));
     }
     out.push_str(&format!(" ({})\n\n", about.join(", ")));
-    let names: Vec<String> = report.rows.iter().map(row_name).collect();
-    let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+    let width = report.rows.iter().map(row_name_width).max().unwrap_or(0);
     // About a line and a half per row: one buffer, written in place (10,000 streams make
-    // 30,000 rows).
+    // 30,000 rows, with no string of their own).
     out.reserve(report.rows.len() * 160);
-    for (row, name) in report.rows.iter().zip(&names) {
+    for row in &report.rows {
         style.paint_into(&mut out, colour_of(row.level), |out| {
             let _ = write!(out, "{:<8}", row.level.name());
         });
-        let _ = write!(out, "  {name:<width$}  ");
+        out.push_str("  ");
+        write_row_name(&mut out, row);
+        out.extend(std::iter::repeat_n(
+            ' ',
+            width.saturating_sub(row_name_width(row)) + 2,
+        ));
         for (at, (figure, value)) in row.figures.iter().enumerate() {
             if at > 0 {
                 out.push_str(" · ");
             }
-            let _ = write!(out, "{figure} {}", value.text());
+            let _ = write!(out, "{figure} {value}");
         }
         while out.ends_with(' ') {
             out.pop();

@@ -77,18 +77,25 @@ impl Value {
     }
 
     pub fn text(&self) -> String {
+        self.to_string()
+    }
+}
+
+/// The value for people (written straight into a report: 10,000 streams show 100,000).
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Value::Count(n) => n.to_string(),
-            Value::Ms(ms) => duration_text(*ms),
-            Value::Percent(p) => format!("{p}%"),
-            Value::Bytes(n) => bytes_text(*n),
-            Value::Text(text) => untrusted(text).into_owned(),
+            Value::Count(n) => write!(f, "{n}"),
+            Value::Ms(ms) => f.write_str(&duration_text(*ms)),
+            Value::Percent(p) => write!(f, "{p}%"),
+            Value::Bytes(n) => f.write_str(&bytes_text(*n)),
+            Value::Text(text) => f.write_str(&untrusted(text)),
             Value::Active {
                 active,
                 of,
                 within_ms,
-            } => format!("{active} of {of} within {}", duration_text(*within_ms)),
-            Value::Unknown(_) => "unknown".to_owned(),
+            } => write!(f, "{active} of {of} within {}", duration_text(*within_ms)),
+            Value::Unknown(_) => f.write_str("unknown"),
         }
     }
 }
