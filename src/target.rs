@@ -140,7 +140,9 @@ pub enum TargetError {
     #[error("{url}: {reason}")]
     Reply { url: RedactedUrl, reason: String },
     /// A reply that is not the Redis protocol.
-    #[error("{url}: the reply to `{command}` is {source}; check that the URL is a Redis server's")]
+    #[error(
+        "{url}: the reply to `{command}` is {source}: what answered is not a Redis server (it does not speak the Redis protocol); check the host and port, and `rediss://` for a server that speaks only TLS"
+    )]
     Protocol {
         url: RedactedUrl,
         command: String,
@@ -551,11 +553,15 @@ impl Target {
         };
         // The greeting and the first read of the deployment go out together, on the node's two
         // connections: one round trip instead of two. The greeting's error first: it says
-        // best what is wrong (credentials).
+        // best what is wrong (credentials); but where the client only saw its connection
+        // drop, the reader's, which reads what came back as it is (not a Redis server).
         let greeting = target.greeting(NodeId(0))?;
         let (greeted, deployment) = tokio::join!(greeting, target.read_deployment(NodeId(0)));
-        greeted?;
-        target.discover(deployment?).await?;
+        match (greeted, deployment) {
+            (Err(TargetError::Client { .. }), Err(read)) => return Err(read),
+            (Err(greeting), _) => return Err(greeting),
+            (Ok(()), deployment) => target.discover(deployment?).await?,
+        }
         Ok(target)
     }
 

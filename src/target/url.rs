@@ -222,9 +222,13 @@ impl RedisUrl {
             },
             Address::Unix(path) => ConnectionAddr::Unix(path.clone()),
         };
+        // No `CLIENT SETINFO` (the client's default on connecting): the documented users may
+        // not run it, and each refusal would be an entry in the server's ACL log, on every
+        // connection to Redis 7.2 and later.
         let mut settings = redis::RedisConnectionInfo::default()
             .set_db(i64::from(self.db))
-            .set_protocol(self.protocol.unwrap_or_default());
+            .set_protocol(self.protocol.unwrap_or_default())
+            .set_skip_set_lib_name();
         if let Some(user) = &self.user {
             settings = settings.set_username(user);
         }

@@ -558,8 +558,12 @@ fn the_documented_apply_user_can_apply_users_and_prune() {
         "redis://topology-apply:apply-pw@127.0.0.1:{}",
         f.server.port
     );
+    f.server.cmd::<String>(&["ACL", "LOG", "RESET"]);
     let out = f.run_as(&url, &["apply", "--yes"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // Refused nothing (the client's `CLIENT SETINFO` on connecting was, on Redis 7.2+).
+    let log: Vec<redis::Value> = f.server.cmd(&["ACL", "LOG"]);
+    assert!(log.is_empty(), "the ACL log after apply: {log:?}");
     assert!(f.login("worker", WORKER_PASSWORD).is_ok());
     f.server
         .cmd::<String>(&["XADD", "app:results", "*", "n", "1"]);

@@ -285,8 +285,11 @@ fn status_runs_as_the_documented_read_only_user_and_writes_nothing() {
             .to_owned()
     };
     let before = writes();
+    server.cmd::<String>(&["ACL", "LOG", "RESET"]);
     let out = status(&topology, &url, "json");
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let log: Vec<redis::Value> = server.cmd(&["ACL", "LOG"]);
+    assert!(log.is_empty(), "refused nothing; the ACL log: {log:?}");
     let json: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(
         row(&json, "tasks", Some("workers"))["figures"]["pending"],
