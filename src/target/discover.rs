@@ -228,17 +228,9 @@ pub fn shards_forming(reply: &Reply<'_>) -> bool {
         return false;
     };
     shards.iter().any(|shard| {
-        let Some(fields) = shard.map() else {
+        let Some((slots, nodes)) = slots_and_nodes(shard) else {
             return false;
         };
-        let (mut slots, mut nodes) = (None, None);
-        for (field, value) in fields {
-            match field {
-                "slots" => slots = Some(value),
-                "nodes" => nodes = Some(value),
-                _ => {}
-            }
-        }
         let Some(Reply::Array(nodes)) = nodes else {
             return false;
         };
@@ -259,18 +251,25 @@ struct Shard {
     replicas: Vec<NodeSpec>,
 }
 
-fn parse_shard(shard: &Reply<'_>, tls: bool) -> Result<Shard, String> {
-    let fields = shard
-        .map()
-        .ok_or_else(|| format!("is {}, not field/value pairs", shard.describe()))?;
+/// A shard's `slots` and `nodes` fields (each `None` when absent); `None` when the shard is
+/// not field/value pairs.
+fn slots_and_nodes<'r, 'a>(
+    shard: &'r Reply<'a>,
+) -> Option<(Option<&'r Reply<'a>>, Option<&'r Reply<'a>>)> {
     let (mut slots, mut nodes) = (None, None);
-    for (field, value) in fields {
+    for (field, value) in shard.map()? {
         match field {
             "slots" => slots = Some(value),
             "nodes" => nodes = Some(value),
             _ => {}
         }
     }
+    Some((slots, nodes))
+}
+
+fn parse_shard(shard: &Reply<'_>, tls: bool) -> Result<Shard, String> {
+    let (slots, nodes) = slots_and_nodes(shard)
+        .ok_or_else(|| format!("is {}, not field/value pairs", shard.describe()))?;
     let slots = match slots {
         Some(Reply::Array(bounds)) => slot_ranges(bounds)?,
         _ => return Err("has no `slots`".to_owned()),
