@@ -28,7 +28,7 @@ pub fn impossible_positions(facts: &[StreamFacts]) -> Vec<Refusal> {
             {
                 refusals.push(Refusal::StartAfterLastEntry {
                     group: name.clone(),
-                    key: key.to_owned(),
+                    key: key.into(),
                     start: StreamId { ms, seq },
                     last,
                 });
@@ -38,7 +38,7 @@ pub fn impossible_positions(facts: &[StreamFacts]) -> Vec<Refusal> {
             {
                 refusals.push(Refusal::EntriesReadPastAdded {
                     group: name.clone(),
-                    key: key.to_owned(),
+                    key: key.into(),
                     read,
                     added,
                 });
@@ -91,9 +91,9 @@ fn create_change(
 ) -> Change {
     let start_arg = start.as_redis_arg();
     let op = Op::CreateGroup {
-        key: key.to_owned(),
-        group: group.to_owned(),
-        start: start_arg.clone(),
+        key: key.into(),
+        group: group.into(),
+        start: start_arg.as_str().into(),
         entries_read,
     };
     Change {
@@ -152,8 +152,8 @@ pub fn destroy(
         )),
         after: None,
         extra: vec![Op::DestroyGroup {
-            key: key.to_owned(),
-            group: group.to_owned(),
+            key: key.into(),
+            group: group.into(),
         }],
         reason: if destructive {
             format!(

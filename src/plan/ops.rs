@@ -7,6 +7,7 @@
 //! means from its argument positions, and a saved plan can be compared with a fresh one
 //! operation for operation (see [`super::saved`]).
 
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 use crate::acl::HASH_PLACEHOLDER;
@@ -14,29 +15,34 @@ use crate::live::StreamId;
 use crate::record::{OWNERS_KEY, Record};
 use crate::target::Route;
 
-/// One thing apply does on the server.
+/// One thing apply does on the server. The streams' keys, groups and starts are kept inline
+/// (`CompactString`, up to 24 bytes): a first apply of 100,000 streams holds 200,000 group
+/// creations, and their strings were 600,000 allocations.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Op {
     /// `XGROUP CREATE <key> <group> <start> [ENTRIESREAD <n>] MKSTREAM`: creates the stream
     /// too when it does not exist. `BUSYGROUP` (created meanwhile) is success.
     CreateGroup {
-        key: String,
-        group: String,
-        start: String,
+        key: CompactString,
+        group: CompactString,
+        start: CompactString,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         entries_read: Option<u64>,
     },
     /// `XGROUP DESTROY <key> <group>`; nothing to do when the key is gone.
-    DestroyGroup { key: String, group: String },
+    DestroyGroup {
+        key: CompactString,
+        group: CompactString,
+    },
     /// `XTRIM <key> MAXLEN|MINID [~] <threshold>`.
     Trim {
-        key: String,
+        key: CompactString,
         by: TrimBy,
         approximate: bool,
     },
     /// `DEL <key>` of a stream (only with `--prune`, only keys the record lists).
-    DeleteStream { key: String },
+    DeleteStream { key: CompactString },
     /// `ACL SETUSER <name> reset <rules>`: one atomic rewrite of a user. Each password hash
     /// is [`HASH_PLACEHOLDER`] here; the applier puts the declared hashes in, in order. On
     /// every node, or on the `nodes` named (`host:port`) where only those differ.
@@ -133,7 +139,8 @@ impl Op {
                 }
                 all(&[&threshold]);
             }
-            Op::DeleteStream { key } | Op::DeleteOldRecord { key } => all(&["DEL", key]),
+            Op::DeleteStream { key } => all(&["DEL", key]),
+            Op::DeleteOldRecord { key } => all(&["DEL", key]),
             Op::SetUser { name, rules, .. } => {
                 all(&["ACL", "SETUSER", name, "reset"]);
                 rules.iter().for_each(|rule| all(&[rule]));
@@ -175,9 +182,8 @@ impl Op {
             Op::CreateGroup { key, .. }
             | Op::DestroyGroup { key, .. }
             | Op::Trim { key, .. }
-            | Op::DeleteStream { key }
-            | Op::DeleteOldRecord { key }
-            | Op::WriteRecord { key, .. } => Some(key),
+            | Op::DeleteStream { key } => Some(key),
+            Op::DeleteOldRecord { key } | Op::WriteRecord { key, .. } => Some(key),
             Op::RegisterUsers { .. } | Op::UnregisterUsers { .. } => Some(OWNERS_KEY),
             Op::SetUser { .. } | Op::DeleteUser { .. } | Op::SaveAcl { .. } => None,
         }
@@ -196,9 +202,8 @@ impl Op {
             Op::CreateGroup { key, .. }
             | Op::DestroyGroup { key, .. }
             | Op::Trim { key, .. }
-            | Op::DeleteStream { key }
-            | Op::DeleteOldRecord { key }
-            | Op::WriteRecord { key, .. } => Route::Key(key),
+            | Op::DeleteStream { key } => Route::Key(key),
+            Op::DeleteOldRecord { key } | Op::WriteRecord { key, .. } => Route::Key(key),
             Op::RegisterUsers { .. } | Op::UnregisterUsers { .. } => Route::Key(OWNERS_KEY),
         }
     }
@@ -243,16 +248,16 @@ mod tests {
         let cases = [
             (
                 Op::CreateGroup {
-                    key: "ns:s".to_owned(),
-                    group: "g".to_owned(),
-                    start: "$".to_owned(),
+                    key: "ns:s".into(),
+                    group: "g".into(),
+                    start: "$".into(),
                     entries_read: Some(3),
                 },
                 "XGROUP CREATE ns:s g $ ENTRIESREAD 3 MKSTREAM",
             ),
             (
                 Op::Trim {
-                    key: "ns:s".to_owned(),
+                    key: "ns:s".into(),
                     by: TrimBy::Minid(StreamId { ms: 5, seq: 0 }),
                     approximate: true,
                 },
@@ -260,7 +265,7 @@ mod tests {
             ),
             (
                 Op::Trim {
-                    key: "ns:s".to_owned(),
+                    key: "ns:s".into(),
                     by: TrimBy::Maxlen(10),
                     approximate: false,
                 },
@@ -284,9 +289,9 @@ mod tests {
     #[test]
     fn keys_route_to_their_slot_owner_and_users_to_every_node() {
         let create = Op::CreateGroup {
-            key: "ns:s".to_owned(),
-            group: "g".to_owned(),
-            start: "$".to_owned(),
+            key: "ns:s".into(),
+            group: "g".into(),
+            start: "$".into(),
             entries_read: None,
         };
         assert_eq!(create.route(), Route::Key("ns:s"));

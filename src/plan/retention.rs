@@ -44,7 +44,7 @@ fn trim_change(
         && stream.length > maxlen.saturating_add(slack)
     {
         ops.push(Op::Trim {
-            key: key.to_owned(),
+            key: key.into(),
             by: TrimBy::Maxlen(maxlen),
             approximate: retention.approximate,
         });
@@ -60,7 +60,7 @@ fn trim_change(
     {
         let minid = node.now_ms.saturating_sub(age);
         ops.push(Op::Trim {
-            key: key.to_owned(),
+            key: key.into(),
             by: TrimBy::Minid(StreamId { ms: minid, seq: 0 }),
             approximate: retention.approximate,
         });

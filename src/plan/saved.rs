@@ -454,9 +454,9 @@ mod tests {
 
     fn create(key: &str, group: &str) -> Op {
         Op::CreateGroup {
-            key: key.to_owned(),
-            group: group.to_owned(),
-            start: "$".to_owned(),
+            key: key.into(),
+            group: group.into(),
+            start: "$".into(),
             entries_read: None,
         }
     }
@@ -472,7 +472,7 @@ mod tests {
 
     fn trim(minid_ms: u64) -> Op {
         Op::Trim {
-            key: "ns:s".to_owned(),
+            key: "ns:s".into(),
             by: TrimBy::Minid(StreamId {
                 ms: minid_ms,
                 seq: 0,
@@ -554,7 +554,7 @@ mod tests {
         let maxlen = plan(vec![change(
             "retention.s",
             vec![Op::Trim {
-                key: "ns:s".to_owned(),
+                key: "ns:s".into(),
                 by: TrimBy::Maxlen(0),
                 approximate: true,
             }],

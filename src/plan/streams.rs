@@ -20,7 +20,7 @@ pub fn wrong_types(facts: &[StreamFacts]) -> Vec<Refusal> {
         .filter(|fact| fact.declared.is_some())
         .filter_map(|&StreamFacts { key, live, .. }| match live {
             Some(LiveKey::WrongType(kind)) => Some(Refusal::WrongType {
-                key: key.to_owned(),
+                key: key.into(),
                 kind: kind.clone(),
             }),
             _ => None,
@@ -47,14 +47,14 @@ pub fn create(facts: &[StreamFacts], plan: &mut Plan) {
         let ops = if stream.groups.is_empty() {
             vec![
                 Op::CreateGroup {
-                    key: key.to_owned(),
-                    group: MKSTREAM_GROUP.to_owned(),
-                    start: "$".to_owned(),
+                    key: key.into(),
+                    group: MKSTREAM_GROUP.into(),
+                    start: "$".into(),
                     entries_read: None,
                 },
                 Op::DestroyGroup {
-                    key: key.to_owned(),
-                    group: MKSTREAM_GROUP.to_owned(),
+                    key: key.into(),
+                    group: MKSTREAM_GROUP.into(),
                 },
             ]
         } else {
@@ -101,9 +101,7 @@ pub fn undeclared(
                     &json!({ "key": key, "length": stream.length, "groups": stream.groups.len() }),
                 )),
                 after: None,
-                extra: vec![Op::DeleteStream {
-                    key: key.to_owned(),
-                }],
+                extra: vec![Op::DeleteStream { key: key.into() }],
                 reason: format!(
                     "no longer declared (--prune): deletes {} entries",
                     stream.length

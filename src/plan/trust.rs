@@ -301,7 +301,7 @@ mod tests {
         assert_eq!(
             deletes,
             [&Op::DeleteStream {
-                key: "app:old".to_owned()
+                key: "app:old".into()
             }]
         );
         // ...one outside it stops the plan.
