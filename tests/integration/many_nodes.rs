@@ -369,7 +369,9 @@ fn the_shipped_topology_is_applied_and_planned_empty_on_a_cluster_and_on_replica
         );
         let rules: Vec<&str> = rules.iter().map(String::as_str).collect();
         for port in &ports {
-            cluster_or(&cluster, &replicated, name).cmd_on::<String>(*port, &rules);
+            let nodes = cluster_or(&cluster, &replicated, name);
+            nodes.cmd_on::<String>(*port, &rules);
+            nodes.cmd_on::<String>(*port, &["ACL", "LOG", "RESET"]);
         }
         let url = format!("redis://topology-apply:apply-pw@127.0.0.1:{}", ports[0]);
         let shipped_run = |args: &[&str]| {
@@ -453,6 +455,12 @@ fn the_shipped_topology_is_applied_and_planned_empty_on_a_cluster_and_on_replica
                 .all(|r| r["figures"]["lag"] == 0 && r["figures"]["pending"] == 0),
             "{name}: {json:#}"
         );
+        // Every node refused the tool nothing: its ACL log is empty.
+        for port in &ports {
+            let log: Vec<redis::Value> =
+                cluster_or(&cluster, &replicated, name).cmd_on(*port, &["ACL", "LOG"]);
+            assert!(log.is_empty(), "{name}: the ACL log of {port}: {log:?}");
+        }
         for port in &ports {
             assert!(
                 logs_in(*port, "rag-worker", "RAG_WORKER-pw"),
