@@ -845,7 +845,7 @@ fn sent_args(op: &Op, desired: &Desired, plan_id: Option<&str>) -> Vec<String> {
         Op::WriteRecord { key, record } if plan_id.is_some() => {
             let mut record = record.clone();
             record.applied_plan = plan_id.map(str::to_owned);
-            vec!["SET".to_owned(), key.clone(), record.to_json()]
+            vec!["SET".to_owned(), key.to_string(), record.to_json()]
         }
         _ => op.args(),
     }

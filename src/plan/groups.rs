@@ -28,7 +28,7 @@ pub fn impossible_positions(facts: &[StreamFacts]) -> Vec<Refusal> {
             {
                 refusals.push(Refusal::StartAfterLastEntry {
                     group: name.clone(),
-                    key: key.into(),
+                    key: key.to_owned(),
                     start: StreamId { ms, seq },
                     last,
                 });
@@ -38,7 +38,7 @@ pub fn impossible_positions(facts: &[StreamFacts]) -> Vec<Refusal> {
             {
                 refusals.push(Refusal::EntriesReadPastAdded {
                     group: name.clone(),
-                    key: key.into(),
+                    key: key.to_owned(),
                     read,
                     added,
                 });

@@ -285,13 +285,13 @@ fn record_change(
     let before = live.record.as_ref().map(|r| State::of(&record_summary(r)));
     let after = Some(State::of(&record_summary(&record)));
     ops.push(Op::WriteRecord {
-        key: new_key,
+        key: new_key.into(),
         record: Box::new(record),
     });
     if live.record_under_old_name {
         // After the write, in the same fenced script: a failed write leaves the old one.
         ops.push(Op::DeleteOldRecord {
-            key: record::legacy_record_key(&desired.namespace),
+            key: record::legacy_record_key(&desired.namespace).into(),
         });
     }
     plan.changes.push(Change {

@@ -15,7 +15,7 @@ use crate::live::StreamId;
 use crate::record::{OWNERS_KEY, Record};
 use crate::target::Route;
 
-/// One thing apply does on the server. The streams' keys, groups and starts are kept inline
+/// One thing apply does on the server. Keys, groups and starts are kept inline
 /// (`CompactString`, up to 24 bytes): a first apply of 100,000 streams holds 200,000 group
 /// creations, and their strings were 600,000 allocations.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,10 +70,13 @@ pub enum Op {
     /// `SET {__topology__:<namespace>}:record <record>`, only while this apply holds the lock.
     /// Boxed: a record is several times the size of any other operation, and a plan of
     /// 100,000 streams holds 200,000 operations.
-    WriteRecord { key: String, record: Box<Record> },
+    WriteRecord {
+        key: CompactString,
+        record: Box<Record>,
+    },
     /// `DEL <namespace>:__topology__:record`: the record under its old name, right after
     /// [`Op::WriteRecord`] wrote it under the new one, in the same fenced script.
-    DeleteOldRecord { key: String },
+    DeleteOldRecord { key: CompactString },
 }
 
 /// How a trim bounds a stream.
@@ -139,8 +142,7 @@ impl Op {
                 }
                 all(&[&threshold]);
             }
-            Op::DeleteStream { key } => all(&["DEL", key]),
-            Op::DeleteOldRecord { key } => all(&["DEL", key]),
+            Op::DeleteStream { key } | Op::DeleteOldRecord { key } => all(&["DEL", key]),
             Op::SetUser { name, rules, .. } => {
                 all(&["ACL", "SETUSER", name, "reset"]);
                 rules.iter().for_each(|rule| all(&[rule]));
@@ -182,8 +184,9 @@ impl Op {
             Op::CreateGroup { key, .. }
             | Op::DestroyGroup { key, .. }
             | Op::Trim { key, .. }
-            | Op::DeleteStream { key } => Some(key),
-            Op::DeleteOldRecord { key } | Op::WriteRecord { key, .. } => Some(key),
+            | Op::DeleteStream { key }
+            | Op::DeleteOldRecord { key }
+            | Op::WriteRecord { key, .. } => Some(key),
             Op::RegisterUsers { .. } | Op::UnregisterUsers { .. } => Some(OWNERS_KEY),
             Op::SetUser { .. } | Op::DeleteUser { .. } | Op::SaveAcl { .. } => None,
         }
@@ -202,8 +205,9 @@ impl Op {
             Op::CreateGroup { key, .. }
             | Op::DestroyGroup { key, .. }
             | Op::Trim { key, .. }
-            | Op::DeleteStream { key } => Route::Key(key),
-            Op::DeleteOldRecord { key } | Op::WriteRecord { key, .. } => Route::Key(key),
+            | Op::DeleteStream { key }
+            | Op::DeleteOldRecord { key }
+            | Op::WriteRecord { key, .. } => Route::Key(key),
             Op::RegisterUsers { .. } | Op::UnregisterUsers { .. } => Route::Key(OWNERS_KEY),
         }
     }
