@@ -20,10 +20,8 @@ fn colour_of(level: Level) -> &'static str {
     }
 }
 
-/// What a row is called: `server 10.0.0.1:6379`, `stream rag:tasks` or `group
-/// rag:tasks/rag-workers`.
-/// What a row is about (`stream orders`, `group orders/workers`), written at the end of
-/// `out`.
+/// What a row is called (`server 10.0.0.1:6379`, `stream rag:tasks` or `group
+/// rag:tasks/rag-workers`), written at the end of `out`.
 fn write_row_name(out: &mut String, row: &Row) {
     let _ = match (&row.server, &row.heartbeat, &row.group) {
         (Some(server), _, _) => write!(out, "server {server}"),
@@ -31,17 +29,6 @@ fn write_row_name(out: &mut String, row: &Row) {
         (None, None, Some(group)) => write!(out, "group {}/{group}", row.stream),
         (None, None, None) => write!(out, "stream {}", row.stream),
     };
-}
-
-/// The width of [`write_row_name`]'s text, in characters.
-fn row_name_width(row: &Row) -> usize {
-    let chars = |text: &str| text.chars().count();
-    match (&row.server, &row.heartbeat, &row.group) {
-        (Some(server), _, _) => "server ".len() + chars(server),
-        (None, Some(heartbeat), _) => "heartbeat ".len() + chars(heartbeat),
-        (None, None, Some(group)) => "group /".len() + chars(&row.stream) + chars(group),
-        (None, None, None) => "stream ".len() + chars(&row.stream),
-    }
 }
 
 /// The human report.
@@ -53,7 +40,14 @@ pub fn human(report: &Report, target: &PlanTarget, colour: bool) -> String {
         about.push(format!("environment {env}"));
     }
     out.push_str(&format!(" ({})\n\n", about.join(", ")));
-    let width = report.rows.iter().map(row_name_width).max().unwrap_or(0);
+    // The names' widths, each written once into a scratch buffer.
+    let mut name = String::new();
+    let mut name_width = |row: &Row| {
+        name.clear();
+        write_row_name(&mut name, row);
+        name.chars().count()
+    };
+    let width = report.rows.iter().map(&mut name_width).max().unwrap_or(0);
     // About a line and a half per row: one buffer, written in place (10,000 streams make
     // 30,000 rows, with no string of their own).
     out.reserve(report.rows.len() * 160);
@@ -62,11 +56,10 @@ pub fn human(report: &Report, target: &PlanTarget, colour: bool) -> String {
             let _ = write!(out, "{:<8}", row.level.name());
         });
         out.push_str("  ");
+        let written = out.len();
         write_row_name(&mut out, row);
-        out.extend(std::iter::repeat_n(
-            ' ',
-            width.saturating_sub(row_name_width(row)) + 2,
-        ));
+        let shown = out.get(written..).map_or(0, |name| name.chars().count());
+        out.extend(std::iter::repeat_n(' ', width.saturating_sub(shown) + 2));
         for (at, (figure, value)) in row.figures.iter().enumerate() {
             if at > 0 {
                 out.push_str(" · ");
@@ -416,7 +409,7 @@ pub fn markdown(report: &Report, target: &PlanTarget) -> String {
         let figures: Vec<String> = row
             .figures
             .iter()
-            .map(|(name, value)| format!("{name} {}", value.text()))
+            .map(|(name, value)| format!("{name} {value}"))
             .collect();
         let breaks: Vec<String> = row.findings.iter().map(|f| cell(&f.text)).collect();
         out.push_str(&format!(

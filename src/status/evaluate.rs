@@ -75,10 +75,6 @@ impl Value {
             Value::Unknown(_) => None,
         }
     }
-
-    pub fn text(&self) -> String {
-        self.to_string()
-    }
 }
 
 /// The value for people (written straight into a report: 10,000 streams show 100,000).
@@ -413,7 +409,7 @@ impl Row {
             _ => return,
         };
         let relation = if figure.lower_is_worse() { "<" } else { ">" };
-        let shown = |n| value_of(figure, n).text();
+        let shown = |n| value_of(figure, n).to_string();
         let value_text = match figure {
             Figure::ActiveConsumers => format!("{value} active"),
             _ => shown(value),
