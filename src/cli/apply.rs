@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::session::{Session, block_on, deployment_shown, exit_soon, open};
+use super::session::{Session, block_on, deployment_shown, exit_soon, open, plan_target_of};
 use super::{ApplyArgs, ColourChoice, Failure, print_stderr, print_stdout, print_warning};
 use crate::apply;
 use crate::live::read;
@@ -14,7 +14,7 @@ use crate::model::secrets::Missing;
 use crate::plan::saved::{self, SavedPlan, SavedTarget, Unusable, reconcile};
 use crate::plan::{Action, Plan};
 use crate::record::Record;
-use crate::render::{self, plan::PlanTarget};
+use crate::render;
 use crate::target::{BATCH_SIZE, Lock};
 
 pub fn run(args: &ApplyArgs, colour: ColourChoice) -> Result<u8, Failure> {
@@ -80,12 +80,8 @@ async fn apply(args: &ApplyArgs, colour: ColourChoice) -> Result<u8, Failure> {
         // while the plan is printed (and a lock held elsewhere is waited for after it).
         Approved::Unattended(planned) => {
             let url = session.target.describe().to_string();
-            let shown = PlanTarget {
-                url: &url,
-                namespace: &session.desired.namespace,
-                environment: session.desired.environment.as_deref(),
-                deployment: deployment_shown(&session.target),
-            };
+            let deployment = deployment_shown(&session.target);
+            let shown = plan_target_of(&session.desired, &url, deployment);
             let take = session
                 .target
                 .acquire_lock(&session.desired.namespace, timeout);

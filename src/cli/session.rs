@@ -63,14 +63,28 @@ pub(super) fn deployment_shown(target: &Target) -> Option<DeploymentShown> {
     })
 }
 
+/// What a plan's header names: `url` (redacted) and the deployment given apart, so that a
+/// caller may keep using the target meanwhile.
+pub(super) fn plan_target_of<'a>(
+    desired: &'a Desired,
+    url: &'a str,
+    deployment: Option<DeploymentShown>,
+) -> PlanTarget<'a> {
+    PlanTarget {
+        url,
+        namespace: &desired.namespace,
+        environment: desired.environment.as_deref(),
+        deployment,
+    }
+}
+
 impl Session {
     pub fn plan_target(&self) -> PlanTarget<'_> {
-        PlanTarget {
-            url: self.target.describe().as_str(),
-            namespace: &self.desired.namespace,
-            environment: self.desired.environment.as_deref(),
-            deployment: deployment_shown(&self.target),
-        }
+        plan_target_of(
+            &self.desired,
+            self.target.describe().as_str(),
+            deployment_shown(&self.target),
+        )
     }
 
     /// Read the live state and plan against it.
