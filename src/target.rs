@@ -1195,7 +1195,7 @@ impl Target {
                 node: node.0,
             }));
         };
-        read_node(node, options, &batches, &mut each).await
+        read_node(node, options, &batches, &mut |replies, _| each(replies)).await
     }
 
     /// Reads on several nodes at once, one job per node (no node twice): each job's batches
@@ -1206,6 +1206,17 @@ impl Target {
         &mut self,
         jobs: &[(NodeId, Vec<Vec<Command>>)],
         each: &mut EachJob<'_>,
+    ) -> Result<(), (usize, ReadError)> {
+        self.read_many_then(jobs, &mut |job, replies, _| each(job, replies))
+            .await
+    }
+
+    /// [`Target::read_many`], where `each` may follow a batch up with more commands on the
+    /// same node (see [`Reader::read_each_then`]).
+    pub(crate) async fn read_many_then(
+        &mut self,
+        jobs: &[(NodeId, Vec<Vec<Command>>)],
+        each: &mut EachJobThen<'_>,
     ) -> Result<(), (usize, ReadError)> {
         // A mutex only to share `each` between the jobs' futures: they run on this one task,
         // so it is never contended.
@@ -1222,11 +1233,11 @@ impl Target {
                     let error = ReadError::Failed(TargetError::NoNode { url, node: index });
                     return Err((job, error));
                 };
-                let mut per_batch = |replies: &[Reply<'_>]| {
+                let mut per_batch = |replies: &[Reply<'_>], then: &mut Vec<Command>| {
                     let mut each = each
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    (*each)(job, replies)
+                    (*each)(job, replies, then)
                 };
                 read_node(node, options, batches, &mut per_batch)
                     .await
@@ -1241,12 +1252,17 @@ impl Target {
 /// What [`Target::read_many`] hands each batch's replies to, with the job's index.
 pub(crate) type EachJob<'f> = dyn FnMut(usize, &[Reply<'_>]) -> Result<(), TargetError> + Send + 'f;
 
+/// What [`Target::read_many_then`] hands each batch's replies to, with the job's index and
+/// where to leave the commands that follow the batch up.
+pub(crate) type EachJobThen<'f> =
+    dyn FnMut(usize, &[Reply<'_>], &mut Vec<Command>) -> Result<(), TargetError> + Send + 'f;
+
 /// One node's read through its bounded reader, opening it again after a read that failed.
 async fn read_node(
     node: &mut Node,
     options: &ConnectOptions,
     batches: &[Vec<Command>],
-    each: &mut impl FnMut(&[Reply<'_>]) -> Result<(), TargetError>,
+    each: &mut impl FnMut(&[Reply<'_>], &mut Vec<Command>) -> Result<(), TargetError>,
 ) -> Result<(), ReadError> {
     let reader = match &mut node.reader {
         Some(reader) => reader,
@@ -1262,7 +1278,7 @@ async fn read_node(
             node.reader.insert(reader)
         }
     };
-    let read = reader.read_each(batches, each, options.response).await;
+    let read = reader.read_each_then(batches, each, options.response).await;
     read.map_err(|failure| {
         // Replies may still be on their way: a later read opens a new connection.
         node.reader = None;

@@ -22,7 +22,7 @@ use crate::live::read::parse_time;
 use crate::model::desired::Desired;
 use crate::model::health::{Figure, HeartbeatRule};
 use crate::resp::Reply;
-use crate::target::keyed::{BatchLimits, KeyCommands};
+use crate::target::keyed::{BatchLimits, KeyCommands, KeyReplies};
 use crate::target::scan::ScanPattern;
 use crate::target::{Command, NodeId, RedactedUrl, Target, TargetError};
 use crate::text::untrusted;
@@ -201,26 +201,83 @@ async fn read_streams(
         }
     };
     target
-        .read_keys(&keys, limits, &first_phase, &mut |key, node, replies| {
-            let Some(wanted) = by_key.get(key) else {
+        .read_keys_then(&keys, limits, &first_phase, &mut |read, then| {
+            let Some(wanted) = by_key.get(read.key) else {
                 return Ok(());
             };
-            let now_ms = clocks.get(node.0).copied().unwrap_or_default();
-            let mut reading =
-                parse_stream(key, wanted.name, &wanted.groups, replies, now_ms, &url)?;
-            if wanted.newest && reading.state == KeyState::Stream {
-                let newest = replies
-                    .get(3 + 2 * wanted.groups.len())
-                    .unwrap_or(&Reply::Nil);
-                reading.newest_id = Some(first_entry_id(newest, key, "XREVRANGE", &url)?);
+            if read.round == 0 {
+                let reading = first_phase_reading(wanted, &read, clocks, &url)?;
+                then.extend(next_undelivered_reads(&reading));
+                readings.insert(read.key.to_owned(), reading);
+            } else if let Some(reading) = readings.get_mut(read.key) {
+                next_undelivered(reading, read.replies, &url)?;
             }
-            readings.insert(key.to_owned(), reading);
             Ok(())
         })
         .await
         .map_err(TargetError::from)?;
-    read_next_undelivered(target, &mut readings).await?;
     Ok(readings)
+}
+
+/// A stream as its first phase's replies say.
+fn first_phase_reading(
+    wanted: &Wanted<'_>,
+    read: &KeyReplies<'_, '_, '_>,
+    clocks: &[u64],
+    url: &RedactedUrl,
+) -> Result<StreamReading, TargetError> {
+    let (key, replies) = (read.key, read.replies);
+    let now_ms = clocks.get(read.node.0).copied().unwrap_or_default();
+    let mut reading = parse_stream(key, wanted.name, &wanted.groups, replies, now_ms, url)?;
+    if wanted.newest && reading.state == KeyState::Stream {
+        let newest = replies
+            .get(3 + 2 * wanted.groups.len())
+            .unwrap_or(&Reply::Nil);
+        reading.newest_id = Some(first_entry_id(newest, key, "XREVRANGE", url)?);
+    }
+    Ok(reading)
+}
+
+/// Where the groups are whose next undelivered entry the second phase reads: those that
+/// exist and whose lag Redis does not say is 0.
+fn behind(reading: &StreamReading) -> impl Iterator<Item = usize> + '_ {
+    let stream = reading.state == KeyState::Stream;
+    reading
+        .groups
+        .iter()
+        .enumerate()
+        .filter(move |(_, g)| stream && g.exists && g.lag != Some(0))
+        .map(|(at, _)| at)
+}
+
+/// A stream's second phase: per group [`behind`], the entry after its last-delivered one.
+fn next_undelivered_reads(reading: &StreamReading) -> impl Iterator<Item = Command> + '_ {
+    behind(reading)
+        .filter_map(|at| reading.groups.get(at))
+        .map(|group| {
+            Command::new("XRANGE")
+                .arg(reading.key.as_str())
+                .arg(format!("({}", group.last_delivered))
+                .arg("+")
+                .arg("COUNT")
+                .arg(1u64)
+        })
+}
+
+/// The second phase's replies: each group [`behind`]'s next undelivered entry.
+fn next_undelivered(
+    reading: &mut StreamReading,
+    replies: &[Reply<'_>],
+    url: &RedactedUrl,
+) -> Result<(), TargetError> {
+    let behind: Vec<usize> = behind(reading).collect();
+    for (at, reply) in behind.into_iter().zip(replies) {
+        let next = first_entry_id(reply, &reading.key, "XRANGE", url)?;
+        if let Some(group) = reading.groups.get_mut(at) {
+            group.next_undelivered = Some(next);
+        }
+    }
+    Ok(())
 }
 
 /// The most distinct keys counted per heartbeat (a heartbeat has tens of instances; this
@@ -357,68 +414,6 @@ fn memory(reply: &Reply<'_>, node: &mut NodeReading) {
 /// Why a node's setting could not be read, escaped.
 fn refusal(command: &str, reply: &Reply<'_>) -> String {
     format!("`{command}` answered {}", reply.describe())
-}
-
-/// The second phase: the entry after each group's last-delivered ID, for the groups whose
-/// lag is not known to be 0.
-async fn read_next_undelivered(
-    target: &mut Target,
-    readings: &mut HashMap<String, StreamReading>,
-) -> Result<(), TargetError> {
-    let wanted: HashMap<String, Vec<(String, StreamId)>> = readings
-        .values()
-        .filter(|r| r.state == KeyState::Stream)
-        .map(|r| {
-            let groups = r
-                .groups
-                .iter()
-                .filter(|g| g.exists && g.lag != Some(0))
-                .map(|g| (g.name.clone(), g.last_delivered))
-                .collect::<Vec<_>>();
-            (r.key.clone(), groups)
-        })
-        .filter(|(_, groups)| !groups.is_empty())
-        .collect();
-    if wanted.is_empty() {
-        return Ok(());
-    }
-    let keys: Vec<&str> = wanted.keys().map(String::as_str).collect();
-    let after = |key: &str, _: NodeId| KeyCommands {
-        commands: wanted
-            .get(key)
-            .into_iter()
-            .flatten()
-            .map(|(_, last)| {
-                Command::new("XRANGE")
-                    .arg(key)
-                    .arg(format!("({last}"))
-                    .arg("+")
-                    .arg("COUNT")
-                    .arg(1u64)
-            })
-            .collect(),
-        heavy: true,
-    };
-    let limits = BatchLimits {
-        keys: KEYS_PER_BATCH,
-        heavy: KEYS_PER_BATCH,
-    };
-    let url = target.describe().clone();
-    target
-        .read_keys(&keys, limits, &after, &mut |key, _, replies| {
-            let (Some(groups), Some(reading)) = (wanted.get(key), readings.get_mut(key)) else {
-                return Ok(());
-            };
-            for ((name, _), reply) in groups.iter().zip(replies) {
-                let next = first_entry_id(reply, key, "XRANGE", &url)?;
-                if let Some(group) = reading.groups.iter_mut().find(|g| g.name == *name) {
-                    group.next_undelivered = Some(next);
-                }
-            }
-            Ok(())
-        })
-        .await
-        .map_err(TargetError::from)
 }
 
 /// A stream's replies of the first phase.

@@ -3,7 +3,11 @@
 //! followed for that key alone, never by sending a batch again.
 //!
 //! The live reader names keys and the commands to read for each; it gets each key back with
-//! its replies, in no particular order across nodes (in order within a node).
+//! its replies, in no particular order across nodes (in order within a node). A read may
+//! follow a key up ([`Target::read_keys_then`]): what it asks once a key's replies are in
+//! goes to the same node at once, while the other keys' replies are still coming.
+
+use std::collections::VecDeque;
 
 use super::redirect::{MAX_REDIRECTS, Redirect, TRY_AGAIN_DELAY, redirect_of};
 use super::{Command, NodeId, ReadError, Target, TargetError};
@@ -28,6 +32,21 @@ pub struct BatchLimits {
 pub type EachKey<'k, 'f> =
     dyn FnMut(&'k str, NodeId, &[Reply<'_>]) -> Result<(), TargetError> + Send + 'f;
 
+/// What a keyed read with follow-ups hands each key and its replies to ([`KeyReplies`]);
+/// commands it leaves in the last argument follow the key up, on the same node, and come
+/// back to it as the next round.
+pub type EachKeyThen<'k, 'f> =
+    dyn FnMut(KeyReplies<'k, '_, '_>, &mut Vec<Command>) -> Result<(), TargetError> + Send + 'f;
+
+/// A key's replies in a keyed read: to its own commands (round 0), or to the commands the
+/// reader followed round `round - 1` up with.
+pub struct KeyReplies<'k, 'r, 'b> {
+    pub key: &'k str,
+    pub node: NodeId,
+    pub round: usize,
+    pub replies: &'r [Reply<'b>],
+}
+
 /// The commands to read for a key on the node that serves it.
 pub type CommandsOf<'f> = dyn Fn(&str, NodeId) -> KeyCommands + Sync + 'f;
 
@@ -42,6 +61,10 @@ struct Job<'k> {
     batches: Vec<Vec<Command>>,
 }
 
+/// A key in a batch that follows others up: its command count, whether each command
+/// follows an `ASKING`, and its round.
+type FollowedKey<'k> = (&'k str, usize, bool, usize);
+
 impl Target {
     /// Read `commands_of(key, node)` for each key on the node that serves it (all nodes at once),
     /// and hand each key with its replies to `each`. Keys whose slot moved are read again
@@ -52,6 +75,23 @@ impl Target {
         limits: BatchLimits,
         commands_of: &CommandsOf<'_>,
         each: &mut EachKey<'k, '_>,
+    ) -> Result<(), ReadError> {
+        self.read_keys_then(keys, limits, commands_of, &mut |read, _| {
+            each(read.key, read.node, read.replies)
+        })
+        .await
+    }
+
+    /// [`Target::read_keys`], where `each` may follow a key up: the commands it leaves go to
+    /// the key's node as soon as its batch is handled, and their replies come back to `each`
+    /// as the key's next round. A key redirected in any round is read again from its first
+    /// round where the cluster says.
+    pub async fn read_keys_then<'k>(
+        &mut self,
+        keys: &[&'k str],
+        limits: BatchLimits,
+        commands_of: &CommandsOf<'_>,
+        each: &mut EachKeyThen<'k, '_>,
     ) -> Result<(), ReadError> {
         let mut pending: Vec<&'k str> = keys.to_vec();
         let mut asking: Vec<(&'k str, String)> = Vec::new();
@@ -97,7 +137,7 @@ impl Target {
         asking: &[(&'k str, String)],
         limits: BatchLimits,
         commands_of: &CommandsOf<'_>,
-        each: &mut EachKey<'k, '_>,
+        each: &mut EachKeyThen<'k, '_>,
     ) -> Result<Vec<(&'k str, Redirect)>, ReadError> {
         let mut jobs: Vec<Job<'k>> = Vec::new();
         for key in keys {
@@ -121,21 +161,36 @@ impl Target {
         }
         let mut redirected = Vec::new();
         let mut cursors = vec![(0usize, 0usize); jobs.len()];
+        // Per job, the keys of each batch that follows others up, in the order sent.
+        let mut followed: Vec<VecDeque<Vec<FollowedKey<'k>>>> = vec![VecDeque::new(); jobs.len()];
+        let mut own = Vec::new();
         let reads: Vec<(NodeId, Vec<Vec<Command>>)> = jobs
             .iter_mut()
             .map(|job| (job.node, std::mem::take(&mut job.batches)))
             .collect();
         let read = self
-            .read_many(&reads, &mut |job_index, replies| {
-                let (Some(job), Some((batch, next_key))) =
-                    (jobs.get(job_index), cursors.get_mut(job_index))
-                else {
+            .read_many_then(&reads, &mut |job_index, replies, then| {
+                let (Some(job), Some((batch, next_key)), Some(followed)) = (
+                    jobs.get(job_index),
+                    cursors.get_mut(job_index),
+                    followed.get_mut(job_index),
+                ) else {
                     return Ok(());
                 };
-                let count = job.batch_sizes.get(*batch).copied().unwrap_or(0);
+                // The batch's keys: the job's own, in order, then those of each follow-up.
+                let keys: Vec<FollowedKey<'k>> = match job.batch_sizes.get(*batch) {
+                    Some(&count) => {
+                        let keys = job.keys.iter().skip(*next_key).take(count);
+                        *next_key += count;
+                        keys.map(|&(key, commands, asked)| (key, commands, asked, 0))
+                            .collect()
+                    }
+                    None => followed.pop_front().unwrap_or_default(),
+                };
                 *batch += 1;
+                let mut follow_up = Vec::new();
                 let mut at = 0;
-                for &(key, commands, asked) in job.keys.iter().skip(*next_key).take(count) {
+                for (key, commands, asked, round) in keys {
                     // With ASKING, every other reply is its `OK`.
                     let width = if asked { commands * 2 } else { commands };
                     let mine = replies.get(at..at + width).unwrap_or_default();
@@ -148,12 +203,30 @@ impl Target {
                     } else {
                         mine
                     };
-                    match mine.iter().find_map(redirect_of) {
-                        Some(redirect) => redirected.push((key, redirect)),
-                        None => each(key, job.node, mine)?,
+                    if let Some(redirect) = mine.iter().find_map(redirect_of) {
+                        redirected.push((key, redirect));
+                        continue;
+                    }
+                    let read = KeyReplies {
+                        key,
+                        node: job.node,
+                        round,
+                        replies: mine,
+                    };
+                    each(read, &mut own)?;
+                    if !own.is_empty() {
+                        follow_up.push((key, own.len(), asked, round + 1));
+                        for command in own.drain(..) {
+                            if asked {
+                                then.push(Command::new("ASKING"));
+                            }
+                            then.push(command);
+                        }
                     }
                 }
-                *next_key += count;
+                if !follow_up.is_empty() {
+                    followed.push_back(follow_up);
+                }
                 Ok(())
             })
             .await;
@@ -170,11 +243,19 @@ impl Target {
                     ..
                 },
             )) => {
-                let job = jobs.get(job);
-                let first: usize = job.map_or(0, |j| j.batch_sizes.iter().take(batch).sum());
-                let key = job
-                    .and_then(|j| j.keys.get(first))
-                    .map(|(key, ..)| (*key).to_owned());
+                // A batch past the job's own follows others up: its keys are next in line.
+                let key = match jobs.get(job) {
+                    Some(j) if batch < j.batch_sizes.len() => {
+                        let first: usize = j.batch_sizes.iter().take(batch).sum();
+                        j.keys.get(first).map(|&(key, ..)| key)
+                    }
+                    _ => followed
+                        .get(job)
+                        .and_then(VecDeque::front)
+                        .and_then(|keys| keys.first())
+                        .map(|&(key, ..)| key),
+                };
+                let key = key.map(str::to_owned);
                 Err(ReadError::OverLimit {
                     batch,
                     index,

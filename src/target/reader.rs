@@ -22,6 +22,7 @@
 //!   first). The clock runs per batch, not per piece received, so a server that trickles
 //!   bytes cannot hold a read forever.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -236,17 +237,54 @@ impl Reader {
         each: &mut impl FnMut(&[Reply<'_>]) -> Result<(), TargetError>,
         timeout: Duration,
     ) -> Result<(), ReadFailure> {
+        self.read_each_then(batches, &mut |replies, _| each(replies), timeout)
+            .await
+    }
+
+    /// [`Reader::read_each`], where `each` may follow a batch up: the commands it leaves in
+    /// its second argument go out as one more batch as soon as it returns, their replies
+    /// handed to `each` in turn, after those of every batch sent before. So a second read
+    /// that depends on the first (a group's next entry, once its position is known) keeps
+    /// the server busy instead of waiting for the whole first read to end.
+    pub(crate) async fn read_each_then(
+        &mut self,
+        batches: &[Vec<Command>],
+        each: &mut impl FnMut(&[Reply<'_>], &mut Vec<Command>) -> Result<(), TargetError>,
+        timeout: Duration,
+    ) -> Result<(), ReadFailure> {
         let (mut from_server, mut to_server) = tokio::io::split(&mut self.stream);
         let buf = &mut self.buf;
-        let receive = async {
-            for (number, batch) in batches.iter().enumerate() {
+        // The batches that follow others up, to the sender; the receiver keeps its own
+        // handle on each to read its replies, in the order they were sent.
+        let (follow, followed) = tokio::sync::mpsc::unbounded_channel::<Arc<Vec<Command>>>();
+        let receive = async move {
+            let mut later: VecDeque<Arc<Vec<Command>>> = VecDeque::new();
+            let mut then = Vec::new();
+            for number in 0.. {
+                let held;
+                let batch: &[Command] = match batches.get(number) {
+                    Some(batch) => batch,
+                    None => match later.pop_front() {
+                        Some(batch) => {
+                            held = batch;
+                            &held
+                        }
+                        None => break,
+                    },
+                };
                 let ends = receive_batch(buf, &mut from_server, (number, batch), timeout).await?;
                 let replies = parse_batch(buf, &ends, (number, batch))?;
-                each(&replies).map_err(ReadFailure::Stopped)?;
+                each(&replies, &mut then).map_err(ReadFailure::Stopped)?;
                 drop(replies);
                 buf.drain(..ends.last().copied().unwrap_or(0));
                 if buf.capacity() > KEEP_BUFFER && buf.len() <= KEEP_BUFFER {
                     buf.shrink_to(KEEP_BUFFER);
+                }
+                if !then.is_empty() {
+                    let batch = Arc::new(std::mem::take(&mut then));
+                    later.push_back(Arc::clone(&batch));
+                    // The sender ends only after this future drops `follow`.
+                    let _ = follow.send(batch);
                 }
             }
             // Bytes past the last reply owed were never asked for: a later read must not
@@ -259,28 +297,43 @@ impl Reader {
             }
             Ok(())
         };
-        tokio::try_join!(send_all(&mut to_server, batches), receive).map(|_| ())
+        tokio::try_join!(send_all(&mut to_server, batches, followed), receive).map(|_| ())
     }
 }
 
 /// A batch and its number in the read, for messages.
 type Numbered<'b> = (usize, &'b [Command]);
 
-/// Write every batch, one write per batch (the server reads them as fast as it answers).
+/// Write every batch, one write per batch (the server reads them as fast as it answers),
+/// then each batch that follows others up as it comes, until the receiver has no more.
 async fn send_all(
     to_server: &mut (impl AsyncWrite + Unpin),
     batches: &[Vec<Command>],
+    mut followed: tokio::sync::mpsc::UnboundedReceiver<Arc<Vec<Command>>>,
 ) -> Result<(), ReadFailure> {
     let mut packed = Vec::new();
     for batch in batches {
-        packed.clear();
-        for command in batch {
-            command.write_packed(&mut packed);
-        }
-        to_server.write_all(&packed).await.map_err(cannot_send)?;
+        send_batch(to_server, batch, &mut packed).await?;
     }
     // TLS may hold the last bytes back until flushed.
-    to_server.flush().await.map_err(cannot_send)
+    to_server.flush().await.map_err(cannot_send)?;
+    while let Some(batch) = followed.recv().await {
+        send_batch(to_server, &batch, &mut packed).await?;
+        to_server.flush().await.map_err(cannot_send)?;
+    }
+    Ok(())
+}
+
+async fn send_batch(
+    to_server: &mut (impl AsyncWrite + Unpin),
+    batch: &[Command],
+    packed: &mut Vec<u8>,
+) -> Result<(), ReadFailure> {
+    packed.clear();
+    for command in batch {
+        command.write_packed(packed);
+    }
+    to_server.write_all(packed).await.map_err(cannot_send)
 }
 
 async fn connect(address: &Address) -> Result<Box<dyn Duplex>, String> {

@@ -835,3 +835,81 @@ fn what_the_record_names_is_read_ahead_and_the_report_is_the_same() {
     );
     assert_eq!(reports[0]["rows"], reports[1]["rows"]);
 }
+
+/// The second phase (each group's next undelivered entry) goes out for each stream as soon
+/// as its first phase is in, while the other streams' replies still come: over several
+/// batches, every group gets the age of its own next entry, and a group with nothing
+/// undelivered is not read again.
+#[test]
+fn each_group_gets_its_own_next_undelivered_entry_across_batches() {
+    const STREAMS: u64 = 250;
+    let server = RedisServer::start();
+    let mut yaml = String::from("version: 1\nnamespace: app\nstreams:\n");
+    for i in 0..STREAMS {
+        yaml.push_str(&format!(
+            "  s{i}:\n    retention: unbounded\n    groups: {{ a: {{ start: \"0\" }}, b: {{ start: \"0\" }}, c: {{ start: \"0\" }} }}\n"
+        ));
+    }
+    let topology = topology_file(&yaml);
+    applied(&server, &topology);
+    let now: Vec<String> = server.cmd(&["TIME"]);
+    let now_ms: u64 = now[0].parse::<u64>().expect("seconds") * 1000;
+    // Stream i's entry n is 1000 + 10 i - n seconds old. `a` takes one entry, `b` all
+    // three, `c` none.
+    let mut load = redis::pipe();
+    for i in 0..STREAMS {
+        let key = format!("app:s{i}");
+        for n in 0..3 {
+            let at = now_ms - (1000 + 10 * i - n) * 1000;
+            load.cmd("XADD").arg(&key).arg(id(at, n)).arg("n").arg(n);
+        }
+        for (group, count) in [("a", 1), ("b", 3)] {
+            load.cmd("XREADGROUP")
+                .arg("GROUP")
+                .arg(group)
+                .arg("c1")
+                .arg("COUNT")
+                .arg(count)
+                .arg("STREAMS")
+                .arg(&key)
+                .arg(">");
+        }
+    }
+    load.query::<()>(&mut server.con()).expect("backlog");
+
+    let out = status(&topology, &server.url(), "json");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let json: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let age_of = |stream: &str, group: &str| {
+        row(&json, stream, Some(group))["figures"]["lag_age"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("no lag_age for {stream}/{group}"))
+    };
+    for i in 0..STREAMS {
+        let stream = format!("s{i}");
+        // Read a few seconds after the entries were dated: never younger, never much older.
+        for (group, expected) in [("a", 1000 + 10 * i - 1), ("c", 1000 + 10 * i)] {
+            let age = age_of(&stream, group);
+            let expected = expected as f64;
+            assert!(
+                (expected..expected + 30.0).contains(&age),
+                "{stream}/{group}: lag_age {age}, expected {expected}"
+            );
+        }
+        assert_eq!(age_of(&stream, "b"), 0.0, "{stream}/b has read everything");
+        assert_eq!(row(&json, &stream, Some("a"))["figures"]["lag"], 2);
+    }
+    // One `XRANGE` per stream for its first entry, and one per group behind (`a`, `c`).
+    let calls = commandstat_calls(&server, "xrange");
+    assert_eq!(calls, STREAMS * 3, "XRANGE calls");
+}
+
+/// How many times the server ran `command` since it started.
+fn commandstat_calls(server: &RedisServer, command: &str) -> u64 {
+    let info: String = server.cmd(&["INFO", "commandstats"]);
+    info.lines()
+        .find_map(|line| line.strip_prefix(&format!("cmdstat_{command}:calls=")))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|calls| calls.parse().ok())
+        .unwrap_or(0)
+}
