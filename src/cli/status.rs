@@ -54,12 +54,7 @@ async fn status(args: StatusArgs, colour: ColourChoice) -> Result<u8, Failure> {
             // Home and clear, then the report in place of the last one.
             print_stdout("\x1b[H\x1b[2J");
         }
-        print_stdout(&rendered(
-            &report,
-            &session,
-            format,
-            colour.enabled(terminal),
-        ));
+        print_report(&report, &session, format, colour.enabled(terminal));
         let code = report.worst().exit_code();
         let Some(every) = watch else {
             return Ok(code);
@@ -77,13 +72,16 @@ async fn report(session: &mut Session) -> Result<Report, Failure> {
     Ok(evaluate::evaluate(&session.desired, &readings))
 }
 
-fn rendered(report: &Report, session: &Session, format: StatusFormat, colour: bool) -> String {
+/// Print the report in `format`; the human one piece by piece, as it is written.
+fn print_report(report: &Report, session: &Session, format: StatusFormat, colour: bool) {
     let shown = session.plan_target();
     match format {
-        StatusFormat::Human => render::status::human(report, &shown, colour),
-        StatusFormat::Json => format!("{:#}\n", render::status::json(report, &shown)),
-        StatusFormat::Prometheus => render::status::prometheus(report, &shown),
-        StatusFormat::Markdown => render::status::markdown(report, &shown),
+        StatusFormat::Human => render::status::write_human(report, &shown, colour, print_stdout),
+        StatusFormat::Json => {
+            print_stdout(&format!("{:#}\n", render::status::json(report, &shown)))
+        }
+        StatusFormat::Prometheus => print_stdout(&render::status::prometheus(report, &shown)),
+        StatusFormat::Markdown => print_stdout(&render::status::markdown(report, &shown)),
     }
 }
 

@@ -31,10 +31,16 @@ fn write_row_name(out: &mut String, row: &Row) {
     };
 }
 
-/// The human report.
-pub fn human(report: &Report, target: &PlanTarget, colour: bool) -> String {
+/// Pieces of [`write_human`]'s output are about this long.
+const PIECE: usize = 64 * 1024;
+
+/// The human report, handed to `emit` piece by piece through one small buffer: 10,000
+/// streams make 30,000 rows, megabytes of text, and fresh memory costs more than writing
+/// it (see [`super::plan::write_human`]).
+pub fn write_human(report: &Report, target: &PlanTarget, colour: bool, mut emit: impl FnMut(&str)) {
     let style = Style { colour };
-    let mut out = format!("status of {}", target.url);
+    let mut out = String::with_capacity(PIECE + 4096);
+    let _ = write!(out, "status of {}", target.url);
     let mut about = vec![format!("namespace {}", target.namespace)];
     if let Some(env) = target.environment {
         about.push(format!("environment {env}"));
@@ -48,34 +54,11 @@ pub fn human(report: &Report, target: &PlanTarget, colour: bool) -> String {
         name.chars().count()
     };
     let width = report.rows.iter().map(&mut name_width).max().unwrap_or(0);
-    // About a line and a half per row: one buffer, written in place (10,000 streams make
-    // 30,000 rows, with no string of their own).
-    out.reserve(report.rows.len() * 160);
     for row in &report.rows {
-        style.paint_into(&mut out, colour_of(row.level), |out| {
-            let _ = write!(out, "{:<8}", row.level.name());
-        });
-        out.push_str("  ");
-        let written = out.len();
-        write_row_name(&mut out, row);
-        let shown = out.get(written..).map_or(0, |name| name.chars().count());
-        out.extend(std::iter::repeat_n(' ', width.saturating_sub(shown) + 2));
-        for (at, (figure, value)) in row.figures.iter().enumerate() {
-            if at > 0 {
-                out.push_str(" · ");
-            }
-            let _ = write!(out, "{figure} {value}");
-        }
-        while out.ends_with(' ') {
-            out.pop();
-        }
-        out.push('\n');
-        for finding in &row.findings {
-            out.push_str("          ");
-            style.paint_into(&mut out, colour_of(finding.level), |out| {
-                out.push_str(&finding.text);
-            });
-            out.push('\n');
+        write_row(&mut out, row, width, &style);
+        if out.len() >= PIECE {
+            emit(&out);
+            out.clear();
         }
     }
     if report.rows.is_empty() {
@@ -90,7 +73,36 @@ pub fn human(report: &Report, target: &PlanTarget, colour: bool) -> String {
         report.count(Level::Ok),
         style.paint(colour_of(worst), worst.name())
     ));
-    out
+    emit(&out);
+}
+
+/// A row: its level, its name padded to `width`, its figures, and under it its findings.
+fn write_row(out: &mut String, row: &Row, width: usize, style: &Style) {
+    style.paint_into(out, colour_of(row.level), |out| {
+        let _ = write!(out, "{:<8}", row.level.name());
+    });
+    out.push_str("  ");
+    let written = out.len();
+    write_row_name(out, row);
+    let shown = out.get(written..).map_or(0, |name| name.chars().count());
+    out.extend(std::iter::repeat_n(' ', width.saturating_sub(shown) + 2));
+    for (at, (figure, value)) in row.figures.iter().enumerate() {
+        if at > 0 {
+            out.push_str(" · ");
+        }
+        let _ = write!(out, "{figure} {value}");
+    }
+    while out.ends_with(' ') {
+        out.pop();
+    }
+    out.push('\n');
+    for finding in &row.findings {
+        out.push_str("          ");
+        style.paint_into(out, colour_of(finding.level), |out| {
+            out.push_str(&finding.text);
+        });
+        out.push('\n');
+    }
 }
 
 /// The JSON report: `{"format_version": 1, "target", "status", "summary", "rows": [...]}`,

@@ -1,5 +1,7 @@
 //! From readings and thresholds to a report: pure, so every rule is tested without a server.
 
+use compact_str::CompactString;
+
 use super::{
     GroupReading, HeartbeatReading, KeyState, Level, NodeReading, Readings, StreamReading,
 };
@@ -35,9 +37,10 @@ pub struct Row {
     pub server: Option<String>,
     /// A heartbeat's name (its row has no stream).
     pub heartbeat: Option<String>,
-    pub stream: String,
-    pub group: Option<String>,
-    pub key: String,
+    /// Names and keys inline up to 24 bytes: 10,000 streams make 30,000 rows.
+    pub stream: CompactString,
+    pub group: Option<CompactString>,
+    pub key: CompactString,
     pub level: Level,
     pub figures: Vec<(&'static str, Value)>,
     pub findings: Vec<Finding>,
@@ -82,7 +85,7 @@ impl std::fmt::Display for Value {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Value::Count(n) => write!(f, "{n}"),
-            Value::Ms(ms) => f.write_str(&duration_text(*ms)),
+            Value::Ms(ms) => write_duration(f, *ms),
             Value::Percent(p) => write!(f, "{p}%"),
             Value::Bytes(n) => f.write_str(&bytes_text(*n)),
             Value::Text(text) => f.write_str(&untrusted(text)),
@@ -90,7 +93,10 @@ impl std::fmt::Display for Value {
                 active,
                 of,
                 within_ms,
-            } => write!(f, "{active} of {of} within {}", duration_text(*within_ms)),
+            } => {
+                write!(f, "{active} of {of} within ")?;
+                write_duration(f, *within_ms)
+            }
             Value::Unknown(_) => f.write_str("unknown"),
         }
     }
@@ -213,8 +219,10 @@ fn heartbeat_row(desired: &Desired, reading: &HeartbeatReading) -> Row {
 
 fn stream_row(desired: &Desired, reading: &StreamReading) -> Row {
     let mut row = Row {
-        stream: reading.name.clone(),
-        key: reading.key.clone(),
+        stream: CompactString::new(&reading.name),
+        key: CompactString::new(&reading.key),
+        // Length, and at most its dead letters, retention and newest entry's age.
+        figures: Vec::with_capacity(4),
         ..Row::default()
     };
     match &reading.state {
@@ -282,9 +290,11 @@ fn stream_row(desired: &Desired, reading: &StreamReading) -> Row {
 
 fn group_row(desired: &Desired, stream: &StreamReading, group: &GroupReading) -> Row {
     let mut row = Row {
-        stream: stream.name.clone(),
-        group: Some(group.name.clone()),
-        key: stream.key.clone(),
+        stream: CompactString::new(&stream.name),
+        group: Some(CompactString::new(&group.name)),
+        key: CompactString::new(&stream.key),
+        // Lag and its age, pending and its age, consumers.
+        figures: Vec::with_capacity(5),
         ..Row::default()
     };
     if !group.exists {
@@ -465,18 +475,25 @@ pub fn bytes_text(bytes: u64) -> String {
 
 /// A duration for people: `250ms`, `42s`, `3m05s`, `1m`, `2h07m`, `3d04h`.
 pub fn duration_text(ms: u64) -> String {
+    let mut text = String::new();
+    let _ = write_duration(&mut text, ms);
+    text
+}
+
+/// [`duration_text`], written into `out` (a report shows tens of thousands).
+fn write_duration(out: &mut impl std::fmt::Write, ms: u64) -> std::fmt::Result {
     let s = ms / 1000;
     let (big, small, big_unit, small_unit) = match s {
-        _ if ms < 1000 => return format!("{ms}ms"),
-        0..60 => return format!("{s}s"),
+        _ if ms < 1000 => return write!(out, "{ms}ms"),
+        0..60 => return write!(out, "{s}s"),
         60..3600 => (s / 60, s % 60, "m", "s"),
         3600..86400 => (s / 3600, s % 3600 / 60, "h", "m"),
         _ => (s / 86400, s % 86400 / 3600, "d", "h"),
     };
     if small == 0 {
-        format!("{big}{big_unit}")
+        write!(out, "{big}{big_unit}")
     } else {
-        format!("{big}{big_unit}{small:02}{small_unit}")
+        write!(out, "{big}{big_unit}{small:02}{small_unit}")
     }
 }
 
