@@ -422,3 +422,30 @@ fn a_stream_gone_quiet_breaks_newest_age_and_an_empty_one_its_worst_level() {
     );
     assert_eq!(with_newest(None).level, Level::Critical, "empty");
 }
+
+proptest::proptest! {
+    /// Rows swapped into place come out as a stable sort by level, worst first, would put
+    /// them.
+    #[test]
+    fn worst_first_is_a_stable_sort_by_level(levels in proptest::collection::vec(0u8..4, 0..200)) {
+        let level = |n: u8| match n {
+            0 => Level::Ok,
+            1 => Level::Unknown,
+            2 => Level::Warning,
+            _ => Level::Critical,
+        };
+        let mut rows: Vec<Row> = levels
+            .iter()
+            .enumerate()
+            .map(|(at, &n)| Row {
+                key: CompactString::new(at.to_string()),
+                level: level(n),
+                ..Row::default()
+            })
+            .collect();
+        let mut sorted = rows.clone();
+        sorted.sort_by_key(|row| std::cmp::Reverse(row.level));
+        worst_first(&mut rows);
+        proptest::prop_assert_eq!(rows, sorted);
+    }
+}
