@@ -502,6 +502,8 @@ fn an_apply_during_a_slot_migration_follows_it_and_converges() {
     let slot = cluster.slot_of(tasks);
     let from = cluster.owner_of(tasks);
     let to = cluster.another_primary(from);
+    // A task `workers` has not read: status reads what follows its position.
+    cluster.cmd_on::<String>(from, &["XADD", tasks, "*", "n", "1"]);
     cluster.begin_migration(slot, to);
     assert_eq!(
         cluster.migrate_keys(slot, 10),
@@ -517,6 +519,22 @@ fn an_apply_during_a_slot_migration_follows_it_and_converges() {
         "read through ASK: {}",
         text(&out)
     );
+    // So do status's, and the read that follows them up (the entry after the group's
+    // position) goes to the same node after `ASKING` too.
+    let out = run(&cluster.url(), &file, &["status", "--format", "json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "status through ASK: {}",
+        text(&out)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let workers = report["rows"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["group"] == "workers"))
+        .unwrap_or_else(|| panic!("no workers row: {report:#}"));
+    assert_eq!(workers["figures"]["lag"], 1, "{workers:#}");
+    assert!(workers["figures"]["lag_age"].is_number(), "{workers:#}");
     let more = TOPOLOGY.replace(
         "      workers: { start: \"0\" }",
         "      workers: { start: \"0\" }\n      audit: { start: \"0\" }",
