@@ -12,6 +12,8 @@ use crate::model::types::Topology;
 use crate::plan::{self, Plan};
 use crate::redis_url::{Origin, RedisUrl, resolve_url};
 use crate::render::plan::{DeploymentShown, PlanTarget};
+use crate::status::StreamReading;
+use crate::status::evaluate::{Report, ReportBuilder};
 use crate::target::{ConnectOptions, Deployment, Role, Sentinels, Target, TargetError};
 use crate::{status, validate};
 
@@ -21,6 +23,8 @@ pub struct Session {
     pub target: Target,
     /// What was read while the file was validated, for the first read.
     prefetched: Option<Prefetched>,
+    /// `status`: the report of the streams read ahead, evaluated while the rest was read.
+    early_report: Option<ReportBuilder>,
 }
 
 /// What to read while the file is validated: what a plan reads, what `status` reads, or
@@ -32,9 +36,12 @@ pub enum ReadAhead {
     Nothing,
 }
 
+/// `status`'s streams read ahead go to the main task this many at a time.
+const STREAMS_PER_HANDOVER: usize = 100;
+
 /// What was read ahead (see [`ReadAhead`]).
 enum Prefetched {
-    Plan(read::Prefetched),
+    Plan(Box<read::Prefetched>),
     Status(status::read::Prefetched),
 }
 
@@ -90,7 +97,7 @@ impl Session {
     /// Read the live state and plan against it.
     pub async fn read_and_plan(&mut self, prune: bool) -> Result<(LiveState, Plan), Failure> {
         let prefetched = match self.prefetched.take() {
-            Some(Prefetched::Plan(prefetched)) => Some(prefetched),
+            Some(Prefetched::Plan(prefetched)) => Some(*prefetched),
             _ => None,
         };
         let live = read::read_after(&mut self.target, &self.desired, prefetched).await?;
@@ -99,13 +106,20 @@ impl Session {
         Ok((live, plan))
     }
 
-    /// Read what `status` checks, going on from what was read ahead, if anything.
-    pub async fn read_status(&mut self) -> Result<status::Readings, TargetError> {
-        let prefetched = match self.prefetched.take() {
-            Some(Prefetched::Status(prefetched)) => Some(prefetched),
-            _ => None,
-        };
-        status::read::read_after(&mut self.target, &self.desired, prefetched).await
+    /// Read what `status` checks and evaluate it, going on from what was read ahead (and
+    /// evaluated meanwhile), if anything.
+    pub async fn status_report(&mut self) -> Result<Report, TargetError> {
+        let early = self.early_report.take();
+        match self.prefetched.take() {
+            Some(Prefetched::Status(prefetched)) => {
+                let early = early.unwrap_or_else(|| ReportBuilder::new(&self.desired));
+                status::read::report_after(&mut self.target, &self.desired, prefetched, early).await
+            }
+            _ => {
+                let readings = status::read::read(&mut self.target, &self.desired).await?;
+                Ok(status::evaluate::evaluate(&self.desired, &readings))
+            }
+        }
     }
 }
 
@@ -139,19 +153,32 @@ pub async fn open_for(
         ReadAhead::Nothing => None,
         ReadAhead::Plan | ReadAhead::Status => namespace_hint(&args.file),
     };
-    let prefetch = hint.map(|namespace| {
+    // `status`'s streams, handed over as they are read, to be evaluated meanwhile.
+    let (streamed_in, mut streamed) = tokio::sync::mpsc::unbounded_channel::<Vec<StreamReading>>();
+    let prefetch = hint.clone().map(|namespace| {
         let (url, via, ca) = (url.clone(), via.clone(), args.server.tls_ca_cert.clone());
         tokio::spawn(async move {
             let mut target = connect(&url, via.as_ref(), ca).await?;
             let prefetched = match ahead {
-                ReadAhead::Status => status::read::prefetch(&mut target, &namespace)
-                    .await
-                    .ok()
-                    .map(Prefetched::Status),
+                ReadAhead::Status => {
+                    let mut ready = Vec::new();
+                    let mut sink = |reading| {
+                        ready.push(reading);
+                        if ready.len() >= STREAMS_PER_HANDOVER {
+                            let _ = streamed_in.send(std::mem::take(&mut ready));
+                        }
+                    };
+                    let prefetched = status::read::prefetch(&mut target, &namespace, &mut sink)
+                        .await
+                        .ok()
+                        .map(Prefetched::Status);
+                    let _ = streamed_in.send(ready);
+                    prefetched
+                }
                 _ => read::prefetch(&mut target, &namespace)
                     .await
                     .ok()
-                    .map(Prefetched::Plan),
+                    .map(|prefetched| Prefetched::Plan(Box::new(prefetched))),
             };
             Ok::<_, TargetError>((target, prefetched))
         })
@@ -168,8 +195,29 @@ pub async fn open_for(
         Ok(desired) => desired,
         Err(problems) => return Err(Failure::MissingSecrets(problems)),
     };
+    // The streams read ahead for this namespace are evaluated as they come.
+    let mut early = (ahead == ReadAhead::Status && hint.as_deref() == Some(&desired.namespace))
+        .then(|| ReportBuilder::new(&desired));
+    let mut take = |readings: Vec<StreamReading>| {
+        if let Some(early) = early.as_mut() {
+            for reading in readings {
+                status::read::take_prefetched(early, &desired, reading);
+            }
+        }
+    };
     let prefetched = match prefetch {
-        Some(task) => task.await.ok(), // a failed task: connect again below
+        Some(mut task) => loop {
+            tokio::select! {
+                Some(readings) = streamed.recv() => take(readings),
+                // A failed task: connect again below.
+                done = &mut task => {
+                    while let Ok(readings) = streamed.try_recv() {
+                        take(readings);
+                    }
+                    break done.ok();
+                }
+            }
+        },
         None => None,
     };
     let (target, prefetched) = match prefetched {
@@ -183,6 +231,7 @@ pub async fn open_for(
         desired,
         target,
         prefetched,
+        early_report: early,
     })
 }
 

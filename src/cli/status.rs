@@ -14,7 +14,7 @@ use super::{
 };
 use crate::model::secrets::Missing;
 use crate::render;
-use crate::status::evaluate::{self, Report};
+use crate::status::evaluate::Report;
 use crate::text::untrusted;
 
 /// The most of a scrape's request the exporter reads (its request line and headers).
@@ -68,8 +68,7 @@ async fn status(args: StatusArgs, colour: ColourChoice) -> Result<u8, Failure> {
 
 /// Read and evaluate, once.
 async fn report(session: &mut Session) -> Result<Report, Failure> {
-    let readings = session.read_status().await?;
-    Ok(evaluate::evaluate(&session.desired, &readings))
+    Ok(session.status_report().await?)
 }
 
 /// Print the report in `format`; the human one piece by piece, as it is written.

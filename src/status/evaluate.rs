@@ -1,5 +1,7 @@
 //! From readings and thresholds to a report: pure, so every rule is tested without a server.
 
+use std::collections::HashMap;
+
 use compact_str::CompactString;
 
 use super::{
@@ -113,54 +115,131 @@ pub struct Finding {
 
 /// Evaluate what was read against the thresholds of `desired`.
 pub fn evaluate(desired: &Desired, readings: &Readings) -> Report {
-    let groups: usize = readings.streams.iter().map(|s| s.groups.len()).sum();
-    let mut rows: Vec<Row> = Vec::with_capacity(
-        readings.nodes.len() + readings.heartbeats.len() + readings.streams.len() + groups,
-    );
-    rows.extend(readings.nodes.iter().map(|node| server_row(desired, node)));
-    rows.extend(
-        readings
-            .heartbeats
-            .iter()
-            .map(|heartbeat| heartbeat_row(desired, heartbeat)),
-    );
+    let mut report = ReportBuilder::new(desired);
     for reading in &readings.streams {
-        rows.push(stream_row(desired, reading));
-        if reading.state == KeyState::Stream {
-            for group in &reading.groups {
-                rows.push(group_row(desired, reading, group));
-            }
-        }
+        report.add_stream(desired, reading);
     }
-    // The rows come in order already (servers, then the streams by name, each followed by
-    // its groups by name): worst first, that order kept within a level.
-    worst_first(&mut rows);
-    Report { rows }
+    report.finish(desired, &readings.nodes, &readings.heartbeats)
 }
 
-/// Order `rows` worst first, keeping their order within a level: where each goes is
-/// counted, then each is swapped into place. A sort would take a scratch copy of the rows
-/// (megabytes, for 30,000 of them: fresh memory costs more than the sort).
-fn worst_first(rows: &mut [Row]) {
-    // Rows before each level's first place: every row of a worse level.
-    let mut next = [0usize; 4];
-    for row in rows.iter() {
-        for (level, start) in next.iter_mut().enumerate() {
-            if rank(row.level) > level {
-                *start += 1;
+/// A report built as the streams are read: each stream's rows as soon as its readings are
+/// in, in whatever order they come (`status` evaluates while the rest is still being read),
+/// and at the end the servers' and heartbeats' rows, every row then put in the report's
+/// order.
+pub struct ReportBuilder {
+    /// Each declared stream's place in name order, by key.
+    places: HashMap<CompactString, u32>,
+    /// Whether each declared stream (by place) has its rows.
+    added: Vec<bool>,
+    rows: Vec<Row>,
+    /// Where each row goes, the level aside: its stream's place and its own within it.
+    order: Vec<(u32, u32)>,
+}
+
+/// Where a row goes, its level aside: its kind (0 a server, 1 a heartbeat, 2 a stream or
+/// group), its place among them, and its place within its stream (0 the stream's own).
+type RowPlace = (u8, u32, u32);
+
+impl ReportBuilder {
+    pub fn new(desired: &Desired) -> ReportBuilder {
+        let mut names: Vec<(&str, &str)> = desired
+            .streams
+            .iter()
+            .map(|(key, stream)| (stream.name.as_str(), key.as_str()))
+            .collect();
+        names.sort_unstable();
+        let places = names
+            .iter()
+            .zip(0u32..)
+            .map(|((_, key), place)| (CompactString::new(key), place))
+            .collect();
+        let groups: usize = desired.streams.values().map(|s| s.groups.len()).sum();
+        let rows = desired.streams.len() + groups;
+        ReportBuilder {
+            places,
+            added: vec![false; desired.streams.len()],
+            rows: Vec::with_capacity(rows),
+            order: Vec::with_capacity(rows),
+        }
+    }
+
+    /// Whether the stream with this key has its rows.
+    pub fn has(&self, key: &str) -> bool {
+        self.places
+            .get(key)
+            .and_then(|place| self.added.get(*place as usize))
+            .is_some_and(|added| *added)
+    }
+
+    /// The rows of a stream and its groups.
+    pub fn add_stream(&mut self, desired: &Desired, reading: &StreamReading) {
+        // A stream the file does not declare (a test's) goes after the declared ones.
+        let place = match self.places.get(reading.key.as_str()) {
+            Some(&place) => place,
+            None => u32::try_from(self.places.len() + self.rows.len()).unwrap_or(u32::MAX),
+        };
+        if let Some(added) = self.added.get_mut(place as usize) {
+            *added = true;
+        }
+        self.rows.push(stream_row(desired, reading));
+        self.order.push((place, 0));
+        if reading.state == KeyState::Stream {
+            for (group, at) in reading.groups.iter().zip(1u32..) {
+                self.rows.push(group_row(desired, reading, group));
+                self.order.push((place, at));
             }
         }
     }
-    // Where each row goes.
-    let mut place: Vec<usize> = rows
+
+    /// The report: the servers' rows, then the heartbeats', then the streams' by name, each
+    /// followed by its groups' (by name, as read), worst first.
+    pub fn finish(
+        self,
+        desired: &Desired,
+        nodes: &[NodeReading],
+        heartbeats: &[HeartbeatReading],
+    ) -> Report {
+        let ReportBuilder {
+            rows: streams,
+            order: stream_order,
+            ..
+        } = self;
+        let mut rows: Vec<Row> = Vec::with_capacity(nodes.len() + heartbeats.len() + streams.len());
+        let mut order: Vec<RowPlace> = Vec::with_capacity(rows.capacity());
+        for (node, at) in nodes.iter().zip(0u32..) {
+            rows.push(server_row(desired, node));
+            order.push((0, at, 0));
+        }
+        for (heartbeat, at) in heartbeats.iter().zip(0u32..) {
+            rows.push(heartbeat_row(desired, heartbeat));
+            order.push((1, at, 0));
+        }
+        rows.extend(streams);
+        order.extend(stream_order.into_iter().map(|(place, at)| (2, place, at)));
+        put_in_order(&mut rows, &order);
+        Report { rows }
+    }
+}
+
+/// Order `rows` worst first, then by `order` (each row's own place, all different): the
+/// places are sorted, small as they are, and each row is then swapped into its place. A
+/// sort of the rows themselves would move them more and take a scratch copy of them
+/// (megabytes, for 30,000 rows: fresh memory costs more than the sort).
+fn put_in_order(rows: &mut [Row], order: &[RowPlace]) {
+    let mut sorted: Vec<(std::cmp::Reverse<Level>, RowPlace, usize)> = rows
         .iter()
-        .map(|row| {
-            next.get_mut(rank(row.level)).map_or(0, |at| {
-                *at += 1;
-                *at - 1
-            })
-        })
+        .zip(order)
+        .enumerate()
+        .map(|(at, (row, key))| (std::cmp::Reverse(row.level), *key, at))
         .collect();
+    sorted.sort_unstable();
+    // Where each row goes.
+    let mut place = vec![0usize; rows.len()];
+    for (to, (.., from)) in sorted.into_iter().enumerate() {
+        if let Some(slot) = place.get_mut(from) {
+            *slot = to;
+        }
+    }
     for at in 0..rows.len() {
         // Until the row at `at` is the one that goes there: each swap puts one row in place.
         while let Some(&to) = place.get(at)
@@ -169,16 +248,6 @@ fn worst_first(rows: &mut [Row]) {
             rows.swap(at, to);
             place.swap(at, to);
         }
-    }
-}
-
-/// 3 for the worst level, 0 for `ok`.
-fn rank(level: Level) -> usize {
-    match level {
-        Level::Ok => 0,
-        Level::Unknown => 1,
-        Level::Warning => 2,
-        Level::Critical => 3,
     }
 }
 

@@ -14,12 +14,13 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::evaluate::{Report, ReportBuilder};
 use super::{
     ConsumerReading, GroupReading, HeartbeatReading, KeyState, NodeReading, Readings, StreamReading,
 };
 use crate::live::StreamId;
 use crate::live::read::parse_time;
-use crate::model::desired::Desired;
+use crate::model::desired::{Desired, DesiredStream};
 use crate::model::health::{Figure, HeartbeatRule};
 use crate::resp::Reply;
 use crate::target::keyed::{BatchLimits, KeyCommands, KeyReplies};
@@ -40,21 +41,25 @@ struct Wanted<'a> {
     newest: bool,
 }
 
-/// What was read while the file was validated (see [`prefetch`]): every node, and every
-/// stream and group the namespace's record names.
+/// What was read while the file was validated (see [`prefetch`]): every node (the streams
+/// went to the prefetch's sink as they were read).
 pub struct Prefetched {
     namespace: String,
     clocks: Vec<u64>,
     nodes: Vec<NodeReading>,
-    streams: HashMap<String, StreamReading>,
 }
 
 /// Read every node, and every stream and group the record of `namespace` names: on a server
 /// where the file was applied, what `status` reads. Sent while the file is still being
-/// validated; [`read_after`] keeps what the file turns out to declare and reads the rest.
-/// The record is input like any other (someone else may have written it): it only chooses
-/// what is read, and the tool's own reads say what is there.
-pub async fn prefetch(target: &mut Target, namespace: &str) -> Result<Prefetched, TargetError> {
+/// validated; each stream goes to `sink` as soon as it is read, for [`take_prefetched`] to
+/// keep what the file turns out to declare ([`report_after`] reads the rest). The record is
+/// input like any other (someone else may have written it): it only chooses what is read,
+/// and the tool's own reads say what is there.
+pub async fn prefetch(
+    target: &mut Target,
+    namespace: &str,
+    sink: &mut StreamSink<'_>,
+) -> Result<Prefetched, TargetError> {
     let record = crate::live::read::read_record(target, namespace).await?;
     let (clocks, nodes) = read_nodes(target).await?;
     let wanted: Vec<Wanted<'_>> = record
@@ -67,55 +72,30 @@ pub async fn prefetch(target: &mut Target, namespace: &str) -> Result<Prefetched
             newest: false,
         })
         .collect();
-    let streams = read_streams(target, &wanted, &clocks).await?;
+    read_streams(target, &wanted, &clocks, sink).await?;
     Ok(Prefetched {
         namespace: namespace.to_owned(),
         clocks,
         nodes,
-        streams,
     })
 }
 
+/// Where streams go as they are read.
+pub type StreamSink<'f> = dyn FnMut(StreamReading) + Send + 'f;
+
 /// Read every node, and every declared stream and group of `desired`.
 pub async fn read(target: &mut Target, desired: &Desired) -> Result<Readings, TargetError> {
-    read_after(target, desired, None).await
-}
-
-/// [`read`], going on from what was prefetched when it was read for this namespace: a
-/// prefetched stream is kept when it was read with every group the file declares for it
-/// (and the others are left out), and read again otherwise.
-pub async fn read_after(
-    target: &mut Target,
-    desired: &Desired,
-    prefetched: Option<Prefetched>,
-) -> Result<Readings, TargetError> {
-    let (clocks, nodes, mut ahead) = match prefetched {
-        Some(p) if p.namespace == desired.namespace => (p.clocks, p.nodes, p.streams),
-        _ => {
-            let (clocks, nodes) = read_nodes(target).await?;
-            (clocks, nodes, HashMap::new())
-        }
-    };
-    let mut streams = Vec::with_capacity(desired.streams.len());
-    let mut unread = Vec::new();
-    for (key, stream) in &desired.streams {
-        let wanted = Wanted {
-            key,
-            name: &stream.name,
-            groups: stream.groups.keys().map(String::as_str).collect(),
-            newest: desired
-                .health
-                .levels(Figure::NewestAge, key, None)
-                .is_some(),
-        };
-        match ahead.remove(key.as_str()) {
-            Some(reading) if !wanted.newest && read_with_groups(&reading, &wanted.groups) => {
-                streams.push(narrowed(reading, &wanted));
-            }
-            _ => unread.push(wanted),
-        }
-    }
-    streams.extend(read_streams(target, &unread, &clocks).await?.into_values());
+    let (clocks, nodes) = read_nodes(target).await?;
+    let wanted: Vec<Wanted<'_>> = desired
+        .streams
+        .iter()
+        .map(|(key, stream)| wanted_of(desired, key, stream))
+        .collect();
+    let mut streams = Vec::with_capacity(wanted.len());
+    read_streams(target, &wanted, &clocks, &mut |reading| {
+        streams.push(reading)
+    })
+    .await?;
     streams.sort_by(|a, b| a.name.cmp(&b.name));
     let heartbeats = read_heartbeats(target, &desired.health.heartbeats).await?;
     Ok(Readings {
@@ -123,6 +103,61 @@ pub async fn read_after(
         streams,
         heartbeats,
     })
+}
+
+/// What is read of a declared stream.
+fn wanted_of<'d>(desired: &'d Desired, key: &'d str, stream: &'d DesiredStream) -> Wanted<'d> {
+    Wanted {
+        key,
+        name: &stream.name,
+        groups: stream.groups.keys().map(String::as_str).collect(),
+        newest: desired
+            .health
+            .levels(Figure::NewestAge, key, None)
+            .is_some(),
+    }
+}
+
+/// A stream read ahead for `desired`'s namespace: its rows go into `report` when it was read
+/// with every group the file declares for it (the others are left out). A stream read
+/// without them, or whose newest entry is checked (not read ahead), is read again by
+/// [`report_after`]; one the file does not declare is dropped.
+pub fn take_prefetched(report: &mut ReportBuilder, desired: &Desired, reading: StreamReading) {
+    let Some((key, stream)) = desired.streams.get_key_value(&reading.key) else {
+        return;
+    };
+    let wanted = wanted_of(desired, key, stream);
+    if !wanted.newest && read_with_groups(&reading, &wanted.groups) {
+        report.add_stream(desired, &narrowed(reading, &wanted));
+    }
+}
+
+/// The report, going on from what was read ahead for `prefetched`'s namespace (the rows
+/// already in `report`): the declared streams without rows are read, then the heartbeats.
+pub async fn report_after(
+    target: &mut Target,
+    desired: &Desired,
+    prefetched: Prefetched,
+    report: ReportBuilder,
+) -> Result<Report, TargetError> {
+    let (clocks, nodes, mut report) = if prefetched.namespace == desired.namespace {
+        (prefetched.clocks, prefetched.nodes, report)
+    } else {
+        let (clocks, nodes) = read_nodes(target).await?;
+        (clocks, nodes, ReportBuilder::new(desired))
+    };
+    let unread: Vec<Wanted<'_>> = desired
+        .streams
+        .iter()
+        .filter(|(key, _)| !report.has(key))
+        .map(|(key, stream)| wanted_of(desired, key, stream))
+        .collect();
+    read_streams(target, &unread, &clocks, &mut |reading| {
+        report.add_stream(desired, &reading);
+    })
+    .await?;
+    let heartbeats = read_heartbeats(target, &desired.health.heartbeats).await?;
+    Ok(report.finish(desired, &nodes, &heartbeats))
 }
 
 /// Whether a stream was read with each of `groups` (a missing stream has none to read).
@@ -144,15 +179,15 @@ fn narrowed(mut reading: StreamReading, wanted: &Wanted<'_>) -> StreamReading {
 }
 
 /// Both phases for `wanted` (see the module's notes), each stream on its node and by its
-/// node's clock.
+/// node's clock, handed to `sink` as soon as both are in.
 async fn read_streams(
     target: &mut Target,
     wanted: &[Wanted<'_>],
     clocks: &[u64],
-) -> Result<HashMap<String, StreamReading>, TargetError> {
-    let mut readings: HashMap<String, StreamReading> = HashMap::with_capacity(wanted.len());
+    sink: &mut StreamSink<'_>,
+) -> Result<(), TargetError> {
     if wanted.is_empty() {
-        return Ok(readings);
+        return Ok(());
     }
     let url = target.describe().clone();
     let by_key: HashMap<&str, &Wanted<'_>> = wanted.iter().map(|w| (w.key, w)).collect();
@@ -200,6 +235,8 @@ async fn read_streams(
             heavy: true,
         }
     };
+    // Streams whose second phase is on its way.
+    let mut behind_read: HashMap<String, StreamReading> = HashMap::new();
     target
         .read_keys_then(&keys, limits, &first_phase, &mut |read, then| {
             let Some(wanted) = by_key.get(read.key) else {
@@ -207,16 +244,27 @@ async fn read_streams(
             };
             if read.round == 0 {
                 let reading = first_phase_reading(wanted, &read, clocks, &url)?;
+                let before = then.len();
                 then.extend(next_undelivered_reads(&reading));
-                readings.insert(read.key.to_owned(), reading);
-            } else if let Some(reading) = readings.get_mut(read.key) {
-                next_undelivered(reading, read.replies, &url)?;
+                if then.len() == before {
+                    sink(reading);
+                } else {
+                    behind_read.insert(read.key.to_owned(), reading);
+                }
+            } else if let Some(mut reading) = behind_read.remove(read.key) {
+                next_undelivered(&mut reading, read.replies, &url)?;
+                sink(reading);
             }
             Ok(())
         })
         .await
         .map_err(TargetError::from)?;
-    Ok(readings)
+    // None is left (each was read again from its first phase if its second was redirected);
+    // were one left, its next entry would show as not read.
+    for (_, reading) in behind_read {
+        sink(reading);
+    }
+    Ok(())
 }
 
 /// A stream as its first phase's replies say.

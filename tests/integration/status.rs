@@ -799,7 +799,7 @@ fn what_the_record_names_is_read_ahead_and_the_report_is_the_same() {
     let server = RedisServer::start();
     let url = server.url();
     let applied_topology = topology_file(
-        "version: 1\nnamespace: ahead\nstreams:\n  a:\n    retention: unbounded\n    groups: { g1: { start: \"0\" }, old: { start: \"0\" } }\n",
+        "version: 1\nnamespace: ahead\nstreams:\n  a:\n    retention: unbounded\n    groups: { g1: { start: \"0\" }, old: { start: \"0\" } }\n  c:\n    retention: unbounded\n",
     );
     applied(&server, &applied_topology);
     for n in 0..3 {
@@ -832,6 +832,10 @@ fn what_the_record_names_is_read_ahead_and_the_report_is_the_same() {
     assert!(
         !rows(json).iter().any(|r| r["group"] == "old"),
         "a group the file no longer declares is not reported: {json:#}"
+    );
+    assert!(
+        !rows(json).iter().any(|r| r["stream"] == "c"),
+        "nor a stream (read ahead, the record naming it): {json:#}"
     );
     assert_eq!(reports[0]["rows"], reports[1]["rows"]);
 }

@@ -424,10 +424,10 @@ fn a_stream_gone_quiet_breaks_newest_age_and_an_empty_one_its_worst_level() {
 }
 
 proptest::proptest! {
-    /// Rows swapped into place come out as a stable sort by level, worst first, would put
-    /// them.
+    /// Rows swapped into place come out as a stable sort by level, worst first, of rows in
+    /// their own order would put them.
     #[test]
-    fn worst_first_is_a_stable_sort_by_level(levels in proptest::collection::vec(0u8..4, 0..200)) {
+    fn rows_put_in_order_are_a_stable_sort_by_level(levels in proptest::collection::vec(0u8..4, 0..200)) {
         let level = |n: u8| match n {
             0 => Level::Ok,
             1 => Level::Unknown,
@@ -445,7 +445,11 @@ proptest::proptest! {
             .collect();
         let mut sorted = rows.clone();
         sorted.sort_by_key(|row| std::cmp::Reverse(row.level));
-        worst_first(&mut rows);
+        // Their own order, given backwards, then undone by the places.
+        rows.reverse();
+        let count = u32::try_from(rows.len()).unwrap_or(u32::MAX);
+        let order: Vec<RowPlace> = (0..count).rev().map(|at| (2, at, 0)).collect();
+        put_in_order(&mut rows, &order);
         proptest::prop_assert_eq!(rows, sorted);
     }
 }
