@@ -90,7 +90,7 @@ pub fn human(plan: &Plan, target: &PlanTarget, colour: bool) -> String {
 }
 
 /// Pieces of [`write_human`]'s output are about this long.
-const PIECE: usize = 64 * 1024;
+pub(super) const PIECE: usize = 64 * 1024;
 
 /// The human plan, handed to `emit` piece by piece through one small buffer: a plan of
 /// 30,000 changes is megabytes of text, and on the machines measured a string that large
