@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 
 use super::redirect::{MAX_REDIRECTS, Redirect, TRY_AGAIN_DELAY, redirect_of};
-use super::{Command, NodeId, ReadError, Target, TargetError};
+use super::{BATCH_SIZE, Command, NodeId, ReadError, Target, TargetError};
 use crate::resp::Reply;
 use crate::text::untrusted;
 
@@ -50,11 +50,14 @@ pub struct KeyReplies<'k, 'r, 'b> {
 /// The commands to read for a key on the node that serves it.
 pub type CommandsOf<'f> = dyn Fn(&str, NodeId) -> KeyCommands + Sync + 'f;
 
-/// Batches sent to a node before its first replies are in; each batch answered lets the
-/// next one be built and sent. So the server starts on the first batch at once instead of
-/// after every key's commands are built (70,000 commands for `status` of 10,000 streams),
-/// and enough stays in flight that it never waits.
-const IN_FLIGHT: usize = 16;
+/// Commands sent to a node before its first replies are in; each batch answered lets the
+/// next one be built and sent, so about this many stay in flight. So the server starts on
+/// the first batch at once instead of after every key's commands are built (70,000 commands
+/// for `status` of 10,000 streams), and never waits, even on a slow link. Counted in
+/// commands, not batches: batches of keys with large replies hold few keys (50 streams with
+/// an age probe), and 16 such batches per round trip of 2 ms would read only 400 streams a
+/// millisecond, slower than the server answers.
+const IN_FLIGHT: usize = 16 * BATCH_SIZE;
 
 /// One node's share of a read: the keys not yet in a batch (each with whether it follows an
 /// `ASK`), the key built and left over when a batch filled up, and the keys of each batch
@@ -177,12 +180,14 @@ impl Target {
             .iter_mut()
             .map(|job| {
                 let mut batches = Vec::new();
-                for _ in 0..IN_FLIGHT {
+                let mut in_flight = 0;
+                while in_flight < IN_FLIGHT {
                     let mut batch = Vec::new();
                     let keys = next_batch(job, limits, commands_of, &mut batch);
                     if keys.is_empty() {
                         break;
                     }
+                    in_flight += batch.len();
                     job.sent.push_back(keys);
                     batches.push(batch);
                 }
