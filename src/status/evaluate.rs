@@ -154,7 +154,9 @@ impl ReportBuilder {
             .map(|((_, key), place)| (CompactString::new(key), place))
             .collect();
         let groups: usize = desired.streams.values().map(|s| s.groups.len()).sum();
-        let rows = desired.streams.len() + groups;
+        // And room for the heartbeats' and servers' rows, added last (more than 64 servers
+        // only costs a copy of the rows).
+        let rows = desired.streams.len() + groups + desired.health.heartbeats.len() + 64;
         ReportBuilder {
             places,
             added: vec![false; desired.streams.len()],
@@ -199,13 +201,17 @@ impl ReportBuilder {
         nodes: &[NodeReading],
         heartbeats: &[HeartbeatReading],
     ) -> Report {
+        // The streams' rows stay where they are; the servers' and heartbeats' go after them,
+        // their places putting them first.
         let ReportBuilder {
-            rows: streams,
-            order: stream_order,
-            ..
+            mut rows, order, ..
         } = self;
-        let mut rows: Vec<Row> = Vec::with_capacity(nodes.len() + heartbeats.len() + streams.len());
-        let mut order: Vec<RowPlace> = Vec::with_capacity(rows.capacity());
+        let mut order: Vec<RowPlace> = order
+            .into_iter()
+            .map(|(place, at)| (2, place, at))
+            .collect();
+        rows.reserve(nodes.len() + heartbeats.len());
+        order.reserve(nodes.len() + heartbeats.len());
         for (node, at) in nodes.iter().zip(0u32..) {
             rows.push(server_row(desired, node));
             order.push((0, at, 0));
@@ -214,8 +220,6 @@ impl ReportBuilder {
             rows.push(heartbeat_row(desired, heartbeat));
             order.push((1, at, 0));
         }
-        rows.extend(streams);
-        order.extend(stream_order.into_iter().map(|(place, at)| (2, place, at)));
         put_in_order(&mut rows, &order);
         Report { rows }
     }
