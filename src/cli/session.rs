@@ -112,7 +112,6 @@ impl Session {
         let early = self.early_report.take();
         match self.prefetched.take() {
             Some(Prefetched::Status(prefetched)) => {
-                let early = early.unwrap_or_else(|| ReportBuilder::new(&self.desired));
                 status::read::report_after(&mut self.target, &self.desired, prefetched, early).await
             }
             _ => {

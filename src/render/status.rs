@@ -9,6 +9,7 @@ use super::change::Style;
 use super::plan::{PIECE, PlanTarget};
 use crate::status::Level;
 use crate::status::evaluate::{Report, Row, Value};
+use crate::target::command::decimal;
 
 /// The ANSI colour of a level.
 fn colour_of(level: Level) -> &'static str {
@@ -52,19 +53,10 @@ fn write_value(out: &mut String, value: &Value) {
     }
 }
 
-fn push_decimal(out: &mut String, mut n: u64) {
-    let mut digits = [b'0'; 20];
-    let mut start = digits.len();
-    for slot in digits.iter_mut().rev() {
-        // The digit is 0-9: a cast cannot truncate it.
-        *slot = b'0' + (n % 10) as u8;
-        start -= 1;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.push_str(std::str::from_utf8(digits.get(start..).unwrap_or_default()).unwrap_or_default());
+fn push_decimal(out: &mut String, n: u64) {
+    let mut text = [0u8; 21];
+    let at = decimal(n, &mut text);
+    out.push_str(std::str::from_utf8(text.get(at..).unwrap_or_default()).unwrap_or_default());
 }
 
 /// The human report, handed to `emit` piece by piece through one small buffer: 10,000

@@ -133,18 +133,22 @@ pub fn take_prefetched(report: &mut ReportBuilder, desired: &Desired, reading: S
 }
 
 /// The report, going on from what was read ahead for `prefetched`'s namespace (the rows
-/// already in `report`): the declared streams without rows are read, then the heartbeats.
+/// already in `early`, when the file turned out to have that namespace): the declared
+/// streams without rows are read, then the heartbeats.
 pub async fn report_after(
     target: &mut Target,
     desired: &Desired,
     prefetched: Prefetched,
-    report: ReportBuilder,
+    early: Option<ReportBuilder>,
 ) -> Result<Report, TargetError> {
-    let (clocks, nodes, mut report) = if prefetched.namespace == desired.namespace {
-        (prefetched.clocks, prefetched.nodes, report)
-    } else {
-        let (clocks, nodes) = read_nodes(target).await?;
-        (clocks, nodes, ReportBuilder::new(desired))
+    let (clocks, nodes, mut report) = match early {
+        Some(early) if prefetched.namespace == desired.namespace => {
+            (prefetched.clocks, prefetched.nodes, early)
+        }
+        _ => {
+            let (clocks, nodes) = read_nodes(target).await?;
+            (clocks, nodes, ReportBuilder::new(desired))
+        }
     };
     let unread: Vec<Wanted<'_>> = desired
         .streams

@@ -154,8 +154,9 @@ fn push_decimal(out: &mut Vec<u8>, n: u64) {
 }
 
 /// `n`'s decimal digits at the end of `text` (one byte left free for a sign); returns where
-/// they start.
-fn decimal(mut n: u64, text: &mut [u8; 21]) -> usize {
+/// they start. Without allocating: commands and `status`'s report write them by the
+/// hundred thousand.
+pub(crate) fn decimal(mut n: u64, text: &mut [u8; 21]) -> usize {
     let mut at = text.len();
     loop {
         at -= 1;
