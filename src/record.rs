@@ -115,6 +115,7 @@ pub struct Record {
     pub tool_version: String,
     /// Managed streams by full key (keys, group names and starts are short: kept inline,
     /// the record of 100,000 streams is half a million allocations fewer).
+    #[serde(deserialize_with = "map_in_bulk")]
     pub streams: BTreeMap<CompactString, RecordedStream>,
     /// Managed ACL users (created or adopted by this topology).
     #[serde(default)]
@@ -156,6 +157,42 @@ pub enum RecordError {
     NotARecord(#[source] serde_json::Error),
 }
 
+/// A map read whole, then built in one go: the record writes its keys in order, and a
+/// `BTreeMap` built from sorted entries takes a pass over them, where one inserted key by key
+/// searches the tree for each (a third of the time a record of 10,000 streams took to read).
+/// Of equal keys the last one wins, as with inserts.
+fn map_in_bulk<'de, D, K, V>(deserializer: D) -> Result<BTreeMap<K, V>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    K: Deserialize<'de> + Ord,
+    V: Deserialize<'de>,
+{
+    struct Entries<K, V>(std::marker::PhantomData<(K, V)>);
+
+    impl<'de, K: Deserialize<'de> + Ord, V: Deserialize<'de>> serde::de::Visitor<'de>
+        for Entries<K, V>
+    {
+        type Value = BTreeMap<K, V>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a map")
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut access: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut entries = Vec::new();
+            while let Some(entry) = access.next_entry()? {
+                entries.push(entry);
+            }
+            Ok(entries.into_iter().collect())
+        }
+    }
+
+    deserializer.deserialize_map(Entries(std::marker::PhantomData))
+}
+
 impl Record {
     /// Parse a stored record; `Err` says why in one line.
     pub fn parse(json: &str) -> Result<Record, RecordError> {
@@ -192,6 +229,24 @@ impl Record {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_s_streams_read_in_bulk_keep_the_last_of_equal_keys_in_key_order() {
+        let json = r#"{"format": 1, "environment": null, "digest": "d", "applied_at_ms": 1,
+            "tool_version": "0", "streams": {"b": {"groups": {}}, "a": {"groups": {}},
+            "b": {"groups": {"g": {"start": "$"}}}, "c": {"groups": {}}}}"#;
+        let record = Record::parse(json).unwrap();
+        assert_eq!(record.streams.keys().collect::<Vec<_>>(), ["a", "b", "c"]);
+        let b = record.streams.get("b").unwrap();
+        assert_eq!(b.groups.get("g").map(|g| g.start.as_str()), Some("$"));
+        // As serde's own map: the same record, field for field.
+        #[derive(Deserialize)]
+        struct Inserted {
+            streams: BTreeMap<CompactString, RecordedStream>,
+        }
+        let inserted: Inserted = serde_json::from_str(json).unwrap();
+        assert_eq!(record.streams, inserted.streams);
+    }
 
     #[test]
     fn keys_carry_the_namespace_tag() {

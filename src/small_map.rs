@@ -99,15 +99,17 @@ impl<K: Ord, V> FromIterator<(K, V)> for SmallMap<K, V> {
         let mut entries: Vec<(K, V)> = iter.into_iter().collect();
         // Stable: equal keys keep their order, so the last one is the one kept below.
         entries.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut kept: Vec<(K, V)> = Vec::with_capacity(entries.len());
-        for entry in entries {
-            match kept.last_mut() {
-                Some(last) if last.0 == entry.0 => *last = entry,
-                _ => kept.push(entry),
+        // In place (a record of 10,000 streams has 10,000 of these maps): of equal keys,
+        // the later value is moved into the earlier entry, which is the one kept.
+        entries.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                std::mem::swap(later, kept);
             }
-        }
-        kept.shrink_to_fit();
-        SmallMap { entries: kept }
+            same
+        });
+        entries.shrink_to_fit();
+        SmallMap { entries }
     }
 }
 

@@ -1233,7 +1233,7 @@ impl Target {
                     let error = ReadError::Failed(TargetError::NoNode { url, node: index });
                     return Err((job, error));
                 };
-                let mut per_batch = |replies: &[Reply<'_>], then: &mut Vec<Command>| {
+                let mut per_batch = |replies: &[Reply<'_>], then: &mut Vec<Vec<Command>>| {
                     let mut each = each
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -1253,16 +1253,16 @@ impl Target {
 pub(crate) type EachJob<'f> = dyn FnMut(usize, &[Reply<'_>]) -> Result<(), TargetError> + Send + 'f;
 
 /// What [`Target::read_many_then`] hands each batch's replies to, with the job's index and
-/// where to leave the commands that follow the batch up.
+/// where to leave the batches that follow it up.
 pub(crate) type EachJobThen<'f> =
-    dyn FnMut(usize, &[Reply<'_>], &mut Vec<Command>) -> Result<(), TargetError> + Send + 'f;
+    dyn FnMut(usize, &[Reply<'_>], &mut Vec<Vec<Command>>) -> Result<(), TargetError> + Send + 'f;
 
 /// One node's read through its bounded reader, opening it again after a read that failed.
 async fn read_node(
     node: &mut Node,
     options: &ConnectOptions,
     batches: &[Vec<Command>],
-    each: &mut impl FnMut(&[Reply<'_>], &mut Vec<Command>) -> Result<(), TargetError>,
+    each: &mut impl FnMut(&[Reply<'_>], &mut Vec<Vec<Command>>) -> Result<(), TargetError>,
 ) -> Result<(), ReadError> {
     let reader = match &mut node.reader {
         Some(reader) => reader,

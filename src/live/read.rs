@@ -246,8 +246,8 @@ async fn read_streams(
         KeyCommands {
             heavy: probe.is_some(),
             commands: [
-                Some(Command::new("XLEN").arg(key)),
-                Some(Command::new("XINFO").arg("GROUPS").arg(key)),
+                Some(Command::from_words(&["XLEN", key])),
+                Some(Command::from_words(&["XINFO", "GROUPS", key])),
                 probe,
             ]
             .into_iter()
@@ -400,7 +400,7 @@ async fn read_types<'k>(
 ) -> Result<Vec<&'k str>, TargetError> {
     let mut streams = Vec::new();
     let url = target.describe().clone();
-    let type_of = |key: &str, _: NodeId| Some(Command::new("TYPE").arg(key));
+    let type_of = |key: &str, _: NodeId| Some(Command::from_words(&["TYPE", key]));
     read_each_key(target, keys, BATCH_SIZE, &type_of, &mut |key, _, reply| {
         let live = match type_name(reply, key, &url)?.as_ref() {
             "stream" => {
@@ -436,7 +436,7 @@ async fn resolve_types(
     let names: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
     let url = target.describe().clone();
     let mut resolved = Vec::with_capacity(keys.len());
-    let type_of = |key: &str, _: NodeId| Some(Command::new("TYPE").arg(key));
+    let type_of = |key: &str, _: NodeId| Some(Command::from_words(&["TYPE", key]));
     read_each_key(
         target,
         &names,

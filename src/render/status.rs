@@ -78,15 +78,15 @@ pub fn write_human(report: &Report, target: &PlanTarget, colour: bool, mut emit:
         write_row_name(&mut name, row);
         name.chars().count()
     };
-    let width = report.rows.iter().map(&mut name_width).max().unwrap_or(0);
-    for row in &report.rows {
+    let width = report.rows().map(&mut name_width).max().unwrap_or(0);
+    for row in report.rows() {
         write_row(&mut out, row, width, &style);
         if out.len() >= PIECE {
             emit(&out);
             out.clear();
         }
     }
-    if report.rows.is_empty() {
+    if report.is_empty() {
         out.push_str("the topology declares no streams\n");
     }
     let worst = report.worst();
@@ -139,8 +139,7 @@ fn write_row(out: &mut String, row: &Row, width: usize, style: &Style) {
 /// with the reason under `unknown`) and findings.
 pub fn json(report: &Report, target: &PlanTarget) -> Json {
     let rows: Vec<Json> = report
-        .rows
-        .iter()
+        .rows()
         .map(|row| {
             let mut figures = serde_json::Map::new();
             let mut unknown = serde_json::Map::new();
@@ -209,7 +208,7 @@ pub fn prometheus(report: &Report, target: &PlanTarget) -> String {
         None => families.push((name, help, vec![sample])),
     };
     let namespace = label_value(target.namespace);
-    for row in &report.rows {
+    for row in report.rows() {
         if let Some(server) = &row.server {
             server_metrics(row, &label_value(server), &mut add);
             continue;
@@ -440,7 +439,7 @@ pub fn markdown(report: &Report, target: &PlanTarget) -> String {
         report.count(Level::Unknown),
         report.count(Level::Ok)
     ));
-    for row in &report.rows {
+    for row in report.rows() {
         let name = match (&row.server, &row.heartbeat, &row.group) {
             (Some(server), _, _) => format!("server `{}`", cell(server)),
             (None, Some(heartbeat), _) => format!("heartbeat `{}`", cell(heartbeat)),

@@ -150,12 +150,16 @@ pub async fn report_after(
             (clocks, nodes, ReportBuilder::new(desired))
         }
     };
-    let unread: Vec<Wanted<'_>> = desired
-        .streams
-        .iter()
-        .filter(|(key, _)| !report.has(key))
-        .map(|(key, stream)| wanted_of(desired, key, stream))
-        .collect();
+    let unread: Vec<Wanted<'_>> = if report.has_every_stream() {
+        Vec::new()
+    } else {
+        desired
+            .streams
+            .iter()
+            .filter(|(key, _)| !report.has(key))
+            .map(|(key, stream)| wanted_of(desired, key, stream))
+            .collect()
+    };
     read_streams(target, &unread, &clocks, &mut |reading| {
         report.add_stream(desired, &reading);
     })
@@ -208,19 +212,14 @@ async fn read_streams(
             };
         };
         let mut commands = Vec::with_capacity(3 + 2 * wanted.groups.len() + 1);
-        commands.push(Command::new("XLEN").arg(key));
-        commands.push(Command::new("XINFO").arg("GROUPS").arg(key));
-        commands.push(
-            Command::new("XRANGE")
-                .arg(key)
-                .arg("-")
-                .arg("+")
-                .arg("COUNT")
-                .arg(1u64),
-        );
+        commands.push(Command::from_words(&["XLEN", key]));
+        commands.push(Command::from_words(&["XINFO", "GROUPS", key]));
+        commands.push(Command::from_words(&[
+            "XRANGE", key, "-", "+", "COUNT", "1",
+        ]));
         for group in &wanted.groups {
-            commands.push(Command::new("XPENDING").arg(key).arg(*group));
-            commands.push(Command::new("XINFO").arg("CONSUMERS").arg(key).arg(*group));
+            commands.push(Command::from_words(&["XPENDING", key, group]));
+            commands.push(Command::from_words(&["XINFO", "CONSUMERS", key, group]));
         }
         // Last, so the others keep their places: the newest entry, only where its age is
         // checked.
@@ -240,7 +239,7 @@ async fn read_streams(
         }
     };
     // Streams whose second phase is on its way.
-    let mut behind_read: HashMap<String, StreamReading> = HashMap::new();
+    let mut behind_read: HashMap<&str, StreamReading> = HashMap::new();
     target
         .read_keys_then(&keys, limits, &first_phase, &mut |read, then| {
             let Some(wanted) = by_key.get(read.key) else {
@@ -253,7 +252,7 @@ async fn read_streams(
                 if then.len() == before {
                     sink(reading);
                 } else {
-                    behind_read.insert(read.key.to_owned(), reading);
+                    behind_read.insert(read.key, reading);
                 }
             } else if let Some(mut reading) = behind_read.remove(read.key) {
                 next_undelivered(&mut reading, read.replies, &url)?;
@@ -307,12 +306,8 @@ fn next_undelivered_reads(reading: &StreamReading) -> impl Iterator<Item = Comma
     behind(reading)
         .filter_map(|at| reading.groups.get(at))
         .map(|group| {
-            Command::new("XRANGE")
-                .arg(reading.key.as_str())
-                .arg(format!("({}", group.last_delivered))
-                .arg("+")
-                .arg("COUNT")
-                .arg(1u64)
+            let after = format!("({}", group.last_delivered);
+            Command::from_words(&["XRANGE", &reading.key, &after, "+", "COUNT", "1"])
         })
 }
 

@@ -27,6 +27,20 @@ impl Command {
         command
     }
 
+    /// A command from its words, in one allocation of the size they take: the reads sent
+    /// per key by the ten thousand (`XINFO CONSUMERS <key> <group>` outgrows the room
+    /// [`Command::new`] starts with, and would be moved once).
+    pub fn from_words(words: &[&str]) -> Command {
+        let mut command = Command {
+            encoded: Vec::with_capacity(words.iter().map(|w| word_len(w.len())).sum()),
+            count: 0,
+        };
+        for word in words {
+            command.push_bytes(word.as_bytes());
+        }
+        command
+    }
+
     /// A command from its words: `["XGROUP", "CREATE", key, ...]`.
     pub fn from_args<A: Arg>(args: impl IntoIterator<Item = A>) -> Command {
         let mut command = Command::default();

@@ -50,23 +50,48 @@ pub struct KeyReplies<'k, 'r, 'b> {
 /// The commands to read for a key on the node that serves it.
 pub type CommandsOf<'f> = dyn Fn(&str, NodeId) -> KeyCommands + Sync + 'f;
 
-/// Commands sent to a node before its first replies are in; each batch answered lets the
-/// next one be built and sent, so about this many stay in flight. So the server starts on
-/// the first batch at once instead of after every key's commands are built (70,000 commands
-/// for `status` of 10,000 streams), and never waits, even on a slow link. Counted in
-/// commands, not batches: batches of keys with large replies hold few keys (50 streams with
-/// an age probe), and 16 such batches per round trip of 2 ms would read only 400 streams a
-/// millisecond, slower than the server answers.
+/// Commands in flight to a node, at most: each batch answered lets the next ones be built
+/// and sent. So the server starts on the first batch at once instead of after every key's
+/// commands are built (70,000 commands for `status` of 10,000 streams), and never waits,
+/// even on a slow link. Counted in commands, not batches: batches of keys with large replies
+/// hold few keys (50 streams with an age probe), and 16 such batches per round trip of 2 ms
+/// would read only 400 streams a millisecond, slower than the server answers.
 const IN_FLIGHT: usize = 16 * BATCH_SIZE;
 
+/// Commands sent before the first replies are in. Each batch answered then lets two be
+/// built until [`IN_FLIGHT`] are in flight (the window doubles each round trip), so the
+/// first batch leaves after a few hundred keys are built instead of thousands (2 ms of 10 ms
+/// before `status`'s first read went out), and the server works on it while the next are
+/// built.
+const FIRST_IN_FLIGHT: usize = 2 * BATCH_SIZE;
+
 /// One node's share of a read: the keys not yet in a batch (each with whether it follows an
-/// `ASK`), the key built and left over when a batch filled up, and the keys of each batch
-/// sent and not yet answered, in order.
+/// `ASK`), the key built and left over when a batch filled up, the keys of each batch sent
+/// and not yet answered, in order, and how many commands those batches hold.
 struct Job<'k> {
     node: NodeId,
     unbuilt: std::vec::IntoIter<(&'k str, bool)>,
     carried: Option<(&'k str, bool, KeyCommands)>,
     sent: VecDeque<Vec<BatchKey<'k>>>,
+    in_flight: usize,
+}
+
+impl<'k> Job<'k> {
+    /// Build the next batch of keys and count it as sent; `None` when every key is built.
+    fn send_next(
+        &mut self,
+        limits: BatchLimits,
+        commands_of: &CommandsOf<'_>,
+    ) -> Option<Vec<Command>> {
+        let mut batch = Vec::new();
+        let keys = next_batch(self, limits, commands_of, &mut batch);
+        if keys.is_empty() {
+            return None;
+        }
+        self.in_flight += batch.len();
+        self.sent.push_back(keys);
+        Some(batch)
+    }
 }
 
 /// A key in a batch: its command count, whether each command follows an `ASKING`, and its
@@ -174,21 +199,16 @@ impl Target {
                 unbuilt: keys.into_iter(),
                 carried: None,
                 sent: VecDeque::new(),
+                in_flight: 0,
             })
             .collect();
         let reads: Vec<(NodeId, Vec<Vec<Command>>)> = jobs
             .iter_mut()
             .map(|job| {
                 let mut batches = Vec::new();
-                let mut in_flight = 0;
-                while in_flight < IN_FLIGHT {
-                    let mut batch = Vec::new();
-                    let keys = next_batch(job, limits, commands_of, &mut batch);
-                    if keys.is_empty() {
-                        break;
-                    }
-                    in_flight += batch.len();
-                    job.sent.push_back(keys);
+                while job.in_flight < FIRST_IN_FLIGHT
+                    && let Some(batch) = job.send_next(limits, commands_of)
+                {
                     batches.push(batch);
                 }
                 (job.node, batches)
@@ -202,8 +222,9 @@ impl Target {
                     return Ok(());
                 };
                 let keys = job.sent.pop_front().unwrap_or_default();
-                // What goes next: this batch's follow-ups, then the next batch of keys.
-                let mut next = Vec::new();
+                job.in_flight = job.in_flight.saturating_sub(replies.len());
+                // What goes next: this batch's follow-ups with the next batch of keys.
+                let (mut next, mut follow) = (Vec::new(), Vec::new());
                 let mut at = 0;
                 for (key, commands, asked, round) in keys {
                     // With ASKING, every other reply is its `OK`.
@@ -231,12 +252,20 @@ impl Target {
                     each(read, &mut own)?;
                     if !own.is_empty() {
                         next.push((key, own.len(), asked, round + 1));
-                        push_asked(then, own.drain(..), asked);
+                        push_asked(&mut follow, own.drain(..), asked);
                     }
                 }
-                next.extend(next_batch(job, limits, commands_of, then));
+                next.extend(next_batch(job, limits, commands_of, &mut follow));
                 if !next.is_empty() {
+                    job.in_flight += follow.len();
                     job.sent.push_back(next);
+                    then.push(follow);
+                }
+                // Until the window is full, one more.
+                if job.in_flight < IN_FLIGHT
+                    && let Some(batch) = job.send_next(limits, commands_of)
+                {
+                    then.push(batch);
                 }
                 Ok(())
             })

@@ -241,15 +241,16 @@ impl Reader {
             .await
     }
 
-    /// [`Reader::read_each`], where `each` may follow a batch up: the commands it leaves in
-    /// its second argument go out as one more batch as soon as it returns, their replies
-    /// handed to `each` in turn, after those of every batch sent before. So a second read
-    /// that depends on the first (a group's next entry, once its position is known) keeps
-    /// the server busy instead of waiting for the whole first read to end.
+    /// [`Reader::read_each`], where `each` may follow a batch up: the batches it leaves in
+    /// its second argument go out as soon as it returns, in order, their replies handed to
+    /// `each` in turn, after those of every batch sent before. So a second read that depends
+    /// on the first (a group's next entry, once its position is known) keeps the server busy
+    /// instead of waiting for the whole first read to end, and a read can start with a few
+    /// batches and build the next ones as the first are answered.
     pub(crate) async fn read_each_then(
         &mut self,
         batches: &[Vec<Command>],
-        each: &mut impl FnMut(&[Reply<'_>], &mut Vec<Command>) -> Result<(), TargetError>,
+        each: &mut impl FnMut(&[Reply<'_>], &mut Vec<Vec<Command>>) -> Result<(), TargetError>,
         timeout: Duration,
     ) -> Result<(), ReadFailure> {
         let (mut from_server, mut to_server) = tokio::io::split(&mut self.stream);
@@ -280,8 +281,8 @@ impl Reader {
                 if buf.capacity() > KEEP_BUFFER && buf.len() <= KEEP_BUFFER {
                     buf.shrink_to(KEEP_BUFFER);
                 }
-                if !then.is_empty() {
-                    let batch = Arc::new(std::mem::take(&mut then));
+                for batch in then.drain(..).filter(|batch| !batch.is_empty()) {
+                    let batch = Arc::new(batch);
                     later.push_back(Arc::clone(&batch));
                     // The sender ends only after this future drops `follow`.
                     let _ = follow.send(batch);
