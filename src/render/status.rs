@@ -8,7 +8,7 @@ use serde_json::{Value as Json, json};
 use super::change::Style;
 use super::plan::{PIECE, PlanTarget};
 use crate::status::Level;
-use crate::status::evaluate::{Report, Row, Value};
+use crate::status::evaluate::{Report, Row, Value, duration_parts};
 use crate::target::command::decimal;
 
 /// The ANSI colour of a level.
@@ -32,6 +32,17 @@ fn write_row_name(out: &mut String, row: &Row) {
     }
 }
 
+/// How many characters [`write_row_name`] writes for `row`, counted without writing them.
+fn row_name_width(row: &Row) -> usize {
+    let chars = |text: &str| text.chars().count();
+    match (&row.server, &row.heartbeat, &row.group) {
+        (Some(server), _, _) => "server ".len() + chars(server),
+        (None, Some(heartbeat), _) => "heartbeat ".len() + chars(heartbeat),
+        (None, None, Some(group)) => "group /".len() + chars(&row.stream) + chars(group),
+        (None, None, None) => "stream ".len() + chars(&row.stream),
+    }
+}
+
 fn push_all(out: &mut String, parts: &[&str]) {
     for part in parts {
         out.push_str(part);
@@ -47,9 +58,35 @@ fn write_value(out: &mut String, value: &Value) {
             push_decimal(out, *p);
             out.push('%');
         }
+        Value::Ms(ms) => push_duration(out, *ms),
+        Value::Active {
+            active,
+            of,
+            within_ms,
+        } => {
+            push_decimal(out, *active);
+            out.push_str(" of ");
+            push_decimal(out, *of);
+            out.push_str(" within ");
+            push_duration(out, *within_ms);
+        }
         other => {
             let _ = write!(out, "{other}");
         }
+    }
+}
+
+/// A duration as [`Value`]'s `Display` writes it (`3m05s`).
+fn push_duration(out: &mut String, ms: u64) {
+    let (big, big_unit, small) = duration_parts(ms);
+    push_decimal(out, big);
+    out.push_str(big_unit);
+    if let Some((small, small_unit)) = small {
+        if small < 10 {
+            out.push('0');
+        }
+        push_decimal(out, small);
+        out.push_str(small_unit);
     }
 }
 
@@ -71,14 +108,7 @@ pub fn write_human(report: &Report, target: &PlanTarget, colour: bool, mut emit:
         about.push(format!("environment {env}"));
     }
     out.push_str(&format!(" ({})\n\n", about.join(", ")));
-    // The names' widths, each written once into a scratch buffer.
-    let mut name = String::new();
-    let mut name_width = |row: &Row| {
-        name.clear();
-        write_row_name(&mut name, row);
-        name.chars().count()
-    };
-    let width = report.rows().map(&mut name_width).max().unwrap_or(0);
+    let width = report.rows().map(row_name_width).max().unwrap_or(0);
     for row in report.rows() {
         write_row(&mut out, row, width, &style);
         if out.len() >= PIECE {
@@ -109,9 +139,8 @@ fn write_row(out: &mut String, row: &Row, width: usize, style: &Style) {
         out.extend(std::iter::repeat_n(' ', 8usize.saturating_sub(name.len())));
     });
     out.push_str("  ");
-    let written = out.len();
     write_row_name(out, row);
-    let shown = out.get(written..).map_or(0, |name| name.chars().count());
+    let shown = row_name_width(row);
     out.extend(std::iter::repeat_n(' ', width.saturating_sub(shown) + 2));
     for (at, (figure, value)) in row.figures.iter().enumerate() {
         if at > 0 {
@@ -474,10 +503,30 @@ mod tests {
     use super::*;
 
     proptest::proptest! {
+        /// A row's name is as wide as counted, whatever its kind and characters.
+        #[test]
+        fn row_names_are_as_wide_as_counted(stream in "\\PC{0,12}", other in "\\PC{0,12}", kind in 0u8..4) {
+            let mut row = Row { stream: stream.as_str().into(), ..Row::default() };
+            match kind {
+                0 => row.server = Some(other),
+                1 => row.heartbeat = Some(other),
+                2 => row.group = Some(other.as_str().into()),
+                _ => {}
+            }
+            let mut written = String::new();
+            write_row_name(&mut written, &row);
+            proptest::prop_assert_eq!(row_name_width(&row), written.chars().count());
+        }
+
         /// The report's figures are written as `Value`'s `Display` writes them.
         #[test]
-        fn figures_are_written_as_displayed(n in proptest::num::u64::ANY) {
-            for value in [Value::Count(n), Value::Percent(n), Value::Ms(n), Value::Bytes(n)] {
+        fn figures_are_written_as_displayed(
+            n in proptest::num::u64::ANY,
+            // Durations of every unit, from ms to days.
+            ms in 0u64..400_000_000,
+        ) {
+            let active = Value::Active { active: n, of: ms, within_ms: ms };
+            for value in [Value::Count(n), Value::Percent(n), Value::Ms(n), Value::Ms(ms), Value::Bytes(n), active] {
                 let mut written = String::new();
                 write_value(&mut written, &value);
                 proptest::prop_assert_eq!(written, value.to_string());

@@ -618,21 +618,29 @@ pub fn duration_text(ms: u64) -> String {
     text
 }
 
-/// [`duration_text`], written into `out` (a report shows tens of thousands).
+/// [`duration_text`], written into `out`.
 fn write_duration(out: &mut impl std::fmt::Write, ms: u64) -> std::fmt::Result {
+    let (big, big_unit, small) = duration_parts(ms);
+    write!(out, "{big}{big_unit}")?;
+    match small {
+        Some((small, small_unit)) => write!(out, "{small:02}{small_unit}"),
+        None => Ok(()),
+    }
+}
+
+/// What [`duration_text`] writes: a count and its unit, then the next smaller unit's count
+/// (written with two digits) and unit, unless it is 0. Apart, so that a report of tens of
+/// thousands of ages writes them without the formatting machinery.
+pub(crate) fn duration_parts(ms: u64) -> (u64, &'static str, Option<(u64, &'static str)>) {
     let s = ms / 1000;
     let (big, small, big_unit, small_unit) = match s {
-        _ if ms < 1000 => return write!(out, "{ms}ms"),
-        0..60 => return write!(out, "{s}s"),
+        _ if ms < 1000 => return (ms, "ms", None),
+        0..60 => return (s, "s", None),
         60..3600 => (s / 60, s % 60, "m", "s"),
         3600..86400 => (s / 3600, s % 3600 / 60, "h", "m"),
         _ => (s / 86400, s % 86400 / 3600, "d", "h"),
     };
-    if small == 0 {
-        write!(out, "{big}{big_unit}")
-    } else {
-        write!(out, "{big}{big_unit}{small:02}{small_unit}")
-    }
+    (big, big_unit, (small > 0).then_some((small, small_unit)))
 }
 
 #[cfg(test)]
