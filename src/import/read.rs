@@ -60,10 +60,11 @@ pub async fn read(target: &mut Target, namespace: &str) -> Result<Found, TargetE
         }
     }
     found.acl = read_users(target).await?;
-    found.environment = match crate::live::read::read_record(target, namespace).await {
-        Ok(record) => Ok(record.and_then(|r| r.environment)),
-        Err(error) => Err(error.to_string()),
-    };
+    found.environment =
+        match crate::live::read::read_record::<crate::record::Record>(target, namespace).await {
+            Ok(record) => Ok(record.and_then(|r| r.environment)),
+            Err(error) => Err(error.to_string()),
+        };
     Ok(found)
 }
 

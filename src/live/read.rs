@@ -41,7 +41,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{LiveGroup, LiveKey, LiveNode, LiveState, LiveStream, StreamId};
 use crate::model::desired::Desired;
-use crate::record::{Record, RecordError, legacy_record_key, record_key};
+use crate::record::{Record, RecordError, Recorded, legacy_record_key, record_key};
 use crate::resp::{MAX_REPLY_BYTES, Reply, server_words, size_text};
 use crate::small_map::SmallMap;
 use crate::target::keyed::{BatchLimits, KeyCommands};
@@ -578,10 +578,10 @@ fn key_node(target: &Target, key: &str) -> usize {
 /// The record alone, in one round trip: apply checks under the lock that no other apply
 /// ran since it read the server (wherever it was found: an apply that moved it wrote a new
 /// serial).
-pub async fn read_record(
+pub async fn read_record<R: Recorded>(
     target: &mut Target,
     namespace: &str,
-) -> Result<Option<Record>, TargetError> {
+) -> Result<Option<R>, TargetError> {
     let keys = RecordKeys::of(namespace);
     let url = target.describe().clone();
     let (current, old) =
@@ -627,12 +627,12 @@ impl RecordKeys {
         ]
     }
 
-    fn parse(
+    fn parse<R: Recorded>(
         &self,
         current: &Reply,
         old: &Reply,
         url: &RedactedUrl,
-    ) -> Result<(Option<Record>, Option<Record>), TargetError> {
+    ) -> Result<(Option<R>, Option<R>), TargetError> {
         Ok((
             parse_record(current, &self.current, url)?,
             parse_record(old, &self.old, url)?,
@@ -676,24 +676,24 @@ impl RecordKeys {
     }
 
     /// The record in force, and whether it is under the old name.
-    fn choose(
+    fn choose<R: Recorded>(
         &self,
         namespace: &str,
-        current: Option<Record>,
-        old: Option<Record>,
+        current: Option<R>,
+        old: Option<R>,
         url: &RedactedUrl,
-    ) -> Result<(Option<Record>, bool), TargetError> {
+    ) -> Result<(Option<R>, bool), TargetError> {
         match (current, old) {
             (Some(current), Some(old)) => Err(TargetError::RecordUnderTwoNames {
                 url: url.clone(),
                 records: Box::new(TwoRecords {
                     namespace: namespace.to_owned(),
                     current_key: self.current.clone(),
-                    current_serial: current.serial,
-                    current_version: untrusted(&current.tool_version).into_owned(),
+                    current_serial: current.serial(),
+                    current_version: untrusted(current.tool_version()).into_owned(),
                     old_key: self.old.clone(),
-                    old_serial: old.serial,
-                    old_version: untrusted(&old.tool_version).into_owned(),
+                    old_serial: old.serial(),
+                    old_version: untrusted(old.tool_version()).into_owned(),
                 }),
             }),
             (Some(current), None) => Ok((Some(current), false)),
@@ -706,11 +706,11 @@ impl RecordKeys {
 }
 
 /// `GET` of a record on the node its key routes to.
-async fn read_one_record(
+async fn read_one_record<R: Recorded>(
     target: &mut Target,
     key: &str,
     url: &RedactedUrl,
-) -> Result<Option<Record>, TargetError> {
+) -> Result<Option<R>, TargetError> {
     target
         .read_with(
             Route::Key(key),
@@ -823,11 +823,11 @@ fn parse_node_max_entries(reply: &Reply, url: &RedactedUrl) -> Result<u64, Targe
 }
 
 /// `GET` of the record: nil when there is none.
-fn parse_record(
+fn parse_record<R: Recorded>(
     reply: &Reply,
     record_key: &str,
     url: &RedactedUrl,
-) -> Result<Option<Record>, TargetError> {
+) -> Result<Option<R>, TargetError> {
     let unusable = |source: RecordError| TargetError::UnusableRecord {
         key: untrusted(record_key).into_owned(),
         source: source.into(),
@@ -836,7 +836,7 @@ fn parse_record(
         Reply::Nil => Ok(None),
         Reply::Bytes(bytes) => {
             let json = std::str::from_utf8(bytes).map_err(|_| unusable(RecordError::NotText))?;
-            Record::parse(json).map(Some).map_err(unusable)
+            R::parse(json).map(Some).map_err(unusable)
         }
         Reply::Error { code, details } => Err(TargetError::Refused {
             url: url.clone(),

@@ -14,6 +14,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use compact_str::CompactString;
+
 use super::evaluate::{Report, ReportBuilder};
 use super::{
     ConsumerReading, GroupReading, HeartbeatReading, KeyState, NodeReading, Readings, StreamReading,
@@ -22,6 +24,7 @@ use crate::live::StreamId;
 use crate::live::read::parse_time;
 use crate::model::desired::{Desired, DesiredStream};
 use crate::model::health::{Figure, HeartbeatRule};
+use crate::record::RecordNames;
 use crate::resp::Reply;
 use crate::target::keyed::{BatchLimits, KeyCommands, KeyReplies};
 use crate::target::scan::ScanPattern;
@@ -60,15 +63,16 @@ pub async fn prefetch(
     namespace: &str,
     sink: &mut StreamSink<'_>,
 ) -> Result<Prefetched, TargetError> {
-    let record = crate::live::read::read_record(target, namespace).await?;
+    // Its names alone: the streams' reads wait for them.
+    let record: Option<RecordNames> = crate::live::read::read_record(target, namespace).await?;
     let (clocks, nodes) = read_nodes(target).await?;
     let wanted: Vec<Wanted<'_>> = record
         .iter()
         .flat_map(|record| &record.streams)
-        .map(|(key, recorded)| Wanted {
+        .map(|(key, groups)| Wanted {
             key,
             name: key,
-            groups: recorded.groups.keys().map(|g| g.as_str()).collect(),
+            groups: groups.iter().map(CompactString::as_str).collect(),
             newest: false,
         })
         .collect();
