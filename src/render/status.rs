@@ -8,8 +8,7 @@ use serde_json::{Value as Json, json};
 use super::change::Style;
 use super::plan::{PIECE, PlanTarget};
 use crate::status::Level;
-use crate::status::evaluate::{Report, Row, Value, duration_parts};
-use crate::target::command::decimal;
+use crate::status::evaluate::{Report, Row, Value};
 
 /// The ANSI colour of a level.
 fn colour_of(level: Level) -> &'static str {
@@ -47,53 +46,6 @@ fn push_all(out: &mut String, parts: &[&str]) {
     for part in parts {
         out.push_str(part);
     }
-}
-
-/// A figure's value as [`Value`]'s `Display` writes it; counts without the formatting
-/// machinery (a report of 10,000 streams writes 150,000 figures).
-fn write_value(out: &mut String, value: &Value) {
-    match value {
-        Value::Count(n) => push_decimal(out, *n),
-        Value::Percent(p) => {
-            push_decimal(out, *p);
-            out.push('%');
-        }
-        Value::Ms(ms) => push_duration(out, *ms),
-        Value::Active {
-            active,
-            of,
-            within_ms,
-        } => {
-            push_decimal(out, *active);
-            out.push_str(" of ");
-            push_decimal(out, *of);
-            out.push_str(" within ");
-            push_duration(out, *within_ms);
-        }
-        other => {
-            let _ = write!(out, "{other}");
-        }
-    }
-}
-
-/// A duration as [`Value`]'s `Display` writes it (`3m05s`).
-fn push_duration(out: &mut String, ms: u64) {
-    let (big, big_unit, small) = duration_parts(ms);
-    push_decimal(out, big);
-    out.push_str(big_unit);
-    if let Some((small, small_unit)) = small {
-        if small < 10 {
-            out.push('0');
-        }
-        push_decimal(out, small);
-        out.push_str(small_unit);
-    }
-}
-
-fn push_decimal(out: &mut String, n: u64) {
-    let mut text = [0u8; 21];
-    let at = decimal(n, &mut text);
-    out.push_str(std::str::from_utf8(text.get(at..).unwrap_or_default()).unwrap_or_default());
 }
 
 /// The human report, handed to `emit` piece by piece through one small buffer: 10,000
@@ -148,7 +100,7 @@ fn write_row(out: &mut String, row: &Row, width: usize, style: &Style) {
         }
         out.push_str(figure);
         out.push(' ');
-        write_value(out, value);
+        value.write_into(out);
     }
     while out.ends_with(' ') {
         out.pop();
@@ -528,7 +480,7 @@ mod tests {
             let active = Value::Active { active: n, of: ms, within_ms: ms };
             for value in [Value::Count(n), Value::Percent(n), Value::Ms(n), Value::Ms(ms), Value::Bytes(n), active] {
                 let mut written = String::new();
-                write_value(&mut written, &value);
+                value.write_into(&mut written);
                 proptest::prop_assert_eq!(written, value.to_string());
             }
         }

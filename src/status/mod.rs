@@ -15,6 +15,8 @@
 pub mod evaluate;
 pub mod read;
 
+use compact_str::CompactString;
+
 use crate::live::StreamId;
 
 /// How a figure or a row stands, from best to worst.
@@ -84,9 +86,10 @@ pub struct NodeReading {
 /// What was read of a declared stream.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StreamReading {
-    /// The name in the file, and its key.
-    pub name: String,
-    pub key: String,
+    /// The name in the file, and its key (inline up to 24 bytes: read on one thread and
+    /// dropped on another, by the ten thousand).
+    pub name: CompactString,
+    pub key: CompactString,
     pub state: KeyState,
     pub length: u64,
     /// The first entry's ID (none when empty).
@@ -111,7 +114,7 @@ pub enum KeyState {
 /// What was read of a declared group.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct GroupReading {
-    pub name: String,
+    pub name: CompactString,
     pub exists: bool,
     /// `XINFO GROUPS` `lag`; `None` when Redis says nil.
     pub lag: Option<u64>,
@@ -128,7 +131,7 @@ pub struct GroupReading {
 /// A consumer of a group, from `XINFO CONSUMERS`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConsumerReading {
-    pub name: String,
+    pub name: CompactString,
     pub pending: u64,
     /// Ms since it was last seen: `inactive` where the server has it (Redis 7.2 and
     /// later; `None` when it never read), else `idle`.

@@ -127,7 +127,7 @@ fn wanted_of<'d>(desired: &'d Desired, key: &'d str, stream: &'d DesiredStream) 
 /// without them, or whose newest entry is checked (not read ahead), is read again by
 /// [`report_after`]; one the file does not declare is dropped.
 pub fn take_prefetched(report: &mut ReportBuilder, desired: &Desired, reading: StreamReading) {
-    let Some((key, stream)) = desired.streams.get_key_value(&reading.key) else {
+    let Some((key, stream)) = desired.streams.get_key_value(reading.key.as_str()) else {
         return;
     };
     let wanted = wanted_of(desired, key, stream);
@@ -183,7 +183,7 @@ fn read_with_groups(reading: &StreamReading, groups: &[&str]) -> bool {
 /// A prefetched reading as [`read_streams`] would have read it for `wanted`: its name, and
 /// its groups narrowed to the wanted ones (both in name order).
 fn narrowed(mut reading: StreamReading, wanted: &Wanted<'_>) -> StreamReading {
-    wanted.name.clone_into(&mut reading.name);
+    reading.name = CompactString::new(wanted.name);
     reading
         .groups
         .retain(|g| wanted.groups.contains(&g.name.as_str()));
@@ -478,8 +478,8 @@ fn parse_stream(
 ) -> Result<StreamReading, TargetError> {
     let reply = |i: usize| replies.get(i).unwrap_or(&Reply::Nil);
     let mut reading = StreamReading {
-        name: name.to_owned(),
-        key: key.to_owned(),
+        name: CompactString::new(name),
+        key: CompactString::new(key),
         state: KeyState::Stream,
         length: 0,
         first_id: None,
@@ -512,7 +512,7 @@ fn parse_stream(
             .find(|(n, _)| n == group)
             .map(|(_, g)| g.clone())
             .unwrap_or_default();
-        found.name = (*group).to_owned();
+        found.name = CompactString::new(group);
         if found.exists {
             let pending = reply(3 + 2 * at);
             let consumers = reply(4 + 2 * at);
@@ -529,7 +529,7 @@ fn parse_groups(
     items: &[Reply<'_>],
     key: &str,
     url: &RedactedUrl,
-) -> Result<Vec<(String, GroupReading)>, TargetError> {
+) -> Result<Vec<(CompactString, GroupReading)>, TargetError> {
     items
         .iter()
         .map(|item| {
@@ -543,7 +543,7 @@ fn parse_groups(
             let mut name = None;
             for (field, value) in fields {
                 match (field, value) {
-                    ("name", v) => name = v.as_str().map(str::to_owned),
+                    ("name", v) => name = v.as_str().map(CompactString::new),
                     ("pending", Reply::Int(n)) => group.pending = non_negative(*n),
                     ("last-delivered-id", v) => {
                         group.last_delivered = v
@@ -604,7 +604,7 @@ fn parse_consumers(
             let (mut name, mut pending, mut idle, mut inactive) = (None, 0, None, None);
             for (field, value) in fields {
                 match (field, value) {
-                    ("name", v) => name = v.as_str().map(str::to_owned),
+                    ("name", v) => name = v.as_str().map(CompactString::new),
                     ("pending", Reply::Int(n)) => pending = non_negative(*n),
                     ("idle", Reply::Int(n)) => idle = Some(non_negative(*n)),
                     // -1: it never read.

@@ -62,8 +62,8 @@ fn desired(top: Vec<(Figure, Levels)>) -> Desired {
 
 fn stream(name: &str, length: u64, groups: Vec<GroupReading>) -> StreamReading {
     StreamReading {
-        name: name.to_owned(),
-        key: format!("app:{name}"),
+        name: name.into(),
+        key: format!("app:{name}").into(),
         state: KeyState::Stream,
         length,
         first_id: Some(id(NOW - 60_000)),
@@ -83,7 +83,7 @@ fn streams_only(streams: Vec<StreamReading>) -> Readings {
 
 fn group(lag: Option<u64>) -> GroupReading {
     GroupReading {
-        name: "workers".to_owned(),
+        name: "workers".into(),
         exists: true,
         lag,
         ..GroupReading::default()
@@ -180,7 +180,7 @@ fn fewer_active_consumers_than_wanted_is_the_breach() {
     active.within_ms = Some(60_000);
     let desired = desired(vec![(Figure::ActiveConsumers, active)]);
     let consumer = |name: &str, unseen_ms| ConsumerReading {
-        name: name.to_owned(),
+        name: name.into(),
         pending: 0,
         unseen_ms,
     };
