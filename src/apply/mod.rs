@@ -918,7 +918,7 @@ mod tests {
             namespace: "app".to_owned(),
             environment: None,
             streams: Default::default(),
-            digest: String::new(),
+            digest: Default::default(),
             users: [("worker".to_owned(), user)].into_iter().collect(),
             health: Default::default(),
         }

@@ -201,7 +201,7 @@ fn check_saved(session: &Session, args: &ApplyArgs, saved: &SavedPlan) -> Result
         }
         _ => {}
     }
-    if saved.desired_digest != session.desired.digest {
+    if saved.desired_digest != session.desired.digest() {
         return Err(message(
             "the topology changed since the plan was made; run plan again. Nothing was applied",
         ));

@@ -108,7 +108,7 @@ fn empty_like(side: &Side) -> Side {
             namespace: side.desired.namespace.clone(),
             environment: side.desired.environment.clone(),
             streams: Default::default(),
-            digest: String::new(),
+            digest: Default::default(),
             health: Default::default(),
             users: Default::default(),
         },

@@ -40,7 +40,7 @@ async fn plan(args: &PlanArgs, colour: ColourChoice) -> Result<u8, Failure> {
         let saved = SavedPlan::new(
             plan.clone(),
             saved_target,
-            session.desired.digest.clone(),
+            session.desired.digest().to_owned(),
             args.target.prune,
         );
         std::fs::write(out, saved.to_json()).map_err(|source| Failure::File {

@@ -1629,7 +1629,7 @@ mod tests {
         )
         .expect("desired");
         assert!(plain.users["u"].summary().get("access").is_none());
-        assert_ne!(plain.digest, desired.digest);
+        assert_ne!(plain.digest(), desired.digest());
     }
 
     proptest::proptest! {
@@ -1748,7 +1748,7 @@ mod tests {
         };
         assert_eq!(group(&with).consumers, ["dev-c", "dev-p"]);
         assert!(group(&with).same_creation(&group(&without)));
-        assert_eq!(with.digest, without.digest);
+        assert_eq!(with.digest(), without.digest());
     }
 
     #[test]

@@ -12,6 +12,30 @@ use super::secrets::{Hashed, Secrets};
 use super::types::{Access, Keys, Retention, Sp, StartId, Stream, Topology, User, UserNames};
 
 /// What one environment of a topology declares, ready to compare with a live server.
+/// A digest computed once, when first asked ([`Desired::digest`]). Always equal to another:
+/// it follows from the rest of the desired state, which equality compares.
+#[derive(Clone, Default)]
+pub struct LazyDigest(std::sync::OnceLock<String>);
+
+impl LazyDigest {
+    /// A digest given, not computed (tests of the planner).
+    pub fn known(digest: &str) -> LazyDigest {
+        LazyDigest(std::sync::OnceLock::from(digest.to_owned()))
+    }
+}
+
+impl PartialEq for LazyDigest {
+    fn eq(&self, _: &LazyDigest) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for LazyDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.get().map_or("(not computed)", String::as_str))
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Desired {
     pub namespace: String,
@@ -20,8 +44,8 @@ pub struct Desired {
     /// Streams by full key (`<namespace>:<name>`), sorted.
     pub streams: BTreeMap<String, DesiredStream>,
     /// sha256 of the canonical form of everything above: what the record remembers as
-    /// "last applied".
-    pub digest: String,
+    /// "last applied" (see [`Desired::digest`]).
+    pub digest: LazyDigest,
     /// ACL users by name, sorted.
     pub users: BTreeMap<String, DesiredUser>,
     /// What `status` checks (`health` and `dlq_of`); nothing to apply, not in the digest.
@@ -344,16 +368,21 @@ impl Desired {
         if !problems.is_empty() {
             return Err(problems);
         }
-        let mut desired = Desired {
+        let desired = Desired {
             namespace,
             environment: environment.map(str::to_owned),
             streams,
-            digest: String::new(),
+            digest: LazyDigest::default(),
             users,
             health,
         };
-        desired.digest = desired.compute_digest();
         Ok(desired)
+    }
+
+    /// The digest of the declarations, computed when first asked: plan and apply need it,
+    /// `validate` and `status` do not (at 100,000 streams it is tens of milliseconds).
+    pub fn digest(&self) -> &str {
+        self.digest.0.get_or_init(|| self.compute_digest())
     }
 
     /// A stable digest (`health` is not in it: nothing of it is applied): the same declarations give the same digest whatever the file's

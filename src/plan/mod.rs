@@ -165,7 +165,7 @@ fn record_is_current(
     kept.is_empty()
         && record.users == *users
         && all_registered
-        && record.digest == desired.digest
+        && record.digest == desired.digest()
         && record.environment == desired.environment
         && record.streams.len() == desired.streams.len()
         && facts
@@ -229,7 +229,7 @@ fn record_change(
     }
     let same_content = live.record.as_ref().is_some_and(|r| {
         r.streams == streams
-            && r.digest == desired.digest
+            && r.digest == desired.digest()
             && r.environment == desired.environment
             && r.users == users
     }) && unregistered.is_empty();
@@ -240,7 +240,7 @@ fn record_change(
     let record = Record {
         format: FORMAT,
         environment: desired.environment.clone(),
-        digest: desired.digest.clone(),
+        digest: desired.digest().to_owned(),
         applied_at_ms: live.record_clock_ms(),
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
         streams,

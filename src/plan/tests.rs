@@ -50,7 +50,7 @@ fn desired(streams: &[StreamSpec]) -> Desired {
                 )
             })
             .collect(),
-        digest: "d1".to_owned(),
+        digest: crate::model::desired::LazyDigest::known("d1"),
         health: Default::default(),
         users: Default::default(),
     }
@@ -129,7 +129,7 @@ fn recorded(desired: &Desired) -> Record {
         applied_plan: None,
         format: FORMAT,
         environment: desired.environment.clone(),
-        digest: desired.digest.clone(),
+        digest: desired.digest().to_owned(),
         applied_at_ms: 1,
         tool_version: "0".to_owned(),
         streams: desired

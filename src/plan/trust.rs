@@ -209,7 +209,7 @@ mod tests {
             namespace: "app".to_owned(),
             environment: None,
             streams: BTreeMap::from([("app:orders".to_owned(), orders)]),
-            digest: "d".to_owned(),
+            digest: crate::model::desired::LazyDigest::known("d"),
             users: BTreeMap::new(),
             health: Default::default(),
         }

@@ -618,7 +618,7 @@ mod tests {
             namespace: "ns".to_owned(),
             environment: None,
             streams: BTreeMap::new(),
-            digest: "d".to_owned(),
+            digest: crate::model::desired::LazyDigest::known("d"),
             health: Default::default(),
             users: users
                 .iter()

@@ -82,7 +82,7 @@ fn desired(case: &Case, namespace: &str) -> Desired {
         namespace: namespace.to_owned(),
         environment: None,
         streams,
-        digest: "p".to_owned(),
+        digest: redis_topology::model::desired::LazyDigest::known("p"),
         users: Default::default(),
         health: Default::default(),
     }

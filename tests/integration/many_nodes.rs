@@ -855,7 +855,7 @@ fn an_operation_routed_to_no_node_of_the_target_is_refused_before_anything_is_se
             namespace: "app".to_owned(),
             environment: None,
             streams: Default::default(),
-            digest: String::new(),
+            digest: Default::default(),
             users: Default::default(),
             health: Default::default(),
         };

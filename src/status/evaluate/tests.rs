@@ -54,7 +54,7 @@ fn desired(top: Vec<(Figure, Levels)>) -> Desired {
         ]
         .into_iter()
         .collect(),
-        digest: String::new(),
+        digest: Default::default(),
         users: Default::default(),
         health,
     }
