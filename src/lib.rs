@@ -38,6 +38,7 @@ pub(crate) mod import;
 pub mod live;
 pub(crate) mod messages;
 pub mod model;
+pub(crate) mod number;
 pub mod plan;
 pub(crate) mod record;
 pub mod render;

@@ -194,6 +194,11 @@ pub async fn open_for(
         Ok(desired) => desired,
         Err(problems) => return Err(Failure::MissingSecrets(problems)),
     };
+    // Plan and apply need the digest: computed now, while the server is still being read
+    // (~6 ms at 10,000 streams, after the reads otherwise).
+    if ahead == ReadAhead::Plan {
+        let _ = desired.digest();
+    }
     // The streams read ahead for this namespace are evaluated as they come.
     let mut early = (ahead == ReadAhead::Status && hint.as_deref() == Some(&desired.namespace))
         .then(|| ReportBuilder::new(&desired));

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use sha2::{Digest, Sha256};
 
+use crate::number::push_decimal;
 use crate::small_map::SmallMap;
 
 use super::health::{HealthRules, HeartbeatRule, Levels, StreamRules};
@@ -388,27 +389,13 @@ impl Desired {
     /// A stable digest (`health` is not in it: nothing of it is applied): the same declarations give the same digest whatever the file's
     /// layout, comments or key order.
     fn compute_digest(&self) -> String {
-        use std::fmt::Write as _;
         // One reused buffer: this runs over every stream of large topologies.
         let mut line = String::with_capacity(128);
         let mut hasher = Sha256::new();
         hasher.update(format!("ns={}\n", self.namespace));
         for (key, stream) in &self.streams {
-            let r = stream.retention;
             line.clear();
-            let _ = writeln!(
-                line,
-                "stream={key} maxlen={:?} max_age={:?} approx={}",
-                r.maxlen, r.max_age_ms, r.approximate
-            );
-            for (name, group) in &stream.groups {
-                let _ = writeln!(
-                    line,
-                    "group={name} start={} entries_read={:?}",
-                    group.start.as_redis_arg(),
-                    group.entries_read
-                );
-            }
+            write_digest_lines(&mut line, key, stream);
             hasher.update(line.as_bytes());
         }
         // Users with how many passwords they have, not the passwords' hashes: the digest is
@@ -436,6 +423,56 @@ impl Desired {
             ));
         }
         hex(&hasher.finalize())
+    }
+}
+
+/// A stream's lines of the digest's text, appended to `line`:
+/// `stream=<key> maxlen=<Option> max_age=<Option> approx=<bool>`, then per group
+/// `group=<name> start=<start> entries_read=<Option>`, each ending with a newline and each
+/// `Option` as `Debug` writes it (`Some(1000)`, `None`): the text digests in records and
+/// saved plans were made of. Written without the formatting machinery: at 10,000 streams
+/// the formatted version took ~6 ms of a no-op plan's critical path.
+fn write_digest_lines(line: &mut String, key: &str, stream: &DesiredStream) {
+    let r = stream.retention;
+    line.push_str("stream=");
+    line.push_str(key);
+    line.push_str(" maxlen=");
+    push_option(line, r.maxlen);
+    line.push_str(" max_age=");
+    push_option(line, r.max_age_ms);
+    line.push_str(if r.approximate {
+        " approx=true\n"
+    } else {
+        " approx=false\n"
+    });
+    for (name, group) in &stream.groups {
+        line.push_str("group=");
+        line.push_str(name);
+        line.push_str(" start=");
+        match group.start {
+            StartId::Last => line.push('$'),
+            StartId::Id { ms: 0, seq: 0 } => line.push('0'),
+            StartId::Id { ms, seq } => {
+                push_decimal(line, ms);
+                line.push('-');
+                push_decimal(line, seq);
+            }
+        }
+        line.push_str(" entries_read=");
+        push_option(line, group.entries_read);
+        line.push('\n');
+    }
+}
+
+/// An `Option<u64>` as `Debug` writes it.
+fn push_option(line: &mut String, value: Option<u64>) {
+    match value {
+        Some(n) => {
+            line.push_str("Some(");
+            push_decimal(line, n);
+            line.push(')');
+        }
+        None => line.push_str("None"),
     }
 }
 
@@ -552,4 +589,71 @@ fn health_rules(topology: &Topology, namespace: &str) -> HealthRules {
         rules.streams.insert(key(namespace, &name.value), own);
     }
     rules
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::Write as _;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// The digest's lines as they were first written, with the formatting machinery: the
+    /// digests in records and saved plans were made of this text.
+    fn formatted_lines(key: &str, stream: &DesiredStream) -> String {
+        let r = stream.retention;
+        let mut line = String::new();
+        let _ = writeln!(
+            line,
+            "stream={key} maxlen={:?} max_age={:?} approx={}",
+            r.maxlen, r.max_age_ms, r.approximate
+        );
+        for (name, group) in &stream.groups {
+            let _ = writeln!(
+                line,
+                "group={name} start={} entries_read={:?}",
+                group.start.as_redis_arg(),
+                group.entries_read
+            );
+        }
+        line
+    }
+
+    fn start() -> impl Strategy<Value = StartId> {
+        prop_oneof![
+            Just(StartId::Last),
+            Just(StartId::Id { ms: 0, seq: 0 }),
+            (any::<u64>(), any::<u64>()).prop_map(|(ms, seq)| StartId::Id { ms, seq }),
+        ]
+    }
+
+    proptest! {
+        /// Written without the formatting machinery, a stream's lines are the text the
+        /// digests of records and saved plans were made of.
+        #[test]
+        fn digest_lines_are_the_formatted_text(
+            key in "[a-z:{}]{1,20}",
+            maxlen in any::<Option<u64>>(),
+            max_age_ms in any::<Option<u64>>(),
+            approximate in any::<bool>(),
+            groups in proptest::collection::vec(("[a-z-]{1,12}", start(), any::<Option<u64>>()), 0..4),
+        ) {
+            let stream = DesiredStream {
+                name: key.clone(),
+                retention: DesiredRetention { maxlen, max_age_ms, approximate },
+                groups: groups
+                    .into_iter()
+                    .map(|(name, start, entries_read)| {
+                        (name, DesiredGroup { start, entries_read, consumers: Vec::new() })
+                    })
+                    .collect(),
+                schema: None,
+                producers: Vec::new(),
+            };
+            let mut written = String::new();
+            write_digest_lines(&mut written, &key, &stream);
+            prop_assert_eq!(written, formatted_lines(&key, &stream));
+        }
+    }
 }

@@ -10,7 +10,7 @@ use super::{
 };
 use crate::model::desired::Desired;
 use crate::model::health::{Figure, Levels, Unit};
-use crate::target::command::decimal;
+use crate::number::push_decimal;
 use crate::text::untrusted;
 
 /// Why a group's lag is unknown, when Redis says nil.
@@ -152,13 +152,6 @@ fn push_duration(out: &mut String, ms: u64) {
         push_decimal(out, small);
         out.push_str(small_unit);
     }
-}
-
-/// `n` in decimal, appended to `out`.
-fn push_decimal(out: &mut String, n: u64) {
-    let mut text = [0u8; 21];
-    let at = decimal(n, &mut text);
-    out.push_str(std::str::from_utf8(text.get(at..).unwrap_or_default()).unwrap_or_default());
 }
 
 /// The value for people (written straight into a report: 10,000 streams show 100,000).

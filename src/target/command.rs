@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use crate::number::decimal;
 use crate::text::untrusted_bytes;
 
 /// One command and its arguments, kept as they go on the wire: each argument a RESP bulk
@@ -165,21 +166,6 @@ fn push_decimal(out: &mut Vec<u8>, n: u64) {
     let mut text = [0u8; 21];
     let at = decimal(n, &mut text);
     out.extend_from_slice(&text[at..]);
-}
-
-/// `n`'s decimal digits at the end of `text` (one byte left free for a sign); returns where
-/// they start. Without allocating: commands and `status`'s report write them by the
-/// hundred thousand.
-pub(crate) fn decimal(mut n: u64, text: &mut [u8; 21]) -> usize {
-    let mut at = text.len();
-    loop {
-        at -= 1;
-        text[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return at;
-        }
-    }
 }
 
 /// Shown as [`Command::describe`] does: never with a password.
