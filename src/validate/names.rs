@@ -203,13 +203,22 @@ fn plain_problem(name: &str) -> Option<Problem> {
 /// Why a name cannot be (part of) a Redis key managed by patterns, if it cannot.
 fn key_name_problem(name: &str, glob: &[char]) -> Option<Problem> {
     plain_problem(name).or_else(|| {
-        name.chars()
-            .find(|c| glob.contains(c))
-            .map(|c| Problem::Invalid(format!("contains the glob character `{c}`")))
+        // Glob characters are ASCII, and no byte of a longer UTF-8 character is: a search
+        // of the bytes (every stream of the file and of the record is checked).
+        name.bytes()
+            .find(|b| glob.contains(&char::from(*b)))
+            .map(|b| {
+                let c = char::from(b);
+                Problem::Invalid(format!("contains the glob character `{c}`"))
+            })
     })
 }
 
 fn whitespace_problem(name: &str) -> Option<Problem> {
+    // The common case in one pass over the bytes: printable ASCII other than a space.
+    if name.bytes().all(|b| b.is_ascii_graphic()) {
+        return None;
+    }
     name.chars()
         .find(|c| c.is_whitespace() || c.is_control() || crate::text::is_bidi_control(*c))
         .map(|c| {
@@ -259,6 +268,30 @@ fn reserved(name: &Sp<String>, kind: Kind) -> Diagnostic {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The byte-wise fast paths find what a search of the characters finds, in any text
+        /// (ASCII, whitespace of every kind, controls, bidi controls, other characters).
+        #[test]
+        fn names_are_judged_as_a_search_of_their_characters(
+            name in "[a-z:{}*?\\[\\]\\\\ \t\u{a0}\u{202e}\u{7f}é_-]{0,10}",
+        ) {
+            let odd = |c: char| c.is_whitespace() || c.is_control() || crate::text::is_bidi_control(c);
+            proptest::prop_assert_eq!(whitespace_problem(&name).is_some(), name.chars().any(odd));
+            let glob = name.chars().find(|c| STREAM_GLOB.contains(c));
+            let found = match stream_problem(&name) {
+                Some(Problem::Invalid(text)) if text.starts_with("contains the glob") => text.chars().nth(29),
+                _ => None,
+            };
+            if !name.is_empty() && !name.chars().any(odd) {
+                proptest::prop_assert_eq!(found, glob);
+            }
+            let reserved = name
+                .split(':')
+                .any(|part| part.trim_start_matches('{').starts_with(RESERVED_PREFIX));
+            proptest::prop_assert_eq!(has_reserved_segment(&name), reserved);
+        }
+    }
 
     #[test]
     fn reserved_parts_are_refused_in_namespaces_streams_and_groups() {
