@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::session::{ReadAhead, Session, block_on, open_for};
+use super::session::{ReadAhead, Session, block_on, exit_soon, open_for};
 use super::{
     ColourChoice, Failure, StatusArgs, StatusFormat, TargetArgs, print_stderr, print_stdout,
 };
@@ -57,6 +57,8 @@ async fn status(args: StatusArgs, colour: ColourChoice) -> Result<u8, Failure> {
         print_report(&report, &session, format, colour.enabled(terminal));
         let code = report.worst().exit_code();
         let Some(every) = watch else {
+            // 30,000 rows and the desired state of 10,000 streams: not freed one by one.
+            exit_soon((session, report));
             return Ok(code);
         };
         tokio::select! {
