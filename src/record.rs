@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::model::desired::key;
-use crate::small_map::{SmallMap, sort_keeping_last};
+use crate::small_map::{SmallMap, deserialize_entries};
 
 /// Names under the namespace that belong to the tool.
 pub const RESERVED_PREFIX: &str = "__topology__";
@@ -171,38 +171,7 @@ where
     K: Deserialize<'de> + Ord,
     V: Deserialize<'de>,
 {
-    Ok(map_entries(deserializer)?.into_iter().collect())
-}
-
-/// A map's entries as they come.
-fn map_entries<'de, D, K, V>(deserializer: D) -> Result<Vec<(K, V)>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    K: Deserialize<'de>,
-    V: Deserialize<'de>,
-{
-    struct Entries<K, V>(std::marker::PhantomData<(K, V)>);
-
-    impl<'de, K: Deserialize<'de>, V: Deserialize<'de>> serde::de::Visitor<'de> for Entries<K, V> {
-        type Value = Vec<(K, V)>;
-
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("a map")
-        }
-
-        fn visit_map<A: serde::de::MapAccess<'de>>(
-            self,
-            mut access: A,
-        ) -> Result<Self::Value, A::Error> {
-            let mut entries = Vec::new();
-            while let Some(entry) = access.next_entry()? {
-                entries.push(entry);
-            }
-            Ok(entries)
-        }
-    }
-
-    deserializer.deserialize_map(Entries(std::marker::PhantomData))
+    Ok(deserialize_entries(deserializer)?.into_iter().collect())
 }
 
 /// What is read of a stored record: the whole [`Record`], or [`RecordNames`] where only
@@ -242,8 +211,13 @@ pub struct RecordNames {
     tool_version: String,
     #[serde(default)]
     serial: u64,
-    #[serde(deserialize_with = "stream_names")]
-    pub streams: Vec<(CompactString, Vec<CompactString>)>,
+    pub streams: SmallMap<CompactString, StreamNames>,
+}
+
+/// A recorded stream's groups, by name alone.
+#[derive(Debug, Default, Deserialize)]
+pub struct StreamNames {
+    pub groups: SmallMap<CompactString, serde::de::IgnoredAny>,
 }
 
 impl Recorded for RecordNames {
@@ -265,40 +239,6 @@ impl Recorded for RecordNames {
     fn tool_version(&self) -> &str {
         &self.tool_version
     }
-}
-
-/// `streams` as a list of each key and its groups' names (of each group, its name alone).
-fn stream_names<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Vec<(CompactString, Vec<CompactString>)>, D::Error> {
-    #[derive(Deserialize)]
-    struct Stream {
-        #[serde(deserialize_with = "group_names")]
-        groups: Vec<CompactString>,
-    }
-    let mut streams: Vec<(CompactString, Vec<CompactString>)> =
-        map_entries::<_, CompactString, Stream>(deserializer)?
-            .into_iter()
-            .map(|(key, stream)| (key, stream.groups))
-            .collect();
-    sort_keeping_last(&mut streams);
-    for (_, groups) in &mut streams {
-        groups.sort_unstable();
-        groups.dedup();
-    }
-    Ok(streams)
-}
-
-/// A map's keys, its values skipped.
-fn group_names<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Vec<CompactString>, D::Error> {
-    Ok(
-        map_entries::<_, CompactString, serde::de::IgnoredAny>(deserializer)?
-            .into_iter()
-            .map(|(name, _)| name)
-            .collect(),
-    )
 }
 
 impl Record {
@@ -380,11 +320,9 @@ mod tests {
         let shown: Vec<(String, Vec<String>)> = names
             .streams
             .iter()
-            .map(|(key, groups)| {
-                (
-                    key.to_string(),
-                    groups.iter().map(ToString::to_string).collect(),
-                )
+            .map(|(key, stream)| {
+                let groups = stream.groups.keys().map(ToString::to_string).collect();
+                (key.to_string(), groups)
             })
             .collect();
         assert_eq!(shown, names_of(&record));

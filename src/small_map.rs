@@ -105,7 +105,7 @@ impl<K: Ord, V> FromIterator<(K, V)> for SmallMap<K, V> {
 
 /// Sort `entries` by key and keep, of equal keys, the last one: what inserting them one by
 /// one into a map leaves. In place (a record of 10,000 streams has 10,000 small maps).
-pub fn sort_keeping_last<K: Ord, V>(entries: &mut Vec<(K, V)>) {
+fn sort_keeping_last<K: Ord, V>(entries: &mut Vec<(K, V)>) {
     // Stable: equal keys keep their order. Of equal keys, the later value is moved into the
     // earlier entry, which is the one kept.
     entries.sort_by(|a, b| a.0.cmp(&b.0));
@@ -151,30 +151,36 @@ where
     V: Deserialize<'de>,
 {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct EntriesVisitor<K, V>(std::marker::PhantomData<(K, V)>);
+        Ok(deserialize_entries(deserializer)?.into_iter().collect())
+    }
+}
 
-        impl<'de, K, V> Visitor<'de> for EntriesVisitor<K, V>
-        where
-            K: Deserialize<'de> + Ord,
-            V: Deserialize<'de>,
-        {
-            type Value = SmallMap<K, V>;
+/// A map's entries, as they come (duplicates and all): for maps built from them in one go.
+pub fn deserialize_entries<'de, D, K, V>(deserializer: D) -> Result<Vec<(K, V)>, D::Error>
+where
+    D: Deserializer<'de>,
+    K: Deserialize<'de>,
+    V: Deserialize<'de>,
+{
+    struct EntriesVisitor<K, V>(std::marker::PhantomData<(K, V)>);
 
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a map")
-            }
+    impl<'de, K: Deserialize<'de>, V: Deserialize<'de>> Visitor<'de> for EntriesVisitor<K, V> {
+        type Value = Vec<(K, V)>;
 
-            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
-                let mut entries = Vec::with_capacity(access.size_hint().unwrap_or(0).min(64));
-                while let Some(entry) = access.next_entry()? {
-                    entries.push(entry);
-                }
-                Ok(entries.into_iter().collect())
-            }
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a map")
         }
 
-        deserializer.deserialize_map(EntriesVisitor(std::marker::PhantomData))
+        fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+            let mut entries = Vec::with_capacity(access.size_hint().unwrap_or(0).min(64));
+            while let Some(entry) = access.next_entry()? {
+                entries.push(entry);
+            }
+            Ok(entries)
+        }
     }
+
+    deserializer.deserialize_map(EntriesVisitor(std::marker::PhantomData))
 }
 
 #[cfg(test)]

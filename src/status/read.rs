@@ -69,10 +69,10 @@ pub async fn prefetch(
     let wanted: Vec<Wanted<'_>> = record
         .iter()
         .flat_map(|record| &record.streams)
-        .map(|(key, groups)| Wanted {
+        .map(|(key, stream)| Wanted {
             key,
             name: key,
-            groups: groups.iter().map(CompactString::as_str).collect(),
+            groups: stream.groups.keys().map(CompactString::as_str).collect(),
             newest: false,
         })
         .collect();
