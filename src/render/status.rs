@@ -470,18 +470,44 @@ mod tests {
             proptest::prop_assert_eq!(row_name_width(&row), written.chars().count());
         }
 
-        /// The report's figures are written as `Value`'s `Display` writes them.
+        /// The report's figures are written as the formatting machinery would write them
+        /// (the way they were first written, kept here as the reference).
         #[test]
-        fn figures_are_written_as_displayed(
+        fn figures_are_written_as_formatted(
             n in proptest::num::u64::ANY,
             // Durations of every unit, from ms to days.
             ms in 0u64..400_000_000,
         ) {
-            let active = Value::Active { active: n, of: ms, within_ms: ms };
-            for value in [Value::Count(n), Value::Percent(n), Value::Ms(n), Value::Ms(ms), Value::Bytes(n), active] {
+            let formatted_duration = |ms: u64| {
+                let s = ms / 1000;
+                let (big, small, big_unit, small_unit) = match s {
+                    _ if ms < 1000 => return format!("{ms}ms"),
+                    0..60 => return format!("{s}s"),
+                    60..3600 => (s / 60, s % 60, "m", "s"),
+                    3600..86400 => (s / 3600, s % 3600 / 60, "h", "m"),
+                    _ => (s / 86400, s % 86400 / 3600, "d", "h"),
+                };
+                if small == 0 {
+                    format!("{big}{big_unit}")
+                } else {
+                    format!("{big}{big_unit}{small:02}{small_unit}")
+                }
+            };
+            let cases = [
+                (Value::Count(n), n.to_string()),
+                (Value::Percent(n), format!("{n}%")),
+                (Value::Ms(n), formatted_duration(n)),
+                (Value::Ms(ms), formatted_duration(ms)),
+                (
+                    Value::Active { active: n, of: ms, within_ms: ms },
+                    format!("{n} of {ms} within {}", formatted_duration(ms)),
+                ),
+            ];
+            for (value, formatted) in cases {
                 let mut written = String::new();
                 value.write_into(&mut written);
-                proptest::prop_assert_eq!(written, value.to_string());
+                proptest::prop_assert_eq!(&written, &formatted);
+                proptest::prop_assert_eq!(value.to_string(), formatted);
             }
         }
     }

@@ -1,7 +1,6 @@
 //! From readings and thresholds to a report: pure, so every rule is tested without a server.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 
 use compact_str::CompactString;
 
@@ -40,11 +39,6 @@ impl Report {
         self.order
             .iter()
             .filter_map(|&at| self.rows.get(at as usize))
-    }
-
-    /// How many rows it has.
-    pub fn len(&self) -> usize {
-        self.rows.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -112,8 +106,8 @@ impl Value {
 }
 
 impl Value {
-    /// The value as its `Display` writes it, appended to `out`; counts and ages without the
-    /// formatting machinery (a report of 10,000 streams writes 150,000 figures).
+    /// The value for people, appended to `out`; counts and ages without the formatting
+    /// machinery (a report of 10,000 streams writes 150,000 figures).
     pub fn write_into(&self, out: &mut String) {
         match self {
             Value::Count(n) => push_decimal(out, *n),
@@ -133,9 +127,9 @@ impl Value {
                 out.push_str(" within ");
                 push_duration(out, *within_ms);
             }
-            other => {
-                let _ = write!(out, "{other}");
-            }
+            Value::Bytes(n) => out.push_str(&bytes_text(*n)),
+            Value::Text(text) => out.push_str(&untrusted(text)),
+            Value::Unknown(_) => out.push_str("unknown"),
         }
     }
 }
@@ -154,25 +148,12 @@ fn push_duration(out: &mut String, ms: u64) {
     }
 }
 
-/// The value for people (written straight into a report: 10,000 streams show 100,000).
+/// The value for people, as [`Value::write_into`] writes it.
 impl std::fmt::Display for Value {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Value::Count(n) => write!(f, "{n}"),
-            Value::Ms(ms) => write_duration(f, *ms),
-            Value::Percent(p) => write!(f, "{p}%"),
-            Value::Bytes(n) => f.write_str(&bytes_text(*n)),
-            Value::Text(text) => f.write_str(&untrusted(text)),
-            Value::Active {
-                active,
-                of,
-                within_ms,
-            } => {
-                write!(f, "{active} of {of} within ")?;
-                write_duration(f, *within_ms)
-            }
-            Value::Unknown(_) => f.write_str("unknown"),
-        }
+        let mut text = String::new();
+        self.write_into(&mut text);
+        f.write_str(&text)
     }
 }
 
@@ -664,23 +645,12 @@ pub fn bytes_text(bytes: u64) -> String {
 /// A duration for people: `250ms`, `42s`, `3m05s`, `1m`, `2h07m`, `3d04h`.
 pub fn duration_text(ms: u64) -> String {
     let mut text = String::new();
-    let _ = write_duration(&mut text, ms);
+    push_duration(&mut text, ms);
     text
 }
 
-/// [`duration_text`], written into `out`.
-fn write_duration(out: &mut impl std::fmt::Write, ms: u64) -> std::fmt::Result {
-    let (big, big_unit, small) = duration_parts(ms);
-    write!(out, "{big}{big_unit}")?;
-    match small {
-        Some((small, small_unit)) => write!(out, "{small:02}{small_unit}"),
-        None => Ok(()),
-    }
-}
-
 /// What [`duration_text`] writes: a count and its unit, then the next smaller unit's count
-/// (written with two digits) and unit, unless it is 0. Apart, so that a report of tens of
-/// thousands of ages writes them without the formatting machinery.
+/// (written with two digits) and unit, unless it is 0.
 fn duration_parts(ms: u64) -> (u64, &'static str, Option<(u64, &'static str)>) {
     let s = ms / 1000;
     let (big, small, big_unit, small_unit) = match s {
