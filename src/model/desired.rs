@@ -449,15 +449,7 @@ fn write_digest_lines(line: &mut String, key: &str, stream: &DesiredStream) {
         line.push_str("group=");
         line.push_str(name);
         line.push_str(" start=");
-        match group.start {
-            StartId::Last => line.push('$'),
-            StartId::Id { ms: 0, seq: 0 } => line.push('0'),
-            StartId::Id { ms, seq } => {
-                push_decimal(line, ms);
-                line.push('-');
-                push_decimal(line, seq);
-            }
-        }
+        group.start.write_redis_arg(line);
         line.push_str(" entries_read=");
         push_option(line, group.entries_read);
         line.push('\n');
@@ -599,8 +591,9 @@ mod tests {
 
     use super::*;
 
-    /// The digest's lines as they were first written, with the formatting machinery: the
-    /// digests in records and saved plans were made of this text.
+    /// The digest's lines as they were first written, with the formatting machinery (the
+    /// start as `StartId::as_redis_arg` first wrote it): the digests in records and saved
+    /// plans were made of this text.
     fn formatted_lines(key: &str, stream: &DesiredStream) -> String {
         let r = stream.retention;
         let mut line = String::new();
@@ -610,10 +603,14 @@ mod tests {
             r.maxlen, r.max_age_ms, r.approximate
         );
         for (name, group) in &stream.groups {
+            let start = match group.start {
+                StartId::Last => "$".to_owned(),
+                StartId::Id { ms: 0, seq: 0 } => "0".to_owned(),
+                StartId::Id { ms, seq } => format!("{ms}-{seq}"),
+            };
             let _ = writeln!(
                 line,
-                "group={name} start={} entries_read={:?}",
-                group.start.as_redis_arg(),
+                "group={name} start={start} entries_read={:?}",
                 group.entries_read
             );
         }

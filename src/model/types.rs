@@ -13,6 +13,7 @@ use serde_json::json;
 
 use super::health::{Health, Heartbeat, health_example};
 use super::node::Span;
+use crate::number::push_decimal;
 
 /// A value with the place in the source it came from.
 #[derive(Clone, Debug, PartialEq)]
@@ -428,10 +429,21 @@ pub enum StartId {
 
 impl StartId {
     pub fn as_redis_arg(&self) -> String {
-        match self {
-            StartId::Last => "$".to_owned(),
-            StartId::Id { ms: 0, seq: 0 } => "0".to_owned(),
-            StartId::Id { ms, seq } => format!("{ms}-{seq}"),
+        let mut arg = String::new();
+        self.write_redis_arg(&mut arg);
+        arg
+    }
+
+    /// [`StartId::as_redis_arg`], appended to `out` (the digest writes one per group).
+    pub fn write_redis_arg(&self, out: &mut String) {
+        match *self {
+            StartId::Last => out.push('$'),
+            StartId::Id { ms: 0, seq: 0 } => out.push('0'),
+            StartId::Id { ms, seq } => {
+                push_decimal(out, ms);
+                out.push('-');
+                push_decimal(out, seq);
+            }
         }
     }
 
