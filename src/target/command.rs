@@ -76,12 +76,6 @@ impl Command {
         self.count += 1;
     }
 
-    /// `other`'s words after this command's (already encoded: copied as they are).
-    pub(super) fn append_words_of(&mut self, other: &Command) {
-        self.encoded.extend_from_slice(&other.encoded);
-        self.count += other.count;
-    }
-
     /// An integer argument, in decimal (as Redis reads it).
     fn push_integer(&mut self, negative: bool, magnitude: u64) {
         let mut text = [0u8; 21];
@@ -285,21 +279,6 @@ mod tests {
         let record = "r".repeat(1 << 20);
         let command = Command::new("SET").arg("k").arg(record.as_str());
         assert_eq!(command.encoded.capacity(), command.encoded.len());
-    }
-
-    #[test]
-    fn appended_words_are_the_words_pushed_one_by_one() {
-        let write = Command::new("XGROUP")
-            .arg("CREATE")
-            .arg("k")
-            .arg("g")
-            .arg(0u64);
-        let mut eval = Command::new("EVAL");
-        eval.push("-").push("k").push(write.args().count());
-        eval.append_words_of(&write);
-        let by_hand =
-            Command::from_args(["EVAL", "-", "k", "5", "XGROUP", "CREATE", "k", "g", "0"]);
-        assert_eq!(packed(&eval), packed(&by_hand));
     }
 
     #[test]

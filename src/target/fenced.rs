@@ -28,31 +28,50 @@ use crate::resp::{Reply, server_words};
 
 /// Compare the lock, renew it, run the batch. KEYS[1]: the lock (on a cluster's other
 /// primaries, its copy there). ARGV[1]: this apply's token; ARGV[2]: the lease in ms (`0`:
-/// not renewed, for a copy); then per command its mode (`-` plain, `B` when
-/// `BUSYGROUP` means done, `E` when it is skipped if its key is gone), its key, its
-/// argument count and its arguments. Replies `{-1}` when the lock is not ours (nothing
-/// ran), `{n}` when all n commands ran, `{n, error}` when command n+1 failed (the first n
-/// ran, none after it). Only the lock is declared in KEYS: on one node the others need not
-/// be, and a Cluster splits batches by node anyway. Arguments are passed to `redis.pcall`
-/// straight from ARGV (`unpack` of a range, no table per command): measured on 20,000
-/// `XGROUP CREATE`s, the script costs the server ~11 ms more than the bare commands.
+/// not renewed, for a copy); then the commands in runs of one shape (see [`batch_command`]).
+/// A run is its mode (`-` plain, `B` when `BUSYGROUP` means done, `E` when a command is
+/// skipped if its key is gone), its word count, how many of its words vary, its command
+/// count, the words its commands share (a varying word's place empty), the varying words'
+/// places, then per command its key (`E` only) and its varying words. Replies `{-1}` when
+/// the lock is not ours (nothing ran), `{n}` when all n commands ran, `{n, error}` when
+/// command n+1 failed (the first n ran, none after it). Only the lock is declared in KEYS:
+/// on one node the others need not be, and a Cluster splits batches by node anyway.
+///
+/// Why runs: every argument of `EVAL` is parsed, made a Lua string and made a Redis string
+/// again for `redis.pcall`, so the words a run's commands share go once, and only the
+/// varying ones (a group's key, name and start) per command. Measured on 6,667 `XGROUP
+/// CREATE`s on one server (median of 12): the bare commands take 5.8 ms of the server's
+/// CPU, this script 9.3 ms, the script that sent every command whole with its mode, key and
+/// count 11.6 ms.
 pub const BATCH_SCRIPT: &str = r"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {-1} end
 if ARGV[2] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 local i, done, last = 3, 0, #ARGV
 while i <= last do
-  local mode, n = ARGV[i], tonumber(ARGV[i + 2])
-  local first = i + 3
-  i = first + n
-  local reply = mode ~= 'E' or redis.pcall('EXISTS', ARGV[first - 2])
-  if reply == 1 or reply == true then
-    reply = redis.pcall(unpack(ARGV, first, i - 1))
+  local mode, words = ARGV[i], tonumber(ARGV[i + 1])
+  local varying, count = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
+  local command = {unpack(ARGV, i + 4, i + 3 + words)}
+  i = i + 4 + words
+  local at = {}
+  for v = 1, varying do at[v] = tonumber(ARGV[i + v - 1]) end
+  i = i + varying
+  for _ = 1, count do
+    local reply = true
+    if mode == 'E' then
+      reply = redis.pcall('EXISTS', ARGV[i])
+      i = i + 1
+    end
+    for v = 1, varying do command[at[v]] = ARGV[i + v - 1] end
+    i = i + varying
+    if reply == 1 or reply == true then
+      reply = redis.pcall(unpack(command, 1, words))
+    end
+    if type(reply) == 'table' and reply.err
+      and not (mode == 'B' and string.sub(reply.err, 1, 10) == 'BUSYGROUP ') then
+      return {done, reply.err}
+    end
+    done = done + 1
   end
-  if type(reply) == 'table' and reply.err
-    and not (mode == 'B' and string.sub(reply.err, 1, 10) == 'BUSYGROUP ') then
-    return {done, reply.err}
-  end
-  done = done + 1
 end
 return {done}
 ";
@@ -376,9 +395,8 @@ fn is_ok(reply: &Reply<'_>) -> bool {
     matches!(reply, Reply::Bytes(b"OK"))
 }
 
-/// The `EVAL` that runs `writes` under the lock: per write its mode (`-` plain, `B` when
-/// its "already done" code is `BUSYGROUP`, `E` when it is skipped if its key is gone), its
-/// key, its argument count and its arguments.
+/// The `EVAL` that runs `writes` under the lock ([`BATCH_SCRIPT`]): the writes in runs of
+/// one mode and word count, each run's shared words once and its varying words per write.
 pub fn batch_command(lock_key: &str, token: &str, lease_ms: u64, writes: &[Write<'_>]) -> Command {
     let mut eval = Command::new("EVAL");
     eval.push(BATCH_SCRIPT)
@@ -386,22 +404,98 @@ pub fn batch_command(lock_key: &str, token: &str, lease_ms: u64, writes: &[Write
         .push(lock_key)
         .push(token)
         .push(lease_ms);
+    let mut run = Run::default();
     for write in writes {
-        let mode = if write.already_done == Some("BUSYGROUP") {
-            "B"
-        } else if write.needs_key {
-            "E"
-        } else {
-            "-"
-        };
-        let key = match write.route {
-            super::Route::Key(key) => key,
-            _ => "",
-        };
-        eval.push(mode).push(key).push(write.command.args().count());
-        eval.append_words_of(&write.command);
+        let mode = mode_of(write);
+        let start = run.words.len();
+        run.words.extend(write.command.args());
+        let width = run.words.len() - start;
+        if start > 0 && (mode != run.mode || width != run.width) {
+            // This write starts the next run.
+            let words = run.words.split_off(start);
+            run.push_to(&mut eval);
+            run = Run {
+                words,
+                ..Run::default()
+            };
+        }
+        run.mode = mode;
+        run.width = width;
+        if mode == "E" {
+            run.keys.push(match write.route {
+                super::Route::Key(key) => key,
+                _ => "",
+            });
+        }
     }
+    run.push_to(&mut eval);
     eval
+}
+
+/// A write's mode in [`BATCH_SCRIPT`].
+fn mode_of(write: &Write<'_>) -> &'static str {
+    if write.already_done == Some("BUSYGROUP") {
+        "B"
+    } else if write.needs_key {
+        "E"
+    } else {
+        "-"
+    }
+}
+
+/// Consecutive writes of one mode and word count, for [`batch_command`].
+#[derive(Default)]
+struct Run<'w> {
+    mode: &'static str,
+    /// Words per write.
+    width: usize,
+    /// Every write's words, one after another (`width` each).
+    words: Vec<&'w [u8]>,
+    /// Each write's key (`E` runs only).
+    keys: Vec<&'w str>,
+}
+
+impl Run<'_> {
+    /// The run as [`BATCH_SCRIPT`] reads it (nothing for an empty run).
+    fn push_to(&self, eval: &mut Command) {
+        let Some(first) = self.words.get(..self.width).filter(|_| self.width > 0) else {
+            return;
+        };
+        let count = self.words.len() / self.width;
+        // The places (1-based) where some write's word differs from the first write's.
+        let varying: Vec<usize> = (0..self.width)
+            .filter(|&at| {
+                self.words
+                    .iter()
+                    .skip(at)
+                    .step_by(self.width)
+                    .any(|word| *word != first[at])
+            })
+            .collect();
+        eval.push(self.mode)
+            .push(self.width)
+            .push(varying.len())
+            .push(count);
+        let mut varying_at = varying.iter().peekable();
+        for (at, word) in first.iter().enumerate() {
+            if varying_at.next_if(|v| **v == at).is_some() {
+                eval.push("");
+            } else {
+                eval.push(*word);
+            }
+        }
+        for at in &varying {
+            eval.push(at + 1);
+        }
+        for (index, write) in self.words.chunks_exact(self.width).enumerate() {
+            if let Some(key) = self.keys.get(index) {
+                eval.push(*key);
+            }
+            for at in &varying {
+                eval.push(write[*at]);
+            }
+        }
+    }
 }
 
 /// What a fenced batch did, read from [`BATCH_SCRIPT`]'s reply.
@@ -672,6 +766,118 @@ mod tests {
             Reply::Array(vec![Reply::Int(1), Reply::Int(2), Reply::Int(3)]),
         ] {
             assert!(batch_outcome(&bad).is_err(), "{bad:?}");
+        }
+    }
+
+    /// A write as [`BATCH_SCRIPT`] sees it: its mode, its key (`E` only) and its words.
+    type Seen = (String, Option<String>, Vec<Vec<u8>>);
+
+    /// What [`BATCH_SCRIPT`] runs, read from its `EVAL` the way the script walks `ARGV`.
+    fn as_the_script_reads(eval: &Command) -> Vec<Seen> {
+        let argv: Vec<&[u8]> = eval.args().skip(4).collect();
+        let text = |at: usize| String::from_utf8(argv[at].to_vec()).expect("text");
+        let number = |at: usize| text(at).parse::<usize>().expect("a number");
+        let (mut i, mut seen) = (2, Vec::new());
+        while i < argv.len() {
+            let (mode, words, varying, count) =
+                (text(i), number(i + 1), number(i + 2), number(i + 3));
+            let mut command: Vec<Vec<u8>> = argv[i + 4..i + 4 + words]
+                .iter()
+                .map(|w| w.to_vec())
+                .collect();
+            i += 4 + words;
+            let at: Vec<usize> = (0..varying).map(|v| number(i + v) - 1).collect();
+            i += varying;
+            for _ in 0..count {
+                let key = (mode == "E").then(|| {
+                    i += 1;
+                    text(i - 1)
+                });
+                for (v, place) in at.iter().enumerate() {
+                    command[*place] = argv[i + v].to_vec();
+                }
+                i += varying;
+                seen.push((mode.clone(), key, command.clone()));
+            }
+        }
+        seen
+    }
+
+    fn write<'a>(key: &'a str, words: &[&str], mode: &str) -> Write<'a> {
+        Write {
+            command: Command::from_args(words.iter().copied()),
+            route: super::super::Route::Key(key),
+            already_done: (mode == "B").then_some("BUSYGROUP"),
+            needs_key: mode == "E",
+        }
+    }
+
+    /// The common batch: one run, whose shared words (`XGROUP CREATE ... MKSTREAM`) go
+    /// once and whose key, group and start go per write.
+    #[test]
+    fn a_batch_of_group_creations_sends_only_what_varies_per_write() {
+        let writes = [
+            write(
+                "s1",
+                &["XGROUP", "CREATE", "s1", "audit", "0", "MKSTREAM"],
+                "B",
+            ),
+            write(
+                "s1",
+                &["XGROUP", "CREATE", "s1", "workers", "$", "MKSTREAM"],
+                "B",
+            ),
+            write(
+                "s2",
+                &["XGROUP", "CREATE", "s2", "audit", "0", "MKSTREAM"],
+                "B",
+            ),
+        ];
+        let eval = batch_command("lock", "token", 500, &writes);
+        let argv: Vec<String> = eval
+            .args()
+            .skip(2)
+            .map(|w| String::from_utf8_lossy(w).into_owned())
+            .collect();
+        assert_eq!(
+            argv.join(" "),
+            "1 lock token 500 B 6 3 3 XGROUP CREATE    MKSTREAM 3 4 5 s1 audit 0 s1 workers $ s2 audit 0"
+        );
+    }
+
+    proptest::proptest! {
+        /// Whatever the writes, the script runs each of them, in order, with its mode, its
+        /// key where it needs one, and exactly its words.
+        #[test]
+        fn the_script_reads_every_write_back_whole_and_in_order(
+            writes in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec!["-", "B", "E"]),
+                    "[a-c]{0,2}",
+                    proptest::collection::vec("[a-c]{0,2}", 1..5),
+                ),
+                0..30,
+            )
+        ) {
+            let batch: Vec<Write<'_>> = writes
+                .iter()
+                .map(|(mode, key, words)| {
+                    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+                    write(key, &words, mode)
+                })
+                .collect();
+            let eval = batch_command("lock", "token", 0, &batch);
+            let expected: Vec<Seen> = writes
+                .iter()
+                .map(|(mode, key, words)| {
+                    (
+                        (*mode).to_owned(),
+                        (*mode == "E").then(|| key.clone()),
+                        words.iter().map(|w| w.as_bytes().to_vec()).collect(),
+                    )
+                })
+                .collect();
+            proptest::prop_assert_eq!(as_the_script_reads(&eval), expected);
         }
     }
 }

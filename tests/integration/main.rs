@@ -16,6 +16,7 @@ mod diff_git;
 mod examples;
 mod export;
 mod fake_server;
+mod fenced;
 mod graph;
 mod hostile_input;
 mod import;
