@@ -97,7 +97,9 @@ fn create_change(
         entries_read,
     };
     Change {
-        address: format!("group.{stream}.{group}"),
+        // `concat`, not `format!`: a first apply makes 20,000 of these, and the formatting
+        // machinery took ~2.5 ms of them.
+        address: ["group.", stream, ".", group].concat(),
         kind: Kind::Group,
         action: Action::Create,
         destructive: false,
@@ -107,7 +109,7 @@ fn create_change(
             entries_read,
         })),
         extra: vec![op],
-        reason: format!("declared, does not exist: starts at `{start_arg}`"),
+        reason: ["declared, does not exist: starts at `", &start_arg, "`"].concat(),
         details: Vec::new(),
     }
 }

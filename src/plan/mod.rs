@@ -33,9 +33,11 @@ use crate::change::{Extra, Place};
 
 use crate::live::LiveState;
 use crate::model::desired::Desired;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::record::{self, FORMAT, Record, RecordedGroup};
+use compact_str::CompactString;
+
+use crate::record::{self, FORMAT, Record, RecordedGroup, RecordedStream};
 
 /// Name of the short-lived group used to create an empty stream (`XGROUP CREATE ... MKSTREAM`
 /// then `XGROUP DESTROY`): Redis has no command that creates an empty stream directly.
@@ -182,6 +184,43 @@ fn record_is_current(
             })
 }
 
+/// The record's streams after this apply: the declared ones, each with its declared groups
+/// and any kept undeclared ones, merged with the undeclared streams that stay managed. Built
+/// in key order and collected at once (the facts and `kept` are both sorted): a first apply
+/// of 10,000 streams spent ~5 ms inserting them one by one.
+fn recorded_streams(
+    facts: &[join::StreamFacts],
+    kept: &streams::Managed,
+) -> BTreeMap<CompactString, RecordedStream> {
+    let mut kept = kept.iter().peekable();
+    let mut entries = Vec::with_capacity(facts.len() + kept.len());
+    for fact in facts {
+        let Some(stream) = fact.declared else {
+            continue;
+        };
+        while let Some((key, recorded)) = kept.next_if(|(key, _)| key.as_str() < fact.key) {
+            entries.push((key.clone(), recorded.clone()));
+        }
+        let mut recorded = kept
+            .next_if(|(key, _)| key.as_str() == fact.key)
+            .map(|(_, recorded)| recorded.clone())
+            .unwrap_or_default();
+        for (name, group) in &stream.groups {
+            // The start a group was created with stays as recorded: `start` is create-only.
+            let start = fact
+                .recorded
+                .and_then(|previous| previous.groups.get(name.as_str()))
+                .map_or_else(|| group.start.as_redis_arg().into(), |g| g.start.clone());
+            recorded
+                .groups
+                .insert(name.as_str().into(), RecordedGroup { start });
+        }
+        entries.push((fact.key.into(), recorded));
+    }
+    entries.extend(kept.map(|(key, recorded)| (key.clone(), recorded.clone())));
+    entries.into_iter().collect()
+}
+
 /// What the record must say after apply: the declared streams and groups, plus recorded ones
 /// that stay managed because they were not pruned. Every apply that changes anything writes
 /// it, with the next serial: an apply waiting for the lock then sees that the server moved
@@ -210,23 +249,7 @@ fn record_change(
     {
         return;
     }
-    let mut streams = kept.clone();
-    for fact in facts {
-        let Some(stream) = fact.declared else {
-            continue;
-        };
-        let recorded = streams.entry(fact.key.into()).or_default();
-        for (name, group) in &stream.groups {
-            // The start a group was created with stays as recorded: `start` is create-only.
-            let start = fact
-                .recorded
-                .and_then(|previous| previous.groups.get(name.as_str()))
-                .map_or_else(|| group.start.as_redis_arg().into(), |g| g.start.clone());
-            recorded
-                .groups
-                .insert(name.as_str().into(), RecordedGroup { start });
-        }
-    }
+    let streams = recorded_streams(facts, kept);
     let same_content = live.record.as_ref().is_some_and(|r| {
         r.streams == streams
             && r.digest == desired.digest()

@@ -61,7 +61,7 @@ pub fn create(facts: &[StreamFacts], plan: &mut Plan) {
             Vec::new() // the group changes below create it
         };
         plan.changes.push(Change {
-            address: format!("stream.{}", stream.name),
+            address: ["stream.", &stream.name].concat(),
             kind: Kind::Stream,
             action: Action::Create,
             destructive: false,

@@ -448,6 +448,59 @@ fn undeclared_streams_are_kept_without_prune_and_deleted_with_it() {
     );
 }
 
+/// Without `--prune`, what is no longer declared stays in the record beside what is: a kept
+/// stream before, between and after declared ones, and a kept group beside a declared one.
+#[test]
+fn the_record_keeps_undeclared_streams_and_groups_beside_the_declared_ones() {
+    let old = desired(&[
+        ("b-gone", maxlen(10), &[]),
+        ("d-tasks", maxlen(10), &[("workers", StartId::Last)]),
+    ]);
+    let new = desired(&[
+        ("a-new", maxlen(10), &[]),
+        ("c-new", maxlen(10), &[]),
+        ("d-tasks", maxlen(10), &[("fresh", StartId::Id { ms: 0, seq: 0 })]),
+        ("e-new", maxlen(10), &[]),
+    ]);
+    let mut l = live(&[
+        ("b-gone", stream(1, &[])),
+        ("d-tasks", stream(5, &["workers"])),
+    ]);
+    l.record = Some(recorded(&old));
+    let p = plan(&new, &l, Options { prune: false }).expect("plan");
+    let record = p
+        .changes
+        .iter()
+        .flat_map(|c| c.ops())
+        .find_map(|op| match op {
+            Op::WriteRecord { record, .. } => Some(record),
+            _ => None,
+        })
+        .expect("the record is written");
+    let streams: Vec<(&str, Vec<(&str, &str)>)> = record
+        .streams
+        .iter()
+        .map(|(key, stream)| {
+            let groups = stream
+                .groups
+                .iter()
+                .map(|(name, group)| (name.as_str(), group.start.as_str()))
+                .collect();
+            (key.as_str(), groups)
+        })
+        .collect();
+    assert_eq!(
+        streams,
+        [
+            ("ns:a-new", vec![]),
+            ("ns:b-gone", vec![]),
+            ("ns:c-new", vec![]),
+            ("ns:d-tasks", vec![("fresh", "0"), ("workers", "$")]),
+            ("ns:e-new", vec![]),
+        ]
+    );
+}
+
 #[test]
 fn unrecorded_live_streams_are_never_deleted() {
     let d = desired(&[]);
