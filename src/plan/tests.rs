@@ -459,7 +459,11 @@ fn the_record_keeps_undeclared_streams_and_groups_beside_the_declared_ones() {
     let new = desired(&[
         ("a-new", maxlen(10), &[]),
         ("c-new", maxlen(10), &[]),
-        ("d-tasks", maxlen(10), &[("fresh", StartId::Id { ms: 0, seq: 0 })]),
+        (
+            "d-tasks",
+            maxlen(10),
+            &[("fresh", StartId::Id { ms: 0, seq: 0 })],
+        ),
         ("e-new", maxlen(10), &[]),
     ]);
     let mut l = live(&[
