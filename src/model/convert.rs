@@ -103,6 +103,109 @@ pub struct Converter<'a> {
     pub vars: &'a dyn Vars,
 }
 
+/// A [`NamedMap`] built an entry at a time: each name checked (a scalar, `${VAR}`s
+/// expanded, no duplicate once expanded) and its value converted.
+struct NamedEntries<V> {
+    map: NamedMap<V>,
+    /// The names so far, from the first expanded name on (only an expanded name can meet
+    /// another: literal duplicates are the parser's).
+    seen: Option<std::collections::HashSet<String>>,
+}
+
+impl<V> NamedEntries<V> {
+    /// Sized up front where the count is known: a topology holds one map per stream, and a
+    /// vector grown by pushes keeps up to twice the room it needs.
+    fn with_capacity(capacity: usize) -> Self {
+        NamedEntries {
+            map: NamedMap {
+                entries: Vec::with_capacity(capacity),
+            },
+            seen: None,
+        }
+    }
+
+    fn add<'c>(
+        &mut self,
+        converter: &mut Converter<'c>,
+        key: &Node,
+        val: &Node,
+        what: &str,
+        value: &mut impl FnMut(&mut Converter<'c>, &Node, &Node) -> Option<V>,
+    ) {
+        let Some(raw) = key.key_text() else {
+            converter.mismatch(key, &format!("a name in {what}"), "a string");
+            return;
+        };
+        // Names may use `${VAR}` too (a user per project: `"svc-${PROJECT_ID}"`); two
+        // names that expand to the same text are then a duplicate the parser cannot see.
+        let name = if raw.contains('$') {
+            let Some(name) = interpolate(&raw, key.span, converter.vars, converter.diags) else {
+                return;
+            };
+            if self.seen.is_none() {
+                self.seen = Some(self.map.names().map(str::to_owned).collect());
+            }
+            name
+        } else {
+            raw.into_owned()
+        };
+        if let Some(seen) = self.seen.as_mut()
+            && !seen.insert(name.clone())
+        {
+            converter.push(
+                Diagnostic::error(
+                    Code::NameDuplicate,
+                    format!("two entries of {what} are named `{name}` once variables are expanded"),
+                )
+                .at(key.span)
+                .label("same name as an earlier entry")
+                .help("give each entry a distinct name (check the values of the `${...}` variables in these names)"),
+            );
+            return;
+        }
+        if let Some(v) = value(converter, key, val) {
+            self.map.entries.push((Sp::new(name, key.span), v));
+        }
+    }
+}
+
+/// The entries of `streams:` converted one at a time, as the parser reads them (see
+/// [`crate::model::load::parse_document_streaming`]): the tree never holds them all, which at
+/// 100,000 streams is most of its memory. The same conversion, and the same diagnostics, as
+/// [`Converter::topology`] makes of a tree's `streams`.
+pub struct StreamsAsRead<'v> {
+    vars: &'v dyn Vars,
+    streams: NamedEntries<Stream>,
+    diags: Diagnostics,
+}
+
+impl<'v> StreamsAsRead<'v> {
+    pub fn new(vars: &'v dyn Vars) -> Self {
+        StreamsAsRead {
+            vars,
+            streams: NamedEntries::with_capacity(0),
+            diags: Diagnostics::new(),
+        }
+    }
+
+    /// Convert one entry; the entry (its part of the tree) is dropped after.
+    pub fn add(&mut self, key: Node, value: Node) {
+        let mut converter = Converter {
+            diags: &mut self.diags,
+            vars: self.vars,
+        };
+        self.streams
+            .add(&mut converter, &key, &value, "`streams`", &mut |c, _, v| {
+                c.stream(v)
+            });
+    }
+
+    /// The streams, and the problems found in them.
+    pub fn finish(self) -> (NamedMap<Stream>, Diagnostics) {
+        (self.streams.map, self.diags)
+    }
+}
+
 /// The fields of a mapping node, after unknown ones were reported.
 struct Fields<'n> {
     entries: &'n [(Node, Node)],
@@ -125,7 +228,17 @@ impl Converter<'_> {
     /// it, each stream's part of the tree is freed as soon as the stream is converted, so the
     /// tree and the typed model are never both whole in memory (at 100,000 streams each is
     /// about 100 MB).
-    pub fn topology(&mut self, mut root: Node) -> Option<Topology> {
+    pub fn topology(&mut self, root: Node) -> Option<Topology> {
+        self.topology_with(root, None)
+    }
+
+    /// [`Converter::topology`] of a tree whose `streams` were converted as the parser read
+    /// them (`streamed`; see [`StreamsAsRead`]), or, when `None`, are in the tree.
+    pub fn topology_with(
+        &mut self,
+        mut root: Node,
+        streamed: Option<NamedMap<Stream>>,
+    ) -> Option<Topology> {
         let streams_node = take_value(&mut root, "streams");
         let root = &root;
         if root.is_null() {
@@ -165,9 +278,12 @@ impl Converter<'_> {
         let namespace_written = namespace.and_then(written_with_variables);
         let namespace = namespace.and_then(|n| self.string(n, "`namespace`"));
         let schemas = f.get("schemas").and_then(|n| self.schemas(n));
-        let streams = streams_node
-            .filter(|n| !n.is_null())
-            .and_then(|n| self.streams(n));
+        let streams = match streamed {
+            Some(streams) => Some(streams),
+            None => streams_node
+                .filter(|n| !n.is_null())
+                .and_then(|n| self.streams(n)),
+        };
         let acl = f.get("acl").and_then(|n| self.acl(n));
         let health = f.get("health").and_then(|n| self.health(n, Scope::Server));
         let heartbeats = f
@@ -1130,52 +1246,12 @@ impl Converter<'_> {
         what: &str,
         mut value: impl FnMut(&mut Self, &Node, &Node) -> Option<V>,
     ) -> NamedMap<V> {
-        // Sized up front: a topology holds one map per stream, and a vector grown by pushes
-        // keeps up to twice the room it needs.
-        let mut map = NamedMap {
-            entries: Vec::with_capacity(entries.len()),
-        };
-        let mut seen: Option<std::collections::HashSet<String>> = None;
+        let mut map = NamedEntries::with_capacity(entries.len());
         for entry in entries {
             let (key, val) = entry.borrow();
-            let Some(raw) = key.key_text() else {
-                self.mismatch(key, &format!("a name in {what}"), "a string");
-                continue;
-            };
-            // Names may use `${VAR}` too (a user per project: `"svc-${PROJECT_ID}"`); two
-            // names that expand to the same text are then a duplicate the parser cannot see.
-            let name = if raw.contains('$') {
-                let Some(name) = interpolate(&raw, key.span, self.vars, self.diags) else {
-                    continue;
-                };
-                // From the first expanded name on, names are indexed to catch duplicates.
-                if seen.is_none() {
-                    seen = Some(map.names().map(str::to_owned).collect());
-                }
-                name
-            } else {
-                raw.into_owned()
-            };
-            // Literal duplicates are the parser's; only an expanded name can meet another.
-            if let Some(seen) = seen.as_mut()
-                && !seen.insert(name.clone())
-            {
-                self.push(
-                    Diagnostic::error(
-                        Code::NameDuplicate,
-                        format!("two entries of {what} are named `{name}` once variables are expanded"),
-                    )
-                    .at(key.span)
-                    .label("same name as an earlier entry")
-                    .help("give each entry a distinct name (check the values of the `${...}` variables in these names)"),
-                );
-                continue;
-            }
-            if let Some(v) = value(self, key, val) {
-                map.entries.push((Sp::new(name, key.span), v));
-            }
+            map.add(self, key, val, what, &mut value);
         }
-        map
+        map.map
     }
 
     fn opt_string(&mut self, f: &Fields, name: &str) -> Option<Sp<String>> {

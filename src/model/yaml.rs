@@ -99,6 +99,17 @@ pub fn parse(text: &str, file: FileId) -> Result<Node, YamlError> {
     parse_on(text, file, text.len() >= PARALLEL_MIN_BYTES)
 }
 
+/// [`parse`] on the fast path only, handing each entry of the top-level `streams` mapping
+/// to `sink` as it is read (see [`fast::parse_streaming`]); `None` when the text needs the
+/// general parser (use [`parse`] then).
+pub fn parse_streaming(
+    text: &str,
+    file: FileId,
+    sink: &mut dyn FnMut(Node, Node),
+) -> Option<(Node, bool)> {
+    fast::parse_streaming(text, file, sink)
+}
+
 /// Fuzzing aid: panics if the fast path reads `text` into another tree than the general
 /// parser does (see [`fast`]); returns whether the fast path took it.
 #[doc(hidden)]

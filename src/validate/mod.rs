@@ -69,9 +69,9 @@ pub fn validate_text(
     let mut sources = Sources::default();
     let mut diagnostics = Vec::new();
     let mut checked = Vec::new();
-    match load::parse_document(path, text, &mut sources) {
+    match load::parse_document_streaming(path, text, &mut sources, vars) {
         Err(diagnostic) => diagnostics.push(*diagnostic),
-        Ok(mut doc) => {
+        Ok((mut doc, mut streamed)) => {
             checked = environments_to_check(&doc, env, &mut diagnostics);
             load::check_environments(&doc.root, &mut diagnostics);
             let mut store = SchemaStore::new(base_dir(path));
@@ -93,9 +93,15 @@ pub fn validate_text(
                 } else {
                     doc.root.clone()
                 };
-                if let Some(topology) =
-                    load::topology(root, environment.as_deref(), vars, &mut found)
-                {
+                // Streams converted as they were read: a file without environments, whose
+                // one conversion is the base's.
+                let topology = match (streamed.take(), environment) {
+                    (Some(streamed), None) => {
+                        load::topology_streamed(root, streamed, vars, &mut found)
+                    }
+                    _ => load::topology(root, environment.as_deref(), vars, &mut found),
+                };
+                if let Some(topology) = topology {
                     validate_topology(&topology, &mut store, &mut sources, &mut found);
                 }
                 for diagnostic in found {
@@ -200,10 +206,12 @@ fn load_and_validate(
         diagnostics: Vec::new(),
         checked: vec![env.map(str::to_owned)],
     };
-    let doc = match load::read_text(path)
-        .and_then(|text| load::parse_document(path, text, &mut report.sources))
+    // One conversion: the streams are converted as the file is read (see
+    // `load::parse_document_streaming`).
+    let (doc, streamed) = match load::read_text(path)
+        .and_then(|text| load::parse_document_streaming(path, text, &mut report.sources, vars))
     {
-        Ok(doc) => doc,
+        Ok(parsed) => parsed,
         Err(diagnostic) => {
             report.diagnostics.push(*diagnostic);
             return (report, None);
@@ -238,7 +246,12 @@ fn load_and_validate(
     }
     load::check_environments(&doc.root, &mut report.diagnostics);
     let mut store = SchemaStore::new(base_dir(path));
-    let topology = load::topology(doc.root, env, vars, &mut report.diagnostics);
+    let topology = match streamed {
+        Some(streamed) => {
+            load::topology_streamed(doc.root, streamed, vars, &mut report.diagnostics)
+        }
+        None => load::topology(doc.root, env, vars, &mut report.diagnostics),
+    };
     if let Some(topology) = &topology {
         validate_topology(
             topology,

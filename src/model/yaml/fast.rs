@@ -12,8 +12,10 @@
 //! error messages: this path never reports an error, so it cannot report one differently.
 //!
 //! The rule it keeps: whenever it gives a tree, the general parser gives the same tree, spans
-//! included. The tests check that on every file in the repository and on generated and
-//! mutated documents (`tests` below, and the `load` fuzz target).
+//! included; and [`parse_streaming`], which hands the entries of `streams:` to its caller as
+//! it reads them, gives that tree once they are put back. The tests check both on every file
+//! in the repository and on generated and mutated documents (`tests` below, and the `load`
+//! fuzz target).
 
 use std::collections::HashSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -40,18 +42,27 @@ pub(super) fn parse(text: &str, file: FileId) -> Option<Node> {
     if !plain_text(text) {
         return None;
     }
-    let mut reader = Reader {
-        text,
-        bytes: text.as_bytes(),
-        pos: 0,
-        line: None,
-        file,
-        nodes: 0,
-        depth: 0,
-        entries: Vec::new(),
-        items: Vec::new(),
-    };
-    reader.document()
+    Reader::new(text, file, None).document()
+}
+
+/// [`parse`], handing each entry of the top-level `streams` mapping to `sink` as soon as it
+/// is read instead of keeping it in the tree, where `streams` is then an empty mapping (at
+/// the same place). So the entries, nearly all of a topology, are never all held at once: a
+/// caller converts each as it comes. The second value says whether any entry was handed
+/// over (`streams` was a block mapping); when it is `false` the tree is [`parse`]'s. `None`
+/// as for [`parse`], possibly after some entries were handed over: the caller then drops
+/// what it made of them.
+pub(super) fn parse_streaming(
+    text: &str,
+    file: FileId,
+    sink: &mut dyn FnMut(Node, Node),
+) -> Option<(Node, bool)> {
+    if !plain_text(text) {
+        return None;
+    }
+    let mut reader = Reader::new(text, file, Some(sink));
+    let root = reader.document()?;
+    Some((root, reader.streamed))
 }
 
 /// Printable characters and newlines only (no tabs, carriage returns, byte order marks or
@@ -124,9 +135,30 @@ struct Reader<'a> {
     entries: Vec<(Node, Node)>,
     /// Items of the lists being read, the same way.
     items: Vec<Node>,
+    /// Where the entries of the top-level `streams` mapping go, if not into the tree (see
+    /// [`parse_streaming`]).
+    sink: Option<&'a mut dyn FnMut(Node, Node)>,
+    /// Whether entries went to `sink`.
+    streamed: bool,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
+    fn new(text: &'a str, file: FileId, sink: Option<&'a mut dyn FnMut(Node, Node)>) -> Self {
+        Reader {
+            text,
+            bytes: text.as_bytes(),
+            pos: 0,
+            line: None,
+            file,
+            nodes: 0,
+            depth: 0,
+            entries: Vec::new(),
+            items: Vec::new(),
+            sink,
+            streamed: false,
+        }
+    }
+
     fn document(&mut self) -> Option<Node> {
         // An empty document, or one indented as a whole, is left to the general parser.
         self.line = self.next_content();
@@ -159,7 +191,11 @@ impl Reader<'_> {
                 return None; // a list item among keys
             }
             let key = self.key()?;
-            let value = self.block_value(indent)?;
+            // The top-level `streams`, when its entries go to the sink.
+            let streams = self.depth == 1
+                && self.sink.is_some()
+                && matches!(&key.kind, NodeKind::Scalar(Scalar::Str(k)) if k == "streams");
+            let value = self.block_value(indent, streams)?;
             if !new_key(&self.entries[start..], &mut keys, &key) {
                 return None;
             }
@@ -178,19 +214,55 @@ impl Reader<'_> {
     }
 
     /// The value after `key:` in a block mapping indented by `indent`, `pos` after the colon.
-    fn block_value(&mut self, indent: usize) -> Option<Node> {
+    /// `to_sink`: a block mapping there hands its entries to the sink.
+    fn block_value(&mut self, indent: usize, to_sink: bool) -> Option<Node> {
         self.skip_spaces();
         if !self.at_line_end() {
             return self.one_line_value(indent);
         }
         self.finish_line()?;
         match self.line {
+            Some(next) if next > indent && to_sink && !self.at_dash() => {
+                self.block_map_to_sink(next)
+            }
             Some(next) if next > indent => self.block_collection(next),
             // A list may sit at its key's own indentation (`key:` then `- item`).
             Some(next) if next == indent && self.at_dash() => self.block_seq(indent, true),
             // An empty value is null; where its span starts is the general parser's business.
             _ => None,
         }
+    }
+
+    /// [`Reader::block_map`] whose entries go to the sink as each is read: an empty mapping
+    /// at the same place is left in the tree. Keys are checked for duplicates by their
+    /// hashes (two keys with one hash: the general parser decides).
+    fn block_map_to_sink(&mut self, indent: usize) -> Option<Node> {
+        self.enter()?;
+        let span = self.span(self.pos, 0);
+        let mut keys = HashSet::new();
+        loop {
+            if self.at_dash() {
+                return None;
+            }
+            let key = self.key()?;
+            let value = self.block_value(indent, false)?;
+            if is_merge_key(&key) || key.key_text().is_some_and(|k| !keys.insert(hash(&k))) {
+                return None;
+            }
+            if let Some(sink) = self.sink.as_mut() {
+                sink(key, value);
+            }
+            self.streamed = true;
+            match self.line {
+                Some(next) if next == indent => {}
+                Some(next) if next > indent => return None,
+                _ => break,
+            }
+        }
+        self.leave(Node {
+            kind: NodeKind::Map(Arc::from([])),
+            span,
+        })
     }
 
     /// `- item` lines indented by `indent`, `pos` at the first dash. An `indentless` list is
@@ -558,6 +630,28 @@ pub(super) fn agrees_with_general_parser(text: &str) -> bool {
         ),
         Err(e) => panic!("the fast path read {text:?}, which is an error: {e:?}"),
     }
+    // Streaming the entries of `streams` out of the tree changes nothing else: put back,
+    // they make the same tree.
+    let mut entries = Vec::new();
+    let streamed = parse_streaming(text, FileId(0), &mut |key, value| {
+        entries.push((key, value))
+    });
+    let Some((mut tree, handed_over)) = streamed else {
+        panic!("the fast path read {text:?}, but not while streaming");
+    };
+    assert_eq!(handed_over, !entries.is_empty());
+    if handed_over && let NodeKind::Map(root) = &mut tree.kind {
+        for (key, value) in Arc::make_mut(root) {
+            if matches!(&key.kind, NodeKind::Scalar(Scalar::Str(k)) if k == "streams") {
+                value.kind = NodeKind::Map(std::mem::take(&mut entries).into());
+            }
+        }
+    }
+    assert_eq!(
+        format!("{tree:#?}"),
+        format!("{fast:#?}"),
+        "streaming read {text:?} differently"
+    );
     true
 }
 
@@ -841,6 +935,26 @@ mod tests {
         })
     }
 
+    /// A document shaped like a topology: a root mapping whose `streams` holds entries,
+    /// which streaming reads apart (see [`parse_streaming`]).
+    fn topology_doc() -> impl Strategy<Value = Doc> {
+        (
+            doc(),
+            quote(),
+            prop::collection::vec((scalar(), quote(), doc()), 1..5),
+            layout(),
+        )
+            .prop_map(|(other, quote, streams, layout)| {
+                Doc::Map(
+                    vec![
+                        ("version", Quote::Plain, other),
+                        ("streams", quote, Doc::Map(streams, layout)),
+                    ],
+                    Layout::Block,
+                )
+            })
+    }
+
     /// How to write it: indentation width, extra spaces, comments.
     #[derive(Clone, Copy, Debug)]
     struct Style {
@@ -986,6 +1100,11 @@ mod tests {
         }
 
         #[test]
+        fn topologies_read_the_same_streamed_or_not(doc in topology_doc(), style in style()) {
+            agrees(&render(&doc, style));
+        }
+
+        #[test]
         fn mutated_documents_read_the_same(
             doc in doc(),
             style in style(),
@@ -1019,7 +1138,7 @@ mod tests {
         use proptest::strategy::ValueTree;
         use proptest::test_runner::TestRunner;
         let mut runner = TestRunner::deterministic();
-        let (mut taken, mut total) = (0, 0);
+        let (mut taken, mut total, mut streamed) = (0, 0, 0);
         for _ in 0..500 {
             let doc = doc().new_tree(&mut runner).expect("a document").current();
             let style = style().new_tree(&mut runner).expect("a style").current();
@@ -1027,10 +1146,26 @@ mod tests {
             if agrees(&render(&doc, style)) {
                 taken += 1;
             }
+            let topology = topology_doc()
+                .new_tree(&mut runner)
+                .expect("a topology")
+                .current();
+            let text = render(&topology, style);
+            if agrees(&text) {
+                streamed += usize::from(
+                    parse_streaming(&text, FileId(0), &mut |_, _| {}).is_some_and(|(_, s)| s),
+                );
+            }
         }
         assert!(
             taken * 5 > total,
             "only {taken} of {total} generated documents took the fast path"
+        );
+        // (Random scalars send most documents to the general parser; the proptest above
+        // makes 1,500 of them.)
+        assert!(
+            streamed >= 10,
+            "only {streamed} of {total} generated topologies streamed their streams"
         );
     }
 }
