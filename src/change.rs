@@ -7,6 +7,7 @@
 //! message-schema breaks for a diff) is its `extra` field, an [`Extra`] type that also says
 //! where that field goes in the change's JSON, so both keep the layout their contracts fix.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -111,8 +112,9 @@ pub struct Change<X> {
     pub destructive: bool,
     pub before: Option<State>,
     pub after: Option<State>,
-    /// One line for people: why this change.
-    pub reason: String,
+    /// One line for people: why this change. Borrowed where it is always the same (a first
+    /// apply of 100,000 streams makes 300,000 changes, most with one of a few reasons).
+    pub reason: Cow<'static, str>,
     /// Further lines for people: what differs, field by field. Never a secret.
     pub details: Vec<String>,
     /// A plan's operations, a diff's breaks.
@@ -244,7 +246,7 @@ impl<'de, X: Extra + Deserialize<'de>> Visitor<'de> for ChangeVisitor<X> {
             destructive: required(destructive, "destructive")?,
             before: before.flatten(),
             after: after.flatten(),
-            reason: required(reason, "reason")?,
+            reason: required::<String, _>(reason, "reason")?.into(),
             details: details.unwrap_or_default(),
             extra: required(extra, X::FIELD)?,
         })
@@ -267,7 +269,7 @@ mod tests {
             destructive: false,
             before: None,
             after: Some(State::of(&json!({ "length": 0 }))),
-            reason: "declared".to_owned(),
+            reason: "declared".into(),
             details,
             extra,
         }

@@ -948,7 +948,7 @@ mod tests {
                 before: None,
                 after: None,
                 extra: vec![op],
-                reason: String::new(),
+                reason: "".into(),
                 details: Vec::new(),
             }],
             notes: Vec::new(),

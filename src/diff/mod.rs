@@ -108,7 +108,8 @@ pub fn diff(old: &Side, new: &Side) -> Diff {
             reason: format!(
                 "the namespace changes from `{}` to `{}`: every key moves; apply creates empty streams under the new one, and the old streams are no longer managed",
                 old.desired.namespace, new.desired.namespace
-            ),
+            )
+            .into(),
             details: Vec::new(),
         });
     }
@@ -175,7 +176,7 @@ fn entry(address: String, kind: Kind, action: Action, reason: String) -> Entry {
         extra: Vec::new(),
         before: None,
         after: None,
-        reason,
+        reason: reason.into(),
         details: Vec::new(),
     }
 }
@@ -361,7 +362,8 @@ fn retention(stream: &str, old: &DesiredRetention, new: &DesiredRetention) -> Op
     if e.destructive {
         e.reason = format!(
             "retention reduced from {old_text} to {new_text}: apply trims entries beyond the new bound"
-        );
+        )
+        .into();
     }
     e.before = state(json!(old_text));
     e.after = state(json!(new_text));

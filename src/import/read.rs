@@ -56,7 +56,7 @@ pub async fn read(target: &mut Target, namespace: &str) -> Result<Found, TargetE
     for (key, live) in crate::live::read::read_stream_keys(target, &names).await? {
         // A key deleted, or replaced by another type, since SCAN saw it is not imported.
         if let LiveKey::Stream(stream) = live {
-            found.streams.insert(key, stream);
+            found.streams.insert(key, *stream);
         }
     }
     found.acl = read_users(target).await?;

@@ -237,7 +237,9 @@ pub enum LiveKey {
     Missing,
     /// The key exists with another type (`string`, `hash`, ...).
     WrongType(String),
-    Stream(LiveStream),
+    /// Boxed: most keys of a first apply are missing, and a missing key then takes a pointer's
+    /// room instead of a stream's (100,000 keys: ~8 MB).
+    Stream(Box<LiveStream>),
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -324,7 +324,9 @@ async fn read_streams(
             match parse_key(key, reply(0), reply(1), probe, &url)? {
                 KeyRead::Stream(mut live) => {
                     live.node = node.0;
-                    streams.read.push((key.to_owned(), LiveKey::Stream(live)));
+                    streams
+                        .read
+                        .push((key.to_owned(), LiveKey::Stream(Box::new(live))));
                 }
                 KeyRead::ToType(words) => streams.to_type.push((key.to_owned(), words)),
             }

@@ -109,7 +109,13 @@ fn create_change(
             entries_read,
         })),
         extra: vec![op],
-        reason: ["declared, does not exist: starts at `", &start_arg, "`"].concat(),
+        reason: match start_arg.as_str() {
+            "$" => "declared, does not exist: starts at `$`".into(),
+            "0" => "declared, does not exist: starts at `0`".into(),
+            other => ["declared, does not exist: starts at `", other, "`"]
+                .concat()
+                .into(),
+        },
         details: Vec::new(),
     }
 }
@@ -162,8 +168,9 @@ pub fn destroy(
                 "no longer declared (--prune): {} consumers and {} pending entries are dropped",
                 live.consumers, live.pending
             )
+            .into()
         } else {
-            "left by an interrupted apply".to_owned()
+            "left by an interrupted apply".into()
         },
         details: Vec::new(),
     }

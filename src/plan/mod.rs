@@ -328,7 +328,7 @@ fn record_change(
         destructive: false,
         before,
         after,
-        reason,
+        reason: reason.into(),
         details: Vec::new(),
         extra: ops,
     });

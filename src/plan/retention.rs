@@ -87,7 +87,7 @@ fn trim_change(
             &json!({ "maxlen": retention.maxlen, "max_age_ms": retention.max_age_ms, "approximate": retention.approximate }),
         )),
         extra: ops,
-        reason: effects.join("; "),
+        reason: effects.join("; ").into(),
         details: Vec::new(),
     })
 }

@@ -447,7 +447,7 @@ mod tests {
             before: None,
             after: None,
             extra: ops,
-            reason: "r".to_owned(),
+            reason: "r".into(),
             details: Vec::new(),
         }
     }

@@ -69,9 +69,9 @@ pub fn create(facts: &[StreamFacts], plan: &mut Plan) {
             after: Some(State::of(&CreatedStream { key, length: 0 })),
             extra: ops,
             reason: if stream.groups.is_empty() {
-                "declared, does not exist: created empty".to_owned()
+                "declared, does not exist: created empty".into()
             } else {
-                "declared, does not exist: created empty by its groups (MKSTREAM)".to_owned()
+                "declared, does not exist: created empty by its groups (MKSTREAM)".into()
             },
             details: Vec::new(),
         });
@@ -105,7 +105,8 @@ pub fn undeclared(
                 reason: format!(
                     "no longer declared (--prune): deletes {} entries",
                     stream.length
-                ),
+                )
+                .into(),
                 details: Vec::new(),
             }),
             None => {

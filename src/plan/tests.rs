@@ -65,7 +65,7 @@ fn maxlen(n: u64) -> DesiredRetention {
 }
 
 fn stream(length: u64, groups: &[&str]) -> LiveKey {
-    LiveKey::Stream(LiveStream {
+    LiveKey::Stream(Box::new(LiveStream {
         length,
         older_than_max_age: None,
         groups: groups
@@ -73,7 +73,7 @@ fn stream(length: u64, groups: &[&str]) -> LiveKey {
             .map(|g| ((*g).to_owned(), LiveGroup::default()))
             .collect(),
         ..LiveStream::default()
-    })
+    }))
 }
 
 fn live(keys: &[(&str, LiveKey)]) -> LiveState {

@@ -216,14 +216,14 @@ mod tests {
     }
 
     fn existing(groups: &[&str]) -> LiveKey {
-        LiveKey::Stream(LiveStream {
+        LiveKey::Stream(Box::new(LiveStream {
             length: 3,
             groups: groups
                 .iter()
                 .map(|g| ((*g).to_owned(), LiveGroup::default()))
                 .collect(),
             ..LiveStream::default()
-        })
+        }))
     }
 
     /// A server where `app:orders` exists and was recorded, plus whatever the record was

@@ -351,7 +351,7 @@ pub fn plan(
             before: live_user.map(|u| State::of(&live_summary(u))),
             after: Some(State::of(&user.summary())),
             extra: ops,
-            reason,
+            reason: reason.into(),
             details,
         });
     }
@@ -373,8 +373,7 @@ pub fn plan(
                 before: Some(State::of(&live_summary(live_user))),
                 after: None,
                 extra: vec![Op::DeleteUser { name: name.clone() }],
-                reason: "no longer declared (--prune): deleted, and its connections closed"
-                    .to_owned(),
+                reason: "no longer declared (--prune): deleted, and its connections closed".into(),
                 details: Vec::new(),
             });
         } else {

@@ -142,7 +142,7 @@ mod tests {
             destructive: true,
             before: None,
             after: None,
-            reason: FORGED.to_owned(),
+            reason: FORGED.into(),
             details: vec![FORGED.to_owned()],
             extra,
         }

@@ -846,7 +846,7 @@ fn an_operation_routed_to_no_node_of_the_target_is_refused_before_anything_is_se
                     rules: vec!["on".to_owned(), "nopass".to_owned(), "+@all".to_owned()],
                     nodes: Some(vec!["127.0.0.1:1".to_owned()]),
                 }],
-                reason: String::new(),
+                reason: "".into(),
                 details: Vec::new(),
             }],
             notes: Vec::new(),
