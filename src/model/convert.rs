@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use super::node::{Node, NodeKind, Scalar, Span};
 use super::types::*;
+use super::yaml::EntrySink;
 use crate::compat::Mode;
 use crate::diagnostics::{Code, Diagnostic, Diagnostics, one_of, suggest};
 
@@ -188,8 +189,19 @@ impl<'v> StreamsAsRead<'v> {
         }
     }
 
+    /// The streams, and the problems found in them.
+    pub fn finish(self) -> (NamedMap<Stream>, Diagnostics) {
+        (self.streams.map, self.diags)
+    }
+}
+
+impl EntrySink for StreamsAsRead<'_> {
+    fn expect(&mut self, entries: usize) {
+        self.streams.map.entries.reserve_exact(entries);
+    }
+
     /// Convert one entry; the entry (its part of the tree) is dropped after.
-    pub fn add(&mut self, key: Node, value: Node) {
+    fn entry(&mut self, key: Node, value: Node) {
         let mut converter = Converter {
             diags: &mut self.diags,
             vars: self.vars,
@@ -198,11 +210,6 @@ impl<'v> StreamsAsRead<'v> {
             .add(&mut converter, &key, &value, "`streams`", &mut |c, _, v| {
                 c.stream(v)
             });
-    }
-
-    /// The streams, and the problems found in them.
-    pub fn finish(self) -> (NamedMap<Stream>, Diagnostics) {
-        (self.streams.map, self.diags)
     }
 }
 

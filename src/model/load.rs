@@ -85,7 +85,7 @@ pub fn parse_document_streaming(
     };
     if !may_declare_environments(&text) {
         let mut streams = StreamsAsRead::new(vars);
-        let parsed = yaml::parse_streaming(&text, file, &mut |key, value| streams.add(key, value));
+        let parsed = yaml::parse_streaming(&text, file, &mut streams);
         // The text check is a cheap guess: the tree has the last word.
         if let Some((root, streamed)) =
             parsed.filter(|(root, _)| root.get("environments").is_none())

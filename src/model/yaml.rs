@@ -32,6 +32,8 @@ use super::node::{FileId, Node, NodeKind, Scalar, Span};
 
 mod fast;
 
+pub use fast::EntrySink;
+
 pub const MAX_DEPTH: usize = 64;
 pub const MAX_NODES: usize = 2_000_000;
 pub const MAX_ALIASES: usize = 10_000;
@@ -102,11 +104,7 @@ pub fn parse(text: &str, file: FileId) -> Result<Node, YamlError> {
 /// [`parse`] on the fast path only, handing each entry of the top-level `streams` mapping
 /// to `sink` as it is read (see [`fast::parse_streaming`]); `None` when the text needs the
 /// general parser (use [`parse`] then).
-pub fn parse_streaming(
-    text: &str,
-    file: FileId,
-    sink: &mut dyn FnMut(Node, Node),
-) -> Option<(Node, bool)> {
+pub fn parse_streaming(text: &str, file: FileId, sink: &mut dyn EntrySink) -> Option<(Node, bool)> {
     fast::parse_streaming(text, file, sink)
 }
 
