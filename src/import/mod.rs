@@ -374,9 +374,7 @@ mod tests {
             length: 2,
             ..LiveStream::default()
         };
-        stream
-            .groups
-            .insert("billing".to_owned(), LiveGroup::default());
+        stream.groups.insert("billing".into(), LiveGroup::default());
         read::Found {
             streams: BTreeMap::from([("app:orders".to_owned(), stream)]),
             not_text: (vec!["app:\\xff".to_owned()], 1),

@@ -142,7 +142,7 @@ pub fn streams(
                     why: format!("its name {problem}, which the format does not accept"),
                 });
             } else {
-                groups.push(group.clone());
+                groups.push(group.to_string());
             }
         }
         groups.sort();
@@ -634,7 +634,7 @@ mod tests {
             };
             for g in groups {
                 live.groups
-                    .insert((*g).to_owned(), crate::live::LiveGroup::default());
+                    .insert((*g).into(), crate::live::LiveGroup::default());
             }
             live
         };

@@ -50,6 +50,7 @@ use crate::target::{
     TwoRecords,
 };
 use crate::text::untrusted;
+use compact_str::CompactString;
 
 /// Default `stream-node-max-entries`, used when CONFIG GET is not allowed (a least-privilege
 /// user, a managed service).
@@ -425,7 +426,7 @@ async fn read_positions(
             stream
                 .groups
                 .iter()
-                .any(|(name, group)| !existing.groups.contains_key(name) && positioned(group))
+                .any(|(name, group)| !existing.groups.contains_key(name.as_str()) && positioned(group))
         })
         .map(|(key, _)| key.as_str())
         .collect();
@@ -996,7 +997,7 @@ fn probe_count(reply: &Reply, key: &str, url: &RedactedUrl) -> Result<u64, Targe
 }
 
 /// `XINFO GROUPS`: every group whole, or an error saying which is broken and how.
-fn parse_groups(items: &[Reply]) -> Result<SmallMap<String, LiveGroup>, String> {
+fn parse_groups(items: &[Reply]) -> Result<SmallMap<CompactString, LiveGroup>, String> {
     items
         .iter()
         .enumerate()
@@ -1006,7 +1007,7 @@ fn parse_groups(items: &[Reply]) -> Result<SmallMap<String, LiveGroup>, String> 
 
 /// One group of `XINFO GROUPS`: a name, counts of consumers and pending entries, and the
 /// last delivered ID; other fields (`entries-read`, `lag`, newer ones) are not needed.
-fn parse_group(group: &Reply) -> Result<(String, LiveGroup), String> {
+fn parse_group(group: &Reply) -> Result<(CompactString, LiveGroup), String> {
     let fields = group
         .map()
         .ok_or_else(|| format!("is {}, not field/value pairs", group.describe()))?;
@@ -1043,7 +1044,7 @@ fn parse_group(group: &Reply) -> Result<(String, LiveGroup), String> {
             .and_then(StreamId::parse)
             .ok_or_else(|| format!("(`{}`) has no stream ID as `last-delivered-id`", shown()))?,
     };
-    Ok((name.into_owned(), live))
+    Ok((CompactString::from(name), live))
 }
 
 /// `XINFO STREAM`: the last generated ID and, from Redis 7.0 on, the entries ever added.

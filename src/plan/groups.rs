@@ -20,7 +20,7 @@ pub fn impossible_positions(facts: &[StreamFacts]) -> Vec<Refusal> {
             continue;
         };
         for (name, group) in &stream.groups {
-            if existing.groups.contains_key(name) {
+            if existing.groups.contains_key(name.as_str()) {
                 continue;
             }
             if let (StartId::Id { ms, seq }, Some(last)) = (group.start, existing.last_generated_id)
@@ -55,7 +55,7 @@ pub fn create(desired: &Desired, facts: &[StreamFacts], plan: &mut Plan) {
         };
         let live_stream = fact.existing();
         for (name, group) in &stream.groups {
-            match live_stream.and_then(|s| s.groups.get(name)) {
+            match live_stream.and_then(|s| s.groups.get(name.as_str())) {
                 Some(_) => note_changed_start(fact.recorded, key, name, group.start, plan),
                 None => plan.changes.push(create_change(
                     &stream.name,

@@ -70,7 +70,7 @@ fn stream(length: u64, groups: &[&str]) -> LiveKey {
         older_than_max_age: None,
         groups: groups
             .iter()
-            .map(|g| ((*g).to_owned(), LiveGroup::default()))
+            .map(|g| ((*g).into(), LiveGroup::default()))
             .collect(),
         ..LiveStream::default()
     }))

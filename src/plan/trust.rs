@@ -220,7 +220,7 @@ mod tests {
             length: 3,
             groups: groups
                 .iter()
-                .map(|g| ((*g).to_owned(), LiveGroup::default()))
+                .map(|g| ((*g).into(), LiveGroup::default()))
                 .collect(),
             ..LiveStream::default()
         }))
