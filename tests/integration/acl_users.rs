@@ -279,6 +279,54 @@ fn a_rule_added_by_hand_is_detected_and_removed() {
     f.assert_no_secret_printed();
 }
 
+/// How many times the server ran `command` (as `acl|getuser`) since the last reset.
+fn calls(server: &RedisServer, command: &str) -> u64 {
+    let info: String = server.cmd(&["INFO", "commandstats"]);
+    let prefix = format!("cmdstat_{command}:calls=");
+    info.lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |n| n.parse().expect("a call count"))
+}
+
+/// The users the record names are read while the file is loaded, and not again when the
+/// file declares the same ones; a user the record does not name yet has everything read
+/// again, and is planned as a creation beside the others, unchanged.
+#[test]
+fn recorded_users_are_read_ahead_once_and_a_new_one_is_read_too() {
+    let f = Fixture::new(RedisServer::start());
+    f.apply();
+    f.server.cmd::<String>(&["CONFIG", "RESETSTAT"]);
+    let out = f.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        calls(&f.server, "acl|getuser"),
+        3,
+        "worker, auditor and default, once each"
+    );
+    let with_reporter = topology()
+        + "    reporter:\n      nopass: true\n      keys: { read: [\"results\"] }\n      commands: [\"+xrange\"]\n";
+    std::fs::write(f.file.path(), with_reporter).expect("add a user");
+    f.server.cmd::<String>(&["CONFIG", "RESETSTAT"]);
+    let planned = f.run(&["plan", "--format", "json"]);
+    assert_eq!(planned.status.code(), Some(0), "{}", text(&planned));
+    assert_eq!(
+        calls(&f.server, "acl|getuser"),
+        3 + 4,
+        "read ahead, then read again with the new user"
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&planned.stdout).expect("plan JSON");
+    let changed: Vec<(&str, &str)> = plan["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .filter_map(|c| Some((c["address"].as_str()?, c["action"].as_str()?)))
+        .filter(|(address, _)| address.starts_with("user."))
+        .collect();
+    assert_eq!(changed, [("user.reporter", "create")]);
+    f.assert_no_secret_printed();
+}
+
 /// The same permissions written in another order (as a hand edit, or Redis 7.0 rebuilding
 /// the rules) are no change.
 #[test]
