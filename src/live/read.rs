@@ -39,6 +39,8 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
+use compact_str::CompactString;
+
 use super::{LiveGroup, LiveKey, LiveNode, LiveState, LiveStream, StreamId};
 use crate::model::desired::Desired;
 use crate::record::{Record, RecordError, Recorded, legacy_record_key, record_key};
@@ -50,7 +52,6 @@ use crate::target::{
     TwoRecords,
 };
 use crate::text::untrusted;
-use compact_str::CompactString;
 
 /// Default `stream-node-max-entries`, used when CONFIG GET is not allowed (a least-privilege
 /// user, a managed service).

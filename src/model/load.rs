@@ -67,8 +67,8 @@ pub struct Streamed {
 }
 
 /// [`parse_document`] for one conversion of a file without environments: each entry of
-/// `streams:` is converted as soon as it is read and never kept in the tree (a topology of
-/// 100,000 streams: ~100 MB less at its peak, and the file loaded in less time). A file that
+/// `streams:` is converted as soon as it is read and never kept in the tree (`validate` of
+/// 100,000 streams: 125 -> 86 MB at its peak, and 0.9x the time). A file that
 /// declares environments (whose overlays may change its streams) or that the fast path does
 /// not read gives the tree as [`parse_document`] does, and `None`.
 pub fn parse_document_streaming(

@@ -456,13 +456,15 @@ struct Run<'w> {
 }
 
 impl Run<'_> {
-    /// The run as [`BATCH_SCRIPT`] reads it (nothing for an empty run).
+    /// The run as [`BATCH_SCRIPT`] reads it (nothing for an empty run; a command always
+    /// has a word, its name).
     fn push_to(&self, eval: &mut Command) {
         let Some(first) = self.words.get(..self.width).filter(|_| self.width > 0) else {
             return;
         };
         let count = self.words.len() / self.width;
-        // The places (1-based) where some write's word differs from the first write's.
+        // The places where some write's word differs from the first write's (sent 1-based,
+        // as Lua counts).
         let varying: Vec<usize> = (0..self.width)
             .filter(|&at| {
                 self.words
