@@ -279,16 +279,6 @@ fn a_rule_added_by_hand_is_detected_and_removed() {
     f.assert_no_secret_printed();
 }
 
-/// How many times the server ran `command` (as `acl|getuser`) since the last reset.
-fn calls(server: &RedisServer, command: &str) -> u64 {
-    let info: String = server.cmd(&["INFO", "commandstats"]);
-    let prefix = format!("cmdstat_{command}:calls=");
-    info.lines()
-        .find_map(|line| line.strip_prefix(&prefix))
-        .and_then(|rest| rest.split(',').next())
-        .map_or(0, |n| n.parse().expect("a call count"))
-}
-
 /// The users the record names are read while the file is loaded, and not again when the
 /// file declares the same ones; a user the record does not name yet has everything read
 /// again, and is planned as a creation beside the others, unchanged.
@@ -300,7 +290,7 @@ fn recorded_users_are_read_ahead_once_and_a_new_one_is_read_too() {
     let out = f.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(
-        calls(&f.server, "acl|getuser"),
+        f.server.calls("acl|getuser"),
         3,
         "worker, auditor and default, once each"
     );
@@ -311,7 +301,7 @@ fn recorded_users_are_read_ahead_once_and_a_new_one_is_read_too() {
     let planned = f.run(&["plan", "--format", "json"]);
     assert_eq!(planned.status.code(), Some(0), "{}", text(&planned));
     assert_eq!(
-        calls(&f.server, "acl|getuser"),
+        f.server.calls("acl|getuser"),
         3 + 4,
         "read ahead, then read again with the new user"
     );

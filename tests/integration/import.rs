@@ -578,14 +578,7 @@ fn ten_thousand_streams_import_in_pipelined_reads() {
         10_000
     );
     assert_eq!(printed.matches("{ start: \"$\" }").count(), 1_000);
-    let calls = |name: &str| -> u64 {
-        let info: String = server.cmd(&["INFO", "commandstats"]);
-        info.lines()
-            .find_map(|l| l.strip_prefix(&format!("cmdstat_{name}:calls=")))
-            .and_then(|rest| rest.split(',').next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0)
-    };
+    let calls = |name: &str| server.calls(name);
     assert_eq!(calls("xinfo|groups"), 10_000);
     assert_eq!(calls("xlen"), 10_000);
     assert!(calls("scan") >= 10, "SCAN in rounds of COUNT 1000");

@@ -77,16 +77,6 @@ fn exists(server: &RedisServer, key: &str) -> bool {
     server.cmd::<i64>(&["EXISTS", key]) == 1
 }
 
-/// How many times the server ran `command` (as `xgroup|create`) since the last reset.
-fn calls(server: &RedisServer, command: &str) -> u64 {
-    let info: String = server.cmd(&["INFO", "commandstats"]);
-    let prefix = format!("cmdstat_{command}:calls=");
-    info.lines()
-        .find_map(|line| line.strip_prefix(&prefix))
-        .and_then(|rest| rest.split(',').next())
-        .map_or(0, |n| n.parse().expect("a call count"))
-}
-
 /// A condition for [`Proxy::stall_when`], asked of the server directly.
 pub(super) fn server_condition(
     server: &RedisServer,
@@ -418,11 +408,7 @@ fn five_concurrent_applies_create_each_group_once() {
         let printed = std::fs::read_to_string(&out).unwrap_or_default();
         assert_eq!(code, Some(0), "{printed}");
     }
-    assert_eq!(
-        calls(&server, "xgroup|create"),
-        85,
-        "each group created once"
-    );
+    assert_eq!(server.calls("xgroup|create"), 85, "each group created once");
     assert!(!exists(&server, LOCK), "no lock left");
     let record: serde_json::Value =
         serde_json::from_str(&server.cmd::<String>(&["GET", RECORD])).expect("record JSON");

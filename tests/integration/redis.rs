@@ -308,6 +308,17 @@ impl RedisServer {
             .unwrap_or_else(|e| panic!("{args:?}: {e}"))
     }
 
+    /// How many times the server ran `command` (as `xgroup|create`) since it started or the
+    /// last `CONFIG RESETSTAT`.
+    pub fn calls(&self, command: &str) -> u64 {
+        let info: String = self.cmd(&["INFO", "commandstats"]);
+        let prefix = format!("cmdstat_{command}:calls=");
+        info.lines()
+            .find_map(|line| line.strip_prefix(&prefix))
+            .and_then(|rest| rest.split(',').next())
+            .map_or(0, |n| n.parse().expect("a call count"))
+    }
+
     /// Commands the server ran since the last `CONFIG RESETSTAT`, by name (`xgroup|create`).
     pub fn commandstats(&self) -> Vec<String> {
         let info: String = self.cmd(&["INFO", "commandstats"]);

@@ -904,16 +904,6 @@ fn each_group_gets_its_own_next_undelivered_entry_across_batches() {
         assert_eq!(row(&json, &stream, Some("a"))["figures"]["lag"], 2);
     }
     // One `XRANGE` per stream for its first entry, and one per group behind (`a`, `c`).
-    let calls = commandstat_calls(&server, "xrange");
+    let calls = server.calls("xrange");
     assert_eq!(calls, STREAMS * 3, "XRANGE calls");
-}
-
-/// How many times the server ran `command` since it started.
-fn commandstat_calls(server: &RedisServer, command: &str) -> u64 {
-    let info: String = server.cmd(&["INFO", "commandstats"]);
-    info.lines()
-        .find_map(|line| line.strip_prefix(&format!("cmdstat_{command}:calls=")))
-        .and_then(|rest| rest.split(',').next())
-        .and_then(|calls| calls.parse().ok())
-        .unwrap_or(0)
 }
