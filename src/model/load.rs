@@ -85,17 +85,23 @@ pub fn parse_document_streaming(
     };
     if !may_declare_environments(&text) {
         let mut streams = StreamsAsRead::new(vars);
-        let parsed = yaml::parse_streaming(&text, file, &mut streams);
-        // The text check is a cheap guess: the tree has the last word.
-        if let Some((root, streamed)) =
-            parsed.filter(|(root, _)| root.get("environments").is_none())
-        {
-            let (streams, diagnostics) = streams.finish();
-            let streamed = streamed.then_some(Streamed {
-                streams,
-                diagnostics,
-            });
-            return Ok((document(root), streamed));
+        match yaml::parse_streaming(&text, file, &mut streams) {
+            // The fast path declined the text: not again before the general parser.
+            None => {
+                let root = yaml::parse_general(&text, file)
+                    .map_err(|e| yaml_diagnostic(&text, file, e))?;
+                return Ok((document(root), None));
+            }
+            // The text check is a cheap guess: the tree has the last word.
+            Some((root, streamed)) if root.get("environments").is_none() => {
+                let (streams, diagnostics) = streams.finish();
+                let streamed = streamed.then_some(Streamed {
+                    streams,
+                    diagnostics,
+                });
+                return Ok((document(root), streamed));
+            }
+            Some(_) => {}
         }
     }
     Ok((document(parse_yaml(&text, file)?), None))
@@ -154,45 +160,48 @@ pub fn read_text(path: &Path) -> Result<String, Box<Diagnostic>> {
 
 /// Parse YAML text into a spanned tree (see [`super::yaml`] for the limits).
 pub fn parse_yaml(text: &str, file: FileId) -> Result<Node, Box<Diagnostic>> {
-    yaml::parse(text, file).map_err(|mut e| {
-        if e.cause == Cause::UnknownAnchor
-            && let Some(alias) = alias_at(text, e.offset)
-        {
-            e.message = format!("the alias `*{alias}` names no anchor defined before it");
-            e.help = Some(
-                "YAML reads top to bottom: define the anchor (`&name`) before the first `*name` that uses it",
-            );
-            e.len = alias.len() + 1;
+    yaml::parse(text, file).map_err(|e| yaml_diagnostic(text, file, e))
+}
+
+/// A YAML error as the diagnostic a user reads: where, what, and how to fix it.
+fn yaml_diagnostic(text: &str, file: FileId, mut e: yaml::YamlError) -> Box<Diagnostic> {
+    if e.cause == Cause::UnknownAnchor
+        && let Some(alias) = alias_at(text, e.offset)
+    {
+        e.message = format!("the alias `*{alias}` names no anchor defined before it");
+        e.help = Some(
+            "YAML reads top to bottom: define the anchor (`&name`) before the first `*name` that uses it",
+        );
+        e.len = alias.len() + 1;
+    }
+    let span = Span::new(file, e.offset, e.len);
+    Box::new(match e.kind {
+        YamlErrorKind::Limit => Diagnostic::error(
+            Code::YamlLimit,
+            format!("the YAML exceeds a safety limit: {}", e.message),
+        )
+        .at(span)
+        .label("limit exceeded here")
+        .help("topology files are small and flat; nesting depth, node count and alias expansion (`*alias`) are capped to keep the tool safe on untrusted input"),
+        YamlErrorKind::Syntax => {
+            // Only for the errors an unclosed bracket or quote causes: elsewhere an open
+            // `{` at the error is no mistake.
+            let unclosed = (e.cause == Cause::MaybeUnclosed)
+                .then(|| unclosed(text, e.offset))
+                .flatten();
+            let help = match (e.help, unclosed) {
+                (Some(help), _) => help.to_owned(),
+                (None, Some(unclosed)) => unclosed,
+                (None, None) if e.cause == Cause::Tab => {
+                    "indent with spaces: YAML does not allow tabs for indentation".to_owned()
+                }
+                (None, None) => "fix the YAML at this place (check indentation, quotes, brackets and the `:` after keys)".to_owned(),
+            };
+            Diagnostic::error(Code::YamlSyntax, format!("invalid YAML: {}", e.message))
+                .at(span)
+                .label(e.message.clone())
+                .help(help)
         }
-        let span = Span::new(file, e.offset, e.len);
-        Box::new(match e.kind {
-            YamlErrorKind::Limit => Diagnostic::error(
-                Code::YamlLimit,
-                format!("the YAML exceeds a safety limit: {}", e.message),
-            )
-            .at(span)
-            .label("limit exceeded here")
-            .help("topology files are small and flat; nesting depth, node count and alias expansion (`*alias`) are capped to keep the tool safe on untrusted input"),
-            YamlErrorKind::Syntax => {
-                // Only for the errors an unclosed bracket or quote causes: elsewhere an open
-                // `{` at the error is no mistake.
-                let unclosed = (e.cause == Cause::MaybeUnclosed)
-                    .then(|| unclosed(text, e.offset))
-                    .flatten();
-                let help = match (e.help, unclosed) {
-                    (Some(help), _) => help.to_owned(),
-                    (None, Some(unclosed)) => unclosed,
-                    (None, None) if e.cause == Cause::Tab => {
-                        "indent with spaces: YAML does not allow tabs for indentation".to_owned()
-                    }
-                    (None, None) => "fix the YAML at this place (check indentation, quotes, brackets and the `:` after keys)".to_owned(),
-                };
-                Diagnostic::error(Code::YamlSyntax, format!("invalid YAML: {}", e.message))
-                    .at(span)
-                    .label(e.message.clone())
-                    .help(help)
-            }
-        })
     })
 }
 

@@ -98,6 +98,11 @@ pub fn parse(text: &str, file: FileId) -> Result<Node, YamlError> {
     if let Some(root) = fast::parse(text, file) {
         return Ok(root);
     }
+    parse_general(text, file)
+}
+
+/// [`parse`] by the general parser alone: for a text the fast path already declined.
+pub fn parse_general(text: &str, file: FileId) -> Result<Node, YamlError> {
     parse_on(text, file, text.len() >= PARALLEL_MIN_BYTES)
 }
 

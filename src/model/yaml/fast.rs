@@ -198,16 +198,25 @@ impl<'a> Reader<'a> {
         if self.at_dash() {
             self.block_seq(indent, false)
         } else {
-            self.block_map(indent)
+            self.block_map(indent, false)
         }
     }
 
-    /// `key: value` lines indented by `indent`, `pos` at the first key.
-    fn block_map(&mut self, indent: usize) -> Option<Node> {
+    /// `key: value` lines indented by `indent`, `pos` at the first key. `to_sink`: each
+    /// entry goes to the sink as it is read, and an empty mapping at the same place stays in
+    /// the tree; its keys are then checked for duplicates by their hashes alone (two keys
+    /// with one hash: the general parser decides).
+    fn block_map(&mut self, indent: usize, to_sink: bool) -> Option<Node> {
         self.enter()?;
         let span = self.span(self.pos, 0);
         let start = self.entries.len();
         let mut keys = HashSet::new();
+        if to_sink {
+            let expected = self.lines_at(indent);
+            if let Some(sink) = self.sink.as_mut() {
+                sink.expect(expected);
+            }
+        }
         loop {
             if self.at_dash() {
                 return None; // a list item among keys
@@ -218,10 +227,20 @@ impl<'a> Reader<'a> {
                 && self.sink.is_some()
                 && matches!(&key.kind, NodeKind::Scalar(Scalar::Str(k)) if k == "streams");
             let value = self.block_value(indent, streams)?;
-            if !new_key(&self.entries[start..], &mut keys, &key) {
-                return None;
+            if to_sink {
+                if is_merge_key(&key) || key.key_text().is_some_and(|k| !keys.insert(hash(&k))) {
+                    return None;
+                }
+                if let Some(sink) = self.sink.as_mut() {
+                    sink.entry(key, value);
+                }
+                self.streamed = true;
+            } else {
+                if !new_key(&self.entries[start..], &mut keys, &key) {
+                    return None;
+                }
+                self.entries.push((key, value));
             }
-            self.entries.push((key, value));
             match self.line {
                 Some(next) if next == indent => {}
                 Some(next) if next > indent => return None,
@@ -244,51 +263,13 @@ impl<'a> Reader<'a> {
         }
         self.finish_line()?;
         match self.line {
-            Some(next) if next > indent && to_sink && !self.at_dash() => {
-                self.block_map_to_sink(next)
-            }
+            Some(next) if next > indent && to_sink && !self.at_dash() => self.block_map(next, true),
             Some(next) if next > indent => self.block_collection(next),
             // A list may sit at its key's own indentation (`key:` then `- item`).
             Some(next) if next == indent && self.at_dash() => self.block_seq(indent, true),
             // An empty value is null; where its span starts is the general parser's business.
             _ => None,
         }
-    }
-
-    /// [`Reader::block_map`] whose entries go to the sink as each is read: an empty mapping
-    /// at the same place is left in the tree. Keys are checked for duplicates by their
-    /// hashes (two keys with one hash: the general parser decides).
-    fn block_map_to_sink(&mut self, indent: usize) -> Option<Node> {
-        self.enter()?;
-        let span = self.span(self.pos, 0);
-        let mut keys = HashSet::new();
-        let expected = self.lines_at(indent);
-        if let Some(sink) = self.sink.as_mut() {
-            sink.expect(expected);
-        }
-        loop {
-            if self.at_dash() {
-                return None;
-            }
-            let key = self.key()?;
-            let value = self.block_value(indent, false)?;
-            if is_merge_key(&key) || key.key_text().is_some_and(|k| !keys.insert(hash(&k))) {
-                return None;
-            }
-            if let Some(sink) = self.sink.as_mut() {
-                sink.entry(key, value);
-            }
-            self.streamed = true;
-            match self.line {
-                Some(next) if next == indent => {}
-                Some(next) if next > indent => return None,
-                _ => break,
-            }
-        }
-        self.leave(Node {
-            kind: NodeKind::Map(Arc::from([])),
-            span,
-        })
     }
 
     /// The lines indented by exactly `indent` from the current line on, up to the first line
@@ -363,7 +344,7 @@ impl<'a> Reader<'a> {
         }
         if self.key_ahead() {
             // `- key: value`: a mapping whose keys line up with this first one.
-            return self.block_map(self.column());
+            return self.block_map(self.column(), false);
         }
         self.one_line_value(indent)
     }
