@@ -43,6 +43,12 @@ impl<K: Ord, V> SmallMap<K, V> {
         self.entries.is_empty()
     }
 
+    /// Room for exactly `additional` more entries: a map grown by inserts starts with room
+    /// for four, and the record of 100,000 streams with two groups each wasted 10 MB so.
+    pub fn reserve_exact(&mut self, additional: usize) {
+        self.entries.reserve_exact(additional);
+    }
+
     fn position<Q>(&self, key: &Q) -> Result<usize, usize>
     where
         K: Borrow<Q>,
@@ -98,9 +104,23 @@ impl<K: Ord, V> FromIterator<(K, V)> for SmallMap<K, V> {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
         let mut entries: Vec<(K, V)> = iter.into_iter().collect();
         sort_keeping_last(&mut entries);
-        entries.shrink_to_fit();
-        SmallMap { entries }
+        SmallMap {
+            entries: exactly_sized(entries),
+        }
     }
+}
+
+/// `items` in an allocation of their size. Not `shrink_to_fit`: the allocator (mimalloc)
+/// leaves a block shrunk to half its size or more where it is, so a map of two groups read
+/// from JSON (grown by pushes, with room for four) kept the room: 10 MB in a record of
+/// 100,000 streams.
+fn exactly_sized<T>(items: Vec<T>) -> Vec<T> {
+    if items.capacity() == items.len() {
+        return items;
+    }
+    let mut exact = Vec::with_capacity(items.len());
+    exact.extend(items);
+    exact
 }
 
 /// Sort `entries` by key and keep, of equal keys, the last one: what inserting them one by
@@ -190,6 +210,17 @@ mod tests {
     use proptest::prelude::*;
 
     use super::SmallMap;
+
+    /// Read from JSON (no size given, so grown by pushes), a map keeps no more room than
+    /// its entries take.
+    #[test]
+    fn a_map_read_from_json_takes_the_room_of_its_entries() {
+        for (json, len) in [(r#"{"b":1,"a":2}"#, 2), (r#"{"a":1}"#, 1), ("{}", 0)] {
+            let map: SmallMap<String, u8> = serde_json::from_str(json).expect("a map");
+            assert_eq!(map.len(), len);
+            assert_eq!(map.entries.capacity(), len, "{json}");
+        }
+    }
 
     proptest! {
         /// Whatever is inserted or collected, a SmallMap answers as a BTreeMap would.

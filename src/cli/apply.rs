@@ -8,11 +8,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::session::{Session, block_on, deployment_shown, exit_soon, open, plan_target_of};
 use super::{ApplyArgs, ColourChoice, Failure, print_stderr, print_stdout, print_warning};
-use crate::apply;
-use crate::live::read;
+use crate::apply::{self, Planned};
+use crate::live::{LiveState, read};
 use crate::model::secrets::Missing;
 use crate::plan::saved::{self, SavedPlan, SavedTarget, Unusable, reconcile};
-use crate::plan::{Action, Plan};
+use crate::plan::{self, Action, Plan};
 use crate::record::Record;
 use crate::render;
 use crate::target::{BATCH_SIZE, Lock};
@@ -38,65 +38,56 @@ async fn apply(args: &ApplyArgs, colour: ColourChoice) -> Result<u8, Failure> {
     // Only the command line says whether apply may delete: a saved plan's `prune` is
     // checked against it (above), never taken from the file.
     let prune = args.target.prune;
+    let stdout_colour = colour.enabled(std::io::stdout().is_terminal());
+    // Unattended (`--yes`, no saved plan), the plan is shown as it is made.
+    let unattended = args.yes && saved.is_none();
     // The write connections' ids, for the lock, asked while the server is read.
     let client_ids = session.target.client_ids();
-    let (read, client_ids) = tokio::join!(session.read_and_plan(prune), client_ids);
-    let (live, plan) = read?;
+    let (read, client_ids) = tokio::join!(
+        read_and_plan(&mut session, prune, unattended.then_some(stdout_colour)),
+        client_ids
+    );
+    let (live, made) = read?;
     session.target.keep_client_ids(client_ids);
-    let plan = match &saved {
-        Some(saved) if plan.is_empty() => {
-            return Ok(nothing_left(saved, live.record.as_ref()));
-        }
-        Some(saved) => reconcile(&saved.plan, plan).map_err(Failure::SavedPlanDiffers)?,
-        None => plan,
-    };
-    // Only the record is kept: what else was read (every stream's and user's live state,
-    // tens of megabytes at 100,000 streams) is freed before the plan is shown and sent.
-    let record = live.into_record();
-    let stdout_colour = colour.enabled(std::io::stdout().is_terminal());
-    // Unattended (`--yes`, no saved plan), the plan is shown while the lock is taken (below).
-    let unattended = args.yes && saved.is_none();
-    if plan.is_empty() || !unattended {
-        render::plan::write_human(&plan, &session.plan_target(), stdout_colour, print_stdout);
-        if plan.is_empty() {
-            exit_soon((session, plan));
+    let approved = match made {
+        Made::Shown(changes) if changes.is_empty() => {
+            exit_soon(session);
             return Ok(0);
         }
-        confirm(args, &plan)?;
-    }
-    let approved = match &saved {
-        Some(saved) => Approved::Saved(saved),
-        None if unattended => Approved::Unattended(Box::new((plan, record))),
-        // What was approved, kept small: the full plan is rebuilt under the lock (10,000
-        // streams make a plan of tens of megabytes, and two at once would double the peak
-        // memory).
-        None => Approved::Shown(shape(&plan)),
+        // Only the record is kept: what else was read (every stream's and user's live
+        // state, tens of megabytes at 100,000 streams) is freed before the plan is sent.
+        Made::Shown(changes) => Approved::Unattended(Box::new((changes, live.into_record()))),
+        Made::Plan(plan) => {
+            let plan = match &saved {
+                Some(saved) if plan.is_empty() => {
+                    return Ok(nothing_left(saved, live.record.as_ref()));
+                }
+                Some(saved) => reconcile(&saved.plan, plan).map_err(Failure::SavedPlanDiffers)?,
+                None => plan,
+            };
+            drop(live);
+            render::plan::write_human(&plan, &session.plan_target(), stdout_colour, print_stdout);
+            if plan.is_empty() {
+                exit_soon((session, plan));
+                return Ok(0);
+            }
+            confirm(args, &plan)?;
+            match &saved {
+                Some(saved) => Approved::Saved(saved),
+                // What was approved, kept small: the full plan is rebuilt under the lock
+                // (10,000 streams make a plan of tens of megabytes, and two at once would
+                // double the peak memory).
+                None => Approved::Shown(shape(&plan)),
+            }
+        }
     };
     let interrupted =
         interrupt().map_err(|e| Failure::Message(format!("cannot listen for Ctrl-C: {e}")))?;
     let timeout = Duration::from_secs(args.lock_timeout);
-    let lock = match &approved {
-        // Unattended, the lock is asked for while the plan is shown: its round trips go on
-        // while the plan is printed (and a lock held elsewhere is waited for after it).
-        Approved::Unattended(planned) => {
-            let url = session.target.describe().to_string();
-            let deployment = deployment_shown(&session.target);
-            let shown = plan_target_of(&session.desired, &url, deployment);
-            let take = session
-                .target
-                .acquire_lock(&session.desired.namespace, timeout);
-            let show = async {
-                render::plan::write_human(&planned.0, &shown, stdout_colour, print_stdout);
-            };
-            tokio::join!(take, show).0?
-        }
-        _ => {
-            session
-                .target
-                .acquire_lock(&session.desired.namespace, timeout)
-                .await?
-        }
-    };
+    let lock = session
+        .target
+        .acquire_lock(&session.desired.namespace, timeout)
+        .await?;
     if let Some(holder) = lock.taken_over_from() {
         print_warning(&format!(
             "note: took over the apply lock from {holder}, whose connection to the server is gone (a killed or cut-off apply: the server can no longer run anything it sent)\n"
@@ -118,6 +109,44 @@ async fn apply(args: &ApplyArgs, colour: ColourChoice) -> Result<u8, Failure> {
     }
     exit_soon(session);
     outcome
+}
+
+/// What was planned: the whole plan, to show, confirm or compare with a saved one; or
+/// (unattended) its changes as apply keeps them, shown as they were made.
+enum Made {
+    Plan(Plan),
+    Shown(Vec<Planned>),
+}
+
+/// Read the server and plan. With `shown_as_made` (unattended; whether in colour), each
+/// change is shown as it is made and only what apply needs of it is kept: a first apply of
+/// 100,000 streams then never holds its whole plan (see [`crate::plan::plan_each`]).
+async fn read_and_plan(
+    session: &mut Session,
+    prune: bool,
+    shown_as_made: Option<bool>,
+) -> Result<(LiveState, Made), Failure> {
+    let Some(colour) = shown_as_made else {
+        let (live, plan) = session.read_and_plan(prune).await?;
+        return Ok((live, Made::Plan(plan)));
+    };
+    let live = session.read_live().await?;
+    let url = session.target.describe().to_string();
+    let shown = plan_target_of(&session.desired, &url, deployment_shown(&session.target));
+    let mut writer = render::plan::HumanWriter::new(&shown, colour, print_stdout);
+    let mut changes = Vec::with_capacity(plan::room(&session.desired, &live));
+    let notes = plan::plan_each(
+        &session.desired,
+        &live,
+        plan::Options { prune },
+        &mut |change| {
+            writer.change(&change);
+            changes.push(Planned::from(change));
+        },
+    )
+    .map_err(Failure::Refused)?;
+    writer.finish(&notes);
+    Ok((live, Made::Shown(changes)))
 }
 
 /// Whether the apply stopped on a failover (see [`apply::Stopped::failed_over`]).
@@ -256,7 +285,7 @@ enum Approved<'a> {
     Saved(&'a SavedPlan),
     Shown(Vec<(String, Action)>),
     /// Boxed: a plan of 10,000 streams is large, and so is the record.
-    Unattended(Box<(Plan, Option<Record>)>),
+    Unattended(Box<(Vec<Planned>, Option<Record>)>),
 }
 
 /// Under the lock: make sure the server is still as planned, then execute.
@@ -285,9 +314,8 @@ async fn execute_locked(
             let (now, fence) =
                 tokio::join!(read::read_record(&mut session.target, namespace), fence);
             if !lock.contended() && now? == record {
-                let outcome = execute(session, &plan, (lock, fence?), None).await;
-                exit_soon(plan);
-                return outcome;
+                drop(record);
+                return execute(session, plan, (lock, fence?), None).await;
             }
             let approved = Approved::Unattended(Box::new((plan, record)));
             (approved, Box::pin(std::future::ready(fence)))
@@ -310,10 +338,12 @@ async fn execute_locked(
     drop(live);
     let (plan, plan_id) = match approved {
         Approved::Saved(saved) => (
-            reconcile(&saved.plan, fresh).map_err(Failure::SavedPlanDiffers)?,
+            apply::planned(reconcile(&saved.plan, fresh).map_err(Failure::SavedPlanDiffers)?),
             Some(saved.id.as_str()),
         ),
-        Approved::Shown(shape_shown) if shape_shown == shape(&fresh) => (fresh, None),
+        Approved::Shown(shape_shown) if shape_shown == shape(&fresh) => {
+            (apply::planned(fresh), None)
+        }
         Approved::Shown(_) => {
             return Err(message(
                 "the server changed while waiting for confirmation or the lock; run apply again to see what it would do now. Nothing was applied",
@@ -326,20 +356,20 @@ async fn execute_locked(
             let target = session.plan_target();
             let stdout_colour = colour.enabled(std::io::stdout().is_terminal());
             render::plan::write_human(&fresh, &target, stdout_colour, print_stdout);
-            (fresh, None)
+            (apply::planned(fresh), None)
         }
     };
-    execute(session, &plan, (lock, fence?), plan_id).await
+    execute(session, plan, (lock, fence?), plan_id).await
 }
 
 /// Send the plan's operations under the lock, with a progress bar on a terminal, and report.
 async fn execute(
     session: &mut Session,
-    plan: &Plan,
+    plan: Vec<Planned>,
     lock: (&Lock, apply::FenceChecked),
     plan_id: Option<&str>,
 ) -> Result<u8, Failure> {
-    let total = plan.ops().count();
+    let total = plan.iter().map(|c| c.ops.len()).sum();
     let bar = progress_bar(total);
     let mut progress = |done: usize, _total: usize| bar.set_position(done as u64);
     let result = apply::execute(

@@ -96,14 +96,19 @@ impl Session {
 
     /// Read the live state and plan against it.
     pub async fn read_and_plan(&mut self, prune: bool) -> Result<(LiveState, Plan), Failure> {
+        let live = self.read_live().await?;
+        let plan =
+            plan::plan(&self.desired, &live, plan::Options { prune }).map_err(Failure::Refused)?;
+        Ok((live, plan))
+    }
+
+    /// Read the live state a plan compares with, going on from what was read ahead.
+    pub async fn read_live(&mut self) -> Result<LiveState, Failure> {
         let prefetched = match self.prefetched.take() {
             Some(Prefetched::Plan(prefetched)) => Some(*prefetched),
             _ => None,
         };
-        let live = read::read_after(&mut self.target, &self.desired, prefetched).await?;
-        let plan =
-            plan::plan(&self.desired, &live, plan::Options { prune }).map_err(Failure::Refused)?;
-        Ok((live, plan))
+        Ok(read::read_after(&mut self.target, &self.desired, prefetched).await?)
     }
 
     /// Read what `status` checks and evaluate it, going on from what was read ahead (and

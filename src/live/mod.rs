@@ -21,7 +21,8 @@ use crate::small_map::SmallMap;
 /// never replicated) is in [`LiveState::nodes`], one entry per node of the target.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct LiveState {
-    /// Every key the topology declares or the record names.
+    /// Every key the topology declares or the record names that exists (a missing key is
+    /// not in it).
     pub keys: BTreeMap<String, LiveKey>,
     /// The tool's record, if this namespace has one.
     pub record: Option<Record>,
@@ -236,11 +237,9 @@ impl LiveUser {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum LiveKey {
-    Missing,
     /// The key exists with another type (`string`, `hash`, ...).
     WrongType(String),
-    /// Boxed: most keys of a first apply are missing, and a missing key then takes a pointer's
-    /// room instead of a stream's (100,000 keys: ~8 MB).
+    /// Boxed: the map's entries then take a pointer's room, not a stream's.
     Stream(Box<LiveStream>),
 }
 

@@ -274,7 +274,7 @@ fn sorted_union<'a>(
 
 /// `XLEN` and `XINFO GROUPS` of each of `keys` in pipelined batches, each on the node that
 /// serves it, as the plan reads them (no age probe): `import` reads the streams it found
-/// with this. Keys that are missing or hold another type by now come back as such.
+/// with this. Keys that hold another type by now come back as such; missing ones do not.
 pub async fn read_stream_keys(
     target: &mut Target,
     keys: &[&str],
@@ -453,8 +453,9 @@ async fn read_positions(
     .await
 }
 
-/// The `TYPE` of each key: a missing key or one of another type goes into `read`; the keys
-/// that hold streams are returned, to be read as streams.
+/// The `TYPE` of each key: one of another type goes into `read` (a missing key stays out of
+/// it: a first apply of 100,000 streams kept 11 MB of missing keys); the keys that hold
+/// streams are returned, to be read as streams.
 async fn read_types<'k>(
     target: &mut Target,
     keys: &[&'k str],
@@ -464,16 +465,17 @@ async fn read_types<'k>(
     let url = target.describe().clone();
     let type_of = |key: &str, _: NodeId| Some(Command::from_words(&["TYPE", key]));
     read_each_key(target, keys, BATCH_SIZE, &type_of, &mut |key, _, reply| {
-        let live = match type_name(reply, key, &url)?.as_ref() {
-            "stream" => {
-                streams.push(key);
-                return Ok(());
-            }
-            "none" => LiveKey::Missing,
+        match type_name(reply, key, &url)?.as_ref() {
+            "stream" => streams.push(key),
+            "none" => {}
             // Server text: escaped and cut before it is kept (it is printed).
-            other => LiveKey::WrongType(untrusted(other).into_owned()),
-        };
-        read.insert(key.to_owned(), live);
+            other => {
+                read.insert(
+                    key.to_owned(),
+                    LiveKey::WrongType(untrusted(other).into_owned()),
+                );
+            }
+        }
         Ok(())
     })
     .await?;
@@ -484,8 +486,8 @@ async fn read_types<'k>(
 }
 
 /// The `TYPE` of each key the stream reads could not place (see [`Streams::to_type`]):
-/// missing, of another type, or, for a key that looked missing but holds a stream, the
-/// failure of `XINFO GROUPS` that made it look so.
+/// missing (left out), of another type, or, for a key that looked missing but holds a
+/// stream, the failure of `XINFO GROUPS` that made it look so.
 async fn resolve_types(
     target: &mut Target,
     keys: &[(String, Option<String>)],
@@ -506,7 +508,7 @@ async fn resolve_types(
         &type_of,
         &mut |key, _, reply| {
             let live = match (type_name(reply, key, &url)?.as_ref(), unclear.get(key)) {
-                ("none", _) => LiveKey::Missing,
+                ("none", _) => return Ok(()),
                 ("stream", Some(Some(words))) => {
                     return Err(TargetError::Refused {
                         url: url.clone(),

@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::join::StreamFacts;
-use super::{Action, Change, Kind, MKSTREAM_GROUP, Op, Plan, Refusal, State};
+use super::{Action, Change, Draft, Kind, MKSTREAM_GROUP, Op, Refusal, State};
 use crate::live::{LiveGroup, StreamId};
 use crate::model::desired::Desired;
 use crate::model::types::StartId;
@@ -48,7 +48,7 @@ pub fn impossible_positions(facts: &[StreamFacts]) -> Vec<Refusal> {
     refusals
 }
 
-pub fn create(desired: &Desired, facts: &[StreamFacts], plan: &mut Plan) {
+pub fn create(desired: &Desired, facts: &[StreamFacts], plan: &mut Draft<'_>) {
     for fact in facts {
         let (key, Some(stream)) = (fact.key, fact.declared) else {
             continue;
@@ -57,7 +57,7 @@ pub fn create(desired: &Desired, facts: &[StreamFacts], plan: &mut Plan) {
         for (name, group) in &stream.groups {
             match live_stream.and_then(|s| s.groups.get(name.as_str())) {
                 Some(_) => note_changed_start(fact.recorded, key, name, group.start, plan),
-                None => plan.changes.push(create_change(
+                None => plan.push(create_change(
                     &stream.name,
                     key,
                     name,
@@ -69,8 +69,7 @@ pub fn create(desired: &Desired, facts: &[StreamFacts], plan: &mut Plan) {
         // An apply killed between creating an empty stream and destroying its helper group
         // leaves the helper behind: remove it.
         if let Some(helper) = live_stream.and_then(|s| s.groups.get(MKSTREAM_GROUP)) {
-            plan.changes
-                .push(destroy(desired, key, MKSTREAM_GROUP, helper, false));
+            plan.push(destroy(desired, key, MKSTREAM_GROUP, helper, false));
         }
     }
 }
@@ -128,7 +127,7 @@ fn note_changed_start(
     key: &str,
     group: &str,
     start: StartId,
-    plan: &mut Plan,
+    plan: &mut Draft<'_>,
 ) {
     let Some(recorded) = recorded.and_then(|s| s.groups.get(group)) else {
         return;

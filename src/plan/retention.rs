@@ -8,18 +8,18 @@
 use serde_json::json;
 
 use super::join::StreamFacts;
-use super::{Action, Change, Kind, Op, Plan, State, TrimBy};
+use super::{Action, Change, Draft, Kind, Op, State, TrimBy};
 use crate::live::{LiveState, LiveStream, StreamId};
 use crate::model::desired::DesiredRetention;
 
-pub fn trim(facts: &[StreamFacts], live: &LiveState, plan: &mut Plan) {
+pub fn trim(facts: &[StreamFacts], live: &LiveState, plan: &mut Draft<'_>) {
     for fact in facts {
         let (key, Some(stream), Some(live_stream)) = (fact.key, fact.declared, fact.existing())
         else {
             continue; // not declared, or new (a new stream is empty)
         };
         if let Some(change) = trim_change(&stream.name, key, stream.retention, live_stream, live) {
-            plan.changes.push(change);
+            plan.push(change);
         }
     }
 }

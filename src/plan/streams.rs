@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::join::StreamFacts;
-use super::{Action, Change, Kind, MKSTREAM_GROUP, Op, Options, Plan, Refusal, State};
+use super::{Action, Change, Draft, Kind, MKSTREAM_GROUP, Op, Options, Refusal, State};
 use crate::live::LiveKey;
 use crate::model::desired::Desired;
 use crate::record::RecordedStream;
@@ -37,11 +37,9 @@ struct CreatedStream<'a> {
 
 /// Declared streams that do not exist. A stream with groups is created by its first group
 /// (`XGROUP CREATE ... MKSTREAM`); one without groups by a short-lived group.
-pub fn create(facts: &[StreamFacts], plan: &mut Plan) {
+pub fn create(facts: &[StreamFacts], plan: &mut Draft<'_>) {
     for fact in facts {
-        let (key, Some(stream), None | Some(LiveKey::Missing)) =
-            (fact.key, fact.declared, fact.live)
-        else {
+        let (key, Some(stream), None) = (fact.key, fact.declared, fact.live) else {
             continue;
         };
         let ops = if stream.groups.is_empty() {
@@ -60,7 +58,7 @@ pub fn create(facts: &[StreamFacts], plan: &mut Plan) {
         } else {
             Vec::new() // the group changes below create it
         };
-        plan.changes.push(Change {
+        plan.push(Change {
             address: ["stream.", &stream.name].concat(),
             kind: Kind::Stream,
             action: Action::Create,
@@ -84,7 +82,7 @@ pub fn undeclared(
     desired: &Desired,
     facts: &[StreamFacts],
     options: Options,
-    plan: &mut Plan,
+    plan: &mut Draft<'_>,
 ) -> Managed {
     let mut kept = Managed::new();
     for fact in facts {
@@ -92,7 +90,7 @@ pub fn undeclared(
             continue; // not recorded; or gone by hand: nothing to delete, the record forgets it
         };
         match fact.declared {
-            None if options.prune => plan.changes.push(Change {
+            None if options.prune => plan.push(Change {
                 address: format!("stream.{}", relative(key, &desired.namespace)),
                 kind: Kind::Stream,
                 action: Action::Delete,
@@ -125,7 +123,7 @@ pub fn undeclared(
                         continue;
                     };
                     if options.prune {
-                        plan.changes.push(super::groups::destroy(
+                        plan.push(super::groups::destroy(
                             desired, key, group, live_group, true,
                         ));
                     } else {

@@ -199,6 +199,26 @@ fn empty_server_creates_streams_groups_and_the_record() {
     assert!(p.notes.is_empty());
 }
 
+/// The plan's room: every stream, group, user and the record on an empty server; on a
+/// server that has the streams, none for them.
+#[test]
+fn room_is_made_for_the_streams_that_do_not_exist_yet() {
+    let d = desired(&[
+        (
+            "a",
+            maxlen(10),
+            &[("g", StartId::Last), ("h", StartId::Last)],
+        ),
+        ("b", maxlen(10), &[("g", StartId::Last)]),
+    ]);
+    let first = plan(&d, &live(&[]), Options::default()).expect("plan");
+    // Two streams, three groups, the record, and one to spare.
+    assert_eq!(room(&d, &live(&[])), 7);
+    assert!(room(&d, &live(&[])) >= first.changes.len());
+    let existing = live(&[("a", stream(0, &["g", "h"])), ("b", stream(0, &["g"]))]);
+    assert_eq!(room(&d, &existing), 2);
+}
+
 #[test]
 fn converged_server_plans_nothing() {
     let d = desired(&[("tasks", maxlen(10), &[("workers", StartId::Last)])]);

@@ -20,7 +20,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use super::{Action, Change, Kind, Op, Options, Plan, Refusal, State};
+use super::{Action, Change, Draft, Kind, Op, Options, Refusal, State};
 use crate::acl::{
     Catalog, HASH_PLACEHOLDER, Permissions, SENSITIVE, Selector, channel_patterns, key_permissions,
 };
@@ -276,16 +276,18 @@ fn is_open(user: &LiveUser, catalog: &Catalog) -> bool {
 
 /// Add the user changes to the plan. Returns the recorded users that stay managed though
 /// undeclared (no `--prune`).
-pub fn plan(
+pub(super) fn plan(
     desired: &Desired,
     live: &LiveState,
     options: Options,
-    plan: &mut Plan,
+    plan: &mut Draft<'_>,
 ) -> BTreeSet<String> {
     let Some(acl) = live.acl() else {
         return BTreeSet::new();
     };
     let recorded = |name: &str| live.record.as_ref().is_some_and(|r| r.users.contains(name));
+    // Held until `persist` has added each phase's `ACL SAVE` to the last user change.
+    plan.held = true;
     let first = plan.changes.len();
     for (name, user) in &desired.users {
         let live_user = acl.users.get(name);
@@ -339,7 +341,7 @@ pub fn plan(
         };
         let first_needs = live_user.is_none() || !details.is_empty();
         let (details, ops) = per_node(live, (details, first_needs), &elsewhere, ops);
-        plan.changes.push(Change {
+        plan.push(Change {
             address: format!("user.{name}"),
             kind: Kind::User,
             action: if live_user.is_some() {
@@ -365,7 +367,7 @@ pub fn plan(
             continue;
         }
         if options.prune {
-            plan.changes.push(Change {
+            plan.push(Change {
                 address: format!("user.{name}"),
                 kind: Kind::User,
                 action: Action::Delete,
@@ -392,6 +394,7 @@ pub fn plan(
         ));
     }
     persist(live, acl, &mut plan.changes[first..], &mut plan.notes);
+    plan.held = false;
     kept
 }
 
@@ -451,7 +454,7 @@ fn per_node(
 
 /// `default`, recorded but no longer declared: it cannot be deleted, so `--prune` releases
 /// it (drops it from the record and the registry) and leaves it as it is.
-fn default_undeclared(options: Options, plan: &mut Plan, kept: &mut BTreeSet<String>) {
+fn default_undeclared(options: Options, plan: &mut Draft<'_>, kept: &mut BTreeSet<String>) {
     if options.prune {
         plan.notes.push(format!(
             "ACL user `{DEFAULT_USER}` is no longer declared: no longer managed by this topology (--prune), and left as it is (the server's default user cannot be deleted; declare it `enabled: false` to lock it)"
@@ -578,7 +581,7 @@ mod tests {
     use super::*;
     use crate::live::{LiveAcl, LiveNode, LiveSelector};
     use crate::model::secrets::sha256_hex;
-    use crate::plan::{Action, Options, plan as make_plan};
+    use crate::plan::{Action, Options, Plan, plan as make_plan};
     use crate::record::{FORMAT, Record};
 
     fn catalog() -> Catalog {
@@ -1483,5 +1486,62 @@ mod tests {
                 ),
             "{text}"
         );
+    }
+
+    /// A plan handed over as it is made (`apply --yes`) is the plan: the same changes in the
+    /// same order, and the same notes. Before the users, the streams (a change each) leave
+    /// the buffer just short of a handover, so that one would fall inside the users'
+    /// section, which must be held until each phase's `ACL SAVE` is added to its last user
+    /// change.
+    #[test]
+    fn a_plan_handed_over_as_made_is_the_same_plan() {
+        use crate::model::desired::DesiredStream;
+        for streams in [
+            0,
+            super::super::HANDOVER - 2,
+            2 * super::super::HANDOVER + 5,
+        ] {
+            let mut d = desired(&[
+                ("alpha", user("pw-1", WORKER)),
+                ("beta", user("pw-2", WORKER)),
+                ("gamma", user("pw-3", WORKER)),
+            ]);
+            d.streams = (0..streams)
+                .map(|n| {
+                    let stream = DesiredStream {
+                        name: format!("s{n}"),
+                        retention: Default::default(),
+                        groups: Default::default(),
+                        schema: None,
+                        producers: Vec::new(),
+                    };
+                    (format!("ns:s{n}"), stream)
+                })
+                .collect();
+            let server = live(
+                &[
+                    ("beta", live_user("pw-2", "-@all +ping")),
+                    ("gone", live_user("pw-9", "-@all +ping")),
+                ],
+                &["beta", "gone"],
+                Some(true),
+            );
+            for prune in [false, true] {
+                let options = Options { prune };
+                let whole = make_plan(&d, &server, options).expect("plan");
+                let mut handed = Vec::new();
+                let notes =
+                    crate::plan::plan_each(&d, &server, options, &mut |change| handed.push(change))
+                        .expect("plan");
+                assert_eq!(handed, whole.changes, "{streams} streams, prune {prune}");
+                assert_eq!(notes, whole.notes);
+                let saves = whole
+                    .ops()
+                    .filter(|op| matches!(op, Op::SaveAcl { .. }))
+                    .count();
+                // One for the writes, and with --prune one after the deletion.
+                assert_eq!(saves, 1 + usize::from(prune), "{streams} streams");
+            }
+        }
     }
 }

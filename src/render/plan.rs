@@ -95,47 +95,94 @@ pub(super) const PIECE: usize = 64 * 1024;
 /// The human plan, handed to `emit` piece by piece through one small buffer: a plan of
 /// 30,000 changes is megabytes of text, and on the machines measured a string that large
 /// (fresh memory, zeroed by the kernel page by page) cost more than rendering it.
-pub fn write_human(plan: &Plan, target: &PlanTarget, colour: bool, mut emit: impl FnMut(&str)) {
-    let style = Style { colour };
-    let mut out = String::with_capacity(PIECE + 4096);
-    let scope = match target.environment {
-        Some(env) => format!("namespace `{}`, environment `{env}`", target.namespace),
-        None => format!("namespace `{}`", target.namespace),
-    };
-    let deployment = target
-        .deployment
-        .as_ref()
-        .map(|d| format!("Deployment: {}\n", d.line()))
-        .unwrap_or_default();
-    if plan.is_empty() {
-        out.push_str(&format!(
-            "No changes. {} ({scope}) matches the topology.\n{deployment}",
-            target.url
-        ));
-    } else {
-        out.push_str(&format!(
-            "Planned changes on {} ({scope}):\n{deployment}\n",
-            target.url
-        ));
-        for change in &plan.changes {
-            write_change(&mut out, change, &style);
-            if out.len() >= PIECE {
-                emit(&out);
-                out.clear();
+pub fn write_human(plan: &Plan, target: &PlanTarget, colour: bool, emit: impl FnMut(&str)) {
+    let mut writer = HumanWriter::new(target, colour, emit);
+    for change in &plan.changes {
+        writer.change(change);
+    }
+    writer.finish(&plan.notes);
+}
+
+/// [`write_human`] change by change, for a plan shown as it is made (see
+/// [`crate::plan::plan_each`]): the header goes out with the first change (or, with none,
+/// "No changes" at the end), the summary is counted as the changes pass.
+pub struct HumanWriter<E: FnMut(&str)> {
+    out: String,
+    style: Style,
+    /// `Planned changes on ...` or `No changes. ...`, whichever applies, until it is known.
+    header: Option<(String, String)>,
+    count: Count,
+    emit: E,
+}
+
+/// Changes by action, for the summary line.
+#[derive(Default)]
+struct Count {
+    create: usize,
+    update: usize,
+    delete: usize,
+    destructive: usize,
+}
+
+impl<E: FnMut(&str)> HumanWriter<E> {
+    pub fn new(target: &PlanTarget, colour: bool, emit: E) -> Self {
+        let scope = match target.environment {
+            Some(env) => format!("namespace `{}`, environment `{env}`", target.namespace),
+            None => format!("namespace `{}`", target.namespace),
+        };
+        let deployment = target
+            .deployment
+            .as_ref()
+            .map(|d| format!("Deployment: {}\n", d.line()))
+            .unwrap_or_default();
+        let url = target.url;
+        HumanWriter {
+            out: String::with_capacity(PIECE + 4096),
+            style: Style { colour },
+            header: Some((
+                format!("Planned changes on {url} ({scope}):\n{deployment}\n"),
+                format!("No changes. {url} ({scope}) matches the topology.\n{deployment}"),
+            )),
+            count: Count::default(),
+            emit,
+        }
+    }
+
+    pub fn change(&mut self, change: &Change) {
+        if let Some((changes, _)) = self.header.take() {
+            self.out.push_str(&changes);
+        }
+        match change.action {
+            Action::Create => self.count.create += 1,
+            Action::Update | Action::Replace => self.count.update += 1,
+            Action::Delete => self.count.delete += 1,
+        }
+        self.count.destructive += usize::from(change.destructive);
+        write_change(&mut self.out, change, &self.style);
+        if self.out.len() >= PIECE {
+            (self.emit)(&self.out);
+            self.out.clear();
+        }
+    }
+
+    /// The notes and the summary line.
+    pub fn finish(mut self, notes: &[String]) {
+        let none = self.header.take().map(|(_, none)| none);
+        if let Some(none) = &none {
+            self.out.push_str(none);
+        }
+        if !notes.is_empty() {
+            self.out.push_str("\nNotes:\n");
+            for note in notes {
+                self.out.push_str(&format!("  • {}\n", shown(note)));
             }
         }
-    }
-    if !plan.notes.is_empty() {
-        out.push_str("\nNotes:\n");
-        for note in &plan.notes {
-            out.push_str(&format!("  • {}\n", shown(note)));
+        if none.is_none() {
+            self.out.push('\n');
+            self.out.push_str(&summary_line(&self.count, &self.style));
         }
+        (self.emit)(&self.out);
     }
-    if !plan.is_empty() {
-        out.push('\n');
-        out.push_str(&summary_line(plan, &style));
-    }
-    emit(&out);
 }
 
 /// One change's lines: the common part, then the commands.
@@ -179,16 +226,13 @@ fn write_command(out: &mut String, op: &Op) {
     });
 }
 
-fn summary_line(plan: &Plan, style: &Style) -> String {
-    let destructive = plan.changes.iter().filter(|c| c.destructive).count();
+fn summary_line(count: &Count, style: &Style) -> String {
     let mut line = format!(
         "Plan: {} to create, {} to update, {} to delete.",
-        plan.count(Action::Create),
-        plan.count(Action::Update) + plan.count(Action::Replace),
-        plan.count(Action::Delete)
+        count.create, count.update, count.delete
     );
-    if destructive > 0 {
-        line.push_str(&style.paint("1;31", &format!(" {destructive} destructive.")));
+    if count.destructive > 0 {
+        line.push_str(&style.paint("1;31", &format!(" {} destructive.", count.destructive)));
     }
     line.push('\n');
     line

@@ -64,6 +64,24 @@ impl Fixture {
         self.dir.path().join(name).display().to_string()
     }
 
+    /// `apply --yes` as user `applier`, who may run every command on the namespace's keys
+    /// and the users registry, with `rules` added; it must stop at one failed command.
+    /// Returns its output.
+    fn one_failure_as_applier(&self, rules: &[&str], args: &[&str]) -> String {
+        let user = ["ACL", "SETUSER", "applier", "on", ">applier-pw", "~app:*"];
+        let granted = ["~__topology__:users", "+@all"];
+        let setuser: Vec<&str> = user.iter().chain(&granted).chain(rules).copied().collect();
+        self.server.cmd::<String>(&setuser);
+        let url = format!("redis://applier:applier-pw@127.0.0.1:{}", self.server.port);
+        self.server.cmd::<String>(&["CONFIG", "RESETSTAT"]);
+        let all: Vec<&str> = ["apply", "--yes"].iter().chain(args).copied().collect();
+        let out = self.run_on(&url, &all);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        let all = text(&out);
+        assert!(all.contains("apply stopped: 1 command failed"), "{all}");
+        all
+    }
+
     /// `plan --out`, read back as JSON.
     fn saved_plan(&self) -> Value {
         let path = self.path("plan.json");
@@ -317,24 +335,7 @@ fn a_failure_stops_apply_before_destructive_changes_and_the_record() {
     let record_before: String = f.server.cmd(&["GET", "{__topology__:app}:record"]);
     f.file = topology_file(&format!("{TOPOLOGY}  fresh:\n    retention: unbounded\n"));
     // An apply user that may do everything but trim.
-    f.server.cmd::<String>(&[
-        "ACL",
-        "SETUSER",
-        "applier",
-        "on",
-        ">applier-pw",
-        "~app:*",
-        "~{__topology__:app}:*",
-        "~__topology__:users",
-        "+@all",
-        "-xtrim",
-    ]);
-    let url = format!("redis://applier:applier-pw@127.0.0.1:{}", f.server.port);
-    f.server.cmd::<String>(&["CONFIG", "RESETSTAT"]);
-    let out = f.run_on(&url, &["apply", "--yes", "--prune"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let all = text(&out);
-    assert!(all.contains("apply stopped: 1 command failed"), "{all}");
+    let all = f.one_failure_as_applier(&["~{__topology__:app}:*", "-xtrim"], &["--prune"]);
     // The server's own words follow (NOPERM); the whole batch was refused as it was queued.
     assert!(
         all.contains("retention.orders: `XTRIM app:orders MAXLEN ~ 100` failed: NOPERM"),
@@ -361,6 +362,41 @@ fn a_failure_stops_apply_before_destructive_changes_and_the_record() {
         f.server.cmd::<String>(&["TYPE", "app:fresh"]),
         "none",
         "as the report says, nothing of the refused batch ran"
+    );
+}
+
+/// The record's write fails after every other change ran (apply forgets those changes'
+/// operations before it, see `apply::forget_applied`): the report still counts them as
+/// applied, names the record's command as the failure, and says the record was not written.
+#[test]
+fn a_failed_record_write_is_reported_after_everything_else_ran() {
+    let f = Fixture::new(TOPOLOGY);
+    // An apply user that may do everything but write the record (it may read it).
+    let all = f.one_failure_as_applier(
+        &["~{__topology__:app}:lock*", "%R~{__topology__:app}:record"],
+        &[],
+    );
+    // The server's error (its code and words differ between versions and from inside a
+    // script) follows.
+    assert!(
+        all.contains("record: `SET {__topology__:app}:record <record>` failed: "),
+        "{all}"
+    );
+    // The empty stream's two commands, the two groups: every change but the record ran.
+    assert!(
+        all.contains("Applied 4 of 5 commands; 3 of 4 changes with commands fully applied."),
+        "{all}"
+    );
+    assert!(
+        all.contains("Not (fully) applied:\n  + record: failed (0 of 1 commands)"),
+        "{all}"
+    );
+    assert!(all.contains("The record was not written."), "{all}");
+    assert_eq!(f.server.cmd::<String>(&["TYPE", "app:orders"]), "stream");
+    assert_eq!(
+        f.server
+            .cmd::<Option<String>>(&["GET", "{__topology__:app}:record"]),
+        None
     );
 }
 

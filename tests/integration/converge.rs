@@ -129,7 +129,7 @@ fn apply_then_plan(
         let fence = apply::check_fence(target, &lock).await.expect("fence");
         apply::execute(
             target,
-            &first,
+            apply::planned(first),
             desired,
             (&lock, fence),
             None,

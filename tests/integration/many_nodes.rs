@@ -864,7 +864,7 @@ fn an_operation_routed_to_no_node_of_the_target_is_refused_before_anything_is_se
             .expect("fence");
         let outcome = execute(
             &mut target,
-            &plan,
+            redis_topology::apply::planned(plan),
             &desired,
             (&lock, fence),
             None,
