@@ -202,7 +202,7 @@ fn schemas_of(
         .filter_map(|(key, stream)| {
             let schema_name = stream.schema.clone()?;
             let schema = loaded.get(&schema_name)?.clone();
-            Some((stream.name.clone(), key.clone(), schema_name, schema))
+            Some((stream.name.to_string(), key.clone(), schema_name, schema))
         })
         .collect())
 }

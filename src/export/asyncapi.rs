@@ -376,7 +376,7 @@ fn dead_letter_streams(desired: &Desired) -> BTreeMap<String, Vec<String>> {
         dead_letters
             .entry(of.clone())
             .or_default()
-            .push(stream.name.clone());
+            .push(stream.name.to_string());
     }
     for names in dead_letters.values_mut() {
         names.sort();
@@ -499,7 +499,7 @@ fn channel_object(
                 if let Some(description) = texts.groups.get(&(name, group.as_str())) {
                     g.insert("description".to_owned(), json!(description));
                 }
-                (group.clone(), Value::Object(g))
+                (group.to_string(), Value::Object(g))
             })
             .collect();
         channel.insert("x-redis-groups".to_owned(), Value::Object(groups));

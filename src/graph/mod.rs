@@ -96,8 +96,8 @@ impl Graph {
                     if listed && may(user, &["xreadgroup"], READ) {
                         consumers.insert(*name);
                         graph.edges.insert(Edge::Consumes {
-                            stream: stream.name.clone(),
-                            group: group.clone(),
+                            stream: stream.name.to_string(),
+                            group: group.to_string(),
                             user: (*name).to_owned(),
                         });
                     }
@@ -107,12 +107,12 @@ impl Graph {
                 if may(user, &["xadd"], WRITE) {
                     graph.edges.insert(Edge::Writes {
                         user: (*name).to_owned(),
-                        stream: stream.name.clone(),
+                        stream: stream.name.to_string(),
                     });
                 }
                 if !consumers.contains(name) && may(user, READS_OUTSIDE_GROUPS, READ) {
                     graph.edges.insert(Edge::Reads {
-                        stream: stream.name.clone(),
+                        stream: stream.name.to_string(),
                         user: (*name).to_owned(),
                     });
                 }
@@ -123,16 +123,16 @@ impl Graph {
                 .get(key)
                 .and_then(|rules| rules.dlq_of.as_ref())
                 .and_then(|of| desired.streams.get(of))
-                .map(|of| of.name.clone());
+                .map(|of| of.name.to_string());
             if let Some(of) = &dlq_of {
                 graph.edges.insert(Edge::DeadLetters {
                     stream: of.clone(),
-                    dlq: stream.name.clone(),
+                    dlq: stream.name.to_string(),
                 });
             }
             graph.streams.push(StreamNode {
-                name: stream.name.clone(),
-                groups: stream.groups.iter().map(|(g, _)| g.clone()).collect(),
+                name: stream.name.to_string(),
+                groups: stream.groups.iter().map(|(g, _)| g.to_string()).collect(),
                 dlq_of,
             });
         }

@@ -308,7 +308,7 @@ fn check_whole(imported: &Imported, text: &str) -> Result<(), String> {
     let declared: Vec<(&str, Vec<&str>)> = desired
         .streams
         .iter()
-        .map(|(key, s)| (key.as_str(), s.groups.keys().map(String::as_str).collect()))
+        .map(|(key, s)| (key.as_str(), s.groups.keys().map(|g| g.as_str()).collect()))
         .collect();
     let keys: Vec<String> = imported
         .streams

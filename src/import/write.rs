@@ -423,7 +423,7 @@ mod tests {
         let groups: Vec<&str> = desired.streams["app:orders#1\"x"]
             .groups
             .keys()
-            .map(String::as_str)
+            .map(|g| g.as_str())
             .collect();
         assert_eq!(groups, ["g$x", "g:1"]);
         let user = &desired.users["worker\"#"];

@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 
 use crate::number::push_decimal;
 use crate::small_map::SmallMap;
+use compact_str::CompactString;
 
 use super::health::{HealthRules, HeartbeatRule, Levels, StreamRules};
 use super::secrets::{Hashed, Secrets};
@@ -244,10 +245,10 @@ fn texts(items: Option<&[Sp<String>]>) -> Vec<String> {
 #[derive(Clone, Debug, PartialEq)]
 pub struct DesiredStream {
     /// The name as written (relative to the namespace).
-    pub name: String,
+    pub name: CompactString,
     pub retention: DesiredRetention,
     /// Groups by name, sorted.
-    pub groups: SmallMap<String, DesiredGroup>,
+    pub groups: SmallMap<CompactString, DesiredGroup>,
     /// The message schema its entries follow (for reviews; nothing to apply).
     pub schema: Option<String>,
     /// The users that write it (`producers`), by their server names (with `acl.user_names`),
@@ -509,7 +510,7 @@ fn desired_stream(
                 entries_read: g.entries_read.as_ref().map(|e| e.value),
                 consumers: server_names(names, &g.consumers),
             };
-            (group.value.clone(), desired)
+            (group.value.as_str().into(), desired)
         })
         .collect();
     let retention = match stream.retention.as_ref().map(|r| &r.value) {
@@ -526,7 +527,7 @@ fn desired_stream(
     };
     let stream_key = key(namespace, &name);
     let desired = DesiredStream {
-        name,
+        name: name.into(),
         retention,
         groups,
         schema: stream.schema.as_ref().map(|s| s.value.clone()),
@@ -637,12 +638,12 @@ mod tests {
             groups in proptest::collection::vec(("[a-z-]{1,12}", start(), any::<Option<u64>>()), 0..4),
         ) {
             let stream = DesiredStream {
-                name: key.clone(),
+                name: key.as_str().into(),
                 retention: DesiredRetention { maxlen, max_age_ms, approximate },
                 groups: groups
                     .into_iter()
                     .map(|(name, start, entries_read)| {
-                        (name, DesiredGroup { start, entries_read, consumers: Vec::new() })
+                        (name.into(), DesiredGroup { start, entries_read, consumers: Vec::new() })
                     })
                     .collect(),
                 schema: None,

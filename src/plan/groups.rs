@@ -27,7 +27,7 @@ pub fn impossible_positions(facts: &[StreamFacts]) -> Vec<Refusal> {
                 && (StreamId { ms, seq }) > last
             {
                 refusals.push(Refusal::StartAfterLastEntry {
-                    group: name.clone(),
+                    group: name.to_string(),
                     key: key.to_owned(),
                     start: StreamId { ms, seq },
                     last,
@@ -37,7 +37,7 @@ pub fn impossible_positions(facts: &[StreamFacts]) -> Vec<Refusal> {
                 && read > added
             {
                 refusals.push(Refusal::EntriesReadPastAdded {
-                    group: name.clone(),
+                    group: name.to_string(),
                     key: key.to_owned(),
                     read,
                     added,

@@ -29,7 +29,7 @@ fn desired(streams: &[StreamSpec]) -> Desired {
                     .iter()
                     .map(|(g, start)| {
                         (
-                            (*g).to_owned(),
+                            (*g).into(),
                             DesiredGroup {
                                 start: *start,
                                 entries_read: None,
@@ -41,7 +41,7 @@ fn desired(streams: &[StreamSpec]) -> Desired {
                 (
                     format!("ns:{name}"),
                     DesiredStream {
-                        name: (*name).to_owned(),
+                        name: (*name).into(),
                         retention: *retention,
                         groups,
                         schema: None,

@@ -199,7 +199,7 @@ mod tests {
     /// Namespace `app` declaring stream `app:orders` and no users.
     fn desired() -> Desired {
         let orders = DesiredStream {
-            name: "orders".to_owned(),
+            name: "orders".into(),
             retention: DesiredRetention::default(),
             groups: SmallMap::new(),
             schema: None,

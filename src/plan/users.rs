@@ -1509,7 +1509,7 @@ mod tests {
             d.streams = (0..streams)
                 .map(|n| {
                     let stream = DesiredStream {
-                        name: format!("s{n}"),
+                        name: format!("s{n}").into(),
                         retention: Default::default(),
                         groups: Default::default(),
                         schema: None,

@@ -114,7 +114,7 @@ fn wanted_of<'d>(desired: &'d Desired, key: &'d str, stream: &'d DesiredStream) 
     Wanted {
         key,
         name: &stream.name,
-        groups: stream.groups.keys().map(String::as_str).collect(),
+        groups: stream.groups.keys().map(|g| g.as_str()).collect(),
         newest: desired
             .health
             .levels(Figure::NewestAge, key, None)

@@ -52,7 +52,7 @@ fn desired(case: &Case, namespace: &str) -> Desired {
                 .iter()
                 .map(|g| {
                     (
-                        g.clone(),
+                        g.as_str().into(),
                         DesiredGroup {
                             start: StartId::Id { ms: 0, seq: 0 },
                             entries_read: None,
@@ -69,7 +69,7 @@ fn desired(case: &Case, namespace: &str) -> Desired {
             (
                 format!("{namespace}:{name}"),
                 DesiredStream {
-                    name,
+                    name: name.into(),
                     retention,
                     groups,
                     schema: None,

@@ -359,7 +359,7 @@ fn the_shipped_topology_applied_then_imported_is_reproduced() {
     let streams = |d: &redis_topology::model::desired::Desired| -> Vec<(String, Vec<String>)> {
         d.streams
             .iter()
-            .map(|(k, s)| (k.clone(), s.groups.keys().cloned().collect()))
+            .map(|(k, s)| (k.clone(), s.groups.keys().map(|g| g.to_string()).collect()))
             .collect()
     };
     assert_eq!(streams(&imported), streams(&shipped), "{written}");

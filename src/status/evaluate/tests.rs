@@ -24,7 +24,7 @@ fn levels(warning: Option<u64>, critical: Option<u64>) -> Levels {
 /// (the dead-letter stream of tasks), and `top` as the top-level thresholds.
 fn desired(top: Vec<(Figure, Levels)>) -> Desired {
     let stream = |name: &str, maxlen| DesiredStream {
-        name: name.to_owned(),
+        name: name.into(),
         retention: DesiredRetention {
             maxlen,
             max_age_ms: None,
