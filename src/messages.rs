@@ -6,11 +6,14 @@
 //! document is the object of the entry's fields, less `version_field`. Schemas are compiled
 //! once per version; the valid path (nearly every message) is one `is_valid` call.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt;
 use std::io::Read;
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::Value;
 
 use crate::model::schemas::LoadedSchema;
 use crate::model::types::Encoding;
@@ -40,12 +43,107 @@ pub struct Violation {
 /// An entry's fields: from Redis (strings), or a JSON-lines object (any JSON values).
 pub enum Fields<'a> {
     Redis(&'a [(String, String)]),
-    Json(&'a Map<String, Value>),
+    Json(&'a [(Cow<'a, str>, JsonField<'a>)]),
+}
+
+/// A field of a JSON-lines object: a JSON string is the field's text (as a Redis field
+/// would be: borrowed from the line where it has no escapes), anything else a JSON value.
+/// The line is read into these, never into an object of JSON values: the document's JSON
+/// text is then unescaped once and parsed once, with no map built around it.
+pub enum JsonField<'a> {
+    Text(Cow<'a, str>),
+    Value(Value),
 }
 
 enum FieldValue<'a> {
     Text(&'a str),
     Json(&'a Value),
+}
+
+/// A JSON-lines object's fields in their order.
+struct JsonFields<'a>(Vec<(Cow<'a, str>, JsonField<'a>)>);
+
+impl<'de> Deserialize<'de> for JsonFields<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FieldsVisitor;
+        impl<'de> Visitor<'de> for FieldsVisitor {
+            type Value = JsonFields<'de>;
+            // As serde_json's own map says, so that a line that is no object reads the same.
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+                let mut fields = Vec::with_capacity(access.size_hint().unwrap_or(0).min(16));
+                while let Some(name) = access.next_key::<JsonField>()? {
+                    let value = access.next_value()?;
+                    // A JSON object's names are strings: always text.
+                    if let JsonField::Text(name) = name {
+                        fields.push((name, value));
+                    }
+                }
+                Ok(JsonFields(fields))
+            }
+        }
+        deserializer.deserialize_map(FieldsVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for JsonField<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(FieldVisitor)
+    }
+}
+
+/// A JSON string as text; any other JSON as the `Value` serde_json would make of it.
+struct FieldVisitor;
+
+impl<'de> Visitor<'de> for FieldVisitor {
+    type Value = JsonField<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Self::Value, E> {
+        Ok(JsonField::Text(Cow::Borrowed(text)))
+    }
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+        Ok(JsonField::Text(Cow::Owned(text.to_owned())))
+    }
+    fn visit_string<E: de::Error>(self, text: String) -> Result<Self::Value, E> {
+        Ok(JsonField::Text(Cow::Owned(text)))
+    }
+    fn visit_bool<E: de::Error>(self, value: bool) -> Result<Self::Value, E> {
+        Ok(JsonField::Value(Value::Bool(value)))
+    }
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<Self::Value, E> {
+        Ok(JsonField::Value(Value::from(value)))
+    }
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<Self::Value, E> {
+        Ok(JsonField::Value(Value::from(value)))
+    }
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<Self::Value, E> {
+        let number = serde_json::Number::from_f64(value);
+        Ok(JsonField::Value(number.map_or(Value::Null, Value::Number)))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(JsonField::Value(Value::Null))
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, access: A) -> Result<Self::Value, A::Error> {
+        let seq = de::value::SeqAccessDeserializer::new(access);
+        Value::deserialize(seq).map(JsonField::Value)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, access: A) -> Result<Self::Value, A::Error> {
+        let map = de::value::MapAccessDeserializer::new(access);
+        Value::deserialize(map).map(JsonField::Value)
+    }
+}
+
+/// A line of a file, as a violation names its entry.
+struct Line(usize);
+
+impl fmt::Display for Line {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}", self.0)
+    }
 }
 
 impl Violation {
@@ -118,10 +216,17 @@ impl<'a> Fields<'a> {
                 .iter()
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| FieldValue::Text(v)),
-            Fields::Json(map) => map.get(name).map(|v| match v {
-                Value::String(s) => FieldValue::Text(s),
-                other => FieldValue::Json(other),
-            }),
+            // Of a name given twice, the last (as a JSON object read into a map keeps it).
+            Fields::Json(fields) => {
+                fields
+                    .iter()
+                    .rev()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, field)| match field {
+                        JsonField::Text(text) => FieldValue::Text(text),
+                        JsonField::Value(value) => FieldValue::Json(value),
+                    })
+            }
         }
     }
 
@@ -134,10 +239,16 @@ impl<'a> Fields<'a> {
                 .filter(|(k, _)| keep(k))
                 .map(|(k, v)| (k.clone(), Value::String(v.clone())))
                 .collect(),
-            Fields::Json(map) => map
+            Fields::Json(fields) => fields
                 .iter()
                 .filter(|(k, _)| keep(k))
-                .map(|(k, v)| (k.clone(), v.clone()))
+                .map(|(k, field)| {
+                    let value = match field {
+                        JsonField::Text(text) => Value::String(text.to_string()),
+                        JsonField::Value(value) => value.clone(),
+                    };
+                    (k.to_string(), value)
+                })
                 .collect(),
         })
     }
@@ -170,10 +281,10 @@ impl Checker {
         })
     }
 
-    /// Check one entry; `entry` names it in violations.
-    pub fn check(&self, entry: &str, fields: &Fields) -> Vec<Violation> {
+    /// Check one entry; `entry` names it in violations (written only for those).
+    pub fn check(&self, entry: impl fmt::Display, fields: &Fields) -> Vec<Violation> {
         let violation = |version, pointer: &str, message: String| {
-            Violation::new(entry, version, pointer, &message)
+            Violation::new(&entry.to_string(), version, pointer, &message)
         };
         let (version, validator) = match self.pick_version(fields) {
             Ok(picked) => picked,
@@ -432,11 +543,10 @@ fn check_part(checker: &Checker, lines: &[(usize, &str)]) -> LinesChecked {
 }
 
 fn check_line(checker: &Checker, number: usize, line: &str) -> Vec<Violation> {
-    let entry = format!("line {number}");
-    match serde_json::from_str::<Map<String, Value>>(line) {
-        Ok(map) => checker.check(&entry, &Fields::Json(&map)),
+    match serde_json::from_str::<JsonFields>(line) {
+        Ok(fields) => checker.check(Line(number), &Fields::Json(&fields.0)),
         Err(e) => vec![Violation::new(
-            &entry,
+            &Line(number).to_string(),
             None,
             "",
             &format!("not a JSON object of entry fields: {e}"),
@@ -640,6 +750,54 @@ mod tests {
         // And a last line without its newline.
         text.push_str("{\"v\": \"1\"}");
         text
+    }
+
+    /// A line read field by field (strings as text, the rest as values) is checked as the
+    /// same line read into a JSON object: a name given twice (the last one counts), escaped
+    /// text, the version as a number, the document as a JSON value or as JSON text, for both
+    /// encodings.
+    #[test]
+    fn json_lines_are_checked_as_the_objects_they_are() {
+        let lines = [
+            r#"{"v": "1", "payload": {"id": "a", "n": 3}}"#,
+            r#"{"v": 1, "payload": "{\"id\": \"a\", \"n\": \"three\"}"}"#,
+            r#"{"v": "2", "payload": "{\"id\": \"\\u00e9\\n\"}", "v": "1"}"#,
+            r#"{"payload": {"id": "a"}, "v": "9"}"#,
+            r#"{"v": "1", "payload": "{not json"}"#,
+            r#"{"v": 2.0, "payload": [1, true, null], "extra": {"a": [1.5]}}"#,
+            r#"{"id": "x", "v": "1", "n": 4, "id": 5}"#,
+            r#"{"v": "1", "payload": "{\"id\": \"a\"}", "payload": {"id": 7}}"#,
+            r#"[1, 2]"#,
+            r#"{"v": "1", "payload": {"id": "a"}} trailing"#,
+        ];
+        for (encoding, field) in [(Encoding::Json, Some("payload")), (Encoding::Fields, None)] {
+            let c = Checker::new("t", &schema(encoding, field, Some("v"))).expect("compiles");
+            for (i, line) in lines.iter().enumerate() {
+                let read = check_line(&c, i + 1, line);
+                let as_object = match serde_json::from_str::<serde_json::Map<String, Value>>(line) {
+                    Ok(object) => {
+                        let fields: Vec<(Cow<str>, JsonField)> = object
+                            .into_iter()
+                            .map(|(name, value)| {
+                                let field = match value {
+                                    Value::String(text) => JsonField::Text(Cow::Owned(text)),
+                                    other => JsonField::Value(other),
+                                };
+                                (Cow::Owned(name), field)
+                            })
+                            .collect();
+                        c.check(Line(i + 1), &Fields::Json(&fields))
+                    }
+                    Err(e) => vec![Violation::new(
+                        &Line(i + 1).to_string(),
+                        None,
+                        "",
+                        &format!("not a JSON object of entry fields: {e}"),
+                    )],
+                };
+                assert_eq!(read, as_object, "{encoding:?}: {line}");
+            }
+        }
     }
 
     #[test]
