@@ -100,11 +100,12 @@ impl Change {
 
 /// Compare a desired state with a live one.
 pub fn plan(desired: &Desired, live: &LiveState, options: Options) -> Result<Plan, Vec<Refusal>> {
+    let checked = check(desired, live, options)?;
     let mut draft = Draft {
         changes: Vec::with_capacity(room(desired, live)),
         ..Draft::default()
     };
-    make(desired, live, options, &mut draft)?;
+    checked.make(&mut draft);
     Ok(Plan {
         namespace: desired.namespace.clone(),
         environment: desired.environment.clone(),
@@ -126,34 +127,32 @@ pub fn room(desired: &Desired, live: &LiveState) -> usize {
     ((streams + groups) * new).checked_div(streams).unwrap_or(0) + desired.users.len() + 2
 }
 
-/// [`plan`], each change handed to `each` as it is made, in plan order, and none kept;
-/// returns the plan's notes. For a plan shown and applied as it is made (`apply --yes`): the
-/// plan of a first apply of 100,000 streams holds 300,000 changes, ~100 MB with their
-/// reasons and states, where apply needs only their operations.
+/// [`plan`], each change handed to `each` as it is made (see [`Checked::each`]).
 pub fn plan_each(
     desired: &Desired,
     live: &LiveState,
     options: Options,
     each: &mut dyn FnMut(Change),
 ) -> Result<Vec<String>, Vec<Refusal>> {
-    let mut draft = Draft {
-        changes: Vec::with_capacity(HANDOVER),
-        each: Some(each),
-        ..Draft::default()
-    };
-    make(desired, live, options, &mut draft)?;
-    draft.hand_over();
-    Ok(draft.notes)
+    Ok(check(desired, live, options)?.each(each))
 }
 
-/// The changes and notes, in plan order, refused before any change is made if the plan
-/// cannot be made.
-fn make(
-    desired: &Desired,
-    live: &LiveState,
+/// A plan that can be made: what it compares, every refusal checked. Apply takes the lock
+/// only once a plan cannot be refused any more (a refused apply writes nothing), and may
+/// then take it while the plan is made.
+pub struct Checked<'a> {
+    desired: &'a Desired,
+    live: &'a LiveState,
     options: Options,
-    draft: &mut Draft<'_>,
-) -> Result<(), Vec<Refusal>> {
+    facts: Vec<join::StreamFacts<'a>>,
+}
+
+/// Whether a plan can be made: every refusal, before any change is made.
+pub fn check<'a>(
+    desired: &'a Desired,
+    live: &'a LiveState,
+    options: Options,
+) -> Result<Checked<'a>, Vec<Refusal>> {
     let facts = join::streams(desired, live);
     let mut refusals = check_environment(desired, live);
     refusals.extend(trust::record_refusals(desired, live));
@@ -163,14 +162,41 @@ fn make(
     if !refusals.is_empty() {
         return Err(refusals);
     }
-    streams::create(&facts, draft);
-    groups::create(desired, &facts, draft);
-    retention::trim(&facts, live, draft);
-    let kept_users = users::plan(desired, live, options, draft);
-    let kept = streams::undeclared(desired, &facts, options, draft);
-    record_change(desired, live, &facts, &kept, &kept_users, draft);
-    draft.notes.extend(server::notes(desired, live));
-    Ok(())
+    Ok(Checked {
+        desired,
+        live,
+        options,
+        facts,
+    })
+}
+
+impl Checked<'_> {
+    /// The plan's changes handed to `each` as they are made, in plan order, and none kept;
+    /// returns the plan's notes. For a plan shown and applied as it is made (`apply --yes`):
+    /// the plan of a first apply of 100,000 streams holds 300,000 changes, ~100 MB with
+    /// their reasons and states, where apply needs only their operations.
+    pub fn each(self, each: &mut dyn FnMut(Change)) -> Vec<String> {
+        let mut draft = Draft {
+            changes: Vec::with_capacity(HANDOVER),
+            each: Some(each),
+            ..Draft::default()
+        };
+        self.make(&mut draft);
+        draft.hand_over();
+        draft.notes
+    }
+
+    /// The changes and notes, in plan order.
+    fn make(&self, draft: &mut Draft<'_>) {
+        let (desired, live, options, facts) = (self.desired, self.live, self.options, &self.facts);
+        streams::create(facts, draft);
+        groups::create(desired, facts, draft);
+        retention::trim(facts, live, draft);
+        let kept_users = users::plan(desired, live, options, draft);
+        let kept = streams::undeclared(desired, facts, options, draft);
+        record_change(desired, live, facts, &kept, &kept_users, draft);
+        draft.notes.extend(server::notes(desired, live));
+    }
 }
 
 /// Changes handed over this many at a time (see [`plan_each`]).
