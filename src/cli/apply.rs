@@ -27,7 +27,8 @@ pub fn run(args: &ApplyArgs, colour: ColourChoice) -> Result<u8, Failure> {
 /// 2. Plan (with a saved plan: check it was made for this server and topology, and that a
 ///    fresh plan equals it).
 /// 3. Nothing to do: stop here, having written nothing.
-/// 4. Show the plan and confirm.
+/// 4. Show the plan and confirm (unattended: show each change as it is made, and take the
+///    lock meanwhile when the plan must change something; see [`plan_and_show`]).
 /// 5. Take the lock and plan again unless nothing can have changed.
 /// 6. Execute.
 /// 7. Release the lock and report.

@@ -124,7 +124,11 @@ pub fn room(desired: &Desired, live: &LiveState) -> usize {
     let groups: usize = desired.streams.values().map(|s| s.groups.len()).sum();
     // Every live key the record or the file names; those the file declares are a part.
     let new = streams.saturating_sub(live.keys.len());
-    ((streams + groups) * new).checked_div(streams).unwrap_or(0) + desired.users.len() + 2
+    (streams + groups)
+        .saturating_mul(new)
+        .checked_div(streams)
+        .unwrap_or(0)
+        .saturating_add(desired.users.len() + 2)
 }
 
 /// [`plan`], each change handed to `each` as it is made (see [`Checked::each`]).
