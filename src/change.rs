@@ -121,6 +121,33 @@ pub struct Change<X> {
     pub extra: X,
 }
 
+/// Changes counted as the summaries count them: to create, to update (a replacement
+/// counts as an update), to delete; and how many of them are destructive.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub create: usize,
+    pub update: usize,
+    pub delete: usize,
+    pub destructive: usize,
+}
+
+impl Tally {
+    pub fn of<'c, X: 'c>(changes: impl IntoIterator<Item = &'c Change<X>>) -> Tally {
+        let mut tally = Tally::default();
+        changes.into_iter().for_each(|change| tally.add(change));
+        tally
+    }
+
+    pub fn add<X>(&mut self, change: &Change<X>) {
+        match change.action {
+            Action::Create => self.create += 1,
+            Action::Update | Action::Replace => self.update += 1,
+            Action::Delete => self.delete += 1,
+        }
+        self.destructive += usize::from(change.destructive);
+    }
+}
+
 /// Where a change's extra field goes in its JSON object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Place {

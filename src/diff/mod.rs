@@ -76,10 +76,6 @@ impl Diff {
             .count()
     }
 
-    pub fn count(&self, action: Action) -> usize {
-        self.entries.iter().filter(|e| e.action == action).count()
-    }
-
     /// The contract's exit code: 0 no changes, 2 changes, 3 a breaking or destructive one.
     pub fn exit_code(&self) -> u8 {
         if self.destructive() + self.breaking() > 0 {

@@ -75,10 +75,6 @@ impl Plan {
         self.changes.is_empty()
     }
 
-    pub fn count(&self, action: Action) -> usize {
-        self.changes.iter().filter(|c| c.action == action).count()
-    }
-
     /// Every operation, in plan order.
     pub fn ops(&self) -> impl Iterator<Item = &Op> {
         self.changes.iter().flat_map(|c| c.extra.iter())

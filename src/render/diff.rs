@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use super::change::{Mark, Style};
-use crate::change::Action;
+use crate::change::Tally;
 use crate::diff::{Break, Diff, Entry};
 
 /// One environment's diff with its label (`None` for a file without environments).
@@ -71,13 +71,12 @@ pub fn break_line(b: &Break) -> String {
 }
 
 fn summary(diff: &Diff, colour: bool) -> String {
+    let tally = Tally::of(&diff.entries);
     let mut line = format!(
         "Diff: {} to create, {} to update, {} to delete.",
-        diff.count(Action::Create),
-        diff.count(Action::Update) + diff.count(Action::Replace),
-        diff.count(Action::Delete)
+        tally.create, tally.update, tally.delete
     );
-    let (destructive, breaking) = (diff.destructive(), diff.breaking());
+    let (destructive, breaking) = (tally.destructive, diff.breaking());
     if destructive > 0 {
         line.push_str(&paint(
             colour,
@@ -92,6 +91,19 @@ fn summary(diff: &Diff, colour: bool) -> String {
     line
 }
 
+/// An environment's JSON `summary`: changes to create, update and delete, and how many are
+/// destructive or breaking.
+fn summary_json(diff: &Diff) -> Value {
+    let tally = Tally::of(&diff.entries);
+    json!({
+        "create": tally.create,
+        "update": tally.update,
+        "delete": tally.delete,
+        "destructive": tally.destructive,
+        "breaking": diff.breaking(),
+    })
+}
+
 /// `{format_version, old, new, environments: [{environment, changes, summary}]}`.
 pub fn json(old: &str, new: &str, diffs: &[Labelled]) -> Value {
     json!({
@@ -101,13 +113,7 @@ pub fn json(old: &str, new: &str, diffs: &[Labelled]) -> Value {
         "environments": diffs.iter().map(|l| json!({
             "environment": l.environment,
             "changes": l.diff.entries,
-            "summary": {
-                "create": l.diff.count(Action::Create),
-                "update": l.diff.count(Action::Update) + l.diff.count(Action::Replace),
-                "delete": l.diff.count(Action::Delete),
-                "destructive": l.diff.destructive(),
-                "breaking": l.diff.breaking(),
-            },
+            "summary": summary_json(l.diff),
         })).collect::<Vec<_>>(),
     })
 }

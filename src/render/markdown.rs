@@ -9,7 +9,7 @@
 use super::change::{code, in_block, markdown_name, write_markdown};
 use super::diff::{Labelled, break_line};
 use super::plan::{PlanTarget, show_command};
-use crate::change::Action;
+use crate::change::Tally;
 use crate::diff::Entry;
 use crate::graph::Graph;
 use crate::plan::{Change, Plan};
@@ -69,12 +69,13 @@ pub fn plan(plan: &Plan, target: &PlanTarget, graph: Option<&Graph>) -> String {
         return out;
     }
     let destructive: Vec<&Change> = plan.changes.iter().filter(|c| c.destructive).collect();
+    let tally = Tally::of(&plan.changes);
     out.push_str("| create | update | delete | destructive |\n|---:|---:|---:|---:|\n");
     out.push_str(&format!(
         "| {} | {} | {} | {} |\n\n",
-        plan.count(Action::Create),
-        plan.count(Action::Update) + plan.count(Action::Replace),
-        plan.count(Action::Delete),
+        tally.create,
+        tally.update,
+        tally.delete,
         if destructive.is_empty() {
             "0".to_owned()
         } else {
@@ -147,15 +148,15 @@ pub fn diff(old: &str, new: &str, diffs: &[Labelled], graphs: &[Graph]) -> Strin
     }
     out.push_str("| environment | create | update | delete | destructive | breaking |\n|---|---:|---:|---:|---:|---:|\n");
     for l in diffs {
-        let d = l.diff;
+        let tally = Tally::of(&l.diff.entries);
         out.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} |\n",
             label(l),
-            d.count(Action::Create),
-            d.count(Action::Update) + d.count(Action::Replace),
-            d.count(Action::Delete),
-            d.destructive(),
-            d.breaking()
+            tally.create,
+            tally.update,
+            tally.delete,
+            tally.destructive,
+            l.diff.breaking()
         ));
     }
     out.push('\n');

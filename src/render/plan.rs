@@ -5,8 +5,9 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use super::change::Style;
+use crate::change::Tally;
 use crate::plan::ops::RecordArg;
-use crate::plan::{Action, Change, Op, Plan};
+use crate::plan::{Change, Op, Plan};
 
 /// Where a plan applies, for headers and the JSON `target` object.
 pub struct PlanTarget<'a> {
@@ -111,17 +112,8 @@ pub struct HumanWriter<E: FnMut(&str)> {
     style: Style,
     /// `Planned changes on ...` or `No changes. ...`, whichever applies, until it is known.
     header: Option<(String, String)>,
-    count: Count,
+    tally: Tally,
     emit: E,
-}
-
-/// Changes by action, for the summary line.
-#[derive(Default)]
-struct Count {
-    create: usize,
-    update: usize,
-    delete: usize,
-    destructive: usize,
 }
 
 impl<E: FnMut(&str)> HumanWriter<E> {
@@ -143,7 +135,7 @@ impl<E: FnMut(&str)> HumanWriter<E> {
                 format!("Planned changes on {url} ({scope}):\n{deployment}\n"),
                 format!("No changes. {url} ({scope}) matches the topology.\n{deployment}"),
             )),
-            count: Count::default(),
+            tally: Tally::default(),
             emit,
         }
     }
@@ -152,12 +144,7 @@ impl<E: FnMut(&str)> HumanWriter<E> {
         if let Some((changes, _)) = self.header.take() {
             self.out.push_str(&changes);
         }
-        match change.action {
-            Action::Create => self.count.create += 1,
-            Action::Update | Action::Replace => self.count.update += 1,
-            Action::Delete => self.count.delete += 1,
-        }
-        self.count.destructive += usize::from(change.destructive);
+        self.tally.add(change);
         write_change(&mut self.out, change, &self.style);
         if self.out.len() >= PIECE {
             (self.emit)(&self.out);
@@ -179,7 +166,7 @@ impl<E: FnMut(&str)> HumanWriter<E> {
         }
         if none.is_none() {
             self.out.push('\n');
-            self.out.push_str(&summary_line(&self.count, &self.style));
+            self.out.push_str(&summary_line(&self.tally, &self.style));
         }
         (self.emit)(&self.out);
     }
@@ -226,13 +213,13 @@ fn write_command(out: &mut String, op: &Op) {
     });
 }
 
-fn summary_line(count: &Count, style: &Style) -> String {
+fn summary_line(tally: &Tally, style: &Style) -> String {
     let mut line = format!(
         "Plan: {} to create, {} to update, {} to delete.",
-        count.create, count.update, count.delete
+        tally.create, tally.update, tally.delete
     );
-    if count.destructive > 0 {
-        line.push_str(&style.paint("1;31", &format!(" {} destructive.", count.destructive)));
+    if tally.destructive > 0 {
+        line.push_str(&style.paint("1;31", &format!(" {} destructive.", tally.destructive)));
     }
     line.push('\n');
     line
@@ -263,12 +250,13 @@ pub fn json(plan: &Plan, target: &PlanTarget) -> Value {
             "details": c.details,
         })).collect::<Vec<_>>(),
         "notes": plan.notes,
-        "summary": {
-            "create": plan.count(Action::Create),
-            "update": plan.count(Action::Update) + plan.count(Action::Replace),
-            "delete": plan.count(Action::Delete),
-        },
+        "summary": summary_json(Tally::of(&plan.changes)),
     })
+}
+
+/// The JSON `summary`: changes to create, update and delete.
+fn summary_json(tally: Tally) -> Value {
+    json!({ "create": tally.create, "update": tally.update, "delete": tally.delete })
 }
 
 #[cfg(test)]
