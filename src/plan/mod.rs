@@ -127,16 +127,6 @@ pub fn room(desired: &Desired, live: &LiveState) -> usize {
         .saturating_add(desired.users.len() + 2)
 }
 
-/// [`plan`], each change handed to `each` as it is made (see [`Checked::each`]).
-pub fn plan_each(
-    desired: &Desired,
-    live: &LiveState,
-    options: Options,
-    each: &mut dyn FnMut(Change),
-) -> Result<Vec<String>, Vec<Refusal>> {
-    Ok(check(desired, live, options)?.each(each))
-}
-
 /// A plan that can be made: what it compares, every refusal checked. Apply takes the lock
 /// only once a plan cannot be refused any more (a refused apply writes nothing), and may
 /// then take it while the plan is made.
@@ -199,13 +189,13 @@ impl Checked<'_> {
     }
 }
 
-/// Changes handed over this many at a time (see [`plan_each`]).
+/// Changes handed over this many at a time (see [`Checked::each`]).
 const HANDOVER: usize = 1024;
 
 /// A plan being made: its notes, and its changes, kept or handed over as they come.
 #[derive(Default)]
 struct Draft<'e> {
-    /// Every change made ([`plan`]), or those not handed over yet ([`plan_each`]).
+    /// Every change made ([`plan`]), or those not handed over yet ([`Checked::each`]).
     changes: Vec<Change>,
     notes: Vec<String>,
     /// Changes made so far, handed over or not.

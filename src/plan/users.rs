@@ -1530,9 +1530,9 @@ mod tests {
                 let options = Options { prune };
                 let whole = make_plan(&d, &server, options).expect("plan");
                 let mut handed = Vec::new();
-                let notes =
-                    crate::plan::plan_each(&d, &server, options, &mut |change| handed.push(change))
-                        .expect("plan");
+                let notes = crate::plan::check(&d, &server, options)
+                    .expect("plan")
+                    .each(&mut |change| handed.push(change));
                 assert_eq!(handed, whole.changes, "{streams} streams, prune {prune}");
                 assert_eq!(notes, whole.notes);
                 let saves = whole

@@ -105,7 +105,7 @@ pub fn write_human(plan: &Plan, target: &PlanTarget, colour: bool, emit: impl Fn
 }
 
 /// [`write_human`] change by change, for a plan shown as it is made (see
-/// [`crate::plan::plan_each`]): the header goes out with the first change (or, with none,
+/// [`crate::plan::Checked::each`]): the header goes out with the first change (or, with none,
 /// "No changes" at the end), the summary is counted as the changes pass.
 pub struct HumanWriter<E: FnMut(&str)> {
     out: String,
