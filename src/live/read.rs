@@ -187,12 +187,20 @@ pub async fn read_after(
         std::mem::take(&mut streams.read).into_iter().collect();
     let to_type: BTreeSet<&str> = streams.to_type.iter().map(|(k, _)| k.as_str()).collect();
     let mut prefetched = read.keys().map(String::as_str).peekable();
+    // The declarations walked beside the keys: a lookup per key of 10,000 on a no-op plan's
+    // critical path took ~0.8 ms.
+    let mut declared = desired.streams.iter().peekable();
     let (mut remaining, mut unprobed) = (Vec::new(), Vec::new());
     for key in keys {
         while prefetched.next_if(|k| *k < key).is_some() {}
+        while declared.next_if(|(k, _)| k.as_str() < key).is_some() {}
         if prefetched.next_if_eq(&key).is_some() {
             // Streams read before the file was loaded were not probed for `max_age`.
-            if max_age_of(key).is_some() {
+            let max_age = declared
+                .peek()
+                .filter(|(k, _)| k.as_str() == key)
+                .and_then(|(_, stream)| stream.retention.max_age_ms);
+            if max_age.is_some() {
                 unprobed.push(key.to_owned());
             }
         } else if !to_type.contains(key) {
