@@ -3,11 +3,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use compact_str::CompactString;
 use sha2::{Digest, Sha256};
 
 use crate::number::push_decimal;
 use crate::small_map::SmallMap;
-use compact_str::CompactString;
 
 use super::health::{HealthRules, HeartbeatRule, Levels, StreamRules};
 use super::secrets::{Hashed, Secrets};
