@@ -108,9 +108,89 @@ pub fn parse_general(text: &str, file: FileId) -> Result<Node, YamlError> {
 
 /// [`parse`] on the fast path only, handing each entry of the top-level `streams` mapping
 /// to `sink` as it is read (see [`fast::parse_streaming`]); `None` when the text needs the
-/// general parser (use [`parse`] then).
+/// general parser (use [`parse`] then). A large text is read on a second thread, `sink`
+/// called on this one ([`parse_streaming_in_parallel`]).
 pub fn parse_streaming(text: &str, file: FileId, sink: &mut dyn EntrySink) -> Option<(Node, bool)> {
-    fast::parse_streaming(text, file, sink)
+    if text.len() < PARALLEL_MIN_BYTES {
+        return fast::parse_streaming(text, file, sink);
+    }
+    parse_streaming_in_parallel(text, file, sink)
+}
+
+/// What the reading thread of [`parse_streaming_in_parallel`] hands over.
+#[derive(Debug, PartialEq)]
+enum Handed {
+    Expect(usize),
+    Entries(Vec<(Node, Node)>),
+}
+
+/// Entries travel between the threads in batches of this many.
+const ENTRY_CHUNK: usize = 64;
+
+/// The reading thread's sink: entries forwarded in batches.
+struct Forward {
+    to: std::sync::mpsc::SyncSender<Handed>,
+    batch: Vec<(Node, Node)>,
+}
+
+impl Forward {
+    fn flush(&mut self) {
+        if !self.batch.is_empty() {
+            let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(ENTRY_CHUNK));
+            // The receiver only goes away with its scope, after this thread ended.
+            let _ = self.to.send(Handed::Entries(batch));
+        }
+    }
+}
+
+impl EntrySink for Forward {
+    fn expect(&mut self, entries: usize) {
+        self.flush();
+        let _ = self.to.send(Handed::Expect(entries));
+    }
+
+    fn entry(&mut self, key: Node, value: Node) {
+        self.batch.push((key, value));
+        if self.batch.len() == ENTRY_CHUNK {
+            self.flush();
+        }
+    }
+}
+
+/// A large file read on a second thread while this one hands each entry to `sink` (which
+/// converts it): reading and converting are each about half of loading a topology, and
+/// before the server is read there is a core to spare (a first apply of 10,000 streams
+/// loads its file while nothing else runs). `sink` gets the same calls in the same order as
+/// on one thread.
+fn parse_streaming_in_parallel(
+    text: &str,
+    file: FileId,
+    sink: &mut dyn EntrySink,
+) -> Option<(Node, bool)> {
+    std::thread::scope(|scope| {
+        let (to, received) = std::sync::mpsc::sync_channel::<Handed>(16);
+        let reader = scope.spawn(move || {
+            let mut forward = Forward {
+                to,
+                batch: Vec::with_capacity(ENTRY_CHUNK),
+            };
+            let parsed = fast::parse_streaming(text, file, &mut forward);
+            forward.flush();
+            parsed
+        });
+        for handed in received {
+            match handed {
+                Handed::Expect(entries) => sink.expect(entries),
+                Handed::Entries(entries) => {
+                    for (key, value) in entries {
+                        sink.entry(key, value);
+                    }
+                }
+            }
+        }
+        // A reader that panicked read nothing this path can use: the general parser will.
+        reader.join().ok().flatten()
+    })
 }
 
 /// Fuzzing aid: panics if the fast path reads `text` into another tree than the general
@@ -653,6 +733,56 @@ fn limit(span: Span, message: String) -> YamlError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What a sink was handed, in order.
+    #[derive(Debug, Default, PartialEq)]
+    struct Calls(Vec<Handed>);
+
+    impl EntrySink for Calls {
+        fn expect(&mut self, entries: usize) {
+            self.0.push(Handed::Expect(entries));
+        }
+        fn entry(&mut self, key: Node, value: Node) {
+            self.0.push(Handed::Entries(vec![(key, value)]));
+        }
+    }
+
+    /// A large file is read on a second thread while its entries go to the sink on this one:
+    /// the sink is handed what it is handed on one thread, in the same order, and the same
+    /// tree comes back; where the fast path gives up part way (a name given twice), it gives
+    /// up the same way, after the same entries.
+    #[test]
+    fn a_large_file_streams_the_same_on_two_threads() {
+        let mut text = String::from("version: 1\nnamespace: big\nstreams:\n");
+        for i in 0..2_000 {
+            text.push_str(&format!(
+                "  s{i}:\n    retention: {{ maxlen: {i} }}\n    groups: {{ g: {{ start: \"0\" }} }}\n"
+            ));
+        }
+        let declined = text.replace("  s1900:\n", "  s7:\n");
+        let flow = format!(
+            "{}streams: {{ a: {{}} }}\n",
+            "# a long comment\n".repeat(4_000)
+        );
+        // Read whole and streamed (the count and every entry); given up after 1,900 entries;
+        // not streamed (a flow mapping, in the tree), or not on the fast path at all.
+        for (text, calls, read) in [
+            (text, 2_001, Some(true)),
+            (declined, 1_901, None),
+            (flow, 0, Some(false)),
+        ] {
+            assert!(text.len() >= PARALLEL_MIN_BYTES);
+            let (mut one, mut two) = (Calls::default(), Calls::default());
+            let on_one = fast::parse_streaming(&text, FileId(0), &mut one);
+            let on_two = parse_streaming(&text, FileId(0), &mut two);
+            assert_eq!(on_two, on_one);
+            assert_eq!(two, one);
+            assert_eq!(
+                (one.0.len(), on_one.map(|(_, streamed)| streamed)),
+                (calls, read)
+            );
+        }
+    }
 
     fn parse_ok(text: &str) -> Node {
         parse(text, FileId(0)).unwrap_or_else(|e| panic!("{text:?}: {e:?}"))
