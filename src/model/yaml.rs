@@ -188,8 +188,11 @@ fn parse_streaming_in_parallel(
                 }
             }
         }
-        // A reader that panicked read nothing this path can use: the general parser will.
-        reader.join().ok().flatten()
+        // A panic goes on as it would have on one thread.
+        match reader.join() {
+            Ok(parsed) => parsed,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
     })
 }
 
