@@ -5,9 +5,10 @@
 //! streams reads 20,000 replies, most of them `XINFO GROUPS` arrays of field/value pairs. The
 //! Redis client's general decoder builds an owned value per string (~450,000 of them)
 //! through a parser-combinator state machine: measured, 47 ms of CPU, nearly twice what the
-//! server spends producing the replies. Here a batch's bytes are first found complete by a
-//! [`Scanner`] (no allocation), then read into [`Reply`] values that borrow their strings from
-//! the buffer.
+//! server spends producing the replies. Here a batch's bytes are found complete by a
+//! [`Scanner`], which writes down each value it checks as a [`Token`] (its integer, or where
+//! its bytes are), and the [`Reply`] values, which borrow their strings from the buffer, are
+//! then built from the tokens without reading the bytes again.
 //!
 //! The server is not trusted to behave (a buggy proxy, a port that is not Redis, a hostile
 //! server), so the reader is:
@@ -22,8 +23,9 @@
 //!   searched), so each piece costs only its own bytes, never a rescan of the reply.
 //!
 //! [`reply_end`] (a scan) and [`parse`] apply the same rules in the same order, so they agree
-//! on every input: one finds a reply complete where the other reads it whole, and both refuse
-//! the same bytes (property-tested below, fuzzed by `fuzz/fuzz_targets/resp.rs`).
+//! on every input: one finds a reply complete where the other reads it whole, both refuse
+//! the same bytes, and the replies built from a scan's tokens are the ones [`parse`] reads
+//! (property-tested below, fuzzed by `fuzz/fuzz_targets/resp.rs`).
 
 use std::fmt;
 
@@ -166,6 +168,104 @@ impl fmt::Debug for OwnedReply {
     }
 }
 
+/// One value as a [`Scanner`] found it, checked: enough to build its [`Reply`] without
+/// reading its bytes again (see [`build_replies`]). Made only by a scan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Token(Found);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Found {
+    Int(i64),
+    /// A simple or bulk string: where its bytes are in the scanned buffer.
+    Bytes {
+        start: u32,
+        len: u32,
+    },
+    /// An error line: where its bytes are.
+    Error {
+        start: u32,
+        len: u32,
+    },
+    Nil,
+    /// An array of this many values, whose tokens follow.
+    Array(u32),
+}
+
+// Tokens of a batch are held until its replies are built: 16 bytes each.
+const _: () = assert!(size_of::<Token>() <= 16);
+
+/// Where a scan writes down the values it checks: nowhere ([`Scanner::scan`]) or in a list
+/// ([`Scanner::scan_into`]).
+trait Tape {
+    fn record(&mut self, found: Found);
+}
+
+impl Tape for () {
+    fn record(&mut self, _: Found) {}
+}
+
+impl Tape for Vec<Token> {
+    fn record(&mut self, found: Found) {
+        self.push(Token(found));
+    }
+}
+
+/// The replies whose values a scan wrote down as `tokens` (every value of each, in order),
+/// borrowing their strings from `buf`, the bytes it scanned, appended to `replies`.
+/// `Err` only for tokens that are not a scan's of these bytes.
+pub fn build_replies<'a>(
+    buf: &'a [u8],
+    tokens: &[Token],
+    replies: &mut Vec<Reply<'a>>,
+) -> Result<(), ProtocolError> {
+    let mut at = 0;
+    while at < tokens.len() {
+        replies.push(build(buf, tokens, &mut at, 0)?);
+    }
+    Ok(())
+}
+
+/// The reply whose first token is at `at`, moving `at` past its last.
+fn build<'a>(
+    buf: &'a [u8],
+    tokens: &[Token],
+    at: &mut usize,
+    level: usize,
+) -> Result<Reply<'a>, ProtocolError> {
+    let Token(found) = *tokens.get(*at).ok_or_else(ended_early)?;
+    *at += 1;
+    let bytes = |start: u32, len: u32| {
+        let start = start as usize;
+        buf.get(start..start + len as usize).ok_or_else(ended_early)
+    };
+    Ok(match found {
+        Found::Int(n) => Reply::Int(n),
+        Found::Nil => Reply::Nil,
+        Found::Bytes { start, len } => Reply::Bytes(bytes(start, len)?),
+        Found::Error { start, len } => error_reply(bytes(start, len)?),
+        Found::Array(count) => {
+            if level >= MAX_DEPTH {
+                return Err(ProtocolError::OverLimit(format!(
+                    "it nests arrays more than {MAX_DEPTH} deep"
+                )));
+            }
+            let count = count as usize;
+            // Each value has its token: a count cannot reserve more than the tokens left.
+            let mut items = Vec::with_capacity(count.min(tokens.len() - *at));
+            for _ in 0..count {
+                items.push(build(buf, tokens, at, level + 1)?);
+            }
+            Reply::Array(items)
+        }
+    })
+}
+
+/// A position in the scanned buffer, for a [`Token`]. A batch's replies are held within
+/// 256 MiB (`target::reader::MAX_BATCH_BYTES`), so this never fails where the reader scans.
+fn offset(pos: usize) -> Result<u32, ProtocolError> {
+    u32::try_from(pos).map_err(|_| over_bytes("it lies further into the replies than"))
+}
+
 /// An error reply's code and details as one line, escaped and cut (see
 /// [`crate::text::untrusted`]): what the server said, safe to print.
 pub fn server_words(code: &str, details: &str) -> String {
@@ -225,6 +325,25 @@ impl Scanner {
     /// the reply ends once it is complete (the scanner then moves on to the reply starting
     /// there), `None` while it is not. After an error the scanner must not be used again.
     pub fn scan(&mut self, buf: &[u8]) -> Result<Option<usize>, ProtocolError> {
+        self.scan_onto(buf, &mut ())
+    }
+
+    /// [`Scanner::scan`], writing down each value it checks in `tokens`, in order, for
+    /// [`build_replies`]. Across calls the tokens are those of the replies found complete
+    /// and of the values checked so far of the next.
+    pub fn scan_into(
+        &mut self,
+        buf: &[u8],
+        tokens: &mut Vec<Token>,
+    ) -> Result<Option<usize>, ProtocolError> {
+        self.scan_onto(buf, tokens)
+    }
+
+    fn scan_onto(
+        &mut self,
+        buf: &[u8],
+        tape: &mut impl Tape,
+    ) -> Result<Option<usize>, ProtocolError> {
         loop {
             if let Some(end) = self.payload_end {
                 if buf.len() < end {
@@ -241,7 +360,7 @@ impl Scanner {
                 }
                 self.level -= 1;
             }
-            if !self.scan_header(buf)? {
+            if !self.scan_header(buf, tape)? {
                 return Ok(None);
             }
         }
@@ -259,7 +378,7 @@ impl Scanner {
     }
 
     /// The header line of the value at `pos`: `false` if it is not all there yet.
-    fn scan_header(&mut self, buf: &[u8]) -> Result<bool, ProtocolError> {
+    fn scan_header(&mut self, buf: &[u8], tape: &mut impl Tape) -> Result<bool, ProtocolError> {
         let Some(&kind) = buf.get(self.pos) else {
             return Ok(false);
         };
@@ -282,18 +401,39 @@ impl Scanner {
         let next = cr + 2;
         self.budget.within(next)?;
         self.pos = next;
-        match head(kind, &buf[content..cr])? {
-            Head::Line | Head::Int(_) => {}
-            Head::Bulk(len) => self.payload_end = self.budget.bulk(next, len)?,
-            Head::Array(len) => {
-                if let Some(count) = self.budget.array(len, self.level)?
-                    && count > 0
-                {
-                    self.level += 1;
-                    self.left[self.level] = count;
+        let found = match head(kind, &buf[content..cr])? {
+            Head::Line => {
+                let (start, len) = (offset(content)?, offset(cr - content)?);
+                if kind == b'+' {
+                    Found::Bytes { start, len }
+                } else {
+                    Found::Error { start, len }
                 }
             }
-        }
+            Head::Int(n) => Found::Int(n),
+            Head::Bulk(len) => {
+                self.payload_end = self.budget.bulk(next, len)?;
+                match self.payload_end {
+                    None => Found::Nil,
+                    Some(end) => Found::Bytes {
+                        start: offset(next)?,
+                        len: offset(end - 2 - next)?,
+                    },
+                }
+            }
+            Head::Array(len) => match self.budget.array(len, self.level)? {
+                None => Found::Nil,
+                Some(count) => {
+                    if count > 0 {
+                        self.level += 1;
+                        self.left[self.level] = count;
+                    }
+                    // At most MAX_REPLY_VALUES.
+                    Found::Array(u32::try_from(count).unwrap_or(u32::MAX))
+                }
+            },
+        };
+        tape.record(found);
         Ok(true)
     }
 
@@ -586,24 +726,41 @@ fn ended_early() -> ProtocolError {
 
 /// Test and fuzzing aid: scans `bytes` reply after reply twice, whole and fed to one
 /// [`Scanner`] in pieces of the sizes in `pieces` (cycled), and parses every reply found;
-/// `Err` says where the two scans or the scan and the parse disagree.
+/// `Err` says where the two scans (their ends or their tokens), the scan and the parse, or
+/// the replies built from the tokens and the parse disagree.
 #[doc(hidden)]
 pub fn agreement(bytes: &[u8], pieces: &[usize]) -> Result<(), String> {
-    let whole = scan_whole(bytes);
-    let fed = scan_in_pieces(bytes, pieces);
+    let (whole, tokens) = scan_whole(bytes);
+    let (fed, fed_tokens) = scan_in_pieces(bytes, pieces);
     if whole != fed {
         return Err(format!("whole: {whole:?}, in pieces {pieces:?}: {fed:?}"));
     }
+    if tokens != fed_tokens {
+        return Err(format!(
+            "tokens whole: {tokens:?}, in pieces {pieces:?}: {fed_tokens:?}"
+        ));
+    }
     let mut start = 0;
+    let mut at = 0;
     for found in &whole {
         match found {
             Ok(Some(end)) => {
                 // The parse reads exactly the bytes the scan found, and no further.
                 let parsed = parse_one(bytes.get(..*end).unwrap_or_default(), start);
-                if !matches!(parsed, Ok((_, at)) if at == *end) {
+                let Ok((reply, stop)) = &parsed else {
                     return Err(format!(
                         "scan: a reply from {start} to {end}; parse: {parsed:?}"
                     ));
+                };
+                if stop != end {
+                    return Err(format!(
+                        "scan: a reply from {start} to {end}; parse: {parsed:?}"
+                    ));
+                }
+                // And the reply built from the tokens is the one parsed.
+                let built = build(bytes, &tokens, &mut at, 0);
+                if built.as_ref() != Ok(reply) {
+                    return Err(format!("parsed: {reply:?}; built from tokens: {built:?}"));
                 }
                 start = *end;
             }
@@ -620,42 +777,44 @@ pub fn agreement(bytes: &[u8], pieces: &[usize]) -> Result<(), String> {
 type Scanned = Vec<Result<Option<usize>, ProtocolError>>;
 
 /// Every reply's end, each found by a fresh scan of all the bytes; the last entry is the
-/// end of the bytes, an incomplete reply (`None`) or an error.
-fn scan_whole(bytes: &[u8]) -> Scanned {
+/// end of the bytes, an incomplete reply (`None`) or an error. And the scans' tokens.
+fn scan_whole(bytes: &[u8]) -> (Scanned, Vec<Token>) {
     let mut found = Vec::new();
+    let mut tokens = Vec::new();
     let mut start = 0;
     loop {
-        let next = reply_end(bytes, start);
+        let next = Scanner::new(start).scan_into(bytes, &mut tokens);
         found.push(next.clone());
         match next {
             Ok(Some(end)) if end < bytes.len() => start = end,
-            _ => return found,
+            _ => return (found, tokens),
         }
     }
 }
 
 /// Like [`scan_whole`], the bytes handed to one scanner a piece at a time.
-fn scan_in_pieces(bytes: &[u8], pieces: &[usize]) -> Scanned {
+fn scan_in_pieces(bytes: &[u8], pieces: &[usize]) -> (Scanned, Vec<Token>) {
     let mut sizes = pieces.iter().map(|&n| n.max(1)).cycle();
     let mut scanner = Scanner::new(0);
+    let mut tokens = Vec::new();
     let mut have = 0;
     let mut found = Vec::new();
     loop {
-        match scanner.scan(bytes.get(..have).unwrap_or_default()) {
+        match scanner.scan_into(bytes.get(..have).unwrap_or_default(), &mut tokens) {
             Ok(Some(end)) => {
                 found.push(Ok(Some(end)));
                 if end == bytes.len() {
-                    return found;
+                    return (found, tokens);
                 }
             }
             Ok(None) if have >= bytes.len() => {
                 found.push(Ok(None));
-                return found;
+                return (found, tokens);
             }
             Ok(None) => have = (have + sizes.next().unwrap_or(1)).min(bytes.len()),
             Err(e) => {
                 found.push(Err(e));
-                return found;
+                return (found, tokens);
             }
         }
     }

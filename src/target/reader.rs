@@ -261,6 +261,8 @@ impl Reader {
         let receive = async move {
             let mut later: VecDeque<Arc<Vec<Command>>> = VecDeque::new();
             let mut then = Vec::new();
+            // Each batch's values as scanned, to build its replies from (kept for the next).
+            let mut tokens = Vec::new();
             for number in 0.. {
                 let held;
                 let batch: &[Command] = match batches.get(number) {
@@ -273,8 +275,10 @@ impl Reader {
                         None => break,
                     },
                 };
-                let ends = receive_batch(buf, &mut from_server, (number, batch), timeout).await?;
-                let replies = parse_batch(buf, &ends, (number, batch))?;
+                let ends =
+                    receive_batch(buf, &mut tokens, &mut from_server, (number, batch), timeout)
+                        .await?;
+                let replies = parse_batch(buf, &tokens, (number, batch))?;
                 each(&replies, &mut then).map_err(ReadFailure::Stopped)?;
                 drop(replies);
                 buf.drain(..ends.last().copied().unwrap_or(0));
@@ -389,9 +393,11 @@ fn refusal(replies: &[Reply<'_>], endpoint: &Endpoint) -> Option<String> {
         })
 }
 
-/// Read until the batch's replies are all in: where each ends in `buf`.
+/// Read until the batch's replies are all in: where each ends in `buf`, and in `tokens`
+/// their values as scanned.
 async fn receive_batch(
     buf: &mut Vec<u8>,
+    tokens: &mut Vec<resp::Token>,
     from_server: &mut (impl AsyncRead + Unpin),
     batch: Numbered<'_>,
     timeout: Duration,
@@ -400,9 +406,10 @@ async fn receive_batch(
     let mut scanner = Scanner::new(0);
     let commands = batch.1.len();
     let mut ends = Vec::with_capacity(commands);
+    tokens.clear();
     while ends.len() < commands {
         let index = ends.len();
-        match scanner.scan(buf) {
+        match scanner.scan_into(buf, tokens) {
             Err(problem) => return Err(reply_failure(batch, index, problem)),
             Ok(Some(end)) => {
                 ends.push(end);
@@ -430,19 +437,15 @@ async fn receive_batch(
     Ok(ends)
 }
 
-/// A batch's replies, which [`receive_batch`] found complete.
+/// A batch's replies, which [`receive_batch`] found complete, built from their tokens.
 fn parse_batch<'b>(
     buf: &'b [u8],
-    ends: &[usize],
+    tokens: &[resp::Token],
     batch: Numbered<'_>,
 ) -> Result<Vec<Reply<'b>>, ReadFailure> {
-    let mut start = 0;
-    let mut replies = Vec::with_capacity(ends.len());
-    for (index, &end) in ends.iter().enumerate() {
-        let reply = resp::parse(buf, start).map_err(|p| reply_failure(batch, index, p))?;
-        replies.push(reply);
-        start = end;
-    }
+    let mut replies = Vec::with_capacity(batch.1.len());
+    resp::build_replies(buf, tokens, &mut replies)
+        .map_err(|p| reply_failure(batch, replies.len(), p))?;
     Ok(replies)
 }
 
