@@ -29,7 +29,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::model::desired::key;
+
+mod glance;
 use crate::small_map::{SmallMap, deserialize_entries};
+pub use glance::glance;
 
 /// Names under the namespace that belong to the tool.
 pub const RESERVED_PREFIX: &str = "__topology__";

@@ -290,7 +290,8 @@ pub fn key(namespace: &str, name: &str) -> String {
     if namespace.is_empty() {
         name.to_owned()
     } else {
-        format!("{namespace}:{name}")
+        // `concat`, not `format!`: one allocation of the right size (10,000 keys a load).
+        [namespace, ":", name].concat()
     }
 }
 

@@ -28,8 +28,11 @@ pub fn check(topology: &Topology, diags: &mut Diagnostics) {
             );
         }
         for (group, g) in stream.groups.iter().flat_map(|g| g.iter()) {
+            let Some(consumers) = &g.consumers else {
+                continue;
+            };
             let whose = format!("group `{}` of stream `{}`", group.value, name.value);
-            for consumer in g.consumers.iter().flatten() {
+            for consumer in consumers {
                 check_user_ref(consumer, &whose, "consumers", &user_names, diags);
             }
         }
