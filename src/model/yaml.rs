@@ -647,6 +647,15 @@ fn resolve_plain(value: &str) -> Scalar {
         "false" | "False" | "FALSE" => return Scalar::Bool(false),
         _ => {}
     }
+    // Every other scalar that starts with a letter is a string (numbers start with a digit,
+    // a sign or `.`): nearly every key and name of a topology, spared the number checks.
+    if value
+        .as_bytes()
+        .first()
+        .is_some_and(u8::is_ascii_alphabetic)
+    {
+        return Scalar::Str(value.into());
+    }
     if let Some(int) = parse_int(value) {
         return Scalar::Int(int);
     }

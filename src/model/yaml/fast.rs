@@ -91,21 +91,32 @@ pub(super) fn parse_streaming(
 /// characters that YAML 1.1 took for line breaks), and no line that starts a directive or a
 /// document marker (`%`, `---`, `...`): whatever else a file holds goes to the general parser.
 fn plain_text(text: &str) -> bool {
-    let printable = if text.is_ascii() {
-        text.bytes()
-            .all(|b| b == b'\n' || (b' '..=b'~').contains(&b))
-    } else {
-        text.chars().all(|c| match c {
-            '\n' | ' '..='~' | '\u{10000}'.. => true,
-            '\u{A0}'..='\u{D7FF}' => !matches!(c, '\u{2028}' | '\u{2029}'),
-            '\u{E000}'..='\u{FFFD}' => c != '\u{FEFF}',
-            _ => false,
-        })
+    let bytes = text.as_bytes();
+    // One pass over the bytes, each line's start looked at where its newline is: splitting
+    // the text into lines first cost more than reading the file (a search per line).
+    let marker = |at: usize| {
+        let line = bytes.get(at..).unwrap_or_default();
+        line.starts_with(b"%") || line.starts_with(b"---") || line.starts_with(b"...")
     };
-    printable
-        && !text
-            .split('\n')
-            .any(|line| line.starts_with('%') || line.starts_with("---") || line.starts_with("..."))
+    let lines_plain = || {
+        !marker(0)
+            && !bytes
+                .iter()
+                .enumerate()
+                .any(|(at, &b)| b == b'\n' && marker(at + 1))
+    };
+    if text.is_ascii() {
+        return bytes
+            .iter()
+            .all(|&b| b == b'\n' || (b' '..=b'~').contains(&b))
+            && lines_plain();
+    }
+    text.chars().all(|c| match c {
+        '\n' | ' '..='~' | '\u{10000}'.. => true,
+        '\u{A0}'..='\u{D7FF}' => !matches!(c, '\u{2028}' | '\u{2029}'),
+        '\u{E000}'..='\u{FFFD}' => c != '\u{FEFF}',
+        _ => false,
+    }) && lines_plain()
 }
 
 /// Whether `key` may join a mapping that holds `entries`: not for `<<` (merges are the
