@@ -42,7 +42,8 @@ use crate::target::{ConnectOptions, TargetError};
 /// large entries, and message samples, which go one stream per batch.
 pub const MAX_BATCH_BYTES: usize = 4 * resp::MAX_REPLY_BYTES;
 
-/// The most values a batch's replies may hold together (4,194,304: 160 MiB once parsed).
+/// The most values a batch's replies may hold together (4,194,304: 64 MiB of scanned tokens,
+/// then 160 MiB once built into replies).
 pub const MAX_BATCH_VALUES: usize = 4 * resp::MAX_REPLY_VALUES;
 
 /// Bytes asked of the connection per read.
