@@ -178,6 +178,10 @@ pub async fn prefetch(target: &mut Target, namespace: &str) -> Result<Prefetched
     });
     header.record = record;
     if !agrees {
+        // Nothing read for the glance's names stays: the users too are read again.
+        for node in &mut header.nodes {
+            node.acl = None;
+        }
         return read_recorded(target, namespace, header).await;
     }
     Ok(Prefetched {
