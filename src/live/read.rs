@@ -75,6 +75,13 @@ const POSITIONS_PER_BATCH: usize = 50;
 /// permission.
 const NOPERM_HINT: &str = " (the user lacks a permission the tool needs: see \"Least-privilege users for the tool\" in docs/operations.md)";
 
+/// The largest record whose parse runs beside the reads (~27,000 streams). Beside them, the
+/// record's text (copied out of the reply for the other thread) and the parse's own peak
+/// add to the reads' memory, where one after the other they did not: at 100,000 streams (a
+/// 7 MB record) the no-op plan's peak went from 124-128 to 143-144 MB, near the 150 MB the
+/// scale goal allows. Larger records are parsed from the reply, first, as before.
+const GLANCE_MAX_BYTES: usize = 2 * 1024 * 1024;
+
 /// What can be read before the topology file is loaded, once its namespace is known: the
 /// header, the ACL users the record names and every stream it names (see `cli::session`,
 /// which reads this while the file is validated). On a converged server that is every read a
@@ -110,8 +117,8 @@ struct Streams {
 /// Read the header of `namespace` and every stream its record names.
 ///
 /// The record is parsed on another thread while its streams are read, when a glance at its
-/// text names them ([`crate::record::glance`]): the parse of a record of 10,000 streams
-/// (~2.6 ms) was on the way to the first read. The glance is only trusted once the parse
+/// text names them ([`crate::record::glance`]) and it is no larger than [`GLANCE_MAX_BYTES`]:
+/// the parse of a record of 10,000 streams (~2.6 ms) was on the way to the first read. The glance is only trusted once the parse
 /// agrees with it; a record it misread is read again from what the parse found.
 pub async fn prefetch(target: &mut Target, namespace: &str) -> Result<Prefetched, TargetError> {
     let RawHeader {
@@ -122,7 +129,7 @@ pub async fn prefetch(target: &mut Target, namespace: &str) -> Result<Prefetched
         keys,
     } = read_header_raw(target, namespace).await?;
     let json = match (&current, &old) {
-        (Some(json), None) => Some(Arc::clone(json)),
+        (RecordRead::Text(json), RecordRead::Missing) => Some(Arc::clone(json)),
         _ => None,
     };
     let Some(seen) = json.as_deref().and_then(crate::record::glance) else {
@@ -137,8 +144,13 @@ pub async fn prefetch(target: &mut Target, namespace: &str) -> Result<Prefetched
         return read_recorded(target, namespace, header).await;
     };
     let key = keys.current.clone();
-    let parsing =
-        tokio::task::spawn_blocking(move || parse_record_text::<Record>(current.as_deref(), &key));
+    let parsing = tokio::task::spawn_blocking(move || {
+        let text = match &current {
+            RecordRead::Text(text) => Some(&text[..]),
+            _ => None,
+        };
+        parse_record_text::<Record>(text, &key)
+    });
     let mut header = Header {
         nodes,
         record: None,
@@ -671,20 +683,49 @@ async fn read_header(target: &mut Target, namespace: &str) -> Result<Header, Tar
         .parse(target.describe(), namespace)
 }
 
-/// The header's replies, the record's text not parsed yet.
+/// The header's replies, a small record's text not parsed yet.
 struct RawHeader {
     nodes: Vec<LiveNode>,
-    /// The record's text under its current name and under its old one, where found.
-    current: Option<Arc<[u8]>>,
-    old: Option<Arc<[u8]>>,
+    /// The record under its current name and under its old one.
+    current: RecordRead,
+    old: RecordRead,
     record_node: usize,
     keys: RecordKeys,
 }
 
+/// A record as the header read it: its text, kept to be parsed beside the reads (up to
+/// [`GLANCE_MAX_BYTES`]), or parsed at once (a larger one, whose text is not copied).
+enum RecordRead {
+    Missing,
+    Text(Arc<[u8]>),
+    Parsed(Record),
+}
+
+impl RecordRead {
+    fn of(reply: &Reply, key: &str, url: &RedactedUrl) -> Result<RecordRead, TargetError> {
+        Ok(match record_text(reply, key, url)? {
+            None => RecordRead::Missing,
+            Some(text) if text.len() <= GLANCE_MAX_BYTES => RecordRead::Text(Arc::from(text)),
+            Some(text) => match parse_record_text::<Record>(Some(text), key)? {
+                Some(record) => RecordRead::Parsed(record),
+                None => RecordRead::Missing,
+            },
+        })
+    }
+
+    fn parse(self, key: &str) -> Result<Option<Record>, TargetError> {
+        match self {
+            RecordRead::Missing => Ok(None),
+            RecordRead::Text(text) => parse_record_text(Some(&text), key),
+            RecordRead::Parsed(record) => Ok(Some(record)),
+        }
+    }
+}
+
 impl RawHeader {
     fn parse(self, url: &RedactedUrl, namespace: &str) -> Result<Header, TargetError> {
-        let current = parse_record_text(self.current.as_deref(), &self.keys.current)?;
-        let old = parse_record_text(self.old.as_deref(), &self.keys.old)?;
+        let current = self.current.parse(&self.keys.current)?;
+        let old = self.old.parse(&self.keys.old)?;
         let (record, record_under_old_name) = self.keys.choose(namespace, current, old, url)?;
         Ok(Header {
             nodes: self.nodes,
@@ -726,7 +767,7 @@ async fn read_header_raw(target: &mut Target, namespace: &str) -> Result<RawHead
         })
         .collect();
     let mut facts: Vec<Option<LiveNode>> = nodes.iter().map(|_| None).collect();
-    let (mut current, mut old) = (None, None);
+    let (mut current, mut old) = (RecordRead::Missing, RecordRead::Missing);
     target
         .read_many(&jobs, &mut |job, replies| {
             let node = nodes.get(job).map_or(usize::MAX, |n| n.0);
@@ -743,11 +784,11 @@ async fn read_header_raw(target: &mut Target, namespace: &str) -> Result<RawHead
             }
             let mut at = 2;
             if node == record_node {
-                current = record_text(reply(at), &keys.current, &url)?.map(Arc::from);
+                current = RecordRead::of(reply(at), &keys.current, &url)?;
                 at += 1;
             }
             if node == old_node {
-                old = record_text(reply(at), &keys.old, &url)?.map(Arc::from);
+                old = RecordRead::of(reply(at), &keys.old, &url)?;
             }
             Ok(())
         })
