@@ -118,8 +118,9 @@ struct Streams {
 ///
 /// The record is parsed on another thread while its streams are read, when a glance at its
 /// text names them ([`crate::record::glance`]) and it is no larger than [`GLANCE_MAX_BYTES`]:
-/// the parse of a record of 10,000 streams (~2.6 ms) was on the way to the first read. The glance is only trusted once the parse
-/// agrees with it; a record it misread is read again from what the parse found.
+/// the parse of a record of 10,000 streams (~2.6 ms) was on the way to the first read. The
+/// glance is only trusted once the parse agrees with it; a record it misread is read again
+/// from what the parse found.
 pub async fn prefetch(target: &mut Target, namespace: &str) -> Result<Prefetched, TargetError> {
     let RawHeader {
         nodes,
@@ -143,14 +144,9 @@ pub async fn prefetch(target: &mut Target, namespace: &str) -> Result<Prefetched
         .parse(target.describe(), namespace)?;
         return read_recorded(target, namespace, header).await;
     };
-    let key = keys.current.clone();
-    let parsing = tokio::task::spawn_blocking(move || {
-        let text = match &current {
-            RecordRead::Text(text) => Some(&text[..]),
-            _ => None,
-        };
-        parse_record_text::<Record>(text, &key)
-    });
+    let (key, text) = (keys.current.clone(), json.clone());
+    let parsing =
+        tokio::task::spawn_blocking(move || parse_record_text::<Record>(text.as_deref(), &key));
     let mut header = Header {
         nodes,
         record: None,
@@ -223,7 +219,6 @@ async fn read_recorded(
         .collect();
     let mut streams = Streams::default();
     read_named(target, &users, &recorded, &mut header.nodes, &mut streams).await?;
-    drop(recorded);
     Ok(Prefetched {
         namespace: namespace.to_owned(),
         header,
@@ -1082,7 +1077,7 @@ fn parse_record<R: Recorded>(
     parse_record_text(record_text(reply, record_key, url)?, record_key)
 }
 
-/// The record's text, as `GET` read it (`None`: there is none).
+/// The record parsed from its text as `GET` read it (`None`: there is none).
 fn parse_record_text<R: Recorded>(
     text: Option<&[u8]>,
     record_key: &str,

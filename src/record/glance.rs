@@ -75,32 +75,29 @@ fn plain_string(json: &[u8], at: usize) -> Option<(&str, usize)> {
 /// The keys of the object at `at`, each greater than the one before, and the position after
 /// the object.
 fn object_keys(json: &[u8], at: usize) -> Option<(Vec<&str>, usize)> {
-    let mut at = expect(json, at, b'{')?;
-    let mut keys: Vec<&str> = Vec::new();
-    if json.get(at) == Some(&b'}') {
-        return Some((keys, at + 1));
-    }
-    loop {
-        let (key, after) = plain_string(json, at)?;
-        if keys.last().is_some_and(|last| *last >= key) {
-            return None;
-        }
-        keys.push(key);
-        at = skip_value(json, expect(json, after, b':')?)?;
-        match json.get(at)? {
-            b',' => at += 1,
-            b'}' => return Some((keys, at + 1)),
-            _ => return None,
-        }
-    }
+    ordered_names(json, at, (b'{', b'}'), |after| {
+        skip_value(json, expect(json, after, b':')?)
+    })
 }
 
 /// The strings of the array at `at`, each greater than the one before, and the position
 /// after the array.
 fn string_array(json: &[u8], at: usize) -> Option<(Vec<&str>, usize)> {
-    let mut at = expect(json, at, b'[')?;
+    ordered_names(json, at, (b'[', b']'), Some)
+}
+
+/// The strings that open each item of the collection at `at` (between `open` and `close`),
+/// each greater than the one before; `rest` goes past what follows a name in its item (an
+/// object's `:` and value, nothing in an array).
+fn ordered_names(
+    json: &[u8],
+    at: usize,
+    (open, close): (u8, u8),
+    rest: impl Fn(usize) -> Option<usize>,
+) -> Option<(Vec<&str>, usize)> {
+    let mut at = expect(json, at, open)?;
     let mut names: Vec<&str> = Vec::new();
-    if json.get(at) == Some(&b']') {
+    if json.get(at) == Some(&close) {
         return Some((names, at + 1));
     }
     loop {
@@ -109,9 +106,10 @@ fn string_array(json: &[u8], at: usize) -> Option<(Vec<&str>, usize)> {
             return None;
         }
         names.push(name);
-        match json.get(after)? {
-            b',' => at = after + 1,
-            b']' => return Some((names, after + 1)),
+        at = rest(after)?;
+        match json.get(at)? {
+            b',' => at += 1,
+            b if *b == close => return Some((names, at + 1)),
             _ => return None,
         }
     }
