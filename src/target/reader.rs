@@ -171,7 +171,8 @@ pub(crate) enum ReadFailure {
 
 /// A connection for reads, with the bytes read and not yet handed out.
 pub(crate) struct Reader {
-    stream: Box<dyn Duplex>,
+    /// `None` while a read has it, and after a read that failed.
+    stream: Option<Box<dyn Duplex>>,
     buf: Vec<u8>,
 }
 
@@ -185,7 +186,7 @@ impl Reader {
             .await
             .map_err(|_| format!("timed out connecting (after {})", seconds(options.connect)))??;
         let mut reader = Reader {
-            stream,
+            stream: Some(stream),
             buf: Vec::new(),
         };
         reader.hello(endpoint, options.response).await?;
@@ -248,63 +249,225 @@ impl Reader {
     /// on the first (a group's next entry, once its position is known) keeps the server busy
     /// instead of waiting for the whole first read to end, and a read can start with a few
     /// batches and build the next ones as the first are answered.
+    ///
+    /// The connection is worked by a task of its own ([`converse`]: it sends, receives and
+    /// scans each batch's replies for their ends) while this task builds the replies and
+    /// hands them to `each`, so the two halves of a read can run on two cores. Without it,
+    /// the reads of a cluster's nodes, all handed over on one task, kept one thread busy at
+    /// the end of a no-op plan on 3 primaries while the other and the servers waited.
     pub(crate) async fn read_each_then(
         &mut self,
         batches: &[Vec<Command>],
         each: &mut impl FnMut(&[Reply<'_>], &mut Vec<Vec<Command>>) -> Result<(), TargetError>,
         timeout: Duration,
     ) -> Result<(), ReadFailure> {
-        let (mut from_server, mut to_server) = tokio::io::split(&mut self.stream);
-        let buf = &mut self.buf;
-        // The batches that follow others up, to the sender; the receiver keeps its own
-        // handle on each to read its replies, in the order they were sent.
-        let (follow, followed) = tokio::sync::mpsc::unbounded_channel::<Arc<Vec<Command>>>();
-        let receive = async move {
-            let mut later: VecDeque<Arc<Vec<Command>>> = VecDeque::new();
+        let Some(mut stream) = self.stream.take() else {
+            return Err(ReadFailure::Connection(
+                "the connection was given up after a failed read".to_owned(),
+            ));
+        };
+        let mut buf = std::mem::take(&mut self.buf);
+        let (follow, followed) = tokio::sync::mpsc::unbounded_channel();
+        let (handled, handed_back) = tokio::sync::mpsc::unbounded_channel();
+        let (scanned_in, mut scanned) = tokio::sync::mpsc::channel(SCANNED_AHEAD);
+        let talk = Talk {
+            batches: batches.iter().cloned().map(Arc::new).collect(),
+            followed,
+            handed_back,
+            scanned: scanned_in,
+            timeout,
+        };
+        let mut connection = tokio::spawn(async move {
+            let talked = converse(&mut stream, &mut buf, talk).await;
+            (stream, buf, talked)
+        });
+        let handing = async {
             let mut then = Vec::new();
-            // Each batch's values as scanned, to build its replies from (kept for the next).
-            let mut tokens = Vec::new();
-            for number in 0.. {
-                let held;
-                let batch: &[Command] = match batches.get(number) {
-                    Some(batch) => batch,
-                    None => match later.pop_front() {
-                        Some(batch) => {
-                            held = batch;
-                            &held
-                        }
-                        None => break,
-                    },
-                };
-                let ends =
-                    receive_batch(buf, &mut tokens, &mut from_server, (number, batch), timeout)
-                        .await?;
-                let replies = parse_batch(buf, &tokens, (number, batch))?;
+            while let Some(batch) = scanned.recv().await {
+                let Scanned {
+                    number,
+                    batch,
+                    bytes,
+                    tokens,
+                } = batch;
+                let replies = parse_batch(&bytes, &tokens, (number, &batch))?;
                 each(&replies, &mut then).map_err(ReadFailure::Stopped)?;
                 drop(replies);
-                buf.drain(..ends.last().copied().unwrap_or(0));
-                if buf.capacity() > KEEP_BUFFER && buf.len() <= KEEP_BUFFER {
-                    buf.shrink_to(KEEP_BUFFER);
-                }
+                let mut followed_up = Vec::new();
                 for batch in then.drain(..).filter(|batch| !batch.is_empty()) {
                     let batch = Arc::new(batch);
-                    later.push_back(Arc::clone(&batch));
-                    // The sender ends only after this future drops `follow`.
+                    followed_up.push(Arc::clone(&batch));
+                    // The sender ends only after this loop drops `follow`.
                     let _ = follow.send(batch);
                 }
+                let _ = handled.send(Handled {
+                    followed_up,
+                    spare: (bytes, tokens),
+                });
             }
-            // Bytes past the last reply owed were never asked for: a later read must not
-            // take them for its replies.
-            if !buf.is_empty() {
-                return Err(ReadFailure::Connection(format!(
-                    "the server sent {} bytes after the replies it owed; check that the URL is a Redis server's",
-                    buf.len()
-                )));
-            }
-            Ok(())
+            Ok::<(), ReadFailure>(())
         };
-        tokio::try_join!(send_all(&mut to_server, batches, followed), receive).map(|_| ())
+        if let Err(failure) = handing.await {
+            // Replies may still be on their way: the connection is given up.
+            connection.abort();
+            return Err(failure);
+        }
+        drop(follow);
+        let (stream, buf, talked) = (&mut connection)
+            .await
+            .map_err(|e| ReadFailure::Connection(format!("the connection's task failed: {e}")))?;
+        talked?;
+        self.stream = Some(stream);
+        self.buf = buf;
+        Ok(())
     }
+}
+
+/// Batches scanned ahead of the one being handed over, at most: enough to keep both halves
+/// of a read busy, few enough that only a few batches of raw replies are held at once.
+const SCANNED_AHEAD: usize = 2;
+
+/// What the connection's task of a read works with.
+struct Talk {
+    /// The read's first batches.
+    batches: Vec<Arc<Vec<Command>>>,
+    /// The batches that follow others up, to send, in order.
+    followed: tokio::sync::mpsc::UnboundedReceiver<Arc<Vec<Command>>>,
+    /// For each batch handed over, in order: the batches that followed it up (each already
+    /// through `followed`), and its buffers to use again.
+    handed_back: tokio::sync::mpsc::UnboundedReceiver<Handled>,
+    /// Each batch's replies, as scanned.
+    scanned: tokio::sync::mpsc::Sender<Scanned>,
+    timeout: Duration,
+}
+
+/// A batch's replies, all in and scanned: their bytes, and in `tokens` their values.
+struct Scanned {
+    number: usize,
+    batch: Arc<Vec<Command>>,
+    bytes: Vec<u8>,
+    tokens: Vec<resp::Token>,
+}
+
+/// A batch handed over: the batches that follow it up, and its buffers.
+struct Handled {
+    followed_up: Vec<Arc<Vec<Command>>>,
+    spare: (Vec<u8>, Vec<resp::Token>),
+}
+
+/// The connection's side of a read: send every batch (the first ones at once, then each
+/// that follows others up as it comes) while receiving the replies, and pass each batch's
+/// replies on once they are all in and scanned.
+async fn converse(
+    stream: &mut Box<dyn Duplex>,
+    buf: &mut Vec<u8>,
+    talk: Talk,
+) -> Result<(), ReadFailure> {
+    let Talk {
+        batches,
+        followed,
+        handed_back,
+        scanned,
+        timeout,
+    } = talk;
+    let (mut from_server, mut to_server) = tokio::io::split(stream);
+    let receive = receive_all(
+        &mut from_server,
+        buf,
+        &batches,
+        handed_back,
+        scanned,
+        timeout,
+    );
+    tokio::try_join!(send_all(&mut to_server, &batches, followed), receive).map(|_| ())
+}
+
+/// Receive the replies of every batch sent, in order, passing each batch's on through
+/// `scanned` (which closes when this returns).
+async fn receive_all(
+    from_server: &mut (impl AsyncRead + Unpin),
+    buf: &mut Vec<u8>,
+    batches: &[Arc<Vec<Command>>],
+    mut handed_back: tokio::sync::mpsc::UnboundedReceiver<Handled>,
+    scanned: tokio::sync::mpsc::Sender<Scanned>,
+    timeout: Duration,
+) -> Result<(), ReadFailure> {
+    let mut owed = Owed::default();
+    for number in 0.. {
+        while let Ok(handled) = handed_back.try_recv() {
+            owed.take(handled);
+        }
+        let batch = match batches.get(number) {
+            Some(batch) => Arc::clone(batch),
+            None => loop {
+                if let Some(batch) = owed.later.pop_front() {
+                    break batch;
+                }
+                if owed.unknown == 0 {
+                    return no_bytes_left(buf);
+                }
+                match handed_back.recv().await {
+                    Some(handled) => owed.take(handled),
+                    // The other side stopped, and says why.
+                    None => return Ok(()),
+                }
+            },
+        };
+        let (mut rest, mut tokens) = owed.spares.pop().unwrap_or_default();
+        let ends = receive_batch(buf, &mut tokens, from_server, (number, &batch), timeout).await?;
+        // The batch's bytes are passed on; what came after them stays.
+        let end = ends.last().copied().unwrap_or(0);
+        rest.clear();
+        rest.extend_from_slice(buf.get(end..).unwrap_or_default());
+        buf.truncate(end);
+        let bytes = std::mem::replace(buf, rest);
+        let passed = Scanned {
+            number,
+            batch,
+            bytes,
+            tokens,
+        };
+        if scanned.send(passed).await.is_err() {
+            // The other side stopped, and says why.
+            return Ok(());
+        }
+        owed.unknown += 1;
+    }
+    no_bytes_left(buf)
+}
+
+/// What a read's receiving side knows of the batches handed over.
+#[derive(Default)]
+struct Owed {
+    /// The batches that followed others up, in the order they were sent.
+    later: VecDeque<Arc<Vec<Command>>>,
+    /// Batches passed on whose follow-ups are not known yet.
+    unknown: usize,
+    /// Buffers to use again.
+    spares: Vec<(Vec<u8>, Vec<resp::Token>)>,
+}
+
+impl Owed {
+    fn take(&mut self, handled: Handled) {
+        self.later.extend(handled.followed_up);
+        self.unknown = self.unknown.saturating_sub(1);
+        // A buffer grown large (by a large record, say) is given back.
+        if self.spares.len() < SCANNED_AHEAD + 2 && handled.spare.0.capacity() <= KEEP_BUFFER {
+            self.spares.push(handled.spare);
+        }
+    }
+}
+
+/// Bytes past the last reply owed were never asked for: a later read must not take them
+/// for its replies.
+fn no_bytes_left(buf: &[u8]) -> Result<(), ReadFailure> {
+    if buf.is_empty() {
+        return Ok(());
+    }
+    Err(ReadFailure::Connection(format!(
+        "the server sent {} bytes after the replies it owed; check that the URL is a Redis server's",
+        buf.len()
+    )))
 }
 
 /// A batch and its number in the read, for messages.
@@ -314,7 +477,7 @@ type Numbered<'b> = (usize, &'b [Command]);
 /// then each batch that follows others up as it comes, until the receiver has no more.
 async fn send_all(
     to_server: &mut (impl AsyncWrite + Unpin),
-    batches: &[Vec<Command>],
+    batches: &[Arc<Vec<Command>>],
     mut followed: tokio::sync::mpsc::UnboundedReceiver<Arc<Vec<Command>>>,
 ) -> Result<(), ReadFailure> {
     let mut packed = Vec::new();
