@@ -58,7 +58,7 @@ fn expect(json: &[u8], at: usize, byte: u8) -> Option<usize> {
 }
 
 /// A string without escapes at `at`, and the position after it.
-fn plain_string(json: &[u8], at: usize) -> Option<(&str, usize)> {
+pub(super) fn plain_string(json: &[u8], at: usize) -> Option<(&str, usize)> {
     let start = expect(json, at, b'"')?;
     let len = json
         .get(start..)?
