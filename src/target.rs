@@ -924,10 +924,7 @@ impl Target {
 
     /// The primary that serves `key`: its slot's owner in a cluster, the primary otherwise.
     fn key_owner(&self, key: &str) -> Option<NodeId> {
-        if self.slots.is_empty() {
-            return Some(NodeId(0));
-        }
-        self.slots.owner(slot::of(key.as_bytes()))
+        self.slots.key_owner_or(key.as_bytes(), NodeId(0))
     }
 
     /// The node a route names first (a key's owner).
