@@ -13,7 +13,7 @@ use crate::live::{LiveState, read};
 use crate::model::desired::Desired;
 use crate::model::secrets::Missing;
 use crate::plan::saved::{self, SavedPlan, SavedTarget, Unusable, reconcile};
-use crate::plan::{self, Action, Plan};
+use crate::plan::{self, Action, Change, Plan};
 use crate::record::Record;
 use crate::render;
 use crate::render::plan::PlanTarget;
@@ -179,6 +179,10 @@ async fn plan_and_show(
 }
 
 /// Make the plan, showing each change as it is made, and keep what apply needs of them.
+///
+/// The changes are shown (and kept) on a thread of their own while this one makes the next:
+/// on a first apply of 10,000 streams on a cluster, making and showing 30,000 changes took
+/// ~20% of the wall time on one thread while the servers waited, about half of it showing.
 fn show_as_made(
     checked: plan::Checked<'_>,
     desired: &Desired,
@@ -186,15 +190,43 @@ fn show_as_made(
     shown: &PlanTarget<'_>,
     colour: bool,
 ) -> Vec<Planned> {
-    let mut writer = render::plan::HumanWriter::new(shown, colour, print_stdout);
-    let mut changes = Vec::with_capacity(plan::room(desired, live));
-    let notes = checked.each(&mut |change| {
-        writer.change(&change);
-        changes.push(Planned::from(change));
-    });
-    writer.finish(&notes);
-    changes
+    let room = plan::room(desired, live);
+    std::thread::scope(|scope| {
+        let (made, to_show) = std::sync::mpsc::sync_channel::<Vec<Change>>(BATCHES_AHEAD);
+        let shower = scope.spawn(move || {
+            let mut writer = render::plan::HumanWriter::new(shown, colour, print_stdout);
+            let mut changes = Vec::with_capacity(room);
+            for change in to_show.into_iter().flatten() {
+                writer.change(&change);
+                changes.push(Planned::from(change));
+            }
+            (writer, changes)
+        });
+        let mut batch = Vec::with_capacity(SHOWN_AT_ONCE);
+        let notes = checked.each(&mut |change| {
+            batch.push(change);
+            if batch.len() >= SHOWN_AT_ONCE {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(SHOWN_AT_ONCE));
+                // Only a shower that panicked stops listening: its join says so.
+                let _ = made.send(full);
+            }
+        });
+        let _ = made.send(batch);
+        drop(made);
+        match shower.join() {
+            Ok((writer, changes)) => {
+                writer.finish(&notes);
+                changes
+            }
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
 }
+
+/// Changes handed to the thread that shows them, this many at a time, at most
+/// [`BATCHES_AHEAD`] batches ahead of it.
+const SHOWN_AT_ONCE: usize = 256;
+const BATCHES_AHEAD: usize = 8;
 
 /// Release the lock, warning if it could not be.
 async fn release(session: &mut Session, lock: Lock) {
