@@ -2,6 +2,7 @@
 //! to the node that serves its key: `CRC16(key) mod 16384` (CRC-16/XMODEM), where a key with a
 //! non-empty `{...}` hashes only what is between its first `{` and the next `}` (its hash tag).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{PoisonError, RwLock};
 
 use super::NodeId;
@@ -13,7 +14,11 @@ pub const SLOTS: usize = 16_384;
 /// at once share it, and each mends the one slot a `MOVED` names (`CLUSTER SHARDS` is read
 /// again only by reads, which hold the target alone).
 #[derive(Debug, Default)]
-pub struct SlotMap(RwLock<Vec<Option<NodeId>>>);
+pub struct SlotMap {
+    table: RwLock<Vec<Option<NodeId>>>,
+    /// Every slot has a node: every key is served (a `MOVED` only ever names a node).
+    whole: AtomicBool,
+}
 
 impl SlotMap {
     /// The map of `ranges`: `(first, last, node)`, inclusive.
@@ -28,12 +33,21 @@ impl SlotMap {
                 *entry = Some(NodeId(node));
             }
         }
-        SlotMap(RwLock::new(table))
+        SlotMap {
+            whole: AtomicBool::new(table.iter().all(Option::is_some)),
+            table: RwLock::new(table),
+        }
+    }
+
+    /// Whether every slot has a node, so that every key is served: the applier checks that
+    /// each of its tens of thousands of operations routes somewhere before it writes.
+    pub fn serves_every_slot(&self) -> bool {
+        self.whole.load(Ordering::Relaxed)
     }
 
     /// No slots: not a cluster.
     pub fn is_empty(&self) -> bool {
-        self.0
+        self.table
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .is_empty()
@@ -42,7 +56,7 @@ impl SlotMap {
     /// The node serving `key`'s slot (`None`: no node does), or `standalone` for an empty
     /// map (not a cluster). One look at the table per key: a plan asks for 10,000.
     pub fn key_owner_or(&self, key: &[u8], standalone: NodeId) -> Option<NodeId> {
-        let table = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        let table = self.table.read().unwrap_or_else(PoisonError::into_inner);
         if table.is_empty() {
             return Some(standalone);
         }
@@ -51,15 +65,18 @@ impl SlotMap {
 
     /// The node serving `slot`, if any does.
     pub fn owner(&self, slot: u16) -> Option<NodeId> {
-        let table = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        let table = self.table.read().unwrap_or_else(PoisonError::into_inner);
         table.get(usize::from(slot)).copied().flatten()
     }
 
     /// `slot` moved to `node` (a `MOVED` said so).
     pub fn set(&self, slot: u16, node: NodeId) {
-        let mut table = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        let mut table = self.table.write().unwrap_or_else(PoisonError::into_inner);
         if let Some(entry) = table.get_mut(usize::from(slot)) {
             *entry = Some(node);
+        }
+        if !self.serves_every_slot() && table.iter().all(Option::is_some) {
+            self.whole.store(true, Ordering::Relaxed);
         }
     }
 }
@@ -132,6 +149,21 @@ mod tests {
             }
         }
         crc
+    }
+
+    /// A map serves every slot when its ranges cover them all, or once a `MOVED` filled the
+    /// last gap; an empty one (not a cluster) does not say so.
+    #[test]
+    fn every_slot_served_is_known() {
+        use super::{NodeId, SLOTS, SlotMap};
+        let last = (SLOTS - 1) as u16;
+        assert!(SlotMap::of_ranges(&[(0, 100, 0), (101, last, 1)]).serves_every_slot());
+        let gap = SlotMap::of_ranges(&[(0, 100, 0), (102, last, 1)]);
+        assert!(!gap.serves_every_slot());
+        assert_eq!(gap.key_owner_or(b"x", NodeId(9)), gap.owner(of(b"x")));
+        gap.set(101, NodeId(1));
+        assert!(gap.serves_every_slot());
+        assert!(!SlotMap::default().serves_every_slot());
     }
 
     proptest! {
