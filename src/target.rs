@@ -1194,7 +1194,7 @@ impl Target {
                 node: node.0,
             }));
         };
-        read_node(node, options, &batches, &mut |replies, _| each(replies)).await
+        read_node(node, options, batches, &mut |replies, _| each(replies)).await
     }
 
     /// Reads on several nodes at once, one job per node (no node twice): each job's batches
@@ -1203,7 +1203,7 @@ impl Target {
     /// batch at a time; the first failure is returned once every job ended, with its job.
     pub(crate) async fn read_many(
         &mut self,
-        jobs: &[(NodeId, Vec<Vec<Command>>)],
+        jobs: Vec<(NodeId, Vec<Vec<Command>>)>,
         each: &mut EachJob<'_>,
     ) -> Result<(), (usize, ReadError)> {
         self.read_many_then(jobs, &mut |job, replies, _| each(job, replies))
@@ -1214,7 +1214,7 @@ impl Target {
     /// same node (see [`Reader::read_each_then`]).
     pub(crate) async fn read_many_then(
         &mut self,
-        jobs: &[(NodeId, Vec<Vec<Command>>)],
+        jobs: Vec<(NodeId, Vec<Vec<Command>>)>,
         each: &mut EachJobThen<'_>,
     ) -> Result<(), (usize, ReadError)> {
         // A mutex only to share `each` between the jobs' futures: they run on this one task,
@@ -1223,7 +1223,7 @@ impl Target {
         let options = &self.options;
         let url = self.url.redacted().clone();
         let mut nodes: Vec<Option<&mut Node>> = self.nodes.iter_mut().map(Some).collect();
-        let reads = jobs.iter().enumerate().map(|(job, (node, batches))| {
+        let reads = jobs.into_iter().enumerate().map(|(job, (node, batches))| {
             let taken = nodes.get_mut(node.0).and_then(Option::take);
             let (each, url) = (&each, url.clone());
             let index = node.0;
@@ -1260,7 +1260,7 @@ pub(crate) type EachJobThen<'f> =
 async fn read_node(
     node: &mut Node,
     options: &ConnectOptions,
-    batches: &[Vec<Command>],
+    batches: Vec<Vec<Command>>,
     each: &mut impl FnMut(&[Reply<'_>], &mut Vec<Vec<Command>>) -> Result<(), TargetError>,
 ) -> Result<(), ReadError> {
     let reader = match &mut node.reader {

@@ -140,7 +140,7 @@ async fn read_users(
     let mut refused: Option<ServerError> = None;
     let mut malformed = false;
     target
-        .read_many(&jobs, &mut |_, replies| {
+        .read_many(jobs, &mut |_, replies| {
             match replies.first() {
                 Some(Reply::Array(items)) => {
                     for item in items {

@@ -51,7 +51,7 @@ pub async fn read_every_node(
         })
         .collect();
     target
-        .read_many(&jobs, &mut |job, replies| match reads.get_mut(job) {
+        .read_many(jobs, &mut |job, replies| match reads.get_mut(job) {
             Some(read) => read.take(replies, &listed, &url),
             None => Ok(()),
         })
@@ -194,7 +194,7 @@ async fn read_catalogs(
     let mut lists: Vec<BTreeMap<String, BTreeSet<String>>> = vec![BTreeMap::new(); jobs.len()];
     let mut next: Vec<usize> = vec![0; jobs.len()];
     target
-        .read_many(&jobs, &mut |job, replies| {
+        .read_many(jobs, &mut |job, replies| {
             let (Some(read), Some(list), Some(at)) =
                 (reads.get(job), lists.get_mut(job), next.get_mut(job))
             else {

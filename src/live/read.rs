@@ -764,7 +764,7 @@ async fn read_header_raw(target: &mut Target, namespace: &str) -> Result<RawHead
     let mut facts: Vec<Option<LiveNode>> = nodes.iter().map(|_| None).collect();
     let (mut current, mut old) = (RecordRead::Missing, RecordRead::Missing);
     target
-        .read_many(&jobs, &mut |job, replies| {
+        .read_many(jobs, &mut |job, replies| {
             let node = nodes.get(job).map_or(usize::MAX, |n| n.0);
             let reply = |i: usize| replies.get(i).unwrap_or(&Reply::Nil);
             if let Some(slot) = facts.get_mut(job) {

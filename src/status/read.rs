@@ -405,7 +405,7 @@ async fn read_nodes(target: &mut Target) -> Result<(Vec<u64>, Vec<NodeReading>),
         })
         .collect();
     target
-        .read_many(&jobs, &mut |job, replies| {
+        .read_many(jobs, &mut |job, replies| {
             let reply = |i: usize| replies.get(i).unwrap_or(&Reply::Nil);
             let now = parse_time(reply(0), &url)?;
             if let (Some(clock), Some(node)) = (clocks.get_mut(job), nodes.get_mut(job)) {

@@ -117,7 +117,7 @@ impl Target {
         let mut said = None;
         let read = reader
             .read_each(
-                &[vec![Command::new("ROLE")]],
+                vec![vec![Command::new("ROLE")]],
                 &mut |replies: &[Reply<'_>]| {
                     let reply = replies.first().unwrap_or(&Reply::Nil);
                     said = Some(role_of(reply, &url, BEFORE_EACH_BATCH));

@@ -217,7 +217,7 @@ impl Target {
         let mut redirected = Vec::new();
         let mut own = Vec::new();
         let read = self
-            .read_many_then(&reads, &mut |job_index, replies, then| {
+            .read_many_then(reads, &mut |job_index, replies, then| {
                 let Some(job) = jobs.get_mut(job_index) else {
                     return Ok(());
                 };

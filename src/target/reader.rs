@@ -212,7 +212,7 @@ impl Reader {
         let mut refused = None;
         let read = self
             .read_each(
-                std::slice::from_ref(&commands),
+                vec![commands],
                 &mut |replies: &[Reply<'_>]| {
                     refused = refusal(replies, endpoint);
                     Ok(())
@@ -235,7 +235,7 @@ impl Reader {
     /// still be on their way.
     pub(crate) async fn read_each(
         &mut self,
-        batches: &[Vec<Command>],
+        batches: Vec<Vec<Command>>,
         each: &mut impl FnMut(&[Reply<'_>]) -> Result<(), TargetError>,
         timeout: Duration,
     ) -> Result<(), ReadFailure> {
@@ -257,7 +257,7 @@ impl Reader {
     /// the end of a no-op plan on 3 primaries while the other and the servers waited.
     pub(crate) async fn read_each_then(
         &mut self,
-        batches: &[Vec<Command>],
+        batches: Vec<Vec<Command>>,
         each: &mut impl FnMut(&[Reply<'_>], &mut Vec<Vec<Command>>) -> Result<(), TargetError>,
         timeout: Duration,
     ) -> Result<(), ReadFailure> {
@@ -271,7 +271,7 @@ impl Reader {
         let (handled, handed_back) = tokio::sync::mpsc::unbounded_channel();
         let (scanned_in, mut scanned) = tokio::sync::mpsc::channel(SCANNED_AHEAD);
         let talk = Talk {
-            batches: batches.iter().cloned().map(Arc::new).collect(),
+            batches: batches.into_iter().map(Arc::new).collect(),
             followed,
             handed_back,
             scanned: scanned_in,

@@ -77,7 +77,7 @@ impl Target {
             if jobs.is_empty() {
                 return Ok(());
             }
-            self.read_many(&jobs, &mut |job, replies| {
+            self.read_many(jobs, &mut |job, replies| {
                 let Some((at, open)) = asked.get(job) else {
                     return Ok(());
                 };

@@ -271,7 +271,7 @@ async fn ask(
     let mut answer = None;
     let read = reader
         .read_each(
-            &[vec![command]],
+            vec![vec![command]],
             &mut |replies: &[Reply<'_>]| {
                 answer = Some(master_address(
                     replies.first().unwrap_or(&Reply::Nil),
