@@ -92,24 +92,16 @@ pub(super) fn parse_streaming(
 /// document marker (`%`, `---`, `...`): whatever else a file holds goes to the general parser.
 fn plain_text(text: &str) -> bool {
     let bytes = text.as_bytes();
-    // One pass over the bytes, each line's start looked at where its newline is: splitting
-    // the text into lines first cost more than reading the file (a search per line).
+    // Each line's start looked at where its newline is, the newlines found by `memchr`
+    // (splitting the text into lines first cost more than reading the file).
     let marker = |at: usize| {
         let line = bytes.get(at..).unwrap_or_default();
         line.starts_with(b"%") || line.starts_with(b"---") || line.starts_with(b"...")
     };
-    let lines_plain = || {
-        !marker(0)
-            && !bytes
-                .iter()
-                .enumerate()
-                .any(|(at, &b)| b == b'\n' && marker(at + 1))
-    };
-    if text.is_ascii() {
-        return bytes
-            .iter()
-            .all(|&b| b == b'\n' || (b' '..=b'~').contains(&b))
-            && lines_plain();
+    let lines_plain = || !marker(0) && !text.match_indices('\n').any(|(at, _)| marker(at + 1));
+    // Nearly every topology is printable ASCII: checked first, and then the text is ASCII.
+    if printable_ascii(bytes) {
+        return lines_plain();
     }
     text.chars().all(|c| match c {
         '\n' | ' '..='~' | '\u{10000}'.. => true,
@@ -117,6 +109,21 @@ fn plain_text(text: &str) -> bool {
         '\u{E000}'..='\u{FFFD}' => c != '\u{FEFF}',
         _ => false,
     }) && lines_plain()
+}
+
+/// Whether every byte is a newline or printable ASCII. Checked a block at a time with no
+/// early exit inside a block, which the compiler turns into vector instructions: byte by
+/// byte, this check of a 1 MB topology took ~3 ms while the thread that converts what is
+/// read waited for it.
+fn printable_ascii(bytes: &[u8]) -> bool {
+    const BLOCK: usize = 64;
+    let plain = |b: u8| (b == b'\n') | (b.wrapping_sub(b' ') < b'~' - b' ' + 1);
+    let blocks = bytes.chunks_exact(BLOCK);
+    let rest = blocks.remainder();
+    blocks
+        .into_iter()
+        .all(|block| block.iter().fold(true, |all, &b| all & plain(b)))
+        && rest.iter().all(|&b| plain(b))
 }
 
 /// Whether `key` may join a mapping that holds `entries`: not for `<<` (merges are the
@@ -1184,6 +1191,24 @@ mod tests {
             if let Ok(text) = String::from_utf8(bytes) {
                 agrees(&text);
             }
+        }
+    }
+
+    /// The bytes around the edges of printable ASCII, and others.
+    const EDGES: &[u8] = b"\x00\x09\x0a\x0b\x0d\x1f\x20\x21a\x7d\x7e\x7f\x80\xc2\xff";
+
+    proptest! {
+        /// The block-wise check says what a check byte by byte says, wherever the odd byte
+        /// falls (inside a block, at its edges, in the remainder).
+        #[test]
+        fn printable_ascii_is_checked_as_byte_by_byte(
+            bytes in prop::collection::vec(prop::sample::select(EDGES), 0..200),
+            plain_prefix in 0usize..300,
+        ) {
+            let mut all = vec![b'x'; plain_prefix];
+            all.extend(bytes);
+            let byte_by_byte = all.iter().all(|&b| b == b'\n' || (b' '..=b'~').contains(&b));
+            prop_assert_eq!(printable_ascii(&all), byte_by_byte);
         }
     }
 
