@@ -62,6 +62,10 @@ pub struct LiveNode {
     /// append-only file.
     pub maxmemory_policy: Option<String>,
     pub appendonly: Option<bool>,
+    /// How many keys the node holds (`DBSIZE`), when the user may ask: on a server that
+    /// holds fewer keys than a plan would look at one by one, the reader lists them instead
+    /// (see [`read::read_after`]).
+    pub keys_held: Option<u64>,
 }
 
 impl LiveNode {
@@ -73,6 +77,7 @@ impl LiveNode {
         acl: None,
         maxmemory_policy: None,
         appendonly: None,
+        keys_held: None,
     };
 }
 

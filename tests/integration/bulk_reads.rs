@@ -194,6 +194,112 @@ fn a_recorded_stream_deleted_by_hand_is_created_again() {
     assert_eq!(server.cmd::<String>(&["TYPE", "app:orders"]), "stream");
 }
 
+/// The calls of each of `commands` the server counted since its stats were reset.
+fn calls(server: &RedisServer, commands: &[&str]) -> Vec<u64> {
+    let info: String = server.cmd(&["INFO", "commandstats"]);
+    commands
+        .iter()
+        .map(|command| {
+            info.lines()
+                .find_map(|line| line.strip_prefix(&format!("cmdstat_{command}:calls=")))
+                .and_then(|rest| rest.split(',').next())
+                .and_then(|calls| calls.parse().ok())
+                .unwrap_or(0)
+        })
+        .collect()
+}
+
+/// A first plan finds what the new streams' keys hold alike whether it lists the keys
+/// (`SCAN`, on a server that holds fewer keys than the topology declares), looks at each
+/// (`TYPE`, on a server that holds more), or must look at each because its user may not
+/// run `DBSIZE` or `SCAN`: the same plan, and the same refusal of a key of another type.
+#[test]
+fn new_keys_are_found_alike_listed_or_looked_at_one_by_one() {
+    const NEW_STREAMS: &str = "\
+version: 1
+namespace: app
+streams:
+  orders:
+    groups:
+      billing: { start: \"0\" }
+  audit:
+    groups:
+      readers: { start: \"$\" }
+  logs: {}
+  notes: {}
+";
+    let server = RedisServer::start();
+    let file = topology_file(NEW_STREAMS);
+    // `orders` exists already, with its group; `notes` holds a string.
+    server.cmd::<String>(&["XGROUP", "CREATE", "app:orders", "billing", "0", "MKSTREAM"]);
+    server.cmd::<String>(&["SET", "app:notes", "not a stream"]);
+    server.cmd::<String>(&[
+        "ACL",
+        "SETUSER",
+        "no-count",
+        "on",
+        ">no-count-pw",
+        "~*",
+        "&*",
+        "+@all",
+        "-dbsize",
+        "-scan",
+    ]);
+    let no_count = format!("redis://no-count:no-count-pw@127.0.0.1:{}", server.port);
+    let plan = |url: &str| {
+        server.cmd::<String>(&["CONFIG", "RESETSTAT"]);
+        let out = run(url, &file, &["plan"]);
+        let counted = calls(&server, &["scan", "type"]);
+        // The same server, whoever logs in.
+        let shown = text(&out).replace("no-count:***@", "");
+        (out.status.code(), shown, counted)
+    };
+    // Two keys held, four new streams: listed, and only the two that exist looked at.
+    let listed = plan(&server.url());
+    assert_eq!(listed.0, Some(1), "{}", listed.1);
+    assert!(
+        listed.1.contains("app:notes") && listed.1.contains("string"),
+        "{}",
+        listed.1
+    );
+    assert_eq!(listed.2, vec![1, 2], "one SCAN, a TYPE per existing key");
+    // A user who may not count or list the keys: a TYPE for each new one.
+    let refused = plan(&no_count);
+    assert_eq!(refused.2, vec![0, 4], "no SCAN, a TYPE per new key");
+    assert_eq!((refused.0, &refused.1), (listed.0, &listed.1));
+    // More keys held than streams declared: a TYPE for each new one.
+    for i in 0..10 {
+        server.cmd::<String>(&["SET", &format!("other:{i}"), "x"]);
+    }
+    let looked_at = plan(&server.url());
+    assert_eq!(looked_at.2, vec![0, 4], "no SCAN, a TYPE per new key");
+    assert_eq!((looked_at.0, &looked_at.1), (listed.0, &listed.1));
+    // Without the key of another type, the plan creates what is missing, alike.
+    server.cmd::<i64>(&["DEL", "app:notes"]);
+    let outputs: Vec<(Option<i32>, String, Vec<u64>)> = [&server.url(), &no_count]
+        .into_iter()
+        .map(|url| plan(url))
+        .collect();
+    let created = &outputs[0].1;
+    assert_eq!(outputs[0].0, Some(0), "{created}");
+    for name in [
+        "+ stream audit",
+        "+ stream logs",
+        "+ stream notes",
+        "+ group audit.readers",
+    ] {
+        assert!(created.contains(name), "{name}: {created}");
+    }
+    assert!(!created.contains("+ stream orders"), "{created}");
+    assert!(!created.contains("+ group orders.billing"), "{created}");
+    assert_eq!(outputs[1].1, *created);
+    server.cmd::<i64>(&["DEL", "other:0", "other:1", "other:2", "other:3", "other:4"]);
+    server.cmd::<i64>(&["DEL", "other:5", "other:6", "other:7", "other:8", "other:9"]);
+    let listed_again = plan(&server.url());
+    assert_eq!(listed_again.2, vec![1, 1], "listed: only `orders` exists");
+    assert_eq!(listed_again.1, *created);
+}
+
 /// Over TLS every read goes through the bounded reader too: apply then plan converge, and
 /// an oversized record is refused as over plain TCP (the Redis client would read it).
 #[test]
