@@ -15,7 +15,9 @@
 //!   run, are fenced the same way. A command's own error does not stop the others.
 //! - **A script** ([`BATCH_SCRIPT`]), for destructive operations and the record: it compares
 //!   the lock with this apply's token (running nothing when they differ), renews the lease,
-//!   and runs the batch's commands in order, stopping at the first that fails.
+//!   and runs the batch's commands in order, stopping at the first that fails. A batch of
+//!   commands alike (one run: see [`batch_command`]) runs the same script written for its
+//!   shape ([`run_script`]), which costs the server less per command.
 //!
 //! The pipelines go over the one connection of the writes, where the lock's renewer also
 //! sends its renewals: a pipeline is written whole, so no renewal lands between a batch's
@@ -397,13 +399,31 @@ fn is_ok(reply: &Reply<'_>) -> bool {
 
 /// The `EVAL` that runs `writes` under the lock ([`BATCH_SCRIPT`]): the writes in runs of
 /// one mode and word count, each run's shared words once and its varying words per write.
+/// A batch of one run (nearly every batch of a large apply: group creations alike) runs
+/// [`run_script`]'s script for its shape instead, with the same arguments and reply.
 pub fn batch_command(lock_key: &str, token: &str, lease_ms: u64, writes: &[Write<'_>]) -> Command {
+    let runs = runs_of(writes);
+    let shaped = match runs.as_slice() {
+        [run] => run
+            .shape()
+            .and_then(|(mode, width, varying)| run_script(mode, width, &varying)),
+        _ => None,
+    };
     let mut eval = Command::new("EVAL");
-    eval.push(BATCH_SCRIPT)
+    eval.push(shaped.as_deref().unwrap_or(BATCH_SCRIPT))
         .push(1u64)
         .push(lock_key)
         .push(token)
         .push(lease_ms);
+    for run in &runs {
+        run.push_to(&mut eval);
+    }
+    eval
+}
+
+/// `writes` in runs of one mode and word count.
+fn runs_of<'w>(writes: &'w [Write<'_>]) -> Vec<Run<'w>> {
+    let mut runs = Vec::new();
     let mut run = Run::default();
     for write in writes {
         let mode = mode_of(write);
@@ -413,11 +433,13 @@ pub fn batch_command(lock_key: &str, token: &str, lease_ms: u64, writes: &[Write
         if start > 0 && (mode != run.mode || width != run.width) {
             // This write starts the next run.
             let words = run.words.split_off(start);
-            run.push_to(&mut eval);
-            run = Run {
-                words,
-                ..Run::default()
-            };
+            runs.push(std::mem::replace(
+                &mut run,
+                Run {
+                    words,
+                    ..Run::default()
+                },
+            ));
         }
         run.mode = mode;
         run.width = width;
@@ -428,8 +450,74 @@ pub fn batch_command(lock_key: &str, token: &str, lease_ms: u64, writes: &[Write
             });
         }
     }
-    run.push_to(&mut eval);
-    eval
+    if run.width > 0 {
+        runs.push(run);
+    }
+    runs
+}
+
+/// Commands of more words than this run in [`BATCH_SCRIPT`] only (none of the key
+/// operations a plan makes has more than 8).
+const SHAPED_MAX_WIDTH: usize = 16;
+
+/// [`BATCH_SCRIPT`] for a batch of one run of `width`-word commands whose words at the
+/// places `varying` (0-based, ascending) differ between writes: the same arguments, the same
+/// checks in the same order, the same reply, but each command called with its words in
+/// place, where the general script copies every write's words into a table and unpacks it.
+/// Measured on 6,668 `XGROUP CREATE`s on one node of a cluster: ~26 ms of the server's CPU
+/// against ~30 for the general script, and ~20 for the bare commands.
+///
+/// The text holds nothing but Lua and numbers made from the shape: every word of every
+/// write is an argument, as in [`BATCH_SCRIPT`], so there is nothing to escape, and a
+/// server caches one script per shape (a few: each kind of operation has its own).
+fn run_script(mode: &str, width: usize, varying: &[usize]) -> Option<String> {
+    use std::fmt::Write as _;
+    if width == 0 || width > SHAPED_MAX_WIDTH || varying.iter().any(|at| *at >= width) {
+        return None;
+    }
+    // ARGV: the token, the lease, the mode, the width, the varying count, the write count,
+    // the shared words (a varying place's empty), the varying places, then the writes.
+    const FIRST_SHARED: usize = 7;
+    let needs_key = mode == "E";
+    let first_write = FIRST_SHARED + width + varying.len();
+    let stride = usize::from(needs_key) + varying.len();
+    let mut words = Vec::with_capacity(width);
+    let mut shared = String::new();
+    for place in 0..width {
+        match varying.iter().position(|at| *at == place) {
+            Some(v) => words.push(format!("ARGV[i + {}]", usize::from(needs_key) + v)),
+            None => {
+                let _ = writeln!(shared, "local w{place} = ARGV[{}]", FIRST_SHARED + place);
+                words.push(format!("w{place}"));
+            }
+        }
+    }
+    let call = format!("redis.pcall({})", words.join(", "));
+    let run = if needs_key {
+        format!(
+            "local reply = redis.pcall('EXISTS', ARGV[i])\n  if reply == 1 then reply = {call} end"
+        )
+    } else {
+        format!("local reply = {call}")
+    };
+    let done_already = if mode == "B" {
+        " and string.sub(reply.err, 1, 10) ~= 'BUSYGROUP '"
+    } else {
+        ""
+    };
+    Some(format!(
+        "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {{-1}} end
+if ARGV[2] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+{shared}local done = 0
+for n = 0, tonumber(ARGV[6]) - 1 do
+  local i = {first_write} + n * {stride}
+  {run}
+  if type(reply) == 'table' and reply.err{done_already} then return {{done, reply.err}} end
+  done = done + 1
+end
+return {{done}}
+"
+    ))
 }
 
 /// A write's mode in [`BATCH_SCRIPT`].
@@ -456,16 +544,11 @@ struct Run<'w> {
 }
 
 impl Run<'_> {
-    /// The run as [`BATCH_SCRIPT`] reads it (nothing for an empty run; a command always
-    /// has a word, its name).
-    fn push_to(&self, eval: &mut Command) {
-        let Some(first) = self.words.get(..self.width).filter(|_| self.width > 0) else {
-            return;
-        };
-        let count = self.words.len() / self.width;
-        // The places where some write's word differs from the first write's (sent 1-based,
-        // as Lua counts).
-        let varying: Vec<usize> = (0..self.width)
+    /// Its mode, its width and the places where some write's word differs from the first
+    /// write's (0-based); `None` for an empty run.
+    fn shape(&self) -> Option<(&'static str, usize, Vec<usize>)> {
+        let first = self.words.get(..self.width).filter(|_| self.width > 0)?;
+        let varying = (0..self.width)
             .filter(|&at| {
                 self.words
                     .iter()
@@ -474,6 +557,20 @@ impl Run<'_> {
                     .any(|word| *word != first[at])
             })
             .collect();
+        Some((self.mode, self.width, varying))
+    }
+
+    /// The run as [`BATCH_SCRIPT`] reads it (nothing for an empty run; a command always
+    /// has a word, its name).
+    fn push_to(&self, eval: &mut Command) {
+        let Some(first) = self.words.get(..self.width).filter(|_| self.width > 0) else {
+            return;
+        };
+        let Some((_, _, varying)) = self.shape() else {
+            return;
+        };
+        let count = self.words.len() / self.width;
+        // The varying places are sent 1-based, as Lua counts.
         eval.push(self.mode)
             .push(self.width)
             .push(varying.len())
@@ -845,6 +942,28 @@ mod tests {
             argv.join(" "),
             "1 lock token 500 B 6 3 3 XGROUP CREATE    MKSTREAM 3 4 5 s1 audit 0 s1 workers $ s2 audit 0"
         );
+        let script = String::from_utf8_lossy(eval.args().nth(1).expect("the script"));
+        assert_eq!(script, run_script("B", 6, &[2, 3, 4]).expect("shaped"));
+        assert!(
+            script.contains("redis.pcall(w0, w1, ARGV[i + 0], ARGV[i + 1], ARGV[i + 2], w5)"),
+            "{script}"
+        );
+    }
+
+    /// Batches of several runs, and commands of many words, run in the general script.
+    #[test]
+    fn only_a_batch_of_one_run_of_short_commands_gets_a_script_of_its_shape() {
+        let script_of = |writes: &[Write<'_>]| {
+            let eval = batch_command("lock", "token", 0, writes);
+            String::from_utf8_lossy(eval.args().nth(1).expect("the script")).into_owned()
+        };
+        let create = write("s", &["XGROUP", "CREATE", "s", "g", "0", "MKSTREAM"], "B");
+        let destroy = write("s", &["XGROUP", "DESTROY", "s", "g"], "E");
+        assert_ne!(script_of(std::slice::from_ref(&create)), BATCH_SCRIPT);
+        assert_eq!(script_of(&[create, destroy]), BATCH_SCRIPT);
+        let long: Vec<String> = (0..=SHAPED_MAX_WIDTH).map(|n| n.to_string()).collect();
+        let long: Vec<&str> = long.iter().map(String::as_str).collect();
+        assert_eq!(script_of(&[write("s", &long, "-")]), BATCH_SCRIPT);
     }
 
     proptest::proptest! {
@@ -880,6 +999,36 @@ mod tests {
                 })
                 .collect();
             proptest::prop_assert_eq!(as_the_script_reads(&eval), expected);
+        }
+
+        /// A script made for a batch's shape holds no word of its writes (they are all
+        /// arguments: nothing a topology says can become code), and it is the same script
+        /// for any batch of that shape.
+        #[test]
+        fn a_shaped_script_is_made_of_its_shape_alone(
+            mode in proptest::sample::select(vec!["-", "B", "E"]),
+            writes in proptest::collection::vec(
+                ("[QJ]{2,3}", proptest::collection::vec("[QJ]{2,3}", 4)),
+                1..20,
+            )
+        ) {
+            let batch: Vec<Write<'_>> = writes
+                .iter()
+                .map(|(key, words)| {
+                    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+                    write(key, &words, mode)
+                })
+                .collect();
+            let eval = batch_command("lock", "token", 0, &batch);
+            let script = String::from_utf8_lossy(eval.args().nth(1).expect("script")).into_owned();
+            for (key, words) in &writes {
+                for word in std::iter::once(key).chain(words) {
+                    proptest::prop_assert!(!script.contains(word.as_str()), "{word} in {script}");
+                }
+            }
+            let runs = runs_of(&batch);
+            let (mode, width, varying) = runs[0].shape().expect("a run");
+            proptest::prop_assert_eq!(Some(script), run_script(mode, width, &varying));
         }
     }
 }

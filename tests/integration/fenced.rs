@@ -110,3 +110,137 @@ fn a_batch_of_several_shapes_runs_in_order_and_stops_at_the_first_failure() {
     assert_eq!(exists("f:none"), 0);
     assert_eq!(exists("f:c"), 0, "nothing ran after the failure");
 }
+
+/// What the server holds, key by key: its type, and for a stream its length and groups.
+fn holdings(server: &RedisServer) -> Vec<(String, String, i64, Vec<String>)> {
+    let mut keys: Vec<String> = server.cmd(&["KEYS", "*"]);
+    keys.sort();
+    keys.into_iter()
+        .map(|key| {
+            let kind: String = server.cmd(&["TYPE", &key]);
+            let (length, groups) = if kind == "stream" {
+                let info: Vec<Vec<redis::Value>> = server.cmd(&["XINFO", "GROUPS", &key]);
+                let groups = info
+                    .iter()
+                    .map(|group| format!("{:?}", group.get(1)))
+                    .collect();
+                (server.cmd(&["XLEN", &key]), groups)
+            } else {
+                (0, Vec::new())
+            };
+            (key, kind, length, groups)
+        })
+        .collect()
+}
+
+/// A batch of one run goes in a script made for its shape. On a real server that script
+/// does what the general script ([`BATCH_SCRIPT`]) does with the same arguments: the same
+/// reply and the same effects, in each mode, with `BUSYGROUP`, skipped keys, failures in
+/// the middle of the run, and a lock that is not the apply's.
+///
+/// [`BATCH_SCRIPT`]: redis_topology::target::fenced::BATCH_SCRIPT
+#[test]
+fn a_script_made_for_a_batchs_shape_does_what_the_general_script_does() {
+    use redis_topology::target::fenced::{BATCH_SCRIPT, batch_command};
+    let servers = [RedisServer::start(), RedisServer::start()];
+    for server in &servers {
+        server.cmd::<String>(&["SET", "lock", "token"]);
+        server.cmd::<String>(&["XGROUP", "CREATE", "f:busy", "g", "0", "MKSTREAM"]);
+        server.cmd::<String>(&["XGROUP", "CREATE", "f:d", "g", "0", "MKSTREAM"]);
+        server.cmd::<String>(&["SET", "f:text", "not a stream"]);
+    }
+    let batches: Vec<(Vec<Write<'_>>, &str)> = vec![
+        (
+            vec![
+                write(
+                    "f:a",
+                    &["XGROUP", "CREATE", "f:a", "g", "0", "MKSTREAM"],
+                    true,
+                    false,
+                ),
+                write(
+                    "f:busy",
+                    &["XGROUP", "CREATE", "f:busy", "g", "0", "MKSTREAM"],
+                    true,
+                    false,
+                ),
+                write(
+                    "f:a",
+                    &["XGROUP", "CREATE", "f:a", "h", "$", "MKSTREAM"],
+                    true,
+                    false,
+                ),
+                write(
+                    "f:text",
+                    &["XGROUP", "CREATE", "f:text", "g", "0", "MKSTREAM"],
+                    true,
+                    false,
+                ),
+                write(
+                    "f:b",
+                    &["XGROUP", "CREATE", "f:b", "g", "0", "MKSTREAM"],
+                    true,
+                    false,
+                ),
+            ],
+            "token",
+        ),
+        (
+            vec![
+                write("f:d", &["XGROUP", "DESTROY", "f:d", "g"], false, true),
+                write("f:gone", &["XGROUP", "DESTROY", "f:gone", "g"], false, true),
+                write("f:text", &["XGROUP", "DESTROY", "f:text", "g"], false, true),
+                write("f:a", &["XGROUP", "DESTROY", "f:a", "g"], false, true),
+            ],
+            "token",
+        ),
+        (
+            vec![
+                write("f:c", &["XADD", "f:c", "*", "n", "1"], false, false),
+                write("f:c", &["XADD", "f:c", "*", "n", "2"], false, false),
+                write("f:text", &["XADD", "f:text", "*", "n", "3"], false, false),
+                write("f:e", &["XADD", "f:e", "*", "n", "4"], false, false),
+            ],
+            "token",
+        ),
+        (
+            vec![write("f:z", &["XADD", "f:z", "*", "n", "1"], false, false)],
+            "another apply's token",
+        ),
+    ];
+    let mut replies = Vec::new();
+    for (writes, token) in &batches {
+        let eval = batch_command("lock", token, 0, writes);
+        let args: Vec<&[u8]> = eval.args().collect();
+        assert_ne!(
+            args[1],
+            BATCH_SCRIPT.as_bytes(),
+            "a script of the batch's shape"
+        );
+        let run = |server: &RedisServer, script: &[u8]| -> redis::Value {
+            let mut eval = redis::cmd("EVAL");
+            eval.arg(script);
+            for arg in &args[2..] {
+                eval.arg(*arg);
+            }
+            eval.query(&mut server.con()).expect("EVAL")
+        };
+        let shaped = run(&servers[0], args[1]);
+        let general = run(&servers[1], BATCH_SCRIPT.as_bytes());
+        assert_eq!(shaped, general, "batch {}", replies.len());
+        replies.push(format!("{shaped:?}"));
+    }
+    assert_eq!(holdings(&servers[0]), holdings(&servers[1]));
+    // And they did something worth comparing: each run stopped at its failure.
+    assert!(replies[0].starts_with("array([int(3), "), "{}", replies[0]);
+    assert!(replies[0].contains("WRONGTYPE"), "{}", replies[0]);
+    assert!(replies[1].starts_with("array([int(2), "), "{}", replies[1]);
+    assert!(replies[2].starts_with("array([int(2), "), "{}", replies[2]);
+    assert_eq!(replies[3], "array([int(-1)])");
+    assert_eq!(
+        servers[0].cmd::<i64>(&["EXISTS", "f:b"]),
+        0,
+        "nothing after a failure"
+    );
+    assert_eq!(servers[0].cmd::<i64>(&["XLEN", "f:c"]), 2);
+}
