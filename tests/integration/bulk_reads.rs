@@ -300,6 +300,19 @@ streams:
     assert_eq!(listed_again.1, *created);
 }
 
+/// On a server where `SCAN` is renamed away, a first plan looks at each new key instead of
+/// failing.
+#[test]
+fn without_scan_a_first_plan_looks_at_each_new_key() {
+    let server = RedisServer::start_with(&["--rename-command", "SCAN", ""]);
+    let file = topology_file(TOPOLOGY);
+    server.cmd::<String>(&["CONFIG", "RESETSTAT"]);
+    let out = run(&server.url(), &file, &["plan"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("+ stream orders"), "{}", text(&out));
+    assert_eq!(calls(&server, &["dbsize", "type"]), vec![1, 1]);
+}
+
 /// Over TLS every read goes through the bounded reader too: apply then plan converge, and
 /// an oversized record is refused as over plain TCP (the Redis client would read it).
 #[test]
