@@ -373,8 +373,10 @@ pub async fn read_after(
 /// `None` (look at each key) when the primaries hold more, when a node's count is unknown,
 /// or when a server refuses `SCAN` (a user who may not run it, a server where it is renamed).
 ///
-/// A key created while the scan runs may be missed, as it may be by a `TYPE` sent just
-/// before it is created: either way the plan shows the server as it was read.
+/// At worst (the primaries hold exactly the new keys: streams made by hand before a first
+/// apply) the scan comes on top of a `TYPE` for each of them. A key created while the scan
+/// runs may be missed, as it may be by a `TYPE` sent just before it is created: either way
+/// the plan shows the server as it was read.
 async fn listed_if_few<'k>(
     target: &mut Target,
     namespace: &str,
