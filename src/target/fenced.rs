@@ -402,11 +402,16 @@ fn is_ok(reply: &Reply<'_>) -> bool {
 /// A batch of one run (nearly every batch of a large apply: group creations alike) runs
 /// [`run_script`]'s script for its shape instead, with the same arguments and reply.
 pub fn batch_command(lock_key: &str, token: &str, lease_ms: u64, writes: &[Write<'_>]) -> Command {
-    let runs = runs_of(writes);
+    // Each run with its varying places, found once (a batch's every word is compared).
+    let runs: Vec<(Run<'_>, Vec<usize>)> = runs_of(writes)
+        .into_iter()
+        .filter_map(|run| {
+            let varying = run.varying()?;
+            Some((run, varying))
+        })
+        .collect();
     let shaped = match runs.as_slice() {
-        [run] => run
-            .shape()
-            .and_then(|(mode, width, varying)| run_script(mode, width, &varying)),
+        [(run, varying)] => run_script(run.mode, run.width, varying),
         _ => None,
     };
     let mut eval = Command::new("EVAL");
@@ -415,8 +420,8 @@ pub fn batch_command(lock_key: &str, token: &str, lease_ms: u64, writes: &[Write
         .push(lock_key)
         .push(token)
         .push(lease_ms);
-    for run in &runs {
-        run.push_to(&mut eval);
+    for (run, varying) in &runs {
+        run.push_to(&mut eval, varying);
     }
     eval
 }
@@ -544,29 +549,26 @@ struct Run<'w> {
 }
 
 impl Run<'_> {
-    /// Its mode, its width and the places where some write's word differs from the first
-    /// write's (0-based); `None` for an empty run.
-    fn shape(&self) -> Option<(&'static str, usize, Vec<usize>)> {
+    /// The places where some write's word differs from the first write's (0-based);
+    /// `None` for an empty run (a command always has a word, its name).
+    fn varying(&self) -> Option<Vec<usize>> {
         let first = self.words.get(..self.width).filter(|_| self.width > 0)?;
-        let varying = (0..self.width)
-            .filter(|&at| {
-                self.words
-                    .iter()
-                    .skip(at)
-                    .step_by(self.width)
-                    .any(|word| *word != first[at])
-            })
-            .collect();
-        Some((self.mode, self.width, varying))
+        Some(
+            (0..self.width)
+                .filter(|&at| {
+                    self.words
+                        .iter()
+                        .skip(at)
+                        .step_by(self.width)
+                        .any(|word| *word != first[at])
+                })
+                .collect(),
+        )
     }
 
-    /// The run as [`BATCH_SCRIPT`] reads it (nothing for an empty run; a command always
-    /// has a word, its name).
-    fn push_to(&self, eval: &mut Command) {
+    /// The run as [`BATCH_SCRIPT`] reads it, with its `varying` places ([`Run::varying`]).
+    fn push_to(&self, eval: &mut Command, varying: &[usize]) {
         let Some(first) = self.words.get(..self.width).filter(|_| self.width > 0) else {
-            return;
-        };
-        let Some((_, _, varying)) = self.shape() else {
             return;
         };
         let count = self.words.len() / self.width;
@@ -583,14 +585,14 @@ impl Run<'_> {
                 eval.push(*word);
             }
         }
-        for at in &varying {
+        for at in varying {
             eval.push(at + 1);
         }
         for (index, write) in self.words.chunks_exact(self.width).enumerate() {
             if let Some(key) = self.keys.get(index) {
                 eval.push(*key);
             }
-            for at in &varying {
+            for at in varying {
                 eval.push(write[*at]);
             }
         }
@@ -1027,8 +1029,8 @@ mod tests {
                 }
             }
             let runs = runs_of(&batch);
-            let (mode, width, varying) = runs[0].shape().expect("a run");
-            proptest::prop_assert_eq!(Some(script), run_script(mode, width, &varying));
+            let varying = runs[0].varying().expect("a run");
+            proptest::prop_assert_eq!(Some(script), run_script(runs[0].mode, runs[0].width, &varying));
         }
     }
 }
