@@ -196,16 +196,10 @@ fn a_recorded_stream_deleted_by_hand_is_created_again() {
 
 /// The calls of each of `commands` the server counted since its stats were reset.
 fn calls(server: &RedisServer, commands: &[&str]) -> Vec<u64> {
-    let info: String = server.cmd(&["INFO", "commandstats"]);
+    let counted = server.command_calls();
     commands
         .iter()
-        .map(|command| {
-            info.lines()
-                .find_map(|line| line.strip_prefix(&format!("cmdstat_{command}:calls=")))
-                .and_then(|rest| rest.split(',').next())
-                .and_then(|calls| calls.parse().ok())
-                .unwrap_or(0)
-        })
+        .map(|command| counted.get(*command).copied().unwrap_or(0))
         .collect()
 }
 

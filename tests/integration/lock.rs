@@ -425,19 +425,6 @@ fn five_concurrent_applies_create_each_group_once() {
     assert_eq!(out.status.code(), Some(0), "converged: {}", text(&out));
 }
 
-/// Calls of each command the server ran since `CONFIG RESETSTAT`, by name (`xgroup|create`).
-fn command_calls(server: &RedisServer) -> std::collections::BTreeMap<String, u64> {
-    let info: String = server.cmd(&["INFO", "commandstats"]);
-    info.lines()
-        .filter_map(|line| line.strip_prefix("cmdstat_"))
-        .filter_map(|line| {
-            let (name, stats) = line.split_once(':')?;
-            let calls = stats.split(',').find_map(|s| s.strip_prefix("calls="))?;
-            Some((name.to_owned(), calls.parse().ok()?))
-        })
-        .collect()
-}
-
 /// Apply A's link stalls in the middle of its batches until its lease runs out; apply B
 /// takes the lock and applies another change. When the link comes back, A must say it lost
 /// the lock, exit 1, and write nothing more: its held batches and its record write are
@@ -508,7 +495,7 @@ fn an_apply_that_lost_its_lease_on_a_stalled_link_writes_nothing_more() {
     // deleting A's own fence key (`SET` then `DEL`, nothing left): no other write. (An
     // `EXEC` that runs nothing is counted as a call; the commands an `EXEC` runs are
     // counted each under its own name.)
-    let calls = command_calls(&server);
+    let calls = server.command_calls();
     let writes: Vec<&String> = calls
         .keys()
         .filter(|c| {

@@ -328,6 +328,19 @@ impl RedisServer {
             .map(str::to_owned)
             .collect()
     }
+
+    /// Calls of each command the server ran since `CONFIG RESETSTAT`, by name (`xgroup|create`).
+    pub fn command_calls(&self) -> std::collections::BTreeMap<String, u64> {
+        let info: String = self.cmd(&["INFO", "commandstats"]);
+        info.lines()
+            .filter_map(|line| line.strip_prefix("cmdstat_"))
+            .filter_map(|line| {
+                let (name, stats) = line.split_once(':')?;
+                let calls = stats.split(',').find_map(|s| s.strip_prefix("calls="))?;
+                Some((name.to_owned(), calls.parse().ok()?))
+            })
+            .collect()
+    }
 }
 
 /// A command from its words.
