@@ -33,6 +33,7 @@ use super::Command;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
+use yoke::Yoke;
 
 use crate::resp::{self, ProtocolError, Reply, Scanner, server_words, size_text};
 use crate::target::{ConnectOptions, TargetError};
@@ -51,6 +52,9 @@ const READ_SIZE: usize = 64 * 1024;
 
 /// A buffer grown larger than this (by a large record, say) is given back after its batch.
 const KEEP_BUFFER: usize = 4 * 1024 * 1024;
+
+/// The most scanned values whose room a connection keeps between batches (4 MiB of tokens).
+const KEEP_TOKENS: usize = KEEP_BUFFER / size_of::<resp::Token>();
 
 /// Where the reader connects and who it is there, from the URL the client parsed.
 #[derive(Clone)]
@@ -250,11 +254,11 @@ impl Reader {
     /// instead of waiting for the whole first read to end, and a read can start with a few
     /// batches and build the next ones as the first are answered.
     ///
-    /// The connection is worked by a task of its own ([`converse`]: it sends, receives and
-    /// scans each batch's replies for their ends) while this task builds the replies and
-    /// hands them to `each`, so the two halves of a read can run on two cores. Without it,
-    /// the reads of a cluster's nodes, all handed over on one task, kept one thread busy at
-    /// the end of a no-op plan on 3 primaries while the other and the servers waited.
+    /// The connection is worked by a task of its own ([`converse`]: it sends, receives,
+    /// scans each batch's replies for their ends and builds them) while this task hands them
+    /// to `each`, so the two halves of a read can run on two cores. Without it, the reads of
+    /// a cluster's nodes, all handed over on one task, kept one thread busy at the end of a
+    /// no-op plan on 3 primaries while the other and the servers waited.
     pub(crate) async fn read_each_then(
         &mut self,
         batches: Vec<Vec<Command>>,
@@ -284,15 +288,8 @@ impl Reader {
         let handing = async {
             let mut then = Vec::new();
             while let Some(batch) = scanned.recv().await {
-                let Scanned {
-                    number,
-                    batch,
-                    bytes,
-                    tokens,
-                } = batch;
-                let replies = parse_batch(&bytes, &tokens, (number, &batch))?;
-                each(&replies, &mut then).map_err(ReadFailure::Stopped)?;
-                drop(replies);
+                let Scanned { replies } = batch;
+                each(&replies.get().0, &mut then).map_err(ReadFailure::Stopped)?;
                 let mut followed_up = Vec::new();
                 for batch in then.drain(..).filter(|batch| !batch.is_empty()) {
                     let batch = Arc::new(batch);
@@ -302,7 +299,7 @@ impl Reader {
                 }
                 let _ = handled.send(Handled {
                     followed_up,
-                    spare: (bytes, tokens),
+                    spare: replies.into_backing_cart(),
                 });
             }
             Ok::<(), ReadFailure>(())
@@ -341,18 +338,18 @@ struct Talk {
     timeout: Duration,
 }
 
-/// A batch's replies, all in and scanned: their bytes, and in `tokens` their values.
+/// A batch's replies, all in and built, with the bytes they borrow from. Built on the
+/// connection's task, where the tokens they are built from were just written: the replies'
+/// building then runs on as many cores as there are nodes read, not on the one task that
+/// hands every node's replies over.
 struct Scanned {
-    number: usize,
-    batch: Arc<Vec<Command>>,
-    bytes: Vec<u8>,
-    tokens: Vec<resp::Token>,
+    replies: Yoke<resp::Built<'static>, Vec<u8>>,
 }
 
 /// A batch handed over: the batches that follow it up, and its buffers.
 struct Handled {
     followed_up: Vec<Arc<Vec<Command>>>,
-    spare: (Vec<u8>, Vec<resp::Token>),
+    spare: Vec<u8>,
 }
 
 /// The connection's side of a read: send every batch (the first ones at once, then each
@@ -393,6 +390,7 @@ async fn receive_all(
     timeout: Duration,
 ) -> Result<(), ReadFailure> {
     let mut owed = Owed::default();
+    let mut tokens = Vec::new();
     for number in 0.. {
         while let Ok(handled) = handed_back.try_recv() {
             owed.take(handled);
@@ -413,7 +411,7 @@ async fn receive_all(
                 }
             },
         };
-        let (mut rest, mut tokens) = owed.spares.pop().unwrap_or_default();
+        let mut rest = owed.spares.pop().unwrap_or_default();
         let ends = receive_batch(buf, &mut tokens, from_server, (number, &batch), timeout).await?;
         // The batch's bytes are passed on; what came after them stays.
         let end = ends.last().copied().unwrap_or(0);
@@ -421,12 +419,14 @@ async fn receive_all(
         rest.extend_from_slice(buf.get(end..).unwrap_or_default());
         buf.truncate(end);
         let bytes = std::mem::replace(buf, rest);
-        let passed = Scanned {
-            number,
-            batch,
-            bytes,
-            tokens,
-        };
+        let replies = Yoke::try_attach_to_cart(bytes, |bytes| {
+            parse_batch(bytes, &tokens, (number, &batch)).map(resp::Built)
+        })?;
+        // Tokens grown large (by a large record, say) are given back.
+        if tokens.capacity() > KEEP_TOKENS {
+            tokens = Vec::new();
+        }
+        let passed = Scanned { replies };
         if scanned.send(passed).await.is_err() {
             // The other side stopped, and says why.
             return Ok(());
@@ -444,7 +444,7 @@ struct Owed {
     /// Batches passed on whose follow-ups are not known yet.
     unknown: usize,
     /// Buffers to use again.
-    spares: Vec<(Vec<u8>, Vec<resp::Token>)>,
+    spares: Vec<Vec<u8>>,
 }
 
 impl Owed {
@@ -452,7 +452,7 @@ impl Owed {
         self.later.extend(handled.followed_up);
         self.unknown = self.unknown.saturating_sub(1);
         // A buffer grown large (by a large record, say) is given back.
-        if self.spares.len() < SCANNED_AHEAD + 2 && handled.spare.0.capacity() <= KEEP_BUFFER {
+        if self.spares.len() < SCANNED_AHEAD + 2 && handled.spare.capacity() <= KEEP_BUFFER {
             self.spares.push(handled.spare);
         }
     }
