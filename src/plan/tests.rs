@@ -744,3 +744,105 @@ fn an_evicting_policy_and_durable_streams_without_aof_are_noted_per_node() {
         "settings not read, nothing said: {notes:?}"
     );
 }
+
+/// Enough streams for a plan to be checked and made on two threads, each in one of seven
+/// states: new; one group missing; a group whose declared start changed; over its maxlen; no
+/// longer declared (recorded, live); converged (twice).
+fn many_streams_in_every_state() -> (Desired, LiveState) {
+    let count = SPLIT_FROM + 500;
+    let names: Vec<String> = (0..count).map(|i| format!("s{i:05}")).collect();
+    let groups: &[(&str, StartId)] = &[
+        ("audit", StartId::Id { ms: 0, seq: 0 }),
+        ("workers", StartId::Last),
+    ];
+    let changed: &[(&str, StartId)] = &[("audit", StartId::Last), ("workers", StartId::Last)];
+    let declared: Vec<StreamSpec> = names
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 7 != 4)
+        .map(|(i, n)| {
+            (
+                n.as_str(),
+                maxlen(10),
+                if i % 7 == 2 { changed } else { groups },
+            )
+        })
+        .collect();
+    let recorded_as: Vec<StreamSpec> = names
+        .iter()
+        .map(|n| (n.as_str(), maxlen(10), groups))
+        .collect();
+    let keys: Vec<(&str, LiveKey)> = names
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| match i % 7 {
+            0 => None,
+            1 => Some((n.as_str(), stream(3, &["workers"]))),
+            3 => Some((n.as_str(), stream(5_000, &["audit", "workers"]))),
+            _ => Some((n.as_str(), stream(3, &["audit", "workers"]))),
+        })
+        .collect();
+    let mut live = live(&keys);
+    live.record = Some(recorded(&desired(&recorded_as)));
+    (desired(&declared), live)
+}
+
+/// The sections made on two threads and joined are the plan made on one, change for change
+/// and note for note, with and without `--prune`.
+#[test]
+fn a_plan_made_on_two_threads_is_the_plan_made_on_one() {
+    let (d, l) = many_streams_in_every_state();
+    for options in [Options { prune: false }, Options { prune: true }] {
+        let checked = check(&d, &l, options).expect("checked");
+        assert!(
+            on_two_threads(&checked.facts),
+            "the plan must be large enough to split"
+        );
+        let split = checked.make_whole(true);
+        let one = checked.make_whole(false);
+        assert_eq!(split.changes, one.changes, "{options:?}");
+        assert_eq!(split.notes, one.notes, "{options:?}");
+        assert_eq!(split.made, one.made);
+        // Every section has its share, so that a section dropped or repeated shows.
+        let count = |kind: Kind, action: Action| {
+            split
+                .changes
+                .iter()
+                .filter(|c| c.kind == kind && c.action == action)
+                .count()
+        };
+        let every = SPLIT_FROM + 500;
+        assert_eq!(count(Kind::Stream, Action::Create), every.div_ceil(7));
+        assert!(count(Kind::Group, Action::Create) > every / 7);
+        assert!(split.changes.iter().any(|c| c.kind == Kind::Retention));
+        assert!(
+            split
+                .notes
+                .iter()
+                .any(|n| n.contains("created with start `0`"))
+        );
+        assert_eq!(count(Kind::Stream, Action::Delete) > 0, options.prune);
+        assert!(split.changes.last().is_some_and(|c| c.kind == Kind::Record));
+    }
+}
+
+/// With a large record, its entries are checked beside the streams: the refusals are those of
+/// one thread, in the same order (the record's before the streams').
+#[test]
+fn a_large_records_refusals_come_in_order_beside_the_streams() {
+    let (d, mut l) = many_streams_in_every_state();
+    let first = d.streams.keys().next().cloned().expect("a stream");
+    l.keys
+        .insert(first.clone(), LiveKey::WrongType("string".to_owned()));
+    if let Some(record) = l.record.as_mut() {
+        record
+            .streams
+            .insert("elsewhere:s".into(), RecordedStream::default());
+    }
+    let refusals = plan(&d, &l, Options::default()).expect_err("refused");
+    let shown: Vec<String> = refusals.iter().map(ToString::to_string).collect();
+    assert_eq!(refusals.len(), 2, "{shown:#?}");
+    assert!(matches!(refusals[0], Refusal::Record { .. }), "{shown:#?}");
+    assert!(shown[0].contains("elsewhere:s"), "{shown:#?}");
+    assert!(matches!(&refusals[1], Refusal::WrongType { key, .. } if *key == first));
+}
