@@ -387,8 +387,24 @@ impl Scanner {
         let Some(&kind) = buf.get(self.pos) else {
             return Ok(false);
         };
-        check_kind(kind)?;
         let content = self.pos + 1;
+        // Most values of a reply are bulk strings, each after its length, and integers: a
+        // short count whole in the buffer is read in one pass over its digits. Anything else
+        // (a sign, a long number, a line not all there, a stray byte) takes the general
+        // path below, which reads the same lines to the same values.
+        if self.searched == 0
+            && matches!(kind, b':' | b'$' | b'*')
+            && let Some((n, cr)) = short_count(buf, content)
+        {
+            self.examined += cr + 2 - content;
+            let head = match kind {
+                b':' => Head::Int(n),
+                b'$' => Head::Bulk(n),
+                _ => Head::Array(n),
+            };
+            return self.took_line(content, cr, kind, || Ok(head), tape);
+        }
+        check_kind(kind)?;
         let from = self.searched.max(content);
         let max = max_line(kind, content, self.budget.start);
         let cr = match find_line_end(buf, kind, content, from, max)? {
@@ -400,13 +416,27 @@ impl Scanner {
             LineEnd::Found(cr) => cr,
         };
         self.examined += cr + 2 - from;
+        self.took_line(content, cr, kind, || head(kind, &buf[content..cr]), tape)
+    }
+
+    /// The header line of the value at `pos` is whole: its content starts at `content`,
+    /// its `\r` is at `cr`, and `head` reads it. Count the value, move past the line and
+    /// write down what it is.
+    fn took_line(
+        &mut self,
+        content: usize,
+        cr: usize,
+        kind: u8,
+        head: impl FnOnce() -> Result<Head, ProtocolError>,
+        tape: &mut impl Tape,
+    ) -> Result<bool, ProtocolError> {
         self.searched = 0;
         self.values += 1;
         self.left[self.level] -= 1;
         let next = cr + 2;
         self.budget.within(next)?;
         self.pos = next;
-        let found = match head(kind, &buf[content..cr])? {
+        let found = match head()? {
             Head::Line => {
                 let (start, len) = (offset(content)?, offset(cr - content)?);
                 if kind == b'+' {
@@ -681,6 +711,26 @@ fn find_line_end(
         }),
         None => Ok(LineEnd::More(buf.len().max(from))),
     }
+}
+
+/// The count (a length, an integer) whose line's content starts at `content`, and where its
+/// `\r` is, when the line is 1 to 18 ASCII digits followed by `\r\n`, all in `buf`: a
+/// number [`number`] reads to the same value, without overflow. `None` for any other line.
+fn short_count(buf: &[u8], content: usize) -> Option<(i64, usize)> {
+    const MOST_DIGITS: usize = 18;
+    let mut n: i64 = 0;
+    for (at, &b) in buf.get(content..)?.iter().enumerate().take(MOST_DIGITS + 1) {
+        if !b.is_ascii_digit() {
+            let cr = content + at;
+            let ended = at > 0 && b == b'\r' && buf.get(cr + 1) == Some(&b'\n');
+            return ended.then_some((n, cr));
+        }
+        if at == MOST_DIGITS {
+            return None;
+        }
+        n = n * 10 + i64::from(b - b'0');
+    }
+    None
 }
 
 /// A bulk string ending at `end` must be followed by `\r\n` (`$3\r\nabcXY` is not "abc").

@@ -98,6 +98,21 @@ proptest! {
         prop_assert_eq!(agreement(&bytes, &pieces), Ok(()));
     }
 
+    /// The one-pass read of a short count reads what the general path reads, or leaves the
+    /// line to it: never another value, never a line that is not one.
+    #[test]
+    fn a_short_count_reads_as_a_number(
+        line in "-?[0-9]{0,21}(\r\n|\r|\n|x|)",
+        tail in prop::collection::vec(any::<u8>(), 0..3),
+    ) {
+        let mut bytes = line.into_bytes();
+        bytes.extend(tail);
+        if let Some((n, cr)) = super::short_count(&bytes, 0) {
+            prop_assert_eq!(super::number(&bytes[..cr]), Ok(n));
+            prop_assert_eq!(bytes.get(cr..cr + 2), Some(&b"\r\n"[..]));
+        }
+    }
+
     /// The same for any bytes at all.
     #[test]
     fn pieces_of_any_bytes_scan_as_the_whole(
@@ -105,6 +120,50 @@ proptest! {
         pieces in prop::collection::vec(1usize..8, 1..4),
     ) {
         prop_assert_eq!(agreement(&bytes, &pieces), Ok(()));
+    }
+}
+
+/// Counts read in one pass and counts left to the general path (signed, 19 digits and more,
+/// cut short) are read alike, at the edges of both.
+#[test]
+fn counts_read_the_same_on_both_paths() {
+    for (line, value) in [
+        (&b":0\r\n"[..], Reply::Int(0)),
+        (
+            b":999999999999999999\r\n",
+            Reply::Int(999_999_999_999_999_999),
+        ),
+        (
+            b":1000000000000000000\r\n",
+            Reply::Int(1_000_000_000_000_000_000),
+        ),
+        (b":9223372036854775807\r\n", Reply::Int(i64::MAX)),
+        (b":-5\r\n", Reply::Int(-5)),
+        (b"$3\r\nabc\r\n", Reply::Bytes(b"abc")),
+        (b"$-1\r\n", Reply::Nil),
+        (b"*1\r\n:7\r\n", Reply::Array(vec![Reply::Int(7)])),
+    ] {
+        assert_eq!(reply_end(line, 0), Ok(Some(line.len())), "{line:?}");
+        assert_eq!(parse(line, 0), Ok(value), "{line:?}");
+        assert_eq!(agreement(line, &[1, 2, 3]), Ok(()), "{line:?}");
+        for cut in 0..line.len() {
+            assert_eq!(
+                reply_end(&line[..cut], 0),
+                Ok(None),
+                "{line:?} cut at {cut}"
+            );
+        }
+    }
+    for refused in [
+        &b":9223372036854775808\r\n"[..],
+        b":+5\r\n",
+        b":\r\n",
+        b":12a\r\n",
+        b":12\rx",
+        b":12\n",
+    ] {
+        assert!(reply_end(refused, 0).is_err(), "{refused:?}");
+        assert_eq!(agreement(refused, &[1, 2, 3]), Ok(()), "{refused:?}");
     }
 }
 
