@@ -107,8 +107,8 @@ proptest! {
     ) {
         let mut bytes = line.into_bytes();
         bytes.extend(tail);
-        if let Some((n, cr)) = super::short_count(&bytes, 0) {
-            prop_assert_eq!(super::number(&bytes[..cr]), Ok(n));
+        if let Some((n, cr)) = short_count(&bytes, 0) {
+            prop_assert_eq!(number(&bytes[..cr]), Ok(n));
             prop_assert_eq!(bytes.get(cr..cr + 2), Some(&b"\r\n"[..]));
         }
     }
