@@ -62,9 +62,13 @@ use crate::text::untrusted;
 /// user, a managed service).
 const DEFAULT_NODE_MAX_ENTRIES: u64 = 100;
 
-/// Keys per pipelined batch: two or three commands each, so a batch is about
-/// [`BATCH_SIZE`] commands and always holds every command of its keys.
-const KEYS_PER_BATCH: usize = BATCH_SIZE / 2;
+/// Keys per pipelined batch: two or three commands each, so a batch is about a quarter of
+/// [`BATCH_SIZE`] commands and always holds every command of its keys. Not more: a batch's
+/// replies (~28 values a stream) are then built while their tokens are still in the core's
+/// cache, and the last batch of each node, handed over after the server's last reply, is
+/// short (a no-op plan of 10,000 streams on 3 primaries: 0.98x the time of 500 keys a batch,
+/// 50 pairs; 125 keys a batch are no faster).
+const KEYS_PER_BATCH: usize = BATCH_SIZE / 4;
 
 /// Age probes per batch: each reads up to a macro-node of entries (101 by default), whose
 /// size the tool does not control, so that a batch of streams with large entries stays
