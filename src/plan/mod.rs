@@ -198,7 +198,8 @@ impl Checked<'_> {
     /// section is made on a second thread while this one makes the streams', the trims',
     /// the users' and the undeclared streams' sections, and the sections are then joined
     /// in plan order. The plan of a converged server is made after its last read, when
-    /// nothing else runs: on two threads it takes ~0.7x the time at 10,000 streams.
+    /// nothing else runs (a no-op plan of 10,000 streams on 3 primaries: 0.96-0.98x the
+    /// time with the checks of [`check`] also on two threads).
     fn make_whole(&self, split: bool) -> Draft<'static> {
         let room = room(self.desired, self.live);
         let mut draft = Draft {
@@ -261,14 +262,18 @@ fn on_two_threads(facts: &[join::StreamFacts]) -> bool {
     facts.len() >= SPLIT_FROM
 }
 
-/// `a` on a second thread while this one runs `b`; a panic in either is this thread's.
-fn both<A: Send, B>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B) -> (A, B) {
+/// `a` on a second thread while this one runs `b`; a panic in either is this thread's. Where
+/// the system refuses a thread (a container's limit on them), `a` runs here after `b`.
+fn both<A: Send, B>(a: impl Fn() -> A + Sync, b: impl FnOnce() -> B) -> (A, B) {
     std::thread::scope(|scope| {
-        let a = scope.spawn(a);
+        let second = std::thread::Builder::new().spawn_scoped(scope, &a);
         let b = b();
-        let a = a
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let a = match second {
+            Ok(second) => second
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(_) => a(),
+        };
         (a, b)
     })
 }

@@ -846,3 +846,22 @@ fn a_large_records_refusals_come_in_order_beside_the_streams() {
     assert!(shown[0].contains("elsewhere:s"), "{shown:#?}");
     assert!(matches!(&refusals[1], Refusal::WrongType { key, .. } if *key == first));
 }
+
+/// The two threads' helper runs each side once, and a panic on the second thread is not
+/// taken for a result.
+#[test]
+fn both_runs_each_side_once_and_passes_a_panic_on() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let runs = AtomicUsize::new(0);
+    let (a, b) = both(
+        || {
+            runs.fetch_add(1, Ordering::SeqCst);
+            1
+        },
+        || 2,
+    );
+    assert_eq!((a, b, runs.load(Ordering::SeqCst)), (1, 2, 1));
+    let panicked =
+        std::panic::catch_unwind(|| both(|| -> u8 { panic!("on the second thread") }, || 0));
+    assert!(panicked.is_err());
+}

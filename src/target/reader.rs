@@ -320,8 +320,9 @@ impl Reader {
     }
 }
 
-/// Batches scanned ahead of the one being handed over, at most: enough to keep both halves
-/// of a read busy, few enough that only a few batches of raw replies are held at once.
+/// Batches scanned and built ahead of the one being handed over, at most: enough to keep
+/// both halves of a read busy, few enough that only a few batches of built replies are held
+/// at once (each within [`MAX_BATCH_BYTES`] and [`MAX_BATCH_VALUES`]).
 const SCANNED_AHEAD: usize = 2;
 
 /// What the connection's task of a read works with.
