@@ -262,7 +262,7 @@ fn build<'a>(
 
 /// A batch's replies as [`build_replies`] built them: with the bytes they borrow from in a
 /// [`yoke::Yoke`], they travel between tasks as one owned value.
-#[derive(Debug, Default, yoke::Yokeable)]
+#[derive(Debug, yoke::Yokeable)]
 pub struct Built<'a>(pub Vec<Reply<'a>>);
 
 /// A position in the scanned buffer, for a [`Token`]. A batch's replies are held within

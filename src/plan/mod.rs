@@ -151,7 +151,7 @@ pub fn check<'a>(
         refusals.extend(users::refusals(desired, live, options));
         (facts, refusals)
     };
-    // The record's entries are checked beside the streams when there are many of both.
+    // The record's entries are checked beside the streams when the record names many.
     let recorded = live.record.as_ref().map_or(0, |r| r.streams.len());
     let (mut refusals, (facts, later)) = if recorded >= SPLIT_FROM {
         both(record_checks, stream_checks)
