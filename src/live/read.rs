@@ -48,7 +48,7 @@ use compact_str::CompactString;
 use super::{LiveGroup, LiveKey, LiveNode, LiveState, LiveStream, StreamId};
 use crate::model::desired::Desired;
 use crate::record::{Record, RecordError, Recorded, legacy_record_key, record_key};
-use crate::resp::{MAX_REPLY_BYTES, Reply, server_words, size_text};
+use crate::resp::{ArrayTokens, MAX_REPLY_BYTES, Reply, Value, server_words, size_text};
 use crate::small_map::SmallMap;
 use crate::target::keyed::{BatchLimits, KeyCommands};
 use crate::target::scan::ScanPattern;
@@ -502,7 +502,7 @@ async fn read_streams(
             heavy: probe.is_some(),
             commands: [
                 Some(Command::from_words(&["XLEN", key])),
-                Some(Command::from_words(&["XINFO", "GROUPS", key])),
+                Some(Command::from_words(&["XINFO", "GROUPS", key]).reply_scanned()),
                 probe,
             ]
             .into_iter()
@@ -1238,12 +1238,26 @@ fn parse_key(
             return Err(unexpected(url, &command("XLEN", key), other, "a length"));
         }
     };
+    let malformed = |why| TargetError::Malformed {
+        url: url.clone(),
+        command: command("XINFO GROUPS", key),
+        why,
+    };
+    // Groups as the scan wrote them down are read straight from the tokens; anything the
+    // quick reading does not take is built and read as every reply is, for its message.
+    let built;
     let groups = match groups {
-        Reply::Array(items) => parse_groups(items).map_err(|why| TargetError::Malformed {
-            url: url.clone(),
-            command: command("XINFO GROUPS", key),
-            why,
-        })?,
+        Reply::Scanned(array) => match groups_from_tokens(*array) {
+            Some(groups) => return stream_read(length, groups, key, probe, url),
+            None => {
+                built = array.build().map_err(|e| malformed(e.to_string()))?;
+                &built
+            }
+        },
+        other => other,
+    };
+    let groups = match groups {
+        Reply::Array(items) => parse_groups(items).map_err(malformed)?,
         // A missing key, or a failure of XINFO GROUPS on an empty stream: TYPE will tell.
         Reply::Error {
             code: "ERR",
@@ -1261,6 +1275,17 @@ fn parse_key(
             ));
         }
     };
+    stream_read(length, groups, key, probe, url)
+}
+
+/// A stream's length and groups, with its age probe's count.
+fn stream_read(
+    length: u64,
+    groups: SmallMap<CompactString, LiveGroup>,
+    key: &str,
+    probe: Option<&Reply>,
+    url: &RedactedUrl,
+) -> Result<KeyRead, TargetError> {
     let older_than_max_age = probe.map(|p| probe_count(p, key, url)).transpose()?;
     Ok(KeyRead::Stream(LiveStream {
         length,
@@ -1291,6 +1316,61 @@ fn parse_groups(items: &[Reply]) -> Result<SmallMap<CompactString, LiveGroup>, S
         .enumerate()
         .map(|(at, group)| parse_group(group).map_err(|why| format!("group {} {why}", at + 1)))
         .collect()
+}
+
+/// [`parse_groups`] of an `XINFO GROUPS` array read straight from its tokens, for the
+/// replies servers send: each group an array of field/value pairs whose `name` and
+/// `last-delivered-id` are strings and `consumers` and `pending` counts. `None` for
+/// anything else, which [`parse_groups`] then reads to say what is wrong: whenever this
+/// gives groups, they are the ones [`parse_groups`] gives (property-tested below).
+fn groups_from_tokens(array: ArrayTokens<'_>) -> Option<SmallMap<CompactString, LiveGroup>> {
+    let mut values = array.values();
+    let mut groups = Vec::with_capacity(array.len());
+    for _ in 0..array.len() {
+        let Value::Array(fields) = values.next_value()? else {
+            return None;
+        };
+        if fields % 2 != 0 {
+            return None;
+        }
+        let (mut name, mut consumers, mut pending, mut last) = (None, None, None, None);
+        for _ in 0..fields / 2 {
+            let Value::Bytes(field) = values.next_value()? else {
+                return None;
+            };
+            // A field given twice counts as given last, as in `parse_group`; a value of
+            // another kind than wanted is left to it.
+            match field {
+                b"name" => name = Some(bytes_value(values.next_value()?)?),
+                b"consumers" => consumers = Some(count_value(values.next_value()?)?),
+                b"pending" => pending = Some(count_value(values.next_value()?)?),
+                b"last-delivered-id" => last = Some(bytes_value(values.next_value()?)?),
+                _ => values.skip_value()?,
+            }
+        }
+        let last_delivered_id = StreamId::parse(std::str::from_utf8(last?).ok()?)?;
+        let live = LiveGroup {
+            consumers: consumers?,
+            pending: pending?,
+            last_delivered_id,
+        };
+        groups.push((CompactString::from(String::from_utf8_lossy(name?)), live));
+    }
+    Some(groups.into_iter().collect())
+}
+
+fn bytes_value(value: Value<'_>) -> Option<&[u8]> {
+    match value {
+        Value::Bytes(bytes) => Some(bytes),
+        _ => None,
+    }
+}
+
+fn count_value(value: Value<'_>) -> Option<u64> {
+    match value {
+        Value::Int(n) => u64::try_from(n).ok(),
+        _ => None,
+    }
 }
 
 /// One group of `XINFO GROUPS`: a name, counts of consumers and pending entries, and the
@@ -1427,6 +1507,133 @@ fn unexpected(url: &RedactedUrl, command: &str, reply: &Reply, expected: &str) -
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
+
+    use crate::resp::{Reply, Scanner, build_replies_keeping, encode};
+
+    const FIELDS: &[&[u8]] = &[
+        b"name",
+        b"consumers",
+        b"pending",
+        b"last-delivered-id",
+        b"entries-read",
+        b"lag",
+        b"\xff",
+    ];
+
+    const STRINGS: &[&[u8]] = &[b"g1", b"g2", b"0-0", b"17-3", b"\xffg", b"x", b""];
+
+    fn value() -> impl Strategy<Value = Reply<'static>> {
+        let leaf = prop_oneof![
+            prop::sample::select(&[-1i64, 0, 2, i64::MAX][..]).prop_map(Reply::Int),
+            prop::sample::select(STRINGS).prop_map(Reply::Bytes),
+            Just(Reply::Nil),
+            Just(Reply::Error {
+                code: "ERR",
+                details: "no"
+            }),
+        ];
+        leaf.prop_recursive(2, 8, 3, |inner| {
+            prop::collection::vec(inner, 0..3).prop_map(Reply::Array)
+        })
+    }
+
+    /// A group as a server writes it, its fields in any order, perhaps with others.
+    fn group() -> impl Strategy<Value = Reply<'static>> {
+        const NAMES: &[&[u8]] = &[b"g1", b"g2", b"\xffg"];
+        const LAST: &[&[u8]] = &[b"0-0", b"17-3"];
+        let name = prop::sample::select(NAMES);
+        let count = 0..3i64;
+        let last = prop::sample::select(LAST);
+        // Fields the reading does not want: the ones it wants, given twice or of another
+        // kind, are `odd_group`'s.
+        let extra = prop::collection::vec((prop::sample::select(&FIELDS[4..]), value()), 0..3);
+        (
+            name,
+            count.clone(),
+            count,
+            last,
+            extra,
+            any::<prop::sample::Index>(),
+        )
+            .prop_map(|(name, consumers, pending, last, extra, at)| {
+                let mut pairs = vec![
+                    (&b"name"[..], Reply::Bytes(name)),
+                    (b"consumers", Reply::Int(consumers)),
+                    (b"pending", Reply::Int(pending)),
+                    (b"last-delivered-id", Reply::Bytes(last)),
+                ];
+                for (i, pair) in extra.into_iter().enumerate() {
+                    pairs.insert((at.index(pairs.len() + 1) + i) % (pairs.len() + 1), pair);
+                }
+                Reply::Array(
+                    pairs
+                        .into_iter()
+                        .flat_map(|(f, v)| [Reply::Bytes(f), v])
+                        .collect(),
+                )
+            })
+    }
+
+    /// Anything shaped roughly like a group, or not at all.
+    fn odd_group() -> impl Strategy<Value = Reply<'static>> {
+        prop_oneof![
+            group(),
+            prop::collection::vec(
+                prop_oneof![prop::sample::select(FIELDS).prop_map(Reply::Bytes), value()],
+                0..10
+            )
+            .prop_map(Reply::Array),
+            value(),
+        ]
+    }
+
+    type Groups = crate::small_map::SmallMap<compact_str::CompactString, super::LiveGroup>;
+
+    /// What the tokens of `groups` read as, quickly, and what its built array reads as.
+    fn both_readings(groups: Vec<Reply<'static>>) -> (Option<Groups>, Result<Groups, String>) {
+        let mut bytes = Vec::new();
+        encode(&Reply::Array(groups), &mut bytes);
+        let mut tokens = Vec::new();
+        let end = Scanner::new(0).scan_into(&bytes, &mut tokens);
+        assert_eq!(end, Ok(Some(bytes.len())));
+        let mut replies = Vec::new();
+        build_replies_keeping(&bytes, &tokens, &mut replies, |_| true).expect("scanned");
+        let Some(Reply::Scanned(array)) = replies.first() else {
+            panic!("not left as tokens: {replies:?}");
+        };
+        let Ok(Reply::Array(items)) = array.build() else {
+            panic!("not an array");
+        };
+        (
+            super::groups_from_tokens(*array),
+            super::parse_groups(&items),
+        )
+    }
+
+    proptest! {
+        /// Groups as servers write them are read straight from the tokens, as the built
+        /// reply reads.
+        #[test]
+        fn groups_are_read_from_tokens_as_from_the_built_reply(
+            groups in prop::collection::vec(group(), 0..4),
+        ) {
+            let (quick, built) = both_readings(groups);
+            prop_assert!(quick.is_some());
+            prop_assert_eq!(quick.ok_or(String::new()), built);
+        }
+
+        /// Whatever else a server sends, the quick reading gives what the built reply
+        /// reads as, or nothing (and the built reply's reading is then used).
+        #[test]
+        fn odd_groups_read_from_tokens_as_the_built_reply_or_not_at_all(
+            groups in prop::collection::vec(odd_group(), 0..4),
+        ) {
+            let (quick, built) = both_readings(groups);
+            if let Some(quick) = quick {
+                prop_assert_eq!(Ok(quick), built);
+            }
+        }
+    }
 
     proptest! {
         /// The merge of two sorted sets is their union, sorted.

@@ -2,21 +2,19 @@ use proptest::prelude::*;
 
 use super::*;
 
-fn encode(reply: &Reply, out: &mut Vec<u8>) {
-    match reply {
-        Reply::Int(n) => out.extend(format!(":{n}\r\n").bytes()),
-        Reply::Bytes(bytes) => {
-            out.extend(format!("${}\r\n", bytes.len()).bytes());
-            out.extend_from_slice(bytes);
-            out.extend(b"\r\n");
-        }
-        Reply::Error { code, details } => out.extend(format!("-{code} {details}\r\n").bytes()),
-        Reply::Nil => out.extend(b"$-1\r\n"),
-        Reply::Array(items) => {
-            out.extend(format!("*{}\r\n", items.len()).bytes());
-            for item in items {
-                encode(item, out);
+/// The values of a built array as [`Values`] reads them: depth first, arrays by length.
+fn flatten<'a>(items: &[Reply<'a>], out: &mut Vec<Value<'a>>) {
+    for item in items {
+        match item {
+            Reply::Int(n) => out.push(Value::Int(*n)),
+            Reply::Bytes(bytes) => out.push(Value::Bytes(bytes)),
+            Reply::Error { .. } => out.push(Value::Error),
+            Reply::Nil => out.push(Value::Nil),
+            Reply::Array(items) => {
+                out.push(Value::Array(items.len()));
+                flatten(items, out);
             }
+            Reply::Scanned(_) => unreachable!("built replies hold no tokens"),
         }
     }
 }
@@ -69,6 +67,55 @@ fn bytes_nearly_replies() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
+    /// The replies asked to stay as tokens are the arrays among them; built, they are the
+    /// replies built at once; their values, read one at a time (some skipped whole), are
+    /// the built arrays', in order; and every other reply is built as it was.
+    #[test]
+    fn arrays_left_as_tokens_read_as_the_arrays_built(
+        replies in prop::collection::vec(reply(), 1..5),
+        keep in prop::collection::vec(any::<bool>(), 5),
+        skip in prop::collection::vec(any::<bool>(), 8),
+    ) {
+        let mut bytes = Vec::new();
+        for r in &replies {
+            encode(r, &mut bytes);
+        }
+        let (_, tokens) = scan_whole(&bytes);
+        let mut built = Vec::new();
+        build_replies(&bytes, &tokens, &mut built).expect("a scan's tokens");
+        let mut kept = Vec::new();
+        build_replies_keeping(&bytes, &tokens, &mut kept, |n| keep[n]).expect("a scan's tokens");
+        prop_assert_eq!(kept.len(), replies.len());
+        for (n, (kept, built)) in kept.iter().zip(&built).enumerate() {
+            let Reply::Scanned(array) = kept else {
+                prop_assert!(!(keep[n] && matches!(built, Reply::Array(_))));
+                prop_assert_eq!(kept, built);
+                continue;
+            };
+            let Reply::Array(items) = built else {
+                return Err(TestCaseError::fail(format!("{built:?} left as tokens")));
+            };
+            prop_assert!(keep[n]);
+            prop_assert_eq!(&array.build(), &Ok(built.clone()));
+            prop_assert_eq!(array.len(), items.len());
+            prop_assert_eq!(kept.describe(), built.describe());
+            let mut values = array.values();
+            for (item, skip) in items.iter().zip(skip.iter().cycle()) {
+                if *skip {
+                    prop_assert_eq!(values.skip_value(), Some(()));
+                    continue;
+                }
+                let mut expected = Vec::new();
+                flatten(std::slice::from_ref(item), &mut expected);
+                for value in expected {
+                    prop_assert_eq!(values.next_value(), Some(value));
+                }
+            }
+            prop_assert_eq!(values.next_value(), None);
+            prop_assert_eq!(values.skip_value(), None);
+        }
+    }
+
     /// Every reply reads back as written, and every cut short of its end is incomplete.
     #[test]
     fn replies_read_back_and_cuts_wait_for_more(replies in prop::collection::vec(reply(), 1..5)) {

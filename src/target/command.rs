@@ -15,6 +15,8 @@ use crate::text::untrusted_bytes;
 pub struct Command {
     encoded: Vec<u8>,
     count: u32,
+    /// Its reply, if an array, is left as the scan's tokens ([`Command::reply_scanned`]).
+    scanned: bool,
 }
 
 impl Command {
@@ -22,7 +24,7 @@ impl Command {
     pub fn new(name: &str) -> Command {
         let mut command = Command {
             encoded: Vec::with_capacity(48),
-            count: 0,
+            ..Command::default()
         };
         command.push_bytes(name.as_bytes());
         command
@@ -34,7 +36,7 @@ impl Command {
     pub fn from_words(words: &[&str]) -> Command {
         let mut command = Command {
             encoded: Vec::with_capacity(words.iter().map(|w| word_len(w.len())).sum()),
-            count: 0,
+            ..Command::default()
         };
         for word in words {
             command.push_bytes(word.as_bytes());
@@ -49,6 +51,20 @@ impl Command {
             arg.add_to(&mut command);
         }
         command
+    }
+
+    /// The command, its reply (if an array) to be handed over as the scan's tokens,
+    /// [`crate::resp::Reply::Scanned`], rather than built: for a reader that takes a few
+    /// values of a large array straight from them. Only the tool's own reader does so.
+    #[must_use]
+    pub fn reply_scanned(mut self) -> Command {
+        self.scanned = true;
+        self
+    }
+
+    /// Whether its reply is to be left as the scan's tokens ([`Command::reply_scanned`]).
+    pub fn wants_reply_scanned(&self) -> bool {
+        self.scanned
     }
 
     /// The command with one more argument.

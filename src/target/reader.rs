@@ -344,13 +344,21 @@ struct Talk {
 /// building then runs on as many cores as there are nodes read, not on the one task that
 /// hands every node's replies over.
 struct Scanned {
-    replies: Yoke<resp::Built<'static>, Vec<u8>>,
+    replies: Yoke<resp::Built<'static>, Box<Received>>,
+}
+
+/// A batch's bytes, and the tokens its scan wrote down: what its replies borrow from
+/// (replies left as tokens, [`Reply::Scanned`], borrow the tokens too).
+#[derive(Default)]
+struct Received {
+    bytes: Vec<u8>,
+    tokens: Vec<resp::Token>,
 }
 
 /// A batch handed over: the batches that follow it up, and its buffers.
 struct Handled {
     followed_up: Vec<Arc<Vec<Command>>>,
-    spare: Vec<u8>,
+    spare: Box<Received>,
 }
 
 /// The connection's side of a read: send every batch (the first ones at once, then each
@@ -412,21 +420,21 @@ async fn receive_all(
                 }
             },
         };
-        let mut rest = owed.spares.pop().unwrap_or_default();
+        let mut received = owed.spares.pop().unwrap_or_default();
         let ends = receive_batch(buf, &mut tokens, from_server, (number, &batch), timeout).await?;
-        // The batch's bytes are passed on; what came after them stays.
+        // The batch's bytes and tokens are passed on; what came after them stays, and the
+        // spare's become the next batch's.
         let end = ends.last().copied().unwrap_or(0);
-        rest.clear();
-        rest.extend_from_slice(buf.get(end..).unwrap_or_default());
+        received.bytes.clear();
+        received
+            .bytes
+            .extend_from_slice(buf.get(end..).unwrap_or_default());
         buf.truncate(end);
-        let bytes = std::mem::replace(buf, rest);
-        let replies = Yoke::try_attach_to_cart(bytes, |bytes| {
-            parse_batch(bytes, &tokens, (number, &batch)).map(resp::Built)
+        std::mem::swap(buf, &mut received.bytes);
+        std::mem::swap(&mut tokens, &mut received.tokens);
+        let replies = Yoke::try_attach_to_cart(Box::new(received), |received| {
+            parse_batch(received, (number, &batch)).map(resp::Built)
         })?;
-        // Tokens grown large (by a large record, say) are given back.
-        if tokens.capacity() > KEEP_TOKENS {
-            tokens = Vec::new();
-        }
         let passed = Scanned { replies };
         if scanned.send(passed).await.is_err() {
             // The other side stopped, and says why.
@@ -445,16 +453,23 @@ struct Owed {
     /// Batches passed on whose follow-ups are not known yet.
     unknown: usize,
     /// Buffers to use again.
-    spares: Vec<Vec<u8>>,
+    spares: Vec<Received>,
 }
 
 impl Owed {
     fn take(&mut self, handled: Handled) {
         self.later.extend(handled.followed_up);
         self.unknown = self.unknown.saturating_sub(1);
-        // A buffer grown large (by a large record, say) is given back.
-        if self.spares.len() < SCANNED_AHEAD + 2 && handled.spare.capacity() <= KEEP_BUFFER {
-            self.spares.push(handled.spare);
+        // Buffers grown large (by a large record, say) are given back.
+        let mut spare = *handled.spare;
+        if spare.bytes.capacity() > KEEP_BUFFER {
+            spare.bytes = Vec::new();
+        }
+        if spare.tokens.capacity() > KEEP_TOKENS {
+            spare.tokens = Vec::new();
+        }
+        if self.spares.len() < SCANNED_AHEAD + 2 {
+            self.spares.push(spare);
         }
     }
 }
@@ -602,14 +617,16 @@ async fn receive_batch(
     Ok(ends)
 }
 
-/// A batch's replies, which [`receive_batch`] found complete, built from their tokens.
+/// A batch's replies, which [`receive_batch`] found complete, built from their tokens
+/// (left as tokens for the commands that ask for it: [`Command::reply_scanned`]).
 fn parse_batch<'b>(
-    buf: &'b [u8],
-    tokens: &[resp::Token],
+    received: &'b Received,
     batch: Numbered<'_>,
 ) -> Result<Vec<Reply<'b>>, ReadFailure> {
-    let mut replies = Vec::with_capacity(batch.1.len());
-    resp::build_replies(buf, tokens, &mut replies)
+    let commands = batch.1;
+    let mut replies = Vec::with_capacity(commands.len());
+    let keep = |n: usize| commands.get(n).is_some_and(Command::wants_reply_scanned);
+    resp::build_replies_keeping(&received.bytes, &received.tokens, &mut replies, keep)
         .map_err(|p| reply_failure(batch, replies.len(), p))?;
     Ok(replies)
 }
