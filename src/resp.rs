@@ -8,7 +8,9 @@
 //! server spends producing the replies. Here a batch's bytes are found complete by a
 //! [`Scanner`], which writes down each value it checks as a [`Token`] (its integer, or where
 //! its bytes are), and the [`Reply`] values, which borrow their strings from the buffer, are
-//! then built from the tokens without reading the bytes again.
+//! then built from the tokens without reading the bytes again; or, for a reader that wants a
+//! few values of many arrays (the plan's `XINFO GROUPS`), left as the tokens themselves
+//! ([`Reply::Scanned`]), read one value at a time.
 //!
 //! The server is not trusted to behave (a buggy proxy, a port that is not Redis, a hostile
 //! server), so the reader is:
