@@ -500,9 +500,11 @@ fn kill_9_in_the_middle_then_apply_again_converges() {
         .arg(f.file.path())
         .arg("--url")
         .arg(f.server.url())
-        // Short enough that its lock would soon expire, long enough that a busy machine
-        // (CI runs tests side by side) does not stop it first for want of a renewal.
-        .env("REDIS_TOPOLOGY_LOCK_LEASE_MS", "5000")
+        // Long enough that a busy machine (CI runs tests side by side, and a build may run
+        // beside it) does not stop it first for want of a renewal: with 5 s, two runs on a
+        // loaded machine ended before writing anything. The next apply does not wait it
+        // out: the killed holder's connection is gone, so its lock is taken over.
+        .env("REDIS_TOPOLOGY_LOCK_LEASE_MS", "15000")
         .spawn_stdio_null();
     // Kill it once some, but not all, streams exist.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
