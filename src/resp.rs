@@ -66,7 +66,7 @@ pub enum Reply<'a> {
     Array(Vec<Reply<'a>>),
     /// An array left as the scan wrote it down, for a reader that takes its values straight
     /// from the tokens (see [`ArrayTokens`]). Only the replies to commands that ask for it
-    /// come this way ([`build_replies_keeping`]); [`ArrayTokens::build`] makes the `Array`.
+    /// come this way ([`build_replies`]); [`ArrayTokens::build`] makes the `Array`.
     Scanned(ArrayTokens<'a>),
 }
 
@@ -218,25 +218,13 @@ impl Tape for Vec<Token> {
 }
 
 /// The replies whose values a scan wrote down as `tokens` (every value of each, in order),
-/// borrowing their strings from `buf`, the bytes it scanned, appended to `replies`.
-/// `Err` only for tokens that are not a scan's of these bytes.
+/// borrowing their strings from `buf`, the bytes it scanned, appended to `replies`; but the
+/// `n`th reply, where `keep(n)` and it is an array, is left as its tokens
+/// ([`Reply::Scanned`], borrowing from `tokens`). A plan of 10,000 streams reads 10,000
+/// `XINFO GROUPS` arrays of arrays: built, they took 30,000 allocations and a tenth of the
+/// tool's CPU, for a reader that wants four fields of each. `Err` only for tokens that are
+/// not a scan's of these bytes.
 pub fn build_replies<'a>(
-    buf: &'a [u8],
-    tokens: &[Token],
-    replies: &mut Vec<Reply<'a>>,
-) -> Result<(), ProtocolError> {
-    let mut at = 0;
-    while at < tokens.len() {
-        replies.push(build(buf, tokens, &mut at, 0)?);
-    }
-    Ok(())
-}
-
-/// [`build_replies`], except that the `n`th reply, where `keep(n)` and it is an array, is
-/// left as its tokens ([`Reply::Scanned`], borrowing from `tokens`). A plan of 10,000
-/// streams reads 10,000 `XINFO GROUPS` arrays of arrays: built, they took 30,000
-/// allocations and a tenth of the tool's CPU, for a reader that wants four fields of each.
-pub fn build_replies_keeping<'a>(
     buf: &'a [u8],
     tokens: &'a [Token],
     replies: &mut Vec<Reply<'a>>,
@@ -279,7 +267,7 @@ fn value_end(tokens: &[Token], mut at: usize) -> Option<usize> {
 }
 
 /// An array reply as a scan wrote it down: the array's token, then each of its values',
-/// depth first, pointing into the bytes scanned. Made only by [`build_replies_keeping`].
+/// depth first, pointing into the bytes scanned. Made only by [`build_replies`].
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ArrayTokens<'a> {
     buf: &'a [u8],

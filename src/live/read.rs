@@ -1508,7 +1508,7 @@ fn unexpected(url: &RedactedUrl, command: &str, reply: &Reply, expected: &str) -
 mod tests {
     use proptest::prelude::*;
 
-    use crate::resp::{Reply, Scanner, build_replies_keeping, encode};
+    use crate::resp::{Reply, Scanner, build_replies, encode};
 
     const FIELDS: &[&[u8]] = &[
         b"name",
@@ -1597,7 +1597,7 @@ mod tests {
         let end = Scanner::new(0).scan_into(&bytes, &mut tokens);
         assert_eq!(end, Ok(Some(bytes.len())));
         let mut replies = Vec::new();
-        build_replies_keeping(&bytes, &tokens, &mut replies, |_| true).expect("scanned");
+        build_replies(&bytes, &tokens, &mut replies, |_| true).expect("scanned");
         let Some(Reply::Scanned(array)) = replies.first() else {
             panic!("not left as tokens: {replies:?}");
         };

@@ -82,9 +82,9 @@ proptest! {
         }
         let (_, tokens) = scan_whole(&bytes);
         let mut built = Vec::new();
-        build_replies(&bytes, &tokens, &mut built).expect("a scan's tokens");
+        build_replies(&bytes, &tokens, &mut built, |_| false).expect("a scan's tokens");
         let mut kept = Vec::new();
-        build_replies_keeping(&bytes, &tokens, &mut kept, |n| keep[n]).expect("a scan's tokens");
+        build_replies(&bytes, &tokens, &mut kept, |n| keep[n]).expect("a scan's tokens");
         prop_assert_eq!(kept.len(), replies.len());
         for (n, (kept, built)) in kept.iter().zip(&built).enumerate() {
             let Reply::Scanned(array) = kept else {

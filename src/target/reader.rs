@@ -399,7 +399,6 @@ async fn receive_all(
     timeout: Duration,
 ) -> Result<(), ReadFailure> {
     let mut owed = Owed::default();
-    let mut tokens = Vec::new();
     for number in 0.. {
         while let Ok(handled) = handed_back.try_recv() {
             owed.take(handled);
@@ -421,9 +420,16 @@ async fn receive_all(
             },
         };
         let mut received = owed.spares.pop().unwrap_or_default();
-        let ends = receive_batch(buf, &mut tokens, from_server, (number, &batch), timeout).await?;
-        // The batch's bytes and tokens are passed on; what came after them stays, and the
-        // spare's become the next batch's.
+        let ends = receive_batch(
+            buf,
+            &mut received.tokens,
+            from_server,
+            (number, &batch),
+            timeout,
+        )
+        .await?;
+        // The batch's bytes are passed on with its tokens; what came after them stays, in
+        // the spare's buffer, for the next batch.
         let end = ends.last().copied().unwrap_or(0);
         received.bytes.clear();
         received
@@ -431,7 +437,6 @@ async fn receive_all(
             .extend_from_slice(buf.get(end..).unwrap_or_default());
         buf.truncate(end);
         std::mem::swap(buf, &mut received.bytes);
-        std::mem::swap(&mut tokens, &mut received.tokens);
         let replies = Yoke::try_attach_to_cart(Box::new(received), |received| {
             parse_batch(received, (number, &batch)).map(resp::Built)
         })?;
@@ -626,7 +631,7 @@ fn parse_batch<'b>(
     let commands = batch.1;
     let mut replies = Vec::with_capacity(commands.len());
     let keep = |n: usize| commands.get(n).is_some_and(Command::wants_reply_scanned);
-    resp::build_replies_keeping(&received.bytes, &received.tokens, &mut replies, keep)
+    resp::build_replies(&received.bytes, &received.tokens, &mut replies, keep)
         .map_err(|p| reply_failure(batch, replies.len(), p))?;
     Ok(replies)
 }
